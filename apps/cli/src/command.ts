@@ -1,0 +1,27 @@
+import type { Argv, ArgumentsCamelCase } from 'yargs';
+import type { Container } from '@distill/core';
+
+/**
+ * A CLI command, bound in the container under TOKENS.Command. Commands with a `group` become
+ * sub-commands (`distill <group> <command>`), e.g. `distill parity hf <dir>`.
+ */
+export interface CliCommand {
+  group?: string;
+  command: string;
+  describe: string;
+  builder?: (y: Argv) => Argv;
+  /** Return a number to set the exit code. */
+  handler: (args: ArgumentsCamelCase<Record<string, unknown>>, ctx: CliContext) => Promise<number | void> | number | void;
+}
+
+export interface CliContext {
+  container: Container;
+}
+
+/** Descriptions of command groups, shown in `distill --help`. */
+export const GROUPS: Record<string, string> = {
+  parity: 'Check distill against reference outputs (Hugging Face, ONNX, official DSMD code)',
+  data: 'Build and inspect datasets',
+  teacher: 'Extract, cache and pretrain teachers',
+  eval: 'Evaluate retrieval embeddings',
+};

@@ -1,0 +1,2 @@
+export type { CliCommand, CliContext } from './command.js';
+export { buildContainer } from './container.js';

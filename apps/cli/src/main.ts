@@ -1,0 +1,67 @@
+import { DistillError, TOKENS } from '@distill/core';
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { GROUPS, type CliCommand, type CliContext } from './command.js';
+import { buildContainer } from './container.js';
+
+export async function runCli(argv: string[]): Promise<number> {
+  const container = buildContainer();
+  const ctx: CliContext = { container };
+  const commands = container.getAll<CliCommand>(TOKENS.Command);
+  let exitCode = 0;
+  const wrap = (c: CliCommand) => ({
+    command: c.command,
+    describe: c.describe,
+    builder: c.builder ?? ((y: Argv) => y),
+    handler: async (args: Record<string, unknown>) => {
+      const r = await c.handler(args as never, ctx);
+      if (typeof r === 'number') exitCode = r;
+    },
+  });
+  let y = yargs(argv)
+    .scriptName('distill')
+    .usage('distill <command> [options]\n\nDistil large vision-language teachers into small dual encoders for image-text retrieval.')
+    .strict()
+    .recommendCommands()
+    .demandCommand(1, 'Name a command (see the list above).')
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .fail((msg, err) => {
+      throw err ?? new DistillError(msg, 2);
+    });
+  const groups = new Map<string, CliCommand[]>();
+  for (const c of commands) {
+    if (c.group) groups.set(c.group, [...(groups.get(c.group) ?? []), c]);
+    else y = y.command(wrap(c) as never);
+  }
+  for (const [g, subs] of groups) {
+    y = y.command(g, GROUPS[g] ?? `${g} commands`, (gy) => {
+      for (const c of subs) gy = gy.command(wrap(c) as never);
+      return gy.demandCommand(1, `Name a '${g}' sub-command.`);
+    });
+  }
+  try {
+    await y.parseAsync();
+  } catch (e) {
+    if (e instanceof DistillError) {
+      process.stderr.write(`distill: ${e.message}\n`);
+      if (e.exitCode === 2) process.stderr.write(`Run 'distill --help' for usage.\n`);
+      return e.exitCode;
+    }
+    throw e;
+  }
+  return exitCode;
+}
+
+// Run when executed as the program (bin/distill.js imports this file).
+runCli(hideBin(process.argv)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`distill: unexpected error: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,64 @@
+import { createRequire } from 'node:module';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { initRuntime, TENSORFLOW_PACKAGES, type BackendChoice, type Importer } from './runtime.js';
+
+export interface DoctorReport {
+  node: string;
+  platform: string;
+  cpus: { count: number; model: string; availableParallelism: number };
+  memoryGiB: number;
+  tfjs: string;
+  backend: string;
+  backendSkipped: { backend: string; reason: string }[];
+  wasmMatmulFix: boolean;
+  engines: Record<string, { present: boolean; version?: string; note?: string }>;
+}
+
+function pkgVersion(name: string): string | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    return (require(`${name}/package.json`) as { version: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What this machine offers distill: Node, CPU, tfjs backend, and the optional engines. */
+export async function doctor(opts: { backend?: BackendChoice; importer?: Importer } = {}): Promise<DoctorReport> {
+  const rt = await initRuntime(opts.backend ?? 'auto', { quiet: true, importer: opts.importer });
+  const importer = opts.importer ?? ((s: string) => import(s));
+  const engines: DoctorReport['engines'] = {};
+  for (const pkg of TENSORFLOW_PACKAGES) {
+    let present = false;
+    let note: string | undefined;
+    try {
+      await importer(pkg);
+      present = true;
+    } catch (e) {
+      note = String((e as Error).message).split('\n')[0].slice(0, 160);
+    }
+    engines[pkg] = { present, version: pkgVersion(pkg), note };
+  }
+  for (const pkg of ['@tensorflow/tfjs-backend-wasm', 'onnxruntime-node', 'sharp']) {
+    let present = false;
+    let note: string | undefined;
+    try {
+      await importer(pkg);
+      present = true;
+    } catch (e) {
+      note = String((e as Error).message).split('\n')[0].slice(0, 160);
+    }
+    engines[pkg] = { present, version: pkgVersion(pkg), note };
+  }
+  return {
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpus: { count: cpus().length, model: cpus()[0]?.model ?? 'unknown', availableParallelism: availableParallelism() },
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    tfjs: rt.tfjsVersion,
+    backend: rt.backend,
+    backendSkipped: rt.skipped,
+    wasmMatmulFix: rt.wasmMatmulFix,
+    engines,
+  };
+}

@@ -1,0 +1,125 @@
+import type * as tf from '@tensorflow/tfjs';
+
+/**
+ * The contracts between distill's packages. Data flows one way:
+ * data -> teacher features -> student -> losses -> balancer -> optimizer -> eval.
+ * Packages implement these and register them by name (see container.ts); the CLI wires them.
+ */
+
+// ---------------------------------------------------------------- data
+/** One image of a split. `path` is absolute, or relative to the dataset's image root. */
+export interface ImageItem {
+  id: string;
+  path: string;
+}
+/** One caption; `image` indexes `SplitData.images`. An image may have any number of captions. */
+export interface CaptionItem {
+  text: string;
+  image: number;
+}
+export interface SplitData {
+  images: ImageItem[];
+  captions: CaptionItem[];
+}
+export interface Dataset {
+  name: string;
+  /** Folder that relative image paths are resolved against. */
+  imageRoot: string;
+  /** Hash of the dataset's manifest (files, splits, captions): part of every cache key. */
+  manifestHash: string;
+  splits: Record<string, SplitData>;
+}
+
+/** Image preprocessing: resize shorter side, centre crop, normalise. Output is NCHW float32. */
+export interface ImagePreprocess {
+  resize: number;
+  crop: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+// ---------------------------------------------------------------- teacher
+/** A frozen teacher. Outputs are L2-normalised [n, dim] row-major float32. */
+export interface Teacher {
+  readonly name: string;
+  readonly dim: number;
+  readonly preprocess: ImagePreprocess;
+  readonly maxTextLength: number;
+  /** Stable hash of the teacher's files and settings (part of the feature-cache key). */
+  fingerprint(): string;
+  /** pixels: NCHW float32 for n images, already preprocessed with `preprocess`. */
+  encodeImages(pixels: Float32Array, n: number): Promise<Float32Array>;
+  encodeTexts(texts: string[]): Promise<Float32Array>;
+  dispose?(): Promise<void> | void;
+}
+
+// ---------------------------------------------------------------- student
+export type ParamGroup = 'image' | 'text' | 'head';
+export interface NamedVariable {
+  name: string;
+  variable: tf.Variable;
+  group: ParamGroup;
+}
+export interface TokenizedBatch {
+  /** [B, L] int32 token ids, padded. */
+  ids: tf.Tensor2D;
+  /** [B, L] 1 for real tokens, 0 for padding. */
+  mask: tf.Tensor2D;
+}
+/** A trainable dual encoder. Both encode* return L2-normalised [B, embedDim] features. */
+export interface Student {
+  readonly name: string;
+  readonly embedDim: number;
+  readonly preprocess: ImagePreprocess;
+  /** pixels: [B, 3, H, W] (NCHW, as the data pipeline and PyTorch produce). */
+  encodeImage(pixels: tf.Tensor4D, training: boolean): tf.Tensor2D;
+  encodeText(batch: TokenizedBatch, training: boolean): tf.Tensor2D;
+  tokenize(texts: string[]): TokenizedBatch;
+  variables(): NamedVariable[];
+  parameterCount(): { image: number; text: number; head: number; total: number };
+  dispose(): void;
+}
+
+// ---------------------------------------------------------------- losses
+/** Everything a distillation loss may read, all L2-normalised [B, D] unless noted. */
+export interface LossInputs {
+  studentImage: tf.Tensor2D;
+  studentText: tf.Tensor2D;
+  teacherImage?: tf.Tensor2D;
+  teacherText?: tf.Tensor2D;
+  /** [K, D] queues of past teacher features (rows are keys). */
+  imageQueue?: tf.Tensor2D;
+  textQueue?: tf.Tensor2D;
+  /** Image id of every row, so losses can tell positives that share an image. */
+  imageIds?: Int32Array;
+}
+/** A loss returns its named scalar components; the balancer weighs them. */
+export type LossFn = (inputs: LossInputs) => Record<string, tf.Scalar>;
+
+// ---------------------------------------------------------------- balancer
+export interface Balancer {
+  readonly name: string;
+  /** Weights for the detached loss values, in the order given. */
+  weights(losses: number[]): number[];
+  state(): unknown;
+  load(state: unknown): void;
+}
+
+// ---------------------------------------------------------------- eval
+export interface RetrievalMetrics {
+  i2t_r1: number;
+  i2t_r5: number;
+  i2t_r10: number;
+  t2i_r1: number;
+  t2i_r5: number;
+  t2i_r10: number;
+  rsum: number;
+  i2t_medr?: number;
+  i2t_meanr?: number;
+  t2i_medr?: number;
+  t2i_meanr?: number;
+}
+export interface Evaluator {
+  /** images: [nImages, dim], texts: [nTexts, dim] row-major; textToImage[t] = image index of text t. */
+  evaluate(images: Float32Array, texts: Float32Array, dim: number, textToImage: Int32Array): RetrievalMetrics;
+}
