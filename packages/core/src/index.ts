@@ -7,3 +7,4 @@ export * from './interfaces.js';
 export * from './runtime.js';
 export * from './wasm-matmul-fix.js';
 export * from './doctor.js';
+export * from './shared.js';
