@@ -1,6 +1,7 @@
 import type { CliCommand } from '../command.js';
 import { doctorCommand } from './doctor.js';
+import { evalCommands } from './eval.js';
 import { trainCommand } from './train.js';
 
 /** Every command module of the CLI. Add one line per file in this folder. */
-export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand]];
+export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand], evalCommands];
