@@ -1,0 +1,74 @@
+import { ALBERT_DEFAULT_EXTRA, BERT_DEFAULTS, type BertConfig } from './bert.js';
+import { RESNET_DEFAULTS, type ResNetConfig } from './resnet.js';
+import { TEXTCNN_DEFAULTS, type TextCnnConfig } from './textcnn.js';
+import { VIT_DEFAULTS, type VitConfig } from './vit.js';
+
+export type ImageEncoderType = 'vit' | 'deit' | 'resnet';
+export type TextEncoderType = 'bert' | 'albert' | 'textcnn';
+export type PresetName = 'tiny' | 'small' | 'base';
+export const PRESETS: PresetName[] = ['tiny', 'small', 'base'];
+
+export interface PairDef {
+  name: string;
+  description: string;
+  image: ImageEncoderType;
+  text: TextEncoderType;
+}
+
+/** The registered student pairs (image tower + text tower). */
+export const PAIRS: PairDef[] = [
+  { name: 'vit-bert', image: 'vit', text: 'bert', description: 'ViT image encoder (CLS) + BERT text encoder (pooler): the DSMD student' },
+  { name: 'deit-albert', image: 'deit', text: 'albert', description: 'DeiT image encoder (mean of CLS and distillation tokens) + ALBERT text encoder (shared layers)' },
+  { name: 'resnet-bert', image: 'resnet', text: 'bert', description: 'ResNet-style CNN (global pooling) + BERT text encoder' },
+  { name: 'vit-textcnn', image: 'vit', text: 'textcnn', description: 'ViT image encoder + TextCNN (transformer-free) text encoder' },
+  { name: 'resnet-textcnn', image: 'resnet', text: 'textcnn', description: 'ResNet-style CNN + TextCNN: no attention at all' },
+];
+
+export type ImageConfigOf = { vit: VitConfig; deit: VitConfig; resnet: ResNetConfig };
+export type TextConfigOf = { bert: BertConfig; albert: BertConfig; textcnn: TextCnnConfig };
+
+const NO_DROPOUT = { hiddenDropout: 0, attentionDropout: 0 };
+
+/**
+ * Size presets. tiny: trains in minutes on 2 CPU cores with tfjs-wasm (32-px images, 2 layers, dim 64);
+ * small: a few M parameters per tower; base: the paper's size (ViT-B/16 224 px + BERT-base).
+ */
+export const IMAGE_PRESETS: Record<PresetName, { vit: VitConfig; deit: VitConfig; resnet: ResNetConfig }> = {
+  tiny: {
+    vit: { ...VIT_DEFAULTS, imageSize: 32, patchSize: 8, hiddenSize: 64, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 128 },
+    deit: { ...VIT_DEFAULTS, imageSize: 32, patchSize: 8, hiddenSize: 64, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 128, distillationToken: true, feature: 'cls-dist' },
+    resnet: { ...RESNET_DEFAULTS, imageSize: 32, stemChannels: 16, stemStride: 1, stageChannels: [16, 32, 64], blocksPerStage: [1, 1, 1] },
+  },
+  small: {
+    vit: { ...VIT_DEFAULTS, imageSize: 64, patchSize: 8, hiddenSize: 256, numHiddenLayers: 4, numAttentionHeads: 4, intermediateSize: 1024 },
+    deit: { ...VIT_DEFAULTS, imageSize: 64, patchSize: 8, hiddenSize: 256, numHiddenLayers: 4, numAttentionHeads: 4, intermediateSize: 1024, distillationToken: true, feature: 'cls-dist' },
+    resnet: { ...RESNET_DEFAULTS, imageSize: 64, stemChannels: 32, stemStride: 1, stageChannels: [32, 64, 128, 256], blocksPerStage: [1, 1, 1, 1] },
+  },
+  base: {
+    vit: { ...VIT_DEFAULTS },
+    deit: { ...VIT_DEFAULTS, distillationToken: true, feature: 'cls-dist' },
+    resnet: { ...RESNET_DEFAULTS },
+  },
+};
+
+export const TEXT_PRESETS: Record<PresetName, { bert: BertConfig; albert: BertConfig; textcnn: TextCnnConfig }> = {
+  tiny: {
+    bert: { ...BERT_DEFAULTS, ...NO_DROPOUT, vocabSize: 2000, hiddenSize: 64, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 128, maxPositionEmbeddings: 32 },
+    albert: { ...BERT_DEFAULTS, ...NO_DROPOUT, vocabSize: 2000, hiddenSize: 64, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 128, maxPositionEmbeddings: 32, hiddenAct: 'gelu_new', albert: { ...ALBERT_DEFAULT_EXTRA, embeddingSize: 32 } },
+    textcnn: { ...TEXTCNN_DEFAULTS, vocabSize: 2000, embeddingSize: 64, kernelWidths: [2, 3, 4], filters: 64, dropout: 0 },
+  },
+  small: {
+    bert: { ...BERT_DEFAULTS, vocabSize: 30522, hiddenSize: 256, numHiddenLayers: 4, numAttentionHeads: 4, intermediateSize: 1024 },
+    albert: { ...BERT_DEFAULTS, vocabSize: 30000, hiddenSize: 256, numHiddenLayers: 4, numAttentionHeads: 4, intermediateSize: 1024, hiddenAct: 'gelu_new', albert: { ...ALBERT_DEFAULT_EXTRA } },
+    textcnn: { ...TEXTCNN_DEFAULTS, vocabSize: 30522, embeddingSize: 128, kernelWidths: [2, 3, 4, 5], filters: 128 },
+  },
+  base: {
+    bert: { ...BERT_DEFAULTS },
+    albert: { ...BERT_DEFAULTS, vocabSize: 30000, hiddenAct: 'gelu_new', hiddenDropout: 0, attentionDropout: 0, albert: { ...ALBERT_DEFAULT_EXTRA } },
+    textcnn: { ...TEXTCNN_DEFAULTS },
+  },
+};
+
+export function pairDef(name: string): PairDef | undefined {
+  return PAIRS.find((p) => p.name === name);
+}

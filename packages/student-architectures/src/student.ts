@@ -1,0 +1,250 @@
+import { DistillError, Rng, tf, type ImagePreprocess, type NamedVariable, type ParamGroup, type Student, type TokenizedBatch } from '@distill/core';
+import { createBert, type BertConfig } from './bert.js';
+import type { Encoder, ImageEncoder, TextEncoder } from './encoder.js';
+import { encoderFromHfConfig, loadHfEncoder, readHfConfig } from './hf.js';
+import { l2Normalize, linear } from './ops.js';
+import { IMAGE_PRESETS, PAIRS, pairDef, PRESETS, TEXT_PRESETS, type ImageEncoderType, type PresetName, type TextEncoderType } from './presets.js';
+import { countParams, createVariables, type ParamSpec, type Params, sizeOf, type WeightProblem, weightProblemMessage } from './params.js';
+import { createResNet, type ResNetConfig } from './resnet.js';
+import { createTextCnn, type TextCnnConfig } from './textcnn.js';
+import { loadTokenizer, TextTokenizer, type TokenizerJson } from './tokenizer.js';
+import { createVit, type VitConfig } from './vit.js';
+
+/** Everything needed to rebuild a student's architecture (save it next to a checkpoint). */
+export interface StudentConfig {
+  pair: string;
+  preset: PresetName;
+  embedDim: number;
+  maxLength: number;
+  image: { type: ImageEncoderType; config: VitConfig | ResNetConfig };
+  text: { type: TextEncoderType; config: BertConfig | TextCnnConfig };
+  preprocess: ImagePreprocess;
+}
+
+export interface CreateStudentOptions {
+  preset?: PresetName;
+  /** The teacher's dimension (both projections map to it). */
+  embedDim: number;
+  seed: number;
+  /** Text vocabulary size when no tokenizer is given (a tokenizer's size wins). */
+  vocabSize?: number;
+  /** A tokenizer, a tokenizer.json document, or a path to one (or a folder holding tokenizer.json). */
+  tokenizer?: TextTokenizer | TokenizerJson | string;
+  /** Max text length in tokens (default 30). */
+  maxLength?: number;
+  /** Hugging Face save_pretrained folders to start the towers from (their config.json wins over the preset). */
+  imageInit?: string;
+  textInit?: string;
+  /** Partial encoder configs merged over the preset (e.g. { image: { imageSize: 64 } }). */
+  overrides?: { image?: Record<string, unknown>; text?: Record<string, unknown> };
+}
+
+const IMAGENET: Pick<ImagePreprocess, 'mean' | 'std'> = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+
+function buildImage(type: ImageEncoderType, config: VitConfig | ResNetConfig): ImageEncoder {
+  if (type === 'resnet') return createResNet(config as ResNetConfig);
+  return createVit({ ...(config as VitConfig), distillationToken: type === 'deit' });
+}
+function buildText(type: TextEncoderType, config: BertConfig | TextCnnConfig): TextEncoder {
+  return type === 'textcnn' ? createTextCnn(config as TextCnnConfig) : createBert(config as BertConfig);
+}
+
+function headSpecs(imageDim: number, textDim: number, embedDim: number): ParamSpec[] {
+  // projection fc: W ~ xavier_normal(gain 1.414), b ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch Linear default)
+  const head = (name: string, inD: number): ParamSpec[] => [
+    { name: `${name}.weight`, shape: [inD, embedDim], init: { kind: 'xavierNormal', gain: 1.414, fanIn: inD, fanOut: embedDim }, hf: 'linear' },
+    { name: `${name}.bias`, shape: [embedDim], init: { kind: 'uniform', limit: 1 / Math.sqrt(inD) } },
+  ];
+  return [...head('image_proj', imageDim), ...head('text_proj', textDim)];
+}
+
+/** Resolve a pair + preset + overrides (+ HF configs, + tokenizer size) into a full StudentConfig. */
+export function resolveStudentConfig(pair: string, opts: Omit<CreateStudentOptions, 'seed' | 'tokenizer'> & { tokenizerVocabSize?: number }): StudentConfig {
+  const def = pairDef(pair);
+  if (!def) throw new DistillError(`Unknown student pair '${pair}'. Available: ${PAIRS.map((p) => p.name).join(', ')}.`, 2);
+  const preset = opts.preset ?? 'tiny';
+  if (!PRESETS.includes(preset)) throw new DistillError(`Unknown preset '${preset}'. Available: ${PRESETS.join(', ')}.`, 2);
+  if (!(opts.embedDim > 0)) throw new DistillError(`embedDim must be a positive integer (the teacher's dimension), got ${opts.embedDim}.`, 2);
+  const maxLength = opts.maxLength ?? 30;
+  let image: Record<string, unknown> = { ...IMAGE_PRESETS[preset][def.image] };
+  let text: Record<string, unknown> = { ...TEXT_PRESETS[preset][def.text] };
+  if (opts.imageInit) {
+    const hf = readHfConfig(opts.imageInit);
+    if (hf.model_type !== def.image) throw new DistillError(`imageInit ${opts.imageInit} is a '${String(hf.model_type)}' checkpoint, but pair '${pair}' needs '${def.image}'.`, 2);
+    image = { ...image, ...encoderFromHfConfig(hf).config, feature: image.feature, addPooler: false };
+  }
+  if (opts.textInit) {
+    const hf = readHfConfig(opts.textInit);
+    if (hf.model_type !== def.text) throw new DistillError(`textInit ${opts.textInit} is a '${String(hf.model_type)}' checkpoint, but pair '${pair}' needs '${def.text}'.`, 2);
+    text = { ...text, ...encoderFromHfConfig(hf).config, feature: text.feature };
+  }
+  image = { ...image, ...(opts.overrides?.image ?? {}) };
+  text = { ...text, ...(opts.overrides?.text ?? {}) };
+  const vocab = opts.tokenizerVocabSize ?? opts.vocabSize;
+  if (vocab !== undefined && !opts.textInit) text.vocabSize = vocab;
+  if (opts.textInit && vocab !== undefined && vocab > (text.vocabSize as number)) {
+    throw new DistillError(`The tokenizer has ${vocab} tokens but the textInit checkpoint's vocabulary has ${String(text.vocabSize)}: use that checkpoint's tokenizer.json.`, 2);
+  }
+  if (def.text !== 'textcnn' && maxLength > (text.maxPositionEmbeddings as number)) {
+    throw new DistillError(`maxLength ${maxLength} exceeds the text encoder's maxPositionEmbeddings ${String(text.maxPositionEmbeddings)}.`, 2);
+  }
+  const crop = image.imageSize as number;
+  const resize = preset === 'base' ? Math.round((crop * 256) / 224) : crop;
+  return {
+    pair, preset, embedDim: opts.embedDim, maxLength,
+    image: { type: def.image, config: image as unknown as VitConfig | ResNetConfig },
+    text: { type: def.text, config: text as unknown as BertConfig | TextCnnConfig },
+    preprocess: { resize, crop, ...IMAGENET },
+  };
+}
+
+/** Parameter counts from shapes alone (nothing allocated): fine for the 197M `base`. */
+export function countStudentParams(config: StudentConfig): { image: number; text: number; head: number; total: number } {
+  const img = buildImage(config.image.type, config.image.config);
+  const txt = buildText(config.text.type, config.text.config);
+  const image = countParams(img.specs());
+  const text = countParams(txt.specs());
+  const head = countParams(headSpecs(img.featureDim, txt.featureDim, config.embedDim));
+  return { image, text, head, total: image + text + head };
+}
+
+interface Slot { spec: ParamSpec; name: string; group: ParamGroup; variable: tf.Variable }
+
+/** A trainable dual encoder: two towers, two linear projections to embedDim, L2 normalisation. */
+export class DualEncoderStudent implements Student {
+  readonly name: string;
+  readonly embedDim: number;
+  readonly preprocess: ImagePreprocess;
+  readonly imageEncoder: ImageEncoder;
+  readonly textEncoder: TextEncoder;
+  private readonly slots: Slot[];
+  private readonly imageParams: Params;
+  private readonly textParams: Params;
+  private readonly headParams: Params;
+
+  constructor(readonly config: StudentConfig, readonly tokenizer: TextTokenizer | undefined, seed: number, init: { image?: Map<string, Float32Array>; text?: Map<string, Float32Array> } = {}) {
+    this.name = config.pair;
+    this.embedDim = config.embedDim;
+    this.preprocess = config.preprocess;
+    this.imageEncoder = buildImage(config.image.type, config.image.config);
+    this.textEncoder = buildText(config.text.type, config.text.config);
+    const rng = new Rng(seed);
+    const img = createVariables(this.imageEncoder.specs(), 'image.', 'image', rng.fork('image'), init.image);
+    const txt = createVariables(this.textEncoder.specs(), 'text.', 'text', rng.fork('text'), init.text);
+    const head = createVariables(headSpecs(this.imageEncoder.featureDim, this.textEncoder.featureDim, config.embedDim), '', 'head', rng.fork('head'));
+    this.slots = [...img, ...txt, ...head];
+    const rec = (s: Slot[]) => Object.fromEntries(s.map((x) => [x.spec.name, x.variable as tf.Tensor]));
+    this.imageParams = rec(img);
+    this.textParams = rec(txt);
+    this.headParams = rec(head);
+  }
+
+  /** Image tower feature before the projection: [B, featureDim]. */
+  imageFeatures(pixels: tf.Tensor4D, training: boolean): tf.Tensor2D {
+    return this.imageEncoder.forward(this.imageParams, pixels, training).features;
+  }
+
+  textFeatures(batch: TokenizedBatch, training: boolean): tf.Tensor2D {
+    return this.textEncoder.forward(this.textParams, batch, training).features;
+  }
+
+  encodeImage(pixels: tf.Tensor4D, training: boolean): tf.Tensor2D {
+    return tf.tidy(() => {
+      const h = this.headParams;
+      return l2Normalize(linear(this.imageFeatures(pixels, training), h['image_proj.weight'], h['image_proj.bias']) as tf.Tensor2D); // s = fc(f) / ||fc(f)||
+    });
+  }
+
+  encodeText(batch: TokenizedBatch, training: boolean): tf.Tensor2D {
+    return tf.tidy(() => {
+      const h = this.headParams;
+      return l2Normalize(linear(this.textFeatures(batch, training), h['text_proj.weight'], h['text_proj.bias']) as tf.Tensor2D);
+    });
+  }
+
+  tokenize(texts: string[]): TokenizedBatch {
+    if (!this.tokenizer) throw new DistillError(`Student '${this.name}' has no tokenizer: pass one to createStudent (a tokenizer.json, or train one with trainWordPieceTokenizer).`, 2);
+    return this.tokenizer.tokenize(texts);
+  }
+
+  variables(): NamedVariable[] {
+    return this.slots.map(({ name, variable, group }) => ({ name, variable, group }));
+  }
+
+  parameterCount(): { image: number; text: number; head: number; total: number } {
+    const c = { image: 0, text: 0, head: 0, total: 0 };
+    for (const s of this.slots) {
+      c[s.group] += s.variable.size;
+      c.total += s.variable.size;
+    }
+    return c;
+  }
+
+  dispose(): void {
+    for (const s of this.slots) s.variable.dispose();
+  }
+}
+
+function toTokenizer(t: CreateStudentOptions['tokenizer'], maxLength: number, textInit?: string): TextTokenizer | undefined {
+  if (t instanceof TextTokenizer) return t.maxLength === maxLength ? t : new TextTokenizer(t.json, maxLength);
+  if (t) return loadTokenizer(t, { maxLength });
+  if (textInit) {
+    try {
+      return loadTokenizer(textInit, { maxLength });
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The factory the trainer uses: a pair ('vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn',
+ * 'resnet-textcnn'), a preset, the teacher's dim and a seed. Towers start from HF checkpoints when
+ * imageInit/textInit are given, else from a seeded random init.
+ */
+export function createStudent(pair: string, opts: CreateStudentOptions): DualEncoderStudent {
+  const maxLength = opts.maxLength ?? 30;
+  const tokenizer = toTokenizer(opts.tokenizer, maxLength, opts.textInit);
+  const config = resolveStudentConfig(pair, { ...opts, maxLength, tokenizerVocabSize: tokenizer?.vocabSize });
+  const init: { image?: Map<string, Float32Array>; text?: Map<string, Float32Array> } = {};
+  if (opts.imageInit) init.image = loadHfEncoder(opts.imageInit, config.image.config as unknown as Record<string, unknown>).values;
+  if (opts.textInit) init.text = loadHfEncoder(opts.textInit, config.text.config as unknown as Record<string, unknown>).values;
+  return new DualEncoderStudent(config, tokenizer, opts.seed, init);
+}
+
+/** Rebuild a student from a saved StudentConfig (then setStudentWeights to restore a checkpoint). */
+export function createStudentFromConfig(config: StudentConfig, opts: { seed?: number; tokenizer?: CreateStudentOptions['tokenizer'] } = {}): DualEncoderStudent {
+  return new DualEncoderStudent(config, toTokenizer(opts.tokenizer, config.maxLength), opts.seed ?? 0);
+}
+
+export type WeightRecord = Record<string, { shape: number[]; data: Float32Array }>;
+
+/** Every variable's values by NamedVariable name (distill layout: linear weights are [in, out]). */
+export function getStudentWeights(student: Student): WeightRecord {
+  const out: WeightRecord = {};
+  for (const v of student.variables()) out[v.name] = { shape: [...v.variable.shape], data: v.variable.dataSync() as Float32Array };
+  return out;
+}
+
+/** Assign weights by name; rejects any missing, unexpected or mis-shaped entry, naming each, before changing anything. */
+export function setStudentWeights(student: Student, weights: WeightRecord): void {
+  const vars = student.variables();
+  const problem: WeightProblem = { missing: [], unexpected: [], misShaped: [] };
+  const names = new Set(vars.map((v) => v.name));
+  for (const v of vars) {
+    const w = weights[v.name];
+    if (!w) problem.missing.push(v.name);
+    else if (w.shape.join() !== v.variable.shape.join() || w.data.length !== sizeOf(v.variable.shape)) problem.misShaped.push({ name: v.name, expected: v.variable.shape, got: w.shape });
+  }
+  for (const k of Object.keys(weights)) if (!names.has(k)) problem.unexpected.push(k);
+  if (problem.missing.length || problem.unexpected.length || problem.misShaped.length) {
+    throw new DistillError(weightProblemMessage(`Checkpoint for student '${student.name}'`, problem, 'Was it saved from a student with the same pair, preset and overrides?'), 2);
+  }
+  for (const v of vars) {
+    const w = weights[v.name];
+    tf.tidy(() => v.variable.assign(tf.tensor(w.data, w.shape, 'float32')));
+  }
+}
+
+export type { Encoder };
