@@ -1,0 +1,67 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { initRuntime } from '../runtime.js';
+import type { DataParallelTask, DataParallelTaskFactory } from './data-parallel.js';
+
+/** Worker side of startDataParallel (see data-parallel.ts for the protocol). */
+interface Data {
+  taskModule: string;
+  taskExport: string;
+  init: unknown;
+  shard: { index: number; count: number };
+  backend: 'wasm' | 'cpu';
+}
+const data = workerData as Data;
+const port = parentPort!;
+
+async function main(): Promise<void> {
+  await initRuntime(data.backend, { quiet: true });
+  const mod = (await import(data.taskModule)) as Record<string, unknown>;
+  const factory = mod[data.taskExport] as DataParallelTaskFactory | undefined;
+  if (typeof factory !== 'function') throw new Error(`${data.taskModule} has no export '${data.taskExport}'`);
+  const task: DataParallelTask = await factory(data.init, data.shard);
+  const sizes = task.sizes();
+  const offsets: number[] = [];
+  sizes.reduce((o, n) => (offsets.push(o), o + n), 0);
+  let slots: Float32Array[] = [];
+  let total = 0;
+  const { index, count } = data.shard;
+
+  port.on('message', (m: { type: string; sab?: SharedArrayBuffer; total?: number }) => {
+    void (async () => {
+      try {
+        if (m.type === 'buffer') {
+          total = m.total!;
+          slots = Array.from({ length: count }, (_, w) => new Float32Array(m.sab!, w * total * 4, total));
+        } else if (m.type === 'grads') {
+          const { loss, weight, grads } = await task.lossAndGrads();
+          const mine = slots[index];
+          grads.forEach((g, j) => {
+            const o = offsets[j];
+            for (let i = 0; i < g.length; i++) mine[o + i] = weight * g[i];
+          });
+          port.postMessage({ type: 'loss', loss: weight * loss });
+        } else if (m.type === 'apply') {
+          // Every replica sums the slots in the same order, so all get bit-identical gradients.
+          const summed = sizes.map((n, j) => {
+            const out = new Float32Array(n);
+            const o = offsets[j];
+            for (let w = 0; w < count; w++) {
+              const s = slots[w];
+              for (let i = 0; i < n; i++) out[i] += s[o + i];
+            }
+            return out;
+          });
+          await task.applyGrads(summed);
+          port.postMessage({ type: 'applied' });
+        } else if (m.type === 'params') {
+          port.postMessage({ type: 'params', params: await task.params() });
+        }
+      } catch (e) {
+        port.postMessage({ type: 'error', message: String((e as Error).stack ?? e) });
+      }
+    })();
+  });
+  port.postMessage({ type: 'ready', sizes });
+}
+
+main().catch((e) => port.postMessage({ type: 'error', message: String((e as Error).stack ?? e) }));
