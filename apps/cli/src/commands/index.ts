@@ -1,7 +1,8 @@
 import type { CliCommand } from '../command.js';
 import { doctorCommand } from './doctor.js';
 import { evalCommands } from './eval.js';
+import { studentCommands } from './students.js';
 import { trainCommand } from './train.js';
 
 /** Every command module of the CLI. Add one line per file in this folder. */
-export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand], evalCommands];
+export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand], evalCommands, studentCommands];
