@@ -97,7 +97,14 @@ export async function initRuntime(
   }
   backend ??= 'cpu';
 
-  const ok = await tf.setBackend(backend);
+  let ok = false;
+  try {
+    ok = await tf.setBackend(backend);
+  } catch (e) {
+    if (backend !== 'wasm' || choice !== 'auto') {
+      throw new DistillError(`tfjs could not initialise the '${backend}' backend: ${(e as Error).message}`);
+    }
+  }
   if (!ok && backend === 'wasm' && choice === 'auto') {
     skipped.push({ backend: 'wasm', reason: 'tf.setBackend("wasm") failed' });
     backend = 'cpu';

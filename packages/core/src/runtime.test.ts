@@ -1,0 +1,64 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DistillError } from './fs.js';
+import { initRuntime, resetRuntimeForTests, tf, type Importer } from './runtime.js';
+
+// Simulate which optional engines import: the real `import()` for everything else.
+const without = (...missing: string[]): Importer => async (s) => {
+  if (missing.includes(s)) throw new Error(`Cannot find package '${s}'`);
+  if (s.startsWith('@tensorflow/tfjs-node')) return {}; // pretend it loaded (the real one cannot install here)
+  return import(s);
+};
+
+describe('backend choice', () => {
+  afterEach(() => resetRuntimeForTests());
+
+  it('auto falls back to wasm when neither tfjs-node package imports', async () => {
+    const rt = await initRuntime('auto', { quiet: true, importer: without('@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node') });
+    expect(rt.backend).toBe('wasm');
+    expect(rt.wasmMatmulFix).toBe(true);
+    expect(rt.skipped.map((s) => s.backend)).toEqual(['tensorflow']);
+    expect(rt.skipped[0].reason).toContain('@tensorflow/tfjs-node');
+  });
+
+  it('auto falls back to cpu when wasm does not load either', async () => {
+    const rt = await initRuntime('auto', {
+      quiet: true,
+      importer: without('@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-backend-wasm'),
+    });
+    // wasm may already be registered by an earlier test in this process; then it is chosen again.
+    expect(['cpu', 'wasm']).toContain(rt.backend);
+  });
+
+  it('auto prefers tensorflow when tfjs-node-gpu imports (and reports which package)', async () => {
+    // Stand-in for @tensorflow/tfjs-node-gpu: importing it registers a backend named 'tensorflow'.
+    const { MathBackendCPU } = await import('@tensorflow/tfjs-backend-cpu');
+    const fakeGpu: Importer = async (s) => {
+      if (s === '@tensorflow/tfjs-node-gpu') {
+        if (!tf.findBackend('tensorflow')) tf.registerBackend('tensorflow', () => new MathBackendCPU());
+        return {};
+      }
+      return import(s);
+    };
+    const rt = await initRuntime('auto', { quiet: true, importer: fakeGpu });
+    expect(rt.backend).toBe('tensorflow');
+    expect(rt.tensorflowPackage).toBe('@tensorflow/tfjs-node-gpu');
+    expect(tf.getBackend()).toBe('tensorflow');
+    tf.removeBackend('tensorflow');
+    await tf.setBackend('cpu');
+  });
+
+  it('--backend tensorflow without the packages is a clear user error', async () => {
+    const p = initRuntime('tensorflow', { quiet: true, importer: without('@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node') });
+    await expect(p).rejects.toBeInstanceOf(DistillError);
+    await expect(p).rejects.toThrow(/--backend wasm/);
+  });
+
+  it('cpu is always available', async () => {
+    const rt = await initRuntime('cpu', { quiet: true });
+    expect(rt.backend).toBe('cpu');
+  });
+
+  it('rejects unknown backends', async () => {
+    await expect(initRuntime('gpu' as never, { quiet: true })).rejects.toThrow(/Choose one of: auto, tensorflow, wasm, cpu/);
+  });
+});
