@@ -1,6 +1,49 @@
-import { type Container } from '@distill/core';
+import { DistillError, registryOf, TOKENS, type Container, type Dataset } from '@distill/core';
+import { loadDsmdList, loadJsonl, loadKarpathy, type DatasetOptions } from './datasets.js';
+import { EMOJI_DEFAULT, EMOJI_XSTYLE, loadEmoji } from './emoji.js';
 
 export * from './npy.js';
+export * from './datasets.js';
+export * from './emoji.js';
+export * from './images.js';
+export * from './sampler.js';
+
+export type DatasetConfig = DatasetOptions;
+
+interface DatasetEntry {
+  name: string;
+  description: string;
+  load(opts: DatasetOptions): Dataset;
+}
+
+/** Every dataset format distill reads, by name. */
+export const DATASETS: DatasetEntry[] = [
+  { name: 'emoji', description: 'Embedded benchmark from npm: 1,911 emoji, Google+Twitter drawings for train, Google for val/test (default)', load: () => loadEmoji(EMOJI_DEFAULT) },
+  { name: 'emoji-xstyle', description: 'Emoji, trained on Google drawings, validated/tested on Twitter drawings of held-out emoji', load: () => loadEmoji(EMOJI_XSTYLE) },
+  { name: 'karpathy', description: 'Karpathy split JSON (dataset_*.json): images[].filename/filepath/split/sentences', load: (o) => loadKarpathy(o) },
+  {
+    name: 'flickr30k',
+    description: 'Karpathy dataset_flickr30k.json; images in <data-root>/flickr30k-images',
+    load: (o) => loadKarpathy({ name: 'flickr30k', ...o, annotations: o.annotations ?? `${o.dataRoot ?? '.'}/dataset_flickr30k.json` }),
+  },
+  {
+    name: 'coco',
+    description: 'Karpathy dataset_coco.json (restval -> train); images under <data-root>/<filepath>',
+    load: (o) => loadKarpathy({ name: 'coco', ...o, annotations: o.annotations ?? `${o.dataRoot ?? '.'}/dataset_coco.json` }),
+  },
+  { name: 'dsmd-list', description: 'DSMD official list: <data-root>/{train,val,test}.json of {filename, description}', load: (o) => loadDsmdList(o) },
+  { name: 'jsonl', description: 'JSONL {"image", "captions"} per line; a file or a folder of <split>.jsonl; --image-root', load: (o) => loadJsonl(o) },
+];
+
+/** Load a dataset by registry name (see DATASETS). */
+export async function loadDataset(name: string, opts: DatasetOptions = {}): Promise<Dataset> {
+  const e = DATASETS.find((d) => d.name === name);
+  if (!e) throw new DistillError(`Unknown dataset '${name}'. Available: ${DATASETS.map((d) => d.name).join(', ')}.`, 2);
+  return e.load(opts);
+}
 
 /** Binds this package's registry entries into the composition root's container. */
-export function register(_container: Container): void {}
+export function register(container: Container): void {
+  const reg = registryOf<DatasetOptions, Dataset>(container, TOKENS.DatasetRegistry, 'dataset');
+  for (const d of DATASETS) reg.add({ name: d.name, description: d.description, defaults: {}, create: (cfg) => d.load(cfg) });
+}

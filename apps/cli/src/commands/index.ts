@@ -1,8 +1,9 @@
 import type { CliCommand } from '../command.js';
+import { dataCommands } from './data.js';
 import { doctorCommand } from './doctor.js';
 import { evalCommands } from './eval.js';
 import { studentCommands } from './students.js';
 import { trainCommand } from './train.js';
 
 /** Every command module of the CLI. Add one line per file in this folder. */
-export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand], evalCommands, studentCommands];
+export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand], evalCommands, dataCommands, studentCommands];

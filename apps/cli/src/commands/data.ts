@@ -1,0 +1,50 @@
+import { resolve } from 'node:path';
+import { DistillError } from '@distill/core';
+import { datasetSummary, DATASETS, EMOJI_DEFAULT, EMOJI_XSTYLE, loadDataset, writeEmojiJsonl } from '@distill/data';
+import type { CliCommand } from '../command.js';
+
+export const dataBuildCommand: CliCommand = {
+  group: 'data',
+  command: 'build <dataset>',
+  describe: 'Write an embedded dataset (emoji, emoji-xstyle) as JSONL + images + manifest.json',
+  builder: (y) =>
+    y
+      .positional('dataset', { type: 'string', choices: ['emoji', 'emoji-xstyle'], describe: 'embedded dataset' })
+      .option('out', { type: 'string', describe: 'output folder (default data/<dataset>)' }),
+  handler(args) {
+    const name = String(args.dataset);
+    const cfg = name === 'emoji-xstyle' ? EMOJI_XSTYLE : name === 'emoji' ? EMOJI_DEFAULT : undefined;
+    if (!cfg) throw new DistillError(`Only the embedded datasets can be built (emoji, emoji-xstyle), not '${name}'.`, 2);
+    const out = resolve(String(args.out ?? `data/${name}`));
+    const t0 = performance.now();
+    const manifest = writeEmojiJsonl(out, cfg);
+    process.stderr.write(`wrote ${name} to ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s; load it with --dataset jsonl --annotations ${out}\n`);
+    process.stdout.write(JSON.stringify(manifest, null, 2) + '\n');
+  },
+};
+
+export const dataInfoCommand: CliCommand = {
+  group: 'data',
+  command: 'info [dataset]',
+  describe: 'Load a dataset and print its splits (images, captions) as JSON; without a name, list the formats',
+  builder: (y) =>
+    y
+      .positional('dataset', { type: 'string', describe: `one of: ${DATASETS.map((d) => d.name).join(', ')}` })
+      .option('data-root', { type: 'string', describe: 'folder with the annotations (and images)' })
+      .option('annotations', { type: 'string', describe: 'annotation file or folder' })
+      .option('image-root', { type: 'string', describe: 'folder that relative image paths resolve against' }),
+  async handler(args) {
+    if (!args.dataset) {
+      for (const d of DATASETS) process.stdout.write(`${d.name.padEnd(14)} ${d.description}\n`);
+      return;
+    }
+    const d = await loadDataset(String(args.dataset), {
+      dataRoot: args.dataRoot as string | undefined,
+      annotations: args.annotations as string | undefined,
+      imageRoot: args.imageRoot as string | undefined,
+    });
+    process.stdout.write(JSON.stringify({ name: d.name, imageRoot: d.imageRoot, manifestHash: d.manifestHash, splits: datasetSummary(d) }, null, 2) + '\n');
+  },
+};
+
+export const dataCommands: CliCommand[] = [dataBuildCommand, dataInfoCommand];
