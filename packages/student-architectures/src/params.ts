@@ -5,6 +5,7 @@ export type Init =
   | { kind: 'normal'; std: number }
   | { kind: 'zeros' }
   | { kind: 'ones' }
+  | { kind: 'constant'; value: number }
   | { kind: 'uniform'; limit: number }
   | { kind: 'xavierNormal'; gain: number; fanIn: number; fanOut: number }
   | { kind: 'heNormal'; fanIn: number };
@@ -74,6 +75,7 @@ export function initValues(s: ParamSpec, rng: Rng): Float32Array {
   switch (i.kind) {
     case 'zeros': return new Float32Array(n);
     case 'ones': return new Float32Array(n).fill(1);
+    case 'constant': return new Float32Array(n).fill(i.value);
     case 'normal': return rng.normalArray(n, 0, i.std);
     case 'uniform': return rng.uniformArray(n, -i.limit, i.limit);
     case 'xavierNormal': return rng.normalArray(n, 0, i.gain * Math.sqrt(2 / (i.fanIn + i.fanOut)));

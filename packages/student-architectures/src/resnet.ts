@@ -5,8 +5,8 @@ import type { ParamSpec, Params } from './params.js';
 
 /**
  * A small ResNet-style CNN image encoder. Basic blocks without batch norm: each residual branch is
- * scaled by a learned scalar that starts at 0 (SkipInit), so training needs no batch statistics and
- * eval equals train. Feature = LayerNorm(global average pool of the last stage).
+ * scaled by a learned scalar that starts small (0.1, as in SkipInit/Fixup), so training needs no
+ * batch statistics and eval equals train. Feature = LayerNorm(global average pool of the last stage).
  */
 export interface ResNetConfig {
   imageSize: number;
@@ -39,7 +39,7 @@ export function resnetSpecs(c: ResNetConfig): ParamSpec[] {
       const q = `stages.${si}.blocks.${b}`;
       const inC = b === 0 ? cin : cout;
       s.push(...conv(`${q}.conv1`, 3, inC, cout), ...conv(`${q}.conv2`, 3, cout, cout));
-      s.push({ name: `${q}.scale`, shape: [1], init: { kind: 'zeros' } });
+      s.push({ name: `${q}.scale`, shape: [1], init: { kind: 'constant', value: 0.1 } });
       if (b === 0 && (si > 0 || inC !== cout)) s.push(...conv(`${q}.shortcut`, 1, inC, cout));
     }
     cin = cout;
