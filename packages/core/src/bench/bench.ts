@@ -3,7 +3,7 @@
  * transformer on each tfjs backend, versus the same step in PyTorch (tools/bench/reference_step.py).
  *
  * Options (after `--`): --steps N (5) --warmup N (2) --budget-s S (60: slow backends are estimated
- * from a batch-2 step and skipped above this) --variants wasm,wasm-nofix,cpu --no-torch
+ * from a batch-2 step and skipped above this) --variants wasm-nofix,wasm,wasm-dp2,cpu --no-torch
  * --torch-python /usr/bin/python3 --json FILE --tiny (a small config, for smoke tests).
  * Last line: `ratio_vs_pytorch=<x>` (best distill variant / PyTorch, medians) or `=n/a (<reason>)`.
  */
@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initRuntime } from '../runtime.js';
+import { startDataParallel } from '../engine/data-parallel.js';
 import { formatKernelTable, installKernelProfiler, type KernelStat } from './kernel-profile.js';
 import { REFERENCE_CONFIG, type ReferenceConfig, createReferenceModel, paramCount, referenceStep, stepFlops } from './reference-model.js';
 
@@ -26,7 +27,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
     'budget-s': { type: 'string', default: '60' },
-    variants: { type: 'string', default: 'wasm-nofix,wasm,cpu' },
+    variants: { type: 'string', default: 'wasm-nofix,wasm,wasm-dp2,cpu' },
     'no-torch': { type: 'boolean', default: false },
     'torch-python': { type: 'string', default: '/usr/bin/python3' },
     'torch-blas-threads': { type: 'string', default: '2' },
@@ -136,6 +137,39 @@ function runTorch(): TorchResult | string {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchResult;
 }
 
+/** Data-parallel wasm step over `workers` worker_threads (packages/core/src/engine/data-parallel.ts). */
+async function measureDataParallel(variant: string, workers: number): Promise<Result> {
+  err(`${variant}: starting ${workers} workers, ${warmup} warm-up + ${steps} timed steps...`);
+  const dp = await startDataParallel({
+    workers,
+    taskModule: new URL('../engine/reference-task.ts', import.meta.url),
+    init: { config, seed: 1 },
+    backend: 'wasm',
+  });
+  const ms: number[] = [];
+  const losses: number[] = [];
+  try {
+    for (let s = 0; s < warmup + steps; s++) {
+      const t0 = performance.now();
+      losses.push(await dp.step());
+      if (s >= warmup) ms.push(performance.now() - t0);
+    }
+  } finally {
+    await dp.close();
+  }
+  const msPerStep = median(ms);
+  const r: Result = {
+    variant,
+    msPerStep,
+    msAll: ms.map((x) => Math.round(x * 10) / 10),
+    gflops: flops.total / (msPerStep / 1000) / 1e9,
+    lossFirst: losses[0],
+    lossLast: losses[losses.length - 1],
+  };
+  err(`${variant}: ${msPerStep.toFixed(1)} ms/step [${r.msAll!.join(', ')}]`);
+  return r;
+}
+
 const PROFILE_STEPS = 3;
 
 /** Per-kernel times of the wasm step: the step closest to the median total of PROFILE_STEPS (after 1 warm-up). */
@@ -203,6 +237,13 @@ async function main(): Promise<void> {
       if (args.profile) profile = profileWasm();
     } catch (e) {
       results.push({ variant: 'wasm', skipped: String((e as Error).message) });
+    }
+  }
+  if (variants.includes('wasm-dp2')) {
+    try {
+      results.push(await measureDataParallel('wasm-dp2', 2));
+    } catch (e) {
+      results.push({ variant: 'wasm-dp2', skipped: String((e as Error).message).split('\n')[0] });
     }
   }
   torch();

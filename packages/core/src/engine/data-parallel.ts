@@ -33,6 +33,8 @@ export interface DataParallelOptions {
   /** Structured-cloneable configuration passed to the factory. */
   init: unknown;
   backend?: 'wasm' | 'cpu';
+  /** Install installWasmFastKernels() in each worker (wasm only). */
+  fastKernels?: boolean;
 }
 
 export interface DataParallel {
@@ -119,7 +121,7 @@ export async function startDataParallel(opts: DataParallelOptions): Promise<Data
         new Worker(entry.code, {
           eval: entry.eval,
           execArgv: entry.execArgv,
-          workerData: { ...entry.extra, taskModule, taskExport: opts.taskExport ?? 'createTask', init: opts.init, shard: { index, count }, backend: opts.backend ?? 'wasm' },
+          workerData: { ...entry.extra, taskModule, taskExport: opts.taskExport ?? 'createTask', init: opts.init, shard: { index, count }, backend: opts.backend ?? 'wasm', fastKernels: !!opts.fastKernels },
         }),
       ),
   );

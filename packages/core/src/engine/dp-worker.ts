@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { initRuntime } from '../runtime.js';
+import { installWasmFastKernels } from './wasm-fast-kernels.js';
 import type { DataParallelTask, DataParallelTaskFactory } from './data-parallel.js';
 
 /** Worker side of startDataParallel (see data-parallel.ts for the protocol). */
@@ -9,12 +10,14 @@ interface Data {
   init: unknown;
   shard: { index: number; count: number };
   backend: 'wasm' | 'cpu';
+  fastKernels: boolean;
 }
 const data = workerData as Data;
 const port = parentPort!;
 
 async function main(): Promise<void> {
   await initRuntime(data.backend, { quiet: true });
+  if (data.fastKernels && data.backend === 'wasm') installWasmFastKernels();
   const mod = (await import(data.taskModule)) as Record<string, unknown>;
   const factory = mod[data.taskExport] as DataParallelTaskFactory | undefined;
   if (typeof factory !== 'function') throw new Error(`${data.taskModule} has no export '${data.taskExport}'`);
