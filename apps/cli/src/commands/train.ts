@@ -1,18 +1,129 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { BACKEND_CHOICES, createLogger, DistillError, readJsonFile, RunDirectory, type BackendChoice } from '@distill/core';
+import { PRESETS, readConfigFile, resolveConfig, runExperiment, type DeepPartial, type TrainConfig } from '@distill/training';
 import type { CliCommand } from '../command.js';
 
-/** Placeholder until the training package lands (issue: training end to end). */
+const STUDENT_PRESETS = ['tiny', 'small', 'base'];
+
+/** CLI flags -> config overrides (only the flags the user gave). */
+export function overridesFromArgs(a: Record<string, unknown>): { preset?: string; overrides: DeepPartial<TrainConfig> } {
+  const o: DeepPartial<TrainConfig> = {};
+  const set = (path: string, v: unknown) => {
+    if (v === undefined) return;
+    const keys = path.split('.');
+    let cur = o as Record<string, unknown>;
+    for (const k of keys.slice(0, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>;
+    cur[keys.at(-1)!] = v;
+  };
+  let preset: string | undefined;
+  const p = a.preset as string | undefined;
+  if (p && STUDENT_PRESETS.includes(p)) set('student.preset', p);
+  else preset = p;
+  set('seed', a.seed);
+  set('backend', a.backend);
+  set('dataset.name', a.dataset);
+  set('dataset.dataRoot', a.dataRoot);
+  set('dataset.annotations', a.annotations);
+  set('dataset.skipBadImages', a.skipBadImages);
+  set('teacher.name', a.teacher);
+  set('teacher.model', a.teacherModel);
+  set('student.pair', a.student);
+  set('student.imageInit', a.imageInit);
+  set('student.textInit', a.textInit);
+  set('losses', a.losses);
+  set('balancer', a.balancer);
+  set('lossOptions.temperature', a.temperature);
+  set('lossOptions.queueSize', a.queueSize);
+  set('lossOptions.margin', a.margin);
+  set('lossOptions.hardNegative', a.hardNegative);
+  set('optimizer.lr', a.lr);
+  set('optimizer.weightDecay', a.weightDecay);
+  set('schedule.epochs', a.epochs);
+  set('schedule.decayEpoch', a.decayEpoch);
+  set('batchSize', a.batchSize);
+  set('checkpointEvery', a.checkpointEvery);
+  set('maxSteps', a.maxSteps);
+  set('baseline', a.baseline);
+  set('latency', a.latency);
+  return { preset, overrides: o };
+}
+
 export const trainCommand: CliCommand = {
   command: 'train',
-  describe: 'Distil a teacher into a student (not available yet)',
+  describe: 'Distil a teacher into a student (default: the emoji benchmark, emoji teacher, vit-bert tiny)',
   builder: (y) =>
     y
-      .option('teacher', { type: 'string', describe: 'teacher name (beit3, clip, features, ...)' })
-      .option('student', { type: 'string', describe: 'student pair (vit-bert, deit-albert, ...)' })
-      .strict(false),
-  handler(args) {
-    process.stderr.write(
-      `distill train is not available yet (teacher=${String(args.teacher ?? 'default')}, student=${String(args.student ?? 'default')}).\n`,
-    );
-    return 2;
+      .usage(
+        'distill train [options]\n\n' +
+          'With no options: the main job (emoji benchmark, embedded teacher, vit-bert tiny, plus the no-teacher baseline).\n' +
+          'Paper setting: distill train --teacher beit3 --teacher-model <dir> --student vit-bert --preset base --dataset flickr30k --data-root <dir>',
+      )
+      .option('config', { type: 'string', describe: 'experiment file (YAML or JSON); flags override it' })
+      .option('preset', { type: 'string', describe: `experiment preset (${Object.keys(PRESETS).join(', ')}) or student size (${STUDENT_PRESETS.join(', ')})` })
+      .option('teacher', { type: 'string', describe: 'teacher: emoji (embedded default), clip, beit3, features' })
+      .option('teacher-model', { type: 'string', describe: 'teacher folder (ONNX export, feature store, or saved distill student)' })
+      .option('student', { type: 'string', describe: 'student pair: vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn' })
+      .option('image-init', { type: 'string', describe: 'Hugging Face folder to start the image tower from' })
+      .option('text-init', { type: 'string', describe: 'Hugging Face folder to start the text tower from (its tokenizer.json is used)' })
+      .option('dataset', { type: 'string', describe: 'emoji (default), emoji-xstyle, flickr30k, coco, karpathy, dsmd-list, jsonl' })
+      .option('data-root', { type: 'string', describe: 'folder with the dataset annotations and images' })
+      .option('annotations', { type: 'string', describe: 'annotation file (Karpathy JSON, JSONL, DSMD list)' })
+      .option('skip-bad-images', { type: 'boolean', describe: 'warn and count unreadable images instead of stopping' })
+      .option('losses', { type: 'string', describe: 'method (dsmd, dsmd-official, dcd, kd, fitnet, rkd, clip-kd, none) or a list like cd,fd,sd,hnd' })
+      .option('balancer', { type: 'string', describe: 'dsmd-paper, dsmd-official, static (default: the method\'s own)' })
+      .option('temperature', { type: 'number', describe: 'contrastive temperature (paper 0.05)' })
+      .option('queue-size', { type: 'number', describe: 'feature queue size K (paper 8192)' })
+      .option('margin', { type: 'number', describe: 'hinge margin' })
+      .option('hard-negative', { choices: ['sum', 'max'], describe: 'hinge over all negatives (official) or the hardest (paper)' })
+      .option('epochs', { type: 'number' })
+      .option('decay-epoch', { type: 'number', describe: 'epoch at which the lr is multiplied by 0.1' })
+      .option('batch-size', { type: 'number' })
+      .option('lr', { type: 'number' })
+      .option('weight-decay', { type: 'number' })
+      .option('seed', { type: 'number' })
+      .option('max-steps', { type: 'number', describe: 'stop after this many steps (0 = no limit)' })
+      .option('checkpoint-every', { type: 'number', describe: 'checkpoint every N steps (and every epoch)' })
+      .option('baseline', { type: 'boolean', describe: 'also train the no-teacher student of the same size and budget' })
+      .option('latency', { type: 'boolean', describe: 'measure encoder latency for the report' })
+      .option('backend', { choices: BACKEND_CHOICES, describe: 'tfjs backend (auto: tensorflow > wasm > cpu)' })
+      .option('run-dir', { type: 'string', describe: 'run folder (default: a new folder under runs/)' })
+      .option('resume', { type: 'string', describe: 'continue the killed run in this folder' })
+      .option('print-config', { type: 'boolean', describe: 'print the resolved config and exit' }),
+  async handler(args) {
+    const log = createLogger();
+    let cfg: TrainConfig;
+    let runDir: string;
+    const resume = args.resume as string | undefined;
+    if (resume) {
+      const file = join(resume, 'config.json');
+      if (!existsSync(file)) throw new DistillError(`Cannot resume: ${file} not found. Is ${resume} a distill run folder?`, 2);
+      cfg = resolveConfig({ preset: 'emoji', file: undefined, overrides: readJsonFile<{ config: TrainConfig }>(file).config });
+      runDir = resume;
+    } else {
+      const { preset, overrides } = overridesFromArgs(args);
+      cfg = resolveConfig({ preset, file: args.config ? readConfigFile(args.config as string) : undefined, overrides });
+      runDir = (args.runDir as string | undefined) ?? RunDirectory.createUnder('runs', `${cfg.dataset.name}-${cfg.student.pair}`).root;
+    }
+    if (args.printConfig) {
+      process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
+      return 0;
+    }
+    log.info(`run folder: ${runDir}`);
+    const r = await runExperiment(cfg, { runDir, resume: Boolean(resume), logger: log, command: process.argv.slice(2).join(' ') });
+    const t = r.student.test;
+    const out = [
+      '',
+      readJsonFile<{ table: string }>(join(r.runDir, 'experiment.json')).table,
+      '',
+      `report: ${r.report}`,
+      r.baseline ? `no-teacher test RSUM ${r.baseline.test.rsum.toFixed(2)} vs distilled ${t.rsum.toFixed(2)}` : '',
+      `test i2t R@1 ${t.i2t_r1.toFixed(2)} R@5 ${t.i2t_r5.toFixed(2)} R@10 ${t.i2t_r10.toFixed(2)}`,
+      `test t2i R@1 ${t.t2i_r1.toFixed(2)} R@5 ${t.t2i_r5.toFixed(2)} R@10 ${t.t2i_r10.toFixed(2)}`,
+      `test RSUM ${t.rsum.toFixed(2)}`,
+    ].filter((l, i, a) => l !== '' || (i > 0 && a[i - 1] !== ''));
+    process.stdout.write(out.join('\n') + '\n');
+    return 0;
   },
 };
+void ({} as BackendChoice);

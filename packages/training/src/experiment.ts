@@ -1,0 +1,188 @@
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import {
+  createLogger,
+  currentRuntime,
+  initRuntime,
+  readJsonFile,
+  RunDirectory,
+  tf,
+  type Logger,
+  type RetrievalMetrics,
+} from '@distill/core';
+import { computeRecall, measureLatency } from '@distill/eval';
+import type { TrainConfig } from './config.js';
+import { loadStudent } from './saved-student.js';
+import { obtainTeacherFeatures } from './teacher-features.js';
+import { train, type TrainResult } from './trainer.js';
+import { resultsTable, svgLinePlot, type ReportRow } from './report.js';
+import { readFileSync } from 'node:fs';
+import type { DualEncoderStudent } from '@distill/student-architectures';
+import { loadDataset } from '@distill/data';
+
+export interface ExperimentResult {
+  runDir: string;
+  student: TrainResult;
+  baseline?: TrainResult;
+  teacher?: { name: string; test: RetrievalMetrics; parameters?: number };
+  seconds: number;
+  report: string;
+}
+
+function versions(): Record<string, string> {
+  const require = createRequire(import.meta.url);
+  const out: Record<string, string> = { node: process.version };
+  for (const p of ['@distill/core', '@distill/training', '@tensorflow/tfjs', 'onnxruntime-node']) {
+    try {
+      out[p] = (require(`${p}/package.json`) as { version: string }).version;
+    } catch {
+      /* not installed */
+    }
+  }
+  return out;
+}
+
+async function latencyOf(student: DualEncoderStudent): Promise<{ image: number; text: number }> {
+  const { crop } = student.preprocess;
+  const px = tf.randomNormal([1, 3, crop, crop]) as tf.Tensor4D;
+  const tok = student.tokenize(['a smiling face with heart eyes']);
+  const [img] = await measureLatency(async () => {
+    const o = tf.tidy(() => student.encodeImage(px, false));
+    await o.data();
+    o.dispose();
+  }, { batchSizes: [1], warmup: 3, iters: 15 });
+  const [txt] = await measureLatency(async () => {
+    const o = tf.tidy(() => student.encodeText(tok, false));
+    await o.data();
+    o.dispose();
+  }, { batchSizes: [1], warmup: 3, iters: 15 });
+  tf.dispose([px, tok.ids, tok.mask]);
+  return { image: img.medianMs, text: txt.medianMs };
+}
+
+interface MetricLine {
+  step: number;
+  components?: Record<string, number>;
+  weights?: number[];
+  loss?: number;
+  epochEnd?: number;
+  val?: RetrievalMetrics;
+}
+
+function plots(run: RunDirectory, dirs: { label: string; dir: string }[]): string[] {
+  const files: string[] = [];
+  const read = (d: string): MetricLine[] =>
+    existsSync(`${d}/metrics.jsonl`) ? readFileSync(`${d}/metrics.jsonl`, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as MetricLine) : [];
+  const main = read(dirs[0].dir).filter((m) => m.components);
+  if (main.length) {
+    const names = Object.keys(main[0].components!);
+    run.writeFile('losses.svg', svgLinePlot(`${dirs[0].label}: losses per step`, names.map((n) => ({ name: n, x: main.map((m) => m.step), y: main.map((m) => m.components![n]) })), { xLabel: 'step', logY: true }));
+    run.writeFile('balancer-weights.svg', svgLinePlot(`${dirs[0].label}: balancer weights`, names.map((n, i) => ({ name: n, x: main.map((m) => m.step), y: main.map((m) => m.weights![i]) })), { xLabel: 'step', logY: true }));
+    files.push('losses.svg', 'balancer-weights.svg');
+  }
+  const series = dirs.map(({ label, dir }) => {
+    const ep = read(dir).filter((m) => m.epochEnd);
+    return { name: label, x: ep.map((m) => m.epochEnd!), y: ep.map((m) => m.val!.rsum) };
+  });
+  run.writeFile('val-rsum.svg', svgLinePlot('validation RSUM per epoch', series, { xLabel: 'epoch' }));
+  files.push('val-rsum.svg');
+  return files;
+}
+
+/**
+ * The main job: teacher features -> distilled student -> (optional) no-teacher student of the same size
+ * and budget -> test table + report. Re-running with resume picks up each part where it stopped.
+ */
+export async function runExperiment(cfg: TrainConfig, opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string }): Promise<ExperimentResult> {
+  const log = opts.logger ?? createLogger();
+  const t0 = Date.now();
+  const rt = await initRuntime(cfg.backend, { logger: log, quiet: currentRuntime() !== undefined });
+  const run = new RunDirectory(opts.runDir);
+  const dataset = await loadDataset(cfg.dataset.name, { dataRoot: cfg.dataset.dataRoot, annotations: cfg.dataset.annotations } as never);
+  const { resolveMethod } = await import('./methods.js');
+  const method = resolveMethod(cfg);
+  const teacherFeatures = method.needsTeacher || cfg.baseline ? await obtainTeacherFeatures(cfg, dataset, log).catch((e) => {
+    if (method.needsTeacher) throw e;
+    log.warn(`no teacher row in the report: ${(e as Error).message}`);
+    return undefined;
+  }) : undefined;
+  if (!opts.resume || !run.exists('config.json')) {
+    run.writeJson('config.json', {
+      config: cfg,
+      command: opts.command,
+      versions: versions(),
+      backend: rt.backend,
+      seed: cfg.seed,
+      datasetManifestHash: dataset.manifestHash,
+      teacher: teacherFeatures ? { name: teacherFeatures.name, cacheKey: teacherFeatures.fingerprint } : null,
+      created: new Date().toISOString(),
+    });
+  }
+
+  const part = async (label: string, sub: string, c: TrainConfig): Promise<TrainResult> => {
+    const dir = run.path(sub);
+    if (existsSync(`${dir}/result.json`)) {
+      log.info(`${label}: already finished in ${dir}`);
+      return readJsonFile<TrainResult>(`${dir}/result.json`);
+    }
+    const resume = Boolean(opts.resume) && existsSync(`${dir}/checkpoint.safetensors`);
+    return train(c, { runDir: dir, resume, logger: log, label, teacherFeatures });
+  };
+  const student = await part('student', 'student', cfg);
+  const baseline = cfg.baseline ? await part('no-teacher', 'baseline', { ...cfg, losses: 'none', balancer: undefined }) : undefined;
+
+  // ---- teacher on the test split (from its features)
+  let teacher: ExperimentResult['teacher'];
+  if (teacherFeatures?.splits.test) {
+    const test = dataset.splits.test;
+    const tf_ = teacherFeatures.splits.test;
+    teacher = {
+      name: teacherFeatures.name,
+      test: computeRecall(tf_.images, tf_.texts, teacherFeatures.dim, Int32Array.from(test.captions, (c) => c.image)),
+      parameters: teacherFeatures.parameters,
+    };
+  }
+
+  // ---- report
+  const rows: ReportRow[] = [];
+  if (teacher) rows.push({ model: `teacher: ${teacher.name}`, metrics: teacher.test, parameters: teacher.parameters });
+  for (const [r, dir] of [[student, 'student'], [baseline, 'baseline']] as const) {
+    if (!r) continue;
+    let lat: { image: number; text: number } | undefined;
+    if (cfg.latency && existsSync(run.path(dir, 'best', 'student.json'))) {
+      const s = loadStudent(run.path(dir, 'best')).student;
+      lat = await latencyOf(s);
+      s.dispose();
+    }
+    rows.push({
+      model: `${r.label === 'student' ? `student (${cfg.losses})` : 'no-teacher student (contrastive)'}: ${cfg.student.pair}/${cfg.student.preset}`,
+      metrics: r.test,
+      parameters: r.parameters.total,
+      imageLatencyMs: lat?.image,
+      textLatencyMs: lat?.text,
+    });
+  }
+  const table = resultsTable(rows);
+  const figs = plots(run, [{ label: 'student', dir: run.path('student') }, ...(baseline ? [{ label: 'no-teacher', dir: run.path('baseline') }] : [])]);
+  const seconds = (Date.now() - t0) / 1000;
+  const report = [
+    `# distill run: ${cfg.student.pair}/${cfg.student.preset} from ${cfg.teacher.name} on ${cfg.dataset.name}`,
+    '',
+    `Method \`${cfg.losses}\`, ${student.epochs} epochs (${student.steps} steps), batch ${cfg.batchSize}, seed ${cfg.seed}, backend ${rt.backend}. ` +
+      `Best validation RSUM ${student.bestValRsum.toFixed(2)} at epoch ${student.bestEpoch}. Wall time of this invocation ${seconds.toFixed(0)} s ` +
+      `(student training ${student.seconds.toFixed(0)} s${baseline ? `, no-teacher ${baseline.seconds.toFixed(0)} s` : ''}).`,
+    '',
+    `## Test split (${dataset.splits.test.images.length} images, ${dataset.splits.test.captions.length} captions)`,
+    '',
+    table,
+    '',
+    'Recall in percent; RSUM is the sum of the six. Latency: median ms per item at batch 1 on this machine.',
+    '',
+    ...figs.map((f) => `![${f}](${f})`),
+    '',
+  ].join('\n');
+  run.writeFile('report.md', report);
+  const result: ExperimentResult = { runDir: run.root, student, baseline, teacher, seconds, report: run.path('report.md') };
+  run.writeJson('experiment.json', { ...result, table });
+  return result;
+}

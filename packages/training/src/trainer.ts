@@ -1,0 +1,361 @@
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  createLogger,
+  createProgress,
+  currentRuntime,
+  DistillError,
+  initRuntime,
+  RunDirectory,
+  tf,
+  type Dataset,
+  type Logger,
+  type NamedVariable,
+  type RetrievalMetrics,
+  type SplitData,
+} from '@distill/core';
+import { ImageLoader, loadDataset, PairSampler, type SamplerState } from '@distill/data';
+import { computeRecall, headline } from '@distill/eval';
+import {
+  createStudent,
+  getStudentWeights,
+  loadTokenizer,
+  setStudentWeights,
+  trainWordPieceTokenizer,
+  type DualEncoderStudent,
+} from '@distill/student-architectures';
+import { AdamW, type AdamWState } from './adamw.js';
+import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import type { TrainConfig } from './config.js';
+import { encodeSplit, subsetSplit } from './encode.js';
+import { resolveMethod, type Method } from './methods.js';
+import { saveStudent } from './saved-student.js';
+import { obtainTeacherFeatures, type TeacherFeatures } from './teacher-features.js';
+
+export interface TrainOptions {
+  runDir: string;
+  /** Continue from runDir/checkpoint.safetensors. */
+  resume?: boolean;
+  logger?: Logger;
+  /** Label used in logs and the report (e.g. 'student', 'no-teacher'). */
+  label?: string;
+  /** Teacher features already extracted (the baseline run shares nothing, the main run passes its own). */
+  teacherFeatures?: TeacherFeatures;
+}
+
+export interface StepRecord {
+  step: number;
+  epoch: number;
+  lr: number;
+  loss: number;
+  components: Record<string, number>;
+  weights: number[];
+  ms: number;
+}
+
+export interface TrainResult {
+  runDir: string;
+  label: string;
+  steps: number;
+  epochs: number;
+  bestEpoch: number;
+  bestValRsum: number;
+  val: RetrievalMetrics[];
+  test: RetrievalMetrics;
+  parameters: { image: number; text: number; head: number; total: number };
+  seconds: number;
+}
+
+interface TrainState {
+  step: number;
+  epoch: number;
+  sampler: SamplerState;
+  balancer: unknown;
+  optimizer: { step: number; lrScale: number };
+  queuePtr?: number;
+  bestValRsum: number;
+  bestEpoch: number;
+  val: RetrievalMetrics[];
+  elapsedSeconds: number;
+}
+
+const CKPT = 'checkpoint.safetensors';
+
+/** Tokenizer for the student: the textInit's own, else WordPiece trained on the training captions (saved in the run). */
+function studentTokenizer(cfg: TrainConfig, run: RunDirectory, train: SplitData) {
+  const path = run.path('tokenizer.json');
+  if (cfg.student.textInit) return undefined; // createStudent loads <textInit>/tokenizer.json
+  if (existsSync(path)) return loadTokenizer(path, { maxLength: cfg.student.maxLength });
+  const json = trainWordPieceTokenizer(
+    train.captions.map((c) => c.text),
+    { vocabSize: cfg.student.vocabSize },
+  );
+  run.writeJson('tokenizer.json', json);
+  return loadTokenizer(path, { maxLength: cfg.student.maxLength });
+}
+
+/** The dataset with subsets applied (smoke runs). */
+async function prepareDataset(cfg: TrainConfig): Promise<Dataset> {
+  const ds = await loadDataset(cfg.dataset.name, {
+    dataRoot: cfg.dataset.dataRoot,
+    annotations: cfg.dataset.annotations,
+    imageRoot: cfg.dataset.imageRoot,
+  } as never);
+  const splits: Record<string, SplitData> = {};
+  for (const [name, s] of Object.entries(ds.splits)) {
+    splits[name] = subsetSplit(s, name === 'train' ? cfg.dataset.trainSubset : cfg.dataset.evalSubset);
+  }
+  for (const need of ['train', 'val', 'test']) {
+    if (!splits[need] || splits[need].captions.length === 0) {
+      throw new DistillError(`Dataset '${cfg.dataset.name}' has no '${need}' split (or it is empty): training needs train, val and test.`);
+    }
+  }
+  return { ...ds, splits };
+}
+
+function lrScaleAt(cfg: TrainConfig, epoch: number, step: number): number {
+  const decay = epoch >= cfg.schedule.decayEpoch ? cfg.schedule.decayFactor : 1;
+  const warm = cfg.schedule.warmupSteps > 0 ? Math.min(1, (step + 1) / cfg.schedule.warmupSteps) : 1;
+  return decay * warm;
+}
+
+export async function evaluateStudent(student: DualEncoderStudent, split: SplitData, loader: ImageLoader, splitName: string): Promise<RetrievalMetrics> {
+  const emb = await encodeSplit(student, split, loader, splitName);
+  return computeRecall(emb.images, emb.texts, emb.dim, emb.textToImage);
+}
+
+/**
+ * Train one student: data -> teacher features -> student -> losses -> balancer -> AdamW -> queue update,
+ * validation every epoch (best by RSUM kept), test at the end. Every checkpoint is one atomic file;
+ * `resume` continues exactly where the checkpoint stopped.
+ */
+export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
+  const label = opts.label ?? 'student';
+  const log = (opts.logger ?? createLogger()).child(label);
+  const t0 = Date.now();
+  await initRuntime(cfg.backend, { logger: log, quiet: currentRuntime() !== undefined });
+  const run = new RunDirectory(opts.runDir);
+  const method: Method = resolveMethod(cfg);
+  const dataset = await prepareDataset(cfg);
+  const train = dataset.splits.train;
+
+  // ---- teacher features (cache) for the train split, when the method needs them
+  let teacher: TeacherFeatures | undefined = opts.teacherFeatures;
+  if (method.needsTeacher && !teacher) teacher = await obtainTeacherFeatures(cfg, dataset, log);
+  const embedDim = teacher?.dim ?? 256;
+
+  // ---- student
+  const tokenizer = studentTokenizer(cfg, run, train);
+  const student = createStudent(cfg.student.pair, {
+    preset: cfg.student.preset,
+    embedDim,
+    seed: cfg.seed,
+    tokenizer,
+    maxLength: cfg.student.maxLength,
+    imageInit: cfg.student.imageInit,
+    textInit: cfg.student.textInit,
+  });
+  const params = student.parameterCount();
+  log.info(`student ${cfg.student.pair}/${cfg.student.preset}: ${(params.total / 1e6).toFixed(2)}M parameters, embed dim ${embedDim}`);
+  const { crop } = student.preprocess;
+  const loader = new ImageLoader(dataset, student.preprocess, {
+    memoryCache: true,
+    skipBadImages: cfg.dataset.skipBadImages,
+    cacheDir: dataset.name.startsWith('emoji') ? undefined : run.path('..', '.image-cache'),
+    logger: log,
+  });
+
+  // ---- pre-tokenise the training captions once
+  const enc = student.tokenizer!.encodeArrays(train.captions.map((c) => c.text));
+  const L = cfg.student.maxLength;
+
+  // ---- optimisation state
+  const vars: NamedVariable[] = student.variables();
+  const optimizer = new AdamW(vars, {
+    lr: cfg.optimizer.lr,
+    weightDecay: cfg.optimizer.weightDecay,
+    betas: cfg.optimizer.betas,
+    eps: cfg.optimizer.eps,
+    groupLr: { image: cfg.optimizer.lrImage, text: cfg.optimizer.lrText, head: cfg.optimizer.lrHead },
+  });
+  const state = method.createState(embedDim, cfg);
+  const sampler = new PairSampler(train, { batchSize: cfg.batchSize, seed: cfg.seed, shuffle: true, dropLast: cfg.dropLast });
+  const stepsPerEpoch = sampler.batchesPerEpoch;
+  const totalSteps = cfg.maxSteps > 0 ? Math.min(cfg.maxSteps, stepsPerEpoch * cfg.schedule.epochs) : stepsPerEpoch * cfg.schedule.epochs;
+
+  let st: TrainState = {
+    step: 0,
+    epoch: 0,
+    sampler: sampler.state(),
+    balancer: undefined,
+    optimizer: { step: 0, lrScale: 1 },
+    bestValRsum: -1,
+    bestEpoch: -1,
+    val: [],
+    elapsedSeconds: 0,
+  };
+  const metricsPath = run.path('metrics.jsonl');
+  if (opts.resume) {
+    if (!run.exists(CKPT)) throw new DistillError(`Cannot resume: ${run.path(CKPT)} does not exist (the run wrote no checkpoint yet). Start it again without --resume.`, 2);
+    const ck = readCheckpoint<TrainState & { label: string }>(run.path(CKPT));
+    st = ck.state;
+    const weights: Record<string, { shape: number[]; data: Float32Array }> = {};
+    const m: AdamWState['m'] = {};
+    const v: AdamWState['v'] = {};
+    for (const [k, t] of Object.entries(ck.tensors)) {
+      if (k.startsWith('student/')) weights[k.slice(8)] = t;
+      else if (k.startsWith('adamw.m/')) m[k.slice(8)] = t.data;
+      else if (k.startsWith('adamw.v/')) v[k.slice(8)] = t.data;
+    }
+    setStudentWeights(student, weights);
+    optimizer.load({ ...st.optimizer, m, v });
+    state.load(st.balancer, ck.tensors, st.queuePtr);
+    sampler.load(st.sampler);
+    // Drop metric lines written after the checkpoint (the killed run got further than it saved).
+    if (existsSync(metricsPath)) {
+      const keep = readFileSync(metricsPath, 'utf8')
+        .split('\n')
+        .filter((l) => l && (JSON.parse(l) as { step?: number; epochEnd?: number }).step! <= st.step);
+      writeFileSync(metricsPath, keep.map((l) => l + '\n').join(''));
+    }
+    log.info(`resumed from step ${st.step} (epoch ${st.epoch})`);
+  } else if (existsSync(metricsPath)) {
+    writeFileSync(metricsPath, '');
+  }
+
+  const saveCheckpoint = () => {
+    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const [k, w] of Object.entries(getStudentWeights(student))) tensors[`student/${k}`] = w;
+    const os = optimizer.state();
+    for (const p of vars) {
+      tensors[`adamw.m/${p.name}`] = { shape: [...p.variable.shape], data: os.m[p.name] };
+      tensors[`adamw.v/${p.name}`] = { shape: [...p.variable.shape], data: os.v[p.name] };
+    }
+    const s = state.save();
+    Object.assign(tensors, s.tensors);
+    st = {
+      ...st,
+      sampler: sampler.state(),
+      balancer: s.balancer,
+      queuePtr: s.queuePtr,
+      optimizer: { step: os.step, lrScale: os.lrScale },
+      elapsedSeconds: st.elapsedSeconds,
+    };
+    writeCheckpoint(run.path(CKPT), { tensors, state: { ...st, label } });
+  };
+
+  const valSplit = dataset.splits.val;
+  const progress = createProgress({ label: `train ${label}`, total: totalSteps });
+  if (st.step > 0) progress.tick(st.step);
+  let lastTick = Date.now();
+  const teacherImg = teacher?.train.images;
+  const teacherTxt = teacher?.train.texts;
+
+  while (st.step < totalSteps) {
+    const batch = sampler.next();
+    if (batch.epoch !== st.epoch) {
+      st.epoch = batch.epoch;
+    }
+    optimizer.lrScale = lrScaleAt(cfg, batch.epoch, st.step);
+    const B = batch.captions.length;
+    const px = await loader.load(batch.images, 'train');
+    const ids = new Int32Array(B * L);
+    const mask = new Int32Array(B * L);
+    for (let i = 0; i < B; i++) {
+      ids.set(enc.ids.subarray(batch.captions[i] * L, (batch.captions[i] + 1) * L), i * L);
+      mask.set(enc.mask.subarray(batch.captions[i] * L, (batch.captions[i] + 1) * L), i * L);
+    }
+    const tStep = Date.now();
+    let values: Record<string, number> = {};
+    let weights: number[] = [];
+    const { value, grads } = tf.tidy(() => {
+      const pixels = tf.tensor4d(px, [B, 3, crop, crop]);
+      const tok = { ids: tf.tensor2d(ids, [B, L], 'int32'), mask: tf.tensor2d(mask, [B, L], 'int32') };
+      const tI = teacherImg ? gatherRows(teacherImg, batch.images, embedDim) : undefined;
+      const tT = teacherTxt ? gatherRows(teacherTxt, batch.captions, embedDim) : undefined;
+      return tf.variableGrads(() => {
+        const sI = student.encodeImage(pixels, true);
+        const sT = student.encodeText(tok, true);
+        const comps = method.loss({ studentImage: sI, studentText: sT, teacherImage: tI, teacherText: tT, imageIds: batch.images }, state);
+        const names = Object.keys(comps);
+        values = Object.fromEntries(names.map((n) => [n, comps[n].dataSync()[0]]));
+        for (const n of names) {
+          if (!Number.isFinite(values[n])) {
+            throw new DistillError(
+              `Loss '${n}' is ${values[n]} at step ${st.step + 1} (epoch ${batch.epoch + 1}). The run stopped; the last good checkpoint is ${run.path(CKPT)}. ` +
+                'Lower the learning rate (--lr) or check the inputs, then --resume.',
+            );
+          }
+        }
+        weights = state.balancer.weights(names.map((n) => values[n]));
+        return names.map((n, i) => comps[n].mul(weights[i])).reduce((a, b) => a.add(b)) as tf.Scalar;
+      }, vars.map((v) => v.variable));
+    });
+    optimizer.apply(grads);
+    tf.dispose(grads);
+    const loss = value.dataSync()[0];
+    value.dispose();
+    if (teacherImg && teacherTxt) state.afterStep(gatherRowsArray(teacherImg, batch.images, embedDim), gatherRowsArray(teacherTxt, batch.captions, embedDim), B);
+    st.step++;
+    const rec: StepRecord = {
+      step: st.step,
+      epoch: batch.epoch,
+      lr: optimizer.groupLr('image'),
+      loss,
+      components: values,
+      weights,
+      ms: Date.now() - tStep,
+    };
+    appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
+    progress.tick(1, `loss=${loss.toFixed(4)}`);
+    const epochDone = sampler.state().cursor >= stepsPerEpoch || st.step >= totalSteps;
+    if (epochDone) {
+      const val = await evaluateStudent(student, valSplit, loader, 'val');
+      st.val.push(val);
+      appendFileSync(metricsPath, JSON.stringify({ step: st.step, epochEnd: batch.epoch + 1, val: headline(val) }) + '\n');
+      log.info(`epoch ${batch.epoch + 1}: val RSUM ${val.rsum.toFixed(2)} (R@1 i2t ${val.i2t_r1.toFixed(1)}, t2i ${val.t2i_r1.toFixed(1)})`);
+      if (val.rsum > st.bestValRsum) {
+        st.bestValRsum = val.rsum;
+        st.bestEpoch = batch.epoch + 1;
+        saveStudent(run.path('best'), student, { label, epoch: batch.epoch + 1, step: st.step, valRsum: val.rsum });
+      }
+    }
+    st.elapsedSeconds += (Date.now() - lastTick) / 1000;
+    lastTick = Date.now();
+    if (epochDone || st.step % cfg.checkpointEvery === 0) saveCheckpoint();
+  }
+  progress.done();
+
+  // ---- test with the best student
+  const { loadStudent } = await import('./saved-student.js');
+  const best = run.exists('best', 'student.json') ? loadStudent(run.path('best')).student : student;
+  const test = await evaluateStudent(best, dataset.splits.test, loader, 'test');
+  const result: TrainResult = {
+    runDir: run.root,
+    label,
+    steps: st.step,
+    epochs: st.val.length,
+    bestEpoch: st.bestEpoch,
+    bestValRsum: st.bestValRsum,
+    val: st.val,
+    test,
+    parameters: params,
+    seconds: st.elapsedSeconds,
+  };
+  run.writeJson('result.json', result);
+  if (best !== student) best.dispose();
+  optimizer.dispose();
+  state.dispose();
+  student.dispose();
+  log.info(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s: test RSUM ${test.rsum.toFixed(2)}`);
+  return result;
+}
+
+function gatherRowsArray(src: Float32Array, rows: ArrayLike<number>, dim: number): Float32Array {
+  const out = new Float32Array(rows.length * dim);
+  for (let i = 0; i < rows.length; i++) out.set(src.subarray(rows[i] * dim, (rows[i] + 1) * dim), i * dim);
+  return out;
+}
+
+function gatherRows(src: Float32Array, rows: ArrayLike<number>, dim: number): tf.Tensor2D {
+  return tf.tensor2d(gatherRowsArray(src, rows, dim), [rows.length, dim]);
+}
