@@ -1,8 +1,8 @@
 /**
  * `nx run eval:bench`: grouped Recall@K at COCO-5K size (5,000 images x 25,010 captions, dim 768) with
- * @distill/eval on the tfjs wasm backend, and the ratio to the PyTorch/NumPy peer
+ * @distill/eval (onnxruntime-node GEMM when it imports, else tfjs wasm), and the ratio to the PyTorch/NumPy peer
  * (tools/bench/eval_peer.py, run with /usr/bin/python3). A benchmark, not a test.
- * Options: --images N --dim D --repeat R --engine tf|js
+ * Options: --images N --dim D --repeat R --engine auto|onnx|tf|js
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initRuntime, repoRoot, Rng } from '@distill/core';
 import { writeNpy } from '@distill/data';
-import { computeRecall } from './recall.js';
+import { computeRecallAsync } from './recall.js';
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,12 +19,12 @@ const arg = (name: string, def: string) => {
 const nI = Number(arg('images', '5000'));
 const dim = Number(arg('dim', '768'));
 const repeat = Number(arg('repeat', '3'));
-const engine = arg('engine', 'tf') as 'tf' | 'js';
+const engine = arg('engine', 'auto') as 'auto' | 'onnx' | 'tf' | 'js';
 // 5 captions per image, plus one more for the first 10 images: 25,010 captions at COCO-5K size.
 const extra = Math.min(10, nI);
 const nT = nI * 5 + extra;
 
-const rt = await initRuntime(engine === 'tf' ? 'wasm' : 'cpu', { quiet: true });
+const rt = await initRuntime(engine === 'js' ? 'cpu' : 'wasm', { quiet: true });
 const rng = new Rng(2026);
 const unitRows = (a: Float32Array, rows: number) => {
   for (let r = 0; r < rows; r++) {
@@ -44,15 +44,15 @@ for (let j = 0; j < nT; j++) for (let d = 0; d < dim; d++) texts[j * dim + d] = 
 unitRows(texts, nT);
 
 let best = Infinity;
-let metrics: ReturnType<typeof computeRecall> | undefined;
+let metrics: Awaited<ReturnType<typeof computeRecallAsync>> | undefined;
 for (let r = 0; r < repeat; r++) {
   const t0 = performance.now();
-  metrics = computeRecall(images, texts, dim, t2i, { engine });
+  metrics = await computeRecallAsync(images, texts, dim, t2i, { engine });
   best = Math.min(best, (performance.now() - t0) / 1000);
 }
 const m = metrics!;
 const ours = { i2t_r1: m.i2t_r1, i2t_r5: m.i2t_r5, i2t_r10: m.i2t_r10, t2i_r1: m.t2i_r1, t2i_r5: m.t2i_r5, t2i_r10: m.t2i_r10, rsum: m.rsum };
-console.log(`distill eval (${m.engine} on ${rt.backend}): ${nI} images x ${nT} captions x dim ${dim}: ${best.toFixed(3)} s (best of ${repeat})`);
+console.log(`distill eval (${m.engine === 'onnx' ? 'onnxruntime GEMM' : `${m.engine} on ${rt.backend}`}): ${nI} images x ${nT} captions x dim ${dim}: ${best.toFixed(3)} s (best of ${repeat})`);
 console.log(`  ${JSON.stringify(ours)}`);
 
 const dir = mkdtempSync(join(tmpdir(), 'distill-evalbench-'));

@@ -3,6 +3,7 @@ import { RecallEvaluator, type RecallOptions } from './recall.js';
 
 export * from './recall.js';
 export * from './latency.js';
+export { createOnnxGemm, gemmTransBModel, type SimilarityGemm } from './onnx-gemm.js';
 
 /** Binds this package's registry entries into the composition root's container. */
 export function register(container: Container): void {

@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { initRuntime, Rng } from '@distill/core';
-import { computeRecall, RecallEvaluator } from './recall.js';
+import { createOnnxGemm } from './onnx-gemm.js';
+import { computeRecall, computeRecallAsync, RecallEvaluator } from './recall.js';
 
 /** Embeddings whose similarity matrix is exactly S: images = rows of S, texts = identity. */
 function fromScores(S: number[][]): { images: Float32Array; texts: Float32Array; dim: number } {
@@ -127,5 +128,22 @@ describe('computeRecall engines and blocking agree with a sort-based reference',
       expect(Array.from(r.i2tRanks)).toEqual(ref.i2t);
       expect(Array.from(r.t2iRanks)).toEqual(ref.t2i);
     }
+  });
+
+  it('the onnxruntime GEMM path gives the same ranks (when onnxruntime-node imports)', async () => {
+    const rng = new Rng(12);
+    const nI = 41, dim = 12, nT = 130;
+    const q = (n: number) => Float32Array.from({ length: n }, () => Math.round(rng.normal()));
+    const images = q(nI * dim);
+    const texts = q(nT * dim);
+    const t2i = Int32Array.from({ length: nT }, (_, j) => (j < nI ? j : rng.int(nI)));
+    const ref = sortRanks(images, texts, dim, t2i);
+    const gemm = await createOnnxGemm(1);
+    await gemm?.release();
+    if (!gemm) console.warn('onnxruntime-node not importable: checked the fallback engine only');
+    const r = await computeRecallAsync(images, texts, dim, t2i, { engine: gemm ? 'onnx' : 'auto', blockRows: 16, storeLimitBytes: 0 });
+    expect(r.engine).toBe(gemm ? 'onnx' : 'js');
+    expect(Array.from(r.i2tRanks)).toEqual(ref.i2t);
+    expect(Array.from(r.t2iRanks)).toEqual(ref.t2i);
   });
 });

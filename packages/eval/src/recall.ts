@@ -1,4 +1,5 @@
 import { DistillError, tf, type Evaluator, type RetrievalMetrics } from '@distill/core';
+import { createOnnxGemm } from './onnx-gemm.js';
 
 /**
  * Grouped Recall@K for image-text retrieval (spec section C).
@@ -13,9 +14,10 @@ import { DistillError, tf, type Evaluator, type RetrievalMetrics } from '@distil
  * - Images with no caption are left out of i2t (they have nothing to retrieve) but still act as
  *   wrong candidates for t2i.
  *
- * Ranks are counted, never sorted. S is computed in row blocks of images, by tfjs matMul when a fast
- * tfjs backend (wasm, tensorflow, webgpu) is active, else by blocked Float32Array loops. Every score
- * a rank compares comes from the same product, so exact ties stay exact.
+ * Ranks are counted, never sorted. S is computed in row blocks of images: computeRecall (sync) uses tfjs
+ * matMul when a fast tfjs backend (wasm, tensorflow, webgpu) is active, else blocked Float32Array loops;
+ * computeRecallAsync uses onnxruntime-node's multi-threaded GEMM when it imports. Every score a rank
+ * compares comes from the same product (blocks are kept, or recomputed identically), so exact ties stay exact.
  */
 export interface RecallOptions {
   /** 'tf' = tfjs matMul on the active backend; 'js' = plain loops; 'auto' picks tf on a fast backend. */
@@ -35,7 +37,7 @@ export interface RecallDetail extends RetrievalMetrics {
   i2tRanks: Int32Array;
   /** 0-based t2i rank per caption. */
   t2iRanks: Int32Array;
-  engine: 'tf' | 'js';
+  engine: 'tf' | 'js' | 'onnx';
 }
 
 const FAST_BACKENDS = new Set(['wasm', 'tensorflow', 'webgpu', 'webgl']);
@@ -109,91 +111,62 @@ function median(xs: Int32Array): number {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
-/** Grouped Recall@1/5/10 both ways, RSUM, median and mean ranks. See the module comment for the definitions. */
-export function computeRecall(
-  images: Float32Array,
-  texts: Float32Array,
-  dim: number,
-  textToImage: Int32Array | number[],
-  opts: RecallOptions = {},
-): RecallDetail {
-  const { nI, nT } = validate(images, texts, dim, textToImage);
-  const backend = activeBackend();
-  const engine: 'tf' | 'js' =
-    opts.engine === 'tf' || opts.engine === 'js'
-      ? opts.engine
-      : backend && FAST_BACKENDS.has(backend) && nI * nT * dim > 1e7
-        ? 'tf'
-        : 'js';
-  const blockRows = Math.max(1, opts.blockRows ?? 256);
-  const storeLimit = opts.storeLimitBytes ?? 2 ** 30;
-  const store = nI * nT * 4 <= storeLimit;
+type Engine = 'tf' | 'js' | 'onnx';
 
-  // Captions of each image (CSR).
-  const capStart = new Int32Array(nI + 1);
-  for (let j = 0; j < nT; j++) capStart[textToImage[j] + 1]++;
-  for (let i = 0; i < nI; i++) capStart[i + 1] += capStart[i];
-  const capList = new Int32Array(nT);
-  const fill = capStart.slice(0, nI);
-  for (let j = 0; j < nT; j++) capList[fill[textToImage[j]]++] = j;
+/** Per-call state shared by the sync and async drivers: caption lists, ranks, own scores. */
+class RankCounter {
+  readonly capStart: Int32Array;
+  readonly capList: Int32Array;
+  readonly i2tRanks: Int32Array;
+  readonly pos: Float32Array;
+  readonly ge: Int32Array;
 
-  let textsT: tf.Tensor2D | undefined;
-  if (engine === 'tf') {
-    textsT = tf.tidy(() => {
-      const t = tf.tensor2d(texts, [nT, dim]);
-      // Materialise the transpose once so each block is a plain [b, D] x [D, nT] product.
-      return tf.transpose(t).clone() as tf.Tensor2D;
-    });
+  constructor(readonly nI: number, readonly nT: number, textToImage: Int32Array | number[]) {
+    this.capStart = new Int32Array(nI + 1);
+    for (let j = 0; j < nT; j++) this.capStart[textToImage[j] + 1]++;
+    for (let i = 0; i < nI; i++) this.capStart[i + 1] += this.capStart[i];
+    this.capList = new Int32Array(nT);
+    const fill = this.capStart.slice(0, nI);
+    for (let j = 0; j < nT; j++) this.capList[fill[textToImage[j]]++] = j;
+    this.i2tRanks = new Int32Array(nI).fill(-1);
+    this.pos = new Float32Array(nT);
+    this.ge = new Int32Array(nT);
   }
-  const computeBlock = (i0: number, i1: number): Float32Array => {
-    if (engine === 'tf') {
-      const res = tf.tidy(() => tf.matMul(tf.tensor2d(images.subarray(i0 * dim, i1 * dim), [i1 - i0, dim]), textsT!));
-      const out = res.dataSync() as Float32Array;
-      res.dispose();
-      return out;
-    }
-    const out = new Float32Array((i1 - i0) * nT);
-    blockJs(images, texts, dim, i0, i1, nT, out);
-    return out;
-  };
 
-  const i2tRanks = new Int32Array(nI).fill(-1);
-  const pos = new Float32Array(nT);
-  const blocks: Float32Array[] = [];
-  try {
-    // Pass 1: i2t ranks (rows are complete) and each caption's own score.
-    for (let i0 = 0; i0 < nI; i0 += blockRows) {
-      const i1 = Math.min(nI, i0 + blockRows);
-      const S = computeBlock(i0, i1);
-      if (store) blocks.push(S);
-      for (let i = i0; i < i1; i++) {
-        const row = (i - i0) * nT;
-        const c0 = capStart[i], c1 = capStart[i + 1];
-        for (let c = c0; c < c1; c++) pos[capList[c]] = S[row + capList[c]];
-        if (c1 === c0) continue;
-        let best = -Infinity;
-        for (let c = c0; c < c1; c++) best = Math.max(best, S[row + capList[c]]);
-        let ge = 0;
-        for (let j = 0; j < nT; j++) if (S[row + j] >= best) ge++;
-        let geOwn = 0;
-        for (let c = c0; c < c1; c++) if (S[row + capList[c]] >= best) geOwn++;
-        i2tRanks[i] = ge - geOwn;
+  /** Pass 1 on a block of complete image rows: i2t ranks and every caption's own score. */
+  pass1(S: Float32Array, i0: number, i1: number): void {
+    const { nT, capStart, capList, pos } = this;
+    for (let i = i0; i < i1; i++) {
+      const row = (i - i0) * nT;
+      const c0 = capStart[i], c1 = capStart[i + 1];
+      if (c1 === c0) continue;
+      let best = -Infinity;
+      for (let c = c0; c < c1; c++) {
+        const v = S[row + capList[c]];
+        pos[capList[c]] = v;
+        if (v > best) best = v;
       }
+      let ge = 0;
+      for (let j = 0; j < nT; j++) if (S[row + j] >= best) ge++;
+      let geOwn = 0;
+      for (let c = c0; c < c1; c++) if (S[row + capList[c]] >= best) geOwn++;
+      this.i2tRanks[i] = ge - geOwn;
     }
-    // Pass 2: t2i ranks = images scoring >= the caption's own image, minus the image itself.
-    const ge = new Int32Array(nT);
-    for (let b = 0, i0 = 0; i0 < nI; b++, i0 += blockRows) {
-      const i1 = Math.min(nI, i0 + blockRows);
-      const S = store ? blocks[b] : computeBlock(i0, i1);
-      for (let r = 0; r < i1 - i0; r++) {
-        const row = r * nT;
-        for (let j = 0; j < nT; j++) if (S[row + j] >= pos[j]) ge[j]++;
-      }
-    }
-    const t2iRanks = new Int32Array(nT);
-    for (let j = 0; j < nT; j++) t2iRanks[j] = ge[j] - 1;
+  }
 
-    const withCaps = i2tRanks.filter((r) => r >= 0);
+  /** Pass 2 (after pass 1 saw every block): images scoring >= each caption's own image. */
+  pass2(S: Float32Array, i0: number, i1: number): void {
+    const { nT, pos, ge } = this;
+    for (let r = 0; r < i1 - i0; r++) {
+      const row = r * nT;
+      for (let j = 0; j < nT; j++) if (S[row + j] >= pos[j]) ge[j]++;
+    }
+  }
+
+  result(engine: Engine): RecallDetail {
+    const t2iRanks = new Int32Array(this.nT);
+    for (let j = 0; j < this.nT; j++) t2iRanks[j] = this.ge[j] - 1; // minus the caption's own image
+    const withCaps = this.i2tRanks.filter((r) => r >= 0);
     const pct = (ranks: Int32Array, k: number) => {
       let h = 0;
       for (const r of ranks) if (r < k) h++;
@@ -215,12 +188,111 @@ export function computeRecall(
       i2t_meanr: mean(withCaps) + 1,
       t2i_medr: Math.floor(median(t2iRanks)) + 1,
       t2i_meanr: mean(t2iRanks) + 1,
-      i2tRanks,
+      i2tRanks: this.i2tRanks,
       t2iRanks,
       engine,
     };
+  }
+}
+
+/** Grouped Recall@1/5/10 both ways, RSUM, median and mean ranks (synchronous: tfjs or plain loops). */
+export function computeRecall(
+  images: Float32Array,
+  texts: Float32Array,
+  dim: number,
+  textToImage: Int32Array | number[],
+  opts: RecallOptions = {},
+): RecallDetail {
+  const { nI, nT } = validate(images, texts, dim, textToImage);
+  const backend = activeBackend();
+  const engine: 'tf' | 'js' =
+    opts.engine === 'tf' || opts.engine === 'js'
+      ? opts.engine
+      : backend && FAST_BACKENDS.has(backend) && nI * nT * dim > 1e7
+        ? 'tf'
+        : 'js';
+  const blockRows = Math.max(1, opts.blockRows ?? 256);
+  const store = nI * nT * 4 <= (opts.storeLimitBytes ?? 2 ** 30);
+  const counter = new RankCounter(nI, nT, textToImage);
+
+  let textsT: tf.Tensor2D | undefined;
+  if (engine === 'tf') {
+    // Materialise the transpose once so each block is a plain [b, D] x [D, nT] product.
+    textsT = tf.tidy(() => tf.transpose(tf.tensor2d(texts, [nT, dim])).clone() as tf.Tensor2D);
+  }
+  const computeBlock = (i0: number, i1: number): Float32Array => {
+    if (engine === 'tf') {
+      const res = tf.tidy(() => tf.matMul(tf.tensor2d(images.subarray(i0 * dim, i1 * dim), [i1 - i0, dim]), textsT!));
+      const out = res.dataSync() as Float32Array;
+      res.dispose();
+      return out;
+    }
+    const out = new Float32Array((i1 - i0) * nT);
+    blockJs(images, texts, dim, i0, i1, nT, out);
+    return out;
+  };
+  try {
+    const blocks: Float32Array[] = [];
+    for (let i0 = 0; i0 < nI; i0 += blockRows) {
+      const S = computeBlock(i0, Math.min(nI, i0 + blockRows));
+      if (store) blocks.push(S);
+      counter.pass1(S, i0, Math.min(nI, i0 + blockRows));
+    }
+    for (let b = 0, i0 = 0; i0 < nI; b++, i0 += blockRows) {
+      const i1 = Math.min(nI, i0 + blockRows);
+      counter.pass2(store ? blocks[b] : computeBlock(i0, i1), i0, i1);
+    }
+    return counter.result(engine);
   } finally {
     textsT?.dispose();
+  }
+}
+
+export interface RecallAsyncOptions extends Omit<RecallOptions, 'engine'> {
+  /** 'onnx' = onnxruntime-node GEMM (multi-threaded); 'auto' tries onnx, then falls back to computeRecall's choice. */
+  engine?: 'auto' | 'onnx' | 'tf' | 'js';
+  /** onnxruntime intra-op threads (0 = all cores). */
+  threads?: number;
+}
+
+/**
+ * The same numbers as computeRecall, using onnxruntime-node's GEMM when it can be imported (the fast
+ * path at COCO size); otherwise it runs computeRecall.
+ */
+export async function computeRecallAsync(
+  images: Float32Array,
+  texts: Float32Array,
+  dim: number,
+  textToImage: Int32Array | number[],
+  opts: RecallAsyncOptions = {},
+): Promise<RecallDetail> {
+  const engine = opts.engine ?? 'auto';
+  if (engine === 'tf' || engine === 'js') return computeRecall(images, texts, dim, textToImage, { ...opts, engine });
+  const { nI, nT } = validate(images, texts, dim, textToImage);
+  const gemm = nI * nT * dim > 1e6 || engine === 'onnx' ? await createOnnxGemm(opts.threads ?? 0) : undefined;
+  if (!gemm) {
+    if (engine === 'onnx') throw new DistillError('engine onnx needs onnxruntime-node, which cannot be imported here; use engine tf or js.');
+    return computeRecall(images, texts, dim, textToImage, { ...opts, engine: 'auto' });
+  }
+  const blockRows = Math.max(1, opts.blockRows ?? 1024);
+  const store = nI * nT * 4 <= (opts.storeLimitBytes ?? 2 ** 30);
+  const counter = new RankCounter(nI, nT, textToImage);
+  const block = (i0: number, i1: number) => gemm.run(images.subarray(i0 * dim, i1 * dim), i1 - i0, texts, nT, dim);
+  try {
+    const blocks: Float32Array[] = [];
+    for (let i0 = 0; i0 < nI; i0 += blockRows) {
+      const i1 = Math.min(nI, i0 + blockRows);
+      const S = await block(i0, i1);
+      if (store) blocks.push(S);
+      counter.pass1(S, i0, i1);
+    }
+    for (let b = 0, i0 = 0; i0 < nI; b++, i0 += blockRows) {
+      const i1 = Math.min(nI, i0 + blockRows);
+      counter.pass2(store ? blocks[b] : await block(i0, i1), i0, i1);
+    }
+    return counter.result('onnx');
+  } finally {
+    await gemm.release();
   }
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { DistillError, initRuntime, type BackendChoice } from '@distill/core';
 import { readNpyIndices, readNpyMatrixF32 } from '@distill/data';
-import { computeRecall, headline } from '@distill/eval';
+import { computeRecallAsync, headline } from '@distill/eval';
 import type { CliCommand } from '../command.js';
 
 /** Image index per text row: a JSON array or a 1-D integer .npy. */
@@ -30,6 +30,7 @@ export const evalEmbeddingsCommand: CliCommand = {
       .option('texts', { type: 'string', demandOption: true, describe: 'text embeddings .npy [nTexts, D]' })
       .option('text-image', { type: 'string', demandOption: true, describe: 'image index of each text row: JSON array or .npy' })
       .option('ranks', { type: 'boolean', default: false, describe: 'also print median and mean ranks' })
+      .option('engine', { choices: ['auto', 'onnx', 'tf', 'js'], default: 'auto', describe: 'matrix products: onnxruntime GEMM, tfjs, or plain loops' })
       .option('backend', { choices: ['auto', 'wasm', 'cpu'], default: 'wasm', describe: 'tfjs backend for the matrix products' }),
   async handler(args) {
     const images = readNpyMatrixF32(String(args.images));
@@ -40,7 +41,7 @@ export const evalEmbeddingsCommand: CliCommand = {
     const t2i = readTextImage(String(args.textImage));
     await initRuntime(args.backend as BackendChoice, { quiet: true });
     const t0 = performance.now();
-    const m = computeRecall(images.data, texts.data, images.cols, t2i);
+    const m = await computeRecallAsync(images.data, texts.data, images.cols, t2i, { engine: args.engine as 'auto' });
     const secs = (performance.now() - t0) / 1000;
     process.stderr.write(`evaluated ${images.rows} images x ${texts.rows} texts (dim ${images.cols}) in ${secs.toFixed(2)} s (${m.engine})\n`);
     const out: Record<string, number> = { ...headline(m) };
