@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { EMOJI_PREPROCESS, IMAGENET_PREPROCESS, ImageLoader, loadDataset, makeDataset } from './index.js';
+import { decodeImage, EMOJI_PREPROCESS, emojiEntries, IMAGENET_PREPROCESS, ImageLoader, loadDataset, makeDataset, primeEmojiImages } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distill-img-'));
 // 100x50: left half pure red, right half pure blue.
@@ -67,6 +67,18 @@ describe('ImageLoader', () => {
     // A drawing with transparency is flattened on white: the corner pixel is white.
     const white = [(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225];
     for (let c = 0; c < 3; c++) expect(first[c * 64 * 64]).toBeCloseTo(white[c], 5);
+  });
+
+  it('primes emoji from the sprite sheets, byte-identical to decoding each PNG', async () => {
+    const d = await loadDataset('emoji-xstyle');
+    const loader = new ImageLoader(d, EMOJI_PREPROCESS, { split: 'test', memoryCache: true });
+    expect(await primeEmojiImages(loader)).toBe(2 * emojiEntries().length);
+    const items = d.splits.test.images.slice(0, 3);
+    const [a] = await loader.loadUint8(items);
+    expect(loader.decoded).toEqual({ disk: 0, memory: 3, decode: 0 });
+    expect(a).toEqual(await decodeImage(items[0].path, 64, 64));
+    // Other sizes are not primed (the sheets are 64 px).
+    expect(await primeEmojiImages(new ImageLoader(d, IMAGENET_PREPROCESS))).toBe(0);
   });
 
   it('rejects a crop larger than the resize', () => {

@@ -125,6 +125,13 @@ export class ImageLoader {
     }
   }
 
+  /** Put an already decoded crop (RGB uint8 HWC, crop x crop) into the memory cache, e.g. from a sprite sheet. */
+  prime(path: string, rgb: Uint8Array): void {
+    const c = this.preprocess.crop;
+    if (rgb.length !== c * c * 3) throw new Error(`prime(${path}): expected ${c * c * 3} bytes, got ${rgb.length}`);
+    this.memory.set(path, rgb);
+  }
+
   /** Log how many images were skipped (call at the end of a run). */
   reportBadImages(): number {
     if (this.bad.size) this.logger.warn(`${this.bad.size} unreadable image(s) were replaced by the mean colour`, { first: this.badImages.slice(0, 5) });
