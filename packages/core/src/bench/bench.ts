@@ -3,7 +3,7 @@
  * transformer on each tfjs backend, versus the same step in PyTorch (tools/bench/reference_step.py).
  *
  * Options (after `--`): --steps N (5) --warmup N (2) --budget-s S (60: slow backends are estimated
- * from a batch-2 step and skipped above this) --variants wasm-nofix,wasm,wasm-dp2,cpu --no-torch
+ * from a batch-2 step and skipped above this) --variants wasm-nofix,wasm,wasm-fast,wasm-fast-dp2,cpu --no-torch
  * --torch-python /usr/bin/python3 --json FILE --tiny (a small config, for smoke tests).
  * Last line: `ratio_vs_pytorch=<x>` (best distill variant / PyTorch, medians) or `=n/a (<reason>)`.
  */
@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initRuntime } from '../runtime.js';
 import { startDataParallel } from '../engine/data-parallel.js';
+import { installWasmFastKernels } from '../engine/wasm-fast-kernels.js';
 import { formatKernelTable, installKernelProfiler, type KernelStat } from './kernel-profile.js';
 import { REFERENCE_CONFIG, type ReferenceConfig, createReferenceModel, paramCount, referenceStep, stepFlops } from './reference-model.js';
 
@@ -27,7 +28,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
     'budget-s': { type: 'string', default: '60' },
-    variants: { type: 'string', default: 'wasm-nofix,wasm,wasm-dp2,cpu' },
+    variants: { type: 'string', default: 'wasm-nofix,wasm,wasm-fast,wasm-fast-dp2,cpu' },
     'no-torch': { type: 'boolean', default: false },
     'torch-python': { type: 'string', default: '/usr/bin/python3' },
     'torch-blas-threads': { type: 'string', default: '2' },
@@ -138,13 +139,14 @@ function runTorch(): TorchResult | string {
 }
 
 /** Data-parallel wasm step over `workers` worker_threads (packages/core/src/engine/data-parallel.ts). */
-async function measureDataParallel(variant: string, workers: number): Promise<Result> {
+async function measureDataParallel(variant: string, workers: number, fastKernels: boolean): Promise<Result> {
   err(`${variant}: starting ${workers} workers, ${warmup} warm-up + ${steps} timed steps...`);
   const dp = await startDataParallel({
     workers,
     taskModule: new URL('../engine/reference-task.ts', import.meta.url),
     init: { config, seed: 1 },
     backend: 'wasm',
+    fastKernels,
   });
   const ms: number[] = [];
   const losses: number[] = [];
@@ -173,8 +175,8 @@ async function measureDataParallel(variant: string, workers: number): Promise<Re
 const PROFILE_STEPS = 3;
 
 /** Per-kernel times of the wasm step: the step closest to the median total of PROFILE_STEPS (after 1 warm-up). */
-function profileWasm(): KernelStat[] {
-  err(`wasm: per-kernel profile, 1 warm-up + ${PROFILE_STEPS} steps...`);
+function profileWasm(label = 'wasm'): KernelStat[] {
+  err(`${label}: per-kernel profile, 1 warm-up + ${PROFILE_STEPS} steps...`);
   const prof = installKernelProfiler('wasm');
   const model = createReferenceModel(config, 1);
   const runs: KernelStat[][] = [];
@@ -208,6 +210,7 @@ async function main(): Promise<void> {
       `${(flops.total / 1e9).toFixed(2)} GFLOP/step (fwd ${(flops.forward / 1e9).toFixed(2)}, bwd ${(flops.backward / 1e9).toFixed(2)})`,
   );
   let profile: KernelStat[] | undefined;
+  let profileFast: KernelStat[] | undefined;
   const torchRuns: TorchResult[] = [];
   let torchMissing: string | undefined;
   const torch = () => {
@@ -239,11 +242,22 @@ async function main(): Promise<void> {
       results.push({ variant: 'wasm', skipped: String((e as Error).message) });
     }
   }
-  if (variants.includes('wasm-dp2')) {
+  // Opt-in fast paths (packages/core/src/engine): installed from here on.
+  if (variants.some((v) => v.startsWith('wasm-fast'))) {
+    await initRuntime('wasm', { quiet: true });
+    installWasmFastKernels();
+  }
+  if (variants.includes('wasm-fast')) {
+    results.push(measure('wasm-fast', false));
+    if (args.profile) profileFast = profileWasm('wasm-fast');
+  }
+  for (const v of variants) {
+    const m = /^wasm(-fast)?-dp(\d+)$/.exec(v);
+    if (!m) continue;
     try {
-      results.push(await measureDataParallel('wasm-dp2', 2));
+      results.push(await measureDataParallel(v, Number(m[2]), !!m[1]));
     } catch (e) {
-      results.push({ variant: 'wasm-dp2', skipped: String((e as Error).message).split('\n')[0] });
+      results.push({ variant: v, skipped: String((e as Error).message).split('\n')[0] });
     }
   }
   torch();
@@ -273,6 +287,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(rows.join('\n') + '\n');
   if (profile) process.stdout.write(`\nwasm per-kernel profile (median step of ${PROFILE_STEPS}):\n${formatKernelTable(profile, 1)}\n\n`);
+  if (profileFast) process.stdout.write(`wasm-fast per-kernel profile (median step of ${PROFILE_STEPS}):\n${formatKernelTable(profileFast, 1)}\n\n`);
 
   const measured = results.filter((r) => r.msPerStep !== undefined).sort((a, b) => a.msPerStep! - b.msPerStep!);
   const best = measured[0];
@@ -284,7 +299,7 @@ async function main(): Promise<void> {
     last = `ratio_vs_pytorch=${(best.msPerStep! / torchMs).toFixed(2)}`;
   }
   if (args.json) {
-    writeFileSync(args.json, JSON.stringify({ config, params: paramCount(config), profile, flops, results, torch: torchRuns, torchMs }, null, 2) + '\n');
+    writeFileSync(args.json, JSON.stringify({ config, params: paramCount(config), profile, profileFast, flops, results, torch: torchRuns, torchMs }, null, 2) + '\n');
   }
   process.stdout.write(`${last}\n`);
 }
