@@ -12,7 +12,16 @@ export interface TrainConfig {
   backend: BackendChoice;
   dataset: { name: string; dataRoot?: string; annotations?: string; imageRoot?: string; skipBadImages?: boolean; trainSubset?: number; evalSubset?: number };
   teacher: { name: string; model?: string; batchSize: number };
-  student: { pair: string; preset: 'tiny' | 'small' | 'base'; imageInit?: string; textInit?: string; maxLength: number; vocabSize: number };
+  student: {
+    pair: string;
+    preset: 'tiny' | 'small' | 'base';
+    imageInit?: string;
+    textInit?: string;
+    maxLength: number;
+    vocabSize: number;
+    /** Partial encoder configs over the preset, e.g. { image: { hiddenSize: 128 } }. */
+    overrides?: { image?: Record<string, unknown>; text?: Record<string, unknown> };
+  };
   /** A named method (dsmd, dsmd-official, dcd, kd, fitnet, rkd, clip-kd, none) or a list such as cd,fd,sd,hnd. */
   losses: string;
   /** Balancer name; default = the method's own (dsmd-official for dsmd methods, static otherwise). */
@@ -21,6 +30,8 @@ export interface TrainConfig {
   optimizer: { lr: number; weightDecay: number; lrImage?: number; lrText?: number; lrHead?: number; betas: [number, number]; eps: number };
   schedule: { epochs: number; decayEpoch: number; decayFactor: number; warmupSteps: number };
   batchSize: number;
+  /** An epoch visits every caption (official DSMD) or every image once with one of its captions. */
+  sampling: 'captions' | 'images';
   dropLast: boolean;
   /** Checkpoint every N optimizer steps (and at every epoch end). */
   checkpointEvery: number;
@@ -43,6 +54,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
   optimizer: { lr: 1e-4, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 },
   schedule: { epochs: 20, decayEpoch: 10, decayFactor: 0.1, warmupSteps: 0 },
   batchSize: 64,
+  sampling: 'captions',
   dropLast: true,
   checkpointEvery: 200,
   maxSteps: 0,
@@ -61,6 +73,7 @@ export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] exte
  */
 export const PRESETS: Record<string, DeepPartial<TrainConfig>> = {
   emoji: {
+    sampling: 'images',
     lossOptions: { queueSize: 4096 },
     optimizer: { lr: 1e-3, weightDecay: 1e-4 },
     schedule: { epochs: 12, decayEpoch: 9, decayFactor: 0.1, warmupSteps: 100 },
@@ -68,12 +81,35 @@ export const PRESETS: Record<string, DeepPartial<TrainConfig>> = {
     baseline: true,
   },
   smoke: {
+    sampling: 'images',
     dataset: { name: 'emoji', trainSubset: 256, evalSubset: 64 },
     lossOptions: { queueSize: 256 },
     optimizer: { lr: 1e-3 },
     schedule: { epochs: 2, decayEpoch: 1, decayFactor: 0.1, warmupSteps: 0 },
     batchSize: 32,
     checkpointEvery: 4,
+    baseline: false,
+    latency: false,
+  },
+  /**
+   * The embedded emoji teacher (`distill teacher pretrain`): a wider, deeper vit-bert than the `tiny`
+   * student, trained contrastively (no teacher) on the emoji train split for longer.
+   */
+  'emoji-teacher': {
+    losses: 'none',
+    sampling: 'images',
+    student: {
+      pair: 'vit-bert',
+      preset: 'tiny',
+      overrides: {
+        image: { hiddenSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, intermediateSize: 512 },
+        text: { hiddenSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, intermediateSize: 512 },
+      },
+    },
+    optimizer: { lr: 1e-3, weightDecay: 1e-4 },
+    schedule: { epochs: 30, decayEpoch: 24, decayFactor: 0.1, warmupSteps: 100 },
+    batchSize: 64,
+    checkpointEvery: 50,
     baseline: false,
     latency: false,
   },
@@ -149,5 +185,6 @@ export function validateConfig(c: TrainConfig): void {
   if (!(c.lossOptions.temperature > 0)) bad(`lossOptions.temperature must be > 0, got ${c.lossOptions.temperature}`);
   if (c.lossOptions.queueSize < c.batchSize) bad(`lossOptions.queueSize (${c.lossOptions.queueSize}) must be >= batchSize (${c.batchSize})`);
   if (!(c.schedule.decayFactor > 0 && c.schedule.decayFactor <= 1)) bad(`schedule.decayFactor must be in (0, 1], got ${c.schedule.decayFactor}`);
+  if (c.sampling !== 'captions' && c.sampling !== 'images') bad(`sampling must be 'captions' or 'images', got ${String(c.sampling)}`);
   if (!Number.isInteger(c.maxSteps) || c.maxSteps < 0) bad(`maxSteps must be an integer >= 0, got ${c.maxSteps}`);
 }

@@ -27,6 +27,7 @@ import { AdamW, type AdamWState } from './adamw.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { encodeSplit, subsetSplit } from './encode.js';
+import { ImagePairSampler } from './image-sampler.js';
 import { resolveMethod, type Method } from './methods.js';
 import { saveStudent } from './saved-student.js';
 import { obtainTeacherFeatures, type TeacherFeatures } from './teacher-features.js';
@@ -153,6 +154,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     maxLength: cfg.student.maxLength,
     imageInit: cfg.student.imageInit,
     textInit: cfg.student.textInit,
+    overrides: cfg.student.overrides,
   });
   const params = student.parameterCount();
   log.info(`student ${cfg.student.pair}/${cfg.student.preset}: ${(params.total / 1e6).toFixed(2)}M parameters, embed dim ${embedDim}`);
@@ -167,6 +169,12 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   // ---- pre-tokenise the training captions once
   const enc = student.tokenizer!.encodeArrays(train.captions.map((c) => c.text));
   const L = cfg.student.maxLength;
+  const captionLength = new Int32Array(train.captions.length);
+  for (let c = 0; c < captionLength.length; c++) {
+    let n = 0;
+    for (let k = 0; k < L; k++) n += enc.mask[c * L + k];
+    captionLength[c] = n;
+  }
 
   // ---- optimisation state
   const vars: NamedVariable[] = student.variables();
@@ -178,7 +186,10 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     groupLr: { image: cfg.optimizer.lrImage, text: cfg.optimizer.lrText, head: cfg.optimizer.lrHead },
   });
   const state = method.createState(embedDim, cfg);
-  const sampler = new PairSampler(train, { batchSize: cfg.batchSize, seed: cfg.seed, shuffle: true, dropLast: cfg.dropLast });
+  const sampler =
+    cfg.sampling === 'images'
+      ? new ImagePairSampler(train, cfg.batchSize, cfg.seed, cfg.dropLast)
+      : new PairSampler(train, { batchSize: cfg.batchSize, seed: cfg.seed, shuffle: true, dropLast: cfg.dropLast });
   const stepsPerEpoch = sampler.batchesPerEpoch;
   const totalSteps = cfg.maxSteps > 0 ? Math.min(cfg.maxSteps, stepsPerEpoch * cfg.schedule.epochs) : stepsPerEpoch * cfg.schedule.epochs;
 
@@ -258,24 +269,28 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     optimizer.lrScale = lrScaleAt(cfg, batch.epoch, st.step);
     const B = batch.captions.length;
     const px = await loader.load(batch.images, 'train');
-    const ids = new Int32Array(B * L);
-    const mask = new Int32Array(B * L);
+    // Dynamic padding: the batch is cut to its longest caption (padding positions are masked anyway).
+    let Lb = 1;
+    for (const c of batch.captions) Lb = Math.max(Lb, captionLength[c]);
+    const ids = new Int32Array(B * Lb);
+    const mask = new Int32Array(B * Lb);
     for (let i = 0; i < B; i++) {
-      ids.set(enc.ids.subarray(batch.captions[i] * L, (batch.captions[i] + 1) * L), i * L);
-      mask.set(enc.mask.subarray(batch.captions[i] * L, (batch.captions[i] + 1) * L), i * L);
+      ids.set(enc.ids.subarray(batch.captions[i] * L, batch.captions[i] * L + Lb), i * Lb);
+      mask.set(enc.mask.subarray(batch.captions[i] * L, batch.captions[i] * L + Lb), i * Lb);
     }
+    const groups = positiveGroups(batch.images, batch.captions, train);
     const tStep = Date.now();
     let values: Record<string, number> = {};
     let weights: number[] = [];
     const { value, grads } = tf.tidy(() => {
       const pixels = tf.tensor4d(px, [B, 3, crop, crop]);
-      const tok = { ids: tf.tensor2d(ids, [B, L], 'int32'), mask: tf.tensor2d(mask, [B, L], 'int32') };
+      const tok = { ids: tf.tensor2d(ids, [B, Lb], 'int32'), mask: tf.tensor2d(mask, [B, Lb], 'int32') };
       const tI = teacherImg ? gatherRows(teacherImg, batch.images, embedDim) : undefined;
       const tT = teacherTxt ? gatherRows(teacherTxt, batch.captions, embedDim) : undefined;
       return tf.variableGrads(() => {
         const sI = student.encodeImage(pixels, true);
         const sT = student.encodeText(tok, true);
-        const comps = method.loss({ studentImage: sI, studentText: sT, teacherImage: tI, teacherText: tT, imageIds: batch.images }, state);
+        const comps = method.loss({ studentImage: sI, studentText: sT, teacherImage: tI, teacherText: tT, imageIds: groups }, state);
         const names = Object.keys(comps);
         values = Object.fromEntries(names.map((n) => [n, comps[n].dataSync()[0]]));
         for (const n of names) {
@@ -348,6 +363,25 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   student.dispose();
   log.info(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s: test RSUM ${test.rsum.toFixed(2)}`);
   return result;
+}
+
+/**
+ * Row i and row j of a batch are positives of each other when they show the same image or carry the
+ * same caption text (the emoji benchmark's two drawings of one emoji share their captions): group id =
+ * the first row of the batch they match.
+ */
+export function positiveGroups(images: Int32Array, captions: Int32Array, split: SplitData): Int32Array {
+  const byImage = new Map<number, number>();
+  const byText = new Map<string, number>();
+  const out = new Int32Array(images.length);
+  for (let i = 0; i < images.length; i++) {
+    const text = split.captions[captions[i]].text;
+    const g = byImage.get(images[i]) ?? byText.get(text) ?? i;
+    out[i] = g;
+    if (!byImage.has(images[i])) byImage.set(images[i], g);
+    if (!byText.has(text)) byText.set(text, g);
+  }
+  return out;
 }
 
 function gatherRowsArray(src: Float32Array, rows: ArrayLike<number>, dim: number): Float32Array {

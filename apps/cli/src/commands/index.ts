@@ -3,7 +3,8 @@ import { dataCommands } from './data.js';
 import { doctorCommand } from './doctor.js';
 import { evalCommands } from './eval.js';
 import { studentCommands } from './students.js';
+import { pretrainCommand } from './pretrain.js';
 import { trainCommand } from './train.js';
 
 /** Every command module of the CLI. Add one line per file in this folder. */
-export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand], evalCommands, dataCommands, studentCommands];
+export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands];
