@@ -26,3 +26,17 @@ describe('latency helpers', () => {
     expect(medianOf([3, 1, 2, 10])).toBe(2.5);
   });
 });
+
+describe('registry', () => {
+  it('binds the recall evaluator under TOKENS.EvaluatorRegistry', async () => {
+    const { createContainer, registryOf, TOKENS } = await import('@distill/core');
+    const { register } = await import('./index.js');
+    const c = createContainer();
+    register(c);
+    const reg = registryOf<object, { evaluate: (...a: never[]) => unknown }>(c, TOKENS.EvaluatorRegistry, 'evaluator');
+    const ev = (await reg.create('recall', {}, { container: c })) as unknown as import('@distill/core').Evaluator;
+    const m = ev.evaluate(Float32Array.from([1, 0, 0, 1]), Float32Array.from([0, 1, 1, 0]), 2, Int32Array.from([0, 1]));
+    // Each caption equals the other image's vector: every R@1 misses, and with 2 candidates every R@5/R@10 hits.
+    expect([m.i2t_r1, m.t2i_r1, m.i2t_r5, m.rsum]).toEqual([0, 0, 100, 400]);
+  });
+});
