@@ -93,46 +93,88 @@ export function embeddingLookup(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
   return tf.reshape(rows, [...ids.shape, table.shape[1] as number]);
 }
 
-/** Keep every other row and column of NHWC x (H, W even): the sampling of a stride-2 conv. */
-function subsample2(x: tf.Tensor4D): tf.Tensor4D {
+const identityFilters = new Map<string, tf.Tensor4D>();
+/** [kh, kw, C, T] one-hot depthwise filter (T = kh*kw): output channel c*T + (dy*kw + dx) copies tap (dy, dx) of channel c. */
+function identityFilter(kh: number, kw: number, c: number): tf.Tensor4D {
+  const key = `${kh}x${kw}x${c}@${tf.getBackend()}`;
+  let f = identityFilters.get(key);
+  if (!f || f.isDisposed) {
+    const T = kh * kw;
+    const v = new Float32Array(T * c * T);
+    for (let t = 0; t < T; t++) for (let ch = 0; ch < c; ch++) v[(t * c + ch) * T + t] = 1;
+    f = tf.keep(tf.tensor4d(v, [kh, kw, c, T]));
+    identityFilters.set(key, f);
+  }
+  return f;
+}
+
+/** TensorFlow 'same' padding of one axis: [before, after]. */
+function samePad(size: number, k: number, stride: number): [number, number] {
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + k - size, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+/** Insert a zero after every row and column of NHWC x (the input-gradient of a stride-2 conv). */
+function dilate2(x: tf.Tensor4D): tf.Tensor4D {
   const [B, H, W, C] = x.shape;
-  if (H % 2 || W % 2) throw new Error(`stride-2 conv needs even height and width, got ${H}x${W}`);
-  const r = tf.reshape(x, [B, H / 2, 2, W / 2, 2, C]);
-  return tf.reshape(tf.slice(r, [0, 0, 0, 0, 0, 0], [B, H / 2, 1, W / 2, 1, C]), [B, H / 2, W / 2, C]);
+  const z = tf.zerosLike(x);
+  const w2 = tf.reshape(tf.stack([x, z], 3), [B, H, 2 * W, C]);
+  return tf.reshape(tf.stack([w2, tf.zerosLike(w2)], 2), [B, 2 * H, 2 * W, C]) as tf.Tensor4D;
+}
+
+/** Input gradient of conv2dSame, as one forward Conv2D of (dilated) dy with the flipped, in/out-swapped filter. */
+function conv2dSameBackpropInput(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: [number, number, number, number], stride: 1 | 2): tf.Tensor4D {
+  const [kh, kw, cin, cout] = w.shape;
+  const [, H, W] = xShape;
+  const wf = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [kh, kw, cout, cin]
+  const d = stride === 2 ? dilate2(dy) : dy;
+  const [pt] = samePad(H, kh, stride);
+  const [pl] = samePad(W, kw, stride);
+  const top = kh - 1 - pt;
+  const left = kw - 1 - pl;
+  const bottom = H - 1 + pt - (d.shape[1] - 1);
+  const right = W - 1 + pl - (d.shape[2] - 1);
+  let dd = d;
+  if (bottom < 0 || right < 0) dd = tf.slice(d, [0, 0, 0, 0], [-1, d.shape[1] + Math.min(bottom, 0), d.shape[2] + Math.min(right, 0), -1]);
+  void cin; void cout;
+  return tf.conv2d(dd, wf, 1, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
 }
 
 /**
- * 2-D convolution as im2col + one matMul (tfjs-wasm has no Conv2DBackpropFilter kernel, and a
- * matMul is XNNPACK's fast path). x: NHWC; w: [k, k, Cin, Cout]; padding (k-1)/2 each side (odd k),
- * stride 1 or 2 (= PyTorch Conv2d(k, stride, padding=(k-1)/2)).
+ * Trainable 2-D convolution, NHWC, w [kh, kw, Cin, Cout], 'same' padding (TensorFlow convention), stride 1 or 2.
+ * tfjs-wasm has no Conv2DBackpropFilter and a slow Conv2DBackpropInput, so the gradients are
+ * forward kernels too: dx = Conv2D of (dilated) dy with the flipped filter; dW = patches(x)^T dy,
+ * the patches extracted by a one-hot depthwise conv, then one matMul.
  */
 export function conv2dSame(x: tf.Tensor4D, w: tf.Tensor, b: tf.Tensor | undefined, stride: 1 | 2): tf.Tensor4D {
-  const [k, , cin, cout] = w.shape as number[];
-  const [B, H, W] = x.shape;
-  if (k === 1) {
-    const xs = stride === 2 ? subsample2(x) : x;
-    return linear(xs, tf.reshape(w, [cin, cout]), b) as tf.Tensor4D;
-  }
-  if (k % 2 === 0) throw new Error('conv2dSame needs an odd kernel size');
-  const p = (k - 1) / 2;
-  const xp = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]);
-  const cols: tf.Tensor4D[] = [];
-  for (let dy = 0; dy < k; dy++) {
-    for (let dx = 0; dx < k; dx++) {
-      const s = tf.slice(xp, [0, dy, dx, 0], [B, H, W, cin]) as tf.Tensor4D;
-      cols.push(stride === 2 ? subsample2(s) : s);
-    }
-  }
-  return linear(tf.concat(cols, 3), tf.reshape(w, [k * k * cin, cout]), b) as tf.Tensor4D;
+  const [kh, kw, cin, cout] = w.shape as number[];
+  const T = kh * kw;
+  const f = tf.customGrad(((xx: tf.Tensor4D, ww: tf.Tensor4D, save: tf.GradSaveFunc) => {
+    save([xx, ww]);
+    return {
+      value: tf.conv2d(xx, ww, stride, 'same'),
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const dx = conv2dSameBackpropInput(dy, sw, sx.shape, stride);
+        // patches: [N, cin*T] ordered (channel, tap); dW[tap, c, o] = sum_n patches[n, c, tap] dy[n, o]
+        const src = T === 1 && stride === 1 ? sx : tf.depthwiseConv2d(sx, identityFilter(kh, kw, cin), stride, 'same');
+        const patches = tf.reshape(src, [-1, cin * T]);
+        const g = tf.matMul(patches, tf.reshape(dy, [-1, cout]), true, false); // [cin*T, cout]
+        const dw = T === 1 ? g : tf.transpose(tf.reshape(g, [cin, T, cout]), [1, 0, 2]);
+        return [dx, tf.reshape(dw, [kh, kw, cin, cout])];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const y = f(x, w) as tf.Tensor4D;
+  return b ? (tf.add(y, b) as tf.Tensor4D) : y;
 }
 
-/** 1-D 'same' convolution over [B, L, E] as im2col + matMul; w: [k, E, F]. Left pad floor((k-1)/2). */
+/** 1-D 'same' convolution over [B, L, E] with w [k, E, F] (as a 1 x k conv2d; TensorFlow 'same' padding). */
 export function conv1dSame(x: tf.Tensor3D, w: tf.Tensor, b: tf.Tensor | undefined): tf.Tensor3D {
   const [k, e, f] = w.shape as number[];
   const [B, L] = x.shape;
-  const left = Math.floor((k - 1) / 2);
-  const xp = tf.pad(x, [[0, 0], [left, k - 1 - left], [0, 0]]);
-  const cols: tf.Tensor[] = [];
-  for (let d = 0; d < k; d++) cols.push(tf.slice(xp, [0, d, 0], [B, L, e]));
-  return linear(k === 1 ? cols[0] : tf.concat(cols, 2), tf.reshape(w, [k * e, f]), b) as tf.Tensor3D;
+  if (k === 1) return linear(x, tf.reshape(w, [e, f]), b) as tf.Tensor3D;
+  const y = conv2dSame(tf.reshape(x, [B, 1, L, e]) as tf.Tensor4D, tf.reshape(w, [1, k, e, f]), undefined, 1);
+  return tf.reshape(b ? tf.add(y, b) : y, [B, L, f]);
 }

@@ -30,19 +30,20 @@ export type TextConfigOf = { bert: BertConfig; albert: BertConfig; textcnn: Text
 const NO_DROPOUT = { hiddenDropout: 0, attentionDropout: 0 };
 
 /**
- * Size presets. tiny: trains in minutes on 2 CPU cores with tfjs-wasm (32-px images, 2 layers, dim 64);
+ * Size presets. tiny: trains in minutes on 2 CPU cores with tfjs-wasm (64-px images as 4x4 patches of 16 px
+ * = 17 tokens, 2 layers, dim 64);
  * small: a few M parameters per tower; base: the paper's size (ViT-B/16 224 px + BERT-base).
  */
 export const IMAGE_PRESETS: Record<PresetName, { vit: VitConfig; deit: VitConfig; resnet: ResNetConfig }> = {
   tiny: {
-    vit: { ...VIT_DEFAULTS, imageSize: 32, patchSize: 8, hiddenSize: 64, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 128 },
-    deit: { ...VIT_DEFAULTS, imageSize: 32, patchSize: 8, hiddenSize: 64, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 128, distillationToken: true, feature: 'cls-dist' },
-    resnet: { ...RESNET_DEFAULTS, imageSize: 32, stemChannels: 16, stemStride: 1, stageChannels: [16, 32, 64], blocksPerStage: [1, 1, 1] },
+    vit: { ...VIT_DEFAULTS, imageSize: 64, patchSize: 16, hiddenSize: 64, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 128 },
+    deit: { ...VIT_DEFAULTS, imageSize: 64, patchSize: 16, hiddenSize: 64, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 128, distillationToken: true, feature: 'cls-dist' },
+    resnet: { ...RESNET_DEFAULTS, imageSize: 64, stemChannels: 16, stemPatch: 4, stageChannels: [16, 32, 64], blocksPerStage: [1, 1, 1] },
   },
   small: {
     vit: { ...VIT_DEFAULTS, imageSize: 64, patchSize: 8, hiddenSize: 256, numHiddenLayers: 4, numAttentionHeads: 4, intermediateSize: 1024 },
     deit: { ...VIT_DEFAULTS, imageSize: 64, patchSize: 8, hiddenSize: 256, numHiddenLayers: 4, numAttentionHeads: 4, intermediateSize: 1024, distillationToken: true, feature: 'cls-dist' },
-    resnet: { ...RESNET_DEFAULTS, imageSize: 64, stemChannels: 32, stemStride: 1, stageChannels: [32, 64, 128, 256], blocksPerStage: [1, 1, 1, 1] },
+    resnet: { ...RESNET_DEFAULTS, imageSize: 64, stemChannels: 64, stemPatch: 2, stageChannels: [64, 128, 256, 512], blocksPerStage: [1, 1, 1, 1] },
   },
   base: {
     vit: { ...VIT_DEFAULTS },

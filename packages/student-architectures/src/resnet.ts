@@ -1,6 +1,7 @@
 import { tf } from '@distill/core';
 import type { EncoderOutput, ImageEncoder } from './encoder.js';
-import { conv2dSame, layerNorm } from './ops.js';
+import { conv2dSame, layerNorm, linear } from './ops.js';
+import { patchify } from './vit.js';
 import type { ParamSpec, Params } from './params.js';
 
 /**
@@ -15,13 +16,13 @@ export interface ResNetConfig {
   stemChannels: number;
   stageChannels: number[];
   blocksPerStage: number[];
-  /** Stride of the stem conv (3x3). Stages after the first halve the resolution. */
-  stemStride: number;
+  /** The stem is a patchify conv (kernel = stride = stemPatch, as in ConvNeXt). Stages after the first halve the resolution. */
+  stemPatch: number;
   layerNormEps: number;
 }
 
 export const RESNET_DEFAULTS: ResNetConfig = {
-  imageSize: 224, numChannels: 3, stemChannels: 64, stageChannels: [64, 128, 256, 512], blocksPerStage: [2, 2, 2, 2], stemStride: 2, layerNormEps: 1e-5,
+  imageSize: 224, numChannels: 3, stemChannels: 64, stageChannels: [64, 128, 256, 512], blocksPerStage: [2, 2, 2, 2], stemPatch: 4, layerNormEps: 1e-5,
 };
 
 function conv(name: string, k: number, cin: number, cout: number): ParamSpec[] {
@@ -32,7 +33,11 @@ function conv(name: string, k: number, cin: number, cout: number): ParamSpec[] {
 }
 
 export function resnetSpecs(c: ResNetConfig): ParamSpec[] {
-  const s: ParamSpec[] = conv('stem.conv', 3, c.numChannels, c.stemChannels);
+  const P = c.stemPatch;
+  const s: ParamSpec[] = [
+    { name: 'stem.weight', shape: [c.numChannels * P * P, c.stemChannels], init: { kind: 'heNormal', fanIn: c.numChannels * P * P } },
+    { name: 'stem.bias', shape: [c.stemChannels], init: { kind: 'zeros' } },
+  ];
   let cin = c.stemChannels;
   c.stageChannels.forEach((cout, si) => {
     for (let b = 0; b < c.blocksPerStage[si]; b++) {
@@ -53,7 +58,8 @@ function conv2d(p: Params, name: string, x: tf.Tensor4D, stride: number): tf.Ten
 }
 
 export function resnetForward(p: Params, c: ResNetConfig, pixels: tf.Tensor4D): EncoderOutput {
-  let x = tf.relu(conv2d(p, 'stem.conv', tf.transpose(pixels, [0, 2, 3, 1]) as tf.Tensor4D, c.stemStride)) as tf.Tensor4D;
+  const { patches, gh, gw } = patchify(pixels, c.stemPatch);
+  let x = tf.reshape(linear(patches, p['stem.weight'], p['stem.bias'], 'relu'), [pixels.shape[0], gh, gw, c.stemChannels]) as tf.Tensor4D;
   c.stageChannels.forEach((_, si) => {
     for (let b = 0; b < c.blocksPerStage[si]; b++) {
       const q = `stages.${si}.blocks.${b}`;
@@ -70,6 +76,7 @@ export function resnetForward(p: Params, c: ResNetConfig, pixels: tf.Tensor4D): 
 export function createResNet(config: Partial<ResNetConfig>): ImageEncoder {
   const c: ResNetConfig = { ...RESNET_DEFAULTS, ...config };
   if (c.stageChannels.length !== c.blocksPerStage.length) throw new Error('ResNet stageChannels and blocksPerStage must have the same length');
+  if (c.imageSize % (c.stemPatch * 2 ** (c.stageChannels.length - 1))) throw new Error(`ResNet imageSize ${c.imageSize} must be a multiple of stemPatch * 2^(stages-1)`);
   return {
     type: 'resnet',
     modality: 'image',

@@ -85,7 +85,7 @@ describe('student pairs', () => {
     const b = createStudentFromConfig(a.config, { seed: 9, tokenizer });
     const saved = getStudentWeights(a);
     setStudentWeights(b, saved);
-    const px = tf.randomNormal([1, 3, 32, 32], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const px = tf.randomNormal([1, 3, 64, 64], 0, 1, 'float32', 1) as tf.Tensor4D;
     expect(b.encodeImage(px, false).dataSync()).toEqual(a.encodeImage(px, false).dataSync());
 
     const { ['text_proj.bias']: _dropped, ...missing } = saved;

@@ -64,19 +64,24 @@ export function vitSpecs(c: VitConfig): ParamSpec[] {
   return s;
 }
 
+/** Non-overlapping P x P patches of NCHW pixels -> [B * gh * gw, C * P * P], row-major patch order, (c, y, x) inside. */
+export function patchify(pixels: tf.Tensor4D, P: number): { patches: tf.Tensor2D; gh: number; gw: number } {
+  const [B, C, H, W] = pixels.shape;
+  const gh = H / P;
+  const gw = W / P;
+  const x = tf.reshape(pixels, [B * C, gh, P, gw, P]);
+  const t = tf.transpose(x, [0, 1, 3, 2, 4]); // [B*C, gh, gw, P, P]
+  const patches = tf.reshape(tf.transpose(tf.reshape(t, [B, C, gh * gw, P * P]), [0, 2, 1, 3]), [B * gh * gw, C * P * P]) as tf.Tensor2D;
+  return { patches, gh, gw };
+}
+
 /**
  * Patch embedding: NCHW pixels -> [B, nPatches, D], patches in row-major order (as PyTorch's conv +
  * flatten). Non-overlapping patches make the conv one matMul over (C, p, p)-flattened patches.
  */
 function patchEmbed(p: Params, c: VitConfig, pixels: tf.Tensor4D): tf.Tensor3D {
-  const [B, C, H, W] = pixels.shape;
-  const P = c.patchSize;
-  const gh = H / P;
-  const gw = W / P;
-  const x = tf.reshape(pixels, [B * C, gh, P, gw, P]);
-  const t = tf.transpose(x, [0, 1, 3, 2, 4]); // [B*C, gh, gw, P, P]
-  const patches = tf.reshape(tf.transpose(tf.reshape(t, [B, C, gh * gw, P * P]), [0, 2, 1, 3]), [B * gh * gw, C * P * P]);
-  return tf.reshape(linear(patches, p['embeddings.patch_embeddings.projection.weight'], p['embeddings.patch_embeddings.projection.bias']), [B, gh * gw, c.hiddenSize]);
+  const { patches, gh, gw } = patchify(pixels, c.patchSize);
+  return tf.reshape(linear(patches, p['embeddings.patch_embeddings.projection.weight'], p['embeddings.patch_embeddings.projection.bias']), [pixels.shape[0], gh * gw, c.hiddenSize]);
 }
 
 export function vitForward(p: Params, c: VitConfig, pixels: tf.Tensor4D, training: boolean): EncoderOutput {
