@@ -72,7 +72,6 @@ async function main() {
   await initRuntime('wasm', { quiet: true });
   const reps = 5;
   const rows: { shape: string; count: number; flop: number; ms: Record<string, number> }[] = [];
-  const sessions = new Map<string, Map<number, import('onnxruntime-node').InferenceSession>>();
   for (const [as, bs, count] of stepMatmuls()) {
     const key = `${as.join('x')} @ ${bs.join('x')}`;
     const a = new Float32Array(as.reduce((x, y) => x * y)).map(() => Math.random() - 0.5);
@@ -89,7 +88,6 @@ async function main() {
         if (i) t.push(performance.now() - t0);
       }
       ms[`ort-${threads}t`] = median(t);
-      if (!sessions.has(key)) sessions.set(key, new Map());
       await s.release();
     }
     for (const variant of ['wasm', 'wasm-fast']) {
