@@ -8,3 +8,4 @@ export * from './runtime.js';
 export * from './wasm-matmul-fix.js';
 export * from './doctor.js';
 export * from './shared.js';
+export * from './engine/index.js';
