@@ -137,3 +137,24 @@ describe.skipIf(!shared)('students from Hugging Face checkpoints', () => {
     expect(() => createStudent('vit-bert', { embedDim: 8, seed: 0, textInit: dir('albert') })).toThrow(/'albert' checkpoint, but pair 'vit-bert' needs 'bert'/);
   });
 });
+
+describe('training', () => {
+  it('vit-bert tiny learns to match 8 image-text pairs (contrastive loss falls with Adam)', () => {
+    const texts = ['red heart', 'blue heart', 'cat face', 'dog face', 'thumbs up', 'thumbs down', 'sun', 'moon'];
+    const s = createStudent('vit-bert', { embedDim: 32, seed: 5, tokenizer: trainWordPieceTokenizer(texts, { vocabSize: 60 }) });
+    const px = tf.randomNormal([8, 3, 64, 64], 0, 1, 'float32', 11) as tf.Tensor4D;
+    const batch = s.tokenize(texts);
+    const labels = tf.oneHot(tf.range(0, 8, 1, 'int32'), 8);
+    const opt = tf.train.adam(3e-3);
+    const vars = s.variables().map((v) => v.variable);
+    const losses: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      // InfoNCE: CE(softmax(s^I s^T^T / 0.1), identity)
+      const l = opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, tf.mul(tf.matMul(s.encodeImage(px, true), s.encodeText(batch, true), false, true), 10)) as tf.Scalar, true, vars)!;
+      losses.push(l.dataSync()[0]);
+      l.dispose();
+    }
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0] * 0.5);
+    s.dispose();
+  });
+});

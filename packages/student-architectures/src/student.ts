@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { DistillError, Rng, tf, type ImagePreprocess, type NamedVariable, type ParamGroup, type Student, type TokenizedBatch } from '@distill/core';
 import { createBert, type BertConfig } from './bert.js';
 import type { Encoder, ImageEncoder, TextEncoder } from './encoder.js';
@@ -188,13 +190,8 @@ export class DualEncoderStudent implements Student {
 function toTokenizer(t: CreateStudentOptions['tokenizer'], maxLength: number, textInit?: string): TextTokenizer | undefined {
   if (t instanceof TextTokenizer) return t.maxLength === maxLength ? t : new TextTokenizer(t.json, maxLength);
   if (t) return loadTokenizer(t, { maxLength });
-  if (textInit) {
-    try {
-      return loadTokenizer(textInit, { maxLength });
-    } catch {
-      return undefined;
-    }
-  }
+  // a textInit folder that ships its tokenizer.json brings its vocabulary with it
+  if (textInit && existsSync(join(textInit, 'tokenizer.json'))) return loadTokenizer(textInit, { maxLength });
   return undefined;
 }
 
