@@ -10,6 +10,10 @@ import { installWasmMatmulFix } from './wasm-matmul-fix.js';
  * `auto` = `tensorflow` if @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node imports (both are
  * optionalDependencies that usually cannot install here), else `wasm`, else `cpu`.
  */
+// Production mode: no debug checks, and no "install tfjs-node" banner from the cpu backend on stderr
+// (distill's own runtime report says which backend runs and why).
+tf.env().set('PROD', true);
+
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 export type BackendName = Exclude<BackendChoice, 'auto'>;

@@ -2,9 +2,10 @@ import type { CliCommand } from '../command.js';
 import { dataCommands } from './data.js';
 import { doctorCommand } from './doctor.js';
 import { evalCommands } from './eval.js';
+import { lossCommands } from './losses.js';
 import { studentCommands } from './students.js';
 import { pretrainCommand } from './pretrain.js';
 import { trainCommand } from './train.js';
 
 /** Every command module of the CLI. Add one line per file in this folder. */
-export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands];
+export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands, lossCommands];
