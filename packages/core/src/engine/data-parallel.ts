@@ -41,6 +41,8 @@ export interface DataParallel {
   readonly workers: number;
   /** One synchronous data-parallel step; returns the full-batch loss (before the update). */
   step(): Promise<number>;
+  /** Per-worker phase times (ms) of the last step: grads, exchange (write to shared memory), sum, apply. */
+  lastTimings(): Record<string, number>[];
   /** Parameters of replica `worker` (default 0). */
   params(worker?: number): Promise<Float32Array[]>;
   close(): Promise<void>;
@@ -48,8 +50,8 @@ export interface DataParallel {
 
 export type WorkerMessage =
   | { type: 'ready'; sizes: number[] }
-  | { type: 'loss'; loss: number }
-  | { type: 'applied' }
+  | { type: 'loss'; loss: number; ms?: Record<string, number> }
+  | { type: 'applied'; ms?: Record<string, number> }
   | { type: 'params'; params: Float32Array[] }
   | { type: 'error'; message: string };
 
@@ -138,15 +140,18 @@ export async function startDataParallel(opts: DataParallelOptions): Promise<Data
   const total = sizes.reduce((a, b) => a + b, 0);
   const sab = new SharedArrayBuffer(count * total * 4);
   for (const r of replicas) r.worker.postMessage({ type: 'buffer', sab, total });
+  let timings: Record<string, number>[] = [];
   return {
     workers: count,
     async step() {
       for (const r of replicas) r.worker.postMessage({ type: 'grads' });
       const losses = await Promise.all(replicas.map((r) => r.next('loss')));
       for (const r of replicas) r.worker.postMessage({ type: 'apply' });
-      await Promise.all(replicas.map((r) => r.next('applied')));
+      const applied = await Promise.all(replicas.map((r) => r.next('applied')));
+      timings = losses.map((m, i) => ({ ...m.ms, ...applied[i].ms }));
       return losses.reduce((a, m) => a + m.loss, 0);
     },
+    lastTimings: () => timings,
     async params(worker = 0) {
       replicas[worker].worker.postMessage({ type: 'params' });
       return (await replicas[worker].next('params')).params;

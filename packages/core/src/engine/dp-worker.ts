@@ -36,14 +36,17 @@ async function main(): Promise<void> {
           total = m.total!;
           slots = Array.from({ length: count }, (_, w) => new Float32Array(m.sab!, w * total * 4, total));
         } else if (m.type === 'grads') {
+          const t0 = performance.now();
           const { loss, weight, grads } = await task.lossAndGrads();
+          const t1 = performance.now();
           const mine = slots[index];
           grads.forEach((g, j) => {
             const o = offsets[j];
             for (let i = 0; i < g.length; i++) mine[o + i] = weight * g[i];
           });
-          port.postMessage({ type: 'loss', loss: weight * loss });
+          port.postMessage({ type: 'loss', loss: weight * loss, ms: { grads: t1 - t0, exchange: performance.now() - t1 } });
         } else if (m.type === 'apply') {
+          const t0 = performance.now();
           // Every replica sums the slots in the same order, so all get bit-identical gradients.
           const summed = sizes.map((n, j) => {
             const out = new Float32Array(n);
@@ -54,8 +57,9 @@ async function main(): Promise<void> {
             }
             return out;
           });
+          const t1 = performance.now();
           await task.applyGrads(summed);
-          port.postMessage({ type: 'applied' });
+          port.postMessage({ type: 'applied', ms: { sum: t1 - t0, apply: performance.now() - t1 } });
         } else if (m.type === 'params') {
           port.postMessage({ type: 'params', params: await task.params() });
         }
