@@ -8,6 +8,8 @@ export interface ProgressOptions {
   stream?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   /** Minimum milliseconds between plain lines (non-TTY). Default 10 s. */
   lineIntervalMs?: number;
+  /** Units already done before this process started (a resumed run): shown, but not counted in the rate. */
+  initial?: number;
   /** Force the mode (tests). */
   tty?: boolean;
   now?: () => number;
@@ -33,14 +35,15 @@ export function createProgress(opts: ProgressOptions): Progress {
   const now = opts.now ?? (() => Date.now());
   const interval = opts.lineIntervalMs ?? 10_000;
   const start = now();
-  let current = 0;
+  const initial = opts.initial ?? 0;
+  let current = initial;
   let lastLine = start;
   let lastDraw = 0;
   let finished = false;
 
   const render = (status?: string): string => {
     const elapsed = (now() - start) / 1000;
-    const rate = current / Math.max(elapsed, 1e-9);
+    const rate = (current - initial) / Math.max(elapsed, 1e-9);
     const eta = opts.total > current ? (opts.total - current) / Math.max(rate, 1e-9) : 0;
     const pct = opts.total > 0 ? (100 * current) / opts.total : 100;
     return `${opts.label} ${current}/${opts.total} (${pct.toFixed(0)}%) ${rate.toFixed(rate < 10 ? 2 : 0)}/s elapsed ${fmtTime(elapsed)} eta ${fmtTime(eta)}${status ? ' ' + status : ''}`;

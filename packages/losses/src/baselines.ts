@@ -31,7 +31,7 @@ export function contrastiveLoss(si: tf.Tensor2D, st: tf.Tensor2D, temperature: n
 export function kdLoss(s: { image: tf.Tensor2D; text: tf.Tensor2D }, t: { image: tf.Tensor2D; text: tf.Tensor2D }, temperature: number): tf.Scalar {
   checkPair(s.image, t.image, 'kd');
   return tf.tidy(() => {
-    const kl = (sl: tf.Tensor2D, tl: tf.Tensor2D) => {
+    const kl = (sl: tf.Tensor, tl: tf.Tensor) => {
       const lt = tf.logSoftmax(tl.div(temperature), 1);
       const ls = tf.logSoftmax(sl.div(temperature), 1);
       return lt.exp().mul(lt.sub(ls)).sum(1).mean();

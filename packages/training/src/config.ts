@@ -41,6 +41,8 @@ export interface TrainConfig {
   baseline: boolean;
   /** Measure encoder latency for the report. */
   latency: boolean;
+  /** On the wasm backend, install @distill/core's fast kernels (rank>=5 transposes in JS, batched matmuls through XNNPACK). */
+  fastKernels: boolean;
 }
 
 export const DEFAULT_CONFIG: TrainConfig = {
@@ -60,6 +62,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
   maxSteps: 0,
   baseline: false,
   latency: true,
+  fastKernels: true,
 };
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };

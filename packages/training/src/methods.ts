@@ -1,49 +1,83 @@
+import { createBalancer } from '@distill/balancer';
 import { DistillError, tf, type Balancer, type LossInputs } from '@distill/core';
+import { FeatureQueue, resolveLossMethod, type LossMethod } from '@distill/losses';
 import type { TrainConfig } from './config.js';
 
-/** Per-run mutable state of a method: its balancer and feature queues. */
+type Tensors = Record<string, { shape: number[]; data: Float32Array }>;
+
+/** Per-run mutable state of a method: its balancer and feature queues (all checkpointed). */
 export interface MethodState {
   balancer: Balancer;
+  queues?: { image: FeatureQueue; text: FeatureQueue };
+  /** After the optimizer step: enqueue the batch's teacher features. */
   afterStep(teacherImage: Float32Array, teacherText: Float32Array, batch: number): void;
-  save(): { balancer: unknown; queuePtr?: number; tensors: Record<string, { shape: number[]; data: Float32Array }> };
-  load(balancer: unknown, tensors: Record<string, { shape: number[]; data: Float32Array }>, queuePtr?: number): void;
+  save(): { balancer: unknown; queuePtr?: number; tensors: Tensors };
+  load(balancer: unknown, tensors: Tensors, queuePtr?: number): void;
   dispose(): void;
 }
 
+/** The trainer's view of `--losses`: a loss method from @distill/losses plus its balancer and queues. */
 export interface Method {
   name: string;
   needsTeacher: boolean;
+  balancerName: string;
   createState(dim: number, cfg: TrainConfig): MethodState;
   loss(inputs: LossInputs, state: MethodState): Record<string, tf.Scalar>;
 }
 
-const unitBalancer = (): Balancer => ({ name: 'static', weights: (l) => l.map(() => 1), state: () => null, load: () => undefined });
-
-// L = (CE(S/τ, P) + CE(Sᵀ/τ, Pᵀ)) / 2 with S = s^I (s^T)ᵀ and P the rows' same-image targets (uniform over positives)
-function contrastive(si: tf.Tensor2D, st: tf.Tensor2D, imageIds: Int32Array | undefined, temperature: number): tf.Scalar {
-  const B = si.shape[0];
-  const ids = imageIds ?? Int32Array.from({ length: B }, (_, i) => i);
-  const target = new Float32Array(B * B);
-  for (let i = 0; i < B; i++) {
-    let n = 0;
-    for (let j = 0; j < B; j++) if (ids[i] === ids[j]) n++;
-    for (let j = 0; j < B; j++) if (ids[i] === ids[j]) target[i * B + j] = 1 / n;
-  }
-  const P = tf.tensor2d(target, [B, B]);
-  const logits = tf.matMul(si, st, false, true).div(temperature);
-  const i2t = tf.neg(tf.sum(tf.mul(P, tf.logSoftmax(logits, 1)), 1)).mean();
-  const t2i = tf.neg(tf.sum(tf.mul(P, tf.logSoftmax(logits.transpose(), 1)), 1)).mean();
-  return i2t.add(t2i).div(2) as tf.Scalar;
-}
-
 export function resolveMethod(cfg: TrainConfig): Method {
-  if (cfg.losses === 'none') {
-    return {
-      name: 'none',
-      needsTeacher: false,
-      createState: () => ({ balancer: unitBalancer(), afterStep: () => undefined, save: () => ({ balancer: null, tensors: {} }), load: () => undefined, dispose: () => undefined }),
-      loss: (x) => ({ contrastive: contrastive(x.studentImage, x.studentText, x.imageIds, cfg.lossOptions.temperature) }),
-    };
-  }
-  throw new DistillError(`Unknown method '${cfg.losses}'.`, 2);
+  const lm: LossMethod = resolveLossMethod(cfg.losses, {
+    temperature: cfg.lossOptions.temperature,
+    margin: cfg.lossOptions.margin,
+    hardNegative: cfg.lossOptions.hardNegative,
+  });
+  const balancerName = cfg.balancer ?? lm.defaultBalancer;
+  createBalancer(balancerName); // fail fast on an unknown name
+  return {
+    name: lm.name,
+    needsTeacher: lm.needsTeacher,
+    balancerName,
+    createState(dim, c) {
+      const balancer = createBalancer(balancerName);
+      const queues = lm.needsQueue
+        ? { image: new FeatureQueue(c.lossOptions.queueSize, dim, c.seed), text: new FeatureQueue(c.lossOptions.queueSize, dim, c.seed + 1) }
+        : undefined;
+      if (queues && c.lossOptions.queueSize < c.batchSize) {
+        throw new DistillError(`Queue size ${c.lossOptions.queueSize} is smaller than the batch size ${c.batchSize}.`, 2);
+      }
+      return {
+        balancer,
+        queues,
+        afterStep(ti, tt, b) {
+          queues?.image.enqueue(ti, b);
+          queues?.text.enqueue(tt, b);
+        },
+        save() {
+          const tensors: Tensors = {};
+          if (queues) {
+            tensors['queue/image'] = { shape: [queues.image.size, dim], data: queues.image.state().data };
+            tensors['queue/text'] = { shape: [queues.text.size, dim], data: queues.text.state().data };
+          }
+          return { balancer: balancer.state(), queuePtr: queues?.image.ptr, tensors };
+        },
+        load(b, tensors, ptr) {
+          balancer.load(b);
+          if (queues) {
+            const qi = tensors['queue/image'];
+            const qt = tensors['queue/text'];
+            if (!qi || !qt) throw new DistillError('The checkpoint has no feature queues, but this method needs them: was it written by another method?');
+            queues.image.load({ ptr: ptr ?? 0, data: qi.data });
+            queues.text.load({ ptr: ptr ?? 0, data: qt.data });
+          }
+        },
+        dispose() {
+          queues?.image.dispose();
+          queues?.text.dispose();
+        },
+      };
+    },
+    loss(inputs, state) {
+      return lm.loss({ ...inputs, imageQueue: state.queues?.image.tensor, textQueue: state.queues?.text.tensor });
+    },
+  };
 }

@@ -5,6 +5,7 @@ import {
   currentRuntime,
   DistillError,
   initRuntime,
+  installWasmFastKernels,
   RunDirectory,
   tf,
   type Dataset,
@@ -133,7 +134,8 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   const label = opts.label ?? 'student';
   const log = (opts.logger ?? createLogger()).child(label);
   const t0 = Date.now();
-  await initRuntime(cfg.backend, { logger: log, quiet: currentRuntime() !== undefined });
+  const rt = await initRuntime(cfg.backend, { logger: log, quiet: currentRuntime() !== undefined });
+  if (rt.backend === 'wasm' && cfg.fastKernels) installWasmFastKernels();
   const run = new RunDirectory(opts.runDir);
   const method: Method = resolveMethod(cfg);
   const dataset = await prepareDataset(cfg);
@@ -255,8 +257,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   };
 
   const valSplit = dataset.splits.val;
-  const progress = createProgress({ label: `train ${label}`, total: totalSteps });
-  if (st.step > 0) progress.tick(st.step);
+  const progress = createProgress({ label: `train ${label}`, total: totalSteps, initial: st.step });
   let lastTick = Date.now();
   const teacherImg = teacher?.train.images;
   const teacherTxt = teacher?.train.texts;
