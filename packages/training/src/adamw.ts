@@ -33,8 +33,8 @@ export class AdamW {
     readonly opts: AdamWOptions,
   ) {
     for (const p of params) {
-      this.m.set(p.name, tf.variable(tf.zerosLike(p.variable), false, `adamw.m.${p.name}`));
-      this.v.set(p.name, tf.variable(tf.zerosLike(p.variable), false, `adamw.v.${p.name}`));
+      this.m.set(p.name, tf.variable(tf.zerosLike(p.variable), false));
+      this.v.set(p.name, tf.variable(tf.zerosLike(p.variable), false));
     }
   }
 

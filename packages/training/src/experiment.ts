@@ -14,11 +14,10 @@ import { computeRecall, measureLatency } from '@distill/eval';
 import type { TrainConfig } from './config.js';
 import { loadStudent } from './saved-student.js';
 import { obtainTeacherFeatures } from './teacher-features.js';
-import { train, type TrainResult } from './trainer.js';
+import { prepareDataset, train, type TrainResult } from './trainer.js';
 import { resultsTable, svgLinePlot, type ReportRow } from './report.js';
 import { readFileSync } from 'node:fs';
 import type { DualEncoderStudent } from '@distill/student-architectures';
-import { loadDataset } from '@distill/data';
 
 export interface ExperimentResult {
   runDir: string;
@@ -98,7 +97,7 @@ export async function runExperiment(cfg: TrainConfig, opts: { runDir: string; re
   const t0 = Date.now();
   const rt = await initRuntime(cfg.backend, { logger: log, quiet: currentRuntime() !== undefined });
   const run = new RunDirectory(opts.runDir);
-  const dataset = await loadDataset(cfg.dataset.name, { dataRoot: cfg.dataset.dataRoot, annotations: cfg.dataset.annotations } as never);
+  const dataset = await prepareDataset(cfg);
   const { resolveMethod } = await import('./methods.js');
   const method = resolveMethod(cfg);
   const teacherFeatures = method.needsTeacher || cfg.baseline ? await obtainTeacherFeatures(cfg, dataset, log).catch((e) => {

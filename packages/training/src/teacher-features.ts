@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DistillError, repoRoot, type Dataset, type Logger, type Teacher } from '@distill/core';
-import { ImageLoader } from '@distill/data';
+import { DistillError, repoRoot, sha256, type Dataset, type Logger, type Teacher } from '@distill/core';
+import { ImageLoader, primeEmojiImages } from '@distill/data';
+import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { SavedStudentTeacher } from './saved-student.js';
 
@@ -17,7 +18,7 @@ export interface TeacherFeatures {
 }
 
 /** The embedded default teacher: a larger dual encoder distill trained on the emoji train split. */
-export const EMOJI_TEACHER_DIR = join(repoRoot(), 'assets', 'teachers', 'emoji-vit-bert-small-v1');
+export const EMOJI_TEACHER_DIR = join(repoRoot(), 'assets', 'teachers', 'emoji-teacher-v1');
 
 export function createTeacher(cfg: TrainConfig): Teacher {
   const name = cfg.teacher.name;
@@ -34,10 +35,35 @@ export function createTeacher(cfg: TrainConfig): Teacher {
   throw new DistillError(`Teacher '${name}' is not available to the trainer yet.`, 2);
 }
 
-/** Run the teacher over every split (images once each, captions once each). */
+/** Where teacher features are cached: $DISTILL_CACHE_DIR, else .cache/distill under the current folder. */
+export function cacheRoot(): string {
+  return process.env.DISTILL_CACHE_DIR ?? join(process.cwd(), '.cache', 'distill');
+}
+
+/**
+ * Run the teacher over every split (images once each, captions once each), or read its features from
+ * the cache. The cache key hashes the teacher's files, its preprocessing and the dataset's rows, so a
+ * changed teacher or dataset never reuses stale features.
+ */
 export async function obtainTeacherFeatures(cfg: TrainConfig, dataset: Dataset, log: Logger): Promise<TeacherFeatures> {
   const teacher = createTeacher(cfg);
-  const loader = new ImageLoader(dataset, teacher.preprocess, { memoryCache: false, skipBadImages: cfg.dataset.skipBadImages, logger: log });
+  const rows = Object.entries(dataset.splits).map(([n, s]) => [n, s.images.map((i) => i.path), s.captions.map((c) => [c.image, c.text])]);
+  const key = sha256(JSON.stringify({ v: 1, teacher: teacher.fingerprint(), pre: teacher.preprocess, len: teacher.maxTextLength, manifest: dataset.manifestHash, rows }));
+  const file = join(cacheRoot(), 'teacher-features', `${teacher.name}-${key.slice(0, 24)}.safetensors`);
+  const parameters = teacher instanceof SavedStudentTeacher ? teacher.student.parameterCount().total : undefined;
+  if (existsSync(file)) {
+    const ck = readCheckpoint<{ key: string; name: string; dim: number; splits: string[] }>(file);
+    if (ck.state.key === key) {
+      const splits: TeacherFeatures['splits'] = {};
+      for (const s of ck.state.splits) splits[s] = { images: ck.tensors[`${s}/images`].data, texts: ck.tensors[`${s}/texts`].data };
+      log.info(`teacher ${teacher.name}: features from cache ${file}`);
+      await teacher.dispose?.();
+      return { name: teacher.name, dim: ck.state.dim, fingerprint: key, train: splits.train, splits, parameters };
+    }
+    log.warn(`teacher feature cache ${file} has another key: recomputing`);
+  }
+  const loader = new ImageLoader(dataset, teacher.preprocess, { memoryCache: true, skipBadImages: cfg.dataset.skipBadImages, logger: log });
+  if (dataset.name.startsWith('emoji')) await primeEmojiImages(loader);
   const splits: TeacherFeatures['splits'] = {};
   const bs = cfg.teacher.batchSize;
   for (const [name, split] of Object.entries(dataset.splits)) {
@@ -52,8 +78,13 @@ export async function obtainTeacherFeatures(cfg: TrainConfig, dataset: Dataset, 
     }
     splits[name] = { images, texts };
   }
-  log.info(`teacher ${teacher.name}: features for ${Object.keys(splits).join(', ')} (dim ${teacher.dim})`);
-  const parameters = teacher instanceof SavedStudentTeacher ? teacher.student.parameterCount().total : undefined;
+  log.info(`teacher ${teacher.name}: features for ${Object.keys(splits).join(', ')} (dim ${teacher.dim}), cached in ${file}`);
+  const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const [s, f] of Object.entries(splits)) {
+    tensors[`${s}/images`] = { shape: [f.images.length / teacher.dim, teacher.dim], data: f.images };
+    tensors[`${s}/texts`] = { shape: [f.texts.length / teacher.dim, teacher.dim], data: f.texts };
+  }
+  writeCheckpoint(file, { tensors, state: { key, name: teacher.name, dim: teacher.dim, splits: Object.keys(splits) } });
   await teacher.dispose?.();
-  return { name: teacher.name, dim: teacher.dim, fingerprint: teacher.fingerprint(), train: splits.train, splits, parameters };
+  return { name: teacher.name, dim: teacher.dim, fingerprint: key, train: splits.train, splits, parameters };
 }

@@ -14,7 +14,7 @@ import {
   type RetrievalMetrics,
   type SplitData,
 } from '@distill/core';
-import { ImageLoader, loadDataset, PairSampler, type SamplerState } from '@distill/data';
+import { ImageLoader, loadDataset, PairSampler, primeEmojiImages, type SamplerState } from '@distill/data';
 import { computeRecall, headline } from '@distill/eval';
 import {
   createStudent,
@@ -96,7 +96,7 @@ function studentTokenizer(cfg: TrainConfig, run: RunDirectory, train: SplitData)
 }
 
 /** The dataset with subsets applied (smoke runs). */
-async function prepareDataset(cfg: TrainConfig): Promise<Dataset> {
+export async function prepareDataset(cfg: TrainConfig): Promise<Dataset> {
   const ds = await loadDataset(cfg.dataset.name, {
     dataRoot: cfg.dataset.dataRoot,
     annotations: cfg.dataset.annotations,
@@ -167,6 +167,8 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     cacheDir: dataset.name.startsWith('emoji') ? undefined : run.path('..', '.image-cache'),
     logger: log,
   });
+
+  if (dataset.name.startsWith('emoji')) await primeEmojiImages(loader);
 
   // ---- pre-tokenise the training captions once
   const enc = student.tokenizer!.encodeArrays(train.captions.map((c) => c.text));
