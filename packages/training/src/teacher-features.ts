@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DistillError, repoRoot, sha256, type Dataset, type Logger, type Teacher } from '@distill/core';
 import { ImageLoader, primeEmojiImages } from '@distill/data';
+import { loadFeatureStore, OnnxTeacher, TEACHER_PRESETS } from '@distill/teacher-adapters';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { SavedStudentTeacher } from './saved-student.js';
@@ -20,7 +21,8 @@ export interface TeacherFeatures {
 /** The embedded default teacher: a larger dual encoder distill trained on the emoji train split. */
 export const EMOJI_TEACHER_DIR = join(repoRoot(), 'assets', 'teachers', 'emoji-teacher-v1');
 
-export function createTeacher(cfg: TrainConfig): Teacher {
+/** The teacher named by the config: emoji (embedded), clip / beit3 (ONNX folders), or a saved distill student folder. */
+export async function createTeacher(cfg: TrainConfig): Promise<Teacher> {
   const name = cfg.teacher.name;
   if (name === 'emoji') {
     const dir = cfg.teacher.model ?? EMOJI_TEACHER_DIR;
@@ -32,7 +34,18 @@ export function createTeacher(cfg: TrainConfig): Teacher {
     }
     return SavedStudentTeacher.load(dir, 'emoji');
   }
-  throw new DistillError(`Teacher '${name}' is not available to the trainer yet.`, 2);
+  if (name in TEACHER_PRESETS) {
+    if (!cfg.teacher.model) {
+      throw new DistillError(
+        `--teacher ${name} needs --teacher-model <dir>: a folder with image.onnx, text.onnx, tokenizer.json and teacher.json. ` +
+          `Export one with tools/export/export_${name}.py (see docs/teachers.md); without --teacher, distill uses the embedded emoji teacher.`,
+        2,
+      );
+    }
+    return OnnxTeacher.load(cfg.teacher.model, { preset: name });
+  }
+  if (cfg.teacher.model && existsSync(join(cfg.teacher.model, 'student.json'))) return SavedStudentTeacher.load(cfg.teacher.model, name);
+  throw new DistillError(`Unknown teacher '${name}'. Available: emoji, ${Object.keys(TEACHER_PRESETS).join(', ')}, features, or any saved distill student folder via --teacher-model.`, 2);
 }
 
 /** Where teacher features are cached: $DISTILL_CACHE_DIR, else .cache/distill under the current folder. */
@@ -46,7 +59,13 @@ export function cacheRoot(): string {
  * changed teacher or dataset never reuses stale features.
  */
 export async function obtainTeacherFeatures(cfg: TrainConfig, dataset: Dataset, log: Logger): Promise<TeacherFeatures> {
-  const teacher = createTeacher(cfg);
+  if (cfg.teacher.name === 'features') {
+    if (!cfg.teacher.model) throw new DistillError('--teacher features needs --teacher-model <folder of <split>.image.npy + <split>.text.npy, or a .safetensors feature file>.', 2);
+    const store = loadFeatureStore(cfg.teacher.model, dataset);
+    log.info(`teacher features: read from ${cfg.teacher.model} (dim ${store.dim})`);
+    return { name: 'features', dim: store.dim, fingerprint: sha256(cfg.teacher.model), train: store.splits.train, splits: store.splits };
+  }
+  const teacher = await createTeacher(cfg);
   const rows = Object.entries(dataset.splits).map(([n, s]) => [n, s.images.map((i) => i.path), s.captions.map((c) => [c.image, c.text])]);
   const key = sha256(JSON.stringify({ v: 1, teacher: teacher.fingerprint(), pre: teacher.preprocess, len: teacher.maxTextLength, manifest: dataset.manifestHash, rows }));
   const file = join(cacheRoot(), 'teacher-features', `${teacher.name}-${key.slice(0, 24)}.safetensors`);

@@ -4,8 +4,9 @@ import { doctorCommand } from './doctor.js';
 import { evalCommands } from './eval.js';
 import { lossCommands } from './losses.js';
 import { studentCommands } from './students.js';
+import { teacherCommands } from './teacher.js';
 import { pretrainCommand } from './pretrain.js';
 import { trainCommand } from './train.js';
 
 /** Every command module of the CLI. Add one line per file in this folder. */
-export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands, lossCommands];
+export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands, lossCommands, teacherCommands];

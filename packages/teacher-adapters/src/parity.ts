@@ -1,0 +1,27 @@
+import { join } from 'node:path';
+import { readJsonFile } from '@distill/core';
+import { OnnxTeacher } from './onnx-teacher.js';
+
+interface Reference {
+  inputs: { pixel_values: number[][][][]; input_ids: number[][]; attention_mask: number[][] };
+  outputs: { image_embeds: number[][]; text_embeds: number[][] };
+}
+
+/**
+ * Run an exported teacher folder (image.onnx, text.onnx, reference.json) through the `clip` preset
+ * machinery with preprocessing bypassed, and return the max abs difference of each output.
+ */
+export async function runOnnxTeacherParity(dir: string, preset = 'clip'): Promise<{ image_embeds: number; text_embeds: number }> {
+  const ref = readJsonFile<Reference>(join(dir, 'reference.json'));
+  const px = ref.inputs.pixel_values;
+  const n = px.length;
+  const size = px[0][0].length;
+  const teacher = await OnnxTeacher.load(dir, { preset, requireTokenizer: false, threads: 1 });
+  (teacher.spec as { imageSize: number }).imageSize = size; // the tiny reference model's own size
+  const img = await teacher.imageEmbeddingsRaw(Float32Array.from(px.flat(3)), n);
+  const L = ref.inputs.input_ids[0].length;
+  const txt = await teacher.textEmbeddingsRaw(ref.inputs.input_ids.flat(), ref.inputs.attention_mask.flat(), ref.inputs.input_ids.length, L);
+  await teacher.dispose();
+  const diff = (got: Float32Array, want: number[][]) => want.flat().reduce((m, v, i) => Math.max(m, Math.abs(v - got[i])), 0);
+  return { image_embeds: diff(img, ref.outputs.image_embeds), text_embeds: diff(txt, ref.outputs.text_embeds) };
+}
