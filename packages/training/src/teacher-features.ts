@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DistillError, repoRoot, sha256, type Dataset, type Logger, type Teacher } from '@distill/core';
+import { atomicWriteFile, createProgress, DistillError, repoRoot, sha256, type Dataset, type Logger, type Teacher } from '@distill/core';
 import { ImageLoader, primeEmojiImages } from '@distill/data';
 import { loadFeatureStore, OnnxTeacher, TEACHER_PRESETS } from '@distill/teacher-adapters';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
@@ -16,6 +16,8 @@ export interface TeacherFeatures {
   splits: Record<string, { images: Float32Array; texts: Float32Array }>;
   /** Parameters of the teacher, when known (for the report). */
   parameters?: number;
+  /** The cache file the features live in (absent for a features teacher). */
+  file?: string;
 }
 
 /** The embedded default teacher: a larger dual encoder distill trained on the emoji train split. */
@@ -77,26 +79,52 @@ export async function obtainTeacherFeatures(cfg: TrainConfig, dataset: Dataset, 
       for (const s of ck.state.splits) splits[s] = { images: ck.tensors[`${s}/images`].data, texts: ck.tensors[`${s}/texts`].data };
       log.info(`teacher ${teacher.name}: features from cache ${file}`);
       await teacher.dispose?.();
-      return { name: teacher.name, dim: ck.state.dim, fingerprint: key, train: splits.train, splits, parameters };
+      return { name: teacher.name, dim: ck.state.dim, fingerprint: key, train: splits.train, splits, parameters, file };
     }
     log.warn(`teacher feature cache ${file} has another key: recomputing`);
   }
   const loader = new ImageLoader(dataset, teacher.preprocess, { memoryCache: true, skipBadImages: cfg.dataset.skipBadImages, logger: log });
   if (dataset.name.startsWith('emoji')) await primeEmojiImages(loader);
+  // Work is written in chunks to <file>.parts/ as it goes, so a killed extraction resumes where it stopped.
+  const parts = `${file}.parts`;
+  mkdirSync(parts, { recursive: true });
   const splits: TeacherFeatures['splits'] = {};
   const bs = cfg.teacher.batchSize;
+  const chunk = bs * 8;
+  const total = Object.values(dataset.splits).reduce((a, s) => a + s.images.length + s.captions.length, 0);
+  const progress = createProgress({ label: `teacher ${teacher.name}`, total });
+  let dim = teacher.dim;
+  const run = async (split: string, kind: 'images' | 'texts', n: number, encode: (start: number, end: number) => Promise<Float32Array>) => {
+    const pieces: Float32Array[] = [];
+    for (let start = 0; start < n; start += chunk) {
+      const end = Math.min(n, start + chunk);
+      const partFile = join(parts, `${split}.${kind}.${start}-${end}.f32`);
+      let piece: Float32Array;
+      if (existsSync(partFile)) {
+        const b = readFileSync(partFile);
+        piece = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+      } else {
+        const outs: Float32Array[] = [];
+        for (let s = start; s < end; s += bs) outs.push(await encode(s, Math.min(end, s + bs)));
+        piece = concat(outs);
+        atomicWriteFile(partFile, new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength));
+      }
+      dim = piece.length / (end - start);
+      pieces.push(piece);
+      progress.tick(end - start);
+    }
+    return concat(pieces);
+  };
   for (const [name, split] of Object.entries(dataset.splits)) {
-    const images = new Float32Array(split.images.length * teacher.dim);
-    for (let s = 0; s < split.images.length; s += bs) {
-      const idx = Array.from({ length: Math.min(bs, split.images.length - s) }, (_, i) => s + i);
-      images.set(await teacher.encodeImages(await loader.load(idx, name), idx.length), s * teacher.dim);
-    }
-    const texts = new Float32Array(split.captions.length * teacher.dim);
-    for (let s = 0; s < split.captions.length; s += bs) {
-      texts.set(await teacher.encodeTexts(split.captions.slice(s, s + bs).map((c) => c.text)), s * teacher.dim);
-    }
+    const images = await run(name, 'images', split.images.length, async (s, e) => {
+      const idx = Array.from({ length: e - s }, (_, i) => s + i);
+      return teacher.encodeImages(await loader.load(idx, name), idx.length);
+    });
+    const texts = await run(name, 'texts', split.captions.length, (s, e) => teacher.encodeTexts(split.captions.slice(s, e).map((c) => c.text)));
     splits[name] = { images, texts };
   }
+  progress.done();
+  if (teacher.dim !== dim) (teacher as { dim: number }).dim = dim;
   log.info(`teacher ${teacher.name}: features for ${Object.keys(splits).join(', ')} (dim ${teacher.dim}), cached in ${file}`);
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
   for (const [s, f] of Object.entries(splits)) {
@@ -104,6 +132,17 @@ export async function obtainTeacherFeatures(cfg: TrainConfig, dataset: Dataset, 
     tensors[`${s}/texts`] = { shape: [f.texts.length / teacher.dim, teacher.dim], data: f.texts };
   }
   writeCheckpoint(file, { tensors, state: { key, name: teacher.name, dim: teacher.dim, splits: Object.keys(splits) } });
+  rmSync(parts, { recursive: true, force: true });
   await teacher.dispose?.();
-  return { name: teacher.name, dim: teacher.dim, fingerprint: key, train: splits.train, splits, parameters };
+  return { name: teacher.name, dim: teacher.dim, fingerprint: key, train: splits.train, splits, parameters, file };
+}
+
+function concat(xs: Float32Array[]): Float32Array {
+  const out = new Float32Array(xs.reduce((a, x) => a + x.length, 0));
+  let o = 0;
+  for (const x of xs) {
+    out.set(x, o);
+    o += x.length;
+  }
+  return out;
 }

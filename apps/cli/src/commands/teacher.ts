@@ -1,8 +1,36 @@
-import { DistillError } from '@distill/core';
+import { createLogger, DistillError, initRuntime } from '@distill/core';
 import { runOnnxTeacherParity } from '@distill/teacher-adapters';
+import { obtainTeacherFeatures, prepareDataset, resolveConfig } from '@distill/training';
 import type { CliCommand } from '../command.js';
 
 export const teacherCommands: CliCommand[] = [
+  {
+    group: 'teacher',
+    command: 'extract',
+    describe: "Run a teacher over every image and caption of a dataset and cache its features (resumable)",
+    builder: (y) =>
+      y
+        .option('teacher', { type: 'string', default: 'emoji', describe: 'emoji, clip, beit3, or a saved distill student (with --teacher-model)' })
+        .option('teacher-model', { type: 'string', describe: 'teacher folder' })
+        .option('dataset', { type: 'string', default: 'emoji' })
+        .option('data-root', { type: 'string' })
+        .option('annotations', { type: 'string' })
+        .option('batch-size', { type: 'number', default: 64 })
+        .option('skip-bad-images', { type: 'boolean' }),
+    async handler(args) {
+      const log = createLogger();
+      await initRuntime('auto', { logger: log });
+      const cfg = resolveConfig({
+        overrides: {
+          teacher: { name: args.teacher as string, model: args.teacherModel as string | undefined, batchSize: args.batchSize as number },
+          dataset: { name: args.dataset as string, dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, skipBadImages: args.skipBadImages as boolean | undefined },
+        },
+      });
+      const f = await obtainTeacherFeatures(cfg, await prepareDataset(cfg), log);
+      const counts = Object.fromEntries(Object.entries(f.splits).map(([k, v]) => [k, { images: v.images.length / f.dim, texts: v.texts.length / f.dim }]));
+      process.stdout.write(JSON.stringify({ teacher: f.name, dim: f.dim, cache: f.file, key: f.fingerprint, splits: counts }, null, 2) + '\n');
+    },
+  },
   {
     group: 'parity',
     command: 'onnx-teacher <dir>',
