@@ -8,7 +8,8 @@ import type { Container } from '@distill/core';
 export interface CliCommand {
   group?: string;
   command: string;
-  describe: string;
+  /** false hides the command from --help (internal commands). */
+  describe: string | false;
   builder?: (y: Argv) => Argv;
   /** Return a number to set the exit code. */
   handler: (args: ArgumentsCamelCase<Record<string, unknown>>, ctx: CliContext) => Promise<number | void> | number | void;

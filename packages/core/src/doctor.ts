@@ -28,18 +28,7 @@ export async function doctor(opts: { backend?: BackendChoice; importer?: Importe
   const rt = await initRuntime(opts.backend ?? 'auto', { quiet: true, importer: opts.importer });
   const importer = opts.importer ?? ((s: string) => import(s));
   const engines: DoctorReport['engines'] = {};
-  for (const pkg of TENSORFLOW_PACKAGES) {
-    let present = false;
-    let note: string | undefined;
-    try {
-      await importer(pkg);
-      present = true;
-    } catch (e) {
-      note = String((e as Error).message).split('\n')[0].slice(0, 160);
-    }
-    engines[pkg] = { present, version: pkgVersion(pkg), note };
-  }
-  for (const pkg of ['@tensorflow/tfjs-backend-wasm', 'onnxruntime-node', 'sharp']) {
+  for (const pkg of [...TENSORFLOW_PACKAGES, '@tensorflow/tfjs-backend-wasm', 'onnxruntime-node', 'sharp']) {
     let present = false;
     let note: string | undefined;
     try {

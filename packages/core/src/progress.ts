@@ -33,7 +33,7 @@ export function createProgress(opts: ProgressOptions): Progress {
   const stream = opts.stream ?? process.stderr;
   const tty = opts.tty ?? Boolean((stream as { isTTY?: boolean }).isTTY);
   const now = opts.now ?? (() => Date.now());
-  const interval = opts.lineIntervalMs ?? 10_000;
+  const interval = opts.lineIntervalMs ?? (Number(process.env.DISTILL_PROGRESS_INTERVAL_MS) || 10_000);
   const start = now();
   const initial = opts.initial ?? 0;
   let current = initial;

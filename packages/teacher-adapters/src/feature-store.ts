@@ -3,21 +3,12 @@ import { join } from 'node:path';
 import { DistillError, type Dataset } from '@distill/core';
 import { readNpyMatrixF32 } from '@distill/data';
 import { readSafetensors } from '@distill/student-architectures';
+import { l2normalizeRows } from './onnx-teacher.js';
 
 /** Teacher features of one split, rows aligned with split.images / split.captions (L2-normalised). */
 export interface SplitFeatures {
   images: Float32Array;
   texts: Float32Array;
-}
-
-function normalise(x: Float32Array, dim: number): Float32Array {
-  for (let r = 0; r < x.length / dim; r++) {
-    let n = 0;
-    for (let d = 0; d < dim; d++) n += x[r * dim + d] ** 2;
-    const s = 1 / Math.max(Math.sqrt(n), 1e-12);
-    for (let d = 0; d < dim; d++) x[r * dim + d] *= s;
-  }
-  return x;
 }
 
 /**
@@ -68,7 +59,7 @@ export function loadFeatureStore(path: string, dataset: Dataset): { dim: number;
     } else {
       throw new DistillError(`Feature store ${path}, split '${name}': ${r.images.rows} image rows, but the dataset has ${nI} images (or ${nT} captions, one row per caption).`, 2);
     }
-    splits[name] = { images: normalise(images, dim), texts: normalise(Float32Array.from(r.texts.data), dim) };
+    splits[name] = { images: l2normalizeRows(images, dim), texts: l2normalizeRows(r.texts.data, dim) };
   }
   return { dim, splits };
 }

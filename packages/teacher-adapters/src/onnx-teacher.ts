@@ -57,7 +57,8 @@ export interface OnnxTeacherOptions {
   requireTokenizer?: boolean;
 }
 
-function l2normalizeRows(x: Float32Array, dim: number): Float32Array {
+/** Row-wise L2 normalisation into a new array: x / max(||x||, 1e-12). */
+export function l2normalizeRows(x: Float32Array, dim: number): Float32Array {
   const out = new Float32Array(x.length);
   for (let r = 0; r < x.length / dim; r++) {
     let n = 0;

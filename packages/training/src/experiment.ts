@@ -1,7 +1,12 @@
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import {
+  atomicWriteJson,
   createLogger,
+  DistillError,
+  repoRoot,
   currentRuntime,
   initRuntime,
   readJsonFile,
@@ -92,7 +97,35 @@ function plots(run: RunDirectory, dirs: { label: string; dir: string }[]): strin
  * The main job: teacher features -> distilled student -> (optional) no-teacher student of the same size
  * and budget -> test table + report. Re-running with resume picks up each part where it stopped.
  */
-export async function runExperiment(cfg: TrainConfig, opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string }): Promise<ExperimentResult> {
+/** Run `train()` in a child process (`distill train-one`), resolving to its result.json. */
+function trainInChild(cfg: TrainConfig, dir: string, label: string, resume: boolean, log: Logger): Promise<TrainResult> {
+  const done = join(dir, 'result.json');
+  if (existsSync(done)) return Promise.resolve(readJsonFile<TrainResult>(done));
+  mkdirSync(dir, { recursive: true });
+  const cfgFile = join(dir, 'train-config.json');
+  atomicWriteJson(cfgFile, cfg);
+  const bin = join(repoRoot(), 'apps', 'cli', 'bin', 'distill.js');
+  const args = [bin, 'train-one', '--config', cfgFile, '--run-dir', dir, '--label', label, ...(resume && existsSync(join(dir, 'checkpoint.safetensors')) ? ['--resume'] : [])];
+  log.info(`${label}: training in a second process (log: ${join(dir, 'train.log')})`);
+  return new Promise((resolvePromise, reject) => {
+    const out = openSync(join(dir, 'train.log'), 'a');
+    const child = spawn(process.execPath, args, { stdio: ['ignore', out, out], env: { ...process.env, DISTILL_PROGRESS_INTERVAL_MS: '30000' } });
+    const stop = () => child.kill('SIGTERM');
+    process.once('exit', stop);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      process.removeListener('exit', stop);
+      closeSync(out);
+      if (code === 0 && existsSync(done)) resolvePromise(readJsonFile<TrainResult>(done));
+      else reject(new DistillError(`The ${label} run failed (${signal ?? `exit code ${code}`}); see ${join(dir, 'train.log')}. Re-run with --resume to continue it.`));
+    });
+  });
+}
+
+export async function runExperiment(
+  cfg: TrainConfig,
+  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean },
+): Promise<ExperimentResult> {
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
   const rt = await initRuntime(cfg.backend, { logger: log, quiet: currentRuntime() !== undefined });
@@ -127,8 +160,16 @@ export async function runExperiment(cfg: TrainConfig, opts: { runDir: string; re
     const resume = Boolean(opts.resume) && existsSync(`${dir}/checkpoint.safetensors`);
     return train(c, { runDir: dir, resume, logger: log, label, teacherFeatures });
   };
+  // The no-teacher baseline needs no teacher features: it trains in a second process (tfjs-wasm is
+  // single-threaded, so this uses the second core) while the distilled student trains here.
+  const baselineCfg: TrainConfig = { ...cfg, losses: 'none', balancer: undefined };
+  const baselineJob = cfg.baseline
+    ? opts.parallelBaseline === false
+      ? undefined
+      : trainInChild(baselineCfg, run.path('baseline'), 'no-teacher', Boolean(opts.resume), log)
+    : undefined;
   const student = await part('student', 'student', cfg);
-  const baseline = cfg.baseline ? await part('no-teacher', 'baseline', { ...cfg, losses: 'none', balancer: undefined }) : undefined;
+  const baseline = cfg.baseline ? (baselineJob ? await baselineJob : await part('no-teacher', 'baseline', baselineCfg)) : undefined;
 
   // ---- teacher on the test split (from its features)
   let teacher: ExperimentResult['teacher'];

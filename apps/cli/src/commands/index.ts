@@ -6,7 +6,7 @@ import { lossCommands } from './losses.js';
 import { studentCommands } from './students.js';
 import { teacherCommands } from './teacher.js';
 import { pretrainCommand } from './pretrain.js';
-import { trainCommand } from './train.js';
+import { trainCommand, trainOneCommand } from './train.js';
 
 /** Every command module of the CLI. Add one line per file in this folder. */
-export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands, lossCommands, teacherCommands];
+export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand, trainOneCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands, lossCommands, teacherCommands];

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BACKEND_CHOICES, createLogger, DistillError, readJsonFile, RunDirectory, type BackendChoice } from '@distill/core';
-import { PRESETS, readConfigFile, resolveConfig, runExperiment, type DeepPartial, type TrainConfig } from '@distill/training';
+import { PRESETS, readConfigFile, resolveConfig, runExperiment, train, validateConfig, type DeepPartial, type TrainConfig } from '@distill/training';
 import type { CliCommand } from '../command.js';
 
 const STUDENT_PRESETS = ['tiny', 'small', 'base'];
@@ -127,3 +127,21 @@ export const trainCommand: CliCommand = {
   },
 };
 void ({} as BackendChoice);
+
+/** Internal: train one student from a resolved config file (the experiment runs its baseline this way). */
+export const trainOneCommand: CliCommand = {
+  command: 'train-one',
+  describe: false,
+  builder: (y) =>
+    y
+      .option('config', { type: 'string', demandOption: true })
+      .option('run-dir', { type: 'string', demandOption: true })
+      .option('label', { type: 'string', default: 'student' })
+      .option('resume', { type: 'boolean', default: false }),
+  async handler(args) {
+    const cfg = readJsonFile<TrainConfig>(args.config as string);
+    validateConfig(cfg);
+    await train(cfg, { runDir: args.runDir as string, resume: Boolean(args.resume), label: args.label as string, logger: createLogger() });
+    return 0;
+  },
+};
