@@ -35,7 +35,14 @@ export function makeDataset(name: string, imageRoot: string, splits: Record<stri
 }
 
 function need(path: string, what: string): string {
-  if (!existsSync(path)) throw new DistillError(`${what} not found: expected ${path}. Pass --data-root/--annotations to point at it.`);
+  if (!existsSync(path)) {
+    throw new DistillError(
+      `${what} not found: expected ${path}. Pass --data-root/--annotations to point at it. ` +
+        'distill downloads no data: Flickr30K and MSCOCO images come from their owners (flickr30k-images/, COCO train2014+val2014/), ' +
+        "the Karpathy split files (dataset_flickr30k.json, dataset_coco.json) from Karpathy's caption_datasets release. " +
+        'Without data, `distill train` runs on the embedded emoji benchmark.',
+    );
+  }
   return path;
 }
 
