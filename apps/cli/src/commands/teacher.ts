@@ -16,14 +16,16 @@ export const teacherCommands: CliCommand[] = [
         .option('data-root', { type: 'string' })
         .option('annotations', { type: 'string' })
         .option('batch-size', { type: 'number', default: 64 })
-        .option('skip-bad-images', { type: 'boolean' }),
+        .option('skip-bad-images', { type: 'boolean' })
+        .option('train-subset', { type: 'number', describe: 'only the first N train images (and their captions)' })
+        .option('eval-subset', { type: 'number', describe: 'only the first N val/test images' }),
     async handler(args) {
       const log = createLogger();
       await initRuntime('auto', { logger: log });
       const cfg = resolveConfig({
         overrides: {
           teacher: { name: args.teacher as string, model: args.teacherModel as string | undefined, batchSize: args.batchSize as number },
-          dataset: { name: args.dataset as string, dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, skipBadImages: args.skipBadImages as boolean | undefined },
+          dataset: { name: args.dataset as string, dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, skipBadImages: args.skipBadImages as boolean | undefined, trainSubset: args.trainSubset as number | undefined, evalSubset: args.evalSubset as number | undefined },
         },
       });
       const f = await obtainTeacherFeatures(cfg, await prepareDataset(cfg), log);
