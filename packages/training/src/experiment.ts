@@ -14,11 +14,12 @@ import {
   tf,
   type Logger,
   type RetrievalMetrics,
+  type Teacher,
 } from '@distill/core';
 import { computeRecall, measureLatency } from '@distill/eval';
 import type { TrainConfig } from './config.js';
 import { loadStudent } from './saved-student.js';
-import { obtainTeacherFeatures } from './teacher-features.js';
+import { createTeacher, obtainTeacherFeatures } from './teacher-features.js';
 import { prepareDataset, train, type TrainResult } from './trainer.js';
 import { resultsTable, svgLinePlot, type ReportRow } from './report.js';
 import { readFileSync } from 'node:fs';
@@ -61,6 +62,15 @@ async function latencyOf(student: DualEncoderStudent): Promise<{ image: number; 
     o.dispose();
   }, { batchSizes: [1], warmup: 3, iters: 15 });
   tf.dispose([px, tok.ids, tok.mask]);
+  return { image: img.medianMs, text: txt.medianMs };
+}
+
+/** Median ms per item at batch 1 of any teacher (through its Teacher interface, preprocessing excluded). */
+async function teacherLatency(t: Teacher): Promise<{ image: number; text: number }> {
+  const { crop } = t.preprocess;
+  const px = new Float32Array(3 * crop * crop).fill(0.1);
+  const [img] = await measureLatency(() => t.encodeImages(px, 1).then(() => undefined), { batchSizes: [1], warmup: 3, iters: 15 });
+  const [txt] = await measureLatency(() => t.encodeTexts(['a smiling face with heart eyes']).then(() => undefined), { batchSizes: [1], warmup: 3, iters: 15 });
   return { image: img.medianMs, text: txt.medianMs };
 }
 
@@ -185,7 +195,15 @@ export async function runExperiment(
 
   // ---- report
   const rows: ReportRow[] = [];
-  if (teacher) rows.push({ model: `teacher: ${teacher.name}`, metrics: teacher.test, parameters: teacher.parameters });
+  if (teacher) {
+    let lat: { image: number; text: number } | undefined;
+    if (cfg.latency && cfg.teacher.name !== 'features') {
+      const t = await createTeacher(cfg);
+      lat = await teacherLatency(t);
+      await t.dispose?.();
+    }
+    rows.push({ model: `teacher: ${teacher.name}`, metrics: teacher.test, parameters: teacher.parameters, imageLatencyMs: lat?.image, textLatencyMs: lat?.text });
+  }
   for (const [r, dir] of [[student, 'student'], [baseline, 'baseline']] as const) {
     if (!r) continue;
     let lat: { image: number; text: number } | undefined;
