@@ -3,12 +3,13 @@
  * transformer on each tfjs backend, versus the same step in PyTorch (tools/bench/reference_step.py).
  *
  * Options (after `--`): --steps N (5) --warmup N (2) --budget-s S (60: slow backends are estimated
- * from a batch-2 step and skipped above this) --variants wasm-nofix,wasm,wasm-fast,wasm-fast-dp2,cpu --no-torch
+ * from a batch-2 step and skipped above this) --variants onnx,onnx-1t,wasm-nofix,wasm,wasm-fast,wasm-fast-dp2,cpu --no-torch
  * --torch-python /usr/bin/python3 --json FILE --tiny (a small config, for smoke tests).
  * Last line: `ratio_vs_pytorch=<x>` (best distill variant / PyTorch, medians) or `=n/a (<reason>)`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initRuntime } from '../runtime.js';
 import { startDataParallel } from '../engine/data-parallel.js';
 import { installWasmFastKernels } from '../engine/wasm-fast-kernels.js';
+import { OnnxReferenceTrainer } from './reference-onnx.js';
+import { summariseOrtProfile, formatOrtProfile, type OrtOpStat } from './ort-profile.js';
 import { formatKernelTable, installKernelProfiler, type KernelStat } from './kernel-profile.js';
 import { REFERENCE_CONFIG, type ReferenceConfig, createReferenceModel, paramCount, referenceStep, stepFlops } from './reference-model.js';
 
@@ -28,7 +31,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
     'budget-s': { type: 'string', default: '60' },
-    variants: { type: 'string', default: 'wasm-nofix,wasm,wasm-fast,wasm-fast-dp2,cpu' },
+    variants: { type: 'string', default: 'onnx,wasm-nofix,wasm,wasm-fast,wasm-fast-dp2,cpu' },
     'no-torch': { type: 'boolean', default: false },
     'torch-python': { type: 'string', default: '/usr/bin/python3' },
     'torch-blas-threads': { type: 'string', default: '2' },
@@ -172,6 +175,52 @@ async function measureDataParallel(variant: string, workers: number, fastKernels
   return r;
 }
 
+/**
+ * The onnx engine (packages/core/src/engine/onnx): forward + backward as one onnxruntime-node graph,
+ * AdamW in JS. Starts from the same parameters and data as the tfjs variants (seed 1).
+ */
+async function measureOnnx(variant: string, threads: number | undefined, profile: boolean): Promise<{ result: Result; profile?: OrtOpStat[] }> {
+  await initRuntime('cpu', { quiet: true });
+  const ref = createReferenceModel(config, 1);
+  const init = { params: ref.params.map((p) => p.dataSync() as Float32Array), x: ref.x.dataSync() as Float32Array, target: ref.target.dataSync() as Float32Array };
+  ref.dispose();
+  err(`${variant}: compiling the graph, ${warmup} warm-up + ${steps} timed steps...`);
+  const trainer = await OnnxReferenceTrainer.create(config, init, { threads });
+  const ms: number[] = [];
+  const losses: number[] = [];
+  try {
+    for (let s = 0; s < warmup + steps; s++) {
+      const t0 = performance.now();
+      losses.push(await trainer.trainStep());
+      if (s >= warmup) ms.push(performance.now() - t0);
+    }
+  } finally {
+    await trainer.release();
+  }
+  const msPerStep = median(ms);
+  const result: Result = {
+    variant,
+    msPerStep,
+    msAll: ms.map((x) => Math.round(x * 10) / 10),
+    gflops: flops.total / (msPerStep / 1000) / 1e9,
+    lossFirst: losses[0],
+    lossLast: losses[losses.length - 1],
+  };
+  err(`${variant}: ${msPerStep.toFixed(1)} ms/step [${result.msAll!.join(', ')}]`);
+  if (!profile) return { result };
+  err(`${variant}: per-op profile (onnxruntime profiler), 1 warm-up + ${PROFILE_STEPS} steps...`);
+  const dir = mkdtempSync(join(tmpdir(), 'distill-ort-profile-'));
+  const prof = await OnnxReferenceTrainer.create(config, init, { threads, profileDir: dir });
+  try {
+    for (let s = 0; s < PROFILE_STEPS + 1; s++) await prof.trainStep();
+  } finally {
+    await prof.release();
+  }
+  const stats = summariseOrtProfile(dir, PROFILE_STEPS, 1);
+  rmSync(dir, { recursive: true, force: true });
+  return { result, profile: stats };
+}
+
 const PROFILE_STEPS = 3;
 
 /** Per-kernel times of the wasm step: the step closest to the median total of PROFILE_STEPS (after 1 warm-up). */
@@ -233,6 +282,18 @@ async function main(): Promise<void> {
   }
   // PyTorch back to back with (before and after) the main distill measurement: the machine is shared.
   torch();
+  let profileOnnx: OrtOpStat[] | undefined;
+  for (const v of variants) {
+    const m = /^onnx(?:-(\d+)t)?$/.exec(v);
+    if (!m) continue;
+    try {
+      const r = await measureOnnx(v, m[1] ? Number(m[1]) : undefined, !!args.profile && !profileOnnx);
+      results.push(r.result);
+      profileOnnx ??= r.profile;
+    } catch (e) {
+      results.push({ variant: v, skipped: String((e as Error).message).split('\n')[0] });
+    }
+  }
   if (variants.includes('wasm')) {
     try {
       await initRuntime('wasm', { quiet: true });
@@ -286,6 +347,7 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(rows.join('\n') + '\n');
+  if (profileOnnx) process.stdout.write(`\nonnx per-op profile (onnxruntime profiler, mean step of ${PROFILE_STEPS}; AdamW runs in JS, outside it):\n${formatOrtProfile(profileOnnx)}\n\n`);
   if (profile) process.stdout.write(`\nwasm per-kernel profile (median step of ${PROFILE_STEPS}):\n${formatKernelTable(profile, 1)}\n\n`);
   if (profileFast) process.stdout.write(`wasm-fast per-kernel profile (median step of ${PROFILE_STEPS}):\n${formatKernelTable(profileFast, 1)}\n\n`);
 
@@ -299,7 +361,7 @@ async function main(): Promise<void> {
     last = `ratio_vs_pytorch=${(best.msPerStep! / torchMs).toFixed(2)}`;
   }
   if (args.json) {
-    writeFileSync(args.json, JSON.stringify({ config, params: paramCount(config), profile, profileFast, flops, results, torch: torchRuns, torchMs }, null, 2) + '\n');
+    writeFileSync(args.json, JSON.stringify({ config, params: paramCount(config), profileOnnx, profile, profileFast, flops, results, torch: torchRuns, torchMs }, null, 2) + '\n');
   }
   process.stdout.write(`${last}\n`);
 }

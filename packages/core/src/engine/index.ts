@@ -1,5 +1,6 @@
-// Opt-in speed-ups for training on tfjs-wasm (see docs/benchmarks.md). Not re-exported by
-// @distill/core's index yet: add `export * from './engine/index.js';` there to expose them.
+// Training engines and speed-ups (see docs/benchmarks.md): the onnx engine (onnxruntime-node
+// forward + backward graphs), and the tfjs-wasm fast kernels and data parallelism.
+export * from './onnx/index.js';
 export { installWasmFastKernels, type FastKernelStats } from './wasm-fast-kernels.js';
 export { collapseTranspose, transposeInto } from './js-transpose.js';
 export {

@@ -1,0 +1,163 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initRuntime, tf } from '../../index.js';
+import { Graph, type Sym } from './graph.js';
+import * as op from './ops.js';
+import { OnnxRunner } from './session.js';
+
+/**
+ * Every op's forward value and backward rule against tfjs autodiff (cpu backend) on the same
+ * function: loss = sum(f(inputs) * w) for a fixed random w, gradients w.r.t. every input.
+ */
+let seed = 7;
+const rand = (n: number) => Float32Array.from({ length: n }, () => {
+  seed = (seed * 1103515245 + 12345) % 2147483648;
+  return seed / 2147483648 - 0.5;
+});
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+async function check(
+  shapes: number[][],
+  onnxFn: (xs: Sym[]) => Sym,
+  tfFn: (xs: tf.Tensor[]) => tf.Tensor,
+  tol = 1e-5,
+): Promise<void> {
+  const data = shapes.map((s) => rand(size(s)));
+  const g = new Graph();
+  const xs = shapes.map((s, i) => g.input(`x${i}`, s, { requiresGrad: true }));
+  const y = onnxFn(xs);
+  const w = g.input('w', [...y.shape]);
+  const loss = op.reduceSum(op.mul(y, w), y.shape.map((_, i) => i));
+  const grads = g.gradients([loss], [g.scalar(1)], xs);
+  const runner = await OnnxRunner.create(g.encode([y, ...grads], ['y', ...xs.map((_, i) => `g${i}`)]), { threads: 1 });
+  const wData = rand(y.size);
+  const feeds: Record<string, { data: Float32Array; dims: number[] }> = { w: { data: wData, dims: [...y.shape] } };
+  shapes.forEach((s, i) => (feeds[`x${i}`] = { data: data[i], dims: s }));
+  const [yOut, ...gOut] = await runner.run(feeds, ['y', ...xs.map((_, i) => `g${i}`)]);
+  await runner.release();
+
+  const tIn = shapes.map((s, i) => tf.tensor(data[i], s));
+  const tW = tf.tensor(wData, [...y.shape]);
+  const yRef = tfFn(tIn);
+  expect(yRef.shape).toEqual([...y.shape]);
+  const gRef = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(tfFn(a), tW)))(tIn);
+  const close = (got: Float32Array, want: Float32Array, what: string) => {
+    const scale = Math.max(1e-3, ...Array.from(want, Math.abs));
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / scale);
+    expect(worst, what).toBeLessThan(tol);
+  };
+  close(yOut, yRef.dataSync() as Float32Array, 'forward');
+  gOut.forEach((gg, i) => close(gg, gRef[i].dataSync() as Float32Array, `gradient of input ${i}`));
+  tf.dispose([...tIn, tW, yRef, ...gRef]);
+}
+
+describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
+  beforeAll(async () => {
+    await initRuntime('cpu', { quiet: true });
+  });
+
+  it('element-wise ops with broadcasting (add, sub, mul, div)', async () => {
+    await check([[3, 4], [4]], ([a, b]) => op.add(a, b), ([a, b]) => tf.add(a, b));
+    await check([[3, 1], [1, 4]], ([a, b]) => op.sub(a, b), ([a, b]) => tf.sub(a, b));
+    await check([[2, 3, 4], [3, 1]], ([a, b]) => op.mul(a, b), ([a, b]) => tf.mul(a, b));
+    await check([[3, 4], [4]], ([a, b]) => op.div(a, op.add(op.mul(b, b), a.graph.scalar(1))), ([a, b]) => tf.div(a, tf.add(tf.mul(b, b), 1)));
+  });
+
+  it('unary ops (tanh, exp, sqrt, relu, scale, neg)', async () => {
+    await check([[5, 6]], ([a]) => op.tanh(a), ([a]) => tf.tanh(a));
+    await check([[5, 6]], ([a]) => op.exp(a), ([a]) => tf.exp(a));
+    await check([[5, 6]], ([a]) => op.sqrt(op.add(op.mul(a, a), a.graph.scalar(0.5))), ([a]) => tf.sqrt(tf.add(tf.mul(a, a), 0.5)));
+    await check([[5, 6]], ([a]) => op.relu(a), ([a]) => tf.relu(a));
+    await check([[5, 6]], ([a]) => op.neg(op.scale(a, 3)), ([a]) => tf.neg(tf.mul(a, 3)));
+  });
+
+  it('GELU (tanh approximation and erf)', async () => {
+    const tanhGelu = (x: tf.Tensor) =>
+      tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
+    await check([[4, 9]], ([a]) => op.geluTanh(op.scale(a, 6)), ([a]) => tanhGelu(tf.mul(a, 6)));
+    // tfjs has no erf gradient: compare with the tanh form's values at 1e-3 and the exact derivative below.
+    const g = new Graph();
+    const x = g.input('x', [7], { requiresGrad: true });
+    const y = op.geluErf(x);
+    const [gx] = g.gradients([op.reduceSum(y, [0])], [g.scalar(1)], [x]);
+    const r = await OnnxRunner.create(g.encode([y, gx], ['y', 'g']), { threads: 1 });
+    const xs = Float32Array.from([-3, -1, -0.5, 0, 0.5, 1, 3]);
+    const [yv, gv] = await r.run({ x: { data: xs, dims: [7] } }, ['y', 'g']);
+    await r.release();
+    // Phi(x) from a 7-digit erf table: gelu(x) = x Phi(x), gelu'(x) = Phi(x) + x phi(x).
+    const Phi: Record<number, number> = { [-3]: 0.0013499, [-1]: 0.1586553, [-0.5]: 0.3085375, 0: 0.5, 0.5: 0.6914625, 1: 0.8413447, 3: 0.9986501 };
+    xs.forEach((v, i) => {
+      const phi = Math.exp(-v * v / 2) / Math.sqrt(2 * Math.PI);
+      expect(yv[i]).toBeCloseTo(v * Phi[v], 5);
+      expect(gv[i]).toBeCloseTo(Phi[v] + v * phi, 5);
+    });
+  });
+
+  it('shape ops (reshape, transpose, split, concat, slice)', async () => {
+    await check([[2, 3, 4]], ([a]) => op.transpose(op.reshape(a, [6, 4]), [1, 0]), ([a]) => tf.transpose(tf.reshape(a, [6, 4]), [1, 0]));
+    await check([[2, 3, 4, 2]], ([a]) => op.transpose(a, [2, 0, 3, 1]), ([a]) => tf.transpose(a, [2, 0, 3, 1]));
+    // Only the first and last split pieces are used: the middle one gets a zero gradient.
+    await check([[3, 6]], ([a]) => {
+      const [p, , r] = op.split(a, 1, [1, 2, 3]);
+      return op.concat([r, p], 1);
+    }, ([a]) => {
+      const [p, , r] = tf.split(a, [1, 2, 3], 1);
+      return tf.concat([r, p], 1);
+    });
+    await check([[4, 5]], ([a]) => op.sliceAxis(a, 0, 1, 3), ([a]) => tf.slice(a, [1, 0], [2, 5]));
+  });
+
+  it('reductions (sum, mean over any axes, with and without keepdims)', async () => {
+    await check([[3, 4, 5]], ([a]) => op.reduceSum(a, [1]), ([a]) => tf.sum(a, 1));
+    await check([[3, 4, 5]], ([a]) => op.reduceMean(a, [0, 2], true), ([a]) => tf.mean(a, [0, 2], true));
+    await check([[3, 4, 5]], ([a]) => op.reduceMean(a, [-1]), ([a]) => tf.mean(a, -1));
+  });
+
+  it('gemm with every transpose combination and a bias; linear on 3-D input', async () => {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        const sa = transA ? [4, 3] : [3, 4];
+        const sb = transB ? [5, 4] : [4, 5];
+        await check([sa, sb, [5]], ([a, b, c]) => op.gemm(a, b, c, { transA, transB }), ([a, b, c]) => tf.add(tf.matMul(a, b, transA, transB), c));
+      }
+    }
+    await check([[2, 3, 4], [4, 5], [5]], ([x, w, b]) => op.linear(x, w, b), ([x, w, b]) => tf.add(tf.matMul(tf.reshape(x, [6, 4]), w).reshape([2, 3, 5]), b));
+  });
+
+  it('batched matmul (attention shapes)', async () => {
+    await check([[2, 3, 5, 4], [2, 3, 4, 6]], ([a, b]) => op.matmul(a, b), ([a, b]) => tf.matMul(a, b));
+  });
+
+  it('softmax and layer norm', async () => {
+    await check([[3, 7]], ([a]) => op.softmax(op.scale(a, 4)), ([a]) => tf.softmax(tf.mul(a, 4)));
+    await check([[4, 6], [6], [6]], ([x, g, b]) => op.layerNorm(x, g, b), ([x, g, b]) => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
+    }, 1e-4);
+  });
+
+  it('gather (embedding lookup) scatters gradients back, adding repeated ids', async () => {
+    const g = new Graph();
+    const table = g.input('t', [5, 3], { requiresGrad: true });
+    const ids = g.input('ids', [2, 3], { dtype: 'int64' });
+    const y = op.gather(table, ids);
+    expect(y.shape).toEqual([2, 3, 3]);
+    const [gt] = g.gradients([op.reduceSum(y, [0, 1, 2])], [g.scalar(1)], [table]);
+    const r = await OnnxRunner.create(g.encode([y, gt], ['y', 'g']), { threads: 1 });
+    const t = Float32Array.from({ length: 15 }, (_, i) => i);
+    const [yv, gv] = await r.run({ t: { data: t, dims: [5, 3] }, ids: { data: BigInt64Array.from([0n, 2n, 2n, 4n, 0n, 2n]), dims: [2, 3] } }, ['y', 'g']);
+    await r.release();
+    expect(Array.from(yv.slice(0, 6))).toEqual([0, 1, 2, 6, 7, 8]);
+    // Row i's gradient counts how often id i was looked up (each of its 3 values).
+    expect(Array.from(gv)).toEqual([2, 2, 2, 0, 0, 0, 3, 3, 3, 0, 0, 0, 1, 1, 1]);
+  });
+
+  it('errors name both shapes', () => {
+    const g = new Graph();
+    const a = g.input('a', [3, 4]);
+    const b = g.input('b', [5, 6]);
+    expect(() => op.gemm(a, b)).toThrow(/\[3,4\] @ \[5,6\]/);
+    expect(() => op.add(a, b)).toThrow(/\[3,4\] and \[5,6\]/);
+    expect(() => op.reshape(a, [5])).toThrow(/cannot become \[5\]/);
+  });
+});

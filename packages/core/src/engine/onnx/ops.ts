@@ -1,0 +1,293 @@
+/**
+ * Differentiable ops for the ONNX graph builder. Each op emits standard ONNX nodes and a backward
+ * rule written with the same ops, with the math in a one-line comment. Shapes are static.
+ */
+import { type Sym, broadcastShape, sameShape } from './graph.js';
+
+const g0 = (s: Sym) => s.graph;
+const norm = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
+
+/** Sums a broadcast gradient back to `shape` (dy/dx of numpy broadcasting). */
+export function sumTo(g: Sym, shape: readonly number[]): Sym {
+  if (sameShape(g.shape, shape)) return g;
+  const pad = g.rank - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.rank; i++) if (i < pad || (shape[i - pad] === 1 && g.shape[i] !== 1)) axes.push(i);
+  const summed = reduceSum(g, axes, true);
+  return reshape(summed, [...shape]);
+}
+
+function binary(op: 'Add' | 'Sub' | 'Mul' | 'Div', a: Sym, b: Sym, backward: (g: Sym) => [Sym | null, Sym | null]): Sym {
+  const shape = broadcastShape(a.shape, b.shape, op);
+  return g0(a).emit(op, [a, b], [shape], {
+    backward: ([g]) => {
+      const [ga, gb] = backward(g!);
+      return [ga && a.requiresGrad ? sumTo(ga, a.shape) : null, gb && b.requiresGrad ? sumTo(gb, b.shape) : null];
+    },
+  })[0];
+}
+
+/** a + b (broadcast): da = g, db = g. */
+export const add = (a: Sym, b: Sym): Sym => binary('Add', a, b, (g) => [g, g]);
+/** a - b (broadcast): da = g, db = -g. */
+export const sub = (a: Sym, b: Sym): Sym => binary('Sub', a, b, (g) => [g, b.requiresGrad ? neg(g) : null]);
+/** a * b (broadcast): da = g b, db = g a. */
+export const mul = (a: Sym, b: Sym): Sym =>
+  binary('Mul', a, b, (g) => [a.requiresGrad ? mul(g, b) : null, b.requiresGrad ? mul(g, a) : null]);
+/** a / b (broadcast): da = g / b, db = -g a / b^2. */
+export const div = (a: Sym, b: Sym): Sym =>
+  binary('Div', a, b, (g) => [a.requiresGrad ? div(g, b) : null, b.requiresGrad ? neg(div(mul(g, a), mul(b, b))) : null]);
+
+/** c x for a constant c: dx = c g. */
+export const scale = (x: Sym, c: number): Sym => mul(x, g0(x).scalar(c));
+/** -x: dx = -g. */
+export const neg = (x: Sym): Sym => g0(x).emit('Neg', [x], [[...x.shape]], { backward: ([g]) => [neg(g!)] })[0];
+
+/** tanh(x): dx = g (1 - y^2). */
+export function tanh(x: Sym): Sym {
+  return g0(x).emit('Tanh', [x], [[...x.shape]], {
+    backward: ([g], [y]) => [mul(g!, sub(g0(x).scalar(1), mul(y, y)))],
+  })[0];
+}
+
+/** exp(x): dx = g y. */
+export const exp = (x: Sym): Sym => g0(x).emit('Exp', [x], [[...x.shape]], { backward: ([g], [y]) => [mul(g!, y)] })[0];
+
+/** sqrt(x): dx = g / (2 y). */
+export const sqrt = (x: Sym): Sym =>
+  g0(x).emit('Sqrt', [x], [[...x.shape]], { backward: ([g], [y]) => [div(g!, scale(y, 2))] })[0];
+
+/** max(x, 0): dx = g [x > 0]. */
+export function relu(x: Sym): Sym {
+  return g0(x).emit('Relu', [x], [[...x.shape]], {
+    backward: ([g], [y]) => [mul(g!, sign(y))],
+  })[0];
+}
+
+/** sign(x) (no gradient: used by backward rules). */
+export const sign = (x: Sym): Sym => g0(x).emit('Sign', [x], [[...x.shape]])[0];
+
+const SQRT_2_PI = Math.sqrt(2 / Math.PI);
+/** gelu_tanh(x) = 0.5 x (1 + tanh(u)), u = sqrt(2/pi)(x + 0.044715 x^3): dx = g (0.5(1+t) + 0.5 x (1-t^2) sqrt(2/pi)(1 + 3*0.044715 x^2)). */
+export function geluTanh(x: Sym): Sym {
+  const gr = g0(x);
+  return gr.emit('Gelu', [x], [[...x.shape]], {
+    attrs: { approximate: 'tanh' },
+    backward: ([g]) => {
+      const x2 = mul(x, x);
+      const u = mul(x, add(scale(x2, 0.044715 * SQRT_2_PI), gr.scalar(SQRT_2_PI)));
+      const t = tanh(u);
+      const left = scale(add(t, gr.scalar(1)), 0.5);
+      const du = add(scale(x2, 3 * 0.044715 * SQRT_2_PI), gr.scalar(SQRT_2_PI));
+      const right = mul(mul(scale(x, 0.5), sub(gr.scalar(1), mul(t, t))), du);
+      return [mul(g!, add(left, right))];
+    },
+  })[0];
+}
+
+/** gelu(x) = 0.5 x (1 + erf(x / sqrt 2)): dx = g (0.5 (1 + erf(x/sqrt2)) + x exp(-x^2/2) / sqrt(2 pi)). */
+export function geluErf(x: Sym): Sym {
+  const gr = g0(x);
+  return gr.emit('Gelu', [x], [[...x.shape]], {
+    backward: ([g]) => {
+      const cdf = scale(add(gr.emit('Erf', [scale(x, Math.SQRT1_2)], [[...x.shape]])[0], gr.scalar(1)), 0.5);
+      const pdf = scale(exp(scale(mul(x, x), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+      return [mul(g!, add(cdf, mul(x, pdf)))];
+    },
+  })[0];
+}
+
+/** Reshape (static): dx = reshape(g, x.shape). */
+export function reshape(x: Sym, shape: number[]): Sym {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n !== x.size) throw new Error(`reshape: [${x.shape}] (${x.size} values) cannot become [${shape}] (${n})`);
+  if (sameShape(x.shape, shape)) return x;
+  const gr = g0(x);
+  return gr.emit('Reshape', [x, gr.ints(shape)], [shape], { backward: ([g]) => [reshape(g!, [...x.shape])] })[0];
+}
+
+/** Transpose by `perm`: dx = transpose(g, perm^-1). */
+export function transpose(x: Sym, perm: number[]): Sym {
+  const inv = perm.map((_, i) => perm.indexOf(i));
+  return g0(x).emit('Transpose', [x], [perm.map((p) => x.shape[p])], {
+    attrs: { perm },
+    backward: ([g]) => [transpose(g!, inv)],
+  })[0];
+}
+
+/** Splits along `axis` into pieces of `sizes`: dx = concat(g_i or zeros). */
+export function split(x: Sym, axis: number, sizes: number[]): Sym[] {
+  const gr = g0(x);
+  const ax = norm(axis, x.rank);
+  if (sizes.reduce((a, b) => a + b, 0) !== x.shape[ax]) throw new Error(`split: sizes [${sizes}] do not add up to ${x.shape[ax]}`);
+  const shapes = sizes.map((s) => x.shape.map((d, i) => (i === ax ? s : d)));
+  return gr.emit('Split', [x, gr.ints(sizes)], shapes, {
+    attrs: { axis: ax },
+    backward: (gs, outs) => [concat(gs.map((g, i) => g ?? gr.constant(new Float32Array(outs[i].size), [...outs[i].shape])), ax)],
+  });
+}
+
+/** Concatenates along `axis`: dx_i = split(g)_i. */
+export function concat(xs: Sym[], axis: number): Sym {
+  const gr = g0(xs[0]);
+  const ax = norm(axis, xs[0].rank);
+  const shape = [...xs[0].shape];
+  shape[ax] = xs.reduce((a, s) => a + s.shape[ax], 0);
+  return gr.emit('Concat', xs, [shape], {
+    attrs: { axis: ax },
+    backward: ([g]) => split(g!, ax, xs.map((s) => s.shape[ax])),
+  })[0];
+}
+
+/** Slice [start, end) along one axis: dx = pad(g) with zeros. */
+export function sliceAxis(x: Sym, axis: number, start: number, end: number): Sym {
+  const gr = g0(x);
+  const ax = norm(axis, x.rank);
+  const shape = x.shape.map((d, i) => (i === ax ? end - start : d));
+  return gr.emit('Slice', [x, gr.ints([start]), gr.ints([end]), gr.ints([ax])], [shape], {
+    backward: ([g]) => {
+      const pads = new Array(2 * x.rank).fill(0);
+      pads[ax] = start;
+      pads[x.rank + ax] = x.shape[ax] - end;
+      return [gr.emit('Pad', [g!, gr.ints(pads)], [[...x.shape]])[0]];
+    },
+  })[0];
+}
+
+function reduced(x: Sym, axes: number[], keepdims: boolean): number[] {
+  const ax = axes.map((a) => norm(a, x.rank));
+  return keepdims ? x.shape.map((d, i) => (ax.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !ax.includes(i));
+}
+
+/** Broadcasts a reduced gradient back to `shape` (the gradient of a sum). */
+function expandTo(g: Sym, keptShape: number[], shape: readonly number[]): Sym {
+  const gr = g0(g);
+  const k = reshape(g, keptShape);
+  return gr.emit('Expand', [k, gr.ints([...shape])], [[...shape]])[0];
+}
+
+/** Sum over `axes`: dx = broadcast(g). */
+export function reduceSum(x: Sym, axes: number[], keepdims = false): Sym {
+  const gr = g0(x);
+  const kept = reduced(x, axes, true);
+  return gr.emit('ReduceSum', [x, gr.ints(axes.map((a) => norm(a, x.rank)))], [reduced(x, axes, keepdims)], {
+    attrs: { keepdims: keepdims ? 1 : 0 },
+    backward: ([g]) => [expandTo(g!, kept, x.shape)],
+  })[0];
+}
+
+/** Mean over `axes`: dx = broadcast(g) / n. */
+export function reduceMean(x: Sym, axes: number[], keepdims = false): Sym {
+  const gr = g0(x);
+  const kept = reduced(x, axes, true);
+  const n = x.size / kept.reduce((a, b) => a * b, 1);
+  return gr.emit('ReduceMean', [x, gr.ints(axes.map((a) => norm(a, x.rank)))], [reduced(x, axes, keepdims)], {
+    attrs: { keepdims: keepdims ? 1 : 0 },
+    backward: ([g]) => [expandTo(scale(g!, 1 / n), kept, x.shape)],
+  })[0];
+}
+
+/**
+ * y = a @ b (2-D, optional transposes) + bias, as one Gemm (bias broadcast over rows).
+ * dA = g op(B)^T, dB = op(A)^T g (written with Gemm's trans flags, no transposes), dbias = sum_rows(g).
+ */
+export function gemm(a: Sym, b: Sym, bias?: Sym, opts: { transA?: boolean; transB?: boolean } = {}): Sym {
+  const gr = g0(a);
+  const tA = !!opts.transA;
+  const tB = !!opts.transB;
+  if (a.rank !== 2 || b.rank !== 2) throw new Error(`gemm: needs 2-D inputs, got [${a.shape}] and [${b.shape}]`);
+  const [m, k] = tA ? [a.shape[1], a.shape[0]] : a.shape;
+  const [k2, n] = tB ? [b.shape[1], b.shape[0]] : b.shape;
+  if (k !== k2) throw new Error(`gemm: inner sizes differ: [${a.shape}]${tA ? 'ᵀ' : ''} @ [${b.shape}]${tB ? 'ᵀ' : ''}`);
+  const attrs: Record<string, number> = {};
+  if (tA) attrs.transA = 1;
+  if (tB) attrs.transB = 1;
+  const inputs = bias ? [a, b, bias] : [a, b];
+  return gr.emit('Gemm', inputs, [[m, n]], {
+    attrs,
+    backward: ([g]) => {
+      const G = g!;
+      let ga: Sym | null = null;
+      let gb: Sym | null = null;
+      if (a.requiresGrad) ga = tA ? gemm(b, G, undefined, { transA: tB, transB: true }) : gemm(G, b, undefined, { transB: !tB });
+      if (b.requiresGrad) gb = tB ? gemm(G, a, undefined, { transA: true, transB: tA }) : gemm(a, G, undefined, { transA: !tA });
+      const gbias = bias?.requiresGrad ? sumTo(G, bias.shape) : null;
+      return bias ? [ga, gb, gbias] : [ga, gb];
+    },
+  })[0];
+}
+
+/** Linear layer x W + b on the last axis of any-rank x (flattened to 2-D for Gemm). */
+export function linear(x: Sym, w: Sym, b?: Sym): Sym {
+  if (x.rank === 2) return gemm(x, w, b);
+  const lead = x.shape.slice(0, -1);
+  const flat = reshape(x, [lead.reduce((p, q) => p * q, 1), x.shape[x.rank - 1]]);
+  return reshape(gemm(flat, w, b), [...lead, w.shape[1]]);
+}
+
+const swapLast = (r: number) => [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2];
+
+/** Batched a @ b (same leading dims): da = g b^T, db = a^T g. */
+export function matmul(a: Sym, b: Sym): Sym {
+  const r = a.rank;
+  if (r !== b.rank || r < 3 || !sameShape(a.shape.slice(0, -2), b.shape.slice(0, -2)) || a.shape[r - 1] !== b.shape[r - 2])
+    throw new Error(`matmul: shapes [${a.shape}] and [${b.shape}] do not match (batched, same leading dims)`);
+  const shape = [...a.shape.slice(0, -1), b.shape[r - 1]];
+  return g0(a).emit('MatMul', [a, b], [shape], {
+    backward: ([g]) => [
+      a.requiresGrad ? matmul(g!, transpose(b, swapLast(r))) : null,
+      b.requiresGrad ? matmul(transpose(a, swapLast(r)), g!) : null,
+    ],
+  })[0];
+}
+
+/** Softmax over the last axis: dx = y (g - sum(g y)). */
+export function softmax(x: Sym): Sym {
+  return g0(x).emit('Softmax', [x], [[...x.shape]], {
+    attrs: { axis: -1 },
+    backward: ([g], [y]) => {
+      const gy = mul(g!, y);
+      return [sub(gy, mul(y, reduceSum(gy, [-1], true)))];
+    },
+  })[0];
+}
+
+/**
+ * LayerNorm over the last axis (one ONNX LayerNormalization node, which also returns mean and 1/std).
+ * xhat = (x - mean) rstd; dgamma = sum(g xhat); dbeta = sum(g); dx = rstd (d - mean(d) - xhat mean(d xhat)), d = g gamma.
+ */
+export function layerNorm(x: Sym, gamma: Sym, beta: Sym, eps = 1e-5): Sym {
+  const gr = g0(x);
+  const stat = [...x.shape.slice(0, -1), 1];
+  const [y] = gr.emit('LayerNormalization', [x, gamma, beta], [[...x.shape], stat, stat], {
+    attrs: { axis: -1, epsilon: { float: eps } },
+    backward: ([g], [, mean, rstd]) => {
+      const G = g!;
+      const xhat = mul(sub(x, mean), rstd);
+      const d = mul(G, gamma);
+      const md = reduceMean(d, [-1], true);
+      const mdx = reduceMean(mul(d, xhat), [-1], true);
+      const gx = x.requiresGrad ? mul(rstd, sub(sub(d, md), mul(xhat, mdx))) : null;
+      const gg = gamma.requiresGrad ? sumTo(mul(G, xhat), gamma.shape) : null;
+      const gb = beta.requiresGrad ? sumTo(G, beta.shape) : null;
+      return [gx, gg, gb];
+    },
+  });
+  return y;
+}
+
+/** Row gather from a table (embeddings): dtable = scatter-add of g into zeros. `ids`: int64 graph input. */
+export function gather(table: Sym, ids: Sym): Sym {
+  const gr = g0(table);
+  const shape = [...ids.shape, ...table.shape.slice(1)];
+  return gr.emit('Gather', [table, ids], [shape], {
+    attrs: { axis: 0 },
+    backward: ([g]) => {
+      const rows = ids.size;
+      const flatG = reshape(g!, [rows, ...table.shape.slice(1)]);
+      const idx = reshape(ids, [rows, 1]);
+      const zeros = gr.constant(new Float32Array(table.size), [...table.shape]);
+      return [gr.emit('ScatterND', [zeros, idx, flatG], [[...table.shape]], { attrs: { reduction: 'add' } })[0], null];
+    },
+  })[0];
+}
