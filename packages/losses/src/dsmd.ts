@@ -13,6 +13,16 @@ export function checkPair(a: tf.Tensor2D, b: tf.Tensor2D, what: string): void {
   if (a.shape[0] !== b.shape[0]) throw new DistillError(`${what}: student batch ${a.shape[0]} != teacher batch ${b.shape[0]}.`);
 }
 
+/**
+ * max(0, max_k x_ik) per row, as a constant for autodiff (zero gradient). The shift m in
+ * m + log(sum exp(x - m)) cancels out of the gradient; differentiating through max would only cost
+ * tfjs an Equal over the whole [B, K] logits (~45 ms per call on wasm at B 64, K 4160).
+ */
+const rowMaxConst = tf.customGrad(((x: tf.Tensor2D) => ({
+  value: tf.relu(x.max(1, true)),
+  gradFunc: () => tf.zerosLike(x),
+})) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor2D) => tf.Tensor2D;
+
 /** Per-sample InfoNCE of student vs same-modality teacher positive and queue negatives. */
 export function contrastiveDistillPerSample(s: tf.Tensor2D, t: tf.Tensor2D, queue: tf.Tensor2D, temperature: number): tf.Tensor1D {
   checkPair(s, t, 'contrastive distillation');
@@ -22,8 +32,8 @@ export function contrastiveDistillPerSample(s: tf.Tensor2D, t: tf.Tensor2D, queu
   // also when the positive dominates (l_i ~ 1e-3), where logsumexp - logit loses digits to cancellation.
   return tf.tidy(() => {
     const pos = s.mul(t).sum(1, true);
-    const d = tf.matMul(s, queue, false, true).sub(pos).div(temperature);
-    const m = tf.relu(d.max(1, true));
+    const d = tf.matMul(s, queue, false, true).sub(pos).div(temperature) as tf.Tensor2D;
+    const m = rowMaxConst(d);
     const rest = d.sub(m).exp().sum(1, true);
     return m.add(tf.log1p(m.neg().exp().add(rest).sub(1))).squeeze([1]) as tf.Tensor1D;
   });

@@ -7,9 +7,16 @@ import YAML from 'yaml';
  * config is saved into the run folder. Defaults are the paper's where the embedded emoji benchmark
  * allows (see PRESETS for the small-machine settings).
  */
+/** tfjs backends, plus 'onnx': the student's towers train as onnxruntime-node graphs (losses stay on tfjs). */
+export type TrainBackend = BackendChoice | 'onnx';
+export const TRAIN_BACKENDS: TrainBackend[] = ['auto', 'onnx', 'tensorflow', 'wasm', 'cpu'];
+
 export interface TrainConfig {
   seed: number;
-  backend: BackendChoice;
+  /** auto: tensorflow (tfjs-node) when it loads, else onnx when the student supports it, else wasm > cpu. */
+  backend: TrainBackend;
+  /** onnxruntime intra-op threads for the onnx backend (0 = all cores; the main job halves it per process). */
+  threads: number;
   dataset: { name: string; dataRoot?: string; annotations?: string; imageRoot?: string; skipBadImages?: boolean; trainSubset?: number; evalSubset?: number };
   teacher: { name: string; model?: string; batchSize: number };
   student: {
@@ -48,6 +55,7 @@ export interface TrainConfig {
 export const DEFAULT_CONFIG: TrainConfig = {
   seed: 0,
   backend: 'auto',
+  threads: 0,
   dataset: { name: 'emoji' },
   teacher: { name: 'emoji', batchSize: 64 },
   student: { pair: 'vit-bert', preset: 'tiny', maxLength: 30, vocabSize: 2000 },
@@ -192,5 +200,7 @@ export function validateConfig(c: TrainConfig): void {
   if (c.lossOptions.queueSize < c.batchSize) bad(`lossOptions.queueSize (${c.lossOptions.queueSize}) must be >= batchSize (${c.batchSize})`);
   if (!(c.schedule.decayFactor > 0 && c.schedule.decayFactor <= 1)) bad(`schedule.decayFactor must be in (0, 1], got ${c.schedule.decayFactor}`);
   if (c.sampling !== 'captions' && c.sampling !== 'images') bad(`sampling must be 'captions' or 'images', got ${String(c.sampling)}`);
+  if (!TRAIN_BACKENDS.includes(c.backend)) bad(`backend must be one of ${TRAIN_BACKENDS.join(', ')}, got ${String(c.backend)}`);
+  if (!Number.isInteger(c.threads) || c.threads < 0) bad(`threads must be an integer >= 0 (0 = all cores), got ${c.threads}`);
   if (!Number.isInteger(c.maxSteps) || c.maxSteps < 0) bad(`maxSteps must be an integer >= 0, got ${c.maxSteps}`);
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import {
   atomicWriteJson,
@@ -21,6 +22,7 @@ import type { TrainConfig } from './config.js';
 import { loadStudent } from './saved-student.js';
 import { createTeacher, obtainTeacherFeatures } from './teacher-features.js';
 import { prepareDataset, train, type TrainResult } from './trainer.js';
+import { tfjsBackendFor } from './engine.js';
 import { resultsTable, svgLinePlot, type ReportRow } from './report.js';
 import { readFileSync } from 'node:fs';
 import type { DualEncoderStudent } from '@distill/student-architectures';
@@ -138,7 +140,7 @@ export async function runExperiment(
 ): Promise<ExperimentResult> {
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
-  const rt = await initRuntime(cfg.backend, { logger: log, quiet: currentRuntime() !== undefined });
+  const rt = await initRuntime(tfjsBackendFor(cfg.backend), { logger: log, quiet: currentRuntime() !== undefined });
   const run = new RunDirectory(opts.runDir);
   const dataset = await prepareDataset(cfg);
   const { resolveMethod } = await import('./methods.js');
@@ -172,6 +174,8 @@ export async function runExperiment(
   };
   // The no-teacher baseline needs no teacher features: it trains in a second process (tfjs-wasm is
   // single-threaded, so this uses the second core) while the distilled student trains here.
+  // Two training processes share the cores: each onnx engine gets half (unless --threads says otherwise).
+  if (cfg.baseline && opts.parallelBaseline !== false && cfg.threads === 0) cfg = { ...cfg, threads: Math.max(1, Math.floor(cpus().length / 2)) };
   const baselineCfg: TrainConfig = { ...cfg, losses: 'none', balancer: undefined };
   const baselineJob = cfg.baseline
     ? opts.parallelBaseline === false

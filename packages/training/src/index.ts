@@ -8,3 +8,4 @@ export * from './trainer.js';
 export * from './experiment.js';
 export * from './report.js';
 export * from './methods.js';
+export * from './engine.js';

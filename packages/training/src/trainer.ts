@@ -25,6 +25,7 @@ import {
   type DualEncoderStudent,
 } from '@distill/student-architectures';
 import { AdamW, type AdamWState } from './adamw.js';
+import { chooseStudentEngine, tfjsBackendFor } from './engine.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { encodeSplit, subsetSplit } from './encode.js';
@@ -65,6 +66,8 @@ export interface TrainResult {
   test: RetrievalMetrics;
   parameters: { image: number; text: number; head: number; total: number };
   seconds: number;
+  /** Where the towers trained: 'onnx' or 'tfjs-<backend>'. */
+  engine?: string;
 }
 
 interface TrainState {
@@ -134,7 +137,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   const label = opts.label ?? 'student';
   const log = (opts.logger ?? createLogger()).child(label);
   const t0 = Date.now();
-  const rt = await initRuntime(cfg.backend, { logger: log, quiet: currentRuntime() !== undefined });
+  const rt = await initRuntime(tfjsBackendFor(cfg.backend), { logger: log, quiet: currentRuntime() !== undefined });
   if (rt.backend === 'wasm' && cfg.fastKernels) installWasmFastKernels();
   const run = new RunDirectory(opts.runDir);
   const method: Method = resolveMethod(cfg);
@@ -159,6 +162,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     overrides: cfg.student.overrides,
   });
   const params = student.parameterCount();
+  const onnx = await chooseStudentEngine(cfg.backend, rt, student, { threads: cfg.threads, log });
   log.info(`student ${cfg.student.pair}/${cfg.student.preset}: ${(params.total / 1e6).toFixed(2)}M parameters, embed dim ${embedDim}`);
   const { crop } = student.preprocess;
   const loader = new ImageLoader(dataset, student.preprocess, {
@@ -285,34 +289,55 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     const tStep = Date.now();
     let values: Record<string, number> = {};
     let weights: number[] = [];
-    const { value, grads } = tf.tidy(() => {
-      const pixels = tf.tensor4d(px, [B, 3, crop, crop]);
-      const tok = { ids: tf.tensor2d(ids, [B, Lb], 'int32'), mask: tf.tensor2d(mask, [B, Lb], 'int32') };
-      const tI = teacherImg ? gatherRows(teacherImg, batch.images, embedDim) : undefined;
-      const tT = teacherTxt ? gatherRows(teacherTxt, batch.captions, embedDim) : undefined;
-      return tf.variableGrads(() => {
-        const sI = student.encodeImage(pixels, true);
-        const sT = student.encodeText(tok, true);
-        const comps = method.loss({ studentImage: sI, studentText: sT, teacherImage: tI, teacherText: tT, imageIds: groups }, state);
-        const names = Object.keys(comps);
-        values = Object.fromEntries(names.map((n) => [n, comps[n].dataSync()[0]]));
-        for (const n of names) {
-          if (!Number.isFinite(values[n])) {
-            throw new DistillError(
-              `Loss '${n}' is ${values[n]} at step ${st.step + 1} (epoch ${batch.epoch + 1}). The run stopped; the last good checkpoint is ${run.path(CKPT)}. ` +
-                'Lower the learning rate (--lr) or check the inputs, then --resume.',
-            );
-          }
+    const tI = teacherImg ? gatherRowsArray(teacherImg, batch.images, embedDim) : undefined;
+    const tT = teacherTxt ? gatherRowsArray(teacherTxt, batch.captions, embedDim) : undefined;
+    // The balanced loss of the batch's embeddings (the NaN check and the balancer run on its components).
+    const balancedLoss = (sI: tf.Tensor2D, sT: tf.Tensor2D): tf.Scalar => {
+      const teacherImage = tI ? tf.tensor2d(tI, [B, embedDim]) : undefined;
+      const teacherText = tT ? tf.tensor2d(tT, [B, embedDim]) : undefined;
+      const comps = method.loss({ studentImage: sI, studentText: sT, teacherImage, teacherText, imageIds: groups }, state);
+      const names = Object.keys(comps);
+      values = Object.fromEntries(names.map((n) => [n, comps[n].dataSync()[0]]));
+      for (const n of names) {
+        if (!Number.isFinite(values[n])) {
+          throw new DistillError(
+            `Loss '${n}' is ${values[n]} at step ${st.step + 1} (epoch ${batch.epoch + 1}). The run stopped; the last good checkpoint is ${run.path(CKPT)}. ` +
+              'Lower the learning rate (--lr) or check the inputs, then --resume.',
+          );
         }
-        weights = state.balancer.weights(names.map((n) => values[n]));
-        return names.map((n, i) => comps[n].mul(weights[i])).reduce((a, b) => a.add(b)) as tf.Scalar;
-      }, vars.map((v) => v.variable));
-    });
+      }
+      weights = state.balancer.weights(names.map((n) => values[n]));
+      return names.map((n, i) => comps[n].mul(weights[i])).reduce((a, b) => a.add(b)) as tf.Scalar;
+    };
+    let value: tf.Scalar;
+    let grads: Record<string, tf.Tensor>;
+    if (onnx) {
+      // towers forward on onnxruntime -> loss and dLoss/dEmbedding on tfjs -> towers backward on onnxruntime
+      const emb = await onnx.forward(px, ids, mask, B, Lb);
+      const out = tf.tidy(() => {
+        const r = tf.valueAndGrads((sI: tf.Tensor, sT: tf.Tensor) => balancedLoss(sI as tf.Tensor2D, sT as tf.Tensor2D))([
+          tf.tensor2d(emb.image, [B, embedDim]),
+          tf.tensor2d(emb.text, [B, embedDim]),
+        ]);
+        return { value: r.value, dI: r.grads[0], dT: r.grads[1] };
+      });
+      value = out.value;
+      const [dI, dT] = [out.dI.dataSync() as Float32Array, out.dT.dataSync() as Float32Array];
+      tf.dispose([out.dI, out.dT]);
+      const pg = await onnx.backward(dI, dT);
+      grads = Object.fromEntries(vars.map((v) => [v.name, tf.tensor(pg.get(v.name)!, v.variable.shape)]));
+    } else {
+      ({ value, grads } = tf.tidy(() => {
+        const pixels = tf.tensor4d(px, [B, 3, crop, crop]);
+        const tok = { ids: tf.tensor2d(ids, [B, Lb], 'int32'), mask: tf.tensor2d(mask, [B, Lb], 'int32') };
+        return tf.variableGrads(() => balancedLoss(student.encodeImage(pixels, true), student.encodeText(tok, true)), vars.map((v) => v.variable));
+      }));
+    }
     optimizer.apply(grads);
     tf.dispose(grads);
     const loss = value.dataSync()[0];
     value.dispose();
-    if (teacherImg && teacherTxt) state.afterStep(gatherRowsArray(teacherImg, batch.images, embedDim), gatherRowsArray(teacherTxt, batch.captions, embedDim), B);
+    if (tI && tT) state.afterStep(tI, tT, B);
     st.step++;
     const rec: StepRecord = {
       step: st.step,
@@ -358,9 +383,11 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     test,
     parameters: params,
     seconds: st.elapsedSeconds,
+    engine: onnx ? 'onnx' : `tfjs-${rt.backend}`,
   };
   run.writeJson('result.json', result);
   if (best !== student) best.dispose();
+  await onnx?.release();
   optimizer.dispose();
   state.dispose();
   student.dispose();
@@ -391,8 +418,4 @@ function gatherRowsArray(src: Float32Array, rows: ArrayLike<number>, dim: number
   const out = new Float32Array(rows.length * dim);
   for (let i = 0; i < rows.length; i++) out.set(src.subarray(rows[i] * dim, (rows[i] + 1) * dim), i * dim);
   return out;
-}
-
-function gatherRows(src: Float32Array, rows: ArrayLike<number>, dim: number): tf.Tensor2D {
-  return tf.tensor2d(gatherRowsArray(src, rows, dim), [rows.length, dim]);
 }

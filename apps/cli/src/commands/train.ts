@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BACKEND_CHOICES, createLogger, DistillError, readJsonFile, RunDirectory, type BackendChoice } from '@distill/core';
-import { PRESETS, readConfigFile, resolveConfig, runExperiment, train, validateConfig, type DeepPartial, type TrainConfig } from '@distill/training';
+import { createLogger, DistillError, readJsonFile, RunDirectory } from '@distill/core';
+import { PRESETS, TRAIN_BACKENDS, readConfigFile, resolveConfig, runExperiment, train, validateConfig, type DeepPartial, type TrainConfig } from '@distill/training';
 import type { CliCommand } from '../command.js';
 
 const STUDENT_PRESETS = ['tiny', 'small', 'base'];
@@ -22,6 +22,7 @@ export function overridesFromArgs(a: Record<string, unknown>): { preset?: string
   else preset = p;
   set('seed', a.seed);
   set('backend', a.backend);
+  set('threads', a.threads);
   set('dataset.name', a.dataset);
   set('dataset.dataRoot', a.dataRoot);
   set('dataset.annotations', a.annotations);
@@ -86,7 +87,8 @@ export const trainCommand: CliCommand = {
       .option('checkpoint-every', { type: 'number', describe: 'checkpoint every N steps (and every epoch)' })
       .option('baseline', { type: 'boolean', describe: 'also train the no-teacher student of the same size and budget' })
       .option('latency', { type: 'boolean', describe: 'measure encoder latency for the report' })
-      .option('backend', { choices: BACKEND_CHOICES, describe: 'tfjs backend (auto: tensorflow > wasm > cpu)' })
+      .option('backend', { choices: TRAIN_BACKENDS, describe: 'compute backend (auto: tensorflow > onnx > wasm > cpu; onnx = student towers on onnxruntime-node, losses on tfjs)' })
+      .option('threads', { type: 'number', describe: 'onnxruntime threads for --backend onnx (0 = all cores)' })
       .option('run-dir', { type: 'string', describe: 'run folder (default: a new folder under runs/)' })
       .option('resume', { type: 'string', describe: 'continue the killed run in this folder' })
       .option('print-config', { type: 'boolean', describe: 'print the resolved config and exit' }),
@@ -126,7 +128,6 @@ export const trainCommand: CliCommand = {
     return 0;
   },
 };
-void ({} as BackendChoice);
 
 /** Internal: train one student from a resolved config file (the experiment runs its baseline this way). */
 export const trainOneCommand: CliCommand = {

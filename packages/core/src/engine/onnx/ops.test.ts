@@ -124,6 +124,12 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
     await check([[2, 3, 4], [4, 5], [5]], ([x, w, b]) => op.linear(x, w, b), ([x, w, b]) => tf.add(tf.matMul(tf.reshape(x, [6, 4]), w).reshape([2, 3, 5]), b));
   });
 
+  it('expand, sigmoid and L2 normalisation', async () => {
+    await check([[1, 3, 1]], ([a]) => op.expand(a, [2, 3, 4]), ([a]) => tf.broadcastTo(a, [2, 3, 4]));
+    await check([[4, 5]], ([a]) => op.sigmoid(op.scale(a, 3)), ([a]) => tf.sigmoid(tf.mul(a, 3)));
+    await check([[4, 5]], ([a]) => op.l2Normalize(a), ([a]) => tf.div(a, tf.norm(a, 'euclidean', 1, true)));
+  });
+
   it('batched matmul (attention shapes)', async () => {
     await check([[2, 3, 5, 4], [2, 3, 4, 6]], ([a, b]) => op.matmul(a, b), ([a, b]) => tf.matMul(a, b));
   });

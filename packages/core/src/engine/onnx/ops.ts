@@ -291,3 +291,23 @@ export function gather(table: Sym, ids: Sym): Sym {
     },
   })[0];
 }
+
+/** Broadcast to `shape` (numpy rules): dx = sumTo(g, x.shape). */
+export function expand(x: Sym, shape: number[]): Sym {
+  const gr = g0(x);
+  const out = broadcastShape(x.shape, shape, 'expand');
+  if (sameShape(out, x.shape)) return x;
+  return gr.emit('Expand', [x, gr.ints(shape)], [out], { backward: ([g]) => [sumTo(g!, x.shape)] })[0];
+}
+
+/** sigmoid(x): dx = g y (1 - y). */
+export function sigmoid(x: Sym): Sym {
+  return g0(x).emit('Sigmoid', [x], [[...x.shape]], {
+    backward: ([g], [y]) => [mul(g!, mul(y, sub(g0(x).scalar(1), y)))],
+  })[0];
+}
+
+/** Rows scaled to unit L2 norm: y = x / sqrt(sum x^2) (tfjs's max(||x||, 1e-12) guard only differs for all-zero rows). */
+export function l2Normalize(x: Sym): Sym {
+  return div(x, sqrt(reduceSum(mul(x, x), [-1], true)));
+}

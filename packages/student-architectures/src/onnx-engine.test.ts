@@ -1,0 +1,67 @@
+import { initRuntime, tf } from '@distill/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { OnnxStudentEngine, onnxSupport } from './onnx-engine.js';
+import { createStudent } from './student.js';
+
+/** Largest |a - b| over the largest |b| (at least 1e-4: the key bias's gradient is zero up to rounding). */
+function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0;
+  let s = 1e-4;
+  for (let i = 0; i < b.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
+  return d / s;
+}
+
+beforeAll(async () => {
+  await initRuntime('cpu', { quiet: true });
+});
+
+const B = 4;
+const L = 11; // not a multiple of the bucket (8): the engine pads to 16, masked
+const ids = Int32Array.from({ length: B * L }, (_, i) => (i * 37 + 5) % 300);
+const mask = Int32Array.from({ length: B * L }, (_, i) => (i % L < 4 + ((i / L) | 0) * 2 ? 1 : 0)); // lengths 4, 6, 8, 10
+
+describe('onnx engine for students: same embeddings and gradients as the tfjs towers', () => {
+  for (const pair of ['vit-bert', 'deit-albert']) {
+    it(`${pair} tiny`, async () => {
+      const s = createStudent(pair, { preset: 'tiny', embedDim: 24, seed: 3, vocabSize: 300, maxLength: 30, overrides: { image: { imageSize: 32 } } });
+      expect(onnxSupport(s)).toBeUndefined();
+      const S = s.preprocess.crop;
+      const px = Float32Array.from({ length: B * 3 * S * S }, (_, i) => Math.sin(i * 0.37));
+      const wI = Float32Array.from({ length: B * 24 }, (_, i) => Math.cos(i * 0.91));
+      const wT = Float32Array.from({ length: B * 24 }, (_, i) => Math.sin(i * 1.7 + 1));
+
+      const engine = new OnnxStudentEngine(s, { threads: 1 });
+      const got = await engine.forward(px, ids, mask, B, L);
+      const grads = await engine.backward(wI, wT); // d/dθ of sum(sI wI) + sum(sT wT)
+      expect(engine.compiledShapes).toBe(1);
+
+      const vars = s.variables();
+      tf.tidy(() => {
+        const pixels = tf.tensor4d(px, [B, 3, S, S]);
+        const tok = { ids: tf.tensor2d(ids, [B, L], 'int32'), mask: tf.tensor2d(mask, [B, L], 'int32') };
+        expect(relDiff(got.image, s.encodeImage(pixels, true).dataSync()), 'image embeddings').toBeLessThan(1e-5);
+        expect(relDiff(got.text, s.encodeText(tok, true).dataSync()), 'text embeddings').toBeLessThan(1e-5);
+        const { grads: ref } = tf.variableGrads(
+          () => tf.add(tf.sum(tf.mul(s.encodeImage(pixels, true), tf.tensor2d(wI, [B, 24]))), tf.sum(tf.mul(s.encodeText(tok, true), tf.tensor2d(wT, [B, 24])))) as tf.Scalar,
+          vars.map((v) => v.variable),
+        );
+        for (const v of vars) {
+          const want = ref[v.variable.name].dataSync();
+          expect(relDiff(grads.get(v.name)!, want), `gradient of ${v.name}`).toBeLessThan(1e-4);
+        }
+      });
+      await engine.release();
+      s.dispose();
+    });
+  }
+
+  it('refuses students it cannot run, saying why', () => {
+    const r = createStudent('resnet-bert', { preset: 'tiny', embedDim: 8, seed: 0, vocabSize: 50 });
+    expect(onnxSupport(r)).toMatch(/ResNet/);
+    expect(() => new OnnxStudentEngine(r)).toThrow(/cannot use the onnx engine: the ResNet image tower/);
+    r.dispose();
+  });
+});

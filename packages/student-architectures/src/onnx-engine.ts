@@ -1,0 +1,120 @@
+/**
+ * Trains a student's towers on the onnx engine: the image and text towers, projections and L2
+ * normalisation run forward and backward as onnxruntime-node graphs (all cores); the losses stay
+ * in tfjs and hand back dLoss/dEmbedding. Weights stay in the student's tf variables, so
+ * checkpoints, AdamW and evaluation are unchanged.
+ */
+import { Graph, OnnxTrainingRunner, type Sym, onnxOps as op } from '@distill/core';
+import { bertGraph, vitGraph, type SymParams } from './onnx-graph.js';
+import type { BertConfig } from './bert.js';
+import type { DualEncoderStudent } from './student.js';
+import type { VitConfig } from './vit.js';
+
+/** Why a student cannot train on the onnx engine (undefined when it can). */
+export function onnxSupport(student: DualEncoderStudent): string | undefined {
+  const { image, text } = student.config;
+  if (image.type === 'resnet') return 'the ResNet image tower is not written for the onnx engine';
+  if (text.type === 'textcnn') return 'the TextCNN text tower is not written for the onnx engine';
+  const vc = image.config as VitConfig;
+  const bc = text.config as BertConfig;
+  if (vc.hiddenDropout > 0 || vc.attentionDropout > 0 || bc.hiddenDropout > 0 || bc.attentionDropout > 0) {
+    return 'dropout is not written for the onnx engine (the tiny presets have none)';
+  }
+  return undefined;
+}
+
+/** The training graphs of a student for one batch shape: outputs [L2-normalised image, text embeddings]. */
+export function buildStudentGraphs(student: DualEncoderStudent, batch: number, textLength: number) {
+  const g = new Graph();
+  const vars = student.variables();
+  const inputs = vars.map((v, i) => g.input(`p${i}`, [...v.variable.shape], { requiresGrad: true }));
+  const tower = (prefix: string): SymParams =>
+    Object.fromEntries(vars.flatMap((v, i) => (v.name.startsWith(prefix) ? [[v.name.slice(prefix.length), inputs[i]]] : [])));
+  const head = tower('');
+  const { crop } = student.preprocess;
+  const pixels = g.input('pixels', [batch, 3, crop, crop]);
+  const ids = g.input('ids', [batch, textLength], { dtype: 'int64' });
+  const mask = g.input('mask', [batch, textLength]);
+  const proj = (f: Sym, name: string) => op.l2Normalize(op.linear(f, head[`${name}.weight`], head[`${name}.bias`])); // s = fc(f) / ||fc(f)||
+  const image = proj(vitGraph(tower('image.'), student.config.image.config as VitConfig, pixels), 'image_proj');
+  const text = proj(bertGraph(tower('text.'), student.config.text.config as BertConfig, ids, mask), 'text_proj');
+  return g.compileTraining([image, text], inputs);
+}
+
+export interface OnnxStudentEngineOptions {
+  threads?: number;
+  /** Text batches are padded to a multiple of this (fewer graph shapes to compile; padding is masked). */
+  lengthBucket?: number;
+}
+
+/** Compiles graphs per (batch, padded text length) on first use and keeps them. */
+export class OnnxStudentEngine {
+  private readonly runners = new Map<string, Promise<OnnxTrainingRunner>>();
+  private current?: OnnxTrainingRunner;
+  private readonly bucket: number;
+
+  constructor(
+    readonly student: DualEncoderStudent,
+    private readonly opts: OnnxStudentEngineOptions = {},
+  ) {
+    const why = onnxSupport(student);
+    if (why) throw new Error(`Student '${student.name}' cannot use the onnx engine: ${why}.`);
+    this.bucket = opts.lengthBucket ?? 8;
+  }
+
+  /** Number of compiled batch shapes. */
+  get compiledShapes(): number {
+    return this.runners.size;
+  }
+
+  private runner(batch: number, length: number): Promise<OnnxTrainingRunner> {
+    const key = `${batch}x${length}`;
+    let r = this.runners.get(key);
+    if (!r) {
+      r = OnnxTrainingRunner.create(buildStudentGraphs(this.student, batch, length), { threads: this.opts.threads });
+      this.runners.set(key, r);
+    }
+    return r;
+  }
+
+  /**
+   * Forward pass with the student's current weights: pixels [B, 3, crop, crop], ids/mask [B, L]
+   * (1/0). Returns the L2-normalised embeddings [B, embedDim] of both towers.
+   */
+  async forward(pixels: Float32Array, ids: Int32Array, mask: Int32Array, batch: number, length: number): Promise<{ image: Float32Array; text: Float32Array }> {
+    const maxLen = this.student.config.maxLength;
+    const Lp = Math.min(Math.max(maxLen, length), Math.ceil(length / this.bucket) * this.bucket);
+    const ids64 = new BigInt64Array(batch * Lp);
+    const maskF = new Float32Array(batch * Lp);
+    for (let b = 0; b < batch; b++) {
+      for (let k = 0; k < length; k++) {
+        ids64[b * Lp + k] = BigInt(ids[b * length + k]);
+        maskF[b * Lp + k] = mask[b * length + k];
+      }
+    }
+    const crop = this.student.preprocess.crop;
+    const feeds: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> = {
+      pixels: { data: pixels, dims: [batch, 3, crop, crop] },
+      ids: { data: ids64, dims: [batch, Lp] },
+      mask: { data: maskF, dims: [batch, Lp] },
+    };
+    this.student.variables().forEach((v, i) => (feeds[`p${i}`] = { data: v.variable.dataSync() as Float32Array, dims: v.variable.shape }));
+    this.current = await this.runner(batch, Lp);
+    const [image, text] = await this.current.forward(feeds);
+    return { image, text };
+  }
+
+  /** Gradients of the loss w.r.t. every student variable (by NamedVariable name), given dLoss/dEmbedding of the last forward. */
+  async backward(dImage: Float32Array, dText: Float32Array): Promise<Map<string, Float32Array>> {
+    if (!this.current) throw new Error('OnnxStudentEngine.backward: call forward first');
+    const grads = await this.current.backward([dImage, dText]);
+    return new Map(this.student.variables().map((v, i) => [v.name, grads[i]]));
+  }
+
+  async release(): Promise<void> {
+    const all = await Promise.all(this.runners.values());
+    this.runners.clear();
+    this.current = undefined;
+    await Promise.all(all.map((r) => r.release()));
+  }
+}

@@ -1,0 +1,41 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '@distill/core';
+import { resolveConfig } from './config.js';
+import { EMOJI_TEACHER_DIR } from './teacher-features.js';
+import { train } from './trainer.js';
+
+const quiet = createLogger({ level: 'warn' });
+const steps = (dir: string) =>
+  readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"components"'))
+    .map((l) => JSON.parse(l) as { loss: number; components: Record<string, number> });
+
+// The onnx engine (towers on onnxruntime-node) against the plain tfjs path: the same run, step by step.
+describe.skipIf(!existsSync(join(EMOJI_TEACHER_DIR, 'student.json')))('training engines', () => {
+  it('onnx and tfjs-wasm give the same losses and the same validation metrics', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'distill-engines-'));
+    const base = { dataset: { name: 'emoji', trainSubset: 128, evalSubset: 32 }, maxSteps: 6, schedule: { epochs: 2, decayEpoch: 1, decayFactor: 0.1, warmupSteps: 0 } };
+    const onnx = await train(resolveConfig({ preset: 'smoke', overrides: { ...base, backend: 'onnx' } }), { runDir: join(tmp, 'onnx'), logger: quiet });
+    const wasm = await train(resolveConfig({ preset: 'smoke', overrides: { ...base, backend: 'wasm' } }), { runDir: join(tmp, 'wasm'), logger: quiet });
+    expect(onnx.engine).toBe('onnx');
+    expect(wasm.engine).toBe('tfjs-wasm');
+    const a = steps(join(tmp, 'onnx'));
+    const b = steps(join(tmp, 'wasm'));
+    expect(a).toHaveLength(6);
+    a.forEach((s, i) => {
+      for (const [k, v] of Object.entries(b[i].components)) expect(Math.abs(s.components[k] - v) / Math.abs(v), `${k} at step ${i + 1}`).toBeLessThan(1e-5);
+    });
+    // Recall counts ranks: a float-level difference can swap a near-tie (one caption of ~190 moves RSUM by ~0.5).
+    onnx.val.forEach((v, i) => expect(Math.abs(v.rsum - wasm.val[i].rsum), `val RSUM, epoch ${i + 1}`).toBeLessThan(1.5));
+  }, 120_000);
+
+  it('--backend onnx says why a student cannot use it', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'distill-engines-'));
+    const cfg = resolveConfig({ preset: 'smoke', overrides: { backend: 'onnx', maxSteps: 1, student: { pair: 'resnet-bert' } } });
+    await expect(train(cfg, { runDir: tmp, logger: quiet })).rejects.toThrow(/--backend onnx: the ResNet image tower is not written for the onnx engine/);
+  }, 60_000);
+});
