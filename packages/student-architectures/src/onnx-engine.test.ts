@@ -24,7 +24,7 @@ const ids = Int32Array.from({ length: B * L }, (_, i) => (i * 37 + 5) % 300);
 const mask = Int32Array.from({ length: B * L }, (_, i) => (i % L < 4 + ((i / L) | 0) * 2 ? 1 : 0)); // lengths 4, 6, 8, 10
 
 describe('onnx engine for students: same embeddings and gradients as the tfjs towers', () => {
-  for (const pair of ['vit-bert', 'deit-albert']) {
+  for (const pair of ['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn']) {
     it(`${pair} tiny`, async () => {
       const s = createStudent(pair, { preset: 'tiny', embedDim: 24, seed: 3, vocabSize: 300, maxLength: 30, overrides: { image: { imageSize: 32 } } });
       expect(onnxSupport(s)).toBeUndefined();
@@ -58,10 +58,42 @@ describe('onnx engine for students: same embeddings and gradients as the tfjs to
     });
   }
 
-  it('refuses students it cannot run, saying why', () => {
-    const r = createStudent('resnet-bert', { preset: 'tiny', embedDim: 8, seed: 0, vocabSize: 50 });
-    expect(onnxSupport(r)).toMatch(/ResNet/);
-    expect(() => new OnnxStudentEngine(r)).toThrow(/cannot use the onnx engine: the ResNet image tower/);
-    r.dispose();
+  it('dropout: seeded masks per step, off when not training', async () => {
+    const drop = { hiddenDropout: 0.2, attentionDropout: 0.1 };
+    const s = createStudent('vit-bert', { preset: 'tiny', embedDim: 16, seed: 1, vocabSize: 300, maxLength: 30, overrides: { image: { imageSize: 32, ...drop }, text: drop } });
+    const S = s.preprocess.crop;
+    const px = Float32Array.from({ length: B * 3 * S * S }, (_, i) => Math.cos(i * 0.21));
+    const run = async (seed: number, step: number, training = true) => {
+      const e = new OnnxStudentEngine(s, { threads: 1, seed });
+      const out = await e.forward(px, ids, mask, B, L, { step, training });
+      const g = await e.backward(new Float32Array(B * 16).fill(1), new Float32Array(B * 16).fill(1));
+      await e.release();
+      return { ...out, g };
+    };
+    const a = await run(5, 3);
+    const b = await run(5, 3);
+    const c = await run(5, 4);
+    expect(Array.from(a.image)).toEqual(Array.from(b.image)); // same seed and step: same masks
+    expect(Array.from(a.text)).toEqual(Array.from(b.text));
+    expect(relDiff(c.image, a.image)).toBeGreaterThan(1e-3); // another step: other masks
+    // training: false equals the tfjs towers in inference mode
+    const off = await run(5, 3, false);
+    tf.tidy(() => {
+      const pixels = tf.tensor4d(px, [B, 3, S, S]);
+      const tok = { ids: tf.tensor2d(ids, [B, L], 'int32'), mask: tf.tensor2d(mask, [B, L], 'int32') };
+      expect(relDiff(off.image, s.encodeImage(pixels, false).dataSync())).toBeLessThan(1e-5);
+      expect(relDiff(off.text, s.encodeText(tok, false).dataSync())).toBeLessThan(1e-5);
+    });
+    expect(relDiff(a.image, off.image)).toBeGreaterThan(1e-3);
+    for (const [k, v] of a.g) expect(v.every(Number.isFinite), k).toBe(true);
+    s.dispose();
+  });
+
+  it('names the tower it cannot run', () => {
+    const s = createStudent('vit-bert', { preset: 'tiny', embedDim: 8, seed: 0, vocabSize: 50 });
+    const forged = { config: { ...s.config, image: { ...s.config.image, type: 'convnext' } } } as unknown as typeof s;
+    expect(onnxSupport(forged)).toBe("the 'convnext' image tower is not written for the onnx engine");
+    expect(() => new OnnxStudentEngine(forged)).toThrow(/cannot use the onnx engine: the 'convnext' image tower/);
+    s.dispose();
   });
 });

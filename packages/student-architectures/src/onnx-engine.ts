@@ -4,28 +4,42 @@
  * in tfjs and hand back dLoss/dEmbedding. Weights stay in the student's tf variables, so
  * checkpoints, AdamW and evaluation are unchanged.
  */
-import { Graph, OnnxTrainingRunner, type Sym, onnxOps as op } from '@distill/core';
-import { bertGraph, vitGraph, type SymParams } from './onnx-graph.js';
+import { Graph, OnnxTrainingRunner, Rng, type Sym, onnxOps as op } from '@distill/core';
+import { bertGraph, resnetGraph, textCnnGraph, vitGraph, type DropFn, type SymParams } from './onnx-graph.js';
 import type { BertConfig } from './bert.js';
+import type { ResNetConfig } from './resnet.js';
+import type { TextCnnConfig } from './textcnn.js';
 import type { DualEncoderStudent } from './student.js';
 import type { VitConfig } from './vit.js';
 
-/** Why a student cannot train on the onnx engine (undefined when it can). */
+/** Why a student cannot train on the onnx engine (undefined when it can: every registered pair can). */
 export function onnxSupport(student: DualEncoderStudent): string | undefined {
   const { image, text } = student.config;
-  if (image.type === 'resnet') return 'the ResNet image tower is not written for the onnx engine';
-  if (text.type === 'textcnn') return 'the TextCNN text tower is not written for the onnx engine';
-  const vc = image.config as VitConfig;
-  const bc = text.config as BertConfig;
-  if (vc.hiddenDropout > 0 || vc.attentionDropout > 0 || bc.hiddenDropout > 0 || bc.attentionDropout > 0) {
-    return 'dropout is not written for the onnx engine (the tiny presets have none)';
-  }
+  if (!['vit', 'deit', 'resnet'].includes(image.type)) return `the '${image.type}' image tower is not written for the onnx engine`;
+  if (!['bert', 'albert', 'textcnn'].includes(text.type)) return `the '${text.type}' text tower is not written for the onnx engine`;
   return undefined;
 }
 
-/** The training graphs of a student for one batch shape: outputs [L2-normalised image, text embeddings]. */
+/** A dropout site of a student graph: its mask is a graph input (0 or 1/(1-rate), fed each step). */
+export interface DropoutSite {
+  name: string;
+  shape: number[];
+  rate: number;
+}
+
+/**
+ * The training graphs of a student for one batch shape: outputs [L2-normalised image, text
+ * embeddings]; `dropout` lists the mask inputs (dropout = x * mask, as tf.dropout's scaling).
+ */
 export function buildStudentGraphs(student: DualEncoderStudent, batch: number, textLength: number) {
   const g = new Graph();
+  const dropout: DropoutSite[] = [];
+  const drop: DropFn = (x, rate) => {
+    if (!(rate > 0)) return x;
+    const m = g.input(`dropout_${dropout.length}`, [...x.shape]);
+    dropout.push({ name: m.name, shape: [...x.shape], rate });
+    return op.mul(x, m); // dropout(x) = x * mask, mask_i = [u_i >= rate] / (1 - rate)
+  };
   const vars = student.variables();
   const inputs = vars.map((v, i) => g.input(`p${i}`, [...v.variable.shape], { requiresGrad: true }));
   const tower = (prefix: string): SymParams =>
@@ -36,20 +50,29 @@ export function buildStudentGraphs(student: DualEncoderStudent, batch: number, t
   const ids = g.input('ids', [batch, textLength], { dtype: 'int64' });
   const mask = g.input('mask', [batch, textLength]);
   const proj = (f: Sym, name: string) => op.l2Normalize(op.linear(f, head[`${name}.weight`], head[`${name}.bias`])); // s = fc(f) / ||fc(f)||
-  const image = proj(vitGraph(tower('image.'), student.config.image.config as VitConfig, pixels), 'image_proj');
-  const text = proj(bertGraph(tower('text.'), student.config.text.config as BertConfig, ids, mask), 'text_proj');
-  return g.compileTraining([image, text], inputs);
+  const { image: ic, text: tc } = student.config;
+  const imageF =
+    ic.type === 'resnet' ? resnetGraph(tower('image.'), ic.config as ResNetConfig, pixels) : vitGraph(tower('image.'), ic.config as VitConfig, pixels, drop);
+  const textF =
+    tc.type === 'textcnn' ? textCnnGraph(tower('text.'), tc.config as TextCnnConfig, ids, mask, drop) : bertGraph(tower('text.'), tc.config as BertConfig, ids, mask, drop);
+  const image = proj(imageF, 'image_proj');
+  const text = proj(textF, 'text_proj');
+  return { ...g.compileTraining([image, text], inputs), dropout };
 }
 
 export interface OnnxStudentEngineOptions {
   threads?: number;
   /** Text batches are padded to a multiple of this (fewer graph shapes to compile; padding is masked). */
   lengthBucket?: number;
+  /** Seed of the dropout masks (a step's masks depend only on the seed and the step). */
+  seed?: number;
 }
+
+type StudentRunner = { runner: OnnxTrainingRunner; dropout: DropoutSite[] };
 
 /** Compiles graphs per (batch, padded text length) on first use and keeps them. */
 export class OnnxStudentEngine {
-  private readonly runners = new Map<string, Promise<OnnxTrainingRunner>>();
+  private readonly runners = new Map<string, Promise<StudentRunner>>();
   private current?: OnnxTrainingRunner;
   private readonly bucket: number;
 
@@ -67,11 +90,12 @@ export class OnnxStudentEngine {
     return this.runners.size;
   }
 
-  private runner(batch: number, length: number): Promise<OnnxTrainingRunner> {
+  private runner(batch: number, length: number): Promise<StudentRunner> {
     const key = `${batch}x${length}`;
     let r = this.runners.get(key);
     if (!r) {
-      r = OnnxTrainingRunner.create(buildStudentGraphs(this.student, batch, length), { threads: this.opts.threads });
+      const graphs = buildStudentGraphs(this.student, batch, length);
+      r = OnnxTrainingRunner.create(graphs, { threads: this.opts.threads }).then((runner) => ({ runner, dropout: graphs.dropout }));
       this.runners.set(key, r);
     }
     return r;
@@ -79,9 +103,17 @@ export class OnnxStudentEngine {
 
   /**
    * Forward pass with the student's current weights: pixels [B, 3, crop, crop], ids/mask [B, L]
-   * (1/0). Returns the L2-normalised embeddings [B, embedDim] of both towers.
+   * (1/0). Returns the L2-normalised embeddings [B, embedDim] of both towers. Dropout (where the
+   * config has it) uses masks drawn from (seed, `step`); `training: false` turns it off.
    */
-  async forward(pixels: Float32Array, ids: Int32Array, mask: Int32Array, batch: number, length: number): Promise<{ image: Float32Array; text: Float32Array }> {
+  async forward(
+    pixels: Float32Array,
+    ids: Int32Array,
+    mask: Int32Array,
+    batch: number,
+    length: number,
+    opts: { step?: number; training?: boolean } = {},
+  ): Promise<{ image: Float32Array; text: Float32Array }> {
     const maxLen = this.student.config.maxLength;
     const Lp = Math.min(Math.max(maxLen, length), Math.ceil(length / this.bucket) * this.bucket);
     const ids64 = new BigInt64Array(batch * Lp);
@@ -99,8 +131,21 @@ export class OnnxStudentEngine {
       mask: { data: maskF, dims: [batch, Lp] },
     };
     this.student.variables().forEach((v, i) => (feeds[`p${i}`] = { data: v.variable.dataSync() as Float32Array, dims: v.variable.shape }));
-    this.current = await this.runner(batch, Lp);
-    const [image, text] = await this.current.forward(feeds);
+    const { runner, dropout } = await this.runner(batch, Lp);
+    const training = opts.training ?? true;
+    const rng = new Rng(this.opts.seed ?? 0).fork(`dropout/${opts.step ?? 0}`);
+    for (const d of dropout) {
+      const n = d.shape.reduce((a, b) => a * b, 1);
+      const m = new Float32Array(n);
+      if (training) {
+        const keep = 1 / (1 - d.rate);
+        const u = rng.fork(d.name).uniformArray(n);
+        for (let i = 0; i < n; i++) m[i] = u[i] >= d.rate ? keep : 0;
+      } else m.fill(1);
+      feeds[d.name] = { data: m, dims: d.shape };
+    }
+    this.current = runner;
+    const [image, text] = await runner.forward(feeds);
     return { image, text };
   }
 
@@ -115,6 +160,6 @@ export class OnnxStudentEngine {
     const all = await Promise.all(this.runners.values());
     this.runners.clear();
     this.current = undefined;
-    await Promise.all(all.map((r) => r.release()));
+    await Promise.all(all.map((r) => r.runner.release()));
   }
 }

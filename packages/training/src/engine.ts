@@ -17,7 +17,7 @@ export async function chooseStudentEngine(
   backend: TrainBackend,
   rt: RuntimeInfo,
   student: DualEncoderStudent,
-  opts: { threads: number; log: Logger },
+  opts: { threads: number; seed: number; log: Logger },
 ): Promise<OnnxStudentEngine | undefined> {
   if (backend !== 'onnx' && backend !== 'auto') return undefined;
   if (backend === 'auto' && rt.backend === 'tensorflow') return undefined;
@@ -36,5 +36,5 @@ export async function chooseStudentEngine(
   }
   const threads = opts.threads || cpus().length;
   opts.log.info(`engine: onnx (student towers on onnxruntime-node, ${threads} thread${threads > 1 ? 's' : ''}; losses on tfjs-${rt.backend})`);
-  return new OnnxStudentEngine(student, { threads });
+  return new OnnxStudentEngine(student, { threads, seed: opts.seed });
 }

@@ -162,7 +162,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     overrides: cfg.student.overrides,
   });
   const params = student.parameterCount();
-  const onnx = await chooseStudentEngine(cfg.backend, rt, student, { threads: cfg.threads, log });
+  const onnx = await chooseStudentEngine(cfg.backend, rt, student, { threads: cfg.threads, seed: cfg.seed, log });
   log.info(`student ${cfg.student.pair}/${cfg.student.preset}: ${(params.total / 1e6).toFixed(2)}M parameters, embed dim ${embedDim}`);
   const { crop } = student.preprocess;
   const loader = new ImageLoader(dataset, student.preprocess, {
@@ -313,7 +313,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     let grads: Record<string, tf.Tensor>;
     if (onnx) {
       // towers forward on onnxruntime -> loss and dLoss/dEmbedding on tfjs -> towers backward on onnxruntime
-      const emb = await onnx.forward(px, ids, mask, B, Lb);
+      const emb = await onnx.forward(px, ids, mask, B, Lb, { step: st.step });
       const out = tf.tidy(() => {
         const r = tf.valueAndGrads((sI: tf.Tensor, sT: tf.Tensor) => balancedLoss(sI as tf.Tensor2D, sT as tf.Tensor2D))([
           tf.tensor2d(emb.image, [B, embedDim]),

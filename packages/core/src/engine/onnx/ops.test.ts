@@ -130,6 +130,28 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
     await check([[4, 5]], ([a]) => op.l2Normalize(a), ([a]) => tf.div(a, tf.norm(a, 'euclidean', 1, true)));
   });
 
+  it('max over an axis (ties get the gradient, as tfjs)', async () => {
+    await check([[3, 5, 2]], ([a]) => op.reduceMax(a, [1]), ([a]) => tf.max(a, 1));
+    await check([[4, 6]], ([a]) => op.reduceMax(op.relu(a), [-1], true), ([a]) => tf.max(tf.relu(a), -1, true)); // ties at 0
+  });
+
+  it('conv2d: stride 1 and 2, kernels 1 and 3, TensorFlow same padding, with a bias', async () => {
+    for (const [H, k, s] of [[6, 3, 1], [6, 3, 2], [7, 3, 2], [6, 1, 2], [5, 2, 1]]) {
+      const [pt, pb] = op.samePads(H, k, s);
+      const [pl, pr] = op.samePads(H + 1, k, s);
+      // tfjs reference in NHWC with weight [kh, kw, C, O]; the graph works in NCHW / OIHW
+      await check(
+        [[2, 3, H, H + 1], [4, 3, k, k], [4]],
+        ([x, w, b]) => op.conv2d(x, w, b, s, [pt, pl, pb, pr]),
+        ([x, w, b]) => {
+          const y = tf.conv2d(tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D, tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D, s, 'same');
+          return tf.transpose(tf.add(y, b), [0, 3, 1, 2]);
+        },
+        1e-4,
+      );
+    }
+  });
+
   it('batched matmul (attention shapes)', async () => {
     await check([[2, 3, 5, 4], [2, 3, 4, 6]], ([a, b]) => op.matmul(a, b), ([a, b]) => tf.matMul(a, b));
   });

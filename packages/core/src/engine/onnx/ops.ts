@@ -311,3 +311,67 @@ export function sigmoid(x: Sym): Sym {
 export function l2Normalize(x: Sym): Sym {
   return div(x, sqrt(reduceSum(mul(x, x), [-1], true)));
 }
+
+/** Max over `axes` (keepdims): dx = g where x equals the max (every tied position, as tfjs). */
+export function reduceMax(x: Sym, axes: number[], keepdims = false): Sym {
+  const gr = g0(x);
+  const ax = axes.map((a) => norm(a, x.rank));
+  const kept = reduced(x, axes, true);
+  return gr.emit('ReduceMax', [x, gr.ints(ax)], [reduced(x, axes, keepdims)], {
+    attrs: { keepdims: keepdims ? 1 : 0 },
+    backward: ([g], [y]) => {
+      const hit = gr.emit('Cast', [gr.emit('Equal', [x, reshape(y, kept)], [[...x.shape]], { dtype: 'float32' })[0]], [[...x.shape]], { attrs: { to: 1 } })[0];
+      return [mul(expandTo(g!, kept, x.shape), hit)];
+    },
+  })[0];
+}
+
+/**
+ * 2-D convolution, NCHW input, OIHW weight, explicit pads [top, left, bottom, right], optional bias:
+ * dx = ConvTranspose(g, w) (same strides and pads); dw = Conv(pad(x)ᵀ, gᵀ, dilation = stride) sliced
+ * to the kernel (the batch plays the channel); db = sum(g) over batch and space.
+ */
+export function conv2d(x: Sym, w: Sym, b: Sym | undefined, stride: number, pads: [number, number, number, number]): Sym {
+  const gr = g0(x);
+  const [N, C, H, W] = x.shape;
+  const [O, C2, kh, kw] = w.shape;
+  if (x.rank !== 4 || w.rank !== 4 || C !== C2) throw new Error(`conv2d: input [${x.shape}] (NCHW) and weight [${w.shape}] (OIHW) do not match`);
+  const [pt, pl, pb, pr] = pads;
+  const Ho = Math.floor((H + pt + pb - kh) / stride) + 1;
+  const Wo = Math.floor((W + pl + pr - kw) / stride) + 1;
+  const attrs = { strides: [stride, stride], pads, kernel_shape: [kh, kw] };
+  const inputs = b ? [x, w, b] : [x, w];
+  return gr.emit('Conv', inputs, [[N, O, Ho, Wo]], {
+    attrs,
+    backward: ([g]) => {
+      const G = g!;
+      let gx: Sym | null = null;
+      let gw: Sym | null = null;
+      if (x.requiresGrad) {
+        const oph = H - (stride * (Ho - 1) + kh - pt - pb);
+        const opw = W - (stride * (Wo - 1) + kw - pl - pr);
+        gx = gr.emit('ConvTranspose', [G, w], [[N, C, H, W]], { attrs: { ...attrs, output_padding: [oph, opw] } })[0];
+      }
+      if (w.requiresGrad) {
+        const xp = pt || pl || pb || pr ? gr.emit('Pad', [x, gr.ints([0, 0, pt, pl, 0, 0, pb, pr])], [[N, C, H + pt + pb, W + pl + pr]])[0] : x;
+        const xt = transpose(xp, [1, 0, 2, 3]);
+        const gt = transpose(G, [1, 0, 2, 3]);
+        const rh = H + pt + pb - (Ho - 1) * stride;
+        const rw = W + pl + pr - (Wo - 1) * stride;
+        let r = gr.emit('Conv', [xt, gt], [[C, O, rh, rw]], { attrs: { dilations: [stride, stride], kernel_shape: [Ho, Wo] } })[0];
+        if (rh !== kh) r = sliceAxis(r, 2, 0, kh);
+        if (rw !== kw) r = sliceAxis(r, 3, 0, kw);
+        gw = transpose(r, [1, 0, 2, 3]);
+      }
+      const gb = b?.requiresGrad ? reduceSum(G, [0, 2, 3]) : null;
+      return b ? [gx, gw, gb] : [gx, gw];
+    },
+  })[0];
+}
+
+/** TensorFlow's 'same' padding of one axis for kernel k and stride s: [before, after]. */
+export function samePads(size: number, k: number, stride: number): [number, number] {
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + k - size, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
