@@ -180,6 +180,39 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
     expect(Array.from(gv)).toEqual([2, 2, 2, 0, 0, 0, 3, 3, 3, 0, 0, 0, 1, 1, 1]);
   });
 
+  it('loss ops: abs, log, log1p, max with a constant', async () => {
+    await check([[5, 6]], ([a]) => op.abs(a), ([a]) => tf.abs(a));
+    await check([[5, 6]], ([a]) => op.log(op.add(op.mul(a, a), a.graph.scalar(0.1))), ([a]) => tf.log(tf.add(tf.mul(a, a), 0.1)));
+    await check([[5, 6]], ([a]) => op.log1p(op.mul(a, a)), ([a]) => tf.log1p(tf.mul(a, a)));
+    await check([[5, 6]], ([a]) => op.maximumConst(a, 0.1), ([a]) => tf.maximum(a, 0.1));
+  });
+
+  it('log1p keeps its digits where 1 + x rounds to 1', async () => {
+    const g = new Graph();
+    const x = g.input('x', [3], { requiresGrad: true });
+    const y = op.log1p(x);
+    const [gx] = g.gradients([op.reduceSum(y, [0])], [g.scalar(1)], [x]);
+    const r = await OnnxRunner.create(g.encode([y, gx], ['y', 'g']), { threads: 1 });
+    const [yv, gv] = await r.run({ x: { data: Float32Array.from([1e-9, 3e-8, 0.5]), dims: [3] } }, ['y', 'g']);
+    await r.release();
+    expect(yv[0]).toBeCloseTo(1e-9, 15); // log(1 + 1e-9) would be 0 in float32
+    expect(yv[1] / 3e-8).toBeCloseTo(1, 6);
+    expect(yv[2]).toBeCloseTo(Math.log1p(0.5), 6);
+    expect(gv[2]).toBeCloseTo(1 / 1.5, 6);
+  });
+
+  it('reduceMaxConst is the row max with no gradient (a log-sum-exp shift)', async () => {
+    // logsumexp(x) = m + log sum exp(x - m): the same value and gradient (softmax) whatever m is.
+    await check(
+      [[4, 7]],
+      ([a]) => {
+        const m = op.reduceMaxConst(op.scale(a, 5), [1]);
+        return op.add(m, op.log(op.reduceSum(op.exp(op.sub(op.scale(a, 5), m)), [1], true)));
+      },
+      ([a]) => tf.logSumExp(tf.mul(a, 5), 1, true),
+    );
+  });
+
   it('errors name both shapes', () => {
     const g = new Graph();
     const a = g.input('a', [3, 4]);

@@ -375,3 +375,38 @@ export function samePads(size: number, k: number, stride: number): [number, numb
   const total = Math.max((out - 1) * stride + k - size, 0);
   return [Math.floor(total / 2), total - Math.floor(total / 2)];
 }
+
+/** |x|: dx = g sign(x). */
+export const abs = (x: Sym): Sym => g0(x).emit('Abs', [x], [[...x.shape]], { backward: ([g]) => [mul(g!, sign(x))] })[0];
+
+/** log(x): dx = g / x. */
+export const log = (x: Sym): Sym => g0(x).emit('Log', [x], [[...x.shape]], { backward: ([g]) => [div(g!, x)] })[0];
+
+/**
+ * log(1 + x), accurate for small x (Goldberg: with u = 1 + x, log1p = x when u == 1, else x log(u) / (u - 1)):
+ * dx = g / (1 + x).
+ */
+export function log1p(x: Sym): Sym {
+  const gr = x.graph;
+  const shape = [...x.shape];
+  const u = gr.emit('Add', [x, gr.scalar(1)], [shape])[0];
+  const w = gr.emit('Sub', [u, gr.scalar(1)], [shape])[0];
+  const exact = gr.emit('Div', [gr.emit('Mul', [x, gr.emit('Log', [u], [shape])[0]], [shape])[0], w], [shape])[0];
+  const isOne = gr.emit('Equal', [w, gr.scalar(0)], [shape])[0];
+  return gr.emit('Where', [isOne, x, exact], [shape], { dtype: 'float32', backward: ([g]) => [null, div(g!, u), null] })[0];
+}
+
+/** max(x, c) for a constant c: dx = g [x > c]. */
+export function maximumConst(x: Sym, c: number): Sym {
+  const gr = g0(x);
+  const cs = gr.scalar(c);
+  return gr.emit('Max', [x, cs], [[...x.shape]], {
+    backward: ([g]) => [mul(g!, gr.emit('Cast', [gr.emit('Greater', [x, cs], [[...x.shape]])[0]], [[...x.shape]], { attrs: { to: 1 } })[0]), null],
+  })[0];
+}
+
+/** Max over `axes` as a constant for autodiff (no gradient): the shift of a log-sum-exp, which cancels out. */
+export function reduceMaxConst(x: Sym, axes: number[], keepdims = true): Sym {
+  const gr = g0(x);
+  return gr.emit('ReduceMax', [x, gr.ints(axes.map((a) => norm(a, x.rank)))], [reduced(x, axes, keepdims)], { attrs: { keepdims: keepdims ? 1 : 0 } })[0];
+}
