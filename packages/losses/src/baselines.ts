@@ -1,16 +1,10 @@
 import { tf } from '@distill/core';
 import { checkPair } from './dsmd.js';
+import { groupTargetArray } from './graph.js';
 
 /** Soft targets: row i's positives are the columns with the same group id (uniform over them). */
 export function groupTargets(ids: ArrayLike<number> | undefined, B: number): tf.Tensor2D {
-  const g = ids ?? Array.from({ length: B }, (_, i) => i);
-  const t = new Float32Array(B * B);
-  for (let i = 0; i < B; i++) {
-    let n = 0;
-    for (let j = 0; j < B; j++) if (g[i] === g[j]) n++;
-    for (let j = 0; j < B; j++) if (g[i] === g[j]) t[i * B + j] = 1 / n;
-  }
-  return tf.tensor2d(t, [B, B]);
+  return tf.tensor2d(groupTargetArray(ids, B), [B, B]);
 }
 
 // InfoNCE(q, k) = mean_i CE(q_i k^T / tau, P_i) with P the same-group targets

@@ -15,3 +15,4 @@ export function register(container: Container): void {
     if (!reg.has(name)) reg.add({ name, description: METHOD_DESCRIPTIONS[name], defaults: { temperature: 0.05 }, create: (cfg) => resolveLossMethod(name, cfg) });
   }
 }
+export * from './graph.js';

@@ -1,7 +1,15 @@
-import { DistillError, tf, type LossInputs } from '@distill/core';
+import { DistillError, onnxOps as op, tf, type LossInputs, type Sym } from '@distill/core';
 import { clipKdLoss, contrastiveLoss, fitnetLoss, kdLoss, rkdLoss } from './baselines.js';
 import { dcdDualEncoder, DCD_DEFAULTS } from './dcd.js';
 import { dsmdLosses, DSMD_COMPONENTS, DSMD_MODES, type DsmdComponent, type HingeReduction } from './dsmd.js';
+import {
+  contrastiveDistillGraph,
+  contrastiveLossGraph,
+  featureDistillGraph,
+  hingePairGraph,
+  similarityDistillGraph,
+  type GraphLossInputs,
+} from './graph.js';
 
 export interface LossMethodOptions {
   temperature: number;
@@ -21,6 +29,11 @@ export interface LossMethod {
   /** Component names, in the order of the returned record. */
   components: string[];
   loss(inputs: LossInputs): Record<string, tf.Scalar>;
+  /**
+   * The same components written for the onnx engine's graph builder (same names and order), when the
+   * method has them (dsmd, dsmd-official, DSMD component lists, none): then the whole step runs in onnxruntime.
+   */
+  graph?(inputs: GraphLossInputs): Record<string, Sym>;
 }
 
 function need<T>(x: T | undefined, what: string, method: string): T {
@@ -67,6 +80,23 @@ export function resolveLossMethod(spec: string, o: LossMethodOptions): LossMetho
         const queues = enabled.includes('cd') ? { image: need(x.imageQueue, 'the image queue', label), text: need(x.textQueue, 'the text queue', label) } : undefined;
         return dsmdLosses({ image: x.studentImage, text: x.studentText }, t, queues, { temperature: o.temperature, margin, reduction, enabled });
       },
+      graph: (x) => {
+        const s = { image: x.studentImage, text: x.studentText };
+        const t = { image: need(x.teacherImage, 'teacher image features', label), text: need(x.teacherText, 'teacher text features', label) };
+        const out: Record<string, Sym> = {};
+        if (enabled.includes('fd')) out.l1_loss = op.add(featureDistillGraph(s.image, t.image), featureDistillGraph(s.text, t.text));
+        if (enabled.includes('sd')) out.cos_loss = op.add(similarityDistillGraph(s.image, t.image), similarityDistillGraph(s.text, t.text));
+        if (enabled.includes('cd')) {
+          const qi = need(x.imageQueue, 'the image queue', label);
+          const qt = need(x.textQueue, 'the text queue', label);
+          out.con_loss = op.add(contrastiveDistillGraph(s.image, t.image, qi, o.temperature), contrastiveDistillGraph(s.text, t.text, qt, o.temperature));
+        }
+        if (enabled.includes('hnd')) {
+          const h = (a: Sym, c: Sym) => hingePairGraph(a, c, margin, reduction);
+          out.hnd_loss = op.add(op.add(h(s.image, t.image), h(s.text, t.text)), op.add(h(s.image, t.text), h(s.text, t.image)));
+        }
+        return out;
+      },
     };
   };
   const simple = (label: string, needsTeacher: boolean, f: (x: LossInputs) => tf.Scalar): LossMethod => ({
@@ -84,7 +114,10 @@ export function resolveLossMethod(spec: string, o: LossMethodOptions): LossMetho
     case 'dsmd-official':
       return dsmd('official', DSMD_COMPONENTS, 'dsmd-official');
     case 'none':
-      return simple('contrastive', false, (x) => contrastiveLoss(x.studentImage, x.studentText, o.temperature, x.imageIds));
+      return {
+        ...simple('contrastive', false, (x) => contrastiveLoss(x.studentImage, x.studentText, o.temperature, x.imageIds)),
+        graph: (x) => ({ contrastive: contrastiveLossGraph(x.studentImage, x.studentText, o.temperature, need(x.targets, 'same-group targets', 'none')) }),
+      };
     case 'kd':
       return simple('kd', true, (x) => kdLoss({ image: x.studentImage, text: x.studentText }, teacherOf(x, 'kd'), o.temperature));
     case 'fitnet':

@@ -7,7 +7,8 @@ import { DistillError, Rng, tf } from '@distill/core';
  */
 export class FeatureQueue {
   private data: Float32Array;
-  private keys: tf.Tensor2D;
+  /** tf copy of `data`, made when first asked for after a change (the onnx engine reads `rows` instead). */
+  private keys?: tf.Tensor2D;
   ptr = 0;
 
   constructor(
@@ -24,12 +25,22 @@ export class FeatureQueue {
       n = Math.max(Math.sqrt(n), 1e-12);
       for (let d = 0; d < dim; d++) this.data[k * dim + d] /= n;
     }
-    this.keys = tf.keep(tf.tensor2d(this.data, [size, dim]));
   }
 
-  /** [K, D] keys (owned by the queue: do not dispose). */
+  /** [K, D] keys (owned by the queue: do not dispose; valid until the next enqueue or load). */
   get tensor(): tf.Tensor2D {
+    this.keys ??= tf.keep(tf.tensor2d(this.data, [this.size, this.dim]));
     return this.keys;
+  }
+
+  /** [K, D] keys row-major, the queue's own array (read it, do not write it; changed in place by enqueue). */
+  get rows(): Float32Array {
+    return this.data;
+  }
+
+  private changed(): void {
+    this.keys?.dispose();
+    this.keys = undefined;
   }
 
   /** Enqueue B rows (row-major [B, D], already L2-normalised). */
@@ -38,8 +49,7 @@ export class FeatureQueue {
     if (batch > this.size) throw new DistillError(`Queue size ${this.size} is smaller than the batch ${batch}: use a queue of at least the batch size.`);
     for (let i = 0; i < batch; i++) this.data.set(rows.subarray(i * this.dim, (i + 1) * this.dim), ((this.ptr + i) % this.size) * this.dim);
     this.ptr = (this.ptr + batch) % this.size;
-    this.keys.dispose();
-    this.keys = tf.keep(tf.tensor2d(this.data, [this.size, this.dim]));
+    this.changed();
   }
 
   state(): { ptr: number; data: Float32Array } {
@@ -50,8 +60,7 @@ export class FeatureQueue {
     if (s.data.length !== this.size * this.dim) throw new DistillError(`Queue state has ${s.data.length} values, expected ${this.size} x ${this.dim}.`);
     this.data = Float32Array.from(s.data);
     this.ptr = s.ptr;
-    this.keys.dispose();
-    this.keys = tf.keep(tf.tensor2d(this.data, [this.size, this.dim]));
+    this.changed();
   }
 
   /** Start from given keys (e.g. a fixture's initial queue). */
@@ -62,6 +71,6 @@ export class FeatureQueue {
   }
 
   dispose(): void {
-    this.keys.dispose();
+    this.changed();
   }
 }
