@@ -1,6 +1,6 @@
-import { initRuntime, tf } from '@distill/core';
+import { initRuntime, onnxOps as op, tf } from '@distill/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { OnnxStudentEngine, onnxSupport } from './onnx-engine.js';
+import { OnnxStudentEngine, onnxSupport, type LossHead } from './onnx-engine.js';
 import { createStudent } from './student.js';
 
 /** Largest |a - b| over the largest |b| (at least 1e-4: the key bias's gradient is zero up to rounding). */
@@ -86,6 +86,42 @@ describe('onnx engine for students: same embeddings and gradients as the tfjs to
     });
     expect(relDiff(a.image, off.image)).toBeGreaterThan(1e-3);
     for (const [k, v] of a.g) expect(v.every(Number.isFinite), k).toBe(true);
+    s.dispose();
+  });
+
+  it('a loss head runs in the graph: components out, their weighted sum trained (= embeddings + dLoss/dEmbedding)', async () => {
+    const s = createStudent('vit-bert', { preset: 'tiny', embedDim: 16, seed: 2, vocabSize: 300, maxLength: 30, overrides: { image: { imageSize: 32 } } });
+    const S = s.preprocess.crop;
+    const px = Float32Array.from({ length: B * 3 * S * S }, (_, i) => Math.sin(i * 0.13));
+    const t = Float32Array.from({ length: B * 16 }, (_, i) => Math.cos(i * 0.7));
+    // dot = sum(sI * t) (fed as an input), sq = mean(sT^2) (= 1/16: rows are unit length)
+    const head: LossHead = (g, e) => {
+      const target = g.input('target', [B, 16]);
+      return { dot: op.reduceSum(op.mul(e.image, target), [0, 1]), sq: op.reduceMean(op.mul(e.text, e.text), [0, 1]) };
+    };
+    const engine = new OnnxStudentEngine(s, { threads: 1, head });
+    const comps = await engine.forwardLoss(px, ids, mask, B, L, { target: { data: t, dims: [B, 16] } });
+    expect(Object.keys(comps)).toEqual(['dot', 'sq']);
+    const weights = { dot: 0.7, sq: 3 };
+    const grads = await engine.backwardLoss(weights);
+    await expect(engine.backwardLoss({ dot: 1 })).rejects.toThrow(/no weight for the loss component 'sq'/);
+
+    // The same through the embedding graphs: loss and dLoss/dEmbedding by hand.
+    const emb = await engine.forward(px, ids, mask, B, L);
+    let dot = 0;
+    let sq = 0;
+    for (let i = 0; i < B * 16; i++) {
+      dot += emb.image[i] * t[i];
+      sq += emb.text[i] ** 2 / (B * 16);
+    }
+    expect(comps.dot).toBeCloseTo(dot, 5);
+    expect(comps.sq).toBeCloseTo(sq, 6);
+    expect(comps.sq).toBeCloseTo(1 / 16, 5);
+    const ref = await engine.backward(t.map((v) => v * weights.dot), emb.text.map((v) => (2 * v * weights.sq) / (B * 16)));
+    expect(engine.compiledShapes).toBe(2); // the embedding graphs and the loss graphs of one shape
+    for (const [name, g] of ref) expect(relDiff(grads.get(name)!, g), name).toBeLessThan(1e-4);
+    await engine.release();
+    await expect(new OnnxStudentEngine(s).forwardLoss(px, ids, mask, B, L, {})).rejects.toThrow(/without a loss head/);
     s.dispose();
   });
 
