@@ -14,7 +14,7 @@ const steps = (dir: string) =>
     .filter((l) => l.includes('"components"'))
     .map((l) => JSON.parse(l) as { loss: number; components: Record<string, number> });
 
-// The onnx engine (towers on onnxruntime-node) against the plain tfjs path: the same run, step by step.
+// The onnx engine (towers and, where they have a graph form, losses on onnxruntime-node) against the plain tfjs path: the same run, step by step.
 describe.skipIf(!existsSync(join(EMOJI_TEACHER_DIR, 'student.json')))('training engines', () => {
   it('onnx and tfjs-wasm give the same losses and the same validation metrics', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'distill-engines-'));
@@ -32,6 +32,18 @@ describe.skipIf(!existsSync(join(EMOJI_TEACHER_DIR, 'student.json')))('training 
     // Recall counts ranks: a float-level difference can swap a near-tie (one caption of ~190 moves RSUM by ~0.5).
     onnx.val.forEach((v, i) => expect(Math.abs(v.rsum - wasm.val[i].rsum), `val RSUM, epoch ${i + 1}`).toBeLessThan(1.5));
   }, 120_000);
+
+  it("losses without a graph form ('kd') run on tfjs beside the onnx towers, with the same losses as tfjs-wasm", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'distill-engines-'));
+    const base = { losses: 'kd', dataset: { name: 'emoji', trainSubset: 64, evalSubset: 16 }, maxSteps: 3 };
+    const onnx = await train(resolveConfig({ preset: 'smoke', overrides: { ...base, backend: 'onnx' } }), { runDir: join(tmp, 'onnx'), logger: quiet });
+    const wasm = await train(resolveConfig({ preset: 'smoke', overrides: { ...base, backend: 'wasm' } }), { runDir: join(tmp, 'wasm'), logger: quiet });
+    expect(onnx.engine).toBe('onnx+tfjs-wasm-losses');
+    const a = steps(join(tmp, 'onnx'));
+    const b = steps(join(tmp, 'wasm'));
+    expect(a).toHaveLength(3);
+    a.forEach((s, i) => expect(Math.abs(s.loss - b[i].loss) / Math.abs(b[i].loss), `kd loss at step ${i + 1}`).toBeLessThan(1e-5));
+  }, 60_000);
 
   it('--backend onnx trains the CNN pair too (resnet-textcnn)', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'distill-engines-'));

@@ -1,9 +1,9 @@
 import { cpus } from 'node:os';
 import { DistillError, loadOrt, type BackendChoice, type Logger, type RuntimeInfo } from '@distill/core';
-import { OnnxStudentEngine, onnxSupport, type DualEncoderStudent } from '@distill/student-architectures';
+import { OnnxStudentEngine, onnxSupport, type DualEncoderStudent, type LossHead } from '@distill/student-architectures';
 import type { TrainBackend } from './config.js';
 
-/** The tfjs backend to initialise for a training backend ('onnx' still runs the losses on tfjs). */
+/** The tfjs backend to initialise for a training backend ('onnx' still uses tfjs for AdamW, evaluation and losses without a graph form). */
 export function tfjsBackendFor(backend: TrainBackend): BackendChoice {
   return backend === 'onnx' ? 'auto' : backend;
 }
@@ -12,12 +12,13 @@ export function tfjsBackendFor(backend: TrainBackend): BackendChoice {
  * Picks where the student's towers train. 'onnx': onnxruntime-node (an error says why when the
  * student cannot); 'auto': onnx unless a tensorflow backend loaded or the student cannot (then tfjs,
  * with the reason logged); any tfjs backend: tfjs. Returns the onnx engine, or undefined for tfjs.
+ * With a `head` (the losses' graph form) the losses run in the same onnxruntime graphs.
  */
 export async function chooseStudentEngine(
   backend: TrainBackend,
   rt: RuntimeInfo,
   student: DualEncoderStudent,
-  opts: { threads: number; seed: number; log: Logger },
+  opts: { threads: number; seed: number; log: Logger; head?: LossHead; lossName?: string },
 ): Promise<OnnxStudentEngine | undefined> {
   if (backend !== 'onnx' && backend !== 'auto') return undefined;
   if (backend === 'auto' && rt.backend === 'tensorflow') return undefined;
@@ -35,6 +36,7 @@ export async function chooseStudentEngine(
     return undefined;
   }
   const threads = opts.threads || cpus().length;
-  opts.log.info(`engine: onnx (student towers on onnxruntime-node, ${threads} thread${threads > 1 ? 's' : ''}; losses on tfjs-${rt.backend})`);
-  return new OnnxStudentEngine(student, { threads, seed: opts.seed });
+  const where = opts.head ? 'losses in the same graphs' : `the '${opts.lossName ?? 'chosen'}' losses have no graph form: on tfjs-${rt.backend}`;
+  opts.log.info(`engine: onnx (student towers on onnxruntime-node, ${threads} thread${threads > 1 ? 's' : ''}; ${where})`);
+  return new OnnxStudentEngine(student, { threads, seed: opts.seed, head: opts.head });
 }

@@ -1,6 +1,7 @@
 import { createBalancer } from '@distill/balancer';
 import { DistillError, tf, type Balancer, type LossInputs } from '@distill/core';
-import { FeatureQueue, resolveLossMethod, type LossMethod } from '@distill/losses';
+import { FeatureQueue, groupTargetArray, resolveLossMethod, type LossMethod } from '@distill/losses';
+import type { LossHead } from '@distill/student-architectures';
 import type { TrainConfig } from './config.js';
 
 type Tensors = Record<string, { shape: number[]; data: Float32Array }>;
@@ -14,7 +15,21 @@ export interface MethodState {
   save(): { balancer: unknown; queuePtr?: number; tensors: Tensors };
   load(balancer: unknown, tensors: Tensors, queuePtr?: number): void;
   dispose(): void;
+  /**
+   * The method's losses as a head of the onnx engine's graph (methods with a graph form: the DSMD
+   * family and 'none'), and the per-step feeds of its inputs: teacher rows, queues, same-group targets.
+   */
+  graph?: { head: LossHead; feeds(x: GraphStepInputs): Record<string, GraphFeed> };
 }
+
+export interface GraphStepInputs {
+  batch: number;
+  teacherImage?: Float32Array;
+  teacherText?: Float32Array;
+  imageIds?: Int32Array;
+}
+
+export type GraphFeed = { data: Float32Array; dims: number[] };
 
 /** The trainer's view of `--losses`: a loss method from @distill/losses plus its balancer and queues. */
 export interface Method {
@@ -45,9 +60,32 @@ export function resolveMethod(cfg: TrainConfig): Method {
       if (queues && c.lossOptions.queueSize < c.batchSize) {
         throw new DistillError(`Queue size ${c.lossOptions.queueSize} is smaller than the batch size ${c.batchSize}.`, 2);
       }
+      const graph = lm.graph && {
+        head: ((g, e) => {
+          const B = e.image.shape[0];
+          const teacher = lm.needsTeacher ? { teacherImage: g.input('teacher_image', [B, dim]), teacherText: g.input('teacher_text', [B, dim]) } : {};
+          const queue = queues ? { imageQueue: g.input('image_queue', [queues.image.size, dim]), textQueue: g.input('text_queue', [queues.text.size, dim]) } : {};
+          return lm.graph!({ studentImage: e.image, studentText: e.text, ...teacher, ...queue, targets: g.input('targets', [B, B]) });
+        }) satisfies LossHead,
+        feeds(x: GraphStepInputs): Record<string, GraphFeed> {
+          const B = x.batch;
+          const f: Record<string, GraphFeed> = { targets: { data: groupTargetArray(x.imageIds, B), dims: [B, B] } };
+          if (lm.needsTeacher) {
+            if (!x.teacherImage || !x.teacherText) throw new DistillError(`The '${lm.name}' losses need teacher features.`);
+            f.teacher_image = { data: x.teacherImage, dims: [B, dim] };
+            f.teacher_text = { data: x.teacherText, dims: [B, dim] };
+          }
+          if (queues) {
+            f.image_queue = { data: queues.image.rows, dims: [queues.image.size, dim] };
+            f.text_queue = { data: queues.text.rows, dims: [queues.text.size, dim] };
+          }
+          return f;
+        },
+      };
       return {
         balancer,
         queues,
+        graph,
         afterStep(ti, tt, b) {
           queues?.image.enqueue(ti, b);
           queues?.text.enqueue(tt, b);

@@ -162,7 +162,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     overrides: cfg.student.overrides,
   });
   const params = student.parameterCount();
-  const onnx = await chooseStudentEngine(cfg.backend, rt, student, { threads: cfg.threads, seed: cfg.seed, log });
+  const state = method.createState(embedDim, cfg);
+  const onnx = await chooseStudentEngine(cfg.backend, rt, student, { threads: cfg.threads, seed: cfg.seed, log, head: state.graph?.head, lossName: method.name });
+  const lossInGraph = !!(onnx && state.graph);
   log.info(`student ${cfg.student.pair}/${cfg.student.preset}: ${(params.total / 1e6).toFixed(2)}M parameters, embed dim ${embedDim}`);
   const { crop } = student.preprocess;
   const loader = new ImageLoader(dataset, student.preprocess, {
@@ -193,7 +195,6 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     eps: cfg.optimizer.eps,
     groupLr: { image: cfg.optimizer.lrImage, text: cfg.optimizer.lrText, head: cfg.optimizer.lrHead },
   });
-  const state = method.createState(embedDim, cfg);
   const sampler =
     cfg.sampling === 'images'
       ? new ImagePairSampler(train, cfg.batchSize, cfg.seed, cfg.dropLast)
@@ -291,13 +292,10 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     let weights: number[] = [];
     const tI = teacherImg ? gatherRowsArray(teacherImg, batch.images, embedDim) : undefined;
     const tT = teacherTxt ? gatherRowsArray(teacherTxt, batch.captions, embedDim) : undefined;
-    // The balanced loss of the batch's embeddings (the NaN check and the balancer run on its components).
-    const balancedLoss = (sI: tf.Tensor2D, sT: tf.Tensor2D): tf.Scalar => {
-      const teacherImage = tI ? tf.tensor2d(tI, [B, embedDim]) : undefined;
-      const teacherText = tT ? tf.tensor2d(tT, [B, embedDim]) : undefined;
-      const comps = method.loss({ studentImage: sI, studentText: sT, teacherImage, teacherText, imageIds: groups }, state);
+    // The NaN check and the balancer run on the loss components; the trained loss is sum_c w_c L_c.
+    const balance = (comps: Record<string, number>): number[] => {
+      values = comps;
       const names = Object.keys(comps);
-      values = Object.fromEntries(names.map((n) => [n, comps[n].dataSync()[0]]));
       for (const n of names) {
         if (!Number.isFinite(values[n])) {
           throw new DistillError(
@@ -307,11 +305,29 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
         }
       }
       weights = state.balancer.weights(names.map((n) => values[n]));
-      return names.map((n, i) => comps[n].mul(weights[i])).reduce((a, b) => a.add(b)) as tf.Scalar;
+      return weights;
     };
-    let value: tf.Scalar;
+    const balancedLoss = (sI: tf.Tensor2D, sT: tf.Tensor2D): tf.Scalar => {
+      const teacherImage = tI ? tf.tensor2d(tI, [B, embedDim]) : undefined;
+      const teacherText = tT ? tf.tensor2d(tT, [B, embedDim]) : undefined;
+      const comps = method.loss({ studentImage: sI, studentText: sT, teacherImage, teacherText, imageIds: groups }, state);
+      const names = Object.keys(comps);
+      const w = balance(Object.fromEntries(names.map((n) => [n, comps[n].dataSync()[0]])));
+      return names.map((n, i) => comps[n].mul(w[i])).reduce((a, b) => a.add(b)) as tf.Scalar;
+    };
+    const toTensors = (pg: Map<string, Float32Array>) => Object.fromEntries(vars.map((v) => [v.name, tf.tensor(pg.get(v.name)!, v.variable.shape)]));
+    let loss: number;
     let grads: Record<string, tf.Tensor>;
-    if (onnx) {
+    if (onnx && lossInGraph) {
+      // the whole step on onnxruntime: towers + losses forward -> balancer weights -> backward seeded with them
+      const comps = await onnx.forwardLoss(px, ids, mask, B, Lb, state.graph!.feeds({ batch: B, teacherImage: tI, teacherText: tT, imageIds: groups }), {
+        step: st.step,
+      });
+      const w = balance(comps);
+      const names = Object.keys(comps);
+      loss = names.reduce((a, n, i) => a + Math.fround(w[i] * comps[n]), 0);
+      grads = toTensors(await onnx.backwardLoss(Object.fromEntries(names.map((n, i) => [n, w[i]]))));
+    } else if (onnx) {
       // towers forward on onnxruntime -> loss and dLoss/dEmbedding on tfjs -> towers backward on onnxruntime
       const emb = await onnx.forward(px, ids, mask, B, Lb, { step: st.step });
       const out = tf.tidy(() => {
@@ -321,22 +337,22 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
         ]);
         return { value: r.value, dI: r.grads[0], dT: r.grads[1] };
       });
-      value = out.value;
+      loss = out.value.dataSync()[0];
       const [dI, dT] = [out.dI.dataSync() as Float32Array, out.dT.dataSync() as Float32Array];
-      tf.dispose([out.dI, out.dT]);
-      const pg = await onnx.backward(dI, dT);
-      grads = Object.fromEntries(vars.map((v) => [v.name, tf.tensor(pg.get(v.name)!, v.variable.shape)]));
+      tf.dispose([out.value, out.dI, out.dT]);
+      grads = toTensors(await onnx.backward(dI, dT));
     } else {
+      let value: tf.Scalar;
       ({ value, grads } = tf.tidy(() => {
         const pixels = tf.tensor4d(px, [B, 3, crop, crop]);
         const tok = { ids: tf.tensor2d(ids, [B, Lb], 'int32'), mask: tf.tensor2d(mask, [B, Lb], 'int32') };
         return tf.variableGrads(() => balancedLoss(student.encodeImage(pixels, true), student.encodeText(tok, true)), vars.map((v) => v.variable));
       }));
+      loss = value.dataSync()[0];
+      value.dispose();
     }
     optimizer.apply(grads);
     tf.dispose(grads);
-    const loss = value.dataSync()[0];
-    value.dispose();
     if (tI && tT) state.afterStep(tI, tT, B);
     st.step++;
     const rec: StepRecord = {
@@ -383,7 +399,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     test,
     parameters: params,
     seconds: st.elapsedSeconds,
-    engine: onnx ? 'onnx' : `tfjs-${rt.backend}`,
+    engine: onnx ? (lossInGraph ? 'onnx' : `onnx+tfjs-${rt.backend}-losses`) : `tfjs-${rt.backend}`,
   };
   run.writeJson('result.json', result);
   if (best !== student) best.dispose();

@@ -87,7 +87,7 @@ export const trainCommand: CliCommand = {
       .option('checkpoint-every', { type: 'number', describe: 'checkpoint every N steps (and every epoch)' })
       .option('baseline', { type: 'boolean', describe: 'also train the no-teacher student of the same size and budget' })
       .option('latency', { type: 'boolean', describe: 'measure encoder latency for the report' })
-      .option('backend', { choices: TRAIN_BACKENDS, describe: 'compute backend (auto: tensorflow > onnx > wasm > cpu; onnx = student towers on onnxruntime-node, losses on tfjs)' })
+      .option('backend', { choices: TRAIN_BACKENDS, describe: 'compute backend (auto: tensorflow > onnx > wasm > cpu; onnx = the student and its losses on onnxruntime-node; losses with no graph form (dcd, kd, ...) on tfjs)' })
       .option('threads', { type: 'number', describe: 'onnxruntime threads for --backend onnx (0 = all cores)' })
       .option('run-dir', { type: 'string', describe: 'run folder (default: a new folder under runs/)' })
       .option('resume', { type: 'string', describe: 'continue the killed run in this folder' })
