@@ -105,18 +105,7 @@ function measure(variant: string, slow: boolean): Result {
   }
   err(`${variant}: ${w} warm-up + ${n} timed steps...`);
   const { ms, losses } = timeSteps(config, w, n);
-  const msPerStep = median(ms);
-  const r: Result = {
-    variant,
-    msPerStep,
-    msAll: ms.map((x) => Math.round(x * 10) / 10),
-    gflops: flops.total / (msPerStep / 1000) / 1e9,
-    estimatedMs,
-    lossFirst: losses[0],
-    lossLast: losses[losses.length - 1],
-  };
-  err(`${variant}: ${msPerStep.toFixed(1)} ms/step [${r.msAll!.join(', ')}]`);
-  return r;
+  return resultOf(variant, ms, losses, estimatedMs);
 }
 
 interface TorchResult {
@@ -141,6 +130,38 @@ function runTorch(): TorchResult | string {
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchResult;
 }
 
+/** The result row of timed steps (median ms, GFLOP/s, first and last loss), printed as it is made. */
+function resultOf(variant: string, ms: number[], losses: number[], estimatedMs?: number): Result {
+  const msPerStep = median(ms);
+  const r: Result = {
+    variant,
+    msPerStep,
+    msAll: ms.map((x) => Math.round(x * 10) / 10),
+    gflops: flops.total / (msPerStep / 1000) / 1e9,
+    estimatedMs,
+    lossFirst: losses[0],
+    lossLast: losses[losses.length - 1],
+  };
+  err(`${variant}: ${msPerStep.toFixed(1)} ms/step [${r.msAll!.join(', ')}]`);
+  return r;
+}
+
+/** `warmup` untimed then `steps` timed calls of an async training step (returns its loss); `close` always runs. */
+async function timeAsyncSteps(variant: string, step: () => Promise<number>, close: () => Promise<void>): Promise<Result> {
+  const ms: number[] = [];
+  const losses: number[] = [];
+  try {
+    for (let s = 0; s < warmup + steps; s++) {
+      const t0 = performance.now();
+      losses.push(await step());
+      if (s >= warmup) ms.push(performance.now() - t0);
+    }
+  } finally {
+    await close();
+  }
+  return resultOf(variant, ms, losses);
+}
+
 /** Data-parallel wasm step over `workers` worker_threads (packages/core/src/engine/data-parallel.ts). */
 async function measureDataParallel(variant: string, workers: number, fastKernels: boolean): Promise<Result> {
   err(`${variant}: starting ${workers} workers, ${warmup} warm-up + ${steps} timed steps...`);
@@ -151,28 +172,7 @@ async function measureDataParallel(variant: string, workers: number, fastKernels
     backend: 'wasm',
     fastKernels,
   });
-  const ms: number[] = [];
-  const losses: number[] = [];
-  try {
-    for (let s = 0; s < warmup + steps; s++) {
-      const t0 = performance.now();
-      losses.push(await dp.step());
-      if (s >= warmup) ms.push(performance.now() - t0);
-    }
-  } finally {
-    await dp.close();
-  }
-  const msPerStep = median(ms);
-  const r: Result = {
-    variant,
-    msPerStep,
-    msAll: ms.map((x) => Math.round(x * 10) / 10),
-    gflops: flops.total / (msPerStep / 1000) / 1e9,
-    lossFirst: losses[0],
-    lossLast: losses[losses.length - 1],
-  };
-  err(`${variant}: ${msPerStep.toFixed(1)} ms/step [${r.msAll!.join(', ')}]`);
-  return r;
+  return timeAsyncSteps(variant, () => dp.step(), () => dp.close());
 }
 
 /**
@@ -186,27 +186,7 @@ async function measureOnnx(variant: string, threads: number | undefined, profile
   ref.dispose();
   err(`${variant}: compiling the graph, ${warmup} warm-up + ${steps} timed steps...`);
   const trainer = await OnnxReferenceTrainer.create(config, init, { threads });
-  const ms: number[] = [];
-  const losses: number[] = [];
-  try {
-    for (let s = 0; s < warmup + steps; s++) {
-      const t0 = performance.now();
-      losses.push(await trainer.trainStep());
-      if (s >= warmup) ms.push(performance.now() - t0);
-    }
-  } finally {
-    await trainer.release();
-  }
-  const msPerStep = median(ms);
-  const result: Result = {
-    variant,
-    msPerStep,
-    msAll: ms.map((x) => Math.round(x * 10) / 10),
-    gflops: flops.total / (msPerStep / 1000) / 1e9,
-    lossFirst: losses[0],
-    lossLast: losses[losses.length - 1],
-  };
-  err(`${variant}: ${msPerStep.toFixed(1)} ms/step [${result.msAll!.join(', ')}]`);
+  const result = await timeAsyncSteps(variant, () => trainer.trainStep(), () => trainer.release());
   if (!profile) return { result };
   err(`${variant}: per-op profile (onnxruntime profiler), 1 warm-up + ${PROFILE_STEPS} steps...`);
   const dir = mkdtempSync(join(tmpdir(), 'distill-ort-profile-'));
