@@ -7,7 +7,7 @@ import YAML from 'yaml';
  * config is saved into the run folder. Defaults are the paper's where the embedded emoji benchmark
  * allows (see PRESETS for the small-machine settings).
  */
-/** tfjs backends, plus 'onnx': the student's towers train as onnxruntime-node graphs (losses stay on tfjs). */
+/** tfjs backends, plus 'onnx': the student's towers (and losses with a graph form) train as onnxruntime-node graphs. */
 export type TrainBackend = BackendChoice | 'onnx';
 export const TRAIN_BACKENDS: TrainBackend[] = ['auto', 'onnx', 'tensorflow', 'wasm', 'cpu'];
 

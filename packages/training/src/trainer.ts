@@ -66,7 +66,7 @@ export interface TrainResult {
   test: RetrievalMetrics;
   parameters: { image: number; text: number; head: number; total: number };
   seconds: number;
-  /** Where the towers trained: 'onnx' or 'tfjs-<backend>'. */
+  /** Where the step ran: 'onnx' (towers and losses), 'onnx+tfjs-<backend>-losses' (towers only) or 'tfjs-<backend>'. */
   engine?: string;
 }
 
@@ -318,7 +318,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     const toTensors = (pg: Map<string, Float32Array>) => Object.fromEntries(vars.map((v) => [v.name, tf.tensor(pg.get(v.name)!, v.variable.shape)]));
     let loss: number;
     let grads: Record<string, tf.Tensor>;
-    if (onnx && lossInGraph) {
+    if (lossInGraph && onnx) {
       // the whole step on onnxruntime: towers + losses forward -> balancer weights -> backward seeded with them
       const comps = await onnx.forwardLoss(px, ids, mask, B, Lb, state.graph!.feeds({ batch: B, teacherImage: tI, teacherText: tT, imageIds: groups }), {
         step: st.step,
