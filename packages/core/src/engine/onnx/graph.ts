@@ -174,10 +174,11 @@ export class Graph {
   }
 
   /**
-   * Two models for training with a loss computed elsewhere: `forward` maps the graph inputs to
-   * `outputs` plus the activations the backward pass needs (`saved`); `backward` maps those
-   * activations, the inputs it reads and one seed per output (dLoss/dOutput, named `seed_<i>`)
-   * to the gradients of `wrt` (named `grad_<i>`). Call once, after building the forward graph.
+   * Two models for training: `forward` maps the graph inputs to `outputs` (embeddings whose loss is
+   * computed elsewhere, or the loss components themselves) plus the activations the backward pass
+   * needs (`saved`); `backward` maps those activations, the inputs it reads and one seed per output
+   * (dLoss/dOutput, named `seed_<i>`: for a loss component, its weight) to the gradients of `wrt`
+   * (named `grad_<i>`). Call once, after building the forward graph.
    */
   compileTraining(outputs: Sym[], wrt: Sym[]): TrainingGraphs {
     const nForward = this.nodes.length;
