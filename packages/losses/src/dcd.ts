@@ -28,12 +28,37 @@ export function dcdSelect(teacherScores: number[][], topK: number): DcdSelection
   return { teacherTopIndices, studentCandidateIndices };
 }
 
+/**
+ * `flat[idx]` for distinct indices, with a gradient built from Gather alone: d flat = [dy, 0][inverse],
+ * where inverse[p] is the position of p in idx (or the appended zero). tf.gather's own gradient is
+ * UnsortedSegmentSum, which tfjs-wasm does not have; for distinct indices both sum exactly one dy (or
+ * none) into each entry, so values and gradients are identical on every backend.
+ */
+export function gatherDistinct(flat: tf.Tensor1D, idx: number[]): tf.Tensor1D {
+  const n = flat.shape[0];
+  const inverse = new Int32Array(n).fill(idx.length);
+  idx.forEach((p, k) => {
+    if (!Number.isInteger(p) || p < 0 || p >= n) throw new DistillError(`DCD: index ${p} out of range [0, ${n}).`);
+    if (inverse[p] !== idx.length) throw new DistillError(`DCD: index ${p} selected twice (gatherDistinct needs distinct indices).`);
+    inverse[p] = k;
+  });
+  const f = tf.customGrad(((x: tf.Tensor1D, save: tf.GradSaveFunc) => {
+    save([]);
+    return {
+      value: tf.gather(x, tf.tensor1d(idx, 'int32')),
+      gradFunc: (dy: tf.Tensor) => tf.gather(tf.concat([tf.reshape(dy, [-1]), tf.zeros([1])]), tf.tensor1d(inverse, 'int32')),
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(flat) as tf.Tensor1D;
+}
+
+/** Row-wise pick: out[i][k] = scores[i][idx[i][k]] (indices distinct within a row). */
 function gather(scores: tf.Tensor2D, idx: number[][]): tf.Tensor2D {
   return tf.tidy(() => {
     const B = idx.length;
     const C = scores.shape[1];
     const flat = idx.flatMap((row, i) => row.map((j) => i * C + j));
-    return tf.gather(scores.reshape([B * C]), tf.tensor1d(flat, 'int32')).reshape([B, idx[0].length]) as tf.Tensor2D;
+    return gatherDistinct(scores.reshape([B * C]), flat).reshape([B, idx[0].length]) as tf.Tensor2D;
   });
 }
 
@@ -100,7 +125,7 @@ export function dcdDualEncoder(
   const reorder = (m: tf.Tensor2D) => tf.tidy(() => {
     const C = m.shape[1];
     const idx = order.flatMap((row, i) => [...row, ...Array.from({ length: C - B }, (_, k) => B + k)].map((j) => i * C + j));
-    return tf.gather(m.reshape([B * C]), tf.tensor1d(idx, 'int32')).reshape([B, C]) as tf.Tensor2D;
+    return gatherDistinct(m.reshape([B * C]) as tf.Tensor1D, idx).reshape([B, C]) as tf.Tensor2D; // a permutation
   });
   const scores = (q: tf.Tensor2D, k: tf.Tensor2D, extra?: tf.Tensor2D) =>
     tf.tidy(() => reorder((extra ? tf.concat([tf.matMul(q, k, false, true), tf.matMul(q, extra, false, true)], 1) : tf.matMul(q, k, false, true)).div(opts.scoreTemperature) as tf.Tensor2D));
