@@ -1,13 +1,12 @@
-import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initRuntime, readJsonFile, sharedDir, SHARED_MISSING } from '@distill/core';
+import { initRuntime, readJsonFile } from '@distill/core';
 import { compareToFixture, runLossParityFile } from './parity.js';
 
-const dir = sharedDir();
-if (!dir) console.warn(SHARED_MISSING);
+/** In-repo copy of shared/parity/dsmd_public.json (the test runs on any clone). */
+const file = fileURLToPath(new URL('./fixtures/parity/dsmd_public.json', import.meta.url));
 
-describe.skipIf(!dir)('parity with the official DSMD / DCD fixture (shared/parity/dsmd_public.json)', () => {
-  const file = join(dir ?? '', 'parity', 'dsmd_public.json');
+describe('parity with the official DSMD / DCD fixture (fixtures/parity/dsmd_public.json)', () => {
   let diffs: Record<string, number> = {};
   let got: Record<string, unknown> = {};
   beforeAll(async () => {

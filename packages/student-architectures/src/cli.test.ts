@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot, SHARED_MISSING, sharedDir } from '@distill/core';
+import { fileURLToPath } from 'node:url';
+import { repoRoot } from '@distill/core';
 import { describe, expect, it } from 'vitest';
 
 const root = repoRoot();
@@ -16,10 +17,8 @@ describe('distill CLI (students)', () => {
     for (const p of out.pairs) for (const preset of ['tiny', 'small', 'base']) expect(p.presets[preset].parameters.total).toBeGreaterThan(0);
   });
 
-  const shared = sharedDir();
-  if (!shared) console.warn(SHARED_MISSING);
-  it.skipIf(!shared)('`distill parity hf <dir>` prints max abs diffs <= 1e-4 as JSON', () => {
-    const r = distill('parity', 'hf', join(shared!, 'parity', 'hf-tiny', 'albert'));
+  it('`distill parity hf <dir>` prints max abs diffs <= 1e-4 as JSON', () => {
+    const r = distill('parity', 'hf', fileURLToPath(new URL('./fixtures/hf-tiny/albert', import.meta.url)));
     expect(r.status).toBe(0);
     const diffs = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(diffs.last_hidden_state).toBeLessThanOrEqual(1e-4);

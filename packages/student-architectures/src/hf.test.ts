@@ -1,15 +1,15 @@
 import { join } from 'node:path';
-import { initRuntime, SHARED_MISSING, sharedDir } from '@distill/core';
+import { fileURLToPath } from 'node:url';
+import { initRuntime } from '@distill/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encoderFromHfConfig, loadHfEncoder, matchHfWeights, readHfConfig } from './hf.js';
 import { runHfParity } from './parity.js';
 import { readSafetensors } from './safetensors.js';
 
-const shared = sharedDir();
-if (!shared) console.warn(SHARED_MISSING);
-const tiny = (m: string) => join(shared!, 'parity', 'hf-tiny', m);
+/** In-repo copies of shared/parity/hf-tiny/<model> (config.json, model.safetensors, reference.json). */
+const tiny = (m: string) => fileURLToPath(new URL(`./fixtures/hf-tiny/${m}`, import.meta.url));
 
-describe.skipIf(!shared)('Hugging Face parity (shared/parity/hf-tiny)', () => {
+describe('Hugging Face parity (fixtures/hf-tiny)', () => {
   beforeAll(async () => {
     await initRuntime('wasm', { quiet: true });
   });

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { createContainer, initRuntime, registryOf, SHARED_MISSING, sharedDir, tf, TOKENS, type Student } from '@distill/core';
+import { fileURLToPath } from 'node:url';
+import { createContainer, initRuntime, registryOf, tf, TOKENS, type Student } from '@distill/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { register } from './index.js';
 import { PAIRS, PRESETS } from './presets.js';
@@ -114,11 +115,11 @@ describe('student pairs', () => {
   });
 });
 
-const shared = sharedDir();
-if (!shared) console.warn(SHARED_MISSING);
-describe.skipIf(!shared)('students from Hugging Face checkpoints', () => {
+/** In-repo copies of shared/parity/hf-tiny/<model>. */
+const hfTiny = (m: string) => fileURLToPath(new URL(`./fixtures/hf-tiny/${m}`, import.meta.url));
+describe('students from Hugging Face checkpoints', () => {
   it('imageInit/textInit load the towers: features equal the PyTorch reference CLS and pooler', async () => {
-    const dir = (m: string) => join(shared!, 'parity', 'hf-tiny', m);
+    const dir = hfTiny;
     const s = createStudent('vit-bert', { embedDim: 8, seed: 0, imageInit: dir('vit'), textInit: dir('bert') });
     const { readFileSync } = await import('node:fs');
     const vref = JSON.parse(readFileSync(join(dir('vit'), 'reference.json'), 'utf8'));
@@ -133,7 +134,7 @@ describe.skipIf(!shared)('students from Hugging Face checkpoints', () => {
   });
 
   it('refuses a checkpoint of the wrong architecture for the pair', () => {
-    const dir = (m: string) => join(shared!, 'parity', 'hf-tiny', m);
+    const dir = hfTiny;
     expect(() => createStudent('vit-bert', { embedDim: 8, seed: 0, textInit: dir('albert') })).toThrow(/'albert' checkpoint, but pair 'vit-bert' needs 'bert'/);
   });
 });
