@@ -1,6 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { BALANCERS } from '@distill/balancer';
 import { DistillError, type BackendChoice } from '@distill/core';
+import { DATASETS } from '@distill/data';
+import { METHOD_NAMES, resolveLossMethod } from '@distill/losses';
+import { IMAGE_PRESETS, PAIRS, PRESETS as STUDENT_SIZE_NAMES, TEXT_PRESETS, type PresetName } from '@distill/student-architectures';
 import YAML from 'yaml';
+import { z } from 'zod';
 
 /**
  * One experiment = one config (YAML or JSON), validated, with CLI overrides on top. The resolved
@@ -157,7 +162,12 @@ export function deepMerge<T>(base: T, over: unknown): T {
 /** Read a YAML or JSON experiment file. */
 export function readConfigFile(path: string): DeepPartial<TrainConfig> {
   if (!existsSync(path)) throw new DistillError(`Config file not found: ${path}`, 2);
-  const text = readFileSync(path, 'utf8');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new DistillError(`Cannot read config file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}. Pass a readable YAML or JSON file to --config.`, 2);
+  }
   try {
     const v = path.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
     if (!isObject(v)) throw new Error('the top level must be a mapping');
@@ -167,40 +177,241 @@ export function readConfigFile(path: string): DeepPartial<TrainConfig> {
   }
 }
 
-const KNOWN = new Set(Object.keys(DEFAULT_CONFIG).concat(['balancer']));
+// ---------------------------------------------------------------------------------------------------
+// The schema of a resolved config (zod, strict at every level). TrainConfig above is checked against it
+// at compile time (SchemaMatchesType below), so the two cannot drift apart.
 
-/** defaults <- preset <- config file <- CLI overrides; then validated. */
-export function resolveConfig(opts: { preset?: string; file?: DeepPartial<TrainConfig>; overrides?: DeepPartial<TrainConfig> }): TrainConfig {
-  let cfg = DEFAULT_CONFIG;
-  const presetName = opts.preset ?? 'emoji';
-  const preset = PRESETS[presetName];
-  if (!preset) throw new DistillError(`Unknown preset '${presetName}'. Available: ${Object.keys(PRESETS).join(', ')}.`, 2);
-  cfg = deepMerge(cfg, preset);
-  for (const layer of [opts.file, opts.overrides]) {
-    if (!layer) continue;
-    for (const k of Object.keys(layer)) if (!KNOWN.has(k)) throw new DistillError(`Unknown config key '${k}'. Known keys: ${[...KNOWN].join(', ')}.`, 2);
-    cfg = deepMerge(cfg, layer);
+/** Student sizes (`--size`, config key `student.preset`). */
+export const STUDENT_SIZES: readonly PresetName[] = STUDENT_SIZE_NAMES;
+export const SAMPLINGS = ['captions', 'images'] as const;
+
+const expected = (what: string) => ({ error: `expected ${what}` });
+const intAtLeast = (min: number) => {
+  const e = expected(`an integer >= ${min}`);
+  return z.number(e).int(e).min(min, e);
+};
+const positive = (what = 'a number > 0') => z.number(expected(what)).gt(0, expected(what));
+const finite = () => z.number(expected('a finite number'));
+const nonNegative = () => z.number(expected('a number >= 0')).min(0, expected('a number >= 0'));
+const oneOf = <T extends string>(values: readonly T[]) => z.enum(values as [T, ...T[]], expected(`one of ${values.join(', ')}`));
+const bool = () => z.boolean(expected('true or false'));
+const str = (what = 'a string') => z.string(expected(what));
+const section = <S extends z.core.$ZodLooseShape>(shape: S) => z.strictObject(shape, expected(`a mapping with keys ${Object.keys(shape).join(', ')}`));
+
+const pairNames = PAIRS.map((p) => p.name);
+const datasetNames = DATASETS.map((d) => d.name);
+const balancerNames = BALANCERS.map((b) => b.name);
+const LOSSES_EXPECTED = `a method (${METHOD_NAMES.join(', ')}) or a list of DSMD components (cd, fd, sd, hnd)`;
+
+/**
+ * `losses` is a string (`dsmd`, `cd,fd`) or, in a YAML/JSON file, a list of names (`[cd, fd]`), which is
+ * joined into the same comma list. Either way the name must resolve to a loss method.
+ */
+const lossesSchema = z
+  .union([str(), z.array(str())], expected(LOSSES_EXPECTED))
+  .transform((v) => (Array.isArray(v) ? v.join(',') : v))
+  .superRefine((v, ctx) => {
+    try {
+      resolveLossMethod(v, { temperature: 1 });
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `expected ${LOSSES_EXPECTED}` });
+    }
+  });
+
+const encoderOverrides = z.record(z.string(), z.unknown(), expected('a mapping of encoder settings')).optional();
+
+export const TrainConfigSchema = section({
+  seed: intAtLeast(0),
+  backend: oneOf(TRAIN_BACKENDS),
+  threads: intAtLeast(0),
+  dataset: section({
+    name: oneOf(datasetNames),
+    dataRoot: str('a folder path').optional(),
+    annotations: str('a file path').optional(),
+    imageRoot: str('a folder path').optional(),
+    skipBadImages: bool().optional(),
+    trainSubset: intAtLeast(1).optional(),
+    evalSubset: intAtLeast(1).optional(),
+  }),
+  teacher: section({
+    name: str('a teacher name (emoji, clip, beit3, features, or a saved student with teacher.model)'),
+    model: str('a folder path').optional(),
+    batchSize: intAtLeast(1),
+  }),
+  student: section({
+    pair: oneOf(pairNames),
+    preset: oneOf(STUDENT_SIZES),
+    imageInit: str('a folder path').optional(),
+    textInit: str('a folder path').optional(),
+    maxLength: intAtLeast(1),
+    vocabSize: intAtLeast(1),
+    overrides: section({ image: encoderOverrides, text: encoderOverrides }).optional(),
+  }),
+  losses: lossesSchema,
+  balancer: oneOf(balancerNames).optional(),
+  lossOptions: section({
+    temperature: positive(),
+    queueSize: intAtLeast(1),
+    margin: finite().optional(),
+    hardNegative: oneOf(['sum', 'max'] as const).optional(),
+  }),
+  optimizer: section({
+    lr: positive(),
+    weightDecay: nonNegative(),
+    lrImage: positive().optional(),
+    lrText: positive().optional(),
+    lrHead: positive().optional(),
+    betas: z.tuple([nonNegative().lt(1, expected('a number in [0, 1)')), nonNegative().lt(1, expected('a number in [0, 1)'))], expected('two numbers in [0, 1), e.g. [0.9, 0.999]')),
+    eps: positive(),
+  }),
+  schedule: section({
+    epochs: intAtLeast(1),
+    decayEpoch: intAtLeast(0),
+    decayFactor: z.number(expected('a number in (0, 1]')).gt(0, expected('a number in (0, 1]')).lte(1, expected('a number in (0, 1]')),
+    warmupSteps: intAtLeast(0),
+  }),
+  batchSize: intAtLeast(1),
+  sampling: oneOf(SAMPLINGS),
+  dropLast: bool(),
+  checkpointEvery: intAtLeast(1),
+  maxSteps: intAtLeast(0),
+  baseline: bool(),
+  latency: bool(),
+  fastKernels: bool(),
+}).superRefine((c, ctx) => {
+  if (c.lossOptions.queueSize < c.batchSize) {
+    ctx.addIssue({ code: 'custom', path: ['lossOptions', 'queueSize'], message: `must be >= batchSize (${c.batchSize}), got ${c.lossOptions.queueSize}` });
   }
-  validateConfig(cfg);
-  return cfg;
+  // Encoder overrides: only the settings the pair's encoders have, with the same kind of value.
+  const pair = PAIRS.find((p) => p.name === c.student.pair);
+  if (!pair || !c.student.overrides) return;
+  for (const side of ['image', 'text'] as const) {
+    const over = c.student.overrides[side];
+    if (!over) continue;
+    const kind = side === 'image' ? pair.image : pair.text;
+    const known: Record<string, unknown> = Object.assign({}, ...STUDENT_SIZES.map((s) => (side === 'image' ? IMAGE_PRESETS[s] : TEXT_PRESETS[s])[kind as never]));
+    for (const [k, v] of Object.entries(over)) {
+      const path = ['student', 'overrides', side, k];
+      if (!(k in known)) ctx.addIssue({ code: 'custom', path, message: `unknown ${kind} setting${suggest(k, Object.keys(known))} (${kind} takes ${Object.keys(known).join(', ')})` });
+      else if (known[k] !== undefined && typeof v !== typeof known[k]) ctx.addIssue({ code: 'custom', path, message: `expected a ${typeof known[k]} like ${JSON.stringify(known[k])}` });
+    }
+  }
+});
+
+type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+/** Compile-time guard: the schema's output type is exactly TrainConfig (edit both together). */
+const SchemaMatchesType: Equals<z.output<typeof TrainConfigSchema>, TrainConfig> = true;
+void SchemaMatchesType;
+
+function levenshtein(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const t = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+      prev = t;
+    }
+  }
+  return d[b.length];
 }
 
-export function validateConfig(c: TrainConfig): void {
-  const bad = (msg: string) => {
-    throw new DistillError(`Invalid config: ${msg}`, 2);
-  };
-  const posInt = (v: number, name: string) => (!Number.isInteger(v) || v <= 0) && bad(`${name} must be a positive integer, got ${v}`);
-  posInt(c.batchSize, 'batchSize');
-  posInt(c.schedule.epochs, 'schedule.epochs');
-  posInt(c.lossOptions.queueSize, 'lossOptions.queueSize');
-  posInt(c.checkpointEvery, 'checkpointEvery');
-  if (!(c.optimizer.lr > 0)) bad(`optimizer.lr must be > 0, got ${c.optimizer.lr}`);
-  if (!(c.optimizer.weightDecay >= 0)) bad(`optimizer.weightDecay must be >= 0, got ${c.optimizer.weightDecay}`);
-  if (!(c.lossOptions.temperature > 0)) bad(`lossOptions.temperature must be > 0, got ${c.lossOptions.temperature}`);
-  if (c.lossOptions.queueSize < c.batchSize) bad(`lossOptions.queueSize (${c.lossOptions.queueSize}) must be >= batchSize (${c.batchSize})`);
-  if (!(c.schedule.decayFactor > 0 && c.schedule.decayFactor <= 1)) bad(`schedule.decayFactor must be in (0, 1], got ${c.schedule.decayFactor}`);
-  if (c.sampling !== 'captions' && c.sampling !== 'images') bad(`sampling must be 'captions' or 'images', got ${String(c.sampling)}`);
-  if (!TRAIN_BACKENDS.includes(c.backend)) bad(`backend must be one of ${TRAIN_BACKENDS.join(', ')}, got ${String(c.backend)}`);
-  if (!Number.isInteger(c.threads) || c.threads < 0) bad(`threads must be an integer >= 0 (0 = all cores), got ${c.threads}`);
-  if (!Number.isInteger(c.maxSteps) || c.maxSteps < 0) bad(`maxSteps must be an integer >= 0, got ${c.maxSteps}`);
+function suggest(key: string, known: string[]): string {
+  const best = known.map((k) => [k, levenshtein(key, k)] as const).sort((x, y) => x[1] - y[1])[0];
+  return best && best[1] <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean '${best[0]}'?)` : '';
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): { found: boolean; value: unknown } {
+  let cur: unknown = root;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object' || !(String(k) in (cur as object))) return { found: false, value: undefined };
+    cur = (cur as Record<string, unknown>)[String(k)];
+  }
+  return { found: true, value: cur };
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
+  if (v === null) return 'null (an empty value)';
+  if (Array.isArray(v)) return `the list ${JSON.stringify(v)}`;
+  if (typeof v === 'object') return 'a mapping';
+  return String(v);
+}
+
+/** The schema node at a path (for the list of valid keys of a section). */
+function shapeAt(path: readonly PropertyKey[]): string[] {
+  let s: z.ZodType = TrainConfigSchema;
+  for (const k of path) {
+    while (s instanceof z.ZodOptional || s instanceof z.ZodPipe) s = (s instanceof z.ZodOptional ? s.unwrap() : s.in) as z.ZodType;
+    if (!(s instanceof z.ZodObject)) return [];
+    s = (s.shape as Record<string, z.ZodType>)[String(k)];
+    if (!s) return [];
+  }
+  while (s instanceof z.ZodOptional || s instanceof z.ZodPipe) s = (s instanceof z.ZodOptional ? s.unwrap() : s.in) as z.ZodType;
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}
+
+/** One readable clause per zod issue: `key.path: what was expected, got what`. */
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): { path: PropertyKey[]; text: string }[] {
+  const name = (p: readonly PropertyKey[]) => (p.length ? p.map(String).join('.') : 'the config');
+  if (issue.code === 'unrecognized_keys') {
+    const known = shapeAt(issue.path);
+    const where = issue.path.length ? `${name(issue.path)} takes` : 'known keys:';
+    return issue.keys.map((k) => ({ path: [...issue.path, k], text: `${name([...issue.path, k])}: unknown key${suggest(k, known)} (${where} ${known.join(', ')})` }));
+  }
+  const path = [...issue.path];
+  const { found, value } = valueAt(input, path);
+  if (issue.code === 'custom' && !issue.message.startsWith('expected')) return [{ path, text: `${name(path)}: ${issue.message}` }];
+  let got = found ? show(value) : 'nothing (the key is missing)';
+  if (typeof value === 'number' && !Number.isFinite(value)) got += ' (numbers must be finite)';
+  const quoted =
+    typeof value === 'string' &&
+    ((issue.message.includes('true or false') && /^(true|false)$/i.test(value)) || (/number|integer/.test(issue.message) && value.trim() !== '' && Number.isFinite(Number(value))));
+  return [{ path, text: `${name(path)}: ${issue.message}, got ${got}${quoted ? ' (write it without quotes)' : ''}` }];
+}
+
+/**
+ * Parse a merged config against the schema; throws one DistillError (one line) naming each bad key path,
+ * what was expected, what was found and, with `where`, which layer (file, flags) set it.
+ */
+export function parseConfig(input: unknown, where?: (path: readonly PropertyKey[]) => string | undefined): TrainConfig {
+  const r = TrainConfigSchema.safeParse(input);
+  if (r.success) return r.data;
+  const clauses = r.error.issues.flatMap((i) => describeIssue(i, input)).map(({ path, text }) => {
+    const src = where?.(path);
+    return src ? `${text} (from ${src})` : text;
+  });
+  const shown = clauses.slice(0, 6).join('; ') + (clauses.length > 6 ? `; and ${clauses.length - 6} more` : '');
+  throw new DistillError(`Invalid config: ${shown}.`, 2);
+}
+
+/** defaults <- preset <- config file <- CLI overrides; then validated against TrainConfigSchema. */
+export function resolveConfig(opts: {
+  preset?: string;
+  file?: DeepPartial<TrainConfig>;
+  /** Named in errors about keys that come from the file. */
+  fileName?: string;
+  overrides?: DeepPartial<TrainConfig>;
+  /** Named in errors about keys that come from the overrides (default: command-line flags). */
+  overridesName?: string;
+}): TrainConfig {
+  const presetName = opts.preset ?? 'emoji';
+  if (typeof presetName !== 'string' || !Object.hasOwn(PRESETS, presetName)) {
+    const size = STUDENT_SIZES.includes(presetName as never) ? ` '${presetName}' is a student size: use --size ${presetName} (config key student.preset).` : '';
+    throw new DistillError(`Unknown preset '${String(presetName)}'. Available: ${Object.keys(PRESETS).join(', ')}.${size}`, 2);
+  }
+  let cfg: unknown = deepMerge(DEFAULT_CONFIG, PRESETS[presetName]);
+  for (const layer of [opts.file, opts.overrides]) if (layer) cfg = deepMerge(cfg, layer);
+  return parseConfig(cfg, (path) => {
+    // Name the layer a bad key came from (the most specific layer that sets it).
+    if (opts.overrides && valueAt(opts.overrides, path).found) return opts.overridesName ?? 'the command line';
+    if (opts.file && valueAt(opts.file, path).found) return opts.fileName ?? 'config file';
+    return undefined;
+  });
+}
+
+/** Validate a config that is already resolved (e.g. read back from a run folder); returns it parsed. */
+export function validateConfig(c: TrainConfig): TrainConfig {
+  return parseConfig(c);
 }
