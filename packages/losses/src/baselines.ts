@@ -25,10 +25,14 @@ export function contrastiveLoss(si: tf.Tensor2D, st: tf.Tensor2D, temperature: n
 export function kdLoss(s: { image: tf.Tensor2D; text: tf.Tensor2D }, t: { image: tf.Tensor2D; text: tf.Tensor2D }, temperature: number): tf.Scalar {
   checkPair(s.image, t.image, 'kd');
   return tf.tidy(() => {
+    // KL(p_t || p_s) per row = sum_j p_t,j z_j - log(sum_j p_s,j exp(z_j)), z = (T - S) / tau: the logits cancel
+    // before rounding and the log is log1p(sum_j p_s,j expm1(z_j)), so float32 keeps ~1e-6 relative even at
+    // large tau, where the KL is tiny next to the log-probabilities (lt - ls loses ~1e-5 there).
     const kl = (sl: tf.Tensor, tl: tf.Tensor) => {
-      const lt = tf.logSoftmax(tl.div(temperature), 1);
-      const ls = tf.logSoftmax(sl.div(temperature), 1);
-      return lt.exp().mul(lt.sub(ls)).sum(1).mean();
+      const z = tl.sub(sl).div(temperature);
+      const pt = tf.softmax(tl.div(temperature), 1);
+      const ps = tf.softmax(sl.div(temperature), 1);
+      return pt.mul(z).sum(1).sub(tf.log1p(ps.mul(tf.expm1(z)).sum(1))).mean();
     };
     const S = tf.matMul(s.image, s.text, false, true);
     const T = tf.matMul(t.image, t.text, false, true);

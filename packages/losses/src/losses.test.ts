@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, Rng, tf } from '@distill/core';
 import { clipKdLoss, contrastiveLoss, fitnetLoss, kdLoss, rkdLoss } from './baselines.js';
 import { dcdDualEncoder, DCD_DEFAULTS } from './dcd.js';
-import { contrastiveDistill, dsmdLosses, featureDistill, hingePair, l2n, similarityDistill } from './dsmd.js';
+import { contrastiveDistill, contrastiveDistillPerSample, cosinePerSample, dsmdLosses, featureDistill, hardNegativeDistill, hingePair, l2n, similarityDistill } from './dsmd.js';
 import { resolveLossMethod } from './methods.js';
 import { FeatureQueue } from './queue.js';
 
@@ -82,6 +82,94 @@ describe('DSMD losses', () => {
   it('wrong shapes name both sizes', () => {
     expect(() => featureDistill(rand(1, B, 6), rand(2, B, 8))).toThrow(/student dim 6 != teacher dim 8/);
     expect(() => new FeatureQueue(4, D).enqueue(new Float32Array(B * D), B)).toThrow(/Queue size 4 is smaller than the batch 5/);
+  });
+});
+
+describe('DSMD losses, hand-computed', () => {
+  beforeAll(async () => {
+    await initRuntime('cpu', { quiet: true });
+  });
+  const m = (rows: number[][]) => tf.tensor2d(rows);
+  const val = (t: tf.Scalar) => t.dataSync()[0];
+
+  // a = I3, so S = a c^T = c^T: c's columns are S's rows. Diagonal S_ii = 0.5, 0.4, 0.7.
+  const S = [
+    [0.5, 0.6, 0.1],
+    [0.25, 0.4, 0.45],
+    [0.2, 0.1, 0.7],
+  ];
+  const a = () => m([[1, 0, 0], [0, 1, 0], [0, 0, 1]]);
+  const c = () => m([0, 1, 2].map((j) => S.map((row) => row[j])));
+
+  it('hinge: sum and max over [m + S_ij - S_ii]_+ and [m + S_ij - S_jj]_+, at margins 0.2 and 0', () => {
+    // margin 0.2, query rows (vs S_ii): row 0: 0.2+0.6-0.5 = 0.3 (and 0.2+0.1-0.5 < 0); row 1: 0.2+0.25-0.4 = 0.05,
+    // 0.2+0.45-0.4 = 0.25; row 2: all < 0.  Sum 0.6, hardest per row 0.3 + 0.25 + 0 = 0.55.
+    // query columns (vs S_jj): column 1: 0.2+0.6-0.4 = 0.4; every other entry < 0.  Sum 0.4, hardest 0.4.
+    expect(val(hingePair(a(), c(), 0.2, 'sum'))).toBeCloseTo(0.6 + 0.4, 6);
+    expect(val(hingePair(a(), c(), 0.2, 'max'))).toBeCloseTo(0.55 + 0.4, 6);
+    // margin 0: rows 0.6-0.5 = 0.1 and 0.45-0.4 = 0.05; column 1: 0.6-0.4 = 0.2.  Sum = max = 0.35.
+    expect(val(hingePair(a(), c(), 0, 'sum'))).toBeCloseTo(0.35, 6);
+    expect(val(hingePair(a(), c(), 0, 'max'))).toBeCloseTo(0.35, 6);
+    // A margin below every gap: nothing is violated.
+    expect(val(hingePair(a(), c(), -0.5, 'sum'))).toBe(0);
+  });
+
+  it('hard-negative distillation adds the four hinge pairs', () => {
+    // student image a, text c; teacher image a, text c: pairs (a, a), (c, c), (a, c), (c, a).
+    const I = a();
+    const C = c();
+    const expected = [hingePair(I, I, 0.2, 'sum'), hingePair(C, C, 0.2, 'sum'), hingePair(I, C, 0.2, 'sum'), hingePair(C, I, 0.2, 'sum')].map(val);
+    // (a, a): S = I: every off-diagonal 0.2 + 0 - 1 < 0 -> 0; (a, c) from the test above: 1.0.
+    expect(expected[0]).toBe(0);
+    expect(expected[2]).toBeCloseTo(1.0, 6);
+    const h = hardNegativeDistill({ image: I, text: C }, { image: I, text: C }, 0.2, 'sum');
+    expect(val(h.pairs.img_img)).toBe(0);
+    expect(val(h.pairs.img_txt)).toBeCloseTo(1.0, 6);
+    expect(val(h.pairs.txt_txt)).toBeCloseTo(expected[1], 6);
+    expect(val(h.pairs.txt_img)).toBeCloseTo(expected[3], 6);
+    expect(val(h.total)).toBeCloseTo(expected.reduce((x, y) => x + y, 0), 6);
+  });
+
+  it('feature, similarity and contrastive distillation', () => {
+    const s = m([[1, 0], [0, 1]]);
+    const t = m([[0.6, 0.8], [0, 1]]);
+    // L1: |1-0.6| + |0-0.8| over 4 entries = 1.2 / 4.
+    expect(val(featureDistill(s, t))).toBeCloseTo(0.3, 6);
+    // cos = [0.6, 1], mean 0.8: 1 - (0.8 + 1) / 2 = 0.1.
+    expect(val(similarityDistill(s, t))).toBeCloseTo(0.1, 6);
+    expect(Array.from(cosinePerSample(m([[3, 4]]), m([[4, 3]])).dataSync())[0]).toBeCloseTo(24 / 25, 6);
+    // Contrastive with a one-key queue q = (0, 1), tau 1: row 0: logits [s.t, s.q] = [0.6, 0] -> log(1 + e^-0.6);
+    // row 1: [1, 1] -> log 2.
+    const q = m([[0, 1]]);
+    expect(Array.from(contrastiveDistillPerSample(s, t, q, 1).dataSync())).toEqual([
+      expect.closeTo(Math.log(1 + Math.exp(-0.6)), 6),
+      expect.closeTo(Math.log(2), 6),
+    ]);
+    expect(val(contrastiveDistill(s, t, q, 0.5))).toBeCloseTo((Math.log(1 + Math.exp(-1.2)) + Math.log(2)) / 2, 6);
+    // A positive far above the queue (logit gap 7 at tau 2/7): log(1 + e^-7) = 9.1e-4.
+    expect(val(contrastiveDistill(m([[1, 0]]), m([[1, 0]]), m([[-1, 0]]), 2 / 7))).toBeCloseTo(Math.log1p(Math.exp(-7)), 6);
+    // A queue key far above the positive (gap 40): log(1 + e^40) = 40 + log1p(e^-40), no overflow.
+    expect(val(contrastiveDistill(m([[1, 0]]), m([[-1, 0]]), m([[1, 0]]), 0.05))).toBeCloseTo(40, 4);
+    expect(() => contrastiveDistill(s, t, m([[0, 1, 0]]), 1)).toThrow(/queue dim 3 != feature dim 2/);
+  });
+
+  it('dsmdLosses sums each component over the modalities / pairs', () => {
+    const s = { image: m([[1, 0], [0, 1]]), text: m([[0.6, 0.8], [0, 1]]) };
+    const t = { image: m([[0.6, 0.8], [0, 1]]), text: m([[0.6, 0.8], [0, 1]]) };
+    const q = { image: m([[0, 1]]), text: m([[0, 1]]) };
+    const all = dsmdLosses(s, t, q, { temperature: 1, margin: 0.2, reduction: 'sum', enabled: ['fd', 'sd', 'cd', 'hnd'] });
+    expect(Object.keys(all)).toEqual(['l1_loss', 'cos_loss', 'con_loss', 'hnd_loss']);
+    expect(val(all.l1_loss)).toBeCloseTo(0.3 + 0, 6);
+    expect(val(all.cos_loss)).toBeCloseTo(0.1 + 0, 6);
+    const conText = Math.log(1 + Math.exp(0.8 - 1)) + Math.log(2); // text row 0: [s.t, s.q] = [1, 0.8]
+    expect(val(all.con_loss)).toBeCloseTo((Math.log(1 + Math.exp(-0.6)) + Math.log(2)) / 2 + conText / 2, 6);
+    expect(val(all.hnd_loss)).toBeCloseTo(val(hardNegativeDistill(s, t, 0.2, 'sum').total), 6);
+    expect(Object.keys(dsmdLosses(s, t, undefined, { temperature: 1, margin: 0, reduction: 'max', enabled: ['sd'] }))).toEqual(['cos_loss']);
+    expect(() => dsmdLosses(s, t, undefined, { temperature: 1, margin: 0, reduction: 'max', enabled: ['cd'] })).toThrow(/needs the feature queues/);
+  });
+
+  it('l2n divides each row by its norm (and leaves a zero row at zero)', () => {
+    expect(Array.from(l2n(m([[3, 4], [0, 0]])).dataSync())).toEqual([0.6, 0.8, 0, 0].map((v) => expect.closeTo(v, 6)));
   });
 });
 

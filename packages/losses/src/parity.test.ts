@@ -1,7 +1,11 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initRuntime, readJsonFile } from '@distill/core';
-import { compareToFixture, runLossParityFile } from './parity.js';
+import { initRuntime, readJsonFile, repoRoot } from '@distill/core';
+import { compareToFixture, formatParityReport, runLossParityFile } from './parity.js';
 
 /** In-repo copy of shared/parity/dsmd_public.json (the test runs on any clone). */
 const file = fileURLToPath(new URL('./fixtures/parity/dsmd_public.json', import.meta.url));
@@ -31,5 +35,98 @@ describe('parity with the official DSMD / DCD fixture (fixtures/parity/dsmd_publ
       const g = got[k] as number[];
       expected[k].forEach((v, i) => expect(Math.abs(v - g[i])).toBeLessThan(1e-6));
     }
+  });
+});
+
+// Float64 PyTorch references of the baseline losses (spec/baseline-losses.md): the shared fixture
+// (seed 0, B 10, D 12, ids with repeats) and one from tools/parity/baseline_losses.py (seed 7, B 13,
+// D 20, groups of 3/2/1, tau 0.1, kd tau 4), both written without distill's code. Copies in fixtures/.
+const fixture = (f: string) => fileURLToPath(new URL(`./fixtures/${f}`, import.meta.url));
+const BASELINE_FIXTURES = ['baselines.json', 'baselines-seed7.json'];
+const BASELINE_KEYS = ['info_nce_image_text', 'contrastive', 'kd', 'fitnet', 'rkd_distance_image', 'rkd_angle_image', 'rkd', 'clip_kd'];
+
+describe('parity with the float64 PyTorch baseline losses', () => {
+  beforeAll(async () => {
+    await initRuntime('cpu', { quiet: true });
+  });
+
+  for (const f of BASELINE_FIXTURES) {
+    it(`${f}: every key (contrastive, kd, fitnet, rkd, clip-kd) within 1e-5 relative`, () => {
+      const fx = readJsonFile<{ outputs: Record<string, number> }>(fixture(f));
+      expect(Object.keys(fx.outputs).sort()).toEqual([...BASELINE_KEYS].sort());
+      const got = runLossParityFile(fixture(f));
+      expect(Object.keys(got).sort()).toEqual([...BASELINE_KEYS].sort());
+      const rel = compareToFixture(got, fx.outputs);
+      for (const k of BASELINE_KEYS) expect(rel[k], k).toBeLessThanOrEqual(1e-5);
+    });
+  }
+
+  it('the two fixtures differ (other seeds, sizes and temperatures)', () => {
+    const [a, b] = BASELINE_FIXTURES.map((f) => readJsonFile<{ batch: number; dim: number; seed: number; kd_temperature: number }>(fixture(f)));
+    expect([a.seed, a.batch, a.dim]).not.toEqual([b.seed, b.batch, b.dim]);
+    expect(a.kd_temperature).not.toBe(b.kd_temperature);
+  });
+
+  it('a wrong reference value shows as a relative difference, worst last', () => {
+    const fx = readJsonFile<{ outputs: Record<string, number> }>(fixture('baselines.json'));
+    const got = runLossParityFile(fixture('baselines.json'));
+    const rel = compareToFixture(got, { ...fx.outputs, kd: fx.outputs.kd * 1.01 });
+    expect(rel.kd).toBeCloseTo(0.01 / 1.01, 4);
+    const { lines, worst } = formatParityReport(got, rel);
+    expect(worst).toBe(rel.kd);
+    expect(lines).toHaveLength(BASELINE_KEYS.length + 1);
+    expect(lines.at(-2)).toMatch(/^kd 0\.08267\d+ rel=9\.90e-3$/);
+    expect(lines.at(-1)).toBe('worst_rel=9.90e-3');
+    // A missing output or a NaN is the worst possible.
+    expect(compareToFixture({}, { kd: 1 }).kd).toBe(Infinity);
+    expect(formatParityReport({ kd: Number.NaN }, compareToFixture({ kd: Number.NaN }, { kd: 1 })).lines.at(-1)).toBe('worst_rel=Infinity');
+  });
+
+  it('explains a file of neither format, and a batch without one id per row', () => {
+    expect(() => runLossParityFile(fixture('../parity.ts'))).toThrow(/Could not parse JSON/);
+    const dir = mkdtempSync(join(tmpdir(), 'distill-parity-'));
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ inputs: { x: 1 } }));
+    expect(() => runLossParityFile(bad)).toThrow(/is not a loss fixture/);
+    const fx = readJsonFile<{ inputs: { ids: number[] } }>(fixture('baselines.json'));
+    writeFileSync(bad, JSON.stringify({ ...fx, inputs: { ...fx.inputs, ids: fx.inputs.ids.slice(1) } }));
+    expect(() => runLossParityFile(bad)).toThrow(/inputs.ids has 9 entries for a batch of 10/);
+    writeFileSync(bad, JSON.stringify({ ...fx, kd_temperature: 0 }));
+    expect(() => runLossParityFile(bad)).toThrow(/must be positive/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('distill parity losses <baselines-format file>', () => {
+  const distill = (...args: string[]) => spawnSync(process.execPath, ['apps/cli/bin/distill.js', 'parity', 'losses', ...args], { cwd: repoRoot(), encoding: 'utf8' });
+
+  it('prints each key with its value and relative difference, worst last as worst_rel, exit 0', () => {
+    const r = distill(fixture('baselines-seed7.json'));
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(BASELINE_KEYS.length + 1);
+    const rels = lines.slice(0, -1).map((l) => {
+      const [key, value, rel] = l.split(' ');
+      expect(BASELINE_KEYS).toContain(key);
+      expect(Number(value)).toBeGreaterThan(0);
+      return Number(rel.replace('rel=', ''));
+    });
+    expect(rels).toEqual([...rels].sort((a, b) => a - b));
+    const worst = Number(lines.at(-1)!.replace('worst_rel=', ''));
+    expect(worst).toBe(rels.at(-1));
+    expect(worst).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('exits 1 when a value disagrees beyond --tolerance', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'distill-parity-'));
+    const file = join(dir, 'wrong.json');
+    const fx = readJsonFile<{ outputs: Record<string, number> }>(fixture('baselines.json'));
+    writeFileSync(file, JSON.stringify({ ...fx, outputs: { ...fx.outputs, rkd: fx.outputs.rkd * (1 + 1e-4) } }));
+    const r = distill(file);
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.status).toBe(1);
+    expect(r.stdout.trim().split('\n').at(-2)).toMatch(/^rkd /);
+    expect(r.stderr).toMatch(/worst_rel 1\.00e-4 is above the tolerance 0\.00001/);
+    expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
   });
 });

@@ -1,5 +1,6 @@
-import { readJsonFile, tf } from '@distill/core';
+import { DistillError, readJsonFile, tf } from '@distill/core';
 import { DsmdOfficialBalancer } from '@distill/balancer';
+import { clipKdLoss, contrastiveLoss, fitnetLoss, infoNce, kdLoss, rkdAngle, rkdDistance, rkdLoss } from './baselines.js';
 import { dcdLoss } from './dcd.js';
 import { contrastiveDistillPerSample, cosinePerSample, featureDistill, hardNegativeDistill, HND_PAIRS, l2n, similarityDistill } from './dsmd.js';
 import { FeatureQueue } from './queue.js';
@@ -129,8 +130,58 @@ export function runLossParity(fx: LossFixture): Record<string, Value> {
   return out;
 }
 
+/**
+ * The fixture format of shared/parity/baselines.json (formulas: spec/baseline-losses.md): L2-normalised
+ * student and teacher features [B, D], group ids, and the baseline losses' float64 reference values.
+ */
+export interface BaselineFixture {
+  temperature: number;
+  kd_temperature: number;
+  inputs: { s_image: number[][]; s_text: number[][]; t_image: number[][]; t_text: number[][]; ids: number[] };
+  outputs?: Record<string, number>;
+}
+
+export function isBaselineFixture(fx: unknown): fx is BaselineFixture {
+  return typeof fx === 'object' && fx !== null && typeof (fx as { inputs?: { s_image?: unknown } }).inputs?.s_image === 'object';
+}
+
+/**
+ * distill's baseline losses (float32, on the active tfjs backend) on a baselines fixture's inputs, under
+ * the fixture's output keys: info_nce_image_text, contrastive, kd, fitnet, rkd_distance_image,
+ * rkd_angle_image, rkd, clip_kd.
+ */
+export function runBaselineParity(fx: BaselineFixture): Record<string, number> {
+  const { inputs: x, temperature: tau, kd_temperature: tauKd } = fx;
+  if (!(tau > 0) || !(tauKd > 0)) throw new DistillError(`baselines fixture: temperature and kd_temperature must be positive numbers (got ${tau}, ${tauKd}).`);
+  return tf.tidy(() => {
+    const s = { image: mat(x.s_image), text: mat(x.s_text) };
+    const t = { image: mat(x.t_image), text: mat(x.t_text) };
+    const ids = x.ids;
+    if (!Array.isArray(ids) || ids.length !== s.image.shape[0]) {
+      throw new DistillError(`baselines fixture: inputs.ids has ${Array.isArray(ids) ? ids.length : 'no'} entries for a batch of ${s.image.shape[0]}; give one group id per row.`);
+    }
+    return {
+      info_nce_image_text: num(infoNce(s.image, s.text, tau, ids)),
+      contrastive: num(contrastiveLoss(s.image, s.text, tau, ids)),
+      kd: num(kdLoss(s, t, tauKd)),
+      fitnet: num(fitnetLoss(s, t)),
+      rkd_distance_image: num(rkdDistance(s.image, t.image)),
+      rkd_angle_image: num(rkdAngle(s.image, t.image)),
+      rkd: num(rkdLoss(s, t)),
+      clip_kd: num(clipKdLoss(s, t, tau, ids)),
+    };
+  });
+}
+
+/** Run a fixture of either format (dsmd_public.json or baselines.json) through distill's losses. */
 export function runLossParityFile(path: string): Record<string, Value> {
-  return runLossParity(readJsonFile<LossFixture>(path));
+  const fx = readJsonFile<unknown>(path);
+  if (isBaselineFixture(fx)) return runBaselineParity(fx);
+  const inputs = (fx as { inputs?: unknown; config?: unknown } | null)?.inputs;
+  if (typeof inputs !== 'object' || inputs === null || typeof (fx as { config?: unknown }).config !== 'object') {
+    throw new DistillError(`${path} is not a loss fixture: expected the format of shared/parity/dsmd_public.json (config, inputs) or of baselines.json (inputs.s_image, ...).`);
+  }
+  return runLossParity(fx as LossFixture);
 }
 
 /** Largest relative difference per key between computed values and the fixture's expected outputs. */
@@ -149,4 +200,15 @@ export function compareToFixture(got: Record<string, Value>, expected: Record<st
     res[k] = ge.reduce((m, v, i) => Math.max(m, Math.abs(v - gg[i]) / Math.max(Math.abs(v), floor)), 0);
   }
   return res;
+}
+
+/** One line per output key (`key value rel=<x>`, ascending), then `worst_rel=<x>`: what `distill parity losses` prints. */
+export function formatParityReport(got: Record<string, Value>, rel: Record<string, number>): { lines: string[]; worst: number } {
+  const keys = Object.keys(rel).sort((a, b) => rel[a] - rel[b] || a.localeCompare(b));
+  const show = (v: Value | undefined) =>
+    v === undefined ? 'missing' : typeof v === 'number' ? String(v) : v === null ? 'null' : `[${(v as unknown[]).flat().length} values]`;
+  const lines = keys.map((k) => `${k} ${show(got[k])} rel=${rel[k].toExponential(2)}`);
+  const worst = keys.reduce((m, k) => (Number.isNaN(rel[k]) ? Infinity : Math.max(m, rel[k])), 0);
+  lines.push(`worst_rel=${worst.toExponential(2)}`);
+  return { lines, worst };
 }
