@@ -16,10 +16,23 @@ interface DatasetEntry {
   load(opts: DatasetOptions): Dataset;
 }
 
+/**
+ * The embedded emoji datasets read no files: a --data-root, --annotations or --image-root given with them
+ * is a mistake (most likely a forgotten --dataset), refused rather than silently training on emoji.
+ */
+function builtIn<T>(name: string, o: DatasetOptions, cfg: T): T {
+  const given = (['dataRoot', 'annotations', 'imageRoot'] as const).filter((k) => o[k] !== undefined);
+  if (given.length > 0) {
+    const flags = given.map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ');
+    throw new DistillError(`The '${name}' dataset is built in and reads no files, but ${flags} ${given.length === 1 ? 'was' : 'were'} given: pass --dataset karpathy|flickr30k|coco|dsmd-list|jsonl to use your data (or drop ${flags}).`, 2);
+  }
+  return cfg;
+}
+
 /** Every dataset format distill reads, by name. */
 export const DATASETS: DatasetEntry[] = [
-  { name: 'emoji', description: 'Embedded benchmark from npm: 1,911 emoji, Google+Twitter drawings for train, Google for val/test (default)', load: () => loadEmoji(EMOJI_DEFAULT) },
-  { name: 'emoji-xstyle', description: 'Emoji, trained on Google drawings, validated/tested on Twitter drawings of held-out emoji', load: () => loadEmoji(EMOJI_XSTYLE) },
+  { name: 'emoji', description: 'Embedded benchmark from npm: 1,911 emoji, Google+Twitter drawings for train, Google for val/test (default)', load: (o) => loadEmoji(builtIn('emoji', o, EMOJI_DEFAULT)) },
+  { name: 'emoji-xstyle', description: 'Emoji, trained on Google drawings, validated/tested on Twitter drawings of held-out emoji', load: (o) => loadEmoji(builtIn('emoji-xstyle', o, EMOJI_XSTYLE)) },
   { name: 'karpathy', description: 'Karpathy split JSON (dataset_*.json): images[].filename/filepath/split/sentences', load: (o) => loadKarpathy(o) },
   {
     name: 'flickr30k',
