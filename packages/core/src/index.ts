@@ -9,3 +9,5 @@ export * from './wasm-matmul-fix.js';
 export * from './doctor.js';
 export * from './shared.js';
 export * from './engine/index.js';
+export * from './integrity.js';
+export * from './run-lock.js';
