@@ -1,11 +1,11 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '@distill/core';
 import { writeNpy } from '@distill/data';
 import { encodeSafetensors } from '@distill/student-architectures';
-import { atomicWriteFile } from '@distill/core';
+import { atomicWriteFile, tensorChecksum } from '@distill/core';
 import { loadFeatureStore } from './feature-store.js';
 
 // 2 images, 3 captions (image 0 has two), dim 2
@@ -35,6 +35,22 @@ describe('features teacher (precomputed feature store)', () => {
     const s = loadFeatureStore(file, dataset);
     expect(Array.from(s.splits.train.images)).toEqual(Array.from(images));
     expect(Array.from(s.splits.train.texts)).toEqual(Array.from(texts));
+  });
+
+  it('verifies a checksummed feature file (distill\'s cache format): a flipped bit or a cut file is an error naming it', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'feats-')), 'cache.safetensors');
+    const tensors = { 'train/images': { shape: [2, 2], data: Float32Array.from([1, 0, 0, 1]) }, 'train/texts': { shape: [3, 2], data: Float32Array.from([1, 0, 0.6, 0.8, 0, 1]) } };
+    const state = JSON.stringify({ key: 'k', dim: 2 });
+    atomicWriteFile(file, encodeSafetensors(tensors, { format: 'distill-checkpoint-v1', state, checksum: tensorChecksum(tensors, state) }));
+    expect(loadFeatureStore(file, dataset).splits.train.texts[3]).toBeCloseTo(0.8, 6);
+    const good = readFileSync(file);
+    const flipped = Buffer.from(good);
+    flipped[flipped.length - 2] ^= 0x01; // a low mantissa bit of the last text feature: still finite, still the right shape
+    writeFileSync(file, flipped);
+    expect(() => loadFeatureStore(file, dataset)).toThrow(new RegExp(`Feature store ${file} is corrupt: its data does not match its checksum`));
+    writeFileSync(file, good);
+    truncateSync(file, good.length - 8);
+    expect(() => loadFeatureStore(file, dataset)).toThrow(new RegExp(`Feature store ${file} is truncated`));
   });
 
   it('counts and dims that do not match the dataset are clear errors', () => {

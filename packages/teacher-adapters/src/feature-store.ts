@@ -1,6 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DistillError, type Dataset } from '@distill/core';
+import { DistillError, readSafetensorsHeader, tensorChecksum, type Dataset, type TensorMap } from '@distill/core';
 import { readNpyMatrixF32 } from '@distill/data';
 import { readSafetensors } from '@distill/student-architectures';
 import { l2normalizeRows } from './onnx-teacher.js';
@@ -17,13 +17,25 @@ export interface SplitFeatures {
  *                      the official DSMD pickles: de-duplicated by the caption's image)
  *   <split>.text.npy   [nCaptions, D]
  * or one .safetensors file with tensors `<split>/images` and `<split>/texts` (distill's own feature cache).
- * Rows follow the dataset's order. Counts and dims are checked against the dataset.
+ * Rows follow the dataset's order. Counts and dims are checked against the dataset. A .safetensors
+ * file that carries a checksum (distill's caches do) is verified; a truncated or corrupt one is an
+ * error naming the file.
  */
 export function loadFeatureStore(path: string, dataset: Dataset): { dim: number; splits: Record<string, SplitFeatures> } {
   if (!existsSync(path)) throw new DistillError(`Feature store not found: ${path} (a folder of <split>.image.npy + <split>.text.npy, or a .safetensors file).`, 2);
   const raw: Record<string, { images?: { rows: number; dim: number; data: Float32Array }; texts?: { rows: number; dim: number; data: Float32Array } }> = {};
   if (path.endsWith('.safetensors')) {
-    for (const [name, t] of readSafetensors(path)) {
+    const bytes = readFileSync(path);
+    const { metadata } = readSafetensorsHeader(bytes, `Feature store ${path}`);
+    const tensors = readSafetensors(bytes);
+    if (typeof metadata.checksum === 'string') {
+      const all: TensorMap = {};
+      for (const [name, t] of tensors) all[name] = { shape: t.shape, data: t.data };
+      if (tensorChecksum(all, metadata.state ?? '') !== metadata.checksum) {
+        throw new DistillError(`Feature store ${path} is corrupt: its data does not match its checksum. Re-create it (or delete it to let distill rebuild its cache).`, 2);
+      }
+    }
+    for (const [name, t] of tensors) {
       const [split, kind] = name.split('/');
       if (kind !== 'images' && kind !== 'texts') continue;
       (raw[split] ??= {})[kind] = { rows: t.shape[0], dim: t.shape[1], data: t.data };
