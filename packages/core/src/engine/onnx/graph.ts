@@ -100,7 +100,7 @@ export class Graph {
     const hit = key && this.constCache.get(key);
     if (hit) return hit;
     const name = this.fresh('const');
-    const data = dtype === 'float32' ? Float32Array.from(arr) : BigInt64Array.from(arr.map((x) => BigInt(x)));
+    const data = dtype === 'int64' ? BigInt64Array.from(arr.map((x) => BigInt(x))) : dtype === 'float64' ? Float64Array.from(arr) : Float32Array.from(arr);
     this.initializers.push({ name, dtype, dims: shape, data });
     const s = new Sym(this, name, shape, dtype, false);
     this.values.set(name, s);

@@ -276,20 +276,47 @@ export function layerNorm(x: Sym, gamma: Sym, beta: Sym, eps = 1e-5): Sym {
   return y;
 }
 
-/** Row gather from a table (embeddings): dtable = scatter-add of g into zeros. `ids`: int64 graph input. */
+/**
+ * Row gather from a table (embeddings): y = table[ids]. `ids`: int64 graph input (token ids in [0, rows)).
+ * dtable[v] = sum of g over the positions whose id is v (see `gatherGrad`).
+ */
 export function gather(table: Sym, ids: Sym): Sym {
   const gr = g0(table);
   const shape = [...ids.shape, ...table.shape.slice(1)];
   return gr.emit('Gather', [table, ids], [shape], {
     attrs: { axis: 0 },
-    backward: ([g]) => {
-      const rows = ids.size;
-      const flatG = reshape(g!, [rows, ...table.shape.slice(1)]);
-      const idx = reshape(ids, [rows, 1]);
-      const zeros = gr.constant(new Float32Array(table.size), [...table.shape]);
-      return [gr.emit('ScatterND', [zeros, idx, flatG], [[...table.shape]], { attrs: { reduction: 'add' } })[0], null];
-    },
+    backward: ([g]) => [gatherGrad(table, ids, g!), null],
   })[0];
+}
+
+/**
+ * The gradient of `gather`: dtable[v] = sum_{n: ids[n] = v} g[n], written without a reducing scatter.
+ * onnxruntime's CPU ScatterND(reduction='add') splits the index rows over threads and adds without
+ * locks, so rows of a repeated id lose updates at 2+ threads. Here the rows are sorted by id (TopK),
+ * each id's rows summed as a difference of a float64 running sum (CumSum) over its first..last row,
+ * and the sums written with a plain ScatterND whose ids are distinct: float32-rounded exact sums,
+ * bit-identical at any thread count, in O(rows x width) work besides the zero table.
+ */
+function gatherGrad(table: Sym, ids: Sym, g: Sym): Sym {
+  const gr = g0(table);
+  const n = ids.size;
+  const w = table.size / table.shape[0];
+  const int64 = (v: number) => gr.constant([v], [], 'int64');
+  const rowsAt = (x: Sym, idx: Sym) => gr.emit('Gather', [x, idx], [[n, w]], { attrs: { axis: 0 } })[0];
+  const flatIds = reshape(ids, [n]);
+  const [sorted, perm] = gr.emit('TopK', [flatIds, gr.ints([n])], [[n], [n]], { attrs: { largest: 0, sorted: 1 } });
+  // Distinct ids (ascending), the position of each one's first row in `sorted`, and its row count:
+  // U <= n values each at run time (the static shapes say n; only the scatter below reads them).
+  const [uniq, first, , counts] = gr.emit('Unique', [sorted], [[n], [n], [n], [n]], { attrs: { sorted: 1 } });
+  const last = gr.emit('Sub', [gr.emit('Add', [first, counts], [[n]])[0], int64(1)], [[n]])[0];
+  const rows = gr.emit('Cast', [rowsAt(reshape(g, [n, w]), perm)], [[n, w]], { attrs: { to: 11 }, dtype: 'float64' })[0];
+  const running = gr.emit('CumSum', [rows, int64(0)], [[n, w]])[0];
+  // sum over first..last = running[last] - running[first] + rows[first]
+  const sums64 = gr.emit('Add', [gr.emit('Sub', [rowsAt(running, last), rowsAt(running, first)], [[n, w]])[0], rowsAt(rows, first)], [[n, w]])[0];
+  const sums = gr.emit('Cast', [sums64], [[n, w]], { attrs: { to: 1 }, dtype: 'float32' })[0];
+  const zeros = gr.emit('ConstantOfShape', [gr.ints([table.shape[0], w])], [[table.shape[0], w]], { dtype: 'float32' })[0]; // float 0 by default
+  const at = gr.emit('Unsqueeze', [uniq, gr.ints([1])], [[n, 1]])[0];
+  return reshape(gr.emit('ScatterND', [zeros, at, sums], [[table.shape[0], w]])[0], [...table.shape]);
 }
 
 /** Broadcast to `shape` (numpy rules): dx = sumTo(g, x.shape). */
