@@ -16,7 +16,7 @@ export const pretrainCommand: CliCommand = {
   builder: (y) =>
     y
       .option('out', { type: 'string', default: EMOJI_TEACHER_DIR, describe: 'teacher folder to write' })
-      .option('epochs', { type: 'number', describe: 'epochs (preset emoji-teacher: 16)' })
+      .option('epochs', { type: 'number', describe: `epochs (preset emoji-teacher: ${resolveConfig({ preset: 'emoji-teacher' }).schedule.epochs})` })
       .option('max-steps', { type: 'number', describe: 'stop after this many steps' })
       .option('seed', { type: 'number', default: 0 })
       .option('run-dir', { type: 'string', describe: 'training run folder (default runs/emoji-teacher-<time>)' })
