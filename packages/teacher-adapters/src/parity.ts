@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readJsonFile } from '@distill/core';
+import { DistillError, readJsonFile } from '@distill/core';
 import { OnnxTeacher } from './onnx-teacher.js';
 
 interface Reference {
@@ -12,7 +13,12 @@ interface Reference {
  * machinery with preprocessing bypassed, and return the max abs difference of each output.
  */
 export async function runOnnxTeacherParity(dir: string, preset = 'clip'): Promise<{ image_embeds: number; text_embeds: number }> {
-  const ref = readJsonFile<Reference>(join(dir, 'reference.json'));
+  if (!existsSync(dir)) throw new DistillError(`Folder not found: ${dir}`, 2);
+  const refPath = join(dir, 'reference.json');
+  if (!existsSync(refPath)) {
+    throw new DistillError(`${dir} has no reference.json ({inputs, outputs}: pixel_values, input_ids, attention_mask -> image_embeds, text_embeds, from the PyTorch model).`, 2);
+  }
+  const ref = readJsonFile<Reference>(refPath);
   const px = ref.inputs.pixel_values;
   const n = px.length;
   const size = px[0][0].length;
