@@ -20,6 +20,7 @@ export function atomicWriteFile(path: string, data: string | Uint8Array): void {
   } catch (e) {
     closeSync(fd);
     rmSync(tmp, { force: true });
+    (e as NodeJS.ErrnoException).path ??= path; // fd writes (ENOSPC, EIO) carry no path: name the file
     throw e;
   }
   closeSync(fd);
