@@ -16,7 +16,11 @@ export const HF_MODEL_TYPES = ['vit', 'deit', 'bert', 'albert'] as const;
 export function readHfConfig(dir: string): HfConfig {
   const path = join(dir, 'config.json');
   if (!existsSync(path)) throw new DistillError(`${dir} has no config.json: expected a Hugging Face save_pretrained folder (config.json + model.safetensors).`, 2);
-  return JSON.parse(readFileSync(path, 'utf8')) as HfConfig;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as HfConfig;
+  } catch (e) {
+    throw new DistillError(`${path} is not valid JSON (${(e as Error).message}): expected the config.json of a Hugging Face save_pretrained folder.`, 2);
+  }
 }
 
 const num = (c: HfConfig, k: string, d?: number): number => {
