@@ -11,7 +11,7 @@ if (existsSync(src) && process.env.DISTILL_USE_DIST !== '1') {
   register('./source-condition.js', import.meta.url);
   const { register: registerTsx } = await import('tsx/esm/api');
   registerTsx();
-  await import(pathToFileURL(src).href);
+  await (await import(pathToFileURL(src).href)).main();
 } else {
-  await import(pathToFileURL(`${here}../dist/main.js`).href);
+  await (await import(pathToFileURL(`${here}../dist/main.js`).href)).main();
 }

@@ -3,7 +3,13 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { GROUPS, type CliCommand, type CliContext } from './command.js';
 import { buildContainer } from './container.js';
+import { userFacingError } from './errors.js';
 
+/**
+ * Parse argv and run the command. Errors a user can cause (DistillError, file-system errors such as
+ * EACCES/EROFS/ENOSPC/EEXIST/ENOENT) become one line on stderr and an exit code; anything else is a bug
+ * and is rethrown (printed with its stack by main()).
+ */
 export async function runCli(argv: string[]): Promise<number> {
   const container = buildContainer();
   const ctx: CliContext = { container };
@@ -27,6 +33,7 @@ export async function runCli(argv: string[]): Promise<number> {
     .help()
     .alias('h', 'help')
     .version()
+    .exitProcess(false)
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .fail((msg, err) => {
       throw err ?? new DistillError(msg, 2);
@@ -45,23 +52,21 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     await y.parseAsync();
   } catch (e) {
-    if (e instanceof DistillError) {
-      process.stderr.write(`distill: ${e.message}\n`);
-      if (e.exitCode === 2) process.stderr.write(`Run 'distill --help' for usage.\n`);
-      return e.exitCode;
-    }
-    throw e;
+    const u = userFacingError(e);
+    if (!u) throw e;
+    process.stderr.write(`distill: ${u.message}\n`);
+    if (u.usage) process.stderr.write(`Run 'distill --help' for usage.\n`);
+    return u.exitCode;
   }
   return exitCode;
 }
 
-// Run when executed as the program (bin/distill.js imports this file).
-runCli(hideBin(process.argv)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e) => {
+/** The program (bin/distill.js calls this): exit code set, bugs printed with their stack. */
+export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
+  try {
+    process.exitCode = await runCli(argv);
+  } catch (e) {
     process.stderr.write(`distill: unexpected error: ${(e as Error).stack ?? e}\n`);
     process.exitCode = 1;
-  },
-);
+  }
+}

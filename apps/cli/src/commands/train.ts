@@ -1,52 +1,63 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger, DistillError, readJsonFile, RunDirectory } from '@distill/core';
-import { PRESETS, TRAIN_BACKENDS, readConfigFile, resolveConfig, runExperiment, train, validateConfig, type DeepPartial, type TrainConfig } from '@distill/training';
+import { PRESETS, STUDENT_SIZES, TRAIN_BACKENDS, readConfigFile, resolveConfig, runExperiment, train, validateConfig, type DeepPartial, type TrainConfig } from '@distill/training';
 import type { CliCommand } from '../command.js';
 
-const STUDENT_PRESETS = ['tiny', 'small', 'base'];
+const SIZE_HELP = 'student size: tiny, small, base (config key student.preset)';
 
 /** CLI flags -> config overrides (only the flags the user gave). */
 export function overridesFromArgs(a: Record<string, unknown>): { preset?: string; overrides: DeepPartial<TrainConfig> } {
   const o: DeepPartial<TrainConfig> = {};
-  const set = (path: string, v: unknown) => {
+  const flag = (key: string) => `--${key.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)}`;
+  const set = (path: string, key: string) => {
+    const v = a[key];
     if (v === undefined) return;
+    if (Array.isArray(v)) throw new DistillError(`${flag(key)} was given ${v.length} times (${v.join(', ')}); give it once.`, 2);
+    if (typeof v === 'number' && !Number.isFinite(v)) throw new DistillError(`${flag(key)} expects a number.`, 2);
     const keys = path.split('.');
     let cur = o as Record<string, unknown>;
     for (const k of keys.slice(0, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>;
     cur[keys.at(-1)!] = v;
   };
-  let preset: string | undefined;
-  const p = a.preset as string | undefined;
-  if (p && STUDENT_PRESETS.includes(p)) set('student.preset', p);
-  else preset = p;
-  set('seed', a.seed);
-  set('backend', a.backend);
-  set('threads', a.threads);
-  set('dataset.name', a.dataset);
-  set('dataset.dataRoot', a.dataRoot);
-  set('dataset.annotations', a.annotations);
-  set('dataset.skipBadImages', a.skipBadImages);
-  set('teacher.name', a.teacher);
-  set('teacher.model', a.teacherModel);
-  set('student.pair', a.student);
-  set('student.imageInit', a.imageInit);
-  set('student.textInit', a.textInit);
-  set('losses', a.losses);
-  set('balancer', a.balancer);
-  set('lossOptions.temperature', a.temperature);
-  set('lossOptions.queueSize', a.queueSize);
-  set('lossOptions.margin', a.margin);
-  set('lossOptions.hardNegative', a.hardNegative);
-  set('optimizer.lr', a.lr);
-  set('optimizer.weightDecay', a.weightDecay);
-  set('schedule.epochs', a.epochs);
-  set('schedule.decayEpoch', a.decayEpoch);
-  set('batchSize', a.batchSize);
-  set('checkpointEvery', a.checkpointEvery);
-  set('maxSteps', a.maxSteps);
-  set('baseline', a.baseline);
-  set('latency', a.latency);
+  // --preset is an experiment preset (emoji, smoke, paper); the student size has its own flag, --size.
+  const p = a.preset;
+  const sizes = (Array.isArray(p) ? p : [p]).filter((x) => STUDENT_SIZES.includes(x as never));
+  const useSize = sizes.length ? ` The student size has its own flag: use --size ${sizes[0]}.` : '';
+  if (Array.isArray(p)) throw new DistillError(`--preset was given ${p.length} times (${p.join(', ')}); give it once.${useSize}`, 2);
+  const preset = p as string | undefined;
+  if (preset !== undefined && !Object.hasOwn(PRESETS, preset)) {
+    throw new DistillError(`--preset takes an experiment preset (${Object.keys(PRESETS).join(', ')}), got '${preset}'.${useSize}`, 2);
+  }
+  set('student.preset', 'size');
+  set('seed', 'seed');
+  set('backend', 'backend');
+  set('threads', 'threads');
+  set('dataset.name', 'dataset');
+  set('dataset.dataRoot', 'dataRoot');
+  set('dataset.annotations', 'annotations');
+  set('dataset.imageRoot', 'imageRoot');
+  set('dataset.skipBadImages', 'skipBadImages');
+  set('teacher.name', 'teacher');
+  set('teacher.model', 'teacherModel');
+  set('student.pair', 'student');
+  set('student.imageInit', 'imageInit');
+  set('student.textInit', 'textInit');
+  set('losses', 'losses');
+  set('balancer', 'balancer');
+  set('lossOptions.temperature', 'temperature');
+  set('lossOptions.queueSize', 'queueSize');
+  set('lossOptions.margin', 'margin');
+  set('lossOptions.hardNegative', 'hardNegative');
+  set('optimizer.lr', 'lr');
+  set('optimizer.weightDecay', 'weightDecay');
+  set('schedule.epochs', 'epochs');
+  set('schedule.decayEpoch', 'decayEpoch');
+  set('batchSize', 'batchSize');
+  set('checkpointEvery', 'checkpointEvery');
+  set('maxSteps', 'maxSteps');
+  set('baseline', 'baseline');
+  set('latency', 'latency');
   return { preset, overrides: o };
 }
 
@@ -58,10 +69,11 @@ export const trainCommand: CliCommand = {
       .usage(
         'distill train [options]\n\n' +
           'With no options: the main job (emoji benchmark, embedded teacher, vit-bert tiny, plus the no-teacher baseline).\n' +
-          'Paper setting: distill train --teacher beit3 --teacher-model <dir> --student vit-bert --preset base --dataset flickr30k --data-root <dir>',
+          'Paper setting: distill train --preset paper --teacher beit3 --teacher-model <dir> --student vit-bert --size base --dataset flickr30k --data-root <dir>',
       )
       .option('config', { type: 'string', describe: 'experiment file (YAML or JSON); flags override it' })
-      .option('preset', { type: 'string', describe: `experiment preset (${Object.keys(PRESETS).join(', ')}) or student size (${STUDENT_PRESETS.join(', ')})` })
+      .option('preset', { type: 'string', describe: `experiment preset: ${Object.keys(PRESETS).join(', ')} (default emoji)` })
+      .option('size', { choices: [...STUDENT_SIZES], describe: SIZE_HELP })
       .option('teacher', { type: 'string', describe: 'teacher: emoji (embedded default), clip, beit3, features' })
       .option('teacher-model', { type: 'string', describe: 'teacher folder (ONNX export, feature store, or saved distill student)' })
       .option('student', { type: 'string', describe: 'student pair: vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn' })
@@ -70,6 +82,7 @@ export const trainCommand: CliCommand = {
       .option('dataset', { type: 'string', describe: 'emoji (default), emoji-xstyle, flickr30k, coco, karpathy, dsmd-list, jsonl' })
       .option('data-root', { type: 'string', describe: 'folder with the dataset annotations and images' })
       .option('annotations', { type: 'string', describe: 'annotation file (Karpathy JSON, JSONL, DSMD list)' })
+      .option('image-root', { type: 'string', describe: 'folder the annotation file\'s image paths are relative to' })
       .option('skip-bad-images', { type: 'boolean', describe: 'warn and count unreadable images instead of stopping' })
       .option('losses', { type: 'string', describe: 'method (dsmd, dsmd-official, dcd, kd, fitnet, rkd, clip-kd, none) or a list like cd,fd,sd,hnd' })
       .option('balancer', { type: 'string', describe: 'dsmd-paper, dsmd-official, static (default: the method\'s own)' })
@@ -91,7 +104,7 @@ export const trainCommand: CliCommand = {
       .option('threads', { type: 'number', describe: 'onnxruntime threads for --backend onnx (0 = all cores)' })
       .option('run-dir', { type: 'string', describe: 'run folder (default: a new folder under runs/)' })
       .option('resume', { type: 'string', describe: 'continue the killed run in this folder' })
-      .option('print-config', { type: 'boolean', describe: 'print the resolved config and exit' }),
+      .option('print-config', { type: 'boolean', describe: 'print the resolved config and exit (creates no folder, loads no teacher or data)' }),
   async handler(args) {
     const log = createLogger();
     let cfg: TrainConfig;
@@ -104,13 +117,15 @@ export const trainCommand: CliCommand = {
       runDir = resume;
     } else {
       const { preset, overrides } = overridesFromArgs(args);
-      cfg = resolveConfig({ preset, file: args.config ? readConfigFile(args.config as string) : undefined, overrides });
-      runDir = (args.runDir as string | undefined) ?? RunDirectory.createUnder('runs', `${cfg.dataset.name}-${cfg.student.pair}`).root;
+      cfg = resolveConfig({ preset, file: args.config ? readConfigFile(args.config as string) : undefined, fileName: args.config as string | undefined, overrides });
+      runDir = (args.runDir as string | undefined) ?? '';
     }
     if (args.printConfig) {
+      // Only the resolved config: no run folder, no teacher, no data.
       process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
       return 0;
     }
+    runDir ||= RunDirectory.createUnder('runs', `${cfg.dataset.name}-${cfg.student.pair}`).root;
     log.info(`run folder: ${runDir}`);
     const r = await runExperiment(cfg, { runDir, resume: Boolean(resume), logger: log, command: process.argv.slice(2).join(' ') });
     const t = r.student.test;
