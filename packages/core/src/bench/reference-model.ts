@@ -76,7 +76,10 @@ export function createReferenceModel(config: ReferenceConfig = REFERENCE_CONFIG,
   const { dim: d, mlp } = config;
   let s = seed * 1000;
   const params: tf.Variable[] = [];
-  const add = (name: string, t: tf.Tensor) => params.push(tf.variable(t, true, `${id}/${name}`));
+  const add = (name: string, t: tf.Tensor) => {
+    params.push(tf.variable(t, true, `${id}/${name}`));
+    t.dispose(); // the variable holds its own reference to the data
+  };
   const w = (shape: number[]) => tf.randomNormal(shape, 0, 0.02, 'float32', s++);
   for (let l = 0; l < config.layers; l++) {
     add(`l${l}/ln1_g`, tf.ones([d]));
@@ -94,8 +97,8 @@ export function createReferenceModel(config: ReferenceConfig = REFERENCE_CONFIG,
   }
   add('lnf_g', tf.ones([d]));
   add('lnf_b', tf.zeros([d]));
-  const m = params.map((p) => tf.variable(tf.zerosLike(p), false));
-  const v = params.map((p) => tf.variable(tf.zerosLike(p), false));
+  const m = params.map((p) => tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+  const v = params.map((p) => tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
   const x = tf.randomNormal([config.batch, config.seq, d], 0, 1, 'float32', seed * 1000 + 999) as tf.Tensor3D;
   const target = tf.randomNormal([config.batch, d], 0, 1, 'float32', seed * 1000 + 998) as tf.Tensor2D;
   return {

@@ -30,9 +30,16 @@ describe('data-parallel reference step', () => {
     expect([0, 1, 2].map((i) => shardRange(32, i, 3))).toEqual([[0, 11], [11, 22], [22, 32]]);
   });
 
-  it('matches the plain step: losses and parameters after 3 AdamW steps', async () => {
+  it('matches the plain step: losses and parameters after 3 AdamW steps; the plain step leaks no tensors', async () => {
+    const before = tf.memory().numTensors;
     const plain = createReferenceModel(config, 4);
-    const plainLosses = Array.from({ length: STEPS }, () => referenceStep(plain, opt));
+    const held = tf.memory().numTensors; // parameters, AdamW moments, the batch
+    expect(held).toBeGreaterThan(before);
+    const plainLosses = Array.from({ length: STEPS }, () => {
+      const loss = referenceStep(plain, opt);
+      expect(tf.memory().numTensors, 'tensors held after a step').toBe(held);
+      return loss;
+    });
     const dpLosses: number[] = [];
     for (let s = 0; s < STEPS; s++) dpLosses.push(await dp.step());
     for (let s = 0; s < STEPS; s++) expect(dpLosses[s]).toBeCloseTo(plainLosses[s], 5);
@@ -51,6 +58,6 @@ describe('data-parallel reference step', () => {
     // AdamW moves each weight by ~lr per step; the paths differ only in float summation order.
     expect(maxDiff).toBeLessThan(1e-4);
     plain.dispose();
-    expect(tf.memory().numTensors).toBeGreaterThan(0);
+    expect(tf.memory().numTensors, 'tensors left after dispose').toBe(before);
   });
 });
