@@ -29,7 +29,8 @@ export interface TensorSpec {
 export interface ValueSpec {
   name: string;
   dtype: OnnxDType;
-  shape: number[];
+  /** Static sizes, or names for symbolic dimensions (dim_param, e.g. 'batch'). */
+  shape: (number | string)[];
 }
 
 export interface ModelSpec {
@@ -116,7 +117,7 @@ function tensorProto(t: TensorSpec): Writer {
 
 function valueInfo(v: ValueSpec): Writer {
   const shape = new Writer();
-  for (const d of v.shape) shape.message(1, new Writer().int(1, d));
+  for (const d of v.shape) shape.message(1, typeof d === 'string' ? new Writer().string(2, d) : new Writer().int(1, d));
   const tensorType = new Writer().int(1, ELEM_TYPE[v.dtype]).message(2, shape);
   return new Writer().string(1, v.name).message(2, new Writer().message(1, tensorType));
 }
