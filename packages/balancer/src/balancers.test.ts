@@ -114,6 +114,29 @@ describe('balancers', () => {
     for (const { name } of BALANCERS) expect(reg.has(name)).toBe(true);
     const b = await reg.create('static', { weights: [2, 3] }, { container: c });
     expect(b.weights([1, 1])).toEqual([2, 3]);
+    await expect(reg.create('dwa', {}, { container: c })).rejects.toThrow(/^Unknown balancer 'dwa'. Available: dsmd-official, dsmd-paper, static.$/);
+    // The descriptions `distill train --help` lists.
+    expect(BALANCERS.map((x) => x.description)).toEqual([expect.stringMatching(/DWA rates/), expect.stringMatching(/softmax\(adjusted/), expect.stringMatching(/^fixed weights/)]);
+  });
+
+  it('dsmd-paper: a softmax over rates in the millions stays finite (max-shifted), at any temperature', () => {
+    const b = new DsmdPaperBalancer({ temperature: 2 });
+    b.weights([1e-3, 1]);
+    b.weights([1000, 1]);
+    // rates [1e6, 1], r / T = [5e5, 0.5]: the softmax is [1, 0], so w = M x [1, 0] x magnitude [1, 1].
+    expect(b.weights([1, 1])).toEqual([2, 0]);
+  });
+
+  it('dsmd-paper: history starts empty and restarts when the number of losses changes', () => {
+    const b = new DsmdPaperBalancer();
+    b.weights([1, 2]);
+    expect(b.state()).toEqual({ history: [[1, 2]] });
+    b.weights([1, 2]);
+    // Two earlier steps of 2 losses, now 3 losses: no rates, magnitude only (max/L = [4, 2, 1]).
+    expect(b.weights([1, 2, 4])).toEqual([4, 2, 1]);
+    expect(b.lastTrace!.lossRates).toBeUndefined();
+    b.load(null);
+    expect(b.state()).toEqual({ history: [] });
   });
 
   for (const name of ['dsmd-official', 'dsmd-paper']) {

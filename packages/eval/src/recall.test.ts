@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { initRuntime, Rng } from '@distill/core';
 import { createOnnxGemm } from './onnx-gemm.js';
-import { computeRecall, computeRecallAsync, RecallEvaluator } from './recall.js';
+import { computeRecall, computeRecallAsync, headline, RecallEvaluator } from './recall.js';
 
 /** Embeddings whose similarity matrix is exactly S: images = rows of S, texts = identity. */
 function fromScores(S: number[][]): { images: Float32Array; texts: Float32Array; dim: number } {
@@ -145,5 +145,129 @@ describe('computeRecall engines and blocking agree with a sort-based reference',
     expect(r.engine).toBe(gemm ? 'onnx' : 'js');
     expect(Array.from(r.i2tRanks)).toEqual(ref.i2t);
     expect(Array.from(r.t2iRanks)).toEqual(ref.t2i);
+  });
+});
+
+// The triangle fixture of cli.test.ts, in process: 12 images x 13 captions, own pairs 0.5, '+' 0.75,
+// '=' 0.5 (a tie with the own pair), '-' 0.25; caption 12 is image 0's second caption (0.1 with image 0,
+// 0.25 elsewhere). Image i's rank is i, caption j's rank 11 - j (caption 12: 11); ties at every cut-off.
+const TRIANGLE = [
+  'o-----------',
+  '=o----------',
+  '++o---------',
+  '+++o--------',
+  '++++o-------',
+  '=++++o------',
+  '++++++o-----',
+  '++++++=o----',
+  '++++++++o---',
+  '+++++++++o--',
+  '+=++++++++o-',
+  '++++++++++=o',
+];
+const triangle = () => {
+  const score: Record<string, number> = { o: 0.5, '+': 0.75, '=': 0.5, '-': 0.25 };
+  const S = TRIANGLE.map((row, i) => [...row].map((c) => score[c]).concat(i === 0 ? 0.1 : 0.25));
+  return { ...fromScores(S), t2i: Int32Array.from([...Array(12).keys(), 0]) };
+};
+
+describe('computeRecall at the cut-offs (ranks exactly 1, 5, 10, 11 both ways, ties pessimistic)', () => {
+  beforeAll(async () => {
+    await initRuntime('cpu', { quiet: true });
+  });
+
+  const check = (r: Awaited<ReturnType<typeof computeRecallAsync>>) => {
+    expect(Array.from(r.i2tRanks)).toEqual([...Array(12).keys()]);
+    expect(Array.from(r.t2iRanks)).toEqual([11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 11]);
+    expect([r.i2t_r1, r.i2t_r5, r.i2t_r10]).toEqual([100 / 12, 500 / 12, 1000 / 12]);
+    expect([r.t2i_r1, r.t2i_r5, r.t2i_r10]).toEqual([100 / 13, 500 / 13, 1000 / 13]);
+    expect(r.rsum).toBeCloseTo(1600 / 12 + 1600 / 13, 10);
+    // i2t: 12 ranks 0..11, median (5 + 6) / 2 = 5.5 -> floor 5 -> 1-based 6; mean 5.5 -> 6.5.
+    expect([r.i2t_medr, r.i2t_meanr]).toEqual([6, 6.5]);
+    // t2i: 13 ranks 0..11 and 11, median the 7th = 6 -> 7; mean 77 / 13 -> + 1.
+    expect(r.t2i_medr).toBe(7);
+    expect(r.t2i_meanr).toBeCloseTo(77 / 13 + 1, 12);
+  };
+
+  for (const opts of [{ engine: 'js' as const }, { engine: 'js' as const, blockRows: 5, storeLimitBytes: 0 }, { engine: 'tf' as const, blockRows: 3 }, { engine: 'tf' as const, storeLimitBytes: 0 }]) {
+    it(`computeRecall ${JSON.stringify(opts)}`, () => {
+      const { images, texts, dim, t2i } = triangle();
+      const r = computeRecall(images, texts, dim, t2i, opts);
+      expect(r.engine).toBe(opts.engine);
+      check(r);
+    });
+  }
+
+  for (const opts of [{ engine: 'onnx' as const, blockRows: 5, storeLimitBytes: 0 }, { engine: 'onnx' as const }, { engine: 'js' as const }, { engine: 'tf' as const }, {}]) {
+    it(`computeRecallAsync ${JSON.stringify(opts)}`, async () => {
+      const { images, texts, dim, t2i } = triangle();
+      const r = await computeRecallAsync(images, texts, dim, t2i, { ...opts, threads: 1 });
+      // 'auto' on a small problem (12 x 13 x 13 < 1e6 products) takes computeRecall's choice: js on the cpu backend.
+      expect(r.engine).toBe(opts.engine ?? 'js');
+      check(r);
+    });
+  }
+
+  it('headline keeps the seven numbers; the evaluator returns metrics without ranks', () => {
+    const { images, texts, dim, t2i } = triangle();
+    const r = computeRecall(images, texts, dim, t2i);
+    expect(r.engine).toBe('js'); // auto on the cpu backend
+    expect(headline(r)).toEqual({ i2t_r1: r.i2t_r1, i2t_r5: r.i2t_r5, i2t_r10: r.i2t_r10, t2i_r1: r.t2i_r1, t2i_r5: r.t2i_r5, t2i_r10: r.t2i_r10, rsum: r.rsum });
+    const m = new RecallEvaluator().evaluate(images, texts, dim, t2i);
+    expect(Object.keys(m).sort()).toEqual(['i2t_meanr', 'i2t_medr', 'i2t_r1', 'i2t_r10', 'i2t_r5', 'rsum', 't2i_meanr', 't2i_medr', 't2i_r1', 't2i_r10', 't2i_r5']);
+    expect(m.i2t_medr).toBe(6);
+  });
+
+  it('an image without captions is left out of i2t but still competes in t2i', () => {
+    // image 2 has no caption and beats caption 0's own image (0.9 > 0.8) and ties caption 1's (0.7).
+    const { images, texts, dim } = fromScores([
+      [0.8, 0.1],
+      [0.2, 0.7],
+      [0.9, 0.7],
+    ]);
+    const r = computeRecall(images, texts, dim, Int32Array.from([0, 1]), { engine: 'js' });
+    expect(Array.from(r.i2tRanks)).toEqual([0, 0, -1]);
+    expect(Array.from(r.t2iRanks)).toEqual([1, 1]);
+    expect([r.i2t_r1, r.t2i_r1, r.t2i_r5]).toEqual([100, 0, 100]);
+    expect([r.i2t_medr, r.i2t_meanr, r.t2i_medr, r.t2i_meanr]).toEqual([1, 1, 2, 2]);
+  });
+
+  it('explains every malformed input in one line', () => {
+    const ok = Float32Array.from([1, 0, 0, 1]);
+    expect(() => computeRecall(ok, ok, 0, [0, 1])).toThrow(/^Embedding dim must be a positive integer, got 0.$/);
+    expect(() => computeRecall(ok, ok, 1.5, [0, 1])).toThrow(/positive integer, got 1.5/);
+    expect(() => computeRecall(ok, Float32Array.from([1, 0, 0]), 2, [0, 1])).toThrow(/^Text embeddings hold 3 values, not a multiple of dim 2.$/);
+    expect(() => computeRecall(Float32Array.from([1, 0, 0]), ok, 2, [0, 1])).toThrow(/^Image embeddings hold 3 values, not a multiple of dim 2.$/);
+    expect(() => computeRecall(new Float32Array(0), ok, 2, [0, 1])).toThrow(/^Need at least one image and one text \(got 0 images, 2 texts\).$/);
+    expect(() => computeRecall(ok, new Float32Array(0), 2, [])).toThrow(/got 2 images, 0 texts/);
+    expect(() => computeRecall(ok, ok, 2, [0])).toThrow(/^text-to-image has 1 entries but there are 2 text rows: give one image index per text row.$/);
+    expect(() => computeRecall(ok, ok, 2, [0, 2])).toThrow(/^text-to-image\[1\] = 2 is not an image index in \[0, 2\).$/);
+    expect(() => computeRecall(ok, ok, 2, [-1, 0])).toThrow(/text-to-image\[0\] = -1/);
+    expect(() => computeRecall(ok, ok, 2, [0.5, 0])).toThrow(/text-to-image\[0\] = 0.5/);
+    expect(() => computeRecall(Float32Array.from([1, 0, 0, Number.NaN]), ok, 2, [0, 1])).toThrow(/^image embeddings contain a non-finite value \(NaN\) at row 1.$/);
+    expect(() => computeRecall(ok, Float32Array.from([Infinity, 0, 0, 1]), 2, [0, 1])).toThrow(/^text embeddings contain a non-finite value \(Infinity\) at row 0.$/);
+  });
+});
+
+describe('computeRecall engine choice on a fast backend (wasm)', () => {
+  it("'auto' uses tfjs for a large product on wasm, plain loops for a small one; both agree", async () => {
+    await initRuntime('wasm', { quiet: true });
+    try {
+      const rng = new Rng(5);
+      const nI = 100, dim = 101, nT = 1000; // 1.01e7 multiply-adds: just above the 1e7 switch
+      const q = (n: number) => Float32Array.from({ length: n }, () => Math.round(rng.normal()));
+      const images = q(nI * dim);
+      const texts = q(nT * dim);
+      const t2i = Int32Array.from({ length: nT }, (_, j) => j % nI);
+      const big = computeRecall(images, texts, dim, t2i);
+      expect(big.engine).toBe('tf');
+      const js = computeRecall(images, texts, dim, t2i, { engine: 'js' });
+      expect(Array.from(big.i2tRanks)).toEqual(Array.from(js.i2tRanks));
+      expect(Array.from(big.t2iRanks)).toEqual(Array.from(js.t2iRanks));
+      // 100 x 1000 x 100 = 1e7 is not above the switch.
+      expect(computeRecall(images.subarray(0, nI * 100), texts.subarray(0, nT * 100), 100, t2i).engine).toBe('js');
+    } finally {
+      await initRuntime('cpu', { quiet: true });
+    }
   });
 });

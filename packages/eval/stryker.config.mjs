@@ -1,0 +1,16 @@
+// Mutation testing of @distill/eval (StrykerJS + vitest): `npm run test:mutation -- eval` from the repository root.
+// See docs/testing.md for the scores and the surviving mutants judged equivalent.
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'vitest',
+  vitest: { configFile: 'vitest.stryker.config.mjs', related: false },
+  mutate: ['src/**/*.ts', '!src/**/*.test.ts', '!src/**/*.bench.ts'],
+  coverageAnalysis: 'perTest',
+  concurrency: 1,
+  timeoutMS: 60_000,
+  reporters: ['clear-text', 'progress', 'json'],
+  jsonReporter: { fileName: '.cache/stryker/mutation.json' },
+  tempDirName: '.cache/stryker-tmp',
+  cleanTempDir: 'always',
+  thresholds: { high: 90, low: 80, break: null },
+};
