@@ -55,6 +55,19 @@ export interface OnnxTeacherOptions {
   executionProviders?: string[];
   /** Only the image tower (parity checks without a tokenizer). */
   requireTokenizer?: boolean;
+  /** Settings over the preset and teacher.json (e.g. a tiny test export's own imageSize and maxTextLength). */
+  spec?: Partial<TeacherSpec>;
+}
+
+/** Number of token ids a tokenizer.json can produce: 1 + the largest id in its vocabulary and added tokens. */
+export function tokenizerVocabSize(json: Record<string, unknown>): number | undefined {
+  const model = json.model as { vocab?: unknown } | undefined;
+  let max = -1;
+  const vocab = model?.vocab;
+  if (Array.isArray(vocab)) max = vocab.length - 1; // Unigram: [[piece, score], ...]
+  else if (vocab && typeof vocab === 'object') for (const id of Object.values(vocab)) if (typeof id === 'number' && id > max) max = id;
+  for (const t of (json.added_tokens as { id?: unknown }[] | undefined) ?? []) if (typeof t.id === 'number' && t.id > max) max = t.id;
+  return max >= 0 ? max + 1 : undefined;
 }
 
 /** Row-wise L2 normalisation into a new array: x / max(||x||, 1e-12). */
@@ -74,6 +87,8 @@ export class OnnxTeacher implements Teacher {
   readonly preprocess: ImagePreprocess;
   readonly maxTextLength: number;
   dim: number;
+  /** The text model's static sequence length (0 = any): captions are padded to it. */
+  private textLength = 0;
   private constructor(
     readonly dir: string,
     readonly spec: TeacherSpec,
@@ -105,24 +120,146 @@ export class OnnxTeacher implements Teacher {
         throw new DistillError(`Cannot parse ${join(dir, 'teacher.json')}: ${(e as Error).message}`, 2);
       }
     }
+    if (opts.spec) spec = { ...spec, ...opts.spec };
+    const posInt = (k: 'imageSize' | 'maxTextLength') => Number.isInteger(spec[k]) && spec[k] > 0;
+    const bad = [
+      ...(['imageSize', 'maxTextLength'] as const).filter((k) => !posInt(k)),
+      ...(['mean', 'std'] as const).filter((k) => !(Array.isArray(spec[k]) && spec[k].length === 3 && spec[k].every(Number.isFinite))),
+      ...(['inputs', 'outputs'] as const).filter((k) => typeof spec[k] !== 'object' || spec[k] === null),
+    ];
+    if (bad.length) {
+      throw new DistillError(`${join(dir, 'teacher.json')} lacks valid ${bad.join(', ')} (imageSize and maxTextLength: positive integers; mean, std: 3 numbers; inputs, outputs: tensor names). ${LAYOUT(dir)}`, 2);
+    }
     const o = await ort();
     const sessOpts = { executionProviders: opts.executionProviders ?? ['cpu'], intraOpNumThreads: opts.threads ?? 0 };
-    const image = await o.InferenceSession.create(join(dir, 'image.onnx'), sessOpts as never);
-    const text = await o.InferenceSession.create(join(dir, 'text.onnx'), sessOpts as never);
+    const session = async (f: string) => {
+      try {
+        return await o.InferenceSession.create(join(dir, f), sessOpts as never);
+      } catch (e) {
+        const why = String((e as Error).message ?? e).split('\n')[0].slice(0, 300);
+        throw new DistillError(`onnxruntime cannot load ${join(dir, f)}: ${why}. Re-export the teacher. ${LAYOUT(dir)}`, 2);
+      }
+    };
+    const image = await session('image.onnx');
+    const text = await session('text.onnx');
     for (const [sess, names, what] of [[image, [spec.inputs.pixels], 'image.onnx'], [text, [spec.inputs.ids, spec.inputs.mask], 'text.onnx']] as const) {
       const lack = names.filter((n) => !sess.inputNames.includes(n));
       if (lack.length) throw new DistillError(`${join(dir, what)} has inputs ${sess.inputNames.join(', ')}; teacher.json expects ${lack.join(', ')}.`, 2);
     }
     let tokenizer: Tokenizer | undefined;
+    let vocabSize: number | undefined;
     if (existsSync(join(dir, 'tokenizer.json'))) {
-      const json = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
+      let json: Record<string, unknown>;
+      try {
+        json = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
+      } catch (e) {
+        throw new DistillError(`Cannot parse ${join(dir, 'tokenizer.json')}: ${(e as Error).message}. ${LAYOUT(dir)}`, 2);
+      }
       const config = existsSync(join(dir, 'tokenizer_config.json')) ? JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')) : {};
-      tokenizer = new Tokenizer(json, config);
+      tokenizer = new Tokenizer(json as never, config);
+      vocabSize = tokenizerVocabSize(json);
     }
     const fp = sha256(
       Buffer.concat([...['image.onnx', 'text.onnx', 'tokenizer.json', 'teacher.json'].filter((f) => existsSync(join(dir, f))).map((f) => readFileSync(join(dir, f))), Buffer.from(JSON.stringify(spec))]),
     );
-    return new OnnxTeacher(dir, spec, image, text, tokenizer, fp);
+    const teacher = new OnnxTeacher(dir, spec, image, text, tokenizer, fp);
+    try {
+      await teacher.checkModels(vocabSize);
+    } catch (e) {
+      await teacher.dispose();
+      throw e;
+    }
+    return teacher;
+  }
+
+  /**
+   * Check teacher.json and tokenizer.json against the models before any work: the inputs' own metadata
+   * (rank, element type, static batch/image/text sizes), then one tiny run of each model at the configured
+   * image size and text length with the tokenizer's largest id (a smaller vocabulary or fewer position
+   * embeddings fail here, with a message naming the setting, instead of mid-extraction).
+   */
+  private async checkModels(vocabSize: number | undefined): Promise<void> {
+    const o = await ort();
+    const S = this.spec.imageSize;
+    const file = (f: string) => join(this.dir, f);
+    const fix = `Fix teacher.json in ${this.dir} (or re-export the teacher).`;
+    const meta = (sess: import('onnxruntime-node').InferenceSession, name: string) =>
+      (sess as unknown as { inputMetadata?: readonly ({ name: string; isTensor: boolean; type?: string; shape?: readonly (number | string)[] })[] }).inputMetadata?.find((m) => m.name === name);
+    const dims = (shape: readonly (number | string)[]) => `[${shape.join(', ')}]`;
+    const fixedBatch = (what: string, shape: readonly (number | string)[]) => {
+      if (typeof shape[0] === 'number' && shape[0] !== -1) {
+        throw new DistillError(`${what} has a fixed batch size ${shape[0]} (input shape ${dims(shape)}); distill feeds batches of any size. Re-export it with a dynamic batch axis.`, 2);
+      }
+    };
+    // ---- image.onnx: pixel_values [B, 3, S, S] float32
+    const px = meta(this.image, this.spec.inputs.pixels);
+    if (px?.isTensor && px.shape?.length) {
+      const sh = px.shape;
+      const what = `${file('image.onnx')} input '${this.spec.inputs.pixels}'`;
+      if (sh.length !== 4) throw new DistillError(`${what} has shape ${dims(sh)}; distill feeds [batch, 3, ${S}, ${S}] pixels.`, 2);
+      if (px.type && px.type !== 'float32') throw new DistillError(`${what} takes ${px.type}; distill feeds float32 pixels. Re-export it with float32 inputs.`, 2);
+      fixedBatch(what, sh);
+      if (typeof sh[1] === 'number' && sh[1] !== 3) throw new DistillError(`${what} takes ${sh[1]} channels (shape ${dims(sh)}); distill feeds RGB (3).`, 2);
+      const [h, w] = [sh[2], sh[3]];
+      if ((typeof h === 'number' && h > 0 && h !== S) || (typeof w === 'number' && w > 0 && w !== S)) {
+        throw new DistillError(`${what} takes ${h}x${w} images (shape ${dims(sh)}), but teacher.json says imageSize ${S}. Set "imageSize": ${h} in teacher.json.`, 2);
+      }
+    }
+    // ---- text.onnx: input_ids, attention_mask [B, L] int64
+    let L = 0;
+    for (const name of [this.spec.inputs.ids, this.spec.inputs.mask]) {
+      const m = meta(this.text, name);
+      if (!m?.isTensor || !m.shape?.length) continue;
+      const what = `${file('text.onnx')} input '${name}'`;
+      if (m.shape.length !== 2) throw new DistillError(`${what} has shape ${dims(m.shape)}; distill feeds [batch, length] token ids.`, 2);
+      if (m.type && m.type !== 'int64') throw new DistillError(`${what} takes ${m.type}; distill feeds int64 token ids. Re-export it with int64 inputs.`, 2);
+      fixedBatch(what, m.shape);
+      const len = m.shape[1];
+      if (typeof len === 'number' && len > 0) {
+        if (this.maxTextLength > len) {
+          throw new DistillError(`${what} takes at most ${len} tokens (shape ${dims(m.shape)}), but teacher.json says maxTextLength ${this.maxTextLength}. Set "maxTextLength": ${len} in teacher.json.`, 2);
+        }
+        L = len;
+      }
+    }
+    this.textLength = L;
+    // ---- one tiny run of each model
+    const first = (e: unknown) => String((e as Error).message ?? e).split('\n')[0].slice(0, 300);
+    let imageDim: number | undefined;
+    try {
+      const out = await this.image.run({ [this.spec.inputs.pixels]: new o.Tensor('float32', new Float32Array(3 * S * S), [1, 3, S, S]) });
+      imageDim = out[this.spec.outputs.image]?.dims.at(-1);
+    } catch (e) {
+      throw new DistillError(`${file('image.onnx')} fails on one ${S}x${S} image (teacher.json imageSize ${S}): ${first(e)}. ${fix}`, 2);
+    }
+    const len = L || this.maxTextLength;
+    const pad = this.spec.padId ?? 0;
+    const run = async (ids: number[]) =>
+      this.text.run({
+        [this.spec.inputs.ids]: new o.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, len]),
+        [this.spec.inputs.mask]: new o.Tensor('int64', new BigInt64Array(len).fill(1n), [1, len]),
+      });
+    let textDim: number | undefined;
+    try {
+      textDim = (await run(new Array<number>(len).fill(pad)))[this.spec.outputs.text]?.dims.at(-1);
+    } catch (e) {
+      throw new DistillError(`${file('text.onnx')} fails on ${len} tokens (teacher.json maxTextLength ${this.maxTextLength}): ${first(e)}. Lower "maxTextLength" in teacher.json to the export's limit.`, 2);
+    }
+    if (vocabSize !== undefined) {
+      try {
+        await run([vocabSize - 1, ...new Array<number>(len - 1).fill(pad)]);
+      } catch (e) {
+        throw new DistillError(
+          `${file('tokenizer.json')} has ${vocabSize} tokens, but ${file('text.onnx')} fails on token id ${vocabSize - 1}: ${first(e)}. ` +
+            'The model has a smaller vocabulary: use the tokenizer.json exported with this model.',
+          2,
+        );
+      }
+    }
+    if (imageDim !== undefined && textDim !== undefined && imageDim !== textDim) {
+      throw new DistillError(`${file('image.onnx')} outputs ${imageDim}-d embeddings but ${file('text.onnx')} outputs ${textDim}-d: a teacher's towers must share one embedding space.`, 2);
+    }
+    if (imageDim !== undefined) this.checkDim([imageDim]);
   }
 
   fingerprint(): string {
@@ -170,7 +307,7 @@ export class OnnxTeacher implements Teacher {
   async encodeTexts(texts: string[]): Promise<Float32Array> {
     if (!this.tokenizer) throw new DistillError(`Teacher ${this.name} has no tokenizer.json in ${this.dir}: it cannot encode captions.`);
     const enc: number[][] = texts.map((t) => Array.from(this.tokenizer!.encode(t).ids as ArrayLike<number>).slice(0, this.maxTextLength));
-    const L = Math.max(1, ...enc.map((e) => e.length));
+    const L = this.textLength || Math.max(1, ...enc.map((e) => e.length));
     const ids = new Array<number>(texts.length * L).fill(this.spec.padId ?? 0);
     const mask = new Array<number>(texts.length * L).fill(0);
     enc.forEach((e, i) => e.forEach((id, j) => ((ids[i * L + j] = id), (mask[i * L + j] = 1))));

@@ -14,8 +14,7 @@ describe('ONNX teacher parity (fixtures/hf-tiny/clip)', () => {
   });
 
   it('encodeImages L2-normalises the projected embeddings', async () => {
-    const t = await OnnxTeacher.load(clip, { preset: 'clip', requireTokenizer: false, threads: 1 });
-    (t.spec as { imageSize: number }).imageSize = 16;
+    const t = await OnnxTeacher.load(clip, { preset: 'clip', requireTokenizer: false, threads: 1, spec: { imageSize: 16, maxTextLength: 12 } });
     const e = await t.encodeImages(new Float32Array(2 * 3 * 16 * 16).fill(0.3), 2);
     expect(t.dim).toBe(16);
     expect(Math.hypot(...e.subarray(0, 16))).toBeCloseTo(1, 5);

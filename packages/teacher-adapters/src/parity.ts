@@ -22,8 +22,9 @@ export async function runOnnxTeacherParity(dir: string, preset = 'clip'): Promis
   const px = ref.inputs.pixel_values;
   const n = px.length;
   const size = px[0][0].length;
-  const teacher = await OnnxTeacher.load(dir, { preset, requireTokenizer: false, threads: 1 });
-  (teacher.spec as { imageSize: number }).imageSize = size; // the tiny reference model's own size
+  const L0 = ref.inputs.input_ids[0].length;
+  // The reference model's own image size and text length (the preset's are the full-size model's).
+  const teacher = await OnnxTeacher.load(dir, { preset, requireTokenizer: false, threads: 1, spec: { imageSize: size, maxTextLength: L0 } });
   const img = await teacher.imageEmbeddingsRaw(Float32Array.from(px.flat(3)), n);
   const L = ref.inputs.input_ids[0].length;
   const txt = await teacher.textEmbeddingsRaw(ref.inputs.input_ids.flat(), ref.inputs.attention_mask.flat(), ref.inputs.input_ids.length, L);
