@@ -1,4 +1,6 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { initRuntime, TENSORFLOW_PACKAGES, type BackendChoice, type Importer } from './runtime.js';
 
@@ -15,11 +17,23 @@ export interface DoctorReport {
 }
 
 function pkgVersion(name: string): string | undefined {
+  const require = createRequire(import.meta.url);
   try {
-    const require = createRequire(import.meta.url);
     return (require(`${name}/package.json`) as { version: string }).version;
   } catch {
-    return undefined;
+    // a package whose "exports" hide package.json (sharp): walk up from its entry point
+    try {
+      for (let dir = dirname(require.resolve(name)); ; dir = dirname(dir)) {
+        const p = join(dir, 'package.json');
+        if (existsSync(p)) {
+          const j = JSON.parse(readFileSync(p, 'utf8')) as { name?: string; version?: string };
+          if (j.name === name) return j.version;
+        }
+        if (dirname(dir) === dir) return undefined;
+      }
+    } catch {
+      return undefined;
+    }
   }
 }
 
