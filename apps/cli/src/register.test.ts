@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { register as registerBalancer } from '@distill/balancer';
@@ -60,18 +60,19 @@ describe('package register functions', () => {
     expect(reg.kind).toBe('teacher');
     expect(reg.names()).toEqual(['clip', 'beit3']);
     await expect(reg.create('beit3', {}, ctx(c))).rejects.toThrow(/Teacher folder not found.*export_beit3\.py/);
-    const clip = join(repoRoot(), 'packages/teacher-adapters/src/fixtures/hf-tiny/clip');
+    // the tiny CLIP export, with a teacher.json giving its own image size (the presets are full-size)
+    const fixture = join(repoRoot(), 'packages/teacher-adapters/src/fixtures/hf-tiny/clip');
+    const clip = join(tmp, 'clip');
+    mkdirSync(clip);
+    for (const f of ['image.onnx', 'text.onnx']) copyFileSync(join(fixture, f), join(clip, f));
+    writeFileSync(join(clip, 'teacher.json'), JSON.stringify({ imageSize: 16, maxTextLength: 12 }));
     const t = await reg.create('clip', { model: clip, requireTokenizer: false, threads: 1 }, ctx(c));
     expect(t.name).toBe('clip');
-    (t as unknown as { spec: { imageSize: number } }).spec.imageSize = 16; // the tiny CLIP's own input size
-    const e = await t.encodeImages(new Float32Array(3 * 16 * 16).fill(0.5), 1);
-    expect(e).toHaveLength(16); // the tiny CLIP's projection
-    expect(t.dim).toBe(16);
-    expect(t.maxTextLength).toBe(77); // the clip preset's text length and normalisation
-    expect(t.preprocess.mean).toEqual([0.48145466, 0.4578275, 0.40821073]);
+    expect(t.maxTextLength).toBe(12); // teacher.json wins over the preset
+    expect(t.preprocess.mean).toEqual([0.48145466, 0.4578275, 0.40821073]); // the clip preset's normalisation
     await t.dispose?.();
     const b = await reg.create('beit3', { model: clip, requireTokenizer: false, threads: 1 }, ctx(c)); // same folder, beit3 preset
-    expect([b.name, b.maxTextLength, b.preprocess.mean]).toEqual(['beit3', 64, [0.5, 0.5, 0.5]]);
+    expect([b.name, b.preprocess.mean, b.preprocess.std]).toEqual(['beit3', [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]);
     await b.dispose?.();
     registerTeachers(c);
     expect(reg.names()).toHaveLength(2);
