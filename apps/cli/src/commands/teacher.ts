@@ -15,6 +15,7 @@ export const teacherCommands: CliCommand[] = [
         .option('dataset', { type: 'string', default: 'emoji' })
         .option('data-root', { type: 'string' })
         .option('annotations', { type: 'string' })
+        .option('image-root', { type: 'string', describe: 'folder the annotation file\'s image paths are relative to' })
         .option('batch-size', { type: 'number', default: 64 })
         .option('skip-bad-images', { type: 'boolean' })
         .option('train-subset', { type: 'number', describe: 'only the first N train images (and their captions)' })
@@ -25,7 +26,7 @@ export const teacherCommands: CliCommand[] = [
       const cfg = resolveConfig({
         overrides: {
           teacher: { name: args.teacher as string, model: args.teacherModel as string | undefined, batchSize: args.batchSize as number },
-          dataset: { name: args.dataset as string, dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, skipBadImages: args.skipBadImages as boolean | undefined, trainSubset: args.trainSubset as number | undefined, evalSubset: args.evalSubset as number | undefined },
+          dataset: { name: args.dataset as string, dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined, skipBadImages: args.skipBadImages as boolean | undefined, trainSubset: args.trainSubset as number | undefined, evalSubset: args.evalSubset as number | undefined },
         },
       });
       const f = await obtainTeacherFeatures(cfg, await prepareDataset(cfg), log);
