@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import {
+  acquireRunLock,
   atomicWriteJson,
   createLogger,
   DistillError,
@@ -18,6 +19,8 @@ import {
   type Teacher,
 } from '@distill/core';
 import { computeRecall, measureLatency } from '@distill/eval';
+import { hasCheckpoint } from './checkpoint.js';
+import { checkRunFolder, configHash } from './run-guard.js';
 import type { TrainConfig } from './config.js';
 import { loadStudent } from './saved-student.js';
 import { createTeacher, obtainTeacherFeatures } from './teacher-features.js';
@@ -117,7 +120,7 @@ function trainInChild(cfg: TrainConfig, dir: string, label: string, resume: bool
   const cfgFile = join(dir, 'train-config.json');
   atomicWriteJson(cfgFile, cfg);
   const bin = join(repoRoot(), 'apps', 'cli', 'bin', 'distill.js');
-  const args = [bin, 'train-one', '--config', cfgFile, '--run-dir', dir, '--label', label, ...(resume && existsSync(join(dir, 'checkpoint.safetensors')) ? ['--resume'] : [])];
+  const args = [bin, 'train-one', '--config', cfgFile, '--run-dir', dir, '--label', label, ...(resume && hasCheckpoint(dir) ? ['--resume'] : [])];
   log.info(`${label}: training in a second process (log: ${join(dir, 'train.log')})`);
   return new Promise((resolvePromise, reject) => {
     const out = openSync(join(dir, 'train.log'), 'a');
@@ -138,6 +141,22 @@ export async function runExperiment(
   cfg: TrainConfig,
   opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean },
 ): Promise<ExperimentResult> {
+  // One run per folder at a time (run.lock, released on exit and on errors), and a folder that holds
+  // another config's run is refused before any work.
+  const log = opts.logger ?? createLogger();
+  const lock = acquireRunLock(opts.runDir, { logger: log, command: opts.command });
+  try {
+    checkRunFolder(opts.runDir, cfg, Boolean(opts.resume));
+    return await runExperimentInFolder(cfg, { ...opts, logger: log });
+  } finally {
+    lock.release();
+  }
+}
+
+async function runExperimentInFolder(
+  cfg: TrainConfig,
+  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean },
+): Promise<ExperimentResult> {
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
   const rt = await initRuntime(tfjsBackendFor(cfg.backend), { logger: log, quiet: currentRuntime() !== undefined });
@@ -153,6 +172,7 @@ export async function runExperiment(
   if (!opts.resume || !run.exists('config.json')) {
     run.writeJson('config.json', {
       config: cfg,
+      configHash: configHash(cfg),
       command: opts.command,
       versions: versions(),
       backend: rt.backend,
@@ -169,7 +189,7 @@ export async function runExperiment(
       log.info(`${label}: already finished in ${dir}`);
       return readJsonFile<TrainResult>(`${dir}/result.json`);
     }
-    const resume = Boolean(opts.resume) && existsSync(`${dir}/checkpoint.safetensors`);
+    const resume = Boolean(opts.resume) && hasCheckpoint(dir);
     return train(c, { runDir: dir, resume, logger: log, label, teacherFeatures });
   };
   // The no-teacher baseline needs no teacher features: it trains in a second process (tfjs-wasm is

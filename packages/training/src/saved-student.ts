@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWriteFile, atomicWriteJson, DistillError, readJsonFile, sha256, tf, type ImagePreprocess, type Teacher } from '@distill/core';
+import { atomicWriteFile, atomicWriteJson, DistillError, readJsonFile, readSafetensorsHeader, sha256, tensorChecksum, tf, type ImagePreprocess, type Teacher } from '@distill/core';
 import {
   createStudentFromConfig,
   encodeSafetensors,
@@ -14,7 +14,8 @@ import {
 
 /**
  * A trained dual encoder on disk, as distill writes it (a run's best student, or the embedded emoji
- * teacher): `student.json` (architecture), `model.safetensors` (weights), `tokenizer.json`.
+ * teacher): `student.json` (architecture), `model.safetensors` (weights, with a checksum verified on
+ * load), `tokenizer.json`.
  */
 export interface SavedStudentMeta {
   format: 'distill-student-v1';
@@ -25,7 +26,8 @@ export interface SavedStudentMeta {
 
 export function saveStudent(dir: string, student: DualEncoderStudent, provenance?: Record<string, unknown>): void {
   if (!student.tokenizer) throw new DistillError('Cannot save a student without a tokenizer.');
-  atomicWriteFile(join(dir, 'model.safetensors'), encodeSafetensors(getStudentWeights(student)));
+  const weights = getStudentWeights(student);
+  atomicWriteFile(join(dir, 'model.safetensors'), encodeSafetensors(weights, { checksum: tensorChecksum(weights) }));
   student.tokenizer.save(dir);
   const meta: SavedStudentMeta = { format: 'distill-student-v1', config: student.config, provenance };
   atomicWriteJson(join(dir, 'student.json'), meta);
@@ -42,7 +44,14 @@ export function loadStudent(dir: string): { student: DualEncoderStudent; meta: S
   const tokenizer = loadTokenizer(join(dir, 'tokenizer.json'), { maxLength: meta.config.maxLength });
   const student = createStudentFromConfig(meta.config, { tokenizer });
   const weights: Record<string, { shape: number[]; data: Float32Array }> = {};
-  for (const [k, t] of readSafetensors(join(dir, 'model.safetensors'))) weights[k] = { shape: t.shape, data: t.data };
+  const file = join(dir, 'model.safetensors');
+  const bytes = readFileSync(file);
+  const { metadata } = readSafetensorsHeader(bytes, file);
+  for (const [k, t] of readSafetensors(bytes)) weights[k] = { shape: t.shape, data: t.data };
+  // Weights saved by this version carry a checksum (older saves and hand-made folders do not).
+  if (typeof metadata.checksum === 'string' && tensorChecksum(weights) !== metadata.checksum) {
+    throw new DistillError(`${file} is corrupt: its weights do not match their checksum. Re-create the saved student (or re-run its training).`);
+  }
   setStudentWeights(student, weights);
   return { student, meta };
 }

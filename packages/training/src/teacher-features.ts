@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWriteFile, createProgress, DistillError, repoRoot, sha256, type Dataset, type Logger, type Teacher } from '@distill/core';
+import { createProgress, DistillError, repoRoot, sha256, type Dataset, type Logger, type Teacher } from '@distill/core';
 import { ImageLoader, primeEmojiImages } from '@distill/data';
 import { loadFeatureStore, OnnxTeacher, TEACHER_PRESETS } from '@distill/teacher-adapters';
-import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { SavedStudentTeacher } from './saved-student.js';
 
@@ -73,19 +73,22 @@ export async function obtainTeacherFeatures(cfg: TrainConfig, dataset: Dataset, 
   const file = join(cacheRoot(), 'teacher-features', `${teacher.name}-${key.slice(0, 24)}.safetensors`);
   const parameters = teacher instanceof SavedStudentTeacher ? teacher.student.parameterCount().total : undefined;
   if (existsSync(file)) {
-    const ck = readCheckpoint<{ key: string; name: string; dim: number; splits: string[] }>(file);
-    if (ck.state.key === key) {
-      const splits: TeacherFeatures['splits'] = {};
-      for (const s of ck.state.splits) splits[s] = { images: ck.tensors[`${s}/images`].data, texts: ck.tensors[`${s}/texts`].data };
+    // Verified (checksum over every tensor and the state) and checked against the dataset's counts;
+    // a cache that fails is reported with its path and rebuilt, never used.
+    const cached = readFeatureCache(file, key, dataset);
+    if (cached.ok) {
       log.info(`teacher ${teacher.name}: features from cache ${file}`);
       await teacher.dispose?.();
-      return { name: teacher.name, dim: ck.state.dim, fingerprint: key, train: splits.train, splits, parameters, file };
+      return { name: teacher.name, dim: cached.dim, fingerprint: key, train: cached.splits.train, splits: cached.splits, parameters, file };
     }
-    log.warn(`teacher feature cache ${file} has another key: recomputing`);
+    log.warn(`teacher feature cache ${file} is unusable (${cached.problem}): rebuilding it`);
+    rmSync(file, { force: true });
   }
   const loader = new ImageLoader(dataset, teacher.preprocess, { memoryCache: true, skipBadImages: cfg.dataset.skipBadImages, logger: log });
   if (dataset.name.startsWith('emoji')) await primeEmojiImages(loader);
   // Work is written in chunks to <file>.parts/ as it goes, so a killed extraction resumes where it stopped.
+  // Each chunk is a checksummed safetensors file; a chunk that does not verify or has the wrong row
+  // count is reported with its path and recomputed.
   const parts = `${file}.parts`;
   mkdirSync(parts, { recursive: true });
   const splits: TeacherFeatures['splits'] = {};
@@ -94,22 +97,36 @@ export async function obtainTeacherFeatures(cfg: TrainConfig, dataset: Dataset, 
   const total = Object.values(dataset.splits).reduce((a, s) => a + s.images.length + s.captions.length, 0);
   const progress = createProgress({ label: `teacher ${teacher.name}`, total });
   let dim = teacher.dim;
+  let dimSeen: number | undefined; // the dim of the chunks so far: every chunk must agree
   const run = async (split: string, kind: 'images' | 'texts', n: number, encode: (start: number, end: number) => Promise<Float32Array>) => {
     const pieces: Float32Array[] = [];
     for (let start = 0; start < n; start += chunk) {
       const end = Math.min(n, start + chunk);
-      const partFile = join(parts, `${split}.${kind}.${start}-${end}.f32`);
-      let piece: Float32Array;
+      const partFile = join(parts, `${split}.${kind}.${start}-${end}.safetensors`);
+      let piece: Float32Array | undefined;
       if (existsSync(partFile)) {
-        const b = readFileSync(partFile);
-        piece = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-      } else {
+        const c = readFeatureChunk(partFile, end - start, dimSeen);
+        if (c.ok) piece = c.data;
+        else {
+          log.warn(`teacher feature chunk ${partFile} is unusable (${c.problem}): recomputing it`);
+          rmSync(partFile, { force: true });
+        }
+      }
+      if (!piece) {
         const outs: Float32Array[] = [];
         for (let s = start; s < end; s += bs) outs.push(await encode(s, Math.min(end, s + bs)));
         piece = concat(outs);
-        atomicWriteFile(partFile, new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength));
+        const d = piece.length / (end - start);
+        if (!Number.isInteger(d) || d <= 0 || (dimSeen !== undefined && d !== dimSeen)) {
+          throw new DistillError(
+            `Teacher ${teacher.name} returned ${piece.length} values for ${end - start} ${kind} of split '${split}' ` +
+              `(not ${dimSeen !== undefined ? `${dimSeen} per row` : 'a whole number per row'}). Check the teacher's export.`,
+          );
+        }
+        writeCheckpoint(partFile, { tensors: { features: { shape: [end - start, d], data: piece } }, state: { split, kind, start, end } });
       }
       dim = piece.length / (end - start);
+      dimSeen = dim;
       pieces.push(piece);
       progress.tick(end - start);
     }
@@ -135,6 +152,56 @@ export async function obtainTeacherFeatures(cfg: TrainConfig, dataset: Dataset, 
   rmSync(parts, { recursive: true, force: true });
   await teacher.dispose?.();
   return { name: teacher.name, dim: teacher.dim, fingerprint: key, train: splits.train, splits, parameters, file };
+}
+
+type Problem = { ok: false; problem: string };
+
+function problemOf(e: unknown): Problem {
+  if (e instanceof DistillError) return { ok: false, problem: e.message.replace(/\.$/, '') };
+  throw e;
+}
+
+/** A feature cache file, verified and checked against the key and the dataset's row counts. */
+export function readFeatureCache(
+  file: string,
+  key: string,
+  dataset: Dataset,
+): { ok: true; dim: number; splits: TeacherFeatures['splits'] } | Problem {
+  let ck: Checkpoint<{ key: string; name: string; dim: number; splits: string[] }>;
+  try {
+    ck = readCheckpoint(file);
+  } catch (e) {
+    return problemOf(e);
+  }
+  if (ck.state.key !== key) return { ok: false, problem: 'it was made for another teacher or dataset' };
+  const dim = ck.state.dim;
+  const splits: TeacherFeatures['splits'] = {};
+  for (const [s, split] of Object.entries(dataset.splits)) {
+    const images = ck.tensors[`${s}/images`];
+    const texts = ck.tensors[`${s}/texts`];
+    if (!images || !texts) return { ok: false, problem: `no features for split '${s}'` };
+    const want = (t: { shape: number[] }, rows: number) => t.shape.length === 2 && t.shape[0] === rows && t.shape[1] === dim;
+    if (!want(images, split.images.length) || !want(texts, split.captions.length)) {
+      return { ok: false, problem: `split '${s}' has [${images.shape}] image and [${texts.shape}] text features for ${split.images.length} images and ${split.captions.length} captions of dim ${dim}` };
+    }
+    splits[s] = { images: images.data, texts: texts.data };
+  }
+  return { ok: true, dim, splits };
+}
+
+/** One extraction chunk: verified, with exactly `rows` rows (of `dim` columns when given). */
+export function readFeatureChunk(file: string, rows: number, dim?: number): { ok: true; data: Float32Array } | Problem {
+  let ck: Checkpoint;
+  try {
+    ck = readCheckpoint(file);
+  } catch (e) {
+    return problemOf(e);
+  }
+  const t = ck.tensors.features;
+  if (!t || t.shape.length !== 2 || t.shape[0] !== rows || t.shape[1] <= 0 || (dim !== undefined && t.shape[1] !== dim)) {
+    return { ok: false, problem: `it holds [${t?.shape ?? ''}] features, expected ${rows} rows${dim !== undefined ? ` of ${dim}` : ''}` };
+  }
+  return { ok: true, data: t.data };
 }
 
 function concat(xs: Float32Array[]): Float32Array {

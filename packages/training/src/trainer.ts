@@ -26,12 +26,13 @@ import {
 } from '@distill/student-architectures';
 import { AdamW, type AdamWState } from './adamw.js';
 import { chooseStudentEngine, tfjsBackendFor } from './engine.js';
-import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { loadRunCheckpoint, nonFiniteLossMessage, saveRunCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { encodeSplit, subsetSplit } from './encode.js';
 import { ImagePairSampler } from './image-sampler.js';
 import { resolveMethod, type Method } from './methods.js';
 import { saveStudent } from './saved-student.js';
+import { lrScaleAt } from './schedule.js';
 import { obtainTeacherFeatures, type TeacherFeatures } from './teacher-features.js';
 
 export interface TrainOptions {
@@ -83,8 +84,6 @@ interface TrainState {
   elapsedSeconds: number;
 }
 
-const CKPT = 'checkpoint.safetensors';
-
 /** Tokenizer for the student: the textInit's own, else WordPiece trained on the training captions (saved in the run). */
 function studentTokenizer(cfg: TrainConfig, run: RunDirectory, train: SplitData) {
   const path = run.path('tokenizer.json');
@@ -115,12 +114,6 @@ export async function prepareDataset(cfg: TrainConfig): Promise<Dataset> {
     }
   }
   return { ...ds, splits };
-}
-
-function lrScaleAt(cfg: TrainConfig, epoch: number, step: number): number {
-  const decay = epoch >= cfg.schedule.decayEpoch ? cfg.schedule.decayFactor : 1;
-  const warm = cfg.schedule.warmupSteps > 0 ? Math.min(1, (step + 1) / cfg.schedule.warmupSteps) : 1;
-  return decay * warm;
 }
 
 export async function evaluateStudent(student: DualEncoderStudent, split: SplitData, loader: ImageLoader, splitName: string): Promise<RetrievalMetrics> {
@@ -215,8 +208,10 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   };
   const metricsPath = run.path('metrics.jsonl');
   if (opts.resume) {
-    if (!run.exists(CKPT)) throw new DistillError(`Cannot resume: ${run.path(CKPT)} does not exist (the run wrote no checkpoint yet). Start it again without --resume.`, 2);
-    const ck = readCheckpoint<TrainState & { label: string }>(run.path(CKPT));
+    // The latest checkpoint that verifies (a corrupt one is reported and the previous one used).
+    const found = loadRunCheckpoint<TrainState & { label: string }>(run.root, log);
+    if (!found) throw new DistillError(`Cannot resume: ${run.root} has no checkpoint (the run wrote none yet). Start it again without --resume.`, 2);
+    const ck = found.ckpt;
     st = ck.state;
     const weights: Record<string, { shape: number[]; data: Float32Array }> = {};
     const m: AdamWState['m'] = {};
@@ -260,7 +255,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
       optimizer: { step: os.step, lrScale: os.lrScale },
       elapsedSeconds: st.elapsedSeconds,
     };
-    writeCheckpoint(run.path(CKPT), { tensors, state: { ...st, label } });
+    saveRunCheckpoint(run.root, { tensors, state: { ...st, label } });
   };
 
   const valSplit = dataset.splits.val;
@@ -298,10 +293,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
       const names = Object.keys(comps);
       for (const n of names) {
         if (!Number.isFinite(values[n])) {
-          throw new DistillError(
-            `Loss '${n}' is ${values[n]} at step ${st.step + 1} (epoch ${batch.epoch + 1}). The run stopped; the last good checkpoint is ${run.path(CKPT)}. ` +
-              'Lower the learning rate (--lr) or check the inputs, then --resume.',
-          );
+          throw new DistillError(nonFiniteLossMessage({ loss: n, value: values[n], step: st.step + 1, epoch: batch.epoch + 1, runDir: run.root }));
         }
       }
       weights = state.balancer.weights(names.map((n) => values[n]));

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger, DistillError, readJsonFile, RunDirectory } from '@distill/core';
-import { PRESETS, STUDENT_SIZES, TRAIN_BACKENDS, readConfigFile, resolveConfig, runExperiment, train, validateConfig, type DeepPartial, type TrainConfig } from '@distill/training';
+import { PRESETS, STUDENT_SIZES, TRAIN_BACKENDS, readConfigFile, resolveConfig, resumeConfig, runExperiment, train, validateConfig, type DeepPartial, type TrainConfig } from '@distill/training';
 import type { CliCommand } from '../command.js';
 
 const SIZE_HELP = 'student size: tiny, small, base (config key student.preset)';
@@ -111,9 +111,9 @@ export const trainCommand: CliCommand = {
     let runDir: string;
     const resume = args.resume as string | undefined;
     if (resume) {
-      const file = join(resume, 'config.json');
-      if (!existsSync(file)) throw new DistillError(`Cannot resume: ${file} not found. Is ${resume} a distill run folder?`, 2);
-      cfg = resolveConfig({ preset: 'emoji', file: undefined, overrides: readJsonFile<{ config: TrainConfig }>(file).config });
+      // The recorded config; flags given with --resume must not change it (only safe ones like --threads).
+      const { preset, overrides } = overridesFromArgs(args);
+      cfg = resumeConfig(resume, { preset, file: args.config ? readConfigFile(args.config as string) : undefined, overrides });
       runDir = resume;
     } else {
       const { preset, overrides } = overridesFromArgs(args);
