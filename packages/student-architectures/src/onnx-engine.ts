@@ -3,10 +3,12 @@
  * normalisation run forward and backward as onnxruntime-node graphs (all cores). The loss either
  * stays in tfjs (`forward` hands out the embeddings, `backward` takes dLoss/dEmbedding) or is part
  * of the graph (a `LossHead`: `forwardLoss` returns its components, `backwardLoss` takes their
- * weights). Weights stay in the student's tf variables, so checkpoints, AdamW and evaluation are
- * unchanged.
+ * weights). The weights are plain Float32Arrays owned by the engine (`params`, in the order of
+ * `student.variables()`), copied once from the student: nothing is copied out of tfjs per step, so
+ * a 200M-parameter student trains outside the 32-bit tfjs-wasm heap. `encodeImages`/`encodeTexts`
+ * run inference-only graphs (no saved activations) for evaluation.
  */
-import { Graph, OnnxTrainingRunner, Rng, type Sym, onnxOps as op } from '@distill/core';
+import { Graph, OnnxRunner, OnnxTrainingRunner, Rng, type Sym, type TrainingGraphs, onnxOps as op } from '@distill/core';
 import { bertGraph, resnetGraph, textCnnGraph, vitGraph, type DropFn, type SymParams } from './onnx-graph.js';
 import type { BertConfig } from './bert.js';
 import type { ResNetConfig } from './resnet.js';
@@ -37,11 +39,31 @@ export interface DropoutSite {
 export type LossHead = (g: Graph, embeddings: { image: Sym; text: Sym }) => Record<string, Sym>;
 
 /**
+ * How a step runs forward and backward. 'split': a forward run that hands every activation the
+ * backward needs to a backward run (fastest; onnxruntime-node copies those activations out, so they
+ * are held twice at the hand-over). 'fused': a forward-only run for the losses (or embeddings), then
+ * one run of forward + backward seeded with the loss weights: the activations never leave
+ * onnxruntime and are freed as the backward consumes them (about half the memory, one more forward).
+ */
+export type StepMode = 'split' | 'fused';
+
+/** The fused form: a forward-only model and a forward + backward model (inputs + `seed_<i>` -> `loss_<i>` + `grad_<i>`). */
+export interface FusedStepGraphs {
+  forward: Uint8Array;
+  step: Uint8Array;
+  /** Forward outputs of the forward-only model (`out_<i>`) and their shapes. */
+  outputNames: string[];
+  outputShapes: number[][];
+  seedNames: string[];
+  gradNames: string[];
+}
+
+/**
  * The training graphs of a student for one batch shape: outputs [L2-normalised image, text
  * embeddings], or with a `head` its loss components (`components` names them); `dropout` lists the
- * mask inputs (dropout = x * mask, as tf.dropout's scaling).
+ * mask inputs (dropout = x * mask, as tf.dropout's scaling). `mode` 'fused' adds `fused` (see StepMode).
  */
-export function buildStudentGraphs(student: DualEncoderStudent, batch: number, textLength: number, head?: LossHead) {
+export function buildStudentGraphs(student: DualEncoderStudent, batch: number, textLength: number, head?: LossHead, mode: StepMode = 'split') {
   const g = new Graph();
   const dropout: DropoutSite[] = [];
   const drop: DropFn = (x, rate) => {
@@ -67,13 +89,74 @@ export function buildStudentGraphs(student: DualEncoderStudent, batch: number, t
     tc.type === 'textcnn' ? textCnnGraph(tower('text.'), tc.config as TextCnnConfig, ids, mask, drop) : bertGraph(tower('text.'), tc.config as BertConfig, ids, mask, drop);
   const image = proj(imageF, 'image_proj');
   const text = proj(textF, 'text_proj');
-  if (!head) return { ...g.compileTraining([image, text], inputs), dropout, components: [] as string[] };
-  const comps = head(g, { image, text });
+  const comps = head ? head(g, { image, text }) : {};
   const components = Object.keys(comps);
   for (const c of components) {
     if (comps[c].shape.length !== 0) throw new Error(`Loss head component '${c}' must be a scalar, got shape [${comps[c].shape.join(',')}].`);
   }
-  return { ...g.compileTraining(components.map((c) => comps[c]), inputs), dropout, components };
+  // the largest forward value (an attention score tensor, an MLP activation) bounds a step's working set
+  let largestFloats = 0;
+  const paramSet = new Set(inputs);
+  for (const v of g.values.values()) if (!paramSet.has(v)) largestFloats = Math.max(largestFloats, v.size);
+  const outputs = head ? components.map((c) => comps[c]) : [image, text];
+  const maskFloats = dropout.reduce((a, d) => a + d.shape.reduce((x, y) => x * y, 1), 0);
+  if (mode === 'fused') {
+    const outputNames = outputs.map((_, i) => `out_${i}`);
+    const forward = g.encode(outputs, outputNames); // before the backward nodes exist: forward only
+    const nForward = g.nodes.length;
+    const seeds = outputs.map((o, i) => g.input(`seed_${i}`, [...o.shape]));
+    const grads = g.gradients(outputs, seeds, inputs);
+    const gradNames = grads.map((_, i) => `grad_${i}`);
+    const step = g.encode([...outputs, ...grads], [...outputs.map((_, i) => `loss_${i}`), ...gradNames]);
+    // the forward values the backward reads (they stay inside onnxruntime, freed as the backward goes)
+    const producedFwd = new Set(g.nodes.slice(0, nForward).flatMap((n) => n.outputs));
+    const read = new Set(g.nodes.slice(nForward).flatMap((n) => n.inputs).filter((n) => producedFwd.has(n)));
+    const savedFloats = [...read].reduce((a, n) => a + (g.values.get(n)?.size ?? 0), 0);
+    const fused: FusedStepGraphs = { forward, step, outputNames, outputShapes: outputs.map((o) => [...o.shape]), seedNames: seeds.map((x) => x.name), gradNames };
+    return { fused, dropout, components, memory: { savedFloats, largestFloats, maskFloats } };
+  }
+  const graphs = g.compileTraining(outputs, inputs);
+  const savedFloats = graphs.saved.reduce((a, n) => a + (g.values.get(n)?.size ?? 0), 0);
+  return { ...graphs, dropout, components, memory: { savedFloats, largestFloats, maskFloats } };
+}
+
+/** What one training step holds besides the weights, in float32 values (from the compiled graphs). */
+export interface StepMemoryPlan {
+  /** Activations the forward run hands to the backward run. */
+  savedFloats: number;
+  /** The largest single forward value. */
+  largestFloats: number;
+  /** Dropout masks fed per step. */
+  maskFloats: number;
+}
+
+/**
+ * An inference graph of one tower for one batch shape: params p<i> (the student's variables, only
+ * those the tower reads are inputs) and pixels [B, 3, crop, crop] or ids/mask [B, L] in, the
+ * L2-normalised embeddings [B, embedDim] out. Dropout is off.
+ */
+export function buildEncoderGraph(student: DualEncoderStudent, tower: 'image' | 'text', batch: number, textLength: number): { model: Uint8Array; inputs: string[] } {
+  const g = new Graph();
+  const vars = student.variables();
+  // only the tower's own weights and its projection are inputs (onnxruntime wants every input fed)
+  const params = (prefix: string): SymParams =>
+    Object.fromEntries(vars.flatMap((v, i) => (v.name.startsWith(prefix) ? [[v.name.slice(prefix.length), g.input(`p${i}`, [...v.variable.shape])]] : [])));
+  const top = params(`${tower}_proj.`);
+  const noDrop: DropFn = (x) => x;
+  const { image: ic, text: tc } = student.config;
+  let f: Sym;
+  if (tower === 'image') {
+    const { crop } = student.preprocess;
+    const pixels = g.input('pixels', [batch, 3, crop, crop]);
+    f = ic.type === 'resnet' ? resnetGraph(params('image.'), ic.config as ResNetConfig, pixels) : vitGraph(params('image.'), ic.config as VitConfig, pixels, noDrop);
+  } else {
+    const ids = g.input('ids', [batch, textLength], { dtype: 'int64' });
+    const mask = g.input('mask', [batch, textLength]);
+    f = tc.type === 'textcnn' ? textCnnGraph(params('text.'), tc.config as TextCnnConfig, ids, mask, noDrop) : bertGraph(params('text.'), tc.config as BertConfig, ids, mask, noDrop);
+  }
+  const out = op.l2Normalize(op.linear(f, top.weight, top.bias));
+  const model = g.encode([out], ['embedding']);
+  return { model, inputs: g.inputs.map((s) => s.name) };
 }
 
 type Feed = { data: Float32Array | BigInt64Array; dims: number[] };
@@ -86,15 +169,30 @@ export interface OnnxStudentEngineOptions {
   seed?: number;
   /** The loss as part of the graph (enables `forwardLoss` / `backwardLoss`). */
   head?: LossHead;
+  /** The starting weights in `student.variables()` order (default: copied once from the student's variables). */
+  params?: Float32Array[];
+  /** How steps run forward and backward (default 'split'; 'fused' holds about half the activations). */
+  mode?: StepMode;
 }
 
-type StudentRunner = { runner: OnnxTrainingRunner; dropout: DropoutSite[]; components: string[] };
+type StudentRunner = {
+  dropout: DropoutSite[];
+  components: string[];
+} & ({ runner: OnnxTrainingRunner; fused?: undefined } | { runner?: undefined; fused: { graphs: FusedStepGraphs; forward: OnnxRunner; step: OnnxRunner } });
 
 /** Compiles graphs per (batch, padded text length) on first use and keeps them. */
 export class OnnxStudentEngine {
   private readonly runners = new Map<string, Promise<StudentRunner>>();
+  private readonly built = new Map<string, ReturnType<typeof buildStudentGraphs>>();
+  private readonly encoders = new Map<string, Promise<{ runner: OnnxRunner; inputs: string[] }>>();
   private current?: StudentRunner;
+  /** The feeds of the last fused-mode forward (its step run recomputes the forward from them). */
+  private lastFeeds?: Record<string, Feed>;
   private readonly bucket: number;
+  /** How steps run (see StepMode); set before the first step. */
+  mode: StepMode;
+  /** The weights, in `student.variables()` order: updated in place by the optimizer. */
+  readonly params: Float32Array[];
 
   constructor(
     readonly student: DualEncoderStudent,
@@ -103,6 +201,38 @@ export class OnnxStudentEngine {
     const why = onnxSupport(student);
     if (why) throw new Error(`Student '${student.name}' cannot use the onnx engine: ${why}.`);
     this.bucket = opts.lengthBucket ?? 8;
+    this.mode = opts.mode ?? 'split';
+    const vars = student.variables();
+    if (opts.params && opts.params.length !== vars.length) throw new Error(`OnnxStudentEngine: ${opts.params.length} parameter arrays for ${vars.length} variables`);
+    this.params = opts.params ?? vars.map((v) => Float32Array.from(v.variable.dataSync() as Float32Array));
+  }
+
+  /** The padded text length a batch of captions of `length` tokens runs at. */
+  paddedLength(length: number): number {
+    return Math.min(Math.max(this.student.config.maxLength, length), Math.ceil(length / this.bucket) * this.bucket);
+  }
+
+  private graphsFor(batch: number, length: number, withHead: boolean, mode: StepMode = this.mode) {
+    const key = `${batch}x${length}${withHead ? '+loss' : ''}:${mode}`;
+    let b = this.built.get(key);
+    if (!b) {
+      b = buildStudentGraphs(this.student, batch, length, withHead ? this.opts.head : undefined, mode);
+      this.built.set(key, b);
+    }
+    return b;
+  }
+
+  /**
+   * The memory a training step of this shape holds besides the weights (builds the graphs, which are
+   * kept for the step; compiles nothing). `length` is the caption length before padding.
+   */
+  plan(batch: number, length: number, withHead = !!this.opts.head, mode: StepMode = this.mode): StepMemoryPlan {
+    return this.graphsFor(batch, this.paddedLength(length), withHead, mode).memory;
+  }
+
+  /** Forgets graphs built by `plan` and not used (e.g. the other mode's). */
+  dropPlans(): void {
+    this.built.clear();
   }
 
   /** Number of compiled batch shapes. */
@@ -111,12 +241,25 @@ export class OnnxStudentEngine {
   }
 
   private runner(batch: number, length: number, withHead: boolean): Promise<StudentRunner> {
-    const key = `${batch}x${length}${withHead ? '+loss' : ''}`;
+    const key = `${batch}x${length}${withHead ? '+loss' : ''}:${this.mode}`;
     let r = this.runners.get(key);
     if (!r) {
-      const graphs = buildStudentGraphs(this.student, batch, length, withHead ? this.opts.head : undefined);
-      r = OnnxTrainingRunner.create(graphs, { threads: this.opts.threads }).then((runner) => ({ runner, dropout: graphs.dropout, components: graphs.components }));
+      const graphs = this.graphsFor(batch, length, withHead);
+      const { dropout, components } = graphs;
+      const threads = this.opts.threads;
+      if ('fused' in graphs && graphs.fused) {
+        const fg = graphs.fused;
+        r = Promise.all([OnnxRunner.create(fg.forward, { threads }), OnnxRunner.create(fg.step, { threads })]).then(([forward, step]) => ({
+          dropout,
+          components,
+          fused: { graphs: fg, forward, step },
+        }));
+      } else {
+        const tg = graphs as unknown as TrainingGraphs;
+        r = OnnxTrainingRunner.create(tg, { threads }).then((runner) => ({ runner, dropout, components }));
+      }
       this.runners.set(key, r);
+      this.built.delete(key); // the sessions hold the models now
     }
     return r;
   }
@@ -131,8 +274,7 @@ export class OnnxStudentEngine {
     opts: { step?: number; training?: boolean },
     withHead: boolean,
   ): Promise<{ feeds: Record<string, Feed>; r: StudentRunner }> {
-    const maxLen = this.student.config.maxLength;
-    const Lp = Math.min(Math.max(maxLen, length), Math.ceil(length / this.bucket) * this.bucket);
+    const Lp = this.paddedLength(length);
     const ids64 = new BigInt64Array(batch * Lp);
     const maskF = new Float32Array(batch * Lp);
     for (let b = 0; b < batch; b++) {
@@ -147,7 +289,7 @@ export class OnnxStudentEngine {
       ids: { data: ids64, dims: [batch, Lp] },
       mask: { data: maskF, dims: [batch, Lp] },
     };
-    this.student.variables().forEach((v, i) => (feeds[`p${i}`] = { data: v.variable.dataSync() as Float32Array, dims: v.variable.shape }));
+    this.student.variables().forEach((v, i) => (feeds[`p${i}`] = { data: this.params[i], dims: v.variable.shape }));
     const r = await this.runner(batch, Lp, withHead);
     const training = opts.training ?? true;
     const rng = new Rng(this.opts.seed ?? 0).fork(`dropout/${opts.step ?? 0}`);
@@ -179,7 +321,7 @@ export class OnnxStudentEngine {
   ): Promise<{ image: Float32Array; text: Float32Array }> {
     const { feeds, r } = await this.prepare(pixels, ids, mask, batch, length, opts, false);
     this.current = r;
-    const [image, text] = await r.runner.forward(feeds);
+    const [image, text] = await this.runForward(r, feeds);
     return { image, text };
   }
 
@@ -199,8 +341,25 @@ export class OnnxStudentEngine {
     if (!this.opts.head) throw new Error('OnnxStudentEngine.forwardLoss: the engine was made without a loss head');
     const { feeds, r } = await this.prepare(pixels, ids, mask, batch, length, opts, true);
     this.current = r;
-    const out = await r.runner.forward({ ...inputs, ...feeds });
+    const out = await this.runForward(r, { ...inputs, ...feeds });
     return Object.fromEntries(r.components.map((c, i) => [c, out[i][0]]));
+  }
+
+  private async runForward(r: StudentRunner, feeds: Record<string, Feed>): Promise<Float32Array[]> {
+    if (r.runner) return r.runner.forward(feeds);
+    this.lastFeeds = feeds;
+    return r.fused.forward.run(feeds, r.fused.graphs.outputNames);
+  }
+
+  private async runBackward(r: StudentRunner, seeds: Float32Array[]): Promise<Float32Array[]> {
+    if (r.runner) return r.runner.backward(seeds);
+    const feeds = this.lastFeeds;
+    if (!feeds) throw new Error('OnnxStudentEngine: backward before forward');
+    const fg = r.fused.graphs;
+    const all: Record<string, Feed> = { ...feeds };
+    fg.seedNames.forEach((n, i) => (all[n] = { data: seeds[i], dims: fg.outputShapes[i] }));
+    this.lastFeeds = undefined; // the step run is the last use of this step's feeds
+    return r.fused.step.run(all, fg.gradNames);
   }
 
   /** Gradients of sum_c weights[c] L_c (the components of the last `forwardLoss`, by name) w.r.t. every student variable. */
@@ -212,7 +371,7 @@ export class OnnxStudentEngine {
       if (w === undefined) throw new Error(`OnnxStudentEngine.backwardLoss: no weight for the loss component '${c}'`);
       return Float32Array.of(w);
     });
-    return this.named(await r.runner.backward(seeds));
+    return this.named(await this.runBackward(r, seeds));
   }
 
   private named(grads: Float32Array[]): Map<string, Float32Array> {
@@ -222,13 +381,70 @@ export class OnnxStudentEngine {
   /** Gradients of the loss w.r.t. every student variable (by NamedVariable name), given dLoss/dEmbedding of the last forward. */
   async backward(dImage: Float32Array, dText: Float32Array): Promise<Map<string, Float32Array>> {
     if (!this.current || this.current.components.length) throw new Error('OnnxStudentEngine.backward: call forward first');
-    return this.named(await this.current.runner.backward([dImage, dText]));
+    return this.named(await this.runBackward(this.current, [dImage, dText]));
+  }
+
+  private encoder(tower: 'image' | 'text', batch: number, length: number) {
+    const key = `${tower}:${batch}x${length}`;
+    let e = this.encoders.get(key);
+    if (!e) {
+      const { model, inputs } = buildEncoderGraph(this.student, tower, batch, length);
+      e = OnnxRunner.create(model, { threads: this.opts.threads }).then((runner) => ({ runner, inputs }));
+      this.encoders.set(key, e);
+    }
+    return e;
+  }
+
+  private paramFeeds(inputs: string[], params: readonly Float32Array[]) {
+    const vars = this.student.variables();
+    const feeds: Record<string, Feed> = {};
+    for (const name of inputs) {
+      if (!/^p\d+$/.test(name)) continue;
+      const i = Number(name.slice(1));
+      feeds[name] = { data: params[i], dims: [...vars[i].variable.shape] };
+    }
+    return feeds;
+  }
+
+  /**
+   * Inference (no dropout) of the image tower: pixels [B, 3, crop, crop] -> L2-normalised
+   * embeddings [B, embedDim]. `params` (default: the engine's own) lets a saved student be evaluated
+   * without loading it into tfjs.
+   */
+  async encodeImages(pixels: Float32Array, batch: number, params: readonly Float32Array[] = this.params): Promise<Float32Array> {
+    const { runner, inputs } = await this.encoder('image', batch, 0);
+    const crop = this.student.preprocess.crop;
+    const [out] = await runner.run({ ...this.paramFeeds(inputs, params), pixels: { data: pixels, dims: [batch, 3, crop, crop] } }, ['embedding']);
+    return out;
+  }
+
+  /** Inference of the text tower: ids/mask [B, L] (1/0; padded to the length bucket here) -> embeddings [B, embedDim]. */
+  async encodeTexts(ids: Int32Array, mask: Int32Array, batch: number, length: number, params: readonly Float32Array[] = this.params): Promise<Float32Array> {
+    const Lp = this.paddedLength(length);
+    const ids64 = new BigInt64Array(batch * Lp);
+    const maskF = new Float32Array(batch * Lp);
+    for (let b = 0; b < batch; b++) {
+      for (let k = 0; k < length; k++) {
+        ids64[b * Lp + k] = BigInt(ids[b * length + k]);
+        maskF[b * Lp + k] = mask[b * length + k];
+      }
+    }
+    const { runner, inputs } = await this.encoder('text', batch, Lp);
+    const feeds = { ...this.paramFeeds(inputs, params), ids: { data: ids64, dims: [batch, Lp] }, mask: { data: maskF, dims: [batch, Lp] } };
+    const [out] = await runner.run(feeds, ['embedding']);
+    return out;
   }
 
   async release(): Promise<void> {
     const all = await Promise.all(this.runners.values());
+    const enc = await Promise.all(this.encoders.values());
     this.runners.clear();
+    this.encoders.clear();
+    this.built.clear();
     this.current = undefined;
-    await Promise.all(all.map((r) => r.runner.release()));
+    await Promise.all([
+      ...all.flatMap((r) => (r.runner ? [r.runner.release()] : [r.fused.forward.release(), r.fused.step.release()])),
+      ...enc.map((e) => e.runner.release()),
+    ]);
   }
 }

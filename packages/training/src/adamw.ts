@@ -1,4 +1,4 @@
-import { DistillError, tf, type NamedVariable, type ParamGroup } from '@distill/core';
+import { adamwInPlace, DistillError, tf, type NamedVariable, type ParamGroup } from '@distill/core';
 
 export interface AdamWOptions {
   lr: number;
@@ -97,5 +97,78 @@ export class AdamW {
 
   dispose(): void {
     for (const x of [...this.m.values(), ...this.v.values()]) x.dispose();
+  }
+}
+
+/** A parameter held as a plain Float32Array (the onnx engine's weights live outside tfjs). */
+export interface ArrayParam {
+  name: string;
+  group: ParamGroup;
+  shape: readonly number[];
+  data: Float32Array;
+}
+
+/**
+ * The same AdamW (same formulas, per-group learning rates, `lrScale`, checkpoint state) over plain
+ * Float32Arrays, updated in place by `adamwInPlace`: nothing lives in the tfjs-wasm heap, so a
+ * 200M-parameter student's weights, gradients and two moments (4 x 0.8 GB) fit in host memory.
+ */
+export class ArrayAdamW {
+  private stepCount = 0;
+  lrScale = 1;
+  private readonly m: Float32Array[];
+  private readonly v: Float32Array[];
+
+  constructor(
+    readonly params: ArrayParam[],
+    readonly opts: AdamWOptions,
+  ) {
+    this.m = params.map((p) => new Float32Array(p.data.length));
+    this.v = params.map((p) => new Float32Array(p.data.length));
+  }
+
+  get step(): number {
+    return this.stepCount;
+  }
+
+  groupLr(group: ParamGroup): number {
+    return (this.opts.groupLr?.[group] ?? this.opts.lr) * this.lrScale;
+  }
+
+  /** One update; `grads[i]` is the gradient of `params[i]` (undefined: that parameter is left alone). */
+  apply(grads: readonly (Float32Array | undefined)[]): void {
+    if (grads.length !== this.params.length) throw new Error(`ArrayAdamW.apply: ${grads.length} gradients for ${this.params.length} parameters`);
+    this.stepCount++;
+    const [beta1, beta2] = this.opts.betas;
+    this.params.forEach((p, i) => {
+      const g = grads[i];
+      if (!g) return;
+      if (g.length !== p.data.length) throw new Error(`ArrayAdamW.apply: gradient of ${p.name} has ${g.length} values, the parameter ${p.data.length}`);
+      adamwInPlace(p.data, g, this.m[i], this.v[i], this.stepCount, { lr: this.groupLr(p.group), beta1, beta2, eps: this.opts.eps, weightDecay: this.opts.weightDecay });
+    });
+  }
+
+  /** The moments by parameter name (views of the live arrays: copy before mutating). */
+  state(): AdamWState {
+    const m: Record<string, Float32Array> = {};
+    const v: Record<string, Float32Array> = {};
+    this.params.forEach((p, i) => {
+      m[p.name] = this.m[i];
+      v[p.name] = this.v[i];
+    });
+    return { step: this.stepCount, lrScale: this.lrScale, m, v };
+  }
+
+  load(s: AdamWState): void {
+    this.params.forEach((p, i) => {
+      for (const [which, store] of [['m', this.m], ['v', this.v]] as const) {
+        const data = s[which][p.name];
+        if (!data) throw new DistillError(`Optimizer state has no '${which}' for parameter ${p.name}: the checkpoint does not match this student.`);
+        if (data.length !== p.data.length) throw new DistillError(`Optimizer state '${which}' of ${p.name} has ${data.length} values, the parameter ${p.data.length}.`);
+        store[i].set(data);
+      }
+    });
+    this.stepCount = s.step;
+    this.lrScale = s.lrScale;
   }
 }

@@ -3,7 +3,7 @@ import { DistillError, loadOrt, type BackendChoice, type Logger, type RuntimeInf
 import { OnnxStudentEngine, onnxSupport, type DualEncoderStudent, type LossHead } from '@distill/student-architectures';
 import type { TrainBackend } from './config.js';
 
-/** The tfjs backend to initialise for a training backend ('onnx' still uses tfjs for AdamW, evaluation and losses without a graph form). */
+/** The tfjs backend to initialise for a training backend ('onnx' still uses tfjs for losses without a graph form and to build and save the student). */
 export function tfjsBackendFor(backend: TrainBackend): BackendChoice {
   return backend === 'onnx' ? 'auto' : backend;
 }

@@ -24,8 +24,9 @@ import {
   trainWordPieceTokenizer,
   type DualEncoderStudent,
 } from '@distill/student-architectures';
-import { AdamW, type AdamWState } from './adamw.js';
+import type { AdamWState } from './adamw.js';
 import { chooseStudentEngine, tfjsBackendFor } from './engine.js';
+import { checkMemory, estimateStepMemory, evaluateWith, OnnxStepEngine, peakRssBytes, planOnnxStep, readSavedWeights, TfjsStepEngine, type StepEngine } from './step-engine.js';
 import { loadRunCheckpoint, nonFiniteLossMessage, saveRunCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { encodeSplit, subsetSplit } from './encode.js';
@@ -179,15 +180,24 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     captionLength[c] = n;
   }
 
-  // ---- optimisation state
+  // ---- optimisation state: the step engine owns the weights it trains and the AdamW moments
   const vars: NamedVariable[] = student.variables();
-  const optimizer = new AdamW(vars, {
+  const adamw = {
     lr: cfg.optimizer.lr,
     weightDecay: cfg.optimizer.weightDecay,
     betas: cfg.optimizer.betas,
     eps: cfg.optimizer.eps,
     groupLr: { image: cfg.optimizer.lrImage, text: cfg.optimizer.lrText, head: cfg.optimizer.lrHead },
-  });
+  };
+  // memory first: a configuration that cannot fit is refused before any work, with the estimate
+  const memPlan = onnx
+    ? planOnnxStep(onnx, { params: params.total, batchSize: cfg.batchSize, textLength: L, lossInGraph, size: cfg.student.preset })
+    : { mode: undefined, estimate: estimateStepMemory({ engine: 'tfjs', params: params.total }), warning: undefined };
+  const estimate = memPlan.estimate;
+  if (!onnx) checkMemory(estimate, { engine: 'tfjs', batchSize: cfg.batchSize, size: cfg.student.preset });
+  if (memPlan.warning) log.warn(memPlan.warning);
+  if (memPlan.mode === 'fused') log.info(`memory: ${(estimate.bytes / 1024 ** 3).toFixed(1)} GB per step with the forward recomputed inside the backward run ('fused'; the faster 'split' form would need ${((memPlan.splitBytes ?? 0) / 1024 ** 3).toFixed(1)} GB)`);
+  const engine: StepEngine = onnx ? new OnnxStepEngine(student, onnx, adamw, lossInGraph, rt.backend) : new TfjsStepEngine(student, adamw, rt.backend);
   const sampler =
     cfg.sampling === 'images'
       ? new ImagePairSampler(train, cfg.batchSize, cfg.seed, cfg.dropLast)
@@ -221,8 +231,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
       else if (k.startsWith('adamw.m/')) m[k.slice(8)] = t.data;
       else if (k.startsWith('adamw.v/')) v[k.slice(8)] = t.data;
     }
-    setStudentWeights(student, weights);
-    optimizer.load({ ...st.optimizer, m, v });
+    engine.load({ weights, optimizer: { ...st.optimizer, m, v } });
     state.load(st.balancer, ck.tensors, st.queuePtr);
     sampler.load(st.sampler);
     // Drop metric lines written after the checkpoint (the killed run got further than it saved).
@@ -239,8 +248,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
 
   const saveCheckpoint = () => {
     const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const [k, w] of Object.entries(getStudentWeights(student))) tensors[`student/${k}`] = w;
-    const os = optimizer.state();
+    const es = engine.state();
+    for (const [k, w] of Object.entries(es.weights)) tensors[`student/${k}`] = w;
+    const os = es.optimizer;
     for (const p of vars) {
       tensors[`adamw.m/${p.name}`] = { shape: [...p.variable.shape], data: os.m[p.name] };
       tensors[`adamw.v/${p.name}`] = { shape: [...p.variable.shape], data: os.v[p.name] };
@@ -269,7 +279,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     if (batch.epoch !== st.epoch) {
       st.epoch = batch.epoch;
     }
-    optimizer.lrScale = lrScaleAt(cfg, batch.epoch, st.step);
+    engine.lrScale = lrScaleAt(cfg, batch.epoch, st.step);
     const B = batch.captions.length;
     const px = await loader.load(batch.images, 'train');
     // Dynamic padding: the batch is cut to its longest caption (padding positions are masked anyway).
@@ -307,50 +317,20 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
       const w = balance(Object.fromEntries(names.map((n) => [n, comps[n].dataSync()[0]])));
       return names.map((n, i) => comps[n].mul(w[i])).reduce((a, b) => a.add(b)) as tf.Scalar;
     };
-    const toTensors = (pg: Map<string, Float32Array>) => Object.fromEntries(vars.map((v) => [v.name, tf.tensor(pg.get(v.name)!, v.variable.shape)]));
-    let loss: number;
-    let grads: Record<string, tf.Tensor>;
-    if (lossInGraph && onnx) {
-      // the whole step on onnxruntime: towers + losses forward -> balancer weights -> backward seeded with them
-      const comps = await onnx.forwardLoss(px, ids, mask, B, Lb, state.graph!.feeds({ batch: B, teacherImage: tI, teacherText: tT, imageIds: groups }), {
-        step: st.step,
-      });
-      const w = balance(comps);
-      const names = Object.keys(comps);
-      loss = names.reduce((a, n, i) => a + Math.fround(w[i] * comps[n]), 0);
-      grads = toTensors(await onnx.backwardLoss(Object.fromEntries(names.map((n, i) => [n, w[i]]))));
-    } else if (onnx) {
-      // towers forward on onnxruntime -> loss and dLoss/dEmbedding on tfjs -> towers backward on onnxruntime
-      const emb = await onnx.forward(px, ids, mask, B, Lb, { step: st.step });
-      const out = tf.tidy(() => {
-        const r = tf.valueAndGrads((sI: tf.Tensor, sT: tf.Tensor) => balancedLoss(sI as tf.Tensor2D, sT as tf.Tensor2D))([
-          tf.tensor2d(emb.image, [B, embedDim]),
-          tf.tensor2d(emb.text, [B, embedDim]),
-        ]);
-        return { value: r.value, dI: r.grads[0], dT: r.grads[1] };
-      });
-      loss = out.value.dataSync()[0];
-      const [dI, dT] = [out.dI.dataSync() as Float32Array, out.dT.dataSync() as Float32Array];
-      tf.dispose([out.value, out.dI, out.dT]);
-      grads = toTensors(await onnx.backward(dI, dT));
-    } else {
-      let value: tf.Scalar;
-      ({ value, grads } = tf.tidy(() => {
-        const pixels = tf.tensor4d(px, [B, 3, crop, crop]);
-        const tok = { ids: tf.tensor2d(ids, [B, Lb], 'int32'), mask: tf.tensor2d(mask, [B, Lb], 'int32') };
-        return tf.variableGrads(() => balancedLoss(student.encodeImage(pixels, true), student.encodeText(tok, true)), vars.map((v) => v.variable));
-      }));
-      loss = value.dataSync()[0];
-      value.dispose();
-    }
-    optimizer.apply(grads);
-    tf.dispose(grads);
+    const loss = await engine.step(
+      { pixels: px, ids, mask, batch: B, length: Lb, step: st.step },
+      {
+        balance,
+        tfjsLoss: balancedLoss,
+        graphFeeds: state.graph ? () => state.graph!.feeds({ batch: B, teacherImage: tI, teacherText: tT, imageIds: groups }) : undefined,
+      },
+    );
     if (tI && tT) state.afterStep(tI, tT, B);
     st.step++;
     const rec: StepRecord = {
       step: st.step,
       epoch: batch.epoch,
-      lr: optimizer.groupLr('image'),
+      lr: engine.groupLr('image'),
       loss,
       components: values,
       weights,
@@ -360,13 +340,14 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     progress.tick(1, `loss=${loss.toFixed(4)}`);
     const epochDone = sampler.state().cursor >= stepsPerEpoch || st.step >= totalSteps;
     if (epochDone) {
-      const val = await evaluateStudent(student, valSplit, loader, 'val');
+      const val = await evaluateWith(engine, valSplit, loader, 'val');
       st.val.push(val);
       appendFileSync(metricsPath, JSON.stringify({ step: st.step, epochEnd: batch.epoch + 1, val: headline(val) }) + '\n');
       log.info(`epoch ${batch.epoch + 1}: val RSUM ${val.rsum.toFixed(2)} (R@1 i2t ${val.i2t_r1.toFixed(1)}, t2i ${val.t2i_r1.toFixed(1)})`);
       if (val.rsum > st.bestValRsum) {
         st.bestValRsum = val.rsum;
         st.bestEpoch = batch.epoch + 1;
+        engine.syncStudent();
         saveStudent(run.path('best'), student, { label, epoch: batch.epoch + 1, step: st.step, valRsum: val.rsum });
       }
     }
@@ -377,9 +358,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   progress.done();
 
   // ---- test with the best student
-  const { loadStudent } = await import('./saved-student.js');
-  const best = run.exists('best', 'student.json') ? loadStudent(run.path('best')).student : student;
-  const test = await evaluateStudent(best, dataset.splits.test, loader, 'test');
+  // (the best weights are read from disk and evaluated by the step engine: no second tfjs student)
+  const bestWeights = run.exists('best', 'model.safetensors') ? readSavedWeights(run.path('best', 'model.safetensors')) : undefined;
+  const test = await evaluateWith(engine, dataset.splits.test, loader, 'test', bestWeights);
   const result: TrainResult = {
     runDir: run.root,
     label,
@@ -391,15 +372,14 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     test,
     parameters: params,
     seconds: st.elapsedSeconds,
-    engine: onnx ? (lossInGraph ? 'onnx' : `onnx+tfjs-${rt.backend}-losses`) : `tfjs-${rt.backend}`,
+    engine: engine.name,
   };
   run.writeJson('result.json', result);
-  if (best !== student) best.dispose();
-  await onnx?.release();
-  optimizer.dispose();
+  await engine.release();
   state.dispose();
   student.dispose();
   log.info(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s: test RSUM ${test.rsum.toFixed(2)}`);
+  log.info(`peak memory ${(peakRssBytes() / 1024 ** 3).toFixed(1)} GB (estimated before the run: ${(estimate.bytes / 1024 ** 3).toFixed(1)} GB)`);
   return result;
 }
 

@@ -1,0 +1,382 @@
+import { freemem, totalmem } from 'node:os';
+import { DistillError, tf, type NamedVariable, type ParamGroup, type RetrievalMetrics, type SplitData } from '@distill/core';
+import type { ImageLoader } from '@distill/data';
+import { computeRecall } from '@distill/eval';
+import {
+  createStudentFromConfig,
+  getStudentWeights,
+  readSafetensors,
+  setStudentWeights,
+  type DualEncoderStudent,
+  type OnnxStudentEngine,
+  type StepMemoryPlan,
+  type StepMode,
+  type WeightRecord,
+} from '@distill/student-architectures';
+import { AdamW, ArrayAdamW, type AdamWOptions, type AdamWState } from './adamw.js';
+import { encodeSplit, type SplitEmbeddings } from './encode.js';
+import type { GraphFeed } from './methods.js';
+
+/** One training batch, as the trainer prepares it. */
+export interface StepBatch {
+  /** [B, 3, crop, crop] */
+  pixels: Float32Array;
+  /** [B, length] token ids and 1/0 mask, cut to the batch's longest caption. */
+  ids: Int32Array;
+  mask: Int32Array;
+  batch: number;
+  length: number;
+  /** The step's index (dropout masks are drawn from (seed, step)). */
+  step: number;
+}
+
+/** What a step needs from the trainer: the balancer (with the NaN check) and the losses in either form. */
+export interface StepHooks {
+  /** Balancer weights for the step's loss components (throws on a non-finite component). */
+  balance(components: Record<string, number>): number[];
+  /** The balanced loss sum_c w_c L_c on tfjs, from the batch's embeddings (calls `balance`). */
+  tfjsLoss(studentImage: tf.Tensor2D, studentText: tf.Tensor2D): tf.Scalar;
+  /** The loss head's feeds (teacher rows, queues, targets), when the losses run in the onnx graph. */
+  graphFeeds?(): Record<string, GraphFeed>;
+}
+
+/** Weights and optimizer state of an engine, keyed as checkpoints store them (student/<name>, adamw.m/<name>, adamw.v/<name>). */
+export interface EngineState {
+  weights: WeightRecord;
+  optimizer: AdamWState;
+}
+
+/**
+ * Where a training step runs: forward, losses, backward and the AdamW update of one batch; the
+ * state to checkpoint; evaluation with the current (or given) weights.
+ */
+export interface StepEngine {
+  /** 'onnx' (towers and losses), 'onnx+tfjs-<backend>-losses' or 'tfjs-<backend>'. */
+  readonly name: string;
+  /** The learning-rate multiplier of the schedule (step decay, warm-up), applied to every group. */
+  lrScale: number;
+  groupLr(group: ParamGroup): number;
+  /** One optimisation step; returns the trained (balanced) loss. */
+  step(batch: StepBatch, hooks: StepHooks): Promise<number>;
+  state(): EngineState;
+  load(s: EngineState): void;
+  /** Embeddings of a split with the current weights, or with `weights` (a saved best student). */
+  encodeSplit(split: SplitData, loader: ImageLoader, splitName: string, weights?: WeightRecord): Promise<SplitEmbeddings>;
+  /** Copies the engine's weights into the tfjs student (before saving it). */
+  syncStudent(): void;
+  release(): Promise<void>;
+}
+
+export async function evaluateWith(engine: StepEngine, split: SplitData, loader: ImageLoader, splitName: string, weights?: WeightRecord): Promise<RetrievalMetrics> {
+  const emb = await engine.encodeSplit(split, loader, splitName, weights);
+  return computeRecall(emb.images, emb.texts, emb.dim, emb.textToImage);
+}
+
+/** Checks a weight record against the student's variables (names and shapes), as setStudentWeights does. */
+function checkWeights(vars: NamedVariable[], weights: WeightRecord, what: string): void {
+  const bad: string[] = [];
+  for (const v of vars) {
+    const w = weights[v.name];
+    if (!w) bad.push(`missing ${v.name}`);
+    else if (w.data.length !== v.variable.size || w.shape.join() !== v.variable.shape.join()) bad.push(`${v.name} is [${w.shape}], expected [${v.variable.shape}]`);
+  }
+  const names = new Set(vars.map((v) => v.name));
+  for (const k of Object.keys(weights)) if (!names.has(k)) bad.push(`unexpected ${k}`);
+  if (bad.length) throw new DistillError(`${what} does not match the student: ${bad.slice(0, 3).join('; ')}${bad.length > 3 ? ` (+${bad.length - 3} more)` : ''}. Was it saved from the same pair, size and overrides?`, 2);
+}
+
+/** The pure tfjs step (--backend wasm/cpu/tensorflow): tf variables and the tfjs AdamW. */
+export class TfjsStepEngine implements StepEngine {
+  readonly name: string;
+  private readonly vars: NamedVariable[];
+  private readonly optimizer: AdamW;
+
+  constructor(
+    private readonly student: DualEncoderStudent,
+    opts: AdamWOptions,
+    backend: string,
+  ) {
+    this.name = `tfjs-${backend}`;
+    this.vars = student.variables();
+    this.optimizer = new AdamW(this.vars, opts);
+  }
+
+  get lrScale(): number {
+    return this.optimizer.lrScale;
+  }
+  set lrScale(s: number) {
+    this.optimizer.lrScale = s;
+  }
+  groupLr(group: ParamGroup): number {
+    return this.optimizer.groupLr(group);
+  }
+
+  async step(b: StepBatch, hooks: StepHooks): Promise<number> {
+    const { crop } = this.student.preprocess;
+    const { value, grads } = tf.tidy(() => {
+      const pixels = tf.tensor4d(b.pixels, [b.batch, 3, crop, crop]);
+      const tok = { ids: tf.tensor2d(b.ids, [b.batch, b.length], 'int32'), mask: tf.tensor2d(b.mask, [b.batch, b.length], 'int32') };
+      return tf.variableGrads(
+        () => hooks.tfjsLoss(this.student.encodeImage(pixels, true), this.student.encodeText(tok, true)),
+        this.vars.map((v) => v.variable),
+      );
+    });
+    const loss = value.dataSync()[0];
+    value.dispose();
+    this.optimizer.apply(grads);
+    tf.dispose(grads);
+    return loss;
+  }
+
+  state(): EngineState {
+    return { weights: getStudentWeights(this.student), optimizer: this.optimizer.state() };
+  }
+
+  load(s: EngineState): void {
+    setStudentWeights(this.student, s.weights);
+    this.optimizer.load(s.optimizer);
+  }
+
+  async encodeSplit(split: SplitData, loader: ImageLoader, splitName: string, weights?: WeightRecord): Promise<SplitEmbeddings> {
+    if (!weights) return encodeSplit(this.student, split, loader, splitName);
+    const other = createStudentFromConfig(this.student.config, { tokenizer: this.student.tokenizer });
+    try {
+      setStudentWeights(other, weights);
+      return await encodeSplit(other, split, loader, splitName);
+    } finally {
+      other.dispose();
+    }
+  }
+
+  syncStudent(): void {}
+
+  async release(): Promise<void> {
+    this.optimizer.dispose();
+  }
+}
+
+/**
+ * The onnx step: weights, gradients and AdamW moments are plain Float32Arrays (the onnx engine's
+ * `params`, updated in place by `ArrayAdamW`); towers, and losses with a graph form, run on
+ * onnxruntime-node; losses without one run on tfjs from the embeddings (only the [B, D] embeddings
+ * and their gradients cross). Evaluation runs inference graphs on onnxruntime with the same arrays.
+ */
+export class OnnxStepEngine implements StepEngine {
+  readonly name: string;
+  private readonly vars: NamedVariable[];
+  private readonly optimizer: ArrayAdamW;
+
+  constructor(
+    private readonly student: DualEncoderStudent,
+    private readonly onnx: OnnxStudentEngine,
+    opts: AdamWOptions,
+    private readonly lossInGraph: boolean,
+    tfjsBackend: string,
+  ) {
+    this.name = lossInGraph ? 'onnx' : `onnx+tfjs-${tfjsBackend}-losses`;
+    this.vars = student.variables();
+    this.optimizer = new ArrayAdamW(
+      this.vars.map((v, i) => ({ name: v.name, group: v.group, shape: v.variable.shape, data: onnx.params[i] })),
+      opts,
+    );
+  }
+
+  get lrScale(): number {
+    return this.optimizer.lrScale;
+  }
+  set lrScale(s: number) {
+    this.optimizer.lrScale = s;
+  }
+  groupLr(group: ParamGroup): number {
+    return this.optimizer.groupLr(group);
+  }
+
+  async step(b: StepBatch, hooks: StepHooks): Promise<number> {
+    let loss: number;
+    let grads: Map<string, Float32Array>;
+    if (this.lossInGraph) {
+      // towers + losses forward -> balancer weights -> backward seeded with them
+      if (!hooks.graphFeeds) throw new Error('OnnxStepEngine: the losses run in the graph but no graph feeds were given');
+      const comps = await this.onnx.forwardLoss(b.pixels, b.ids, b.mask, b.batch, b.length, hooks.graphFeeds(), { step: b.step });
+      const w = hooks.balance(comps);
+      const names = Object.keys(comps);
+      loss = names.reduce((a, n, i) => a + Math.fround(w[i] * comps[n]), 0);
+      grads = await this.onnx.backwardLoss(Object.fromEntries(names.map((n, i) => [n, w[i]])));
+    } else {
+      // towers forward on onnxruntime -> loss and dLoss/dEmbedding on tfjs -> towers backward on onnxruntime
+      const emb = await this.onnx.forward(b.pixels, b.ids, b.mask, b.batch, b.length, { step: b.step });
+      const D = this.student.embedDim;
+      const out = tf.tidy(() => {
+        const r = tf.valueAndGrads((sI: tf.Tensor, sT: tf.Tensor) => hooks.tfjsLoss(sI as tf.Tensor2D, sT as tf.Tensor2D))([
+          tf.tensor2d(emb.image, [b.batch, D]),
+          tf.tensor2d(emb.text, [b.batch, D]),
+        ]);
+        return { value: r.value, dI: r.grads[0], dT: r.grads[1] };
+      });
+      loss = out.value.dataSync()[0];
+      const [dI, dT] = [out.dI.dataSync() as Float32Array, out.dT.dataSync() as Float32Array];
+      tf.dispose([out.value, out.dI, out.dT]);
+      grads = await this.onnx.backward(dI, dT);
+    }
+    this.optimizer.apply(this.vars.map((v) => grads.get(v.name)));
+    return loss;
+  }
+
+  state(): EngineState {
+    const weights: WeightRecord = {};
+    this.vars.forEach((v, i) => (weights[v.name] = { shape: [...v.variable.shape], data: this.onnx.params[i] }));
+    return { weights, optimizer: this.optimizer.state() };
+  }
+
+  load(s: EngineState): void {
+    checkWeights(this.vars, s.weights, 'The checkpoint');
+    this.vars.forEach((v, i) => this.onnx.params[i].set(s.weights[v.name].data));
+    this.optimizer.load(s.optimizer);
+  }
+
+  async encodeSplit(split: SplitData, loader: ImageLoader, splitName: string, weights?: WeightRecord, batchSize = 64): Promise<SplitEmbeddings> {
+    let params: Float32Array[] = this.onnx.params;
+    if (weights) {
+      checkWeights(this.vars, weights, 'The saved student');
+      params = this.vars.map((v) => weights[v.name].data);
+    }
+    const dim = this.student.embedDim;
+    const { crop } = this.student.preprocess;
+    const px1 = 3 * crop * crop;
+    // one batch shape per tower: the last batch is padded (its extra rows are dropped)
+    const nI = split.images.length;
+    const bI = Math.min(batchSize, nI);
+    const images = new Float32Array(nI * dim);
+    for (let s = 0; s < nI; s += bI) {
+      const n = Math.min(bI, nI - s);
+      const px = await loader.load(Array.from({ length: n }, (_, i) => s + i), splitName);
+      const full = n === bI ? px : new Float32Array(bI * px1);
+      if (full !== px) full.set(px);
+      const out = await this.onnx.encodeImages(full, bI, params);
+      images.set(out.subarray(0, n * dim), s * dim);
+    }
+    const tok = this.student.tokenizer;
+    if (!tok) throw new DistillError(`Student '${this.student.name}' has no tokenizer.`, 2);
+    const nT = split.captions.length;
+    const bT = Math.min(batchSize, nT);
+    const texts = new Float32Array(nT * dim);
+    const L = tok.maxLength;
+    for (let s = 0; s < nT; s += bT) {
+      const n = Math.min(bT, nT - s);
+      const enc = tok.encodeArrays(split.captions.slice(s, s + n).map((c) => c.text));
+      let Lb = 1;
+      for (let r = 0; r < n; r++) for (let k = 0; k < L; k++) if (enc.mask[r * L + k]) Lb = Math.max(Lb, k + 1);
+      const ids = new Int32Array(bT * Lb);
+      const mask = new Int32Array(bT * Lb);
+      for (let r = 0; r < n; r++) {
+        ids.set(enc.ids.subarray(r * L, r * L + Lb), r * Lb);
+        mask.set(enc.mask.subarray(r * L, r * L + Lb), r * Lb);
+      }
+      for (let r = n; r < bT; r++) mask[r * Lb] = 1; // padded rows: one masked-in token, results dropped
+      const out = await this.onnx.encodeTexts(ids, mask, bT, Lb, params);
+      texts.set(out.subarray(0, n * dim), s * dim);
+    }
+    return { images, texts, dim, textToImage: Int32Array.from(split.captions, (c) => c.image) };
+  }
+
+  syncStudent(): void {
+    setStudentWeights(this.student, this.state().weights);
+  }
+
+  async release(): Promise<void> {
+    await this.onnx.release();
+  }
+}
+
+const GB = 1024 ** 3;
+const fmt = (b: number) => `${(b / GB).toFixed(1)} GB`;
+
+/** A step's memory, estimated from the compiled graphs before any work. */
+export interface MemoryEstimate {
+  bytes: number;
+  detail: string;
+}
+
+/**
+ * Bytes a training run holds at its peak: for the onnx engine, weights + gradients + two AdamW
+ * moments as Float32Arrays, the gradients once more as onnxruntime hands them over, the tfjs copy
+ * of the student, the activations the backward reads (in the 'split' form held by onnxruntime and
+ * again as their JS copies at the hand-over; in the 'fused' form once, inside onnxruntime), the
+ * dropout masks and a few of the largest forward values (the working set); for tfjs, the same four
+ * copies of the weights inside the wasm heap.
+ */
+export function estimateStepMemory(o: { engine: 'onnx' | 'tfjs'; params: number; plan?: StepMemoryPlan; mode?: StepMode }): MemoryEstimate {
+  const P = o.params * 4;
+  if (o.engine === 'tfjs') return { bytes: 4 * P, detail: `weights, gradients and AdamW moments ${fmt(4 * P)} in the tfjs-wasm heap` };
+  const plan = o.plan!;
+  const k = o.mode === 'fused' ? 1 : 2;
+  const saved = plan.savedFloats * 4;
+  const work = plan.largestFloats * 4 * 4 + plan.maskFloats * 4;
+  const bytes = 6 * P + k * saved + work + 0.5 * GB;
+  return {
+    bytes,
+    detail:
+      `weights+gradients+AdamW moments ${fmt(4 * P)}, gradient hand-over ${fmt(P)}, tfjs copy of the student ${fmt(P)}, ` +
+      `activations for the backward ${fmt(saved)}${k === 2 ? ' (x2 at the hand-over)' : ''}, working set ${fmt(work)}, runtime 0.5 GB`,
+  };
+}
+
+/**
+ * Picks the onnx step form before any work: 'split' (fastest) when its estimate fits in 80% of the
+ * machine's memory and in what is free now, else 'fused' (about half the activations, one more
+ * forward run); refuses (DistillError) when even 'fused' does not fit.
+ */
+export function planOnnxStep(onnx: OnnxStudentEngine, o: { params: number; batchSize: number; textLength: number; lossInGraph: boolean; size: string }) {
+  const split = estimateStepMemory({ engine: 'onnx', params: o.params, plan: onnx.plan(o.batchSize, o.textLength, o.lossInGraph, 'split'), mode: 'split' });
+  if (split.bytes <= 0.8 * totalmem() && split.bytes <= freemem()) {
+    onnx.mode = 'split';
+    return { mode: 'split' as StepMode, estimate: split, warning: undefined };
+  }
+  onnx.dropPlans();
+  const fused = estimateStepMemory({ engine: 'onnx', params: o.params, plan: onnx.plan(o.batchSize, o.textLength, o.lossInGraph, 'fused'), mode: 'fused' });
+  onnx.mode = 'fused';
+  const warning = checkMemory(fused, { engine: 'onnx', batchSize: o.batchSize, size: o.size });
+  return { mode: 'fused' as StepMode, estimate: fused, warning, splitBytes: split.bytes };
+}
+
+/** tfjs-wasm's heap is 32-bit: 4 GiB at most, and it aborts well before that. */
+export const WASM_HEAP_BYTES = 2 * GB;
+
+/**
+ * Refuses, before any work, a configuration whose estimate does not fit: with the estimate and what
+ * to change. Warns (returns a line) when it fits in total memory but not in what is free now.
+ */
+export function checkMemory(est: MemoryEstimate, o: { engine: 'onnx' | 'tfjs'; batchSize: number; size: string }): string | undefined {
+  if (o.engine === 'tfjs') {
+    if (est.bytes > WASM_HEAP_BYTES) {
+      throw new DistillError(
+        `This student does not fit the tfjs engine: ${est.detail}, over the ~${fmt(WASM_HEAP_BYTES)} a 32-bit wasm heap can hold. Use --backend onnx (or auto), or a smaller size.`,
+        2,
+      );
+    }
+    return undefined;
+  }
+  const total = totalmem();
+  if (est.bytes > 0.9 * total) {
+    throw new DistillError(
+      `A training step of the '${o.size}' student at batch ${o.batchSize} needs about ${fmt(est.bytes)} (${est.detail}); this machine has ${fmt(total)}. ` +
+        `Lower --batch-size (the saved activations scale with it) or pick a smaller size.`,
+      2,
+    );
+  }
+  const free = freemem();
+  if (est.bytes > free) return `a step needs about ${fmt(est.bytes)} (${est.detail}); only ${fmt(free)} is free now: the run may swap or be killed`;
+  return undefined;
+}
+
+/** Peak resident memory of this process so far, in bytes. */
+export function peakRssBytes(): number {
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+/** A saved student's weights (model.safetensors) as a WeightRecord, without building a tfjs student. */
+export function readSavedWeights(path: string): WeightRecord {
+  const out: WeightRecord = {};
+  for (const [k, t] of readSafetensors(path)) out[k] = { shape: t.shape, data: t.data };
+  return out;
+}
