@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { availableParallelism, cpus, totalmem } from 'node:os';
+import { webgpuReport, type WebGpuReport } from './engine/onnx/webgpu.js';
 import { initRuntime, TENSORFLOW_PACKAGES, type BackendChoice, type Importer } from './runtime.js';
 
 export interface DoctorReport {
@@ -14,6 +15,8 @@ export interface DoctorReport {
   backendSkipped: { backend: string; reason: string }[];
   wasmMatmulFix: boolean;
   engines: Record<string, { present: boolean; version?: string; note?: string }>;
+  /** onnxruntime-node's WebGPU execution provider: Vulkan loader, drivers, a tiny session's result (absent with `webgpu: false`). */
+  webgpu?: WebGpuReport;
 }
 
 function pkgVersion(name: string): string | undefined {
@@ -37,8 +40,11 @@ function pkgVersion(name: string): string | undefined {
   }
 }
 
-/** What this machine offers distill: Node, CPU, tfjs backend, and the optional engines. */
-export async function doctor(opts: { backend?: BackendChoice; importer?: Importer } = {}): Promise<DoctorReport> {
+/**
+ * What this machine offers distill: Node, CPU, tfjs backend, the optional engines and (unless
+ * `webgpu: false`) whether onnxruntime's WebGPU provider starts, probed in a child process.
+ */
+export async function doctor(opts: { backend?: BackendChoice; importer?: Importer; webgpu?: boolean; webgpuTimeoutMs?: number } = {}): Promise<DoctorReport> {
   const rt = await initRuntime(opts.backend ?? 'auto', { quiet: true, importer: opts.importer });
   const importer = opts.importer ?? ((s: string) => import(s));
   const engines: DoctorReport['engines'] = {};
@@ -63,5 +69,6 @@ export async function doctor(opts: { backend?: BackendChoice; importer?: Importe
     backendSkipped: rt.skipped,
     wasmMatmulFix: rt.wasmMatmulFix,
     engines,
+    ...(opts.webgpu === false ? {} : { webgpu: await webgpuReport({ timeoutMs: opts.webgpuTimeoutMs }) }),
   };
 }

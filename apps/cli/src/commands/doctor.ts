@@ -1,15 +1,16 @@
-import { doctor, BACKEND_CHOICES, type BackendChoice } from '@distill/core';
+import { doctor, BACKEND_CHOICES, type BackendChoice, type WebGpuReport } from '@distill/core';
 import type { CliCommand } from '../command.js';
 
 export const doctorCommand: CliCommand = {
   command: 'doctor',
-  describe: 'Show Node, tfjs backend, onnxruntime and optional engines on this machine',
+  describe: 'Show Node, tfjs backend, onnxruntime, optional engines and the WebGPU adapter on this machine',
   builder: (y) =>
     y
       .option('backend', { choices: BACKEND_CHOICES, default: 'auto', describe: 'tfjs backend to try' })
-      .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' }),
+      .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
+      .option('webgpu', { type: 'boolean', default: true, describe: 'start a tiny WebGPU session in a child process (--no-webgpu skips it)' }),
   async handler(args) {
-    const r = await doctor({ backend: args.backend as BackendChoice });
+    const r = await doctor({ backend: args.backend as BackendChoice, webgpu: args.webgpu as boolean });
     if (args.json) {
       process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       return;
@@ -25,7 +26,25 @@ export const doctorCommand: CliCommand = {
         ([k, v]) => `  ${k.padEnd(30)} ${v.present ? 'yes' : 'no '} ${v.version ?? ''}${!v.present && v.note ? `  (${v.note})` : ''}`,
       ),
       `threads         onnxruntime intra-op = ${r.cpus.availableParallelism} by default; tfjs wasm runs single-threaded in Node`,
+      ...(r.webgpu ? webgpuLines(r.webgpu) : []),
     ];
     process.stdout.write(lines.join('\n') + '\n');
   },
 };
+
+/** The WebGPU section: the adapter line first, then what it rests on, then the fix when it failed. */
+export function webgpuLines(w: WebGpuReport): string[] {
+  const head = w.session.ok
+    ? `webgpu          yes: ${w.device ? `${w.device.name} via ${w.device.driver}` : 'device unknown (the Vulkan loader named none)'}; a session started and ran in ${w.session.ms} ms${w.session.placement ? ` on ${w.session.placement}` : ''}`
+    : `webgpu          no: ${w.session.error}`;
+  const lines = [
+    head,
+    `  libvulkan     ${w.libvulkan ?? 'not found (libvulkan.so.1)'}`,
+    `  drivers       ${w.icds.length ? w.icds.map((i) => `${i.driver} [${i.library}]`).join(', ') : `none (searched ${w.icdSearch})`}`,
+  ];
+  if (w.mesaVersion) lines.push(`  mesa          mesa-vulkan-drivers ${w.mesaVersion}`);
+  if (w.physicalDevices.length) lines.push(`  devices       ${w.physicalDevices.join(', ')}`);
+  lines.push(`  adapter       ${Array.isArray(w.vulkaninfo) ? w.vulkaninfo.join('; ') : w.vulkaninfo}`);
+  if (w.fix) lines.push(`  fix           ${w.fix}`);
+  return lines;
+}

@@ -24,6 +24,8 @@ export interface OnnxSessionOptions {
   threads?: number;
   /** Write onnxruntime's per-node profile (JSON) into this folder; written when the session is released. */
   profileDir?: string;
+  /** onnxruntime execution providers, in order of preference (default ['cpu']; 'webgpu' needs a Vulkan driver). */
+  executionProviders?: string[];
 }
 
 /** A compiled graph: named float32/int64 inputs in, named outputs out. */
@@ -37,7 +39,7 @@ export class OnnxRunner {
   static async create(model: Uint8Array, opts: OnnxSessionOptions = {}): Promise<OnnxRunner> {
     const ort = await loadOrt();
     const session = await ort.InferenceSession.create(model, {
-      executionProviders: ['cpu'],
+      executionProviders: opts.executionProviders ?? ['cpu'],
       intraOpNumThreads: opts.threads ?? cpus().length,
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
