@@ -3,12 +3,12 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   acquireRunLock,
   atomicWriteJson,
   createLogger,
   DistillError,
-  repoRoot,
   currentRuntime,
   initRuntime,
   readJsonFile,
@@ -112,15 +112,27 @@ function plots(run: RunDirectory, dirs: { label: string; dir: string }[]): strin
  * The main job: teacher features -> distilled student -> (optional) no-teacher student of the same size
  * and budget -> test table + report. Re-running with resume picks up each part where it stopped.
  */
-/** Run `train()` in a child process (`distill train-one`), resolving to its result.json. */
-function trainInChild(cfg: TrainConfig, dir: string, label: string, resume: boolean, log: Logger): Promise<TrainResult> {
+/**
+ * The child-process entry that trains one student (baseline-worker.ts), as a file of this package:
+ * dist/baseline-worker.js when built or installed; from the TypeScript sources (vitest, tsx) the
+ * child loads src/baseline-worker.ts through tsx, with workspace packages resolved to their sources.
+ */
+export function baselineWorkerCommand(): { file: string; execArgv: string[] } {
+  const js = new URL('./baseline-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(js))) return { file: fileURLToPath(js), execArgv: [] };
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  return { file: fileURLToPath(new URL('./baseline-worker.ts', import.meta.url)), execArgv: ['--conditions=@distill/source', '--import', tsx] };
+}
+
+/** Run `train()` in a child process (baseline-worker), resolving to its result.json. */
+export function trainInChild(cfg: TrainConfig, dir: string, label: string, resume: boolean, log: Logger): Promise<TrainResult> {
   const done = join(dir, 'result.json');
   if (existsSync(done)) return Promise.resolve(readJsonFile<TrainResult>(done));
   mkdirSync(dir, { recursive: true });
   const cfgFile = join(dir, 'train-config.json');
   atomicWriteJson(cfgFile, cfg);
-  const bin = join(repoRoot(), 'apps', 'cli', 'bin', 'distill.js');
-  const args = [bin, 'train-one', '--config', cfgFile, '--run-dir', dir, '--label', label, ...(resume && hasCheckpoint(dir) ? ['--resume'] : [])];
+  const worker = baselineWorkerCommand();
+  const args = [...worker.execArgv, worker.file, cfgFile, dir, label, ...(resume && hasCheckpoint(dir) ? ['--resume'] : [])];
   log.info(`${label}: training in a second process (log: ${join(dir, 'train.log')})`);
   return new Promise((resolvePromise, reject) => {
     const out = openSync(join(dir, 'train.log'), 'a');

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createProgress, DistillError, repoRoot, sha256, type Dataset, type Logger, type Teacher } from '@distill/core';
+import { fileURLToPath } from 'node:url';
+import { createProgress, DistillError, sha256, type Dataset, type Logger, type Teacher } from '@distill/core';
 import { ImageLoader, primeEmojiImages } from '@distill/data';
 import { loadFeatureStore, OnnxTeacher, TEACHER_PRESETS } from '@distill/teacher-adapters';
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
@@ -20,8 +21,11 @@ export interface TeacherFeatures {
   file?: string;
 }
 
-/** The embedded default teacher: a larger dual encoder distill trained on the emoji train split. */
-export const EMOJI_TEACHER_DIR = join(repoRoot(), 'assets', 'teachers', 'emoji-teacher-v1');
+/**
+ * The embedded default teacher: a larger dual encoder distill trained on the emoji train split. It ships
+ * in this package (`files`: assets/), so the path is relative to this module: src/ and dist/ alike.
+ */
+export const EMOJI_TEACHER_DIR = fileURLToPath(new URL('../assets/teachers/emoji-teacher-v1', import.meta.url));
 
 /** The teacher named by the config: emoji (embedded), clip / beit3 (ONNX folders), or a saved distill student folder. */
 export async function createTeacher(cfg: TrainConfig): Promise<Teacher> {
@@ -30,7 +34,7 @@ export async function createTeacher(cfg: TrainConfig): Promise<Teacher> {
     const dir = cfg.teacher.model ?? EMOJI_TEACHER_DIR;
     if (!existsSync(join(dir, 'student.json'))) {
       throw new DistillError(
-        `The embedded emoji teacher is missing at ${dir}. Recreate it with the command in assets/teachers/README.md ` +
+        `The embedded emoji teacher is missing at ${dir}. Recreate it with the command in @distill/training's assets/teachers/README.md ` +
           '(distill teacher pretrain), or pass --teacher-model <dir>.',
       );
     }
