@@ -47,9 +47,10 @@ async function killedRun(dir: string) {
   expect(existsSync(join(dir, 'student', 'result.json'))).toBe(false);
 }
 
+// Each test starts the CLI 1-3 times (a few seconds each on an idle machine); the limit is for busy ones.
 const haveTeacher = existsSync(join(EMOJI_TEACHER_DIR, 'student.json'));
 
-describe.skipIf(!haveTeacher)('a killed run resumes to the same result', () => {
+describe.skipIf(!haveTeacher)('a killed run resumes to the same result', { timeout: 300_000 }, () => {
   let a = '';
   beforeAll(() => {
     a = join(tmp('resume'), 'a');
@@ -128,7 +129,7 @@ describe.skipIf(!haveTeacher)('a killed run resumes to the same result', () => {
   });
 });
 
-describe.skipIf(!haveTeacher)('run folders are records', () => {
+describe.skipIf(!haveTeacher)('run folders are records', { timeout: 300_000 }, () => {
   it('a second run on a folder in use is refused in one line; the first is unaffected', async () => {
     const dir = join(tmp('lock'), 'run');
     const first = start(args(dir));
@@ -184,7 +185,7 @@ describe.skipIf(!haveTeacher)('run folders are records', () => {
   });
 });
 
-describe.skipIf(!haveTeacher)('teacher feature cache', () => {
+describe.skipIf(!haveTeacher)('teacher feature cache', { timeout: 300_000 }, () => {
   const cacheDir = tmp('cache');
   const env = { DISTILL_CACHE_DIR: cacheDir };
   const featureDir = join(cacheDir, 'teacher-features');
