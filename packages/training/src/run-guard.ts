@@ -6,8 +6,10 @@ import { resolveConfig, type DeepPartial, type TrainConfig } from './config.js';
 /**
  * Run folders are records: config.json holds the resolved config and its hash, and a folder is only
  * reused (re-run or --resume) with a config of the same hash. The fields below may change between
- * runs of one folder because they do not change what is trained: onnxruntime's thread count (its
- * results do not depend on it) and whether the report measures latency.
+ * runs of one folder because they do not change what is trained: onnxruntime's thread count (the
+ * same computation; float rounding of multi-threaded reductions may differ in the last bits, so a
+ * resume with another --threads is not guaranteed bit-identical) and whether the report measures
+ * latency.
  */
 export const SAFE_RESUME_FIELDS = ['threads', 'latency'] as const;
 
