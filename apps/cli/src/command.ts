@@ -25,4 +25,5 @@ export const GROUPS: Record<string, string> = {
   data: 'Build and inspect datasets',
   teacher: 'Extract, cache and pretrain teachers',
   eval: 'Evaluate retrieval embeddings',
+  index: 'Build vector indexes of collections with an exported model (distill export)',
 };

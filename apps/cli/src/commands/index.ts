@@ -7,6 +7,10 @@ import { studentCommands } from './students.js';
 import { teacherCommands } from './teacher.js';
 import { pretrainCommand } from './pretrain.js';
 import { trainCommand, trainOneCommand } from './train.js';
+import { exportCommand } from './export.js';
+import { indexCommands } from './index-cmd.js';
+import { searchCommand } from './search.js';
+import { serveCommand } from './serve.js';
 
 /** Every command module of the CLI. Add one line per file in this folder. */
-export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand, trainOneCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands, lossCommands, teacherCommands];
+export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand, trainOneCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands, lossCommands, teacherCommands, [exportCommand], indexCommands, [searchCommand], [serveCommand]];

@@ -1,0 +1,5 @@
+export * from './model.js';
+export * from './export.js';
+export * from './vector-index.js';
+export * from './server.js';
+export { PAGE_HTML } from './page.js';
