@@ -6,6 +6,7 @@ import { atomicWriteFile, createLogger } from '@distill/core';
 import { encodeSafetensors } from '@distill/student-architectures';
 import {
   CHECKPOINT_FILES,
+  clearRunCheckpoints,
   hasCheckpoint,
   lastGoodCheckpoint,
   loadRunCheckpoint,
@@ -122,6 +123,18 @@ describe('run checkpoints: the latest and the one before it', () => {
     const { lines, log } = captureLog();
     expect(loadRunCheckpoint<{ step: number }>(dir2, log)!.ckpt.state.step).toBe(4);
     expect(lines.join('\n')).toMatch(/checkpoint\.safetensors is missing/);
+  });
+
+  it('a run that starts over clears the earlier attempt\'s checkpoints, and only those', () => {
+    const dir = tmp();
+    saveRunCheckpoint(dir, ckpt(3));
+    saveRunCheckpoint(dir, ckpt(6));
+    writeFileSync(join(dir, CHECKPOINT_FILES.corrupt), 'x');
+    writeFileSync(join(dir, 'metrics.jsonl'), '{}\n');
+    clearRunCheckpoints(dir);
+    expect(hasCheckpoint(dir)).toBe(false);
+    expect(existsSync(join(dir, CHECKPOINT_FILES.corrupt))).toBe(false);
+    expect(existsSync(join(dir, 'metrics.jsonl'))).toBe(true);
   });
 
   it('no checkpoint: undefined; none that verifies: an error naming every file', () => {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWriteFile, DistillError, readSafetensorsHeader, tensorChecksum, type Logger } from '@distill/core';
 import { encodeSafetensors, readSafetensors } from '@distill/student-architectures';
@@ -72,6 +72,11 @@ export function saveRunCheckpoint<S>(dir: string, ckpt: Checkpoint<S>): string {
   if (existsSync(latest)) renameSync(latest, join(dir, CHECKPOINT_FILES.previous));
   writeCheckpoint(latest, ckpt);
   return latest;
+}
+
+/** Remove a run folder's checkpoints (a run that starts over must not later resume an earlier attempt's state). */
+export function clearRunCheckpoints(dir: string): void {
+  for (const f of Object.values(CHECKPOINT_FILES)) rmSync(join(dir, f), { force: true });
 }
 
 /**

@@ -27,7 +27,7 @@ import {
 import type { AdamWState } from './adamw.js';
 import { chooseStudentEngine, tfjsBackendFor } from './engine.js';
 import { checkMemory, estimateStepMemory, evaluateWith, OnnxStepEngine, peakRssBytes, planOnnxStep, readSavedWeights, TfjsStepEngine, type StepEngine } from './step-engine.js';
-import { loadRunCheckpoint, nonFiniteLossMessage, saveRunCheckpoint } from './checkpoint.js';
+import { clearRunCheckpoints, loadRunCheckpoint, nonFiniteLossMessage, saveRunCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { encodeSplit, subsetSplit } from './encode.js';
 import { ImagePairSampler } from './image-sampler.js';
@@ -242,8 +242,10 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
       writeFileSync(metricsPath, keep.map((l) => l + '\n').join(''));
     }
     log.info(`resumed from step ${st.step} (epoch ${st.epoch})`);
-  } else if (existsSync(metricsPath)) {
-    writeFileSync(metricsPath, '');
+  } else {
+    // A fresh start: an earlier attempt's checkpoints must not be resumed into this run's records.
+    clearRunCheckpoints(run.root);
+    if (existsSync(metricsPath)) writeFileSync(metricsPath, '');
   }
 
   const saveCheckpoint = () => {
