@@ -195,11 +195,13 @@ export async function checkParity(student: DualEncoderStudent, model: OnnxModel,
 
 export const PARITY_TOLERANCE = 1e-5;
 
-/** A saved student folder: `src` itself, `src/best`, or the one `src/<student>/best` of a run folder. */
+/** A saved student folder: `src` itself, `src/best`, a run folder's `student/best`, or its only `<x>/best`. */
 export function resolveStudentDir(src: string): string {
   if (!existsSync(src)) throw new DistillError(`Student folder not found: ${src}. Give a run folder or a saved student folder (student.json, model.safetensors, tokenizer.json).`, 2);
   if (existsSync(join(src, 'student.json'))) return src;
   if (existsSync(join(src, 'best', 'student.json'))) return join(src, 'best');
+  // an experiment's run folder: the distilled student (student/), not the no-teacher baseline (baseline/)
+  if (existsSync(join(src, 'student', 'best', 'student.json'))) return join(src, 'student', 'best');
   const found = readdirSync(src, { withFileTypes: true })
     .filter((e) => e.isDirectory() && existsSync(join(src, e.name, 'best', 'student.json')))
     .map((e) => join(src, e.name, 'best'));
