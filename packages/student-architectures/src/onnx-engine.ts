@@ -249,7 +249,8 @@ export class OnnxStudentEngine {
       const threads = this.opts.threads;
       if ('fused' in graphs && graphs.fused) {
         const fg = graphs.fused;
-        r = Promise.all([OnnxRunner.create(fg.forward, { threads }), OnnxRunner.create(fg.step, { threads })]).then(([forward, step]) => ({
+        // no arenas: the step run's activations (gigabytes at base size) go back to the system after each run
+        r = Promise.all([OnnxRunner.create(fg.forward, { threads, memArena: false }), OnnxRunner.create(fg.step, { threads, memArena: false })]).then(([forward, step]) => ({
           dropout,
           components,
           fused: { graphs: fg, forward, step },

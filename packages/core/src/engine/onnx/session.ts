@@ -26,6 +26,12 @@ export interface OnnxSessionOptions {
   profileDir?: string;
   /** onnxruntime execution providers, in order of preference (default ['cpu']; 'webgpu' needs a Vulkan driver). */
   executionProviders?: string[];
+  /**
+   * Keep onnxruntime's CPU memory arena (default true). Off, every run's buffers go back to the
+   * system when it ends: for graphs whose peak is gigabytes (a base-size training step), so that two
+   * sessions do not each keep their own peak between runs.
+   */
+  memArena?: boolean;
 }
 
 /** A compiled graph: named float32/int64 inputs in, named outputs out. */
@@ -44,6 +50,7 @@ export class OnnxRunner {
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
+      ...(opts.memArena === false ? { enableCpuMemArena: false, enableMemPattern: false } : {}),
       ...(opts.profileDir ? { enableProfiling: true, profileFilePrefix: join(opts.profileDir, 'ort') } : {}),
     });
     return new OnnxRunner(ort, session, !!opts.profileDir);
