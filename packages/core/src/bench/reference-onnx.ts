@@ -3,7 +3,7 @@
  * the onnx engine: onnxruntime-node runs loss and gradients, AdamW runs in JS. Same math, same
  * parameter order, so results can be compared with the tfjs step.
  */
-import { Graph } from '../engine/onnx/graph.js';
+import { Graph, type Sym } from '../engine/onnx/graph.js';
 import * as op from '../engine/onnx/ops.js';
 import { OnnxRunner, adamwInPlace, type OnnxSessionOptions } from '../engine/onnx/session.js';
 import { ADAMW_DEFAULTS, type AdamWConfig, type ReferenceConfig } from './reference-model.js';
@@ -18,6 +18,14 @@ export function referenceParamShapes(c: ReferenceConfig): number[][] {
 /** Builds loss and gradients of the reference model; outputs: 'loss', then 'grad_<i>' per parameter. */
 export function buildReferenceGraph(c: ReferenceConfig): { model: Uint8Array; outputs: string[] } {
   const g = new Graph();
+  const { params, loss } = referenceLoss(g, c);
+  const grads = g.gradients([loss], [g.scalar(1)], params);
+  const outputs = ['loss', ...params.map((_, j) => `grad_${j}`)];
+  return { model: g.encode([loss, ...grads], outputs), outputs };
+}
+
+/** The reference model's loss in `g`: inputs `p<i>` (parameters), `x` [batch, seq, dim], `target` [batch, dim]. */
+export function referenceLoss(g: Graph, c: ReferenceConfig): { params: Sym[]; loss: Sym } {
   const { batch: B, seq: L, dim: D, heads: H } = c;
   const dh = D / H;
   const params = referenceParamShapes(c).map((s, i) => g.input(`p${i}`, s, { requiresGrad: true }));
@@ -44,9 +52,7 @@ export function buildReferenceGraph(c: ReferenceConfig): { model: Uint8Array; ou
   const pooled = op.reduceMean(op.reshape(out, [B, L, D]), [1]);
   const diff = op.sub(pooled, target);
   const loss = op.reduceMean(op.mul(diff, diff), [0, 1]);
-  const grads = g.gradients([loss], [g.scalar(1)], params);
-  const outputs = ['loss', ...params.map((_, j) => `grad_${j}`)];
-  return { model: g.encode([loss, ...grads], outputs), outputs };
+  return { params, loss };
 }
 
 /** The reference model trained by the onnx engine. */
