@@ -2,7 +2,7 @@
 # Do the published packages work? Tried as a new user would: build every workspace, `npm pack` each one,
 # install the tarballs into an empty folder OUTSIDE the repository, then run `distill doctor` and a short
 # `distill train --preset smoke` (with the no-teacher baseline, which runs in a worker process of
-# @distill/training) there, which must print a `test RSUM` line.
+# @distill/training) there, which must print a `test RSUM` line; then the example in each package's README.
 #
 #   bash tools/ci/pack-install.sh            (from anywhere; KEEP=1 keeps the temp folder)
 #
@@ -61,5 +61,16 @@ phase "npx distill train --preset smoke --max-steps 4 --baseline"
 npx --no distill train --preset smoke --max-steps 4 --baseline --run-dir "$consumer/runs/smoke" | tee "$tmp/train.out"
 grep -q 'test RSUM' "$tmp/train.out" || { echo "pack-install: no 'test RSUM' line in the train output" >&2; exit 1; }
 test -f "$consumer/runs/smoke/baseline/result.json" || { echo "pack-install: the no-teacher baseline wrote no result.json" >&2; exit 1; }
+
+phase "each package README's example (its first \`\`\`js block), run in the consumer folder"
+for readme in "$consumer"/node_modules/@distill/*/README.md; do
+  pkg="$(basename "$(dirname "$readme")")"
+  [ "$pkg" = cli ] && continue # its example is the two commands above
+  awk '/^```js$/ { on = 1; next } on && /^```/ { exit } on { print }' "$readme" >"$consumer/example-$pkg.mjs"
+  [ -s "$consumer/example-$pkg.mjs" ] || { echo "pack-install: @distill/$pkg's README has no \`\`\`js example" >&2; exit 1; }
+  echo "-- @distill/$pkg"
+  node "$consumer/example-$pkg.mjs" >"$tmp/example.log" 2>&1 || { tail -n 30 "$tmp/example.log"; echo "pack-install: @distill/$pkg's README example failed" >&2; exit 1; }
+  tail -n 5 "$tmp/example.log"
+done
 
 phase "done: the installed packages train"

@@ -14,7 +14,12 @@ export function sharedDir(): string | undefined {
   return candidates.find((c) => existsSync(join(c, 'parity')));
 }
 
-/** The monorepo root (the folder holding nx.json), found upwards from this file or the cwd. */
+/**
+ * The monorepo root (the folder holding nx.json), found upwards from this file or the cwd. For tests and
+ * dev tools only: an installed package has no repository, so code a user runs finds its files relative
+ * to the package that ships them (`new URL('../assets/...', import.meta.url)`, or
+ * `createRequire(import.meta.url).resolve('<pkg>/package.json')`); packaging.test.ts checks this.
+ */
 export function repoRoot(): string {
   for (const start of [dirname(fileURLToPath(import.meta.url)), process.cwd()]) {
     let d = start;
