@@ -7,10 +7,13 @@ export default {
   mutate: ['src/**/*.ts', '!src/**/*.test.ts', '!src/**/*.bench.ts'],
   coverageAnalysis: 'perTest',
   concurrency: 1,
-  timeoutMS: 60_000,
+  timeoutMS: 10_000, // on top of 1.5 x the covering tests' own time: an endless-loop mutant costs this much
   reporters: ['clear-text', 'progress', 'json'],
   jsonReporter: { fileName: '.cache/stryker/mutation.json' },
   tempDirName: '.cache/stryker-tmp',
   cleanTempDir: 'always',
+  // Re-runs test only the mutants whose code or covering tests changed: npm run test:mutation -- <p> (add --force to redo all).
+  incremental: true,
+  incrementalFile: '.cache/stryker/incremental.json',
   thresholds: { high: 90, low: 80, break: null },
 };

@@ -60,6 +60,15 @@ describe('baseline losses, hand-computed', () => {
     expect(() => contrastiveLoss(si, m([[1, 0, 0]]), 1)).toThrow(/student dim 2 != teacher dim 3/);
   });
 
+  it('shape errors name the loss', () => {
+    const a = m([[1, 0], [0, 1]]);
+    const b3 = m([[1, 0, 0], [0, 1, 0]]);
+    expect(() => kdLoss({ image: a, text: a }, { image: b3, text: b3 }, 1)).toThrow(/^kd: student dim 2 != teacher dim 3\./);
+    expect(() => rkdLoss({ image: a, text: a }, { image: b3, text: b3 })).toThrow(/^rkd: student dim 2 != teacher dim 3\./);
+    expect(() => fitnetLoss({ image: a, text: a }, { image: b3, text: b3 })).toThrow(/^fitnet: student dim 2 != teacher dim 3\./);
+    expect(() => contrastiveLoss(a, b3, 1)).toThrow(/^contrastive: student dim 2/);
+  });
+
   it('fitnet is the mean squared error over both modalities', () => {
     const s = { image: m([[1, 0], [0, 1]]), text: m([[1, 0], [0, 1]]) };
     const t = { image: m([[0, 0], [0, 1]]), text: m([[1, 2], [0, 1]]) };

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, Rng, tf } from '@distill/core';
 import { clipKdLoss, contrastiveLoss, fitnetLoss, kdLoss, rkdLoss } from './baselines.js';
 import { dcdDualEncoder, DCD_DEFAULTS } from './dcd.js';
-import { contrastiveDistill, contrastiveDistillPerSample, cosinePerSample, dsmdLosses, featureDistill, hardNegativeDistill, hingePair, l2n, similarityDistill } from './dsmd.js';
+import { checkPair, contrastiveDistill, contrastiveDistillPerSample, cosinePerSample, DSMD_COMPONENTS, DSMD_MODES, dsmdLosses, featureDistill, hardNegativeDistill, HND_PAIRS, hingePair, l2n, similarityDistill } from './dsmd.js';
 import { resolveLossMethod } from './methods.js';
 import { FeatureQueue } from './queue.js';
 
@@ -168,6 +168,28 @@ describe('DSMD losses, hand-computed', () => {
     expect(() => dsmdLosses(s, t, undefined, { temperature: 1, margin: 0, reduction: 'max', enabled: ['cd'] })).toThrow(/needs the feature queues/);
   });
 
+  it('contrastive distillation does not overflow when a queue key is far above the positive', () => {
+    // d = (s.q - s.t) / tau = [200, 0]: log(1 + e^200 + e^0) = 200 (+ e^-200); exp(200) alone would be Infinity in float32.
+    expect(val(contrastiveDistill(m([[1, 0]]), m([[-1, 0]]), m([[1, 0], [-1, 0]]), 0.01))).toBeCloseTo(200, 3);
+  });
+
+  it('shape checks: two matrices, same dim, same batch', () => {
+    const a = m([[1, 0], [0, 1]]);
+    expect(() => checkPair(tf.tensor1d([1, 0]) as unknown as tf.Tensor2D, a, 'x')).toThrow(/^x: expected two \[B, D\] matrices, got \[2\] and \[2,2\].$/);
+    expect(() => checkPair(a, tf.tensor3d([[[1]]]) as unknown as tf.Tensor2D, 'x')).toThrow(/got \[2,2\] and \[1,1,1\]/);
+    expect(() => featureDistill(a, m([[1, 0]]))).toThrow(/^feature distillation: student batch 2 != teacher batch 1.$/);
+    expect(() => similarityDistill(a, m([[1, 0, 0], [0, 1, 0]]))).toThrow(/^similarity distillation: student dim 2 != teacher dim 3. The student's projection must map to the teacher's dimension \(embedDim\).$/);
+    expect(() => hingePair(a, m([[1, 0, 0], [0, 1, 0]]), 0, 'sum')).toThrow(/^hard-negative distillation: student dim 2/);
+    expect(() => contrastiveDistill(a, m([[1, 0, 0], [0, 1, 0]]), a, 1)).toThrow(/^contrastive distillation: student dim 2/);
+    expect(() => checkPair(a, a, 'x')).not.toThrow();
+  });
+
+  it('the paper and official modes', () => {
+    expect(DSMD_MODES).toEqual({ paper: { margin: 0, reduction: 'max' }, official: { margin: 0.2, reduction: 'sum' } });
+    expect(DSMD_COMPONENTS).toEqual(['fd', 'sd', 'cd', 'hnd']);
+    expect(HND_PAIRS).toEqual(['img_img', 'txt_txt', 'img_txt', 'txt_img']);
+  });
+
   it('l2n divides each row by its norm (and leaves a zero row at zero)', () => {
     expect(Array.from(l2n(m([[3, 4], [0, 0]])).dataSync())).toEqual([0.6, 0.8, 0, 0].map((v) => expect.closeTo(v, 6)));
   });
@@ -190,5 +212,46 @@ describe('FeatureQueue', () => {
     r.load(saved);
     expect(r.ptr).toBe(3);
     expect(r.tensor.arraySync()).toEqual(after);
+  });
+});
+
+describe('FeatureQueue errors and views', () => {
+  beforeAll(async () => {
+    await initRuntime('cpu', { quiet: true });
+  });
+
+  it('rejects bad sizes, batches and states in one line', () => {
+    expect(() => new FeatureQueue(0, 3)).toThrow(/^Queue size must be a positive integer, got 0.$/);
+    expect(() => new FeatureQueue(2.5, 3)).toThrow(/got 2.5/);
+    const q = new FeatureQueue(4, 2);
+    expect(() => q.enqueue(new Float32Array(5), 2)).toThrow(/^Queue enqueue: got 5 values for a batch of 2 x dim 2.$/);
+    expect(() => q.enqueue(new Float32Array(10), 5)).toThrow(/^Queue size 4 is smaller than the batch 5: use a queue of at least the batch size.$/);
+    expect(() => q.load({ ptr: 0, data: new Float32Array(6) })).toThrow(/^Queue state has 6 values, expected 4 x 2.$/);
+    // A batch equal to the queue size fills it.
+    q.enqueue(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), 4);
+    expect(q.ptr).toBe(0);
+    expect(Array.from(q.rows)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('the tensor view follows enqueue and load; the state is a copy; fromKeys starts at 0', () => {
+    const q = FeatureQueue.fromKeys(Float32Array.from([1, 0, 0, 1, 1, 1]), 3, 2);
+    expect(q.ptr).toBe(0);
+    expect(q.tensor.arraySync()).toEqual([[1, 0], [0, 1], [1, 1]]);
+    expect(q.tensor).toBe(q.tensor); // cached until the next change
+    q.enqueue(Float32Array.from([5, 5]), 1);
+    expect(q.tensor.arraySync()).toEqual([[5, 5], [0, 1], [1, 1]]);
+    const st = q.state();
+    expect(st.ptr).toBe(1);
+    st.data[0] = 99;
+    expect(q.rows[0]).toBe(5);
+    q.load({ ptr: 2, data: Float32Array.from([0, 0, 0, 0, 7, 7]) });
+    expect(q.tensor.arraySync()).toEqual([[0, 0], [0, 0], [7, 7]]);
+    q.enqueue(Float32Array.from([8, 8, 9, 9]), 2); // rows 2 and 0
+    expect(q.tensor.arraySync()).toEqual([[9, 9], [0, 0], [8, 8]]);
+    expect(q.ptr).toBe(1);
+    q.dispose();
+    // Seeded: two queues with one seed agree, another seed differs.
+    expect(new FeatureQueue(3, 4, 5).rows).toEqual(new FeatureQueue(3, 4, 5).rows);
+    expect(new FeatureQueue(3, 4, 5).rows).not.toEqual(new FeatureQueue(3, 4, 6).rows);
   });
 });

@@ -116,6 +116,7 @@ export function resolveLossMethod(spec: string, o: LossMethodOptions): LossMetho
     case 'none':
       return {
         ...simple('contrastive', false, (x) => contrastiveLoss(x.studentImage, x.studentText, o.temperature, x.imageIds)),
+        description: METHOD_DESCRIPTIONS.none,
         graph: (x) => ({ contrastive: contrastiveLossGraph(x.studentImage, x.studentText, o.temperature, need(x.targets, 'same-group targets', 'none')) }),
       };
     case 'kd':

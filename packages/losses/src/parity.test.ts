@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, readJsonFile } from '@distill/core';
-import { compareToFixture, formatParityReport, runLossParityFile } from './parity.js';
+import { compareToFixture, formatParityReport, isBaselineFixture, runLossParityFile } from './parity.js';
 
 /** In-repo copy of shared/parity/dsmd_public.json (the test runs on any clone). */
 const file = fileURLToPath(new URL('./fixtures/parity/dsmd_public.json', import.meta.url));
@@ -81,6 +81,23 @@ describe('parity with the float64 PyTorch baseline losses', () => {
     expect(formatParityReport({ kd: Number.NaN }, compareToFixture({ kd: Number.NaN }, { kd: 1 })).lines.at(-1)).toBe('worst_rel=Infinity');
   });
 
+  it('tells the two fixture formats apart', () => {
+    expect(isBaselineFixture(readJsonFile(fixture('baselines.json')))).toBe(true);
+    expect(isBaselineFixture(readJsonFile(file))).toBe(false);
+    for (const x of [null, 42, 'x', {}, { inputs: {} }, { inputs: { s_image: 1 } }]) expect(isBaselineFixture(x)).toBe(false);
+  });
+
+  it('the report shows arrays as a count, null and missing values; equal differences sort by key', () => {
+    const { lines, worst } = formatParityReport({ a: [[1, 2], [3]], b: null, z: 1 }, { z: 0, b: 0.5, c: 0.5, a: 0 });
+    expect(lines).toEqual(['a [3 values] rel=0.00e+0', 'z 1 rel=0.00e+0', 'b null rel=5.00e-1', 'c missing rel=5.00e-1', 'worst_rel=5.00e-1']);
+    expect(worst).toBe(0.5);
+    expect(formatParityReport({}, {}).lines).toEqual(['worst_rel=0.00e+0']);
+    // compareToFixture: nested arrays element by element, a floor under tiny references, float32/ keys skipped.
+    const rel = compareToFixture({ a: [[1, 2]], t: 1e-9, n: null }, { a: [[1, 2.5]], t: 0, 'float32/a': 5, n: [1] });
+    expect(rel).toEqual({ a: 0.2, t: 1e-3, n: Infinity });
+    expect(compareToFixture({ t: 1e-9 }, { t: 0 }, 1e-3).t).toBeCloseTo(1e-6, 15);
+  });
+
   it('explains a file of neither format, and a batch without one id per row', () => {
     expect(() => runLossParityFile(fixture('../parity.ts'))).toThrow(/Could not parse JSON/);
     const dir = mkdtempSync(join(tmpdir(), 'distill-parity-'));
@@ -91,7 +108,15 @@ describe('parity with the float64 PyTorch baseline losses', () => {
     writeFileSync(bad, JSON.stringify({ ...fx, inputs: { ...fx.inputs, ids: fx.inputs.ids.slice(1) } }));
     expect(() => runLossParityFile(bad)).toThrow(/inputs.ids has 9 entries for a batch of 10/);
     writeFileSync(bad, JSON.stringify({ ...fx, kd_temperature: 0 }));
-    expect(() => runLossParityFile(bad)).toThrow(/must be positive/);
+    expect(() => runLossParityFile(bad)).toThrow(/^baselines fixture: temperature and kd_temperature must be positive numbers \(got 0.07, 0\).$/);
+    writeFileSync(bad, JSON.stringify({ ...fx, temperature: -1 }));
+    expect(() => runLossParityFile(bad)).toThrow(/\(got -1, 2\)/);
+    writeFileSync(bad, JSON.stringify({ ...fx, inputs: { ...fx.inputs, ids: undefined } }));
+    expect(() => runLossParityFile(bad)).toThrow(/^baselines fixture: inputs.ids has no entries for a batch of 10; give one group id per row.$/);
+    for (const x of [null, { config: {}, inputs: null }, { config: {} }, { config: 1, inputs: {} }]) {
+      writeFileSync(bad, JSON.stringify(x));
+      expect(() => runLossParityFile(bad)).toThrow(/^\S+bad.json is not a loss fixture: expected the format of shared\/parity\/dsmd_public.json \(config, inputs\) or of baselines.json/);
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 });
