@@ -95,10 +95,10 @@ describe('distill export: ONNX towers with a dynamic batch', () => {
     student.dispose();
     // a run folder of an experiment: the distilled student, not the no-teacher baseline
     const run = mkdtempSync(join(tmpdir(), 'distill-export-run-'));
-    for (const sub of ['student', 'baseline']) saveStudent(join(run, sub, 'best'), createStudent('vit-bert', { preset: 'tiny', embedDim: 8, tokenizer, maxLength: 12 }));
+    for (const sub of ['student', 'baseline']) saveStudent(join(run, sub, 'best'), createStudent('vit-bert', { preset: 'tiny', embedDim: 8, seed: 0, tokenizer, maxLength: 12 }));
     expect(resolveStudentDir(run)).toBe(join(run, 'student', 'best'));
     const two = mkdtempSync(join(tmpdir(), 'distill-export-two-'));
-    for (const sub of ['a', 'b']) saveStudent(join(two, sub, 'best'), createStudent('vit-bert', { preset: 'tiny', embedDim: 8, tokenizer, maxLength: 12 }));
+    for (const sub of ['a', 'b']) saveStudent(join(two, sub, 'best'), createStudent('vit-bert', { preset: 'tiny', embedDim: 8, seed: 0, tokenizer, maxLength: 12 }));
     expect(() => resolveStudentDir(two)).toThrow(/holds 2 trained students/);
     const busy = mkdtempSync(join(tmpdir(), 'distill-export-busy-'));
     writeFileSync(join(busy, 'notes.txt'), 'mine');

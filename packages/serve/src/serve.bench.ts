@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { initRuntime, Rng } from '@distill/core';
 import { createStudent, loadTokenizer } from '@distill/student-architectures';
 import { saveStudent } from '@distill/training';
-import { exactSearch, Index, MetricKind } from 'usearch';
+import { exactSearch, Index, MetricKind, ScalarKind } from 'usearch';
 import { exportStudent } from './export.js';
 import { OnnxModel } from './model.js';
 import { HNSW_DEFAULTS } from './vector-index.js';
@@ -125,7 +125,7 @@ async function vectors(dim: number): Promise<string[]> {
     const data = clustered(rng, n, dim, centers, nCenters);
     const q = Math.min(nQueries, n >= 1_000_000 ? 200 : nQueries);
     const queries = clustered(rng, q, dim, centers, nCenters);
-    const index = new Index({ dimensions: dim, metric: MetricKind.Cos, connectivity: HNSW_DEFAULTS.connectivity, expansion_add: HNSW_DEFAULTS.expansionAdd, expansion_search: HNSW_DEFAULTS.expansionSearch });
+    const index = new Index({ dimensions: dim, metric: MetricKind.Cos, quantization: ScalarKind.F32, multi: false, connectivity: HNSW_DEFAULTS.connectivity, expansion_add: HNSW_DEFAULTS.expansionAdd, expansion_search: HNSW_DEFAULTS.expansionSearch });
     const keys = new BigUint64Array(n);
     for (let i = 0; i < n; i++) keys[i] = BigInt(i);
     let t0 = performance.now();

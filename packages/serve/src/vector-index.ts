@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { extname, join, relative, resolve } from 'node:path';
 import { DistillError, atomicWriteJson, readJsonFile, type ImageItem } from '@distill/core';
 import { ImageLoader } from '@distill/data';
-import { Index, MetricKind } from 'usearch';
+import { Index, MetricKind, ScalarKind } from 'usearch';
 import { OnnxModel, modelHash } from './model.js';
 
 export const INDEX_FORMAT = 'distill-index-v1';
@@ -73,7 +73,7 @@ export function folderCollection(folder: string): Collection {
 }
 
 function newHnsw(dim: number, h: IndexMeta['hnsw']): Index {
-  return new Index({ dimensions: dim, metric: MetricKind.Cos, connectivity: h.connectivity, expansion_add: h.expansionAdd, expansion_search: h.expansionSearch });
+  return new Index({ dimensions: dim, metric: MetricKind.Cos, quantization: ScalarKind.F32, multi: false, connectivity: h.connectivity, expansion_add: h.expansionAdd, expansion_search: h.expansionSearch });
 }
 
 export interface SearchHit {

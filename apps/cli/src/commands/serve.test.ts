@@ -113,14 +113,14 @@ describe('from a smoke student to a search page', () => {
     base = await serve();
     const api = await fetch(`${base}api/search?q=${encodeURIComponent('red heart')}&k=10`);
     expect(api.status).toBe(200);
-    const j = await api.json();
+    const j = (await api.json()) as { results: { id: string }[]; ms?: unknown };
     const strip = (x: { ms?: unknown }) => ({ ...x, ms: undefined });
     expect(strip(j)).toEqual(strip(searched as { ms?: unknown }));
     const page = await (await fetch(base)).text();
     expect(page).toContain('<input id="q"');
     const bad = await fetch(`${base}api/search?q=x&k=0`);
     expect(bad.status).toBe(400);
-    expect((await bad.json()).error).toMatch(/k must be an integer/);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/k must be an integer/);
     const thumb = await fetch(`${base}api/thumb?id=${encodeURIComponent(j.results[0].id)}`);
     expect(thumb.headers.get('content-type')).toBe('image/png');
   }, 120_000);
@@ -136,8 +136,9 @@ describe('from a smoke student to a search page', () => {
       await page.fill('#q', 'red heart');
       await page.press('#q', 'Enter');
       await page.waitForSelector('figure.hit img.thumb');
-      await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('figure.hit img.thumb')].every((i) => i.complete && i.naturalWidth > 0));
-      const ids = await page.$$eval('figure.hit', (fs) => fs.map((f) => (f as HTMLElement).dataset.id));
+      // (page code as strings: this package's TypeScript has no DOM types)
+      await page.waitForFunction("[...document.querySelectorAll('figure.hit img.thumb')].every((i) => i.complete && i.naturalWidth > 0)");
+      const ids = await page.evaluate("[...document.querySelectorAll('figure.hit')].map((f) => f.dataset.id)");
       expect(ids).toEqual(searched!.results.map((h) => h.id));
       expect(await page.textContent('#status')).toMatch(/10 results in [\d.]+ ms/);
     } finally {
