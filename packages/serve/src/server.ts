@@ -64,7 +64,8 @@ export function createSearchServer(index: VectorIndex, model: OnnxModel): Server
         return json(res, 200, { model: m.model, images: m.images.length, texts: m.texts.length, sources: m.sources });
       }
       if (req.method === 'GET' && url.pathname === '/api/search') {
-        const q = url.searchParams.get('q') ?? '';
+        const q = (url.searchParams.get('q') ?? '').trim();
+        if (!q) throw new DistillError('Give a query: /api/search?q=<words>&k=10.', 2);
         const target = url.searchParams.get('target') === 'texts' ? 'texts' : 'images';
         return json(res, 200, await index.search(model, { text: q }, parseK(url.searchParams.get('k')), target));
       }
@@ -78,8 +79,8 @@ export function createSearchServer(index: VectorIndex, model: OnnxModel): Server
           const r = await index.search(model, { image: file }, parseK(url.searchParams.get('k')), target);
           return json(res, 200, { ...r, query: { image: '(upload)' } });
         } catch (e) {
-          if (e instanceof DistillError) throw e;
-          throw new DistillError(`Cannot read the uploaded image: ${String((e as Error).message).split('\n')[0]}`, 2);
+          if (e instanceof DistillError && /^k must/.test(e.message)) throw e;
+          throw new DistillError('The upload is not an image this server can read (PNG, JPEG, WebP, GIF, TIFF).', 2);
         } finally {
           rmSync(file, { force: true });
         }
@@ -114,6 +115,10 @@ export async function startSearchServer(index: VectorIndex, model: OnnxModel, po
     server,
     port: p,
     url: `http://${host}:${p}/`,
-    close: () => new Promise<void>((ok) => server.close(() => ok())),
+    close: () =>
+      new Promise<void>((ok) => {
+        server.close(() => ok());
+        server.closeAllConnections(); // keep-alive clients do not hold the process
+      }),
   };
 }
