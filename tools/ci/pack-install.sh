@@ -20,6 +20,10 @@ trap cleanup EXIT
 t0=$SECONDS
 phase() { echo "== pack-install: $1 ($((SECONDS - t0)) s so far)"; }
 
+phase "changeset status (every changed package has a changeset)"
+if git rev-parse --verify -q main >/dev/null; then npx changeset status >"$tmp/changeset.log" 2>&1 || { cat "$tmp/changeset.log"; exit 1; }
+else echo "  skipped: no 'main' branch in this clone to compare with"; fi
+
 phase "build (nx run-many -t build)"
 npx nx run-many -t build --outputStyle=static >"$tmp/build.log" 2>&1 || { tail -n 60 "$tmp/build.log"; exit 1; }
 
