@@ -35,6 +35,9 @@ function runtimeSources(dir: string): string[] {
   return out;
 }
 
+/** The file without its comments (block comments and whole-line // comments): examples in docs are not imports. */
+const code = (f: string) => readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+
 /** The package a bare specifier names ('@scope/name/sub' -> '@scope/name'); undefined for relative and node: ones. */
 function packageOf(spec: string): string | undefined {
   if (spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('node:') || builtinModules.includes(spec.split('/')[0])) return undefined;
@@ -59,7 +62,7 @@ describe.each(workspaces.map((w) => [relative(root, w), w]))('%s as a published 
     const declared = new Set([pkg.name, 'tsx', ...Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies, ...pkg.peerDependencies })]);
     const missing = new Set<string>();
     for (const f of runtimeSources(join(dir, 'src'))) {
-      const text = readFileSync(f, 'utf8');
+      const text = code(f);
       for (const m of text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|\brequire(?:\.resolve)?\(\s*|\.resolve\(\s*)['"]([^'"]+)['"]/g)) {
         const name = packageOf(m[1]);
         if (name && !declared.has(name)) missing.add(`${name} (${relative(root, f)})`);
@@ -72,7 +75,7 @@ describe.each(workspaces.map((w) => [relative(root, w), w]))('%s as a published 
     const offending: string[] = [];
     for (const f of runtimeSources(join(dir, 'src'))) {
       if (f === join(root, 'packages/core/src/shared.ts')) continue; // defines repoRoot (for tests and dev tools)
-      const text = readFileSync(f, 'utf8');
+      const text = code(f);
       if (/\brepoRoot\(|apps\/cli\/bin|['"`]tools\//.test(text)) offending.push(relative(root, f));
     }
     expect(offending).toEqual([]);
