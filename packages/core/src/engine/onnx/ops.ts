@@ -64,8 +64,16 @@ export function relu(x: Sym): Sym {
   })[0];
 }
 
-/** sign(x) (no gradient: used by backward rules). */
-export const sign = (x: Sym): Sym => g0(x).emit('Sign', [x], [[...x.shape]])[0];
+/**
+ * sign(x) = [x > 0] - [x < 0] (no gradient: used by backward rules). Written with Greater/Less/Cast,
+ * not ONNX Sign, which has no WebGPU kernel and would send every relu/abs gradient to the host.
+ */
+export function sign(x: Sym): Sym {
+  const gr = g0(x);
+  const zero = gr.scalar(0);
+  const ind = (cmp: 'Greater' | 'Less') => gr.emit('Cast', [gr.emit(cmp, [x, zero], [[...x.shape]])[0]], [[...x.shape]], { attrs: { to: 1 } })[0];
+  return gr.emit('Sub', [ind('Greater'), ind('Less')], [[...x.shape]])[0];
+}
 
 const SQRT_2_PI = Math.sqrt(2 / Math.PI);
 /** gelu_tanh(x) = 0.5 x (1 + tanh(u)), u = sqrt(2/pi)(x + 0.044715 x^3): dx = g (0.5(1+t) + 0.5 x (1-t^2) sqrt(2/pi)(1 + 3*0.044715 x^2)). */
