@@ -6,7 +6,7 @@ import { createStudent, trainWordPieceTokenizer, type DualEncoderStudent } from 
 import { OnnxTeacher } from '@distill/teacher-adapters';
 import { saveStudent } from '@distill/training';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkParity, exportStudent, PARITY_TEXTS, PARITY_TOLERANCE, resolveStudentDir, towerModel } from './export.js';
+import { checkParity, exportQuantized, exportStudent, PARITY_TEXTS, PARITY_TOLERANCE, resolveStudentDir, towerModel } from './export.js';
 import { OnnxModel } from './model.js';
 
 const captions = ['grinning face with big eyes', 'red heart', 'cat face with tears of joy', 'smiling face with sunglasses', 'thumbs up', ...PARITY_TEXTS];
@@ -85,6 +85,22 @@ describe('distill export: ONNX towers with a dynamic batch', () => {
       await teacher.dispose();
       student.dispose();
     }
+  });
+
+  it('--quantize int8: int8 Gemm weights, a smaller file, embeddings within 1e-2 of float32, still a teacher folder', async () => {
+    const { dir, student } = savedStudent('vit-bert', 7);
+    student.dispose();
+    const out = join(dir, 'onnx');
+    const f = await exportStudent(dir, out);
+    const q = await exportQuantized(dir, out, join(dir, 'onnx-int8'));
+    expect(q.bytes.image).toBeLessThan(f.bytes.image * 0.6);
+    expect(q.hash).not.toBe(f.hash);
+    expect(q.maxDiff.image).toBeGreaterThan(0); // it did change the weights
+    expect(Math.max(q.maxDiff.image, q.maxDiff.text)).toBeLessThan(1e-2);
+    expect(JSON.parse(readFileSync(join(dir, 'onnx-int8', 'teacher.json'), 'utf8'))).toMatchObject({ quantized: 'int8', dim: 24 });
+    const teacher = await OnnxTeacher.load(join(dir, 'onnx-int8'), { preset: 'clip', threads: 1 });
+    expect(teacher.dim).toBe(24);
+    await teacher.dispose();
   });
 
   it('refuses what is not a saved student, and a non-empty folder that is not an export', async () => {

@@ -4,7 +4,7 @@
  * are the training engine's own tower graphs (onnx-graph.ts) + projection + L2 normalisation, the weights
  * stored as initializers, with a symbolic batch dimension. The export is checked against distill's forward.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DistillError, Graph, Rng, Sym, atomicWriteJson, encodeModel, onnxOps as op, tf, type NodeSpec, type TensorSpec } from '@distill/core';
 import {
@@ -22,6 +22,7 @@ import {
 } from '@distill/student-architectures';
 import { loadStudent } from '@distill/training';
 import { OnnxModel, modelHash } from './model.js';
+import { quantizeGemmsInt8 } from './quantize.js';
 
 /** The batch size the graphs are built with, then replaced by the symbol 'batch' (a prime no model size is a multiple of). */
 const SENTINEL = 100_003;
@@ -84,7 +85,7 @@ function dynamicBatch(g: Graph, dataInput: string): { nodes: NodeSpec[]; initial
 }
 
 /** One tower of a student as a self-contained ONNX model (weights as initializers, dynamic batch). */
-export function towerModel(student: DualEncoderStudent, tower: 'image' | 'text'): Uint8Array {
+export function towerModel(student: DualEncoderStudent, tower: 'image' | 'text', opts: { quantize?: 'int8' } = {}): Uint8Array {
   const g = new Graph();
   const weights = getStudentWeights(student);
   const params = (prefix: string): SymParams =>
@@ -117,7 +118,8 @@ export function towerModel(student: DualEncoderStudent, tower: 'image' | 'text')
   }
   const out = op.l2Normalize(op.linear(f, top.weight, top.bias));
   const outName = tower === 'image' ? 'image_embeds' : 'text_embeds';
-  const { nodes, initializers } = dynamicBatch(g, dataInput);
+  let { nodes, initializers } = dynamicBatch(g, dataInput);
+  if (opts.quantize === 'int8') ({ nodes, initializers } = quantizeGemmsInt8(nodes, initializers));
   nodes.push({ op: 'Identity', name: 'n_output', inputs: [out.name], outputs: [outName] });
   const used = new Set(nodes.flatMap((x) => x.inputs));
   return encodeModel({
@@ -269,6 +271,53 @@ export async function exportStudent(src: string, out: string, opts: { force?: bo
     atomicWriteJson(join(out, 'teacher.json'), spec);
     const files = ['image.onnx', 'text.onnx', ...toks, 'teacher.json'];
     return { out, files, hash: modelHash(out), dim: student.embedDim, parity, bytes: { image: image.length, text: text.length } };
+  } finally {
+    student.dispose();
+  }
+}
+
+export interface QuantizedExport {
+  out: string;
+  hash: string;
+  bytes: { image: number; text: number };
+  /** max |int8 - float32| of the unit embeddings on the parity inputs (batch 5). */
+  maxDiff: { image: number; text: number };
+}
+
+/**
+ * `--quantize int8`: the same student as `exportStudent`, with int8 Gemm weights (dynamic quantization),
+ * written to `out` as a complete model folder (teacher.json says `"quantized": "int8"`). Compared with the
+ * float export in `floatDir` on the parity inputs.
+ */
+export async function exportQuantized(src: string, floatDir: string, out: string): Promise<QuantizedExport> {
+  const dir = resolveStudentDir(src);
+  const { student } = loadStudent(dir);
+  try {
+    mkdirSync(out, { recursive: true });
+    const image = towerModel(student, 'image', { quantize: 'int8' });
+    const text = towerModel(student, 'text', { quantize: 'int8' });
+    writeFileSync(join(out, 'image.onnx'), image);
+    writeFileSync(join(out, 'text.onnx'), text);
+    for (const f of readdirSync(floatDir).filter((f) => f.endsWith('.json') || f === 'vocab.txt')) copyFileSync(join(floatDir, f), join(out, f));
+    const spec = JSON.parse(readFileSync(join(floatDir, 'teacher.json'), 'utf8')) as Record<string, unknown>;
+    atomicWriteJson(join(out, 'teacher.json'), { ...spec, name: `${String(spec.name)}-int8`, quantized: 'int8' });
+    const [q, f] = [await OnnxModel.load(out, { threads: 1 }), await OnnxModel.load(floatDir, { threads: 1 })];
+    try {
+      const { crop } = student.preprocess;
+      const n = 5;
+      const rng = new Rng(18);
+      const px = new Float32Array(n * 3 * crop * crop);
+      for (let i = 0; i < px.length; i++) px[i] = rng.normal();
+      const texts = PARITY_TEXTS.slice(0, n);
+      const maxDiff = {
+        image: maxAbsDiff(await q.encodeImages(px, n), await f.encodeImages(px, n)),
+        text: maxAbsDiff(await q.encodeTexts(texts), await f.encodeTexts(texts)),
+      };
+      return { out, hash: q.hash, bytes: { image: image.length, text: text.length }, maxDiff };
+    } finally {
+      await q.dispose();
+      await f.dispose();
+    }
   } finally {
     student.dispose();
   }

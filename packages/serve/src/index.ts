@@ -3,3 +3,5 @@ export * from './export.js';
 export * from './vector-index.js';
 export * from './server.js';
 export { PAGE_HTML } from './page.js';
+export * from './measure.js';
+export * from './quantize.js';

@@ -18,6 +18,7 @@ import { saveStudent } from '@distill/training';
 import { exactSearch, Index, MetricKind, ScalarKind } from 'usearch';
 import { exportStudent } from './export.js';
 import { OnnxModel } from './model.js';
+import { encoderLatency } from './measure.js';
 import { HNSW_DEFAULTS } from './vector-index.js';
 
 const argv = process.argv.slice(2);
@@ -30,26 +31,6 @@ const threads = Number(arg('threads', String(cpus().length)));
 const sizes = String(arg('vectors', '100000')).split(',').map(Number);
 const nQueries = Number(arg('queries', '1000'));
 const TEACHER_DIR = fileURLToPath(new URL('../../training/assets/teachers/emoji-teacher-v1', import.meta.url));
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function latency(model: OnnxModel, batch: number, reps: number): Promise<{ image: number; text: number }> {
-  const S = model.spec.imageSize;
-  const px = new Rng(1).normalArray(batch * 3 * S * S);
-  const texts = Array.from({ length: batch }, (_, i) => `a red heart number ${i} with a smiling face`);
-  const time = async (f: () => Promise<unknown>) => {
-    await f();
-    await f(); // warm-up
-    const ts: number[] = [];
-    for (let r = 0; r < reps; r++) {
-      const t0 = performance.now();
-      await f();
-      ts.push(performance.now() - t0);
-    }
-    return median(ts);
-  };
-  return { image: await time(() => model.encodeImages(px, batch)), text: await time(() => model.encodeTexts(texts)) };
-}
 
 async function encoders(tmp: string): Promise<string[]> {
   const rows: string[] = [];
@@ -76,8 +57,8 @@ async function encoders(tmp: string): Promise<string[]> {
     const r = await exportStudent(m.dir, out);
     const exportS = (performance.now() - t0) / 1000;
     const model = await OnnxModel.load(out, { threads });
-    const b1 = await latency(model, 1, 20);
-    const b64 = await latency(model, 64, 5);
+    const b1 = await encoderLatency(model, 1, 20);
+    const b64 = await encoderLatency(model, 64, 5);
     await model.dispose();
     rows.push(
       `| ${m.label} | ${m.params} | ${r.parity.image.toExponential(1)} / ${r.parity.text.toExponential(1)} | ${b1.image.toFixed(2)} | ${b1.text.toFixed(2)} | ${b64.image.toFixed(1)} | ${b64.text.toFixed(1)} | ${((64 / b64.image) * 1000).toFixed(0)} |`,

@@ -5,8 +5,8 @@
  * Field numbers are those of https://github.com/onnx/onnx/blob/main/onnx/onnx.proto (no package needed).
  */
 
-export type OnnxDType = 'float32' | 'float64' | 'int64';
-const ELEM_TYPE: Record<OnnxDType, number> = { float32: 1, float64: 11, int64: 7 };
+export type OnnxDType = 'float32' | 'float64' | 'int64' | 'int8';
+const ELEM_TYPE: Record<OnnxDType, number> = { float32: 1, float64: 11, int64: 7, int8: 3 };
 
 export type AttrValue = number | string | number[] | { floats: number[] } | { float: number };
 
@@ -23,7 +23,7 @@ export interface TensorSpec {
   name: string;
   dtype: OnnxDType;
   dims: number[];
-  data: Float32Array | Float64Array | BigInt64Array;
+  data: Float32Array | Float64Array | BigInt64Array | Int8Array;
 }
 
 export interface ValueSpec {
