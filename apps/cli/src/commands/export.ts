@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { DistillError, initRuntime } from '@distill/core';
 import { loadDataset } from '@distill/data';
 import { computeRecallAsync } from '@distill/eval';
@@ -13,7 +14,6 @@ async function rsum(dir: string, dataset: string, split: string): Promise<number
   if (!s) throw new DistillError(`Dataset ${dataset} has no split '${split}' (has: ${Object.keys(ds.splits).join(', ')}).`, 2);
   const model = await OnnxModel.load(dir);
   try {
-    const { resolve } = await import('node:path');
     const e = await embedSplit(model, s.images.map((im) => ({ id: im.id, path: resolve(ds.imageRoot, im.path) })), s.captions.map((c) => c.text));
     const m = await computeRecallAsync(e.images, e.texts, model.dim, Int32Array.from(s.captions.map((c) => c.image)), { engine: 'js' });
     return m.rsum;

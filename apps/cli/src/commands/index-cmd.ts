@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { DistillError, initRuntime } from '@distill/core';
 import { loadDataset } from '@distill/data';
 import { folderCollection, OnnxModel, VectorIndex, type Collection } from '@distill/serve';
@@ -30,7 +31,6 @@ export const indexBuildCommand: CliCommand = {
       });
       const split = ds.splits[String(args.split)];
       if (!split) throw new DistillError(`Dataset ${ds.name} has no split '${args.split}' (has: ${Object.keys(ds.splits).join(', ')}).`, 2);
-      const { resolve } = await import('node:path');
       c = { source: `${ds.name}:${args.split}`, images: split.images.map((im) => ({ id: im.id, path: resolve(ds.imageRoot, im.path) })), captions: split.captions };
     }
     await initRuntime('auto', { quiet: true });

@@ -18,7 +18,7 @@ export const searchCommand: CliCommand = {
       .option('text', { type: 'string', describe: 'text query (text -> images)' })
       .option('image', { type: 'string', describe: 'image file query (image -> captions, or images with --to images)' })
       .option('to', { choices: ['images', 'texts'], describe: 'what to return (default: images for --text, texts for --image)' })
-      .option('k', { alias: 'K', type: 'number', default: 10, describe: 'results' })
+      .option('k', { type: 'number', default: 10, describe: 'results' })
       .option('model', { type: 'string', describe: 'exported model folder (default: the one that built the index; another model is refused)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the results as JSON (as GET /api/search of distill serve)' }),
   async handler(args) {
