@@ -6,9 +6,10 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DistillError, Graph, Rng, Sym, atomicWriteJson, encodeModel, onnxOps as op, tf, type NodeSpec, type TensorSpec } from '@distill/core';
+import { DistillError, Graph, OnnxRunner, Rng, Sym, atomicWriteJson, encodeModel, onnxOps as op, tf, type NodeSpec, type TensorSpec } from '@distill/core';
 import {
   bertGraph,
+  buildEncoderGraph,
   getStudentWeights,
   resnetGraph,
   textCnnGraph,
@@ -136,6 +137,8 @@ export interface Parity {
   image: number;
   text: number;
   batches: number[];
+  /** distill's tfjs forward, or the onnx engine's inference graph for large students. */
+  reference: 'tfjs' | 'onnx-engine';
 }
 
 export interface ExportResult {
@@ -179,8 +182,49 @@ const maxAbsDiff = (a: Float32Array, b: Float32Array) => {
   return m;
 };
 
-/** max |onnxruntime - distill| on seeded random pixels and PARITY_TEXTS, at batch 1 and at batch n. */
-export async function checkParity(student: DualEncoderStudent, model: OnnxModel, batches = [1, 5]): Promise<Parity> {
+/**
+ * distill's forward on the training engine's inference graph (onnx-engine.ts's buildEncoderGraph: the
+ * student's variables fed as inputs, static batch): the reference for students too large for the
+ * tfjs-wasm heap (the onnx engine is what trains them).
+ */
+async function engineForward(student: DualEncoderStudent, tower: 'image' | 'text', n: number, data: { pixels?: Float32Array; texts?: string[] }): Promise<Float32Array> {
+  const L = student.config.maxLength;
+  const { model, inputs } = buildEncoderGraph(student, tower, n, L);
+  const runner = await OnnxRunner.create(model, { threads: 1 });
+  try {
+    const vars = student.variables();
+    const feeds: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> = {};
+    for (const name of inputs) {
+      if (/^p\d+$/.test(name)) {
+        const v = vars[Number(name.slice(1))].variable;
+        feeds[name] = { data: v.dataSync() as Float32Array, dims: [...v.shape] };
+      }
+    }
+    if (tower === 'image') {
+      const { crop } = student.preprocess;
+      feeds.pixels = { data: data.pixels!, dims: [n, 3, crop, crop] };
+    } else {
+      const { ids, mask } = student.tokenizer!.encodeArrays(data.texts!);
+      feeds.ids = { data: BigInt64Array.from(ids, (v) => BigInt(v)), dims: [n, L] };
+      feeds.mask = { data: Float32Array.from(mask), dims: [n, L] };
+    }
+    const [out] = await runner.run(feeds, ['embedding']);
+    return new Float32Array(out);
+  } finally {
+    await runner.session.release?.();
+  }
+}
+
+/** Parameters above which the parity reference is the onnx engine's graph, not tfjs (the tfjs-wasm heap is 4 GB). */
+export const TFJS_REFERENCE_MAX_PARAMS = 30e6;
+
+/**
+ * max |onnxruntime - distill| on seeded random pixels and PARITY_TEXTS, at batch 1 and at batch n. The
+ * reference is distill's tfjs forward, or for students over TFJS_REFERENCE_MAX_PARAMS the onnx engine's
+ * inference graph.
+ */
+export async function checkParity(student: DualEncoderStudent, model: OnnxModel, batches = [1, 5], reference?: 'tfjs' | 'onnx-engine'): Promise<Parity> {
+  const ref = reference ?? (student.parameterCount().total > TFJS_REFERENCE_MAX_PARAMS ? 'onnx-engine' : 'tfjs');
   const { crop } = student.preprocess;
   const rng = new Rng(18);
   let image = 0;
@@ -188,11 +232,13 @@ export async function checkParity(student: DualEncoderStudent, model: OnnxModel,
   for (const n of batches) {
     const px = new Float32Array(n * 3 * crop * crop);
     for (let i = 0; i < px.length; i++) px[i] = rng.normal();
-    image = Math.max(image, maxAbsDiff(await model.encodeImages(px, n), await studentImages(student, px, n)));
     const texts = Array.from({ length: n }, (_, i) => PARITY_TEXTS[i % PARITY_TEXTS.length]);
-    text = Math.max(text, maxAbsDiff(await model.encodeTexts(texts), await studentTexts(student, texts)));
+    const refImage = ref === 'tfjs' ? await studentImages(student, px, n) : await engineForward(student, 'image', n, { pixels: px });
+    image = Math.max(image, maxAbsDiff(await model.encodeImages(px, n), refImage));
+    const refText = ref === 'tfjs' ? await studentTexts(student, texts) : await engineForward(student, 'text', n, { texts });
+    text = Math.max(text, maxAbsDiff(await model.encodeTexts(texts), refText));
   }
-  return { image, text, batches };
+  return { image, text, batches, reference: ref };
 }
 
 export const PARITY_TOLERANCE = 1e-5;
@@ -265,7 +311,7 @@ export async function exportStudent(src: string, out: string, opts: { force?: bo
       padId: student.tokenizer?.padId ?? 0,
       inputs: { pixels: 'pixel_values', ids: 'input_ids', mask: 'attention_mask' },
       outputs: { image: 'image_embeds', text: 'text_embeds' },
-      exportedFrom: { dir, pair: meta.config.pair, preset: meta.config.preset, parity: { image: parity.image, text: parity.text } },
+      exportedFrom: { dir, pair: meta.config.pair, preset: meta.config.preset, parity: { image: parity.image, text: parity.text, reference: parity.reference } },
       normalized: true,
     };
     atomicWriteJson(join(out, 'teacher.json'), spec);

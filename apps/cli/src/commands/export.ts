@@ -39,7 +39,7 @@ export const exportCommand: CliCommand = {
     const r = await exportStudent(String(args.student), out, { force: Boolean(args.force) });
     process.stdout.write(
       `exported ${r.files.join(', ')} to ${r.out} (dim ${r.dim}; image.onnx ${kb(r.bytes.image)}, text.onnx ${kb(r.bytes.text)}; dynamic batch)\n` +
-        `parity: max |onnxruntime - distill| = ${r.parity.image.toExponential(2)} (image), ${r.parity.text.toExponential(2)} (text) at batch ${r.parity.batches.join(' and ')} (tolerance ${PARITY_TOLERANCE})\n` +
+        `parity: max |onnxruntime - distill| = ${r.parity.image.toExponential(2)} (image), ${r.parity.text.toExponential(2)} (text) at batch ${r.parity.batches.join(' and ')} (reference: ${r.parity.reference === 'tfjs' ? "distill's tfjs forward" : "the onnx engine's graph"}; tolerance ${PARITY_TOLERANCE})\n` +
         `model sha256 ${r.hash}\n`,
     );
     if (args.quantize !== 'int8') return;
