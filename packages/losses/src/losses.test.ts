@@ -249,7 +249,9 @@ describe('FeatureQueue errors and views', () => {
     q.enqueue(Float32Array.from([8, 8, 9, 9]), 2); // rows 2 and 0
     expect(q.tensor.arraySync()).toEqual([[9, 9], [0, 0], [8, 8]]);
     expect(q.ptr).toBe(1);
+    const n = tf.memory().numTensors;
     q.dispose();
+    expect(tf.memory().numTensors).toBe(n - 1);
     // Seeded: two queues with one seed agree, another seed differs.
     expect(new FeatureQueue(3, 4, 5).rows).toEqual(new FeatureQueue(3, 4, 5).rows);
     expect(new FeatureQueue(3, 4, 5).rows).not.toEqual(new FeatureQueue(3, 4, 6).rows);

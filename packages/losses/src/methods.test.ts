@@ -4,6 +4,7 @@ import { clipKdLoss, contrastiveLoss, fitnetLoss, kdLoss, rkdLoss } from './base
 import { dcdDualEncoder, DCD_DEFAULTS } from './dcd.js';
 import { hardNegativeDistill, l2n } from './dsmd.js';
 import { register } from './index.js';
+import type { GraphLossInputs } from './graph.js';
 import { METHOD_DESCRIPTIONS, METHOD_NAMES, resolveLossMethod, type LossMethod, type LossMethodOptions } from './methods.js';
 
 // What `--losses <spec>` resolves to: names, components, flags, and each loss's values (same as the functions).
@@ -105,6 +106,21 @@ describe('resolveLossMethod', () => {
       none: expect.stringMatching(/^no teacher: the student's own symmetric contrastive loss/),
       'cd,fd,sd,hnd': expect.stringMatching(/^any comma list of DSMD components/),
     });
+  });
+
+  it('graph forms say which input is missing too', () => {
+    const x = { studentImage: {}, studentText: {} } as never as GraphLossInputs;
+    expect(() => resolveLossMethod('dsmd', o).graph!(x)).toThrow("Loss method 'dsmd' needs teacher image features.");
+    expect(() => resolveLossMethod('dsmd', o).graph!({ ...x, teacherImage: {} } as never)).toThrow("Loss method 'dsmd' needs teacher text features.");
+    const t = { ...x, teacherImage: {}, teacherText: {} } as never as GraphLossInputs;
+    expect(() => resolveLossMethod('cd', o).graph!(t)).toThrow("Loss method 'cd' needs the image queue.");
+    expect(() => resolveLossMethod('cd', o).graph!({ ...t, imageQueue: {} } as never)).toThrow("Loss method 'cd' needs the text queue.");
+    expect(() => resolveLossMethod('none', o).graph!(x)).toThrow("Loss method 'none' needs same-group targets.");
+  });
+
+  it('empty entries of a component list are ignored', () => {
+    expect(resolveLossMethod('cd,', o).components).toEqual(['con_loss']);
+    expect(resolveLossMethod(',hnd,,', o).name).toBe('hnd');
   });
 
   it('unknown methods list the choices', () => {

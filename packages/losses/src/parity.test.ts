@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initRuntime, readJsonFile } from '@distill/core';
-import { compareToFixture, formatParityReport, isBaselineFixture, runLossParityFile } from './parity.js';
+import { initRuntime, readJsonFile, tf } from '@distill/core';
+import { compareToFixture, formatParityReport, isBaselineFixture, runLossParity, runLossParityFile, type LossFixture } from './parity.js';
 
 /** In-repo copy of shared/parity/dsmd_public.json (the test runs on any clone). */
 const file = fileURLToPath(new URL('./fixtures/parity/dsmd_public.json', import.meta.url));
@@ -25,6 +25,25 @@ describe('parity with the official DSMD / DCD fixture (fixtures/parity/dsmd_publ
     const diffs = compareToFixture(runLossParityFile(file), readJsonFile<{ outputs: Record<string, unknown> }>(file).outputs);
     const bad = Object.entries(diffs).filter(([k, v]) => !k.endsWith('_per_sample') && !(v <= 1e-5));
     expect(bad).toEqual([]);
+  });
+
+  it('runs the blocks a fixture has (one step, no balancer or DCD inputs), frees its tensors, honours the config', () => {
+    const fx = readJsonFile<LossFixture>(file);
+    const inputs = Object.fromEntries(Object.entries(fx.inputs).filter(([k]) => !k.endsWith('step2') && !k.startsWith('balancer') && !k.startsWith('dcd')));
+    const before = tf.memory().numTensors;
+    const got = runLossParity({ ...fx, inputs });
+    expect(tf.memory().numTensors).toBe(before);
+    const prefixes = [...new Set(Object.keys(got).map((k) => k.split('/')[0]))];
+    expect(prefixes).toEqual(['step1']);
+    // The e2e balancer weighs the hinge at main_margin_for_e2e, whatever the order of the margins.
+    const want = readJsonFile<{ outputs: Record<string, number> }>(file).outputs['step1/e2e_total_loss'];
+    const reordered = runLossParity({ ...fx, inputs, config: { ...fx.config, margins: [...fx.config.margins].reverse() } });
+    expect(reordered['step1/e2e_total_loss']).toBeCloseTo(want, 5);
+    // normalize_eps reaches l2n: rows shorter than eps are divided by eps instead of their norm.
+    const big = runLossParity({ ...fx, inputs, config: { ...fx.config, normalize_eps: 1e6 } });
+    const row = (big['step1/stu_img_norm'] as number[][])[0];
+    const raw = (fx.inputs.stu_img_raw_step1 as number[][])[0];
+    expect(row.map((v, i) => v * 1e6 - raw[i])).toEqual(raw.map(() => expect.closeTo(0, 4)));
   });
 
   it('matches the per-sample InfoNCE intermediates to 1e-6 absolute (float32 limit for values ~1e-3)', () => {
@@ -111,6 +130,8 @@ describe('parity with the float64 PyTorch baseline losses', () => {
     expect(() => runLossParityFile(bad)).toThrow(/^baselines fixture: temperature and kd_temperature must be positive numbers \(got 0.07, 0\).$/);
     writeFileSync(bad, JSON.stringify({ ...fx, temperature: -1 }));
     expect(() => runLossParityFile(bad)).toThrow(/\(got -1, 2\)/);
+    writeFileSync(bad, JSON.stringify({ ...fx, temperature: 0 }));
+    expect(() => runLossParityFile(bad)).toThrow(/\(got 0, 2\)/);
     writeFileSync(bad, JSON.stringify({ ...fx, inputs: { ...fx.inputs, ids: undefined } }));
     expect(() => runLossParityFile(bad)).toThrow(/^baselines fixture: inputs.ids has no entries for a batch of 10; give one group id per row.$/);
     for (const x of [null, { config: {}, inputs: null }, { config: {} }, { config: 1, inputs: {} }]) {
