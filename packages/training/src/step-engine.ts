@@ -51,7 +51,7 @@ export interface EngineState {
  * state to checkpoint; evaluation with the current (or given) weights.
  */
 export interface StepEngine {
-  /** 'onnx' (towers and losses), 'onnx+tfjs-<backend>-losses' or 'tfjs-<backend>'. */
+  /** 'onnx' (towers and losses), 'onnx+tfjs-<backend>-losses' or 'tfjs-<backend>'; 'onnx-webgpu...' with --device webgpu. */
   readonly name: string;
   /** The learning-rate multiplier of the schedule (step decay, warm-up), applied to every group. */
   lrScale: number;
@@ -173,7 +173,8 @@ export class OnnxStepEngine implements StepEngine {
     private readonly lossInGraph: boolean,
     tfjsBackend: string,
   ) {
-    this.name = lossInGraph ? 'onnx' : `onnx+tfjs-${tfjsBackend}-losses`;
+    const on = onnx.executionProviders[0] === 'webgpu' ? 'onnx-webgpu' : 'onnx';
+    this.name = lossInGraph ? on : `${on}+tfjs-${tfjsBackend}-losses`;
     this.vars = student.variables();
     this.optimizer = new ArrayAdamW(
       this.vars.map((v, i) => ({ name: v.name, group: v.group, shape: v.variable.shape, data: onnx.params[i] })),
@@ -300,8 +301,9 @@ export interface MemoryEstimate {
 /**
  * Bytes a training run holds at its peak: for the onnx engine, weights + gradients + two AdamW
  * moments as Float32Arrays, the gradients once more as onnxruntime hands them over, the tfjs copy
- * of the student, the activations the backward reads (in the 'split' form held by onnxruntime and
- * again as their JS copies at the hand-over; in the 'fused' form once, inside onnxruntime), the
+ * of the student, the activations the backward reads (in the 'split' form three times: the forward
+ * run's outputs, their JS copies and the forward session's arena; in the 'fused' form once, inside
+ * onnxruntime), the
  * dropout masks and a few of the largest forward values (the working set); for tfjs, the same four
  * copies of the weights inside the wasm heap.
  */
@@ -309,7 +311,7 @@ export function estimateStepMemory(o: { engine: 'onnx' | 'tfjs'; params: number;
   const P = o.params * 4;
   if (o.engine === 'tfjs') return { bytes: 4 * P, detail: `weights, gradients and AdamW moments ${fmt(4 * P)} in the tfjs-wasm heap` };
   const plan = o.plan!;
-  const k = o.mode === 'fused' ? 1 : 2;
+  const k = o.mode === 'fused' ? 1 : 3; // split: onnxruntime's output, its JS copy, and the forward session's arena keeping its peak
   const saved = plan.savedFloats * 4;
   const work = plan.largestFloats * 4 * 4 + plan.maskFloats * 4;
   const bytes = 6 * P + k * saved + work + 0.5 * GB;
@@ -317,7 +319,7 @@ export function estimateStepMemory(o: { engine: 'onnx' | 'tfjs'; params: number;
     bytes,
     detail:
       `weights+gradients+AdamW moments ${fmt(4 * P)}, gradient hand-over ${fmt(P)}, tfjs copy of the student ${fmt(P)}, ` +
-      `activations for the backward ${fmt(saved)}${k === 2 ? ' (x2 at the hand-over)' : ''}, working set ${fmt(work)}, runtime 0.5 GB`,
+      `activations for the backward ${fmt(saved)}${k > 1 ? ` (x${k}: copied out of onnxruntime at the hand-over)` : ''}, working set ${fmt(work)}, runtime 0.5 GB`,
   };
 }
 
