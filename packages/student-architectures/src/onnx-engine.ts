@@ -163,6 +163,12 @@ type Feed = { data: Float32Array | BigInt64Array; dims: number[] };
 
 export interface OnnxStudentEngineOptions {
   threads?: number;
+  /**
+   * onnxruntime execution providers of every session (default ['cpu']). ['webgpu'] runs the graphs on
+   * WebGPU (onnxruntime places ops without a WebGPU kernel on the CPU); inputs and outputs stay CPU
+   * tensors, so weights are uploaded each run.
+   */
+  executionProviders?: string[];
   /** Text batches are padded to a multiple of this (fewer graph shapes to compile; padding is masked). */
   lengthBucket?: number;
   /** Seed of the dropout masks (a step's masks depend only on the seed and the step). */
@@ -207,6 +213,11 @@ export class OnnxStudentEngine {
     this.params = opts.params ?? vars.map((v) => Float32Array.from(v.variable.dataSync() as Float32Array));
   }
 
+  /** The execution providers every session of this engine uses (['cpu'] unless given). */
+  get executionProviders(): readonly string[] {
+    return this.opts.executionProviders ?? ['cpu'];
+  }
+
   /** The padded text length a batch of captions of `length` tokens runs at. */
   paddedLength(length: number): number {
     return Math.min(Math.max(this.student.config.maxLength, length), Math.ceil(length / this.bucket) * this.bucket);
@@ -246,18 +257,18 @@ export class OnnxStudentEngine {
     if (!r) {
       const graphs = this.graphsFor(batch, length, withHead);
       const { dropout, components } = graphs;
-      const threads = this.opts.threads;
+      const { threads, executionProviders } = this.opts;
       if ('fused' in graphs && graphs.fused) {
         const fg = graphs.fused;
         // no arenas: the step run's activations (gigabytes at base size) go back to the system after each run
-        r = Promise.all([OnnxRunner.create(fg.forward, { threads, memArena: false }), OnnxRunner.create(fg.step, { threads, memArena: false })]).then(([forward, step]) => ({
+        r = Promise.all([OnnxRunner.create(fg.forward, { threads, executionProviders, memArena: false }), OnnxRunner.create(fg.step, { threads, executionProviders, memArena: false })]).then(([forward, step]) => ({
           dropout,
           components,
           fused: { graphs: fg, forward, step },
         }));
       } else {
         const tg = graphs as unknown as TrainingGraphs;
-        r = OnnxTrainingRunner.create(tg, { threads }).then((runner) => ({ runner, dropout, components }));
+        r = OnnxTrainingRunner.create(tg, { threads, executionProviders }).then((runner) => ({ runner, dropout, components }));
       }
       this.runners.set(key, r);
       this.built.delete(key); // the sessions hold the models now
@@ -390,7 +401,7 @@ export class OnnxStudentEngine {
     let e = this.encoders.get(key);
     if (!e) {
       const { model, inputs } = buildEncoderGraph(this.student, tower, batch, length);
-      e = OnnxRunner.create(model, { threads: this.opts.threads }).then((runner) => ({ runner, inputs }));
+      e = OnnxRunner.create(model, { threads: this.opts.threads, executionProviders: this.opts.executionProviders }).then((runner) => ({ runner, inputs }));
       this.encoders.set(key, e);
     }
     return e;

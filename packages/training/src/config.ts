@@ -15,6 +15,9 @@ import { z } from 'zod';
 /** tfjs backends, plus 'onnx': the student's towers (and losses with a graph form) train as onnxruntime-node graphs. */
 export type TrainBackend = BackendChoice | 'onnx';
 export const TRAIN_BACKENDS: TrainBackend[] = ['auto', 'onnx', 'tensorflow', 'wasm', 'cpu'];
+/** Where the onnx engine runs: onnxruntime's CPU provider, its WebGPU provider, or webgpu when a real (non-software) adapter is found. */
+export type TrainDevice = 'cpu' | 'webgpu' | 'auto';
+export const TRAIN_DEVICES: readonly TrainDevice[] = ['cpu', 'webgpu', 'auto'];
 
 export interface TrainConfig {
   seed: number;
@@ -22,6 +25,12 @@ export interface TrainConfig {
   backend: TrainBackend;
   /** onnxruntime intra-op threads for the onnx backend (0 = all cores; the main job halves it per process). */
   threads: number;
+  /**
+   * Where the onnx engine's graphs run (default cpu): webgpu = onnxruntime's WebGPU provider (Vulkan;
+   * weights uploaded each step for now); auto = webgpu when the probe finds a non-software adapter.
+   * Part of the config hash (float rounding differs between devices); 'cpu' is left out of it.
+   */
+  device: TrainDevice;
   dataset: { name: string; dataRoot?: string; annotations?: string; imageRoot?: string; skipBadImages?: boolean; trainSubset?: number; evalSubset?: number };
   teacher: { name: string; model?: string; batchSize: number };
   student: {
@@ -61,6 +70,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
   seed: 0,
   backend: 'auto',
   threads: 0,
+  device: 'cpu',
   dataset: { name: 'emoji' },
   teacher: { name: 'emoji', batchSize: 64 },
   student: { pair: 'vit-bert', preset: 'tiny', maxLength: 30, vocabSize: 2000 },
@@ -224,6 +234,7 @@ export const TrainConfigSchema = section({
   seed: intAtLeast(0),
   backend: oneOf(TRAIN_BACKENDS),
   threads: intAtLeast(0),
+  device: oneOf(TRAIN_DEVICES),
   dataset: section({
     name: oneOf(datasetNames),
     dataRoot: str('a folder path').optional(),

@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
-import { DistillError, loadOrt, type BackendChoice, type Logger, type RuntimeInfo } from '@distill/core';
+import { DistillError, loadOrt, webgpuReport, type BackendChoice, type Logger, type RuntimeInfo, type WebGpuReport } from '@distill/core';
 import { OnnxStudentEngine, onnxSupport, type DualEncoderStudent, type LossHead } from '@distill/student-architectures';
-import type { TrainBackend } from './config.js';
+import type { TrainBackend, TrainDevice } from './config.js';
 
 /** The tfjs backend to initialise for a training backend ('onnx' still uses tfjs for losses without a graph form and to build and save the student). */
 export function tfjsBackendFor(backend: TrainBackend): BackendChoice {
@@ -18,25 +18,69 @@ export async function chooseStudentEngine(
   backend: TrainBackend,
   rt: RuntimeInfo,
   student: DualEncoderStudent,
-  opts: { threads: number; seed: number; log: Logger; head?: LossHead; lossName?: string },
+  opts: { threads: number; seed: number; log: Logger; head?: LossHead; lossName?: string; device?: TrainDevice },
 ): Promise<OnnxStudentEngine | undefined> {
-  if (backend !== 'onnx' && backend !== 'auto') return undefined;
-  if (backend === 'auto' && rt.backend === 'tensorflow') return undefined;
+  const device = opts.device ?? 'cpu';
+  const tfjs = (why: string) => {
+    if (device === 'webgpu') throw new DistillError(`--device webgpu runs the onnx engine only, and ${why}. Use --backend onnx (or auto) with a student the onnx engine supports, or --device cpu.`, 2);
+    return undefined;
+  };
+  if (backend !== 'onnx' && backend !== 'auto') return tfjs(`--backend ${backend} is tfjs`);
+  // --device webgpu asks for the onnx engine: with --backend auto it wins over tensorflow
+  if (backend === 'auto' && rt.backend === 'tensorflow' && device !== 'webgpu') return undefined;
   const why = onnxSupport(student);
   if (why) {
     if (backend === 'onnx') throw new DistillError(`--backend onnx: ${why}. Use --backend auto (it falls back to tfjs) or wasm.`, 2);
     opts.log.info(`engine: tfjs-${rt.backend} (${why})`);
-    return undefined;
+    return tfjs(`this student cannot use it (${why})`);
   }
   try {
     await loadOrt();
   } catch (e) {
     if (backend === 'onnx') throw new DistillError((e as Error).message, 2);
     opts.log.warn(`engine: tfjs-${rt.backend} (${(e as Error).message})`);
-    return undefined;
+    return tfjs((e as Error).message);
   }
   const threads = opts.threads || cpus().length;
   const where = opts.head ? 'losses in the same graphs' : `the '${opts.lossName ?? 'chosen'}' losses have no graph form: on tfjs-${rt.backend}`;
-  opts.log.info(`engine: onnx (student towers on onnxruntime-node, ${threads} thread${threads > 1 ? 's' : ''}; ${where})`);
-  return new OnnxStudentEngine(student, { threads, seed: opts.seed, head: opts.head });
+  const ep = await resolveDevice(device, opts.log);
+  const on = ep === 'webgpu' ? 'WebGPU (ops without a WebGPU kernel on the CPU)' : `${threads} CPU thread${threads > 1 ? 's' : ''}`;
+  opts.log.info(`engine: onnx (student towers on onnxruntime-node, ${on}; ${where})`);
+  return new OnnxStudentEngine(student, { threads, seed: opts.seed, head: opts.head, executionProviders: [ep] });
+}
+
+let probed: Promise<WebGpuReport> | undefined;
+
+/** The WebGPU doctor probe (a tiny session in a child process), once per process. */
+function probeWebGpu(): Promise<WebGpuReport> {
+  probed ??= webgpuReport();
+  return probed;
+}
+
+/**
+ * The onnxruntime execution provider for `--device`: 'cpu'; 'webgpu' after the doctor probe started a
+ * WebGPU session (else a DistillError with its one-line fix: a broken driver would abort this
+ * process); 'auto': webgpu when the probe ran on a real (non-software) adapter, else cpu — lavapipe
+ * (Mesa's CPU Vulkan driver) is far slower than the CPU provider, so it is only used when asked for.
+ */
+export async function resolveDevice(device: TrainDevice, log: Logger, probe: () => Promise<WebGpuReport> = probeWebGpu): Promise<'cpu' | 'webgpu'> {
+  if (device === 'cpu') return 'cpu';
+  const r = await probe();
+  const adapter = r.device ? `${r.device.name} via ${r.device.driver}` : 'an adapter the Vulkan loader did not name';
+  if (device === 'webgpu') {
+    if (!r.session.ok) throw new DistillError(`--device webgpu: no WebGPU session could start (${r.session.error ?? 'unknown error'}). Fix: ${r.fix ?? 'see npx distill doctor'}; or use --device cpu.`, 2);
+    if (r.device?.software) log.warn(`device: webgpu on ${adapter}: a CPU Vulkan driver, slower than --device cpu (a correctness check, not a speed-up)`);
+    else log.info(`device: webgpu on ${adapter}`);
+    return 'webgpu';
+  }
+  if (!r.session.ok) {
+    log.info(`device auto: cpu (no WebGPU: ${r.session.error ?? 'the probe failed'})`);
+    return 'cpu';
+  }
+  if (!r.device || r.device.software) {
+    log.info(`device auto: cpu (the only WebGPU adapter is ${adapter}, a software driver slower than the CPU provider; --device webgpu forces it)`);
+    return 'cpu';
+  }
+  log.info(`device auto: webgpu on ${adapter}`);
+  return 'webgpu';
 }

@@ -29,6 +29,9 @@ export function stableStringify(v: unknown): string {
 function withoutSafeFields(cfg: TrainConfig): Record<string, unknown> {
   const c = { ...(cfg as unknown as Record<string, unknown>) };
   for (const k of SAFE_RESUME_FIELDS) delete c[k];
+  // device 'cpu' (the default) is left out, so runs recorded before the field existed keep their hash;
+  // another device is part of it (float rounding differs between devices)
+  if (c.device === 'cpu') delete c.device;
   return c;
 }
 

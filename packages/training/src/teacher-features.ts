@@ -6,6 +6,7 @@ import { ImageLoader, primeEmojiImages } from '@distill/data';
 import { loadFeatureStore, OnnxTeacher, TEACHER_PRESETS } from '@distill/teacher-adapters';
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
+import { resolveDevice } from './engine.js';
 import { SavedStudentTeacher } from './saved-student.js';
 
 /** Teacher features of every split, rows aligned with split.images / split.captions. */
@@ -28,7 +29,7 @@ export interface TeacherFeatures {
 export const EMOJI_TEACHER_DIR = fileURLToPath(new URL('../assets/teachers/emoji-teacher-v1', import.meta.url));
 
 /** The teacher named by the config: emoji (embedded), clip / beit3 (ONNX folders), or a saved distill student folder. */
-export async function createTeacher(cfg: TrainConfig): Promise<Teacher> {
+export async function createTeacher(cfg: TrainConfig, opts: { executionProviders?: string[] } = {}): Promise<Teacher> {
   const name = cfg.teacher.name;
   if (name === 'emoji') {
     const dir = cfg.teacher.model ?? EMOJI_TEACHER_DIR;
@@ -48,7 +49,7 @@ export async function createTeacher(cfg: TrainConfig): Promise<Teacher> {
         2,
       );
     }
-    return OnnxTeacher.load(cfg.teacher.model, { preset: name });
+    return OnnxTeacher.load(cfg.teacher.model, { preset: name, executionProviders: opts.executionProviders });
   }
   if (cfg.teacher.model && existsSync(join(cfg.teacher.model, 'student.json'))) return SavedStudentTeacher.load(cfg.teacher.model, name);
   throw new DistillError(`Unknown teacher '${name}'. Available: emoji, ${Object.keys(TEACHER_PRESETS).join(', ')}, features, or any saved distill student folder via --teacher-model.`, 2);
@@ -71,9 +72,12 @@ export async function obtainTeacherFeatures(cfg: TrainConfig, dataset: Dataset, 
     log.info(`teacher features: read from ${cfg.teacher.model} (dim ${store.dim})`);
     return { name: 'features', dim: store.dim, fingerprint: sha256(cfg.teacher.model), train: store.splits.train, splits: store.splits };
   }
-  const teacher = await createTeacher(cfg);
+  // ONNX teachers run on the training's --device (the embedded emoji teacher and saved students run on tfjs)
+  const device = cfg.teacher.name in TEACHER_PRESETS ? await resolveDevice(cfg.device, log.child('teacher')) : 'cpu';
+  const teacher = await createTeacher(cfg, { executionProviders: [device] });
   const rows = Object.entries(dataset.splits).map(([n, s]) => [n, s.images.map((i) => i.path), s.captions.map((c) => [c.image, c.text])]);
-  const key = sha256(JSON.stringify({ v: 1, teacher: teacher.fingerprint(), pre: teacher.preprocess, len: teacher.maxTextLength, manifest: dataset.manifestHash, rows }));
+  // features computed on WebGPU differ in float rounding: their own cache entry (cpu keeps the key it always had)
+  const key = sha256(JSON.stringify({ v: 1, teacher: teacher.fingerprint(), pre: teacher.preprocess, len: teacher.maxTextLength, manifest: dataset.manifestHash, rows, ...(device !== 'cpu' ? { device } : {}) }));
   const file = join(cacheRoot(), 'teacher-features', `${teacher.name}-${key.slice(0, 24)}.safetensors`);
   const parameters = teacher instanceof SavedStudentTeacher ? teacher.student.parameterCount().total : undefined;
   if (existsSync(file)) {

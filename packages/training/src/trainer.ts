@@ -157,7 +157,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   });
   const params = student.parameterCount();
   const state = method.createState(embedDim, cfg);
-  const onnx = await chooseStudentEngine(cfg.backend, rt, student, { threads: cfg.threads, seed: cfg.seed, log, head: state.graph?.head, lossName: method.name });
+  const onnx = await chooseStudentEngine(cfg.backend, rt, student, { threads: cfg.threads, seed: cfg.seed, log, head: state.graph?.head, lossName: method.name, device: cfg.device });
   const lossInGraph = !!(onnx && state.graph);
   log.info(`student ${cfg.student.pair}/${cfg.student.preset}: ${(params.total / 1e6).toFixed(2)}M parameters, embed dim ${embedDim}`);
   const { crop } = student.preprocess;

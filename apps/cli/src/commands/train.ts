@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger, DistillError, readJsonFile, RunDirectory } from '@distill/core';
-import { PRESETS, STUDENT_SIZES, TRAIN_BACKENDS, readConfigFile, resolveConfig, resumeConfig, runExperiment, train, validateConfig, type DeepPartial, type TrainConfig } from '@distill/training';
+import { PRESETS, STUDENT_SIZES, TRAIN_BACKENDS, TRAIN_DEVICES, readConfigFile, resolveConfig, resumeConfig, runExperiment, train, validateConfig, type DeepPartial, type TrainConfig } from '@distill/training';
 import type { CliCommand } from '../command.js';
 
 const SIZE_HELP = 'student size: tiny, small, base (config key student.preset)';
@@ -33,6 +33,7 @@ export function overridesFromArgs(a: Record<string, unknown>): { preset?: string
   set('seed', 'seed');
   set('backend', 'backend');
   set('threads', 'threads');
+  set('device', 'device');
   set('dataset.name', 'dataset');
   set('dataset.dataRoot', 'dataRoot');
   set('dataset.annotations', 'annotations');
@@ -102,6 +103,10 @@ export const trainCommand: CliCommand = {
       .option('latency', { type: 'boolean', describe: 'measure encoder latency for the report' })
       .option('backend', { choices: TRAIN_BACKENDS, describe: 'compute backend (auto: tensorflow > onnx > wasm > cpu; onnx = the student and its losses on onnxruntime-node; losses with no graph form (dcd, kd, ...) on tfjs)' })
       .option('threads', { type: 'number', describe: 'onnxruntime threads for --backend onnx (0 = all cores)' })
+      .option('device', {
+        choices: TRAIN_DEVICES,
+        describe: 'where the onnx engine runs (default cpu): webgpu = onnxruntime WebGPU (Vulkan; on a machine without a GPU, lavapipe: slow, a correctness check); auto = webgpu on a hardware adapter, else cpu',
+      })
       .option('run-dir', { type: 'string', describe: 'run folder (default: a new folder under runs/)' })
       .option('resume', { type: 'string', describe: 'continue the killed run in this folder' })
       .option('print-config', { type: 'boolean', describe: 'print the resolved config and exit (creates no folder, loads no teacher or data)' }),
