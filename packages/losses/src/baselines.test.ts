@@ -74,7 +74,7 @@ describe('baseline losses, hand-computed', () => {
     const t = { image: m([[0, 0], [0, 1]]), text: m([[1, 2], [0, 1]]) };
     // image: one entry off by 1 of 4 -> 1/4; text: one entry off by 2 of 4 -> 4/4.
     expect(val(fitnetLoss(s, t))).toBeCloseTo(0.25 + 1, 6);
-    expect(() => fitnetLoss(s, { image: t.image, text: m([[1, 2, 3], [0, 1, 0]]) })).toThrow(/student dim 2 != teacher dim 3/);
+    expect(() => fitnetLoss(s, { image: t.image, text: m([[1, 2, 3], [0, 1, 0]]) })).toThrow(/^fitnet: student dim 2 != teacher dim 3/);
   });
 
   it('rkd distance: pairwise distances over their mean, smooth L1 (0.5 d^2 below 1, d - 0.5 above)', () => {

@@ -15,8 +15,10 @@ describe('parity with the official DSMD / DCD fixture (fixtures/parity/dsmd_publ
     await initRuntime('cpu', { quiet: true });
   });
 
-  it('produces every output key of the fixture', () => {
+  it('produces every output key of the fixture (and frees every tensor it made)', () => {
+    const before = tf.memory().numTensors;
     const got = runLossParityFile(file);
+    expect(tf.memory().numTensors).toBe(before);
     const expected = Object.keys(readJsonFile<{ outputs: Record<string, unknown> }>(file).outputs).filter((k) => !k.startsWith('float32/'));
     expect(Object.keys(got).sort()).toEqual(expected.sort());
   });
