@@ -6,19 +6,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DistillError, OnnxRunner, readJsonFile, sha256, type ImagePreprocess } from '@distill/core';
 import { loadTokenizer, type TextTokenizer } from '@distill/student-architectures';
+import { l2normalizeRows, type TeacherSpec } from '@distill/teacher-adapters';
 
-export interface ModelSpec {
-  name: string;
-  imageSize: number;
-  resize?: number;
-  mean: [number, number, number];
-  std: [number, number, number];
-  maxTextLength: number;
-  dim: number;
-  padId?: number;
-  inputs: { pixels: string; ids: string; mask: string };
-  outputs: { image: string; text: string };
-}
+/** The teacher-folder contract (teacher.json): an exported model is a teacher folder. */
+export type ModelSpec = TeacherSpec;
 
 export const MODEL_FILES = ['image.onnx', 'text.onnx', 'tokenizer.json', 'teacher.json'] as const;
 
@@ -27,17 +18,6 @@ export function modelHash(dir: string): string {
   const missing = MODEL_FILES.filter((f) => !existsSync(join(dir, f)));
   if (missing.length) throw new DistillError(`${dir} is not an exported model: missing ${missing.join(', ')}. Create one with \`distill export <run-dir>/best --out ${dir}\`.`, 2);
   return sha256(Buffer.concat(MODEL_FILES.map((f) => readFileSync(join(dir, f)))));
-}
-
-/** Row-wise L2 normalisation in place. */
-export function l2normalizeInPlace(x: Float32Array, dim: number): Float32Array {
-  for (let r = 0; r < x.length / dim; r++) {
-    let n = 0;
-    for (let d = 0; d < dim; d++) n += x[r * dim + d] ** 2;
-    const s = 1 / Math.max(Math.sqrt(n), 1e-12);
-    for (let d = 0; d < dim; d++) x[r * dim + d] *= s;
-  }
-  return x;
 }
 
 export class OnnxModel {
@@ -110,7 +90,7 @@ export class OnnxModel {
     const d = out.length / n;
     if (this.spec.dim && d !== this.spec.dim) throw new DistillError(`${this.dir}: teacher.json says dim ${this.spec.dim}, the model outputs ${d}.`, 2);
     this.spec.dim = d;
-    return l2normalizeInPlace(new Float32Array(out), d);
+    return l2normalizeRows(out, d);
   }
 
   async dispose(): Promise<void> {
