@@ -218,6 +218,20 @@ export class OnnxStudentEngine {
     return this.opts.executionProviders ?? ['cpu'];
   }
 
+  /** ids/mask [B, length] (1/0) as the graphs' int64 ids and float mask, padded (masked) to the length bucket. */
+  private padText(ids: Int32Array, mask: Int32Array, batch: number, length: number): { Lp: number; ids64: BigInt64Array; maskF: Float32Array } {
+    const Lp = this.paddedLength(length);
+    const ids64 = new BigInt64Array(batch * Lp);
+    const maskF = new Float32Array(batch * Lp);
+    for (let b = 0; b < batch; b++) {
+      for (let k = 0; k < length; k++) {
+        ids64[b * Lp + k] = BigInt(ids[b * length + k]);
+        maskF[b * Lp + k] = mask[b * length + k];
+      }
+    }
+    return { Lp, ids64, maskF };
+  }
+
   /** The padded text length a batch of captions of `length` tokens runs at. */
   paddedLength(length: number): number {
     return Math.min(Math.max(this.student.config.maxLength, length), Math.ceil(length / this.bucket) * this.bucket);
@@ -286,15 +300,7 @@ export class OnnxStudentEngine {
     opts: { step?: number; training?: boolean },
     withHead: boolean,
   ): Promise<{ feeds: Record<string, Feed>; r: StudentRunner }> {
-    const Lp = this.paddedLength(length);
-    const ids64 = new BigInt64Array(batch * Lp);
-    const maskF = new Float32Array(batch * Lp);
-    for (let b = 0; b < batch; b++) {
-      for (let k = 0; k < length; k++) {
-        ids64[b * Lp + k] = BigInt(ids[b * length + k]);
-        maskF[b * Lp + k] = mask[b * length + k];
-      }
-    }
+    const { Lp, ids64, maskF } = this.padText(ids, mask, batch, length);
     const crop = this.student.preprocess.crop;
     const feeds: Record<string, Feed> = {
       pixels: { data: pixels, dims: [batch, 3, crop, crop] },
@@ -432,15 +438,7 @@ export class OnnxStudentEngine {
 
   /** Inference of the text tower: ids/mask [B, L] (1/0; padded to the length bucket here) -> embeddings [B, embedDim]. */
   async encodeTexts(ids: Int32Array, mask: Int32Array, batch: number, length: number, params: readonly Float32Array[] = this.params): Promise<Float32Array> {
-    const Lp = this.paddedLength(length);
-    const ids64 = new BigInt64Array(batch * Lp);
-    const maskF = new Float32Array(batch * Lp);
-    for (let b = 0; b < batch; b++) {
-      for (let k = 0; k < length; k++) {
-        ids64[b * Lp + k] = BigInt(ids[b * length + k]);
-        maskF[b * Lp + k] = mask[b * length + k];
-      }
-    }
+    const { Lp, ids64, maskF } = this.padText(ids, mask, batch, length);
     const { runner, inputs } = await this.encoder('text', batch, Lp);
     const feeds = { ...this.paramFeeds(inputs, params), ids: { data: ids64, dims: [batch, Lp] }, mask: { data: maskF, dims: [batch, Lp] } };
     const [out] = await runner.run(feeds, ['embedding']);
