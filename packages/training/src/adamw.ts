@@ -16,6 +16,11 @@ export interface AdamWState {
   v: Record<string, Float32Array>;
 }
 
+/** A group's learning rate: its own (lrImage / lrText / lrHead) or the base lr, times the schedule's multiplier. */
+export function groupLearningRate(opts: Pick<AdamWOptions, 'lr' | 'groupLr'>, group: ParamGroup, lrScale: number): number {
+  return (opts.groupLr?.[group] ?? opts.lr) * lrScale;
+}
+
 /**
  * AdamW with decoupled weight decay, as torch.optim.AdamW:
  *   p <- p - lr*wd*p;  m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;
@@ -43,7 +48,7 @@ export class AdamW {
   }
 
   groupLr(group: ParamGroup): number {
-    return (this.opts.groupLr?.[group] ?? this.opts.lr) * this.lrScale;
+    return groupLearningRate(this.opts, group, this.lrScale);
   }
 
   /** Apply one update from gradients keyed by variable name (variables without a gradient are left alone). */
@@ -132,7 +137,7 @@ export class ArrayAdamW {
   }
 
   groupLr(group: ParamGroup): number {
-    return (this.opts.groupLr?.[group] ?? this.opts.lr) * this.lrScale;
+    return groupLearningRate(this.opts, group, this.lrScale);
   }
 
   /** One update; `grads[i]` is the gradient of `params[i]` (undefined: that parameter is left alone). */

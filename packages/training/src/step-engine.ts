@@ -85,21 +85,15 @@ function checkWeights(vars: NamedVariable[], weights: WeightRecord, what: string
   if (bad.length) throw new DistillError(`${what} does not match the student: ${bad.slice(0, 3).join('; ')}${bad.length > 3 ? ` (+${bad.length - 3} more)` : ''}. Was it saved from the same pair, size and overrides?`, 2);
 }
 
-/** The pure tfjs step (--backend wasm/cpu/tensorflow): tf variables and the tfjs AdamW. */
-export class TfjsStepEngine implements StepEngine {
-  readonly name: string;
-  private readonly vars: NamedVariable[];
-  private readonly optimizer: AdamW;
+/** What both engines' optimizers (tfjs `AdamW`, `ArrayAdamW`) share: the schedule's multiplier and the groups' learning rates. */
+interface ScheduledOptimizer {
+  lrScale: number;
+  groupLr(group: ParamGroup): number;
+}
 
-  constructor(
-    private readonly student: DualEncoderStudent,
-    opts: AdamWOptions,
-    backend: string,
-  ) {
-    this.name = `tfjs-${backend}`;
-    this.vars = student.variables();
-    this.optimizer = new AdamW(this.vars, opts);
-  }
+/** The schedule side of a StepEngine, delegated to its optimizer. */
+abstract class OptimizerEngine {
+  protected abstract readonly optimizer: ScheduledOptimizer;
 
   get lrScale(): number {
     return this.optimizer.lrScale;
@@ -109,6 +103,24 @@ export class TfjsStepEngine implements StepEngine {
   }
   groupLr(group: ParamGroup): number {
     return this.optimizer.groupLr(group);
+  }
+}
+
+/** The pure tfjs step (--backend wasm/cpu/tensorflow): tf variables and the tfjs AdamW. */
+export class TfjsStepEngine extends OptimizerEngine implements StepEngine {
+  readonly name: string;
+  private readonly vars: NamedVariable[];
+  protected readonly optimizer: AdamW;
+
+  constructor(
+    private readonly student: DualEncoderStudent,
+    opts: AdamWOptions,
+    backend: string,
+  ) {
+    super();
+    this.name = `tfjs-${backend}`;
+    this.vars = student.variables();
+    this.optimizer = new AdamW(this.vars, opts);
   }
 
   async step(b: StepBatch, hooks: StepHooks): Promise<number> {
@@ -161,10 +173,10 @@ export class TfjsStepEngine implements StepEngine {
  * onnxruntime-node; losses without one run on tfjs from the embeddings (only the [B, D] embeddings
  * and their gradients cross). Evaluation runs inference graphs on onnxruntime with the same arrays.
  */
-export class OnnxStepEngine implements StepEngine {
+export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
   readonly name: string;
   private readonly vars: NamedVariable[];
-  private readonly optimizer: ArrayAdamW;
+  protected readonly optimizer: ArrayAdamW;
 
   constructor(
     private readonly student: DualEncoderStudent,
@@ -173,6 +185,7 @@ export class OnnxStepEngine implements StepEngine {
     private readonly lossInGraph: boolean,
     tfjsBackend: string,
   ) {
+    super();
     const on = onnx.executionProviders[0] === 'webgpu' ? 'onnx-webgpu' : 'onnx';
     this.name = lossInGraph ? on : `${on}+tfjs-${tfjsBackend}-losses`;
     this.vars = student.variables();
@@ -180,16 +193,6 @@ export class OnnxStepEngine implements StepEngine {
       this.vars.map((v, i) => ({ name: v.name, group: v.group, shape: v.variable.shape, data: onnx.params[i] })),
       opts,
     );
-  }
-
-  get lrScale(): number {
-    return this.optimizer.lrScale;
-  }
-  set lrScale(s: number) {
-    this.optimizer.lrScale = s;
-  }
-  groupLr(group: ParamGroup): number {
-    return this.optimizer.groupLr(group);
   }
 
   async step(b: StepBatch, hooks: StepHooks): Promise<number> {
