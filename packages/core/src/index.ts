@@ -11,3 +11,4 @@ export * from './shared.js';
 export * from './engine/index.js';
 export * from './integrity.js';
 export * from './run-lock.js';
+export * from './tensor-ops/index.js';

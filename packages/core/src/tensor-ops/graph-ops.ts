@@ -1,0 +1,79 @@
+/** `Ops<Sym>`: the onnx engine (the graph builder's ops; autodiff writes the backward graph). */
+import type { Sym } from '../engine/onnx/graph.js';
+import * as op from '../engine/onnx/ops.js';
+import type { Ops } from './ops.js';
+
+/** Dropout at one site of a graph: returns x with dropout `rate` applied (the engine feeds seeded masks). */
+export type GraphDropFn = (x: Sym, rate: number) => Sym;
+
+export interface GraphOpsOptions {
+  /** The pass's dropout; without it dropout is off. */
+  drop?: GraphDropFn;
+}
+
+/** flat[idx] for distinct int64 indices: d flat = ScatterND(zeros, idx, g) (no reduction: the indices are distinct). */
+function take(x: Sym, idx: Sym): Sym {
+  const g = x.graph;
+  const n = idx.size;
+  return g.emit('Gather', [x, idx], [[...idx.shape]], {
+    attrs: { axis: 0 },
+    backward: ([gy]) => {
+      const zeros = g.emit('ConstantOfShape', [g.ints([...x.shape])], [[...x.shape]], { dtype: 'float32' })[0];
+      const at = g.emit('Reshape', [idx, g.ints([n, 1])], [[n, 1]])[0];
+      return [g.emit('ScatterND', [zeros, at, op.reshape(gy!, [n])], [[...x.shape]])[0], null];
+    },
+  })[0];
+}
+
+/** Graph-builder ops for one graph (its dropout is `opts.drop`). */
+export function graphOps(opts: GraphOpsOptions = {}): Ops<Sym> {
+  const drop = opts.drop;
+  return {
+    engine: 'graph',
+    shape: (x) => x.shape,
+    constant: (like, data, shape) => like.graph.constant(data, shape),
+    scalar: (like, v) => like.graph.scalar(v),
+    intConstant: (like, data, shape) => like.graph.constant(data, shape, 'int64'),
+    add: op.add,
+    sub: op.sub,
+    mul: op.mul,
+    div: op.div,
+    neg: op.neg,
+    scale: op.scale,
+    exp: op.exp,
+    log: op.log,
+    log1p: op.log1p,
+    sqrt: op.sqrt,
+    abs: op.abs,
+    relu: op.relu,
+    tanh: op.tanh,
+    sigmoid: op.sigmoid,
+    geluErf: op.geluErf,
+    geluTanh: op.geluTanh,
+    maximumConst: op.maximumConst,
+    minimumConst: (x, c) => op.neg(op.maximumConst(op.neg(x), -c)), // min(x, c) = -max(-x, -c)
+    matmul: op.matmul,
+    matmulT: (a, b) => op.gemm(a, b, undefined, { transB: true }),
+    linear: (x, w, b) => op.linear(x, w, b),
+    layerNorm: op.layerNorm,
+    softmax: op.softmax,
+    reshape: op.reshape,
+    transpose: op.transpose,
+    concat: op.concat,
+    sliceAxis: op.sliceAxis,
+    expand: op.expand,
+    reduceSum: (x, axes, keepdims = false) => op.reduceSum(x, axes, keepdims),
+    reduceMean: (x, axes, keepdims = false) => op.reduceMean(x, axes, keepdims),
+    reduceMax: (x, axes, keepdims = false) => op.reduceMax(x, axes, keepdims),
+    stopGradient: (x) => x.graph.emit('Identity', [x], [[...x.shape]])[0],
+    gather: op.gather,
+    take,
+    conv2dSame: (x, w, b, stride) => {
+      const [kh, kw] = w.shape;
+      const [pt, pb] = op.samePads(x.shape[2], kh, stride);
+      const [pl, pr] = op.samePads(x.shape[3], kw, stride);
+      return op.conv2d(x, op.transpose(w, [3, 2, 0, 1]), b, stride, [pt, pl, pb, pr]);
+    },
+    dropout: (x, rate) => (drop && rate > 0 ? drop(x, rate) : x),
+  };
+}
