@@ -1,6 +1,5 @@
 /** `Ops<Sym>`: the onnx engine (the graph builder's ops; autodiff writes the backward graph). */
-import type { Sym } from '../engine/onnx/graph.js';
-import * as op from '../engine/onnx/ops.js';
+import { type Sym, onnxOps as op } from '@distill/autodiff';
 import type { Ops } from './ops.js';
 
 /** Dropout at one site of a graph: returns x with dropout `rate` applied (the engine feeds seeded masks). */

@@ -5,7 +5,7 @@
  * The backward models read the CPU forward run's saved activations on both providers, so a
  * difference points at the backward ops themselves.
  *
- *   node --import tsx packages/core/src/engine/onnx/op-coverage-run.ts <out.json> [webgpu]
+ *   node --conditions=@distill/source --import tsx packages/core/src/engine/onnx/op-coverage-run.ts <out.json> [webgpu]
  */
 import { writeFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';

@@ -5,8 +5,7 @@
  * from WebGPU to the CPU). Used by webgpu.test.ts and `op-coverage-run.ts` (the child process).
  */
 import { Rng } from '../../rng.js';
-import { Graph, type Sym } from './graph.js';
-import * as op from './ops.js';
+import { Graph, type Sym, onnxOps as op } from '@distill/autodiff';
 
 export interface CoverageModel {
   /** `<case>/forward` or `<case>/backward`. */

@@ -59,7 +59,7 @@ describe.skipIf(skip)('WebGPU execution provider: op coverage (forward and backw
   beforeAll(async () => {
     expect(probe!.ok, `the WebGPU probe failed: ${probe!.error}`).toBe(true);
     const out = join(dir, 'run.json');
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./op-coverage-run.ts', import.meta.url)), out, 'webgpu'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--conditions=@distill/source', '--import', 'tsx', fileURLToPath(new URL('./op-coverage-run.ts', import.meta.url)), out, 'webgpu'], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr.on('data', (d: Buffer) => (log += d.toString()));
     const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));

@@ -1,8 +1,31 @@
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initRuntime, tf } from '../../index.js';
-import { Graph, type Sym } from './graph.js';
+import { GRADIENT_RULES } from './gradients.js';
+import { Graph, type Sym, customGradient, defineGradient, differentiableOps, gradientRule, noGradient, stopGradient } from './graph.js';
 import * as op from './ops.js';
-import { OnnxRunner } from './session.js';
+
+/** A minimal onnxruntime-node runner for the tests (CPU, `threads` intra-op threads, every graph optimisation). */
+const OnnxRunner = {
+  async create(model: Uint8Array, opts: { threads?: number } = {}) {
+    const session = await ort.InferenceSession.create(model, {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: opts.threads ?? 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+    });
+    return {
+      async run(feeds: Record<string, { data: Float32Array | BigInt64Array; dims: readonly number[] }>, outputs: string[]): Promise<Float32Array[]> {
+        const f: Record<string, ort.Tensor> = {};
+        for (const [k, v] of Object.entries(feeds)) f[k] = v.data instanceof Float32Array ? new ort.Tensor('float32', v.data, v.dims) : new ort.Tensor('int64', v.data, v.dims);
+        const res = await session.run(f, outputs);
+        return outputs.map((o) => res[o].data as Float32Array);
+      },
+      release: () => session.release(),
+    };
+  },
+};
 
 /**
  * Every op's forward value and backward rule against tfjs autodiff (cpu backend) on the same
@@ -53,7 +76,7 @@ async function check(
 
 describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
   beforeAll(async () => {
-    await initRuntime('cpu', { quiet: true });
+    await tf.setBackend('cpu');
   });
 
   it('element-wise ops with broadcasting (add, sub, mul, div)', async () => {
@@ -227,6 +250,81 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
     expect(() => op.gemm(a, b)).toThrow(/\[3,4\] @ \[5,6\]/);
     expect(() => op.add(a, b)).toThrow(/\[3,4\] and \[5,6\]/);
     expect(() => op.reshape(a, [5])).toThrow(/cannot become \[5\]/);
+  });
+});
+
+/** Runs y and dL/dx of loss = sum(y * w) for one input x; returns [y, dx]. */
+async function valueAndGrad(f: (x: Sym) => Sym, x: Float32Array, w: Float32Array): Promise<[Float32Array, Float32Array]> {
+  const g = new Graph();
+  const xs = g.input('x', [x.length], { requiresGrad: true });
+  const y = f(xs);
+  const loss = op.reduceSum(op.mul(y, g.input('w', [...y.shape])), [0]);
+  const [gx] = g.gradients([loss], [g.scalar(1)], [xs]);
+  const r = await OnnxRunner.create(g.encode([y, gx], ['y', 'g']));
+  const [yv, gv] = await r.run({ x: { data: x, dims: [x.length] }, w: { data: w, dims: [w.length] } }, ['y', 'g']);
+  await r.release();
+  return [yv, gv];
+}
+
+describe('gradients: one rule per primitive, custom gradients, stop-gradient', () => {
+  const x = Float32Array.from([-1.5, -0.25, 0.5, 2]);
+  const w = Float32Array.from([1, -2, 0.5, 3]);
+
+  it('the table holds one rule per differentiable primitive, and the graph uses exactly those', () => {
+    expect(differentiableOps()).toEqual(Object.keys(GRADIENT_RULES).sort());
+    for (const name of ['Add', 'Gemm', 'Gather', 'LayerNormalization', 'Conv', 'Max']) expect(gradientRule(name), name).toBe(GRADIENT_RULES[name]);
+    expect(gradientRule('Where')).toBeUndefined(); // log1p's Where has a custom gradient, not a rule
+    expect(() => defineGradient('Add', () => [])).toThrow('a gradient rule for Add is already defined');
+    const g = new Graph();
+    expect(() => g.primitive('Where', [g.input('c', [2], { requiresGrad: true })], [[2]])).toThrow(/no gradient rule for the ONNX op Where/);
+  });
+
+  it('customGradient: forward values from forward, gradients only from backward (the forward ops record none)', async () => {
+    // y = x^2 with a straight-through gradient dx = dy (a square's own rule would give 2 x dy)
+    const straight = customGradient((v: Sym) => op.mul(v, v), (dy) => [dy]);
+    const [y, gx] = await valueAndGrad(straight, x, w);
+    expect(Array.from(y)).toEqual(Array.from(x, (v) => Math.fround(v * v)));
+    expect(Array.from(gx)).toEqual(Array.from(w));
+    // backward sees the inputs and the output: exp with dx = dy y equals exp's own rule
+    const [, ge] = await valueAndGrad(customGradient((v: Sym) => op.exp(v), (dy, { output }) => [op.mul(dy, output)]), x, w);
+    const [, want] = await valueAndGrad(op.exp, x, w);
+    expect(Array.from(ge)).toEqual(Array.from(want));
+  });
+
+  it('customGradient of a value passed through unchanged gets its own node (identity with a doubled gradient)', async () => {
+    const g = new Graph();
+    const v = g.input('v', [3], { requiresGrad: true });
+    const y = customGradient((a: Sym) => a, (dy) => [op.scale(dy, 2)])(v);
+    expect(y.name).not.toBe(v.name);
+    const [, gx] = await valueAndGrad(customGradient((a: Sym) => a, (dy) => [op.scale(dy, 2)]), x, w);
+    expect(Array.from(gx)).toEqual(Array.from(w, (u) => 2 * u));
+  });
+
+  it('stopGradient and noGradient: same values, no gradient through them', async () => {
+    // y = x + stop(x) * x: dy/dx = 1 + stop(x) = 1 + x (the stopped factor is a constant)
+    const [y, gx] = await valueAndGrad((v) => op.add(v, op.mul(stopGradient(v), v)), x, w);
+    expect(Array.from(y)).toEqual(Array.from(x, (v) => Math.fround(v + Math.fround(v * v))));
+    expect(Array.from(gx)).toEqual(Array.from(x, (v, i) => Math.fround(w[i] * Math.fround(1 + v))));
+    const g = new Graph();
+    const v = g.input('v', [2, 3], { requiresGrad: true });
+    expect(stopGradient(v).requiresGrad).toBe(false);
+    expect(op.reduceMaxConst(v, [1]).requiresGrad).toBe(false);
+    expect(noGradient((a: Sym) => op.exp(a))(v).requiresGrad).toBe(false);
+    expect(op.reduceMax(v, [1]).requiresGrad).toBe(true);
+    // a stopped value alone: every gradient is zero
+    const [, gz] = await valueAndGrad((a) => op.mul(stopGradient(a), a.graph.scalar(3)), x, w);
+    expect(Array.from(gz)).toEqual([0, 0, 0, 0]);
+  });
+
+  it('log1p: one Where forward, its hand-written gradient reads x (no rule for Where, no gradient of the branches)', () => {
+    const g = new Graph();
+    const v = g.input('v', [4], { requiresGrad: true });
+    const y = op.log1p(v);
+    const graphs = g.compileTraining([y], [v]);
+    expect(g.nodes.filter((n) => n.op === 'Where')).toHaveLength(1);
+    // backward: dx = seed / (1 + x): an Add and a Div (plus the grad's Identity), nothing from the Goldberg branches
+    expect(graphs.saved).toEqual([]);
+    expect(graphs.backward.inputs.sort()).toEqual(['seed_0', 'v']);
   });
 });
 
