@@ -1,10 +1,12 @@
 import { DistillError, registryOf, TOKENS, type Container, type Dataset } from '@distill/core';
 import { loadDsmdList, loadJsonl, loadKarpathy, type DatasetOptions } from './datasets.js';
 import { EMOJI_DEFAULT, EMOJI_XSTYLE, loadEmoji } from './emoji.js';
+import { loadGlyphs } from './glyphs.js';
 
 export * from './npy.js';
 export * from './datasets.js';
 export * from './emoji.js';
+export * from './glyphs.js';
 export * from './images.js';
 export * from './sampler.js';
 
@@ -13,7 +15,7 @@ export type DatasetConfig = DatasetOptions;
 interface DatasetEntry {
   name: string;
   description: string;
-  load(opts: DatasetOptions): Dataset;
+  load(opts: DatasetOptions): Dataset | Promise<Dataset>;
 }
 
 /**
@@ -33,6 +35,16 @@ function builtIn<T>(name: string, o: DatasetOptions, cfg: T): T {
 export const DATASETS: DatasetEntry[] = [
   { name: 'emoji', description: 'Embedded benchmark from npm: 1,911 emoji, Google+Twitter drawings for train, Google for val/test (default)', load: (o) => loadEmoji(builtIn('emoji', o, EMOJI_DEFAULT)) },
   { name: 'emoji-xstyle', description: 'Emoji, trained on Google drawings, validated/tested on Twitter drawings of held-out emoji', load: (o) => loadEmoji(builtIn('emoji-xstyle', o, EMOJI_XSTYLE)) },
+  {
+    name: 'glyphs',
+    description: 'Embedded benchmark from npm: ~11.7k emoji/icon concepts in 14 drawing styles (28.5k images), concept-disjoint 1,000 x 5 val/test; built once into the cache',
+    load: (o) => loadGlyphs('glyphs', builtIn('glyphs', o, { cacheDir: o.cacheDir, log: o.log })),
+  },
+  {
+    name: 'glyphs-xstyle',
+    description: 'Glyphs whose val/test concepts are seen in training drawn in other styles (1,000 x 5 val/test)',
+    load: (o) => loadGlyphs('glyphs-xstyle', builtIn('glyphs-xstyle', o, { cacheDir: o.cacheDir, log: o.log })),
+  },
   { name: 'karpathy', description: 'Karpathy split JSON (dataset_*.json): images[].filename/filepath/split/sentences', load: (o) => loadKarpathy(o) },
   {
     name: 'flickr30k',
