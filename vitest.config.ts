@@ -7,7 +7,7 @@ const roots = ['packages', 'apps'].flatMap((dir) =>
   readdirSync(dir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(`${dir}/${d.name}/src`))
     .map((d) => ({ name: d.name, root: `${dir}/${d.name}` })),
-);
+).concat([{ name: 'bench', root: 'tools/bench' }]); // the benchmarks' harness (not a published package)
 
 export default defineConfig({
   test: {

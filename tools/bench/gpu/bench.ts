@@ -1,5 +1,5 @@
 /**
- * The reference transformer's training step (packages/core/src/bench/reference-onnx.ts: forward,
+ * The reference transformer's training step (tools/bench/src/reference-onnx.ts: forward,
  * backward and AdamW) on onnxruntime-node, on one execution provider, in two modes:
  *  - upload:   the engine as it is today (OnnxReferenceTrainer): parameters uploaded, gradients read
  *              back and AdamW run in JS every step;
@@ -8,14 +8,13 @@
  *              as inputs; only the loss crosses to JS per step.
  * Prints one JSON line per mode. Bundled by tools/bench/gpu/build.sh for the GPU machine (no Node).
  *
- *   node --import tsx tools/bench/gpu/bench.ts --device cpu|webgpu [--layers 4 --batch 32 ...]
+ *   node --conditions=@distill/source --import tsx tools/bench/gpu/bench.ts --device cpu|webgpu [--layers 4 --batch 32 ...]
  */
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { Graph } from '../../../packages/core/src/engine/onnx/graph.js';
-import * as op from '../../../packages/core/src/engine/onnx/ops.js';
-import { OnnxReferenceTrainer, referenceLoss, referenceParamShapes } from '../../../packages/core/src/bench/reference-onnx.js';
-import type { ReferenceConfig } from '../../../packages/core/src/bench/reference-model.js';
+import { Graph, onnxOps as op } from '@distill/autodiff';
+import { OnnxReferenceTrainer, referenceLoss, referenceParamShapes } from '../src/reference-onnx.js';
+import type { ReferenceConfig } from '../src/reference-model.js';
 import { Rng } from '../../../packages/core/src/rng.js';
 
 const ADAMW = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };

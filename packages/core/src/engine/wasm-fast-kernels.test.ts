@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, tf } from '../index.js';
-import { createReferenceModel, referenceGrads } from '../bench/reference-model.js';
+// The benchmark's reference transformer (a dev tool in tools/bench, not shipped) is the workload compared here.
+import { createReferenceModel, referenceGrads } from '../../../../tools/bench/src/reference-model.js';
 import { collapseTranspose, transposeInto } from './js-transpose.js';
 import { installWasmFastKernels } from './wasm-fast-kernels.js';
 

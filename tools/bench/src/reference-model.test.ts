@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initRuntime, tf } from '../index.js';
+import { initRuntime, tf } from '@distill/core';
 import { REFERENCE_CONFIG, createReferenceModel, paramCount, referenceGrads, referenceStep, stepFlops } from './reference-model.js';
 
 const tiny = { layers: 2, batch: 3, seq: 9, dim: 16, heads: 2, mlp: 32 };

@@ -1,7 +1,7 @@
 /**
  * Formulations of the embedding gradient dTable[v] = sum_{n: ids[n] = v} dY[n] in onnxruntime, timed at
  * 1 and 2 intra-op threads, with the entries that lost an update (off the float64 sum by more than 1e-3):
- *   node --conditions=@distill/source --import tsx packages/core/src/bench/gather-grad-probe.ts [V D N runs]
+ *   node --conditions=@distill/source --import tsx tools/bench/src/gather-grad-probe.ts [V D N runs]
  * (default: BERT-base, vocab 30522 x 768, ids [64, 32] = 2048 tokens, skewed like text). Options:
  *   scatternd-add  ScatterND(reduction='add'), the old gradient: races at 2+ threads;
  *   sorted-segment the gradient of `gather` now (sort, float64 running sum, non-reducing ScatterND);
@@ -15,9 +15,8 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Graph, type Sym } from '../engine/onnx/graph.js';
-import * as op from '../engine/onnx/ops.js';
-import { OnnxRunner } from '../engine/onnx/session.js';
+import { Graph, type Sym, onnxOps as op } from '@distill/autodiff';
+import { OnnxRunner } from '@distill/core';
 
 const [V, D, N, RUNS] = [30522, 768, 2048, 8].map((d, i) => Number(process.argv[2 + i] ?? d));
 let seed = 11;

@@ -6,7 +6,7 @@ import {
   adamwUpdate,
   createReferenceModel,
   referenceGrads,
-} from '../bench/reference-model.js';
+} from './reference-model.js';
 import type { DataParallelTask } from './data-parallel.js';
 
 /** Data-parallel task for the benchmark's reference model: each worker trains on its rows of the batch. */

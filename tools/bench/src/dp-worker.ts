@@ -1,6 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { initRuntime } from '../runtime.js';
-import { installWasmFastKernels } from './wasm-fast-kernels.js';
+import { initRuntime, installWasmFastKernels } from '@distill/core';
 import type { DataParallelTask, DataParallelTaskFactory } from './data-parallel.js';
 
 /** Worker side of startDataParallel (see data-parallel.ts for the protocol). */

@@ -2,12 +2,11 @@
  * What would onnxruntime-node buy? Times every matmul of one reference training step (forward,
  * input gradients, weight gradients, attention) in onnxruntime-node (1 and 2 intra-op threads)
  * and in tfjs-wasm (plain, and with installWasmFastKernels), in the same run.
- *   node --conditions=@distill/source --import tsx packages/core/src/bench/ort-matmul-probe.ts
+ *   node --conditions=@distill/source --import tsx tools/bench/src/ort-matmul-probe.ts
  * The ONNX models (one MatMul node each) are encoded by hand below: no protobuf package needed.
  */
 import * as tf from '@tensorflow/tfjs';
-import { initRuntime } from '../runtime.js';
-import { installWasmFastKernels } from '../engine/wasm-fast-kernels.js';
+import { initRuntime, installWasmFastKernels } from '@distill/core';
 import { REFERENCE_CONFIG } from './reference-model.js';
 
 // --- minimal protobuf writer for ModelProto { ir_version, opset_import, graph { node MatMul, input, output } }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initRuntime, tf } from '../index.js';
-import { createReferenceModel, referenceStep } from '../bench/reference-model.js';
+import { initRuntime, tf } from '@distill/core';
+import { createReferenceModel, referenceStep } from './reference-model.js';
 import { type DataParallel, startDataParallel } from './data-parallel.js';
 import { shardRange } from './reference-task.js';
 

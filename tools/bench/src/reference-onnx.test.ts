@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initRuntime } from '../index.js';
+import { initRuntime } from '@distill/core';
 import { createReferenceModel, referenceGrads, referenceStep } from './reference-model.js';
 import { OnnxReferenceTrainer } from './reference-onnx.js';
 

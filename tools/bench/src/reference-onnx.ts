@@ -3,9 +3,8 @@
  * the onnx engine: onnxruntime-node runs loss and gradients, AdamW runs in JS. Same math, same
  * parameter order, so results can be compared with the tfjs step.
  */
-import { Graph, type Sym } from '../engine/onnx/graph.js';
-import * as op from '../engine/onnx/ops.js';
-import { OnnxRunner, adamwInPlace, type OnnxSessionOptions } from '../engine/onnx/session.js';
+import { Graph, type Sym, onnxOps as op } from '@distill/autodiff';
+import { OnnxRunner, adamwInPlace, type OnnxSessionOptions } from '@distill/core';
 import { ADAMW_DEFAULTS, type AdamWConfig, type ReferenceConfig } from './reference-model.js';
 
 /** Parameter shapes in the order of ReferenceModel.params. */

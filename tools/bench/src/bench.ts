@@ -15,16 +15,15 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { initRuntime } from '../runtime.js';
-import { startDataParallel } from '../engine/data-parallel.js';
-import { installWasmFastKernels } from '../engine/wasm-fast-kernels.js';
+import { initRuntime, installWasmFastKernels } from '@distill/core';
+import { startDataParallel } from './data-parallel.js';
 import { OnnxReferenceTrainer } from './reference-onnx.js';
 import { summariseOrtProfile, formatOrtProfile, type OrtOpStat } from './ort-profile.js';
 import { formatKernelTable, installKernelProfiler, type KernelStat } from './kernel-profile.js';
 import { REFERENCE_CONFIG, type ReferenceConfig, createReferenceModel, paramCount, referenceStep, stepFlops } from './reference-model.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '../../../..');
+const repoRoot = resolve(here, '../../..');
 
 const { values: args } = parseArgs({
   options: {
@@ -162,12 +161,12 @@ async function timeAsyncSteps(variant: string, step: () => Promise<number>, clos
   return resultOf(variant, ms, losses);
 }
 
-/** Data-parallel wasm step over `workers` worker_threads (packages/core/src/engine/data-parallel.ts). */
+/** Data-parallel wasm step over `workers` worker_threads (tools/bench/src/data-parallel.ts). */
 async function measureDataParallel(variant: string, workers: number, fastKernels: boolean): Promise<Result> {
   err(`${variant}: starting ${workers} workers, ${warmup} warm-up + ${steps} timed steps...`);
   const dp = await startDataParallel({
     workers,
-    taskModule: new URL('../engine/reference-task.ts', import.meta.url),
+    taskModule: new URL('./reference-task.ts', import.meta.url),
     init: { config, seed: 1 },
     backend: 'wasm',
     fastKernels,
@@ -176,7 +175,7 @@ async function measureDataParallel(variant: string, workers: number, fastKernels
 }
 
 /**
- * The onnx engine (packages/core/src/engine/onnx): forward + backward as one onnxruntime-node graph,
+ * The onnx engine (@distill/autodiff graphs run by @distill/core's OnnxRunner): forward + backward as one onnxruntime-node graph,
  * AdamW in JS. Starts from the same parameters and data as the tfjs variants (seed 1).
  */
 async function measureOnnx(variant: string, threads: number | undefined, profile: boolean): Promise<{ result: Result; profile?: OrtOpStat[] }> {
@@ -283,7 +282,7 @@ async function main(): Promise<void> {
       results.push({ variant: 'wasm', skipped: String((e as Error).message) });
     }
   }
-  // Opt-in fast paths (packages/core/src/engine): installed from here on.
+  // Opt-in fast paths (@distill/core's installWasmFastKernels): installed from here on.
   if (variants.some((v) => v.startsWith('wasm-fast'))) {
     await initRuntime('wasm', { quiet: true });
     installWasmFastKernels();
