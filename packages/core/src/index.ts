@@ -10,5 +10,6 @@ export * from './doctor.js';
 export * from './shared.js';
 export * from './engine/index.js';
 export * from './integrity.js';
+export * from './formats/index.js';
 export * from './run-lock.js';
 export * from './tensor-ops/index.js';
