@@ -85,7 +85,7 @@ describe('registry', () => {
     const c = createContainer();
     register(c);
     const reg = registryOf<DatasetOptions, Dataset>(c, TOKENS.DatasetRegistry, 'dataset');
-    expect(reg.names().sort()).toEqual(['coco', 'dsmd-list', 'emoji', 'emoji-xstyle', 'flickr30k', 'jsonl', 'karpathy']);
+    expect(reg.names().sort()).toEqual(['coco', 'dsmd-list', 'emoji', 'emoji-xstyle', 'flickr30k', 'glyphs', 'glyphs-xstyle', 'jsonl', 'karpathy']);
   });
 });
 

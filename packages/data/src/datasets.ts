@@ -34,7 +34,11 @@ export function manifestHashOf(name: string, splits: Record<string, SplitData>):
   const parts: string[] = [name];
   for (const s of Object.keys(splits).sort()) {
     const d = splits[s];
-    parts.push(`#${s}`, ...d.images.map((i) => `${i.id}\t${i.path}`), '##', ...d.captions.map((c) => `${c.image}\t${c.text}`));
+    // one push per row: spreading >100k rows into push() overflows the call stack (glyphs, COCO)
+    parts.push(`#${s}`);
+    for (const i of d.images) parts.push(`${i.id}\t${i.path}`);
+    parts.push('##');
+    for (const c of d.captions) parts.push(`${c.image}\t${c.text}`);
   }
   return sha256(parts.join('\n'));
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { DistillError } from '@distill/core';
+import { DistillError, sha256 } from '@distill/core';
 import {
   assignGlyphSplits,
   buildGlyphs,
@@ -13,6 +13,7 @@ import {
   glyphSplitsOf,
   loadDataset,
   loadGlyphs,
+  manifestHashOf,
   readGlyphConcepts,
   type GlyphConceptSource,
   type GlyphsManifest,
@@ -194,5 +195,14 @@ describe('glyphs in the dataset registry', () => {
     } finally {
       delete process.env.DISTILL_GLYPHS_SAMPLE;
     }
+  });
+});
+
+describe('manifestHashOf at glyphs scale', () => {
+  it('hashes splits of 300k captions (no call-stack overflow) with the same rows as before', () => {
+    const big = { images: Array.from({ length: 30_000 }, (_, i) => ({ id: `i${i}`, path: `p${i}.png` })), captions: Array.from({ length: 300_000 }, (_, k) => ({ text: `t${k}`, image: k % 30_000 })) };
+    expect(manifestHashOf('big', { train: big })).toMatch(/^[0-9a-f]{64}$/);
+    const small = { images: [{ id: 'a', path: 'a.png' }], captions: [{ text: 'x', image: 0 }, { text: 'y', image: 0 }] };
+    expect(manifestHashOf('n', { test: small, train: small })).toBe(sha256(['n', '#test', 'a\ta.png', '##', '0\tx', '0\ty', '#train', 'a\ta.png', '##', '0\tx', '0\ty'].join('\n')));
   });
 });
