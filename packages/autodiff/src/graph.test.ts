@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { Graph, broadcastShape } from './graph.js';
+import { Graph, broadcastShape, customGradient } from './graph.js';
 import * as op from './ops.js';
 
 type Feeds = Record<string, { data: Float32Array; dims: readonly number[] }>;
@@ -62,6 +62,23 @@ describe('onnx graph: training split into a forward and a backward model', () =>
     const bwd = await run(graphs.backward.model, bFeeds);
     const got = [...graphs.outputNames.map((n) => fwd[n]), ...graphs.backward.outputs.map((n) => bwd[n])];
     got.forEach((v, i) => expect(Array.from(v), `output ${i}`).toEqual(Array.from(want[i])));
+  });
+
+  it('accumulates the gradient of a value used twice at its shape; the backward nodes record no gradients', () => {
+    const g = new Graph();
+    const x = g.input('x', [3, 4], { requiresGrad: true });
+    const y = op.add(op.mul(x, x), op.tanh(x)); // x feeds three nodes: three gradients summed
+    const [gx] = g.gradients([y], [g.input('seed', [3, 4])], [x]);
+    expect(gx.shape).toEqual([3, 4]);
+    expect(gx.requiresGrad).toBe(false);
+    expect(g.nodes.filter((n) => n.op === 'Add').length).toBeGreaterThanOrEqual(3); // the forward Add + two accumulations
+  });
+
+  it('a gradient of the wrong shape is an error naming the value and both shapes', () => {
+    const g = new Graph();
+    const x = g.input('x', [3], { requiresGrad: true });
+    const bad = customGradient((v) => op.exp(v), (dy) => [op.reduceSum(dy, [0], true)]);
+    expect(() => g.gradients([bad(x)], [g.input('seed', [3])], [x])).toThrow('internal: gradient of x has shape [1], expected [3]');
   });
 
   it('broadcasts static shapes like numpy', () => {

@@ -310,6 +310,8 @@ describe('gradients: one rule per primitive, custom gradients, stop-gradient', (
     expect(stopGradient(v).requiresGrad).toBe(false);
     expect(op.reduceMaxConst(v, [1]).requiresGrad).toBe(false);
     expect(noGradient((a: Sym) => op.exp(a))(v).requiresGrad).toBe(false);
+    const passed = noGradient((a: Sym) => a)(v); // an input passed through gets its own (Identity) value
+    expect([passed.name === v.name, passed.requiresGrad, v.requiresGrad]).toEqual([false, false, true]);
     expect(op.reduceMax(v, [1]).requiresGrad).toBe(true);
     // a stopped value alone: every gradient is zero
     const [, gz] = await valueAndGrad((a) => op.mul(stopGradient(a), a.graph.scalar(3)), x, w);
