@@ -7,6 +7,7 @@
  * `customGradient` (ops.ts: log1p) or `noGradient` (reduceMaxConst).
  */
 import { type Grad, type GradContext, type GradRule, type Sym, defineGradient, sameShape } from './graph.js';
+import { gatherGradOneHot, graphDevice } from './gather-grad-webgpu.js';
 import {
   add,
   concat,
@@ -77,6 +78,7 @@ const swapLast = (r: number) => [...Array.from({ length: r - 2 }, (_, i) => i), 
  * bit-identical at any thread count, in O(rows x width) work besides the zero table.
  */
 function gatherGrad(table: Sym, ids: Sym, g: Sym): Sym {
+  if (graphDevice() === 'webgpu') return gatherGradOneHot(table, ids, g); // WebGPU has no TopK/Unique/float64 kernels
   const gr = table.graph;
   const n = ids.size;
   const w = table.size / table.shape[0];

@@ -19,4 +19,5 @@ export {
 } from './graph.js';
 export { GRADIENT_RULES, sumTo } from './gradients.js';
 export * as onnxOps from './ops.js';
+export { buildingFor, graphDevice, gatherGradOneHot, type GraphDevice } from './gather-grad-webgpu.js';
 export { encodeModel, type AttrValue, type ModelSpec, type NodeSpec, type TensorSpec, type ValueSpec, type OnnxDType } from './proto.js';

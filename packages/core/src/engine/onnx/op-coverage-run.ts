@@ -41,7 +41,7 @@ async function run(model: Uint8Array, feeds: Feeds, outputs: string[], ep: strin
 async function main(): Promise<void> {
   const [out, ep = 'webgpu'] = process.argv.slice(2);
   const result: CoverageRun = { ep, models: [] };
-  for (const c of coverageModels()) {
+  for (const c of coverageModels(17, ep === 'webgpu' ? 'webgpu' : 'cpu')) {
     const fCpu = await run(c.forward.model, tensors(c.forward.feeds), c.forward.outputs, 'cpu');
     const bFeeds: Feeds = { ...tensors(c.backward.feeds) };
     for (const n of c.backward.fromForward) bFeeds[n] = fCpu[n];

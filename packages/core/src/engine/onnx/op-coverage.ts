@@ -5,7 +5,7 @@
  * from WebGPU to the CPU). Used by webgpu.test.ts and `op-coverage-run.ts` (the child process).
  */
 import { Rng } from '../../rng.js';
-import { Graph, type Sym, onnxOps as op } from '@distill/autodiff';
+import { buildingFor, Graph, type GraphDevice, type Sym, onnxOps as op } from '@distill/autodiff';
 
 export interface CoverageModel {
   /** `<case>/forward` or `<case>/backward`. */
@@ -104,14 +104,17 @@ export const COVERAGE_CASES: CaseSpec[] = [
   }),
 ];
 
-/** Forward and backward models of every case, with seeded feeds (the backward run's saved activations come from the forward run). */
-export function coverageModels(seed = 17): { name: string; forward: CoverageModel; backward: Omit<CoverageModel, 'feeds'> & { feeds: CoverageModel['feeds']; fromForward: string[] } }[] {
+/**
+ * Forward and backward models of every case, with seeded feeds (the backward run's saved activations
+ * come from the forward run), built for `device` (the gather gradient has a WebGPU form).
+ */
+export function coverageModels(seed = 17, device: GraphDevice = 'cpu'): { name: string; forward: CoverageModel; backward: Omit<CoverageModel, 'feeds'> & { feeds: CoverageModel['feeds']; fromForward: string[] } }[] {
   return COVERAGE_CASES.map((c, ci) => {
     const rng = new Rng(seed + ci);
     const g = new Graph();
     const { outputs, wrt } = c.build(g);
     const nForward = g.nodes.length;
-    const tg = g.compileTraining(outputs, wrt);
+    const tg = buildingFor(device, () => g.compileTraining(outputs, wrt));
     const fwdOps = [...new Set(g.nodes.slice(0, nForward).map((n) => n.op))];
     const bwdOps = [...new Set(g.nodes.slice(nForward).map((n) => n.op))];
     const feeds: CoverageModel['feeds'] = {};

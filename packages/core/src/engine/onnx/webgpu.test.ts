@@ -16,16 +16,12 @@ import { COVERAGE_CASES } from './op-coverage.js';
 import { LAVAPIPE_INSTALL, findIcds, findLibvulkan, parseNodePlacements, probeWebGpuSession } from './webgpu.js';
 
 /**
- * Nodes that fall back to the CPU provider, by model (relu/abs backward no longer use ONNX Sign, which
- * has no WebGPU kernel: `sign` is written with Greater/Less/Cast); the gather gradient sorts ids (TopK, Unique: no WebGPU kernels) and sums rows in
- * float64 (WebGPU has no f64), so its whole segment-sum chain runs on the CPU.
+ * Nodes that fall back to the CPU provider, by model: none. relu/abs backward no longer use ONNX Sign
+ * (no WebGPU kernel: `sign` is written with Greater/Less/Cast), and graphs built for WebGPU take the
+ * one-hot form of the gather gradient (autodiff gather-grad-webgpu.ts) instead of the sorted float64
+ * segment sum (TopK, Unique, CumSum in f64: no WebGPU kernels).
  */
-const KNOWN_CPU = {
-  gatherGrad: ['Reshape', 'TopK', 'Unique', 'Add', 'Sub', 'Cast', 'CumSum', 'Gather', 'Unsqueeze'],
-};
-const EXPECTED_CPU: Record<string, string[]> = {
-  'gather (embedding)/backward': KNOWN_CPU.gatherGrad,
-};
+const EXPECTED_CPU: Record<string, string[]> = {};
 
 // Skip only when this machine has no Vulkan at all, or only a Mesa too old for Dawn; a driver that
 // is there and fails is a failure.
@@ -90,7 +86,7 @@ describe.skipIf(skip)('WebGPU execution provider: op coverage (forward and backw
     console.log('webgpu vs cpu, largest relative difference per model:\n' + Object.entries(worst).map(([k, v]) => `  ${k.padEnd(32)} ${v.toExponential(2)}`).join('\n'));
   });
 
-  it('CPU fallbacks are only the known ones (the gather gradient); every forward graph runs wholly on WebGPU', () => {
+  it('no node falls back to the CPU provider: every forward and backward graph runs wholly on WebGPU', () => {
     const table: string[] = [];
     run.models.forEach((m, i) => {
       const cpuOps = [...new Set((placements[i].CPUExecutionProvider ?? []).map((n) => n.op))].sort();
