@@ -51,7 +51,15 @@ export function graphOps(opts: GraphOpsOptions = {}): Ops<Sym> {
     geluTanh: op.geluTanh,
     maximumConst: op.maximumConst,
     minimumConst: (x, c) => op.neg(op.maximumConst(op.neg(x), -c)), // min(x, c) = -max(-x, -c)
-    matmul: op.matmul,
+    matmul: (a, b) => {
+      if (a.shape.length === 2 && b.shape.length === 2) return op.gemm(a, b);
+      // leading axes broadcast (numpy): both expanded to the common batch shape (Expand's gradient sums back)
+      const r = Math.max(a.shape.length, b.shape.length);
+      const lead = (x: Sym) => [...new Array<number>(r - x.shape.length).fill(1), ...x.shape.slice(0, -2)];
+      const lb = lead(b);
+      const batch = lead(a).map((d, i) => Math.max(d, lb[i]));
+      return op.matmul(op.expand(a, [...batch, ...a.shape.slice(-2)]), op.expand(b, [...batch, ...b.shape.slice(-2)]));
+    },
     matmulT: (a, b) => op.gemm(a, b, undefined, { transB: true }),
     linear: (x, w, b) => op.linear(x, w, b),
     layerNorm: op.layerNorm,

@@ -9,6 +9,18 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 /** A stop-gradient: the value of x, zero gradient. */
 const stop = tf.customGrad(((x: tf.Tensor) => ({ value: tf.clone(x), gradFunc: () => tf.zerosLike(x) })) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
 
+/**
+ * log(1 + x) accurate for small x on every backend (tfjs-wasm's Log1p loses x below float32's
+ * epsilon): log(u) x / (u - 1) with u = 1 + x, and x where u rounds to 1 (Goldberg); gradient 1 / (1 + x).
+ */
+const log1p = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x]);
+  const u = tf.add(x, 1);
+  const d = tf.sub(u, 1);
+  const value = tf.where(tf.equal(d, 0), x, tf.div(tf.mul(tf.log(u), x), tf.where(tf.equal(d, 0), tf.onesLike(d), d)));
+  return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.div(dy, tf.add(saved[0], 1)) };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
+
 export interface TfOpsOptions {
   /** Dropout is applied only when training. */
   training?: boolean;
@@ -31,7 +43,7 @@ export function tfOps(opts: TfOpsOptions = {}): Ops<tf.Tensor> {
     scale: (x, c) => tf.mul(x, c),
     exp: (x) => tf.exp(x),
     log: (x) => tf.log(x),
-    log1p: (x) => tf.log1p(x),
+    log1p: (x) => log1p(x),
     sqrt: (x) => tf.sqrt(x),
     abs: (x) => tf.abs(x),
     relu: (x) => tf.relu(x),
@@ -41,7 +53,16 @@ export function tfOps(opts: TfOpsOptions = {}): Ops<tf.Tensor> {
     geluTanh: (x) => tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), SQRT_2_OVER_PI)), 1)),
     maximumConst: (x, c) => tf.maximum(x, c),
     minimumConst: (x, c) => tf.minimum(x, c),
-    matmul: (a, b) => tf.matMul(a, b),
+    matmul: (a, b) => {
+      if (a.rank === 2 && b.rank === 2) return tf.matMul(a, b);
+      // leading axes broadcast (numpy): both broadcast to the common batch shape (tfjs's BatchMatMul gradient does not reduce them)
+      const r = Math.max(a.rank, b.rank);
+      const lead = (x: tf.Tensor) => [...new Array<number>(r - x.rank).fill(1), ...x.shape.slice(0, -2)];
+      const lb = lead(b);
+      const batch = lead(a).map((d, i) => Math.max(d, lb[i]));
+      const to = (x: tf.Tensor) => (lead(x).every((d, i) => d === batch[i]) && x.rank === r ? x : tf.broadcastTo(x, [...batch, ...x.shape.slice(-2)]));
+      return tf.matMul(to(a), to(b));
+    },
     matmulT: (a, b) => tf.matMul(a, b, false, true),
     linear: (x, w, b) => {
       // no transpose flags: they are slow on tfjs-wasm
