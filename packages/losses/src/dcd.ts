@@ -1,4 +1,11 @@
-import { DistillError, tf } from '@distill/core';
+/**
+ * DCD (dynamic contrastive distillation, official raojay7/DCD semantics). The teacher's part (top-K
+ * selection, entropy shares, row weights) is computed on the host from plain arrays: nothing of it
+ * is differentiated. It enters the loss as constants / int indices (`DcdPlan`), and the student's
+ * part is written once over `Ops<T>` (`dcdLossOps`, `dcdDualEncoderOps`), for both engines.
+ */
+import { DistillError, tf, type Ops } from '@distill/core';
+import { checkPair, shaped, square, tfLossOps } from './common.js';
 
 export interface DcdOptions {
   /** Candidates the teacher keeps per row (official 8 = 1 + hard_negative 7). */
@@ -19,49 +26,145 @@ export interface DcdSelection {
  * Teacher picks the top-K candidates per row (descending). The student scores [0] + the selected
  * indices other than 0 in teacher order (if 0 was not selected, the K-th is dropped): official DCD.
  */
-export function dcdSelect(teacherScores: number[][], topK: number): DcdSelection {
+export function dcdSelect(teacherScores: ArrayLike<number>[], topK: number): DcdSelection {
   const teacherTopIndices = teacherScores.map((row) => {
     if (row.length < topK) throw new DistillError(`DCD: each row needs at least topK=${topK} candidates, got ${row.length}.`);
-    return row.map((v, j) => [v, j] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, topK).map(([, j]) => j);
+    return Array.from(row, (v, j) => [v, j] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, topK).map(([, j]) => j);
   });
   const studentCandidateIndices = teacherTopIndices.map((idx) => [0, ...idx.filter((j) => j !== 0)].slice(0, topK));
   return { teacherTopIndices, studentCandidateIndices };
 }
 
 /**
- * `flat[idx]` for distinct indices, with a gradient built from Gather alone: d flat = [dy, 0][inverse],
- * where inverse[p] is the position of p in idx (or the appended zero). tf.gather's own gradient is
- * UnsortedSegmentSum, which tfjs-wasm does not have; for distinct indices both sum exactly one dy (or
- * none) into each entry, so values and gradients are identical on every backend.
+ * The teacher's side of one DCD loss, for a [B, C] score matrix: the selected teacher scores [B, K],
+ * e_i = sum_j p_ij log p_ij / sum_ij p_ij log p_ij (p = softmax of the selected teacher row),
+ * r = softmax_i((1 - e_i)^2) and sum_i r_i, and where the student's selected scores sit in its
+ * flattened [B * C] score matrix (`studentIndex`, distinct). Float64 on the host, stored as float32.
  */
-export function gatherDistinct(flat: tf.Tensor1D, idx: number[]): tf.Tensor1D {
-  const n = flat.shape[0];
-  const inverse = new Int32Array(n).fill(idx.length);
-  idx.forEach((p, k) => {
-    if (!Number.isInteger(p) || p < 0 || p >= n) throw new DistillError(`DCD: index ${p} out of range [0, ${n}).`);
-    if (inverse[p] !== idx.length) throw new DistillError(`DCD: index ${p} selected twice (gatherDistinct needs distinct indices).`);
-    inverse[p] = k;
-  });
-  const f = tf.customGrad(((x: tf.Tensor1D, save: tf.GradSaveFunc) => {
-    save([]);
-    return {
-      value: tf.gather(x, tf.tensor1d(idx, 'int32')),
-      gradFunc: (dy: tf.Tensor) => tf.gather(tf.concat([tf.reshape(dy, [-1]), tf.zeros([1])]), tf.tensor1d(inverse, 'int32')),
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return f(flat) as tf.Tensor1D;
+export interface DcdPlan {
+  batch: number;
+  candidates: number;
+  topK: number;
+  selection: DcdSelection;
+  teacherSelected: Float32Array;
+  entropyShare: Float32Array;
+  rWeight: Float32Array;
+  rSum: number;
+  studentIndex: Int32Array;
 }
 
-/** Row-wise pick: out[i][k] = scores[i][idx[i][k]] (indices distinct within a row). */
-function gather(scores: tf.Tensor2D, idx: number[][]): tf.Tensor2D {
-  return tf.tidy(() => {
-    const B = idx.length;
-    const C = scores.shape[1];
-    const flat = idx.flatMap((row, i) => row.map((j) => i * C + j));
-    return gatherDistinct(scores.reshape([B * C]), flat).reshape([B, idx[0].length]) as tf.Tensor2D;
+/** The plan of `teacherScores` rows ([B][C]); `columnOf[i][c]` maps candidate c of row i to the student's column (default: c). */
+export function dcdPlan(teacherScores: ArrayLike<number>[], topK: number, columnOf?: (i: number, c: number) => number): DcdPlan {
+  const B = teacherScores.length;
+  const C = teacherScores[0]?.length ?? 0;
+  const selection = dcdSelect(teacherScores, topK);
+  const K = topK;
+  const teacherSelected = new Float32Array(B * K);
+  const ent = new Float64Array(B);
+  selection.teacherTopIndices.forEach((row, i) => {
+    row.forEach((j, k) => (teacherSelected[i * K + k] = teacherScores[i][j]));
+    const t = Array.from(teacherSelected.subarray(i * K, (i + 1) * K));
+    const m = Math.max(...t);
+    const lse = m + Math.log(t.reduce((a, v) => a + Math.exp(v - m), 0));
+    ent[i] = t.reduce((a, v) => a + Math.exp(v - lse) * (v - lse), 0); // sum_j p log p
   });
+  const total = ent.reduce((a, v) => a + v, 0);
+  const share = Array.from(ent, (e) => e / total);
+  const logits = share.map((e) => (1 - e) ** 2);
+  const lm = Math.max(...logits);
+  const z = logits.reduce((a, v) => a + Math.exp(v - lm), 0);
+  const r = logits.map((v) => Math.exp(v - lm) / z);
+  const studentIndex = Int32Array.from(selection.studentCandidateIndices.flatMap((row, i) => row.map((c) => i * C + (columnOf ? columnOf(i, c) : c))));
+  return {
+    batch: B,
+    candidates: C,
+    topK: K,
+    selection,
+    teacherSelected,
+    entropyShare: Float32Array.from(share),
+    rWeight: Float32Array.from(r),
+    rSum: r.reduce((a, v) => a + v, 0),
+    studentIndex,
+  };
 }
 
+/** A `DcdPlan` as tensors of one engine: the student's selected positions (int), the teacher's scores [B, K], e [B], sum r. */
+export interface DcdPlanTensors<T> {
+  studentIndex: T;
+  teacherSelected: T;
+  entropyShare: T;
+  rSum: T;
+}
+
+export function dcdPlanTensors<T>(o: Ops<T>, like: T, p: DcdPlan): DcdPlanTensors<T> {
+  return {
+    studentIndex: o.intConstant(like, p.studentIndex, [p.studentIndex.length]),
+    teacherSelected: o.constant(like, p.teacherSelected, [p.batch, p.topK]),
+    entropyShare: o.constant(like, p.entropyShare, [p.batch]),
+    rSum: o.constant(like, [p.rSum], []),
+  };
+}
+
+/**
+ * DCD from the student's score matrix [B, C] and the teacher's plan:
+ * L = alpha T^2 sum_i r_i mean((t/T - s/T)^2) + (1-alpha) sum_i e_i mean_j BCE(s_ij, [1,0..0]).
+ */
+export function dcdLossOps<T>(o: Ops<T>, studentScores: T, p: DcdPlanTensors<T>, opts: DcdOptions): { total: T; dLoss: T; nllLoss: T; studentSelected: T } {
+  const [B, C] = o.shape(studentScores);
+  const K = opts.topK;
+  const tT = 1 / opts.temperature;
+  const s = o.reshape(o.take(o.reshape(studentScores, [B * C]), p.studentIndex), [B, K]);
+  const dLoss = o.mul(o.scale(o.reduceMean(square(o, o.sub(o.scale(p.teacherSelected, tT), o.scale(s, tT))), [0, 1]), opts.temperature ** 2), p.rSum);
+  const labels = new Float32Array(B * K);
+  for (let i = 0; i < B; i++) labels[i * K] = 1;
+  // BCEWithLogits(x, y) = max(x,0) - x y + log(1 + exp(-|x|))
+  const bce = o.add(o.sub(o.relu(s), o.mul(s, o.constant(s, labels, [B, K]))), o.log1p(o.exp(o.neg(o.abs(s)))));
+  const nllLoss = o.reduceSum(o.mul(p.entropyShare, o.reduceMean(bce, [1])), [0]);
+  return { total: o.add(o.scale(dLoss, opts.alpha), o.scale(nllLoss, 1 - opts.alpha)), dLoss, nllLoss, studentSelected: s };
+}
+
+type Pair<T> = { image: T; text: T };
+const dot = (a: ArrayLike<number>, ai: number, b: ArrayLike<number>, bj: number, D: number) => {
+  let v = 0;
+  for (let d = 0; d < D; d++) v += a[ai * D + d] * b[bj * D + d];
+  return v;
+};
+
+/**
+ * The teacher's plans of dual-encoder DCD, from teacher features [B, D] (row-major) and optional queues
+ * [Kq, D]: for each image i the candidates are its own caption (candidate 0) and the other in-batch
+ * captions (and the queue keys), scored by similarity / scoreTemperature; the same for each caption.
+ */
+export function dcdDualPlans(t: Pair<ArrayLike<number>>, batch: number, dim: number, opts: DcdOptions & { scoreTemperature: number }, queues?: Pair<ArrayLike<number>>): { i2t: DcdPlan; t2i: DcdPlan } {
+  const B = batch;
+  const Kq = queues ? queues.image.length / dim : 0;
+  if (B + Kq < opts.topK) throw new DistillError(`DCD: batch ${B} gives fewer than topK=${opts.topK} candidates per row.`);
+  // Candidate order of row i: [i, 0..i-1, i+1..B-1, B..C-1] (column of candidate c).
+  const columnOf = (i: number, c: number) => (c === 0 ? i : c <= i ? c - 1 : c);
+  const plan = (q: ArrayLike<number>, k: ArrayLike<number>, extra?: ArrayLike<number>) => {
+    const rows = Array.from({ length: B }, (_, i) => {
+      const row = new Float32Array(B + Kq);
+      for (let c = 0; c < B + Kq; c++) {
+        const j = columnOf(i, c);
+        row[c] = (j < B ? dot(q, i, k, j, dim) : dot(q, i, extra!, j - B, dim)) / opts.scoreTemperature;
+      }
+      return row;
+    });
+    return dcdPlan(rows, opts.topK, columnOf);
+  };
+  return { i2t: plan(t.image, t.text, queues?.text), t2i: plan(t.text, t.image, queues?.image) };
+}
+
+// L_dcd = (DCD(s^I s^T^T / tau | teacher i2t plan) + DCD(s^T s^I^T / tau | teacher t2i plan)) / 2 (queue keys as extra candidates)
+export function dcdDualEncoderOps<T>(o: Ops<T>, s: Pair<T>, plans: { i2t: DcdPlanTensors<T>; t2i: DcdPlanTensors<T> }, opts: DcdOptions & { scoreTemperature: number }, queues?: Pair<T>): T {
+  checkPair(shaped(o, s.image), shaped(o, s.text), 'dcd');
+  const scores = (q: T, k: T, extra?: T) => o.scale(extra ? o.concat([o.matmulT(q, k), o.matmulT(q, extra)], 1) : o.matmulT(q, k), 1 / opts.scoreTemperature);
+  const i2t = dcdLossOps(o, scores(s.image, s.text, queues?.text), plans.i2t, opts);
+  const t2i = dcdLossOps(o, scores(s.text, s.image, queues?.image), plans.t2i, opts);
+  return o.scale(o.add(i2t.total, t2i.total), 0.5);
+}
+
+// ---- tfjs wrappers (the definitions above on tfOps)
 export interface DcdOutputs {
   total: tf.Scalar;
   dLoss: tf.Scalar;
@@ -73,64 +176,36 @@ export interface DcdOutputs {
   selection: DcdSelection;
 }
 
-/**
- * DCD loss from score matrices [B, C] (candidate 0 = positive):
- * L = alpha T^2 sum_i r_i mean((t/T - s/T)^2) + (1-alpha) sum_i e_i mean_j BCE(s_ij, [1,0..0]),
- * e_i = sum_j p_ij log p_ij / sum_ij p_ij log p_ij (p = softmax teacher row), r = softmax_i((1-e_i)^2).
- */
-export function dcdLoss(teacherScores: tf.Tensor2D, studentScores: tf.Tensor2D, o: DcdOptions = DCD_DEFAULTS): DcdOutputs {
+/** DCD from score matrices [B, C] (candidate 0 = positive): the teacher's plan on the host, then dcdLossOps on tfjs. */
+export function dcdLoss(teacherScores: tf.Tensor2D, studentScores: tf.Tensor2D, opts: DcdOptions = DCD_DEFAULTS): DcdOutputs {
   if (teacherScores.shape.join() !== studentScores.shape.join()) {
     throw new DistillError(`DCD: teacher scores ${JSON.stringify(teacherScores.shape)} and student scores ${JSON.stringify(studentScores.shape)} differ in shape.`);
   }
-  const selection = dcdSelect(teacherScores.arraySync() as number[][], o.topK);
-  const T = o.temperature;
-  const teacherSelected = gather(teacherScores, selection.teacherTopIndices);
-  const studentSelected = gather(studentScores, selection.studentCandidateIndices);
+  const p = dcdPlan(teacherScores.arraySync() as number[][], opts.topK);
   const out = tf.tidy(() => {
-    const t = teacherSelected; // teacher scores are constants: no gradient reaches the teacher
-    const logp = tf.logSoftmax(t, 1);
-    const ent = logp.exp().mul(logp).sum(1); // sum_j p log p, per row
-    const share = ent.div(ent.sum());
-    const r = tf.softmax(tf.scalar(1).sub(share).square());
-    const dLoss = tf.scalar(T * T).mul(r.sum()).mul(t.div(T).sub(studentSelected.div(T)).square().mean());
-    const K = o.topK;
-    const B = t.shape[0];
-    const labels = tf.concat([tf.ones([B, 1]), tf.zeros([B, K - 1])], 1);
-    // BCEWithLogits(x, y) = max(x,0) - x y + log(1 + exp(-|x|))
-    const s = studentSelected;
-    const bce = tf.relu(s).sub(s.mul(labels)).add(tf.log1p(tf.exp(s.abs().neg())));
-    const nllLoss = share.mul(bce.mean(1)).sum();
-    const total = dLoss.mul(o.alpha).add(nllLoss.mul(1 - o.alpha));
-    return { total: total as tf.Scalar, dLoss: dLoss as tf.Scalar, nllLoss: nllLoss as tf.Scalar, entropyShare: share as tf.Tensor1D, rWeight: r as tf.Tensor1D };
+    const o = tfLossOps();
+    const r = dcdLossOps(o, studentScores, dcdPlanTensors(o, studentScores, p), opts);
+    return {
+      total: r.total as tf.Scalar,
+      dLoss: r.dLoss as tf.Scalar,
+      nllLoss: r.nllLoss as tf.Scalar,
+      studentSelected: r.studentSelected as tf.Tensor2D,
+      teacherSelected: tf.tensor2d(p.teacherSelected, [p.batch, p.topK]),
+      entropyShare: tf.tensor1d(p.entropyShare),
+      rWeight: tf.tensor1d(p.rWeight),
+    };
   });
-  return { ...out, teacherSelected, studentSelected, selection };
+  return { ...out, selection: p.selection };
 }
 
-/**
- * DCD for dual encoders: the score matrices come from similarities. For each image i the candidates
- * are its own caption (column 0) and the other in-batch captions (and queue keys, if given); the
- * same for each caption against images. Scores are similarities / temperature. The two directions
- * are averaged.
- */
-export function dcdDualEncoder(
-  s: { image: tf.Tensor2D; text: tf.Tensor2D },
-  t: { image: tf.Tensor2D; text: tf.Tensor2D },
-  opts: DcdOptions & { scoreTemperature: number },
-  queues?: { image: tf.Tensor2D; text: tf.Tensor2D },
-): tf.Scalar {
-  const B = s.image.shape[0];
-  if (B + (queues ? queues.image.shape[0] : 0) < opts.topK) throw new DistillError(`DCD: batch ${B} gives fewer than topK=${opts.topK} candidates per row.`);
-  // Reorder columns so that candidate 0 is the positive: row i -> [i, 0..i-1, i+1..B-1].
-  const order = Array.from({ length: B }, (_, i) => [i, ...Array.from({ length: B }, (_, j) => j).filter((j) => j !== i)]);
-  const reorder = (m: tf.Tensor2D) => tf.tidy(() => {
-    const C = m.shape[1];
-    const idx = order.flatMap((row, i) => [...row, ...Array.from({ length: C - B }, (_, k) => B + k)].map((j) => i * C + j));
-    return gatherDistinct(m.reshape([B * C]) as tf.Tensor1D, idx).reshape([B, C]) as tf.Tensor2D; // a permutation
+/** Dual-encoder DCD on tfjs tensors (teacher features read to the host for the plans). */
+export function dcdDualEncoder(s: Pair<tf.Tensor2D>, t: Pair<tf.Tensor2D>, opts: DcdOptions & { scoreTemperature: number }, queues?: Pair<tf.Tensor2D>): tf.Scalar {
+  checkPair(s.image, t.image, 'dcd');
+  const [B, D] = s.image.shape;
+  const plans = dcdDualPlans({ image: t.image.dataSync(), text: t.text.dataSync() }, B, D, opts, queues && { image: queues.image.dataSync(), text: queues.text.dataSync() });
+  return tf.tidy(() => {
+    const o = tfLossOps();
+    const like = s.image;
+    return dcdDualEncoderOps(o, s, { i2t: dcdPlanTensors(o, like, plans.i2t), t2i: dcdPlanTensors(o, like, plans.t2i) }, opts, queues) as tf.Scalar;
   });
-  const scores = (q: tf.Tensor2D, k: tf.Tensor2D, extra?: tf.Tensor2D) =>
-    tf.tidy(() => reorder((extra ? tf.concat([tf.matMul(q, k, false, true), tf.matMul(q, extra, false, true)], 1) : tf.matMul(q, k, false, true)).div(opts.scoreTemperature) as tf.Tensor2D));
-  const i2t = dcdLoss(scores(t.image, t.text, queues?.text), scores(s.image, s.text, queues?.text), opts);
-  const t2i = dcdLoss(scores(t.text, t.image, queues?.image), scores(s.text, s.image, queues?.image), opts);
-  const total = i2t.total.add(t2i.total).div(2) as tf.Scalar;
-  return total;
 }

@@ -1,99 +1,75 @@
-import { DistillError, tf } from '@distill/core';
-
-/** Row-wise L2 normalisation: x / max(||x||_2, eps) (torch F.normalize). */
-export function l2n(x: tf.Tensor2D, eps = 1e-12): tf.Tensor2D {
-  return tf.tidy(() => x.div(tf.maximum(x.square().sum(1, true).sqrt(), eps)));
-}
-
-export function checkPair(a: tf.Tensor2D, b: tf.Tensor2D, what: string): void {
-  if (a.shape.length !== 2 || b.shape.length !== 2) throw new DistillError(`${what}: expected two [B, D] matrices, got ${JSON.stringify(a.shape)} and ${JSON.stringify(b.shape)}.`);
-  if (a.shape[1] !== b.shape[1]) {
-    throw new DistillError(`${what}: student dim ${a.shape[1]} != teacher dim ${b.shape[1]}. The student's projection must map to the teacher's dimension (embedDim).`);
-  }
-  if (a.shape[0] !== b.shape[0]) throw new DistillError(`${what}: student batch ${a.shape[0]} != teacher batch ${b.shape[0]}.`);
-}
-
 /**
- * max(0, max_k x_ik) per row, as a constant for autodiff (zero gradient). The shift m in
- * m + log(sum exp(x - m)) cancels out of the gradient; differentiating through max would only cost
- * tfjs an Equal over the whole [B, K] logits (~45 ms per call on wasm at B 64, K 4160).
+ * DSMD's four losses (spec section E), each written once over `Ops<T>` (`...Ops` functions: the tfjs
+ * engine and the onnx graph engine run the same definition). The tfjs functions without the suffix
+ * are one-line wrappers on `tfOps()` for callers that hold tfjs tensors.
  */
-const rowMaxConst = tf.customGrad(((x: tf.Tensor2D) => ({
-  value: tf.relu(x.max(1, true)),
-  gradFunc: () => tf.zerosLike(x),
-})) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor2D) => tf.Tensor2D;
+import { DistillError, tf, type Ops } from '@distill/core';
+import { checkPair, eyeConst, maxConst, rowDot, shaped, tfLossOps } from './common.js';
 
-/** Per-sample InfoNCE of student vs same-modality teacher positive and queue negatives. */
-export function contrastiveDistillPerSample(s: tf.Tensor2D, t: tf.Tensor2D, queue: tf.Tensor2D, temperature: number): tf.Tensor1D {
-  checkPair(s, t, 'contrastive distillation');
-  if (queue.shape[1] !== s.shape[1]) throw new DistillError(`contrastive distillation: queue dim ${queue.shape[1]} != feature dim ${s.shape[1]}.`);
-  // l_i = logsumexp([s_i.t_i, s_i.q_1..q_K]/tau) - s_i.t_i/tau = log(1 + sum_k exp(d_ik)), d_ik = (s_i.q_k - s_i.t_i)/tau,
-  // evaluated as m + log1p(exp(-m) + sum_k exp(d_ik - m) - 1) with m = max(0, max_k d_ik): exact in float32
-  // also when the positive dominates (l_i ~ 1e-3), where logsumexp - logit loses digits to cancellation.
-  return tf.tidy(() => {
-    const pos = s.mul(t).sum(1, true);
-    const d = tf.matMul(s, queue, false, true).sub(pos).div(temperature) as tf.Tensor2D;
-    const m = rowMaxConst(d);
-    const rest = d.sub(m).exp().sum(1, true);
-    return m.add(tf.log1p(m.neg().exp().add(rest).sub(1))).squeeze([1]) as tf.Tensor1D;
-  });
+export { checkPair, l2n, l2nOps } from './common.js';
+
+type Pair<T> = { image: T; text: T };
+
+// l_i = log(1 + sum_k exp(d_ik)), d_ik = (s_i.q_k - s_i.t_i)/tau, as m + log1p(exp(-m) + sum_k exp(d_ik - m) - 1), m = max(0, max_k d_ik) (a constant)
+export function contrastiveDistillPerSampleOps<T>(o: Ops<T>, s: T, t: T, queue: T, temperature: number): T {
+  checkPair(shaped(o, s), shaped(o, t), 'contrastive distillation');
+  const [B, D] = o.shape(s);
+  if (o.shape(queue)[1] !== D) throw new DistillError(`contrastive distillation: queue dim ${o.shape(queue)[1]} != feature dim ${D}.`);
+  // = logsumexp([s_i.t_i, s_i.Q]/tau) - s_i.t_i/tau, exact in float32 also when the positive dominates (l_i ~ 1e-3),
+  // where logsumexp - logit loses digits to cancellation, and without overflow when a key dominates.
+  const pos = o.reshape(rowDot(o, s, t), [B, 1]);
+  const d = o.scale(o.sub(o.matmulT(s, queue), pos), 1 / temperature);
+  const m = o.maximumConst(maxConst(o, d, [1]), 0);
+  const rest = o.reduceSum(o.exp(o.sub(d, m)), [1], true);
+  return o.reshape(o.add(m, o.log1p(o.sub(o.add(o.exp(o.neg(m)), rest), o.scalar(s, 1)))), [B]);
 }
 
 // L_con^m = mean_i CE([s_i.t_i, s_i.Q]/tau, 0)
-export function contrastiveDistill(s: tf.Tensor2D, t: tf.Tensor2D, queue: tf.Tensor2D, temperature: number): tf.Scalar {
-  return tf.tidy(() => contrastiveDistillPerSample(s, t, queue, temperature).mean());
+export function contrastiveDistillOps<T>(o: Ops<T>, s: T, t: T, queue: T, temperature: number): T {
+  return o.reduceMean(contrastiveDistillPerSampleOps(o, s, t, queue, temperature), [0]);
 }
 
 // L_l1^m = mean_{b,d} |s - t|
-export function featureDistill(s: tf.Tensor2D, t: tf.Tensor2D): tf.Scalar {
-  checkPair(s, t, 'feature distillation');
-  return tf.tidy(() => s.sub(t).abs().mean());
+export function featureDistillOps<T>(o: Ops<T>, s: T, t: T): T {
+  checkPair(shaped(o, s), shaped(o, t), 'feature distillation');
+  return o.reduceMean(o.abs(o.sub(s, t)), [0, 1]);
 }
 
-/** cos(s_i, t_i) = s_i.t_i / max(||s_i|| ||t_i||, eps) (torch CosineSimilarity, eps 1e-6). */
-export function cosinePerSample(s: tf.Tensor2D, t: tf.Tensor2D, eps = 1e-6): tf.Tensor1D {
-  checkPair(s, t, 'similarity distillation');
-  return tf.tidy(() => s.mul(t).sum(1).div(tf.maximum(s.norm(2, 1).mul(t.norm(2, 1)), eps)) as tf.Tensor1D);
+// cos(s_i, t_i) = s_i.t_i / max(||s_i|| ||t_i||, eps) (torch CosineSimilarity, eps 1e-6)
+export function cosinePerSampleOps<T>(o: Ops<T>, s: T, t: T, eps = 1e-6): T {
+  checkPair(shaped(o, s), shaped(o, t), 'similarity distillation');
+  return o.div(rowDot(o, s, t), o.maximumConst(o.mul(o.sqrt(rowDot(o, s, s)), o.sqrt(rowDot(o, t, t))), eps));
 }
 
 // L_cos^m = 1 - (mean_i cos(s_i, t_i) + 1) / 2
-export function similarityDistill(s: tf.Tensor2D, t: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => tf.scalar(1).sub(cosinePerSample(s, t).mean().add(1).div(2)));
+export function similarityDistillOps<T>(o: Ops<T>, s: T, t: T): T {
+  const one = o.scalar(s, 1);
+  return o.sub(one, o.scale(o.add(o.reduceMean(cosinePerSampleOps(o, s, t), [0]), one), 0.5));
 }
 
 export type HingeReduction = 'sum' | 'max';
 
 // T(A,C) = sum_{i!=j} [m + S_ij - S_ii]_+ + [m + S_ij - S_jj]_+  (max: hardest j per i, hardest i per j), S = A C^T
-export function hingePair(a: tf.Tensor2D, c: tf.Tensor2D, margin: number, reduction: HingeReduction): tf.Scalar {
-  checkPair(a, c, 'hard-negative distillation');
-  return tf.tidy(() => {
-    const S = tf.matMul(a, c, false, true);
-    const B = S.shape[0];
-    const diag = S.mul(tf.eye(B)).sum(1); // S_ii
-    const offDiag = tf.scalar(1).sub(tf.eye(B));
-    const costS = tf.relu(S.add(margin).sub(diag.reshape([B, 1]))).mul(offDiag); // query A_i, negatives C_j
-    const costIm = tf.relu(S.add(margin).sub(diag.reshape([1, B]))).mul(offDiag); // query C_j, negatives A_i
-    if (reduction === 'max') return costS.max(1).sum().add(costIm.max(0).sum()) as tf.Scalar;
-    return costS.sum().add(costIm.sum()) as tf.Scalar;
-  });
+export function hingePairOps<T>(o: Ops<T>, a: T, c: T, margin: number, reduction: HingeReduction): T {
+  checkPair(shaped(o, a), shaped(o, c), 'hard-negative distillation');
+  const B = o.shape(a)[0];
+  const S = o.matmulT(a, c);
+  const offDiag = eyeConst(o, a, B, true);
+  const diag = o.reduceSum(o.mul(S, eyeConst(o, a, B)), [1]); // S_ii
+  const shifted = o.add(S, o.scalar(a, margin));
+  const costS = o.mul(o.relu(o.sub(shifted, o.reshape(diag, [B, 1]))), offDiag); // query A_i, negatives C_j
+  const costIm = o.mul(o.relu(o.sub(shifted, o.reshape(diag, [1, B]))), offDiag); // query C_j, negatives A_i
+  if (reduction === 'max') return o.add(o.reduceSum(o.reduceMax(costS, [1]), [0]), o.reduceSum(o.reduceMax(costIm, [0]), [0]));
+  return o.add(o.reduceSum(costS, [0, 1]), o.reduceSum(costIm, [0, 1]));
 }
 
 export const HND_PAIRS = ['img_img', 'txt_txt', 'img_txt', 'txt_img'] as const;
 
 // L_hnd = T(s^I,t^I) + T(s^T,t^T) + T(s^I,t^T) + T(s^T,t^I)
-export function hardNegativeDistill(
-  s: { image: tf.Tensor2D; text: tf.Tensor2D },
-  t: { image: tf.Tensor2D; text: tf.Tensor2D },
-  margin: number,
-  reduction: HingeReduction,
-): { total: tf.Scalar; pairs: Record<(typeof HND_PAIRS)[number], tf.Scalar> } {
-  const pairs = {
-    img_img: hingePair(s.image, t.image, margin, reduction),
-    txt_txt: hingePair(s.text, t.text, margin, reduction),
-    img_txt: hingePair(s.image, t.text, margin, reduction),
-    txt_img: hingePair(s.text, t.image, margin, reduction),
-  };
-  return { total: tf.addN(Object.values(pairs)) as tf.Scalar, pairs };
+export function hardNegativeDistillOps<T>(o: Ops<T>, s: Pair<T>, t: Pair<T>, margin: number, reduction: HingeReduction): { total: T; pairs: Record<(typeof HND_PAIRS)[number], T> } {
+  const h = (a: T, c: T) => hingePairOps(o, a, c, margin, reduction);
+  const pairs = { img_img: h(s.image, t.image), txt_txt: h(s.text, t.text), img_txt: h(s.image, t.text), txt_img: h(s.text, t.image) };
+  return { total: o.add(o.add(o.add(pairs.img_img, pairs.txt_txt), pairs.img_txt), pairs.txt_img), pairs };
 }
 
 export type DsmdComponent = 'fd' | 'sd' | 'cd' | 'hnd';
@@ -118,19 +94,28 @@ export const DSMD_MODES: Record<'paper' | 'official', Pick<DsmdOptions, 'margin'
  * summed over the two modalities / four pairs, as the official code). Keys: l1_loss, cos_loss,
  * con_loss, hnd_loss (only the enabled ones).
  */
-export function dsmdLosses(
-  s: { image: tf.Tensor2D; text: tf.Tensor2D },
-  t: { image: tf.Tensor2D; text: tf.Tensor2D },
-  queues: { image: tf.Tensor2D; text: tf.Tensor2D } | undefined,
-  o: DsmdOptions,
-): Record<string, tf.Scalar> {
-  const out: Record<string, tf.Scalar> = {};
-  if (o.enabled.includes('fd')) out.l1_loss = featureDistill(s.image, t.image).add(featureDistill(s.text, t.text));
-  if (o.enabled.includes('sd')) out.cos_loss = similarityDistill(s.image, t.image).add(similarityDistill(s.text, t.text));
-  if (o.enabled.includes('cd')) {
+export function dsmdLossesOps<T>(o: Ops<T>, s: Pair<T>, t: Pair<T>, queues: Pair<T> | undefined, opts: DsmdOptions): Record<string, T> {
+  const out: Record<string, T> = {};
+  const on = (c: DsmdComponent) => opts.enabled.includes(c);
+  if (on('fd')) out.l1_loss = o.add(featureDistillOps(o, s.image, t.image), featureDistillOps(o, s.text, t.text));
+  if (on('sd')) out.cos_loss = o.add(similarityDistillOps(o, s.image, t.image), similarityDistillOps(o, s.text, t.text));
+  if (on('cd')) {
     if (!queues) throw new DistillError('contrastive distillation (cd) needs the feature queues.');
-    out.con_loss = contrastiveDistill(s.image, t.image, queues.image, o.temperature).add(contrastiveDistill(s.text, t.text, queues.text, o.temperature));
+    out.con_loss = o.add(contrastiveDistillOps(o, s.image, t.image, queues.image, opts.temperature), contrastiveDistillOps(o, s.text, t.text, queues.text, opts.temperature));
   }
-  if (o.enabled.includes('hnd')) out.hnd_loss = hardNegativeDistill(s, t, o.margin, o.reduction).total;
+  if (on('hnd')) out.hnd_loss = hardNegativeDistillOps(o, s, t, opts.margin, opts.reduction).total;
   return out;
 }
+
+// ---- tfjs wrappers (the definitions above on tfOps)
+const T = tfLossOps;
+type M = tf.Tensor2D;
+export const contrastiveDistillPerSample = (s: M, t: M, queue: M, temperature: number) => tf.tidy(() => contrastiveDistillPerSampleOps(T(), s, t, queue, temperature) as tf.Tensor1D);
+export const contrastiveDistill = (s: M, t: M, queue: M, temperature: number) => tf.tidy(() => contrastiveDistillOps(T(), s, t, queue, temperature) as tf.Scalar);
+export const featureDistill = (s: M, t: M) => tf.tidy(() => featureDistillOps(T(), s, t) as tf.Scalar);
+export const cosinePerSample = (s: M, t: M, eps = 1e-6) => tf.tidy(() => cosinePerSampleOps(T(), s, t, eps) as tf.Tensor1D);
+export const similarityDistill = (s: M, t: M) => tf.tidy(() => similarityDistillOps(T(), s, t) as tf.Scalar);
+export const hingePair = (a: M, c: M, margin: number, reduction: HingeReduction) => tf.tidy(() => hingePairOps(T(), a, c, margin, reduction) as tf.Scalar);
+export const hardNegativeDistill = (s: Pair<M>, t: Pair<M>, margin: number, reduction: HingeReduction) =>
+  tf.tidy(() => hardNegativeDistillOps(T(), s, t, margin, reduction)) as { total: tf.Scalar; pairs: Record<(typeof HND_PAIRS)[number], tf.Scalar> };
+export const dsmdLosses = (s: Pair<M>, t: Pair<M>, queues: Pair<M> | undefined, opts: DsmdOptions) => tf.tidy(() => dsmdLossesOps(T(), s, t, queues, opts)) as Record<string, tf.Scalar>;

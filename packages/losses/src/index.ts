@@ -1,6 +1,7 @@
 import { registryOf, TOKENS, type Container } from '@distill/core';
-import { METHOD_DESCRIPTIONS, METHOD_NAMES, resolveLossMethod, type LossMethod, type LossMethodOptions } from './methods.js';
+import { LOSS_ENTRIES, type LossMethod, type LossMethodOptions } from './methods.js';
 
+export { expm1, eyeConst, logSoftmaxRows, maxConst, rowDot, shaped, square, tfLossOps, type Shaped } from './common.js';
 export * from './dsmd.js';
 export * from './queue.js';
 export * from './baselines.js';
@@ -8,11 +9,8 @@ export * from './dcd.js';
 export * from './methods.js';
 export * from './parity.js';
 
-/** Binds every loss method (chosen by `--losses`) under TOKENS.LossRegistry. */
+/** Binds every loss method (chosen by `--losses`: `LOSS_ENTRIES`) under TOKENS.LossRegistry. */
 export function register(container: Container): void {
   const reg = registryOf<LossMethodOptions, LossMethod>(container, TOKENS.LossRegistry, 'loss');
-  for (const name of METHOD_NAMES) {
-    if (!reg.has(name)) reg.add({ name, description: METHOD_DESCRIPTIONS[name], defaults: { temperature: 0.05 }, create: (cfg) => resolveLossMethod(name, cfg) });
-  }
+  for (const e of LOSS_ENTRIES) if (!reg.has(e.name)) reg.add(e);
 }
-export * from './graph.js';

@@ -4,8 +4,7 @@ import { clipKdLoss, contrastiveLoss, fitnetLoss, kdLoss, rkdLoss } from './base
 import { dcdDualEncoder, DCD_DEFAULTS } from './dcd.js';
 import { hardNegativeDistill, l2n } from './dsmd.js';
 import { register } from './index.js';
-import type { GraphLossInputs } from './graph.js';
-import { METHOD_DESCRIPTIONS, METHOD_NAMES, resolveLossMethod, type LossMethod, type LossMethodOptions } from './methods.js';
+import { checkLossOptions, COMPONENT_LIST_ENTRY, isComponentList, LOSS_ENTRIES, METHOD_DESCRIPTIONS, METHOD_NAMES, resolveLossMethod, type LossMethod, type LossMethodOptions } from './methods.js';
 
 // What `--losses <spec>` resolves to: names, components, flags, and each loss's values (same as the functions).
 const m = (rows: number[][]) => tf.tensor2d(rows);
@@ -108,14 +107,22 @@ describe('resolveLossMethod', () => {
     });
   });
 
-  it('graph forms say which input is missing too', () => {
-    const x = { studentImage: {}, studentText: {} } as never as GraphLossInputs;
-    expect(() => resolveLossMethod('dsmd', o).graph!(x)).toThrow("Loss method 'dsmd' needs teacher image features.");
-    expect(() => resolveLossMethod('dsmd', o).graph!({ ...x, teacherImage: {} } as never)).toThrow("Loss method 'dsmd' needs teacher text features.");
-    const t = { ...x, teacherImage: {}, teacherText: {} } as never as GraphLossInputs;
-    expect(() => resolveLossMethod('cd', o).graph!(t)).toThrow("Loss method 'cd' needs the image queue.");
-    expect(() => resolveLossMethod('cd', o).graph!({ ...t, imageQueue: {} } as never)).toThrow("Loss method 'cd' needs the text queue.");
-    expect(() => resolveLossMethod('none', o).graph!(x)).toThrow("Loss method 'none' needs same-group targets.");
+  it('graph feeds say which input is missing too', () => {
+    const host = { batch: 3, dim: 2 };
+    const teacher = { teacherImage: new Float32Array(6), teacherText: new Float32Array(6) };
+    expect(() => resolveLossMethod('dsmd', o).feeds(host)).toThrow("Loss method 'dsmd' needs teacher image features.");
+    expect(() => resolveLossMethod('dsmd', o).feeds({ ...host, teacherImage: new Float32Array(6) })).toThrow("Loss method 'dsmd' needs teacher text features.");
+    expect(() => resolveLossMethod('cd', o).feeds({ ...host, ...teacher })).toThrow("Loss method 'cd' needs the image queue.");
+    expect(() => resolveLossMethod('cd', o).feeds({ ...host, ...teacher, imageQueue: new Float32Array(8) })).toThrow("Loss method 'cd' needs the text queue.");
+    expect(() => resolveLossMethod('dcd', o).feeds(host)).toThrow("Loss method 'dcd' needs teacher image features.");
+    // Feeds carry exactly the declared inputs: teacher rows, queues ([K, D] from the array length), extra inputs.
+    const f = resolveLossMethod('cd', o).feeds({ ...host, ...teacher, imageQueue: new Float32Array(8), textQueue: new Float32Array(8) });
+    expect(Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v.dims]))).toEqual({ teacher_image: [3, 2], teacher_text: [3, 2], image_queue: [4, 2], text_queue: [4, 2] });
+    const none = resolveLossMethod('none', o).feeds({ ...host, imageIds: [0, 0, 1] });
+    expect(Object.keys(none)).toEqual(['targets']);
+    expect(Array.from(none.targets.data as Float32Array)).toEqual([0.5, 0.5, 0, 0.5, 0.5, 0, 0, 0, 1]);
+    expect(resolveLossMethod('none', o).extraInputs({ batch: 3, dim: 2 })).toEqual([{ name: 'targets', shape: [3, 3], dtype: 'float32' }]);
+    expect(resolveLossMethod('kd', o).extraInputs({ batch: 3, dim: 2 })).toEqual([]);
   });
 
   it('empty entries of a component list are ignored', () => {
@@ -131,16 +138,57 @@ describe('resolveLossMethod', () => {
     expect(() => resolveLossMethod('kd,cd', o)).toThrow(`Unknown loss method 'kd,cd'.`);
   });
 
-  it('register binds every method under TOKENS.LossRegistry, with temperature 0.05 by default', async () => {
+  it('register binds every method under TOKENS.LossRegistry, with temperature 0.05 by default, and a pattern entry for component lists', async () => {
     const c = createContainer();
     register(c);
     register(c);
     const reg = registryOf<LossMethodOptions, LossMethod>(c, TOKENS.LossRegistry, 'loss');
-    expect(reg.names()).toEqual([...METHOD_NAMES]);
+    expect(reg.names()).toEqual([...METHOD_NAMES, COMPONENT_LIST_ENTRY]);
+    expect(reg.names()).toEqual(LOSS_ENTRIES.map((e) => e.name));
     expect(reg.get('kd').description).toBe(METHOD_DESCRIPTIONS.kd);
     expect(reg.get('kd').defaults).toEqual({ temperature: 0.05 });
     const kd = await reg.create('kd', {}, { container: c });
     expect(kd.loss(inputs()).kd.dataSync()[0]).toBeCloseTo(kdLoss(s(), t(), 0.05).dataSync()[0], 5);
+    const kd2 = await reg.create('kd', { temperature: 0.5 }, { container: c });
+    expect(kd2.loss(inputs()).kd.dataSync()[0]).toBeCloseTo(kdLoss(s(), t(), 0.5).dataSync()[0], 5);
+    // The component-list entry is a pattern entry: it accepts any comma list and resolves the name it was chosen for.
+    const pattern = reg.get(COMPONENT_LIST_ENTRY) as (typeof LOSS_ENTRIES)[number];
+    expect(['cd,hnd', ' hnd, cd ', 'kd,cd', 'dsmd'].map((n) => pattern.matches?.(n))).toEqual([true, true, false, false]);
+    const ablation = await pattern.create({ temperature: 0.05 }, { container: c, name: ' hnd, cd ' } as never);
+    expect([ablation.name, ablation.components]).toEqual(['hnd,cd', ['con_loss', 'hnd_loss']]);
+    expect((await pattern.create({ temperature: 0.05 }, { container: c })).components).toEqual(['l1_loss', 'cos_loss', 'con_loss', 'hnd_loss']);
     expect(() => reg.get('xx')).toThrow(/^Unknown loss 'xx'/);
+    await expect(reg.create('dsmd', { temperature: 0 }, { container: c })).rejects.toThrow(/^Loss options: temperature must be a positive number, got 0.$/);
+  });
+
+  it('component lists are told apart from method names', () => {
+    expect(['cd', 'cd,hnd', ' fd , sd ', 'l1,cos,con,hnd'].map(isComponentList)).toEqual([true, true, true, true]);
+    expect(['dsmd', 'kd', 'kd,cd', '', ' , ', 'cd,xx'].map(isComponentList)).toEqual([false, false, false, false, false, false]);
+  });
+
+  it('the loss config is checked, one line per mistake', () => {
+    expect(checkLossOptions({ temperature: 0.1, margin: 0.3, hardNegative: 'max', dcd: { topK: 4, temperature: 2, alpha: 0.5 } })).toEqual({ temperature: 0.1, margin: 0.3, hardNegative: 'max', dcd: { topK: 4, temperature: 2, alpha: 0.5 } });
+    const bad = (x: Partial<LossMethodOptions>) => () => checkLossOptions({ temperature: 0.1, ...x } as LossMethodOptions);
+    expect(bad({ temperature: -1 })).toThrow('Loss options: temperature must be a positive number, got -1.');
+    expect(bad({ temperature: Number.POSITIVE_INFINITY })).toThrow(/temperature must be a positive number, got Infinity/);
+    expect(bad({ margin: Number.NaN })).toThrow('Loss options: margin must be a number, got NaN.');
+    expect(bad({ hardNegative: 'mean' as never })).toThrow("Loss options: hardNegative must be 'sum' or 'max', got 'mean'.");
+    expect(bad({ dcd: { topK: 1 } })).toThrow('Loss options: dcd.topK must be an integer >= 2, got 1.');
+    expect(bad({ dcd: { topK: 2.5 } })).toThrow(/dcd.topK must be an integer >= 2, got 2.5/);
+    expect(bad({ dcd: { temperature: 0 } })).toThrow('Loss options: dcd.temperature must be positive, got 0.');
+    expect(bad({ dcd: { alpha: 1.5 } })).toThrow('Loss options: dcd.alpha must be in [0, 1], got 1.5.');
+    expect(bad({ dcd: { alpha: -0.1 } })).toThrow(/got -0.1/);
+    expect(bad({ dcd: { topK: 2, alpha: 0, temperature: 1 } })).not.toThrow();
+    expect(bad({ margin: 0, dcd: { alpha: 1 } })).not.toThrow();
+  });
+
+  it('DCD options reach the loss', () => {
+    const rand = (seed: number) => l2n(tf.tensor2d(new Rng(seed).normalArray(40), [10, 4]));
+    const big = { studentImage: rand(1), studentText: rand(2), teacherImage: rand(3), teacherText: rand(4) };
+    const base = resolveLossMethod('dcd', o).loss(big).dcd.dataSync()[0];
+    const alt = resolveLossMethod('dcd', { ...o, dcd: { alpha: 0.9, topK: 4 } }).loss(big).dcd.dataSync()[0];
+    const ref = dcdDualEncoder({ image: big.studentImage, text: big.studentText }, { image: big.teacherImage, text: big.teacherText }, { ...DCD_DEFAULTS, alpha: 0.9, topK: 4, scoreTemperature: 0.5 }).dataSync()[0];
+    expect(alt).toBeCloseTo(ref, 6);
+    expect(alt).not.toBeCloseTo(base, 3);
   });
 });

@@ -1,23 +1,96 @@
-import { DistillError, onnxOps as op, tf, type LossInputs, type Sym } from '@distill/core';
-import { clipKdLoss, contrastiveLoss, fitnetLoss, kdLoss, rkdLoss } from './baselines.js';
-import { dcdDualEncoder, DCD_DEFAULTS } from './dcd.js';
-import { dsmdLosses, DSMD_COMPONENTS, DSMD_MODES, type DsmdComponent, type HingeReduction } from './dsmd.js';
-import {
-  contrastiveDistillGraph,
-  contrastiveLossGraph,
-  featureDistillGraph,
-  hingePairGraph,
-  similarityDistillGraph,
-  type GraphLossInputs,
-} from './graph.js';
+/**
+ * Loss methods (what `--losses` names): each is ONE definition of its components over `Ops<T>`
+ * (`build`), run on tfjs by `loss` and inside the onnx engine's graph by `graph` + `feeds`. A method
+ * declares the inputs it needs: teacher features, feature queues, and its own per-step inputs
+ * computed on the host from plain arrays (`extraInputs` / `extraValues`: same-group targets, DCD's
+ * teacher selection). Every method has every form.
+ */
+import { DistillError, graphOps, tf, type Graph, type LossInputs, type Ops, type RegistryContext, type RegistryEntry, type Sym } from '@distill/core';
+import { clipKdLossOps, contrastiveLossOps, fitnetLossOps, groupTargetArray, kdLossOps, rkdLossOps } from './baselines.js';
+import { tfLossOps } from './common.js';
+import { dcdDualEncoderOps, dcdDualPlans, DCD_DEFAULTS, type DcdOptions, type DcdPlan, type DcdPlanTensors } from './dcd.js';
+import { dsmdLossesOps, DSMD_COMPONENTS, DSMD_MODES, type DsmdComponent, type HingeReduction } from './dsmd.js';
 
+/** The typed config of every loss method (registry defaults: `LOSS_DEFAULTS`). */
 export interface LossMethodOptions {
+  /** Temperature of the contrastive / KD / DCD similarity scores. */
   temperature: number;
   /** Hinge margin; default from the mode (paper 0, official 0.2). */
   margin?: number;
   /** Hinge reduction; default from the mode (paper max, official sum). */
   hardNegative?: HingeReduction;
+  /** DCD: candidates kept per row, temperature of its distillation term, mix alpha (official 8, 1, 0.2). */
+  dcd?: Partial<DcdOptions>;
 }
+
+export const LOSS_DEFAULTS: LossMethodOptions = { temperature: 0.05 };
+
+/** Checks a loss config: one line per mistake, saying what to change. */
+export function checkLossOptions(o: LossMethodOptions): LossMethodOptions {
+  const bad = (what: string) => {
+    throw new DistillError(`Loss options: ${what}.`, 2);
+  };
+  if (!(typeof o.temperature === 'number' && o.temperature > 0 && Number.isFinite(o.temperature))) bad(`temperature must be a positive number, got ${o.temperature}`);
+  if (o.margin !== undefined && !Number.isFinite(o.margin)) bad(`margin must be a number, got ${o.margin}`);
+  if (o.hardNegative !== undefined && o.hardNegative !== 'sum' && o.hardNegative !== 'max') bad(`hardNegative must be 'sum' or 'max', got '${o.hardNegative}'`);
+  const d = o.dcd ?? {};
+  if (d.topK !== undefined && !(Number.isInteger(d.topK) && d.topK >= 2)) bad(`dcd.topK must be an integer >= 2, got ${d.topK}`);
+  if (d.temperature !== undefined && !(d.temperature > 0)) bad(`dcd.temperature must be positive, got ${d.temperature}`);
+  if (d.alpha !== undefined && !(d.alpha >= 0 && d.alpha <= 1)) bad(`dcd.alpha must be in [0, 1], got ${d.alpha}`);
+  return o;
+}
+
+/** A loss input beyond the student's embeddings, declared by the method. */
+export interface LossInputSpec {
+  name: string;
+  shape: number[];
+  dtype: 'float32' | 'int64';
+}
+
+/** A host value of such an input (int64 inputs hold integer indices). */
+export interface HostTensor {
+  data: Float32Array | Int32Array;
+  dims: number[];
+  dtype: 'float32' | 'int64';
+}
+
+/** The sizes a method's graph is built for. */
+export interface LossShape {
+  batch: number;
+  dim: number;
+  /** Rows of each feature queue (methods with `needsQueue`). */
+  queueSize?: number;
+}
+
+/** One step's data as plain arrays (row-major): what the graph feeds and the extra inputs are computed from. */
+export interface HostLossInputs {
+  batch: number;
+  dim: number;
+  teacherImage?: Float32Array;
+  teacherText?: Float32Array;
+  imageQueue?: Float32Array;
+  textQueue?: Float32Array;
+  /** Group id of every row (rows of one image are positives of each other). */
+  imageIds?: ArrayLike<number>;
+}
+
+/** The tensors a method's components are computed from, on one engine. */
+export interface OpsLossInputs<T> {
+  studentImage: T;
+  studentText: T;
+  teacherImage?: T;
+  teacherText?: T;
+  imageQueue?: T;
+  textQueue?: T;
+  /** The method's own inputs (`extraInputs`), by name. */
+  extra: Record<string, T>;
+}
+
+/** An onnxruntime feed. */
+export type GraphFeed = { data: Float32Array | BigInt64Array; dims: number[] };
+
+/** Graph input names of the inputs every method may read. */
+export const GRAPH_INPUTS = { teacherImage: 'teacher_image', teacherText: 'teacher_text', imageQueue: 'image_queue', textQueue: 'text_queue' } as const;
 
 /** A named set of losses the trainer optimises (the balancer weighs its components). */
 export interface LossMethod {
@@ -26,14 +99,23 @@ export interface LossMethod {
   needsTeacher: boolean;
   needsQueue: boolean;
   defaultBalancer: 'dsmd-paper' | 'dsmd-official' | 'static';
-  /** Component names, in the order of the returned record. */
+  /** Component names, in the order of the returned records. */
   components: string[];
+  /** The method's own per-step inputs for a batch shape (computed on the host; no gradient). */
+  extraInputs(shape: LossShape): LossInputSpec[];
+  /** Their values for one step. */
+  extraValues(x: HostLossInputs): Record<string, HostTensor>;
+  /** The components, defined once for every engine. */
+  build<T>(o: Ops<T>, x: OpsLossInputs<T>): Record<string, T>;
+  /** tfjs: `build` on tfOps, the extra inputs as constants. */
   loss(inputs: LossInputs): Record<string, tf.Scalar>;
   /**
-   * The same components written for the onnx engine's graph builder (same names and order), when the
-   * method has them (dsmd, dsmd-official, DSMD component lists, none): then the whole step runs in onnxruntime.
+   * The onnx engine: `build` on graphOps in the student's graph, with graph inputs for the teacher
+   * features, queues and extra inputs (named by `GRAPH_INPUTS` and `extraInputs`), fed by `feeds`.
    */
-  graph?(inputs: GraphLossInputs): Record<string, Sym>;
+  graph(g: Graph, student: { image: Sym; text: Sym }, shape: LossShape): Record<string, Sym>;
+  /** The feeds of `graph`'s inputs for one step. */
+  feeds(x: HostLossInputs): Record<string, GraphFeed>;
 }
 
 function need<T>(x: T | undefined, what: string, method: string): T {
@@ -41,13 +123,100 @@ function need<T>(x: T | undefined, what: string, method: string): T {
   return x;
 }
 
-function teacherOf(x: LossInputs, method: string) {
-  return { image: need(x.teacherImage, 'teacher image features', method), text: need(x.teacherText, 'teacher text features', method) };
+/** A loss method's definition: what `defineLossMethod` turns into a `LossMethod` (plugins define theirs the same way). */
+export interface LossMethodDef {
+  name: string;
+  description: string;
+  needsTeacher: boolean;
+  needsQueue: boolean;
+  defaultBalancer: LossMethod['defaultBalancer'];
+  components: string[];
+  extraInputs?(shape: LossShape): LossInputSpec[];
+  extraValues?(x: HostLossInputs): Record<string, HostTensor>;
+  build<T>(o: Ops<T>, x: OpsLossInputs<T>): Record<string, T>;
 }
+
+/** Adds the tfjs and graph forms to a definition (the same `build` for both). */
+export function defineLossMethod(d: LossMethodDef): LossMethod {
+  const extraInputs: (shape: LossShape) => LossInputSpec[] = d.extraInputs ?? (() => []);
+  const extraValues: (x: HostLossInputs) => Record<string, HostTensor> = d.extraValues ?? (() => ({}));
+  const teacherOf = <T>(x: { teacherImage?: T; teacherText?: T }) => ({
+    teacherImage: d.needsTeacher ? need(x.teacherImage, 'teacher image features', d.name) : undefined,
+    teacherText: d.needsTeacher ? need(x.teacherText, 'teacher text features', d.name) : undefined,
+  });
+  const queuesOf = <T>(x: { imageQueue?: T; textQueue?: T }) => ({
+    imageQueue: d.needsQueue ? need(x.imageQueue, 'the image queue', d.name) : undefined,
+    textQueue: d.needsQueue ? need(x.textQueue, 'the text queue', d.name) : undefined,
+  });
+  return {
+    ...d,
+    extraInputs,
+    extraValues,
+    loss(x) {
+      const o = tfLossOps();
+      const [batch, dim] = x.studentImage.shape;
+      const t = teacherOf(x);
+      const q = queuesOf(x);
+      const host: HostLossInputs = {
+        batch,
+        dim,
+        imageIds: x.imageIds,
+        get teacherImage() { return t.teacherImage?.dataSync() as Float32Array | undefined; },
+        get teacherText() { return t.teacherText?.dataSync() as Float32Array | undefined; },
+        get imageQueue() { return q.imageQueue?.dataSync() as Float32Array | undefined; },
+        get textQueue() { return q.textQueue?.dataSync() as Float32Array | undefined; },
+      };
+      const values = extraValues(host);
+      return tf.tidy(() => {
+        const like = x.studentImage;
+        const extra = Object.fromEntries(
+          Object.entries(values).map(([k, v]) => [k, v.dtype === 'int64' ? o.intConstant(like, v.data, v.dims) : o.constant(like, v.data, v.dims)]),
+        );
+        return d.build(o, { studentImage: x.studentImage, studentText: x.studentText, ...t, ...q, extra });
+      }) as Record<string, tf.Scalar>;
+    },
+    graph(g, e, shape) {
+      const [B, D] = e.image.shape;
+      const input = (name: string, dims: number[], dtype: 'float32' | 'int64' = 'float32') => g.input(name, dims, { dtype });
+      const t = d.needsTeacher ? { teacherImage: input(GRAPH_INPUTS.teacherImage, [B, D]), teacherText: input(GRAPH_INPUTS.teacherText, [B, D]) } : {};
+      const K = d.needsQueue ? need(shape.queueSize, 'the queue size', d.name) : 0;
+      const q = d.needsQueue ? { imageQueue: input(GRAPH_INPUTS.imageQueue, [K, D]), textQueue: input(GRAPH_INPUTS.textQueue, [K, D]) } : {};
+      const extra = Object.fromEntries(extraInputs({ ...shape, batch: B, dim: D }).map((s) => [s.name, input(s.name, s.shape, s.dtype)]));
+      return d.build(graphOps(), { studentImage: e.image, studentText: e.text, ...t, ...q, extra });
+    },
+    feeds(x) {
+      const { batch: B, dim: D } = x;
+      const f: Record<string, GraphFeed> = {};
+      if (d.needsTeacher) {
+        f[GRAPH_INPUTS.teacherImage] = { data: need(x.teacherImage, 'teacher image features', d.name), dims: [B, D] };
+        f[GRAPH_INPUTS.teacherText] = { data: need(x.teacherText, 'teacher text features', d.name), dims: [B, D] };
+      }
+      if (d.needsQueue) {
+        const qi = need(x.imageQueue, 'the image queue', d.name);
+        f[GRAPH_INPUTS.imageQueue] = { data: qi, dims: [qi.length / D, D] };
+        const qt = need(x.textQueue, 'the text queue', d.name);
+        f[GRAPH_INPUTS.textQueue] = { data: qt, dims: [qt.length / D, D] };
+      }
+      for (const [k, v] of Object.entries(extraValues(x))) {
+        f[k] = { data: v.dtype === 'int64' ? BigInt64Array.from(v.data, (n) => BigInt(n)) : (v.data as Float32Array), dims: v.dims };
+      }
+      return f;
+    },
+  };
+}
+
+/** Same-group targets [B, B] (the contrastive and CLIP-KD InfoNCE): an extra input named 'targets'. */
+const TARGETS = {
+  extraInputs: (s: LossShape): LossInputSpec[] => [{ name: 'targets', shape: [s.batch, s.batch], dtype: 'float32' }],
+  extraValues: (x: HostLossInputs): Record<string, HostTensor> => ({ targets: { data: groupTargetArray(x.imageIds, x.batch), dims: [x.batch, x.batch], dtype: 'float32' } }),
+};
 
 const ALIASES: Record<string, DsmdComponent> = { cd: 'cd', con: 'cd', fd: 'fd', l1: 'fd', sd: 'sd', cos: 'sd', hnd: 'hnd' };
 
 export const METHOD_NAMES = ['dsmd', 'dsmd-official', 'dcd', 'kd', 'fitnet', 'rkd', 'clip-kd', 'none'] as const;
+
+/** The registry's pattern entry: any comma list of DSMD components. */
+export const COMPONENT_LIST_ENTRY = 'cd,fd,sd,hnd';
 
 export const METHOD_DESCRIPTIONS: Record<string, string> = {
   dsmd: 'DSMD, paper mode: cd + fd + sd + hnd (hardest negative, margin 0), dsmd-paper balancer',
@@ -58,8 +227,40 @@ export const METHOD_DESCRIPTIONS: Record<string, string> = {
   rkd: 'relational KD: distance + angle',
   'clip-kd': 'feature MSE + interactive contrastive (student image vs teacher text and vice versa)',
   none: "no teacher: the student's own symmetric contrastive loss (the no-teacher baseline)",
-  'cd,fd,sd,hnd': 'any comma list of DSMD components (paper mode), e.g. cd,hnd for an ablation',
+  [COMPONENT_LIST_ENTRY]: 'any comma list of DSMD components (paper mode), e.g. cd,hnd for an ablation',
 };
+
+const DCD_PLAN_PARTS = ['index', 'teacher', 'share', 'rsum'] as const;
+const dcdInputName = (dir: 'i2t' | 't2i', part: (typeof DCD_PLAN_PARTS)[number]) => `dcd_${dir}_${part}`;
+
+/** DCD's extra inputs per direction: the student's selected positions (int64), teacher scores [B, K], shares [B], sum r []. */
+function dcdInputs(B: number, K: number): LossInputSpec[] {
+  return (['i2t', 't2i'] as const).flatMap((dir) => [
+    { name: dcdInputName(dir, 'index'), shape: [B * K], dtype: 'int64' as const },
+    { name: dcdInputName(dir, 'teacher'), shape: [B, K], dtype: 'float32' as const },
+    { name: dcdInputName(dir, 'share'), shape: [B], dtype: 'float32' as const },
+    { name: dcdInputName(dir, 'rsum'), shape: [], dtype: 'float32' as const },
+  ]);
+}
+
+function dcdValues(p: { i2t: DcdPlan; t2i: DcdPlan }): Record<string, HostTensor> {
+  const out: Record<string, HostTensor> = {};
+  for (const dir of ['i2t', 't2i'] as const) {
+    const x = p[dir];
+    out[dcdInputName(dir, 'index')] = { data: x.studentIndex, dims: [x.studentIndex.length], dtype: 'int64' };
+    out[dcdInputName(dir, 'teacher')] = { data: x.teacherSelected, dims: [x.batch, x.topK], dtype: 'float32' };
+    out[dcdInputName(dir, 'share')] = { data: x.entropyShare, dims: [x.batch], dtype: 'float32' };
+    out[dcdInputName(dir, 'rsum')] = { data: Float32Array.of(x.rSum), dims: [], dtype: 'float32' };
+  }
+  return out;
+}
+
+const dcdTensors = <T>(extra: Record<string, T>, dir: 'i2t' | 't2i'): DcdPlanTensors<T> => ({
+  studentIndex: extra[dcdInputName(dir, 'index')],
+  teacherSelected: extra[dcdInputName(dir, 'teacher')],
+  entropyShare: extra[dcdInputName(dir, 'share')],
+  rSum: extra[dcdInputName(dir, 'rsum')],
+});
 
 /** Resolve `--losses`: a method name or a comma list of DSMD components (cd, fd, sd, hnd). */
 export function resolveLossMethod(spec: string, o: LossMethodOptions): LossMethod {
@@ -67,70 +268,68 @@ export function resolveLossMethod(spec: string, o: LossMethodOptions): LossMetho
   const dsmd = (mode: 'paper' | 'official', enabled: DsmdComponent[], label: string): LossMethod => {
     const margin = o.margin ?? DSMD_MODES[mode].margin;
     const reduction = o.hardNegative ?? DSMD_MODES[mode].reduction;
-    const components = (['fd', 'sd', 'cd', 'hnd'] as DsmdComponent[]).filter((c) => enabled.includes(c)).map((c) => ({ fd: 'l1_loss', sd: 'cos_loss', cd: 'con_loss', hnd: 'hnd_loss' })[c]);
-    return {
+    const cd = enabled.includes('cd');
+    return defineLossMethod({
       name: label,
       description: METHOD_DESCRIPTIONS[label] ?? `DSMD components ${enabled.join(', ')} (paper mode)`,
       needsTeacher: true,
-      needsQueue: enabled.includes('cd'),
+      needsQueue: cd,
       defaultBalancer: mode === 'paper' ? 'dsmd-paper' : 'dsmd-official',
-      components,
-      loss: (x) => {
-        const t = teacherOf(x, label);
-        const queues = enabled.includes('cd') ? { image: need(x.imageQueue, 'the image queue', label), text: need(x.textQueue, 'the text queue', label) } : undefined;
-        return dsmdLosses({ image: x.studentImage, text: x.studentText }, t, queues, { temperature: o.temperature, margin, reduction, enabled });
-      },
-      graph: (x) => {
-        const s = { image: x.studentImage, text: x.studentText };
-        const t = { image: need(x.teacherImage, 'teacher image features', label), text: need(x.teacherText, 'teacher text features', label) };
-        const out: Record<string, Sym> = {};
-        if (enabled.includes('fd')) out.l1_loss = op.add(featureDistillGraph(s.image, t.image), featureDistillGraph(s.text, t.text));
-        if (enabled.includes('sd')) out.cos_loss = op.add(similarityDistillGraph(s.image, t.image), similarityDistillGraph(s.text, t.text));
-        if (enabled.includes('cd')) {
-          const qi = need(x.imageQueue, 'the image queue', label);
-          const qt = need(x.textQueue, 'the text queue', label);
-          out.con_loss = op.add(contrastiveDistillGraph(s.image, t.image, qi, o.temperature), contrastiveDistillGraph(s.text, t.text, qt, o.temperature));
-        }
-        if (enabled.includes('hnd')) {
-          const h = (a: Sym, c: Sym) => hingePairGraph(a, c, margin, reduction);
-          out.hnd_loss = op.add(op.add(h(s.image, t.image), h(s.text, t.text)), op.add(h(s.image, t.text), h(s.text, t.image)));
-        }
-        return out;
-      },
-    };
+      components: DSMD_COMPONENTS.filter((c) => enabled.includes(c)).map((c) => ({ fd: 'l1_loss', sd: 'cos_loss', cd: 'con_loss', hnd: 'hnd_loss' })[c]),
+      build: (ops, x) =>
+        dsmdLossesOps(
+          ops,
+          { image: x.studentImage, text: x.studentText },
+          { image: x.teacherImage!, text: x.teacherText! },
+          cd ? { image: x.imageQueue!, text: x.textQueue! } : undefined,
+          { temperature: o.temperature, margin, reduction, enabled },
+        ),
+    });
   };
-  const simple = (label: string, needsTeacher: boolean, f: (x: LossInputs) => tf.Scalar): LossMethod => ({
-    name: label,
-    description: METHOD_DESCRIPTIONS[label],
-    needsTeacher,
-    needsQueue: false,
-    defaultBalancer: 'static',
-    components: [label],
-    loss: (x) => ({ [label]: f(x) }),
-  });
+  // A one-component method of a teacher loss over (student, teacher) pairs.
+  const single = (label: string, f: <T>(ops: Ops<T>, s: { image: T; text: T }, t: { image: T; text: T }, extra: Record<string, T>) => T, extra?: Pick<LossMethodDef, 'extraInputs' | 'extraValues'>): LossMethod =>
+    defineLossMethod({
+      name: label,
+      description: METHOD_DESCRIPTIONS[label],
+      needsTeacher: true,
+      needsQueue: false,
+      defaultBalancer: 'static',
+      components: [label],
+      ...extra,
+      build: (ops, x) => ({ [label]: f(ops, { image: x.studentImage, text: x.studentText }, { image: x.teacherImage!, text: x.teacherText! }, x.extra) }),
+    });
   switch (name) {
     case 'dsmd':
       return dsmd('paper', DSMD_COMPONENTS, 'dsmd');
     case 'dsmd-official':
       return dsmd('official', DSMD_COMPONENTS, 'dsmd-official');
     case 'none':
-      return {
-        ...simple('contrastive', false, (x) => contrastiveLoss(x.studentImage, x.studentText, o.temperature, x.imageIds)),
+      return defineLossMethod({
+        name: 'contrastive',
         description: METHOD_DESCRIPTIONS.none,
-        graph: (x) => ({ contrastive: contrastiveLossGraph(x.studentImage, x.studentText, o.temperature, need(x.targets, 'same-group targets', 'none')) }),
-      };
+        needsTeacher: false,
+        needsQueue: false,
+        defaultBalancer: 'static',
+        components: ['contrastive'],
+        ...TARGETS,
+        build: (ops, x) => ({ contrastive: contrastiveLossOps(ops, x.studentImage, x.studentText, o.temperature, x.extra.targets) }),
+      });
     case 'kd':
-      return simple('kd', true, (x) => kdLoss({ image: x.studentImage, text: x.studentText }, teacherOf(x, 'kd'), o.temperature));
+      return single('kd', (ops, s, t) => kdLossOps(ops, s, t, o.temperature));
     case 'fitnet':
-      return simple('fitnet', true, (x) => fitnetLoss({ image: x.studentImage, text: x.studentText }, teacherOf(x, 'fitnet')));
+      return single('fitnet', (ops, s, t) => fitnetLossOps(ops, s, t));
     case 'rkd':
-      return simple('rkd', true, (x) => rkdLoss({ image: x.studentImage, text: x.studentText }, teacherOf(x, 'rkd')));
+      return single('rkd', (ops, s, t) => rkdLossOps(ops, s, t));
     case 'clip-kd':
-      return simple('clip-kd', true, (x) => clipKdLoss({ image: x.studentImage, text: x.studentText }, teacherOf(x, 'clip-kd'), o.temperature, x.imageIds));
-    case 'dcd':
-      return simple('dcd', true, (x) =>
-        dcdDualEncoder({ image: x.studentImage, text: x.studentText }, teacherOf(x, 'dcd'), { ...DCD_DEFAULTS, scoreTemperature: o.temperature }),
-      );
+      return single('clip-kd', (ops, s, t, e) => clipKdLossOps(ops, s, t, o.temperature, e.targets), TARGETS);
+    case 'dcd': {
+      const opts = { ...DCD_DEFAULTS, ...o.dcd, scoreTemperature: o.temperature };
+      return single('dcd', (ops, s, _t, e) => dcdDualEncoderOps(ops, s, { i2t: dcdTensors(e, 'i2t'), t2i: dcdTensors(e, 't2i') }, opts), {
+        extraInputs: (sh) => dcdInputs(sh.batch, opts.topK),
+        extraValues: (x) =>
+          dcdValues(dcdDualPlans({ image: need(x.teacherImage, 'teacher image features', 'dcd'), text: need(x.teacherText, 'teacher text features', 'dcd') }, x.batch, x.dim, opts)),
+      });
+    }
   }
   const parts = name.split(',').map((p) => p.trim()).filter(Boolean);
   const unknown = parts.filter((p) => !(p in ALIASES));
@@ -142,3 +341,32 @@ export function resolveLossMethod(spec: string, o: LossMethodOptions): LossMetho
   }
   return dsmd('paper', [...new Set(parts.map((p) => ALIASES[p]))], parts.join(','));
 }
+
+/** True when `spec` is a comma list of DSMD components (and not a method name). */
+export function isComponentList(spec: string): boolean {
+  const parts = spec.split(',').map((p) => p.trim()).filter(Boolean);
+  return parts.length > 0 && parts.every((p) => p in ALIASES) && !(METHOD_NAMES as readonly string[]).includes(spec.trim());
+}
+
+/**
+ * The registry entries of every loss method (`register(container)` binds them under TOKENS.LossRegistry):
+ * the named methods, and a pattern entry that accepts any comma list of DSMD components. `create`
+ * checks the config and resolves the name it was chosen for.
+ */
+export type LossEntry = RegistryEntry<LossMethodOptions, LossMethod> & { matches?(name: string): boolean };
+
+export const LOSS_ENTRIES: readonly LossEntry[] = [
+  ...METHOD_NAMES.map((name) => ({
+    name,
+    description: METHOD_DESCRIPTIONS[name],
+    defaults: LOSS_DEFAULTS,
+    create: (cfg: LossMethodOptions) => resolveLossMethod(name, checkLossOptions(cfg)),
+  })),
+  {
+    name: COMPONENT_LIST_ENTRY,
+    description: METHOD_DESCRIPTIONS[COMPONENT_LIST_ENTRY],
+    defaults: LOSS_DEFAULTS,
+    matches: (n: string) => isComponentList(n),
+    create: (cfg: LossMethodOptions, ctx: RegistryContext & { name?: string }) => resolveLossMethod(ctx.name ?? COMPONENT_LIST_ENTRY, checkLossOptions(cfg)),
+  },
+];
