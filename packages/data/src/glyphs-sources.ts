@@ -17,6 +17,8 @@ import { DistillError } from '@distill/core';
  *   the emojibase label);
  * - icons: lucide-static, @phosphor-icons/core (each of its 6 weights a style) and @mdi/svg (not
  *   deprecated), merged by icon name: `heart` of lucide, phosphor and mdi is one concept in 8 styles.
+ *   An MDI variant's split group is its base icon's name (heart-outline, heart-off, ... -> heart), so a
+ *   family of variants is never split between train and test.
  *
  * Tabler (`@tabler/icons`, `@iconify-json/tabler`) is never read: it is reserved for an independent check
  * (`GLYPHS_EXCLUDED`; `glyphSources()` refuses any source whose package names it).
@@ -341,6 +343,8 @@ interface PhosphorIcon {
   tags: string[];
 }
 interface MdiIcon {
+  id: string;
+  baseIconId?: string;
   name: string;
   aliases: string[];
   tags: string[];
@@ -353,6 +357,8 @@ function iconConcepts(size: number): GlyphConceptSource[] {
     aliases: string[];
     tags: string[];
     categories: string[];
+    /** MDI's base icon (heart-outline -> heart): the split group of the whole family. */
+    base?: string;
     images: Map<string, GlyphInput>;
   }
   const acc = new Map<string, Acc>();
@@ -392,12 +398,14 @@ function iconConcepts(size: number): GlyphConceptSource[] {
   {
     const dir = glyphPackageDir('@mdi/svg');
     const meta = readJson<MdiIcon[]>(join(dir, 'meta.json'));
+    const nameOf = new Map(meta.map((m) => [m.id, m.name]));
     for (const ic of [...meta].sort((x, y) => (x.name < y.name ? -1 : 1))) {
       if (ic.deprecated) continue;
       const p = join(dir, 'svg', `${ic.name}.svg`);
       if (!existsSync(p)) continue;
       const a = get(ic.name);
       a.aliases.push(...ic.aliases);
+      a.base = ic.baseIconId ? nameOf.get(ic.baseIconId) : undefined;
       a.categories.push(...ic.tags);
       a.images.set('mdi', { kind: 'svg', svg: svgFile(p, size) });
     }
@@ -418,7 +426,7 @@ function iconConcepts(size: number): GlyphConceptSource[] {
       key: `icon:${a.name}`,
       kind: 'icon',
       name,
-      group: slug(a.name),
+      group: slug(a.base ?? a.name),
       captions: c.list,
       images: GLYPH_STYLES.filter((s) => a.images.has(s.style)).map((s) => ({ style: s.style, file: `images/${s.style}/${slug(a.name)}.png`, input: a.images.get(s.style)! })),
     });

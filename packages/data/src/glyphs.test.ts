@@ -94,6 +94,8 @@ describe('glyphs: a sample build', () => {
     const x = await loadGlyphs('glyphs-xstyle', { ...SAMPLE, cacheDir, build: false });
     const concepts = (s: { images: { id: string }[] }) => new Set(s.images.map((i) => i.id.split('/')[0]));
     const groupOf = new Map(readGlyphConcepts(a.dir).map((c) => [c.key, c.group]));
+    // an MDI variant is in its base icon's group: the family is never split between train and test
+    expect([groupOf.get('icon:access-point-network-off'), groupOf.get('icon:access-point')]).toEqual(['access-point', 'access-point']);
     const trainGroups = new Set([...concepts(g.splits.train)].map((k) => groupOf.get(k)));
     for (const s of ['val', 'test']) for (const k of concepts(g.splits[s])) expect(trainGroups.has(groupOf.get(k))).toBe(false);
     const xtrain = x.splits.train.images;

@@ -13,7 +13,7 @@ export * from './glyphs-sources.js';
  * 64 px, built once from npm packages into the distill cache (see glyphs-sources.ts for the inputs).
  *
  * Splits are by concept. Concepts are grouped (an emoji whose label slug is an icon's name shares its
- * group), the groups sorted by key are permuted with `new Rng(GLYPHS_SPLIT_SEED)`, and taken in that order
+ * group; an MDI variant is in its base icon's group: heart-outline with heart), the groups sorted by key are permuted with `new Rng(GLYPHS_SPLIT_SEED)`, and taken in that order
  * into test until it holds exactly 1,000 concepts, then val (1,000), the rest train. Val and test are
  * Flickr-style: one image per concept (its style drawn with a seeded Rng among the concept's styles) and
  * exactly 5 captions, a seeded choice among the concept's captions that no other concept of the same
@@ -30,7 +30,7 @@ export const GLYPHS_EVAL_CAPTIONS = 5;
 /** Raster size: the emoji set's 64 px. */
 export const GLYPHS_SIZE = 64;
 /** Bumped whenever the build's output for the same inputs changes (part of the cache key). */
-export const GLYPHS_BUILD_VERSION = 1;
+export const GLYPHS_BUILD_VERSION = 2;
 /** Fixed raster settings (recorded in the manifest and the cache key). */
 export const GLYPHS_RASTER = {
   size: GLYPHS_SIZE,
@@ -323,7 +323,7 @@ function glyphsManifest(table: GlyphConcept[], o: { key: string; sources: GlyphS
     captionsPerImage: { min: Math.min(...caps), max: Math.max(...caps), mean: Math.round((1000 * caps.reduce((a, b) => a + b, 0)) / caps.length) / 1000 },
     splits: { glyphs: count('glyphs'), 'glyphs-xstyle': count('glyphs-xstyle') },
     splitRule:
-      `concepts grouped (an emoji label slug = an icon name), groups sorted and permuted with distill Rng(${GLYPHS_SPLIT_SEED}) (xstyle: Rng(${GLYPHS_SPLIT_SEED + 7}) over groups whose concepts all have >= 2 styles); ` +
+      `concepts grouped (an emoji label slug = an icon name; an MDI variant joins its base icon), groups sorted and permuted with distill Rng(${GLYPHS_SPLIT_SEED}) (xstyle: Rng(${GLYPHS_SPLIT_SEED + 7}) over groups whose concepts all have >= 2 styles); ` +
       `first groups to test until ${table.filter((c) => c.split === 'test').length} concepts, then val, rest train; val/test: one seeded style per concept and ${GLYPHS_EVAL_CAPTIONS} seeded captions unique within the split where possible; ` +
       'glyphs: only the chosen image of a val/test concept is used; xstyle: its other styles are train images',
     sources: o.sources,
