@@ -9,6 +9,7 @@
  * run inference-only graphs (no saved activations) for evaluation.
  */
 import { Graph, OnnxRunner, OnnxTrainingRunner, Rng, type Sym, type TrainingGraphs, onnxOps as op } from '@distill/core';
+import { buildingFor, disposeDeviceTensor, loadOrt, readToHost, type FeedValue, type OrtTensor } from '@distill/core';
 import { bertGraph, resnetGraph, textCnnGraph, vitGraph, type DropFn, type SymParams } from './onnx-graph.js';
 import type { BertConfig } from './bert.js';
 import type { ResNetConfig } from './resnet.js';
@@ -165,10 +166,16 @@ export interface OnnxStudentEngineOptions {
   threads?: number;
   /**
    * onnxruntime execution providers of every session (default ['cpu']). ['webgpu'] runs the graphs on
-   * WebGPU (onnxruntime places ops without a WebGPU kernel on the CPU); inputs and outputs stay CPU
-   * tensors, so weights are uploaded each run.
+   * WebGPU, built for it (the gather gradient's device form), with the weights resident (below).
    */
   executionProviders?: string[];
+  /**
+   * Weights as onnxruntime tensors between steps (default: on with 'webgpu', where they stay on the
+   * device): the step's saved activations and gradients stay there too (`backwardOnDevice`), the
+   * optimizer updates the tensors (`setDeviceParams`), and `params` is brought up to date by
+   * `syncToHost()` only (checkpoints). Off: every run uploads `params` and returns gradients to JS.
+   */
+  resident?: boolean;
   /** Text batches are padded to a multiple of this (fewer graph shapes to compile; padding is masked). */
   lengthBucket?: number;
   /** Seed of the dropout masks (a step's masks depend only on the seed and the step). */
@@ -193,12 +200,25 @@ export class OnnxStudentEngine {
   private readonly encoders = new Map<string, Promise<{ runner: OnnxRunner; inputs: string[] }>>();
   private current?: StudentRunner;
   /** The feeds of the last fused-mode forward (its step run recomputes the forward from them). */
-  private lastFeeds?: Record<string, Feed>;
+  private lastFeeds?: Record<string, FeedValue>;
   private readonly bucket: number;
   /** How steps run (see StepMode); set before the first step. */
   mode: StepMode;
-  /** The weights, in `student.variables()` order: updated in place by the optimizer. */
+  /**
+   * The weights, in `student.variables()` order: updated in place by the optimizer; when `resident`,
+   * the host copy, current after `syncToHost()` (write it, then call `paramsWritten()`).
+   */
   readonly params: Float32Array[];
+  /** Weights live in onnxruntime tensors between steps (see OnnxStudentEngineOptions.resident). */
+  readonly resident: boolean;
+  /** The resident weights (CPU tensors over `params` until the first update, then the optimizer's outputs). */
+  private device?: OrtTensor[];
+  private fresh = true;
+
+  /** `params` is as new as the weights the sessions use (always, unless resident and updated since `syncToHost`). */
+  get hostCurrent(): boolean {
+    return this.fresh;
+  }
 
   constructor(
     readonly student: DualEncoderStudent,
@@ -211,6 +231,47 @@ export class OnnxStudentEngine {
     const vars = student.variables();
     if (opts.params && opts.params.length !== vars.length) throw new Error(`OnnxStudentEngine: ${opts.params.length} parameter arrays for ${vars.length} variables`);
     this.params = opts.params ?? vars.map((v) => Float32Array.from(v.variable.dataSync() as Float32Array));
+    this.resident = opts.resident ?? this.executionProviders[0] === 'webgpu';
+  }
+
+  /** The device graphs are built for (the first execution provider). */
+  private get graphDevice(): 'cpu' | 'webgpu' {
+    return this.executionProviders[0] === 'webgpu' ? 'webgpu' : 'cpu';
+  }
+
+  /** The resident weights as session inputs (made from `params` on first use). */
+  async deviceParams(): Promise<OrtTensor[]> {
+    if (!this.resident) throw new Error('OnnxStudentEngine.deviceParams: the engine is not resident');
+    if (!this.device) {
+      const ort = await loadOrt();
+      const vars = this.student.variables();
+      this.device = this.params.map((p, i) => new ort.Tensor('float32', p, vars[i].variable.shape));
+    }
+    return this.device;
+  }
+
+  /** The optimizer's new weights (tensors in `params` order); the previous ones are freed. */
+  setDeviceParams(next: OrtTensor[]): void {
+    if (!this.resident) throw new Error('OnnxStudentEngine.setDeviceParams: the engine is not resident');
+    if (next.length !== this.params.length) throw new Error(`OnnxStudentEngine.setDeviceParams: ${next.length} tensors for ${this.params.length} weights`);
+    for (const t of this.device ?? []) if (!next.includes(t)) disposeDeviceTensor(t);
+    this.device = next;
+    this.fresh = false;
+  }
+
+  /** Copies the resident weights into `params` (checkpoints, saving the student); a no-op when they are current. */
+  async syncToHost(): Promise<void> {
+    if (this.fresh || !this.device) return;
+    const host = await readToHost(this.device, [...this.executionProviders]);
+    host.forEach((h, i) => this.params[i].set(h));
+    this.fresh = true;
+  }
+
+  /** `params` was written (a checkpoint loaded): the resident weights are dropped and made from it again. */
+  paramsWritten(): void {
+    for (const t of this.device ?? []) disposeDeviceTensor(t);
+    this.device = undefined;
+    this.fresh = true;
   }
 
   /** The execution providers every session of this engine uses (['cpu'] unless given). */
@@ -241,7 +302,7 @@ export class OnnxStudentEngine {
     const key = `${batch}x${length}${withHead ? '+loss' : ''}:${mode}`;
     let b = this.built.get(key);
     if (!b) {
-      b = buildStudentGraphs(this.student, batch, length, withHead ? this.opts.head : undefined, mode);
+      b = buildingFor(this.graphDevice, () => buildStudentGraphs(this.student, batch, length, withHead ? this.opts.head : undefined, mode));
       this.built.set(key, b);
     }
     return b;
@@ -275,14 +336,15 @@ export class OnnxStudentEngine {
       if ('fused' in graphs && graphs.fused) {
         const fg = graphs.fused;
         // no arenas: the step run's activations (gigabytes at base size) go back to the system after each run
-        r = Promise.all([OnnxRunner.create(fg.forward, { threads, executionProviders, memArena: false }), OnnxRunner.create(fg.step, { threads, executionProviders, memArena: false })]).then(([forward, step]) => ({
+        const stepOpts = { threads, executionProviders, memArena: false, ...(this.resident ? { outputLocation: 'gpu-buffer' as const } : {}) };
+        r = Promise.all([OnnxRunner.create(fg.forward, { threads, executionProviders, memArena: false }), OnnxRunner.create(fg.step, stepOpts)]).then(([forward, step]) => ({
           dropout,
           components,
           fused: { graphs: fg, forward, step },
         }));
       } else {
         const tg = graphs as unknown as TrainingGraphs;
-        r = OnnxTrainingRunner.create(tg, { threads, executionProviders }).then((runner) => ({ runner, dropout, components }));
+        r = OnnxTrainingRunner.create(tg, { threads, executionProviders, resident: this.resident }).then((runner) => ({ runner, dropout, components }));
       }
       this.runners.set(key, r);
       this.built.delete(key); // the sessions hold the models now
@@ -299,15 +361,16 @@ export class OnnxStudentEngine {
     length: number,
     opts: { step?: number; training?: boolean },
     withHead: boolean,
-  ): Promise<{ feeds: Record<string, Feed>; r: StudentRunner }> {
+  ): Promise<{ feeds: Record<string, FeedValue>; r: StudentRunner }> {
     const { Lp, ids64, maskF } = this.padText(ids, mask, batch, length);
     const crop = this.student.preprocess.crop;
-    const feeds: Record<string, Feed> = {
+    const feeds: Record<string, FeedValue> = {
       pixels: { data: pixels, dims: [batch, 3, crop, crop] },
       ids: { data: ids64, dims: [batch, Lp] },
       mask: { data: maskF, dims: [batch, Lp] },
     };
-    this.student.variables().forEach((v, i) => (feeds[`p${i}`] = { data: this.params[i], dims: v.variable.shape }));
+    const weights = this.resident ? await this.deviceParams() : undefined;
+    this.student.variables().forEach((v, i) => (feeds[`p${i}`] = weights ? weights[i] : { data: this.params[i], dims: v.variable.shape }));
     const r = await this.runner(batch, Lp, withHead);
     const training = opts.training ?? true;
     const rng = new Rng(this.opts.seed ?? 0).fork(`dropout/${opts.step ?? 0}`);
@@ -363,33 +426,63 @@ export class OnnxStudentEngine {
     return Object.fromEntries(r.components.map((c, i) => [c, out[i][0]]));
   }
 
-  private async runForward(r: StudentRunner, feeds: Record<string, Feed>): Promise<Float32Array[]> {
+  private async runForward(r: StudentRunner, feeds: Record<string, FeedValue>): Promise<Float32Array[]> {
     if (r.runner) return r.runner.forward(feeds);
     this.lastFeeds = feeds;
     return r.fused.forward.run(feeds, r.fused.graphs.outputNames);
   }
 
   private async runBackward(r: StudentRunner, seeds: Float32Array[]): Promise<Float32Array[]> {
-    if (r.runner) return r.runner.backward(seeds);
+    if (this.resident) throw new Error('OnnxStudentEngine: the engine is resident, its gradients stay on the device (backwardOnDevice)');
+    return (await this.runBackwardTensors(r, seeds)).map((t) => t.data as Float32Array);
+  }
+
+  /** The gradients as the backward session located them (on the device when resident). */
+  private async runBackwardTensors(r: StudentRunner, seeds: Float32Array[]): Promise<OrtTensor[]> {
+    if (r.runner) return r.runner.backwardTensors(seeds);
     const feeds = this.lastFeeds;
     if (!feeds) throw new Error('OnnxStudentEngine: backward before forward');
     const fg = r.fused.graphs;
-    const all: Record<string, Feed> = { ...feeds };
+    const all: Record<string, FeedValue> = { ...feeds };
     fg.seedNames.forEach((n, i) => (all[n] = { data: seeds[i], dims: fg.outputShapes[i] }));
     this.lastFeeds = undefined; // the step run is the last use of this step's feeds
-    return r.fused.step.run(all, fg.gradNames);
+    const t: Record<string, OrtTensor> = {};
+    for (const [k, v] of Object.entries(all)) t[k] = r.fused.step.feed(v);
+    const res = await r.fused.step.runTensors(t, fg.gradNames);
+    return fg.gradNames.map((n) => res[n]);
+  }
+
+  /**
+   * Resident engines: the gradients of sum_c weights[c] L_c (as `backwardLoss`) or of the embeddings'
+   * loss given dLoss/dEmbedding (as `backward`; `weights` omitted), as tensors in `params` order,
+   * left where the backward ran (the device): the caller frees them (DeviceAdamW.apply does).
+   */
+  async backwardOnDevice(weights: Record<string, number>): Promise<OrtTensor[]>;
+  async backwardOnDevice(dImage: Float32Array, dText: Float32Array): Promise<OrtTensor[]>;
+  async backwardOnDevice(a: Record<string, number> | Float32Array, dText?: Float32Array): Promise<OrtTensor[]> {
+    const r = this.current;
+    if (!r) throw new Error('OnnxStudentEngine.backwardOnDevice: call forward or forwardLoss first');
+    if (a instanceof Float32Array) {
+      if (r.components.length) throw new Error('OnnxStudentEngine.backwardOnDevice: the last forward had a loss head; pass the loss weights');
+      return this.runBackwardTensors(r, [a, dText!]);
+    }
+    return this.runBackwardTensors(r, this.seeds(r, a));
+  }
+
+  private seeds(r: StudentRunner, weights: Record<string, number>): Float32Array[] {
+    if (!r.components.length) throw new Error('OnnxStudentEngine.backwardLoss: call forwardLoss first');
+    return r.components.map((c) => {
+      const w = weights[c];
+      if (w === undefined) throw new Error(`OnnxStudentEngine.backwardLoss: no weight for the loss component '${c}'`);
+      return Float32Array.of(w);
+    });
   }
 
   /** Gradients of sum_c weights[c] L_c (the components of the last `forwardLoss`, by name) w.r.t. every student variable. */
   async backwardLoss(weights: Record<string, number>): Promise<Map<string, Float32Array>> {
     const r = this.current;
-    if (!r || !r.components.length) throw new Error('OnnxStudentEngine.backwardLoss: call forwardLoss first');
-    const seeds = r.components.map((c) => {
-      const w = weights[c];
-      if (w === undefined) throw new Error(`OnnxStudentEngine.backwardLoss: no weight for the loss component '${c}'`);
-      return Float32Array.of(w);
-    });
-    return this.named(await this.runBackward(r, seeds));
+    if (!r) throw new Error('OnnxStudentEngine.backwardLoss: call forwardLoss first');
+    return this.named(await this.runBackward(r, this.seeds(r, weights)));
   }
 
   private named(grads: Float32Array[]): Map<string, Float32Array> {
@@ -406,20 +499,22 @@ export class OnnxStudentEngine {
     const key = `${tower}:${batch}x${length}`;
     let e = this.encoders.get(key);
     if (!e) {
-      const { model, inputs } = buildEncoderGraph(this.student, tower, batch, length);
+      const { model, inputs } = buildingFor(this.graphDevice, () => buildEncoderGraph(this.student, tower, batch, length));
       e = OnnxRunner.create(model, { threads: this.opts.threads, executionProviders: this.opts.executionProviders }).then((runner) => ({ runner, inputs }));
       this.encoders.set(key, e);
     }
     return e;
   }
 
-  private paramFeeds(inputs: string[], params: readonly Float32Array[]) {
+  /** The weight feeds of an encoder: the engine's own (resident ones where they live) or the given arrays. */
+  private async paramFeeds(inputs: string[], params: readonly Float32Array[]) {
     const vars = this.student.variables();
-    const feeds: Record<string, Feed> = {};
+    const own = this.resident && params === this.params ? await this.deviceParams() : undefined;
+    const feeds: Record<string, FeedValue> = {};
     for (const name of inputs) {
       if (!/^p\d+$/.test(name)) continue;
       const i = Number(name.slice(1));
-      feeds[name] = { data: params[i], dims: [...vars[i].variable.shape] };
+      feeds[name] = own ? own[i] : { data: params[i], dims: [...vars[i].variable.shape] };
     }
     return feeds;
   }
@@ -432,7 +527,7 @@ export class OnnxStudentEngine {
   async encodeImages(pixels: Float32Array, batch: number, params: readonly Float32Array[] = this.params): Promise<Float32Array> {
     const { runner, inputs } = await this.encoder('image', batch, 0);
     const crop = this.student.preprocess.crop;
-    const [out] = await runner.run({ ...this.paramFeeds(inputs, params), pixels: { data: pixels, dims: [batch, 3, crop, crop] } }, ['embedding']);
+    const [out] = await runner.run({ ...(await this.paramFeeds(inputs, params)), pixels: { data: pixels, dims: [batch, 3, crop, crop] } }, ['embedding']);
     return out;
   }
 
@@ -440,7 +535,7 @@ export class OnnxStudentEngine {
   async encodeTexts(ids: Int32Array, mask: Int32Array, batch: number, length: number, params: readonly Float32Array[] = this.params): Promise<Float32Array> {
     const { Lp, ids64, maskF } = this.padText(ids, mask, batch, length);
     const { runner, inputs } = await this.encoder('text', batch, Lp);
-    const feeds = { ...this.paramFeeds(inputs, params), ids: { data: ids64, dims: [batch, Lp] }, mask: { data: maskF, dims: [batch, Lp] } };
+    const feeds = { ...(await this.paramFeeds(inputs, params)), ids: { data: ids64, dims: [batch, Lp] }, mask: { data: maskF, dims: [batch, Lp] } };
     const [out] = await runner.run(feeds, ['embedding']);
     return out;
   }
@@ -452,6 +547,8 @@ export class OnnxStudentEngine {
     this.encoders.clear();
     this.built.clear();
     this.current = undefined;
+    for (const t of this.device ?? []) disposeDeviceTensor(t);
+    this.device = undefined;
     await Promise.all([
       ...all.flatMap((r) => (r.runner ? [r.runner.release()] : [r.fused.forward.release(), r.fused.step.release()])),
       ...enc.map((e) => e.runner.release()),

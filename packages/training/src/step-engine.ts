@@ -14,6 +14,7 @@ import {
   type WeightRecord,
 } from '@distill/student-architectures';
 import { AdamW, ArrayAdamW, type AdamWOptions, type AdamWState } from './adamw.js';
+import { DeviceAdamW } from './adamw-graph.js';
 import { encodeSplit, type SplitEmbeddings } from './encode.js';
 import type { GraphFeed } from './methods.js';
 
@@ -58,6 +59,11 @@ export interface StepEngine {
   groupLr(group: ParamGroup): number;
   /** One optimisation step; returns the trained (balanced) loss. */
   step(batch: StepBatch, hooks: StepHooks): Promise<number>;
+  /**
+   * Brings what the device holds (weights, AdamW moments) to the host: call before `state()` and
+   * `syncStudent()` (a checkpoint, saving the best student). A no-op where the host holds them.
+   */
+  flush(): Promise<void>;
   state(): EngineState;
   load(s: EngineState): void;
   /** Embeddings of a split with the current weights, or with `weights` (a saved best student). */
@@ -140,6 +146,8 @@ export class TfjsStepEngine extends OptimizerEngine implements StepEngine {
     return loss;
   }
 
+  async flush(): Promise<void> {}
+
   state(): EngineState {
     return { weights: getStudentWeights(this.student), optimizer: this.optimizer.state() };
   }
@@ -172,11 +180,16 @@ export class TfjsStepEngine extends OptimizerEngine implements StepEngine {
  * `params`, updated in place by `ArrayAdamW`); towers, and losses with a graph form, run on
  * onnxruntime-node; losses without one run on tfjs from the embeddings (only the [B, D] embeddings
  * and their gradients cross). Evaluation runs inference graphs on onnxruntime with the same arrays.
+ *
+ * With a resident engine (WebGPU): weights, gradients, AdamW moments (`DeviceAdamW`, AdamW as a
+ * graph) and the saved activations stay in device tensors; per step the batch, the dropout masks and
+ * the loss head's feeds go up and the loss values (or the embeddings, for tfjs losses) come down.
+ * `flush()` reads weights and moments back for checkpoints; evaluation reads the resident weights.
  */
 export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
   readonly name: string;
   private readonly vars: NamedVariable[];
-  protected readonly optimizer: ArrayAdamW;
+  protected readonly optimizer: ArrayAdamW | DeviceAdamW;
 
   constructor(
     private readonly student: DualEncoderStudent,
@@ -189,13 +202,57 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
     const on = onnx.executionProviders[0] === 'webgpu' ? 'onnx-webgpu' : 'onnx';
     this.name = lossInGraph ? on : `${on}+tfjs-${tfjsBackend}-losses`;
     this.vars = student.variables();
-    this.optimizer = new ArrayAdamW(
-      this.vars.map((v, i) => ({ name: v.name, group: v.group, shape: v.variable.shape, data: onnx.params[i] })),
-      opts,
-    );
+    this.optimizer = onnx.resident
+      ? new DeviceAdamW(
+          this.vars.map((v) => ({ name: v.name, group: v.group, shape: v.variable.shape })),
+          opts,
+          [...onnx.executionProviders],
+        )
+      : new ArrayAdamW(
+          this.vars.map((v, i) => ({ name: v.name, group: v.group, shape: v.variable.shape, data: onnx.params[i] })),
+          opts,
+        );
+  }
+
+  /** The tfjs losses' value and dLoss/dEmbedding of the towers' embeddings. */
+  private tfjsLoss(emb: { image: Float32Array; text: Float32Array }, b: StepBatch, hooks: StepHooks) {
+    const D = this.student.embedDim;
+    const out = tf.tidy(() => {
+      const r = tf.valueAndGrads((sI: tf.Tensor, sT: tf.Tensor) => hooks.tfjsLoss(sI as tf.Tensor2D, sT as tf.Tensor2D))([
+        tf.tensor2d(emb.image, [b.batch, D]),
+        tf.tensor2d(emb.text, [b.batch, D]),
+      ]);
+      return { value: r.value, dI: r.grads[0], dT: r.grads[1] };
+    });
+    const loss = out.value.dataSync()[0];
+    const [dI, dT] = [out.dI.dataSync() as Float32Array, out.dT.dataSync() as Float32Array];
+    tf.dispose([out.value, out.dI, out.dT]);
+    return { loss, dI, dT };
+  }
+
+  /** The resident step: forward, backward and AdamW on the device; the loss values come to JS. */
+  private async residentStep(b: StepBatch, hooks: StepHooks, opt: DeviceAdamW): Promise<number> {
+    let loss: number;
+    let grads;
+    if (this.lossInGraph) {
+      if (!hooks.graphFeeds) throw new Error('OnnxStepEngine: the losses run in the graph but no graph feeds were given');
+      const comps = await this.onnx.forwardLoss(b.pixels, b.ids, b.mask, b.batch, b.length, hooks.graphFeeds(), { step: b.step });
+      const w = hooks.balance(comps);
+      const names = Object.keys(comps);
+      loss = names.reduce((a, n, i) => a + Math.fround(w[i] * comps[n]), 0);
+      grads = await this.onnx.backwardOnDevice(Object.fromEntries(names.map((n, i) => [n, w[i]])));
+    } else {
+      const emb = await this.onnx.forward(b.pixels, b.ids, b.mask, b.batch, b.length, { step: b.step });
+      const r = this.tfjsLoss(emb, b, hooks);
+      loss = r.loss;
+      grads = await this.onnx.backwardOnDevice(r.dI, r.dT);
+    }
+    this.onnx.setDeviceParams(await opt.apply(await this.onnx.deviceParams(), grads));
+    return loss;
   }
 
   async step(b: StepBatch, hooks: StepHooks): Promise<number> {
+    if (this.optimizer instanceof DeviceAdamW) return this.residentStep(b, hooks, this.optimizer);
     let loss: number;
     let grads: Map<string, Float32Array>;
     if (this.lossInGraph) {
@@ -209,24 +266,21 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
     } else {
       // towers forward on onnxruntime -> loss and dLoss/dEmbedding on tfjs -> towers backward on onnxruntime
       const emb = await this.onnx.forward(b.pixels, b.ids, b.mask, b.batch, b.length, { step: b.step });
-      const D = this.student.embedDim;
-      const out = tf.tidy(() => {
-        const r = tf.valueAndGrads((sI: tf.Tensor, sT: tf.Tensor) => hooks.tfjsLoss(sI as tf.Tensor2D, sT as tf.Tensor2D))([
-          tf.tensor2d(emb.image, [b.batch, D]),
-          tf.tensor2d(emb.text, [b.batch, D]),
-        ]);
-        return { value: r.value, dI: r.grads[0], dT: r.grads[1] };
-      });
-      loss = out.value.dataSync()[0];
-      const [dI, dT] = [out.dI.dataSync() as Float32Array, out.dT.dataSync() as Float32Array];
-      tf.dispose([out.value, out.dI, out.dT]);
-      grads = await this.onnx.backward(dI, dT);
+      const r = this.tfjsLoss(emb, b, hooks);
+      loss = r.loss;
+      grads = await this.onnx.backward(r.dI, r.dT);
     }
     this.optimizer.apply(this.vars.map((v) => grads.get(v.name)));
     return loss;
   }
 
+  async flush(): Promise<void> {
+    if (!(this.optimizer instanceof DeviceAdamW)) return;
+    await Promise.all([this.onnx.syncToHost(), this.optimizer.flush()]);
+  }
+
   state(): EngineState {
+    if (!this.onnx.hostCurrent) throw new Error('OnnxStepEngine.state(): the device holds newer weights; await flush() first');
     const weights: WeightRecord = {};
     this.vars.forEach((v, i) => (weights[v.name] = { shape: [...v.variable.shape], data: this.onnx.params[i] }));
     return { weights, optimizer: this.optimizer.state() };
@@ -235,6 +289,7 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
   load(s: EngineState): void {
     checkWeights(this.vars, s.weights, 'The checkpoint');
     this.vars.forEach((v, i) => this.onnx.params[i].set(s.weights[v.name].data));
+    if (this.onnx.resident) this.onnx.paramsWritten();
     this.optimizer.load(s.optimizer);
   }
 
@@ -288,6 +343,7 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
   }
 
   async release(): Promise<void> {
+    if (this.optimizer instanceof DeviceAdamW) await this.optimizer.release();
     await this.onnx.release();
   }
 }

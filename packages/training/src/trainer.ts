@@ -349,13 +349,17 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
       if (val.rsum > st.bestValRsum) {
         st.bestValRsum = val.rsum;
         st.bestEpoch = batch.epoch + 1;
+        await engine.flush(); // weights and moments on the device (webgpu) come to the host
         engine.syncStudent();
         saveStudent(run.path('best'), student, { label, epoch: batch.epoch + 1, step: st.step, valRsum: val.rsum });
       }
     }
     st.elapsedSeconds += (Date.now() - lastTick) / 1000;
     lastTick = Date.now();
-    if (epochDone || st.step % cfg.checkpointEvery === 0) saveCheckpoint();
+    if (epochDone || st.step % cfg.checkpointEvery === 0) {
+      await engine.flush();
+      saveCheckpoint();
+    }
   }
   progress.done();
 
