@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -132,7 +132,11 @@ describe('glyphs: a sample build', () => {
     const files = (d: string): number => readdirSync(d, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? files(join(d, e.name)) : e.name.endsWith('.png') ? 1 : 0), 0);
     expect(files(join(parent, partial))).toBe(40);
     await expect(loadGlyphs('glyphs', { ...SAMPLE, cacheDir, build: false })).rejects.toThrow(/not built yet.*distill data build glyphs/);
+    // what a kill in the middle of a write leaves: a temp file beside the images (and no finished manifest)
+    const stray = join(parent, partial, 'images', 'x.png.123.abc.tmp');
+    writeFileSync(stray, 'half an image');
     const done = await buildGlyphs({ ...SAMPLE, cacheDir });
+    expect(existsSync(join(done.dir, 'images', 'x.png.123.abc.tmp'))).toBe(false);
     expect(done.built).toBe(true);
     expect(done.manifest.manifestHash).toBe(a.manifest.manifestHash);
     expect(done.manifest.pixelsSha256).toBe(a.manifest.pixelsSha256);

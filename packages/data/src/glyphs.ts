@@ -207,11 +207,14 @@ async function rasterise(img: GlyphImageSource): Promise<Uint8Array> {
   return p.ensureAlpha().png({ compressionLevel: 9, adaptiveFiltering: false, palette: false }).toBuffer();
 }
 
+/** Bytes of the files under `dir`; temp files a killed build left behind are removed on the way. */
 function dirBytes(dir: string): number {
   let n = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    n += e.isDirectory() ? dirBytes(p) : statSync(p).size;
+    if (e.isDirectory()) n += dirBytes(p);
+    else if (e.name.endsWith('.tmp')) rmSync(p, { force: true });
+    else n += statSync(p).size;
   }
   return n;
 }
