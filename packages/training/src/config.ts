@@ -47,6 +47,8 @@ export interface TrainConfig {
   losses: string;
   /** Balancer name; default = the method's own (dsmd-official for dsmd methods, static otherwise). */
   balancer?: string;
+  /** Balancer settings: the softmax temperature of the dsmd balancers (default 1; the paper's Table 10 varies it). */
+  balancerOptions?: { temperature?: number };
   lossOptions: { temperature: number; queueSize: number; margin?: number; hardNegative?: 'sum' | 'max' };
   optimizer: { lr: number; weightDecay: number; lrImage?: number; lrText?: number; lrHead?: number; betas: [number, number]; eps: number };
   schedule: { epochs: number; decayEpoch: number; decayFactor: number; warmupSteps: number };
@@ -260,6 +262,7 @@ export const TrainConfigSchema = section({
   }),
   losses: lossesSchema,
   balancer: oneOf(balancerNames).optional(),
+  balancerOptions: section({ temperature: positive().optional() }).optional(),
   lossOptions: section({
     temperature: positive(),
     queueSize: intAtLeast(1),
