@@ -1,0 +1,81 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { atomicWriteJson, createLogger, currentRuntime, initRuntime, type Dataset, type Logger } from '@distill/core';
+import { ImageLoader, loadDataset, primeEmojiImages } from '@distill/data';
+import { computeRecall } from '@distill/eval';
+import { encodeSplit, loadStudent, obtainTeacherFeatures, stableStringify, subsetSplit, type SplitEmbeddings, type TrainConfig } from '@distill/training';
+import { readRanks } from './scheduler.js';
+import type { RunRanks } from './stats.js';
+
+/** The dataset of a config with its subsets applied, as the trainer sees it. */
+async function loadSubsetDataset(o: TrainConfig['dataset']): Promise<Dataset> {
+  const ds = await loadDataset(o.name, { dataRoot: o.dataRoot, annotations: o.annotations, imageRoot: o.imageRoot } as never);
+  const splits = Object.fromEntries(Object.entries(ds.splits).map(([n, s]) => [n, subsetSplit(s, n === 'train' ? o.trainSubset : o.evalSubset)]));
+  return { ...ds, splits };
+}
+
+/** Datasets are loaded once per process (rows keyed by their dataset section). */
+const datasets = new Map<string, Promise<Dataset>>();
+function datasetOf(cfg: TrainConfig): Promise<Dataset> {
+  const key = stableStringify(cfg.dataset);
+  let d = datasets.get(key);
+  if (!d) datasets.set(key, (d = loadSubsetDataset(cfg.dataset)));
+  return d;
+}
+
+async function ensureRuntime(log: Logger): Promise<void> {
+  if (!currentRuntime()) await initRuntime('auto', { logger: log, quiet: true });
+}
+
+/** The test-split embeddings of a run's best student (tfjs inference of <dir>/best). */
+export async function studentTestEmbeddings(cfg: TrainConfig, dir: string, log: Logger = createLogger()): Promise<SplitEmbeddings> {
+  await ensureRuntime(log);
+  const dataset = await datasetOf(cfg);
+  const { student } = loadStudent(join(dir, 'best'));
+  try {
+    const loader = new ImageLoader(dataset, student.preprocess, { memoryCache: true, skipBadImages: cfg.dataset.skipBadImages, logger: log });
+    if (dataset.name.startsWith('emoji')) await primeEmojiImages(loader);
+    return await encodeSplit(student, dataset.splits.test, loader, 'test');
+  } finally {
+    student.dispose();
+  }
+}
+
+/**
+ * Per-query test ranks of a finished run (for the bootstrap over test images), from its best student;
+ * cached in <dir>/ranks.json. `rsum` is kept beside them to compare with the trainer's own figure.
+ */
+export async function runRanks(cfg: TrainConfig, dir: string, log: Logger = createLogger()): Promise<RunRanks & { rsum: number }> {
+  const cached = readRanks(dir) as (RunRanks & { rsum: number }) | undefined;
+  if (cached) return cached;
+  if (!existsSync(join(dir, 'best', 'student.json'))) throw new Error(`${dir} has no best student to evaluate`);
+  const emb = await studentTestEmbeddings(cfg, dir, log);
+  const r = computeRecall(emb.images, emb.texts, emb.dim, emb.textToImage, { engine: 'js' });
+  const out = { i2t: Array.from(r.i2tRanks), t2i: Array.from(r.t2iRanks), textToImage: Array.from(emb.textToImage), rsum: r.rsum };
+  atomicWriteJson(join(dir, 'ranks.json'), out);
+  return out;
+}
+
+/**
+ * Teacher features of every split the runs need, extracted once here before the training processes
+ * start (they then read them from the cache instead of extracting them side by side).
+ */
+export async function warmTeacherCache(configs: TrainConfig[], needsTeacher: (c: TrainConfig) => boolean, log: Logger): Promise<void> {
+  const seen = new Set<string>();
+  for (const c of configs) {
+    if (!needsTeacher(c)) continue;
+    const key = stableStringify({ t: c.teacher, d: c.dataset, dev: c.device });
+    if (seen.has(key)) continue;
+    seen.add(key);
+    await ensureRuntime(log);
+    await obtainTeacherFeatures(c, await datasetOf(c), log);
+  }
+}
+
+/** The teacher's test-split features (Figure 2). */
+export async function teacherTestFeatures(cfg: TrainConfig, log: Logger): Promise<{ images: Float32Array; texts: Float32Array; dim: number } | undefined> {
+  await ensureRuntime(log);
+  const tf = await obtainTeacherFeatures(cfg, await datasetOf(cfg), log);
+  const t = tf.splits.test;
+  return t ? { images: t.images, texts: t.texts, dim: tf.dim } : undefined;
+}

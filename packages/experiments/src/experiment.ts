@@ -1,0 +1,371 @@
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { atomicWriteJson, createLogger, DistillError, RunDirectory, type Logger } from '@distill/core';
+import { configHash, resolveMethod, type TrainConfig } from '@distill/training';
+import { runRanks, studentTestEmbeddings, teacherTestFeatures, warmTeacherCache } from './evaluate.js';
+import { svgBars, svgScatterPanels, svgSweep } from './plots.js';
+import { defaultStore, runScheduled, type RunOutcome, type Trainer } from './scheduler.js';
+import { loadSpec, planRows, type ExperimentSpec, type PlannedRow, type RunFlags, type Scale } from './spec.js';
+import { bootstrapClaim, meanStd, pca, seededRandom, quantile, verdict, type RunRanks, type Verdict } from './stats.js';
+
+export const METRIC_KEYS = ['i2t_r1', 'i2t_r5', 'i2t_r10', 't2i_r1', 't2i_r5', 't2i_r10', 'rsum'] as const;
+type MetricKey = (typeof METRIC_KEYS)[number];
+type MS = { mean: number; std: number };
+
+export interface ResultRow {
+  label: string;
+  /** Seeds the row was trained at. */
+  n: number;
+  x?: number;
+  i2t_r1: MS;
+  i2t_r5: MS;
+  i2t_r10: MS;
+  t2i_r1: MS;
+  t2i_r5: MS;
+  t2i_r10: MS;
+  rsum: MS;
+  params?: number;
+  paper?: { i2t?: number[]; t2i?: number[]; rsum: number };
+  runs: { seed: number; dir: string; status: string; rsum: number; steps: number; seconds: number }[];
+}
+
+export interface Finding {
+  claim: string;
+  better: string[];
+  worse: string[];
+  /** mean RSUM of `better` minus mean RSUM of `worse` (test split). */
+  effect: number;
+  /** 95% bootstrap interval of the effect. */
+  ci: [number, number];
+  verdict: Verdict;
+  resampled: string;
+}
+
+export interface ExperimentResults {
+  experiment: string;
+  title: string;
+  scale: Scale;
+  seeds: number;
+  setting: { dataset: string; teacher: string; student: string; preset: string; epochs: number; steps: number; trainImages?: number; testSubset?: number };
+  rows: ResultRow[];
+  findings: Finding[];
+  plots: string[];
+  wallSeconds: number;
+  store: string;
+}
+
+export interface ExperimentOptions {
+  scale: Scale;
+  seeds: number;
+  /** Training processes at a time (default: the cores, one onnxruntime thread each). */
+  workers?: number;
+  out: string;
+  /** The run store (default <cache>/runs, shared by experiments). */
+  store?: string;
+  flags?: RunFlags;
+  logger?: Logger;
+  /** Bootstrap replicates (default 1000). */
+  replicates?: number;
+  /** Only the rows with these labels (and the claims that compare only them). */
+  only?: string[];
+  /** Replaces the training processes (tests). */
+  trainer?: Trainer;
+  /** Skip the per-query re-evaluation (tests with a fake trainer): findings then have no interval. */
+  ranks?: (cfg: TrainConfig, dir: string) => Promise<RunRanks>;
+}
+
+const f1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
+const pm = (m: MS, n: number) => (n > 1 ? `${f1(m.mean)} ± ${f1(m.std)}` : f1(m.mean));
+const fmtParams = (p?: number) => (p === undefined ? 'n/a' : p >= 1e6 ? `${(p / 1e6).toFixed(2)}M` : `${(p / 1e3).toFixed(1)}K`);
+
+/** The results table (mean ± std over seeds) beside the paper's Flickr30K RSUM. */
+export function resultsMarkdownTable(rows: ResultRow[]): string {
+  const head = '| row | seeds | i2t R@1 | i2t R@5 | i2t R@10 | t2i R@1 | t2i R@5 | t2i R@10 | RSUM | params | paper RSUM (Flickr30K) |';
+  const sep = '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+  return [head, sep, ...rows.map((r) => `| ${r.label} | ${r.n} | ${METRIC_KEYS.map((k) => pm(r[k], r.n)).join(' | ')} | ${fmtParams(r.params)} | ${r.paper ? r.paper.rsum.toFixed(1) : '-'} |`)].join('\n');
+}
+
+export function findingsMarkdownTable(findings: Finding[]): string {
+  if (findings.length === 0) return '';
+  return [
+    '| claim (paper) | effect (RSUM) | 95% interval | verdict here |',
+    '|---|---:|---|---|',
+    ...findings.map((f) => `| ${f.claim} | ${f.effect >= 0 ? '+' : ''}${f1(f.effect)} | [${f1(f.ci[0])}, ${f1(f.ci[1])}] | **${f.verdict}** |`),
+  ].join('\n');
+}
+
+function rowStats(row: PlannedRow, outcomes: Map<string, RunOutcome>): ResultRow {
+  const os = row.runs.map((r) => outcomes.get(r.hash)!);
+  const stat = (k: MetricKey) => meanStd(os.map((o) => o.result.test[k]));
+  return {
+    label: row.label,
+    n: os.length,
+    ...(row.x !== undefined ? { x: row.x } : {}),
+    ...(Object.fromEntries(METRIC_KEYS.map((k) => [k, stat(k)])) as Record<MetricKey, MS>),
+    params: os[0]?.result.parameters.total,
+    ...(row.paper ? { paper: row.paper } : {}),
+    runs: os.map((o) => ({ seed: o.run.seed, dir: o.dir, status: o.status, rsum: o.result.test.rsum, steps: o.result.steps, seconds: Math.round(o.result.seconds) })),
+  };
+}
+
+/** Figure 2: teacher and student test features in one PCA basis, and how much closer matched pairs are than shuffled ones. */
+async function figure2(row: PlannedRow, outcomes: Map<string, RunOutcome>, out: RunDirectory, log: Logger, replicates: number): Promise<{ plot?: string; finding?: Finding }> {
+  const run = row.runs[0];
+  const o = outcomes.get(run.hash)!;
+  const teacher = await teacherTestFeatures(run.config, log);
+  if (!teacher) return {};
+  const student = await studentTestEmbeddings(run.config, o.dir, log);
+  if (student.dim !== teacher.dim) return {};
+  const d = teacher.dim;
+  const nI = teacher.images.length / d;
+  const nT = teacher.texts.length / d;
+  const unit = (a: Float32Array) => {
+    const b = Float32Array.from(a);
+    for (let i = 0; i < b.length / d; i++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) s += b[i * d + j] ** 2;
+      const n = Math.sqrt(s) || 1;
+      for (let j = 0; j < d; j++) b[i * d + j] /= n;
+    }
+    return b;
+  };
+  const sets = [unit(teacher.images), unit(teacher.texts), student.images, student.texts];
+  const all = new Float32Array(sets.reduce((a, s) => a + s.length, 0));
+  let off = 0;
+  for (const s of sets) {
+    all.set(s, off);
+    off += s.length;
+  }
+  const n = all.length / d;
+  const { projected, explained } = pca(all, n, d, 2);
+  const pts = (start: number, count: number) => Array.from({ length: count }, (_, i) => [projected[(start + i) * 2], projected[(start + i) * 2 + 1]] as [number, number]);
+  const svg = svgScatterPanels(`Figure 2: PCA of test features (PC1 ${(explained[0] * 100).toFixed(0)}%, PC2 ${(explained[1] * 100).toFixed(0)}%)`, [
+    { name: 'teacher', images: pts(0, nI), texts: pts(nI, nT) },
+    { name: `student (${row.label}, seed ${run.seed})`, images: pts(nI + nT, nI), texts: pts(2 * nI + nT, nT) },
+  ]);
+  out.writeFile('figure2-pca.svg', svg);
+  // alignment: cosine of each student image feature with its own teacher feature minus with another image's
+  const tI = sets[0];
+  const cos = (i: number, j: number) => {
+    let s = 0;
+    for (let k = 0; k < d; k++) s += student.images[i * d + k] * tI[j * d + k];
+    return s;
+  };
+  const matched = Float64Array.from({ length: nI }, (_, i) => cos(i, i));
+  const other = Float64Array.from({ length: nI }, (_, i) => cos(i, (i + 1) % nI));
+  const diff = (w?: Float64Array) => {
+    let a = 0, c = 0;
+    for (let i = 0; i < nI; i++) {
+      const k = w ? w[i] : 1;
+      a += k * (matched[i] - other[i]);
+      c += k;
+    }
+    return a / c;
+  };
+  const rnd = seededRandom(7);
+  const effects: number[] = [];
+  const w = new Float64Array(nI);
+  for (let b = 0; b < replicates; b++) {
+    w.fill(0);
+    for (let i = 0; i < nI; i++) w[Math.floor(rnd() * nI)]++;
+    effects.push(diff(w));
+  }
+  effects.sort((a, b) => a - b);
+  const ci: [number, number] = [quantile(effects, 0.025), quantile(effects, 0.975)];
+  return {
+    plot: 'figure2-pca.svg',
+    finding: {
+      claim: "Figure 2: the student's features align with the teacher's (cosine of an image's student and teacher features, minus that with another image's teacher feature)",
+      better: [row.label],
+      worse: ['shuffled teacher'],
+      effect: diff(),
+      ci,
+      verdict: verdict(ci),
+      resampled: 'test images (one seed)',
+    },
+  };
+}
+
+async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<string, RunOutcome>, opts: ExperimentOptions & { out: string }, log: Logger, t0: number): Promise<ExperimentResults> {
+  const out = new RunDirectory(opts.out);
+  const resultRows = rows.map((r) => rowStats(r, outcomes));
+  const replicates = opts.replicates ?? 1000;
+  const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, log));
+  const findings: Finding[] = [];
+  for (const f of spec.findings) {
+    const group = async (labels: string[]) =>
+      Promise.all(labels.map(async (l) => Promise.all(rows.find((r) => r.label === l)!.runs.map((run) => ranksOf(run.config, outcomes.get(run.hash)!.dir)))));
+    const b = bootstrapClaim({ better: await group(f.better), worse: await group(f.worse) }, { replicates });
+    findings.push({ claim: f.claim, better: f.better, worse: f.worse, effect: b.effect, ci: b.ci, verdict: verdict(b.ci), resampled: b.resampled });
+  }
+  const plots: string[] = [];
+  const kind = spec.plot?.kind ?? 'bars';
+  if (kind === 'sweep' && resultRows.every((r) => r.x !== undefined)) {
+    out.writeFile(`${spec.name}-sweep.svg`, svgSweep(spec.title, resultRows.map((r) => ({ x: r.x!, mean: r.rsum.mean, std: r.rsum.std })), { xLabel: spec.plot?.x, logX: spec.plot?.logX }));
+    plots.push(`${spec.name}-sweep.svg`);
+  }
+  if (kind === 'pca') {
+    const fig = await figure2(rows[0], outcomes, out, log, replicates);
+    if (fig.plot) plots.push(fig.plot);
+    if (fig.finding) findings.push(fig.finding);
+  }
+  out.writeFile(`${spec.name}-bars.svg`, svgBars(`${spec.title}: test RSUM, mean ± std over seeds`, resultRows.map((r) => ({ label: r.label, mean: r.rsum.mean, std: r.rsum.std }))));
+  plots.push(`${spec.name}-bars.svg`);
+
+  const c = rows[0].runs[0].config;
+  const r0 = outcomes.get(rows[0].runs[0].hash)!.result;
+  const results: ExperimentResults = {
+    experiment: spec.name,
+    title: spec.title,
+    scale: opts.scale,
+    seeds: opts.seeds,
+    setting: { dataset: c.dataset.name, teacher: c.teacher.name, student: `${c.student.pair}/${c.student.preset}`, preset: opts.scale, epochs: c.schedule.epochs, steps: r0.steps, trainImages: c.dataset.trainSubset, testSubset: c.dataset.evalSubset },
+    rows: resultRows,
+    findings,
+    plots,
+    wallSeconds: Math.round((Date.now() - t0) / 1000),
+    store: opts.store ?? defaultStore(),
+  };
+  out.writeJson('results.json', results);
+  const trained = resultRows.flatMap((r) => r.runs).filter((r) => r.status !== 'reused').length;
+  const md = [
+    `# ${spec.title}`,
+    '',
+    spec.description ? `${spec.description.trim()}\n` : '',
+    `Scale \`${opts.scale}\`, ${opts.seeds} seed${opts.seeds > 1 ? 's' : ''} per row (0..${opts.seeds - 1}); dataset \`${c.dataset.name}\`${c.dataset.evalSubset ? ` (test subset ${c.dataset.evalSubset} images)` : ''}, teacher \`${c.teacher.name}\`, ` +
+      `student \`${c.student.pair}/${c.student.preset}\` unless the row says otherwise, ${c.schedule.epochs} epochs, batch ${c.batchSize}. ` +
+      `Wall time ${results.wallSeconds} s (${trained} run${trained === 1 ? '' : 's'} trained or resumed, the others reused from the run store ${results.store}).`,
+    '',
+    'Test split, recall in percent, mean ± standard deviation over seeds. The last column is the paper\'s Flickr30K figure ' +
+      '(ViT-B/16 + BERT-base from pretrained weights, BEiT-3 teacher): compare the ordering of rows, not the values.',
+    '',
+    resultsMarkdownTable(resultRows),
+    '',
+    ...(findings.length
+      ? [
+          '## Claims',
+          '',
+          `Effect: mean test RSUM of the claimed-better rows minus the others'; 95% percentile interval from ${replicates} bootstrap replicates ` +
+            `(${findings[0].resampled}); a claim holds when the interval lies above 0, does not hold when it lies below, and is inconclusive otherwise.`,
+          '',
+          findingsMarkdownTable(findings),
+          '',
+        ]
+      : []),
+    ...plots.map((p) => `![${p}](${p})`),
+    '',
+  ].join('\n');
+  out.writeFile('results.md', md);
+  return results;
+}
+
+/** The specs an experiment name stands for (`all` and other specs with `include` expand). */
+export function expandSpecs(nameOrPath: string): ExperimentSpec[] {
+  const spec = loadSpec(nameOrPath);
+  if (!spec.include) return [spec];
+  return spec.include.flatMap((n) => expandSpecs(n));
+}
+
+/**
+ * `distill experiment <name>`: plan every row x seed, train what the store lacks (in parallel child
+ * processes), evaluate, and write results.json, results.md and the plots per experiment under `out`
+ * (`out/<name>/` when the name expands to several experiments).
+ */
+export async function runExperiments(nameOrPath: string, opts: ExperimentOptions): Promise<{ results: ExperimentResults[]; table: string }> {
+  const log = opts.logger ?? createLogger();
+  const t0 = Date.now();
+  if (!Number.isInteger(opts.seeds) || opts.seeds < 1) throw new DistillError(`--seeds expects a whole number >= 1, got ${opts.seeds}.`, 2);
+  const cores = availableParallelism();
+  const workers = opts.workers ?? cores;
+  if (!Number.isInteger(workers) || workers < 1) throw new DistillError(`--workers expects a whole number >= 1, got ${opts.workers}.`, 2);
+  let specs = expandSpecs(nameOrPath);
+  if (opts.only?.length) {
+    const keep = new Set(opts.only);
+    const known = new Set(specs.flatMap((s) => s.runs.map((r) => r.label)));
+    const unknown = opts.only.filter((l) => !known.has(l));
+    if (unknown.length) throw new DistillError(`--only: no row labelled ${unknown.map((l) => `'${l}'`).join(', ')} in '${nameOrPath}' (rows: ${[...known].join(', ')}).`, 2);
+    specs = specs
+      .map((s) => ({ ...s, runs: s.runs.filter((r) => keep.has(r.label)), findings: s.findings.filter((f) => [...f.better, ...f.worse].every((l) => keep.has(l))) }))
+      .filter((s) => s.runs.length > 0);
+  }
+  // each training process gets an equal share of the cores (one onnxruntime thread each by default)
+  const threads = Math.max(1, Math.floor(cores / workers));
+  const plans = specs.map((spec) => ({ spec, rows: planRows(spec, { scale: opts.scale, seeds: opts.seeds, flags: opts.flags, threads }) }));
+  const allRuns = plans.flatMap((p) => p.rows.flatMap((r) => r.runs));
+  const unique = new Set(allRuns.map((r) => r.hash)).size;
+  const store = opts.store ?? defaultStore();
+  log.info(`experiment ${nameOrPath}: ${specs.length} table${specs.length > 1 ? 's' : ''}, ${allRuns.length} runs (${unique} distinct), ${workers} at a time, run store ${store}`);
+  if (!opts.trainer) await warmTeacherCache(allRuns.map((r) => r.config), (c) => resolveMethod(c).needsTeacher, log);
+  const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, log));
+  let finished = 0;
+  const outcomes = await runScheduled(allRuns, {
+    store,
+    workers,
+    log,
+    trainer: opts.trainer,
+    after: async (o) => {
+      finished++;
+      log.info(`[${finished}/${unique}] ${o.run.label} seed ${o.run.seed}: ${o.status}, test RSUM ${o.result.test.rsum.toFixed(2)}`);
+      await ranksOf(o.run.config, o.dir);
+    },
+  });
+  const results: ExperimentResults[] = [];
+  for (const { spec, rows } of plans) {
+    const dir = specs.length > 1 ? join(opts.out, spec.name) : opts.out;
+    results.push(await report(spec, rows, outcomes, { ...opts, out: dir, store }, log, t0));
+  }
+  if (specs.length > 1) {
+    atomicWriteJson(join(opts.out, 'results.json'), { experiment: nameOrPath, experiments: results });
+    new RunDirectory(opts.out).writeFile(
+      'results.md',
+      results.map((r) => `## ${r.title}\n\n${resultsMarkdownTable(r.rows)}\n\n${findingsMarkdownTable(r.findings)}\n\n[details](${r.experiment}/results.md)\n`).join('\n'),
+    );
+  }
+  const table = results.map((r) => `${r.title}\n${resultsMarkdownTable(r.rows)}${r.findings.length ? `\n\n${findingsMarkdownTable(r.findings)}` : ''}`).join('\n\n');
+  return { results, table };
+}
+
+/**
+ * `distill train --seeds N`: one configuration at seeds seed..seed+N-1 (and, when the config trains the
+ * no-teacher baseline, that student at the same seeds) as a one-row experiment through the run store;
+ * mean and standard deviation per metric in <out>/results.json and results.md.
+ */
+export async function runSeeds(
+  cfg: TrainConfig,
+  opts: { seeds: number; out: string; workers?: number; store?: string; logger?: Logger },
+): Promise<{ results: ExperimentResults; table: string }> {
+  if (!Number.isInteger(opts.seeds) || opts.seeds < 1) throw new DistillError(`--seeds expects a whole number >= 1, got ${opts.seeds}.`, 2);
+  const rows: ExperimentSpec['runs'] = [{ label: `${cfg.losses}: ${cfg.student.pair}/${cfg.student.preset}` }];
+  if (cfg.baseline && cfg.losses !== 'none') rows.push({ label: `no teacher: ${cfg.student.pair}/${cfg.student.preset}`, set: { losses: 'none', balancer: undefined } });
+  const spec: ExperimentSpec = {
+    name: 'seeds',
+    title: `${cfg.losses} on ${cfg.dataset.name}, ${opts.seeds} seeds`,
+    runs: rows,
+    findings: rows.length > 1 ? [{ claim: 'The distilled student beats the same student without a teacher', better: [rows[0].label], worse: [rows[1].label] }] : [],
+  };
+  const log = opts.logger ?? createLogger();
+  const workers = opts.workers ?? availableParallelism();
+  const threads = cfg.threads || Math.max(1, Math.floor(availableParallelism() / workers));
+  const planned: PlannedRow[] = rows.map((r) => ({
+    label: r.label,
+    runs: Array.from({ length: opts.seeds }, (_, i) => {
+      const c: TrainConfig = { ...cfg, ...(r.set as Partial<TrainConfig>), seed: cfg.seed + i, baseline: false, threads };
+      return { label: r.label, seed: c.seed, config: c, hash: configHash(c) };
+    }),
+  }));
+  const t0 = Date.now();
+  const store = opts.store ?? defaultStore();
+  await warmTeacherCache(planned.flatMap((r) => r.runs.map((x) => x.config)), (c) => resolveMethod(c).needsTeacher, log);
+  const outcomes = await runScheduled(planned.flatMap((r) => r.runs), {
+    store,
+    workers,
+    log,
+    after: async (o) => {
+      log.info(`${o.run.label} seed ${o.run.seed}: ${o.status}, test RSUM ${o.result.test.rsum.toFixed(2)}`);
+      await runRanks(o.run.config, o.dir, log);
+    },
+  });
+  const results = await report(spec, planned, outcomes, { scale: 'full', seeds: opts.seeds, out: opts.out, store }, log, t0);
+  const table = `${resultsMarkdownTable(results.rows)}${results.findings.length ? `\n\n${findingsMarkdownTable(results.findings)}` : ''}`;
+  return { results, table };
+}

@@ -1,0 +1,6 @@
+export * from './stats.js';
+export * from './spec.js';
+export * from './scheduler.js';
+export * from './evaluate.js';
+export * from './plots.js';
+export * from './experiment.js';

@@ -1,0 +1,108 @@
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { atomicWriteJson, createLogger, DistillError } from '@distill/core';
+import type { TrainResult } from '@distill/training';
+import { describe, expect, it } from 'vitest';
+import { runExperiments } from './experiment.js';
+import { runDirOf, runScheduled, type Trainer } from './scheduler.js';
+import { loadSpec, planRows } from './spec.js';
+import type { RunRanks } from './stats.js';
+
+const quiet = createLogger({ level: 'error' } as never);
+
+/** A stand-in for the training process: writes result.json with a test RSUM derived from the config. */
+function fakeTrainer(calls: { label: string; seed: number; resume: boolean }[], opts: { failOn?: string; concurrency?: { now: number; max: number } } = {}): Trainer {
+  return async (job) => {
+    calls.push({ label: job.label, seed: job.config.seed, resume: job.resume });
+    const c = opts.concurrency;
+    if (c) c.max = Math.max(c.max, ++c.now);
+    await new Promise((r) => setTimeout(r, 20));
+    if (c) c.now--;
+    if (job.label === opts.failOn) {
+      writeFileSync(join(job.dir, 'checkpoint.safetensors'), 'partial');
+      throw new DistillError(`Run '${job.label}' failed`);
+    }
+    const rsum = 100 + job.config.seed + (job.config.balancer === 'static' ? 0 : 50);
+    const m = { i2t_r1: rsum / 6, i2t_r5: rsum / 6, i2t_r10: rsum / 6, t2i_r1: rsum / 6, t2i_r5: rsum / 6, t2i_r10: rsum / 6, rsum };
+    const result = { runDir: job.dir, label: job.label, steps: 4, epochs: 1, bestEpoch: 1, bestValRsum: rsum, val: [], test: m, parameters: { image: 1, text: 1, head: 1, total: 3 }, seconds: 0 } as unknown as TrainResult;
+    atomicWriteJson(join(job.dir, 'result.json'), result);
+    return result;
+  };
+}
+
+describe('runScheduled', () => {
+  it('trains each distinct run once, at most `workers` at a time; a rerun reuses them all', async () => {
+    const store = mkdtempSync(join(tmpdir(), 'distill-store-'));
+    const rows = [...planRows(loadSpec('table5'), { scale: 'smoke', seeds: 2 }), ...planRows(loadSpec('figure2'), { scale: 'smoke', seeds: 2 })];
+    const runs = rows.flatMap((r) => r.runs);
+    expect(runs).toHaveLength(6);
+    const calls: { label: string; seed: number; resume: boolean }[] = [];
+    const concurrency = { now: 0, max: 0 };
+    const first = await runScheduled(runs, { store, workers: 2, log: quiet, trainer: fakeTrainer(calls, { concurrency }) });
+    expect(calls).toHaveLength(4); // figure2's run is table5's 'with balancer' run
+    expect(concurrency.max).toBe(2);
+    expect([...first.values()].every((o) => o.status === 'trained')).toBe(true);
+    const mtimes = [...first.values()].map((o) => statSync(join(o.dir, 'result.json')).mtimeMs);
+    const again = await runScheduled(runs, { store, workers: 2, log: quiet, trainer: fakeTrainer(calls) });
+    expect(calls).toHaveLength(4);
+    expect([...again.values()].map((o) => o.status)).toEqual(['reused', 'reused', 'reused', 'reused']);
+    expect([...again.values()].map((o) => statSync(join(o.dir, 'result.json')).mtimeMs)).toEqual(mtimes);
+    // the record of each run: its config and hash
+    const o = [...again.values()][0];
+    expect(JSON.parse(readFileSync(join(o.dir, 'config.json'), 'utf8')).configHash).toBe(o.run.hash);
+  });
+
+  it('a failed run stops the experiment; the rerun resumes it from its checkpoint and keeps the finished ones', async () => {
+    const store = mkdtempSync(join(tmpdir(), 'distill-store-'));
+    const runs = planRows(loadSpec('table5'), { scale: 'smoke', seeds: 1 }).flatMap((r) => r.runs);
+    const calls: { label: string; seed: number; resume: boolean }[] = [];
+    await expect(runScheduled(runs, { store, workers: 1, log: quiet, trainer: fakeTrainer(calls, { failOn: 'without (static 1:1:1:1)' }) })).rejects.toThrow(/failed/);
+    const finished = join(runDirOf(store, runs[0].hash), 'result.json');
+    const t = statSync(finished).mtimeMs;
+    const out = await runScheduled(runs, { store, workers: 1, log: quiet, trainer: fakeTrainer(calls) });
+    expect(calls.map((c) => [c.label, c.resume])).toEqual([
+      ['with balancer', false],
+      ['without (static 1:1:1:1)', false],
+      ['without (static 1:1:1:1)', true],
+    ]);
+    expect(out.get(runs[1].hash)!.status).toBe('resumed');
+    expect(statSync(finished).mtimeMs).toBe(t);
+  });
+
+  it('refuses a store folder that holds another config', async () => {
+    const store = mkdtempSync(join(tmpdir(), 'distill-store-'));
+    const [run] = planRows(loadSpec('figure2'), { scale: 'smoke', seeds: 1 })[0].runs;
+    atomicWriteJson(join(runDirOf(store, run.hash), 'config.json'), { config: { ...run.config, seed: 5 }, configHash: 'other' });
+    await expect(runScheduled([run], { store, workers: 1, log: quiet, trainer: fakeTrainer([]) })).rejects.toThrow(/holds another config/);
+  });
+});
+
+describe('runExperiments (with a stand-in trainer)', () => {
+  it('writes results.json with label, n and rsum {mean, std} per row, findings with effect, ci and verdict, and results.md', async () => {
+    const store = mkdtempSync(join(tmpdir(), 'distill-store-'));
+    const out = mkdtempSync(join(tmpdir(), 'distill-out-'));
+    // ranks: every run finds its first k of 50 images at rank 0, k from the run's RSUM
+    const ranks = async (cfg: { seed: number; balancer?: string }): Promise<RunRanks> => {
+      const k = cfg.balancer === 'static' ? 10 : 40;
+      const r = Array.from({ length: 50 }, (_, i) => (i < k ? 0 : 30));
+      return { i2t: r, t2i: r, textToImage: r.map((_, i) => i) };
+    };
+    const { results, table } = await runExperiments('table5', { scale: 'smoke', seeds: 3, workers: 2, out, store, logger: quiet, trainer: fakeTrainer([]), ranks: ranks as never, replicates: 200 });
+    const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(json.rows.map((r: { label: string; n: number; rsum: unknown }) => [r.label, r.n, r.rsum])).toEqual([
+      ['with balancer', 3, { mean: 151, std: 1 }],
+      ['without (static 1:1:1:1)', 3, { mean: 101, std: 1 }],
+    ]);
+    expect(json.findings).toHaveLength(1);
+    expect(json.findings[0]).toMatchObject({ claim: expect.stringMatching(/balancer helps/), effect: 360, verdict: 'holds' });
+    expect(json.findings[0].ci[0]).toBeGreaterThan(0);
+    expect(results[0].rows[0].paper?.rsum).toBe(528.8);
+    const md = readFileSync(join(out, 'results.md'), 'utf8');
+    expect(md).toContain('| with balancer | 3 | ');
+    expect(md).toContain('151.0 ± 1.0');
+    expect(md).toContain('**holds**');
+    expect(existsSync(join(out, 'table5-bars.svg'))).toBe(true);
+    expect(table.split('\n').at(-1)).toMatch(/\*\*holds\*\* \|$/);
+  });
+});

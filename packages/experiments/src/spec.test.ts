@@ -1,0 +1,82 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DistillError } from '@distill/core';
+import { describe, expect, it } from 'vitest';
+import { expandSpecs } from './experiment.js';
+import { loadSpec, planRows, shippedSpecNames } from './spec.js';
+
+describe('shipped experiment specs', () => {
+  it('ship the paper tables, arch, figure2 and all', () => {
+    expect(shippedSpecNames()).toEqual(['all', 'arch', 'figure2', 'table2', 'table4', 'table5', 'table7', 'table8', 'table9', 'table10']);
+  });
+
+  it('every spec resolves to valid configs at both scales, one per seed', () => {
+    for (const spec of expandSpecs('all')) {
+      for (const scale of ['smoke', 'full'] as const) {
+        const rows = planRows(spec, { scale, seeds: 2 });
+        for (const r of rows) {
+          expect(r.runs.map((x) => x.seed)).toEqual([0, 1]);
+          expect(r.runs[0].hash).not.toBe(r.runs[1].hash);
+          expect(r.runs[0].config.baseline).toBe(false);
+        }
+      }
+    }
+  });
+
+  it('table2 has a row for each method of the done-when check', () => {
+    const rows = planRows(loadSpec('table2'), { scale: 'smoke', seeds: 1 });
+    expect(rows.map((r) => r.label)).toEqual(['dsmd', 'dsmd-official', 'dcd', 'clip-kd', 'kd', 'fitnet', 'rkd', 'none']);
+    expect(rows.map((r) => r.runs[0].config.losses)).toEqual(['dsmd', 'dsmd-official', 'dcd', 'clip-kd', 'kd', 'fitnet', 'rkd', 'none']);
+  });
+
+  it('the dsmd-official run is one run shared by the tables that contain it', () => {
+    const hashOf = (name: string, label: string) => planRows(loadSpec(name), { scale: 'full', seeds: 1 }).find((r) => r.label === label)!.runs[0].hash;
+    const shared = hashOf('table2', 'dsmd-official');
+    expect([hashOf('table4', 'cd+fd+sd+hnd'), hashOf('table5', 'with balancer'), hashOf('table7', 'T=0.05'), hashOf('table8', 'K=4096'), hashOf('table9', 'm=0.2'), hashOf('table10', 'T=1'), hashOf('figure2', 'dsmd-official'), hashOf('arch', 'vit-bert')]).toEqual(Array(8).fill(shared));
+    // and the rows that vary a setting are other runs
+    expect(hashOf('table10', 'T=0.5')).not.toBe(shared);
+    expect(hashOf('table5', 'without (static 1:1:1:1)')).not.toBe(shared);
+  });
+
+  it('the command-line flags set every run; the scale picks the preset', () => {
+    const rows = planRows(loadSpec('arch'), { scale: 'full', seeds: 1, flags: { student: { preset: 'small' }, teacher: { name: 'emoji' } } });
+    expect(rows.map((r) => `${r.runs[0].config.student.pair}/${r.runs[0].config.student.preset}`)).toEqual(['vit-bert/small', 'deit-albert/small', 'resnet-bert/small', 'vit-textcnn/small', 'resnet-textcnn/small']);
+    expect(planRows(loadSpec('table2'), { scale: 'smoke', seeds: 1 })[0].runs[0].config.dataset.trainSubset).toBe(256);
+    expect(planRows(loadSpec('table2'), { scale: 'full', seeds: 1 })[0].runs[0].config.dataset.trainSubset).toBeUndefined();
+  });
+
+  it('table10 sets the balancer temperature', () => {
+    const rows = planRows(loadSpec('table10'), { scale: 'smoke', seeds: 1 });
+    expect(rows.map((r) => r.runs[0].config.balancerOptions?.temperature)).toEqual([0.05, 0.2, 0.5, undefined]);
+  });
+});
+
+describe('user specs', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'distill-spec-'));
+  const write = (name: string, text: string) => {
+    const f = join(dir, name);
+    writeFileSync(f, text);
+    return f;
+  };
+
+  it('a spec file by path: base + runs as overrides', () => {
+    const f = write('mine.yaml', 'name: mine\ntitle: Mine\nbase: { losses: dsmd-official, batchSize: 16 }\nruns:\n  - { label: a }\n  - { label: b, set: { lossOptions: { queueSize: 512 } } }\n');
+    const rows = planRows(loadSpec(f), { scale: 'smoke', seeds: 1 });
+    expect(rows.map((r) => [r.runs[0].config.batchSize, r.runs[0].config.lossOptions.queueSize])).toEqual([
+      [16, 256],
+      [16, 512],
+    ]);
+  });
+
+  it('says what is wrong in one line', () => {
+    expect(() => loadSpec('table99')).toThrow(/Unknown experiment 'table99'. Available: all, arch, figure2, table2/);
+    expect(() => loadSpec(join(dir, 'missing.yaml'))).toThrow(/Experiment spec not found/);
+    expect(() => loadSpec('table6')).toThrow(/Table 6 .* needs the students' unnormalised embeddings/);
+    expect(() => loadSpec(write('bad-key.yaml', 'name: x\ntitle: X\nrunz: []\n'))).toThrow(DistillError);
+    expect(() => loadSpec(write('dup.yaml', 'name: x\ntitle: X\nruns: [{ label: a }, { label: a }]\n'))).toThrow(/'a' is used twice/);
+    expect(() => loadSpec(write('claim.yaml', 'name: x\ntitle: X\nruns: [{ label: a }]\nfindings: [{ claim: c, better: a, worse: zz }]\n'))).toThrow(/names 'zz', which is not a run label/);
+    const badCfg = loadSpec(write('cfg.yaml', 'name: x\ntitle: X\nruns: [{ label: a, set: { losses: nope } }]\n'));
+    expect(() => planRows(badCfg, { scale: 'smoke', seeds: 1 })).toThrow(/losses.*row 'a'/);
+  });
+});

@@ -1,0 +1,143 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DistillError } from '@distill/core';
+import { configHash, deepMerge, resolveConfig, type DeepPartial, type TrainConfig } from '@distill/training';
+import YAML from 'yaml';
+import { z } from 'zod';
+
+/**
+ * An experiment spec (torchdistill-style): a base config, per-scale settings, and the runs as
+ * overrides of it; plus the paper's figures for each row and the claims the experiment tests.
+ * One YAML file per experiment ships in specs/ (table2, table4 ... table10, arch, figure2, all).
+ */
+export type Scale = 'smoke' | 'full';
+export const SCALES: readonly Scale[] = ['smoke', 'full'];
+
+const overrides = z.record(z.string(), z.unknown());
+const labels = z.union([z.string(), z.array(z.string()).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+export const SpecSchema = z.strictObject({
+  name: z.string(),
+  title: z.string(),
+  description: z.string().optional(),
+  /** Other specs this one runs in turn (the `all` experiment). */
+  include: z.array(z.string()).optional(),
+  /** The preset under each scale (default smoke -> smoke, full -> emoji). */
+  preset: z.strictObject({ smoke: z.string().optional(), full: z.string().optional() }).optional(),
+  /** Config keys over the preset, for every run. */
+  base: overrides.optional(),
+  /** Config keys per scale, over base. */
+  scales: z.strictObject({ smoke: overrides.optional(), full: overrides.optional() }).optional(),
+  plot: z.strictObject({ kind: z.enum(['bars', 'sweep', 'pca']), x: z.string().optional(), logX: z.boolean().optional() }).optional(),
+  runs: z
+    .array(
+      z.strictObject({
+        label: z.string(),
+        set: overrides.optional(),
+        /** The x value of a sweep point. */
+        x: z.number().optional(),
+        /** The paper's Flickr30K figures for this row (R@1/5/10 each way, RSUM). */
+        paper: z.strictObject({ i2t: z.array(z.number()).length(3).optional(), t2i: z.array(z.number()).length(3).optional(), rsum: z.number() }).optional(),
+      }),
+    )
+    .default([]),
+  findings: z.array(z.strictObject({ claim: z.string(), better: labels, worse: labels })).default([]),
+});
+export type ExperimentSpec = z.output<typeof SpecSchema>;
+
+/** The folder of the specs shipped with this package (src/../specs, dist/../specs). */
+export function specsDir(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', 'specs');
+}
+
+export function shippedSpecNames(): string[] {
+  return readdirSync(specsDir())
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => basename(f, '.yaml'))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+}
+
+/** Paper tables with no spec yet, and why (said instead of 'unknown experiment'). */
+export const NOT_YET: Record<string, string> = {
+  table6:
+    "Table 6 (L2 normalisation of the distilled features on/off) needs the students' unnormalised embeddings, which the towers do not expose yet (they end in an L2 normalisation inside the onnx graphs)",
+};
+
+/** A shipped spec by name, or a user's spec file by path (anything with a slash or a .yaml/.yml/.json ending). */
+export function loadSpec(nameOrPath: string): ExperimentSpec {
+  const isPath = /[\\/]/.test(nameOrPath) || /\.(ya?ml|json)$/.test(nameOrPath);
+  const file = isPath ? nameOrPath : join(specsDir(), `${nameOrPath}.yaml`);
+  if (!existsSync(file)) {
+    if (isPath) throw new DistillError(`Experiment spec not found: ${file}. Pass a YAML file or one of: ${shippedSpecNames().join(', ')}.`, 2);
+    if (Object.hasOwn(NOT_YET, nameOrPath)) throw new DistillError(`${NOT_YET[nameOrPath]}; available: ${shippedSpecNames().join(', ')}.`, 2);
+    throw new DistillError(`Unknown experiment '${nameOrPath}'. Available: ${shippedSpecNames().join(', ')}, or the path of your own spec (YAML).`, 2);
+  }
+  let raw: unknown;
+  try {
+    const text = readFileSync(file, 'utf8');
+    raw = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+  } catch (e) {
+    throw new DistillError(`Could not parse experiment spec ${file}: ${(e as Error).message.split('\n')[0]}`, 2);
+  }
+  const r = SpecSchema.safeParse(raw);
+  if (!r.success) {
+    const msg = r.error.issues
+      .slice(0, 4)
+      .map((i) => `${i.path.join('.') || 'the spec'}: ${i.message}`)
+      .join('; ');
+    throw new DistillError(`Invalid experiment spec ${file}: ${msg}.`, 2);
+  }
+  const spec = r.data;
+  if (!spec.include && spec.runs.length === 0) throw new DistillError(`Experiment spec ${file} has no runs: list them under 'runs' (label + set).`, 2);
+  const seen = new Set<string>();
+  for (const run of spec.runs) {
+    if (seen.has(run.label)) throw new DistillError(`Experiment spec ${file}: the label '${run.label}' is used twice; give each run its own label.`, 2);
+    seen.add(run.label);
+  }
+  for (const f of spec.findings)
+    for (const l of [...f.better, ...f.worse])
+      if (!seen.has(l)) throw new DistillError(`Experiment spec ${file}: the finding '${f.claim}' names '${l}', which is not a run label (${[...seen].join(', ')}).`, 2);
+  return spec;
+}
+
+/** What the command line sets for every run (--dataset, --teacher, --teacher-model, --size, ...). */
+export type RunFlags = DeepPartial<TrainConfig>;
+
+export interface PlannedRun {
+  label: string;
+  seed: number;
+  config: TrainConfig;
+  /** configHash of the resolved config (the seed included): the run's folder name in the store. */
+  hash: string;
+}
+
+export interface PlannedRow {
+  label: string;
+  x?: number;
+  paper?: ExperimentSpec['runs'][number]['paper'];
+  runs: PlannedRun[];
+}
+
+/**
+ * Every row of a spec at a scale, with one resolved config per seed (0 .. seeds-1):
+ * defaults <- preset <- spec base <- spec scale <- run's set <- flags <- seed.
+ */
+export function planRows(spec: ExperimentSpec, opts: { scale: Scale; seeds: number; flags?: RunFlags; threads?: number }): PlannedRow[] {
+  const preset = spec.preset?.[opts.scale] ?? (opts.scale === 'smoke' ? 'smoke' : 'emoji');
+  return spec.runs.map((run) => {
+    let layer: DeepPartial<TrainConfig> = {};
+    for (const l of [spec.base, spec.scales?.[opts.scale], run.set, opts.flags]) if (l) layer = deepMerge(layer, l);
+    const runs = Array.from({ length: opts.seeds }, (_, seed) => {
+      let config: TrainConfig;
+      try {
+        config = resolveConfig({ preset, overrides: deepMerge(layer, { seed, baseline: false, ...(opts.threads ? { threads: opts.threads } : {}) }), overridesName: `experiment '${spec.name}', row '${run.label}'` });
+      } catch (e) {
+        if (e instanceof DistillError) throw new DistillError(`${e.message.replace(/\.$/, '')} (experiment '${spec.name}', row '${run.label}').`, 2);
+        throw e;
+      }
+      return { label: run.label, seed, config, hash: configHash(config) };
+    });
+    return { label: run.label, x: run.x, paper: run.paper, runs };
+  });
+}
