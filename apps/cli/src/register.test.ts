@@ -145,7 +145,7 @@ describe('buildContainer (the CLI composition root)', () => {
     expect(sizes).toEqual({ StudentRegistry: 5, TeacherRegistry: 2, LossRegistry: 8, BalancerRegistry: 3, DatasetRegistry: 7, EvaluatorRegistry: 1 });
     const commands = c.getAll<CliCommand>(TOKENS.Command).map((x) => `${x.group ? `${x.group} ` : ''}${x.command.split(' ')[0]}`);
     expect(commands.sort()).toEqual(
-      ['data build', 'data info', 'doctor', 'eval embeddings', 'export', 'index build', 'models', 'parity hf', 'parity losses', 'parity onnx-teacher', 'search', 'serve', 'teacher extract', 'teacher pretrain', 'train', 'train-one'].sort(),
+      ['data build', 'data info', 'doctor', 'eval embeddings', 'experiment', 'export', 'index build', 'models', 'parity hf', 'parity losses', 'parity onnx-teacher', 'search', 'serve', 'teacher extract', 'teacher pretrain', 'train', 'train-one'].sort(),
     );
   });
 });

@@ -11,6 +11,7 @@ import { exportCommand } from './export.js';
 import { indexCommands } from './index-cmd.js';
 import { searchCommand } from './search.js';
 import { serveCommand } from './serve.js';
+import { experimentCommand } from './experiment.js';
 
 /** Every command module of the CLI. Add one line per file in this folder. */
-export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand, trainOneCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands, lossCommands, teacherCommands, [exportCommand], indexCommands, [searchCommand], [serveCommand]];
+export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand, trainOneCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands, lossCommands, teacherCommands, [exportCommand], indexCommands, [searchCommand], [serveCommand], [experimentCommand]];

@@ -109,6 +109,7 @@ export const trainCommand: CliCommand = {
       })
       .option('run-dir', { type: 'string', describe: 'run folder (default: a new folder under runs/)' })
       .option('resume', { type: 'string', describe: 'continue the killed run in this folder' })
+      .option('seeds', { type: 'number', describe: 'train at seeds seed..seed+N-1 (parallel processes, a shared run store) and report mean and std per metric' })
       .option('print-config', { type: 'boolean', describe: 'print the resolved config and exit (creates no folder, loads no teacher or data)' }),
   async handler(args) {
     const log = createLogger();
@@ -128,6 +129,14 @@ export const trainCommand: CliCommand = {
     if (args.printConfig) {
       // Only the resolved config: no run folder, no teacher, no data.
       process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
+      return 0;
+    }
+    if (args.seeds !== undefined && !resume) {
+      // several seeds: a one-row experiment (@distill/experiments), mean and std per metric
+      const { runSeeds } = await import('@distill/experiments');
+      const out = runDir || RunDirectory.createUnder('runs', `${cfg.dataset.name}-${cfg.student.pair}-seeds`).root;
+      const { table } = await runSeeds(cfg, { seeds: Number(args.seeds), out, logger: log });
+      process.stdout.write(`\nresults: ${join(out, 'results.md')}\n\n${table}\n`);
       return 0;
     }
     runDir ||= RunDirectory.createUnder('runs', `${cfg.dataset.name}-${cfg.student.pair}`).root;

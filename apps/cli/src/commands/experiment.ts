@@ -1,0 +1,69 @@
+import { availableParallelism } from 'node:os';
+import { createLogger, DistillError } from '@distill/core';
+import { runExperiments, SCALES, shippedSpecNames, type RunFlags, type Scale } from '@distill/experiments';
+import { STUDENT_SIZES } from '@distill/training';
+import type { CliCommand } from '../command.js';
+
+/** The flags that set every run of an experiment -> config overrides. */
+export function experimentFlags(a: Record<string, unknown>): RunFlags {
+  const o: RunFlags = {};
+  const one = (name: string, v: unknown) => {
+    if (Array.isArray(v)) throw new DistillError(`--${name} was given ${v.length} times; give it once.`, 2);
+    return v;
+  };
+  if (a.dataset !== undefined) o.dataset = { name: one('dataset', a.dataset) as string };
+  if (a.dataRoot !== undefined) o.dataset = { ...o.dataset, dataRoot: one('data-root', a.dataRoot) as string };
+  if (a.teacher !== undefined) o.teacher = { name: one('teacher', a.teacher) as string };
+  if (a.teacherModel !== undefined) o.teacher = { ...o.teacher, model: one('teacher-model', a.teacherModel) as string };
+  if (a.size !== undefined) o.student = { preset: one('size', a.size) as 'tiny' | 'small' | 'base' };
+  if (a.backend !== undefined) o.backend = one('backend', a.backend) as RunFlags['backend'];
+  return o;
+}
+
+export const experimentCommand: CliCommand = {
+  command: 'experiment <name>',
+  describe: "Run one of the paper's tables or findings (seeds, intervals, verdicts): table2, table4 ... table10, arch, figure2, all, or a spec file",
+  builder: (y) =>
+    y
+      .usage(
+        'distill experiment <name> [options]\n\n' +
+          `Experiments: ${shippedSpecNames().join(', ')}; or the path of your own spec (YAML: base config + runs as overrides).\n` +
+          'Each run trains once into a run store keyed by its config hash; a rerun reuses finished runs and resumes killed ones.\n' +
+          'Example: distill experiment table2 --scale smoke --seeds 1 --out results/table2',
+      )
+      .positional('name', { type: 'string', describe: 'experiment name or spec path' })
+      .option('seeds', { type: 'number', default: 3, describe: 'seeds per row (0..N-1)' })
+      .option('workers', { type: 'number', describe: `training processes at a time (default ${availableParallelism()}: the cores, one onnxruntime thread each)` })
+      .option('scale', { choices: [...SCALES], default: 'full', describe: 'smoke: a subset and 2 epochs (minutes); full: the emoji main job\'s budget per run' })
+      .option('out', { type: 'string', describe: 'folder for results.json, results.md and the plots (default results/<name>-<scale>)' })
+      .option('store', { type: 'string', describe: 'run store shared by experiments (default $DISTILL_CACHE_DIR/runs or .cache/distill/runs)' })
+      .option('dataset', { type: 'string', describe: 'dataset for every run (default emoji)' })
+      .option('data-root', { type: 'string', describe: 'folder with the dataset' })
+      .option('teacher', { type: 'string', describe: 'teacher for every run (default emoji)' })
+      .option('teacher-model', { type: 'string', describe: 'teacher folder' })
+      .option('size', { choices: [...STUDENT_SIZES], describe: 'student size for every run (default tiny)' })
+      .option('backend', { type: 'string', describe: 'training backend (default auto)' })
+      .option('only', { type: 'string', describe: 'only these rows (comma-separated labels), e.g. --only vit-bert for one pair of arch' })
+      .option('replicates', { type: 'number', default: 1000, describe: 'bootstrap replicates per claim' }),
+  async handler(args) {
+    const name = String(args.name);
+    const scale = args.scale as Scale;
+    const out = (args.out as string | undefined) ?? `results/${name.replace(/^.*[\\/]/, '').replace(/\.(ya?ml|json)$/, '')}-${scale}`;
+    const seeds = Number(args.seeds);
+    const workers = args.workers === undefined ? undefined : Number(args.workers);
+    const log = createLogger();
+    const { results, table } = await runExperiments(name, {
+      scale,
+      seeds,
+      workers,
+      out,
+      store: args.store as string | undefined,
+      flags: experimentFlags(args),
+      logger: log,
+      replicates: Number(args.replicates),
+      only: args.only === undefined ? undefined : String(args.only).split(',').map((l) => l.trim()).filter(Boolean),
+    });
+    process.stdout.write(`\nresults: ${out}/results.md (${results.length} table${results.length > 1 ? 's' : ''})\n\n${table}\n`);
+    return 0;
+  },
+};
