@@ -33,7 +33,7 @@ export const rowDot = <T>(o: Ops<T>, a: T, b: T): T => o.reduceSum(o.mul(a, b), 
 export const square = <T>(o: Ops<T>, x: T): T => o.mul(x, x);
 
 /** x as a constant's max over `axes` (kept): the shift of a log-sum-exp, which cancels out of the gradient. */
-export const maxConst = <T>(o: Ops<T>, x: T, axes: number[]): T => o.reduceMax(o.stopGradient(x), axes, true);
+export const maxConst = <T>(o: Ops<T>, x: T, axes: number[]): T => o.reduceMaxConst(x, axes, true);
 
 // log softmax over the last axis of [B, C]: x - m - log sum_j exp(x_j - m), m = row max (a constant)
 export function logSoftmaxRows<T>(o: Ops<T>, x: T): T {

@@ -82,5 +82,6 @@ export function graphOps(opts: GraphOpsOptions = {}): Ops<Sym> {
       return op.conv2d(x, op.transpose(w, [3, 2, 0, 1]), b, stride, [pt, pl, pb, pr]);
     },
     dropout: (x, rate) => (drop && rate > 0 ? drop(x, rate) : x),
+    reduceMaxConst: (x, axes, keepdims = false) => op.reduceMaxConst(x, axes, keepdims),
   };
 }

@@ -72,6 +72,8 @@ const CASES: Case[] = [
   { name: 'reduceMax', shapes: [[3, 4, 5]], f: (o, [a]) => o.reduceMax(a, [1]) },
   { name: 'reduceMax with ties (every tied position gets the gradient)', shapes: [[2, 4]], f: (o, [a]) => o.reduceMax(a, [1], true), data: [[1, 3, 3, 2, -1, -1, -2, -5]] },
   { name: 'stopGradient (d/dx x * sg(x) = x)', shapes: [[3, 4]], f: (o, [a]) => o.mul(a, o.stopGradient(a)) },
+  { name: 'reduceMaxConst (d/dx x * maxConst(x) = maxConst(x))', shapes: [[3, 4, 5]], f: (o, [a]) => o.mul(a, o.reduceMaxConst(a, [1], true)) },
+  { name: 'reduceMaxConst without keepdims, two axes', shapes: [[3, 4, 5]], f: (o, [a]) => o.add(o.reduceSum(a, [0, 2]), o.reduceMaxConst(a, [0, 2])) },
   { name: 'constant and scalar', shapes: [[2, 3]], f: (o, [a]) => o.mul(o.add(a, o.constant(a, [1, 2, 3, 4, 5, 6], [2, 3])), o.scalar(a, 3)) },
   {
     name: 'gather (embedding rows, repeated ids: gradients add up)',

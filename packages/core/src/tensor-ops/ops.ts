@@ -77,6 +77,8 @@ export interface Ops<T> {
   conv2dSame(x: T, w: T, b: T | undefined, stride: number): T;
   /** Inverted dropout at one site (identity when the pass does not train or rate is 0). */
   dropout(x: T, rate: number): T;
+  /** Max over axes as a constant: zero gradient, and nothing is differentiated through it (the shift of a log-sum-exp). */
+  reduceMaxConst(x: T, axes: number[], keepdims?: boolean): T;
 }
 
 /** A model's parameters by name, as tensors of one engine. */

@@ -95,5 +95,8 @@ export function tfOps(opts: TfOpsOptions = {}): Ops<tf.Tensor> {
     take: (x, idx) => takeDistinct(x, idx),
     conv2dSame: (x, w, b, stride) => tf.transpose(conv2dSameNhwc(tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D, w, b, stride), [0, 3, 1, 2]),
     dropout: (x, rate) => (training && rate > 0 ? tf.dropout(x, rate) : x),
+    // customGrad records one tape node: the max inside is not differentiated (tfjs would otherwise build its Equal mask)
+    reduceMaxConst: (x, axes, keepdims = false) =>
+      tf.customGrad(((v: tf.Tensor) => ({ value: tf.max(v, axes, keepdims), gradFunc: () => tf.zerosLike(v) })) as unknown as Parameters<typeof tf.customGrad>[0])(x) as tf.Tensor,
   };
 }
