@@ -3,34 +3,23 @@
  * input gradients, weight gradients, attention) in onnxruntime-node (1 and 2 intra-op threads)
  * and in tfjs-wasm (plain, and with installWasmFastKernels), in the same run.
  *   node --conditions=@distill/source --import tsx tools/bench/src/ort-matmul-probe.ts
- * The ONNX models (one MatMul node each) are encoded by hand below: no protobuf package needed.
+ * The ONNX models (one MatMul node each) are written with @distill/autodiff's encodeModel.
  */
 import * as tf from '@tensorflow/tfjs';
+import { encodeModel } from '@distill/autodiff';
 import { initRuntime, installWasmFastKernels } from '@distill/core';
 import { REFERENCE_CONFIG } from './reference-model.js';
 
-// --- minimal protobuf writer for ModelProto { ir_version, opset_import, graph { node MatMul, input, output } }
-const varint = (n: number): number[] => {
-  const out: number[] = [];
-  while (n > 127) {
-    out.push((n & 127) | 128);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-};
-const field = (no: number, wire: number) => varint((no << 3) | wire);
-const vint = (no: number, n: number) => [...field(no, 0), ...varint(n)];
-const bytes = (no: number, b: number[]) => [...field(no, 2), ...varint(b.length), ...b];
-const str = (no: number, s: string) => bytes(no, [...Buffer.from(s, 'utf8')]);
-const valueInfo = (name: string, shape: number[]) =>
-  [...str(1, name), ...bytes(2, bytes(1, [...vint(1, 1), ...bytes(2, shape.flatMap((d) => bytes(1, vint(1, d))))]))];
-
+/** One MatMul node, A [aShape] @ B [bShape] -> Y, as ONNX model bytes. */
 export function matmulModel(aShape: number[], bShape: number[]): Uint8Array {
   const outShape = [...aShape.slice(0, -1), bShape[bShape.length - 1]];
-  const node = [...str(1, 'A'), ...str(1, 'B'), ...str(2, 'Y'), ...str(4, 'MatMul')];
-  const graph = [...bytes(1, node), ...str(2, 'g'), ...bytes(11, valueInfo('A', aShape)), ...bytes(11, valueInfo('B', bShape)), ...bytes(12, valueInfo('Y', outShape))];
-  return Uint8Array.from([...vint(1, 8), ...bytes(8, [...str(1, ''), ...vint(2, 17)]), ...bytes(7, graph)]);
+  return encodeModel({
+    nodes: [{ op: 'MatMul', name: 'mm', inputs: ['A', 'B'], outputs: ['Y'] }],
+    initializers: [],
+    inputs: [{ name: 'A', dtype: 'float32', shape: aShape }, { name: 'B', dtype: 'float32', shape: bShape }],
+    outputs: [{ name: 'Y', dtype: 'float32', shape: outShape }],
+    opset: 17,
+  });
 }
 
 /** [a shape, b shape, count per step] of every matmul in one step of the reference model. */
