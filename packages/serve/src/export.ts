@@ -1,26 +1,13 @@
 /**
  * `distill export`: a saved student (student.json + model.safetensors + tokenizer.json) to a folder in the
  * ONNX teacher contract (docs/teachers.md): image.onnx, text.onnx, tokenizer.json, teacher.json. The graphs
- * are the training engine's own tower graphs (onnx-graph.ts) + projection + L2 normalisation, the weights
+ * are the training engine's own towers (student-architectures' `Encoder.tower` on `graphOps`) + projection + L2 normalisation, the weights
  * stored as initializers, with a symbolic batch dimension. The export is checked against distill's forward.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DistillError, Graph, OnnxRunner, Rng, Sym, atomicWriteJson, encodeModel, onnxOps as op, tf, type NodeSpec, type TensorSpec } from '@distill/core';
-import {
-  bertGraph,
-  buildEncoderGraph,
-  getStudentWeights,
-  resnetGraph,
-  textCnnGraph,
-  vitGraph,
-  type BertConfig,
-  type DualEncoderStudent,
-  type ResNetConfig,
-  type SymParams,
-  type TextCnnConfig,
-  type VitConfig,
-} from '@distill/student-architectures';
+import { DistillError, Graph, OnnxRunner, Rng, Sym, atomicWriteJson, encodeModel, graphOps, tf, type NodeSpec, type TensorParams, type TensorSpec } from '@distill/core';
+import { buildEncoderGraph, getStudentWeights, studentEmbedding, type DualEncoderStudent } from '@distill/student-architectures';
 import { loadStudent } from '@distill/training';
 import { OnnxModel, modelHash } from './model.js';
 import { quantizeGemmsInt8 } from './quantize.js';
@@ -89,35 +76,33 @@ function dynamicBatch(g: Graph, dataInput: string): { nodes: NodeSpec[]; initial
 export function towerModel(student: DualEncoderStudent, tower: 'image' | 'text', opts: { quantize?: 'int8' } = {}): Uint8Array {
   const g = new Graph();
   const weights = getStudentWeights(student);
-  const params = (prefix: string): SymParams =>
-    Object.fromEntries(
-      Object.entries(weights).flatMap(([name, w]) => {
-        if (!name.startsWith(prefix)) return [];
-        const init = `w.${name}`;
-        g.initializers.push({ name: init, dtype: 'float32', dims: [...w.shape], data: w.data });
-        const s = new Sym(g, init, [...w.shape], 'float32', false);
-        g.values.set(init, s);
-        return [[name.slice(prefix.length), s]];
-      }),
-    );
-  const top = params(`${tower}_proj.`);
-  const { image: ic, text: tc, maxLength } = student.config;
+  // the tower's and its projection's weights as initializers, by variable name
+  const params: TensorParams<Sym> = Object.fromEntries(
+    Object.entries(weights).flatMap(([name, w]) => {
+      if (!name.startsWith(`${tower}.`) && !name.startsWith(`${tower}_proj.`)) return [];
+      const init = `w.${name}`;
+      g.initializers.push({ name: init, dtype: 'float32', dims: [...w.shape], data: w.data });
+      const s = new Sym(g, init, [...w.shape], 'float32', false);
+      g.values.set(init, s);
+      return [[name, s]];
+    }),
+  );
+  const { maxLength } = student.config;
   const B = SENTINEL;
-  let f: Sym;
+  let out: Sym;
   let dataInput: string;
   if (tower === 'image') {
     const { crop } = student.preprocess;
     const pixels = g.input('pixel_values', [B, 3, crop, crop]);
     dataInput = pixels.name;
-    f = ic.type === 'resnet' ? resnetGraph(params('image.'), ic.config as ResNetConfig, pixels) : vitGraph(params('image.'), ic.config as VitConfig, pixels);
+    out = studentEmbedding(graphOps(), student, 'image', params, pixels);
   } else {
     const ids = g.input('input_ids', [B, maxLength], { dtype: 'int64' });
     const maskInt = g.input('attention_mask', [B, maxLength], { dtype: 'int64' });
     dataInput = ids.name;
     const mask = g.emit('Cast', [maskInt], [[B, maxLength]], { attrs: { to: 1 }, dtype: 'float32' })[0];
-    f = tc.type === 'textcnn' ? textCnnGraph(params('text.'), tc.config as TextCnnConfig, ids, mask) : bertGraph(params('text.'), tc.config as BertConfig, ids, mask);
+    out = studentEmbedding(graphOps(), student, 'text', params, { ids, mask });
   }
-  const out = op.l2Normalize(op.linear(f, top.weight, top.bias));
   const outName = tower === 'image' ? 'image_embeds' : 'text_embeds';
   let { nodes, initializers } = dynamicBatch(g, dataInput);
   if (opts.quantize === 'int8') ({ nodes, initializers } = quantizeGemmsInt8(nodes, initializers));

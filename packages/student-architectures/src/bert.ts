@@ -1,7 +1,7 @@
-import { tf, type TokenizedBatch } from '@distill/core';
-import type { EncoderOutput, TextEncoder } from './encoder.js';
-import { activation, additiveMask, embeddingLookup, attention, dropout, layerNorm, linear, type HiddenAct } from './ops.js';
-import { P, type ParamSpec, type Params } from './params.js';
+import { DistillError, type Ops, type TensorParams } from '@distill/core';
+import { defineEncoder, type TextEncoder, type TowerOptions, type TowerOutput } from './encoder.js';
+import { activation, additiveMask, attention, checkHeads, dense, norm, type HiddenAct } from './ops.js';
+import { P, type ParamSpec } from './params.js';
 
 /** BERT / ALBERT configuration (Hugging Face BertConfig / AlbertConfig fields, camelCased). */
 export interface BertConfig {
@@ -76,74 +76,68 @@ export function bertSpecs(c: BertConfig): ParamSpec[] {
   return s;
 }
 
-function embed(p: Params, c: BertConfig, ids: tf.Tensor2D, training: boolean): tf.Tensor3D {
-  const [B, L] = ids.shape;
-  if (L > c.maxPositionEmbeddings) throw new Error(`Text length ${L} exceeds maxPositionEmbeddings ${c.maxPositionEmbeddings}`);
-  const E = p['embeddings.word_embeddings.weight'].shape[1] as number;
-  const words = embeddingLookup(p['embeddings.word_embeddings.weight'], ids);
-  const pos = tf.slice(p['embeddings.position_embeddings.weight'], [0, 0], [L, E]);
-  const type0 = tf.slice(p['embeddings.token_type_embeddings.weight'], [0, 0], [1, E]);
-  const e = tf.add(tf.add(words, pos), type0);
-  return dropout(layerNorm(e, p['embeddings.LayerNorm.weight'], p['embeddings.LayerNorm.bias'], c.layerNormEps), c.hiddenDropout, training) as tf.Tensor3D;
-}
-
-/** Post-LN block: a = LN(h + Attn(h)); h = LN(a + FFN(a)). Names: [q, k, v, attnOut, attnLN, ffnIn, ffnOut, outLN]. */
-function postLnBlock(p: Params, c: BertConfig, h: tf.Tensor, mask: tf.Tensor, n: string[], training: boolean): tf.Tensor {
-  const [qn, kn, vn, on, aln, fin, fon, oln] = n;
-  const ctx = attention(linear(h, p[`${qn}.weight`], p[`${qn}.bias`]), linear(h, p[`${kn}.weight`], p[`${kn}.bias`]), linear(h, p[`${vn}.weight`], p[`${vn}.bias`]), c.numAttentionHeads, mask, c.attentionDropout, training);
-  const a = layerNorm(tf.add(h, dropout(linear(ctx, p[`${on}.weight`], p[`${on}.bias`]), c.hiddenDropout, training)), p[`${aln}.weight`], p[`${aln}.bias`], c.layerNormEps);
-  const m = activation(linear(a, p[`${fin}.weight`], p[`${fin}.bias`]), c.hiddenAct);
-  return layerNorm(tf.add(a, dropout(linear(m, p[`${fon}.weight`], p[`${fon}.bias`]), c.hiddenDropout, training)), p[`${oln}.weight`], p[`${oln}.bias`], c.layerNormEps);
-}
-
-export function bertForward(p: Params, c: BertConfig, batch: TokenizedBatch, training: boolean): EncoderOutput {
-  const [B, L] = batch.ids.shape;
+/**
+ * BERT / ALBERT on any engine: word + position + type-0 embeddings, LN; ALBERT maps them to the
+ * hidden size and shares its layer groups; post-LN blocks a = LN(h + Attn(h)); h = LN(a + FFN(a)).
+ * Features: the pooler tanh(W h_CLS + b), CLS, or the masked mean sum(h m) / max(sum(m), 1).
+ */
+export function bertTower<T>(o: Ops<T>, p: TensorParams<T>, c: BertConfig, input: { ids: T; mask: T }, opts: TowerOptions = {}): TowerOutput<T> {
+  const { ids, mask } = input;
+  const [B, L] = o.shape(ids);
   const D = c.hiddenSize;
-  const mask = additiveMask(batch.mask);
-  let h: tf.Tensor = embed(p, c, batch.ids, training);
+  if (L > c.maxPositionEmbeddings) throw new DistillError(`Text length ${L} exceeds maxPositionEmbeddings ${c.maxPositionEmbeddings}: lower maxLength.`, 2);
+  const words = o.gather(p['embeddings.word_embeddings.weight'], ids);
+  const pos = o.sliceAxis(p['embeddings.position_embeddings.weight'], 0, 0, L);
+  const type0 = o.sliceAxis(p['embeddings.token_type_embeddings.weight'], 0, 0, 1);
+  let h = o.dropout(norm(o, p, 'embeddings.LayerNorm', o.add(o.add(words, pos), type0), c.layerNormEps), c.hiddenDropout);
+  const maskAdd = additiveMask(o, mask);
+  /** Names: [q, k, v, attnOut, attnLN, ffnIn, ffnOut, outLN]. */
+  const block = ([qn, kn, vn, on, aln, fin, fon, oln]: string[]) => {
+    const ctx = attention(o, dense(o, p, qn, h), dense(o, p, kn, h), dense(o, p, vn, h), c.numAttentionHeads, maskAdd, c.attentionDropout);
+    const a = norm(o, p, aln, o.add(h, o.dropout(dense(o, p, on, ctx), c.hiddenDropout)), c.layerNormEps);
+    h = norm(o, p, oln, o.add(a, o.dropout(dense(o, p, fon, activation(o, dense(o, p, fin, a), c.hiddenAct)), c.hiddenDropout)), c.layerNormEps);
+  };
   if (c.albert) {
-    h = linear(h, p['encoder.embedding_hidden_mapping_in.weight'], p['encoder.embedding_hidden_mapping_in.bias']);
+    h = dense(o, p, 'encoder.embedding_hidden_mapping_in', h);
     const { numHiddenGroups: G, innerGroupNum: I } = c.albert;
     for (let l = 0; l < c.numHiddenLayers; l++) {
       const g = Math.floor(l / (c.numHiddenLayers / G));
       for (let i = 0; i < I; i++) {
         const q = `encoder.albert_layer_groups.${g}.albert_layers.${i}`;
-        h = postLnBlock(p, c, h, mask, [`${q}.attention.query`, `${q}.attention.key`, `${q}.attention.value`, `${q}.attention.dense`, `${q}.attention.LayerNorm`, `${q}.ffn`, `${q}.ffn_output`, `${q}.full_layer_layer_norm`], training);
+        block([`${q}.attention.query`, `${q}.attention.key`, `${q}.attention.value`, `${q}.attention.dense`, `${q}.attention.LayerNorm`, `${q}.ffn`, `${q}.ffn_output`, `${q}.full_layer_layer_norm`]);
       }
     }
   } else {
     for (let l = 0; l < c.numHiddenLayers; l++) {
       const q = `encoder.layer.${l}`;
-      h = postLnBlock(p, c, h, mask, [`${q}.attention.self.query`, `${q}.attention.self.key`, `${q}.attention.self.value`, `${q}.attention.output.dense`, `${q}.attention.output.LayerNorm`, `${q}.intermediate.dense`, `${q}.output.dense`, `${q}.output.LayerNorm`], training);
+      block([`${q}.attention.self.query`, `${q}.attention.self.key`, `${q}.attention.self.value`, `${q}.attention.output.dense`, `${q}.attention.output.LayerNorm`, `${q}.intermediate.dense`, `${q}.output.dense`, `${q}.output.LayerNorm`]);
     }
   }
-  const last = h as tf.Tensor3D;
-  const cls = tf.reshape(tf.slice(last, [0, 0, 0], [B, 1, D]), [B, D]) as tf.Tensor2D;
-  const pn = c.albert ? 'pooler' : 'pooler.dense';
-  const pooler = tf.tanh(linear(cls, p[`${pn}.weight`], p[`${pn}.bias`])) as tf.Tensor2D; // pooler = tanh(W h_CLS + b)
-  let features = pooler;
+  const cls = o.reshape(o.sliceAxis(h, 1, 0, 1), [B, D]);
+  const pooler = c.feature === 'pooler' || opts.pooler ? o.tanh(dense(o, p, c.albert ? 'pooler' : 'pooler.dense', cls)) : undefined; // tanh(W h_CLS + b)
+  let features = pooler as T;
   if (c.feature === 'cls') features = cls;
   else if (c.feature === 'mean') {
-    const m = tf.reshape(tf.cast(batch.mask, 'float32'), [B, L, 1]);
-    features = tf.div(tf.sum(tf.mul(last, m), 1), tf.maximum(tf.sum(m, 1), 1)) as tf.Tensor2D;
+    const m = o.reshape(mask, [B, L, 1]);
+    features = o.div(o.reduceSum(o.mul(h, m), [1]), o.maximumConst(o.reduceSum(m, [1]), 1)); // an all-padding row gives 0, not NaN
   }
-  return { features, lastHiddenState: last, poolerOutput: pooler };
+  return { features, lastHiddenState: h, pooler };
 }
 
 export function createBert(config: Partial<BertConfig>): TextEncoder {
   const c: BertConfig = { ...BERT_DEFAULTS, ...config };
-  if (c.hiddenSize % c.numAttentionHeads) throw new Error(`hiddenSize ${c.hiddenSize} is not a multiple of numAttentionHeads ${c.numAttentionHeads}`);
+  checkHeads(c);
   if (c.albert && c.numHiddenLayers % c.albert.numHiddenGroups) throw new Error('ALBERT numHiddenLayers must be a multiple of numHiddenGroups');
-  return {
+  return defineEncoder({
     type: c.albert ? 'albert' : 'bert',
     modality: 'text',
     featureDim: c.hiddenSize,
     config: c,
     specs: () => bertSpecs(c),
-    forward: (p, b, training) => bertForward(p, c, b, training),
+    tower: (o, p, x, opts) => bertTower(o, p, c, x, opts),
     // HF BertModel checkpoints may carry position_ids buffers or MLM heads: not used by an encoder.
     ignorable: (name) => name.endsWith('position_ids') || name.startsWith('cls.') || name.startsWith('predictions.'),
-  };
+  });
 }
 
 export const ALBERT_DEFAULT_EXTRA = { embeddingSize: 128, numHiddenGroups: 1, innerGroupNum: 1 };

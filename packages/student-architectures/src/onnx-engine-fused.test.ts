@@ -2,26 +2,11 @@ import { initRuntime, onnxOps as op } from '@distill/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OnnxStudentEngine, type LossHead } from './onnx-engine.js';
 import { createStudent } from './student.js';
+import { B, L, ids, mask, relDiff } from './engine.test-util.js';
 
 beforeAll(async () => {
   await initRuntime('cpu', { quiet: true });
 });
-
-const B = 4;
-const L = 11;
-const ids = Int32Array.from({ length: B * L }, (_, i) => (i * 37 + 5) % 300);
-const mask = Int32Array.from({ length: B * L }, (_, i) => (i % L < 4 + ((i / L) | 0) * 2 ? 1 : 0));
-
-/** Largest |a - b| over the largest |b| (at least 1e-4: the key bias's gradient is zero up to rounding). */
-function maxRel(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let s = 1e-4;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return d / s;
-}
 
 // The 'fused' step (forward-only run, then forward + backward in one run) must train exactly as the
 // 'split' step (forward run handing its activations to a backward run): same losses, same gradients.
@@ -41,7 +26,7 @@ describe("onnx engine: 'fused' steps equal 'split' steps", () => {
     const g1 = await split.backwardLoss({ sim: -1, sq: 0.5 });
     const g2 = await fused.backwardLoss({ sim: -1, sq: 0.5 });
     expect(g2.size).toBe(g1.size);
-    for (const [name, g] of g1) expect(maxRel(g2.get(name)!, g), name).toBeLessThan(1e-4);
+    for (const [name, g] of g1) expect(relDiff(g2.get(name)!, g), name).toBeLessThan(1e-4);
     await expect(fused.backwardLoss({ sim: -1, sq: 0.5 })).rejects.toThrow(/backward before forward/);
     await Promise.all([split.release(), fused.release()]);
     s.dispose();
@@ -54,12 +39,12 @@ describe("onnx engine: 'fused' steps equal 'split' steps", () => {
     const fused = new OnnxStudentEngine(s, { threads: 1, mode: 'fused' });
     const e1 = await split.forward(px, ids, mask, B, L, { step: 1 });
     const e2 = await fused.forward(px, ids, mask, B, L, { step: 1 });
-    expect(maxRel(e2.image, e1.image)).toBeLessThan(1e-6);
+    expect(relDiff(e2.image, e1.image)).toBeLessThan(1e-6);
     const dI = e1.text.map((v) => v * 0.3);
     const dT = e1.image.map((v) => -v);
     const g1 = await split.backward(dI, dT);
     const g2 = await fused.backward(dI, dT);
-    for (const [name, g] of g1) expect(maxRel(g2.get(name)!, g), name).toBeLessThan(1e-4);
+    for (const [name, g] of g1) expect(relDiff(g2.get(name)!, g), name).toBeLessThan(1e-4);
     await Promise.all([split.release(), fused.release()]);
     s.dispose();
   });
@@ -77,13 +62,13 @@ describe("onnx engine: 'fused' steps equal 'split' steps", () => {
     const e = await split.forward(px, ids, mask, B, L, { training: false });
     const img = await split.encodeImages(px, B);
     const txt = await split.encodeTexts(ids, mask, B, L);
-    expect(maxRel(img, e.image)).toBeLessThan(1e-5);
-    expect(maxRel(txt, e.text)).toBeLessThan(1e-5);
+    expect(relDiff(img, e.image)).toBeLessThan(1e-5);
+    expect(relDiff(txt, e.text)).toBeLessThan(1e-5);
     // other weights (a saved student) without touching the engine's own
     const zero = split.params.map((x) => new Float32Array(x.length));
     const z = await split.encodeImages(px, B, zero);
-    expect(Number.isNaN(z[0]) || Math.abs(z[0]) < 1e-3 || maxRel(z, img) > 1e-3).toBe(true);
-    expect(maxRel(await split.encodeImages(px, B), img)).toBe(0);
+    expect(Number.isNaN(z[0]) || Math.abs(z[0]) < 1e-3 || relDiff(z, img) > 1e-3).toBe(true);
+    expect(relDiff(await split.encodeImages(px, B), img)).toBe(0);
     await split.release();
     s.dispose();
   });

@@ -2,26 +2,12 @@ import { initRuntime, onnxOps as op, tf } from '@distill/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OnnxStudentEngine, onnxSupport, type LossHead } from './onnx-engine.js';
 import { createStudent } from './student.js';
-
-/** Largest |a - b| over the largest |b| (at least 1e-4: the key bias's gradient is zero up to rounding). */
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let s = 1e-4;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return d / s;
-}
+import { B, L, ids, mask, relDiff } from './engine.test-util.js';
 
 beforeAll(async () => {
   await initRuntime('cpu', { quiet: true });
 });
 
-const B = 4;
-const L = 11; // not a multiple of the bucket (8): the engine pads to 16, masked
-const ids = Int32Array.from({ length: B * L }, (_, i) => (i * 37 + 5) % 300);
-const mask = Int32Array.from({ length: B * L }, (_, i) => (i % L < 4 + ((i / L) | 0) * 2 ? 1 : 0)); // lengths 4, 6, 8, 10
 
 describe('onnx engine for students: same embeddings and gradients as the tfjs towers', () => {
   for (const pair of ['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn']) {

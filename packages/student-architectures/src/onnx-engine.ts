@@ -8,14 +8,9 @@
  * a 200M-parameter student trains outside the 32-bit tfjs-wasm heap. `encodeImages`/`encodeTexts`
  * run inference-only graphs (no saved activations) for evaluation.
  */
-import { Graph, OnnxRunner, OnnxTrainingRunner, Rng, type Sym, type TrainingGraphs, onnxOps as op } from '@distill/core';
+import { Graph, OnnxRunner, OnnxTrainingRunner, Rng, graphOps, type GraphDropFn, type Sym, type TensorParams, type TrainingGraphs, onnxOps as op } from '@distill/core';
 import { buildingFor, disposeDeviceTensor, loadOrt, readToHost, type FeedValue, type OrtTensor } from '@distill/core';
-import { bertGraph, resnetGraph, textCnnGraph, vitGraph, type DropFn, type SymParams } from './onnx-graph.js';
-import type { BertConfig } from './bert.js';
-import type { ResNetConfig } from './resnet.js';
-import type { TextCnnConfig } from './textcnn.js';
-import type { DualEncoderStudent } from './student.js';
-import type { VitConfig } from './vit.js';
+import { studentEmbedding, type DualEncoderStudent } from './student.js';
 
 /** Why a student cannot train on the onnx engine (undefined when it can: every registered pair can). */
 export function onnxSupport(student: DualEncoderStudent): string | undefined {
@@ -67,7 +62,7 @@ export interface FusedStepGraphs {
 export function buildStudentGraphs(student: DualEncoderStudent, batch: number, textLength: number, head?: LossHead, mode: StepMode = 'split') {
   const g = new Graph();
   const dropout: DropoutSite[] = [];
-  const drop: DropFn = (x, rate) => {
+  const drop: GraphDropFn = (x, rate) => {
     if (!(rate > 0)) return x;
     const m = g.input(`dropout_${dropout.length}`, [...x.shape]);
     dropout.push({ name: m.name, shape: [...x.shape], rate });
@@ -75,21 +70,14 @@ export function buildStudentGraphs(student: DualEncoderStudent, batch: number, t
   };
   const vars = student.variables();
   const inputs = vars.map((v, i) => g.input(`p${i}`, [...v.variable.shape], { requiresGrad: true }));
-  const tower = (prefix: string): SymParams =>
-    Object.fromEntries(vars.flatMap((v, i) => (v.name.startsWith(prefix) ? [[v.name.slice(prefix.length), inputs[i]]] : [])));
-  const top = tower('');
+  const params: TensorParams<Sym> = Object.fromEntries(vars.map((v, i) => [v.name, inputs[i]]));
   const { crop } = student.preprocess;
   const pixels = g.input('pixels', [batch, 3, crop, crop]);
   const ids = g.input('ids', [batch, textLength], { dtype: 'int64' });
   const mask = g.input('mask', [batch, textLength]);
-  const proj = (f: Sym, name: string) => op.l2Normalize(op.linear(f, top[`${name}.weight`], top[`${name}.bias`])); // s = fc(f) / ||fc(f)||
-  const { image: ic, text: tc } = student.config;
-  const imageF =
-    ic.type === 'resnet' ? resnetGraph(tower('image.'), ic.config as ResNetConfig, pixels) : vitGraph(tower('image.'), ic.config as VitConfig, pixels, drop);
-  const textF =
-    tc.type === 'textcnn' ? textCnnGraph(tower('text.'), tc.config as TextCnnConfig, ids, mask, drop) : bertGraph(tower('text.'), tc.config as BertConfig, ids, mask, drop);
-  const image = proj(imageF, 'image_proj');
-  const text = proj(textF, 'text_proj');
+  const o = graphOps({ drop });
+  const image = studentEmbedding(o, student, 'image', params, pixels);
+  const text = studentEmbedding(o, student, 'text', params, { ids, mask });
   const comps = head ? head(g, { image, text }) : {};
   const components = Object.keys(comps);
   for (const c of components) {
@@ -140,22 +128,17 @@ export function buildEncoderGraph(student: DualEncoderStudent, tower: 'image' | 
   const g = new Graph();
   const vars = student.variables();
   // only the tower's own weights and its projection are inputs (onnxruntime wants every input fed)
-  const params = (prefix: string): SymParams =>
-    Object.fromEntries(vars.flatMap((v, i) => (v.name.startsWith(prefix) ? [[v.name.slice(prefix.length), g.input(`p${i}`, [...v.variable.shape])]] : [])));
-  const top = params(`${tower}_proj.`);
-  const noDrop: DropFn = (x) => x;
-  const { image: ic, text: tc } = student.config;
-  let f: Sym;
+  const params: TensorParams<Sym> = Object.fromEntries(
+    vars.flatMap((v, i) => (v.name.startsWith(`${tower}.`) || v.name.startsWith(`${tower}_proj.`) ? [[v.name, g.input(`p${i}`, [...v.variable.shape])]] : [])),
+  );
+  const o = graphOps();
+  let out: Sym;
   if (tower === 'image') {
     const { crop } = student.preprocess;
-    const pixels = g.input('pixels', [batch, 3, crop, crop]);
-    f = ic.type === 'resnet' ? resnetGraph(params('image.'), ic.config as ResNetConfig, pixels) : vitGraph(params('image.'), ic.config as VitConfig, pixels, noDrop);
+    out = studentEmbedding(o, student, 'image', params, g.input('pixels', [batch, 3, crop, crop]));
   } else {
-    const ids = g.input('ids', [batch, textLength], { dtype: 'int64' });
-    const mask = g.input('mask', [batch, textLength]);
-    f = tc.type === 'textcnn' ? textCnnGraph(params('text.'), tc.config as TextCnnConfig, ids, mask, noDrop) : bertGraph(params('text.'), tc.config as BertConfig, ids, mask, noDrop);
+    out = studentEmbedding(o, student, 'text', params, { ids: g.input('ids', [batch, textLength], { dtype: 'int64' }), mask: g.input('mask', [batch, textLength]) });
   }
-  const out = op.l2Normalize(op.linear(f, top.weight, top.bias));
   const model = g.encode([out], ['embedding']);
   return { model, inputs: g.inputs.map((s) => s.name) };
 }

@@ -2,6 +2,7 @@ import { initRuntime } from '@distill/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OnnxStudentEngine } from './onnx-engine.js';
 import { createStudent } from './student.js';
+import { relDiff } from './engine.test-util.js';
 
 /**
  * The engine's gradients do not depend on onnxruntime's thread count. Issue 13: the embedding
@@ -12,17 +13,6 @@ import { createStudent } from './student.js';
  * With the old ScatterND gradient the ALBERT and TextCNN cases failed (word-embedding gradient off by
  * 0.06 and 0.2 relative); ops.test.ts checks the gather gradient itself, bit for bit.
  */
-/** Largest |a - b| over the largest |b| (at least 1e-4). */
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let s = 1e-4;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return d / s;
-}
-
 beforeAll(async () => {
   await initRuntime('cpu', { quiet: true });
 });

@@ -1,73 +1,72 @@
-import { initRuntime, tf } from '@distill/core';
-import { describe, expect, it } from 'vitest';
-import { activation, conv1dSame, conv2dSame, embeddingLookup } from './ops.js';
+import { Graph, graphOps, initRuntime, OnnxRunner, tf, tfOps, type Ops, type Sym } from '@distill/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { activation, additiveMask, conv1dSame, l2Normalize, type HiddenAct } from './ops.js';
 
-const maxAbs = (a: tf.Tensor, b: tf.Tensor) => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0];
-
-/** Values and gradients of f on the cpu backend with tfjs's own ops (reference) vs ours, on cpu and wasm. */
-async function compare(ours: (xs: tf.Tensor[]) => tf.Tensor, ref: (xs: tf.Tensor[]) => tf.Tensor, make: () => tf.Tensor[]) {
-  await initRuntime('cpu', { quiet: true });
-  const xs = make();
-  const loss = (f: typeof ours) => (...a: tf.Tensor[]) => tf.sum(tf.mul(f(a), tf.sin(tf.range(0, f(a).size).reshape(f(a).shape)))) as tf.Scalar;
-  const refVals = [ref(xs), ...tf.grads(loss(ref))(xs)].map((t) => ({ data: t.dataSync().slice(), shape: t.shape }));
-  const out: number[] = [];
-  for (const backend of ['cpu', 'wasm'] as const) {
-    await initRuntime(backend, { quiet: true });
-    const ys = xs.map((x) => tf.tensor(x.dataSync(), x.shape, x.dtype));
-    const got = [ours(ys), ...tf.grads(loss(ours))(ys.filter((y) => y.dtype === 'float32'))];
-    got.forEach((g, i) => out.push(maxAbs(g, tf.tensor(refVals[i].data, refVals[i].shape))));
+/** The tower layers on both engines: f written once over Ops, run on tfjs and as an onnx graph. */
+async function onBoth(inputs: { data: number[]; shape: number[] }[], f: <T>(o: Ops<T>, xs: T[]) => T): Promise<{ tfjs: number[]; graph: number[] }> {
+  const tfjs = tf.tidy(() => Array.from(f(tfOps(), inputs.map((x) => tf.tensor(x.data, x.shape))).dataSync()));
+  const g = new Graph();
+  const y = f(graphOps(), inputs.map((x, i) => g.input(`x${i}`, x.shape)) as Sym[]);
+  const r = await OnnxRunner.create(g.encode([y], ['y']), { threads: 1 });
+  try {
+    const feeds = Object.fromEntries(inputs.map((x, i) => [`x${i}`, { data: Float32Array.from(x.data), dims: x.shape }]));
+    return { tfjs, graph: Array.from((await r.run(feeds, ['y']))[0]) };
+  } finally {
+    await r.release();
   }
-  await initRuntime('wasm', { quiet: true });
-  return Math.max(...out);
 }
 
-describe('ops: custom gradients that tfjs-wasm lacks kernels for match tfjs autograd on cpu', () => {
-  const cases: [string, number[], number[], 1 | 2][] = [
-    ['3x3 stride 1', [2, 6, 6, 3], [3, 3, 3, 4], 1],
-    ['3x3 stride 2, odd size', [2, 7, 9, 3], [3, 3, 3, 4], 2],
-    ['1x1 stride 2 (shortcut)', [2, 8, 8, 3], [1, 1, 3, 5], 2],
-    ['even 4x4 kernel stride 2', [1, 6, 6, 2], [4, 4, 2, 3], 2],
-  ];
-  for (const [label, xs, ws, stride] of cases) {
-    it(`conv2dSame ${label}`, async () => {
-      const d = await compare(
-        ([x, w]) => conv2dSame(x as tf.Tensor4D, w, undefined, stride),
-        ([x, w]) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, 'same'),
-        () => [tf.randomNormal(xs, 0, 1, 'float32', 1), tf.randomNormal(ws, 0, 1, 'float32', 2)],
-      );
-      expect(d).toBeLessThan(1e-4);
-    });
-  }
-
-  it('conv1dSame with an even width matches tf.conv1d', async () => {
-    const d = await compare(
-      ([x, w]) => conv1dSame(x as tf.Tensor3D, w, undefined),
-      ([x, w]) => tf.conv1d(x as tf.Tensor3D, w as tf.Tensor3D, 1, 'same'),
-      () => [tf.randomNormal([2, 7, 5], 0, 1, 'float32', 3), tf.randomNormal([4, 5, 3], 0, 1, 'float32', 4)],
-    );
-    expect(d).toBeLessThan(1e-4);
-  });
-
-  it('embeddingLookup (scatter-add gradient, repeated ids) matches tf.gather', async () => {
-    const ids = tf.tensor2d([[1, 3, 3], [0, 1, 1]], [2, 3], 'int32');
-    const d = await compare(
-      ([t]) => embeddingLookup(t, tf.tensor2d(ids.dataSync(), [2, 3], 'int32')),
-      ([t]) => tf.reshape(tf.gather(t, tf.reshape(ids, [-1])), [2, 3, 4]),
-      () => [tf.randomNormal([5, 4], 0, 1, 'float32', 5)],
-    );
-    expect(d).toBeLessThan(1e-5);
-  });
-});
-
-describe('activations', () => {
-  it('gelu (erf), gelu_new (tanh) and quick_gelu at known points', async () => {
+describe('tower layers (ops.ts) on tfjs and on the onnx graph', () => {
+  beforeAll(async () => {
     await initRuntime('wasm', { quiet: true });
-    const x = tf.tensor1d([-1, 0, 1, 2]);
-    const v = (a: Parameters<typeof activation>[1]) => [...activation(x, a).dataSync()];
-    // exact: x * Phi(x)
-    expect(v('gelu')[2]).toBeCloseTo(0.8413447, 5);
-    expect(v('gelu')[0]).toBeCloseTo(-0.1586553, 5);
-    expect(v('gelu_new')[3]).toBeCloseTo(1.9545977, 5);
-    expect(v('quick_gelu')[2]).toBeCloseTo(1 / (1 + Math.exp(-1.702)), 5);
+  });
+
+  it('activations at known points: gelu (erf), gelu_new (tanh), quick_gelu, relu, tanh', async () => {
+    const x = { data: [-1, 0, 1, 2], shape: [4] };
+    const want: Record<HiddenAct, number[]> = {
+      gelu: [-0.1586553, 0, 0.8413447, 1.9544997], // x Phi(x)
+      gelu_new: [-0.1588080, 0, 0.8411920, 1.9545977],
+      gelu_pytorch_tanh: [-0.1588080, 0, 0.8411920, 1.9545977],
+      quick_gelu: [-1 / (1 + Math.exp(1.702)), 0, 1 / (1 + Math.exp(-1.702)), 2 / (1 + Math.exp(-3.404))],
+      relu: [0, 0, 1, 2],
+      tanh: [-0.7615942, 0, 0.7615942, 0.9640276],
+    };
+    for (const act of Object.keys(want) as HiddenAct[]) {
+      const { tfjs, graph } = await onBoth([x], (o, [a]) => activation(o, a, act));
+      want[act].forEach((v, i) => {
+        expect(tfjs[i], `${act} tfjs at ${x.data[i]}`).toBeCloseTo(v, 5);
+        expect(graph[i], `${act} graph at ${x.data[i]}`).toBeCloseTo(v, 5);
+      });
+    }
+    expect(() => activation(tfOps(), tf.scalar(1), 'swish' as HiddenAct)).toThrow(/Unknown hidden_act 'swish'.*gelu, gelu_new/);
+  });
+
+  it('l2Normalize: unit rows, and an all-zero row stays 0 (the 1e-12 floor) on both engines', async () => {
+    const { tfjs, graph } = await onBoth([{ data: [3, 4, 0, 0, 0, 0], shape: [2, 3] }], (o, [a]) => l2Normalize(o, a));
+    for (const got of [tfjs, graph]) {
+      expect(got.slice(0, 3).map((v) => +v.toFixed(6))).toEqual([0.6, 0.8, 0]);
+      expect(got.slice(3)).toEqual([0, 0, 0]);
+    }
+  });
+
+  it("conv1dSame equals tf.conv1d 'same' (even width: TensorFlow pads more on the right), as [B, F, L]", async () => {
+    const x = tf.randomNormal([2, 7, 5], 0, 1, 'float32', 3);
+    const w = tf.randomNormal([4, 5, 3], 0, 1, 'float32', 4);
+    const ref = tf.transpose(tf.conv1d(x as tf.Tensor3D, w as tf.Tensor3D, 1, 'same'), [0, 2, 1]).dataSync();
+    const { tfjs, graph } = await onBoth(
+      [{ data: Array.from(x.dataSync()), shape: [2, 7, 5] }, { data: Array.from(w.dataSync()), shape: [4, 5, 3] }],
+      (o, [a, b]) => conv1dSame(o, a, b, undefined),
+    );
+    for (const got of [tfjs, graph]) got.forEach((v, i) => expect(Math.abs(v - ref[i])).toBeLessThan(1e-5));
+    tf.dispose([x, w]);
+  });
+
+  it('additiveMask: 0 on tokens, -1e9 on padding, shaped [B, 1, 1, L]', async () => {
+    const { tfjs, graph } = await onBoth([{ data: [1, 1, 0, 1, 0, 0], shape: [2, 3] }], (o, [m]) => {
+      const a = additiveMask(o, m);
+      expect(o.shape(a)).toEqual([2, 1, 1, 3]);
+      return a;
+    });
+    for (const got of [tfjs, graph]) expect(got).toEqual([0, 0, -1e9, 0, -1e9, -1e9]);
   });
 });

@@ -1,180 +1,93 @@
-import { tf } from '@distill/core';
+/**
+ * The layers every student tower is built from, written once over `Ops<T>` (core's tensor-ops), so
+ * one definition runs on the tfjs engine (`tfOps`) and on the onnx engine's graph builder (`graphOps`).
+ * Parameters are addressed by their Hugging Face names; linear weights are [in, out].
+ */
+import { DistillError, type Ops, type TensorParams } from '@distill/core';
 
 /** Activations named as in Hugging Face configs' `hidden_act`. */
 export type HiddenAct = 'gelu' | 'gelu_new' | 'gelu_pytorch_tanh' | 'quick_gelu' | 'relu' | 'tanh';
 export const HIDDEN_ACTS: HiddenAct[] = ['gelu', 'gelu_new', 'gelu_pytorch_tanh', 'quick_gelu', 'relu', 'tanh'];
 
-const SQRT1_2 = Math.SQRT1_2;
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-
-export function activation(x: tf.Tensor, act: HiddenAct): tf.Tensor {
+export function activation<T>(o: Ops<T>, x: T, act: HiddenAct): T {
   switch (act) {
-    // gelu(x) = 0.5 x (1 + erf(x / sqrt 2))  (exact)
     case 'gelu':
-      return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, SQRT1_2)), 1));
-    // gelu_new(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+      return o.geluErf(x); // 0.5 x (1 + erf(x / sqrt 2))  (exact)
     case 'gelu_new':
     case 'gelu_pytorch_tanh':
-      return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), SQRT_2_OVER_PI)), 1));
-    // quick_gelu(x) = x sigmoid(1.702 x)
+      return o.geluTanh(x); // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
     case 'quick_gelu':
-      return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
+      return o.mul(x, o.sigmoid(o.scale(x, 1.702))); // x sigmoid(1.702 x)
     case 'relu':
-      return tf.relu(x);
+      return o.relu(x);
     case 'tanh':
-      return tf.tanh(x);
+      return o.tanh(x);
     default:
-      throw new Error(`Unknown hidden_act '${act as string}'. Supported: ${HIDDEN_ACTS.join(', ')}.`);
+      throw new DistillError(`Unknown hidden_act '${act as string}': use one of ${HIDDEN_ACTS.join(', ')} in the encoder's config.`, 2);
   }
 }
 
-/** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * gamma + beta. */
-export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
-  const axis = x.rank - 1;
-  const { mean, variance } = tf.moments(x, axis, true);
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+/** x W + b with the weights `<name>.weight` [in, out] and `<name>.bias` (absent: no bias). */
+export function dense<T>(o: Ops<T>, p: TensorParams<T>, name: string, x: T): T {
+  return o.linear(x, p[`${name}.weight`], p[`${name}.bias`]);
 }
 
-/** y = x W + b for x [..., in], W [in, out] (no transpose flags: they are slow on tfjs-wasm). */
-export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor, act?: 'relu'): tf.Tensor {
-  const inDim = x.shape[x.rank - 1];
-  const outDim = w.shape[1] as number;
-  const x2 = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
-  const y = tf.fused.matMul({ a: x2, b: w as tf.Tensor2D, bias: b, activation: act ?? 'linear' });
-  return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
-}
-
-export function dropout(x: tf.Tensor, rate: number, training: boolean): tf.Tensor {
-  return training && rate > 0 ? tf.dropout(x, rate) : x;
+/** LayerNorm over the last axis with `<name>.weight` and `<name>.bias`. */
+export function norm<T>(o: Ops<T>, p: TensorParams<T>, name: string, x: T, eps: number): T {
+  return o.layerNorm(x, p[`${name}.weight`], p[`${name}.bias`], eps);
 }
 
 /**
  * Multi-head self-attention core. q, k, v: [B, L, D]; maskAdd: [B, 1, 1, L] additive (0 or a large
  * negative on padded keys) or undefined. Returns the context [B, L, D] before the output dense.
  */
-export function attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: number, maskAdd: tf.Tensor | undefined, probDropout: number, training: boolean): tf.Tensor {
-  const [B, L, D] = q.shape;
+export function attention<T>(o: Ops<T>, q: T, k: T, v: T, heads: number, maskAdd: T | undefined, probDropout: number): T {
+  const [B, L, D] = o.shape(q);
   const dh = D / heads;
-  const qh = tf.transpose(tf.reshape(q, [B, L, heads, dh]), [0, 2, 1, 3]); // [B,H,L,dh]
-  const kt = tf.transpose(tf.reshape(k, [B, L, heads, dh]), [0, 2, 3, 1]); // [B,H,dh,L]
-  const vh = tf.transpose(tf.reshape(v, [B, L, heads, dh]), [0, 2, 1, 3]); // [B,H,L,dh]
-  let scores = tf.matMul(tf.mul(qh, 1 / Math.sqrt(dh)), kt); // softmax(q k^T / sqrt(dh) + mask)
-  if (maskAdd) scores = tf.add(scores, maskAdd);
-  const probs = dropout(tf.softmax(scores), probDropout, training);
-  const ctx = tf.matMul(probs, vh); // [B,H,L,dh]
-  return tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B, L, D]);
+  const qh = o.transpose(o.reshape(q, [B, L, heads, dh]), [0, 2, 1, 3]); // [B,H,L,dh]
+  const kt = o.transpose(o.reshape(k, [B, L, heads, dh]), [0, 2, 3, 1]); // [B,H,dh,L]
+  const vh = o.transpose(o.reshape(v, [B, L, heads, dh]), [0, 2, 1, 3]); // [B,H,L,dh]
+  let scores = o.matmul(o.scale(qh, 1 / Math.sqrt(dh)), kt); // softmax(q k^T / sqrt(dh) + mask)
+  if (maskAdd) scores = o.add(scores, maskAdd);
+  const ctx = o.matmul(o.dropout(o.softmax(scores), probDropout), vh); // [B,H,L,dh]
+  return o.reshape(o.transpose(ctx, [0, 2, 1, 3]), [B, L, D]);
 }
 
-/** [B, L] 1/0 mask -> [B, 1, 1, L] additive mask (0 for real tokens, -1e9 for padding). */
-export function additiveMask(mask: tf.Tensor2D): tf.Tensor4D {
-  const [B, L] = mask.shape;
-  return tf.reshape(tf.mul(tf.sub(1, tf.cast(mask, 'float32')), -1e9), [B, 1, 1, L]);
+/** [B, L] float 1/0 mask -> [B, 1, 1, L] additive mask: (mask - 1) * 1e9 (0 on tokens, -1e9 on padding). */
+export function additiveMask<T>(o: Ops<T>, mask: T): T {
+  const [B, L] = o.shape(mask);
+  return o.reshape(o.scale(o.sub(mask, o.scalar(mask, 1)), 1e9), [B, 1, 1, L]);
 }
 
-/** L2-normalise rows: x / max(||x||, 1e-12). */
-export function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
-  return tf.div(x, tf.maximum(tf.norm(x, 'euclidean', 1, true), 1e-12));
+/** Non-overlapping P x P patches of NCHW pixels -> [B * gh * gw, C * P * P], row-major patch order, (c, y, x) inside. */
+export function patchify<T>(o: Ops<T>, pixels: T, P: number): { patches: T; gh: number; gw: number } {
+  const [B, C, H, W] = o.shape(pixels);
+  const gh = H / P;
+  const gw = W / P;
+  const t = o.transpose(o.reshape(pixels, [B * C, gh, P, gw, P]), [0, 1, 3, 2, 4]); // [B*C, gh, gw, P, P]
+  const patches = o.reshape(o.transpose(o.reshape(t, [B, C, gh * gw, P * P]), [0, 2, 1, 3]), [B * gh * gw, C * P * P]);
+  return { patches, gh, gw };
 }
 
-/**
- * Embedding lookup rows = table[ids] with a ScatterNd gradient (dTable = scatter-add of dy at ids):
- * tfjs-wasm has no UnsortedSegmentSum kernel, which Gather's built-in gradient needs.
- */
-export function embeddingLookup(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
-  const flatIds = tf.cast(tf.reshape(ids, [-1]), 'int32');
-  const f = tf.customGrad(((t: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([flatIds]);
-    return {
-      value: tf.gather(t, flatIds),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.scatterND(tf.reshape(saved[0], [-1, 1]), dy, t.shape),
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  const rows = f(table) as tf.Tensor;
-  return tf.reshape(rows, [...ids.shape, table.shape[1] as number]);
+/** 'same' 1-D convolution (TensorFlow padding) of [B, L, E] with w [k, E, F] -> [B, F, L] (a 1 x k NCHW conv). */
+export function conv1dSame<T>(o: Ops<T>, x: T, w: T, b: T | undefined): T {
+  const [B, L, E] = o.shape(x);
+  const [k, , F] = o.shape(w);
+  const y = o.conv2dSame(o.reshape(o.transpose(x, [0, 2, 1]), [B, E, 1, L]), o.reshape(w, [1, k, E, F]), b, 1);
+  return o.reshape(y, [B, F, L]);
 }
 
-const identityFilters = new Map<string, tf.Tensor4D>();
-/** [kh, kw, C, T] one-hot depthwise filter (T = kh*kw): output channel c*T + (dy*kw + dx) copies tap (dy, dx) of channel c. */
-function identityFilter(kh: number, kw: number, c: number): tf.Tensor4D {
-  const key = `${kh}x${kw}x${c}@${tf.getBackend()}`;
-  let f = identityFilters.get(key);
-  if (!f || f.isDisposed) {
-    const T = kh * kw;
-    const v = new Float32Array(T * c * T);
-    for (let t = 0; t < T; t++) for (let ch = 0; ch < c; ch++) v[(t * c + ch) * T + t] = 1;
-    f = tf.keep(tf.tensor4d(v, [kh, kw, c, T]));
-    identityFilters.set(key, f);
-  }
-  return f;
+/** L2-normalise the last axis: x / max(||x||, 1e-12) (both engines: the same floor). */
+export function l2Normalize<T>(o: Ops<T>, x: T): T {
+  return o.div(x, o.maximumConst(o.sqrt(o.reduceSum(o.mul(x, x), [-1], true)), 1e-12));
 }
 
-/** TensorFlow 'same' padding of one axis: [before, after]. */
-function samePad(size: number, k: number, stride: number): [number, number] {
-  const out = Math.ceil(size / stride);
-  const total = Math.max((out - 1) * stride + k - size, 0);
-  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+/** A student's embedding: s = fc(f) / max(||fc(f)||, 1e-12) with the projection `<name>` ('image_proj', 'text_proj'). */
+export function projectEmbedding<T>(o: Ops<T>, p: TensorParams<T>, name: string, f: T): T {
+  return l2Normalize(o, dense(o, p, name, f));
 }
 
-/** Insert a zero after every row and column of NHWC x (the input-gradient of a stride-2 conv). */
-function dilate2(x: tf.Tensor4D): tf.Tensor4D {
-  const [B, H, W, C] = x.shape;
-  const z = tf.zerosLike(x);
-  const w2 = tf.reshape(tf.stack([x, z], 3), [B, H, 2 * W, C]);
-  return tf.reshape(tf.stack([w2, tf.zerosLike(w2)], 2), [B, 2 * H, 2 * W, C]) as tf.Tensor4D;
-}
-
-/** Input gradient of conv2dSame, as one forward Conv2D of (dilated) dy with the flipped, in/out-swapped filter. */
-function conv2dSameBackpropInput(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: [number, number, number, number], stride: 1 | 2): tf.Tensor4D {
-  const [kh, kw, cin, cout] = w.shape;
-  const [, H, W] = xShape;
-  const wf = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [kh, kw, cout, cin]
-  const d = stride === 2 ? dilate2(dy) : dy;
-  const [pt] = samePad(H, kh, stride);
-  const [pl] = samePad(W, kw, stride);
-  const top = kh - 1 - pt;
-  const left = kw - 1 - pl;
-  const bottom = H - 1 + pt - (d.shape[1] - 1);
-  const right = W - 1 + pl - (d.shape[2] - 1);
-  let dd = d;
-  if (bottom < 0 || right < 0) dd = tf.slice(d, [0, 0, 0, 0], [-1, d.shape[1] + Math.min(bottom, 0), d.shape[2] + Math.min(right, 0), -1]);
-  void cin; void cout;
-  return tf.conv2d(dd, wf, 1, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
-}
-
-/**
- * Trainable 2-D convolution, NHWC, w [kh, kw, Cin, Cout], 'same' padding (TensorFlow convention), stride 1 or 2.
- * tfjs-wasm has no Conv2DBackpropFilter and a slow Conv2DBackpropInput, so the gradients are
- * forward kernels too: dx = Conv2D of (dilated) dy with the flipped filter; dW = patches(x)^T dy,
- * the patches extracted by a one-hot depthwise conv, then one matMul.
- */
-export function conv2dSame(x: tf.Tensor4D, w: tf.Tensor, b: tf.Tensor | undefined, stride: 1 | 2): tf.Tensor4D {
-  const [kh, kw, cin, cout] = w.shape as number[];
-  const T = kh * kw;
-  const f = tf.customGrad(((xx: tf.Tensor4D, ww: tf.Tensor4D, save: tf.GradSaveFunc) => {
-    save([xx, ww]);
-    return {
-      value: tf.conv2d(xx, ww, stride, 'same'),
-      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
-        const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
-        const dx = conv2dSameBackpropInput(dy, sw, sx.shape, stride);
-        // patches: [N, cin*T] ordered (channel, tap); dW[tap, c, o] = sum_n patches[n, c, tap] dy[n, o]
-        const src = T === 1 && stride === 1 ? sx : tf.depthwiseConv2d(sx, identityFilter(kh, kw, cin), stride, 'same');
-        const patches = tf.reshape(src, [-1, cin * T]);
-        const g = tf.matMul(patches, tf.reshape(dy, [-1, cout]), true, false); // [cin*T, cout]
-        const dw = T === 1 ? g : tf.transpose(tf.reshape(g, [cin, T, cout]), [1, 0, 2]);
-        return [dx, tf.reshape(dw, [kh, kw, cin, cout])];
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  const y = f(x, w) as tf.Tensor4D;
-  return b ? (tf.add(y, b) as tf.Tensor4D) : y;
-}
-
-/** 1-D 'same' convolution over [B, L, E] with w [k, E, F] (as a 1 x k conv2d; TensorFlow 'same' padding). */
-export function conv1dSame(x: tf.Tensor3D, w: tf.Tensor, b: tf.Tensor | undefined): tf.Tensor3D {
-  const [k, e, f] = w.shape as number[];
-  const [B, L] = x.shape;
-  if (k === 1) return linear(x, tf.reshape(w, [e, f]), b) as tf.Tensor3D;
-  const y = conv2dSame(tf.reshape(x, [B, 1, L, e]) as tf.Tensor4D, tf.reshape(w, [1, k, e, f]), undefined, 1);
-  return tf.reshape(b ? tf.add(y, b) : y, [B, L, f]);
+/** A transformer's heads must split its hidden size evenly. */
+export function checkHeads(c: { hiddenSize: number; numAttentionHeads: number }): void {
+  if (c.hiddenSize % c.numAttentionHeads) throw new DistillError(`hiddenSize ${c.hiddenSize} is not a multiple of numAttentionHeads ${c.numAttentionHeads}: change one of them in the encoder's config.`, 2);
 }

@@ -1,8 +1,7 @@
-import { tf } from '@distill/core';
-import type { EncoderOutput, ImageEncoder } from './encoder.js';
-import { conv2dSame, layerNorm, linear } from './ops.js';
-import { patchify } from './vit.js';
-import type { ParamSpec, Params } from './params.js';
+import type { Ops, TensorParams } from '@distill/core';
+import { defineEncoder, type ImageEncoder, type TowerOutput } from './encoder.js';
+import { dense, norm, patchify } from './ops.js';
+import type { ParamSpec } from './params.js';
 
 /**
  * A small ResNet-style CNN image encoder. Basic blocks without batch norm: each residual branch is
@@ -53,36 +52,39 @@ export function resnetSpecs(c: ResNetConfig): ParamSpec[] {
   return s;
 }
 
-function conv2d(p: Params, name: string, x: tf.Tensor4D, stride: number): tf.Tensor4D {
-  return conv2dSame(x, p[`${name}.weight`], p[`${name}.bias`], stride as 1 | 2);
-}
-
-export function resnetForward(p: Params, c: ResNetConfig, pixels: tf.Tensor4D): EncoderOutput {
-  const { patches, gh, gw } = patchify(pixels, c.stemPatch);
-  let x = tf.reshape(linear(patches, p['stem.weight'], p['stem.bias'], 'relu'), [pixels.shape[0], gh, gw, c.stemChannels]) as tf.Tensor4D;
+/**
+ * ResNet on any engine (NCHW): a patchify stem relu(W patches + b), residual blocks
+ * x = relu(shortcut(x) + alpha F(x)) with F = conv2(relu(conv1(x))) ('same' convs, stride 2 in the
+ * first block of every stage after the first), features = LayerNorm(global mean of the last stage).
+ */
+export function resnetTower<T>(o: Ops<T>, p: TensorParams<T>, c: ResNetConfig, pixels: T): TowerOutput<T> {
+  const B = o.shape(pixels)[0];
+  const { patches, gh, gw } = patchify(o, pixels, c.stemPatch);
+  const stem = o.relu(dense(o, p, 'stem', patches));
+  let x = o.transpose(o.reshape(stem, [B, gh, gw, c.stemChannels]), [0, 3, 1, 2]);
+  const conv = (name: string, inp: T, stride: number) => o.conv2dSame(inp, p[`${name}.weight`], p[`${name}.bias`], stride);
   c.stageChannels.forEach((_, si) => {
     for (let b = 0; b < c.blocksPerStage[si]; b++) {
       const q = `stages.${si}.blocks.${b}`;
       const stride = b === 0 && si > 0 ? 2 : 1;
-      const y = conv2d(p, `${q}.conv2`, tf.relu(conv2d(p, `${q}.conv1`, x, stride)) as tf.Tensor4D, 1);
-      const short = p[`${q}.shortcut.weight`] ? conv2d(p, `${q}.shortcut`, x, stride) : x;
-      x = tf.relu(tf.add(short, tf.mul(y, p[`${q}.scale`]))) as tf.Tensor4D; // x = relu(shortcut(x) + alpha F(x))
+      const y = conv(`${q}.conv2`, o.relu(conv(`${q}.conv1`, x, stride)), 1);
+      const short = p[`${q}.shortcut.weight`] ? conv(`${q}.shortcut`, x, stride) : x;
+      x = o.relu(o.add(short, o.mul(y, p[`${q}.scale`])));
     }
   });
-  const pooled = tf.mean(x, [1, 2]) as tf.Tensor2D;
-  return { features: layerNorm(pooled, p['norm.weight'], p['norm.bias'], c.layerNormEps) as tf.Tensor2D };
+  return { features: norm(o, p, 'norm', o.reduceMean(x, [2, 3]), c.layerNormEps) };
 }
 
 export function createResNet(config: Partial<ResNetConfig>): ImageEncoder {
   const c: ResNetConfig = { ...RESNET_DEFAULTS, ...config };
   if (c.stageChannels.length !== c.blocksPerStage.length) throw new Error('ResNet stageChannels and blocksPerStage must have the same length');
   if (c.imageSize % (c.stemPatch * 2 ** (c.stageChannels.length - 1))) throw new Error(`ResNet imageSize ${c.imageSize} must be a multiple of stemPatch * 2^(stages-1)`);
-  return {
+  return defineEncoder({
     type: 'resnet',
     modality: 'image',
     featureDim: c.stageChannels[c.stageChannels.length - 1],
     config: c,
     specs: () => resnetSpecs(c),
-    forward: (p, x) => resnetForward(p, c, x),
-  };
+    tower: (o, p, x) => resnetTower(o, p, c, x),
+  });
 }

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DistillError, Rng, tf, type ImagePreprocess, type NamedVariable, type ParamGroup, type Student, type TokenizedBatch } from '@distill/core';
+import { DistillError, Rng, tf, tfOps, type ImagePreprocess, type Ops, type TensorParams, type NamedVariable, type ParamGroup, type Student, type TokenizedBatch } from '@distill/core';
 import { createBert, type BertConfig } from './bert.js';
 import type { Encoder, ImageEncoder, TextEncoder } from './encoder.js';
 import { encoderFromHfConfig, loadHfEncoder, readHfConfig } from './hf.js';
-import { l2Normalize, linear } from './ops.js';
+import { projectEmbedding } from './ops.js';
 import { IMAGE_PRESETS, PAIRS, pairDef, PRESETS, TEXT_PRESETS, type ImageEncoderType, type PresetName, type TextEncoderType } from './presets.js';
 import { countParams, createVariables, type ParamSpec, type Params, sizeOf, type WeightProblem, weightProblemMessage } from './params.js';
 import { createResNet, type ResNetConfig } from './resnet.js';
@@ -151,17 +151,11 @@ export class DualEncoderStudent implements Student {
   }
 
   encodeImage(pixels: tf.Tensor4D, training: boolean): tf.Tensor2D {
-    return tf.tidy(() => {
-      const h = this.headParams;
-      return l2Normalize(linear(this.imageFeatures(pixels, training), h['image_proj.weight'], h['image_proj.bias']) as tf.Tensor2D); // s = fc(f) / ||fc(f)||
-    });
+    return tf.tidy(() => projectEmbedding(tfOps(), this.headParams, 'image_proj', this.imageFeatures(pixels, training)) as tf.Tensor2D);
   }
 
   encodeText(batch: TokenizedBatch, training: boolean): tf.Tensor2D {
-    return tf.tidy(() => {
-      const h = this.headParams;
-      return l2Normalize(linear(this.textFeatures(batch, training), h['text_proj.weight'], h['text_proj.bias']) as tf.Tensor2D);
-    });
+    return tf.tidy(() => projectEmbedding(tfOps(), this.headParams, 'text_proj', this.textFeatures(batch, training)) as tf.Tensor2D);
   }
 
   tokenize(texts: string[]): TokenizedBatch {
@@ -245,3 +239,18 @@ export function setStudentWeights(student: Student, weights: WeightRecord): void
 }
 
 export type { Encoder };
+
+/**
+ * One tower's embeddings on any engine: the tower (`Encoder.tower`), its projection and the L2
+ * normalisation, s = fc(f) / max(||fc(f)||, 1e-12). `p` holds the student's tensors by variable name
+ * ('image.…', 'text.…', 'image_proj.…', 'text_proj.…'; only the tower's and its projection's are read).
+ */
+export function studentEmbedding<T>(o: Ops<T>, student: DualEncoderStudent, tower: 'image', p: TensorParams<T>, input: T): T;
+export function studentEmbedding<T>(o: Ops<T>, student: DualEncoderStudent, tower: 'text', p: TensorParams<T>, input: { ids: T; mask: T }): T;
+export function studentEmbedding<T>(o: Ops<T>, student: DualEncoderStudent, tower: 'image' | 'text', p: TensorParams<T>, input: T | { ids: T; mask: T }): T {
+  const prefix = `${tower}.`;
+  const own: TensorParams<T> = {};
+  for (const [k, v] of Object.entries(p)) if (k.startsWith(prefix)) own[k.slice(prefix.length)] = v;
+  const f = tower === 'image' ? student.imageEncoder.tower(o, own, input as T).features : student.textEncoder.tower(o, own, input as { ids: T; mask: T }).features;
+  return projectEmbedding(o, p, `${tower}_proj`, f);
+}

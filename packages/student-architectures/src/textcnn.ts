@@ -1,7 +1,7 @@
-import { tf, type TokenizedBatch } from '@distill/core';
-import type { EncoderOutput, TextEncoder } from './encoder.js';
-import { conv1dSame, dropout, embeddingLookup } from './ops.js';
-import type { ParamSpec, Params } from './params.js';
+import type { Ops, TensorParams } from '@distill/core';
+import { defineEncoder, type TextEncoder, type TowerOutput } from './encoder.js';
+import { conv1dSame } from './ops.js';
+import type { ParamSpec } from './params.js';
 
 /**
  * TextCNN (Kim 2014): word embeddings, parallel 1-D convolutions of several widths with ReLU,
@@ -29,27 +29,24 @@ export function textCnnSpecs(c: TextCnnConfig): ParamSpec[] {
   return s;
 }
 
-export function textCnnForward(p: Params, c: TextCnnConfig, batch: TokenizedBatch, training: boolean): EncoderOutput {
-  const [B, L] = batch.ids.shape;
-  const m = tf.reshape(tf.cast(batch.mask, 'float32'), [B, L, 1]);
-  const emb = embeddingLookup(p['embeddings.word_embeddings.weight'], batch.ids);
-  const x = dropout(tf.mul(emb, m), c.dropout, training) as tf.Tensor3D;
-  const neg = tf.mul(tf.sub(m, 1), 1e4); // 0 on tokens, -1e4 on padding
-  const pooled = c.kernelWidths.map((w) => {
-    const y = tf.relu(conv1dSame(x, p[`convs.${w}.weight`], p[`convs.${w}.bias`]));
-    return tf.max(tf.add(y, neg), 1); // h_w = max_t relu(conv_w(x))_t over real tokens
-  });
-  return { features: tf.concat(pooled, 1) as tf.Tensor2D };
+/** TextCNN on any engine: h_w = max_t relu(conv_w(x))_t over real tokens (x = masked embeddings), concatenated over widths. */
+export function textCnnTower<T>(o: Ops<T>, p: TensorParams<T>, c: TextCnnConfig, input: { ids: T; mask: T }): TowerOutput<T> {
+  const { ids, mask } = input;
+  const [B, L] = o.shape(ids);
+  const x = o.dropout(o.mul(o.gather(p['embeddings.word_embeddings.weight'], ids), o.reshape(mask, [B, L, 1])), c.dropout);
+  const neg = o.reshape(o.scale(o.sub(mask, o.scalar(mask, 1)), 1e4), [B, 1, L]); // 0 on tokens, -1e4 on padding
+  const pooled = c.kernelWidths.map((w) => o.reduceMax(o.add(o.relu(conv1dSame(o, x, p[`convs.${w}.weight`], p[`convs.${w}.bias`])), neg), [2]));
+  return { features: o.concat(pooled, 1) };
 }
 
 export function createTextCnn(config: Partial<TextCnnConfig>): TextEncoder {
   const c: TextCnnConfig = { ...TEXTCNN_DEFAULTS, ...config };
-  return {
+  return defineEncoder({
     type: 'textcnn',
     modality: 'text',
     featureDim: c.filters * c.kernelWidths.length,
     config: c,
     specs: () => textCnnSpecs(c),
-    forward: (p, b, training) => textCnnForward(p, c, b, training),
-  };
+    tower: (o, p, x) => textCnnTower(o, p, c, x),
+  });
 }

@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Graph, initRuntime, OnnxRunner, tf } from '@distill/core';
+import { Graph, graphOps, initRuntime, OnnxRunner, tf, type Sym, type TensorParams } from '@distill/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OnnxStudentEngine } from './onnx-engine.js';
-import { resnetGraph, textCnnGraph, type SymParams } from './onnx-graph.js';
-import type { ResNetConfig } from './resnet.js';
+import { resnetTower, type ResNetConfig } from './resnet.js';
 import { readSafetensors } from './safetensors.js';
 import { createStudentFromConfig, setStudentWeights, type DualEncoderStudent, type StudentConfig } from './student.js';
-import type { TextCnnConfig } from './textcnn.js';
+import { textCnnTower, type TextCnnConfig } from './textcnn.js';
 
 /**
  * The ResNet and TextCNN towers against PyTorch: fixtures/towers holds a tiny resnet-textcnn student
@@ -73,7 +72,7 @@ describe('ResNet and TextCNN towers match the PyTorch reference (fixtures/towers
     const g = new Graph();
     const vars = student.variables();
     const feeds: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> = {};
-    const tower = (prefix: string): SymParams =>
+    const tower = (prefix: string): TensorParams<Sym> =>
       Object.fromEntries(
         vars.flatMap((v, i) => {
           if (!v.name.startsWith(prefix)) return [];
@@ -81,8 +80,9 @@ describe('ResNet and TextCNN towers match the PyTorch reference (fixtures/towers
           return [[v.name.slice(prefix.length), g.input(`p${i}`, [...v.variable.shape])]];
         }),
       );
-    const image = resnetGraph(tower('image.'), config.image.config as ResNetConfig, g.input('pixels', [B, 3, S, S]));
-    const text = textCnnGraph(tower('text.'), config.text.config as TextCnnConfig, g.input('ids', [B, L], { dtype: 'int64' }), g.input('mask', [B, L]));
+    const o = graphOps();
+    const image = resnetTower(o, tower('image.'), config.image.config as ResNetConfig, g.input('pixels', [B, 3, S, S])).features;
+    const text = textCnnTower(o, tower('text.'), config.text.config as TextCnnConfig, { ids: g.input('ids', [B, L], { dtype: 'int64' }), mask: g.input('mask', [B, L]) }).features;
     feeds.pixels = { data: pixels, dims: [B, 3, S, S] };
     feeds.ids = { data: BigInt64Array.from(inputs.ids.data, (x) => BigInt(x)), dims: [B, L] };
     feeds.mask = { data: Float32Array.from(inputs.mask.data), dims: [B, L] };

@@ -1,7 +1,7 @@
-import { tf } from '@distill/core';
-import type { EncoderOutput, ImageEncoder } from './encoder.js';
-import { activation, attention, dropout, layerNorm, linear, type HiddenAct } from './ops.js';
-import { P, type ParamSpec, type Params } from './params.js';
+import { DistillError, type Ops, type TensorParams } from '@distill/core';
+import { defineEncoder, type ImageEncoder, type TowerOptions, type TowerOutput } from './encoder.js';
+import { activation, attention, checkHeads, dense, norm, patchify, type HiddenAct } from './ops.js';
+import { P, type ParamSpec } from './params.js';
 
 /** ViT / DeiT configuration (Hugging Face ViTConfig / DeiTConfig fields, camelCased). */
 export interface VitConfig {
@@ -64,79 +64,53 @@ export function vitSpecs(c: VitConfig): ParamSpec[] {
   return s;
 }
 
-/** Non-overlapping P x P patches of NCHW pixels -> [B * gh * gw, C * P * P], row-major patch order, (c, y, x) inside. */
-export function patchify(pixels: tf.Tensor4D, P: number): { patches: tf.Tensor2D; gh: number; gw: number } {
-  const [B, C, H, W] = pixels.shape;
-  const gh = H / P;
-  const gw = W / P;
-  const x = tf.reshape(pixels, [B * C, gh, P, gw, P]);
-  const t = tf.transpose(x, [0, 1, 3, 2, 4]); // [B*C, gh, gw, P, P]
-  const patches = tf.reshape(tf.transpose(tf.reshape(t, [B, C, gh * gw, P * P]), [0, 2, 1, 3]), [B * gh * gw, C * P * P]) as tf.Tensor2D;
-  return { patches, gh, gw };
-}
-
 /**
- * Patch embedding: NCHW pixels -> [B, nPatches, D], patches in row-major order (as PyTorch's conv +
- * flatten). Non-overlapping patches make the conv one matMul over (C, p, p)-flattened patches.
+ * ViT / DeiT on any engine: NCHW pixels -> patch embedding (the non-overlapping patch conv as one
+ * matMul over (C, p, p)-flattened patches), [CLS, (distillation,)] tokens + positions, pre-LN blocks
+ * h = h + Attn(LN(h)); h = h + MLP(LN(h)), final LN. Features: CLS, mean of CLS and distillation
+ * tokens ('cls-dist'), or the pooler act(W h_CLS + b).
  */
-function patchEmbed(p: Params, c: VitConfig, pixels: tf.Tensor4D): tf.Tensor3D {
-  const { patches, gh, gw } = patchify(pixels, c.patchSize);
-  return tf.reshape(linear(patches, p['embeddings.patch_embeddings.projection.weight'], p['embeddings.patch_embeddings.projection.bias']), [pixels.shape[0], gh * gw, c.hiddenSize]);
-}
-
-export function vitForward(p: Params, c: VitConfig, pixels: tf.Tensor4D, training: boolean): EncoderOutput {
-  const B = pixels.shape[0];
+export function vitTower<T>(o: Ops<T>, p: TensorParams<T>, c: VitConfig, pixels: T, opts: TowerOptions = {}): TowerOutput<T> {
+  const [B, C, H, W] = o.shape(pixels);
   const D = c.hiddenSize;
-  if (pixels.shape[1] !== c.numChannels || pixels.shape[2] !== c.imageSize || pixels.shape[3] !== c.imageSize) {
-    throw new Error(`ViT expects pixels [B, ${c.numChannels}, ${c.imageSize}, ${c.imageSize}], got [${pixels.shape}]`);
+  if (C !== c.numChannels || H !== c.imageSize || W !== c.imageSize) {
+    throw new DistillError(`ViT expects pixels [B, ${c.numChannels}, ${c.imageSize}, ${c.imageSize}], got [${[B, C, H, W].join(', ')}]: resize the images to the student's imageSize.`, 2);
   }
-  const patches = patchEmbed(p, c, pixels);
-  const toks = [tf.broadcastTo(p['embeddings.cls_token'], [B, 1, D])];
-  if (c.distillationToken) toks.push(tf.broadcastTo(p['embeddings.distillation_token'], [B, 1, D]));
-  let h = tf.add(tf.concat([...toks, patches], 1), p['embeddings.position_embeddings']);
-  h = dropout(h, c.hiddenDropout, training);
-  const L = h.shape[1];
+  const { patches, gh, gw } = patchify(o, pixels, c.patchSize);
+  const emb = o.reshape(dense(o, p, 'embeddings.patch_embeddings.projection', patches), [B, gh * gw, D]);
+  const toks = [o.expand(p['embeddings.cls_token'], [B, 1, D])];
+  if (c.distillationToken) toks.push(o.expand(p['embeddings.distillation_token'], [B, 1, D]));
+  let h = o.dropout(o.add(o.concat([...toks, emb], 1), p['embeddings.position_embeddings']), c.hiddenDropout);
   for (let l = 0; l < c.numHiddenLayers; l++) {
     const q = `encoder.layer.${l}`;
-    // pre-LN: h = h + Attn(LN(h)); h = h + MLP(LN(h))
-    const x = layerNorm(h, p[`${q}.layernorm_before.weight`], p[`${q}.layernorm_before.bias`], c.layerNormEps);
     const a = `${q}.attention.attention`;
-    const ctx = attention(
-      linear(x, p[`${a}.query.weight`], p[`${a}.query.bias`]),
-      linear(x, p[`${a}.key.weight`], p[`${a}.key.bias`]),
-      linear(x, p[`${a}.value.weight`], p[`${a}.value.bias`]),
-      c.numAttentionHeads, undefined, c.attentionDropout, training,
-    );
-    h = tf.add(h, dropout(linear(ctx, p[`${q}.attention.output.dense.weight`], p[`${q}.attention.output.dense.bias`]), c.hiddenDropout, training));
-    const y = layerNorm(h, p[`${q}.layernorm_after.weight`], p[`${q}.layernorm_after.bias`], c.layerNormEps);
-    const m = activation(linear(y, p[`${q}.intermediate.dense.weight`], p[`${q}.intermediate.dense.bias`]), c.hiddenAct);
-    h = tf.add(h, dropout(linear(m, p[`${q}.output.dense.weight`], p[`${q}.output.dense.bias`]), c.hiddenDropout, training));
+    const x = norm(o, p, `${q}.layernorm_before`, h, c.layerNormEps);
+    const ctx = attention(o, dense(o, p, `${a}.query`, x), dense(o, p, `${a}.key`, x), dense(o, p, `${a}.value`, x), c.numAttentionHeads, undefined, c.attentionDropout);
+    h = o.add(h, o.dropout(dense(o, p, `${q}.attention.output.dense`, ctx), c.hiddenDropout));
+    const y = norm(o, p, `${q}.layernorm_after`, h, c.layerNormEps);
+    h = o.add(h, o.dropout(dense(o, p, `${q}.output.dense`, activation(o, dense(o, p, `${q}.intermediate.dense`, y), c.hiddenAct)), c.hiddenDropout));
   }
-  const last = layerNorm(h, p['layernorm.weight'], p['layernorm.bias'], c.layerNormEps) as tf.Tensor3D;
-  const cls = tf.reshape(tf.slice(last, [0, 0, 0], [B, 1, D]), [B, D]) as tf.Tensor2D;
-  let pooler: tf.Tensor2D | undefined;
-  if (p['pooler.dense.weight']) pooler = activation(linear(cls, p['pooler.dense.weight'], p['pooler.dense.bias']), c.poolerAct) as tf.Tensor2D;
+  const last = norm(o, p, 'layernorm', h, c.layerNormEps);
+  const cls = o.reshape(o.sliceAxis(last, 1, 0, 1), [B, D]);
+  const pooler = c.feature === 'pooler' || (opts.pooler && p['pooler.dense.weight']) ? activation(o, dense(o, p, 'pooler.dense', cls), c.poolerAct) : undefined;
   let features = cls;
   if (c.feature === 'pooler') features = pooler!;
-  else if (c.feature === 'cls-dist') {
-    if (!c.distillationToken) throw new Error("ViT feature 'cls-dist' needs distillationToken (DeiT)");
-    features = tf.mean(tf.slice(last, [0, 0, 0], [B, 2, D]), 1) as tf.Tensor2D;
-  }
-  void L;
-  return { features, lastHiddenState: last, poolerOutput: pooler };
+  else if (c.feature === 'cls-dist') features = o.reduceMean(o.sliceAxis(last, 1, 0, 2), [1]);
+  return { features, lastHiddenState: last, pooler };
 }
 
 export function createVit(config: Partial<VitConfig>): ImageEncoder {
   const c: VitConfig = { ...VIT_DEFAULTS, ...config };
   if (c.imageSize % c.patchSize) throw new Error(`imageSize ${c.imageSize} is not a multiple of patchSize ${c.patchSize}`);
-  if (c.hiddenSize % c.numAttentionHeads) throw new Error(`hiddenSize ${c.hiddenSize} is not a multiple of numAttentionHeads ${c.numAttentionHeads}`);
-  return {
+  checkHeads(c);
+  if (c.feature === 'cls-dist' && !c.distillationToken) throw new DistillError("ViT feature 'cls-dist' needs the distillation token (DeiT): use feature 'cls' or a DeiT image tower.", 2);
+  return defineEncoder({
     type: c.distillationToken ? 'deit' : 'vit',
     modality: 'image',
     featureDim: c.hiddenSize,
     config: c,
     specs: () => vitSpecs(c),
-    forward: (p, x, training) => vitForward(p, c, x, training),
+    tower: (o, p, x, opts) => vitTower(o, p, c, x, opts),
     ignorable: (name) => name.startsWith('pooler.'),
-  };
+  });
 }
