@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, readJsonFile, tf } from '@distill/core';
-import { compareToFixture, formatParityReport, isBaselineFixture, runLossParity, runLossParityFile, type LossFixture } from './parity.js';
+import { compareToFixture, formatParityReport, isBaselineFixture, runLossParity, runLossParityFile, runLossParityOnnx, type LossFixture } from './parity.js';
 
 /** In-repo copy of shared/parity/dsmd_public.json (the test runs on any clone). */
 const file = fileURLToPath(new URL('./fixtures/parity/dsmd_public.json', import.meta.url));
@@ -46,6 +46,20 @@ describe('parity with the official DSMD / DCD fixture (fixtures/parity/dsmd_publ
     const row = (big['step1/stu_img_norm'] as number[][])[0];
     const raw = (fx.inputs.stu_img_raw_step1 as number[][])[0];
     expect(row.map((v, i) => v * 1e6 - raw[i])).toEqual(raw.map(() => expect.closeTo(0, 4)));
+  });
+
+  it('on the onnx engine (the same definitions as onnx graphs in onnxruntime): every key, the same figures', async () => {
+    const fx = readJsonFile<LossFixture & { outputs: Record<string, number[]> }>(file);
+    const got = await runLossParityOnnx(fx);
+    const keys = Object.keys(fx.outputs).filter((k) => !k.startsWith('float32/'));
+    expect(Object.keys(got).sort()).toEqual(keys.sort());
+    const diffs = compareToFixture(got, fx.outputs);
+    expect(Object.entries(diffs).filter(([k, v]) => !k.endsWith('_per_sample') && !(v <= 1e-5))).toEqual([]);
+    // Per sample: 1e-6 absolute for the values below 1 (down to 1e-3), 1e-6 relative above (values up to 10: 4 ulp).
+    for (const k of keys.filter((k) => k.endsWith('_per_sample'))) fx.outputs[k].forEach((v, i) => expect(Math.abs(v - (got[k] as number[])[i]), k).toBeLessThan(1e-6 * Math.max(1, Math.abs(v))));
+    // The engines agree with each other more closely than either with the fixture.
+    const tfjs = runLossParity(fx);
+    expect(compareToFixture(got, tfjs as Record<string, unknown>)['step2/con_loss']).toBeLessThan(1e-5);
   });
 
   it('matches the per-sample InfoNCE intermediates to 1e-6 absolute (float32 limit for values ~1e-3)', () => {

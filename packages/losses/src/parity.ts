@@ -1,8 +1,9 @@
-import { DistillError, readJsonFile, tf } from '@distill/core';
+import { DistillError, Graph, graphOps, OnnxRunner, readJsonFile, tf, tfOps, type Ops, type Sym } from '@distill/core';
 import { DsmdOfficialBalancer } from '@distill/balancer';
 import { clipKdLoss, contrastiveLoss, fitnetLoss, infoNce, kdLoss, rkdAngle, rkdDistance, rkdLoss } from './baselines.js';
-import { dcdLoss } from './dcd.js';
-import { contrastiveDistillPerSample, cosinePerSample, featureDistill, hardNegativeDistill, HND_PAIRS, l2n, similarityDistill } from './dsmd.js';
+import { l2nOps } from './common.js';
+import { dcdLossOps, dcdPlan } from './dcd.js';
+import { contrastiveDistillPerSampleOps, cosinePerSampleOps, featureDistillOps, hardNegativeDistillOps, HND_PAIRS, similarityDistillOps } from './dsmd.js';
 import { FeatureQueue } from './queue.js';
 
 /** The fixture format of shared/parity/dsmd_public.json (see its `description`). */
@@ -29,14 +30,130 @@ function pyFloat(x: number): string {
 }
 
 const mat = (x: unknown) => tf.tensor2d(x as number[][], undefined, 'float32');
-const arr = (t: tf.Tensor) => t.arraySync() as number[] | number[][];
 const num = (t: tf.Tensor) => t.dataSync()[0];
+
+/** A computed output: flat float32 values and their shape. */
+interface Out {
+  data: ArrayLike<number>;
+  shape: readonly number[];
+}
+/** The fixture's value form of an output: a number, a row or a matrix. */
+function valueOf(x: Out): Value {
+  const v = Array.from(x.data);
+  if (x.shape.length === 0) return v[0];
+  if (x.shape.length === 1) return v;
+  const n = x.shape[x.shape.length - 1];
+  return Array.from({ length: v.length / n }, (_, i) => v.slice(i * n, (i + 1) * n));
+}
+
+/**
+ * One step of the fixture's DSMD block over Ops<T> (the same definitions on every engine): the raw features
+ * L2-normalised with the fixture's eps, the per-sample and mean losses of both modalities, and the hinge of
+ * every pair for each reduction and margin. Keys without the `step<n>/` prefix.
+ */
+function dsmdStepOps<T>(o: Ops<T>, x: Record<'si' | 'st' | 'ti' | 'tt' | 'qi' | 'qt', T>, c: LossFixture['config']): Record<string, T> {
+  const eps = c.normalize_eps ?? 1e-12;
+  const s = { image: l2nOps(o, x.si, eps), text: l2nOps(o, x.st, eps) };
+  const t = { image: l2nOps(o, x.ti, eps), text: l2nOps(o, x.tt, eps) };
+  const out: Record<string, T> = { stu_img_norm: s.image, stu_txt_norm: s.text, tea_img_norm: t.image, tea_txt_norm: t.text };
+  out.con_img_per_sample = contrastiveDistillPerSampleOps(o, s.image, t.image, x.qi, c.temperature_T);
+  out.con_txt_per_sample = contrastiveDistillPerSampleOps(o, s.text, t.text, x.qt, c.temperature_T);
+  out.cos_img_per_sample = cosinePerSampleOps(o, s.image, t.image);
+  out.cos_txt_per_sample = cosinePerSampleOps(o, s.text, t.text);
+  const per = {
+    con: { img: o.reduceMean(out.con_img_per_sample, [0]), txt: o.reduceMean(out.con_txt_per_sample, [0]) },
+    l1: { img: featureDistillOps(o, s.image, t.image), txt: featureDistillOps(o, s.text, t.text) },
+    cos: { img: similarityDistillOps(o, s.image, t.image), txt: similarityDistillOps(o, s.text, t.text) },
+  };
+  for (const [name, v] of Object.entries(per)) {
+    out[`${name}_img`] = v.img;
+    out[`${name}_txt`] = v.txt;
+    out[`${name}_loss`] = o.add(v.img, v.txt);
+  }
+  for (const reduction of ['sum', 'max'] as const) {
+    for (const m of c.margins) {
+      const h = hardNegativeDistillOps(o, s, t, m, reduction);
+      const key = `hnd_${reduction}_m${pyFloat(m)}/`;
+      for (const pair of HND_PAIRS) out[key + pair] = h.pairs[pair];
+      out[key + 'total'] = h.total;
+    }
+  }
+  return out;
+}
+
+/** The fixture's DCD block over Ops<T> (the teacher's plan `p` computed on the host). */
+function dcdOps<T>(o: Ops<T>, x: Record<'scores' | 'idx' | 'teacher' | 'share' | 'rsum', T>): Record<string, T> {
+  const r = dcdLossOps(o, x.scores, { studentIndex: x.idx, teacherSelected: x.teacher, entropyShare: x.share, rSum: x.rsum }, { topK: 8, temperature: 1, alpha: 0.2 });
+  return { total_loss: r.total, d_loss: r.dLoss, nll_loss: r.nllLoss, student_selected_scores: r.studentSelected };
+}
+
+/** An input of an Ops computation: flat values and a shape (int: indices). */
+interface In {
+  data: Float32Array | Int32Array;
+  shape: number[];
+  int?: boolean;
+}
+type OpsFn<K extends string> = <T>(o: Ops<T>, x: Record<K, T>) => Record<string, T>;
+const rows = (x: unknown): In => {
+  const m = x as number[][];
+  return { data: Float32Array.from(m.flat()), shape: [m.length, m[0].length] };
+};
+
+/** Runs an Ops computation on tfjs (synchronously, freeing every tensor it made). */
+function onTfjs<K extends string>(f: OpsFn<K>, inputs: Record<K, In>): Record<string, Out> {
+  const out: Record<string, Out> = {};
+  tf.tidy(() => {
+    const x = Object.fromEntries(Object.entries<In>(inputs).map(([k, v]) => [k, v.int ? tf.tensor(v.data, v.shape, 'int32') : tf.tensor(v.data, v.shape, 'float32')])) as Record<K, tf.Tensor>;
+    for (const [k, v] of Object.entries(f(tfOps(), x))) out[k] = { data: v.dataSync(), shape: v.shape };
+  });
+  return out;
+}
+
+/** Runs an Ops computation as an onnx graph in onnxruntime (the onnx engine's ops). */
+async function onGraph<K extends string>(f: OpsFn<K>, inputs: Record<K, In>, threads: number): Promise<Record<string, Out>> {
+  const g = new Graph();
+  const x = Object.fromEntries(Object.entries<In>(inputs).map(([k, v]) => [k, g.input(k, v.shape, { dtype: v.int ? 'int64' : 'float32' })])) as Record<K, Sym>;
+  const y = f(graphOps(), x);
+  const names = Object.keys(y);
+  const runner = await OnnxRunner.create(g.encode(names.map((n) => y[n]), names), { threads });
+  const used = new Set(g.inputs.map((v) => v.name));
+  const feeds = Object.fromEntries(
+    Object.entries<In>(inputs)
+      .filter(([k]) => used.has(k))
+      .map(([k, v]) => [k, { data: v.int ? BigInt64Array.from(v.data, (n) => BigInt(n)) : (v.data as Float32Array), dims: v.shape }]),
+  );
+  try {
+    const res = await runner.run(feeds, names);
+    return Object.fromEntries(names.map((n, i) => [n, { data: res[i], shape: y[n].shape }]));
+  } finally {
+    await runner.release();
+  }
+}
 
 /**
  * Run distill's own implementations on a fixture's inputs with official semantics (float32, every
- * constant from `config`) and return the fixture's output keys with distill's values.
+ * constant from `config`) and return the fixture's output keys with distill's values: the losses on
+ * the tfjs engine, or with `runLossParityOnnx` the same definitions on the onnx engine.
  */
 export function runLossParity(fx: LossFixture): Record<string, Value> {
+  const gen = lossParitySteps(fx);
+  let r = gen.next();
+  while (!r.done) r = gen.next(onTfjs(r.value.f, r.value.inputs));
+  return r.value;
+}
+
+/** `runLossParity` with the losses run as onnx graphs by onnxruntime (`threads` intra-op threads). */
+export async function runLossParityOnnx(fx: LossFixture, threads = 2): Promise<Record<string, Value>> {
+  const gen = lossParitySteps(fx);
+  let r = gen.next();
+  while (!r.done) r = gen.next(await onGraph(r.value.f, r.value.inputs, threads));
+  return r.value;
+}
+
+type Request = { f: OpsFn<string>; inputs: Record<string, In> };
+
+/** The fixture's blocks in order: yields each Ops computation to run, receives its outputs (host work in between). */
+function* lossParitySteps(fx: LossFixture): Generator<Request, Record<string, Value>, Record<string, Out>> {
   const c = fx.config;
   const out: Record<string, Value> = {};
   const K = c.queue_size_K;
@@ -44,57 +161,35 @@ export function runLossParity(fx: LossFixture): Record<string, Value> {
   const iq = FeatureQueue.fromKeys(Float32Array.from((fx.inputs.i_queue_init as number[][]).flat()), K, D);
   const tq = FeatureQueue.fromKeys(Float32Array.from((fx.inputs.t_queue_init as number[][]).flat()), K, D);
   const e2e = new DsmdOfficialBalancer({ k: c.balancer.k, temperature: c.balancer.temperature, eps: c.balancer.eps });
-  for (const step of [1, 2]) {
-    const p = `step${step}/`;
-    if (!fx.inputs[`stu_img_raw_step${step}`]) continue;
-    tf.tidy(() => {
-      const eps = c.normalize_eps ?? 1e-12;
-      const s = { image: l2n(mat(fx.inputs[`stu_img_raw_step${step}`]), eps), text: l2n(mat(fx.inputs[`stu_txt_raw_step${step}`]), eps) };
-      const t = { image: l2n(mat(fx.inputs[`tea_img_raw_step${step}`]), eps), text: l2n(mat(fx.inputs[`tea_txt_raw_step${step}`]), eps) };
-      out[p + 'stu_img_norm'] = arr(s.image);
-      out[p + 'stu_txt_norm'] = arr(s.text);
-      out[p + 'tea_img_norm'] = arr(t.image);
-      out[p + 'tea_txt_norm'] = arr(t.text);
-      const conI = contrastiveDistillPerSample(s.image, t.image, iq.tensor, c.temperature_T);
-      const conT = contrastiveDistillPerSample(s.text, t.text, tq.tensor, c.temperature_T);
-      out[p + 'con_img_per_sample'] = arr(conI);
-      out[p + 'con_txt_per_sample'] = arr(conT);
-      out[p + 'cos_img_per_sample'] = arr(cosinePerSample(s.image, t.image));
-      out[p + 'cos_txt_per_sample'] = arr(cosinePerSample(s.text, t.text));
-      const con = { img: conI.mean(), txt: conT.mean() };
-      const l1 = { img: featureDistill(s.image, t.image), txt: featureDistill(s.text, t.text) };
-      const cos = { img: similarityDistill(s.image, t.image), txt: similarityDistill(s.text, t.text) };
-      for (const [name, v] of [['con', con], ['l1', l1], ['cos', cos]] as const) {
-        out[`${p}${name}_img`] = num(v.img);
-        out[`${p}${name}_txt`] = num(v.txt);
-        out[`${p}${name}_loss`] = num(v.img.add(v.txt));
-      }
-      let mainHnd = 0;
-      for (const reduction of ['sum', 'max'] as const) {
-        for (const m of c.margins) {
-          const h = hardNegativeDistill(s, t, m, reduction);
-          const key = `${p}hnd_${reduction}_m${pyFloat(m)}/`;
-          for (const pair of HND_PAIRS) out[key + pair] = num(h.pairs[pair]);
-          out[key + 'total'] = num(h.total);
-          if (reduction === 'sum' && m === c.main_margin_for_e2e) mainHnd = num(h.total);
-        }
-      }
-      const losses = [out[p + 'l1_loss'] as number, out[p + 'cos_loss'] as number, out[p + 'con_loss'] as number, mainHnd];
+  try {
+    for (const step of [1, 2]) {
+      const p = `step${step}/`;
+      if (!fx.inputs[`stu_img_raw_step${step}`]) continue;
+      const raw = (k: string) => rows(fx.inputs[`${k}_raw_step${step}`]);
+      const inputs = {
+        si: raw('stu_img'), st: raw('stu_txt'), ti: raw('tea_img'), tt: raw('tea_txt'),
+        qi: { data: iq.rows.slice(), shape: [K, D] }, qt: { data: tq.rows.slice(), shape: [K, D] },
+      };
+      const got: Record<string, Out> = yield { f: ((o, x) => dsmdStepOps(o, x as never, c)) as OpsFn<string>, inputs };
+      for (const [k, v] of Object.entries(got)) out[p + k] = valueOf(v);
+      const mainHnd = got[`hnd_sum_m${pyFloat(c.main_margin_for_e2e)}/total`];
+      const losses = [out[p + 'l1_loss'] as number, out[p + 'cos_loss'] as number, out[p + 'con_loss'] as number, mainHnd ? mainHnd.data[0] : 0];
       const w = e2e.weights(losses);
       out[p + 'e2e_balancer_weights'] = w;
       out[p + 'e2e_total_loss'] = Math.fround(w.reduce((acc, wi, i) => acc + wi * losses[i], 0));
       // After the optimizer step: enqueue this step's normalised teacher features.
-      iq.enqueue(t.image.dataSync() as Float32Array, t.image.shape[0]);
-      tq.enqueue(t.text.dataSync() as Float32Array, t.text.shape[0]);
+      iq.enqueue(Float32Array.from(got.tea_img_norm.data), got.tea_img_norm.shape[0]);
+      tq.enqueue(Float32Array.from(got.tea_txt_norm.data), got.tea_txt_norm.shape[0]);
       out[p + 'queue_ptr_after'] = iq.ptr;
       if (step === 1) {
-        out[p + 'i_queue_after'] = arr(iq.tensor);
-        out[p + 't_queue_after'] = arr(tq.tensor);
+        out[p + 'i_queue_after'] = valueOf({ data: iq.rows, shape: [K, D] });
+        out[p + 't_queue_after'] = valueOf({ data: tq.rows, shape: [K, D] });
       }
-    });
+    }
+  } finally {
+    iq.dispose();
+    tq.dispose();
   }
-  iq.dispose();
-  tq.dispose();
 
   // Balancer calls on the given loss sequence (a fresh balancer).
   if (fx.inputs.balancer_loss_sequence) {
@@ -111,21 +206,26 @@ export function runLossParity(fx: LossFixture): Record<string, Value> {
     });
   }
 
-  // DCD block.
+  // DCD block: the teacher's plan on the host, the student's part over Ops.
   if (fx.inputs.dcd_teacher_scores_all) {
-    tf.tidy(() => {
-      const r = dcdLoss(mat(fx.inputs.dcd_teacher_scores_all), mat(fx.inputs.dcd_student_scores_all), { topK: 8, temperature: 1, alpha: 0.2 });
-      out['dcd/total_loss'] = num(r.total);
-      out['dcd/d_loss'] = num(r.dLoss);
-      out['dcd/nll_loss'] = num(r.nllLoss);
-      out['dcd/teacher_top8_indices'] = r.selection.teacherTopIndices;
-      out['dcd/student_candidate_indices'] = r.selection.studentCandidateIndices;
-      out['dcd/teacher_selected_scores'] = arr(r.teacherSelected);
-      out['dcd/student_selected_scores'] = arr(r.studentSelected);
-      out['dcd/t_entropy_share'] = arr(r.entropyShare);
-      out['dcd/r_t_weight'] = arr(r.rWeight);
-      tf.dispose([r.teacherSelected, r.studentSelected]);
-    });
+    const plan = dcdPlan(fx.inputs.dcd_teacher_scores_all as number[][], 8);
+    const scores = rows(fx.inputs.dcd_student_scores_all);
+    const got: Record<string, Out> = yield {
+      f: ((o, x) => dcdOps(o, x as never)) as OpsFn<string>,
+      inputs: {
+        scores,
+        idx: { data: plan.studentIndex, shape: [plan.studentIndex.length], int: true },
+        teacher: { data: plan.teacherSelected, shape: [plan.batch, plan.topK] },
+        share: { data: plan.entropyShare, shape: [plan.batch] },
+        rsum: { data: Float32Array.of(plan.rSum), shape: [] },
+      },
+    };
+    for (const [k, v] of Object.entries(got)) out[`dcd/${k}`] = valueOf(v);
+    out['dcd/teacher_top8_indices'] = plan.selection.teacherTopIndices;
+    out['dcd/student_candidate_indices'] = plan.selection.studentCandidateIndices;
+    out['dcd/teacher_selected_scores'] = valueOf({ data: plan.teacherSelected, shape: [plan.batch, plan.topK] });
+    out['dcd/t_entropy_share'] = Array.from(plan.entropyShare);
+    out['dcd/r_t_weight'] = Array.from(plan.rWeight);
   }
   return out;
 }
