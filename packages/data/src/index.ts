@@ -9,6 +9,7 @@ export * from './emoji.js';
 export * from './glyphs.js';
 export * from './images.js';
 export * from './sampler.js';
+export * from './image-sampler.js';
 
 export type DatasetConfig = DatasetOptions;
 
@@ -67,8 +68,8 @@ export async function loadDataset(name: string, opts: DatasetOptions = {}): Prom
   return e.load(opts);
 }
 
-/** Binds this package's registry entries into the composition root's container. */
+/** Binds every dataset under TOKENS.DatasetRegistry (idempotent: a second call keeps the entries). */
 export function register(container: Container): void {
   const reg = registryOf<DatasetOptions, Dataset>(container, TOKENS.DatasetRegistry, 'dataset');
-  for (const d of DATASETS) reg.add({ name: d.name, description: d.description, defaults: {}, create: (cfg) => d.load(cfg) });
+  for (const d of DATASETS) if (!reg.has(d.name)) reg.add({ name: d.name, description: d.description, defaults: {}, create: (cfg) => d.load(cfg) });
 }

@@ -5,9 +5,11 @@ export * from './recall.js';
 export * from './latency.js';
 export { createOnnxGemm, gemmTransBModel, type SimilarityGemm } from './onnx-gemm.js';
 
-/** Binds this package's registry entries into the composition root's container. */
+/** Binds the evaluators under TOKENS.EvaluatorRegistry (idempotent: a second call keeps the entry). */
 export function register(container: Container): void {
-  registryOf<RecallOptions, Evaluator>(container, TOKENS.EvaluatorRegistry, 'evaluator').add({
+  const reg = registryOf<RecallOptions, Evaluator>(container, TOKENS.EvaluatorRegistry, 'evaluator');
+  if (reg.has('recall')) return;
+  reg.add({
     name: 'recall',
     description: 'Grouped Recall@1/5/10 both ways, RSUM, median/mean rank (pessimistic ties, float32 similarities)',
     defaults: { engine: 'auto', blockRows: 256 },

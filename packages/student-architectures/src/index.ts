@@ -1,6 +1,6 @@
-import { registryOf, TOKENS, type Container, type Student } from '@distill/core';
+import { registryOf, TOKENS, type Container } from '@distill/core';
 import { PAIRS } from './presets.js';
-import { createStudent, type CreateStudentOptions } from './student.js';
+import { createStudent, type CreateStudentOptions, type DualEncoderStudent } from './student.js';
 
 export * from './safetensors.js';
 export * from './ops.js';
@@ -15,6 +15,7 @@ export * from './tokenizer.js';
 export * from './presets.js';
 export * from './student.js';
 export * from './parity.js';
+export * from './onnx-graph.js';
 export * from './onnx-engine.js';
 
 /** Typed config of a student registry entry (the pair is the entry's name). */
@@ -22,7 +23,7 @@ export type StudentRegistryConfig = CreateStudentOptions;
 
 /** Binds every student pair under TOKENS.StudentRegistry. */
 export function register(container: Container): void {
-  const reg = registryOf<StudentRegistryConfig, Student>(container, TOKENS.StudentRegistry, 'student');
+  const reg = registryOf<StudentRegistryConfig, DualEncoderStudent>(container, TOKENS.StudentRegistry, 'student');
   for (const p of PAIRS) {
     if (reg.has(p.name)) continue;
     reg.add({ name: p.name, description: p.description, defaults: { preset: 'tiny', embedDim: 768, seed: 0, maxLength: 30 }, create: (cfg) => createStudent(p.name, cfg) });

@@ -10,12 +10,16 @@
  */
 import { createLogger, DistillError, readJsonFile } from '@distill/core';
 import { validateConfig, type TrainConfig } from './config.js';
+import { loadPlugins, trainingContainer } from './registries.js';
 import { train } from './trainer.js';
 
 const [cfgFile, runDir, label, ...rest] = process.argv.slice(2);
 try {
   if (!cfgFile || !runDir || !label) throw new DistillError('usage: baseline-worker <train-config.json> <run-dir> <label> [--resume]', 2);
-  const cfg = validateConfig(readJsonFile<TrainConfig>(cfgFile));
+  const raw = readJsonFile<TrainConfig>(cfgFile);
+  // the run's plugins first: the config names their entries
+  await loadPlugins(trainingContainer(), Array.isArray(raw.plugins) ? raw.plugins : []);
+  const cfg = validateConfig(raw);
   await train(cfg, { runDir, resume: rest.includes('--resume'), label, logger: createLogger() });
 } catch (e) {
   if (e instanceof DistillError) {

@@ -1,11 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { BALANCERS } from '@distill/balancer';
-import { DistillError, type BackendChoice } from '@distill/core';
-import { DATASETS } from '@distill/data';
-import { METHOD_NAMES, resolveLossMethod } from '@distill/losses';
+import { DistillError, registryByKind, type BackendChoice, type RegistryKind } from '@distill/core';
 import { IMAGE_PRESETS, PAIRS, PRESETS as STUDENT_SIZE_NAMES, TEXT_PRESETS, type PresetName } from '@distill/student-architectures';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { trainingContainer } from './registries.js';
 
 /**
  * One experiment = one config (YAML or JSON), validated, with CLI overrides on top. The resolved
@@ -66,6 +64,8 @@ export interface TrainConfig {
   latency: boolean;
   /** On the wasm backend, install @distill/core's fast kernels (rank>=5 transposes in JS, batched matmuls through XNNPACK). */
   fastKernels: boolean;
+  /** Plugin modules (files, package folders or package names) whose register(container) adds registry entries; loaded before the names are checked. */
+  plugins?: string[];
 }
 
 export const DEFAULT_CONFIG: TrainConfig = {
@@ -210,24 +210,30 @@ const bool = () => z.boolean(expected('true or false'));
 const str = (what = 'a string') => z.string(expected(what));
 const section = <S extends z.core.$ZodLooseShape>(shape: S) => z.strictObject(shape, expected(`a mapping with keys ${Object.keys(shape).join(', ')}`));
 
-const pairNames = PAIRS.map((p) => p.name);
-const datasetNames = DATASETS.map((d) => d.name);
-const balancerNames = BALANCERS.map((b) => b.name);
-const LOSSES_EXPECTED = `a method (${METHOD_NAMES.join(', ')}) or a list of DSMD components (cd, fd, sd, hnd)`;
+/**
+ * A name chosen in a registry (datasets, student pairs, balancers): checked against the entries of the
+ * training container at validation time, so plugins' entries are accepted and errors list them.
+ */
+const registered = (kind: RegistryKind) =>
+  str().superRefine((v, ctx) => {
+    const reg = registryByKind(trainingContainer(), kind);
+    if (!reg.accepts(v)) ctx.addIssue({ code: 'custom', message: `expected one of ${reg.names().join(', ')}` });
+  });
+const lossesExpected = () =>
+  `a method (${registryByKind(trainingContainer(), 'loss')
+    .names()
+    .filter((n) => !n.includes(','))
+    .join(', ')}) or a list of DSMD components (cd, fd, sd, hnd)`;
 
 /**
  * `losses` is a string (`dsmd`, `cd,fd`) or, in a YAML/JSON file, a list of names (`[cd, fd]`), which is
  * joined into the same comma list. Either way the name must resolve to a loss method.
  */
 const lossesSchema = z
-  .union([str(), z.array(str())], expected(LOSSES_EXPECTED))
+  .union([str(), z.array(str())], { error: () => `expected ${lossesExpected()}` })
   .transform((v) => (Array.isArray(v) ? v.join(',') : v))
   .superRefine((v, ctx) => {
-    try {
-      resolveLossMethod(v, { temperature: 1 });
-    } catch {
-      ctx.addIssue({ code: 'custom', message: `expected ${LOSSES_EXPECTED}` });
-    }
+    if (!registryByKind(trainingContainer(), 'loss').accepts(v)) ctx.addIssue({ code: 'custom', message: `expected ${lossesExpected()}` });
   });
 
 const encoderOverrides = z.record(z.string(), z.unknown(), expected('a mapping of encoder settings')).optional();
@@ -238,7 +244,7 @@ export const TrainConfigSchema = section({
   threads: intAtLeast(0),
   device: oneOf(TRAIN_DEVICES),
   dataset: section({
-    name: oneOf(datasetNames),
+    name: registered('dataset'),
     dataRoot: str('a folder path').optional(),
     annotations: str('a file path').optional(),
     imageRoot: str('a folder path').optional(),
@@ -252,7 +258,7 @@ export const TrainConfigSchema = section({
     batchSize: intAtLeast(1),
   }),
   student: section({
-    pair: oneOf(pairNames),
+    pair: registered('student'),
     preset: oneOf(STUDENT_SIZES),
     imageInit: str('a folder path').optional(),
     textInit: str('a folder path').optional(),
@@ -261,7 +267,7 @@ export const TrainConfigSchema = section({
     overrides: section({ image: encoderOverrides, text: encoderOverrides }).optional(),
   }),
   losses: lossesSchema,
-  balancer: oneOf(balancerNames).optional(),
+  balancer: registered('balancer').optional(),
   balancerOptions: section({ temperature: positive().optional() }).optional(),
   lossOptions: section({
     temperature: positive(),
@@ -292,6 +298,7 @@ export const TrainConfigSchema = section({
   baseline: bool(),
   latency: bool(),
   fastKernels: bool(),
+  plugins: z.array(str('a plugin path or package name'), expected('a list of plugin paths or package names')).optional(),
 }).superRefine((c, ctx) => {
   if (c.lossOptions.queueSize < c.batchSize) {
     ctx.addIssue({ code: 'custom', path: ['lossOptions', 'queueSize'], message: `must be >= batchSize (${c.batchSize}), got ${c.lossOptions.queueSize}` });

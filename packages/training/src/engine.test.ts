@@ -33,12 +33,13 @@ describe.skipIf(!existsSync(join(EMOJI_TEACHER_DIR, 'student.json')))('training 
     onnx.val.forEach((v, i) => expect(Math.abs(v.rsum - wasm.val[i].rsum), `val RSUM, epoch ${i + 1}`).toBeLessThan(1.5));
   }, 120_000);
 
-  it("losses without a graph form ('kd') run on tfjs beside the onnx towers, with the same losses as tfjs-wasm", async () => {
+  it("one step path: 'kd' (a tfjs-only loss before) runs inside the onnx graph, with the same losses as tfjs-wasm", async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'distill-engines-'));
     const base = { losses: 'kd', dataset: { name: 'emoji', trainSubset: 64, evalSubset: 16 }, maxSteps: 3 };
     const onnx = await train(resolveConfig({ preset: 'smoke', overrides: { ...base, backend: 'onnx' } }), { runDir: join(tmp, 'onnx'), logger: quiet });
     const wasm = await train(resolveConfig({ preset: 'smoke', overrides: { ...base, backend: 'wasm' } }), { runDir: join(tmp, 'wasm'), logger: quiet });
-    expect(onnx.engine).toBe('onnx+tfjs-wasm-losses');
+    expect(onnx.engine).toBe('onnx'); // no 'onnx+tfjs-...-losses' split any more: every method has a graph form
+    expect(wasm.engine).toBe('tfjs-wasm');
     const a = steps(join(tmp, 'onnx'));
     const b = steps(join(tmp, 'wasm'));
     expect(a).toHaveLength(3);

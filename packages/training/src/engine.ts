@@ -1,7 +1,9 @@
 import { cpus } from 'node:os';
 import { DistillError, loadOrt, webgpuReport, type BackendChoice, type Logger, type RuntimeInfo, type WebGpuReport } from '@distill/core';
 import { OnnxStudentEngine, onnxSupport, type DualEncoderStudent, type LossHead } from '@distill/student-architectures';
+import type { AdamWOptions } from './adamw.js';
 import type { TrainBackend, TrainDevice } from './config.js';
+import { checkMemory, estimateStepMemory, OnnxStepEngine, planOnnxStep, TfjsStepEngine, type MemoryEstimate, type StepEngine } from './step-engine.js';
 
 /** The tfjs backend to initialise for a training backend ('onnx' still uses tfjs for losses without a graph form and to build and save the student). */
 export function tfjsBackendFor(backend: TrainBackend): BackendChoice {
@@ -83,4 +85,45 @@ export async function resolveDevice(device: TrainDevice, log: Logger, probe: () 
   }
   log.info(`device auto: webgpu on ${adapter}`);
   return 'webgpu';
+}
+
+/**
+ * The step engine for a student: the onnx engine when `backend` allows it and the student supports it
+ * (the method's losses in its graphs: every method has a graph form), else tfjs (the same loss
+ * definition on tfOps). The step's memory is planned first: a configuration that cannot fit is
+ * refused before any work, with the estimate.
+ */
+export async function createStepEngine(
+  student: DualEncoderStudent,
+  o: {
+    backend: TrainBackend;
+    device: TrainDevice;
+    threads: number;
+    seed: number;
+    rt: RuntimeInfo;
+    log: Logger;
+    head: LossHead;
+    lossName: string;
+    adamw: AdamWOptions;
+    batchSize: number;
+    textLength: number;
+    size: string;
+  },
+): Promise<{ engine: StepEngine; estimate: MemoryEstimate }> {
+  const onnx = await chooseStudentEngine(o.backend, o.rt, student, { threads: o.threads, seed: o.seed, log: o.log, head: o.head, lossName: o.lossName, device: o.device });
+  const params = student.parameterCount().total;
+  if (!onnx) {
+    const estimate = estimateStepMemory({ engine: 'tfjs', params });
+    checkMemory(estimate, { engine: 'tfjs', batchSize: o.batchSize, size: o.size });
+    return { engine: new TfjsStepEngine(student, o.adamw, o.rt.backend), estimate };
+  }
+  const lossInGraph = true;
+  const plan = planOnnxStep(onnx, { params, batchSize: o.batchSize, textLength: o.textLength, lossInGraph, size: o.size });
+  if (plan.warning) o.log.warn(plan.warning);
+  if (plan.mode === 'fused') {
+    o.log.info(
+      `memory: ${(plan.estimate.bytes / 1024 ** 3).toFixed(1)} GB per step with the forward recomputed inside the backward run ('fused'; the faster 'split' form would need ${((plan.splitBytes ?? 0) / 1024 ** 3).toFixed(1)} GB)`,
+    );
+  }
+  return { engine: new OnnxStepEngine(student, onnx, o.adamw, lossInGraph, o.rt.backend), estimate: plan.estimate };
 }

@@ -14,6 +14,7 @@ import {
   readJsonFile,
   RunDirectory,
   tf,
+  type Container,
   type Logger,
   type RetrievalMetrics,
   type Teacher,
@@ -23,6 +24,9 @@ import { hasCheckpoint } from './checkpoint.js';
 import { checkRunFolder, configHash } from './run-guard.js';
 import type { TrainConfig } from './config.js';
 import { loadStudent } from './saved-student.js';
+import { isPrecomputed } from '@distill/teacher-adapters';
+import { methodFor } from './method-registry.js';
+import { trainingContainer } from './registries.js';
 import { createTeacher, obtainTeacherFeatures } from './teacher-features.js';
 import { prepareDataset, train, type TrainResult } from './trainer.js';
 import { tfjsBackendFor } from './engine.js';
@@ -151,7 +155,7 @@ export function trainInChild(cfg: TrainConfig, dir: string, label: string, resum
 
 export async function runExperiment(
   cfg: TrainConfig,
-  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean },
+  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container },
 ): Promise<ExperimentResult> {
   // One run per folder at a time (run.lock, released on exit and on errors), and a folder that holds
   // another config's run is refused before any work.
@@ -167,16 +171,16 @@ export async function runExperiment(
 
 async function runExperimentInFolder(
   cfg: TrainConfig,
-  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean },
+  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container },
 ): Promise<ExperimentResult> {
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
   const rt = await initRuntime(tfjsBackendFor(cfg.backend), { logger: log, quiet: currentRuntime() !== undefined });
   const run = new RunDirectory(opts.runDir);
-  const dataset = await prepareDataset(cfg);
-  const { resolveMethod } = await import('./methods.js');
-  const method = resolveMethod(cfg);
-  const teacherFeatures = method.needsTeacher || cfg.baseline ? await obtainTeacherFeatures(cfg, dataset, log).catch((e) => {
+  const container = opts.container ?? trainingContainer();
+  const dataset = await prepareDataset(cfg.dataset, container);
+  const method = await methodFor(cfg, container);
+  const teacherFeatures = method.needsTeacher || cfg.baseline ? await obtainTeacherFeatures(cfg, dataset, log, container).catch((e) => {
     if (method.needsTeacher) throw e;
     log.warn(`no teacher row in the report: ${(e as Error).message}`);
     return undefined;
@@ -202,7 +206,7 @@ async function runExperimentInFolder(
       return readJsonFile<TrainResult>(`${dir}/result.json`);
     }
     const resume = Boolean(opts.resume) && hasCheckpoint(dir);
-    return train(c, { runDir: dir, resume, logger: log, label, teacherFeatures });
+    return train(c, { runDir: dir, resume, logger: log, label, teacherFeatures, container });
   };
   // The no-teacher baseline needs no teacher features: it trains in a second process (tfjs-wasm is
   // single-threaded, so this uses the second core) while the distilled student trains here.
@@ -233,8 +237,8 @@ async function runExperimentInFolder(
   const rows: ReportRow[] = [];
   if (teacher) {
     let lat: { image: number; text: number } | undefined;
-    if (cfg.latency && cfg.teacher.name !== 'features') {
-      const t = await createTeacher(cfg);
+    const t = cfg.latency ? await createTeacher(cfg.teacher, { container }) : undefined;
+    if (t && !isPrecomputed(t)) {
       lat = await teacherLatency(t);
       await t.dispose?.();
     }

@@ -1,6 +1,6 @@
 import { createBalancer } from '@distill/balancer';
 import { DistillError, tf, type Balancer, type LossInputs } from '@distill/core';
-import { FeatureQueue, groupTargetArray, resolveLossMethod, type LossMethod } from '@distill/losses';
+import { FeatureQueue, resolveLossMethod, type GraphFeed, type LossMethod } from '@distill/losses';
 import type { LossHead } from '@distill/student-architectures';
 import type { TrainConfig } from './config.js';
 
@@ -16,10 +16,11 @@ export interface MethodState {
   load(balancer: unknown, tensors: Tensors, queuePtr?: number): void;
   dispose(): void;
   /**
-   * The method's losses as a head of the onnx engine's graph (methods with a graph form: the DSMD
-   * family and 'none'), and the per-step feeds of its inputs: teacher rows, queues, same-group targets.
+   * The method's losses as a head of the onnx engine's graph (every method has one: the same
+   * definition as its tfjs form), and the per-step feeds of the inputs it declares (teacher rows,
+   * queues, its own host-computed inputs such as same-group targets or DCD's teacher selection).
    */
-  graph?: { head: LossHead; feeds(x: GraphStepInputs): Record<string, GraphFeed> };
+  graph: { head: LossHead; feeds(x: GraphStepInputs): Record<string, GraphFeed> };
 }
 
 export interface GraphStepInputs {
@@ -29,7 +30,7 @@ export interface GraphStepInputs {
   imageIds?: Int32Array;
 }
 
-export type GraphFeed = { data: Float32Array; dims: number[] };
+export type { GraphFeed };
 
 /** The trainer's view of `--losses`: a loss method from @distill/losses plus its balancer and queues. */
 export interface Method {
@@ -40,15 +41,23 @@ export interface Method {
   loss(inputs: LossInputs, state: MethodState): Record<string, tf.Scalar>;
 }
 
-export function resolveMethod(cfg: TrainConfig): Method {
-  const lm: LossMethod = resolveLossMethod(cfg.losses, {
-    temperature: cfg.lossOptions.temperature,
-    margin: cfg.lossOptions.margin,
-    hardNegative: cfg.lossOptions.hardNegative,
-  });
+/**
+ * `from`: the loss method and balancer already chosen in the registries (the trainer resolves both by
+ * name through the container, so plugin methods and balancers work); without it, the built-ins.
+ */
+export function resolveMethod(cfg: TrainConfig, from?: { method: LossMethod; balancer: (name: string) => Balancer }): Method {
+  const lm: LossMethod =
+    from?.method ??
+    resolveLossMethod(cfg.losses, {
+      temperature: cfg.lossOptions.temperature,
+      margin: cfg.lossOptions.margin,
+      hardNegative: cfg.lossOptions.hardNegative,
+    });
   const balancerName = cfg.balancer ?? lm.defaultBalancer;
+  const chosenBalancer = from?.balancer ?? ((name: string) => createBalancer(name, cfg.balancerOptions ?? {}));
   const makeBalancer = (name: string): Balancer => {
-    const made = createBalancer(name, cfg.balancerOptions ?? {});
+    const made = chosenBalancer(name);
+    // balancerOptions must reach the balancer (never dropped silently)
     const t = cfg.balancerOptions?.temperature;
     if (t !== undefined && (made as { cfg?: { temperature?: number } }).cfg?.temperature !== t) {
       throw new DistillError(`balancerOptions.temperature (${t}) does not apply to the '${name}' balancer: only dsmd-paper and dsmd-official have a temperature. Remove it or choose one of those.`, 2);
@@ -68,27 +77,11 @@ export function resolveMethod(cfg: TrainConfig): Method {
       if (queues && c.lossOptions.queueSize < c.batchSize) {
         throw new DistillError(`Queue size ${c.lossOptions.queueSize} is smaller than the batch size ${c.batchSize}.`, 2);
       }
-      const graph = lm.graph && {
-        head: ((g, e) => {
-          const B = e.image.shape[0];
-          const teacher = lm.needsTeacher ? { teacherImage: g.input('teacher_image', [B, dim]), teacherText: g.input('teacher_text', [B, dim]) } : {};
-          const queue = queues ? { imageQueue: g.input('image_queue', [queues.image.size, dim]), textQueue: g.input('text_queue', [queues.text.size, dim]) } : {};
-          return lm.graph!({ studentImage: e.image, studentText: e.text, ...teacher, ...queue, targets: g.input('targets', [B, B]) });
-        }) satisfies LossHead,
-        feeds(x: GraphStepInputs): Record<string, GraphFeed> {
-          const B = x.batch;
-          const f: Record<string, GraphFeed> = { targets: { data: groupTargetArray(x.imageIds, B), dims: [B, B] } };
-          if (lm.needsTeacher) {
-            if (!x.teacherImage || !x.teacherText) throw new DistillError(`The '${lm.name}' losses need teacher features.`);
-            f.teacher_image = { data: x.teacherImage, dims: [B, dim] };
-            f.teacher_text = { data: x.teacherText, dims: [B, dim] };
-          }
-          if (queues) {
-            f.image_queue = { data: queues.image.rows, dims: [queues.image.size, dim] };
-            f.text_queue = { data: queues.text.rows, dims: [queues.text.size, dim] };
-          }
-          return f;
-        },
+      const queueSize = queues?.image.size;
+      const graph = {
+        head: ((g, e) => lm.graph(g, e, { batch: e.image.shape[0], dim, queueSize })) satisfies LossHead,
+        feeds: (x: GraphStepInputs): Record<string, GraphFeed> =>
+          lm.feeds({ ...x, dim, imageQueue: queues?.image.rows, textQueue: queues?.text.rows }),
       };
       return {
         balancer,

@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createProgress, DistillError, sha256, type Dataset, type Logger, type Teacher } from '@distill/core';
+import { createProgress, DistillError, registryOf, sha256, TOKENS, type Container, type Dataset, type Logger } from '@distill/core';
 import { ImageLoader, primeEmojiImages } from '@distill/data';
-import { loadFeatureStore, OnnxTeacher, TEACHER_PRESETS } from '@distill/teacher-adapters';
+import { isPrecomputed, TEACHER_PRESETS, type TeacherConfig, type TeacherSource } from '@distill/teacher-adapters';
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { resolveDevice } from './engine.js';
+import { trainingContainer } from './registries.js';
 import { SavedStudentTeacher } from './saved-student.js';
 
 /** Teacher features of every split, rows aligned with split.images / split.captions. */
@@ -22,37 +22,24 @@ export interface TeacherFeatures {
   file?: string;
 }
 
-/**
- * The embedded default teacher: a larger dual encoder distill trained on the emoji train split. It ships
- * in this package (`files`: assets/), so the path is relative to this module: src/ and dist/ alike.
- */
-export const EMOJI_TEACHER_DIR = fileURLToPath(new URL('../assets/teachers/emoji-teacher-v1', import.meta.url));
+/** The embedded default teacher's folder (it ships in this package's assets/). */
+export { EMOJI_TEACHER_DIR } from './registries.js';
 
-/** The teacher named by the config: emoji (embedded), clip / beit3 (ONNX folders), or a saved distill student folder. */
-export async function createTeacher(cfg: TrainConfig, opts: { executionProviders?: string[] } = {}): Promise<Teacher> {
-  const name = cfg.teacher.name;
-  if (name === 'emoji') {
-    const dir = cfg.teacher.model ?? EMOJI_TEACHER_DIR;
-    if (!existsSync(join(dir, 'student.json'))) {
-      throw new DistillError(
-        `The embedded emoji teacher is missing at ${dir}. Recreate it with the command in @distill/training's assets/teachers/README.md ` +
-          '(distill teacher pretrain), or pass --teacher-model <dir>.',
-      );
-    }
-    return SavedStudentTeacher.load(dir, 'emoji');
+/** The config slice a teacher needs: its registry name, its folder, its batch size. */
+export type TeacherSlice = TrainConfig['teacher'];
+
+/**
+ * The teacher named by `teacher.name`, chosen in the teacher registry (emoji, clip, beit3, features,
+ * a saved student folder, or a plugin's teacher).
+ */
+export async function createTeacher(teacher: Pick<TeacherSlice, 'name' | 'model'>, opts: { executionProviders?: string[]; container?: Container } = {}): Promise<TeacherSource> {
+  const container = opts.container ?? trainingContainer();
+  const reg = registryOf<TeacherConfig, TeacherSource>(container, TOKENS.TeacherRegistry, 'teacher');
+  const config: TeacherConfig = { model: teacher.model, ...(opts.executionProviders ? { executionProviders: opts.executionProviders } : {}) };
+  if (!reg.accepts(teacher.name, config)) {
+    throw new DistillError(`Unknown teacher '${teacher.name}'. Available: ${reg.names().join(', ')} (or any name with --teacher-model <a saved distill student folder>).`, 2);
   }
-  if (name in TEACHER_PRESETS) {
-    if (!cfg.teacher.model) {
-      throw new DistillError(
-        `--teacher ${name} needs --teacher-model <dir>: a folder with image.onnx, text.onnx, tokenizer.json and teacher.json. ` +
-          `Export one with tools/export/export_${name}.py (see docs/teachers.md); without --teacher, distill uses the embedded emoji teacher.`,
-        2,
-      );
-    }
-    return OnnxTeacher.load(cfg.teacher.model, { preset: name, executionProviders: opts.executionProviders });
-  }
-  if (cfg.teacher.model && existsSync(join(cfg.teacher.model, 'student.json'))) return SavedStudentTeacher.load(cfg.teacher.model, name);
-  throw new DistillError(`Unknown teacher '${name}'. Available: emoji, ${Object.keys(TEACHER_PRESETS).join(', ')}, features, or any saved distill student folder via --teacher-model.`, 2);
+  return reg.create(teacher.name, config, { container });
 }
 
 /** Where teacher features are cached: $DISTILL_CACHE_DIR, else .cache/distill under the current folder. */
@@ -65,16 +52,21 @@ export function cacheRoot(): string {
  * the cache. The cache key hashes the teacher's files, its preprocessing and the dataset's rows, so a
  * changed teacher or dataset never reuses stale features.
  */
-export async function obtainTeacherFeatures(cfg: TrainConfig, dataset: Dataset, log: Logger): Promise<TeacherFeatures> {
-  if (cfg.teacher.name === 'features') {
-    if (!cfg.teacher.model) throw new DistillError('--teacher features needs --teacher-model <folder of <split>.image.npy + <split>.text.npy, or a .safetensors feature file>.', 2);
-    const store = loadFeatureStore(cfg.teacher.model, dataset);
-    log.info(`teacher features: read from ${cfg.teacher.model} (dim ${store.dim})`);
-    return { name: 'features', dim: store.dim, fingerprint: sha256(cfg.teacher.model), train: store.splits.train, splits: store.splits };
-  }
+export async function obtainTeacherFeatures(
+  cfg: Pick<TrainConfig, 'teacher' | 'device'> & { dataset: Pick<TrainConfig['dataset'], 'skipBadImages'> },
+  dataset: Dataset,
+  log: Logger,
+  container?: Container,
+): Promise<TeacherFeatures> {
   // ONNX teachers run on the training's --device (the embedded emoji teacher and saved students run on tfjs)
   const device = cfg.teacher.name in TEACHER_PRESETS ? await resolveDevice(cfg.device, log.child('teacher')) : 'cpu';
-  const teacher = await createTeacher(cfg, { executionProviders: [device] });
+  const source = await createTeacher(cfg.teacher, { executionProviders: device !== 'cpu' ? [device] : undefined, container });
+  if (isPrecomputed(source)) {
+    const store = source.features(dataset);
+    log.info(`teacher ${source.name}: features read from ${cfg.teacher.model ?? 'its store'} (dim ${store.dim})`);
+    return { name: source.name, dim: store.dim, fingerprint: source.fingerprint(), train: store.splits.train, splits: store.splits };
+  }
+  const teacher = source;
   const rows = Object.entries(dataset.splits).map(([n, s]) => [n, s.images.map((i) => i.path), s.captions.map((c) => [c.image, c.text])]);
   // features computed on WebGPU differ in float rounding: their own cache entry (cpu keeps the key it always had)
   const key = sha256(JSON.stringify({ v: 1, teacher: teacher.fingerprint(), pre: teacher.preprocess, len: teacher.maxTextLength, manifest: dataset.manifestHash, rows, ...(device !== 'cpu' ? { device } : {}) }));

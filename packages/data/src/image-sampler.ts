@@ -1,5 +1,5 @@
 import { DistillError, Rng, type SplitData } from '@distill/core';
-import type { PairBatch, SamplerState } from '@distill/data';
+import type { PairBatch, SamplerState } from './sampler.js';
 
 /**
  * One pass over the IMAGES per epoch, each paired with one of its captions (drawn per epoch), as

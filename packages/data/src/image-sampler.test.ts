@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { ImagePairSampler } from './image-sampler.js';
-import { positiveGroups } from './trainer.js';
 
 const split = {
   images: Array.from({ length: 10 }, (_, i) => ({ id: `e${i >> 1}/v${i & 1}`, path: `${i}.png` })),
@@ -26,15 +25,5 @@ describe('ImagePairSampler', () => {
     b.load(st);
     expect(Array.from(b.next().captions)).toEqual(Array.from(a.next().captions));
     expect(() => new ImagePairSampler(split, 11, 0)).toThrow(/fewer than one batch/);
-  });
-});
-
-describe('positiveGroups', () => {
-  it('groups rows of the same image or the same caption text', () => {
-    const g = positiveGroups(Int32Array.from([0, 1, 0, 2]), Int32Array.from([0, 10, 20, 1]), {
-      images: split.images,
-      captions: [{ text: 'a', image: 0 }, { text: 'a', image: 2 }, ...Array(8).fill({ text: 'x', image: 1 }), { text: 'b', image: 1 }, ...Array(9).fill({ text: 'y', image: 0 }), { text: 'c', image: 0 }],
-    });
-    expect(Array.from(g)).toEqual([0, 1, 0, 0]);
   });
 });

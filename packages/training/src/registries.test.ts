@@ -1,0 +1,93 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { registryByKind, type Teacher } from '@distill/core';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from './config.js';
+import { createTrainingContainer, EMOJI_TEACHER_DIR, loadPlugins, resolvePlugin, trainingContainer, useContainer } from './registries.js';
+import { createTeacher } from './teacher-features.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'distill-registries-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+afterEach(() => useContainer(createTrainingContainer()));
+
+/** A plugin file with no imports (it reaches the registries through the container's tokens). */
+function pluginFile(name: string, body: string): string {
+  const f = join(tmp, name);
+  writeFileSync(f, body);
+  return f;
+}
+const DATASET_PLUGIN = `export function register(c) {
+  const reg = c.get(Symbol.for('distill.DatasetRegistry'));
+  if (!reg.has('my-set')) reg.add({ name: 'my-set', description: 'a plugin dataset', create: () => ({ name: 'my-set' }) });
+}
+`;
+
+describe('createTrainingContainer', () => {
+  it('holds every package\'s entries plus the saved-student teachers of this package', () => {
+    const c = createTrainingContainer();
+    expect(registryByKind(c, 'teacher').names()).toEqual(['clip', 'beit3', 'features', 'emoji', 'student']);
+    expect(registryByKind(c, 'student').names()).toEqual(['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn']);
+    expect(registryByKind(c, 'balancer').names()).toEqual(['dsmd-paper', 'dsmd-official', 'static']);
+    expect(registryByKind(c, 'evaluator').names()).toEqual(['recall']);
+    expect(registryByKind(c, 'dataset').names()).toContain('emoji');
+    expect(registryByKind(c, 'loss').accepts('cd,hnd')).toBe(true);
+  });
+});
+
+describe('teachers by name', () => {
+  it('emoji is the embedded saved student; a saved-student folder is accepted under any name; unknown names list the entries', async () => {
+    const c = createTrainingContainer();
+    const t = (await createTeacher({ name: 'emoji' }, { container: c })) as Teacher;
+    expect([t.name, t.dim]).toEqual(['emoji', 256]);
+    await t.dispose?.();
+    const mine = (await createTeacher({ name: 'mine', model: EMOJI_TEACHER_DIR }, { container: c })) as Teacher;
+    expect(mine.name).toBe('mine');
+    await mine.dispose?.();
+    await expect(createTeacher({ name: 'mine', model: tmp }, { container: c })).rejects.toThrow(
+      "Unknown teacher 'mine'. Available: clip, beit3, features, emoji, student (or any name with --teacher-model <a saved distill student folder>).",
+    );
+    await expect(createTeacher({ name: 'clip' }, { container: c })).rejects.toThrow(/^--teacher clip needs --teacher-model <dir>: .*export_clip\.py/);
+    await expect(createTeacher({ name: 'features' }, { container: c })).rejects.toThrow(/^--teacher features needs --teacher-model/);
+  });
+});
+
+describe('plugins', () => {
+  it('a plugin file adds entries; config validation accepts them once its container is the active one', async () => {
+    const file = pluginFile('dataset-plugin.mjs', DATASET_PLUGIN);
+    expect(() => resolveConfig({ overrides: { dataset: { name: 'my-set' } } })).toThrow(/dataset\.name: expected one of emoji, .*jsonl, got the string "my-set"/);
+    const c = createTrainingContainer();
+    expect(await loadPlugins(c, [file])).toEqual([file]);
+    await loadPlugins(c, [file]); // loading twice keeps one entry
+    expect(registryByKind(c, 'dataset').names().filter((n) => n === 'my-set')).toHaveLength(1);
+    useContainer(c);
+    expect(trainingContainer()).toBe(c);
+    expect(resolveConfig({ overrides: { dataset: { name: 'my-set' } } }).dataset.name).toBe('my-set');
+  });
+
+  it('a package folder resolves to its exports entry (the source entry under tsx/vitest), else main', () => {
+    const pkg = join(tmp, 'pkg');
+    mkdirSync(join(pkg, 'src'), { recursive: true });
+    mkdirSync(join(pkg, 'dist'), { recursive: true });
+    writeFileSync(join(pkg, 'src', 'index.ts'), DATASET_PLUGIN);
+    writeFileSync(join(pkg, 'dist', 'index.js'), DATASET_PLUGIN);
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'pkg', exports: { '.': { '@distill/source': './src/index.ts', default: './dist/index.js' } } }));
+    expect(resolvePlugin(pkg)).toBe(join(pkg, 'src', 'index.ts'));
+    expect(resolvePlugin('./pkg', tmp)).toBe(join(pkg, 'src', 'index.ts'));
+    const old = join(tmp, 'old');
+    mkdirSync(old);
+    writeFileSync(join(old, 'plugin.js'), DATASET_PLUGIN);
+    writeFileSync(join(old, 'package.json'), JSON.stringify({ name: 'old', main: 'plugin.js' }));
+    expect(resolvePlugin(old)).toBe(join(old, 'plugin.js'));
+  });
+
+  it('a missing plugin, an uninstalled package and a module without register() are one-line errors', async () => {
+    const c = createTrainingContainer();
+    await expect(loadPlugins(c, ['./nope'], tmp)).rejects.toThrow(`Plugin not found: ${join(tmp, 'nope')} (from --plugin ./nope). Give a package folder, a .js/.ts file, or an installed package name.`);
+    await expect(loadPlugins(c, ['distill-plugin-that-is-not-installed'], tmp)).rejects.toThrow(/^Plugin 'distill-plugin-that-is-not-installed' is not installed where .* can resolve it: npm install it, or give its folder as a path/);
+    const bad = pluginFile('no-register.mjs', 'export const x = 1;\n');
+    await expect(loadPlugins(c, [bad])).rejects.toThrow(`Plugin '${bad}' (${bad}) exports no register(container) function: export one that adds its entries to the registries.`);
+    const clash = pluginFile('clash.mjs', "export function register(c) { c.get(Symbol.for('distill.DatasetRegistry')).add({ name: 'emoji', description: '', create: () => null }); }\n");
+    await expect(loadPlugins(c, [clash])).rejects.toThrow("dataset 'emoji' is registered twice (a plugin or package reuses a built-in name): rename one of them.");
+  });
+});

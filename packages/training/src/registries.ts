@@ -1,0 +1,142 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { register as registerBalancers } from '@distill/balancer';
+import { createContainer, DistillError, registryOf, TOKENS, type Container, type RegistryContext } from '@distill/core';
+import { register as registerData } from '@distill/data';
+import { register as registerEval } from '@distill/eval';
+import { register as registerLosses } from '@distill/losses';
+import { register as registerStudents } from '@distill/student-architectures';
+import { register as registerTeacherAdapters, type TeacherConfig, type TeacherSource } from '@distill/teacher-adapters';
+import { SavedStudentTeacher } from './saved-student.js';
+
+/**
+ * The registries training chooses from, by name: every package registers the entries it defines
+ * (datasets, ONNX and `features` teachers, student pairs, loss methods, balancers, evaluators); this
+ * package adds the teachers that are saved distill students (the embedded `emoji` teacher, any saved
+ * student folder). Plugins add more (see loadPlugins).
+ */
+
+/**
+ * The embedded default teacher: a larger dual encoder distill trained on the emoji train split. It ships
+ * in this package (`files`: assets/), so the path is relative to this module: src/ and dist/ alike.
+ */
+export const EMOJI_TEACHER_DIR = fileURLToPath(new URL('../assets/teachers/emoji-teacher-v1', import.meta.url));
+
+const isSavedStudent = (dir?: string) => !!dir && existsSync(join(dir, 'student.json'));
+
+const EMOJI_TEACHER = {
+  name: 'emoji',
+  description: 'the embedded emoji teacher (default): a 1.24M-parameter vit-bert shipped with @distill/training (--teacher-model overrides its folder)',
+  create: (cfg: TeacherConfig) => {
+    const dir = cfg.model ?? EMOJI_TEACHER_DIR;
+    if (!isSavedStudent(dir)) {
+      throw new DistillError(
+        `The embedded emoji teacher is missing at ${dir}. Recreate it with the command in @distill/training's assets/teachers/README.md ` +
+          '(distill teacher pretrain), or pass --teacher-model <dir>.',
+      );
+    }
+    return SavedStudentTeacher.load(dir, 'emoji');
+  },
+};
+
+const SAVED_STUDENT_TEACHER = {
+  name: 'student',
+  description: 'a saved distill student as the teacher: --teacher-model <run>/best (any --teacher name with such a folder picks it)',
+  matches: (_name: string, cfg: Partial<TeacherConfig>) => isSavedStudent(cfg.model),
+  create: (cfg: TeacherConfig, ctx: RegistryContext) => {
+    if (!isSavedStudent(cfg.model)) throw new DistillError(`--teacher ${ctx.name ?? 'student'} needs --teacher-model <folder of a saved distill student (student.json, model.safetensors)>, e.g. runs/<run>/best.`, 2);
+    return SavedStudentTeacher.load(cfg.model!, ctx.name ?? 'student');
+  },
+};
+
+/** Binds this package's entries: the teachers that are saved distill students (idempotent). */
+export function register(container: Container): void {
+  const teachers = registryOf<TeacherConfig, TeacherSource>(container, TOKENS.TeacherRegistry, 'teacher');
+  for (const e of [EMOJI_TEACHER, SAVED_STUDENT_TEACHER]) if (!teachers.has(e.name)) teachers.add(e);
+}
+
+/** A container with every built-in registry entry of distill's packages (what the CLI starts from). */
+export function createTrainingContainer(): Container {
+  const container = createContainer();
+  for (const r of [registerData, registerTeacherAdapters, registerStudents, registerLosses, registerBalancers, registerEval, register]) r(container);
+  return container;
+}
+
+let active: Container | undefined;
+
+/** The container config validation and `train()` resolve names in: the CLI's (with its plugins), else the built-ins. */
+export function trainingContainer(): Container {
+  return (active ??= createTrainingContainer());
+}
+
+/** Make `container` the one names are resolved in (the CLI calls this after loading plugins). */
+export function useContainer(container: Container): void {
+  active = container;
+}
+
+/** This module runs from TypeScript sources (vitest, tsx): a plugin's `@distill/source` entry may be used. */
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+
+function entryOfPackage(dir: string, spec: string): string {
+  const pj = join(dir, 'package.json');
+  if (!existsSync(pj)) {
+    const index = join(dir, 'index.js');
+    if (existsSync(index)) return index;
+    throw new DistillError(`Plugin '${spec}': ${dir} has no package.json or index.js. A plugin is a package (or a .js/.ts file) exporting register(container).`, 2);
+  }
+  const pkg = JSON.parse(readFileSync(pj, 'utf8')) as { main?: string; exports?: unknown };
+  let exp = pkg.exports;
+  if (exp && typeof exp === 'object' && '.' in (exp as object)) exp = (exp as Record<string, unknown>)['.'];
+  const candidates: unknown[] = [];
+  if (typeof exp === 'string') candidates.push(exp);
+  else if (exp && typeof exp === 'object') {
+    const c = exp as Record<string, unknown>;
+    candidates.push(...(FROM_SOURCE ? [c['@distill/source']] : []), c.import, c.default, c.node);
+  }
+  candidates.push(pkg.main, 'index.js');
+  for (const c of candidates) if (typeof c === 'string' && existsSync(join(dir, c))) return join(dir, c);
+  throw new DistillError(`Plugin '${spec}': none of its entry files exist in ${dir} (${candidates.filter((c) => typeof c === 'string').join(', ')}). Build it (npm run build) or check package.json "exports".`, 2);
+}
+
+/**
+ * The module file a plugin spec names: a path (absolute, or relative to `cwd`) to a .js/.ts file or a
+ * package folder, or the name of a package installed where `cwd` can resolve it.
+ */
+export function resolvePlugin(spec: string, cwd = process.cwd()): string {
+  const asPath = isAbsolute(spec) ? spec : resolve(cwd, spec);
+  if (spec.startsWith('.') || isAbsolute(spec) || existsSync(asPath)) {
+    if (!existsSync(asPath)) throw new DistillError(`Plugin not found: ${asPath} (from --plugin ${spec}). Give a package folder, a .js/.ts file, or an installed package name.`, 2);
+    return statSync(asPath).isDirectory() ? entryOfPackage(asPath, spec) : asPath;
+  }
+  const require = createRequire(join(cwd, 'package.json'));
+  try {
+    return entryOfPackage(dirname(require.resolve(`${spec}/package.json`)), spec);
+  } catch (e) {
+    if (e instanceof DistillError) throw e;
+    try {
+      return require.resolve(spec);
+    } catch {
+      throw new DistillError(`Plugin '${spec}' is not installed where ${cwd} can resolve it: npm install it, or give its folder as a path (./${spec}).`, 2);
+    }
+  }
+}
+
+/**
+ * Loads each plugin (a module exporting `register(container)`, as every distill package does) into
+ * `container`. Returns the resolved module files, which a run records (config `plugins`) so that the
+ * baseline process and `--resume` load the same plugins.
+ */
+export async function loadPlugins(container: Container, specs: readonly string[], cwd = process.cwd()): Promise<string[]> {
+  const files: string[] = [];
+  for (const spec of specs) {
+    const file = resolvePlugin(spec, cwd);
+    const mod = (await import(pathToFileURL(file).href)) as { register?: unknown; default?: unknown };
+    const fn = typeof mod.register === 'function' ? mod.register : typeof mod.default === 'function' ? mod.default : undefined;
+    if (!fn) throw new DistillError(`Plugin '${spec}' (${file}) exports no register(container) function: export one that adds its entries to the registries.`, 2);
+    await (fn as (c: Container) => unknown)(container);
+    files.push(file);
+  }
+  return files;
+}
