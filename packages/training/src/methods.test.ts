@@ -16,7 +16,7 @@ const names = [...new Set([...METHOD_NAMES, ...Object.keys(METHOD_DESCRIPTIONS),
 const quiet = createLogger({ sink: { write: () => {} } });
 const root = mkdtempSync(join(tmpdir(), 'distill-methods-'));
 
-// A new user's first try: the smoke preset on the default engine (--backend auto), a couple of steps each.
+// A new user's first try: the smoke preset on the default engine (--backend auto: onnx here), a couple of steps each.
 // The embedded emoji teacher is committed (assets/teachers), so nothing here skips on a clone.
 describe('every --losses method trains on the default engine', () => {
   it('covers the named methods and a component list', () => {
@@ -44,6 +44,8 @@ describe('every --losses method trains on the default engine', () => {
         .filter((l) => l.includes('"components"'))
         .map((l) => JSON.parse(l) as { loss: number; components: Record<string, number> });
       expect(r.steps).toBe(2);
+      // Every method has a graph form: on the onnx engine the losses train inside the graph (never 'onnx+tfjs-...-losses').
+      expect(r.engine).not.toMatch(/-losses$/);
       expect(steps).toHaveLength(2);
       const components = resolveLossMethod(losses, { temperature: cfg.lossOptions.temperature }).components;
       for (const s of steps) {
