@@ -17,6 +17,8 @@ export interface CliCommand {
 
 export interface CliContext {
   container: Container;
+  /** The plugin module files loaded by --plugin (a run records them in its config). */
+  plugins: string[];
 }
 
 /** Descriptions of command groups, shown in `distill --help`. */

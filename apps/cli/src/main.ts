@@ -1,4 +1,5 @@
 import { DistillError, TOKENS } from '@distill/core';
+import { loadPlugins } from '@distill/training';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { GROUPS, type CliCommand, type CliContext } from './command.js';
@@ -12,7 +13,16 @@ import { userFacingError } from './errors.js';
  */
 export async function runCli(argv: string[]): Promise<number> {
   const container = buildContainer();
-  const ctx: CliContext = { container };
+  const ctx: CliContext = { container, plugins: [] };
+  try {
+    // plugins first: their entries appear in help texts, `distill list` and name checks
+    ctx.plugins = await loadPlugins(container, pluginArgs(argv));
+  } catch (e) {
+    const u = userFacingError(e);
+    if (!u) throw e;
+    process.stderr.write(`distill: ${u.message}\n`);
+    return u.exitCode;
+  }
   const commands = container.getAll<CliCommand>(TOKENS.Command);
   let exitCode = 0;
   const wrap = (c: CliCommand) => ({
@@ -33,6 +43,12 @@ export async function runCli(argv: string[]): Promise<number> {
     .help()
     .alias('h', 'help')
     .version()
+    .option('plugin', {
+      type: 'string',
+      global: true,
+      requiresArg: true,
+      describe: 'load a plugin first: a package folder, a .js/.ts file or an installed package exporting register(container) (repeatable)',
+    })
     .exitProcess(false)
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .fail((msg, err) => {
@@ -59,6 +75,22 @@ export async function runCli(argv: string[]): Promise<number> {
     return u.exitCode;
   }
   return exitCode;
+}
+
+/** The values of every `--plugin X` / `--plugin=X` in argv (read before yargs: plugins add names yargs' help shows). */
+export function pluginArgs(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') break;
+    if (a === '--plugin') {
+      const v = argv[i + 1];
+      if (v === undefined || v.startsWith('-')) throw new DistillError('--plugin needs a value: a package folder, a .js/.ts file or a package name.', 2);
+      out.push(v);
+      i++;
+    } else if (a.startsWith('--plugin=')) out.push(a.slice('--plugin='.length));
+  }
+  return out;
 }
 
 /** The program (bin/distill.js calls this): exit code set, bugs printed with their stack. */

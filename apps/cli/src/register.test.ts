@@ -54,12 +54,13 @@ describe('package register functions', () => {
     expect(reg.names()).toHaveLength(5);
   });
 
-  it('teacher-adapters: clip and beit3; create loads the ONNX folder named by `model` with the preset', async () => {
+  it('teacher-adapters: clip, beit3 and features; create loads the ONNX folder named by `model` with the preset', async () => {
     const c = fresh(registerTeachers);
     const reg = registry<TeacherConfig, Teacher>(c, TOKENS.TeacherRegistry);
     expect(reg.kind).toBe('teacher');
-    expect(reg.names()).toEqual(['clip', 'beit3']);
-    await expect(reg.create('beit3', {}, ctx(c))).rejects.toThrow(/Teacher folder not found.*export_beit3\.py/);
+    expect(reg.names()).toEqual(['clip', 'beit3', 'features']);
+    await expect(reg.create('beit3', {}, ctx(c))).rejects.toThrow(/^--teacher beit3 needs --teacher-model <dir>.*export_beit3\.py/);
+    await expect(reg.create('beit3', { model: join(tmp, 'none') }, ctx(c))).rejects.toThrow(/Teacher folder not found.*export_beit3\.py/);
     // the tiny CLIP export, with a teacher.json giving its own image size (the presets are full-size)
     const fixture = join(repoRoot(), 'packages/teacher-adapters/src/fixtures/hf-tiny/clip');
     const clip = join(tmp, 'clip');
@@ -75,14 +76,16 @@ describe('package register functions', () => {
     expect([b.name, b.preprocess.mean, b.preprocess.std]).toEqual(['beit3', [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]);
     await b.dispose?.();
     registerTeachers(c);
-    expect(reg.names()).toHaveLength(2);
+    expect(reg.names()).toHaveLength(3);
   });
 
-  it('losses: every method; create merges temperature 0.05 and returns the named method', async () => {
+  it('losses: every method and the DSMD component lists; create merges temperature 0.05 and returns the named method', async () => {
     const c = fresh(registerLosses);
     const reg = registry<LossMethodOptions, LossMethod>(c, TOKENS.LossRegistry);
     expect(reg.kind).toBe('loss');
-    expect(reg.names()).toEqual(['dsmd', 'dsmd-official', 'dcd', 'kd', 'fitnet', 'rkd', 'clip-kd', 'none']);
+    expect(reg.names()).toEqual(['dsmd', 'dsmd-official', 'dcd', 'kd', 'fitnet', 'rkd', 'clip-kd', 'none', 'cd,fd,sd,hnd']);
+    const ablation = await reg.create('cd,hnd', {}, ctx(c)); // chosen by the pattern entry
+    expect(ablation).toMatchObject({ name: 'cd,hnd', components: ['con_loss', 'hnd_loss'] });
     expect(reg.get('kd').defaults).toEqual({ temperature: 0.05 });
     const none = await reg.create('none', {}, ctx(c));
     expect(none).toMatchObject({ name: 'contrastive', needsTeacher: false }); // the no-teacher baseline
@@ -91,7 +94,7 @@ describe('package register functions', () => {
     const kd = await reg.create('kd', {}, ctx(c));
     expect(kd.needsTeacher).toBe(true);
     registerLosses(c);
-    expect(reg.names()).toHaveLength(8);
+    expect(reg.names()).toHaveLength(9);
   });
 
   it('balancer: dsmd-paper, dsmd-official, static; create passes the config through', async () => {
@@ -111,7 +114,7 @@ describe('package register functions', () => {
     const c = fresh(registerData);
     const reg = registry<DatasetOptions, Dataset>(c, TOKENS.DatasetRegistry);
     expect(reg.kind).toBe('dataset');
-    expect(reg.names()).toEqual(['emoji', 'emoji-xstyle', 'karpathy', 'flickr30k', 'coco', 'dsmd-list', 'jsonl']);
+    expect(reg.names()).toEqual(expect.arrayContaining(['emoji', 'emoji-xstyle', 'karpathy', 'flickr30k', 'coco', 'dsmd-list', 'jsonl']));
     const file = join(tmp, 'train.jsonl');
     writeFileSync(file, ['{"image": "a.png", "captions": ["a red cat", "a cat"]}', '{"image": "b.png", "captions": ["a blue dog"]}'].join('\n'));
     const d = await reg.create('jsonl', { annotations: file, quiet: true } as DatasetOptions, ctx(c));
@@ -119,6 +122,9 @@ describe('package register functions', () => {
     expect(d.splits.train.images.map((i) => i.path)).toEqual(['a.png', 'b.png']);
     expect(d.splits.train.captions.map((x) => [x.image, x.text])).toEqual([[0, 'a red cat'], [0, 'a cat'], [1, 'a blue dog']]);
     await expect(reg.create('karpathy', { annotations: join(tmp, 'missing.json') } as DatasetOptions, ctx(c))).rejects.toThrow(/missing\.json/);
+    const n = reg.names().length;
+    registerData(c); // registering again keeps the same entries (no duplicate error)
+    expect(reg.names()).toHaveLength(n);
   });
 
   it('eval: recall; create returns an evaluator of grouped Recall@K', async () => {
@@ -132,20 +138,26 @@ describe('package register functions', () => {
     const m = ev.evaluate(Float32Array.of(1, 0, 0, 1), Float32Array.of(1, 0, 0.2, 0.98, 0, 1), 2, Int32Array.of(0, 0, 1));
     expect(m.i2t_r1).toBe(100);
     expect(m.t2i_r1).toBeCloseTo((2 / 3) * 100, 10);
+    registerEval(c); // idempotent
+    expect(reg.names()).toEqual(['recall']);
   });
 });
 
 describe('buildContainer (the CLI composition root)', () => {
-  it('binds the logger, all six registries and every command', () => {
+  it('binds the logger, all six registries (built-ins and @distill/training\'s saved-student teachers) and every command', () => {
     const c = buildContainer();
     expect(c.isBound(TOKENS.Logger)).toBe(true);
     const sizes = Object.fromEntries(
       (['StudentRegistry', 'TeacherRegistry', 'LossRegistry', 'BalancerRegistry', 'DatasetRegistry', 'EvaluatorRegistry'] as const).map((k) => [k, c.get<Registry<unknown, unknown>>(TOKENS[k]).names().length]),
     );
-    expect(sizes).toEqual({ StudentRegistry: 5, TeacherRegistry: 2, LossRegistry: 8, BalancerRegistry: 3, DatasetRegistry: 7, EvaluatorRegistry: 1 });
+    expect(sizes).toMatchObject({ StudentRegistry: 5, TeacherRegistry: 5, BalancerRegistry: 3, EvaluatorRegistry: 1 });
+    expect(c.get<Registry<unknown, unknown>>(TOKENS.DatasetRegistry).names()).toEqual(expect.arrayContaining(['emoji', 'emoji-xstyle', 'karpathy', 'flickr30k', 'coco', 'dsmd-list', 'jsonl']));
+    expect(c.get<Registry<unknown, unknown>>(TOKENS.LossRegistry).names()).toEqual(expect.arrayContaining(['dsmd', 'dsmd-official', 'dcd', 'kd', 'fitnet', 'rkd', 'clip-kd', 'none']));
     const commands = c.getAll<CliCommand>(TOKENS.Command).map((x) => `${x.group ? `${x.group} ` : ''}${x.command.split(' ')[0]}`);
-    expect(commands.sort()).toEqual(
-      ['data build', 'data info', 'doctor', 'eval embeddings', 'experiment', 'export', 'index build', 'models', 'parity hf', 'parity losses', 'parity onnx-teacher', 'search', 'serve', 'teacher extract', 'teacher pretrain', 'train', 'train-one'].sort(),
+    expect(commands).toEqual(
+      expect.arrayContaining(['data build', 'data info', 'doctor', 'eval embeddings', 'export', 'index build', 'models', 'parity hf', 'parity losses', 'parity onnx-teacher', 'search', 'serve', 'list', 'teacher extract', 'teacher pretrain', 'train']),
     );
+    expect(commands).not.toContain('train-one'); // the baseline runs through @distill/training's worker module
+    expect(new Set(commands).size).toBe(commands.length);
   });
 });

@@ -6,7 +6,8 @@ import { lossCommands } from './losses.js';
 import { studentCommands } from './students.js';
 import { teacherCommands } from './teacher.js';
 import { pretrainCommand } from './pretrain.js';
-import { trainCommand, trainOneCommand } from './train.js';
+import { trainCommand } from './train.js';
+import { listCommand } from './list.js';
 import { exportCommand } from './export.js';
 import { indexCommands } from './index-cmd.js';
 import { searchCommand } from './search.js';
@@ -14,4 +15,4 @@ import { serveCommand } from './serve.js';
 import { experimentCommand } from './experiment.js';
 
 /** Every command module of the CLI. Add one line per file in this folder. */
-export const commandModules: CliCommand[][] = [[doctorCommand], [trainCommand, trainOneCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands, lossCommands, teacherCommands, [exportCommand], indexCommands, [searchCommand], [serveCommand], [experimentCommand]];
+export const commandModules: CliCommand[][] = [[doctorCommand], [listCommand], [trainCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands, lossCommands, teacherCommands, [exportCommand], indexCommands, [searchCommand], [serveCommand], [experimentCommand]];

@@ -29,7 +29,7 @@ export const teacherCommands: CliCommand[] = [
           dataset: { name: args.dataset as string, dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined, skipBadImages: args.skipBadImages as boolean | undefined, trainSubset: args.trainSubset as number | undefined, evalSubset: args.evalSubset as number | undefined },
         },
       });
-      const f = await obtainTeacherFeatures(cfg, await prepareDataset(cfg), log);
+      const f = await obtainTeacherFeatures(cfg, await prepareDataset(cfg.dataset), log);
       const counts = Object.fromEntries(Object.entries(f.splits).map(([k, v]) => [k, { images: v.images.length / f.dim, texts: v.texts.length / f.dim }]));
       process.stdout.write(JSON.stringify({ teacher: f.name, dim: f.dim, cache: f.file, key: f.fingerprint, splits: counts }, null, 2) + '\n');
     },

@@ -1,10 +1,29 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLogger, DistillError, readJsonFile, RunDirectory } from '@distill/core';
-import { PRESETS, STUDENT_SIZES, TRAIN_BACKENDS, TRAIN_DEVICES, readConfigFile, resolveConfig, resumeConfig, runExperiment, train, validateConfig, type DeepPartial, type TrainConfig } from '@distill/training';
+import { createLogger, DistillError, readJsonFile, registryByKind, RunDirectory, type RegistryKind } from '@distill/core';
+import {
+  loadPlugins,
+  PRESETS,
+  readConfigFile,
+  readRunRecord,
+  resolveConfig,
+  resumeConfig,
+  runExperiment,
+  STUDENT_SIZES,
+  TRAIN_BACKENDS,
+  TRAIN_DEVICES,
+  trainingContainer,
+  type DeepPartial,
+  type TrainConfig,
+} from '@distill/training';
 import type { CliCommand } from '../command.js';
 
 const SIZE_HELP = 'student size: tiny, small, base (config key student.preset)';
+
+/** The names registered for `kind` (built-ins and loaded plugins), for help texts; pattern entries last. */
+export function registeredNames(kind: RegistryKind): string {
+  return registryByKind(trainingContainer(), kind).names().join(', ');
+}
 
 /** CLI flags -> config overrides (only the flags the user gave). */
 export function overridesFromArgs(a: Record<string, unknown>): { preset?: string; overrides: DeepPartial<TrainConfig> } {
@@ -75,18 +94,18 @@ export const trainCommand: CliCommand = {
       .option('config', { type: 'string', describe: 'experiment file (YAML or JSON); flags override it' })
       .option('preset', { type: 'string', describe: `experiment preset: ${Object.keys(PRESETS).join(', ')} (default emoji)` })
       .option('size', { choices: [...STUDENT_SIZES], describe: SIZE_HELP })
-      .option('teacher', { type: 'string', describe: 'teacher: emoji (embedded default), clip, beit3, features' })
+      .option('teacher', { type: 'string', describe: `teacher: ${registeredNames('teacher')} (default emoji, embedded)` })
       .option('teacher-model', { type: 'string', describe: 'teacher folder (ONNX export, feature store, or saved distill student)' })
-      .option('student', { type: 'string', describe: 'student pair: vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn' })
+      .option('student', { type: 'string', describe: `student pair: ${registeredNames('student')}` })
       .option('image-init', { type: 'string', describe: 'Hugging Face folder to start the image tower from' })
       .option('text-init', { type: 'string', describe: 'Hugging Face folder to start the text tower from (its tokenizer.json is used)' })
-      .option('dataset', { type: 'string', describe: 'emoji (default), emoji-xstyle, flickr30k, coco, karpathy, dsmd-list, jsonl' })
+      .option('dataset', { type: 'string', describe: `dataset: ${registeredNames('dataset')} (default emoji)` })
       .option('data-root', { type: 'string', describe: 'folder with the dataset annotations and images' })
       .option('annotations', { type: 'string', describe: 'annotation file (Karpathy JSON, JSONL, DSMD list)' })
       .option('image-root', { type: 'string', describe: 'folder the annotation file\'s image paths are relative to' })
       .option('skip-bad-images', { type: 'boolean', describe: 'warn and count unreadable images instead of stopping' })
-      .option('losses', { type: 'string', describe: 'method (dsmd, dsmd-official, dcd, kd, fitnet, rkd, clip-kd, none) or a list like cd,fd,sd,hnd' })
-      .option('balancer', { type: 'string', describe: 'dsmd-paper, dsmd-official, static (default: the method\'s own)' })
+      .option('losses', { type: 'string', describe: `loss method: ${registeredNames('loss')} (a list of DSMD components like cd,hnd)` })
+      .option('balancer', { type: 'string', describe: `balancer: ${registeredNames('balancer')} (default: the method's own)` })
       .option('temperature', { type: 'number', describe: 'contrastive temperature (paper 0.05)' })
       .option('queue-size', { type: 'number', describe: 'feature queue size K (paper 8192)' })
       .option('margin', { type: 'number', describe: 'hinge margin' })
@@ -111,18 +130,23 @@ export const trainCommand: CliCommand = {
       .option('resume', { type: 'string', describe: 'continue the killed run in this folder' })
       .option('seeds', { type: 'number', describe: 'train at seeds seed..seed+N-1 (parallel processes, a shared run store) and report mean and std per metric' })
       .option('print-config', { type: 'boolean', describe: 'print the resolved config and exit (creates no folder, loads no teacher or data)' }),
-  async handler(args) {
+  async handler(args, ctx) {
     const log = createLogger();
     let cfg: TrainConfig;
     let runDir: string;
     const resume = args.resume as string | undefined;
     if (resume) {
       // The recorded config; flags given with --resume must not change it (only safe ones like --threads).
+      // Its plugins are loaded first: it names their entries.
+      const recorded = readRunRecord(resume)?.config as Partial<TrainConfig> | undefined;
+      await loadPlugins(ctx.container, (recorded?.plugins ?? []).filter((p) => !ctx.plugins.includes(p)));
       const { preset, overrides } = overridesFromArgs(args);
+      if (ctx.plugins.length) overrides.plugins = ctx.plugins;
       cfg = resumeConfig(resume, { preset, file: args.config ? readConfigFile(args.config as string) : undefined, overrides });
       runDir = resume;
     } else {
       const { preset, overrides } = overridesFromArgs(args);
+      if (ctx.plugins.length) overrides.plugins = ctx.plugins; // recorded: the baseline process and --resume load them too
       cfg = resolveConfig({ preset, file: args.config ? readConfigFile(args.config as string) : undefined, fileName: args.config as string | undefined, overrides });
       runDir = (args.runDir as string | undefined) ?? '';
     }
@@ -141,7 +165,7 @@ export const trainCommand: CliCommand = {
     }
     runDir ||= RunDirectory.createUnder('runs', `${cfg.dataset.name}-${cfg.student.pair}`).root;
     log.info(`run folder: ${runDir}`);
-    const r = await runExperiment(cfg, { runDir, resume: Boolean(resume), logger: log, command: process.argv.slice(2).join(' ') });
+    const r = await runExperiment(cfg, { runDir, resume: Boolean(resume), logger: log, command: process.argv.slice(2).join(' '), container: ctx.container });
     const t = r.student.test;
     const out = [
       '',
@@ -154,24 +178,6 @@ export const trainCommand: CliCommand = {
       `test RSUM ${t.rsum.toFixed(2)}`,
     ].filter((l, i, a) => l !== '' || (i > 0 && a[i - 1] !== ''));
     process.stdout.write(out.join('\n') + '\n');
-    return 0;
-  },
-};
-
-/** Internal: train one student from a resolved config file (the experiment runs its baseline this way). */
-export const trainOneCommand: CliCommand = {
-  command: 'train-one',
-  describe: false,
-  builder: (y) =>
-    y
-      .option('config', { type: 'string', demandOption: true })
-      .option('run-dir', { type: 'string', demandOption: true })
-      .option('label', { type: 'string', default: 'student' })
-      .option('resume', { type: 'boolean', default: false }),
-  async handler(args) {
-    const cfg = readJsonFile<TrainConfig>(args.config as string);
-    validateConfig(cfg);
-    await train(cfg, { runDir: args.runDir as string, resume: Boolean(args.resume), label: args.label as string, logger: createLogger() });
     return 0;
   },
 };
