@@ -33,8 +33,10 @@ export interface Finding {
   claim: string;
   better: string[];
   worse: string[];
-  /** mean RSUM of `better` minus mean RSUM of `worse` (test split). */
+  /** mean RSUM of `better` minus mean RSUM of `worse` (test split), or in `unit`. */
   effect: number;
+  /** What the effect measures (default RSUM). */
+  unit?: 'RSUM' | 'cosine';
   /** 95% bootstrap interval of the effect. */
   ci: [number, number];
   verdict: Verdict;
@@ -88,9 +90,12 @@ export function resultsMarkdownTable(rows: ResultRow[]): string {
 export function findingsMarkdownTable(findings: Finding[]): string {
   if (findings.length === 0) return '';
   return [
-    '| claim (paper) | effect (RSUM) | 95% interval | verdict here |',
+    '| claim (paper) | effect | 95% interval | verdict here |',
     '|---|---:|---|---|',
-    ...findings.map((f) => `| ${f.claim} | ${f.effect >= 0 ? '+' : ''}${f1(f.effect)} | [${f1(f.ci[0])}, ${f1(f.ci[1])}] | **${f.verdict}** |`),
+    ...findings.map((f) => {
+      const fmt = (v: number) => (f.unit === 'cosine' ? v.toFixed(3) : f1(v));
+      return `| ${f.claim} | ${f.effect >= 0 ? '+' : ''}${fmt(f.effect)}${f.unit === 'cosine' ? ' cosine' : ''} | [${fmt(f.ci[0])}, ${fmt(f.ci[1])}] | **${f.verdict}** |`;
+    }),
   ].join('\n');
 }
 
@@ -179,6 +184,7 @@ async function figure2(row: PlannedRow, outcomes: Map<string, RunOutcome>, out: 
       better: [row.label],
       worse: ['shuffled teacher'],
       effect: diff(),
+      unit: 'cosine',
       ci,
       verdict: verdict(ci),
       resampled: 'test images (one seed)',
@@ -245,7 +251,7 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
       ? [
           '## Claims',
           '',
-          `Effect: mean test RSUM of the claimed-better rows minus the others'; 95% percentile interval from ${replicates} bootstrap replicates ` +
+          `Effect: mean test RSUM of the claimed-better rows minus the others' (unless it says cosine); 95% percentile interval from ${replicates} bootstrap replicates ` +
             `(${findings[0].resampled}); a claim holds when the interval lies above 0, does not hold when it lies below, and is inconclusive otherwise.`,
           '',
           findingsMarkdownTable(findings),
