@@ -105,4 +105,15 @@ describe('runExperiments (with a stand-in trainer)', () => {
     expect(existsSync(join(out, 'table5-bars.svg'))).toBe(true);
     expect(table.split('\n').at(-1)).toMatch(/\*\*holds\*\* \|$/);
   });
+
+  it('--only keeps the named rows and the claims that compare only them', async () => {
+    const store = mkdtempSync(join(tmpdir(), 'distill-store-'));
+    const out = mkdtempSync(join(tmpdir(), 'distill-out-'));
+    const ranks = async (): Promise<RunRanks> => ({ i2t: [0, 1], t2i: [0, 1], textToImage: [0, 1] });
+    const opts = { scale: 'smoke' as const, seeds: 1, out, store, logger: quiet, trainer: fakeTrainer([]), ranks: ranks as never, replicates: 50 };
+    const { results } = await runExperiments('arch', { ...opts, only: ['vit-bert', 'deit-albert'] });
+    expect(results[0].rows.map((r) => r.label)).toEqual(['vit-bert', 'deit-albert']);
+    expect(results[0].findings.map((f) => f.claim)).toEqual(['Finding 2: ViT+BERT beats the smaller DeiT+ALBERT']);
+    await expect(runExperiments('arch', { ...opts, only: ['vit-bart'] })).rejects.toThrow(/--only: no row labelled 'vit-bart' in 'arch' \(rows: vit-bert, deit-albert/);
+  });
 });
