@@ -150,7 +150,7 @@ describe('glyphs splits (rules, on a made-up table)', () => {
     kind: 'icon',
     name: key,
     group,
-    captions: [key, `${key} icon`, `an icon of ${key}`, `the ${key} symbol`, `${group} icon: ${key}`, 'shared tag'],
+    captions: [key, `${key} icon`, `an icon of ${key}`, `the ${key} symbol`, `${group} icon: ${key}`, 'shared tag', `${key} glyph`, `a drawing of ${key}`, `${key} sign`],
     images: Array.from({ length: styles }, (_, s) => ({ style: `s${s}`, file: `images/s${s}/${key}.png`, input: { kind: 'svg' as const, svg: '' } })),
   });
   const table = Array.from({ length: 60 }, (_, i) => concept(`c${String(i).padStart(2, '0')}`, `g${Math.floor(i / 2)}`, 1 + (i % 3)));
@@ -165,6 +165,7 @@ describe('glyphs splits (rules, on a made-up table)', () => {
     for (const x of s.filter((x) => x.split !== 'train')) {
       expect(x.eval!.captions).toHaveLength(5);
       expect(x.eval!.captions).not.toContain('shared tag');
+      expect(x.eval!.captions[0]).toBe(table[s.indexOf(x)].key); // the name, always (it is unique)
     }
     // xstyle: only groups whose concepts all have >= 2 styles (c0 has 1 style, so group g0 never)
     expect(s[0].xsplit).toBe('train');

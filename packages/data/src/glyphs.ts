@@ -17,7 +17,8 @@ export * from './glyphs-sources.js';
  * into test until it holds exactly 1,000 concepts, then val (1,000), the rest train. Val and test are
  * Flickr-style: one image per concept (its style drawn with a seeded Rng among the concept's styles) and
  * exactly 5 captions, a seeded choice among the concept's captions that no other concept of the same
- * split has (then shared ones, in caption order, if fewer than 5 are unique). Train has every image of
+ * split has, always with the name when it is unique (then shared ones, in caption order, if fewer than 5
+ * are unique). Train has every image of
  * every train concept, each with all of its concept's captions (>= 5).
  *
  * `glyphs-xstyle`: the same rules over groups whose concepts all have >= 2 styles (own seed): the val/test
@@ -30,7 +31,7 @@ export const GLYPHS_EVAL_CAPTIONS = 5;
 /** Raster size: the emoji set's 64 px. */
 export const GLYPHS_SIZE = 64;
 /** Bumped whenever the build's output for the same inputs changes (part of the cache key). */
-export const GLYPHS_BUILD_VERSION = 2;
+export const GLYPHS_BUILD_VERSION = 3;
 /** Fixed raster settings (recorded in the manifest and the cache key). */
 export const GLYPHS_RASTER = {
   size: GLYPHS_SIZE,
@@ -174,8 +175,11 @@ export function assignGlyphSplits(concepts: (GlyphConceptSource | GlyphConcept)[
         const unique = c.captions.filter((t) => seen.get(t) === 1);
         let pick: string[];
         if (unique.length >= GLYPHS_EVAL_CAPTIONS) {
-          const chosen = new Set(Array.from(rng.permutation(unique.length).slice(0, GLYPHS_EVAL_CAPTIONS)));
-          pick = unique.filter((_, k) => chosen.has(k));
+          // the name (first caption) whenever it is unique, then a seeded choice among the other unique ones
+          const first = unique[0] === c.captions[0] ? 1 : 0;
+          const rest = unique.slice(first);
+          const chosen = new Set(Array.from(rng.permutation(rest.length).slice(0, GLYPHS_EVAL_CAPTIONS - first)));
+          pick = [...unique.slice(0, first), ...rest.filter((_, k) => chosen.has(k))];
         } else {
           pick = [...unique, ...c.captions.filter((t) => seen.get(t) !== 1)].slice(0, GLYPHS_EVAL_CAPTIONS);
           pick = c.captions.filter((t) => pick.includes(t));
@@ -327,7 +331,7 @@ function glyphsManifest(table: GlyphConcept[], o: { key: string; sources: GlyphS
     splits: { glyphs: count('glyphs'), 'glyphs-xstyle': count('glyphs-xstyle') },
     splitRule:
       `concepts grouped (an emoji label slug = an icon name; an MDI variant joins its base icon), groups sorted and permuted with distill Rng(${GLYPHS_SPLIT_SEED}) (xstyle: Rng(${GLYPHS_SPLIT_SEED + 7}) over groups whose concepts all have >= 2 styles); ` +
-      `first groups to test until ${table.filter((c) => c.split === 'test').length} concepts, then val, rest train; val/test: one seeded style per concept and ${GLYPHS_EVAL_CAPTIONS} seeded captions unique within the split where possible; ` +
+      `first groups to test until ${table.filter((c) => c.split === 'test').length} concepts, then val, rest train; val/test: one seeded style per concept and ${GLYPHS_EVAL_CAPTIONS} captions unique within the split where possible (the name, then a seeded choice); ` +
       'glyphs: only the chosen image of a val/test concept is used; xstyle: its other styles are train images',
     sources: o.sources,
     excluded: [...GLYPHS_EXCLUDED],
