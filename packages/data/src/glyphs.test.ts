@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import sharp from 'sharp';
 import { DistillError, sha256 } from '@distill/core';
 import {
@@ -135,9 +136,13 @@ describe('glyphs: a sample build', () => {
     // what a kill in the middle of a write leaves: a temp file beside the images (and no finished manifest)
     const stray = join(parent, partial, 'images', 'x.png.123.abc.tmp');
     writeFileSync(stray, 'half an image');
-    const done = await buildGlyphs({ ...SAMPLE, cacheDir });
+    let shown = '';
+    const stream = new Writable({ write: (chunk, _enc, cb) => ((shown += String(chunk)), cb()) });
+    const done = await buildGlyphs({ ...SAMPLE, cacheDir, progress: stream });
     expect(existsSync(join(done.dir, 'images', 'x.png.123.abc.tmp'))).toBe(false);
     expect(done.built).toBe(true);
+    // the 40 images of the killed build count as done, the rest as new work
+    expect(shown).toMatch(new RegExp(`glyphs: images ${done.manifest.images}/${done.manifest.images} \\(100%\\)`));
     expect(done.manifest.manifestHash).toBe(a.manifest.manifestHash);
     expect(done.manifest.pixelsSha256).toBe(a.manifest.pixelsSha256);
     expect(readdirSync(parent)).toEqual([partial.replace(/\.partial$/, '')]);

@@ -250,7 +250,9 @@ export async function buildGlyphs(opts: GlyphsBuildOptions = {}): Promise<{ dir:
       files.add(i.file);
     }
     const jobs = sourcesTable.flatMap((c) => c.images);
-    const progress = opts.progress === null ? undefined : createProgress({ label: 'glyphs: images', total: jobs.length, stream: opts.progress ?? process.stderr });
+    // images a killed build already wrote count as done (shown, not in the rate)
+    const resumed = existsSync(partial) ? jobs.filter((j) => existsSync(join(partial, j.file))).length : 0;
+    const progress = opts.progress === null ? undefined : createProgress({ label: 'glyphs: images', total: jobs.length, initial: resumed, stream: opts.progress ?? process.stderr });
     let next = 0, written = 0, started = 0;
     const hashes = new Map<string, string>();
     const worker = async () => {
@@ -258,7 +260,8 @@ export async function buildGlyphs(opts: GlyphsBuildOptions = {}): Promise<{ dir:
         const img = jobs[next++];
         const target = join(partial, img.file);
         let bytes: Uint8Array;
-        if (existsSync(target)) bytes = readFileSync(target); // from a killed build of the same inputs
+        const had = existsSync(target);
+        if (had) bytes = readFileSync(target); // from a killed build of the same inputs
         else {
           if (opts.stopAfter !== undefined && started >= opts.stopAfter) return;
           started++;
@@ -271,7 +274,7 @@ export async function buildGlyphs(opts: GlyphsBuildOptions = {}): Promise<{ dir:
           written++;
         }
         hashes.set(img.file, sha256(bytes));
-        progress?.tick();
+        if (!had) progress?.tick();
       }
     };
     await Promise.all(Array.from({ length: 4 }, worker));
