@@ -5,6 +5,7 @@ export * from './onnx-teacher.js';
 export * from './parity.js';
 export * from './feature-store.js';
 export * from './teachers.js';
+export * from './feature-cache.js';
 
 /** Binds the ONNX teacher presets (clip, beit3) and `features` under TOKENS.TeacherRegistry. */
 export function register(container: Container): void {

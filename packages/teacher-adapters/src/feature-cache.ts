@@ -1,0 +1,190 @@
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createProgress, DistillError, readCheckpoint, sha256, writeCheckpoint, type Checkpoint, type Dataset, type Logger } from '@distill/core';
+import { ImageLoader, primeEmojiImages } from '@distill/data';
+import { isPrecomputed, type TeacherSource } from './teachers.js';
+
+/** Teacher features of every split, rows aligned with split.images / split.captions. */
+export interface TeacherFeatures {
+  name: string;
+  dim: number;
+  fingerprint: string;
+  train: { images: Float32Array; texts: Float32Array };
+  splits: Record<string, { images: Float32Array; texts: Float32Array }>;
+  /** Parameters of the teacher, when known (for the report). */
+  parameters?: number;
+  /** The cache file the features live in (absent for a features teacher). */
+  file?: string;
+}
+
+/** Where teacher features are cached: $DISTILL_CACHE_DIR, else .cache/distill under the current folder. */
+export function cacheRoot(): string {
+  return process.env.DISTILL_CACHE_DIR ?? join(process.cwd(), '.cache', 'distill');
+}
+
+/**
+ * Run the teacher over every split (images once each, captions once each), or read its features from
+ * the cache (a `features` teacher's are read from its store). The cache key hashes the teacher's files,
+ * its preprocessing and the dataset's rows (and a non-cpu `device`: its floats round differently), so a
+ * changed teacher or dataset never reuses stale features. Work is written in verified chunks as it goes:
+ * a killed extraction resumes where it stopped. The teacher is disposed when done.
+ */
+export async function extractTeacherFeatures(
+  source: TeacherSource,
+  dataset: Dataset,
+  opts: { batchSize: number; skipBadImages?: boolean; device?: string; parameters?: number; cacheDir?: string },
+  log: Logger,
+): Promise<TeacherFeatures> {
+  if (isPrecomputed(source)) {
+    const store = source.features(dataset);
+    log.info(`teacher ${source.name}: features read from its store (dim ${store.dim})`);
+    return { name: source.name, dim: store.dim, fingerprint: source.fingerprint(), train: store.splits.train, splits: store.splits };
+  }
+  const teacher = source;
+  const device = opts.device ?? 'cpu';
+  const parameters = opts.parameters;
+  const rows = Object.entries(dataset.splits).map(([n, s]) => [n, s.images.map((i) => i.path), s.captions.map((c) => [c.image, c.text])]);
+  // features computed on WebGPU differ in float rounding: their own cache entry (cpu keeps the key it always had)
+  const key = sha256(JSON.stringify({ v: 1, teacher: teacher.fingerprint(), pre: teacher.preprocess, len: teacher.maxTextLength, manifest: dataset.manifestHash, rows, ...(device !== 'cpu' ? { device } : {}) }));
+  const file = join(opts.cacheDir ?? cacheRoot(), 'teacher-features', `${teacher.name}-${key.slice(0, 24)}.safetensors`);
+  if (existsSync(file)) {
+    // Verified (checksum over every tensor and the state) and checked against the dataset's counts;
+    // a cache that fails is reported with its path and rebuilt, never used.
+    const cached = readFeatureCache(file, key, dataset);
+    if (cached.ok) {
+      log.info(`teacher ${teacher.name}: features from cache ${file}`);
+      await teacher.dispose?.();
+      return { name: teacher.name, dim: cached.dim, fingerprint: key, train: cached.splits.train, splits: cached.splits, parameters, file };
+    }
+    log.warn(`teacher feature cache ${file} is unusable (${cached.problem}): rebuilding it`);
+    rmSync(file, { force: true });
+  }
+  const loader = new ImageLoader(dataset, teacher.preprocess, { memoryCache: true, skipBadImages: opts.skipBadImages, logger: log });
+  if (dataset.name.startsWith('emoji')) await primeEmojiImages(loader);
+  // Work is written in chunks to <file>.parts/ as it goes, so a killed extraction resumes where it stopped.
+  // Each chunk is a checksummed safetensors file; a chunk that does not verify or has the wrong row
+  // count is reported with its path and recomputed.
+  const parts = `${file}.parts`;
+  mkdirSync(parts, { recursive: true });
+  const splits: TeacherFeatures['splits'] = {};
+  const bs = opts.batchSize;
+  const chunk = bs * 8;
+  const total = Object.values(dataset.splits).reduce((a, s) => a + s.images.length + s.captions.length, 0);
+  const progress = createProgress({ label: `teacher ${teacher.name}`, total });
+  let dim = teacher.dim;
+  let dimSeen: number | undefined; // the dim of the chunks so far: every chunk must agree
+  const run = async (split: string, kind: 'images' | 'texts', n: number, encode: (start: number, end: number) => Promise<Float32Array>) => {
+    const pieces: Float32Array[] = [];
+    for (let start = 0; start < n; start += chunk) {
+      const end = Math.min(n, start + chunk);
+      const partFile = join(parts, `${split}.${kind}.${start}-${end}.safetensors`);
+      let piece: Float32Array | undefined;
+      if (existsSync(partFile)) {
+        const c = readFeatureChunk(partFile, end - start, dimSeen);
+        if (c.ok) piece = c.data;
+        else {
+          log.warn(`teacher feature chunk ${partFile} is unusable (${c.problem}): recomputing it`);
+          rmSync(partFile, { force: true });
+        }
+      }
+      if (!piece) {
+        const outs: Float32Array[] = [];
+        for (let s = start; s < end; s += bs) outs.push(await encode(s, Math.min(end, s + bs)));
+        piece = concat(outs);
+        const d = piece.length / (end - start);
+        if (!Number.isInteger(d) || d <= 0 || (dimSeen !== undefined && d !== dimSeen)) {
+          throw new DistillError(
+            `Teacher ${teacher.name} returned ${piece.length} values for ${end - start} ${kind} of split '${split}' ` +
+              `(not ${dimSeen !== undefined ? `${dimSeen} per row` : 'a whole number per row'}). Check the teacher's export.`,
+          );
+        }
+        writeCheckpoint(partFile, { tensors: { features: { shape: [end - start, d], data: piece } }, state: { split, kind, start, end } });
+      }
+      dim = piece.length / (end - start);
+      dimSeen = dim;
+      pieces.push(piece);
+      progress.tick(end - start);
+    }
+    return concat(pieces);
+  };
+  for (const [name, split] of Object.entries(dataset.splits)) {
+    const images = await run(name, 'images', split.images.length, async (s, e) => {
+      const idx = Array.from({ length: e - s }, (_, i) => s + i);
+      return teacher.encodeImages(await loader.load(idx, name), idx.length);
+    });
+    const texts = await run(name, 'texts', split.captions.length, (s, e) => teacher.encodeTexts(split.captions.slice(s, e).map((c) => c.text)));
+    splits[name] = { images, texts };
+  }
+  progress.done();
+  if (teacher.dim !== dim) (teacher as { dim: number }).dim = dim;
+  log.info(`teacher ${teacher.name}: features for ${Object.keys(splits).join(', ')} (dim ${teacher.dim}), cached in ${file}`);
+  const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const [s, f] of Object.entries(splits)) {
+    tensors[`${s}/images`] = { shape: [f.images.length / teacher.dim, teacher.dim], data: f.images };
+    tensors[`${s}/texts`] = { shape: [f.texts.length / teacher.dim, teacher.dim], data: f.texts };
+  }
+  writeCheckpoint(file, { tensors, state: { key, name: teacher.name, dim: teacher.dim, splits: Object.keys(splits) } });
+  rmSync(parts, { recursive: true, force: true });
+  await teacher.dispose?.();
+  return { name: teacher.name, dim: teacher.dim, fingerprint: key, train: splits.train, splits, parameters, file };
+}
+
+type Problem = { ok: false; problem: string };
+
+function problemOf(e: unknown): Problem {
+  if (e instanceof DistillError) return { ok: false, problem: e.message.replace(/\.$/, '') };
+  throw e;
+}
+
+/** A feature cache file, verified and checked against the key and the dataset's row counts. */
+export function readFeatureCache(
+  file: string,
+  key: string,
+  dataset: Dataset,
+): { ok: true; dim: number; splits: TeacherFeatures['splits'] } | Problem {
+  let ck: Checkpoint<{ key: string; name: string; dim: number; splits: string[] }>;
+  try {
+    ck = readCheckpoint(file);
+  } catch (e) {
+    return problemOf(e);
+  }
+  if (ck.state.key !== key) return { ok: false, problem: 'it was made for another teacher or dataset' };
+  const dim = ck.state.dim;
+  const splits: TeacherFeatures['splits'] = {};
+  for (const [s, split] of Object.entries(dataset.splits)) {
+    const images = ck.tensors[`${s}/images`];
+    const texts = ck.tensors[`${s}/texts`];
+    if (!images || !texts) return { ok: false, problem: `no features for split '${s}'` };
+    const want = (t: { shape: number[] }, rows: number) => t.shape.length === 2 && t.shape[0] === rows && t.shape[1] === dim;
+    if (!want(images, split.images.length) || !want(texts, split.captions.length)) {
+      return { ok: false, problem: `split '${s}' has [${images.shape}] image and [${texts.shape}] text features for ${split.images.length} images and ${split.captions.length} captions of dim ${dim}` };
+    }
+    splits[s] = { images: images.data, texts: texts.data };
+  }
+  return { ok: true, dim, splits };
+}
+
+/** One extraction chunk: verified, with exactly `rows` rows (of `dim` columns when given). */
+export function readFeatureChunk(file: string, rows: number, dim?: number): { ok: true; data: Float32Array } | Problem {
+  let ck: Checkpoint;
+  try {
+    ck = readCheckpoint(file);
+  } catch (e) {
+    return problemOf(e);
+  }
+  const t = ck.tensors.features;
+  if (!t || t.shape.length !== 2 || t.shape[0] !== rows || t.shape[1] <= 0 || (dim !== undefined && t.shape[1] !== dim)) {
+    return { ok: false, problem: `it holds [${t?.shape ?? ''}] features, expected ${rows} rows${dim !== undefined ? ` of ${dim}` : ''}` };
+  }
+  return { ok: true, data: t.data };
+}
+
+function concat(xs: Float32Array[]): Float32Array {
+  const out = new Float32Array(xs.reduce((a, x) => a + x.length, 0));
+  let o = 0;
+  for (const x of xs) {
+    out.set(x, o);
+    o += x.length;
+  }
+  return out;
+}
