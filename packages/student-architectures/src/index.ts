@@ -15,7 +15,6 @@ export * from './tokenizer.js';
 export * from './presets.js';
 export * from './student.js';
 export * from './parity.js';
-export * from './onnx-graph.js';
 export * from './onnx-engine.js';
 
 /** Typed config of a student registry entry (the pair is the entry's name). */
