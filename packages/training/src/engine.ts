@@ -14,13 +14,13 @@ export function tfjsBackendFor(backend: TrainBackend): BackendChoice {
  * Picks where the student's towers train. 'onnx': onnxruntime-node (an error says why when the
  * student cannot); 'auto': onnx unless a tensorflow backend loaded or the student cannot (then tfjs,
  * with the reason logged); any tfjs backend: tfjs. Returns the onnx engine, or undefined for tfjs.
- * With a `head` (the losses' graph form) the losses run in the same onnxruntime graphs.
+ * The losses (`head`, their graph form: every method has one) run in the same onnxruntime graphs.
  */
 export async function chooseStudentEngine(
   backend: TrainBackend,
   rt: RuntimeInfo,
   student: DualEncoderStudent,
-  opts: { threads: number; seed: number; log: Logger; head?: LossHead; lossName?: string; device?: TrainDevice },
+  opts: { threads: number; seed: number; log: Logger; head: LossHead; device?: TrainDevice },
 ): Promise<OnnxStudentEngine | undefined> {
   const device = opts.device ?? 'cpu';
   const tfjs = (why: string) => {
@@ -44,10 +44,9 @@ export async function chooseStudentEngine(
     return tfjs((e as Error).message);
   }
   const threads = opts.threads || cpus().length;
-  const where = opts.head ? 'losses in the same graphs' : `the '${opts.lossName ?? 'chosen'}' losses have no graph form: on tfjs-${rt.backend}`;
   const ep = await resolveDevice(device, opts.log);
   const on = ep === 'webgpu' ? 'WebGPU (ops without a WebGPU kernel on the CPU)' : `${threads} CPU thread${threads > 1 ? 's' : ''}`;
-  opts.log.info(`engine: onnx (student towers on onnxruntime-node, ${on}; ${where})`);
+  opts.log.info(`engine: onnx (student towers and losses on onnxruntime-node, ${on})`);
   return new OnnxStudentEngine(student, { threads, seed: opts.seed, head: opts.head, executionProviders: [ep] });
 }
 
@@ -103,14 +102,13 @@ export async function createStepEngine(
     rt: RuntimeInfo;
     log: Logger;
     head: LossHead;
-    lossName: string;
     adamw: AdamWOptions;
     batchSize: number;
     textLength: number;
     size: string;
   },
 ): Promise<{ engine: StepEngine; estimate: MemoryEstimate }> {
-  const onnx = await chooseStudentEngine(o.backend, o.rt, student, { threads: o.threads, seed: o.seed, log: o.log, head: o.head, lossName: o.lossName, device: o.device });
+  const onnx = await chooseStudentEngine(o.backend, o.rt, student, { threads: o.threads, seed: o.seed, log: o.log, head: o.head, device: o.device });
   const params = student.parameterCount().total;
   if (!onnx) {
     const estimate = estimateStepMemory({ engine: 'tfjs', params });

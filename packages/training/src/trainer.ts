@@ -167,7 +167,6 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     rt,
     log,
     head: state.graph.head,
-    lossName: method.name,
     adamw: adamwOptions(cfg.optimizer),
     textLength: cfg.student.maxLength,
     size: cfg.student.preset,

@@ -68,7 +68,8 @@ describe('distill train: the README commands', () => {
   it('each runnable README command resolves with --print-config (missing teacher and data folders too) and creates no folder', async () => {
     const missing = join(dir, 'not-there');
     for (const cmd of readmeTrainCommands(README).runnable) {
-      const args = cmd.map((a) => a.replace(/^<(.+)>$/, `${missing}/$1`));
+      // <placeholders> -> missing folders; a --plugin path is relative to the repo root, where the README runs it
+      const args = cmd.map((a, i) => (cmd[i - 1] === '--plugin' ? join(repoRoot(), a) : a.replace(/^<(.+)>$/, `${missing}/$1`)));
       const r = await distill(['train', ...args, '--print-config']);
       expect(r.stderr, `distill train ${args.join(' ')}`).toBe('');
       expect(r.code).toBe(0);
@@ -78,6 +79,7 @@ describe('distill train: the README commands', () => {
       }
       expect(r.stdout, `distill train ${args.join(' ')}`).toMatch(/^\{/);
       const cfg = JSON.parse(r.stdout);
+      if (args.includes('--plugin')) expect([cfg.student.pair, cfg.losses, cfg.plugins.length]).toEqual(['deit-textcnn', 'cosine-align', 1]);
       if (args.includes('paper')) {
         expect([cfg.student.pair, cfg.student.preset, cfg.teacher.name, cfg.dataset.name, cfg.losses]).toEqual(['vit-bert', 'base', 'beit3', 'flickr30k', 'dsmd']);
         expect(cfg.teacher.model).toBe(`${missing}/beit3-export`);
