@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWriteJson, createLogger, currentRuntime, initRuntime, type Dataset, type Logger } from '@distill/core';
+import { atomicWriteJson, createLogger, currentRuntime, initRuntime, readJsonFile, tf, type Dataset, type Logger } from '@distill/core';
 import { ImageLoader, loadDataset, primeEmojiImages } from '@distill/data';
-import { computeRecall } from '@distill/eval';
+import { computeRecall, measureLatency } from '@distill/eval';
 import { encodeSplit, loadStudent, obtainTeacherFeatures, stableStringify, subsetSplit, type SplitEmbeddings, type TrainConfig } from '@distill/training';
 import { readRanks } from './scheduler.js';
 import type { RunRanks } from './stats.js';
@@ -78,4 +78,38 @@ export async function teacherTestFeatures(cfg: TrainConfig, log: Logger): Promis
   const tf = await obtainTeacherFeatures(cfg, await datasetOf(cfg), log);
   const t = tf.splits.test;
   return t ? { images: t.images, texts: t.texts, dim: tf.dim } : undefined;
+}
+
+/**
+ * Median ms per item at batch 1 of a run's best student, image and text tower (tfjs inference, as the
+ * main job's report measures it); cached in <dir>/latency.json. Measured after all training, so the
+ * training processes do not share the cores with it.
+ */
+export async function runLatency(dir: string, log: Logger = createLogger()): Promise<{ image: number; text: number }> {
+  const f = join(dir, 'latency.json');
+  if (existsSync(f)) return readJsonFile<{ image: number; text: number }>(f);
+  await ensureRuntime(log);
+  const { student } = loadStudent(join(dir, 'best'));
+  try {
+    const { crop } = student.preprocess;
+    const px = tf.randomNormal([1, 3, crop, crop]) as tf.Tensor4D;
+    const tok = student.tokenize(['a smiling face with heart eyes']);
+    const time = async (fn: () => tf.Tensor) =>
+      (
+        await measureLatency(
+          async () => {
+            const o = tf.tidy(fn);
+            await o.data();
+            o.dispose();
+          },
+          { batchSizes: [1], warmup: 3, iters: 15 },
+        )
+      )[0].medianMs;
+    const out = { image: await time(() => student.encodeImage(px, false)), text: await time(() => student.encodeText(tok, false)) };
+    tf.dispose([px, tok.ids, tok.mask]);
+    atomicWriteJson(f, out);
+    return out;
+  } finally {
+    student.dispose();
+  }
 }

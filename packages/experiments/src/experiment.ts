@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { atomicWriteJson, createLogger, DistillError, RunDirectory, type Logger } from '@distill/core';
 import { configHash, resolveMethod, type TrainConfig } from '@distill/training';
-import { runRanks, studentTestEmbeddings, teacherTestFeatures, warmTeacherCache } from './evaluate.js';
+import { runLatency, runRanks, studentTestEmbeddings, teacherTestFeatures, warmTeacherCache } from './evaluate.js';
 import { svgBars, svgScatterPanels, svgSweep } from './plots.js';
 import { defaultStore, runScheduled, type RunOutcome, type Trainer } from './scheduler.js';
 import { loadSpec, planRows, type ExperimentSpec, type PlannedRow, type RunFlags, type Scale } from './spec.js';
@@ -25,6 +25,8 @@ export interface ResultRow {
   t2i_r10: MS;
   rsum: MS;
   params?: number;
+  /** Median ms per item at batch 1 (image, text tower) of seed 0's best student, where the spec asks for it. */
+  latencyMs?: { image: number; text: number };
   paper?: { i2t?: number[]; t2i?: number[]; rsum: number };
   runs: { seed: number; dir: string; status: string; rsum: number; steps: number; seconds: number }[];
 }
@@ -82,9 +84,11 @@ const fmtParams = (p?: number) => (p === undefined ? 'n/a' : p >= 1e6 ? `${(p / 
 
 /** The results table (mean ± std over seeds) beside the paper's Flickr30K RSUM. */
 export function resultsMarkdownTable(rows: ResultRow[]): string {
-  const head = '| row | seeds | i2t R@1 | i2t R@5 | i2t R@10 | t2i R@1 | t2i R@5 | t2i R@10 | RSUM | params | paper RSUM (Flickr30K) |';
-  const sep = '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
-  return [head, sep, ...rows.map((r) => `| ${r.label} | ${r.n} | ${METRIC_KEYS.map((k) => pm(r[k], r.n)).join(' | ')} | ${fmtParams(r.params)} | ${r.paper ? r.paper.rsum.toFixed(1) : '-'} |`)].join('\n');
+  const lat = rows.some((r) => r.latencyMs);
+  const head = `| row | seeds | i2t R@1 | i2t R@5 | i2t R@10 | t2i R@1 | t2i R@5 | t2i R@10 | RSUM | params |${lat ? ' image ms (b=1) | text ms (b=1) |' : ''} paper RSUM (Flickr30K) |`;
+  const sep = `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|${lat ? '---:|---:|' : ''}---:|`;
+  const ms = (r: ResultRow) => (lat ? ` ${r.latencyMs ? r.latencyMs.image.toFixed(2) : 'n/a'} | ${r.latencyMs ? r.latencyMs.text.toFixed(2) : 'n/a'} |` : '');
+  return [head, sep, ...rows.map((r) => `| ${r.label} | ${r.n} | ${METRIC_KEYS.map((k) => pm(r[k], r.n)).join(' | ')} | ${fmtParams(r.params)} |${ms(r)} ${r.paper ? r.paper.rsum.toFixed(1) : '-'} |`)].join('\n');
 }
 
 export function findingsMarkdownTable(findings: Finding[]): string {
@@ -195,6 +199,9 @@ async function figure2(row: PlannedRow, outcomes: Map<string, RunOutcome>, out: 
 async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<string, RunOutcome>, opts: ExperimentOptions & { out: string }, log: Logger, t0: number): Promise<ExperimentResults> {
   const out = new RunDirectory(opts.out);
   const resultRows = rows.map((r) => rowStats(r, outcomes));
+  if (spec.latency && !opts.trainer) {
+    for (const [i, r] of rows.entries()) resultRows[i].latencyMs = await runLatency(outcomes.get(r.runs[0].hash)!.dir, log);
+  }
   const replicates = opts.replicates ?? 1000;
   const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, log));
   const findings: Finding[] = [];
@@ -242,7 +249,9 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
       `student \`${c.student.pair}/${c.student.preset}\` unless the row says otherwise, ${c.schedule.epochs} epochs, batch ${c.batchSize}. ` +
       `Wall time ${results.wallSeconds} s (${trained} run${trained === 1 ? '' : 's'} trained or resumed, the others reused from the run store ${results.store}).`,
     '',
-    'Test split, recall in percent, mean ± standard deviation over seeds. The last column is the paper\'s Flickr30K figure ' +
+    'Test split, recall in percent, mean ± standard deviation over seeds' +
+      (resultRows.some((r) => r.latencyMs) ? '; latency: median ms per item at batch 1 of seed 0\'s best student on this machine, measured after training' : '') +
+      '. The last column is the paper\'s Flickr30K figure ' +
       '(ViT-B/16 + BERT-base from pretrained weights, BEiT-3 teacher): compare the ordering of rows, not the values.',
     '',
     resultsMarkdownTable(resultRows),
