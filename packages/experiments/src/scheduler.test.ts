@@ -70,6 +70,20 @@ describe('runScheduled', () => {
     expect(statSync(finished).mtimeMs).toBe(t);
   });
 
+  it('two experiments that need the same run at the same time train it once', async () => {
+    const store = mkdtempSync(join(tmpdir(), 'distill-store-'));
+    const runs = planRows(loadSpec('table5'), { scale: 'smoke', seeds: 1 }).flatMap((r) => r.runs);
+    const calls: { label: string; seed: number; resume: boolean }[] = [];
+    const slow: Trainer = async (job, log) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return fakeTrainer(calls)(job, log);
+    };
+    const [a, b] = await Promise.all([runScheduled(runs, { store, workers: 1, log: quiet, trainer: slow }), runScheduled([runs[0]], { store, workers: 1, log: quiet, trainer: slow })]);
+    expect(calls.map((c) => c.label)).toEqual(['with balancer', 'without (static 1:1:1:1)']);
+    expect(b.get(runs[0].hash)!.status).toBe('reused');
+    expect(b.get(runs[0].hash)!.result).toEqual(a.get(runs[0].hash)!.result);
+  });
+
   it('refuses a store folder that holds another config', async () => {
     const store = mkdtempSync(join(tmpdir(), 'distill-store-'));
     const [run] = planRows(loadSpec('figure2'), { scale: 'smoke', seeds: 1 })[0].runs;

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { acquireRunLock, atomicWriteJson, DistillError, readJsonFile, type Logger } from '@distill/core';
+import { acquireRunLock, atomicWriteJson, DistillError, readJsonFile, type Logger, type RunLock } from '@distill/core';
 import { baselineWorkerCommand, cacheRoot, hasCheckpoint, readRunRecord, type TrainConfig, type TrainResult } from '@distill/training';
 import type { PlannedRun } from './spec.js';
 import type { RunRanks } from './stats.js';
@@ -108,6 +108,25 @@ export const childTrainer: Trainer = (job, log) => {
   });
 };
 
+/**
+ * The run's lock; while another experiment (another process) trains the same run, wait for it: undefined
+ * when that run finished meanwhile (reuse it), the lock when it stopped without finishing (resume it here).
+ */
+async function lockOrWait(dir: string, run: PlannedRun, log: Logger): Promise<RunLock | undefined> {
+  let said = false;
+  for (;;) {
+    try {
+      return acquireRunLock(dir, { logger: log, command: `experiment run ${run.label} seed ${run.seed}` });
+    } catch (e) {
+      if (!(e instanceof DistillError) || !/in use by another distill run/.test(e.message) || /on host/.test(e.message)) throw e;
+    }
+    if (!said) log.info(`${run.label} seed ${run.seed}: ${dir} is being trained by another experiment; waiting for it`);
+    said = true;
+    await new Promise((r) => setTimeout(r, 2000));
+    if (existsSync(join(dir, 'result.json'))) return undefined;
+  }
+}
+
 /** Train (or reuse, or resume) one run in its store folder. */
 async function runOne(run: PlannedRun, store: string, trainer: Trainer, log: Logger): Promise<RunOutcome> {
   const dir = runDirOf(store, run.hash);
@@ -124,7 +143,8 @@ async function runOne(run: PlannedRun, store: string, trainer: Trainer, log: Log
     orphan = liveOrphan(dir);
   }
   if (orphan) throw new DistillError(`Run ${dir} is still being trained by pid ${orphan}, left by an experiment that was killed: wait for it to finish (or end it), then re-run.`, 2);
-  const lock = acquireRunLock(dir, { logger: log, command: `experiment run ${run.label} seed ${run.seed}` });
+  const lock = await lockOrWait(dir, run, log);
+  if (!lock) return { run, dir, status: 'reused', result: readJsonFile<TrainResult>(done) };
   try {
     if (existsSync(done)) return { run, dir, status: 'reused', result: readJsonFile<TrainResult>(done) };
     if (!rec) atomicWriteJson(join(dir, 'config.json'), { config: run.config, configHash: run.hash, label: run.label, seed: run.seed, created: new Date().toISOString() });
