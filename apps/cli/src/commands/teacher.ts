@@ -2,6 +2,7 @@ import { createLogger, DistillError, initRuntime } from '@distill/core';
 import { runOnnxTeacherParity } from '@distill/teacher-adapters';
 import { obtainTeacherFeatures, prepareDataset, resolveConfig } from '@distill/training';
 import type { CliCommand } from '../command.js';
+import { registeredNames } from './train.js';
 
 export const teacherCommands: CliCommand[] = [
   {
@@ -10,9 +11,9 @@ export const teacherCommands: CliCommand[] = [
     describe: "Run a teacher over every image and caption of a dataset and cache its features (resumable)",
     builder: (y) =>
       y
-        .option('teacher', { type: 'string', default: 'emoji', describe: 'emoji, clip, beit3, or a saved distill student (with --teacher-model)' })
+        .option('teacher', { type: 'string', default: 'emoji', describe: `teacher: ${registeredNames('teacher')} (any name with --teacher-model <saved student>)` })
         .option('teacher-model', { type: 'string', describe: 'teacher folder' })
-        .option('dataset', { type: 'string', default: 'emoji' })
+        .option('dataset', { type: 'string', default: 'emoji', describe: `dataset: ${registeredNames('dataset')}` })
         .option('data-root', { type: 'string' })
         .option('annotations', { type: 'string' })
         .option('image-root', { type: 'string', describe: 'folder the annotation file\'s image paths are relative to' })
