@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DistillError } from '@distill/core';
+import { methodFor, trainingContainer } from '@distill/training';
 import { describe, expect, it } from 'vitest';
 import { expandSpecs } from './experiment.js';
 import { loadSpec, planRows, shippedSpecNames } from './spec.js';
@@ -46,9 +47,20 @@ describe('shipped experiment specs', () => {
     expect(planRows(loadSpec('table2'), { scale: 'full', seeds: 1 })[0].runs[0].config.dataset.trainSubset).toBeUndefined();
   });
 
-  it('table10 sets the balancer temperature', () => {
+  it('table10 sets the balancer temperature, and the trainer\'s balancer gets it', async () => {
     const rows = planRows(loadSpec('table10'), { scale: 'smoke', seeds: 1 });
     expect(rows.map((r) => r.runs[0].config.balancerOptions?.temperature)).toEqual([0.05, 0.2, 0.5, undefined]);
+    const temperatures: unknown[] = [];
+    for (const r of rows) {
+      const cfg = r.runs[0].config;
+      const state = (await methodFor(cfg, trainingContainer())).createState(8, cfg);
+      temperatures.push((state.balancer as unknown as { cfg: { temperature: number } }).cfg.temperature);
+      state.dispose();
+    }
+    expect(temperatures).toEqual([0.05, 0.2, 0.5, 1]);
+    // a temperature for a balancer that has none is refused, not dropped
+    const cfg = { ...rows[0].runs[0].config, balancer: 'static' };
+    await expect(methodFor(cfg, trainingContainer()).then((m) => m.createState(8, cfg))).rejects.toThrow(/does not apply to the 'static' balancer/);
   });
 });
 
