@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Graph, graphOps, initRuntime, OnnxRunner, Rng, tf, tfOps, type Ops, type Sym } from '@distill/core';
 import { clipKdLossOps, contrastiveLossOps, fitnetLossOps, groupTargetArray, infoNceOps, kdLossOps, rkdAngleOps, rkdDistanceOps, rkdLossOps } from './baselines.js';
-import { l2nOps } from './common.js';
+import { l2nOps, logSoftmaxRows } from './common.js';
 import { dcdDualEncoderOps, dcdDualPlans, dcdLossOps, dcdPlan, dcdPlanTensors, DCD_DEFAULTS, type DcdPlan } from './dcd.js';
 import { contrastiveDistillOps, featureDistillOps, hardNegativeDistillOps, hingePairOps, similarityDistillOps } from './dsmd.js';
 
@@ -169,6 +169,15 @@ describe('every loss: tfOps and graphOps give the same value and gradients', () 
       expect(gap.value).toBeLessThan(2e-5);
       expect(gap.grad).toBeLessThan(2e-5);
     }
+  });
+
+  it('log softmax over rows of a non-square matrix (its log-sum-exp is per row)', async () => {
+    const gap = await engineGap((o, x) => o.reduceSum(o.mul(logSoftmaxRows(o, x.a), x.w), [0, 1]), { a: f32(normal(5, 3 * 5), [3, 5], true), w: f32(normal(6, 3 * 5), [3, 5]) });
+    expect(gap.value).toBeLessThan(2e-5);
+    expect(gap.grad).toBeLessThan(2e-5);
+    const want = tf.tidy(() => Array.from(tf.logSoftmax(tf.tensor2d(normal(5, 15), [3, 5])).dataSync()));
+    const got = tf.tidy(() => Array.from(logSoftmaxRows(tfOps(), tf.tensor2d(normal(5, 15), [3, 5])).dataSync()));
+    got.forEach((v, i) => expect(v).toBeCloseTo(want[i], 5));
   });
 
   it('the plan tensors of one engine are what the plan holds', () => {

@@ -25,6 +25,9 @@ async function compare(spec: string, data: Record<string, Float32Array>, ids?: n
   const runner = await OnnxRunner.create(g.encode([...names.map((n) => comps[n]), ...grads], outNames), { threads: 2 });
   const host: HostLossInputs = { batch: B, dim: D, teacherImage: data.ti, teacherText: data.tt, imageQueue: data.qi, textQueue: data.qt, imageIds: ids };
   const feeds = method.feeds(host);
+  // The method's own inputs: values as declared (names, shapes, dtypes).
+  const declared = method.extraInputs({ batch: B, dim: D, queueSize: K }).map((s) => [s.name, s.shape, s.dtype]);
+  expect(Object.entries(method.extraValues(host)).map(([k, v]) => [k, v.dims, v.dtype])).toEqual(declared);
   // The graph declares exactly the inputs the method feeds (besides the student's).
   expect(g.inputs.map((x) => x.name).filter((n) => n !== 'si' && n !== 'st').sort()).toEqual(Object.keys(feeds).sort());
   const out = await runner.run({ ...feeds, si: { data: data.si, dims: [B, D] }, st: { data: data.st, dims: [B, D] } }, outNames);

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createContainer, initRuntime, registryOf, Rng, TOKENS, tf } from '@distill/core';
+import { createContainer, Graph, initRuntime, registryOf, Rng, TOKENS, tf } from '@distill/core';
 import { clipKdLoss, contrastiveLoss, fitnetLoss, kdLoss, rkdLoss } from './baselines.js';
 import { dcdDualEncoder, DCD_DEFAULTS } from './dcd.js';
 import { hardNegativeDistill, l2n } from './dsmd.js';
@@ -115,6 +115,12 @@ describe('resolveLossMethod', () => {
     expect(() => resolveLossMethod('cd', o).feeds({ ...host, ...teacher })).toThrow("Loss method 'cd' needs the image queue.");
     expect(() => resolveLossMethod('cd', o).feeds({ ...host, ...teacher, imageQueue: new Float32Array(8) })).toThrow("Loss method 'cd' needs the text queue.");
     expect(() => resolveLossMethod('dcd', o).feeds(host)).toThrow("Loss method 'dcd' needs teacher image features.");
+    // DCD's own inputs are computed from the teacher rows, and say so when asked without them.
+    expect(() => resolveLossMethod('dcd', o).extraValues(host)).toThrow("Loss method 'dcd' needs teacher image features.");
+    expect(() => resolveLossMethod('dcd', o).extraValues({ ...host, teacherImage: new Float32Array(6) })).toThrow("Loss method 'dcd' needs teacher text features.");
+    // A queue method's graph needs the queue size.
+    const g = new Graph();
+    expect(() => resolveLossMethod('cd', o).graph(g, { image: g.input('si', [3, 2]), text: g.input('st', [3, 2]) }, host)).toThrow("Loss method 'cd' needs the queue size.");
     // Feeds carry exactly the declared inputs: teacher rows, queues ([K, D] from the array length), extra inputs.
     const f = resolveLossMethod('cd', o).feeds({ ...host, ...teacher, imageQueue: new Float32Array(8), textQueue: new Float32Array(8) });
     expect(Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v.dims]))).toEqual({ teacher_image: [3, 2], teacher_text: [3, 2], image_queue: [4, 2], text_queue: [4, 2] });
@@ -162,11 +168,14 @@ describe('resolveLossMethod', () => {
   });
 
   it('component lists are told apart from method names', () => {
-    expect(['cd', 'cd,hnd', ' fd , sd ', 'l1,cos,con,hnd'].map(isComponentList)).toEqual([true, true, true, true]);
+    expect(['cd', 'cd,hnd', ' fd , sd ', 'l1,cos,con,hnd', 'cd,'].map(isComponentList)).toEqual([true, true, true, true, true]);
+    for (const name of METHOD_NAMES) expect(isComponentList(name)).toBe(false);
     expect(['dsmd', 'kd', 'kd,cd', '', ' , ', 'cd,xx'].map(isComponentList)).toEqual([false, false, false, false, false, false]);
   });
 
   it('the loss config is checked, one line per mistake', () => {
+    expect(checkLossOptions({ temperature: 0.1, hardNegative: 'sum' })).toEqual({ temperature: 0.1, hardNegative: 'sum' });
+    expect(() => checkLossOptions({ temperature: '0.1' as never })).toThrow("Loss options: temperature must be a positive number, got 0.1.");
     expect(checkLossOptions({ temperature: 0.1, margin: 0.3, hardNegative: 'max', dcd: { topK: 4, temperature: 2, alpha: 0.5 } })).toEqual({ temperature: 0.1, margin: 0.3, hardNegative: 'max', dcd: { topK: 4, temperature: 2, alpha: 0.5 } });
     const bad = (x: Partial<LossMethodOptions>) => () => checkLossOptions({ temperature: 0.1, ...x } as LossMethodOptions);
     expect(bad({ temperature: -1 })).toThrow('Loss options: temperature must be a positive number, got -1.');

@@ -30,7 +30,7 @@ export function checkLossOptions(o: LossMethodOptions): LossMethodOptions {
   const bad = (what: string) => {
     throw new DistillError(`Loss options: ${what}.`, 2);
   };
-  if (!(typeof o.temperature === 'number' && o.temperature > 0 && Number.isFinite(o.temperature))) bad(`temperature must be a positive number, got ${o.temperature}`);
+  if (!(o.temperature > 0 && Number.isFinite(o.temperature))) bad(`temperature must be a positive number, got ${o.temperature}`);
   if (o.margin !== undefined && !Number.isFinite(o.margin)) bad(`margin must be a number, got ${o.margin}`);
   if (o.hardNegative !== undefined && o.hardNegative !== 'sum' && o.hardNegative !== 'max') bad(`hardNegative must be 'sum' or 'max', got '${o.hardNegative}'`);
   const d = o.dcd ?? {};
@@ -163,8 +163,6 @@ export function defineLossMethod(d: LossMethodDef): LossMethod {
         imageIds: x.imageIds,
         get teacherImage() { return t.teacherImage?.dataSync() as Float32Array | undefined; },
         get teacherText() { return t.teacherText?.dataSync() as Float32Array | undefined; },
-        get imageQueue() { return q.imageQueue?.dataSync() as Float32Array | undefined; },
-        get textQueue() { return q.textQueue?.dataSync() as Float32Array | undefined; },
       };
       const values = extraValues(host);
       return tf.tidy(() => {
@@ -342,10 +340,10 @@ export function resolveLossMethod(spec: string, o: LossMethodOptions): LossMetho
   return dsmd('paper', [...new Set(parts.map((p) => ALIASES[p]))], parts.join(','));
 }
 
-/** True when `spec` is a comma list of DSMD components (and not a method name). */
+/** True when `spec` is a comma list of DSMD components (no method name is one: they are told apart). */
 export function isComponentList(spec: string): boolean {
   const parts = spec.split(',').map((p) => p.trim()).filter(Boolean);
-  return parts.length > 0 && parts.every((p) => p in ALIASES) && !(METHOD_NAMES as readonly string[]).includes(spec.trim());
+  return parts.length > 0 && parts.every((p) => p in ALIASES);
 }
 
 /**
