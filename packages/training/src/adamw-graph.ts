@@ -50,10 +50,15 @@ export class DeviceAdamW {
   lrScale = 1;
   private m?: OrtTensor[];
   private v?: OrtTensor[];
-  private hostM: Float32Array[];
-  private hostV: Float32Array[];
+  /**
+   * The host copy of the moments (zeros when undefined): kept from a flush or load until the next
+   * update, which makes it stale and drops it (2 x 0.8 GB at base size, held only around checkpoints).
+   */
+  private hostM?: Float32Array[];
+  private hostV?: Float32Array[];
   /** The host moments are as new as the device ones (no apply since the last flush or load). */
   private hostCurrent = true;
+  private readonly sizes: number[];
   private runner?: Promise<OnnxRunner>;
 
   constructor(
@@ -61,9 +66,7 @@ export class DeviceAdamW {
     readonly opts: AdamWOptions,
     private readonly executionProviders: string[],
   ) {
-    const n = (p: Omit<ArrayParam, 'data'>) => p.shape.reduce((a, b) => a * b, 1);
-    this.hostM = params.map((p) => new Float32Array(n(p)));
-    this.hostV = params.map((p) => new Float32Array(n(p)));
+    this.sizes = params.map((p) => p.shape.reduce((a, b) => a * b, 1));
   }
 
   get step(): number {
@@ -106,8 +109,8 @@ export class DeviceAdamW {
     this.params.forEach((p, i) => {
       feeds[`p${i}`] = params[i];
       feeds[`g${i}`] = grads[i];
-      feeds[`m${i}`] = this.m?.[i] ?? r.tensor(this.hostM[i], p.shape);
-      feeds[`v${i}`] = this.v?.[i] ?? r.tensor(this.hostV[i], p.shape);
+      feeds[`m${i}`] = this.m?.[i] ?? r.tensor(this.hostM?.[i] ?? new Float32Array(this.sizes[i]), p.shape);
+      feeds[`v${i}`] = this.v?.[i] ?? r.tensor(this.hostV?.[i] ?? new Float32Array(this.sizes[i]), p.shape);
     });
     const out = await r.runTensors(
       feeds,
@@ -122,6 +125,7 @@ export class DeviceAdamW {
     this.v = this.params.map((_, i) => out[`v${i}_out`]);
     this.stepCount = t;
     this.hostCurrent = false;
+    this.hostM = this.hostV = undefined;
     return this.params.map((_, i) => out[`p${i}_out`]);
   }
 
@@ -140,8 +144,8 @@ export class DeviceAdamW {
     const m: AdamWState['m'] = {};
     const v: AdamWState['v'] = {};
     this.params.forEach((p, i) => {
-      m[p.name] = this.hostM[i];
-      v[p.name] = this.hostV[i];
+      m[p.name] = this.hostM?.[i] ?? new Float32Array(this.sizes[i]);
+      v[p.name] = this.hostV?.[i] ?? new Float32Array(this.sizes[i]);
     });
     return { step: this.stepCount, lrScale: this.lrScale, m, v };
   }
@@ -152,7 +156,7 @@ export class DeviceAdamW {
       this.params.map((p, i) => {
         const data = s[which][p.name];
         if (!data) throw new DistillError(`Optimizer state has no '${which}' for parameter ${p.name}: the checkpoint does not match this student.`);
-        if (data.length !== this.hostM[i].length) throw new DistillError(`Optimizer state '${which}' of ${p.name} has ${data.length} values, the parameter ${this.hostM[i].length}.`);
+        if (data.length !== this.sizes[i]) throw new DistillError(`Optimizer state '${which}' of ${p.name} has ${data.length} values, the parameter ${this.sizes[i]}.`);
         return Float32Array.from(data);
       });
     const [m, v] = [next('m'), next('v')];
