@@ -45,7 +45,7 @@ export async function chooseStudentEngine(
   }
   const threads = opts.threads || cpus().length;
   const ep = await resolveDevice(device, opts.log);
-  const on = ep === 'webgpu' ? 'WebGPU (ops without a WebGPU kernel on the CPU)' : `${threads} CPU thread${threads > 1 ? 's' : ''}`;
+  const on = ep === 'webgpu' ? 'WebGPU (weights, AdamW state and activations resident on the device)' : `${threads} CPU thread${threads > 1 ? 's' : ''}`;
   opts.log.info(`engine: onnx (student towers and losses on onnxruntime-node, ${on})`);
   return new OnnxStudentEngine(student, { threads, seed: opts.seed, head: opts.head, executionProviders: [ep] });
 }
