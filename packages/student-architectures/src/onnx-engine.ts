@@ -28,9 +28,10 @@ export interface DropoutSite {
 }
 
 /**
- * A loss written on the graph: given the batch's L2-normalised embeddings [B, D], it declares its
- * own inputs (teacher features, queues, targets: fed by name to `forwardLoss`) and returns named
- * scalar components. The trained loss is sum_c w_c L_c, the weights given to `backwardLoss`.
+ * A loss written on the graph: given the batch's L2-normalised embeddings [B, D] (unnormalised
+ * projections when `student.normalizeInTraining` is false), it declares its own inputs (teacher
+ * features, queues, targets: fed by name to `forwardLoss`) and returns named scalar components. The
+ * trained loss is sum_c w_c L_c, the weights given to `backwardLoss`.
  */
 export type LossHead = (g: Graph, embeddings: { image: Sym; text: Sym }) => Record<string, Sym>;
 
@@ -56,8 +57,9 @@ export interface FusedStepGraphs {
 
 /**
  * The training graphs of a student for one batch shape: outputs [L2-normalised image, text
- * embeddings], or with a `head` its loss components (`components` names them); `dropout` lists the
- * mask inputs (dropout = x * mask, as tf.dropout's scaling). `mode` 'fused' adds `fused` (see StepMode).
+ * embeddings] (unnormalised when `student.normalizeInTraining` is false), or with a `head` its
+ * loss components (`components` names them); `dropout` lists the mask inputs (dropout = x * mask,
+ * as tf.dropout's scaling). `mode` 'fused' adds `fused` (see StepMode).
  */
 export function buildStudentGraphs(student: DualEncoderStudent, batch: number, textLength: number, head?: LossHead, mode: StepMode = 'split') {
   const g = new Graph();
@@ -76,8 +78,9 @@ export function buildStudentGraphs(student: DualEncoderStudent, batch: number, t
   const ids = g.input('ids', [batch, textLength], { dtype: 'int64' });
   const mask = g.input('mask', [batch, textLength]);
   const o = graphOps({ drop });
-  const image = studentEmbedding(o, student, 'image', params, pixels);
-  const text = studentEmbedding(o, student, 'text', params, { ids, mask });
+  const normalize = student.normalizeInTraining; // false: the losses see the unnormalised projections (Table 6)
+  const image = studentEmbedding(o, student, 'image', params, pixels, { normalize });
+  const text = studentEmbedding(o, student, 'text', params, { ids, mask }, { normalize });
   const comps = head ? head(g, { image, text }) : {};
   const components = Object.keys(comps);
   for (const c of components) {

@@ -82,9 +82,13 @@ export function l2Normalize<T>(o: Ops<T>, x: T): T {
   return o.div(x, o.maximumConst(o.sqrt(o.reduceSum(o.mul(x, x), [-1], true)), 1e-12));
 }
 
-/** A student's embedding: s = fc(f) / max(||fc(f)||, 1e-12) with the projection `<name>` ('image_proj', 'text_proj'). */
-export function projectEmbedding<T>(o: Ops<T>, p: TensorParams<T>, name: string, f: T): T {
-  return l2Normalize(o, dense(o, p, name, f));
+/**
+ * A student's embedding: s = fc(f) / max(||fc(f)||, 1e-12) with the projection `<name>` ('image_proj',
+ * 'text_proj'); with `normalize` false, fc(f) itself (the unnormalised features of Table 6's ablation).
+ */
+export function projectEmbedding<T>(o: Ops<T>, p: TensorParams<T>, name: string, f: T, normalize = true): T {
+  const s = dense(o, p, name, f);
+  return normalize ? l2Normalize(o, s) : s;
 }
 
 /** A transformer's heads must split its hidden size evenly. */

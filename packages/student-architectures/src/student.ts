@@ -123,6 +123,13 @@ export class DualEncoderStudent implements Student {
   private readonly imageParams: Params;
   private readonly textParams: Params;
   private readonly headParams: Params;
+  /**
+   * Whether the training forward (`encodeImage/encodeText` with training true, and the onnx engine's
+   * training graphs, `buildStudentGraphs`) L2-normalises the projected features the losses see
+   * (default true; the trainer sets it from the config key `student.normalize`). Inference
+   * (evaluation, retrieval, export) always normalises: retrieval ranks by cosine.
+   */
+  normalizeInTraining = true;
 
   constructor(readonly config: StudentConfig, readonly tokenizer: TextTokenizer | undefined, seed: number, init: { image?: Map<string, Float32Array>; text?: Map<string, Float32Array> } = {}) {
     this.name = config.pair;
@@ -151,11 +158,11 @@ export class DualEncoderStudent implements Student {
   }
 
   encodeImage(pixels: tf.Tensor4D, training: boolean): tf.Tensor2D {
-    return tf.tidy(() => projectEmbedding(tfOps(), this.headParams, 'image_proj', this.imageFeatures(pixels, training)) as tf.Tensor2D);
+    return tf.tidy(() => projectEmbedding(tfOps(), this.headParams, 'image_proj', this.imageFeatures(pixels, training), !training || this.normalizeInTraining) as tf.Tensor2D);
   }
 
   encodeText(batch: TokenizedBatch, training: boolean): tf.Tensor2D {
-    return tf.tidy(() => projectEmbedding(tfOps(), this.headParams, 'text_proj', this.textFeatures(batch, training)) as tf.Tensor2D);
+    return tf.tidy(() => projectEmbedding(tfOps(), this.headParams, 'text_proj', this.textFeatures(batch, training), !training || this.normalizeInTraining) as tf.Tensor2D);
   }
 
   tokenize(texts: string[]): TokenizedBatch {
@@ -244,13 +251,14 @@ export type { Encoder };
  * One tower's embeddings on any engine: the tower (`Encoder.tower`), its projection and the L2
  * normalisation, s = fc(f) / max(||fc(f)||, 1e-12). `p` holds the student's tensors by variable name
  * ('image.…', 'text.…', 'image_proj.…', 'text_proj.…'; only the tower's and its projection's are read).
+ * `opts.normalize` false leaves out the normalisation (training graphs of `student.normalize: false`).
  */
-export function studentEmbedding<T>(o: Ops<T>, student: DualEncoderStudent, tower: 'image', p: TensorParams<T>, input: T): T;
-export function studentEmbedding<T>(o: Ops<T>, student: DualEncoderStudent, tower: 'text', p: TensorParams<T>, input: { ids: T; mask: T }): T;
-export function studentEmbedding<T>(o: Ops<T>, student: DualEncoderStudent, tower: 'image' | 'text', p: TensorParams<T>, input: T | { ids: T; mask: T }): T {
+export function studentEmbedding<T>(o: Ops<T>, student: DualEncoderStudent, tower: 'image', p: TensorParams<T>, input: T, opts?: { normalize?: boolean }): T;
+export function studentEmbedding<T>(o: Ops<T>, student: DualEncoderStudent, tower: 'text', p: TensorParams<T>, input: { ids: T; mask: T }, opts?: { normalize?: boolean }): T;
+export function studentEmbedding<T>(o: Ops<T>, student: DualEncoderStudent, tower: 'image' | 'text', p: TensorParams<T>, input: T | { ids: T; mask: T }, opts: { normalize?: boolean } = {}): T {
   const prefix = `${tower}.`;
   const own: TensorParams<T> = {};
   for (const [k, v] of Object.entries(p)) if (k.startsWith(prefix)) own[k.slice(prefix.length)] = v;
   const f = tower === 'image' ? student.imageEncoder.tower(o, own, input as T).features : student.textEncoder.tower(o, own, input as { ids: T; mask: T }).features;
-  return projectEmbedding(o, p, `${tower}_proj`, f);
+  return projectEmbedding(o, p, `${tower}_proj`, f, opts.normalize ?? true);
 }
