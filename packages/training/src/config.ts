@@ -40,6 +40,13 @@ export interface TrainConfig {
     vocabSize: number;
     /** Partial encoder configs over the preset, e.g. { image: { hiddenSize: 128 } }. */
     overrides?: { image?: Record<string, unknown>; text?: Record<string, unknown> };
+    /**
+     * L2-normalise the student's projected features before the losses (default true, the paper's and
+     * the official code's setting; false = Table 6's ablation, the losses see fc(f) itself). Training
+     * only: evaluation, retrieval and export always normalise (retrieval ranks by cosine).
+     * Part of the config hash when false.
+     */
+    normalize: boolean;
   };
   /** A named method (dsmd, dsmd-official, dcd, kd, fitnet, rkd, clip-kd, none) or a list such as cd,fd,sd,hnd. */
   losses: string;
@@ -75,7 +82,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
   device: 'cpu',
   dataset: { name: 'emoji' },
   teacher: { name: 'emoji', batchSize: 64 },
-  student: { pair: 'vit-bert', preset: 'tiny', maxLength: 30, vocabSize: 2000 },
+  student: { pair: 'vit-bert', preset: 'tiny', maxLength: 30, vocabSize: 2000, normalize: true },
   losses: 'dsmd',
   lossOptions: { temperature: 0.05, queueSize: 8192 },
   optimizer: { lr: 1e-4, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 },
@@ -265,6 +272,7 @@ export const TrainConfigSchema = section({
     maxLength: intAtLeast(1),
     vocabSize: intAtLeast(1),
     overrides: section({ image: encoderOverrides, text: encoderOverrides }).optional(),
+    normalize: bool(),
   }),
   losses: lossesSchema,
   balancer: registered('balancer').optional(),

@@ -26,12 +26,21 @@ export function stableStringify(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
-function withoutSafeFields(cfg: TrainConfig): Record<string, unknown> {
+function withoutSafeFields(cfg: TrainConfig, forHash = true): Record<string, unknown> {
   const c = { ...(cfg as unknown as Record<string, unknown>) };
   for (const k of SAFE_RESUME_FIELDS) delete c[k];
   // device 'cpu' (the default) is left out, so runs recorded before the field existed keep their hash;
   // another device is part of it (float rounding differs between devices)
   if (c.device === 'cpu') delete c.device;
+  // likewise student.normalize true (the default; a config recorded before the key had it); false
+  // (Table 6's ablation) is part of it. Differences show an absent key as its default, true.
+  const st = c.student as Record<string, unknown> | undefined;
+  if (st && (st.normalize === true || st.normalize === undefined)) {
+    const rest = { ...st };
+    if (forHash) delete rest.normalize;
+    else rest.normalize = true;
+    c.student = rest;
+  }
   return c;
 }
 
@@ -54,7 +63,7 @@ export function configDifferences(a: TrainConfig, b: TrainConfig): string[] {
       out.push(`${path} ${show(x)} -> ${show(y)}`);
     }
   };
-  walk(withoutSafeFields(a), withoutSafeFields(b), '');
+  walk(withoutSafeFields(a, false), withoutSafeFields(b, false), '');
   return out;
 }
 

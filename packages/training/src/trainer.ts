@@ -117,11 +117,13 @@ export async function prepareDataset(slice: TrainConfig['dataset'] | Pick<TrainC
 /** The student pair chosen by name in the student registry, with the run's tokenizer and the teacher's dim. */
 export async function createStudentFor(o: TrainConfig['student'], x: { embedDim: number; seed: number; tokenizer?: TextTokenizer; container: Container }): Promise<DualEncoderStudent> {
   const reg = registryByKind<StudentRegistryConfig, DualEncoderStudent>(x.container, 'student');
-  return reg.create(
+  const student = await reg.create(
     o.pair,
     { preset: o.preset, embedDim: x.embedDim, seed: x.seed, tokenizer: x.tokenizer, maxLength: o.maxLength, imageInit: o.imageInit, textInit: o.textInit, overrides: o.overrides },
     { container: x.container },
   );
+  student.normalizeInTraining = o.normalize !== false; // the losses' features (Table 6); inference always normalises
+  return student;
 }
 
 /** The evaluator callback: the engine's embeddings of a split scored by the registry's `recall` evaluator. */

@@ -149,4 +149,12 @@ describe('distill train: --preset and --size', () => {
     expect(r.code).toBe(2);
     expect(r.stderr.split('\n')[0]).toBe(`distill: Invalid config: schedule.epoch: unknown key (did you mean 'epochs'?) (schedule takes epochs, decayEpoch, decayFactor, warmupSteps) (from ${file}).`);
   });
+
+  it('--no-normalize (and --normalize false) switch off the L2 normalisation of the features the losses see; help says evaluation keeps it', async () => {
+    const cfg = async (...flags: string[]) => JSON.parse((await distill(['train', '--preset', 'smoke', ...flags, '--print-config'])).stdout) as { student: { normalize: boolean } };
+    expect((await cfg()).student.normalize).toBe(true);
+    expect((await cfg('--no-normalize')).student.normalize).toBe(false);
+    expect((await cfg('--normalize', 'false')).student.normalize).toBe(false);
+    expect((await distill(['train', '--help'])).stdout).toMatch(/--normalize[\s\S]*evaluation, retrieval and export always\s+normalise/);
+  });
 });

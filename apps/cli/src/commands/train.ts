@@ -63,6 +63,7 @@ export function overridesFromArgs(a: Record<string, unknown>): { preset?: string
   set('student.pair', 'student');
   set('student.imageInit', 'imageInit');
   set('student.textInit', 'textInit');
+  set('student.normalize', 'normalize');
   set('losses', 'losses');
   set('balancer', 'balancer');
   set('lossOptions.temperature', 'temperature');
@@ -99,6 +100,10 @@ export const trainCommand: CliCommand = {
       .option('student', { type: 'string', describe: `student pair: ${registeredNames('student')}` })
       .option('image-init', { type: 'string', describe: 'Hugging Face folder to start the image tower from' })
       .option('text-init', { type: 'string', describe: 'Hugging Face folder to start the text tower from (its tokenizer.json is used)' })
+      .option('normalize', {
+        type: 'boolean',
+        describe: "L2-normalise the student's features the losses see (default true; --no-normalize: Table 6's ablation). Training only: evaluation, retrieval and export always normalise (cosine retrieval)",
+      })
       .option('dataset', { type: 'string', describe: `dataset: ${registeredNames('dataset')} (default emoji)` })
       .option('data-root', { type: 'string', describe: 'folder with the dataset annotations and images' })
       .option('annotations', { type: 'string', describe: 'annotation file (Karpathy JSON, JSONL, DSMD list)' })
