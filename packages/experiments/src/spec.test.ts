@@ -2,14 +2,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DistillError } from '@distill/core';
-import { methodFor, trainingContainer } from '@distill/training';
+import { createStudentFor, methodFor, trainingContainer } from '@distill/training';
 import { describe, expect, it } from 'vitest';
 import { expandSpecs } from './experiment.js';
 import { loadSpec, planRows, shippedSpecNames } from './spec.js';
 
 describe('shipped experiment specs', () => {
   it('ship the paper tables, arch, figure2 and all', () => {
-    expect(shippedSpecNames()).toEqual(['all', 'arch', 'figure2', 'table2', 'table4', 'table5', 'table7', 'table8', 'table9', 'table10']);
+    expect(shippedSpecNames()).toEqual(['all', 'arch', 'figure2', 'table2', 'table4', 'table5', 'table6', 'table7', 'table8', 'table9', 'table10']);
   });
 
   it('every spec resolves to valid configs at both scales, one per seed', () => {
@@ -34,10 +34,11 @@ describe('shipped experiment specs', () => {
   it('the dsmd-official run is one run shared by the tables that contain it', () => {
     const hashOf = (name: string, label: string) => planRows(loadSpec(name), { scale: 'full', seeds: 1 }).find((r) => r.label === label)!.runs[0].hash;
     const shared = hashOf('table2', 'dsmd-official');
-    expect([hashOf('table4', 'cd+fd+sd+hnd'), hashOf('table5', 'with balancer'), hashOf('table7', 'T=0.05'), hashOf('table8', 'K=4096'), hashOf('table9', 'm=0.2'), hashOf('table10', 'T=1'), hashOf('figure2', 'dsmd-official'), hashOf('arch', 'vit-bert')]).toEqual(Array(8).fill(shared));
+    expect([hashOf('table4', 'cd+fd+sd+hnd'), hashOf('table5', 'with balancer'), hashOf('table6', 'with L2 normalisation'), hashOf('table7', 'T=0.05'), hashOf('table8', 'K=4096'), hashOf('table9', 'm=0.2'), hashOf('table10', 'T=1'), hashOf('figure2', 'dsmd-official'), hashOf('arch', 'vit-bert')]).toEqual(Array(9).fill(shared));
     // and the rows that vary a setting are other runs
     expect(hashOf('table10', 'T=0.5')).not.toBe(shared);
     expect(hashOf('table5', 'without (static 1:1:1:1)')).not.toBe(shared);
+    expect(hashOf('table6', 'without L2 normalisation')).not.toBe(shared);
   });
 
   it('the command-line flags set every run; the scale picks the preset', () => {
@@ -45,6 +46,22 @@ describe('shipped experiment specs', () => {
     expect(rows.map((r) => `${r.runs[0].config.student.pair}/${r.runs[0].config.student.preset}`)).toEqual(['vit-bert/small', 'deit-albert/small', 'resnet-bert/small', 'vit-textcnn/small', 'resnet-textcnn/small']);
     expect(planRows(loadSpec('table2'), { scale: 'smoke', seeds: 1 })[0].runs[0].config.dataset.trainSubset).toBe(256);
     expect(planRows(loadSpec('table2'), { scale: 'full', seeds: 1 })[0].runs[0].config.dataset.trainSubset).toBeUndefined();
+  });
+
+  it("table6 switches the L2 normalisation of the losses' features off in one row, and the trainer's student gets it", async () => {
+    const rows = planRows(loadSpec('table6'), { scale: 'smoke', seeds: 1 });
+    expect(rows.map((r) => [r.label, r.runs[0].config.student.normalize, r.paper?.rsum])).toEqual([
+      ['with L2 normalisation', true, 528.8],
+      ['without L2 normalisation', false, 318.9],
+    ]);
+    const container = trainingContainer();
+    const got: boolean[] = [];
+    for (const r of rows) {
+      const student = await createStudentFor(r.runs[0].config.student, { embedDim: 16, seed: 0, container });
+      got.push(student.normalizeInTraining);
+      student.dispose();
+    }
+    expect(got).toEqual([true, false]);
   });
 
   it('table10 sets the balancer temperature, and the trainer\'s balancer gets it', async () => {
@@ -84,7 +101,6 @@ describe('user specs', () => {
   it('says what is wrong in one line', () => {
     expect(() => loadSpec('table99')).toThrow(/Unknown experiment 'table99'. Available: all, arch, figure2, table2/);
     expect(() => loadSpec(join(dir, 'missing.yaml'))).toThrow(/Experiment spec not found/);
-    expect(() => loadSpec('table6')).toThrow(/Table 6 .* needs the students' unnormalised embeddings/);
     expect(() => loadSpec(write('bad-key.yaml', 'name: x\ntitle: X\nrunz: []\n'))).toThrow(DistillError);
     expect(() => loadSpec(write('dup.yaml', 'name: x\ntitle: X\nruns: [{ label: a }, { label: a }]\n'))).toThrow(/'a' is used twice/);
     expect(() => loadSpec(write('claim.yaml', 'name: x\ntitle: X\nruns: [{ label: a }]\nfindings: [{ claim: c, better: a, worse: zz }]\n'))).toThrow(/names 'zz', which is not a run label/);

@@ -60,19 +60,12 @@ export function shippedSpecNames(): string[] {
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
 }
 
-/** Paper tables with no spec yet, and why (said instead of 'unknown experiment'). */
-export const NOT_YET: Record<string, string> = {
-  table6:
-    "Table 6 (L2 normalisation of the distilled features on/off) needs the students' unnormalised embeddings, which the towers do not expose yet (they end in an L2 normalisation inside the onnx graphs)",
-};
-
 /** A shipped spec by name, or a user's spec file by path (anything with a slash or a .yaml/.yml/.json ending). */
 export function loadSpec(nameOrPath: string): ExperimentSpec {
   const isPath = /[\\/]/.test(nameOrPath) || /\.(ya?ml|json)$/.test(nameOrPath);
   const file = isPath ? nameOrPath : join(specsDir(), `${nameOrPath}.yaml`);
   if (!existsSync(file)) {
     if (isPath) throw new DistillError(`Experiment spec not found: ${file}. Pass a YAML file or one of: ${shippedSpecNames().join(', ')}.`, 2);
-    if (Object.hasOwn(NOT_YET, nameOrPath)) throw new DistillError(`${NOT_YET[nameOrPath]}; available: ${shippedSpecNames().join(', ')}.`, 2);
     throw new DistillError(`Unknown experiment '${nameOrPath}'. Available: ${shippedSpecNames().join(', ')}, or the path of your own spec (YAML).`, 2);
   }
   let raw: unknown;

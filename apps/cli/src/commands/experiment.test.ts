@@ -97,6 +97,20 @@ describe('distill experiment', () => {
     expect(second.out.trim().split('\n').at(-1)).toMatch(/^\| a beats c \|/);
   }, 600_000);
 
+  it('table6 at smoke scale: a row with and a row without the L2 normalisation, trained as two runs', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'distill-exp6-'));
+    const r = await experiment(['table6', '--scale', 'smoke', '--seeds', '1', '--store', join(tmp, 'store'), '--out', join(tmp, 'out')], {});
+    expect(r.code, r.out).toBe(0);
+    const results = JSON.parse(readFileSync(join(tmp, 'out', 'results.json'), 'utf8')) as { rows: { label: string; n: number; paper: { rsum: number }; runs: { dir: string }[] }[]; findings: { verdict: string }[] };
+    expect(results.rows.map((x) => [x.label, x.n, x.paper.rsum])).toEqual([
+      ['with L2 normalisation', 1, 528.8],
+      ['without L2 normalisation', 1, 318.9],
+    ]);
+    const normalize = results.rows.map((x) => (JSON.parse(readFileSync(join(x.runs[0].dir, 'config.json'), 'utf8')) as { config: { student: { normalize: boolean } } }).config.student.normalize);
+    expect(normalize).toEqual([true, false]);
+    expect(['holds', 'does not hold', 'inconclusive']).toContain(results.findings[0].verdict);
+  }, 300_000);
+
   it('names the experiments it knows when given another', async () => {
     const r = await experiment(['table99', '--scale', 'smoke'], {});
     expect(r.code).toBe(2);
