@@ -146,7 +146,12 @@ export function buildEncoderGraph(student: DualEncoderStudent, tower: 'image' | 
   return { model, inputs: g.inputs.map((s) => s.name) };
 }
 
-type Feed = { data: Float32Array | BigInt64Array; dims: number[] };
+/** Bytes of the feeds given as host arrays (device-resident tensors cross nothing). */
+function hostBytes(feeds: Record<string, FeedValue>): number {
+  let n = 0;
+  for (const f of Object.values(feeds)) if (!('location' in f) || f.location === 'cpu') n += (f.data as ArrayBufferView).byteLength;
+  return n;
+}
 
 export interface OnnxStudentEngineOptions {
   threads?: number;
@@ -185,6 +190,11 @@ export class OnnxStudentEngine {
   private readonly built = new Map<string, ReturnType<typeof buildStudentGraphs>>();
   private readonly encoders = new Map<string, Promise<{ runner: OnnxRunner; inputs: string[] }>>();
   private current?: StudentRunner;
+  /**
+   * Bytes of the last forward's feeds given as host arrays (batch, dropout masks, head inputs fed
+   * from the host; not the resident weights or other device tensors): what that run uploads.
+   */
+  lastHostFeedBytes = 0;
   /** The feeds of the last fused-mode forward (its step run recomputes the forward from them). */
   private lastFeeds?: Record<string, FeedValue>;
   private readonly bucket: number;
@@ -402,7 +412,7 @@ export class OnnxStudentEngine {
     mask: Int32Array,
     batch: number,
     length: number,
-    inputs: Record<string, Feed>,
+    inputs: Record<string, FeedValue>,
     opts: { step?: number; training?: boolean } = {},
   ): Promise<Record<string, number>> {
     if (!this.opts.head) throw new Error('OnnxStudentEngine.forwardLoss: the engine was made without a loss head');
@@ -413,6 +423,7 @@ export class OnnxStudentEngine {
   }
 
   private async runForward(r: StudentRunner, feeds: Record<string, FeedValue>): Promise<Float32Array[]> {
+    this.lastHostFeedBytes = hostBytes(feeds);
     if (r.runner) return r.runner.forward(feeds);
     this.lastFeeds = feeds;
     return r.fused.forward.run(feeds, r.fused.graphs.outputNames);

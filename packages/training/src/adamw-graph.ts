@@ -60,6 +60,8 @@ export class DeviceAdamW {
   private hostCurrent = true;
   private readonly sizes: number[];
   private runner?: Promise<OnnxRunner>;
+  /** Bytes the last update sent up: its step-dependent scalars, and moments made on the host (the first update, or after a load). */
+  lastUploadBytes = 0;
 
   constructor(
     readonly params: readonly Omit<ArrayParam, 'data'>[],
@@ -98,7 +100,9 @@ export class DeviceAdamW {
     const t = this.stepCount + 1;
     const [b1, b2] = this.opts.betas;
     const feeds: Record<string, OrtTensor> = {};
-    const scalar = (x: number) => r.tensor(Float32Array.of(x), []);
+    let up = 0;
+    const scalar = (x: number) => ((up += 4), r.tensor(Float32Array.of(x), []));
+    const host = (a: Float32Array, shape: readonly number[]) => ((up += a.byteLength), r.tensor(a, shape));
     for (const k of GROUPS) {
       if (!this.params.some((p) => p.group === k)) continue;
       const lr = this.groupLr(k);
@@ -109,8 +113,8 @@ export class DeviceAdamW {
     this.params.forEach((p, i) => {
       feeds[`p${i}`] = params[i];
       feeds[`g${i}`] = grads[i];
-      feeds[`m${i}`] = this.m?.[i] ?? r.tensor(this.hostM?.[i] ?? new Float32Array(this.sizes[i]), p.shape);
-      feeds[`v${i}`] = this.v?.[i] ?? r.tensor(this.hostV?.[i] ?? new Float32Array(this.sizes[i]), p.shape);
+      feeds[`m${i}`] = this.m?.[i] ?? host(this.hostM?.[i] ?? new Float32Array(this.sizes[i]), p.shape);
+      feeds[`v${i}`] = this.v?.[i] ?? host(this.hostV?.[i] ?? new Float32Array(this.sizes[i]), p.shape);
     });
     const out = await r.runTensors(
       feeds,
@@ -124,6 +128,7 @@ export class DeviceAdamW {
     this.m = this.params.map((_, i) => out[`m${i}_out`]);
     this.v = this.params.map((_, i) => out[`v${i}_out`]);
     this.stepCount = t;
+    this.lastUploadBytes = up;
     this.hostCurrent = false;
     this.hostM = this.hostV = undefined;
     return this.params.map((_, i) => out[`p${i}_out`]);

@@ -3,6 +3,7 @@ import { DistillError, tf, type Balancer, type LossInputs } from '@distill/core'
 import { FeatureQueue, resolveLossMethod, type GraphFeed, type LossMethod } from '@distill/losses';
 import type { LossHead } from '@distill/student-architectures';
 import type { TrainConfig } from './config.js';
+import { DeviceQueues } from './queue-graph.js';
 
 type Tensors = Record<string, { shape: number[]; data: Float32Array }>;
 
@@ -15,6 +16,14 @@ export interface MethodState {
   save(): { balancer: unknown; queuePtr?: number; tensors: Tensors };
   load(balancer: unknown, tensors: Tensors, queuePtr?: number): void;
   dispose(): void;
+  /**
+   * Moves the feature queues onto the device of a resident step (WebGPU): from then on `afterStep`
+   * records the enqueue for the device graph, the step feeds the device queues, and `save()` needs
+   * their `flush()` first. Undefined when the method has no queues. Called once, by the step engine.
+   */
+  placeQueues(executionProviders: string[]): DeviceQueues | undefined;
+  /** The device queues, once placed. */
+  readonly deviceQueues?: DeviceQueues;
   /**
    * The method's losses as a head of the onnx engine's graph (every method has one: the same
    * definition as its tfjs form), and the per-step feeds of the inputs it declares (teacher rows,
@@ -83,16 +92,26 @@ export function resolveMethod(cfg: TrainConfig, from?: { method: LossMethod; bal
         feeds: (x: GraphStepInputs): Record<string, GraphFeed> =>
           lm.feeds({ ...x, dim, imageQueue: queues?.image.rows, textQueue: queues?.text.rows }),
       };
+      let onDevice: DeviceQueues | undefined;
       return {
         balancer,
         queues,
         graph,
+        get deviceQueues() {
+          return onDevice;
+        },
+        placeQueues(eps) {
+          if (queues) onDevice ??= new DeviceQueues(queues, eps);
+          return onDevice;
+        },
         afterStep(ti, tt, b) {
+          if (onDevice) return onDevice.enqueue(ti, tt, b);
           queues?.image.enqueue(ti, b);
           queues?.text.enqueue(tt, b);
         },
         save() {
           const tensors: Tensors = {};
+          if (onDevice && !onDevice.hostCurrent) throw new Error('MethodState.save(): the device holds newer feature queues; await the step engine\'s flush() first');
           if (queues) {
             tensors['queue/image'] = { shape: [queues.image.size, dim], data: queues.image.state().data };
             tensors['queue/text'] = { shape: [queues.text.size, dim], data: queues.text.state().data };
@@ -107,6 +126,7 @@ export function resolveMethod(cfg: TrainConfig, from?: { method: LossMethod; bal
             if (!qi || !qt) throw new DistillError('The checkpoint has no feature queues, but this method needs them: was it written by another method?');
             queues.image.load({ ptr: ptr ?? 0, data: qi.data });
             queues.text.load({ ptr: ptr ?? 0, data: qt.data });
+            onDevice?.loaded();
           }
         },
         dispose() {

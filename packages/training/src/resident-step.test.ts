@@ -15,7 +15,7 @@ const DIM = 32;
 const ADAMW = { lr: 2e-3, weightDecay: 1e-2, betas: [0.9, 0.999] as [number, number], eps: 1e-8, groupLr: { head: 4e-3 } };
 
 /** A tiny vit-bert with the dsmd-official losses in its graph; `resident` picks the step form. */
-async function setup(ep: 'cpu' | 'webgpu', resident: boolean, losses = 'dsmd-official', mode: 'split' | 'fused' = 'split') {
+async function setup(ep: 'cpu' | 'webgpu', resident: boolean, losses = 'dsmd-official', mode: 'split' | 'fused' = 'split', deviceQueues = true) {
   await initRuntime('wasm', { quiet: true });
   const student = createStudent('vit-bert', { preset: 'tiny', embedDim: DIM, seed: 1, maxLength: 16 });
   const cfg = resolveConfig({ preset: 'smoke', overrides: { losses, batchSize: B, lossOptions: { queueSize: 8 } } });
@@ -24,6 +24,8 @@ async function setup(ep: 'cpu' | 'webgpu', resident: boolean, losses = 'dsmd-off
   const onnx = new OnnxStudentEngine(student, { threads: 1, seed: 3, head: state.graph?.head, executionProviders: [ep], resident, mode });
   expect(onnx.resident).toBe(resident);
   const engine = new OnnxStepEngine(student, onnx, ADAMW, !!state.graph, 'wasm');
+  if (deviceQueues) engine.useMethodState(state); // as the trainer does: a resident step takes the queues to the device
+  expect(!!state.deviceQueues).toBe(resident && deviceQueues && !!state.queues);
   const { crop } = student.preprocess;
   const step = async (k: number) => {
     const pixels = Float32Array.from({ length: B * 3 * crop * crop }, (_, i) => Math.sin(i * 0.013 + k));
@@ -52,7 +54,7 @@ async function setup(ep: 'cpu' | 'webgpu', resident: boolean, losses = 'dsmd-off
     state.dispose();
     student.dispose();
   };
-  return { engine, onnx, step, done };
+  return { engine, onnx, state, step, done };
 }
 
 /** A deep copy of an engine state (a checkpoint written and read back). */
@@ -61,27 +63,39 @@ const copy = (s: EngineState): EngineState => ({
   optimizer: { ...s.optimizer, m: Object.fromEntries(Object.entries(s.optimizer.m).map(([k, a]) => [k, Float32Array.from(a)])), v: Object.fromEntries(Object.entries(s.optimizer.v).map(([k, a]) => [k, Float32Array.from(a)])) },
 });
 
-async function run(ep: 'cpu' | 'webgpu', resident: boolean, steps: number, o: { losses?: string; resumeAt?: number; mode?: 'split' | 'fused' } = {}) {
-  let s = await setup(ep, resident, o.losses, o.mode);
+/** The method's checkpointed state (balancer, queue pointer, queues), deep-copied as a checkpoint would. */
+const copyMethod = (m: ReturnType<Awaited<ReturnType<typeof setup>>['state']['save']>) => ({
+  balancer: JSON.parse(JSON.stringify(m.balancer ?? null)) as unknown,
+  queuePtr: m.queuePtr,
+  tensors: Object.fromEntries(Object.entries(m.tensors).map(([k, t]) => [k, { shape: [...t.shape], data: Float32Array.from(t.data) }])),
+});
+
+async function run(ep: 'cpu' | 'webgpu', resident: boolean, steps: number, o: { losses?: string; resumeAt?: number; mode?: 'split' | 'fused'; deviceQueues?: boolean } = {}) {
+  let s = await setup(ep, resident, o.losses, o.mode, o.deviceQueues);
   const losses: number[] = [];
   for (let k = 0; k < steps; k++) {
     if (k === o.resumeAt) {
       await s.engine.flush();
       const ckpt = copy(s.engine.state());
+      const method = copyMethod(s.state.save());
       await s.done();
-      s = await setup(ep, resident, o.losses, o.mode);
+      s = await setup(ep, resident, o.losses, o.mode, o.deviceQueues);
       s.engine.load(ckpt);
-      // (the losses are 'none' here: no balancer or queue state besides the engine's to carry over)
+      s.state.load(method.balancer, method.tensors, method.queuePtr);
     }
     losses.push(await s.step(k));
   }
+  const queueWhere = s.state.deviceQueues ? [...new Set(Object.values(await s.state.deviceQueues.feeds()).map((t) => t.location))] : [];
+  if (s.state.deviceQueues && steps > 0) expect(() => s.state.save()).toThrow(/flush\(\) first/);
   // where the state lives: device buffers on WebGPU (never read with getData(): it aborts the process)
   const where = resident ? [...new Set((await s.onnx.deviceParams()).map((t) => t.location))] : [];
   if (resident && steps > 0) expect(() => s.engine.state()).toThrow(/flush\(\) first/);
   await s.engine.flush();
   const st = copy(s.engine.state());
+  const method = copyMethod(s.state.save());
+  const uploaded = s.engine.lastStepUploadBytes;
   await s.done();
-  return { losses, st, where };
+  return { losses, st, where, method, queueWhere, uploaded };
 }
 
 /**
@@ -138,5 +152,28 @@ for (const ep of ['cpu', 'webgpu'] as const) {
       expect(bits(resumed.st)).toEqual(bits(straight.st));
       for (const k of Object.keys(straight.st.optimizer.v)) expect(Array.from(resumed.st.optimizer.v[k])).toEqual(Array.from(straight.st.optimizer.v[k]));
     }, 120_000);
+
+    it('feature queues on the device: the same losses and queues as the host queues, and a checkpoint resumes bit-identically', async () => {
+      // dsmd-official has cd, so queues (8 rows, batch 4: the ring wraps at the second step)
+      const hostQ = await run(ep, true, N, { deviceQueues: false });
+      const devQ = await run(ep, true, N);
+      expect(devQ.queueWhere).toEqual([ep === 'webgpu' ? 'gpu-buffer' : 'cpu']);
+      expect(hostQ.queueWhere).toEqual([]);
+      // the enqueue is a copy: the device queues hold the host queues' bits, so the steps are the same runs
+      expect(devQ.losses).toEqual(hostQ.losses);
+      expect(bits(devQ.st)).toEqual(bits(hostQ.st));
+      expect(devQ.method.queuePtr).toBe(hostQ.method.queuePtr);
+      for (const k of ['queue/image', 'queue/text']) expect(Array.from(devQ.method.tensors[k].data)).toEqual(Array.from(hostQ.method.tensors[k].data));
+      // after the first step the queues cross no more: the step uploads the batch's rows and indices
+      // instead of both queues (on the CPU provider the queue tensors are host memory, counted in both)
+      const rowsUp = 2 * B * DIM * 4 + B * 8;
+      expect(hostQ.uploaded - devQ.uploaded).toBe(ep === 'webgpu' ? 2 * 8 * DIM * 4 - rowsUp : -rowsUp);
+      // checkpoint at step 3, after the wrap-around (12 rows into 8: the pointer is at 4)
+      const resumed = await run(ep, true, N, { resumeAt: 3 });
+      expect(resumed.losses).toEqual(devQ.losses);
+      expect(bits(resumed.st)).toEqual(bits(devQ.st));
+      for (const k of ['queue/image', 'queue/text']) expect(Array.from(resumed.method.tensors[k].data)).toEqual(Array.from(devQ.method.tensors[k].data));
+      expect(resumed.method.queuePtr).toBe(devQ.method.queuePtr);
+    }, 180_000);
   });
 }

@@ -16,7 +16,8 @@ import {
 import { AdamW, ArrayAdamW, type AdamWOptions, type AdamWState } from './adamw.js';
 import { DeviceAdamW } from './adamw-graph.js';
 import { encodeSplit, type SplitEmbeddings } from './encode.js';
-import type { GraphFeed } from './methods.js';
+import type { GraphFeed, MethodState } from './methods.js';
+import type { DeviceQueues } from './queue-graph.js';
 
 /** One training batch, as the trainer prepares it. */
 export interface StepBatch {
@@ -70,6 +71,12 @@ export interface StepEngine {
   encodeSplit(split: SplitData, loader: ImageLoader, splitName: string, weights?: WeightRecord): Promise<SplitEmbeddings>;
   /** Copies the engine's weights into the tfjs student (before saving it). */
   syncStudent(): void;
+  /**
+   * Takes the method's per-run state before the first step: a resident step whose losses run in the
+   * graph keeps the feature queues on the device (`MethodState.placeQueues`; `flush()` brings them
+   * back for checkpoints). Elsewhere they stay on the host.
+   */
+  useMethodState?(state: Pick<MethodState, 'placeQueues'>): void;
   release(): Promise<void>;
 }
 
@@ -190,6 +197,10 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
   readonly name: string;
   private readonly vars: NamedVariable[];
   protected readonly optimizer: ArrayAdamW | DeviceAdamW;
+  /** The method's feature queues on the device (resident step with the losses in the graph). */
+  private queues?: DeviceQueues;
+  /** Bytes the last step sent from the host to the device (the feeds given as host arrays, seeds, AdamW scalars, queue rows). */
+  lastStepUploadBytes = 0;
 
   constructor(
     private readonly student: DualEncoderStudent,
@@ -230,24 +241,36 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
     return { loss, dI, dT };
   }
 
+  useMethodState(state: Pick<MethodState, 'placeQueues'>): void {
+    if (this.optimizer instanceof DeviceAdamW && this.lossInGraph) this.queues = state.placeQueues([...this.onnx.executionProviders]);
+  }
+
   /** The resident step: forward, backward and AdamW on the device; the loss values come to JS. */
   private async residentStep(b: StepBatch, hooks: StepHooks, opt: DeviceAdamW): Promise<number> {
     let loss: number;
     let grads;
+    const q0 = this.queues?.uploadedBytes ?? 0;
+    let seedBytes: number;
     if (this.lossInGraph) {
       if (!hooks.graphFeeds) throw new Error('OnnxStepEngine: the losses run in the graph but no graph feeds were given');
-      const comps = await this.onnx.forwardLoss(b.pixels, b.ids, b.mask, b.batch, b.length, hooks.graphFeeds(), { step: b.step });
+      // the queues' device tensors replace their host rows (the previous step's enqueue runs first)
+      const feeds = this.queues ? { ...hooks.graphFeeds(), ...(await this.queues.feeds()) } : hooks.graphFeeds();
+      const comps = await this.onnx.forwardLoss(b.pixels, b.ids, b.mask, b.batch, b.length, feeds, { step: b.step });
       const w = hooks.balance(comps);
       const names = Object.keys(comps);
       loss = names.reduce((a, n, i) => a + Math.fround(w[i] * comps[n]), 0);
       grads = await this.onnx.backwardOnDevice(Object.fromEntries(names.map((n, i) => [n, w[i]])));
+      seedBytes = 4 * names.length;
     } else {
       const emb = await this.onnx.forward(b.pixels, b.ids, b.mask, b.batch, b.length, { step: b.step });
       const r = this.tfjsLoss(emb, b, hooks);
       loss = r.loss;
       grads = await this.onnx.backwardOnDevice(r.dI, r.dT);
+      seedBytes = r.dI.byteLength + r.dT.byteLength;
     }
     this.onnx.setDeviceParams(await opt.apply(await this.onnx.deviceParams(), grads));
+    // up: the forward's host feeds, the backward's seeds (one float per loss component, or dLoss/dEmbedding), the AdamW scalars, the queue rows and indices
+    this.lastStepUploadBytes = this.onnx.lastHostFeedBytes + seedBytes + opt.lastUploadBytes + (this.queues?.uploadedBytes ?? 0) - q0;
     return loss;
   }
 
@@ -276,7 +299,7 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
 
   async flush(): Promise<void> {
     if (!(this.optimizer instanceof DeviceAdamW)) return;
-    await Promise.all([this.onnx.syncToHost(), this.optimizer.flush()]);
+    await Promise.all([this.onnx.syncToHost(), this.optimizer.flush(), this.queues?.flush()]);
   }
 
   state(): EngineState {
@@ -344,6 +367,7 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
 
   async release(): Promise<void> {
     if (this.optimizer instanceof DeviceAdamW) await this.optimizer.release();
+    await this.queues?.release();
     await this.onnx.release();
   }
 }

@@ -173,6 +173,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
     textLength: cfg.student.maxLength,
     size: cfg.student.preset,
   });
+  engine.useMethodState?.(state); // a resident (webgpu) step keeps the feature queues on the device
   log.info(`student ${cfg.student.pair}/${cfg.student.preset}: ${(params.total / 1e6).toFixed(2)}M parameters, embed dim ${embedDim}`);
   const emoji = dataset.name.startsWith('emoji');
   const loader = new ImageLoader(dataset, student.preprocess, { memoryCache: true, skipBadImages: cfg.dataset.skipBadImages, cacheDir: emoji ? undefined : run.path('..', '.image-cache'), logger: log });
