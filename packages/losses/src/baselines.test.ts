@@ -67,6 +67,10 @@ describe('baseline losses, hand-computed', () => {
     expect(() => rkdLoss({ image: a, text: a }, { image: b3, text: b3 })).toThrow(/^rkd: student dim 2 != teacher dim 3\./);
     expect(() => fitnetLoss({ image: a, text: a }, { image: b3, text: b3 })).toThrow(/^fitnet: student dim 2 != teacher dim 3\./);
     expect(() => contrastiveLoss(a, b3, 1)).toThrow(/^contrastive: student dim 2/);
+    // Each check names its loss, for the text pair too.
+    expect(() => rkdLoss({ image: a, text: a }, { image: a, text: b3 })).toThrow(/^rkd: student dim 2 != teacher dim 3\./);
+    expect(() => clipKdLoss({ image: a, text: a }, { image: b3, text: a }, 1)).toThrow(/^clip-kd: student dim 2 != teacher dim 3\./);
+    expect(() => clipKdLoss({ image: a, text: a }, { image: a, text: b3 }, 1)).toThrow(/^clip-kd: student dim 2 != teacher dim 3\./);
   });
 
   it('fitnet is the mean squared error over both modalities', () => {

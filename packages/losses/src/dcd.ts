@@ -56,7 +56,8 @@ export interface DcdPlan {
 /** The plan of `teacherScores` rows ([B][C]); `columnOf[i][c]` maps candidate c of row i to the student's column (default: c). */
 export function dcdPlan(teacherScores: ArrayLike<number>[], topK: number, columnOf?: (i: number, c: number) => number): DcdPlan {
   const B = teacherScores.length;
-  const C = teacherScores[0]?.length ?? 0;
+  if (B === 0) throw new DistillError('DCD: no rows to score (an empty batch).');
+  const C = teacherScores[0].length;
   const selection = dcdSelect(teacherScores, topK);
   const K = topK;
   const teacherSelected = new Float32Array(B * K);
@@ -164,40 +165,7 @@ export function dcdDualEncoderOps<T>(o: Ops<T>, s: Pair<T>, plans: { i2t: DcdPla
   return o.scale(o.add(i2t.total, t2i.total), 0.5);
 }
 
-// ---- tfjs wrappers (the definitions above on tfOps)
-export interface DcdOutputs {
-  total: tf.Scalar;
-  dLoss: tf.Scalar;
-  nllLoss: tf.Scalar;
-  teacherSelected: tf.Tensor2D;
-  studentSelected: tf.Tensor2D;
-  entropyShare: tf.Tensor1D;
-  rWeight: tf.Tensor1D;
-  selection: DcdSelection;
-}
-
-/** DCD from score matrices [B, C] (candidate 0 = positive): the teacher's plan on the host, then dcdLossOps on tfjs. */
-export function dcdLoss(teacherScores: tf.Tensor2D, studentScores: tf.Tensor2D, opts: DcdOptions = DCD_DEFAULTS): DcdOutputs {
-  if (teacherScores.shape.join() !== studentScores.shape.join()) {
-    throw new DistillError(`DCD: teacher scores ${JSON.stringify(teacherScores.shape)} and student scores ${JSON.stringify(studentScores.shape)} differ in shape.`);
-  }
-  const p = dcdPlan(teacherScores.arraySync() as number[][], opts.topK);
-  const out = tf.tidy(() => {
-    const o = tfLossOps();
-    const r = dcdLossOps(o, studentScores, dcdPlanTensors(o, studentScores, p), opts);
-    return {
-      total: r.total as tf.Scalar,
-      dLoss: r.dLoss as tf.Scalar,
-      nllLoss: r.nllLoss as tf.Scalar,
-      studentSelected: r.studentSelected as tf.Tensor2D,
-      teacherSelected: tf.tensor2d(p.teacherSelected, [p.batch, p.topK]),
-      entropyShare: tf.tensor1d(p.entropyShare),
-      rWeight: tf.tensor1d(p.rWeight),
-    };
-  });
-  return { ...out, selection: p.selection };
-}
-
+// ---- tfjs wrapper (the definitions above on tfOps)
 /** Dual-encoder DCD on tfjs tensors (teacher features read to the host for the plans). */
 export function dcdDualEncoder(s: Pair<tf.Tensor2D>, t: Pair<tf.Tensor2D>, opts: DcdOptions & { scoreTemperature: number }, queues?: Pair<tf.Tensor2D>): tf.Scalar {
   checkPair(s.image, t.image, 'dcd');
