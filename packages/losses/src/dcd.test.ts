@@ -126,6 +126,7 @@ describe('DCD for dual encoders against a plain float64 reference', () => {
     const a = tf.tensor2d(rows(1, 8));
     const b = tf.tensor2d(rows(2, 8, 5));
     expect(() => dcdDualEncoder({ image: a, text: a }, { image: b, text: b }, { ...DCD_DEFAULTS, scoreTemperature: 0.1 })).toThrow(/^dcd: student dim 6 != teacher dim 5\./);
-    expect(() => dcdDualEncoder({ image: a, text: b }, { image: a, text: a }, { ...DCD_DEFAULTS, scoreTemperature: 0.1 })).toThrow(/^dcd: student dim 6 != teacher dim 5\./);
+    expect(() => dcdDualEncoder({ image: a, text: b }, { image: a, text: a }, { ...DCD_DEFAULTS, scoreTemperature: 0.1 })).toThrow(/^dcd: student dim 5 != teacher dim 6\./);
+    expect(() => dcdDualEncoder({ image: a, text: a }, { image: a, text: b }, { ...DCD_DEFAULTS, scoreTemperature: 0.1 })).toThrow(/^dcd: student dim 6 != teacher dim 5\./);
   });
 });

@@ -169,6 +169,7 @@ export function dcdDualEncoderOps<T>(o: Ops<T>, s: Pair<T>, plans: { i2t: DcdPla
 /** Dual-encoder DCD on tfjs tensors (teacher features read to the host for the plans). */
 export function dcdDualEncoder(s: Pair<tf.Tensor2D>, t: Pair<tf.Tensor2D>, opts: DcdOptions & { scoreTemperature: number }, queues?: Pair<tf.Tensor2D>): tf.Scalar {
   checkPair(s.image, t.image, 'dcd');
+  checkPair(s.text, t.text, 'dcd');
   const [B, D] = s.image.shape;
   const plans = dcdDualPlans({ image: t.image.dataSync(), text: t.text.dataSync() }, B, D, opts, queues && { image: queues.image.dataSync(), text: queues.text.dataSync() });
   return tf.tidy(() => {
