@@ -11,6 +11,7 @@
 import { Graph, OnnxRunner, OnnxTrainingRunner, Rng, graphOps, type GraphDropFn, type Sym, type TensorParams, type TrainingGraphs, onnxOps as op } from '@distill/core';
 import { buildingFor, disposeDeviceTensor, loadOrt, readToHost, type FeedValue, type OrtTensor } from '@distill/core';
 import { studentEmbedding, type DualEncoderStudent } from './student.js';
+import { buildDropoutMaskGraph, dropoutKey } from './dropout-graph.js';
 
 /** Why a student cannot train on the onnx engine (undefined when it can: every registered pair can). */
 export function onnxSupport(student: DualEncoderStudent): string | undefined {
@@ -171,6 +172,13 @@ export interface OnnxStudentEngineOptions {
   lengthBucket?: number;
   /** Seed of the dropout masks (a step's masks depend only on the seed and the step). */
   seed?: number;
+  /**
+   * Draw the dropout masks on the device with the counter-based generator of `dropout-graph.ts` (a
+   * graph run before the forward, its masks left where it ran: only two scalars per site go up)
+   * instead of in JS (`Rng`, uploaded). Default: on when the first provider is 'webgpu'. The two
+   * generators draw different masks: cpu and webgpu runs with dropout > 0 differ by their masks.
+   */
+  deviceDropout?: boolean;
   /** The loss as part of the graph (enables `forwardLoss` / `backwardLoss`). */
   head?: LossHead;
   /** The starting weights in `student.variables()` order (default: copied once from the student's variables). */
@@ -190,6 +198,11 @@ export class OnnxStudentEngine {
   private readonly built = new Map<string, ReturnType<typeof buildStudentGraphs>>();
   private readonly encoders = new Map<string, Promise<{ runner: OnnxRunner; inputs: string[] }>>();
   private current?: StudentRunner;
+  /** The mask graphs per dropout site list, and the last step's device masks (freed at the next step). */
+  private readonly maskRunners = new Map<string, Promise<OnnxRunner>>();
+  private masks?: OrtTensor[];
+  /** Bytes of the mask graph's feeds in the current step (two float scalars per site; 0 with host masks). */
+  private maskKeyBytes = 0;
   /**
    * Bytes of the last forward's feeds given as host arrays (batch, dropout masks, head inputs fed
    * from the host; not the resident weights or other device tensors): what that run uploads.
@@ -369,6 +382,12 @@ export class OnnxStudentEngine {
     this.student.variables().forEach((v, i) => (feeds[`p${i}`] = weights ? weights[i] : { data: this.params[i], dims: v.variable.shape }));
     const r = await this.runner(batch, Lp, withHead);
     const training = opts.training ?? true;
+    this.maskKeyBytes = 0;
+    if (training && r.dropout.length && (this.opts.deviceDropout ?? this.graphDevice === 'webgpu')) {
+      const masks = await this.deviceMasks(r.dropout, opts.step ?? 0);
+      r.dropout.forEach((d, i) => (feeds[d.name] = masks[i]));
+      return { feeds, r };
+    }
     const rng = new Rng(this.opts.seed ?? 0).fork(`dropout/${opts.step ?? 0}`);
     for (const d of r.dropout) {
       const n = d.shape.reduce((a, b) => a * b, 1);
@@ -381,6 +400,33 @@ export class OnnxStudentEngine {
       feeds[d.name] = { data: m, dims: d.shape };
     }
     return { feeds, r };
+  }
+
+  /** A step's dropout masks drawn by the mask graph (on the device with 'webgpu'); the previous step's are freed. */
+  private async deviceMasks(sites: DropoutSite[], step: number): Promise<OrtTensor[]> {
+    const key = sites.map((d) => `${d.name}:${d.shape.join('x')}:${d.rate}`).join(';');
+    let m = this.maskRunners.get(key);
+    if (!m) {
+      m = OnnxRunner.create(buildDropoutMaskGraph(sites), { executionProviders: this.opts.executionProviders, threads: this.opts.threads, outputLocation: 'gpu-buffer' });
+      this.maskRunners.set(key, m);
+    }
+    const runner = await m;
+    const feeds: Record<string, OrtTensor> = {};
+    sites.forEach((_, s) => {
+      const k = dropoutKey(this.opts.seed ?? 0, step, s);
+      feeds[`key_hi_${s}`] = runner.tensor(Float32Array.of(k.hi), []);
+      feeds[`key_lo_${s}`] = runner.tensor(Float32Array.of(k.lo), []);
+    });
+    this.dropMasks();
+    const out = await runner.runTensors(feeds, sites.map((d) => d.name));
+    this.masks = sites.map((d) => out[d.name]);
+    this.maskKeyBytes = 8 * sites.length;
+    return this.masks;
+  }
+
+  private dropMasks(): void {
+    for (const t of this.masks ?? []) disposeDeviceTensor(t);
+    this.masks = undefined;
   }
 
   /**
@@ -423,7 +469,7 @@ export class OnnxStudentEngine {
   }
 
   private async runForward(r: StudentRunner, feeds: Record<string, FeedValue>): Promise<Float32Array[]> {
-    this.lastHostFeedBytes = hostBytes(feeds);
+    this.lastHostFeedBytes = hostBytes(feeds) + this.maskKeyBytes;
     if (r.runner) return r.runner.forward(feeds);
     this.lastFeeds = feeds;
     return r.fused.forward.run(feeds, r.fused.graphs.outputNames);
@@ -546,7 +592,11 @@ export class OnnxStudentEngine {
     this.current = undefined;
     for (const t of this.device ?? []) disposeDeviceTensor(t);
     this.device = undefined;
+    this.dropMasks();
+    const maskRunners = await Promise.all(this.maskRunners.values());
+    this.maskRunners.clear();
     await Promise.all([
+      ...maskRunners.map((m) => m.release()),
       ...all.flatMap((r) => (r.runner ? [r.runner.release()] : [r.fused.forward.release(), r.fused.step.release()])),
       ...enc.map((e) => e.runner.release()),
     ]);
