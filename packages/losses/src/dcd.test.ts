@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, Rng, tf, tfOps } from '@distill/core';
-import { dcdDualEncoder, dcdPlan, dcdSelect, DCD_DEFAULTS, type DcdOptions } from './dcd.js';
+import { dcdDualEncoder, dcdDualEncoderOps, dcdPlan, dcdSelect, DCD_DEFAULTS, type DcdOptions } from './dcd.js';
 import { l2n } from './dsmd.js';
 
 const rand = (seed: number, n: number, d: number) => l2n(tf.tensor2d(new Rng(seed).normalArray(n * d), [n, d]));
@@ -128,5 +128,7 @@ describe('DCD for dual encoders against a plain float64 reference', () => {
     expect(() => dcdDualEncoder({ image: a, text: a }, { image: b, text: b }, { ...DCD_DEFAULTS, scoreTemperature: 0.1 })).toThrow(/^dcd: student dim 6 != teacher dim 5\./);
     expect(() => dcdDualEncoder({ image: a, text: b }, { image: a, text: a }, { ...DCD_DEFAULTS, scoreTemperature: 0.1 })).toThrow(/^dcd: student dim 5 != teacher dim 6\./);
     expect(() => dcdDualEncoder({ image: a, text: a }, { image: a, text: b }, { ...DCD_DEFAULTS, scoreTemperature: 0.1 })).toThrow(/^dcd: student dim 6 != teacher dim 5\./);
+    // The Ops form checks the student's two towers agree (before it reads the teacher's plans).
+    expect(() => dcdDualEncoderOps(tfOps(), { image: a, text: b }, {} as never, { ...DCD_DEFAULTS, scoreTemperature: 0.1 })).toThrow(/^dcd: student dim 6 != teacher dim 5\./);
   });
 });
