@@ -106,11 +106,11 @@ export function buildStudentGraphs(student: DualEncoderStudent, batch: number, t
     const read = new Set(g.nodes.slice(nForward).flatMap((n) => n.inputs).filter((n) => producedFwd.has(n)));
     const savedFloats = [...read].reduce((a, n) => a + (g.values.get(n)?.size ?? 0), 0);
     const fused: FusedStepGraphs = { forward, step, outputNames, outputShapes: outputs.map((o) => [...o.shape]), seedNames: seeds.map((x) => x.name), gradNames };
-    return { fused, dropout, components, memory: { savedFloats, largestFloats, maskFloats } };
+    return { fused, dropout, components, memory: { savedFloats, largestFloats, maskFloats, maskSites: dropout.length } };
   }
   const graphs = g.compileTraining(outputs, inputs);
   const savedFloats = graphs.saved.reduce((a, n) => a + (g.values.get(n)?.size ?? 0), 0);
-  return { ...graphs, dropout, components, memory: { savedFloats, largestFloats, maskFloats } };
+  return { ...graphs, dropout, components, memory: { savedFloats, largestFloats, maskFloats, maskSites: dropout.length } };
 }
 
 /** What one training step holds besides the weights, in float32 values (from the compiled graphs). */
@@ -121,6 +121,8 @@ export interface StepMemoryPlan {
   largestFloats: number;
   /** Dropout masks fed per step. */
   maskFloats: number;
+  /** Dropout sites (masks) per step. */
+  maskSites?: number;
 }
 
 /**

@@ -1,9 +1,9 @@
 /**
- * What a resident (`--device webgpu`) training step sends from the host to the device, by kind, with
- * the feature queues on the host (before: both [K, D] queues fed each step) and on the device
- * (`DeviceQueues`: the teacher rows and ring indices go to an enqueue graph), and the ms per step of
- * both (median of the steps after the first, same process, alternating). Also the dropout masks of a
- * step and the JS time to draw them, which stay host-side:
+ * What a resident (`--device webgpu`) training step sends from the host to the device, by kind:
+ * 'host' = the feature queues and dropout masks made on the host and fed each step (before), 'device'
+ * = the queues on the device (`DeviceQueues`: the teacher rows and ring indices go to an enqueue
+ * graph) and the masks drawn by the mask graph (`deviceDropout`), and the ms per step of both (median
+ * of the steps after the first, same process, alternating). Also the JS time to draw a step's masks:
  *   node --conditions=@distill/source --import tsx tools/bench/src/upload-bytes.ts [device=webgpu] [steps=6] [sizes=tiny,small] [plan=base]
  * `plan` sizes only build the graphs (no run): the byte counts of a step at that size.
  */
@@ -33,7 +33,7 @@ async function setup(size: string, deviceQueues: boolean) {
   const cfg = resolveConfig({ preset: 'smoke', overrides: { losses: 'dsmd-official', batchSize: s.batch, lossOptions: { queueSize: s.queue } } });
   const method = resolveMethod(cfg);
   const state = method.createState(DIM, cfg);
-  const onnx = new OnnxStudentEngine(student, { seed: 3, head: state.graph.head, executionProviders: [device] });
+  const onnx = new OnnxStudentEngine(student, { seed: 3, head: state.graph.head, executionProviders: [device], deviceDropout: deviceQueues });
   return { student, state, onnx, s };
 }
 
@@ -49,6 +49,7 @@ function breakdown(onnx: OnnxStudentEngine, s: { batch: number; queue: number; l
     teacherRows: 2 * B * DIM * 4,
     queues: 2 * s.queue * DIM * 4,
     enqueue: 2 * B * DIM * 4 + B * 8,
+    maskKeys: 8 * (plan.maskSites ?? 0),
   };
 }
 
@@ -106,9 +107,9 @@ for (const size of sizesArg.split(',').filter(Boolean)) {
   const h = runs.host;
   const d = runs.device;
   console.log(
-    `${size} B=${SETTING[size].batch} K=${SETTING[size].queue}: up per step host queues ${fmt(median(h.up))}, device queues ${fmt(median(d.up))} ` +
-      `(batch ${fmt(bd.batch)}, dropout masks ${fmt(bd.masks)}, teacher rows ${fmt(bd.teacherRows)}, queues ${fmt(bd.queues)} -> enqueue ${fmt(bd.enqueue)}); ` +
-      `ms/step host queues ${median(h.ms).toFixed(0)}, device queues ${median(d.ms).toFixed(0)} (ratio ${(median(d.ms) / median(h.ms)).toFixed(2)})`,
+    `${size} B=${SETTING[size].batch} K=${SETTING[size].queue}: up per step host ${fmt(median(h.up))}, device ${fmt(median(d.up))} ` +
+      `(batch ${fmt(bd.batch)}, dropout masks ${fmt(bd.masks)} -> ${bd.maskKeys} B of keys, teacher rows ${fmt(bd.teacherRows)}, queues ${fmt(bd.queues)} -> enqueue ${fmt(bd.enqueue)}); ` +
+      `ms/step host ${median(h.ms).toFixed(0)}, device ${median(d.ms).toFixed(0)} (ratio ${(median(d.ms) / median(h.ms)).toFixed(2)})`,
   );
 }
 for (const size of planArg.split(',').filter(Boolean)) {
@@ -119,10 +120,10 @@ for (const size of planArg.split(',').filter(Boolean)) {
   const u = new Rng(3).fork('dropout/1').fork('d').uniformArray(bd.maskFloats);
   const drawMs = performance.now() - t0;
   const before = bd.batch + bd.masks + bd.teacherRows + bd.queues;
-  const after = bd.batch + bd.masks + bd.teacherRows + bd.enqueue;
+  const after = bd.batch + bd.maskKeys + bd.teacherRows + bd.enqueue;
   console.log(
-    `${size} B=${x.s.batch} K=${x.s.queue} (plan): up per step host queues ${fmt(before)}, device queues ${fmt(after)} ` +
-      `(batch ${fmt(bd.batch)}, dropout masks ${fmt(bd.masks)} = ${bd.maskFloats} floats drawn in ${drawMs.toFixed(0)} ms of JS, teacher rows ${fmt(bd.teacherRows)}, queues ${fmt(bd.queues)} -> enqueue ${fmt(bd.enqueue)}) [${u.length}]`,
+    `${size} B=${x.s.batch} K=${x.s.queue} (plan): up per step host ${fmt(before)}, device ${fmt(after)} ` +
+      `(batch ${fmt(bd.batch)}, dropout masks ${fmt(bd.masks)} = ${bd.maskFloats} floats drawn in ${drawMs.toFixed(0)} ms of JS -> ${bd.maskKeys} B of keys, teacher rows ${fmt(bd.teacherRows)}, queues ${fmt(bd.queues)} -> enqueue ${fmt(bd.enqueue)}) [${u.length}]`,
   );
   x.state.dispose();
   x.student.dispose();
