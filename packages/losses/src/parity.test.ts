@@ -21,6 +21,10 @@ describe('parity with the official DSMD / DCD fixture (fixtures/parity/dsmd_publ
     expect(tf.memory().numTensors).toBe(before);
     const expected = Object.keys(readJsonFile<{ outputs: Record<string, unknown> }>(file).outputs).filter((k) => !k.startsWith('float32/'));
     expect(Object.keys(got).sort()).toEqual(expected.sort());
+    // Matrices come back as rows: [B][D] features, [K][D] queues.
+    const fx = readJsonFile<LossFixture>(file);
+    expect((got['step1/stu_img_norm'] as number[][]).map((r) => r.length)).toEqual(Array(fx.config.batch_size).fill(fx.config.dim));
+    expect((got['step1/i_queue_after'] as number[][]).length).toBe(fx.config.queue_size_K);
   });
 
   it('matches every loss, balancer, queue and DCD output at 1e-5 relative', () => {

@@ -168,7 +168,7 @@ function* lossParitySteps(fx: LossFixture): Generator<Request, Record<string, Va
       const raw = (k: string) => rows(fx.inputs[`${k}_raw_step${step}`]);
       const inputs = {
         si: raw('stu_img'), st: raw('stu_txt'), ti: raw('tea_img'), tt: raw('tea_txt'),
-        qi: { data: iq.rows.slice(), shape: [K, D] }, qt: { data: tq.rows.slice(), shape: [K, D] },
+        qi: { data: iq.rows, shape: [K, D] }, qt: { data: tq.rows, shape: [K, D] }, // read before the enqueue below
       };
       const got: Record<string, Out> = yield { f: ((o, x) => dsmdStepOps(o, x as never, c)) as OpsFn<string>, inputs };
       for (const [k, v] of Object.entries(got)) out[p + k] = valueOf(v);
