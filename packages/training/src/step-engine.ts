@@ -189,9 +189,11 @@ export class TfjsStepEngine extends OptimizerEngine implements StepEngine {
  * and their gradients cross). Evaluation runs inference graphs on onnxruntime with the same arrays.
  *
  * With a resident engine (WebGPU): weights, gradients, AdamW moments (`DeviceAdamW`, AdamW as a
- * graph) and the saved activations stay in device tensors; per step the batch, the dropout masks and
- * the loss head's feeds go up and the loss values (or the embeddings, for tfjs losses) come down.
- * `flush()` reads weights and moments back for checkpoints; evaluation reads the resident weights.
+ * graph), the saved activations, the dropout masks (drawn by a graph on the device) and, once
+ * `useMethodState` has placed them, the feature queues (`DeviceQueues`) stay in device tensors; per
+ * step the batch, the teacher rows and a few scalars go up and the loss values (or the embeddings,
+ * for tfjs losses) come down. `flush()` reads weights, moments and queues back for checkpoints;
+ * evaluation reads the resident weights.
  */
 export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
   readonly name: string;
