@@ -1,3 +1,5 @@
+import type { RetrievalMetrics } from '@distill/core';
+
 /**
  * Statistics of an experiment: mean and standard deviation over seeds, Recall@K and RSUM recomputed
  * from per-query ranks under a resampling of the test images, a paired bootstrap over seeds and test
@@ -44,15 +46,8 @@ export interface RunRanks {
   textToImage: ArrayLike<number>;
 }
 
-export interface RecallFigures {
-  i2t_r1: number;
-  i2t_r5: number;
-  i2t_r10: number;
-  t2i_r1: number;
-  t2i_r5: number;
-  t2i_r10: number;
-  rsum: number;
-}
+/** The recall figures of core's RetrievalMetrics (without the rank statistics). */
+export type RecallFigures = Pick<RetrievalMetrics, 'i2t_r1' | 'i2t_r5' | 'i2t_r10' | 't2i_r1' | 't2i_r5' | 't2i_r10' | 'rsum'>;
 
 /**
  * Recall@1/5/10 both ways (percent) and RSUM from ranks, each test image counted `weight[i]` times
