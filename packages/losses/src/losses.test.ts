@@ -114,6 +114,27 @@ describe('DSMD losses, hand-computed', () => {
     expect(val(hingePair(a(), c(), -0.5, 'sum'))).toBe(0);
   });
 
+  it("paper mode's margin-0 hinge has a free minimum: a student orthogonal to the teacher's features (why `dsmd` sits at chance on emoji, docs/results.md)", () => {
+    // Teacher features in dims 0-2, student in dims 3-5 (the emoji teacher's features span ~16 of 256 dims, so a student
+    // can get there): S = 0, every hinge term is [m + 0 - 0]_+ = m. At m = 0 the loss is 0 with a zero gradient.
+    const t = () => m([[1, 0, 0, 0, 0, 0], [0.6, 0.8, 0, 0, 0, 0], [0, 0.6, 0.8, 0, 0, 0]]);
+    const s = () => m([[0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 0.6, 0.8], [0, 0, 0, 0.8, 0, 0.6]]);
+    const pair = { image: s(), text: s() }, teach = { image: t(), text: t() };
+    expect(val(hardNegativeDistill(pair, teach, 0, 'max').total)).toBe(0);
+    expect(val(hardNegativeDistill(pair, teach, 0, 'sum').total)).toBe(0);
+    const g = tf.grad((x: tf.Tensor) => hardNegativeDistill({ image: x as tf.Tensor2D, text: s() }, teach, 0, 'max').total)(s()).dataSync();
+    expect(Math.max(...Array.from(g, Math.abs))).toBe(0);
+    // margin 0.2 charges it: each of the 4 pairs pays m per query row and column (max) -> 4 * 2 * B * m = 4.8.
+    expect(val(hardNegativeDistill(pair, teach, 0.2, 'max').total)).toBeCloseTo(4.8, 5);
+    // The other signature of that state: cos(s, t) = 0 -> cos_loss = 2 * 1/2 = 1; every contrastive logit is 0 -> con_loss = 2 log(K + 1)
+    // (16.6 for the emoji preset's K = 4096, what the chance runs log).
+    const queue = m(Array.from({ length: 4 }, (_, k) => [k % 3 === 0 ? 1 : 0, k % 3 === 1 ? 1 : 0, k % 3 === 2 ? 1 : 0, 0, 0, 0]));
+    const l = dsmdLosses(pair, teach, { image: queue, text: queue }, { temperature: 0.05, ...DSMD_MODES.paper, enabled: DSMD_COMPONENTS });
+    expect(val(l.hnd_loss)).toBe(0);
+    expect(val(l.cos_loss)).toBeCloseTo(1, 6);
+    expect(val(l.con_loss)).toBeCloseTo(2 * Math.log(5), 5);
+  });
+
   it('hard-negative distillation adds the four hinge pairs', () => {
     // student image a, text c; teacher image a, text c: pairs (a, a), (c, c), (a, c), (c, a).
     const I = a();
