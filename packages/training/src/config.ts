@@ -54,7 +54,8 @@ export interface TrainConfig {
   balancer?: string;
   /** Balancer settings: the softmax temperature of the dsmd balancers (default 1; the paper's Table 10 varies it). */
   balancerOptions?: { temperature?: number };
-  lossOptions: { temperature: number; queueSize: number; margin?: number; hardNegative?: 'sum' | 'max' };
+  /** dcd: DCD's candidates per row, distillation temperature and mix (default 8, 1, 0.2; topK = batch size scores every in-batch candidate). */
+  lossOptions: { temperature: number; queueSize: number; margin?: number; hardNegative?: 'sum' | 'max'; dcd?: { topK?: number; temperature?: number; alpha?: number } };
   optimizer: { lr: number; weightDecay: number; lrImage?: number; lrText?: number; lrHead?: number; betas: [number, number]; eps: number };
   schedule: { epochs: number; decayEpoch: number; decayFactor: number; warmupSteps: number };
   batchSize: number;
@@ -282,6 +283,7 @@ export const TrainConfigSchema = section({
     queueSize: intAtLeast(1),
     margin: finite().optional(),
     hardNegative: oneOf(['sum', 'max'] as const).optional(),
+    dcd: section({ topK: intAtLeast(2).optional(), temperature: positive().optional(), alpha: z.number(expected('a number in [0, 1]')).min(0, expected('a number in [0, 1]')).max(1, expected('a number in [0, 1]')).optional() }).optional(),
   }),
   optimizer: section({
     lr: positive(),

@@ -61,6 +61,7 @@ export function resolveMethod(cfg: TrainConfig, from?: { method: LossMethod; bal
       temperature: cfg.lossOptions.temperature,
       margin: cfg.lossOptions.margin,
       hardNegative: cfg.lossOptions.hardNegative,
+      ...(cfg.lossOptions.dcd ? { dcd: cfg.lossOptions.dcd } : {}),
     });
   const balancerName = cfg.balancer ?? lm.defaultBalancer;
   const chosenBalancer = from?.balancer ?? ((name: string) => createBalancer(name, cfg.balancerOptions ?? {}));
