@@ -11,8 +11,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { initRuntime, repoRoot, Rng, tf } from '@distill/core';
-import { createStudent, encodeSafetensors, getStudentWeights } from '@distill/student-architectures';
+import { initRuntime, repoRoot, Rng, tf, encodeSafetensors } from '@distill/core';
+import { createStudent, getStudentWeights } from '@distill/student-architectures';
 
 const out = join(repoRoot(), 'packages/student-architectures/src/fixtures/towers');
 await initRuntime('cpu', { quiet: true });

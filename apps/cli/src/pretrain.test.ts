@@ -2,8 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '@distill/core';
-import { readSafetensors } from '@distill/student-architectures';
+import { repoRoot, readSafetensors } from '@distill/core';
 import { resolveConfig } from '@distill/training';
 import { afterAll, describe, expect, it } from 'vitest';
 

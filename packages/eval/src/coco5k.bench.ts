@@ -8,8 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initRuntime, repoRoot, Rng } from '@distill/core';
-import { writeNpy } from '@distill/data';
+import { initRuntime, repoRoot, Rng, writeNpy } from '@distill/core';
 import { computeRecallAsync } from './recall.js';
 
 const arg = (name: string, def: string) => {

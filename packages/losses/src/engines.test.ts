@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Graph, graphOps, initRuntime, OnnxRunner, Rng, tf, tfOps, type Ops, type Sym } from '@distill/core';
+import { graphOps, initRuntime, OnnxRunner, Rng, tf, tfOps, type Ops } from '@distill/core';
+import { Graph, type Sym } from '@distill/autodiff';
 import { clipKdLossOps, contrastiveLossOps, fitnetLossOps, groupTargetArray, infoNceOps, kdLossOps, rkdAngleOps, rkdDistanceOps, rkdLossOps } from './baselines.js';
 import { l2nOps, logSoftmaxRows } from './common.js';
 import { dcdDualEncoderOps, dcdDualPlans, dcdLossOps, dcdPlan, dcdPlanTensors, DCD_DEFAULTS, type DcdPlan } from './dcd.js';

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Graph, initRuntime, OnnxRunner, Rng, tf } from '@distill/core';
+import { initRuntime, OnnxRunner, Rng, tf } from '@distill/core';
+import { Graph } from '@distill/autodiff';
 import { l2n } from './common.js';
 import { METHOD_NAMES, resolveLossMethod, type HostLossInputs } from './methods.js';
 

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createContainer, Graph, initRuntime, registryOf, Rng, TOKENS, tf } from '@distill/core';
+import { createContainer, initRuntime, registryOf, Rng, TOKENS, tf } from '@distill/core';
+import { Graph } from '@distill/autodiff';
 import { clipKdLoss, contrastiveLoss, fitnetLoss, kdLoss, rkdLoss } from './baselines.js';
 import { dcdDualEncoder, DCD_DEFAULTS } from './dcd.js';
 import { hardNegativeDistill, l2n } from './dsmd.js';

@@ -5,7 +5,8 @@
  * computed on the host from plain arrays (`extraInputs` / `extraValues`: same-group targets, DCD's
  * teacher selection). Every method has every form.
  */
-import { DistillError, graphOps, tf, type Graph, type LossInputs, type Ops, type RegistryContext, type RegistryEntry, type Sym } from '@distill/core';
+import { DistillError, graphOps, tf, type LossInputs, type Ops, type RegistryContext, type RegistryEntry } from '@distill/core';
+import { type Graph, type Sym } from '@distill/autodiff';
 import { clipKdLossOps, contrastiveLossOps, fitnetLossOps, groupTargetArray, kdLossOps, rkdLossOps } from './baselines.js';
 import { tfLossOps } from './common.js';
 import { dcdDualEncoderOps, dcdDualPlans, DCD_DEFAULTS, type DcdOptions, type DcdPlan, type DcdPlanTensors } from './dcd.js';

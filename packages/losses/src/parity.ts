@@ -1,4 +1,5 @@
-import { DistillError, Graph, graphOps, OnnxRunner, readJsonFile, tf, tfOps, type Ops, type Sym } from '@distill/core';
+import { DistillError, graphOps, OnnxRunner, readJsonFile, tf, tfOps, type Ops } from '@distill/core';
+import { Graph, type Sym } from '@distill/autodiff';
 import { DsmdOfficialBalancer } from '@distill/balancer';
 import { clipKdLoss, contrastiveLoss, fitnetLoss, infoNce, kdLoss, rkdAngle, rkdDistance, rkdLoss } from './baselines.js';
 import { l2nOps } from './common.js';

@@ -6,7 +6,8 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DistillError, Graph, OnnxRunner, Rng, Sym, atomicWriteJson, encodeModel, graphOps, tf, type NodeSpec, type TensorParams, type TensorSpec } from '@distill/core';
+import { DistillError, OnnxRunner, Rng, atomicWriteJson, graphOps, tf, type TensorParams } from '@distill/core';
+import { Graph, Sym, encodeModel, type NodeSpec, type TensorSpec } from '@distill/autodiff';
 import { buildEncoderGraph, getStudentWeights, studentEmbedding, type DualEncoderStudent } from '@distill/student-architectures';
 import { loadStudent } from '@distill/training';
 import { OnnxModel, modelHash } from './model.js';

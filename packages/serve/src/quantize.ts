@@ -5,7 +5,7 @@
  *   y = (DynamicQuantizeLinear(x) -> MatMulInteger with W_q) * (x_scale * w_scale[col]) + bias
  * Everything else (embedding tables, attention products, norms) stays float32.
  */
-import type { NodeSpec, TensorSpec } from '@distill/core';
+import type { NodeSpec, TensorSpec } from '@distill/autodiff';
 
 export interface QuantizeReport {
   /** Gemm nodes quantized. */

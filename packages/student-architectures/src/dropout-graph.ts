@@ -15,7 +15,7 @@
  * provider computes the same bits (tested); the element index is built from per-axis ranges, so a
  * site may hold up to 2^31 elements.
  */
-import { encodeModel, type NodeSpec, type TensorSpec } from '@distill/core';
+import { encodeModel, type NodeSpec, type TensorSpec } from '@distill/autodiff';
 import type { DropoutSite } from './onnx-engine.js';
 
 const CAST_INT32 = 6;

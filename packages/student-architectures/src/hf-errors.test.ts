@@ -1,11 +1,10 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DistillError } from '@distill/core';
+import { DistillError, encodeSafetensors } from '@distill/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encoderFromHfConfig, loadHfEncoder, type HfConfig } from './hf.js';
 import { hfShape, sizeOf } from './params.js';
-import { encodeSafetensors } from './safetensors.js';
 import { createStudent } from './student.js';
 
 /**

@@ -1,10 +1,9 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initRuntime } from '@distill/core';
+import { initRuntime, readSafetensors } from '@distill/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encoderFromHfConfig, loadHfEncoder, matchHfWeights, readHfConfig } from './hf.js';
 import { runHfParity } from './parity.js';
-import { readSafetensors } from './safetensors.js';
 
 /** In-repo copies of shared/parity/hf-tiny/<model> (config.json, model.safetensors, reference.json). */
 const tiny = (m: string) => fileURLToPath(new URL(`./fixtures/hf-tiny/${m}`, import.meta.url));

@@ -1,11 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DistillError } from '@distill/core';
+import { DistillError, readSafetensors, type SafeTensor } from '@distill/core';
 import { createBert, type BertConfig } from './bert.js';
 import type { Encoder } from './encoder.js';
 import type { HiddenAct } from './ops.js';
 import { fromHf, hfShape, type WeightProblem, weightProblemMessage } from './params.js';
-import { readSafetensors, type SafeTensor } from './safetensors.js';
 import { createVit, type VitConfig } from './vit.js';
 
 /** A Hugging Face config.json (only the fields distill reads). */

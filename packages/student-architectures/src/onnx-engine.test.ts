@@ -1,4 +1,5 @@
-import { initRuntime, onnxOps as op, tf } from '@distill/core';
+import { initRuntime, tf } from '@distill/core';
+import { onnxOps as op } from '@distill/autodiff';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OnnxStudentEngine, onnxSupport, type LossHead } from './onnx-engine.js';
 import { createStudent } from './student.js';

@@ -8,8 +8,9 @@
  * a 200M-parameter student trains outside the 32-bit tfjs-wasm heap. `encodeImages`/`encodeTexts`
  * run inference-only graphs (no saved activations) for evaluation.
  */
-import { Graph, OnnxRunner, OnnxTrainingRunner, Rng, graphOps, type GraphDropFn, type Sym, type TensorParams, type TrainingGraphs, onnxOps as op } from '@distill/core';
-import { buildingFor, disposeDeviceTensor, loadOrt, readToHost, type FeedValue, type OrtTensor } from '@distill/core';
+import { OnnxRunner, OnnxTrainingRunner, Rng, graphOps, type GraphDropFn, type TensorParams } from '@distill/core';
+import { Graph, type Sym, type TrainingGraphs, onnxOps as op, buildingFor } from '@distill/autodiff';
+import { disposeDeviceTensor, loadOrt, readToHost, type FeedValue, type OrtTensor } from '@distill/core';
 import { studentEmbedding, type DualEncoderStudent } from './student.js';
 import { buildDropoutMaskGraph, dropoutKey } from './dropout-graph.js';
 

@@ -1,4 +1,5 @@
-import { Graph, graphOps, initRuntime, OnnxRunner, tf, tfOps, type Ops, type Sym } from '@distill/core';
+import { graphOps, initRuntime, OnnxRunner, tf, tfOps, type Ops } from '@distill/core';
+import { Graph, type Sym } from '@distill/autodiff';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { activation, additiveMask, conv1dSame, l2Normalize, type HiddenAct } from './ops.js';
 

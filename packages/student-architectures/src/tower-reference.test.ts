@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Graph, graphOps, initRuntime, OnnxRunner, tf, type Sym, type TensorParams } from '@distill/core';
+import { graphOps, initRuntime, OnnxRunner, tf, type TensorParams, readSafetensors } from '@distill/core';
+import { Graph, type Sym } from '@distill/autodiff';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OnnxStudentEngine } from './onnx-engine.js';
 import { resnetTower, type ResNetConfig } from './resnet.js';
-import { readSafetensors } from './safetensors.js';
 import { createStudentFromConfig, setStudentWeights, type DualEncoderStudent, type StudentConfig } from './student.js';
 import { textCnnTower, type TextCnnConfig } from './textcnn.js';
 

@@ -1,4 +1,5 @@
-import { DistillError, Graph, graphOps, initRuntime, OnnxRunner, Rng, tf, tfOps, type Sym, type TensorParams } from '@distill/core';
+import { DistillError, graphOps, initRuntime, OnnxRunner, Rng, tf, tfOps, type TensorParams } from '@distill/core';
+import { Graph, type Sym } from '@distill/autodiff';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bertTower, createBert } from './bert.js';
 import { createVariables } from './params.js';

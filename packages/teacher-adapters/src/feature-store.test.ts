@@ -3,9 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '@distill/core';
-import { writeNpy } from '@distill/data';
-import { encodeSafetensors } from '@distill/student-architectures';
-import { atomicWriteFile, tensorChecksum } from '@distill/core';
+import { atomicWriteFile, tensorChecksum, writeNpy, encodeSafetensors } from '@distill/core';
 import { loadFeatureStore } from './feature-store.js';
 
 // 2 images, 3 captions (image 0 has two), dim 2

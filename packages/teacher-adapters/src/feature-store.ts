@@ -1,8 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DistillError, readSafetensorsHeader, tensorChecksum, type Dataset, type TensorMap } from '@distill/core';
-import { readNpyMatrixF32 } from '@distill/data';
-import { readSafetensors } from '@distill/student-architectures';
+import { DistillError, readSafetensorsHeader, tensorChecksum, type Dataset, type TensorMap, readNpyMatrixF32, readSafetensors } from '@distill/core';
 import { l2normalizeRows } from './onnx-teacher.js';
 
 /** Teacher features of one split, rows aligned with split.images / split.captions (L2-normalised). */

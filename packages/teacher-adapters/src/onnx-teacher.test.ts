@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeModel, type NodeSpec, type TensorSpec } from '@distill/core';
+import { encodeModel, type NodeSpec, type TensorSpec } from '@distill/autodiff';
 import { OnnxTeacher, tokenizerVocabSize } from './onnx-teacher.js';
 
 /**

@@ -9,7 +9,8 @@
  * rounding, ~1e-7 relative per step.) The step-dependent scalars are inputs: one compiled session
  * serves every step.
  */
-import { DistillError, Graph, disposeDeviceTensor, onnxOps as op, OnnxRunner, readToHost, type OrtTensor, type ParamGroup } from '@distill/core';
+import { DistillError, disposeDeviceTensor, OnnxRunner, readToHost, type OrtTensor, type ParamGroup } from '@distill/core';
+import { Graph, onnxOps as op } from '@distill/autodiff';
 import { groupLearningRate, type AdamWOptions, type AdamWState, type ArrayParam } from './adamw.js';
 
 const GROUPS: readonly ParamGroup[] = ['image', 'text', 'head'];

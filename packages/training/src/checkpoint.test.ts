@@ -2,8 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { atomicWriteFile, createLogger } from '@distill/core';
-import { encodeSafetensors } from '@distill/student-architectures';
+import { atomicWriteFile, createLogger, encodeSafetensors } from '@distill/core';
 import {
   CHECKPOINT_FILES,
   clearRunCheckpoints,

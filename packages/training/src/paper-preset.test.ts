@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Rng } from '@distill/core';
-import { writeNpy } from '@distill/data';
+import { Rng, writeNpy } from '@distill/core';
 
 // The paper's preset (`--preset paper`: vit-bert `base`, DSMD paper mode, queue 8192, Flickr30K, a
 // BEiT-3 teacher) takes its first steps with random weights when neither the BEiT-3 export nor

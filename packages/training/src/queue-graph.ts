@@ -12,7 +12,8 @@
  * The enqueue of step t runs lazily, before the queues are next read (the next step's `feeds()` or a
  * `flush()`): the trainer's `afterStep` is synchronous, and the order of the updates is what counts.
  */
-import { DistillError, disposeDeviceTensor, encodeModel, OnnxRunner, readToHost, type OrtTensor } from '@distill/core';
+import { DistillError, disposeDeviceTensor, OnnxRunner, readToHost, type OrtTensor } from '@distill/core';
+import { encodeModel } from '@distill/autodiff';
 import type { FeatureQueue } from '@distill/losses';
 
 /** The enqueue graph of two [K, D] queues and a batch of B rows: inputs image_queue, text_queue, image_rows, text_rows, indices [B, 1] int64. */

@@ -1,12 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWriteFile, atomicWriteJson, DistillError, readJsonFile, readSafetensorsHeader, sha256, tensorChecksum, tf, type ImagePreprocess, type Teacher } from '@distill/core';
+import { atomicWriteFile, atomicWriteJson, DistillError, readJsonFile, readSafetensorsHeader, sha256, tensorChecksum, tf, type ImagePreprocess, type Teacher, encodeSafetensors, readSafetensors } from '@distill/core';
 import {
   createStudentFromConfig,
-  encodeSafetensors,
   getStudentWeights,
   loadTokenizer,
-  readSafetensors,
   setStudentWeights,
   type DualEncoderStudent,
   type StudentConfig,

@@ -1,11 +1,10 @@
 import { freemem, totalmem } from 'node:os';
-import { DistillError, tf, type NamedVariable, type ParamGroup, type RetrievalMetrics, type SplitData } from '@distill/core';
+import { DistillError, tf, type NamedVariable, type ParamGroup, type RetrievalMetrics, type SplitData, readSafetensors } from '@distill/core';
 import type { ImageLoader } from '@distill/data';
 import { computeRecall } from '@distill/eval';
 import {
   createStudentFromConfig,
   getStudentWeights,
-  readSafetensors,
   setStudentWeights,
   type DualEncoderStudent,
   type OnnxStudentEngine,

@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { DistillError, initRuntime, type BackendChoice } from '@distill/core';
-import { readNpyIndices, readNpyMatrixF32 } from '@distill/data';
+import { DistillError, initRuntime, type BackendChoice, readNpyIndices, readNpyMatrixF32 } from '@distill/core';
 import { computeRecallAsync, headline } from '@distill/eval';
 import type { CliCommand } from '../command.js';
 

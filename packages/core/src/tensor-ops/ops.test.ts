@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Graph, initRuntime, OnnxRunner, tf, type Sym } from '../index.js';
+import { Graph, type Sym } from '@distill/autodiff';
+import { initRuntime, OnnxRunner, tf } from '../index.js';
 import { graphOps } from './graph-ops.js';
 import type { Ops } from './ops.js';
 import { conv2dSameNhwc, embeddingLookup } from './tf-kernels.js';

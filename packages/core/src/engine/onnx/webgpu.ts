@@ -10,7 +10,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
-import { encodeModel } from './proto.js';
+import { encodeModel } from '@distill/autodiff';
 
 /** The apt line that gives a Debian 12 machine without a GPU a Vulkan driver Dawn accepts (Mesa lavapipe >= 25). */
 export const LAVAPIPE_INSTALL =
