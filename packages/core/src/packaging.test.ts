@@ -30,7 +30,7 @@ function runtimeSources(dir: string): string[] {
     const p = join(dir, n);
     if (statSync(p).isDirectory()) {
       if (n !== 'fixtures' && n !== 'bench') out.push(...runtimeSources(p));
-    } else if (/\.ts$/.test(n) && !/\.(test|bench)\.ts$/.test(n) && !n.endsWith('.d.ts')) out.push(p);
+    } else if (/\.ts$/.test(n) && !/\.(test|test-util|bench)\.ts$/.test(n) && !n.endsWith('.d.ts')) out.push(p);
   }
   return out;
 }

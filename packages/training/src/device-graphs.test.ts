@@ -11,7 +11,7 @@ const probe = hasVulkan ? await probeWebGpuSession() : undefined;
 
 describe.skipIf(!probe?.ok)(`device graphs on WebGPU${probe?.ok ? '' : ' (skipped: no WebGPU session; lavapipe runs it on the CPU)'}`, () => {
   it('enqueue, dropout-mask and AdamW graphs: every node on WebGPU, no Memcpy', async () => {
-    const child = spawn(process.execPath, ['--conditions=@distill/source', '--import', 'tsx', fileURLToPath(new URL('./device-graphs-run.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--conditions=@distill/source', '--import', 'tsx', fileURLToPath(new URL('./device-graphs-run.test-util.ts', import.meta.url))], { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     child.stdout.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr.on('data', (d: Buffer) => (log += d.toString()));

@@ -2,7 +2,7 @@
  * Child process of device-graphs.test.ts: starts a WebGPU session (verbose log: onnxruntime prints
  * its node placements on stderr) for each graph the resident step adds around the model — the
  * feature queues' enqueue, the dropout mask generator, the AdamW update — and runs it once.
- *   node --conditions=@distill/source --import tsx packages/training/src/device-graphs-run.ts
+ *   node --conditions=@distill/source --import tsx packages/training/src/device-graphs-run.test-util.ts
  */
 import * as ort from 'onnxruntime-node';
 import { buildDropoutMaskGraph, dropoutKey } from '@distill/student-architectures';
