@@ -1,43 +1,25 @@
+import { encodeModel, OPSET } from '@distill/autodiff';
+
 /**
  * An optional fast path for the similarity products: onnxruntime-node's MLAS GEMM (multi-threaded),
  * used when the package can be imported (it is an optional, undeclared peer here: @distill/teacher-adapters
- * installs it). The one-node model `C = A · Bᵀ` (ONNX Gemm, transB = 1) is encoded by hand below.
+ * installs it). The one-node model `C = A · Bᵀ` (ONNX Gemm, transB = 1) is written by @distill/autodiff's
+ * encodeModel, with symbolic sizes so that one session serves every n, m and d.
  */
-
-// ---- minimal protobuf encoding (varints, length-delimited fields)
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 127) {
-    out.push((n & 127) | 128);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-const key = (field: number, wire: number) => varint(field * 8 + wire);
-const vfield = (field: number, v: number) => [...key(field, 0), ...varint(v)];
-const bfield = (field: number, bytes: number[]) => [...key(field, 2), ...varint(bytes.length), ...bytes];
-const sfield = (field: number, s: string) => bfield(field, [...new TextEncoder().encode(s)]);
-
-function valueInfo(name: string, dims: string[]): number[] {
-  const shape = dims.flatMap((d) => bfield(1, sfield(2, d))); // Dimension.dim_param
-  const tensorType = [...vfield(1, 1 /* FLOAT */), ...bfield(2, shape)];
-  return [...sfield(1, name), ...bfield(2, bfield(1, tensorType))];
-}
 
 /** ModelProto bytes for Y = A · Bᵀ with A [n, d], B [m, d] (float32). */
 export function gemmTransBModel(): Uint8Array {
-  const attr = [...sfield(1, 'transB'), ...vfield(3, 1), ...vfield(20, 2 /* INT */)];
-  const node = [...sfield(1, 'A'), ...sfield(1, 'B'), ...sfield(2, 'Y'), ...sfield(3, 'gemm'), ...sfield(4, 'Gemm'), ...bfield(5, attr)];
-  const graph = [
-    ...bfield(1, node),
-    ...sfield(2, 'distill_similarity'),
-    ...bfield(11, valueInfo('A', ['n', 'd'])),
-    ...bfield(11, valueInfo('B', ['m', 'd'])),
-    ...bfield(12, valueInfo('Y', ['n', 'm'])),
-  ];
-  const model = [...vfield(1, 8 /* ir_version */), ...sfield(2, 'distill'), ...bfield(7, graph), ...bfield(8, [...sfield(1, ''), ...vfield(2, 13)])];
-  return Uint8Array.from(model);
+  return encodeModel({
+    name: 'distill_similarity',
+    nodes: [{ op: 'Gemm', name: 'gemm', inputs: ['A', 'B'], outputs: ['Y'], attrs: { transB: 1 } }],
+    initializers: [],
+    inputs: [
+      { name: 'A', dtype: 'float32', shape: ['n', 'd'] },
+      { name: 'B', dtype: 'float32', shape: ['m', 'd'] },
+    ],
+    outputs: [{ name: 'Y', dtype: 'float32', shape: ['n', 'm'] }],
+    opset: OPSET,
+  });
 }
 
 interface OrtTensor {
