@@ -169,11 +169,6 @@ export function expand(x: Sym, shape: number[]): Sym {
   return prim('Expand', [x, g0(x).ints(shape)], out);
 }
 
-/** Rows scaled to unit L2 norm: y = x / sqrt(sum x^2) (tfjs's max(||x||, 1e-12) guard only differs for all-zero rows). */
-export function l2Normalize(x: Sym): Sym {
-  return div(x, sqrt(reduceSum(mul(x, x), [-1], true)));
-}
-
 /** 2-D convolution, NCHW input, OIHW weight, explicit pads [top, left, bottom, right], optional bias. */
 export function conv2d(x: Sym, w: Sym, b: Sym | undefined, stride: number, pads: [number, number, number, number]): Sym {
   const [N, C, H, W] = x.shape;

@@ -13,3 +13,4 @@ export * from './integrity.js';
 export * from './formats/index.js';
 export * from './run-lock.js';
 export * from './tensor-ops/index.js';
+export * from './rows.js';

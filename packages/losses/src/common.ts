@@ -2,7 +2,7 @@
  * Small pieces every loss is built from, written over `Ops<T>` (one definition for the tfjs engine
  * and the onnx graph engine), and the shape checks that turn a wrong input into one clear line.
  */
-import { DistillError, tf, tfOps, type Ops } from '@distill/core';
+import { DistillError, L2_EPS, l2NormalizeOps, tf, tfOps, type Ops } from '@distill/core';
 
 let tfo: Ops<tf.Tensor> | undefined;
 /** The tfjs engine's ops (no dropout: losses have none), made once. */
@@ -51,13 +51,12 @@ export function eyeConst<T>(o: Ops<T>, like: T, n: number, offDiagonal = false):
   return o.constant(like, v, [n, n]);
 }
 
-// l2n(x) = x / max(||x||_2, eps) per row (torch F.normalize)
-export function l2nOps<T>(o: Ops<T>, x: T, eps = 1e-12): T {
-  const n = o.shape(x)[0];
-  return o.div(x, o.maximumConst(o.reshape(o.sqrt(rowDot(o, x, x)), [n, 1]), eps));
+// l2n(x) = x / max(||x||_2, eps) per row (torch F.normalize): core's one definition
+export function l2nOps<T>(o: Ops<T>, x: T, eps = L2_EPS): T {
+  return l2NormalizeOps(o, x, eps);
 }
 
 /** Row-wise L2 normalisation of a tfjs matrix (l2nOps on the tfjs engine). */
-export function l2n(x: tf.Tensor2D, eps = 1e-12): tf.Tensor2D {
+export function l2n(x: tf.Tensor2D, eps = L2_EPS): tf.Tensor2D {
   return tf.tidy(() => l2nOps(tfLossOps(), x, eps) as tf.Tensor2D);
 }

@@ -1,4 +1,4 @@
-import { DistillError, Rng, tf } from '@distill/core';
+import { DistillError, l2NormalizeRows, Rng, tf } from '@distill/core';
 
 /**
  * A queue of K teacher keys (rows, unit norm), the negatives of contrastive distillation. Starts with
@@ -18,13 +18,7 @@ export class FeatureQueue {
   ) {
     if (!Number.isInteger(size) || size <= 0) throw new DistillError(`Queue size must be a positive integer, got ${size}.`);
     const rng = new Rng(seed).fork('feature-queue');
-    this.data = rng.normalArray(size * dim);
-    for (let k = 0; k < size; k++) {
-      let n = 0;
-      for (let d = 0; d < dim; d++) n += this.data[k * dim + d] ** 2;
-      n = Math.max(Math.sqrt(n), 1e-12);
-      for (let d = 0; d < dim; d++) this.data[k * dim + d] /= n;
-    }
+    this.data = l2NormalizeRows(rng.normalArray(size * dim), dim);
   }
 
   /** [K, D] keys (owned by the queue: do not dispose; valid until the next enqueue or load). */

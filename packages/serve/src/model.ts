@@ -4,9 +4,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DistillError, OnnxRunner, readJsonFile, sha256, type ImagePreprocess } from '@distill/core';
+import { DistillError, l2NormalizeRows, OnnxRunner, readJsonFile, sha256, type ImagePreprocess } from '@distill/core';
 import { loadTokenizer, type TextTokenizer } from '@distill/student-architectures';
-import { l2normalizeRows, type TeacherSpec } from '@distill/teacher-adapters';
+import { type TeacherSpec } from '@distill/teacher-adapters';
 
 /** The teacher-folder contract (teacher.json): an exported model is a teacher folder. */
 export type ModelSpec = TeacherSpec;
@@ -90,7 +90,7 @@ export class OnnxModel {
     const d = out.length / n;
     if (this.spec.dim && d !== this.spec.dim) throw new DistillError(`${this.dir}: teacher.json says dim ${this.spec.dim}, the model outputs ${d}.`, 2);
     this.spec.dim = d;
-    return l2normalizeRows(out, d);
+    return l2NormalizeRows(out, d);
   }
 
   async dispose(): Promise<void> {

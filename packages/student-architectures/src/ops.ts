@@ -3,7 +3,7 @@
  * one definition runs on the tfjs engine (`tfOps`) and on the onnx engine's graph builder (`graphOps`).
  * Parameters are addressed by their Hugging Face names; linear weights are [in, out].
  */
-import { DistillError, type Ops, type TensorParams } from '@distill/core';
+import { DistillError, l2NormalizeOps, type Ops, type TensorParams } from '@distill/core';
 
 /** Activations named as in Hugging Face configs' `hidden_act`. */
 export type HiddenAct = 'gelu' | 'gelu_new' | 'gelu_pytorch_tanh' | 'quick_gelu' | 'relu' | 'tanh';
@@ -77,9 +77,9 @@ export function conv1dSame<T>(o: Ops<T>, x: T, w: T, b: T | undefined): T {
   return o.reshape(y, [B, F, L]);
 }
 
-/** L2-normalise the last axis: x / max(||x||, 1e-12) (both engines: the same floor). */
+/** L2-normalise the last axis: x / max(||x||, 1e-12) (both engines: the same floor; core's l2NormalizeOps). */
 export function l2Normalize<T>(o: Ops<T>, x: T): T {
-  return o.div(x, o.maximumConst(o.sqrt(o.reduceSum(o.mul(x, x), [-1], true)), 1e-12));
+  return l2NormalizeOps(o, x);
 }
 
 /**

@@ -1,7 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DistillError, readSafetensorsHeader, tensorChecksum, type Dataset, type TensorMap, readNpyMatrixF32, readSafetensors } from '@distill/core';
-import { l2normalizeRows } from './onnx-teacher.js';
+import { DistillError, l2NormalizeRows, readSafetensorsHeader, tensorChecksum, type Dataset, type TensorMap, readNpyMatrixF32, readSafetensors } from '@distill/core';
 
 /** Teacher features of one split, rows aligned with split.images / split.captions (L2-normalised). */
 export interface SplitFeatures {
@@ -69,7 +68,7 @@ export function loadFeatureStore(path: string, dataset: Dataset): { dim: number;
     } else {
       throw new DistillError(`Feature store ${path}, split '${name}': ${r.images.rows} image rows, but the dataset has ${nI} images (or ${nT} captions, one row per caption).`, 2);
     }
-    splits[name] = { images: l2normalizeRows(images, dim), texts: l2normalizeRows(r.texts.data, dim) };
+    splits[name] = { images: l2NormalizeRows(images, dim), texts: l2NormalizeRows(r.texts.data, dim) };
   }
   return { dim, splits };
 }

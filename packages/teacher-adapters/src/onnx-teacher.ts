@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DistillError, sha256, type ImagePreprocess, type Teacher } from '@distill/core';
+import { DistillError, l2NormalizeRows, sha256, type ImagePreprocess, type Teacher } from '@distill/core';
 import { Tokenizer } from '@huggingface/tokenizers';
 
 /**
@@ -68,18 +68,6 @@ export function tokenizerVocabSize(json: Record<string, unknown>): number | unde
   else if (vocab && typeof vocab === 'object') for (const id of Object.values(vocab)) if (typeof id === 'number' && id > max) max = id;
   for (const t of (json.added_tokens as { id?: unknown }[] | undefined) ?? []) if (typeof t.id === 'number' && t.id > max) max = t.id;
   return max >= 0 ? max + 1 : undefined;
-}
-
-/** Row-wise L2 normalisation into a new array: x / max(||x||, 1e-12). */
-export function l2normalizeRows(x: Float32Array, dim: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let r = 0; r < x.length / dim; r++) {
-    let n = 0;
-    for (let d = 0; d < dim; d++) n += x[r * dim + d] ** 2;
-    const s = 1 / Math.max(Math.sqrt(n), 1e-12);
-    for (let d = 0; d < dim; d++) out[r * dim + d] = x[r * dim + d] * s;
-  }
-  return out;
 }
 
 export class OnnxTeacher implements Teacher {
@@ -300,7 +288,7 @@ export class OnnxTeacher implements Teacher {
 
   async encodeImages(pixels: Float32Array, n: number): Promise<Float32Array> {
     const raw = await this.imageEmbeddingsRaw(pixels, n);
-    return l2normalizeRows(raw, this.dim);
+    return l2NormalizeRows(raw, this.dim);
   }
 
   /** Tokenise (truncate to maxTextLength, pad with padId) and encode; rows are L2-normalised. */
@@ -312,7 +300,7 @@ export class OnnxTeacher implements Teacher {
     const mask = new Array<number>(texts.length * L).fill(0);
     enc.forEach((e, i) => e.forEach((id, j) => ((ids[i * L + j] = id), (mask[i * L + j] = 1))));
     const raw = await this.textEmbeddingsRaw(ids, mask, texts.length, L);
-    return l2normalizeRows(raw, this.dim);
+    return l2NormalizeRows(raw, this.dim);
   }
 
   async dispose(): Promise<void> {
