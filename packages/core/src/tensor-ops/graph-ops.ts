@@ -1,5 +1,5 @@
 /** `Ops<Sym>`: the onnx engine (the graph builder's ops; autodiff writes the backward graph). */
-import { type Sym, onnxOps as op } from '@distill/autodiff';
+import { customGradient, stopGradient, type Sym, onnxOps as op } from '@distill/autodiff';
 import type { Ops } from './ops.js';
 
 /** Dropout at one site of a graph: returns x with dropout `rate` applied (the engine feeds seeded masks). */
@@ -10,19 +10,19 @@ export interface GraphOpsOptions {
   drop?: GraphDropFn;
 }
 
-/** flat[idx] for distinct int64 indices: d flat = ScatterND(zeros, idx, g) (no reduction: the indices are distinct). */
-function take(x: Sym, idx: Sym): Sym {
-  const g = x.graph;
-  const n = idx.size;
-  return g.emit('Gather', [x, idx], [[...idx.shape]], {
-    attrs: { axis: 0 },
-    backward: ([gy]) => {
-      const zeros = g.emit('ConstantOfShape', [g.ints([...x.shape])], [[...x.shape]], { dtype: 'float32' })[0];
-      const at = g.emit('Reshape', [idx, g.ints([n, 1])], [[n, 1]])[0];
-      return [g.emit('ScatterND', [zeros, at, op.reshape(gy!, [n])], [[...x.shape]])[0], null];
-    },
-  })[0];
-}
+/**
+ * flat[idx] for distinct int64 indices, a custom gradient: d flat = ScatterND(zeros, idx, dy) (no reduction:
+ * the indices are distinct, so each position receives at most one value), no gradient for the indices.
+ */
+const take = customGradient(
+  (x: Sym, idx: Sym) => x.graph.emit('Gather', [x, idx], [[...idx.shape]], { attrs: { axis: 0 } })[0],
+  (dy, { inputs: [x, idx] }) => {
+    const g = x.graph;
+    const n = idx.size;
+    const zeros = g.emit('ConstantOfShape', [g.ints([...x.shape])], [[...x.shape]], { dtype: 'float32' })[0];
+    return [g.emit('ScatterND', [zeros, op.reshape(idx, [n, 1]), op.reshape(dy, [n])], [[...x.shape]])[0], null];
+  },
+);
 
 /** Graph-builder ops for one graph (its dropout is `opts.drop`). */
 export function graphOps(opts: GraphOpsOptions = {}): Ops<Sym> {
@@ -72,7 +72,7 @@ export function graphOps(opts: GraphOpsOptions = {}): Ops<Sym> {
     reduceSum: (x, axes, keepdims = false) => op.reduceSum(x, axes, keepdims),
     reduceMean: (x, axes, keepdims = false) => op.reduceMean(x, axes, keepdims),
     reduceMax: (x, axes, keepdims = false) => op.reduceMax(x, axes, keepdims),
-    stopGradient: (x) => x.graph.emit('Identity', [x], [[...x.shape]])[0],
+    stopGradient,
     gather: op.gather,
     take,
     conv2dSame: (x, w, b, stride) => {
