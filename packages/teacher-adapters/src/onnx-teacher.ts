@@ -98,7 +98,7 @@ export class OnnxTeacher implements Teacher {
     const preset = opts.preset ? TEACHER_PRESETS[opts.preset] : undefined;
     if (opts.preset && !preset) throw new DistillError(`Unknown teacher preset '${opts.preset}'. Available: ${Object.keys(TEACHER_PRESETS).join(', ')}.`, 2);
     const hasSpec = existsSync(join(dir, 'teacher.json'));
-    if (!hasSpec && !preset) missing.push('teacher.json');
+    if (!hasSpec && !preset && !opts.spec) missing.push('teacher.json'); // a given spec is checked below like teacher.json
     if (missing.length) throw new DistillError(`Teacher folder ${dir} is missing ${missing.join(', ')}. ${LAYOUT(dir)}`, 2);
     let spec: TeacherSpec = preset ?? ({} as TeacherSpec);
     if (hasSpec) {
