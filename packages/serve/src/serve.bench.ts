@@ -12,7 +12,7 @@ import { cpus, tmpdir } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initRuntime, Rng } from '@distill/core';
+import { initRuntime, l2NormalizeRows, Rng } from '@distill/core';
 import { createStudent, loadTokenizer } from '@distill/student-architectures';
 import { saveStudent } from '@distill/training';
 import { exactSearch, Index, MetricKind, ScalarKind } from 'usearch';
@@ -73,16 +73,9 @@ function clustered(rng: Rng, n: number, dim: number, centers: Float32Array, nCen
   const x = new Float32Array(n * dim);
   for (let i = 0; i < n; i++) {
     const c = Math.floor(rng.next() * nCenters);
-    let norm = 0;
-    for (let d = 0; d < dim; d++) {
-      const v = centers[c * dim + d] + noise * rng.normal() / Math.sqrt(dim);
-      x[i * dim + d] = v;
-      norm += v * v;
-    }
-    const s = 1 / Math.sqrt(norm);
-    for (let d = 0; d < dim; d++) x[i * dim + d] *= s;
+    for (let d = 0; d < dim; d++) x[i * dim + d] = centers[c * dim + d] + noise * rng.normal() / Math.sqrt(dim);
   }
-  return x;
+  return l2NormalizeRows(x, dim);
 }
 
 async function vectors(dim: number): Promise<string[]> {
