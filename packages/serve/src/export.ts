@@ -10,6 +10,7 @@ import { DistillError, OnnxRunner, Rng, atomicWriteJson, graphOps, tf, type Tens
 import { Graph, Sym, encodeModel, type NodeSpec, type TensorSpec } from '@distill/autodiff';
 import { buildEncoderGraph, getStudentWeights, studentEmbedding, type DualEncoderStudent } from '@distill/student-architectures';
 import { loadStudent } from '@distill/training';
+import { TEACHER_IO } from '@distill/teacher-adapters';
 import { OnnxModel, modelHash } from './model.js';
 import { quantizeGemmsInt8 } from './quantize.js';
 
@@ -295,8 +296,7 @@ export async function exportStudent(src: string, out: string, opts: { force?: bo
       maxTextLength: meta.config.maxLength,
       dim: student.embedDim,
       padId: student.tokenizer?.padId ?? 0,
-      inputs: { pixels: 'pixel_values', ids: 'input_ids', mask: 'attention_mask' },
-      outputs: { image: 'image_embeds', text: 'text_embeds' },
+      ...TEACHER_IO,
       exportedFrom: { dir, pair: meta.config.pair, preset: meta.config.preset, parity: { image: parity.image, text: parity.text, reference: parity.reference } },
       normalized: true,
     };

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DistillError, l2NormalizeRows, readJsonFile, sha256, type ImagePreprocess } from '@distill/core';
 import { loadTokenizer, type TextTokenizer } from '@distill/student-architectures';
-import { OnnxTeacher, type TeacherSpec } from '@distill/teacher-adapters';
+import { OnnxTeacher, TEACHER_IO, type TeacherSpec } from '@distill/teacher-adapters';
 
 /** The teacher-folder contract (teacher.json): an exported model is a teacher folder. */
 export type ModelSpec = TeacherSpec;
@@ -51,8 +51,7 @@ export class OnnxModel {
       std: [1, 1, 1],
       maxTextLength: 0,
       dim: 0,
-      inputs: { pixels: 'pixel_values', ids: 'input_ids', mask: 'attention_mask' },
-      outputs: { image: 'image_embeds', text: 'text_embeds' },
+      ...TEACHER_IO,
     };
     const spec: ModelSpec = { ...defaults, ...(existsSync(join(dir, 'teacher.json')) ? readJsonFile<Partial<ModelSpec>>(join(dir, 'teacher.json')) : {}), ...opts.spec };
     if (!(spec.imageSize > 0 && spec.maxTextLength > 0)) throw new DistillError(`${join(dir, 'teacher.json')} needs positive imageSize and maxTextLength.`, 2);

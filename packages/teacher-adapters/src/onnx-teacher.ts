@@ -28,11 +28,15 @@ export interface TeacherSpec {
   padId?: number;
 }
 
-const IO = { inputs: { pixels: 'pixel_values', ids: 'input_ids', mask: 'attention_mask' }, outputs: { image: 'image_embeds', text: 'text_embeds' } };
+/** The contract's default tensor names (what `distill export` and the export scripts write). */
+export const TEACHER_IO: Pick<TeacherSpec, 'inputs' | 'outputs'> = {
+  inputs: { pixels: 'pixel_values', ids: 'input_ids', mask: 'attention_mask' },
+  outputs: { image: 'image_embeds', text: 'text_embeds' },
+};
 
 export const TEACHER_PRESETS: Record<string, TeacherSpec> = {
-  clip: { name: 'clip', imageSize: 224, mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711], maxTextLength: 77, dim: 0, ...IO },
-  beit3: { name: 'beit3', imageSize: 384, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], maxTextLength: 64, dim: 0, ...IO, padId: 1 },
+  clip: { name: 'clip', imageSize: 224, mean: [0.48145466, 0.4578275, 0.40821073], std: [0.26862954, 0.26130258, 0.27577711], maxTextLength: 77, dim: 0, ...TEACHER_IO },
+  beit3: { name: 'beit3', imageSize: 384, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], maxTextLength: 64, dim: 0, ...TEACHER_IO, padId: 1 },
 };
 
 const LAYOUT = (dir: string) =>
