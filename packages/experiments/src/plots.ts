@@ -11,6 +11,28 @@ function axisRange(lo: number, hi: number): [number, number] {
   return [lo - pad, hi + pad];
 }
 
+/** The opening lines of every plot: the svg element, a white background, the title. */
+function svgHead(W: number, H: number, title: string): string[] {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${esc(title)}</text>`,
+  ];
+}
+
+interface Box { W: number; H: number; L: number; R: number; T: number; B: number }
+
+/** The axes of a plot in `box`, its axis labels (x only when given) and 5 horizontal grid lines over [y0, y1]. */
+function axes(p: string[], { W, H, L, R, T, B }: Box, y0: number, y1: number, py: (v: number) => number, labels: { x?: string; y: string }): void {
+  p.push(`<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#333"/>`, `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#333"/>`);
+  if (labels.x !== undefined) p.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">${esc(labels.x)}</text>`);
+  p.push(`<text x="14" y="${(T + H - B) / 2}" transform="rotate(-90 14 ${(T + H - B) / 2})" text-anchor="middle">${esc(labels.y)}</text>`);
+  for (let i = 0; i <= 4; i++) {
+    const v = y0 + ((y1 - y0) * i) / 4;
+    p.push(`<line x1="${L}" y1="${py(v)}" x2="${W - R}" y2="${py(v)}" stroke="#eee"/><text x="${L - 4}" y="${py(v) + 4}" text-anchor="end">${tick(v)}</text>`);
+  }
+}
+
 /** One bar per row (mean) with a +-std error bar; rows with a paper value get a hollow marker on a second axis label. */
 export function svgBars(title: string, bars: { label: string; mean: number; std: number }[], yLabel = 'test RSUM'): string {
   const W = Math.max(420, 70 + bars.length * 60), H = 340, L = 60, R = 20, T = 30, B = 90;
@@ -18,18 +40,8 @@ export function svgBars(title: string, bars: { label: string; mean: number; std:
   const [y0, y1] = [0, axisRange(0, hi)[1]];
   const py = (v: number) => T + (1 - (v - y0) / (y1 - y0)) * (H - T - B);
   const bw = (W - L - R) / Math.max(1, bars.length);
-  const p: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${esc(title)}</text>`,
-    `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#333"/>`,
-    `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#333"/>`,
-    `<text x="14" y="${(T + H - B) / 2}" transform="rotate(-90 14 ${(T + H - B) / 2})" text-anchor="middle">${esc(yLabel)}</text>`,
-  ];
-  for (let i = 0; i <= 4; i++) {
-    const v = y0 + ((y1 - y0) * i) / 4;
-    p.push(`<line x1="${L}" y1="${py(v)}" x2="${W - R}" y2="${py(v)}" stroke="#eee"/><text x="${L - 4}" y="${py(v) + 4}" text-anchor="end">${tick(v)}</text>`);
-  }
+  const p = svgHead(W, H, title);
+  axes(p, { W, H, L, R, T, B }, y0, y1, py, { y: yLabel });
   bars.forEach((b, i) => {
     const x = L + i * bw + bw * 0.15;
     const w = bw * 0.7;
@@ -56,19 +68,8 @@ export function svgSweep(title: string, points: { x: number; mean: number; std: 
   const [y0, y1] = axisRange(Math.min(...points.map((q) => q.mean - q.std)), Math.max(...points.map((q) => q.mean + q.std)));
   const px = (v: number) => L + ((tx(v) - x0) / (x1 - x0)) * (W - L - R);
   const py = (v: number) => T + (1 - (v - y0) / (y1 - y0)) * (H - T - B);
-  const p: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${esc(title)}</text>`,
-    `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#333"/>`,
-    `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#333"/>`,
-    `<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">${esc(opts.xLabel ?? 'x')}</text>`,
-    `<text x="14" y="${(T + H - B) / 2}" transform="rotate(-90 14 ${(T + H - B) / 2})" text-anchor="middle">${esc(opts.yLabel ?? 'test RSUM')}</text>`,
-  ];
-  for (let i = 0; i <= 4; i++) {
-    const v = y0 + ((y1 - y0) * i) / 4;
-    p.push(`<line x1="${L}" y1="${py(v)}" x2="${W - R}" y2="${py(v)}" stroke="#eee"/><text x="${L - 4}" y="${py(v) + 4}" text-anchor="end">${tick(v)}</text>`);
-  }
+  const p = svgHead(W, H, title);
+  axes(p, { W, H, L, R, T, B }, y0, y1, py, { x: opts.xLabel ?? 'x', y: opts.yLabel ?? 'test RSUM' });
   const sorted = [...points].sort((a, b) => a.x - b.x);
   for (const q of sorted) p.push(`<text x="${px(q.x)}" y="${H - B + 14}" text-anchor="middle">${tick(q.x)}</text>`);
   p.push(`<polyline fill="none" stroke="${COLORS[0]}" stroke-width="1.5" points="${sorted.map((q) => `${px(q.x).toFixed(1)},${py(q.mean).toFixed(1)}`).join(' ')}"/>`);
@@ -87,11 +88,7 @@ export function svgScatterPanels(title: string, panels: { name: string; images: 
   const all = panels.flatMap((q) => [...q.images, ...q.texts]);
   const [x0, x1] = axisRange(Math.min(...all.map((v) => v[0])), Math.max(...all.map((v) => v[0])));
   const [y0, y1] = axisRange(Math.min(...all.map((v) => v[1])), Math.max(...all.map((v) => v[1])));
-  const p: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${esc(title)}</text>`,
-  ];
+  const p = svgHead(W, H, title);
   panels.forEach((q, k) => {
     const ox = G + k * (P + G);
     const px = (v: number) => ox + ((v - x0) / (x1 - x0)) * P;
