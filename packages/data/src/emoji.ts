@@ -265,3 +265,15 @@ export async function primeEmojiImages(loader: { preprocess: { resize: number; c
   }
   return n;
 }
+
+/** True for the embedded emoji data sets (`emoji`, `emoji-xstyle`), whose images come from the sprite sheets. */
+export const isEmojiDataset = (dataset: { name: string }): boolean => dataset.name.startsWith('emoji');
+
+/**
+ * The one preload step every image reader of a dataset runs (trainer, teacher extraction, experiment
+ * re-evaluation): the emoji data sets' drawings from the sprite sheets, nothing for other data sets.
+ * Returns the number of images primed.
+ */
+export async function primeDatasetImages(dataset: { name: string }, loader: Parameters<typeof primeEmojiImages>[0]): Promise<number> {
+  return isEmojiDataset(dataset) ? primeEmojiImages(loader) : 0;
+}

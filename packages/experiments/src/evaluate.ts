@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWriteJson, createLogger, currentRuntime, initRuntime, readJsonFile, tf, type Dataset, type Logger } from '@distill/core';
-import { ImageLoader, loadDataset, primeEmojiImages } from '@distill/data';
+import { ImageLoader, loadDataset, primeDatasetImages } from '@distill/data';
 import { computeRecall, measureLatency } from '@distill/eval';
 import { encodeSplit, loadStudent, obtainTeacherFeatures, stableStringify, subsetSplit, type SplitEmbeddings, type TrainConfig } from '@distill/training';
 import { readRanks } from './scheduler.js';
@@ -34,7 +34,7 @@ export async function studentTestEmbeddings(cfg: TrainConfig, dir: string, log: 
   const { student } = loadStudent(join(dir, 'best'));
   try {
     const loader = new ImageLoader(dataset, student.preprocess, { memoryCache: true, skipBadImages: cfg.dataset.skipBadImages, logger: log });
-    if (dataset.name.startsWith('emoji')) await primeEmojiImages(loader);
+    await primeDatasetImages(dataset, loader);
     return await encodeSplit(student, dataset.splits.test, loader, 'test');
   } finally {
     student.dispose();

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createProgress, DistillError, readCheckpoint, sha256, writeCheckpoint, type Checkpoint, type Dataset, type Logger } from '@distill/core';
-import { ImageLoader, primeEmojiImages } from '@distill/data';
+import { ImageLoader, primeDatasetImages } from '@distill/data';
 import { isPrecomputed, type TeacherSource } from './teachers.js';
 
 /** Teacher features of every split, rows aligned with split.images / split.captions. */
@@ -60,7 +60,7 @@ export async function extractTeacherFeatures(
     rmSync(file, { force: true });
   }
   const loader = new ImageLoader(dataset, teacher.preprocess, { memoryCache: true, skipBadImages: opts.skipBadImages, logger: log });
-  if (dataset.name.startsWith('emoji')) await primeEmojiImages(loader);
+  await primeDatasetImages(dataset, loader);
   // Work is written in chunks to <file>.parts/ as it goes, so a killed extraction resumes where it stopped.
   // Each chunk is a checksummed safetensors file; a chunk that does not verify or has the wrong row
   // count is reported with its path and recomputed.

@@ -15,7 +15,7 @@ import {
   type RetrievalMetrics,
   type SplitData,
 } from '@distill/core';
-import { ImageLoader, ImagePairSampler, PairSampler, primeEmojiImages, type DatasetOptions } from '@distill/data';
+import { ImageLoader, ImagePairSampler, isEmojiDataset, PairSampler, primeDatasetImages, type DatasetOptions } from '@distill/data';
 import { headline } from '@distill/eval';
 import { loadTokenizer, trainWordPieceTokenizer, type DualEncoderStudent, type StudentRegistryConfig, type TextTokenizer, type WeightRecord } from '@distill/student-architectures';
 import { BatchMaker, lossHooks } from './batch.js';
@@ -175,9 +175,8 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   });
   engine.useMethodState?.(state); // a resident (webgpu) step keeps the feature queues on the device
   log.info(`student ${cfg.student.pair}/${cfg.student.preset}: ${(params.total / 1e6).toFixed(2)}M parameters, embed dim ${embedDim}`);
-  const emoji = dataset.name.startsWith('emoji');
-  const loader = new ImageLoader(dataset, student.preprocess, { memoryCache: true, skipBadImages: cfg.dataset.skipBadImages, cacheDir: emoji ? undefined : run.path('..', '.image-cache'), logger: log });
-  if (emoji) await primeEmojiImages(loader);
+  const loader = new ImageLoader(dataset, student.preprocess, { memoryCache: true, skipBadImages: cfg.dataset.skipBadImages, cacheDir: isEmojiDataset(dataset) ? undefined : run.path('..', '.image-cache'), logger: log });
+  await primeDatasetImages(dataset, loader);
   const batches = new BatchMaker(trainSplit, student.tokenizer!, cfg.student.maxLength, loader, teacher && { ...teacher.train, dim: embedDim });
   const sampler =
     cfg.sampling === 'images'
