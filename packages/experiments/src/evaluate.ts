@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWriteJson, createLogger, currentRuntime, initRuntime, readJsonFile, tf, type Dataset, type Logger } from '@distill/core';
+import { atomicWriteJson, createLogger, currentRuntime, initRuntime, readJsonFile, tf, type Dataset, type Logger, type RetrievalMetrics } from '@distill/core';
 import { ImageLoader, loadDataset, primeDatasetImages } from '@distill/data';
 import { computeRecall, measureLatency } from '@distill/eval';
 import { encodeSplit, loadStudent, obtainTeacherFeatures, stableStringify, subsetSplit, type SplitEmbeddings, type TrainConfig } from '@distill/training';
@@ -72,12 +72,19 @@ export async function warmTeacherCache(configs: TrainConfig[], needsTeacher: (c:
   }
 }
 
-/** The teacher's test-split features (Figure 2). */
-export async function teacherTestFeatures(cfg: TrainConfig, log: Logger): Promise<{ images: Float32Array; texts: Float32Array; dim: number } | undefined> {
+/** The teacher's test-split features (Figure 2, the teacher row). */
+export async function teacherTestFeatures(cfg: TrainConfig, log: Logger): Promise<{ name: string; images: Float32Array; texts: Float32Array; dim: number; textToImage: Int32Array } | undefined> {
   await ensureRuntime(log);
-  const tf = await obtainTeacherFeatures(cfg, await datasetOf(cfg), log);
+  const dataset = await datasetOf(cfg);
+  const tf = await obtainTeacherFeatures(cfg, dataset, log);
   const t = tf.splits.test;
-  return t ? { images: t.images, texts: t.texts, dim: tf.dim } : undefined;
+  return t ? { name: tf.name, images: t.images, texts: t.texts, dim: tf.dim, textToImage: Int32Array.from(dataset.splits.test.captions, (c) => c.image) } : undefined;
+}
+
+/** The teacher's own test recall (from its cached features): the reference row of an experiment. */
+export async function teacherTestMetrics(cfg: TrainConfig, log: Logger): Promise<{ name: string; test: RetrievalMetrics } | undefined> {
+  const t = await teacherTestFeatures(cfg, log);
+  return t && { name: t.name, test: computeRecall(t.images, t.texts, t.dim, t.textToImage, { engine: 'js' }) };
 }
 
 /**

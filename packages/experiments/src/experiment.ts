@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { atomicWriteJson, createLogger, DistillError, RunDirectory, type Logger } from '@distill/core';
+import { atomicWriteJson, createLogger, DistillError, RunDirectory, type Logger, type RetrievalMetrics } from '@distill/core';
 import { configHash, resolveMethod, type TrainConfig } from '@distill/training';
-import { runLatency, runRanks, studentTestEmbeddings, teacherTestFeatures, warmTeacherCache } from './evaluate.js';
+import { runLatency, runRanks, studentTestEmbeddings, teacherTestFeatures, teacherTestMetrics, warmTeacherCache } from './evaluate.js';
 import { svgBars, svgScatterPanels, svgSweep } from './plots.js';
 import { defaultStore, runScheduled, type RunOutcome, type Trainer } from './scheduler.js';
 import { loadSpec, planRows, type ExperimentSpec, type PlannedRow, type RunFlags, type Scale } from './spec.js';
@@ -45,6 +45,37 @@ export interface Finding {
   resampled: string;
 }
 
+/** A difference in mean test RSUM against the spread of the rows it compares. */
+export interface Gap {
+  /** e.g. 'teacher: glyphs - dsmd-official', or a finding's claim. */
+  between: string;
+  /** Mean RSUM difference. */
+  gap: number;
+  /** The largest standard deviation over seeds of the rows compared (the teacher is one fixed model). */
+  std: number;
+  /** gap / std (Infinity when std is 0). */
+  ratio: number;
+}
+
+/**
+ * Each row's gap to the teacher, and each finding's effect, in units of the rows' standard deviation
+ * over seeds: how far apart two results are against how much a result moves with the seed.
+ */
+export function gapsAgainstSpread(rows: ResultRow[], findings: Finding[], teacher?: { name: string; test: Pick<RetrievalMetrics, 'rsum'> }): Gap[] {
+  const gap = (between: string, g: number, std: number): Gap => ({ between, gap: g, std, ratio: std > 0 ? g / std : g === 0 ? 0 : Infinity });
+  const stdOf = (labels: string[]) => Math.max(...labels.map((l) => rows.find((r) => r.label === l)?.rsum.std ?? Number.NaN));
+  return [
+    ...(teacher ? rows.map((r) => gap(`teacher (${teacher.name}) - ${r.label}`, teacher.test.rsum - r.rsum.mean, r.rsum.std)) : []),
+    ...findings.map((f) => gap(f.claim, f.effect, stdOf([...f.better, ...f.worse]))),
+  ];
+}
+
+export function gapsMarkdownTable(gaps: Gap[]): string {
+  if (gaps.length === 0) return '';
+  const ratio = (r: number) => (Number.isFinite(r) ? r.toFixed(1) : 'n/a (std 0)');
+  return ['| gap | RSUM | largest std over seeds | gap / std |', '|---|---:|---:|---:|', ...gaps.map((g) => `| ${g.between} | ${g.gap >= 0 ? '+' : ''}${f1(g.gap)} | ${g.std.toFixed(2)} | ${ratio(g.ratio)} |`)].join('\n');
+}
+
 export interface ExperimentResults {
   experiment: string;
   title: string;
@@ -52,7 +83,11 @@ export interface ExperimentResults {
   seeds: number;
   setting: { dataset: string; teacher: string; student: string; preset: string; epochs: number; steps: number; trainImages?: number; testSubset?: number };
   rows: ResultRow[];
+  /** The teacher's own test recall (specs with teacherRow). */
+  teacher?: { name: string; test: RetrievalMetrics };
   findings: Finding[];
+  /** Gaps to the teacher and findings' effects against the spread over seeds. */
+  gaps?: Gap[];
   plots: string[];
   wallSeconds: number;
   store: string;
@@ -74,6 +109,8 @@ export interface ExperimentOptions {
   only?: string[];
   /** Replaces the training processes (tests). */
   trainer?: Trainer;
+  /** The teacher's test recall for specs with teacherRow (default: from its cached features; tests replace it). */
+  teacherMetrics?: (cfg: TrainConfig, log: Logger) => Promise<{ name: string; test: RetrievalMetrics } | undefined>;
   /** Skip the per-query re-evaluation (tests with a fake trainer): findings then have no interval. */
   ranks?: (cfg: TrainConfig, dir: string) => Promise<RunRanks>;
 }
@@ -211,6 +248,12 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
     const b = bootstrapClaim({ better: await group(f.better), worse: await group(f.worse) }, { replicates });
     findings.push({ claim: f.claim, better: f.better, worse: f.worse, effect: b.effect, ci: b.ci, verdict: verdict(b.ci), resampled: b.resampled });
   }
+  let teacher: ExperimentResults['teacher'];
+  if (spec.teacherRow) {
+    const cfg = rows.flatMap((r) => r.runs.map((x) => x.config)).find((c) => resolveMethod(c).needsTeacher);
+    if (cfg) teacher = await (opts.teacherMetrics ?? teacherTestMetrics)(cfg, log);
+  }
+  const gaps = spec.teacherRow ? gapsAgainstSpread(resultRows, findings, teacher) : undefined;
   const plots: string[] = [];
   const kind = spec.plot?.kind ?? 'bars';
   if (kind === 'sweep' && resultRows.every((r) => r.x !== undefined)) {
@@ -234,7 +277,9 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
     seeds: opts.seeds,
     setting: { dataset: c.dataset.name, teacher: c.teacher.name, student: `${c.student.pair}/${c.student.preset}`, preset: opts.scale, epochs: c.schedule.epochs, steps: r0.steps, trainImages: c.dataset.trainSubset, testSubset: c.dataset.evalSubset },
     rows: resultRows,
+    ...(teacher ? { teacher } : {}),
     findings,
+    ...(gaps ? { gaps } : {}),
     plots,
     wallSeconds: Math.round((Date.now() - t0) / 1000),
     store: opts.store ?? defaultStore(),
@@ -256,6 +301,12 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
     '',
     resultsMarkdownTable(resultRows),
     '',
+    ...(teacher
+      ? [`Teacher \`${teacher.name}\` on the same test split (from its cached features): ${METRIC_KEYS.map((k) => `${k} ${f1(teacher.test[k])}`).join(', ')}.`, '']
+      : []),
+    ...(gaps?.length
+      ? ['## Gaps against the spread over seeds', '', 'Each gap in mean test RSUM, and the same gap in units of the largest standard deviation over seeds of the rows it compares.', '', gapsMarkdownTable(gaps), '']
+      : []),
     ...(findings.length
       ? [
           '## Claims',
@@ -336,7 +387,9 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
       results.map((r) => `## ${r.title}\n\n${resultsMarkdownTable(r.rows)}\n\n${findingsMarkdownTable(r.findings)}\n\n[details](${r.experiment}/results.md)\n`).join('\n'),
     );
   }
-  const table = results.map((r) => `${r.title}\n${resultsMarkdownTable(r.rows)}${r.findings.length ? `\n\n${findingsMarkdownTable(r.findings)}` : ''}`).join('\n\n');
+  const table = results
+    .map((r) => `${r.title}\n${resultsMarkdownTable(r.rows)}${r.teacher ? `\n\nteacher ${r.teacher.name}: test RSUM ${f1(r.teacher.test.rsum)}` : ''}${r.findings.length ? `\n\n${findingsMarkdownTable(r.findings)}` : ''}${r.gaps?.length ? `\n\n${gapsMarkdownTable(r.gaps)}` : ''}`)
+    .join('\n\n');
   return { results, table };
 }
 
@@ -356,6 +409,7 @@ export async function runSeeds(
     name: 'seeds',
     title: `${cfg.losses} on ${cfg.dataset.name}, ${opts.seeds} seeds`,
     runs: rows,
+    teacherRow: resolveMethod(cfg).needsTeacher,
     findings: rows.length > 1 ? [{ claim: 'The distilled student beats the same student without a teacher', better: [rows[0].label], worse: [rows[1].label] }] : [],
   };
   const log = opts.logger ?? createLogger();
@@ -381,6 +435,7 @@ export async function runSeeds(
     },
   });
   const results = await report(spec, planned, outcomes, { scale: 'full', seeds: opts.seeds, out: opts.out, store }, log, t0);
-  const table = `${resultsMarkdownTable(results.rows)}${results.findings.length ? `\n\n${findingsMarkdownTable(results.findings)}` : ''}`;
+  const teacherLine = results.teacher ? `\n\nteacher ${results.teacher.name}: test RSUM ${f1(results.teacher.test.rsum)}` : '';
+  const table = `${resultsMarkdownTable(results.rows)}${teacherLine}${results.findings.length ? `\n\n${findingsMarkdownTable(results.findings)}` : ''}${results.gaps?.length ? `\n\n${gapsMarkdownTable(results.gaps)}` : ''}`;
   return { results, table };
 }

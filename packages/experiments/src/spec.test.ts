@@ -8,12 +8,12 @@ import { expandSpecs } from './experiment.js';
 import { loadSpec, planRows, shippedSpecNames } from './spec.js';
 
 describe('shipped experiment specs', () => {
-  it('ship the paper tables, arch, figure2 and all', () => {
-    expect(shippedSpecNames()).toEqual(['all', 'arch', 'figure2', 'table2', 'table4', 'table5', 'table6', 'table7', 'table8', 'table9', 'table10']);
+  it('ship the paper tables, arch, figure2, glyphs and all', () => {
+    expect(shippedSpecNames()).toEqual(['all', 'arch', 'figure2', 'glyphs', 'table2', 'table4', 'table5', 'table6', 'table7', 'table8', 'table9', 'table10']);
   });
 
   it('every spec resolves to valid configs at both scales, one per seed', () => {
-    for (const spec of expandSpecs('all')) {
+    for (const spec of [...expandSpecs('all'), loadSpec('glyphs')]) {
       for (const scale of ['smoke', 'full'] as const) {
         const rows = planRows(spec, { scale, seeds: 2 });
         for (const r of rows) {

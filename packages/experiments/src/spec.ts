@@ -30,6 +30,8 @@ export const SpecSchema = z.strictObject({
   /** Config keys per scale, over base. */
   scales: z.strictObject({ smoke: overrides.optional(), full: overrides.optional() }).optional(),
   plot: z.strictObject({ kind: z.enum(['bars', 'sweep', 'pca']), x: z.string().optional(), logX: z.boolean().optional() }).optional(),
+  /** Add the teacher's own test recall (from its cached features) as a reference row, and each row's gap to it in standard deviations. */
+  teacherRow: z.boolean().optional(),
   /** Measure each row's encoder latency (median ms at batch 1, seed 0's best student) after training. */
   latency: z.boolean().optional(),
   runs: z

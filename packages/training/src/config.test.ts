@@ -58,7 +58,7 @@ describe('experiment config', () => {
   });
 
   it('unknown presets list the presets; a student size given as a preset points to --size', () => {
-    expect(errorOf(() => resolveConfig({ preset: 'huge' }))).toBe('Unknown preset \'huge\'. Available: emoji, smoke, emoji-teacher, paper.');
+    expect(errorOf(() => resolveConfig({ preset: 'huge' }))).toBe('Unknown preset \'huge\'. Available: emoji, smoke, emoji-teacher, glyphs-teacher, glyphs, paper.');
     expect(errorOf(() => resolveConfig({ preset: 'base' }))).toMatch(/'base' is a student size: use --size base/);
     expect(errorOf(() => resolveConfig({ preset: 'toString' }))).toMatch(/Unknown preset 'toString'/);
   });

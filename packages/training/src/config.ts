@@ -105,6 +105,8 @@ export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] exte
  * - `emoji` (the main job, default with no flags): tiny vit-bert on the embedded emoji benchmark, sized
  *   to finish in about 15 minutes on 2 cores, with the no-teacher baseline trained alongside.
  * - `smoke`: the CI matrix (tiny subset, 1 epoch, < 1 minute per pair).
+ * - `glyphs`: the main job on the glyphs benchmark (teacher v2); `emoji-teacher`, `glyphs-teacher`: the
+ *   embedded teachers (`distill teacher pretrain`).
  * - `paper`: the DSMD paper's setting (base students, Flickr30K, 20 epochs, batch 64, queue 8192).
  */
 export const PRESETS: Record<string, DeepPartial<TrainConfig>> = {
@@ -151,6 +153,45 @@ export const PRESETS: Record<string, DeepPartial<TrainConfig>> = {
     checkpointEvery: 50,
     baseline: false,
     latency: false,
+  },
+  /**
+   * Teacher v2 (`distill teacher pretrain --dataset glyphs`): the embedded glyphs teacher, trained
+   * contrastively (no teacher) on the glyphs train split (23,542 images of 9,672 concepts).
+   */
+  'glyphs-teacher': {
+    losses: 'none',
+    sampling: 'images',
+    dataset: { name: 'glyphs' },
+    student: {
+      pair: 'vit-bert',
+      preset: 'tiny',
+      overrides: {
+        image: { hiddenSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, intermediateSize: 512 },
+        text: { hiddenSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, intermediateSize: 512 },
+      },
+    },
+    optimizer: { lr: 1e-3, weightDecay: 1e-4 },
+    schedule: { epochs: 30, decayEpoch: 24, decayFactor: 0.1, warmupSteps: 100 },
+    batchSize: 64,
+    checkpointEvery: 200,
+    baseline: false,
+    latency: false,
+  },
+  /**
+   * The main job on `glyphs` (`distill train --preset glyphs`): the embedded glyphs teacher (v2) distilled
+   * into the `tiny` vit-bert, with the no-teacher student of the same size and budget.
+   */
+  glyphs: {
+    dataset: { name: 'glyphs' },
+    teacher: { name: 'glyphs' },
+    losses: 'dsmd-official',
+    sampling: 'images',
+    lossOptions: { queueSize: 4096 },
+    optimizer: { lr: 1e-3, weightDecay: 1e-4 },
+    schedule: { epochs: 6, decayEpoch: 5, decayFactor: 0.1, warmupSteps: 100 },
+    batchSize: 64,
+    checkpointEvery: 200,
+    baseline: true,
   },
   paper: {
     dataset: { name: 'flickr30k' },

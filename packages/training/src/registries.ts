@@ -19,27 +19,35 @@ import { SavedStudentTeacher } from './saved-student.js';
  */
 
 /**
- * The embedded default teacher: a larger dual encoder distill trained on the emoji train split. It ships
- * in this package (`files`: assets/), so the path is relative to this module: src/ and dist/ alike.
+ * The embedded teachers: larger dual encoders distill trained itself (`distill teacher pretrain`), one per
+ * embedded benchmark. They ship in this package (`files`: assets/), so the paths are relative to this
+ * module: src/ and dist/ alike.
  */
 export const EMOJI_TEACHER_DIR = fileURLToPath(new URL('../assets/teachers/emoji-teacher-v1', import.meta.url));
+export const GLYPHS_TEACHER_DIR = fileURLToPath(new URL('../assets/teachers/glyphs-teacher-v2', import.meta.url));
 
 const isSavedStudent = (dir?: string) => !!dir && existsSync(join(dir, 'student.json'));
 
-const EMOJI_TEACHER = {
-  name: 'emoji',
-  description: 'the embedded emoji teacher (default): a 1.24M-parameter vit-bert shipped with @distill/training (--teacher-model overrides its folder)',
-  create: (cfg: TeacherConfig) => {
-    const dir = cfg.model ?? EMOJI_TEACHER_DIR;
-    if (!isSavedStudent(dir)) {
-      throw new DistillError(
-        `The embedded emoji teacher is missing at ${dir}. Recreate it with the command in @distill/training's assets/teachers/README.md ` +
-          '(distill teacher pretrain), or pass --teacher-model <dir>.',
-      );
-    }
-    return SavedStudentTeacher.load(dir, 'emoji');
-  },
-};
+/** The registry entry of an embedded teacher: its folder unless --teacher-model names another. */
+function embeddedTeacher(name: string, dir: string, dataset: string, description: string) {
+  return {
+    name,
+    description,
+    create: (cfg: TeacherConfig) => {
+      const folder = cfg.model ?? dir;
+      if (!isSavedStudent(folder)) {
+        throw new DistillError(
+          `The embedded ${name} teacher is missing at ${folder}. Recreate it with the command in @distill/training's assets/teachers/README.md ` +
+            `(distill teacher pretrain --dataset ${dataset}), or pass --teacher-model <dir>.`,
+        );
+      }
+      return SavedStudentTeacher.load(folder, name);
+    },
+  };
+}
+
+const EMOJI_TEACHER = embeddedTeacher('emoji', EMOJI_TEACHER_DIR, 'emoji', 'the embedded emoji teacher (default): a 1.24M-parameter vit-bert shipped with @distill/training (--teacher-model overrides its folder)');
+const GLYPHS_TEACHER = embeddedTeacher('glyphs', GLYPHS_TEACHER_DIR, 'glyphs', 'the embedded glyphs teacher (teacher v2, preset glyphs): a vit-bert distill trained on the glyphs train split, shipped with @distill/training');
 
 const SAVED_STUDENT_TEACHER = {
   name: 'student',
@@ -54,7 +62,7 @@ const SAVED_STUDENT_TEACHER = {
 /** Binds this package's entries: the teachers that are saved distill students (idempotent). */
 export function register(container: Container): void {
   const teachers = registryOf<TeacherConfig, TeacherSource>(container, TOKENS.TeacherRegistry, 'teacher');
-  for (const e of [EMOJI_TEACHER, SAVED_STUDENT_TEACHER]) if (!teachers.has(e.name)) teachers.add(e);
+  for (const e of [EMOJI_TEACHER, GLYPHS_TEACHER, SAVED_STUDENT_TEACHER]) if (!teachers.has(e.name)) teachers.add(e);
 }
 
 /** A container with every built-in registry entry of distill's packages (what the CLI starts from). */

@@ -6,7 +6,7 @@ import { trainingContainer } from './registries.js';
 import { SavedStudentTeacher } from './saved-student.js';
 
 /** The embedded default teacher's folder (it ships in this package's assets/). */
-export { EMOJI_TEACHER_DIR } from './registries.js';
+export { EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR } from './registries.js';
 /** The feature cache lives in @distill/teacher-adapters (feature-cache.ts); its root and result type are used by @distill/experiments. */
 export { cacheRoot, type TeacherFeatures } from '@distill/teacher-adapters';
 

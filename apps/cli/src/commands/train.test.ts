@@ -117,7 +117,7 @@ describe('distill train: --preset and --size', () => {
   it('a size passed to --preset says to use --size', async () => {
     const r = await distill(['train', '--preset', 'base', '--print-config']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe("distill: --preset takes an experiment preset (emoji, smoke, emoji-teacher, paper), got 'base'. The student size has its own flag: use --size base.\nRun 'distill --help' for usage.\n");
+    expect(r.stderr).toBe("distill: --preset takes an experiment preset (emoji, smoke, emoji-teacher, glyphs-teacher, glyphs, paper), got 'base'. The student size has its own flag: use --size base.\nRun 'distill --help' for usage.\n");
   });
 
   it("the README's old paper command (--preset paper ... --preset base) points to --size", async () => {
