@@ -171,7 +171,7 @@ export const PRESETS: Record<string, DeepPartial<TrainConfig>> = {
       },
     },
     optimizer: { lr: 1e-3, weightDecay: 1e-4 },
-    schedule: { epochs: 30, decayEpoch: 24, decayFactor: 0.1, warmupSteps: 100 },
+    schedule: { epochs: 32, decayEpoch: 26, decayFactor: 0.1, warmupSteps: 100 },
     batchSize: 64,
     checkpointEvery: 200,
     baseline: false,
