@@ -98,6 +98,8 @@ export interface ExperimentOptions {
   seeds: number;
   /** Training processes at a time (default: the cores, one onnxruntime thread each). */
   workers?: number;
+  /** onnxruntime threads per training process (default: the cores / workers, at least 1). */
+  threads?: number;
   out: string;
   /** The run store (default <cache>/runs, shared by experiments). */
   store?: string;
@@ -354,8 +356,9 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
       .map((s) => ({ ...s, runs: s.runs.filter((r) => keep.has(r.label)), findings: s.findings.filter((f) => [...f.better, ...f.worse].every((l) => keep.has(l))) }))
       .filter((s) => s.runs.length > 0);
   }
+  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new DistillError(`--threads expects a whole number >= 1, got ${opts.threads}.`, 2);
   // each training process gets an equal share of the cores (one onnxruntime thread each by default)
-  const threads = Math.max(1, Math.floor(cores / workers));
+  const threads = opts.threads ?? Math.max(1, Math.floor(cores / workers));
   const plans = specs.map((spec) => ({ spec, rows: planRows(spec, { scale: opts.scale, seeds: opts.seeds, flags: opts.flags, threads }) }));
   const allRuns = plans.flatMap((p) => p.rows.flatMap((r) => r.runs));
   const unique = new Set(allRuns.map((r) => r.hash)).size;

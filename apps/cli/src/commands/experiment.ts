@@ -34,6 +34,7 @@ export const experimentCommand: CliCommand = {
       .positional('name', { type: 'string', describe: 'experiment name or spec path' })
       .option('seeds', { type: 'number', default: 3, describe: 'seeds per row (0..N-1)' })
       .option('workers', { type: 'number', describe: `training processes at a time (default ${availableParallelism()}: the cores, one onnxruntime thread each)` })
+      .option('threads', { type: 'number', describe: 'onnxruntime threads per training process (default: the cores / --workers)' })
       .option('scale', { choices: [...SCALES], default: 'full', describe: 'smoke: a subset and 2 epochs (minutes); full: the emoji main job\'s budget per run' })
       .option('out', { type: 'string', describe: 'folder for results.json, results.md and the plots (default results/<name>-<scale>)' })
       .option('store', { type: 'string', describe: 'run store shared by experiments (default $DISTILL_CACHE_DIR/runs or .cache/distill/runs)' })
@@ -56,6 +57,7 @@ export const experimentCommand: CliCommand = {
       scale,
       seeds,
       workers,
+      threads: args.threads === undefined ? undefined : Number(args.threads),
       out,
       store: args.store as string | undefined,
       flags: experimentFlags(args),
