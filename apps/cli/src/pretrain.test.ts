@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 const root = repoRoot();
 const tmp = mkdtempSync(join(tmpdir(), 'distill-pretrain-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-// cwd and cache in the temp folder: nothing lands in the checkout (and --out is always given: its default is the embedded teacher)
+// cwd and cache in the temp folder: nothing lands in the checkout (the default --out is teachers/<dataset>-teacher under the cwd)
 const distill = (...args: string[]) =>
   spawnSync(process.execPath, [join(root, 'apps/cli/bin/distill.js'), ...args], { cwd: tmp, encoding: 'utf8', env: { ...process.env, DISTILL_CACHE_DIR: join(tmp, 'cache') } });
 
@@ -17,10 +17,37 @@ describe('distill teacher pretrain', () => {
   it('--help lists its flags and the preset epochs it defaults to', () => {
     const r = distill('teacher', 'pretrain', '--help');
     expect(r.status).toBe(0);
-    for (const flag of ['--out', '--epochs', '--max-steps', '--seed', '--run-dir', '--resume']) expect(r.stdout).toContain(flag);
-    expect(r.stdout).toContain(`preset emoji-teacher: ${resolveConfig({ preset: 'emoji-teacher' }).schedule.epochs}`);
-    expect(r.stdout).toContain('assets/teachers/emoji-teacher-v1'); // the default --out
+    for (const flag of ['--dataset', '--annotations', '--preset', '--config', '--out', '--epochs', '--max-steps', '--seed', '--run-dir', '--resume']) expect(r.stdout).toContain(flag);
+    expect(r.stdout).toContain(`emoji-teacher: ${resolveConfig({ preset: 'emoji-teacher' }).schedule.epochs} epochs`);
+    expect(r.stdout).toContain(`glyphs-teacher: ${resolveConfig({ preset: 'glyphs-teacher' }).schedule.epochs} epochs`);
+    expect(r.stdout).toContain('teachers/<dataset>-teacher'); // the default --out: never the shipped teacher
   });
+
+  it('refuses an unknown preset and --resume without the run folder, before any training', () => {
+    const p = distill('teacher', 'pretrain', '--preset', 'huge');
+    expect(p.status).toBe(2);
+    expect(p.stderr).toContain("--preset takes a preset (emoji, smoke, emoji-teacher, glyphs-teacher, glyphs, paper), got 'huge'.");
+    const r = distill('teacher', 'pretrain', '--resume');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--resume needs --run-dir');
+    const m = distill('teacher', 'pretrain', '--resume', '--run-dir', join(tmp, 'no-such-run'));
+    expect(m.status).toBe(2);
+    expect(m.stderr).toContain('no-such-run does not exist');
+  });
+
+  it("a user's own JSONL dataset: a teacher folder under teachers/<dataset>-teacher, its command recorded", () => {
+    // the user's data: the emoji benchmark written out as JSONL (train/val/test.jsonl + images/)
+    const data = join(tmp, 'mydata');
+    expect(distill('data', 'build', 'emoji', '--out', data).status).toBe(0);
+    const r = distill('teacher', 'pretrain', '--dataset', 'jsonl', '--annotations', data, '--image-root', data, '--max-steps', '2', '--seed', '1', '--run-dir', join(tmp, 'run-jsonl'));
+    expect(r.status, r.stderr).toBe(0);
+    const printed = JSON.parse(r.stdout);
+    const out = join(tmp, 'teachers', 'jsonl-teacher');
+    expect(printed).toMatchObject({ out, dataset: 'jsonl', preset: 'emoji-teacher', steps: 2, parameters: 1_237_248 });
+    const meta = JSON.parse(readFileSync(join(out, 'student.json'), 'utf8'));
+    expect(meta.provenance.command).toBe(`distill teacher pretrain --dataset jsonl --annotations ${data} --image-root ${data} --seed 1 --max-steps 2`);
+    expect(meta.provenance.config).toMatchObject({ losses: 'none', dataset: { name: 'jsonl', annotations: data, imageRoot: data } });
+  }, 300_000);
 
   it('a 2-step run writes a teacher folder (the run\'s best student + provenance) that --teacher loads', () => {
     const out = join(tmp, 'teacher');

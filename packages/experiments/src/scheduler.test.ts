@@ -120,6 +120,51 @@ describe('runExperiments (with a stand-in trainer)', () => {
     expect(table.split('\n').at(-1)).toMatch(/\*\*holds\*\* \|$/);
   });
 
+  it('teacherRow: the teacher\'s test recall beside the rows, and every gap in units of the spread over seeds', async () => {
+    const store = mkdtempSync(join(tmpdir(), 'distill-store-'));
+    const out = mkdtempSync(join(tmpdir(), 'distill-out-'));
+    const spec = join(out, 'gaps.yaml');
+    writeFileSync(
+      spec,
+      [
+        'name: gaps',
+        'title: gaps',
+        'teacherRow: true',
+        'runs:',
+        '  - { label: distilled, set: { losses: dsmd-official } }',
+        '  - { label: static, set: { losses: dsmd-official, balancer: static } }',
+        'findings:',
+        '  - { claim: "distilled beats static", better: distilled, worse: static }',
+      ].join('\n'),
+    );
+    const ranks = async (cfg: { balancer?: string }): Promise<RunRanks> => {
+      const r = Array.from({ length: 50 }, (_, i) => (i < (cfg.balancer === 'static' ? 10 : 40) ? 0 : 30));
+      return { i2t: r, t2i: r, textToImage: r.map((_, i) => i) };
+    };
+    const m = { i2t_r1: 30, i2t_r5: 40, i2t_r10: 50, t2i_r1: 20, t2i_r5: 30, t2i_r10: 30, rsum: 200 };
+    const asked: string[] = [];
+    const teacherMetrics = async (cfg: { losses: string }) => (asked.push(cfg.losses), { name: 'glyphs', test: m as never });
+    const threads: number[] = [];
+    const trainer: Trainer = async (job) => (threads.push(job.config.threads), fakeTrainer([])(job));
+    const { results, table } = await runExperiments(spec, { scale: 'smoke', seeds: 3, workers: 2, threads: 1, out, store, logger: quiet, trainer, ranks: ranks as never, replicates: 100, teacherMetrics: teacherMetrics as never });
+    expect(threads).toEqual([1, 1, 1, 1, 1, 1]); // --threads wins over cores / workers
+    expect(asked).toEqual(['dsmd-official']); // the teacher is evaluated once, from a row that uses it
+    const r = results[0];
+    expect(r.teacher).toEqual({ name: 'glyphs', test: m });
+    // rows: 151 ± 1 and 101 ± 1; the finding's effect (from the ranks) is 360
+    expect(r.gaps!.map((g) => [g.between, g.gap, g.std, g.ratio])).toEqual([
+      ['teacher (glyphs) - distilled', 49, 1, 49],
+      ['teacher (glyphs) - static', 99, 1, 99],
+      ['distilled beats static', 360, 1, 360],
+    ]);
+    const md = readFileSync(join(out, 'results.md'), 'utf8');
+    expect(md).toContain('Teacher `glyphs` on the same test split (from its cached features): i2t_r1 30.0,');
+    expect(md).toContain('| teacher (glyphs) - distilled | +49.0 | 1.00 | 49.0 |');
+    expect(table).toContain('teacher glyphs: test RSUM 200.0');
+    expect(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).gaps).toHaveLength(3);
+    await expect(runExperiments(spec, { scale: 'smoke', seeds: 1, threads: 0, out, store, logger: quiet, trainer })).rejects.toThrow('--threads expects a whole number >= 1, got 0.');
+  });
+
   it('--only keeps the named rows and the claims that compare only them', async () => {
     const store = mkdtempSync(join(tmpdir(), 'distill-store-'));
     const out = mkdtempSync(join(tmpdir(), 'distill-out-'));

@@ -99,7 +99,7 @@ describe('user specs', () => {
   });
 
   it('says what is wrong in one line', () => {
-    expect(() => loadSpec('table99')).toThrow(/Unknown experiment 'table99'. Available: all, arch, figure2, table2/);
+    expect(() => loadSpec('table99')).toThrow(/Unknown experiment 'table99'. Available: all, arch, figure2, glyphs, table2/);
     expect(() => loadSpec(join(dir, 'missing.yaml'))).toThrow(/Experiment spec not found/);
     expect(() => loadSpec(write('bad-key.yaml', 'name: x\ntitle: X\nrunz: []\n'))).toThrow(DistillError);
     expect(() => loadSpec(write('dup.yaml', 'name: x\ntitle: X\nruns: [{ label: a }, { label: a }]\n'))).toThrow(/'a' is used twice/);

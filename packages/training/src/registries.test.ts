@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { registryByKind, type Teacher } from '@distill/core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from './config.js';
-import { createTrainingContainer, EMOJI_TEACHER_DIR, loadPlugins, resolvePlugin, trainingContainer, useContainer } from './registries.js';
+import { createTrainingContainer, EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR, loadPlugins, resolvePlugin, trainingContainer, useContainer } from './registries.js';
 import { createTeacher } from './teacher-features.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'distill-registries-'));
@@ -26,7 +26,7 @@ const DATASET_PLUGIN = `export function register(c) {
 describe('createTrainingContainer', () => {
   it('holds every package\'s entries plus the saved-student teachers of this package', () => {
     const c = createTrainingContainer();
-    expect(registryByKind(c, 'teacher').names()).toEqual(['clip', 'beit3', 'features', 'emoji', 'student']);
+    expect(registryByKind(c, 'teacher').names()).toEqual(['clip', 'beit3', 'features', 'emoji', 'glyphs', 'student']);
     expect(registryByKind(c, 'student').names()).toEqual(['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn']);
     expect(registryByKind(c, 'balancer').names()).toEqual(['dsmd-paper', 'dsmd-official', 'static']);
     expect(registryByKind(c, 'evaluator').names()).toEqual(['recall']);
@@ -45,10 +45,28 @@ describe('teachers by name', () => {
     expect(mine.name).toBe('mine');
     await mine.dispose?.();
     await expect(createTeacher({ name: 'mine', model: tmp }, { container: c })).rejects.toThrow(
-      "Unknown teacher 'mine'. Available: clip, beit3, features, emoji, student (or any name with --teacher-model <a saved distill student folder>).",
+      "Unknown teacher 'mine'. Available: clip, beit3, features, emoji, glyphs, student (or any name with --teacher-model <a saved distill student folder>).",
     );
     await expect(createTeacher({ name: 'clip' }, { container: c })).rejects.toThrow(/^--teacher clip needs --teacher-model <dir>: .*export_clip\.py/);
     await expect(createTeacher({ name: 'features' }, { container: c })).rejects.toThrow(/^--teacher features needs --teacher-model/);
+  });
+});
+
+describe('the embedded glyphs teacher', () => {
+  it('loads from its folder, or from --teacher-model; a missing folder says how to make it', async () => {
+    const c = createTrainingContainer();
+    const t = (await createTeacher({ name: 'glyphs', model: EMOJI_TEACHER_DIR }, { container: c })) as Teacher;
+    expect([t.name, t.dim]).toEqual(['glyphs', 256]);
+    await t.dispose?.();
+    await expect(createTeacher({ name: 'glyphs', model: join(tmp, 'none') }, { container: c })).rejects.toThrow(/embedded glyphs teacher is missing at .*none.*distill teacher pretrain --dataset glyphs/);
+    expect(GLYPHS_TEACHER_DIR).toMatch(/assets[\\/]teachers[\\/]glyphs-teacher-v2$/);
+  });
+
+  it('the glyphs presets: teacher v2 trains without a teacher; the glyphs main job distils it with the baseline', () => {
+    const t = resolveConfig({ preset: 'glyphs-teacher' });
+    expect(t).toMatchObject({ losses: 'none', dataset: { name: 'glyphs' }, baseline: false, student: { pair: 'vit-bert', overrides: { image: { hiddenSize: 128 }, text: { hiddenSize: 128 } } } });
+    const m = resolveConfig({ preset: 'glyphs' });
+    expect(m).toMatchObject({ losses: 'dsmd-official', dataset: { name: 'glyphs' }, teacher: { name: 'glyphs' }, baseline: true, student: { pair: 'vit-bert', preset: 'tiny' } });
   });
 });
 

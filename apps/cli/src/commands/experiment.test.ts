@@ -114,6 +114,6 @@ describe('distill experiment', () => {
   it('names the experiments it knows when given another', async () => {
     const r = await experiment(['table99', '--scale', 'smoke'], {});
     expect(r.code).toBe(2);
-    expect(r.out).toMatch(/Unknown experiment 'table99'. Available: all, arch, figure2, table2, table4/);
+    expect(r.out).toMatch(/Unknown experiment 'table99'. Available: all, arch, figure2, glyphs, table2, table4/);
   });
 });

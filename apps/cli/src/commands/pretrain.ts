@@ -14,6 +14,9 @@ function commandLine(a: Record<string, unknown>): string {
   const parts = ['distill teacher pretrain'];
   for (const [key, flag] of [
     ['dataset', 'dataset'],
+    ['dataRoot', 'data-root'],
+    ['annotations', 'annotations'],
+    ['imageRoot', 'image-root'],
     ['preset', 'preset'],
     ['config', 'config'],
     ['seed', 'seed'],
