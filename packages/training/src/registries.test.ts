@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registryByKind, type Teacher } from '@distill/core';
@@ -60,6 +60,17 @@ describe('the embedded glyphs teacher', () => {
     await t.dispose?.();
     await expect(createTeacher({ name: 'glyphs', model: join(tmp, 'none') }, { container: c })).rejects.toThrow(/embedded glyphs teacher is missing at .*none.*distill teacher pretrain --dataset glyphs/);
     expect(GLYPHS_TEACHER_DIR).toMatch(/assets[\\/]teachers[\\/]glyphs-teacher-v2$/);
+  });
+
+  it('ships teacher v2 with the command, seed and time that made it', async () => {
+    const meta = JSON.parse(readFileSync(join(GLYPHS_TEACHER_DIR, 'student.json'), 'utf8'));
+    expect(meta.provenance).toMatchObject({ command: 'distill teacher pretrain --dataset glyphs --seed 0', seed: 0, config: { dataset: { name: 'glyphs' }, losses: 'none' } });
+    expect(meta.provenance.config.schedule).toEqual(resolveConfig({ preset: 'glyphs-teacher' }).schedule); // the preset is the recipe that made it
+    expect(meta.provenance.trainSeconds).toBeGreaterThan(0);
+    expect(meta.provenance.test.rsum).toBeGreaterThan(0);
+    const t = (await createTeacher({ name: 'glyphs' }, { container: createTrainingContainer() })) as Teacher;
+    expect([t.name, t.dim]).toEqual(['glyphs', 256]);
+    await t.dispose?.();
   });
 
   it('the glyphs presets: teacher v2 trains without a teacher; the glyphs main job distils it with the baseline', () => {
