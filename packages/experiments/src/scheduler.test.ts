@@ -145,7 +145,7 @@ describe('runExperiments (with a stand-in trainer)', () => {
     const asked: string[] = [];
     const teacherMetrics = async (cfg: { losses: string }) => (asked.push(cfg.losses), { name: 'glyphs', test: m as never });
     const threads: number[] = [];
-    const trainer: Trainer = async (job) => (threads.push(job.config.threads), fakeTrainer([])(job));
+    const trainer: Trainer = async (job, log) => (threads.push(job.config.threads), fakeTrainer([])(job, log));
     const { results, table } = await runExperiments(spec, { scale: 'smoke', seeds: 3, workers: 2, threads: 1, out, store, logger: quiet, trainer, ranks: ranks as never, replicates: 100, teacherMetrics: teacherMetrics as never });
     expect(threads).toEqual([1, 1, 1, 1, 1, 1]); // --threads wins over cores / workers
     expect(asked).toEqual(['dsmd-official']); // the teacher is evaluated once, from a row that uses it

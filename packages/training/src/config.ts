@@ -101,6 +101,29 @@ export const DEFAULT_CONFIG: TrainConfig = {
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 
 /**
+ * The embedded emoji teacher (`distill teacher pretrain`): a wider, deeper vit-bert than the `tiny`
+ * student, trained contrastively (no teacher) on the emoji train split for longer.
+ */
+const EMOJI_TEACHER: DeepPartial<TrainConfig> = {
+  losses: 'none',
+  sampling: 'images',
+  student: {
+    pair: 'vit-bert',
+    preset: 'tiny',
+    overrides: {
+      image: { hiddenSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, intermediateSize: 512 },
+      text: { hiddenSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, intermediateSize: 512 },
+    },
+  },
+  optimizer: { lr: 1e-3, weightDecay: 1e-4 },
+  schedule: { epochs: 30, decayEpoch: 24, decayFactor: 0.1, warmupSteps: 100 },
+  batchSize: 64,
+  checkpointEvery: 50,
+  baseline: false,
+  latency: false,
+};
+
+/**
  * Named presets (torchdistill-style: one config per experiment).
  * - `emoji` (the main job, default with no flags): tiny vit-bert on the embedded emoji benchmark, sized
  *   to finish in about 15 minutes on 2 cores, with the no-teacher baseline trained alongside.
@@ -132,50 +155,16 @@ export const PRESETS: Record<string, DeepPartial<TrainConfig>> = {
     baseline: false,
     latency: false,
   },
+  'emoji-teacher': EMOJI_TEACHER,
   /**
-   * The embedded emoji teacher (`distill teacher pretrain`): a wider, deeper vit-bert than the `tiny`
-   * student, trained contrastively (no teacher) on the emoji train split for longer.
-   */
-  'emoji-teacher': {
-    losses: 'none',
-    sampling: 'images',
-    student: {
-      pair: 'vit-bert',
-      preset: 'tiny',
-      overrides: {
-        image: { hiddenSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, intermediateSize: 512 },
-        text: { hiddenSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, intermediateSize: 512 },
-      },
-    },
-    optimizer: { lr: 1e-3, weightDecay: 1e-4 },
-    schedule: { epochs: 30, decayEpoch: 24, decayFactor: 0.1, warmupSteps: 100 },
-    batchSize: 64,
-    checkpointEvery: 50,
-    baseline: false,
-    latency: false,
-  },
-  /**
-   * Teacher v2 (`distill teacher pretrain --dataset glyphs`): the embedded glyphs teacher, trained
-   * contrastively (no teacher) on the glyphs train split (23,542 images of 9,672 concepts).
+   * Teacher v2 (`distill teacher pretrain --dataset glyphs`): the emoji teacher's towers and recipe,
+   * trained on the glyphs train split (23,542 images of 9,672 concepts) for 32 epochs.
    */
   'glyphs-teacher': {
-    losses: 'none',
-    sampling: 'images',
+    ...EMOJI_TEACHER,
     dataset: { name: 'glyphs' },
-    student: {
-      pair: 'vit-bert',
-      preset: 'tiny',
-      overrides: {
-        image: { hiddenSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, intermediateSize: 512 },
-        text: { hiddenSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, intermediateSize: 512 },
-      },
-    },
-    optimizer: { lr: 1e-3, weightDecay: 1e-4 },
     schedule: { epochs: 32, decayEpoch: 26, decayFactor: 0.1, warmupSteps: 100 },
-    batchSize: 64,
     checkpointEvery: 200,
-    baseline: false,
-    latency: false,
   },
   /**
    * The main job on `glyphs` (`distill train --preset glyphs`): the embedded glyphs teacher (v2) distilled
