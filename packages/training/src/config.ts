@@ -124,11 +124,18 @@ const EMOJI_TEACHER: DeepPartial<TrainConfig> = {
 };
 
 /**
+ * The main job: the preset `distill train` uses when no --preset is given (the larger embedded
+ * benchmark, 13 min cold on 2 cores). The library's resolveConfig defaults to `emoji` (the small, fast set).
+ */
+export const MAIN_JOB_PRESET = 'glyphs';
+
+/**
  * Named presets (torchdistill-style: one config per experiment).
- * - `emoji` (the main job, default with no flags): tiny vit-bert on the embedded emoji benchmark, sized
- *   to finish in about 15 minutes on 2 cores, with the no-teacher baseline trained alongside.
+ * - `emoji`: tiny vit-bert on the small embedded emoji benchmark (2 min on 2 cores), with the no-teacher
+ *   baseline trained alongside; the default of resolveConfig.
  * - `smoke`: the CI matrix (tiny subset, 1 epoch, < 1 minute per pair).
- * - `glyphs`: the main job on the glyphs benchmark (teacher v2); `emoji-teacher`, `glyphs-teacher`: the
+ * - `glyphs`: the main job (`distill train` with no flags, MAIN_JOB_PRESET): the glyphs benchmark with
+ *   teacher v2, 13 min cold on 2 cores; `emoji-teacher`, `glyphs-teacher`: the
  *   embedded teachers (`distill teacher pretrain`).
  * - `paper`: the DSMD paper's setting (base students, Flickr30K, 20 epochs, batch 64, queue 8192).
  */
