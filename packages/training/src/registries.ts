@@ -46,8 +46,8 @@ function embeddedTeacher(name: string, dir: string, dataset: string, description
   };
 }
 
-const EMOJI_TEACHER = embeddedTeacher('emoji', EMOJI_TEACHER_DIR, 'emoji', 'the embedded emoji teacher (default): a 1.24M-parameter vit-bert shipped with @distill/training (--teacher-model overrides its folder)');
-const GLYPHS_TEACHER = embeddedTeacher('glyphs', GLYPHS_TEACHER_DIR, 'glyphs', 'the embedded glyphs teacher (teacher v2, preset glyphs): a vit-bert distill trained on the glyphs train split, shipped with @distill/training');
+const EMOJI_TEACHER = embeddedTeacher('emoji', EMOJI_TEACHER_DIR, 'emoji', 'the embedded emoji teacher (preset emoji, the default of resolveConfig): a 1.24M-parameter vit-bert shipped with @distill/training (--teacher-model overrides its folder)');
+const GLYPHS_TEACHER = embeddedTeacher('glyphs', GLYPHS_TEACHER_DIR, 'glyphs', 'the embedded glyphs teacher (teacher v2; preset glyphs, the main job): a 1.24M-parameter vit-bert distill trained on the glyphs train split, shipped with @distill/training');
 
 const SAVED_STUDENT_TEACHER = {
   name: 'student',
