@@ -327,6 +327,15 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
   return results;
 }
 
+/** What the command prints at the end: the rows, the teacher's RSUM, the claims and the gaps. */
+function summaryTables(r: ExperimentResults): string {
+  const parts = [resultsMarkdownTable(r.rows)];
+  if (r.teacher) parts.push(`teacher ${r.teacher.name}: test RSUM ${f1(r.teacher.test.rsum)}`);
+  if (r.findings.length) parts.push(findingsMarkdownTable(r.findings));
+  if (r.gaps?.length) parts.push(gapsMarkdownTable(r.gaps));
+  return parts.join('\n\n');
+}
+
 /** The specs an experiment name stands for (`all` and other specs with `include` expand). */
 export function expandSpecs(nameOrPath: string): ExperimentSpec[] {
   const spec = loadSpec(nameOrPath);
@@ -390,9 +399,7 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
       results.map((r) => `## ${r.title}\n\n${resultsMarkdownTable(r.rows)}\n\n${findingsMarkdownTable(r.findings)}\n\n[details](${r.experiment}/results.md)\n`).join('\n'),
     );
   }
-  const table = results
-    .map((r) => `${r.title}\n${resultsMarkdownTable(r.rows)}${r.teacher ? `\n\nteacher ${r.teacher.name}: test RSUM ${f1(r.teacher.test.rsum)}` : ''}${r.findings.length ? `\n\n${findingsMarkdownTable(r.findings)}` : ''}${r.gaps?.length ? `\n\n${gapsMarkdownTable(r.gaps)}` : ''}`)
-    .join('\n\n');
+  const table = results.map((r) => `${r.title}\n${summaryTables(r)}`).join('\n\n');
   return { results, table };
 }
 
@@ -438,7 +445,6 @@ export async function runSeeds(
     },
   });
   const results = await report(spec, planned, outcomes, { scale: 'full', seeds: opts.seeds, out: opts.out, store }, log, t0);
-  const teacherLine = results.teacher ? `\n\nteacher ${results.teacher.name}: test RSUM ${f1(results.teacher.test.rsum)}` : '';
-  const table = `${resultsMarkdownTable(results.rows)}${teacherLine}${results.findings.length ? `\n\n${findingsMarkdownTable(results.findings)}` : ''}${results.gaps?.length ? `\n\n${gapsMarkdownTable(results.gaps)}` : ''}`;
+  const table = summaryTables(results);
   return { results, table };
 }
