@@ -66,8 +66,12 @@ describe('distill experiment', () => {
     const workerPids: number[] = [];
     const first = await experiment(args, env, () => {
       for (const d of existsSync(store) ? readdirSync(store) : []) {
-        const f = join(store, d, 'worker.pid');
-        if (existsSync(f)) workerPids.push(Number(readFileSync(f, 'utf8')));
+        // the file goes away when its run finishes, also between a check and the read: read, and skip when gone
+        try {
+          workerPids.push(Number(readFileSync(join(store, d, 'worker.pid'), 'utf8')));
+        } catch {
+          /* no worker (yet, or any more) */
+        }
       }
       return finished().length === 1 && readdirSync(store).some((d) => existsSync(join(store, d, 'checkpoint.safetensors')) && !existsSync(join(store, d, 'result.json')));
     });
