@@ -26,7 +26,7 @@ describe('distill teacher pretrain', () => {
   it('refuses an unknown preset and --resume without the run folder, before any training', () => {
     const p = distill('teacher', 'pretrain', '--preset', 'huge');
     expect(p.status).toBe(2);
-    expect(p.stderr).toContain("--preset takes a preset (emoji, smoke, emoji-teacher, glyphs-teacher, glyphs, paper), got 'huge'.");
+    expect(p.stderr).toContain("Unknown preset 'huge'. Available: emoji, smoke, emoji-teacher, glyphs-teacher, glyphs, paper.");
     const r = distill('teacher', 'pretrain', '--resume');
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('--resume needs --run-dir');
@@ -60,6 +60,7 @@ describe('distill teacher pretrain', () => {
 
     // the folder: a saved distill student, the run's best weights, provenance of this command
     expect(existsSync(`${out}.tmp`)).toBe(false);
+    expect(existsSync(`${out}.old`)).toBe(false);
     const meta = JSON.parse(readFileSync(join(out, 'student.json'), 'utf8'));
     expect(meta.format).toBe('distill-student-v1');
     expect(meta.config).toMatchObject({ pair: 'vit-bert', embedDim: 256 });

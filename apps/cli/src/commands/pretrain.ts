@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createLogger, DistillError, RunDirectory } from '@distill/core';
 import { deepMerge, loadStudent, PRESETS, readConfigFile, resolveConfig, saveStudent, train, type DeepPartial, type TrainConfig, type TrainResult } from '@distill/training';
@@ -61,7 +61,6 @@ export const pretrainCommand: CliCommand = {
     const log = createLogger();
     const dataset = args.dataset as string;
     const preset = (args.preset as string | undefined) ?? teacherPresetFor(dataset);
-    if (!Object.hasOwn(PRESETS, preset)) throw new DistillError(`--preset takes a preset (${Object.keys(PRESETS).join(', ')}), got '${preset}'.`, 2);
     if (args.resume && !args.runDir) throw new DistillError('--resume needs --run-dir <the killed run folder>.', 2);
     let overrides: DeepPartial<TrainConfig> = args.config ? readConfigFile(args.config as string) : {};
     overrides = deepMerge(overrides, {
@@ -80,7 +79,7 @@ export const pretrainCommand: CliCommand = {
     if (args.resume && !existsSync(runDir)) throw new DistillError(`--resume: the run folder ${runDir} does not exist.`, 2);
     const r: TrainResult = await train(cfg, { runDir, resume: Boolean(args.resume), logger: log, label: 'teacher' });
     const { student, meta } = loadStudent(join(runDir, 'best'));
-    // written beside the target and swapped in at the end: a killed command leaves the old folder whole
+    // written beside the target and swapped in at the end
     const tmp = `${out}.tmp`;
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
@@ -96,9 +95,12 @@ export const pretrainCommand: CliCommand = {
       parameters: r.parameters,
     });
     student.dispose();
-    rmSync(out, { recursive: true, force: true });
-    cpSync(tmp, out, { recursive: true });
-    rmSync(tmp, { recursive: true, force: true });
+    // renames in one folder: at every moment the old teacher is whole at <out> or <out>.old
+    const old = `${out}.old`;
+    rmSync(old, { recursive: true, force: true });
+    if (existsSync(out)) renameSync(out, old);
+    renameSync(tmp, out);
+    rmSync(old, { recursive: true, force: true });
     process.stdout.write(JSON.stringify({ out, dataset, preset, test: r.test, parameters: r.parameters.total, steps: r.steps, seconds: r.seconds }, null, 2) + '\n');
   },
 };
