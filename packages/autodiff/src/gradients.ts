@@ -253,6 +253,7 @@ export const GRADIENT_RULES: Readonly<Record<string, GradRule>> = {
     const [, O, Ho, Wo] = G.shape;
     const stride = (attrs.strides as number[])[0];
     const [pt, pl, pb, pr] = attrs.pads as number[];
+    if (((attrs.group as number | undefined) ?? 1) > 1) throw new Error(`Conv: the gradient of a grouped convolution (group ${attrs.group as number}) is not implemented yet; only its forward runs.`);
     let gx: Sym | null = null;
     let gw: Sym | null = null;
     if (x.requiresGrad) {

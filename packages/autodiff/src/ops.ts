@@ -170,14 +170,17 @@ export function expand(x: Sym, shape: number[]): Sym {
 }
 
 /** 2-D convolution, NCHW input, OIHW weight, explicit pads [top, left, bottom, right], optional bias. */
-export function conv2d(x: Sym, w: Sym, b: Sym | undefined, stride: number, pads: [number, number, number, number]): Sym {
+export function conv2d(x: Sym, w: Sym, b: Sym | undefined, stride: number, pads: [number, number, number, number], group = 1): Sym {
   const [N, C, H, W] = x.shape;
   const [O, C2, kh, kw] = w.shape;
-  if (x.rank !== 4 || w.rank !== 4 || C !== C2) throw new Error(`conv2d: input [${x.shape}] (NCHW) and weight [${w.shape}] (OIHW) do not match`);
+  if (x.rank !== 4 || w.rank !== 4 || C !== C2 * group || O % group !== 0) {
+    throw new Error(`conv2d: input [${x.shape}] (NCHW) and weight [${w.shape}] (OIHW) do not match${group > 1 ? ` in ${group} groups` : ''}`);
+  }
   const [pt, pl, pb, pr] = pads;
   const Ho = Math.floor((H + pt + pb - kh) / stride) + 1;
   const Wo = Math.floor((W + pl + pr - kw) / stride) + 1;
-  return prim('Conv', b ? [x, w, b] : [x, w], [N, O, Ho, Wo], { strides: [stride, stride], pads, kernel_shape: [kh, kw] });
+  // grouped (group > 1, depthwise when group = C): ONNX Conv's group attribute
+  return prim('Conv', b ? [x, w, b] : [x, w], [N, O, Ho, Wo], { strides: [stride, stride], pads, kernel_shape: [kh, kw], ...(group > 1 ? { group } : {}) });
 }
 
 /** TensorFlow's 'same' padding of one axis for kernel k and stride s: [before, after]. */

@@ -119,3 +119,26 @@ export function conv2dSameNhwc(x: tf.Tensor4D, w: tf.Tensor, b: tf.Tensor | unde
   const y = f(x, w) as tf.Tensor4D;
   return b ? (tf.add(y, b) as tf.Tensor4D) : y;
 }
+
+/**
+ * Grouped 2-D convolution, NHWC, w [kh, kw, Cin / group, Cout], 'same' padding: depthwise (group = Cin =
+ * Cout) as tfjs's depthwiseConv2d, other groups as one convolution per group, concatenated.
+ */
+export function groupedConv2dSameNhwc(x: tf.Tensor4D, w: tf.Tensor, b: tf.Tensor | undefined, stride: number, group: number): tf.Tensor4D {
+  const [kh, kw, cg, cout] = w.shape as number[];
+  const cin = x.shape[3];
+  if (cin !== cg * group || cout % group !== 0) throw new Error(`conv2dSame: input channels ${cin} and weight [${w.shape}] do not match in ${group} groups`);
+  let y: tf.Tensor4D;
+  if (cg === 1 && cout === cin) {
+    y = tf.depthwiseConv2d(x, tf.reshape(w, [kh, kw, cin, 1]) as tf.Tensor4D, stride as 1 | 2, 'same');
+  } else {
+    const og = cout / group;
+    const parts: tf.Tensor4D[] = [];
+    for (let g = 0; g < group; g++) {
+      const xs = tf.slice(x, [0, 0, 0, g * cg], [-1, -1, -1, cg]) as tf.Tensor4D;
+      parts.push(conv2dSameNhwc(xs, tf.slice(w, [0, 0, 0, g * og], [-1, -1, -1, og]), undefined, stride));
+    }
+    y = tf.concat(parts, 3) as tf.Tensor4D;
+  }
+  return b ? (tf.add(y, b) as tf.Tensor4D) : y;
+}
