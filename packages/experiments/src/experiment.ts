@@ -5,7 +5,8 @@ import { configHash, resolveMethod, type TrainConfig } from '@distill/training';
 import { runLatency, runRanks, studentTestEmbeddings, teacherTestFeatures, teacherTestMetrics, warmTeacherCache } from './evaluate.js';
 import { svgBars, svgScatterPanels, svgSweep } from './plots.js';
 import { defaultStore, runScheduled, type RunOutcome, type Trainer } from './scheduler.js';
-import { loadSpec, planRows, type ExperimentSpec, type PlannedRow, type RunFlags, type Scale } from './spec.js';
+import { planExperiment } from './plan.js';
+import { loadSpec, type ExperimentSpec, type PlannedRow, type RunFlags, type Scale } from './spec.js';
 import { bootstrapClaim, meanStd, pca, seededRandom, quantile, verdict, type RunRanks, type Verdict } from './stats.js';
 
 export const METRIC_KEYS = ['i2t_r1', 'i2t_r5', 'i2t_r10', 't2i_r1', 't2i_r5', 't2i_r10', 'rsum'] as const;
@@ -111,6 +112,8 @@ export interface ExperimentOptions {
   only?: string[];
   /** Replaces the training processes (tests). */
   trainer?: Trainer;
+  /** The runs were trained elsewhere (a cluster executor): report from the store, refuse to train a missing run. */
+  collect?: boolean;
   /** The teacher's test recall for specs with teacherRow (default: from its cached features; tests replace it). */
   teacherMetrics?: (cfg: TrainConfig, log: Logger) => Promise<{ name: string; test: RetrievalMetrics } | undefined>;
   /** Skip the per-query re-evaluation (tests with a fake trainer): findings then have no interval. */
@@ -336,6 +339,11 @@ function summaryTables(r: ExperimentResults): string {
   return parts.join('\n\n');
 }
 
+/** The trainer of a collecting experiment: a run the cluster did not finish is named, never trained here. */
+const refuseToTrain: Trainer = async (job) => {
+  throw new DistillError(`Run '${job.label}' seed ${job.config.seed} has no result in the store (${job.dir}): its task did not finish. Submit the experiment again (only the missing tasks run), or see ${join(job.dir, 'train.log')}.`, 1);
+};
+
 /** The specs an experiment name stands for (`all` and other specs with `include` expand). */
 export function expandSpecs(nameOrPath: string): ExperimentSpec[] {
   const spec = loadSpec(nameOrPath);
@@ -351,25 +359,8 @@ export function expandSpecs(nameOrPath: string): ExperimentSpec[] {
 export async function runExperiments(nameOrPath: string, opts: ExperimentOptions): Promise<{ results: ExperimentResults[]; table: string }> {
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
-  if (!Number.isInteger(opts.seeds) || opts.seeds < 1) throw new DistillError(`--seeds expects a whole number >= 1, got ${opts.seeds}.`, 2);
-  const cores = availableParallelism();
-  const workers = opts.workers ?? cores;
-  if (!Number.isInteger(workers) || workers < 1) throw new DistillError(`--workers expects a whole number >= 1, got ${opts.workers}.`, 2);
-  let specs = expandSpecs(nameOrPath);
-  if (opts.only?.length) {
-    const keep = new Set(opts.only);
-    const known = new Set(specs.flatMap((s) => s.runs.map((r) => r.label)));
-    const unknown = opts.only.filter((l) => !known.has(l));
-    if (unknown.length) throw new DistillError(`--only: no row labelled ${unknown.map((l) => `'${l}'`).join(', ')} in '${nameOrPath}' (rows: ${[...known].join(', ')}).`, 2);
-    specs = specs
-      .map((s) => ({ ...s, runs: s.runs.filter((r) => keep.has(r.label)), findings: s.findings.filter((f) => [...f.better, ...f.worse].every((l) => keep.has(l))) }))
-      .filter((s) => s.runs.length > 0);
-  }
-  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new DistillError(`--threads expects a whole number >= 1, got ${opts.threads}.`, 2);
-  // each training process gets an equal share of the cores (one onnxruntime thread each by default)
-  const threads = opts.threads ?? Math.max(1, Math.floor(cores / workers));
-  const plans = specs.map((spec) => ({ spec, rows: planRows(spec, { scale: opts.scale, seeds: opts.seeds, flags: opts.flags, threads }) }));
-  const allRuns = plans.flatMap((p) => p.rows.flatMap((r) => r.runs));
+  const { specs, plans, runs: allRuns } = planExperiment(nameOrPath, opts);
+  const workers = opts.workers ?? availableParallelism();
   const unique = new Set(allRuns.map((r) => r.hash)).size;
   const store = opts.store ?? defaultStore();
   log.info(`experiment ${nameOrPath}: ${specs.length} table${specs.length > 1 ? 's' : ''}, ${allRuns.length} runs (${unique} distinct), ${workers} at a time, run store ${store}`);
@@ -380,7 +371,7 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
     store,
     workers,
     log,
-    trainer: opts.trainer,
+    trainer: opts.collect ? refuseToTrain : opts.trainer,
     after: async (o) => {
       finished++;
       log.info(`[${finished}/${unique}] ${o.run.label} seed ${o.run.seed}: ${o.status}, test RSUM ${o.result.test.rsum.toFixed(2)}`);

@@ -4,3 +4,5 @@ export * from './scheduler.js';
 export * from './evaluate.js';
 export * from './plots.js';
 export * from './experiment.js';
+export * from './plan.js';
+export * from './executors/index.js';
