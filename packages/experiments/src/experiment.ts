@@ -364,7 +364,7 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
   const unique = new Set(allRuns.map((r) => r.hash)).size;
   const store = opts.store ?? defaultStore();
   log.info(`experiment ${nameOrPath}: ${specs.length} table${specs.length > 1 ? 's' : ''}, ${allRuns.length} runs (${unique} distinct), ${workers} at a time, run store ${store}`);
-  if (!opts.trainer) await warmTeacherCache(allRuns.map((r) => r.config), (c) => resolveMethod(c).needsTeacher, log);
+  if (!opts.trainer && !opts.collect) await warmTeacherCache(allRuns.map((r) => r.config), (c) => resolveMethod(c).needsTeacher, log);
   const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, log));
   let finished = 0;
   const outcomes = await runScheduled(allRuns, {
