@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createProgress, DistillError, readCheckpoint, sha256, writeCheckpoint, type Checkpoint, type Dataset, type Logger } from '@distill/core';
-import { ImageLoader, primeDatasetImages } from '@distill/data';
+import { createProgress, DistillError, readCheckpoint, sha256, writeCheckpoint, type Checkpoint, type Dataset, type Logger, type Teacher } from '@distill/core';
+import { hashDatasetImages, ImageLoader, primeDatasetImages, type ImageHashes } from '@distill/data';
 import { isPrecomputed, type TeacherSource } from './teachers.js';
 
 /** Teacher features of every split, rows aligned with split.images / split.captions. */
@@ -22,11 +22,48 @@ export function cacheRoot(): string {
   return process.env.DISTILL_CACHE_DIR ?? join(process.cwd(), '.cache', 'distill');
 }
 
+/** The cache key of a teacher's features over a dataset, and the cache file it names. */
+export interface TeacherFeatureKey {
+  /** sha256 (hex) over everything below. */
+  key: string;
+  /** <cacheDir>/teacher-features/<teacher>-<key[:24]>.safetensors */
+  file: string;
+  /** The dataset's image hashes (per split, in split order) and the skipped files. */
+  images: ImageHashes;
+}
+
+/**
+ * The teacher-feature cache key, by content: the teacher's fingerprint (sha256 of its model files), its
+ * preprocessing and text length, the sha256 of every image file's bytes (memoised by path + size + mtime
+ * + ctime, see @distill/data's hashDatasetImages), every caption with the image it belongs to, the
+ * images skipped as unreadable (with skipBadImages) and a non-cpu device (its floats round
+ * differently). Replacing a picture under the same name gives a new key; the image root's name is not
+ * in it (the same bytes elsewhere are the same features). An image that cannot be read is a
+ * DistillError unless skipBadImages; an image that differs from the sha256 its dataset's manifest
+ * recorded is a DistillError saying to rebuild.
+ */
+export function teacherFeatureKey(
+  teacher: Pick<Teacher, 'name' | 'fingerprint' | 'preprocess' | 'maxTextLength'>,
+  dataset: Dataset,
+  opts: { device?: string; skipBadImages?: boolean; cacheDir?: string; log?: Logger } = {},
+): TeacherFeatureKey {
+  const device = opts.device ?? 'cpu';
+  const cacheDir = opts.cacheDir ?? cacheRoot();
+  const images = hashDatasetImages(dataset, { cacheDir, skipBadImages: opts.skipBadImages, log: opts.log });
+  const rows = Object.keys(dataset.splits)
+    .sort()
+    .map((n) => [n, dataset.splits[n].images.length, dataset.splits[n].captions.map((c) => [c.image, c.text])]);
+  const key = sha256(
+    JSON.stringify({ v: 2, teacher: teacher.fingerprint(), pre: teacher.preprocess, len: teacher.maxTextLength, images: images.digest, rows, ...(device !== 'cpu' ? { device } : {}) }),
+  );
+  return { key, file: join(cacheDir, 'teacher-features', `${teacher.name}-${key.slice(0, 24)}.safetensors`), images };
+}
+
 /**
  * Run the teacher over every split (images once each, captions once each), or read its features from
- * the cache (a `features` teacher's are read from its store). The cache key hashes the teacher's files,
- * its preprocessing and the dataset's rows (and a non-cpu `device`: its floats round differently), so a
- * changed teacher or dataset never reuses stale features. Work is written in verified chunks as it goes:
+ * the cache (a `features` teacher's are read from its store). The cache key (teacherFeatureKey) hashes
+ * the teacher's files, its preprocessing, every image's bytes and every caption, so a changed teacher,
+ * picture or caption never reuses stale features. Work is written in verified chunks as it goes:
  * a killed extraction resumes where it stopped. The teacher is disposed when done.
  */
 export async function extractTeacherFeatures(
@@ -41,12 +78,8 @@ export async function extractTeacherFeatures(
     return { name: source.name, dim: store.dim, fingerprint: source.fingerprint(), train: store.splits.train, splits: store.splits };
   }
   const teacher = source;
-  const device = opts.device ?? 'cpu';
   const parameters = opts.parameters;
-  const rows = Object.entries(dataset.splits).map(([n, s]) => [n, s.images.map((i) => i.path), s.captions.map((c) => [c.image, c.text])]);
-  // features computed on WebGPU differ in float rounding: their own cache entry (cpu keeps the key it always had)
-  const key = sha256(JSON.stringify({ v: 1, teacher: teacher.fingerprint(), pre: teacher.preprocess, len: teacher.maxTextLength, manifest: dataset.manifestHash, rows, ...(device !== 'cpu' ? { device } : {}) }));
-  const file = join(opts.cacheDir ?? cacheRoot(), 'teacher-features', `${teacher.name}-${key.slice(0, 24)}.safetensors`);
+  const { key, file } = teacherFeatureKey(teacher, dataset, { ...opts, log });
   if (existsSync(file)) {
     // Verified (checksum over every tensor and the state) and checked against the dataset's counts;
     // a cache that fails is reported with its path and rebuilt, never used.
