@@ -1,8 +1,17 @@
-import { resolve } from 'node:path';
-import { createLogger, DistillError } from '@distill/core';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createLogger, DistillError, type Logger } from '@distill/core';
 import {
   defaultStore,
   experimentK8sJob,
+  jobName,
+  K8S_MOUNT,
+  kubectlApply,
+  manifestYaml,
+  renderIndexedJob,
+  runOnSlurm,
+  thisDistill,
+  type TaskArray,
   planExperiment,
   planJson,
   runExperimentOnSlurm,
@@ -11,6 +20,8 @@ import {
   type K8sOptions,
   type SlurmOptions,
 } from '@distill/experiments';
+import { isShardPending, parseShard, shardManifestFile, type ShardPending, type ShardSpec, type TeacherFeatures } from '@distill/teacher-adapters';
+import { cacheRoot } from '@distill/training';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 
 /** The flags of the cluster executors, shared by `distill experiment` and `distill teacher extract` (docs/distributed.md). */
@@ -134,4 +145,90 @@ export async function experimentOnCluster(name: string, args: Args, opts: Experi
     return { code: 0 };
   }
   return undefined;
+}
+
+/** The `teacher extract` flags every shard repeats (paths made absolute). */
+function teacherForward(args: Args): string[] {
+  const out: string[] = [];
+  const put = (flag: string, v: unknown, path = false) => {
+    if (v !== undefined && v !== false) out.push(`--${flag}`, ...(v === true ? [] : [path ? resolve(String(v)) : String(v)]));
+  };
+  put('teacher', args.teacher);
+  put('teacher-model', args.teacherModel, true);
+  put('dataset', args.dataset);
+  put('data-root', args.dataRoot, true);
+  put('annotations', args.annotations, true);
+  put('image-root', args.imageRoot, true);
+  put('batch-size', args.batchSize);
+  put('skip-bad-images', args.skipBadImages);
+  put('train-subset', args.trainSubset);
+  put('eval-subset', args.evalSubset);
+  put('device', args.device);
+  return out;
+}
+
+/** What `distill teacher extract` prints: the cache file, its key and the rows per split. */
+export function featuresSummary(f: TeacherFeatures): Record<string, unknown> {
+  const counts = Object.fromEntries(Object.entries(f.splits).map(([k, v]) => [k, { images: v.images.length / f.dim, texts: v.texts.length / f.dim }]));
+  return { teacher: f.name, dim: f.dim, cache: f.file, key: f.fingerprint, splits: counts };
+}
+
+/**
+ * `distill teacher extract` with --shard i/N (one shard here) or --executor slurm|k8s (the N shards
+ * as a job array / an Indexed Job); undefined for a plain extraction.
+ */
+export async function teacherExtractOnCluster(
+  args: Args,
+  shardOf: (shard: ShardSpec) => Promise<TeacherFeatures | ShardPending>,
+  log: Logger,
+): Promise<Record<string, unknown> | undefined> {
+  const executor = String(args.executor ?? 'local');
+  if (args.shard !== undefined) {
+    if (executor !== 'local') throw new DistillError('--shard computes one shard here: leave --executor out (with --executor, --shards N says how many).', 2);
+    const shard = parseShard(String(args.shard));
+    const r = await shardOf(shard);
+    return isShardPending(r) ? { shard: `${shard.index}/${shard.count}`, complete: false, cache: r.file, key: r.key, missing: r.missing.map((i) => `${i}/${shard.count}`) } : { shard: `${shard.index}/${shard.count}`, complete: true, ...featuresSummary(r) };
+  }
+  if (executor === 'local') return undefined;
+  const count = int('shards', args.shards);
+  if (count === undefined) throw new DistillError(`--executor ${executor} on teacher extract needs --shards <N> (how many tasks share the extraction).`, 2);
+  const gpu = args.device === 'webgpu';
+  const forward = teacherForward(args);
+  if (executor === 'k8s') {
+    const k = k8sOptions(args, gpu);
+    const mount = k.mount ?? K8S_MOUNT;
+    const array: TaskArray = {
+      name: jobName('distill-teacher', String(args.teacher ?? 'teacher'), String(args.dataset ?? '')),
+      count,
+      args: (i) => ['teacher', 'extract', ...forward, '--shard', `${i}/${count}`],
+      done: () => false,
+      describe: (i) => `shard ${i}/${count}`,
+      env: { DISTILL_CACHE_DIR: `${mount}/cache` },
+    };
+    const manifest = manifestYaml(renderIndexedJob(array, k));
+    const file = resolve(k.manifest ?? `${array.name}.job.yaml`);
+    writeFileSync(file, manifest);
+    if (k.apply) process.stdout.write(`${kubectlApply(file)}\n`);
+    else process.stdout.write(manifest);
+    log.info(`Indexed Job of ${count} shards written to ${file}${k.apply ? ' and applied' : ''}; the last shard to finish merges them into the cache on the claim`);
+    return { job: array.name, manifest: file, shards: count, applied: Boolean(k.apply) };
+  }
+  // slurm: where the cache file is (and whether it is complete already)
+  const first = await shardOf({ index: 0, count, merge: true });
+  if (!isShardPending(first)) return { ...featuresSummary(first), shards: count, note: 'already complete in the cache: nothing submitted' };
+  const parts = `${first.file}.parts`;
+  const cacheDir = resolve(cacheRoot());
+  const array: TaskArray = {
+    name: jobName('distill-teacher', String(args.teacher ?? 'teacher'), first.key.slice(0, 8)),
+    count,
+    args: (i) => ['teacher', 'extract', ...forward, '--shard', `${i}/${count}`],
+    done: (i) => existsSync(first.file) || existsSync(shardManifestFile(parts, i, count)),
+    describe: (i) => `shard ${i}/${count}`,
+    env: { DISTILL_CACHE_DIR: cacheDir },
+  };
+  const s = slurmOptions(args, gpu);
+  await runOnSlurm(array, { ...s, dir: s.dir ?? join(cacheDir, 'slurm'), distill: s.distill ?? thisDistill() }, log);
+  const merged = await shardOf({ index: 0, count, merge: true });
+  if (isShardPending(merged)) throw new DistillError(`Shards ${merged.missing.map((i) => `${i}/${count}`).join(', ')} of ${merged.file} are missing after the Slurm job: run the same command again (it submits only those).`, 1);
+  return { ...featuresSummary(merged), shards: count };
 }
