@@ -4,3 +4,7 @@ export * from './scheduler.js';
 export * from './evaluate.js';
 export * from './plots.js';
 export * from './experiment.js';
+export * from './fingerprint.js';
+export * from './store.js';
+export * from './verdicts.js';
+export * from './claims.js';
