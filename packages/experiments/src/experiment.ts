@@ -8,7 +8,7 @@ import { runFingerprint, type RunFingerprint } from './fingerprint.js';
 import { svgBars, svgScatterPanels, svgSweep } from './plots.js';
 import { defaultStore, reuseSummary, runScheduled, type RunOutcome, type Trainer } from './scheduler.js';
 import { findingLabels, loadSpec, planRows, type ExperimentSpec, type PlannedRow, type PlannedRun, type RunFlags, type Scale } from './spec.js';
-import { meanStd, pca, seededRandom, type RunRanks } from './stats.js';
+import { chanceRsum, meanStd, pca, seededRandom, type RunRanks } from './stats.js';
 import { statisticsFromReplicates } from './verdicts.js';
 
 export const METRIC_KEYS = ['i2t_r1', 'i2t_r5', 'i2t_r10', 't2i_r1', 't2i_r5', 't2i_r10', 'rsum'] as const;
@@ -76,6 +76,8 @@ export interface ExperimentResults {
   seeds: number;
   setting: { dataset: string; teacher: string; student: string; preset: string; epochs: number; steps: number; trainImages?: number; testSubset?: number };
   rows: ResultRow[];
+  /** The RSUM of random rankings on this test split (the plots' dashed line). */
+  chanceRsum?: number;
   /** The teacher's own test recall (specs with teacherRow). */
   teacher?: { name: string; test: RetrievalMetrics };
   findings: Finding[];
@@ -246,6 +248,10 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
   const replicates = opts.replicates ?? 1000;
   const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, log));
   const claims = await specClaims(spec, rows, outcomes, ranksOf, replicates);
+  // the chance level of this test split, from the structure of a run's ranks
+  const r00 = rows[0].runs[0];
+  const probe = await ranksOf(r00.config, outcomes.get(r00.hash)!.dir).catch(() => undefined);
+  const chance = probe ? chanceRsum(probe.textToImage, probe.i2t.length) : undefined;
   let teacher: ExperimentResults['teacher'];
   if (spec.teacherRow) {
     const cfg = rows.flatMap((r) => r.runs.map((x) => x.config)).find((c) => resolveMethod(c).needsTeacher);
@@ -254,7 +260,7 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
   const plots: string[] = [];
   const kind = spec.plot?.kind ?? 'bars';
   if (kind === 'sweep' && resultRows.every((r) => r.x !== undefined)) {
-    out.writeFile(`${spec.name}-sweep.svg`, svgSweep(spec.title, resultRows.map((r) => ({ x: r.x!, mean: r.rsum.mean, std: r.rsum.std })), { xLabel: spec.plot?.x, logX: spec.plot?.logX }));
+    out.writeFile(`${spec.name}-sweep.svg`, svgSweep(spec.title, resultRows.map((r) => ({ x: r.x!, mean: r.rsum.mean, std: r.rsum.std })), { xLabel: spec.plot?.x, logX: spec.plot?.logX, chance }));
     plots.push(`${spec.name}-sweep.svg`);
   }
   if (kind === 'pca') {
@@ -270,7 +276,7 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
   );
   const seedCounts = [...new Set(resultRows.map((r) => r.n))].sort((a, b) => a - b);
   const seedsText = seedCounts.length === 1 ? `${seedCounts[0]} seed${seedCounts[0] > 1 ? 's' : ''} per row (0..${seedCounts[0] - 1})` : `${seedCounts.join(' to ')} seeds per row (--seeds auto: more where a claim was undecided)`;
-  out.writeFile(`${spec.name}-bars.svg`, svgBars(`${spec.title}: test RSUM, mean ± std over seeds`, resultRows.map((r) => ({ label: r.label, mean: r.rsum.mean, std: r.rsum.std }))));
+  out.writeFile(`${spec.name}-bars.svg`, svgBars(`${spec.title}: test RSUM, mean ± std over seeds`, resultRows.map((r) => ({ label: r.label, mean: r.rsum.mean, std: r.rsum.std })), 'test RSUM', chance));
   plots.push(`${spec.name}-bars.svg`);
 
   const c = rows[0].runs[0].config;
@@ -283,6 +289,7 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
     setting: { dataset: c.dataset.name, teacher: c.teacher.name, student: `${c.student.pair}/${c.student.preset}`, preset: opts.preset ?? spec.preset?.[opts.scale] ?? opts.scale, epochs: c.schedule.epochs, steps: r0.steps, trainImages: c.dataset.trainSubset, testSubset: c.dataset.evalSubset },
     rows: resultRows,
     ...(teacher ? { teacher } : {}),
+    ...(chance !== undefined ? { chanceRsum: chance } : {}),
     findings,
     ...(gaps ? { gaps } : {}),
     plots,
@@ -316,6 +323,7 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
     '',
     resultsMarkdownTable(resultRows),
     '',
+    ...(chance !== undefined ? [`Chance (random rankings of this test split): RSUM ${f1(chance)}.`, ''] : []),
     ...(teacher
       ? [`Teacher \`${teacher.name}\` on the same test split (from its cached features): ${METRIC_KEYS.map((k) => `${k} ${f1(teacher.test[k])}`).join(', ')}.`, '']
       : []),

@@ -172,3 +172,15 @@ describe('verdictOf', () => {
     expect([...h.captions]).toEqual([2, 1, 1]);
   });
 });
+
+describe('chanceRsum', () => {
+  it('one caption per image: every R@k is k/N both ways', async () => {
+    const { chanceRsum } = await import('./stats.js');
+    const n = 100;
+    expect(chanceRsum(Array.from({ length: n }, (_, i) => i), n)).toBeCloseTo(2 * 100 * (1 + 5 + 10) / n, 9);
+    // 5 captions per image: i2t R@1 = 5/T
+    const t = Array.from({ length: 5 * n }, (_, j) => Math.floor(j / 5));
+    const r1 = 5 / (5 * n);
+    expect(chanceRsum(t, n)).toBeGreaterThan(100 * (r1 + 1 / n));
+  });
+});
