@@ -33,7 +33,8 @@ export const experimentCommand: CliCommand = {
           'Example: distill experiment table2 --scale smoke --seeds 1 --out results/table2',
       )
       .positional('name', { type: 'string', describe: 'experiment name or spec path' })
-      .option('seeds', { type: 'string', default: '3', describe: "seeds per row (0..N-1), or 'auto': start at 3 and add seeds to the rows of undecided claims up to --max-seeds" })
+      .option('seeds', { type: 'string', default: '3', describe: "seeds per row (0..N-1), or 'auto': start at --min-seeds and add seeds to the rows of undecided claims up to --max-seeds" })
+      .option('min-seeds', { type: 'number', default: 3, describe: 'with --seeds auto: the seeds every row starts with' })
       .option('max-seeds', { type: 'number', default: 10, describe: 'with --seeds auto: the most seeds a row gets' })
       .option('reuse-stale', { type: 'boolean', default: false, describe: 'reuse finished runs whose code, teacher or dataset differ from now (marked STALE in every report) instead of retraining them' })
       .option('workers', { type: 'number', describe: `training processes at a time (default ${availableParallelism()}: the cores, one onnxruntime thread each)` })
@@ -62,6 +63,7 @@ export const experimentCommand: CliCommand = {
     const { results, table } = await runExperiments(name, {
       scale,
       seeds,
+      minSeeds: Number(args.minSeeds),
       maxSeeds: Number(args.maxSeeds),
       reuseStale: Boolean(args.reuseStale),
       preset: args.preset === undefined ? undefined : String(args.preset),
