@@ -6,3 +6,7 @@ export * from './plots.js';
 export * from './experiment.js';
 export * from './plan.js';
 export * from './executors/index.js';
+export * from './fingerprint.js';
+export * from './store.js';
+export * from './verdicts.js';
+export * from './claims.js';

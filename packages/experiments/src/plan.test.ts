@@ -1,21 +1,27 @@
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { atomicWriteJson, createLogger } from '@distill/core';
 import type { TrainResult } from '@distill/training';
 import { describe, expect, it } from 'vitest';
 import { runExperiments } from './experiment.js';
-import { checkSharedStore, markSharedStore, planExperiment, planJson, runTask, STORE_MARK } from './plan.js';
+import { checkSharedStore, markSharedStore, planExperiment, planFingerprints, planIdWith, planJson, runTask, STORE_MARK } from './plan.js';
 import { runDirOf, type Trainer } from './scheduler.js';
 
 const quiet = createLogger({ level: 'error' } as never);
-const noRanks = async () => ({ i2t: new Int32Array(0), t2i: new Int32Array(0) }) as never;
+/** Ranks of a run: every run finds its first 20 of 50 images at rank 0. */
+const noRanks = async () => {
+  const r = Array.from({ length: 50 }, (_, i) => (i < 20 ? 0 : 30));
+  return { i2t: r, t2i: r, textToImage: r.map((_, i) => i) } as never;
+};
+/** A fixed fingerprint (code, teacher, dataset): these tests are about tasks, not staleness. */
+const fp = () => ({ code: 'c', teacher: 't', dataset: 'd' });
 
 function fakeTrainer(calls: string[]): Trainer {
   return async (job) => {
     calls.push(`${job.label}/${job.config.seed}`);
     const rsum = 100 + job.config.seed;
-    const m = { i2t_r1: 1, i2t_r5: 1, i2t_r10: 1, t2i_r1: 1, t2i_r5: 1, t2i_r10: 1, rsum };
+    const m = { i2t_r1: rsum / 6, i2t_r5: rsum / 6, i2t_r10: rsum / 6, t2i_r1: rsum / 6, t2i_r5: rsum / 6, t2i_r10: rsum / 6, rsum };
     const result = { runDir: job.dir, label: job.label, steps: 4, epochs: 1, bestEpoch: 1, bestValRsum: rsum, val: [], test: m, parameters: { image: 1, text: 1, head: 1, total: 3 }, seconds: 0 } as unknown as TrainResult;
     atomicWriteJson(join(job.dir, 'result.json'), result);
     return result;
@@ -36,14 +42,15 @@ describe('experiment plan and tasks', () => {
 
   it('--task i trains exactly the i-th run into the store; the collecting report reuses them all and trains nothing', async () => {
     const store = mkdtempSync(join(tmpdir(), 'distill-task-'));
-    const opts = { scale: 'smoke' as const, seeds: 2, only: ['none', 'dsmd-official'], workers: 1, store, logger: quiet, ranks: noRanks };
+    const opts = { scale: 'smoke' as const, seeds: 2, only: ['none', 'dsmd-official'], workers: 1, store, logger: quiet, ranks: noRanks, fingerprint: fp };
     const plan = planExperiment('table2', opts);
     expect(plan.tasks).toHaveLength(4);
     const calls: string[] = [];
-    const o = await runTask('table2', { ...opts, task: 2, trainer: fakeTrainer(calls), planId: plan.id });
+    const fps = await planFingerprints(plan, fp);
+    const o = await runTask('table2', { ...opts, task: 2, trainer: fakeTrainer(calls), planId: planIdWith(plan, fps) });
     expect(calls).toEqual([`${plan.tasks[2].label}/${plan.tasks[2].seed}`]);
-    expect(o.dir).toBe(runDirOf(store, plan.tasks[2].hash));
-    expect(planJson(plan, store).tasks.map((t) => t.state)).toEqual(['missing', 'missing', 'finished', 'missing']);
+    expect(o.dir).toBe(runDirOf(store, plan.tasks[2].hash, fps[2]));
+    expect(planJson(plan, store, fps).tasks.map((t) => t.state)).toEqual(['missing', 'missing', 'finished', 'missing']);
     // a collecting report names a run no task finished, and trains nothing
     const out = join(store, 'out');
     await expect(runExperiments('table2', { ...opts, out, collect: true, replicates: 10 })).rejects.toThrow(/has no result in the store .*its task did not finish/);
@@ -58,9 +65,16 @@ describe('experiment plan and tasks', () => {
 
   it('refuses a task outside the plan, and a task of a changed plan', async () => {
     const store = mkdtempSync(join(tmpdir(), 'distill-task-'));
-    const opts = { scale: 'smoke' as const, seeds: 1, only: ['none'], store, logger: quiet, trainer: fakeTrainer([]), ranks: noRanks };
+    const opts = { scale: 'smoke' as const, seeds: 1, only: ['none'], store, logger: quiet, trainer: fakeTrainer([]), ranks: noRanks, fingerprint: fp };
     await expect(runTask('table2', { ...opts, task: 1 })).rejects.toThrow("--task expects a whole number from 0 to 0 (the plan of 'table2' has 1 task; --plan --json lists them), got 1.");
-    await expect(runTask('table2', { ...opts, task: 0, planId: 'f'.repeat(64) })).rejects.toThrow(/differs from the submitter's .*the spec or its flags changed since the job was submitted/);
+    await expect(runTask('table2', { ...opts, task: 0, planId: 'f'.repeat(64) })).rejects.toThrow(/differs from the submitter's: the spec or its flags changed since the job was submitted, or this node runs other code/);
+    // the submitter's plan id with another code fingerprint (a node with another checkout)
+    const plan = planExperiment('table2', opts);
+    const other = planIdWith(plan, await planFingerprints(plan, () => ({ code: 'other', teacher: 't', dataset: 'd' })));
+    await expect(runTask('table2', { ...opts, task: 0, planId: other })).rejects.toThrow(/this node runs other code or sees another teacher or dataset/);
+    await expect(runTask('table2', { ...opts, task: 0, planId: 'config:abc' })).rejects.toThrow(/the spec or its flags changed since the Job was made/);
+    await expect(runTask('table2', { ...opts, seeds: 'auto' as const, task: 0 })).rejects.toThrow(/--seeds auto adds seeds in rounds/);
+    expect((await runTask('table2', { ...opts, task: 0, planId: `config:${plan.id}` })).status).toBe('trained');
   });
 
   it('a task that cannot see the shared store fails and writes nothing; another store at the same path is refused', async () => {
@@ -69,7 +83,7 @@ describe('experiment plan and tasks', () => {
     const id = markSharedStore(store);
     expect(markSharedStore(store)).toBe(id); // the mark is kept
     expect(() => checkSharedStore(store, id)).not.toThrow();
-    const opts = { scale: 'smoke' as const, seeds: 1, only: ['none'], logger: quiet, trainer: fakeTrainer([]), ranks: noRanks, task: 0 };
+    const opts = { scale: 'smoke' as const, seeds: 1, only: ['none'], logger: quiet, trainer: fakeTrainer([]), ranks: noRanks, task: 0, fingerprint: fp };
     // a node without the shared mount: the path does not exist there
     const elsewhere = join(root, 'not-mounted', 'store');
     await expect(runTask('table2', { ...opts, store: elsewhere, storeId: id })).rejects.toThrow(/The run store .*not-mounted\/store is not visible on host .*Put the store on a file system every node mounts at the same path/);
@@ -78,7 +92,7 @@ describe('experiment plan and tasks', () => {
     const local = join(root, 'local');
     mkdirSync(local);
     await expect(runTask('table2', { ...opts, store: local, storeId: id })).rejects.toThrow(`lacks ${STORE_MARK}`);
-    expect(existsSync(join(local, runDirOf('', planExperiment('table2', opts).tasks[0].hash)))).toBe(false);
+    expect(readdirSync(local)).toEqual([]);
     writeFileSync(join(local, STORE_MARK), JSON.stringify({ id: 'other' }));
     await expect(runTask('table2', { ...opts, store: local, storeId: id })).rejects.toThrow(/is another store \(id other, the submitter's is/);
     // Kubernetes: the volume must be mounted; the store is made under it

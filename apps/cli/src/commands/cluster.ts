@@ -13,6 +13,7 @@ import {
   thisDistill,
   type TaskArray,
   planExperiment,
+  planFingerprints,
   planJson,
   runExperimentOnSlurm,
   runTask,
@@ -114,7 +115,7 @@ export async function experimentOnCluster(name: string, args: Args, opts: Experi
   const executor = String(args.executor ?? 'local');
   if (args.plan) {
     const plan = planExperiment(name, opts);
-    const j = planJson(plan, store);
+    const j = planJson(plan, store, await planFingerprints(plan, opts.fingerprint));
     if (args.json) process.stdout.write(JSON.stringify(j, null, 2) + '\n');
     else {
       process.stdout.write(`${j.experiment}: ${j.tasks.length} tasks (plan ${j.plan.slice(0, 12)}), store ${store}\n`);

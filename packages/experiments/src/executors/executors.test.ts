@@ -161,7 +161,7 @@ describe('the Kubernetes executor', () => {
     expect(c.args.slice(0, 2)).toEqual(['experiment', 'table2']);
     expect(c.args.slice(-2)).toEqual(['--task', '$(DISTILL_TASK)']);
     expect(c.args).toContain('/distill/runs');
-    expect(c.args[c.args.indexOf('--plan-id') + 1]).toBe(plan.id);
+    expect(c.args[c.args.indexOf('--plan-id') + 1]).toBe(`config:${plan.id}`);
     expect(c.args[c.args.indexOf('--store-id') + 1]).toBe('mount:/distill');
     expect(c.args[c.args.indexOf('--threads') + 1]).toBe('2');
     expect(c.env[0]).toEqual({ name: 'DISTILL_TASK', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } });
@@ -174,7 +174,7 @@ describe('the Kubernetes executor', () => {
   });
 
   it('the schema check is live: a Job with a wrong field is refused', () => {
-    const a = experimentTaskArray(planExperiment('table2', { scale: 'smoke', seeds: 1 }), { spec: 'table2', forward: [], store: '/distill/runs', storeId: 'mount:/distill' });
+    const a = experimentTaskArray(planExperiment('table2', { scale: 'smoke', seeds: 1 }), { spec: 'table2', forward: [], store: '/distill/runs', storeId: 'mount:/distill', planId: 'config:x' });
     const job = renderIndexedJob(a, { image: 'img', volumeClaim: 'pvc' }) as { spec: Record<string, unknown> };
     expect(() => new Job(job as never).validate()).not.toThrow();
     expect(() => new Job({ ...job, spec: { ...job.spec, completions: 'eight' } } as never).validate()).toThrow(/completions must be integer/);

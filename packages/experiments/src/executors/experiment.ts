@@ -4,7 +4,8 @@ import { createLogger, DistillError } from '@distill/core';
 import { cacheRoot, resolveMethod } from '@distill/training';
 import { warmTeacherCache } from '../evaluate.js';
 import { runExperiments, type ExperimentOptions, type ExperimentResults } from '../experiment.js';
-import { markSharedStore, planExperiment, type ExperimentPlan } from '../plan.js';
+import type { RunFingerprint } from '../fingerprint.js';
+import { markSharedStore, planExperiment, planFingerprints, planIdWith, type ExperimentPlan } from '../plan.js';
 import { defaultStore, runDirOf } from '../scheduler.js';
 import { K8S_MOUNT, kubectlApply, manifestYaml, renderIndexedJob, type K8sOptions } from './k8s.js';
 import { runOnSlurm, type SlurmOptions } from './slurm.js';
@@ -16,16 +17,16 @@ import { jobName, type TaskArray } from './tasks.js';
  */
 export function experimentTaskArray(
   plan: ExperimentPlan,
-  opts: { spec: string; forward: string[]; store: string; storeId: string; cacheDir?: string; localStore?: string },
+  opts: { spec: string; forward: string[]; store: string; storeId: string; planId: string; fingerprints?: RunFingerprint[]; cacheDir?: string },
 ): TaskArray {
-  const local = opts.localStore ?? opts.store;
+  const dirOf = (i: number) => runDirOf(opts.store, plan.tasks[i].hash, opts.fingerprints?.[i]);
   return {
     name: jobName('distill', plan.specs.length === 1 ? plan.specs[0].name : plan.experiment.replace(/^.*[\\/]/, '').replace(/\.(ya?ml|json)$/, ''), plan.id.slice(0, 8)),
     count: plan.tasks.length,
-    args: (index) => ['experiment', opts.spec, ...opts.forward, '--threads', String(plan.threads), '--store', opts.store, '--store-id', opts.storeId, '--plan-id', plan.id, '--task', index],
-    done: (i) => existsSync(join(runDirOf(local, plan.tasks[i].hash), 'result.json')),
+    args: (index) => ['experiment', opts.spec, ...opts.forward, '--threads', String(plan.threads), '--store', opts.store, '--store-id', opts.storeId, '--plan-id', opts.planId, '--task', index],
+    done: (i) => opts.fingerprints !== undefined && existsSync(join(dirOf(i), 'result.json')),
     describe: (i) => `${plan.tasks[i].label} seed ${plan.tasks[i].seed}`,
-    runLog: (i) => join(runDirOf(local, plan.tasks[i].hash), 'train.log'),
+    runLog: (i) => (opts.fingerprints ? join(dirOf(i), 'train.log') : undefined),
     env: opts.cacheDir ? { DISTILL_CACHE_DIR: opts.cacheDir } : {},
   };
 }
@@ -50,7 +51,8 @@ export async function runExperimentOnSlurm(spec: string, opts: ClusterExperiment
   const cacheDir = resolve(cacheRoot());
   // the teacher's features once, before the tasks start (they read them from the shared cache)
   await warmTeacherCache(plan.tasks.map((t) => t.config), (c) => resolveMethod(c).needsTeacher, log);
-  const array = experimentTaskArray(plan, { spec, forward: opts.forward, store, storeId, cacheDir });
+  const fingerprints = await planFingerprints(plan, opts.fingerprint);
+  const array = experimentTaskArray(plan, { spec, forward: opts.forward, store, storeId, planId: planIdWith(plan, fingerprints), fingerprints, cacheDir });
   const dir = resolve(opts.slurm?.dir ?? join(store, 'slurm'));
   await runOnSlurm(array, { ...opts.slurm, dir, cpusPerTask: opts.slurm?.cpusPerTask ?? plan.threads, distill: opts.slurm?.distill ?? thisDistill() }, log);
   return runExperiments(spec, { ...opts, threads: plan.threads, store, collect: true, logger: log });
@@ -66,7 +68,7 @@ export function experimentK8sJob(spec: string, opts: ClusterExperimentOptions): 
   const mount = opts.k8s.mount ?? K8S_MOUNT;
   const store = `${mount}/runs`;
   // the submitter cannot write the mark on the claim: each pod checks that the mount exists, 'mount' as the id
-  const array = experimentTaskArray(plan, { spec, forward: opts.forward, store, storeId: `mount:${mount}`, cacheDir: `${mount}/cache` });
+  const array = experimentTaskArray(plan, { spec, forward: opts.forward, store, storeId: `mount:${mount}`, planId: `config:${plan.id}`, cacheDir: `${mount}/cache` });
   const manifest = manifestYaml(renderIndexedJob(array, { ...opts.k8s, cpusPerTask: opts.k8s.cpusPerTask ?? plan.threads }));
   const file = resolve(opts.k8s.manifest ?? join(opts.out, `${array.name}.job.yaml`));
   mkdirSync(resolve(file, '..'), { recursive: true });
