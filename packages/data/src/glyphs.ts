@@ -351,7 +351,7 @@ export function glyphSplitsOf(table: GlyphConcept[], variant: 'glyphs' | 'glyphs
   const push = (s: GlyphSplit, c: GlyphConcept, im: GlyphImage, caps: string[]) => {
     const d = splits[s];
     const k = d.images.length;
-    d.images.push({ id: `${c.key}/${im.style}`, path: im.file });
+    d.images.push({ id: `${c.key}/${im.style}`, path: im.file, sha256: im.sha256 });
     for (const text of caps) d.captions.push({ text, image: k });
   };
   for (const c of table) {

@@ -6,8 +6,9 @@ import { CLAIMS_METHOD, findingsMarkdownTable, specClaims, withVerdicts, type Fi
 import { runLatency, runRanks, studentTestEmbeddings, teacherTestFeatures, teacherTestMetrics, warmTeacherCache } from './evaluate.js';
 import { runFingerprint, type RunFingerprint } from './fingerprint.js';
 import { svgBars, svgScatterPanels, svgSweep } from './plots.js';
+import { planExperiment } from './plan.js';
 import { defaultStore, reuseSummary, runScheduled, type RunOutcome, type Trainer } from './scheduler.js';
-import { findingLabels, loadSpec, planRows, type ExperimentSpec, type PlannedRow, type PlannedRun, type RunFlags, type Scale } from './spec.js';
+import { loadSpec, type ExperimentSpec, type PlannedRow, type PlannedRun, type RunFlags, type Scale } from './spec.js';
 import { chanceRsum, meanStd, pca, seededRandom, type RunRanks } from './stats.js';
 import { statisticsFromReplicates } from './verdicts.js';
 
@@ -120,6 +121,8 @@ export interface ExperimentOptions {
   only?: string[];
   /** Replaces the training processes (tests). */
   trainer?: Trainer;
+  /** The runs were trained elsewhere (a cluster executor): report from the store, refuse to train a missing run. */
+  collect?: boolean;
   /** The teacher's test recall for specs with teacherRow (default: from its cached features; tests replace it). */
   teacherMetrics?: (cfg: TrainConfig, log: Logger) => Promise<{ name: string; test: RetrievalMetrics } | undefined>;
   /** Skip the per-query re-evaluation (tests with a fake trainer): findings then have no interval. */
@@ -251,7 +254,7 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
   // the chance level of this test split, from the structure of a run's ranks
   const r00 = rows[0].runs[0];
   const probe = await ranksOf(r00.config, outcomes.get(r00.hash)!.dir).catch(() => undefined);
-  const chance = probe ? chanceRsum(probe.textToImage, probe.i2t.length) : undefined;
+  const chance = probe?.textToImage?.length ? chanceRsum(probe.textToImage, probe.i2t.length) : undefined;
   let teacher: ExperimentResults['teacher'];
   if (spec.teacherRow) {
     const cfg = rows.flatMap((r) => r.runs.map((x) => x.config)).find((c) => resolveMethod(c).needsTeacher);
@@ -357,6 +360,11 @@ function summaryTables(r: ExperimentResults): string {
   return parts.join('\n\n');
 }
 
+/** The trainer of a collecting experiment: a run the cluster did not finish is named, never trained here. */
+const refuseToTrain: Trainer = async (job) => {
+  throw new DistillError(`Run '${job.label}' seed ${job.config.seed} has no result in the store (${job.dir}): its task did not finish. Submit the experiment again (only the missing tasks run), or see ${join(job.dir, 'train.log')}.`, 1);
+};
+
 /** The specs an experiment name stands for (`all` and other specs with `include` expand). */
 export function expandSpecs(nameOrPath: string): ExperimentSpec[] {
   const spec = loadSpec(nameOrPath);
@@ -373,30 +381,16 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
   const auto = opts.seeds === 'auto';
+  // the first plan checks the flags (seeds, workers, threads, --only) and numbers the tasks as the cluster executors do
+  const first0 = planExperiment(nameOrPath, opts);
+  const { specs, threads } = first0;
   const seeds0 = auto ? (opts.minSeeds ?? 3) : (opts.seeds as number);
   const maxSeeds = auto ? (opts.maxSeeds ?? 10) : seeds0;
-  if (!Number.isInteger(seeds0) || seeds0 < 1) throw new DistillError(`--seeds expects a whole number >= 1 or 'auto', got ${opts.seeds}.`, 2);
-  if (auto && (!Number.isInteger(maxSeeds) || maxSeeds < seeds0)) throw new DistillError(`--max-seeds expects a whole number >= ${seeds0} (the seeds every row starts with), got ${opts.maxSeeds}.`, 2);
-  const cores = availableParallelism();
-  const workers = opts.workers ?? cores;
-  if (!Number.isInteger(workers) || workers < 1) throw new DistillError(`--workers expects a whole number >= 1, got ${opts.workers}.`, 2);
-  let specs = expandSpecs(nameOrPath);
-  if (opts.only?.length) {
-    const keep = new Set(opts.only);
-    const known = new Set(specs.flatMap((s) => s.runs.map((r) => r.label)));
-    const unknown = opts.only.filter((l) => !known.has(l));
-    if (unknown.length) throw new DistillError(`--only: no row labelled ${unknown.map((l) => `'${l}'`).join(', ')} in '${nameOrPath}' (rows: ${[...known].join(', ')}).`, 2);
-    specs = specs
-      .map((s) => ({ ...s, runs: s.runs.filter((r) => keep.has(r.label)), findings: s.findings.filter((f) => findingLabels(f).every((l) => keep.has(l))) }))
-      .filter((s) => s.runs.length > 0);
-  }
-  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new DistillError(`--threads expects a whole number >= 1, got ${opts.threads}.`, 2);
-  // each training process gets an equal share of the cores (one onnxruntime thread each by default)
-  const threads = opts.threads ?? Math.max(1, Math.floor(cores / workers));
+  const workers = opts.workers ?? availableParallelism();
   // seeds per row label of each spec (--seeds auto grows those of undecided claims)
   const seedsFor = specs.map((spec) => Object.fromEntries(spec.runs.map((r) => [r.label, seeds0])) as Record<string, number>);
-  const plan = () => specs.map((spec, i) => ({ spec, rows: planRows(spec, { scale: opts.scale, seeds: seeds0, seedsFor: seedsFor[i], flags: opts.flags, threads, preset: opts.preset }) }));
-  let plans = plan();
+  const plan = () => planExperiment(nameOrPath, { ...opts, seedsFor }).plans;
+  let plans = first0.plans;
   const store = opts.store ?? defaultStore();
   const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, log));
   const fingerprint = opts.fingerprint ?? ((run: PlannedRun) => runFingerprint(run.config));
@@ -407,13 +401,13 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
     const allRuns = plans.flatMap((p) => p.rows.flatMap((r) => r.runs));
     const unique = new Set(allRuns.map((r) => r.hash)).size;
     log.info(`experiment ${nameOrPath}${auto ? ` (seeds auto, round ${round})` : ''}: ${specs.length} table${specs.length > 1 ? 's' : ''}, ${allRuns.length} runs (${unique} distinct), ${workers} at a time, run store ${store}`);
-    if (!opts.trainer) await warmTeacherCache(allRuns.map((r) => r.config), (c) => resolveMethod(c).needsTeacher, log);
+    if (!opts.trainer && !opts.collect) await warmTeacherCache(allRuns.map((r) => r.config), (c) => resolveMethod(c).needsTeacher, log);
     let finished = 0;
     outcomes = await runScheduled(allRuns, {
       store,
       workers,
       log,
-      trainer: opts.trainer,
+      trainer: opts.collect ? refuseToTrain : opts.trainer,
       fingerprint,
       reuseStale: opts.reuseStale,
       after: async (o) => {

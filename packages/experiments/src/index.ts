@@ -8,3 +8,5 @@ export * from './fingerprint.js';
 export * from './store.js';
 export * from './verdicts.js';
 export * from './claims.js';
+export * from './plan.js';
+export * from './executors/index.js';

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { createLogger, DistillError } from '@distill/core';
-import { runExperiments, SCALES, shippedSpecNames, type RunFlags, type Scale } from '@distill/experiments';
+import { runExperiments, SCALES, shippedSpecNames, type ExperimentOptions, type RunFlags, type Scale } from '@distill/experiments';
+import { clusterBuilder, experimentOnCluster } from './cluster.js';
 import { STUDENT_SIZES } from '@distill/training';
 import type { CliCommand } from '../command.js';
 
@@ -17,6 +18,7 @@ export function experimentFlags(a: Record<string, unknown>): RunFlags {
   if (a.teacherModel !== undefined) o.teacher = { ...o.teacher, model: one('teacher-model', a.teacherModel) as string };
   if (a.size !== undefined) o.student = { preset: one('size', a.size) as 'tiny' | 'small' | 'base' };
   if (a.backend !== undefined) o.backend = one('backend', a.backend) as RunFlags['backend'];
+  if (a.device !== undefined) o.device = one('device', a.device) as RunFlags['device'];
   return o;
 }
 
@@ -24,7 +26,7 @@ export const experimentCommand: CliCommand = {
   command: 'experiment <name>',
   describe: "Run one of the paper's tables or findings (seeds, intervals, verdicts): table2, table4 ... table10, arch, figure2, all, or a spec file",
   builder: (y) =>
-    y
+    clusterBuilder(y)
       .usage(
         'distill experiment <name> [options]\n\n' +
           `Experiments: ${shippedSpecNames().join(', ')}; or the path of your own spec (YAML: base config + runs as overrides).\n` +
@@ -50,7 +52,16 @@ export const experimentCommand: CliCommand = {
       .option('size', { choices: [...STUDENT_SIZES], describe: 'student size for every run (default tiny)' })
       .option('backend', { type: 'string', describe: 'training backend (default auto)' })
       .option('only', { type: 'string', describe: 'only these rows (comma-separated labels), e.g. --only vit-bert for one pair of arch' })
-      .option('replicates', { type: 'number', default: 1000, describe: 'bootstrap replicates per claim' }),
+      .option('replicates', { type: 'number', default: 1000, describe: 'bootstrap replicates per claim' })
+      .option('device', { type: 'string', describe: 'training device for every run (cpu, webgpu)' })
+      .group(['task', 'plan', 'json', 'executor', 'collect', 'store-id', 'plan-id'], 'Tasks and executors (docs/distributed.md):')
+      .option('task', { type: 'number', describe: 'train only task <i> of the plan into the store (what a cluster scheduler runs)' })
+      .option('plan', { type: 'boolean', describe: 'list the tasks of the plan (with --json: as JSON) and exit' })
+      .option('json', { type: 'boolean', describe: 'with --plan: JSON' })
+      .option('collect', { type: 'boolean', describe: 'report from the store only: a run without a result is named, never trained here' })
+      .option('store-id', { type: 'string', hidden: true })
+      .option('plan-id', { type: 'string', hidden: true })
+      .option('executor', { choices: ['local', 'slurm', 'k8s'], default: 'local', describe: 'where the runs train: processes here, a Slurm job array, a Kubernetes Indexed Job' }),
   async handler(args) {
     const name = String(args.name);
     const scale = args.scale as Scale;
@@ -60,7 +71,7 @@ export const experimentCommand: CliCommand = {
     if (seeds !== 'auto' && (!Number.isInteger(seeds) || seeds < 1)) throw new DistillError(`--seeds expects a whole number >= 1 or 'auto', got '${String(raw)}'.`, 2);
     const workers = args.workers === undefined ? undefined : Number(args.workers);
     const log = createLogger();
-    const { results, table } = await runExperiments(name, {
+    const opts: ExperimentOptions = {
       scale,
       seeds,
       minSeeds: Number(args.minSeeds),
@@ -75,7 +86,12 @@ export const experimentCommand: CliCommand = {
       logger: log,
       replicates: Number(args.replicates),
       only: args.only === undefined ? undefined : String(args.only).split(',').map((l) => l.trim()).filter(Boolean),
-    });
+      collect: Boolean(args.collect),
+    };
+    // --plan, --task, --executor slurm|k8s (cluster.ts); undefined: the local executor
+    const other = await experimentOnCluster(name, args, opts);
+    if (other !== undefined) return other.code;
+    const { results, table } = await runExperiments(name, opts);
     process.stdout.write(`\nruns: ${results[0]?.reuse ?? 'none'}\nresults: ${out}/results.md (${results.length} table${results.length > 1 ? 's' : ''})\n\n${table}\n`);
     return 0;
   },
