@@ -6,11 +6,11 @@ import { CLAIMS_METHOD, findingsMarkdownTable, specClaims, withVerdicts, type Fi
 import { runLatency, runRanks, studentTestEmbeddings, teacherTestFeatures, teacherTestMetrics, warmTeacherCache } from './evaluate.js';
 import { runFingerprint, type RunFingerprint } from './fingerprint.js';
 import { svgBars, svgScatterPanels, svgSweep } from './plots.js';
+import { planExperiment } from './plan.js';
 import { defaultStore, reuseSummary, runScheduled, type RunOutcome, type Trainer } from './scheduler.js';
-import { loadSpec, planRows, type ExperimentSpec, type PlannedRow, type PlannedRun, type RunFlags, type Scale } from './spec.js';
+import { loadSpec, type ExperimentSpec, type PlannedRow, type PlannedRun, type RunFlags, type Scale } from './spec.js';
 import { chanceRsum, meanStd, pca, seededRandom, type RunRanks } from './stats.js';
 import { statisticsFromReplicates } from './verdicts.js';
-import { selectSpecs } from './plan.js';
 
 export const METRIC_KEYS = ['i2t_r1', 'i2t_r5', 'i2t_r10', 't2i_r1', 't2i_r5', 't2i_r10', 'rsum'] as const;
 type MetricKey = (typeof METRIC_KEYS)[number];
@@ -254,7 +254,7 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
   // the chance level of this test split, from the structure of a run's ranks
   const r00 = rows[0].runs[0];
   const probe = await ranksOf(r00.config, outcomes.get(r00.hash)!.dir).catch(() => undefined);
-  const chance = probe ? chanceRsum(probe.textToImage, probe.i2t.length) : undefined;
+  const chance = probe?.textToImage?.length ? chanceRsum(probe.textToImage, probe.i2t.length) : undefined;
   let teacher: ExperimentResults['teacher'];
   if (spec.teacherRow) {
     const cfg = rows.flatMap((r) => r.runs.map((x) => x.config)).find((c) => resolveMethod(c).needsTeacher);
@@ -381,21 +381,16 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
   const auto = opts.seeds === 'auto';
+  // the first plan checks the flags (seeds, workers, threads, --only) and numbers the tasks as the cluster executors do
+  const first0 = planExperiment(nameOrPath, opts);
+  const { specs, threads } = first0;
   const seeds0 = auto ? (opts.minSeeds ?? 3) : (opts.seeds as number);
   const maxSeeds = auto ? (opts.maxSeeds ?? 10) : seeds0;
-  if (!Number.isInteger(seeds0) || seeds0 < 1) throw new DistillError(`--seeds expects a whole number >= 1 or 'auto', got ${opts.seeds}.`, 2);
-  if (auto && (!Number.isInteger(maxSeeds) || maxSeeds < seeds0)) throw new DistillError(`--max-seeds expects a whole number >= ${seeds0} (the seeds every row starts with), got ${opts.maxSeeds}.`, 2);
-  const cores = availableParallelism();
-  const workers = opts.workers ?? cores;
-  if (!Number.isInteger(workers) || workers < 1) throw new DistillError(`--workers expects a whole number >= 1, got ${opts.workers}.`, 2);
-  const specs = selectSpecs(nameOrPath, opts.only);
-  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new DistillError(`--threads expects a whole number >= 1, got ${opts.threads}.`, 2);
-  // each training process gets an equal share of the cores (one onnxruntime thread each by default)
-  const threads = opts.threads ?? Math.max(1, Math.floor(cores / workers));
+  const workers = opts.workers ?? availableParallelism();
   // seeds per row label of each spec (--seeds auto grows those of undecided claims)
   const seedsFor = specs.map((spec) => Object.fromEntries(spec.runs.map((r) => [r.label, seeds0])) as Record<string, number>);
-  const plan = () => specs.map((spec, i) => ({ spec, rows: planRows(spec, { scale: opts.scale, seeds: seeds0, seedsFor: seedsFor[i], flags: opts.flags, threads, preset: opts.preset }) }));
-  let plans = plan();
+  const plan = () => planExperiment(nameOrPath, { ...opts, seedsFor }).plans;
+  let plans = first0.plans;
   const store = opts.store ?? defaultStore();
   const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, log));
   const fingerprint = opts.fingerprint ?? ((run: PlannedRun) => runFingerprint(run.config));

@@ -33,8 +33,12 @@ export interface ExperimentPlan {
 
 export interface PlanOptions {
   scale: Scale;
-  /** Seeds per row; 'auto' (the local executor's rounds) cannot be cut into tasks in advance. */
+  /** Seeds per row, or 'auto' (the local executor only): every row starts with minSeeds (default 3). */
   seeds: number | 'auto';
+  minSeeds?: number;
+  maxSeeds?: number;
+  /** Per spec (after --only), seeds per row label instead of `seeds` (--seeds auto's later rounds). */
+  seedsFor?: Record<string, number>[];
   /** The preset every run starts from (default: the spec's for the scale). */
   preset?: string;
   flags?: RunFlags;
@@ -44,63 +48,61 @@ export interface PlanOptions {
   threads?: number;
 }
 
-/** The specs an experiment name stands for, with --only applied (the rows kept, and the claims that compare only them). */
-export function selectSpecs(nameOrPath: string, only?: string[]): ExperimentSpec[] {
+/** Plan an experiment: the specs a name stands for, --only applied, each row x seed resolved, the distinct runs numbered. */
+export function planExperiment(nameOrPath: string, opts: PlanOptions): ExperimentPlan {
+  const auto = opts.seeds === 'auto';
+  const seeds = auto ? (opts.minSeeds ?? 3) : (opts.seeds as number);
+  if (!Number.isInteger(seeds) || seeds < 1) throw new DistillError(auto ? `--min-seeds expects a whole number >= 1, got ${opts.minSeeds}.` : `--seeds expects a whole number >= 1 or 'auto', got ${opts.seeds}.`, 2);
+  if (auto && (!Number.isInteger(opts.maxSeeds ?? 10) || (opts.maxSeeds ?? 10) < seeds)) throw new DistillError(`--max-seeds expects a whole number >= ${seeds} (the seeds every row starts with), got ${opts.maxSeeds}.`, 2);
+  const cores = availableParallelism();
+  const workers = opts.workers ?? cores;
+  if (!Number.isInteger(workers) || workers < 1) throw new DistillError(`--workers expects a whole number >= 1, got ${opts.workers}.`, 2);
   let specs = expandSpecs(nameOrPath);
-  if (only?.length) {
-    const keep = new Set(only);
+  if (opts.only?.length) {
+    const keep = new Set(opts.only);
     const known = new Set(specs.flatMap((s) => s.runs.map((r) => r.label)));
-    const unknown = only.filter((l) => !known.has(l));
+    const unknown = opts.only.filter((l) => !known.has(l));
     if (unknown.length) throw new DistillError(`--only: no row labelled ${unknown.map((l) => `'${l}'`).join(', ')} in '${nameOrPath}' (rows: ${[...known].join(', ')}).`, 2);
     specs = specs
       .map((s) => ({ ...s, runs: s.runs.filter((r) => keep.has(r.label)), findings: s.findings.filter((f) => findingLabels(f).every((l) => keep.has(l))) }))
       .filter((s) => s.runs.length > 0);
   }
-  return specs;
-}
-
-/** Plan an experiment: the specs a name stands for, --only applied, each row x seed resolved, the distinct runs numbered. */
-export function planExperiment(nameOrPath: string, opts: PlanOptions): ExperimentPlan {
-  if (opts.seeds === 'auto') throw new DistillError('--seeds auto adds seeds in rounds as claims stay undecided, which only the local executor does: give a number of seeds for --plan, --task and --executor slurm|k8s.', 2);
-  if (!Number.isInteger(opts.seeds) || opts.seeds < 1) throw new DistillError(`--seeds expects a whole number >= 1, got ${opts.seeds}.`, 2);
-  const seeds = opts.seeds;
-  const cores = availableParallelism();
-  const workers = opts.workers ?? cores;
-  if (!Number.isInteger(workers) || workers < 1) throw new DistillError(`--workers expects a whole number >= 1, got ${opts.workers}.`, 2);
-  const specs = selectSpecs(nameOrPath, opts.only);
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new DistillError(`--threads expects a whole number >= 1, got ${opts.threads}.`, 2);
   // each training process gets an equal share of the cores (one onnxruntime thread each by default)
   const threads = opts.threads ?? Math.max(1, Math.floor(cores / workers));
-  const plans = specs.map((spec) => ({ spec, rows: planRows(spec, { scale: opts.scale, seeds, flags: opts.flags, threads, preset: opts.preset }) }));
+  const plans = specs.map((spec, i) => ({ spec, rows: planRows(spec, { scale: opts.scale, seeds, seedsFor: opts.seedsFor?.[i], flags: opts.flags, threads, preset: opts.preset }) }));
   const runs = plans.flatMap((p) => p.rows.flatMap((r) => r.runs));
   const tasks = [...new Map(runs.map((r) => [r.hash, r])).values()];
   return { experiment: nameOrPath, specs, plans, runs, tasks, threads, id: sha256(tasks.map((t) => t.hash).join('\n')) };
 }
 
-/** Each task's fingerprint (code, teacher, dataset): with its config hash, the run's folder in the store. */
-export type Fingerprinter = (run: PlannedRun) => RunFingerprint | Promise<RunFingerprint>;
+export type TaskState = 'finished' | 'started' | 'missing';
 
-export async function planFingerprints(plan: ExperimentPlan, fingerprint: Fingerprinter = (r) => runFingerprint(r.config)): Promise<RunFingerprint[]> {
-  const out: RunFingerprint[] = [];
-  for (const t of plan.tasks) out.push(await fingerprint(t));
+/**
+ * The id a task checks before it trains: the plan's runs and what each is computed from (config hash +
+ * fingerprint), so a node that runs other code or sees another teacher or dataset than the submitter
+ * refuses instead of training into folders the submitter never looks at.
+ */
+export function planIdWith(plan: ExperimentPlan, fps: Map<string, RunFingerprint>): string {
+  return sha256(plan.tasks.map((t) => `${t.hash} ${fingerprintId(fps.get(t.hash)!)}`).join('\n'));
+}
+
+/** Each task's fingerprint (code, teacher, dataset), by config hash: with the hash, its folder in the store. */
+export async function planFingerprints(plan: ExperimentPlan, fingerprint: (run: PlannedRun) => RunFingerprint | Promise<RunFingerprint> = (r) => runFingerprint(r.config)): Promise<Map<string, RunFingerprint>> {
+  const out = new Map<string, RunFingerprint>();
+  for (const t of plan.tasks) out.set(t.hash, await fingerprint(t));
   return out;
 }
 
-/** The id a task checks: the plan's runs and what they are computed from (a node with other code, teacher or data differs). */
-export function planIdWith(plan: ExperimentPlan, fps: RunFingerprint[]): string {
-  return sha256(plan.tasks.map((t, i) => `${t.hash} ${fingerprintId(fps[i])}`).join('\n'));
-}
-
-export type TaskState = 'finished' | 'started' | 'missing';
-
 /** A task's state in a store: finished (result.json), started (a checkpoint or a record, resumable), missing. */
-export function taskState(dir: string): TaskState {
+export function taskState(store: string, run: PlannedRun, fp?: RunFingerprint): TaskState {
+  const dir = runDirOf(store, run.hash, fp);
   if (existsSync(join(dir, 'result.json'))) return 'finished';
   return existsSync(join(dir, 'config.json')) ? 'started' : 'missing';
 }
 
-/** `distill experiment <spec> --plan --json`: the tasks, each with its rows, seed, hash, folder and state in the store. */
-export function planJson(plan: ExperimentPlan, store: string, fps: RunFingerprint[]) {
+/** `distill experiment <spec> --plan --json`: the tasks, each with its rows, seed, hash, folder (config hash + fingerprint) and state in the store. */
+export function planJson(plan: ExperimentPlan, store: string, fps: Map<string, RunFingerprint>) {
   const labels = new Map<string, string[]>();
   for (const r of plan.runs) labels.set(r.hash, [...new Set([...(labels.get(r.hash) ?? []), r.label])]);
   return {
@@ -108,10 +110,7 @@ export function planJson(plan: ExperimentPlan, store: string, fps: RunFingerprin
     plan: planIdWith(plan, fps),
     store,
     threads: plan.threads,
-    tasks: plan.tasks.map((t, i) => {
-      const dir = runDirOf(store, t.hash, fps[i]);
-      return { task: i, label: t.label, rows: labels.get(t.hash), seed: t.seed, hash: t.hash, dir, state: taskState(dir) };
-    }),
+    tasks: plan.tasks.map((t, i) => ({ task: i, label: t.label, rows: labels.get(t.hash), seed: t.seed, hash: t.hash, dir: runDirOf(store, t.hash, fps.get(t.hash)), state: taskState(store, t, fps.get(t.hash)) })),
   };
 }
 
@@ -167,8 +166,8 @@ export interface TaskOptions extends PlanOptions {
   logger?: Logger;
   trainer?: Trainer;
   ranks?: (cfg: TrainConfig, dir: string) => Promise<RunRanks>;
-  /** Each run's fingerprint (default: this node's code, the teacher's files, the dataset; tests replace it). */
-  fingerprint?: Fingerprinter;
+  /** Each run's fingerprint (default: code, teacher files, dataset manifest). */
+  fingerprint?: (run: PlannedRun) => RunFingerprint | Promise<RunFingerprint>;
   reuseStale?: boolean;
 }
 
@@ -183,26 +182,31 @@ export async function runTask(nameOrPath: string, opts: TaskOptions): Promise<Ru
   if (!Number.isInteger(opts.task) || opts.task < 0 || opts.task >= n) {
     throw new DistillError(`--task expects a whole number from 0 to ${n - 1} (the plan of '${nameOrPath}' has ${n} task${n === 1 ? '' : 's'}; --plan --json lists them), got ${opts.task}.`, 2);
   }
-  const run = plan.tasks[opts.task];
   const fingerprint = opts.fingerprint ?? ((r: PlannedRun) => runFingerprint(r.config));
   if (opts.planId?.startsWith('config:')) {
-    // Kubernetes: the image's code may differ from the submitter's; the runs' configs must not
+    // Kubernetes: the image's code may differ from the submitter's checkout; the runs' configs must not
     if (opts.planId !== `config:${plan.id}`) throw new DistillError(`Task ${opts.task}: the plan of '${nameOrPath}' here differs from the submitter's: the spec or its flags changed since the Job was made. Make the Job again.`, 2);
-  } else if (opts.planId) {
-    const fps = await planFingerprints(plan, fingerprint);
-    if (opts.planId !== planIdWith(plan, fps)) {
-      throw new DistillError(
-        `Task ${opts.task}: the plan of '${nameOrPath}' here differs from the submitter's: the spec or its flags changed since the job was submitted, or this node runs other code or sees another teacher or dataset (the runs' fingerprints). Submit it again from a checkout every node shares.`,
-        2,
-      );
-    }
+  } else if (opts.planId && opts.planId !== planIdWith(plan, await planFingerprints(plan, fingerprint))) {
+    throw new DistillError(
+      `Task ${opts.task}: the plan of '${nameOrPath}' here differs from the submitter's: the spec or its flags changed since the job was submitted, or this node runs other code or sees another teacher or dataset (the runs' fingerprints). Submit it again from a checkout every node shares.`,
+      2,
+    );
   }
   const store = resolve(opts.store ?? defaultStore());
   if (opts.storeId !== undefined) checkSharedStore(store, opts.storeId);
+  const run = plan.tasks[opts.task];
   log.info(`task ${opts.task}/${n}: ${run.label} seed ${run.seed} (${run.hash.slice(0, 16)}) in store ${store}`);
   const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, log));
-  const out = await runScheduled([run], { store, workers: 1, log, trainer: opts.trainer, fingerprint, reuseStale: opts.reuseStale, after: async (o) => void (await ranksOf(o.run.config, o.dir)) });
+  const out = await runScheduled([run], {
+    store,
+    workers: 1,
+    log,
+    trainer: opts.trainer,
+    fingerprint,
+    reuseStale: opts.reuseStale,
+    after: async (o) => void (await ranksOf(o.run.config, o.dir)),
+  });
   const o = out.get(run.hash)!;
-  log.info(`task ${opts.task}: ${o.status}, test RSUM ${o.result.test.rsum.toFixed(2)} (${o.dir})`);
+  log.info(`task ${opts.task}: ${o.status} (${o.reason}), test RSUM ${o.result.test.rsum.toFixed(2)} (${o.dir})`);
   return o;
 }

@@ -13,8 +13,8 @@ import {
   thisDistill,
   type TaskArray,
   planExperiment,
-  planFingerprints,
   planJson,
+  planFingerprints,
   runExperimentOnSlurm,
   runTask,
   type ExperimentOptions,
@@ -95,6 +95,8 @@ function forwardedFlags(args: Args): string[] {
     if (v !== undefined) out.push(`--${flag}`, path ? resolve(String(v)) : String(v));
   };
   put('only', args.only);
+  put('preset', args.preset);
+  if (args.reuseStale) out.push('--reuse-stale');
   put('dataset', args.dataset);
   put('data-root', args.dataRoot, true);
   put('teacher', args.teacher);
@@ -113,9 +115,11 @@ export async function experimentOnCluster(name: string, args: Args, opts: Experi
   const log = opts.logger ?? createLogger();
   const store = resolve(opts.store ?? defaultStore());
   const executor = String(args.executor ?? 'local');
+  const onCluster = args.plan || args.task !== undefined || executor !== 'local';
+  if (onCluster && opts.seeds === 'auto') throw new DistillError("--seeds auto runs on the local executor only (it decides the next seeds from the results so far); give --plan, --task and --executor slurm|k8s a number of seeds.", 2);
   if (args.plan) {
     const plan = planExperiment(name, opts);
-    const j = planJson(plan, store, await planFingerprints(plan, opts.fingerprint));
+    const j = planJson(plan, store, await planFingerprints(plan));
     if (args.json) process.stdout.write(JSON.stringify(j, null, 2) + '\n');
     else {
       process.stdout.write(`${j.experiment}: ${j.tasks.length} tasks (plan ${j.plan.slice(0, 12)}), store ${store}\n`);

@@ -17,16 +17,22 @@ import { jobName, type TaskArray } from './tasks.js';
  */
 export function experimentTaskArray(
   plan: ExperimentPlan,
-  opts: { spec: string; forward: string[]; store: string; storeId: string; planId: string; fingerprints?: RunFingerprint[]; cacheDir?: string },
+  opts: { spec: string; forward: string[]; store: string; storeId: string; planId: string; cacheDir?: string; localStore?: string; fingerprints?: Map<string, RunFingerprint> },
 ): TaskArray {
-  const dirOf = (i: number) => runDirOf(opts.store, plan.tasks[i].hash, opts.fingerprints?.[i]);
+  const local = opts.localStore ?? opts.store;
+  // a task's folder is keyed by its config hash and fingerprint; without the fingerprints (the submitter of a
+  // Kubernetes job cannot see the store) no task counts as done here: each task itself reuses a finished run
+  const dirOf = (i: number) => (opts.fingerprints ? runDirOf(local, plan.tasks[i].hash, opts.fingerprints.get(plan.tasks[i].hash)) : undefined);
   return {
     name: jobName('distill', plan.specs.length === 1 ? plan.specs[0].name : plan.experiment.replace(/^.*[\\/]/, '').replace(/\.(ya?ml|json)$/, ''), plan.id.slice(0, 8)),
     count: plan.tasks.length,
     args: (index) => ['experiment', opts.spec, ...opts.forward, '--threads', String(plan.threads), '--store', opts.store, '--store-id', opts.storeId, '--plan-id', opts.planId, '--task', index],
-    done: (i) => opts.fingerprints !== undefined && existsSync(join(dirOf(i), 'result.json')),
+    done: (i) => {
+      const d = dirOf(i);
+      return d !== undefined && existsSync(join(d, 'result.json'));
+    },
     describe: (i) => `${plan.tasks[i].label} seed ${plan.tasks[i].seed}`,
-    runLog: (i) => (opts.fingerprints ? join(dirOf(i), 'train.log') : undefined),
+    runLog: (i) => join(dirOf(i) ?? runDirOf(local, plan.tasks[i].hash), 'train.log'),
     env: opts.cacheDir ? { DISTILL_CACHE_DIR: opts.cacheDir } : {},
   };
 }
@@ -52,7 +58,7 @@ export async function runExperimentOnSlurm(spec: string, opts: ClusterExperiment
   // the teacher's features once, before the tasks start (they read them from the shared cache)
   await warmTeacherCache(plan.tasks.map((t) => t.config), (c) => resolveMethod(c).needsTeacher, log);
   const fingerprints = await planFingerprints(plan, opts.fingerprint);
-  const array = experimentTaskArray(plan, { spec, forward: opts.forward, store, storeId, planId: planIdWith(plan, fingerprints), fingerprints, cacheDir });
+  const array = experimentTaskArray(plan, { spec, forward: opts.forward, store, storeId, planId: planIdWith(plan, fingerprints), cacheDir, fingerprints });
   const dir = resolve(opts.slurm?.dir ?? join(store, 'slurm'));
   await runOnSlurm(array, { ...opts.slurm, dir, cpusPerTask: opts.slurm?.cpusPerTask ?? plan.threads, distill: opts.slurm?.distill ?? thisDistill() }, log);
   return runExperiments(spec, { ...opts, threads: plan.threads, store, collect: true, logger: log });
