@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DistillError, sha256 } from '@distill/core';
+import { acquireRunLock, atomicWriteJson, DistillError, sha256, type Logger, type RunLock } from '@distill/core';
 import { resolveConfig, type DeepPartial, type TrainConfig } from './config.js';
 
 /**
@@ -151,4 +151,30 @@ export function resumeConfig(dir: string, given: { preset?: string; file?: DeepP
       : resolveConfig({ preset: 'emoji', file: rec.config as DeepPartial<TrainConfig>, overrides: given.overrides });
   checkRunFolder(dir, cfg, true);
   return cfg;
+}
+
+/**
+ * The one guard of every command that trains into a run folder (`distill train`, `distill teacher
+ * pretrain`, the experiment store's runs): take the folder's run lock (a second run of the folder stops
+ * with the first one's pid), then check the folder against `cfg` (checkRunFolder: another config's run is
+ * refused, `--resume` with flags that change the config is refused). With `record`, a folder without
+ * config.json gets one now (the resolved config, its hash, the command), so the next run of the folder is
+ * checked against it. Returns the lock: release it when done (it is released on exit too).
+ */
+export function openRunFolder(
+  dir: string,
+  cfg: TrainConfig,
+  opts: { resume?: boolean; command?: string; logger?: Logger; record?: Record<string, unknown> },
+): RunLock {
+  const lock = acquireRunLock(dir, { logger: opts.logger, command: opts.command });
+  try {
+    checkRunFolder(dir, cfg, Boolean(opts.resume));
+    if (opts.record && !existsSync(join(dir, 'config.json'))) {
+      atomicWriteJson(join(dir, 'config.json'), { config: cfg, configHash: configHash(cfg), command: opts.command, ...opts.record, created: new Date().toISOString() });
+    }
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  return lock;
 }
