@@ -278,7 +278,7 @@ export function loadKarpathy(opts: DatasetOptions & { file?: string }): Dataset 
       if (typeof raw !== 'string') bad(k, `.sentences[${j}]${sen && typeof sen === 'object' ? `.raw is ${typeName(raw)}` : ` is ${typeName(sen)}`}, not a caption string`);
       return (raw as string).trim();
     });
-    const split = im.split === 'restval' ? 'train' : (im.split as string);
+    const split = checkSplitName(im.split as string, `${file}: images[${k}]${typeof im.filename === 'string' ? ` (${im.filename})` : ''}.split`);
     const path = im.filepath ? join(im.filepath as string, im.filename as string) : (im.filename as string);
     (builders[split] ??= new SplitBuilder()).add(path, path, texts, () => `${file}: images[${k}]`);
   }
@@ -374,13 +374,41 @@ export function loadJsonl(opts: DatasetOptions): Dataset {
       if (!o || typeof o !== 'object' || typeof o.image !== 'string' || !Array.isArray(o.captions) || o.captions.some((c) => typeof c !== 'string')) {
         throw new DistillError(`${file}:${k + 1}: expected {"image": "<path>", "captions": ["...", ...]}.`);
       }
-      const split = typeof o.split === 'string' ? (o.split === 'restval' ? 'train' : o.split) : fileSplit;
+      const split = typeof o.split === 'string' ? checkSplitName(o.split, `${file}:${k + 1}`) : fileSplit;
       const id = typeof o.id === 'string' ? o.id : o.image;
       (builders[split] ??= new SplitBuilder()).add(id, o.image, (o.captions as string[]).map((c) => c.trim()), () => `${file}:${k + 1}`);
     }
   }
   const imageRoot = explicitImageRoot(opts) ?? (opts.annotations && opts.dataRoot ? opts.dataRoot : statSync(ann).isDirectory() ? ann : dirname(ann));
   return finish(opts.name ?? 'jsonl', imageRoot, buildSplits(builders, ann, log), log);
+}
+
+/** The split names an annotation file may use (restval joins train). */
+export const SPLIT_NAMES = ['train', 'val', 'test', 'restval'] as const;
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length];
+}
+
+/**
+ * A split value from an annotation file, checked: one of train/val/test/restval (restval -> train).
+ * Anything else is refused naming the file and entry and the nearest valid name (a typo such as "tarin"
+ * would otherwise become a fourth split, and its images would silently leave training).
+ */
+export function checkSplitName(value: string, where: string): 'train' | 'val' | 'test' {
+  if ((SPLIT_NAMES as readonly string[]).includes(value)) return value === 'restval' ? 'train' : (value as 'train' | 'val' | 'test');
+  const nearest = [...SPLIT_NAMES].sort((x, y) => editDistance(value.toLowerCase(), x) - editDistance(value.toLowerCase(), y))[0];
+  throw new DistillError(`${where}: split "${value}" is not one of ${SPLIT_NAMES.join(', ')}; did you mean "${nearest}"? Fix the entry.`);
 }
 
 /** Absolute path of an image of a dataset. */
