@@ -122,6 +122,17 @@ export function checkRunFolder(dir: string, cfg: TrainConfig, resume: boolean): 
   }
   const recorded = rec.configHash ?? configHash(rec.config);
   if (recorded === configHash(cfg)) return;
+  // a plugin whose content changed (same file, other code): named, before any other difference
+  const was = rec.config.pluginHashes ?? {};
+  const now = cfg.pluginHashes ?? {};
+  const edited = Object.keys(was).filter((f) => now[f] !== undefined && now[f] !== was[f]);
+  if (edited.length) {
+    throw new DistillError(
+      `${resume ? `Cannot resume ${dir}` : `${dir} holds a run made with another version of a plugin`}: the plugin ${edited.join(', ')} changed since the run started ` +
+        `(content sha256 ${was[edited[0]].slice(0, 12)} -> ${now[edited[0]].slice(0, 12)}). Restore the plugin as it was, or start a new run with a new --run-dir.`,
+      2,
+    );
+  }
   const diff = configDifferences(rec.config, cfg);
   const what = diff.length ? `differs in ${diff.slice(0, 4).join(', ')}${diff.length > 4 ? `, and ${diff.length - 4} more` : ''}` : 'differs';
   if (resume) {
