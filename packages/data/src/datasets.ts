@@ -174,13 +174,13 @@ class SplitBuilder {
   private readonly index = new Map<string, number>();
   private readonly texts: Set<string>[] = [];
   readonly stats: BuildStats = { repeatedRows: 0, repeatedCaptions: 0, emptyCaptions: 0, uncaptioned: 0 };
-  add(id: string, path: string, texts: string[], where: () => string): void {
+  add(id: string, path: string, texts: string[], where: () => string, sha?: string): void {
     let i = this.index.get(id);
     const repeat = i !== undefined;
     if (i === undefined) {
       i = this.images.length;
       this.index.set(id, i);
-      this.images.push({ id, path });
+      this.images.push(sha ? { id, path, sha256: sha } : { id, path });
       this.texts.push(new Set());
     } else {
       if (this.images[i].path !== path) {
@@ -344,7 +344,8 @@ export function loadDsmdList(opts: DatasetOptions): Dataset {
 
 // ---------------------------------------------------------------- JSONL
 /**
- * JSONL: one image per line, {"image": "<path>", "captions": ["...", ...], "split"?: "train", "id"?: "..."}.
+ * JSONL: one image per line, {"image": "<path>", "captions": ["...", ...], "split"?: "train", "id"?: "...", "sha256"?: "<hex>"}
+ * ("sha256": the image file's, checked when the images are hashed for the teacher-feature cache).
  * `annotations` is a file or a folder of `<split>.jsonl` files. A line without "split" goes to the
  * split named by its file (train/val/test/restval, restval -> train), else to `train`.
  * Relative image paths resolve against --image-root, else --data-root when --annotations points
@@ -365,7 +366,7 @@ export function loadJsonl(opts: DatasetOptions): Dataset {
     const lines = readUtf8(file).split('\n');
     for (const [k, line] of lines.entries()) {
       if (!line.trim()) continue;
-      let o: { image?: unknown; captions?: unknown; split?: unknown; id?: unknown };
+      let o: { image?: unknown; captions?: unknown; split?: unknown; id?: unknown; sha256?: unknown };
       try {
         o = JSON.parse(line);
       } catch (e) {
@@ -376,7 +377,11 @@ export function loadJsonl(opts: DatasetOptions): Dataset {
       }
       const split = typeof o.split === 'string' ? checkSplitName(o.split, `${file}:${k + 1}`) : fileSplit;
       const id = typeof o.id === 'string' ? o.id : o.image;
-      (builders[split] ??= new SplitBuilder()).add(id, o.image, (o.captions as string[]).map((c) => c.trim()), () => `${file}:${k + 1}`);
+      // an optional "sha256" of the image file (written by distill data build emoji): checked when the images are hashed
+      if (o.sha256 !== undefined && (typeof o.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.sha256))) {
+        throw new DistillError(`${file}:${k + 1}: "sha256" must be the image file's sha256 (64 hex digits), got ${JSON.stringify(o.sha256).slice(0, 80)}.`);
+      }
+      (builders[split] ??= new SplitBuilder()).add(id, o.image, (o.captions as string[]).map((c) => c.trim()), () => `${file}:${k + 1}`, o.sha256 as string | undefined);
     }
   }
   const imageRoot = explicitImageRoot(opts) ?? (opts.annotations && opts.dataRoot ? opts.dataRoot : statSync(ann).isDirectory() ? ann : dirname(ann));
