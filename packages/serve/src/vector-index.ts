@@ -336,7 +336,7 @@ export class VectorIndex {
       todo.push(i);
     });
     const progress = opts.progress === false ? undefined : createProgress({ label: 'embedding images', total: c.images.length, initial: report.done, stream: opts.progress });
-    if (progress && report.done) (opts.progress ?? process.stderr).write(`resuming: ${report.done} of ${c.images.length} images of ${c.source} already done\n`);
+    if (progress && report.done) (opts.progress || process.stderr).write(`resuming: ${report.done} of ${c.images.length} images of ${c.source} already done\n`);
     let sinceCommit = 0;
     let lastCommit = Date.now();
     const pre = model.preprocess;
@@ -477,7 +477,7 @@ export class VectorIndex {
           this.hnsw[kind].save(tmp);
         } catch (e) {
           rmSync(tmp, { force: true });
-          throw new DistillError(`Could not write ${join(this.dir, file)}: ${(e as Error).message.split('\n')[0]}. Free some space or check the folder; the index as it was is unchanged.`, 2);
+          throw new DistillError(`Could not write ${join(this.dir, file)}: ${(e as Error).message.split('\n')[0]}. If there is no space left on the device, free some; the index as it was is unchanged and answers.`, 2);
         }
         const buf = readFileSync(tmp);
         atomicWriteFile(join(this.dir, file), buf);
