@@ -50,7 +50,7 @@ const STYLE = `
     main { padding: .7rem; }
     #results { grid-template-columns: repeat(2, minmax(0, 1fr)); gap: .55rem; }
     #detail { padding: 0; align-items: stretch; }
-    #detail .panel { grid-template-columns: 1fr; border-radius: 0; }
+    #detail .panel { grid-template-columns: 1fr; align-content: start; border-radius: 0; }
     #detail img { max-height: 45vh; }
     .hint .keys { display: none; }
   }
@@ -158,7 +158,8 @@ function render(r) {
     '<figure class="hit" tabindex="0" role="button" data-i="' + i + '" data-id="' + esc(h.id) + '" data-rank="' + h.rank + '" aria-label="' + esc((h.captions && h.captions[0]) || h.name) + ', score ' + h.score.toFixed(3) + '">' +
     '<img class="thumb" loading="lazy" alt="' + esc((h.captions && h.captions[0]) || h.name) + '" src="' + esc(h.thumb) + '">' +
     '<figcaption><span class="score" title="cosine similarity to the query">' + h.score.toFixed(3) + '</span> <span class="cap">' + esc((h.captions && h.captions[0]) || h.name) + '</span></figcaption></figure>').join('');
-  const ms = r.ms ? ' in ' + (r.ms.embed + r.ms.search).toFixed(1) + ' ms' : '';
+  const t = r.ms ? r.ms.embed + r.ms.search : undefined;
+  const ms = t === undefined ? '' : ' in ' + (t < 1 ? t.toFixed(2) : t.toFixed(1)) + ' ms';
   status(hits.length + ' results' + ms + ' · score = cosine similarity');
   $('explain').hidden = false;
 }

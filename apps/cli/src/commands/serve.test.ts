@@ -56,7 +56,7 @@ function serve(): Promise<string> {
 }
 
 beforeAll(async () => {
-  const r = await distill(['train', '--preset', 'smoke', '--run-dir', run]);
+  const r = await distill(['train', '--preset', 'smoke', '--run-dir', run, '--latency']);
   expect(r.code, r.stderr).toBe(0);
 }, 600_000);
 
@@ -65,6 +65,16 @@ afterAll(() => {
 });
 
 describe('from a smoke student to a search page', () => {
+  it('the run report names the engine that trained the student and times the encoders as distill export does', () => {
+    const report = readFileSync(join(run, 'report.md'), 'utf8');
+    expect(report).toMatch(/trained on the onnx engine\./);
+    expect(report).toMatch(/onnxruntime-node on the exported graphs, as distill export measures it, 30 runs; in brackets the 10th-90th percentile/);
+    // teacher and student rows: median (p10-p90) for both towers
+    const rows = report.split('\n').filter((l) => /^\| (teacher|student)/.test(l));
+    expect(rows).toHaveLength(2);
+    for (const r of rows) expect(r).toMatch(/\| [\d.]+ \([\d.]+-[\d.]+\) \| [\d.]+ \([\d.]+-[\d.]+\) \|$/);
+  });
+
   it('distill export writes a teacher folder and prints the parity figure', async () => {
     const r = await distill(['export', run, '--out', model]);
     expect(r.code, r.stderr).toBe(0);
