@@ -60,7 +60,7 @@ const BODY = `
 <header><div class="wrap">
   <h1>distill search <small id="info"></small></h1>
   <form id="form" role="search">
-    <input id="q" type="search" name="q" placeholder="Describe an image, e.g. red heart" autocomplete="off" aria-label="Search images by text">
+    <input id="q" type="search" name="q" maxlength="4000" placeholder="Describe an image, e.g. red heart" autocomplete="off" aria-label="Search images by text">
     <select id="k" name="k" aria-label="Number of results"><option>10</option><option selected>20</option><option>50</option><option>100</option></select>
     <button class="primary" type="submit">Search</button>
     <label class="btn" for="file" id="file-label">Search by image…</label>
