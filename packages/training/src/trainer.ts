@@ -64,7 +64,7 @@ export interface TrainResult {
   test: RetrievalMetrics;
   parameters: { image: number; text: number; head: number; total: number };
   seconds: number;
-  /** Where the step ran: 'onnx' (towers and losses), 'onnx+tfjs-<backend>-losses' (towers only) or 'tfjs-<backend>'. */
+  /** Where the step ran: 'onnx' (towers and losses), 'onnx-webgpu' or 'tfjs-<backend>'. */
   engine?: string;
 }
 

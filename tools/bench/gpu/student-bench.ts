@@ -48,7 +48,7 @@ async function run(mode: 'resident' | 'upload') {
   const cfg = resolveConfig({ preset: 'smoke', overrides: { losses: 'none', batchSize: batch, lossOptions: { temperature: 0.05 } } });
   const state = resolveMethod(cfg).createState(dim, cfg);
   const onnx = new OnnxStudentEngine(student, { threads: cpus().length, seed: 0, head: state.graph!.head, executionProviders: [device], resident: mode === 'resident' });
-  const engine = new OnnxStepEngine(student, onnx, { lr: 1e-4, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 }, true, 'cpu');
+  const engine = new OnnxStepEngine(student, onnx, { lr: 1e-4, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 });
   const setupMs = performance.now() - t0;
   const { crop } = student.preprocess;
   const pixels = new Float32Array(batch * 3 * crop * crop).map((_, i) => Math.sin(i * 0.37));

@@ -58,7 +58,7 @@ async function measure(size: string) {
   const made = await Promise.all(
     (['host', 'device'] as const).map(async (form) => {
       const x = await setup(size, form === 'device');
-      const engine = new OnnxStepEngine(x.student, x.onnx, { lr: 1e-3, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 }, true, 'wasm');
+      const engine = new OnnxStepEngine(x.student, x.onnx, { lr: 1e-3, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 });
       if (form === 'device') engine.useMethodState(x.state);
       return { form, engine, ...x };
     }),
