@@ -4,32 +4,13 @@ import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import {
-  acquireRunLock,
-  atomicWriteJson,
-  createLogger,
-  DistillError,
-  currentRuntime,
-  initRuntime,
-  readJsonFile,
-  RunDirectory,
-  tf,
-  type Container,
-  type Logger,
-  type RetrievalMetrics,
-  type Teacher,
-} from '@distill/core';
+import { acquireRunLock, atomicWriteJson, createLogger, DistillError, readJsonFile, RunDirectory, tf, type Container, type Logger, type RetrievalMetrics } from '@distill/core';
 import { computeRecall, measureLatency } from '@distill/eval';
 import { hasCheckpoint } from './checkpoint.js';
 import { checkRunFolder, configHash } from './run-guard.js';
 import type { TrainConfig } from './config.js';
 import { loadStudent } from './saved-student.js';
-import { isPrecomputed } from '@distill/teacher-adapters';
-import { methodFor } from './method-registry.js';
-import { trainingContainer } from './registries.js';
-import { createTeacher, obtainTeacherFeatures } from './teacher-features.js';
-import { prepareDataset, train, type TrainResult } from './trainer.js';
-import { tfjsBackendFor } from './engine.js';
+import { createRunContext, train, type RunContext, type TrainResult } from './trainer.js';
 import { resultsTable, svgLinePlot, type ReportRow } from './report.js';
 import { readFileSync } from 'node:fs';
 import type { DualEncoderStudent } from '@distill/student-architectures';
@@ -71,15 +52,6 @@ async function latencyOf(student: DualEncoderStudent): Promise<{ image: number; 
     o.dispose();
   }, { batchSizes: [1], warmup: 3, iters: 15 });
   tf.dispose([px, tok.ids, tok.mask]);
-  return { image: img.medianMs, text: txt.medianMs };
-}
-
-/** Median ms per item at batch 1 of any teacher (through its Teacher interface, preprocessing excluded). */
-async function teacherLatency(t: Teacher): Promise<{ image: number; text: number }> {
-  const { crop } = t.preprocess;
-  const px = new Float32Array(3 * crop * crop).fill(0.1);
-  const [img] = await measureLatency(() => t.encodeImages(px, 1).then(() => undefined), { batchSizes: [1], warmup: 3, iters: 15 });
-  const [txt] = await measureLatency(() => t.encodeTexts(['a smiling face with heart eyes']).then(() => undefined), { batchSizes: [1], warmup: 3, iters: 15 });
   return { image: img.medianMs, text: txt.medianMs };
 }
 
@@ -175,16 +147,10 @@ async function runExperimentInFolder(
 ): Promise<ExperimentResult> {
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
-  const rt = await initRuntime(tfjsBackendFor(cfg.backend), { logger: log, quiet: currentRuntime() !== undefined });
   const run = new RunDirectory(opts.runDir);
-  const container = opts.container ?? trainingContainer();
-  const dataset = await prepareDataset(cfg.dataset, container);
-  const method = await methodFor(cfg, container);
-  const teacherFeatures = method.needsTeacher || cfg.baseline ? await obtainTeacherFeatures(cfg, dataset, log, container).catch((e) => {
-    if (method.needsTeacher) throw e;
-    log.warn(`no teacher row in the report: ${(e as Error).message}`);
-    return undefined;
-  }) : undefined;
+  // the setup, once: runtime, dataset, method, and the teacher (its features; its latency for the report)
+  const ctx = await createRunContext(cfg, { container: opts.container, logger: log, teacher: cfg.baseline ? 'report' : 'needed', teacherLatency: cfg.latency });
+  const { rt, dataset, teacher: teacherFeatures } = ctx;
   if (!opts.resume || !run.exists('config.json')) {
     run.writeJson('config.json', {
       config: cfg,
@@ -199,14 +165,14 @@ async function runExperimentInFolder(
     });
   }
 
-  const part = async (label: string, sub: string, c: TrainConfig): Promise<TrainResult> => {
+  const part = async (label: string, sub: string, c: TrainConfig, context: () => Promise<RunContext>): Promise<TrainResult> => {
     const dir = run.path(sub);
     if (existsSync(`${dir}/result.json`)) {
       log.info(`${label}: already finished in ${dir}`);
       return readJsonFile<TrainResult>(`${dir}/result.json`);
     }
     const resume = Boolean(opts.resume) && hasCheckpoint(dir);
-    return train(c, { runDir: dir, resume, logger: log, label, teacherFeatures, container });
+    return train(c, { runDir: dir, resume, logger: log, label, context: await context() });
   };
   // The no-teacher baseline needs no teacher features: it trains in a second process (tfjs-wasm is
   // single-threaded, so this uses the second core) while the distilled student trains here.
@@ -218,8 +184,12 @@ async function runExperimentInFolder(
       ? undefined
       : trainInChild(baselineCfg, run.path('baseline'), 'no-teacher', Boolean(opts.resume), log)
     : undefined;
-  const student = await part('student', 'student', cfg);
-  const baseline = cfg.baseline ? (baselineJob ? await baselineJob : await part('no-teacher', 'baseline', baselineCfg)) : undefined;
+  const student = await part('student', 'student', cfg, async () => ctx);
+  const baseline = cfg.baseline
+    ? baselineJob
+      ? await baselineJob
+      : await part('no-teacher', 'baseline', baselineCfg, () => createRunContext(baselineCfg, { from: ctx }))
+    : undefined;
 
   // ---- teacher on the test split (from its features)
   let teacher: ExperimentResult['teacher'];
@@ -236,12 +206,7 @@ async function runExperimentInFolder(
   // ---- report
   const rows: ReportRow[] = [];
   if (teacher) {
-    let lat: { image: number; text: number } | undefined;
-    const t = cfg.latency ? await createTeacher(cfg.teacher, { container }) : undefined;
-    if (t && !isPrecomputed(t)) {
-      lat = await teacherLatency(t);
-      await t.dispose?.();
-    }
+    const lat = ctx.teacherLatency;
     rows.push({ model: `teacher: ${teacher.name}`, metrics: teacher.test, parameters: teacher.parameters, imageLatencyMs: lat?.image, textLatencyMs: lat?.text });
   }
   for (const [r, dir] of [[student, 'student'], [baseline, 'baseline']] as const) {
