@@ -14,9 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initRuntime } from '@distill/core';
 import { createStudent, OnnxStudentEngine } from '@distill/student-architectures';
-import { resolveConfig } from '../../packages/training/src/config.js';
-import { resolveMethod } from '../../packages/training/src/methods.js';
-import { OnnxStepEngine, peakRssBytes, planOnnxStep } from '../../packages/training/src/step-engine.js';
+import { resolveConfig, methodFor, OnnxStepEngine, peakRssBytes, planOnnxStep } from '@distill/training';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const arg = (name: string, def: string) => {
@@ -43,7 +41,7 @@ async function child(batch: number, warmup: number, steps: number): Promise<Row>
   await initRuntime('wasm', { quiet: true });
   const student = createStudent('vit-bert', { preset: 'base', embedDim: DIM, seed: 0, maxLength: LENGTH });
   const cfg = resolveConfig({ preset: 'smoke', overrides: { losses: 'none', batchSize: batch, lossOptions: { temperature: 0.05 } } });
-  const state = resolveMethod(cfg).createState(DIM, cfg);
+  const state = (await methodFor(cfg)).createState(DIM, cfg);
   const onnx = new OnnxStudentEngine(student, { threads: cpus().length, seed: 0, head: state.graph!.head });
   // the trainer's choice: 'split' when it fits, else 'fused' (BENCH_MODE=split|fused forces one)
   const plan = planOnnxStep(onnx, { params: student.parameterCount().total, batchSize: batch, textLength: LENGTH, size: 'base' });

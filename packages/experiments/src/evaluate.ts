@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { atomicWriteJson, createLogger, currentRuntime, initRuntime, readJsonFile, tf, type Dataset, type Logger, type RetrievalMetrics } from '@distill/core';
 import { ImageLoader, loadDataset, primeDatasetImages } from '@distill/data';
 import { computeRecall, measureLatency } from '@distill/eval';
-import { encodeSplit, loadStudent, obtainTeacherFeatures, stableStringify, subsetSplit, type SplitEmbeddings, type TrainConfig } from '@distill/training';
+import { encodeSplit, evaluateEmbeddings, loadStudent, obtainTeacherFeatures, stableStringify, subsetSplit, type SplitEmbeddings, type TrainConfig } from '@distill/training';
 import { readRanks } from './scheduler.js';
 import type { RunRanks } from './stats.js';
 
@@ -60,10 +60,10 @@ export async function runRanks(cfg: TrainConfig, dir: string, log: Logger = crea
  * Teacher features of every split the runs need, extracted once here before the training processes
  * start (they then read them from the cache instead of extracting them side by side).
  */
-export async function warmTeacherCache(configs: TrainConfig[], needsTeacher: (c: TrainConfig) => boolean, log: Logger): Promise<void> {
+export async function warmTeacherCache(configs: TrainConfig[], needsTeacher: (c: TrainConfig) => boolean | Promise<boolean>, log: Logger): Promise<void> {
   const seen = new Set<string>();
   for (const c of configs) {
-    if (!needsTeacher(c)) continue;
+    if (!(await needsTeacher(c))) continue;
     const key = stableStringify({ t: c.teacher, d: c.dataset, dev: c.device });
     if (seen.has(key)) continue;
     seen.add(key);
@@ -84,7 +84,7 @@ export async function teacherTestFeatures(cfg: TrainConfig, log: Logger): Promis
 /** The teacher's own test recall (from its cached features): the reference row of an experiment. */
 export async function teacherTestMetrics(cfg: TrainConfig, log: Logger): Promise<{ name: string; test: RetrievalMetrics } | undefined> {
   const t = await teacherTestFeatures(cfg, log);
-  return t && { name: t.name, test: computeRecall(t.images, t.texts, t.dim, t.textToImage, { engine: 'js' }) };
+  return t && { name: t.name, test: await evaluateEmbeddings(t, { options: { engine: 'js' } }) };
 }
 
 /**

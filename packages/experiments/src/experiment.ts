@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { atomicWriteJson, createLogger, DistillError, RunDirectory, type Logger, type RetrievalMetrics } from '@distill/core';
-import { configHash, resolveMethod, type TrainConfig } from '@distill/training';
+import { configHash, needsTeacher, type TrainConfig } from '@distill/training';
 import { runLatency, runRanks, studentTestEmbeddings, teacherTestFeatures, teacherTestMetrics, warmTeacherCache } from './evaluate.js';
 import { svgBars, svgScatterPanels, svgSweep } from './plots.js';
 import { defaultStore, runScheduled, type RunOutcome, type Trainer } from './scheduler.js';
@@ -252,7 +252,8 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
   }
   let teacher: ExperimentResults['teacher'];
   if (spec.teacherRow) {
-    const cfg = rows.flatMap((r) => r.runs.map((x) => x.config)).find((c) => resolveMethod(c).needsTeacher);
+    let cfg: TrainConfig | undefined;
+    for (const c of rows.flatMap((r) => r.runs.map((x) => x.config))) if (!cfg && (await needsTeacher(c))) cfg = c;
     if (cfg) teacher = await (opts.teacherMetrics ?? teacherTestMetrics)(cfg, log);
   }
   const gaps = spec.teacherRow ? gapsAgainstSpread(resultRows, findings, teacher) : undefined;
@@ -373,7 +374,7 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
   const unique = new Set(allRuns.map((r) => r.hash)).size;
   const store = opts.store ?? defaultStore();
   log.info(`experiment ${nameOrPath}: ${specs.length} table${specs.length > 1 ? 's' : ''}, ${allRuns.length} runs (${unique} distinct), ${workers} at a time, run store ${store}`);
-  if (!opts.trainer) await warmTeacherCache(allRuns.map((r) => r.config), (c) => resolveMethod(c).needsTeacher, log);
+  if (!opts.trainer) await warmTeacherCache(allRuns.map((r) => r.config), (c) => needsTeacher(c), log);
   const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, log));
   let finished = 0;
   const outcomes = await runScheduled(allRuns, {
@@ -419,7 +420,7 @@ export async function runSeeds(
     name: 'seeds',
     title: `${cfg.losses} on ${cfg.dataset.name}, ${opts.seeds} seeds`,
     runs: rows,
-    teacherRow: resolveMethod(cfg).needsTeacher,
+    teacherRow: await needsTeacher(cfg),
     findings: rows.length > 1 ? [{ claim: 'The distilled student beats the same student without a teacher', better: [rows[0].label], worse: [rows[1].label] }] : [],
   };
   const log = opts.logger ?? createLogger();
@@ -434,7 +435,7 @@ export async function runSeeds(
   }));
   const t0 = Date.now();
   const store = opts.store ?? defaultStore();
-  await warmTeacherCache(planned.flatMap((r) => r.runs.map((x) => x.config)), (c) => resolveMethod(c).needsTeacher, log);
+  await warmTeacherCache(planned.flatMap((r) => r.runs.map((x) => x.config)), (c) => needsTeacher(c), log);
   const outcomes = await runScheduled(planned.flatMap((r) => r.runs), {
     store,
     workers,

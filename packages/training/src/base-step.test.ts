@@ -3,7 +3,7 @@ import { totalmem } from 'node:os';
 import { initRuntime, tf } from '@distill/core';
 import { createStudent, OnnxStudentEngine, PAIRS } from '@distill/student-architectures';
 import { resolveConfig } from './config.js';
-import { resolveMethod } from './methods.js';
+import { methodFor } from './method-registry.js';
 import { OnnxStepEngine, planOnnxStep, type StepHooks } from './step-engine.js';
 
 // Slow (about a minute per pair on 2 cores): one optimisation step of every student pair at the
@@ -17,7 +17,7 @@ async function oneStep(pair: string, losses: string) {
   await initRuntime('wasm', { quiet: true });
   const student = createStudent(pair, { preset: 'base', embedDim: DIM, seed: 1, maxLength: 16 });
   const cfg = resolveConfig({ preset: 'smoke', overrides: { losses, batchSize: B, lossOptions: { queueSize: 8 } } });
-  const method = resolveMethod(cfg);
+  const method = await methodFor(cfg);
   const state = method.createState(DIM, cfg);
   const onnx = new OnnxStudentEngine(student, { seed: 1, head: state.graph?.head });
   const plan = planOnnxStep(onnx, { params: student.parameterCount().total, batchSize: B, textLength: L, size: 'base' });

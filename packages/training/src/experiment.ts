@@ -5,12 +5,12 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { acquireRunLock, atomicWriteJson, createLogger, DistillError, readJsonFile, RunDirectory, tf, type Container, type Logger, type RetrievalMetrics } from '@distill/core';
-import { computeRecall, measureLatency } from '@distill/eval';
+import { measureLatency } from '@distill/eval';
 import { hasCheckpoint } from './checkpoint.js';
 import { checkRunFolder, configHash } from './run-guard.js';
 import type { TrainConfig } from './config.js';
 import { loadStudent } from './saved-student.js';
-import { createRunContext, train, type RunContext, type TrainResult } from './trainer.js';
+import { createRunContext, evaluateEmbeddings, train, type RunContext, type TrainResult } from './trainer.js';
 import { resultsTable, svgLinePlot, type ReportRow } from './report.js';
 import { readFileSync } from 'node:fs';
 import type { DualEncoderStudent } from '@distill/student-architectures';
@@ -198,7 +198,7 @@ async function runExperimentInFolder(
     const tf_ = teacherFeatures.splits.test;
     teacher = {
       name: teacherFeatures.name,
-      test: computeRecall(tf_.images, tf_.texts, teacherFeatures.dim, Int32Array.from(test.captions, (c) => c.image)),
+      test: await evaluateEmbeddings({ images: tf_.images, texts: tf_.texts, dim: teacherFeatures.dim, textToImage: Int32Array.from(test.captions, (c) => c.image) }, { container: ctx.container }),
       parameters: teacherFeatures.parameters,
     };
   }

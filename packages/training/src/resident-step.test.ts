@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { findIcds, findLibvulkan, initRuntime, probeWebGpuSession, tf } from '@distill/core';
 import { createStudent, OnnxStudentEngine } from '@distill/student-architectures';
 import { resolveConfig } from './config.js';
-import { resolveMethod } from './methods.js';
+import { methodFor } from './method-registry.js';
 import { OnnxStepEngine, type EngineState, type StepHooks } from './step-engine.js';
 
 // The resident step (weights, AdamW moments, gradients and saved activations kept in onnxruntime
@@ -19,7 +19,7 @@ async function setup(ep: 'cpu' | 'webgpu', resident: boolean, losses = 'dsmd-off
   await initRuntime('wasm', { quiet: true });
   const student = createStudent('vit-bert', { preset: 'tiny', embedDim: DIM, seed: 1, maxLength: 16 });
   const cfg = resolveConfig({ preset: 'smoke', overrides: { losses, batchSize: B, lossOptions: { queueSize: 8 } } });
-  const method = resolveMethod(cfg);
+  const method = await methodFor(cfg);
   const state = method.createState(DIM, cfg);
   const onnx = new OnnxStudentEngine(student, { threads: 1, seed: 3, head: state.graph?.head, executionProviders: [ep], resident, mode });
   expect(onnx.resident).toBe(resident);

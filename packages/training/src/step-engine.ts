@@ -1,7 +1,6 @@
 import { freemem, totalmem } from 'node:os';
-import { DistillError, tf, type NamedVariable, type ParamGroup, type RetrievalMetrics, type SplitData, readSafetensors } from '@distill/core';
+import { DistillError, tf, type NamedVariable, type ParamGroup, type SplitData, readSafetensors } from '@distill/core';
 import type { ImageLoader } from '@distill/data';
-import { computeRecall } from '@distill/eval';
 import {
   createStudentFromConfig,
   getStudentWeights,
@@ -77,11 +76,6 @@ export interface StepEngine {
    */
   useMethodState?(state: Pick<MethodState, 'placeQueues'>): void;
   release(): Promise<void>;
-}
-
-export async function evaluateWith(engine: StepEngine, split: SplitData, loader: ImageLoader, splitName: string, weights?: WeightRecord): Promise<RetrievalMetrics> {
-  const emb = await engine.encodeSplit(split, loader, splitName, weights);
-  return computeRecall(emb.images, emb.texts, emb.dim, emb.textToImage);
 }
 
 /** Checks a weight record against the student's variables (names and shapes), as setStudentWeights does. */

@@ -22,7 +22,7 @@ import { loadTokenizer, trainWordPieceTokenizer, type DualEncoderStudent, type S
 import { BatchMaker, lossHooks } from './batch.js';
 import { Checkpointer, engineCheckpoint, jsonCheckpoint, methodCheckpoint, MetricsLog, samplerCheckpoint } from './checkpointer.js';
 import type { TrainConfig } from './config.js';
-import { encodeSplit, subsetSplit } from './encode.js';
+import { encodeSplit, subsetSplit, type SplitEmbeddings } from './encode.js';
 import { createStepEngine, tfjsBackendFor } from './engine.js';
 import { methodFor } from './method-registry.js';
 import type { Method } from './methods.js';
@@ -175,6 +175,16 @@ export async function createStudentFor(o: TrainConfig['student'], x: { embedDim:
   );
   student.normalizeInTraining = o.normalize !== false; // the losses' features (Table 6); inference always normalises
   return student;
+}
+
+/** Embeddings scored by an evaluator chosen by name in the evaluator registry (`recall` by default; `options` are its config). */
+export async function evaluateEmbeddings(
+  emb: Pick<SplitEmbeddings, 'images' | 'texts' | 'dim' | 'textToImage'>,
+  o: { container?: Container; name?: string; options?: Record<string, unknown> } = {},
+): Promise<RetrievalMetrics> {
+  const container = o.container ?? trainingContainer();
+  const ev = await registryByKind<Record<string, unknown>, Evaluator>(container, 'evaluator').create(o.name ?? 'recall', o.options ?? {}, { container });
+  return ev.evaluate(emb.images, emb.texts, emb.dim, emb.textToImage);
 }
 
 /** The evaluator callback: the engine's embeddings of a split scored by the registry's `recall` evaluator. */
