@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { atomicWriteJson, createLogger, currentRuntime, initRuntime, readJsonFile, tf, type Dataset, type Logger, type RetrievalMetrics } from '@distill/core';
 import { ImageLoader, loadDataset, primeDatasetImages } from '@distill/data';
 import { computeRecall, measureLatency } from '@distill/eval';
-import { encodeSplit, evaluateEmbeddings, loadStudent, obtainTeacherFeatures, stableStringify, subsetSplit, type SplitEmbeddings, type TrainConfig } from '@distill/training';
+import { encodeSplit, evaluateEmbeddings, loadStudent, trainingContainer, obtainTeacherFeatures, stableStringify, subsetSplit, type SplitEmbeddings, type TrainConfig } from '@distill/training';
 import { readRanks } from './scheduler.js';
 import type { RunRanks } from './stats.js';
 
 /** The dataset of a config with its subsets applied, as the trainer sees it. */
 async function loadSubsetDataset(o: TrainConfig['dataset']): Promise<Dataset> {
-  const ds = await loadDataset(o.name, { dataRoot: o.dataRoot, annotations: o.annotations, imageRoot: o.imageRoot } as never);
+  const ds = await loadDataset(o.name, { dataRoot: o.dataRoot, annotations: o.annotations, imageRoot: o.imageRoot } as never, trainingContainer());
   const splits = Object.fromEntries(Object.entries(ds.splits).map(([n, s]) => [n, subsetSplit(s, n === 'train' ? o.trainSubset : o.evalSubset)]));
   return { ...ds, splits };
 }

@@ -19,16 +19,20 @@ export const indexBuildCommand: CliCommand = {
       .option('images', { type: 'string', describe: 'a folder of images (recursively); <name>.txt beside an image holds its captions' })
       .option('out', { type: 'string', demandOption: true, describe: 'index folder (created, or added to)' })
       .option('batch', { type: 'number', default: 64, describe: 'images per encoder run' }),
-  async handler(args) {
+  async handler(args, ctx) {
     if (!args.dataset === !args.images) throw new DistillError('Give one source: --dataset <name> [--split test] or --images <folder>.', 2);
     let c: Collection;
     if (args.images) c = folderCollection(String(args.images));
     else {
-      const ds = await loadDataset(String(args.dataset), {
-        dataRoot: args.dataRoot as string | undefined,
-        annotations: args.annotations as string | undefined,
-        imageRoot: args.imageRoot as string | undefined,
-      });
+      const ds = await loadDataset(
+        String(args.dataset),
+        {
+          dataRoot: args.dataRoot as string | undefined,
+          annotations: args.annotations as string | undefined,
+          imageRoot: args.imageRoot as string | undefined,
+        },
+        ctx.container,
+      );
       const split = ds.splits[String(args.split)];
       if (!split) throw new DistillError(`Dataset ${ds.name} has no split '${args.split}' (has: ${Object.keys(ds.splits).join(', ')}).`, 2);
       c = { source: `${ds.name}:${args.split}`, images: split.images.map((im) => ({ id: im.id, path: resolve(ds.imageRoot, im.path) })), captions: split.captions };
