@@ -51,7 +51,6 @@ export class DeviceAdamW extends AdamWBase {
   private hostV?: Float32Array[];
   /** The host moments are as new as the device ones (no apply since the last flush or load). */
   private hostCurrent = true;
-  private readonly sizes: number[];
   private runner?: Promise<OnnxRunner>;
   /** Bytes the last update sent up: its step-dependent scalars, and moments made on the host (the first update, or after a load). */
   lastUploadBytes = 0;
@@ -61,8 +60,11 @@ export class DeviceAdamW extends AdamWBase {
     opts: AdamWOptions,
     private readonly executionProviders: string[],
   ) {
-    super(opts);
-    this.sizes = params.map((p) => p.shape.reduce((a, b) => a * b, 1));
+    super(
+      opts,
+      params.map((p) => p.name),
+      params.map((p) => p.shape.reduce((a, b) => a * b, 1)),
+    );
   }
 
   private session(): Promise<OnnxRunner> {
@@ -134,16 +136,12 @@ export class DeviceAdamW extends AdamWBase {
   state(): AdamWState {
     if (!this.hostCurrent) throw new Error('DeviceAdamW.state(): the device holds newer moments; await flush() first');
     const host = (xs?: Float32Array[]) => this.sizes.map((n, i) => xs?.[i] ?? new Float32Array(n));
-    return this.stateOf(
-      this.params.map((p) => p.name),
-      host(this.hostM),
-      host(this.hostV),
-    );
+    return this.stateOf(host(this.hostM), host(this.hostV));
   }
 
   /** Loads moments (a checkpoint): they go to the device with the next update. */
   load(s: AdamWState): void {
-    const { m, v } = this.checkedMoments(s, this.params.map((p, i) => ({ name: p.name, size: this.sizes[i] })));
+    const { m, v } = this.checkedMoments(s);
     this.dropDevice();
     this.hostM = m.map((x) => Float32Array.from(x));
     this.hostV = v.map((x) => Float32Array.from(x));

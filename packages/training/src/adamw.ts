@@ -76,7 +76,15 @@ export abstract class AdamWBase {
   protected stepCount = 0;
   lrScale = 1;
 
-  constructor(readonly opts: AdamWOptions) {}
+  /**
+   * @param names the parameters' names (checkpoint keys), in the holder's order
+   * @param sizes their element counts (what a loaded state's moments must match)
+   */
+  constructor(
+    readonly opts: AdamWOptions,
+    private readonly names: readonly string[],
+    protected readonly sizes: readonly number[],
+  ) {}
 
   get step(): number {
     return this.stepCount;
@@ -91,10 +99,10 @@ export abstract class AdamWBase {
     return adamwScalars(this.opts, this.groupLr(group), t);
   }
 
-  /** A checkpoint state of these moments (by parameter name, in `names` order). */
-  protected stateOf(names: readonly string[], m: readonly Float32Array[], v: readonly Float32Array[]): AdamWState {
+  /** A checkpoint state of these moments (by parameter name, in the holder's order). */
+  protected stateOf(m: readonly Float32Array[], v: readonly Float32Array[]): AdamWState {
     const out: AdamWState = { step: this.stepCount, lrScale: this.lrScale, m: {}, v: {} };
-    names.forEach((n, i) => {
+    this.names.forEach((n, i) => {
       out.m[n] = m[i];
       out.v[n] = v[i];
     });
@@ -102,16 +110,16 @@ export abstract class AdamWBase {
   }
 
   /**
-   * The moments of a checkpoint state in `params` order, checked against the parameters' names and
-   * sizes (a DistillError names what does not match); then the step count and `lrScale` are restored
-   * by `restore` once the holder has taken them.
+   * The moments of a checkpoint state in the holder's order, checked against the parameters' names
+   * and sizes (a DistillError names what does not match); then the step count and `lrScale` are
+   * restored by `restore` once the holder has taken them.
    */
-  protected checkedMoments(s: AdamWState, params: readonly { name: string; size: number }[]): { m: Float32Array[]; v: Float32Array[] } {
+  protected checkedMoments(s: AdamWState): { m: Float32Array[]; v: Float32Array[] } {
     const take = (which: 'm' | 'v') =>
-      params.map((p) => {
-        const data = s[which][p.name];
-        if (!data) throw new DistillError(`Optimizer state has no '${which}' for parameter ${p.name}: the checkpoint does not match this student.`);
-        if (data.length !== p.size) throw new DistillError(`Optimizer state '${which}' of ${p.name} has ${data.length} values, the parameter ${p.size}.`);
+      this.names.map((name, i) => {
+        const data = s[which][name];
+        if (!data) throw new DistillError(`Optimizer state has no '${which}' for parameter ${name}: the checkpoint does not match this student.`);
+        if (data.length !== this.sizes[i]) throw new DistillError(`Optimizer state '${which}' of ${name} has ${data.length} values, the parameter ${this.sizes[i]}.`);
         return data;
       });
     return { m: take('m'), v: take('v') };
@@ -137,7 +145,11 @@ export class AdamW extends AdamWBase {
     private readonly params: NamedVariable[],
     opts: AdamWOptions,
   ) {
-    super(opts);
+    super(
+      opts,
+      params.map((p) => p.name),
+      params.map((p) => p.variable.size),
+    );
     this.m = params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
     this.v = params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
   }
@@ -161,15 +173,11 @@ export class AdamW extends AdamWBase {
 
   state(): AdamWState {
     const read = (xs: tf.Variable[]) => xs.map((x) => x.dataSync() as Float32Array);
-    return this.stateOf(
-      this.params.map((p) => p.name),
-      read(this.m),
-      read(this.v),
-    );
+    return this.stateOf(read(this.m), read(this.v));
   }
 
   load(s: AdamWState): void {
-    const { m, v } = this.checkedMoments(s, this.params.map((p) => ({ name: p.name, size: p.variable.size })));
+    const { m, v } = this.checkedMoments(s);
     this.params.forEach((p, i) => {
       this.m[i].assign(tf.tensor(m[i], p.variable.shape));
       this.v[i].assign(tf.tensor(v[i], p.variable.shape));
@@ -203,7 +211,11 @@ export class ArrayAdamW extends AdamWBase {
     readonly params: ArrayParam[],
     opts: AdamWOptions,
   ) {
-    super(opts);
+    super(
+      opts,
+      params.map((p) => p.name),
+      params.map((p) => p.data.length),
+    );
     this.m = params.map((p) => new Float32Array(p.data.length));
     this.v = params.map((p) => new Float32Array(p.data.length));
   }
@@ -222,15 +234,11 @@ export class ArrayAdamW extends AdamWBase {
 
   /** The moments by parameter name (views of the live arrays: copy before mutating). */
   state(): AdamWState {
-    return this.stateOf(
-      this.params.map((p) => p.name),
-      this.m,
-      this.v,
-    );
+    return this.stateOf(this.m, this.v);
   }
 
   load(s: AdamWState): void {
-    const { m, v } = this.checkedMoments(s, this.params.map((p) => ({ name: p.name, size: p.data.length })));
+    const { m, v } = this.checkedMoments(s);
     this.params.forEach((_, i) => {
       this.m[i].set(m[i]);
       this.v[i].set(v[i]);
