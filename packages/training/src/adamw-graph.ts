@@ -60,11 +60,7 @@ export class DeviceAdamW extends AdamWBase {
     opts: AdamWOptions,
     private readonly executionProviders: string[],
   ) {
-    super(
-      opts,
-      params.map((p) => p.name),
-      params.map((p) => p.shape.reduce((a, b) => a * b, 1)),
-    );
+    super(opts, params.map((p) => p.name), params.map((p) => p.shape.reduce((a, b) => a * b, 1)));
   }
 
   private session(): Promise<OnnxRunner> {

@@ -145,11 +145,7 @@ export class AdamW extends AdamWBase {
     private readonly params: NamedVariable[],
     opts: AdamWOptions,
   ) {
-    super(
-      opts,
-      params.map((p) => p.name),
-      params.map((p) => p.variable.size),
-    );
+    super(opts, params.map((p) => p.name), params.map((p) => p.variable.size));
     this.m = params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
     this.v = params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
   }
@@ -211,11 +207,7 @@ export class ArrayAdamW extends AdamWBase {
     readonly params: ArrayParam[],
     opts: AdamWOptions,
   ) {
-    super(
-      opts,
-      params.map((p) => p.name),
-      params.map((p) => p.data.length),
-    );
+    super(opts, params.map((p) => p.name), params.map((p) => p.data.length));
     this.m = params.map((p) => new Float32Array(p.data.length));
     this.v = params.map((p) => new Float32Array(p.data.length));
   }
