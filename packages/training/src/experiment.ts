@@ -37,6 +37,20 @@ function versions(): Record<string, string> {
   return out;
 }
 
+/** Median ms per item at batch 1 and the spread (10th-90th percentile) over the timed runs. */
+export interface LatencySpread {
+  median: number;
+  lo: number;
+  hi: number;
+  runs: number;
+}
+
+/**
+ * Encoder latency of a saved student folder as \`distill export\` measures it (the CLI passes serve's:
+ * onnxruntime on the exported graphs); without it the report times distill's tfjs forward.
+ */
+export type SavedStudentLatency = (dir: string) => Promise<{ image: LatencySpread; text: LatencySpread; how: string }>;
+
 async function latencyOf(student: DualEncoderStudent): Promise<{ image: number; text: number }> {
   const { crop } = student.preprocess;
   const px = tf.randomNormal([1, 3, crop, crop]) as tf.Tensor4D;
@@ -127,7 +141,7 @@ export function trainInChild(cfg: TrainConfig, dir: string, label: string, resum
 
 export async function runExperiment(
   cfg: TrainConfig,
-  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container },
+  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container; latency?: SavedStudentLatency },
 ): Promise<ExperimentResult> {
   // One run per folder at a time (run.lock, released on exit and on errors), and a folder that holds
   // another config's run is refused before any work.
@@ -143,13 +157,14 @@ export async function runExperiment(
 
 async function runExperimentInFolder(
   cfg: TrainConfig,
-  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container },
+  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container; latency?: SavedStudentLatency },
 ): Promise<ExperimentResult> {
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
   const run = new RunDirectory(opts.runDir);
   // the setup, once: runtime, dataset, method, and the teacher (its features; its latency for the report)
-  const ctx = await createRunContext(cfg, { container: opts.container, logger: log, teacher: cfg.baseline ? 'report' : 'needed', teacherLatency: cfg.latency });
+  // (a saved-student teacher is timed from its folder with opts.latency, as the students are)
+  const ctx = await createRunContext(cfg, { container: opts.container, logger: log, teacher: cfg.baseline ? 'report' : 'needed', teacherLatency: cfg.latency, timesSavedStudents: !!opts.latency });
   const { rt, dataset, teacher: teacherFeatures } = ctx;
   if (!opts.resume || !run.exists('config.json')) {
     run.writeJson('config.json', {
@@ -205,17 +220,30 @@ async function runExperimentInFolder(
 
   // ---- report
   const rows: ReportRow[] = [];
+  let latencyHow = 'distill\'s tfjs forward';
+  const spread = (x: LatencySpread): [number, number] => [x.lo, x.hi];
   if (teacher) {
-    const lat = ctx.teacherLatency;
-    rows.push({ model: `teacher: ${teacher.name}`, metrics: teacher.test, parameters: teacher.parameters, imageLatencyMs: lat?.image, textLatencyMs: lat?.text });
+    let lat: { image: number; text: number; spread?: { image: [number, number]; text: [number, number] } } | undefined = ctx.teacherLatency;
+    if (cfg.latency && opts.latency && ctx.teacherDir) {
+      // a distill student as the teacher: timed as the students are (from its folder)
+      const l = await opts.latency(ctx.teacherDir);
+      lat = { image: l.image.median, text: l.text.median, spread: { image: spread(l.image), text: spread(l.text) } };
+    }
+    rows.push({ model: `teacher: ${teacher.name}`, metrics: teacher.test, parameters: teacher.parameters, imageLatencyMs: lat?.image, textLatencyMs: lat?.text, latencySpread: lat?.spread });
   }
   for (const [r, dir] of [[student, 'student'], [baseline, 'baseline']] as const) {
     if (!r) continue;
-    let lat: { image: number; text: number } | undefined;
+    let lat: { image: number; text: number; spread?: { image: [number, number]; text: [number, number] } } | undefined;
     if (cfg.latency && existsSync(run.path(dir, 'best', 'student.json'))) {
-      const s = loadStudent(run.path(dir, 'best')).student;
-      lat = await latencyOf(s);
-      s.dispose();
+      if (opts.latency) {
+        const l = await opts.latency(run.path(dir, 'best'));
+        lat = { image: l.image.median, text: l.text.median, spread: { image: spread(l.image), text: spread(l.text) } };
+        latencyHow = l.how;
+      } else {
+        const s = loadStudent(run.path(dir, 'best')).student;
+        lat = await latencyOf(s);
+        s.dispose();
+      }
     }
     rows.push({
       model: `${r.label === 'student' ? `student (${cfg.losses})` : 'no-teacher student (contrastive)'}: ${cfg.student.pair}/${cfg.student.preset}`,
@@ -223,6 +251,7 @@ async function runExperimentInFolder(
       parameters: r.parameters.total,
       imageLatencyMs: lat?.image,
       textLatencyMs: lat?.text,
+      latencySpread: lat?.spread,
     });
   }
   const table = resultsTable(rows);
@@ -231,7 +260,7 @@ async function runExperimentInFolder(
   const report = [
     `# distill run: ${cfg.student.pair}/${cfg.student.preset} from ${cfg.teacher.name} on ${cfg.dataset.name}`,
     '',
-    `Method \`${cfg.losses}\`, ${student.epochs} epochs (${student.steps} steps), batch ${cfg.batchSize}, seed ${cfg.seed}, backend ${rt.backend}. ` +
+    `Method \`${cfg.losses}\`, ${student.epochs} epochs (${student.steps} steps), batch ${cfg.batchSize}, seed ${cfg.seed}, trained on the ${student.engine ?? `tfjs-${rt.backend}`} engine. ` +
       `Best validation RSUM ${student.bestValRsum.toFixed(2)} at epoch ${student.bestEpoch}. Wall time of this invocation ${seconds.toFixed(0)} s ` +
       `(student training ${student.seconds.toFixed(0)} s${baseline ? `, no-teacher ${baseline.seconds.toFixed(0)} s` : ''}).`,
     '',
@@ -239,7 +268,7 @@ async function runExperimentInFolder(
     '',
     table,
     '',
-    'Recall in percent; RSUM is the sum of the six. Latency: median ms per item at batch 1 on this machine.',
+    `Recall in percent; RSUM is the sum of the six. Latency: median ms per item at batch 1 on this machine (${latencyHow}${rows.some((r) => r.latencySpread) ? '; in brackets the 10th-90th percentile of the timed runs' : ''}).`,
     '',
     ...figs.map((f) => `![${f}](${f})`),
     '',

@@ -53,20 +53,22 @@ export async function obtainTeacherFeatures(
 
 /**
  * The teacher created once: its latency at batch 1 on the CPU first when asked (`latency`: a
- * teacher computing its features, not one reading them from a store), then its features
- * (extraction, or the cache).
+ * teacher computing its features, not one reading them from a store; `timesSavedStudents`: a saved
+ * distill student is left to the caller, who times its folder, `savedStudentDir`), then its
+ * features (extraction, or the cache).
  */
 export async function obtainTeacher(
   cfg: Pick<TrainConfig, 'teacher' | 'device'> & { dataset: Pick<TrainConfig['dataset'], 'skipBadImages'> },
   dataset: Dataset,
   log: Logger,
   container?: Container,
-  o: { latency?: boolean } = {},
-): Promise<{ features: TeacherFeatures; latency?: { image: number; text: number } }> {
+  o: { latency?: boolean; timesSavedStudents?: boolean } = {},
+): Promise<{ features: TeacherFeatures; latency?: { image: number; text: number }; savedStudentDir?: string }> {
   const device = cfg.teacher.name in TEACHER_PRESETS ? await resolveDevice(cfg.device, log.child('teacher')) : 'cpu';
   const source = await createTeacher(cfg.teacher, { executionProviders: device !== 'cpu' ? [device] : undefined, container });
   let latency: { image: number; text: number } | undefined;
-  if (o.latency && !isPrecomputed(source)) {
+  const savedStudentDir = source instanceof SavedStudentTeacher ? source.dir : undefined;
+  if (o.latency && !isPrecomputed(source) && !(o.timesSavedStudents && savedStudentDir)) {
     // the report's latency is the CPU's: a teacher placed on another device gets a CPU twin for it
     const onCpu = (device === 'cpu' ? source : await createTeacher(cfg.teacher, { container })) as Teacher;
     latency = await teacherLatency(onCpu);
@@ -74,5 +76,5 @@ export async function obtainTeacher(
   }
   const parameters = source instanceof SavedStudentTeacher ? source.student.parameterCount().total : undefined;
   const features = await extractTeacherFeatures(source, dataset, { batchSize: cfg.teacher.batchSize, skipBadImages: cfg.dataset.skipBadImages, device, parameters }, log);
-  return { features, latency };
+  return { features, latency, savedStudentDir };
 }

@@ -62,6 +62,8 @@ export interface RunContext {
   teacher?: TeacherFeatures;
   /** The teacher's latency at batch 1 (asked for with `teacherLatency`; a teacher that computes its features). */
   teacherLatency?: { image: number; text: number };
+  /** The teacher's folder when it is a saved distill student (the job times it as it times its students). */
+  teacherDir?: string;
 }
 
 /**
@@ -73,7 +75,16 @@ export interface RunContext {
  */
 export async function createRunContext(
   cfg: TrainConfig,
-  o: { container?: Container; logger?: Logger; teacherFeatures?: TeacherFeatures; teacher?: 'needed' | 'report'; teacherLatency?: boolean; from?: RunContext } = {},
+  o: {
+    container?: Container;
+    logger?: Logger;
+    teacherFeatures?: TeacherFeatures;
+    teacher?: 'needed' | 'report';
+    teacherLatency?: boolean;
+    /** With `teacherLatency`: a saved-student teacher is not timed here (the caller times `teacherDir`). */
+    timesSavedStudents?: boolean;
+    from?: RunContext;
+  } = {},
 ): Promise<RunContext> {
   const container = o.from?.container ?? o.container ?? trainingContainer();
   const log = o.logger ?? createLogger();
@@ -85,8 +96,8 @@ export async function createRunContext(
   const wanted = method.needsTeacher || o.teacher === 'report';
   if (o.teacherFeatures || !wanted) return { container, rt, dataset, method, teacher: o.teacherFeatures };
   try {
-    const t = await obtainTeacher(cfg, dataset, log, container, { latency: o.teacherLatency });
-    return { container, rt, dataset, method, teacher: t.features, teacherLatency: t.latency };
+    const t = await obtainTeacher(cfg, dataset, log, container, { latency: o.teacherLatency, timesSavedStudents: o.timesSavedStudents });
+    return { container, rt, dataset, method, teacher: t.features, teacherLatency: t.latency, teacherDir: t.savedStudentDir };
   } catch (e) {
     if (method.needsTeacher) throw e;
     log.warn(`no teacher row in the report: ${(e as Error).message}`);
