@@ -50,7 +50,7 @@ node tools/cluster/same-results.mjs "$O/results.json" "$LOCAL_RESULTS"
 grep -c "Name=distill-table2.*JobState=COMPLETED" /var/log/distill-slurm/jobcomp.log | xargs echo "Slurm's job completion log: COMPLETED tasks of distill-table2:"
 
 echo "-- slurm: teacher extract --executor slurm --shards 2 (Slurm tasks --shard 0/2, 1/2) against one unsharded extraction"
-TX=(teacher extract --train-subset 100 --eval-subset 20)
+TX=(teacher extract --train-subset 64 --eval-subset 16)
 DISTILL_CACHE_DIR="$WORK/cache-sharded" distill "${TX[@]}" --executor slurm --shards 2 >"$WORK/sharded.json" 2>"$WORK/sharded.log" || { cat "$WORK/sharded.log"; exit 1; }
 grep -E "^slurm .*(submitted|finished)" "$WORK/sharded.log" | tail -2
 DISTILL_CACHE_DIR="$WORK/cache-one" distill "${TX[@]}" >"$WORK/one.json" 2>/dev/null

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@distill/core';
@@ -35,6 +35,16 @@ describe('teacher features by content', () => {
     const img = firstTrainImage();
     const other = JSON.parse(readFileSync(join(data, 'test.jsonl'), 'utf8').split('\n')[0]).image as string;
     copyFileSync(join(data, other), join(data, img));
+    // a distill-built dataset records each image's sha256 (JSONL "sha256"): the change is named
+    const named = extract('--image-root', data);
+    expect(named.status).toBe(1);
+    expect(named.stderr).toContain(`differ from the sha256 its manifest recorded (${join(data, img)})`);
+    // a user's own JSONL (no "sha256" fields): the changed picture gets a new key
+    for (const s of ['train', 'val', 'test']) {
+      const f = join(data, `${s}.jsonl`);
+      const lines = readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.stringify({ ...JSON.parse(l), sha256: undefined }));
+      writeFileSync(f, lines.join('\n') + '\n');
+    }
     const b = extract('--image-root', data);
     expect(b.status, b.stderr).toBe(0);
     expect(b.stderr).not.toContain('features from cache');

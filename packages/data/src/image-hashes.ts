@@ -112,10 +112,11 @@ export function hashDatasetImages(dataset: Pick<Dataset, 'name' | 'imageRoot' | 
     }
   }
   if (mismatched.length) {
-    throw new DistillError(
-      `${mismatched.length} image(s) of dataset '${dataset.name}' differ from the sha256 its manifest recorded (${mismatched.slice(0, 3).join(', ')}${mismatched.length > 3 ? ', ...' : ''}): ` +
-        `the build in ${dataset.imageRoot} was changed after it was built. Remove ${dataset.imageRoot} and build it again (distill data build ${dataset.name.replace(/-xstyle$/, '')}).`,
-    );
+    const files = `${mismatched.slice(0, 3).join(', ')}${mismatched.length > 3 ? ', ...' : ''}`;
+    const advice = dataset.name.startsWith('glyphs')
+      ? `the build in ${dataset.imageRoot} was changed after it was built. Remove ${dataset.imageRoot} and build it again (distill data build glyphs).`
+      : 'the files were changed after the dataset recorded them. Restore them or build the dataset again; to use changed pictures on purpose, drop the "sha256" field of their annotation lines.';
+    throw new DistillError(`${mismatched.length} image(s) of dataset '${dataset.name}' differ from the sha256 its manifest recorded (${files}): ${advice}`);
   }
   if (skipped.length) opts.log?.warn(`${skipped.length} unreadable image(s) skipped (--skip-bad-images): ${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; ...' : ''}`);
   digest.update(`skipped\n${skipped.join('\n')}\n`);

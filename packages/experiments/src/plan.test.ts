@@ -5,7 +5,7 @@ import { atomicWriteJson, createLogger } from '@distill/core';
 import type { TrainResult } from '@distill/training';
 import { describe, expect, it } from 'vitest';
 import { runExperiments } from './experiment.js';
-import { checkSharedStore, markSharedStore, planExperiment, planJson, runTask, STORE_MARK } from './plan.js';
+import { checkSharedStore, markSharedStore, planExperiment, planIdWith, planJson, runTask, STORE_MARK } from './plan.js';
 import { runDirOf, type Trainer } from './scheduler.js';
 
 const quiet = createLogger({ level: 'error' } as never);
@@ -43,7 +43,7 @@ describe('experiment plan and tasks', () => {
     const plan = planExperiment('table2', opts);
     expect(plan.tasks).toHaveLength(4);
     const calls: string[] = [];
-    const o = await runTask('table2', { ...opts, task: 2, trainer: fakeTrainer(calls), planId: plan.id });
+    const o = await runTask('table2', { ...opts, task: 2, trainer: fakeTrainer(calls), planId: planIdWith(plan, fps(plan)) });
     expect(calls).toEqual([`${plan.tasks[2].label}/${plan.tasks[2].seed}`]);
     expect(o.dir).toBe(runDirOf(store, plan.tasks[2].hash, fp()));
     expect(planJson(plan, store, fps(plan)).tasks.map((t) => t.state)).toEqual(['missing', 'missing', 'finished', 'missing']);
@@ -63,7 +63,13 @@ describe('experiment plan and tasks', () => {
     const store = mkdtempSync(join(tmpdir(), 'distill-task-'));
     const opts = { scale: 'smoke' as const, seeds: 1, only: ['none'], store, logger: quiet, trainer: fakeTrainer([]), ranks: noRanks, fingerprint: fp };
     await expect(runTask('table2', { ...opts, task: 1 })).rejects.toThrow("--task expects a whole number from 0 to 0 (the plan of 'table2' has 1 task; --plan --json lists them), got 1.");
-    await expect(runTask('table2', { ...opts, task: 0, planId: 'f'.repeat(64) })).rejects.toThrow(/differs from the submitter's .*the spec or its flags changed since the job was submitted/);
+    await expect(runTask('table2', { ...opts, task: 0, planId: 'f'.repeat(64) })).rejects.toThrow(/differs from the submitter's: the spec or its flags changed since the job was submitted, or this node runs other code/);
+    // the submitter's plan id with another code fingerprint (a node with another checkout)
+    const plan = planExperiment('table2', opts);
+    const other = planIdWith(plan, new Map(plan.tasks.map((t) => [t.hash, { code: 'other', teacher: 't', dataset: 'd' }])));
+    await expect(runTask('table2', { ...opts, task: 0, planId: other })).rejects.toThrow(/this node runs other code or sees another teacher or dataset/);
+    await expect(runTask('table2', { ...opts, task: 0, planId: 'config:abc' })).rejects.toThrow(/the spec or its flags changed since the Job was made/);
+    expect((await runTask('table2', { ...opts, task: 0, planId: `config:${plan.id}` })).status).toBe('trained');
   });
 
   it('a task that cannot see the shared store fails and writes nothing; another store at the same path is refused', async () => {

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { atomicWriteJson, createLogger, DistillError, readJsonFile, sha256, type Logger } from '@distill/core';
 import { runRanks } from './evaluate.js';
 import { expandSpecs } from './experiment.js';
-import { runFingerprint, type RunFingerprint } from './fingerprint.js';
+import { fingerprintId, runFingerprint, type RunFingerprint } from './fingerprint.js';
 import { defaultStore, runDirOf, runScheduled, type RunOutcome, type Trainer } from './scheduler.js';
 import { findingLabels, planRows, type ExperimentSpec, type PlannedRow, type PlannedRun, type RunFlags, type Scale } from './spec.js';
 import type { RunRanks } from './stats.js';
@@ -78,6 +78,15 @@ export function planExperiment(nameOrPath: string, opts: PlanOptions): Experimen
 
 export type TaskState = 'finished' | 'started' | 'missing';
 
+/**
+ * The id a task checks before it trains: the plan's runs and what each is computed from (config hash +
+ * fingerprint), so a node that runs other code or sees another teacher or dataset than the submitter
+ * refuses instead of training into folders the submitter never looks at.
+ */
+export function planIdWith(plan: ExperimentPlan, fps: Map<string, RunFingerprint>): string {
+  return sha256(plan.tasks.map((t) => `${t.hash} ${fingerprintId(fps.get(t.hash)!)}`).join('\n'));
+}
+
 /** Each task's fingerprint (code, teacher, dataset), by config hash: with the hash, its folder in the store. */
 export async function planFingerprints(plan: ExperimentPlan, fingerprint: (run: PlannedRun) => RunFingerprint | Promise<RunFingerprint> = (r) => runFingerprint(r.config)): Promise<Map<string, RunFingerprint>> {
   const out = new Map<string, RunFingerprint>();
@@ -98,7 +107,7 @@ export function planJson(plan: ExperimentPlan, store: string, fps: Map<string, R
   for (const r of plan.runs) labels.set(r.hash, [...new Set([...(labels.get(r.hash) ?? []), r.label])]);
   return {
     experiment: plan.experiment,
-    plan: plan.id,
+    plan: planIdWith(plan, fps),
     store,
     threads: plan.threads,
     tasks: plan.tasks.map((t, i) => ({ task: i, label: t.label, rows: labels.get(t.hash), seed: t.seed, hash: t.hash, dir: runDirOf(store, t.hash, fps.get(t.hash)), state: taskState(store, t, fps.get(t.hash)) })),
@@ -152,7 +161,7 @@ export interface TaskOptions extends PlanOptions {
   store?: string;
   /** The store's id (store.json) the submitter saw: checked before anything is written. */
   storeId?: string;
-  /** The plan id the submitter saw: a task of a changed plan is refused. */
+  /** The plan id the submitter saw (planIdWith; `config:<plan.id>` checks the configs only): a task of a changed plan is refused. */
   planId?: string;
   logger?: Logger;
   trainer?: Trainer;
@@ -173,8 +182,15 @@ export async function runTask(nameOrPath: string, opts: TaskOptions): Promise<Ru
   if (!Number.isInteger(opts.task) || opts.task < 0 || opts.task >= n) {
     throw new DistillError(`--task expects a whole number from 0 to ${n - 1} (the plan of '${nameOrPath}' has ${n} task${n === 1 ? '' : 's'}; --plan --json lists them), got ${opts.task}.`, 2);
   }
-  if (opts.planId && opts.planId !== plan.id) {
-    throw new DistillError(`Task ${opts.task}: the plan of '${nameOrPath}' here (${plan.id.slice(0, 12)}) differs from the submitter's (${opts.planId.slice(0, 12)}): the spec or its flags changed since the job was submitted. Submit it again.`, 2);
+  const fingerprint = opts.fingerprint ?? ((r: PlannedRun) => runFingerprint(r.config));
+  if (opts.planId?.startsWith('config:')) {
+    // Kubernetes: the image's code may differ from the submitter's checkout; the runs' configs must not
+    if (opts.planId !== `config:${plan.id}`) throw new DistillError(`Task ${opts.task}: the plan of '${nameOrPath}' here differs from the submitter's: the spec or its flags changed since the Job was made. Make the Job again.`, 2);
+  } else if (opts.planId && opts.planId !== planIdWith(plan, await planFingerprints(plan, fingerprint))) {
+    throw new DistillError(
+      `Task ${opts.task}: the plan of '${nameOrPath}' here differs from the submitter's: the spec or its flags changed since the job was submitted, or this node runs other code or sees another teacher or dataset (the runs' fingerprints). Submit it again from a checkout every node shares.`,
+      2,
+    );
   }
   const store = resolve(opts.store ?? defaultStore());
   if (opts.storeId !== undefined) checkSharedStore(store, opts.storeId);
@@ -186,7 +202,7 @@ export async function runTask(nameOrPath: string, opts: TaskOptions): Promise<Ru
     workers: 1,
     log,
     trainer: opts.trainer,
-    fingerprint: opts.fingerprint ?? ((r) => runFingerprint(r.config)),
+    fingerprint,
     reuseStale: opts.reuseStale,
     after: async (o) => void (await ranksOf(o.run.config, o.dir)),
   });

@@ -9,15 +9,17 @@ const bin = join(repoRoot(), 'apps', 'cli', 'bin', 'distill.js');
 
 /** `distill experiment ...` as a user runs it, in its own process (its training children under it). */
 function experiment(args: string[], env: Record<string, string>, killWhen?: () => boolean) {
-  return new Promise<{ code: number | null; signal: string | null; out: string }>((resolve, reject) => {
+  return new Promise<{ code: number | null; signal: string | null; out: string; stopMs?: number }>((resolve, reject) => {
     const child = spawn(process.execPath, [bin, 'experiment', ...args], { cwd: repoRoot(), env: { ...process.env, ...env } });
     let out = '';
+    let killedAt: number | undefined;
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const timer = killWhen
       ? setInterval(() => {
           if (killWhen()) {
             clearInterval(timer);
+            killedAt = Date.now();
             child.kill('SIGTERM');
           }
         }, 50)
@@ -25,7 +27,7 @@ function experiment(args: string[], env: Record<string, string>, killWhen?: () =
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       if (timer) clearInterval(timer);
-      resolve({ code, signal, out });
+      resolve({ code, signal, out, stopMs: killedAt === undefined ? undefined : Date.now() - killedAt });
     });
   });
 }
@@ -76,6 +78,7 @@ describe('distill experiment', () => {
       return finished().length === 1 && readdirSync(store).some((d) => existsSync(join(store, d, 'checkpoint.safetensors')) && !existsSync(join(store, d, 'result.json')));
     });
     expect(first.code === 0 && first.signal === null, `the experiment was not killed:\n${first.out}`).toBe(false);
+    expect(first.stopMs, 'SIGTERM ends the experiment within the bound (5 s plus a batch)').toBeLessThan(10_000);
     const done = finished();
     expect(done).toHaveLength(1);
     const stamp = statSync(join(store, done[0], 'result.json')).mtimeMs;

@@ -161,7 +161,7 @@ describe('the Kubernetes executor', () => {
     expect(c.args.slice(0, 2)).toEqual(['experiment', 'table2']);
     expect(c.args.slice(-2)).toEqual(['--task', '$(DISTILL_TASK)']);
     expect(c.args).toContain('/distill/runs');
-    expect(c.args[c.args.indexOf('--plan-id') + 1]).toBe(plan.id);
+    expect(c.args[c.args.indexOf('--plan-id') + 1]).toBe(`config:${plan.id}`);
     expect(c.args[c.args.indexOf('--store-id') + 1]).toBe('mount:/distill');
     expect(c.args[c.args.indexOf('--threads') + 1]).toBe('2');
     expect(c.env[0]).toEqual({ name: 'DISTILL_TASK', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } });
@@ -173,8 +173,20 @@ describe('the Kubernetes executor', () => {
     expect(obj.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
   });
 
+  it('--apply runs kubectl apply -f on the written manifest, and names kubectl\'s own error', () => {
+    const out = mkdtempSync(join(tmpdir(), 'distill-k8s-'));
+    const calls: string[][] = [];
+    const base = { scale: 'smoke' as const, seeds: 1, out, forward: [] };
+    const k = experimentK8sJob('table2', { ...base, k8s: { image: 'img', volumeClaim: 'pvc', apply: true, exec: (cmd, args) => (calls.push([cmd, ...args]), { code: 0, stdout: 'job.batch/x created\n', stderr: '' }) } });
+    expect(calls).toEqual([['kubectl', 'apply', '-f', k.file]]);
+    expect(k.applied).toBe('job.batch/x created');
+    expect(() => experimentK8sJob('table2', { ...base, k8s: { image: 'img', volumeClaim: 'pvc', apply: true, exec: () => ({ code: 1, stdout: '', stderr: 'error: You must be logged in to the server (Unauthorized)\n' }) } })).toThrow(
+      /kubectl apply -f .*\.job\.yaml failed: error: You must be logged in to the server \(Unauthorized\)/,
+    );
+  });
+
   it('the schema check is live: a Job with a wrong field is refused', () => {
-    const a = experimentTaskArray(planExperiment('table2', { scale: 'smoke', seeds: 1 }), { spec: 'table2', forward: [], store: '/distill/runs', storeId: 'mount:/distill' });
+    const a = experimentTaskArray(planExperiment('table2', { scale: 'smoke', seeds: 1 }), { spec: 'table2', forward: [], store: '/distill/runs', storeId: 'mount:/distill', planId: 'config:x' });
     const job = renderIndexedJob(a, { image: 'img', volumeClaim: 'pvc' }) as { spec: Record<string, unknown> };
     expect(() => new Job(job as never).validate()).not.toThrow();
     expect(() => new Job({ ...job, spec: { ...job.spec, completions: 'eight' } } as never).validate()).toThrow(/completions must be integer/);

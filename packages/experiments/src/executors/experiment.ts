@@ -5,7 +5,7 @@ import { cacheRoot, resolveMethod } from '@distill/training';
 import { warmTeacherCache } from '../evaluate.js';
 import { runExperiments, type ExperimentOptions, type ExperimentResults } from '../experiment.js';
 import type { RunFingerprint } from '../fingerprint.js';
-import { markSharedStore, planExperiment, planFingerprints, type ExperimentPlan } from '../plan.js';
+import { markSharedStore, planExperiment, planFingerprints, planIdWith, type ExperimentPlan } from '../plan.js';
 import { defaultStore, runDirOf } from '../scheduler.js';
 import { K8S_MOUNT, kubectlApply, manifestYaml, renderIndexedJob, type K8sOptions } from './k8s.js';
 import { runOnSlurm, type SlurmOptions } from './slurm.js';
@@ -17,7 +17,7 @@ import { jobName, type TaskArray } from './tasks.js';
  */
 export function experimentTaskArray(
   plan: ExperimentPlan,
-  opts: { spec: string; forward: string[]; store: string; storeId: string; cacheDir?: string; localStore?: string; fingerprints?: Map<string, RunFingerprint> },
+  opts: { spec: string; forward: string[]; store: string; storeId: string; planId: string; cacheDir?: string; localStore?: string; fingerprints?: Map<string, RunFingerprint> },
 ): TaskArray {
   const local = opts.localStore ?? opts.store;
   // a task's folder is keyed by its config hash and fingerprint; without the fingerprints (the submitter of a
@@ -26,7 +26,7 @@ export function experimentTaskArray(
   return {
     name: jobName('distill', plan.specs.length === 1 ? plan.specs[0].name : plan.experiment.replace(/^.*[\\/]/, '').replace(/\.(ya?ml|json)$/, ''), plan.id.slice(0, 8)),
     count: plan.tasks.length,
-    args: (index) => ['experiment', opts.spec, ...opts.forward, '--threads', String(plan.threads), '--store', opts.store, '--store-id', opts.storeId, '--plan-id', plan.id, '--task', index],
+    args: (index) => ['experiment', opts.spec, ...opts.forward, '--threads', String(plan.threads), '--store', opts.store, '--store-id', opts.storeId, '--plan-id', opts.planId, '--task', index],
     done: (i) => {
       const d = dirOf(i);
       return d !== undefined && existsSync(join(d, 'result.json'));
@@ -57,7 +57,8 @@ export async function runExperimentOnSlurm(spec: string, opts: ClusterExperiment
   const cacheDir = resolve(cacheRoot());
   // the teacher's features once, before the tasks start (they read them from the shared cache)
   await warmTeacherCache(plan.tasks.map((t) => t.config), (c) => resolveMethod(c).needsTeacher, log);
-  const array = experimentTaskArray(plan, { spec, forward: opts.forward, store, storeId, cacheDir, fingerprints: await planFingerprints(plan, opts.fingerprint) });
+  const fingerprints = await planFingerprints(plan, opts.fingerprint);
+  const array = experimentTaskArray(plan, { spec, forward: opts.forward, store, storeId, planId: planIdWith(plan, fingerprints), cacheDir, fingerprints });
   const dir = resolve(opts.slurm?.dir ?? join(store, 'slurm'));
   await runOnSlurm(array, { ...opts.slurm, dir, cpusPerTask: opts.slurm?.cpusPerTask ?? plan.threads, distill: opts.slurm?.distill ?? thisDistill() }, log);
   return runExperiments(spec, { ...opts, threads: plan.threads, store, collect: true, logger: log });
@@ -73,7 +74,7 @@ export function experimentK8sJob(spec: string, opts: ClusterExperimentOptions): 
   const mount = opts.k8s.mount ?? K8S_MOUNT;
   const store = `${mount}/runs`;
   // the submitter cannot write the mark on the claim: each pod checks that the mount exists, 'mount' as the id
-  const array = experimentTaskArray(plan, { spec, forward: opts.forward, store, storeId: `mount:${mount}`, cacheDir: `${mount}/cache` });
+  const array = experimentTaskArray(plan, { spec, forward: opts.forward, store, storeId: `mount:${mount}`, planId: `config:${plan.id}`, cacheDir: `${mount}/cache` });
   const manifest = manifestYaml(renderIndexedJob(array, { ...opts.k8s, cpusPerTask: opts.k8s.cpusPerTask ?? plan.threads }));
   const file = resolve(opts.k8s.manifest ?? join(opts.out, `${array.name}.job.yaml`));
   mkdirSync(resolve(file, '..'), { recursive: true });
