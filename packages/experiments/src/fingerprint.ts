@@ -73,12 +73,30 @@ export function treeHash(roots: string[], keep: (f: string) => boolean = isSourc
   return h.digest('hex');
 }
 
-/** Each code package's folder of sources: src/ in this repository, else the installed dist/. */
+/**
+ * Each code package's folder of sources: src/ in this repository, else the installed dist/. A package
+ * this one does not depend on directly is resolved from those that do (training, core, losses); one
+ * that cannot be found counts by its name (a changed install still changes the hash of the others).
+ */
 export function codeRoots(): string[] {
-  const req = createRequire(import.meta.url);
+  const bases = [createRequire(import.meta.url)];
+  for (const via of ['@distill/training', '@distill/core', '@distill/losses']) {
+    try {
+      bases.push(createRequire(bases[0].resolve(`${via}/package.json`)));
+    } catch {
+      /* not installed beside this package */
+    }
+  }
   return CODE_PACKAGES.map((p) => {
-    const dir = dirname(req.resolve(`@distill/${p}/package.json`));
-    return existsSync(join(dir, 'src')) ? join(dir, 'src') : join(dir, 'dist');
+    for (const req of bases) {
+      try {
+        const dir = dirname(req.resolve(`@distill/${p}/package.json`));
+        return existsSync(join(dir, 'src')) ? join(dir, 'src') : join(dir, 'dist');
+      } catch {
+        /* try the next base */
+      }
+    }
+    return `@distill/${p} (not found)`;
   });
 }
 
