@@ -22,7 +22,7 @@ import { computeRecall, measureLatency } from '@distill/eval';
 import { hasCheckpoint } from './checkpoint.js';
 import { configHash, openRunFolder } from './run-guard.js';
 import type { TrainConfig } from './config.js';
-import { loadStudent } from './saved-student.js';
+import { loadStudent, SavedStudentTeacher } from './saved-student.js';
 import { isPrecomputed } from '@distill/teacher-adapters';
 import { methodFor } from './method-registry.js';
 import { trainingContainer } from './registries.js';
@@ -54,6 +54,20 @@ function versions(): Record<string, string> {
   }
   return out;
 }
+
+/** Median ms per item at batch 1 and the spread (10th-90th percentile) over the timed runs. */
+export interface LatencySpread {
+  median: number;
+  lo: number;
+  hi: number;
+  runs: number;
+}
+
+/**
+ * Encoder latency of a saved student folder as \`distill export\` measures it (the CLI passes serve's:
+ * onnxruntime on the exported graphs); without it the report times distill's tfjs forward.
+ */
+export type SavedStudentLatency = (dir: string) => Promise<{ image: LatencySpread; text: LatencySpread; how: string }>;
 
 async function latencyOf(student: DualEncoderStudent): Promise<{ image: number; text: number }> {
   const { crop } = student.preprocess;
@@ -154,7 +168,7 @@ export function trainInChild(cfg: TrainConfig, dir: string, label: string, resum
 
 export async function runExperiment(
   cfg: TrainConfig,
-  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container },
+  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container; latency?: SavedStudentLatency },
 ): Promise<ExperimentResult> {
   // One run per folder at a time (run.lock, released on exit and on errors), and a folder that holds
   // another config's run is refused before any work.
@@ -169,7 +183,7 @@ export async function runExperiment(
 
 async function runExperimentInFolder(
   cfg: TrainConfig,
-  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container },
+  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container; latency?: SavedStudentLatency },
 ): Promise<ExperimentResult> {
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
@@ -233,22 +247,34 @@ async function runExperimentInFolder(
 
   // ---- report
   const rows: ReportRow[] = [];
+  let latencyHow = 'distill\'s tfjs forward';
+  const spread = (x: LatencySpread): [number, number] => [x.lo, x.hi];
   if (teacher) {
-    let lat: { image: number; text: number } | undefined;
+    let lat: { image: number; text: number; spread?: { image: [number, number]; text: [number, number] } } | undefined;
     const t = cfg.latency ? await createTeacher(cfg.teacher, { container }) : undefined;
     if (t && !isPrecomputed(t)) {
-      lat = await teacherLatency(t);
+      if (opts.latency && t instanceof SavedStudentTeacher) {
+        // a distill student as the teacher: timed as the students are
+        const l = await opts.latency(t.dir);
+        lat = { image: l.image.median, text: l.text.median, spread: { image: spread(l.image), text: spread(l.text) } };
+      } else lat = await teacherLatency(t);
       await t.dispose?.();
     }
-    rows.push({ model: `teacher: ${teacher.name}`, metrics: teacher.test, parameters: teacher.parameters, imageLatencyMs: lat?.image, textLatencyMs: lat?.text });
+    rows.push({ model: `teacher: ${teacher.name}`, metrics: teacher.test, parameters: teacher.parameters, imageLatencyMs: lat?.image, textLatencyMs: lat?.text, latencySpread: lat?.spread });
   }
   for (const [r, dir] of [[student, 'student'], [baseline, 'baseline']] as const) {
     if (!r) continue;
-    let lat: { image: number; text: number } | undefined;
+    let lat: { image: number; text: number; spread?: { image: [number, number]; text: [number, number] } } | undefined;
     if (cfg.latency && existsSync(run.path(dir, 'best', 'student.json'))) {
-      const s = loadStudent(run.path(dir, 'best')).student;
-      lat = await latencyOf(s);
-      s.dispose();
+      if (opts.latency) {
+        const l = await opts.latency(run.path(dir, 'best'));
+        lat = { image: l.image.median, text: l.text.median, spread: { image: spread(l.image), text: spread(l.text) } };
+        latencyHow = l.how;
+      } else {
+        const s = loadStudent(run.path(dir, 'best')).student;
+        lat = await latencyOf(s);
+        s.dispose();
+      }
     }
     rows.push({
       model: `${r.label === 'student' ? `student (${cfg.losses})` : 'no-teacher student (contrastive)'}: ${cfg.student.pair}/${cfg.student.preset}`,
@@ -256,6 +282,7 @@ async function runExperimentInFolder(
       parameters: r.parameters.total,
       imageLatencyMs: lat?.image,
       textLatencyMs: lat?.text,
+      latencySpread: lat?.spread,
     });
   }
   const table = resultsTable(rows);
@@ -264,7 +291,7 @@ async function runExperimentInFolder(
   const report = [
     `# distill run: ${cfg.student.pair}/${cfg.student.preset} from ${cfg.teacher.name} on ${cfg.dataset.name}`,
     '',
-    `Method \`${cfg.losses}\`, ${student.epochs} epochs (${student.steps} steps), batch ${cfg.batchSize}, seed ${cfg.seed}, backend ${rt.backend}. ` +
+    `Method \`${cfg.losses}\`, ${student.epochs} epochs (${student.steps} steps), batch ${cfg.batchSize}, seed ${cfg.seed}, trained on the ${student.engine ?? `tfjs-${rt.backend}`} engine. ` +
       `Best validation RSUM ${student.bestValRsum.toFixed(2)} at epoch ${student.bestEpoch}. Wall time of this invocation ${seconds.toFixed(0)} s ` +
       `(student training ${student.seconds.toFixed(0)} s${baseline ? `, no-teacher ${baseline.seconds.toFixed(0)} s` : ''}).`,
     '',
@@ -272,7 +299,7 @@ async function runExperimentInFolder(
     '',
     table,
     '',
-    'Recall in percent; RSUM is the sum of the six. Latency: median ms per item at batch 1 on this machine.',
+    `Recall in percent; RSUM is the sum of the six. Latency: median ms per item at batch 1 on this machine (${latencyHow}${rows.some((r) => r.latencySpread) ? '; in brackets the 10th-90th percentile of the timed runs' : ''}).`,
     '',
     ...figs.map((f) => `![${f}](${f})`),
     '',

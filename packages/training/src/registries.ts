@@ -52,10 +52,10 @@ const GLYPHS_TEACHER = embeddedTeacher('glyphs', GLYPHS_TEACHER_DIR, 'glyphs', '
 
 const SAVED_STUDENT_TEACHER = {
   name: 'student',
-  description: 'a saved distill student as the teacher: --teacher-model <run>/best (any --teacher name with such a folder picks it)',
+  description: 'a saved distill student as the teacher: --teacher-model <run-dir>/student/best (any --teacher name with such a folder picks it)',
   matches: (_name: string, cfg: Partial<TeacherConfig>) => isSavedStudent(cfg.model),
   create: (cfg: TeacherConfig, ctx: RegistryContext) => {
-    if (!isSavedStudent(cfg.model)) throw new DistillError(`--teacher ${ctx.name ?? 'student'} needs --teacher-model <folder of a saved distill student (student.json, model.safetensors)>, e.g. runs/<run>/best.`, 2);
+    if (!isSavedStudent(cfg.model)) throw new DistillError(`--teacher ${ctx.name ?? 'student'} needs --teacher-model <folder of a saved distill student (student.json, model.safetensors)>, e.g. <run-dir>/student/best.`, 2);
     return SavedStudentTeacher.load(cfg.model!, ctx.name ?? 'student');
   },
 };

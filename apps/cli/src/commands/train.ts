@@ -179,7 +179,9 @@ export const trainCommand: CliCommand = {
     }
     runDir ||= RunDirectory.createUnder('runs', `${cfg.dataset.name}-${cfg.student.pair}`).root;
     log.info(`run folder: ${runDir}`);
-    const r = await runExperiment(cfg, { runDir, resume: Boolean(resume), logger: log, command: process.argv.slice(2).join(' '), container: ctx.container });
+    // the report's latency as `distill export` measures it: onnxruntime on the exported graphs
+    const latency = async (dir: string) => (await import('@distill/serve')).exportedLatency(dir);
+    const r = await runExperiment(cfg, { runDir, resume: Boolean(resume), logger: log, command: process.argv.slice(2).join(' '), container: ctx.container, latency });
     const t = r.student.test;
     const out = [
       '',
