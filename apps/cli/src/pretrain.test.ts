@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, readSafetensors } from '@distill/core';
@@ -88,6 +88,23 @@ describe('distill teacher pretrain', () => {
     expect(other.status).toBe(2);
     expect(other.stderr).toContain(`${runDir} holds a run with another config (yours differs in seed 3 -> 4)`);
     expect(readFileSync(join(runDir, 'result.json'), 'utf8')).toContain('"steps": 2');
+
+    // the swap deletes nothing but the old teacher's own files: a user's file in the teacher folder stays,
+    // and --force into another folder keeps a same-named file as <name>.bak-<time>
+    writeFileSync(join(out, 'NOTES.md'), 'mine');
+    const again = distill('teacher', 'pretrain', '--epochs', '1', '--max-steps', '2', '--seed', '3', '--out', out, '--run-dir', runDir);
+    expect(again.status, again.stderr).toBe(0);
+    expect(readFileSync(join(out, 'NOTES.md'), 'utf8')).toBe('mine');
+    expect(JSON.parse(readFileSync(join(out, 'student.json'), 'utf8')).format).toBe('distill-student-v1');
+    const mine = join(tmp, 'mine');
+    mkdirSync(mine, { recursive: true });
+    writeFileSync(join(mine, 'model.safetensors'), 'not a teacher');
+    const forced = distill('teacher', 'pretrain', '--epochs', '1', '--max-steps', '2', '--seed', '3', '--out', mine, '--run-dir', runDir, '--force');
+    expect(forced.status, forced.stderr).toBe(0);
+    const bak = readdirSync(mine).find((f) => f.startsWith('model.safetensors.bak-'));
+    expect(bak).toBeDefined();
+    expect(readFileSync(join(mine, bak!), 'utf8')).toBe('not a teacher');
+    expect(readdirSync(mine).sort()).toEqual([bak, 'model.safetensors', 'student.json', 'tokenizer.json'].sort());
   }, 300_000);
 
   it("--out naming a user's file or folder, or the run folder, is refused before any training; the files survive", () => {
