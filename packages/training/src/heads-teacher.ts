@@ -44,7 +44,7 @@ export interface HeadsTeacherConfig {
 
 export const HEADS_TEACHER_DEFAULTS: HeadsTeacherConfig = {
   imageSize: 96, layer: 'block_12', pixelRange: 'unit', imageHead: 'mlp', textEncoder: 'attention', hidden: 512, dim: 256, maxTextLength: 16,
-  epochs: 6, batchSize: 512, lr: 2e-3, weightDecay: 1e-4, temperature: 0.05, seed: 0,
+  epochs: 12, batchSize: 512, lr: 2e-3, weightDecay: 1e-4, temperature: 0.05, seed: 0,
 };
 
 const GLOVE_OFFSET = SPECIAL_TOKENS.length; // ids 0..4: [PAD] [UNK] [CLS] [SEP] [MASK] (trained rows), then the GloVe words (frozen)

@@ -77,7 +77,7 @@ describe('the embedded glyphs teacher', () => {
 
   it('glyphs is teacher v3 (an ONNX folder: frozen MobileNetV2 + GloVe under trained heads), with the command and figures that made it', async () => {
     const spec = JSON.parse(readFileSync(join(GLYPHS_TEACHER_V3_DIR, 'teacher.json'), 'utf8'));
-    expect(spec).toMatchObject({ imageSize: 96, maxTextLength: 16, dim: 256, provenance: { command: 'distill teacher pretrain --kind heads --dataset glyphs --seed 1', config: { layer: 'block_12' } } });
+    expect(spec).toMatchObject({ imageSize: 96, maxTextLength: 16, dim: 256, provenance: { command: 'distill teacher pretrain --kind heads --dataset glyphs --epochs 12 --seed 1', config: { layer: 'block_12', epochs: 12 } } });
     expect(spec.provenance.test.rsum).toBeGreaterThan(61.6); // beats teacher v2
     for (const name of ['glyphs', 'glyphs-v3']) {
       const t = (await createTeacher({ name }, { container: createTrainingContainer() })) as Teacher;

@@ -75,7 +75,7 @@ function embeddedTeacher(name: string, dir: string, dataset: string, description
 const EMOJI_TEACHER = embeddedTeacher('emoji', EMOJI_TEACHER_DIR, 'emoji', 'the embedded emoji teacher (preset emoji, the default of resolveConfig): a 1.24M-parameter vit-bert shipped with @distill/training (--teacher-model overrides its folder)');
 const GLYPHS_TEACHER_V3 = embeddedOnnxTeacher('glyphs-v3', GLYPHS_TEACHER_V3_DIR, 'glyphs', 'teacher v3 of glyphs: frozen pretrained MobileNetV2 features + frozen GloVe word vectors under trained heads (an ONNX teacher folder shipped with @distill/training; its tokenizer keeps words whole)');
 const GLYPHS_TEACHER_V2 = embeddedTeacher('glyphs-v2', GLYPHS_TEACHER_DIR, 'glyphs', 'teacher v2 of glyphs: a 1.24M-parameter vit-bert distill trained from scratch on the glyphs train split (test RSUM 61.6), shipped with @distill/training');
-/** `glyphs` is the winner of the glyphs teachers (teacher v3 since it scored 78.1 +- 4.0 test RSUM over 3 seeds against v2's 61.6). */
+/** `glyphs` is the winner of the glyphs teachers (teacher v3 since it scored 91.3 +- 4.1 test RSUM over 3 seeds against v2's 61.6). */
 const GLYPHS_TEACHER = embeddedOnnxTeacher('glyphs', GLYPHS_TEACHER_V3_DIR, 'glyphs', 'the embedded glyphs teacher (preset glyphs, the main job): teacher v3 (glyphs-v3), the better of the glyphs teachers; --teacher-model takes an ONNX teacher folder or a saved student (glyphs-v2 names teacher v2)');
 
 
