@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { DistillError, Rng, tf, tfOps, type ImagePreprocess, type Ops, type TensorParams, type NamedVariable, type ParamGroup, type Student, type TokenizedBatch } from '@distill/core';
 import { createBert, type BertConfig } from './bert.js';
 import type { Encoder, ImageEncoder, TextEncoder } from './encoder.js';
+import { GLOVE_INIT, loadDefaultWordVectors, vocabTokens, wordEmbeddingInit, type WordInitReport, type WordVectors } from './glove.js';
 import { encoderFromHfConfig, loadHfEncoder, readHfConfig } from './hf.js';
 import { projectEmbedding } from './ops.js';
 import { IMAGE_PRESETS, PAIRS, pairDef, PRESETS, TEXT_PRESETS, type ImageEncoderType, type PresetName, type TextEncoderType } from './presets.js';
-import { countParams, createVariables, type ParamSpec, type Params, sizeOf, type WeightProblem, weightProblemMessage } from './params.js';
+import { countParams, createVariables, initValues, type ParamSpec, type Params, sizeOf, type WeightProblem, weightProblemMessage } from './params.js';
 import { createResNet, type ResNetConfig } from './resnet.js';
 import { createTextCnn, type TextCnnConfig } from './textcnn.js';
 import { loadTokenizer, TextTokenizer, type TokenizerJson } from './tokenizer.js';
@@ -36,7 +37,13 @@ export interface CreateStudentOptions {
   maxLength?: number;
   /** Hugging Face save_pretrained folders to start the towers from (their config.json wins over the preset). */
   imageInit?: string;
+  /**
+   * A Hugging Face folder as for imageInit, or 'glove': the word embeddings of every whole-word token of the
+   * tokenizer that GloVe has start from its vector (`wordEmbeddingInit`), the rest of the tower as usual.
+   */
   textInit?: string;
+  /** The word vectors for textInit 'glove' (default: @distill/pretrained's GloVe subset). */
+  wordVectors?: WordVectors;
   /** Partial encoder configs merged over the preset (e.g. { image: { imageSize: 64 } }). */
   overrides?: { image?: Record<string, unknown>; text?: Record<string, unknown> };
 }
@@ -75,16 +82,17 @@ export function resolveStudentConfig(pair: string, opts: Omit<CreateStudentOptio
     if (hf.model_type !== def.image) throw new DistillError(`imageInit ${opts.imageInit} is a '${String(hf.model_type)}' checkpoint, but pair '${pair}' needs '${def.image}'.`, 2);
     image = { ...image, ...encoderFromHfConfig(hf).config, feature: image.feature, addPooler: false };
   }
-  if (opts.textInit) {
-    const hf = readHfConfig(opts.textInit);
-    if (hf.model_type !== def.text) throw new DistillError(`textInit ${opts.textInit} is a '${String(hf.model_type)}' checkpoint, but pair '${pair}' needs '${def.text}'.`, 2);
+  const hfText = opts.textInit !== undefined && opts.textInit !== GLOVE_INIT ? opts.textInit : undefined;
+  if (hfText) {
+    const hf = readHfConfig(hfText);
+    if (hf.model_type !== def.text) throw new DistillError(`textInit ${hfText} is a '${String(hf.model_type)}' checkpoint, but pair '${pair}' needs '${def.text}'.`, 2);
     text = { ...text, ...encoderFromHfConfig(hf).config, feature: text.feature };
   }
   image = { ...image, ...(opts.overrides?.image ?? {}) };
   text = { ...text, ...(opts.overrides?.text ?? {}) };
   const vocab = opts.tokenizerVocabSize ?? opts.vocabSize;
-  if (vocab !== undefined && !opts.textInit) text.vocabSize = vocab;
-  if (opts.textInit && vocab !== undefined && vocab > (text.vocabSize as number)) {
+  if (vocab !== undefined && !hfText) text.vocabSize = vocab;
+  if (hfText && vocab !== undefined && vocab > (text.vocabSize as number)) {
     throw new DistillError(`The tokenizer has ${vocab} tokens but the textInit checkpoint's vocabulary has ${String(text.vocabSize)}: use that checkpoint's tokenizer.json.`, 2);
   }
   if (def.text !== 'textcnn' && maxLength > (text.maxPositionEmbeddings as number)) {
@@ -130,6 +138,8 @@ export class DualEncoderStudent implements Student {
    * (evaluation, retrieval, export) always normalises: retrieval ranks by cosine.
    */
   normalizeInTraining = true;
+  /** What a pretrained initialisation did (e.g. textInit 'glove': how many tokens got a vector), for the run's log. */
+  initReport: { text?: WordInitReport } = {};
 
   constructor(readonly config: StudentConfig, readonly tokenizer: TextTokenizer | undefined, seed: number, init: { image?: Map<string, Float32Array>; text?: Map<string, Float32Array> } = {}) {
     this.name = config.pair;
@@ -191,6 +201,7 @@ export class DualEncoderStudent implements Student {
 function toTokenizer(t: CreateStudentOptions['tokenizer'], maxLength: number, textInit?: string): TextTokenizer | undefined {
   if (t instanceof TextTokenizer) return t.maxLength === maxLength ? t : new TextTokenizer(t.json, maxLength);
   if (t) return loadTokenizer(t, { maxLength });
+  if (textInit === GLOVE_INIT) return undefined;
   // a textInit folder that ships its tokenizer.json brings its vocabulary with it
   if (textInit && existsSync(join(textInit, 'tokenizer.json'))) return loadTokenizer(textInit, { maxLength });
   return undefined;
@@ -207,9 +218,27 @@ export function createStudent(pair: string, opts: CreateStudentOptions): DualEnc
   const config = resolveStudentConfig(pair, { ...opts, maxLength, tokenizerVocabSize: tokenizer?.vocabSize });
   const init: { image?: Map<string, Float32Array>; text?: Map<string, Float32Array> } = {};
   if (opts.imageInit) init.image = loadHfEncoder(opts.imageInit, config.image.config as unknown as Record<string, unknown>).values;
-  if (opts.textInit) init.text = loadHfEncoder(opts.textInit, config.text.config as unknown as Record<string, unknown>).values;
-  return new DualEncoderStudent(config, tokenizer, opts.seed, init);
+  let report: WordInitReport | undefined;
+  if (opts.textInit === GLOVE_INIT) ({ values: init.text, report } = gloveTextInit(config, tokenizer, opts.seed, opts.wordVectors));
+  else if (opts.textInit) init.text = loadHfEncoder(opts.textInit, config.text.config as unknown as Record<string, unknown>).values;
+  const student = new DualEncoderStudent(config, tokenizer, opts.seed, init);
+  if (report) student.initReport.text = report;
+  return student;
 }
+
+/** The text tower's word-embedding table for textInit 'glove': GloVe rows for whole-word tokens, the usual seeded random init for the rest. */
+function gloveTextInit(config: StudentConfig, tokenizer: TextTokenizer | undefined, seed: number, vectors?: WordVectors): { values: Map<string, Float32Array>; report: WordInitReport } {
+  if (!tokenizer) throw new DistillError("--text-init glove needs the student's tokenizer (training makes one from the captions; or pass --tokenizer).", 2);
+  const wv = vectors ?? loadDefaultWordVectors();
+  const spec = buildText(config.text.type, config.text.config).specs().find((s) => s.name === WORD_EMBEDDINGS);
+  if (!spec || spec.init.kind !== 'normal') throw new DistillError(`--text-init glove: the '${config.text.type}' text tower has no word-embedding table to start from GloVe.`, 2);
+  // the same values createVariables would draw for this parameter (its rng path), so the other rows are the usual init
+  const random = initValues(spec, new Rng(seed).fork('text').fork(spec.name));
+  const { values, report } = wordEmbeddingInit(vocabTokens(tokenizer.json), wv, spec.shape[1], random, spec.init.std);
+  return { values: new Map([[spec.name, values]]), report };
+}
+
+const WORD_EMBEDDINGS = 'embeddings.word_embeddings.weight';
 
 /** Rebuild a student from a saved StudentConfig (then setStudentWeights to restore a checkpoint). */
 export function createStudentFromConfig(config: StudentConfig, opts: { seed?: number; tokenizer?: CreateStudentOptions['tokenizer'] } = {}): DualEncoderStudent {

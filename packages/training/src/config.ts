@@ -35,6 +35,7 @@ export interface TrainConfig {
     pair: string;
     preset: 'tiny' | 'small' | 'base';
     imageInit?: string;
+    /** A Hugging Face folder, or 'glove': GloVe vectors for the word embeddings of the tokenizer's whole-word tokens. */
     textInit?: string;
     maxLength: number;
     vocabSize: number;
@@ -306,7 +307,7 @@ export const TrainConfigSchema = section({
     pair: registered('student'),
     preset: oneOf(STUDENT_SIZES),
     imageInit: str('a folder path').optional(),
-    textInit: str('a folder path').optional(),
+    textInit: str("a folder path, or 'glove'").optional(),
     maxLength: intAtLeast(1),
     vocabSize: intAtLeast(1),
     overrides: section({ image: encoderOverrides, text: encoderOverrides }).optional(),

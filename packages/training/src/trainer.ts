@@ -17,7 +17,7 @@ import {
 } from '@distill/core';
 import { ImageLoader, ImagePairSampler, isEmojiDataset, PairSampler, primeDatasetImages, type DatasetOptions } from '@distill/data';
 import { headline } from '@distill/eval';
-import { loadTokenizer, trainWordPieceTokenizer, type DualEncoderStudent, type StudentRegistryConfig, type TextTokenizer, type WeightRecord } from '@distill/student-architectures';
+import { GLOVE_INIT, loadTokenizer, wordInitLine, trainWordPieceTokenizer, type DualEncoderStudent, type StudentRegistryConfig, type TextTokenizer, type WeightRecord } from '@distill/student-architectures';
 import { BatchMaker, lossHooks } from './batch.js';
 import { Checkpointer, engineCheckpoint, jsonCheckpoint, methodCheckpoint, MetricsLog, samplerCheckpoint } from './checkpointer.js';
 import type { TrainConfig } from './config.js';
@@ -90,7 +90,7 @@ function adamwOptions(o: TrainConfig['optimizer']) {
 /** Tokenizer for the student: the textInit's own (undefined: the student loads it), else WordPiece trained on the training captions (saved in the run). */
 function studentTokenizer(o: TrainConfig['student'], run: RunDirectory, train: SplitData): TextTokenizer | undefined {
   const path = run.path('tokenizer.json');
-  if (o.textInit) return undefined;
+  if (o.textInit && o.textInit !== GLOVE_INIT) return undefined; // a Hugging Face folder brings its own
   if (existsSync(path)) return loadTokenizer(path, { maxLength: o.maxLength });
   run.writeJson('tokenizer.json', trainWordPieceTokenizer(train.captions.map((c) => c.text), { vocabSize: o.vocabSize }));
   return loadTokenizer(path, { maxLength: o.maxLength });
@@ -175,6 +175,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<Train
   });
   engine.useMethodState?.(state); // a resident (webgpu) step keeps the feature queues on the device
   log.info(`student ${cfg.student.pair}/${cfg.student.preset}: ${(params.total / 1e6).toFixed(2)}M parameters, embed dim ${embedDim}`);
+  if (student.initReport.text) log.info(`text init: ${wordInitLine(student.initReport.text)}`);
   const loader = new ImageLoader(dataset, student.preprocess, { memoryCache: true, skipBadImages: cfg.dataset.skipBadImages, cacheDir: isEmojiDataset(dataset) ? undefined : run.path('..', '.image-cache'), logger: log });
   await primeDatasetImages(dataset, loader);
   const batches = new BatchMaker(trainSplit, student.tokenizer!, cfg.student.maxLength, loader, teacher && { ...teacher.train, dim: embedDim });
