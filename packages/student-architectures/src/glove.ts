@@ -1,4 +1,5 @@
 import { DistillError } from '@distill/core';
+import { loadGlove } from '@distill/pretrained';
 import { SPECIAL_TOKENS, type TokenizerJson } from './tokenizer.js';
 
 /**
@@ -171,7 +172,7 @@ export function wordInitLine(r: WordInitReport): string {
   return `GloVe vectors for ${r.matched} of ${r.vocab} tokens (${(100 * r.matched / r.vocab).toFixed(1)}%; ${r.wholeWords} whole-word tokens), ${how}; the rest random`;
 }
 
-/** The GloVe subset shipped as an asset (`@distill/pretrained`), loaded once. */
+/** The GloVe subset shipped as an asset (`@distill/pretrained`'s loadGlove: loaded once per process). */
 export function loadDefaultWordVectors(): WordVectors {
-  throw new DistillError('--text-init glove needs the GloVe asset of @distill/pretrained, which this build lacks.', 2);
+  return loadGlove();
 }
