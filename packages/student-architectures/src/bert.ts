@@ -33,6 +33,7 @@ export const BERT_DEFAULTS: BertConfig = {
   vocabSize: 30522, hiddenSize: 768, numHiddenLayers: 12, numAttentionHeads: 12, intermediateSize: 3072,
   hiddenAct: 'gelu', layerNormEps: 1e-12, maxPositionEmbeddings: 512, typeVocabSize: 2,
   hiddenDropout: 0.1, attentionDropout: 0.1, initializerRange: 0.02, feature: 'pooler',
+  embeddingSize: undefined, // = hiddenSize (listed so a config may override it: student.overrides.text.embeddingSize)
 };
 
 /** The width of the word embeddings (ALBERT's or BERT's factorised embeddingSize, else hiddenSize). */
