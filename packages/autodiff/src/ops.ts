@@ -179,7 +179,7 @@ export function conv2d(x: Sym, w: Sym, b: Sym | undefined, stride: number, pads:
   const [N, C, H, W] = x.shape;
   const [O, Cg, kh, kw] = w.shape;
   if (x.rank !== 4 || w.rank !== 4 || !Number.isInteger(group) || group < 1 || C % group !== 0 || O % group !== 0 || Cg * group !== C)
-    throw new Error(`conv2d: input [${x.shape}] (NCHW) and weight [${w.shape}] (OIHW) do not match${group > 1 ? ` with group ${group}` : ''}`);
+    throw new Error(`conv2d: input [${x.shape}] (NCHW) and weight [${w.shape}] (OIHW) do not match${group > 1 ? ` in ${group} groups` : ''}`);
   const [pt, pl, pb, pr] = pads;
   const Ho = Math.floor((H + pt + pb - kh) / stride) + 1;
   const Wo = Math.floor((W + pl + pr - kw) / stride) + 1;

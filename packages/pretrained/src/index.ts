@@ -4,3 +4,4 @@
  * lists each source (package, version, sha256, licence) and what was kept.
  */
 export * from './glove.js';
+export * from './mobilenet.js';

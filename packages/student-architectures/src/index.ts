@@ -9,6 +9,7 @@ export type * from './encoder.js';
 export * from './vit.js';
 export * from './bert.js';
 export * from './resnet.js';
+export * from './mobilenet.js';
 export * from './textcnn.js';
 export * from './hf.js';
 export * from './tokenizer.js';
