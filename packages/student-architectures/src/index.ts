@@ -12,6 +12,7 @@ export * from './resnet.js';
 export * from './textcnn.js';
 export * from './hf.js';
 export * from './tokenizer.js';
+export * from './tokenizer-report.js';
 export * from './presets.js';
 export * from './student.js';
 export * from './parity.js';
