@@ -35,7 +35,12 @@ export function mobilenetV2LayerDim(layer: string): number {
   throw new Error(`MobileNetV2 layer '${layer}' is not one of block_0..block_${BLOCKS.length - 1}, last, head_0, head_1`);
 }
 
-/** The blocks (and last conv / head) a layer needs. */
+/** How deep a layer is (blocks 0-16, then last = 17, head_0 = 18, head_1 = 19): the deepest of several layers needs the most weights. */
+export function mobilenetV2Depth(layer: string): number {
+  mobilenetV2LayerDim(layer);
+  return depthOf(layer);
+}
+
 function depthOf(layer: string): number {
   const m = /^block_(\d+)$/.exec(layer);
   return m ? +m[1] : layer === 'last' ? BLOCKS.length : BLOCKS.length + 1 + Number(layer.slice(5));

@@ -15,3 +15,4 @@ export * from './methods.js';
 export * from './engine.js';
 export * from './run-guard.js';
 export * from './schedule.js';
+export * from './heads-teacher.js';
