@@ -15,9 +15,9 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Graph, Sym, encodeModel } from '@distill/autodiff';
-import { atomicWriteJson, createLogger, createProgress, DistillError, encodeSafetensors, graphOps, OnnxRunner, readSafetensors, sha256, tf, tfOps, type Dataset, type Logger, type Ops, type TensorParams } from '@distill/core';
+import { atomicWriteJson, createLogger, createProgress, DistillError, encodeSafetensors, graphOps, OnnxRunner, readSafetensors, sha256, tf, tfOps, type Dataset, type Logger, type Ops, type RetrievalMetrics, type TensorParams } from '@distill/core';
 import { distillCacheDir, ImageLoader } from '@distill/data';
-import { computeRecall, headline, type RetrievalMetrics } from '@distill/eval';
+import { computeRecall, headline } from '@distill/eval';
 import { loadGlove, loadMobileNetV2 } from '@distill/pretrained';
 import { basicTokenize, mobilenetV2Depth, mobilenetV2LayerDim, mobilenetV2Specs, mobilenetV2Tower, SPECIAL_TOKENS, type MobileNetV2TowerConfig } from '@distill/student-architectures';
 
@@ -43,8 +43,8 @@ export interface HeadsTeacherConfig {
 }
 
 export const HEADS_TEACHER_DEFAULTS: HeadsTeacherConfig = {
-  imageSize: 128, layer: 'block_12', pixelRange: 'unit', imageHead: 'mlp', textEncoder: 'attention', hidden: 512, dim: 256, maxTextLength: 32,
-  epochs: 30, batchSize: 256, lr: 1e-3, weightDecay: 1e-4, temperature: 0.05, seed: 0,
+  imageSize: 96, layer: 'block_12', pixelRange: 'unit', imageHead: 'mlp', textEncoder: 'attention', hidden: 512, dim: 256, maxTextLength: 16,
+  epochs: 6, batchSize: 512, lr: 2e-3, weightDecay: 1e-4, temperature: 0.05, seed: 0,
 };
 
 const GLOVE_OFFSET = SPECIAL_TOKENS.length; // ids 0..4: [PAD] [UNK] [CLS] [SEP] [MASK] (trained rows), then the GloVe words (frozen)
@@ -116,13 +116,27 @@ export function imageHead<T>(o: Ops<T>, p: TensorParams<T>, c: HeadsTeacherConfi
 
 /**
  * The frozen word table: zero rows for the special tokens ([UNK] included: an unknown word adds nothing
- * to the pooled vector), then the GloVe vectors.
+ * to the pooled vector), then the GloVe vectors, int8-quantised per row (symmetric, scale = max |v| / 127):
+ * `q` and `scale` are what text.onnx stores (3.2 MB instead of 12.8), `data` = q * scale is what training
+ * and the exported graph both use, so they agree exactly.
  */
-export function wordTable(): { data: Float32Array; shape: [number, number] } {
+export function wordTable(): { data: Float32Array; shape: [number, number]; q: Int8Array; scale: Float32Array } {
   const g = loadGlove();
-  const data = new Float32Array((GLOVE_OFFSET + g.words.length) * g.dim);
-  data.set(g.vectors, GLOVE_OFFSET * g.dim);
-  return { data, shape: [GLOVE_OFFSET + g.words.length, g.dim] };
+  const n = GLOVE_OFFSET + g.words.length;
+  const E = g.dim;
+  const q = new Int8Array(n * E);
+  const scale = new Float32Array(n);
+  const data = new Float32Array(n * E);
+  for (let r = GLOVE_OFFSET; r < n; r++) {
+    const v = g.vectors.subarray((r - GLOVE_OFFSET) * E, (r - GLOVE_OFFSET + 1) * E);
+    const m = v.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
+    scale[r] = m > 0 ? m / 127 : 1;
+    for (let k = 0; k < E; k++) {
+      q[r * E + k] = Math.round(v[k] / scale[r]);
+      data[r * E + k] = Math.fround(q[r * E + k] * scale[r]);
+    }
+  }
+  return { data, shape: [n, E], q, scale };
 }
 
 /**
@@ -136,7 +150,10 @@ export function textEncoder<T>(o: Ops<T>, p: TensorParams<T>, c: HeadsTeacherCon
   const mean = o.transpose(o.div(o.reduceSum(o.mul(eT, mask), [2]), count), [1, 0]); // [B, E]
   let pooled = mean;
   if (c.textEncoder === 'attention') {
-    const h = o.tanh(o.add(o.matmul(e, p['text.attn.weight']), p['text.attn.bias'])); // [B, L, H] (matmul: no batch-sized reshape, unlike a 3-D linear)
+    // [B, L, H]. The same product either way: on the graph a broadcast MatMul (a 3-D linear reshapes to
+    // [B * L, E], a batch-sized constant the exported model could not keep); on tfjs a 2-D linear (tfjs-wasm's
+    // broadcast BatchMatMul misses XNNPACK and was ~10x slower here)
+    const h = o.tanh(o.engine === 'graph' ? o.add(o.matmul(e, p['text.attn.weight']), p['text.attn.bias']) : o.linear(e, p['text.attn.weight'], p['text.attn.bias']));
     const s = o.reduceSum(o.mul(h, p['text.attn_v']), [2]); // [B, L]
     const a = o.softmax(o.add(s, o.scale(o.sub(mask, o.scalar(mask, 1)), 1e4))); // padded positions -> 0
     const attn = o.transpose(o.reduceSum(o.mul(eT, a), [2]), [1, 0]); // [B, E]
@@ -168,21 +185,19 @@ function trunkParams(g: Graph, tc: MobileNetV2TowerConfig): TensorParams<Sym> {
 /**
  * Pooled trunk features of every image of the dataset's splits, for several layers at once:
  * { split: { layer: Float32Array [n, d] } }. Cached under $DISTILL_CACHE_DIR/trunk-features by
- * (weights, size, pixel range, layers, dataset manifest).
+ * (weights, size, pixel range, dataset manifest), one file per layer.
  */
 export async function trunkFeatures(dataset: Dataset, opts: { imageSize: number; layers: string[]; pixelRange: 'unit' | 'signed'; threads?: number; batch?: number; logger?: Logger }): Promise<Record<string, Record<string, Float32Array>>> {
   const log = opts.logger ?? createLogger({ scope: 'teacher' });
-  const layers = [...opts.layers].sort();
-  const key = sha256(JSON.stringify({ v: 1, source: loadMobileNetV2().source, size: opts.imageSize, range: opts.pixelRange, layers, manifest: dataset.manifestHash }));
+  const layers = [...new Set(opts.layers)].sort();
+  const key = sha256(JSON.stringify({ v: 2, source: loadMobileNetV2().source, size: opts.imageSize, range: opts.pixelRange, manifest: dataset.manifestHash })).slice(0, 16);
   const dir = join(distillCacheDir(), 'trunk-features');
-  const file = join(dir, `${dataset.name}-${opts.imageSize}-${key.slice(0, 16)}.safetensors`);
+  // one file per layer, so a run that needs one layer finds it in a sweep's cache
+  const fileOf = (layer: string) => join(dir, `${dataset.name}-${opts.imageSize}-${opts.pixelRange}-${layer}-${key}.safetensors`);
   const out: Record<string, Record<string, Float32Array>> = {};
-  if (existsSync(file)) {
-    for (const [name, t] of readSafetensors(file)) {
-      const [split, layer] = name.split('/');
-      (out[split] ??= {})[layer] = t.data;
-    }
-    log.info(`trunk features from cache ${file}`);
+  if (layers.every((l) => existsSync(fileOf(l)))) {
+    for (const l of layers) for (const [split, t] of readSafetensors(fileOf(l))) (out[split] ??= {})[l] = t.data;
+    log.info(`trunk features from cache ${dir} (${layers.join(', ')} at ${opts.imageSize}px)`);
     return out;
   }
   const S = opts.imageSize;
@@ -196,7 +211,7 @@ export async function trunkFeatures(dataset: Dataset, opts: { imageSize: number;
   const { mean, std } = pixelNorm(opts.pixelRange);
   const total = Object.values(dataset.splits).reduce((a, s) => a + s.images.length, 0);
   const progress = createProgress({ label: `MobileNetV2 features ${S}px`, total });
-  const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+
   try {
     for (const [split, sd] of Object.entries(dataset.splits)) {
       const loader = new ImageLoader(dataset, { resize: S, crop: S, mean, std }, { split, concurrency: 8 });
@@ -211,14 +226,16 @@ export async function trunkFeatures(dataset: Dataset, opts: { imageSize: number;
         progress.tick(idx.length);
       }
       out[split] = feats;
-      for (const l of layers) tensors[`${split}/${l}`] = { shape: [n, mobilenetV2LayerDim(l)], data: feats[l] };
     }
   } finally {
     await runner.release();
   }
   mkdirSync(dir, { recursive: true });
-  writeFileSync(`${file}.tmp`, encodeSafetensors(tensors));
-  renameSync(`${file}.tmp`, file);
+  for (const l of layers) {
+    const tensors = Object.fromEntries(Object.entries(out).map(([split, f]) => [split, { shape: [f[l].length / mobilenetV2LayerDim(l), mobilenetV2LayerDim(l)], data: f[l] }]));
+    writeFileSync(`${fileOf(l)}.tmp`, encodeSafetensors(tensors));
+    renameSync(`${fileOf(l)}.tmp`, fileOf(l));
+  }
   return out;
 }
 
@@ -294,6 +311,12 @@ export async function trainHeads(dataset: Dataset, feats: Record<string, Float32
   const allCaps = train.captions;
   const byImage: number[][] = train.images.map(() => []);
   allCaps.forEach((x, i) => byImage[x.image].push(i));
+  const conceptKeys = new Map<string, number>();
+  const concept = byImage.map((cs) => {
+    const k = cs.map((i) => allCaps[i].text).sort().join('\u0000');
+    if (!conceptKeys.has(k)) conceptKeys.set(k, conceptKeys.size);
+    return conceptKeys.get(k)!;
+  });
   const tok = wordIds(allCaps.map((x) => x.text), g.index, c.maxTextLength);
   const L = c.maxTextLength;
   const nImg = train.images.length;
@@ -324,17 +347,17 @@ export async function trainHeads(dataset: Dataset, feats: Record<string, Float32
         const fx = tf.tensor2d(f, [imgs.length, fdim]);
         const idT = tf.tensor2d(ids, [imgs.length, L], 'int32');
         const mT = tf.tensor2d(mask, [imgs.length, L]);
-        // images of the same concept (same caption set) in one batch are not negatives of each other's captions
+        // drawings of one concept (the same caption set, other styles) in one batch are not each other's negatives
         const same = new Float32Array(imgs.length * imgs.length);
-        const capText = capIdx.map((ci) => allCaps[ci].text);
-        for (let i = 0; i < imgs.length; i++) for (let j = 0; j < imgs.length; j++) if (i !== j && capText[i] === capText[j]) same[i * imgs.length + j] = -1e4;
+        for (let i = 0; i < imgs.length; i++) for (let j = 0; j < imgs.length; j++) if (i !== j && concept[imgs[i]] === concept[imgs[j]]) same[i * imgs.length + j] = -1e4;
         const sameT = tf.tensor2d(same, [imgs.length, imgs.length]);
         optimizer.minimize(() => {
           const o = tfOps({ training: true });
           const im0 = imageHead(o, vars, c, fx);
-          const im = tf.div(im0, tf.norm(im0, 2, 1, true).add(1e-8)) as tf.Tensor2D;
-          const tx0 = textEncoder(o, vars, c, glove, idT, mT);
-          const tx = tf.div(tx0, tf.norm(tx0, 2, 1, true).add(1e-8)) as tf.Tensor2D;
+          // x / sqrt(|x|^2 + eps): finite gradients at x = 0 too (a caption of unknown words only starts at 0)
+          const unit = (x: tf.Tensor) => tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12))) as tf.Tensor2D;
+          const im = unit(im0);
+          const tx = unit(textEncoder(o, vars, c, glove, idT, mT));
           const logits = tf.add(tf.div(tf.matMul(im, tx, false, true), c.temperature), sameT);
           const labels = tf.oneHot(tf.range(0, imgs.length, 1, 'int32'), imgs.length);
           return tf.add(tf.losses.softmaxCrossEntropy(labels, logits), tf.losses.softmaxCrossEntropy(labels, tf.transpose(logits))).div(2) as tf.Scalar;
@@ -410,8 +433,13 @@ export function exportHeadsTeacher(out: string, c: HeadsTeacherConfig, params: R
   const ids = gt.input('input_ids', [1, L], { dtype: 'int64' });
   const maskInt = gt.input('attention_mask', [1, L], { dtype: 'int64' });
   const mask = gt.emit('Cast', [maskInt], [[1, L]], { attrs: { to: 1 }, dtype: 'float32' })[0];
+  // the int8 table and its row scales: table = Cast(q) * scale
   const wt = wordTable();
-  const glove = paramsIn(gt, { 'words.table': { shape: wt.shape, data: wt.data } }, ['words.'])['words.table'];
+  gt.initializers.push({ name: 'w.words.q', dtype: 'int8', dims: [...wt.shape], data: wt.q });
+  const qSym = new Sym(gt, 'w.words.q', [...wt.shape], 'int8', false);
+  gt.values.set('w.words.q', qSym);
+  const scale = paramsIn(gt, { 'words.scale': { shape: [wt.shape[0], 1], data: wt.scale } }, ['words.'])['words.scale'];
+  const glove = o.mul(gt.emit('Cast', [qSym], [[...wt.shape]], { attrs: { to: 1 }, dtype: 'float32' })[0], scale);
   const txt = textEncoder(o, paramsIn(gt, params, ['text.']), c, glove, ids, mask);
   const text = withBatch(gt, txt, 'text_embeds');
   const { mean, std } = pixelNorm(c.pixelRange);
