@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { evaluateQueries, formatQueryEvaluation, parseQueries, patternRegex, QUERY_SETS, readQueries, unmatchableQueries, type RankedResult } from './queries.js';
+import { chanceHitAt, evaluateQueries, formatQueryEvaluation, parseQueries, patternRegex, QUERY_SETS, readQueries, unmatchableQueries, type RankedResult } from './queries.js';
 
 describe('query patterns', () => {
   it('matches plain words as whole words, case-insensitively', () => {
@@ -64,6 +64,16 @@ describe('evaluateQueries', () => {
     expect(text).toContain('4 queries: hit@1 25.0%, hit@5 50.0%, hit@10 75.0%');
     expect(text).toContain('"dog" (pattern dog): first right result at rank 7');
     expect(text).toContain('1. 1.000 moon');
+  });
+
+  it('gives the chance level of a random ranking over the collection', async () => {
+    // 10 items: 'red heart' has 2 right ones, 'cat' 1, 'dog' 0, 'sun' 1
+    const collection = [['red heart'], ['heart'], ['cat'], ['sun'], ...Array.from({ length: 6 }, () => ['x'])];
+    const e = await evaluateQueries(cases, search, { collection });
+    expect(e.chance!['hit@1']).toBeCloseTo((2 / 10 + 1 / 10 + 0 + 1 / 10) / 4, 12);
+    expect(e.chance!['hit@5']).toBeCloseTo((1 - (8 / 10) * (7 / 9) * (6 / 8) * (5 / 7) * (4 / 6) + 0.5 + 0 + 0.5) / 4, 12);
+    expect(e.chance!['hit@10']).toBeCloseTo(3 / 4, 12);
+    expect(chanceHitAt(1000, 0, 10)).toBe(0);
   });
 
   it('refuses a k below 1', async () => {

@@ -105,19 +105,33 @@ export interface QueryEvaluation {
   hitAtK: number;
   /** Mean reciprocal rank of the first right result (0 when none within the depth). */
   mrr: number;
+  /**
+   * What a random ranking of the collection would score (given `collection`): hit@1/5/10 averaged over
+   * the queries, from each query's number of right items among the collection's.
+   */
+  chance?: { 'hit@1': number; 'hit@5': number; 'hit@10': number };
   /** Queries with no right result in the top k. */
   misses: QueryOutcome[];
   outcomes: QueryOutcome[];
 }
 
+/** The chance that a random ranking of `n` items, `m` of them right, puts a right one in its top `k`. */
+export function chanceHitAt(n: number, m: number, k: number): number {
+  if (m <= 0 || n <= 0) return 0;
+  let miss = 1;
+  for (let i = 0; i < Math.min(k, n); i++) miss *= Math.max(0, n - m - i) / (n - i);
+  return 1 - miss;
+}
+
 /**
  * Run every query through `search` (the top `depth` results, best first) and score where the first
- * result whose captions match the pattern lands.
+ * result whose captions match the pattern lands. With `collection` (the captions of every searched
+ * item), the chance level is given too.
  */
 export async function evaluateQueries(
   cases: readonly QueryCase[],
   search: (query: string, depth: number) => Promise<RankedResult[]>,
-  opts: { k?: number } = {},
+  opts: { k?: number; collection?: readonly (readonly string[])[] } = {},
 ): Promise<QueryEvaluation> {
   const k = opts.k ?? 10;
   if (!Number.isInteger(k) || k < 1) throw new DistillError(`k must be a positive integer, got ${k}.`, 2);
@@ -131,6 +145,13 @@ export async function evaluateQueries(
   }
   const n = outcomes.length;
   const hit = (K: number) => (n ? outcomes.filter((o) => o.rank !== null && o.rank <= K).length / n : 0);
+  let chance: QueryEvaluation['chance'];
+  const coll = opts.collection;
+  if (coll && n) {
+    const rights = cases.map((c) => coll.filter((caps) => captionsMatch(c.regex, caps)).length);
+    const at = (K: number) => rights.reduce((s, m) => s + chanceHitAt(coll.length, m, K), 0) / n;
+    chance = { 'hit@1': at(1), 'hit@5': at(5), 'hit@10': at(10) };
+  }
   return {
     queries: n,
     depth,
@@ -140,6 +161,7 @@ export async function evaluateQueries(
     'hit@10': hit(10),
     hitAtK: hit(k),
     mrr: n ? outcomes.reduce((s, o) => s + (o.rank ? 1 / o.rank : 0), 0) / n : 0,
+    ...(chance ? { chance } : {}),
     misses: outcomes.filter((o) => o.rank === null || o.rank > k),
     outcomes,
   };
@@ -151,6 +173,7 @@ export function formatQueryEvaluation(e: QueryEvaluation, opts: { show?: number 
   const lines = [
     `${e.queries} queries: hit@1 ${pct(e['hit@1'])}, hit@5 ${pct(e['hit@5'])}, hit@10 ${pct(e['hit@10'])}${[1, 5, 10].includes(e.k) ? '' : `, hit@${e.k} ${pct(e.hitAtK)}`}, MRR ${e.mrr.toFixed(3)}`,
   ];
+  if (e.chance) lines.push(`a random ranking: hit@1 ${pct(e.chance['hit@1'])}, hit@5 ${pct(e.chance['hit@5'])}, hit@10 ${pct(e.chance['hit@10'])}`);
   if (e.misses.length) lines.push(`misses (no right result in the top ${e.k}): ${e.misses.length}`);
   for (const m of e.misses) {
     lines.push(`  ${JSON.stringify(m.query)} (pattern ${m.pattern})${m.rank ? `: first right result at rank ${m.rank}` : ''}`);

@@ -75,11 +75,11 @@ export const evalQueriesCommand: CliCommand = {
       const e = await evaluateQueries(
         cases,
         async (text, depth) => (await index.search(model, { text }, depth, 'images')).results.map((h) => ({ id: h.id, score: h.score, captions: h.captions ?? [] })),
-        { k: Number(args.k) },
+        { k: Number(args.k), collection: index.meta.images.map((im) => im.captions) },
       );
       if (args.json) {
         const { outcomes, misses, ...figures } = e;
-        process.stdout.write(JSON.stringify({ index: String(args.index), model: index.meta.model.dir, queries: String(args.queries), ...figures, unmatchable: unmatchable.map((c) => c.query), misses, outcomes }) + '\n');
+        process.stdout.write(JSON.stringify({ index: String(args.index), model: index.meta.model.dir, queryFile: String(args.queries), ...figures, unmatchable: unmatchable.map((c) => c.query), misses, outcomes }) + '\n');
       } else process.stdout.write(formatQueryEvaluation(e, { show: Number(args.show) }));
     } finally {
       await model.dispose();
