@@ -93,8 +93,45 @@ export function pluginArgs(argv: readonly string[]): string[] {
   return out;
 }
 
+/** An argument longer than this is passed to a relaunched process through the environment (see main). */
+export const LONG_ARG_CHARS = 16_384;
+
+/**
+ * onnxruntime-node crashes (segmentation fault) when creating a session in a process whose command line
+ * holds an argument of ~32 KiB or more (a 30,000-character `distill search --text`). Such a command is run
+ * again in a child process that gets its arguments through DISTILL_ARGV_JSON instead of its command line.
+ */
+async function relaunch(argv: string[]): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]], {
+    stdio: 'inherit',
+    env: { ...process.env, DISTILL_ARGV_JSON: JSON.stringify(argv) },
+  });
+  const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
+  const onInt = forward('SIGINT'), onTerm = forward('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  try {
+    return await new Promise<number>((ok, fail) => {
+      child.once('error', fail);
+      child.once('exit', (code, signal) => ok(code ?? (signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 1)));
+    });
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+}
+
 /** The program (bin/distill.js calls this): exit code set, bugs printed with their stack. */
 export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
+  const passed = process.env.DISTILL_ARGV_JSON;
+  if (passed !== undefined) {
+    delete process.env.DISTILL_ARGV_JSON;
+    argv = JSON.parse(passed) as string[];
+  } else if (argv.some((a) => a.length > LONG_ARG_CHARS)) {
+    process.exitCode = await relaunch(argv);
+    return;
+  }
   try {
     process.exitCode = await runCli(argv);
   } catch (e) {

@@ -97,17 +97,17 @@ describe('package register functions', () => {
     expect(reg.names()).toHaveLength(9);
   });
 
-  it('balancer: dsmd-paper, dsmd-official, static; create passes the config through', async () => {
+  it('balancer: dsmd-paper, dsmd-official, static, static-normalised; create passes the config through', async () => {
     const c = fresh(registerBalancer);
     const reg = registry<Record<string, unknown>, Balancer>(c, TOKENS.BalancerRegistry);
     expect(reg.kind).toBe('balancer');
-    expect(reg.names()).toEqual(['dsmd-paper', 'dsmd-official', 'static']);
+    expect(reg.names()).toEqual(['dsmd-paper', 'dsmd-official', 'static', 'static-normalised']);
     const st = await reg.create('static', { weights: [0.25, 2] }, ctx(c));
     expect(st.weights([5, 7])).toEqual([0.25, 2]);
     const off = await reg.create('dsmd-official', {}, ctx(c));
     expect(off.name).toBe('dsmd-official');
     registerBalancer(c);
-    expect(reg.names()).toHaveLength(3);
+    expect(reg.names()).toHaveLength(4);
   });
 
   it('data: every dataset; create loads the dataset the config names', async () => {
@@ -150,7 +150,7 @@ describe('buildContainer (the CLI composition root)', () => {
     const sizes = Object.fromEntries(
       (['StudentRegistry', 'TeacherRegistry', 'LossRegistry', 'BalancerRegistry', 'DatasetRegistry', 'EvaluatorRegistry'] as const).map((k) => [k, c.get<Registry<unknown, unknown>>(TOKENS[k]).names().length]),
     );
-    expect(sizes).toMatchObject({ StudentRegistry: 5, TeacherRegistry: 6, BalancerRegistry: 3, EvaluatorRegistry: 1 });
+    expect(sizes).toMatchObject({ StudentRegistry: 5, TeacherRegistry: 6, BalancerRegistry: 4, EvaluatorRegistry: 1 });
     expect(c.get<Registry<unknown, unknown>>(TOKENS.DatasetRegistry).names()).toEqual(expect.arrayContaining(['emoji', 'emoji-xstyle', 'karpathy', 'flickr30k', 'coco', 'dsmd-list', 'jsonl']));
     expect(c.get<Registry<unknown, unknown>>(TOKENS.LossRegistry).names()).toEqual(expect.arrayContaining(['dsmd', 'dsmd-official', 'dcd', 'kd', 'fitnet', 'rkd', 'clip-kd', 'none']));
     const commands = c.getAll<CliCommand>(TOKENS.Command).map((x) => `${x.group ? `${x.group} ` : ''}${x.command.split(' ')[0]}`);

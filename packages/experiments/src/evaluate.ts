@@ -1,22 +1,22 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWriteJson, createLogger, currentRuntime, initRuntime, readJsonFile, tf, type Dataset, type Logger, type RetrievalMetrics } from '@distill/core';
+import { createLogger, currentRuntime, initRuntime, readJsonFile, tf, type Dataset, type Logger, type RetrievalMetrics } from '@distill/core';
 import { ImageLoader, loadDataset, primeDatasetImages } from '@distill/data';
 import { computeRecall, measureLatency } from '@distill/eval';
-import { encodeSplit, loadStudent, obtainTeacherFeatures, stableStringify, subsetSplit, type SplitEmbeddings, type TrainConfig } from '@distill/training';
-import { readRanks } from './scheduler.js';
+import { encodeSplit, evaluateEmbeddings, loadStudent, trainingContainer, obtainTeacherFeatures, stableStringify, subsetSplit, type SplitEmbeddings, type TrainConfig } from '@distill/training';
 import type { RunRanks } from './stats.js';
+import { checksumProblem, obtainRanks, writeSealedJson } from './store.js';
 
 /** The dataset of a config with its subsets applied, as the trainer sees it. */
 async function loadSubsetDataset(o: TrainConfig['dataset']): Promise<Dataset> {
-  const ds = await loadDataset(o.name, { dataRoot: o.dataRoot, annotations: o.annotations, imageRoot: o.imageRoot } as never);
+  const ds = await loadDataset(o.name, { dataRoot: o.dataRoot, annotations: o.annotations, imageRoot: o.imageRoot } as never, trainingContainer());
   const splits = Object.fromEntries(Object.entries(ds.splits).map(([n, s]) => [n, subsetSplit(s, n === 'train' ? o.trainSubset : o.evalSubset)]));
   return { ...ds, splits };
 }
 
 /** Datasets are loaded once per process (rows keyed by their dataset section). */
 const datasets = new Map<string, Promise<Dataset>>();
-function datasetOf(cfg: TrainConfig): Promise<Dataset> {
+export function datasetOf(cfg: TrainConfig): Promise<Dataset> {
   const key = stableStringify(cfg.dataset);
   let d = datasets.get(key);
   if (!d) datasets.set(key, (d = loadSubsetDataset(cfg.dataset)));
@@ -41,29 +41,34 @@ export async function studentTestEmbeddings(cfg: TrainConfig, dir: string, log: 
   }
 }
 
+/** The manifest hash of a config's dataset (the dataset part of a run's fingerprint). */
+export async function datasetManifestHash(cfg: TrainConfig): Promise<string> {
+  return (await datasetOf(cfg)).manifestHash;
+}
+
 /**
- * Per-query test ranks of a finished run (for the bootstrap over test images), from its best student;
- * cached in <dir>/ranks.json. `rsum` is kept beside them to compare with the trainer's own figure.
+ * Per-query test ranks of a finished run (for the statistics over test images), from its best student;
+ * cached in <dir>/ranks.json with its checksum, and checked on every read against the test split (a
+ * rank outside it, a changed byte: named, and recomputed). `rsum` is kept beside them.
  */
 export async function runRanks(cfg: TrainConfig, dir: string, log: Logger = createLogger()): Promise<RunRanks & { rsum: number }> {
-  const cached = readRanks(dir) as (RunRanks & { rsum: number }) | undefined;
-  if (cached) return cached;
-  if (!existsSync(join(dir, 'best', 'student.json'))) throw new Error(`${dir} has no best student to evaluate`);
-  const emb = await studentTestEmbeddings(cfg, dir, log);
-  const r = computeRecall(emb.images, emb.texts, emb.dim, emb.textToImage, { engine: 'js' });
-  const out = { i2t: Array.from(r.i2tRanks), t2i: Array.from(r.t2iRanks), textToImage: Array.from(emb.textToImage), rsum: r.rsum };
-  atomicWriteJson(join(dir, 'ranks.json'), out);
-  return out;
+  const test = (await datasetOf(cfg)).splits.test;
+  return obtainRanks(join(dir, 'ranks.json'), { images: test.images.length, captions: test.captions.length }, async () => {
+    if (!existsSync(join(dir, 'best', 'student.json'))) throw new Error(`${dir} has no best student to evaluate`);
+    const emb = await studentTestEmbeddings(cfg, dir, log);
+    const r = computeRecall(emb.images, emb.texts, emb.dim, emb.textToImage, { engine: 'js' });
+    return { i2t: Array.from(r.i2tRanks), t2i: Array.from(r.t2iRanks), textToImage: Array.from(emb.textToImage), rsum: r.rsum };
+  }, log);
 }
 
 /**
  * Teacher features of every split the runs need, extracted once here before the training processes
  * start (they then read them from the cache instead of extracting them side by side).
  */
-export async function warmTeacherCache(configs: TrainConfig[], needsTeacher: (c: TrainConfig) => boolean, log: Logger): Promise<void> {
+export async function warmTeacherCache(configs: TrainConfig[], needsTeacher: (c: TrainConfig) => boolean | Promise<boolean>, log: Logger): Promise<void> {
   const seen = new Set<string>();
   for (const c of configs) {
-    if (!needsTeacher(c)) continue;
+    if (!(await needsTeacher(c))) continue;
     const key = stableStringify({ t: c.teacher, d: c.dataset, dev: c.device });
     if (seen.has(key)) continue;
     seen.add(key);
@@ -84,7 +89,7 @@ export async function teacherTestFeatures(cfg: TrainConfig, log: Logger): Promis
 /** The teacher's own test recall (from its cached features): the reference row of an experiment. */
 export async function teacherTestMetrics(cfg: TrainConfig, log: Logger): Promise<{ name: string; test: RetrievalMetrics } | undefined> {
   const t = await teacherTestFeatures(cfg, log);
-  return t && { name: t.name, test: computeRecall(t.images, t.texts, t.dim, t.textToImage, { engine: 'js' }) };
+  return t && { name: t.name, test: await evaluateEmbeddings(t, { options: { engine: 'js' } }) };
 }
 
 /**
@@ -94,7 +99,13 @@ export async function teacherTestMetrics(cfg: TrainConfig, log: Logger): Promise
  */
 export async function runLatency(dir: string, log: Logger = createLogger()): Promise<{ image: number; text: number }> {
   const f = join(dir, 'latency.json');
-  if (existsSync(f)) return readJsonFile<{ image: number; text: number }>(f);
+  if (existsSync(f)) {
+    const bad = checksumProblem(f);
+    const v = bad ? undefined : readJsonFile<{ image: number; text: number }>(f);
+    const ok = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0 && x < 60_000;
+    if (v && ok(v.image) && ok(v.text)) return v;
+    log.warn(`${f}: ${bad ?? 'out of range (ms per item, > 0)'}; measuring again`);
+  }
   await ensureRuntime(log);
   const { student } = loadStudent(join(dir, 'best'));
   try {
@@ -114,7 +125,7 @@ export async function runLatency(dir: string, log: Logger = createLogger()): Pro
       )[0].medianMs;
     const out = { image: await time(() => student.encodeImage(px, false)), text: await time(() => student.encodeText(tok, false)) };
     tf.dispose([px, tok.ids, tok.mask]);
-    atomicWriteJson(f, out);
+    writeSealedJson(f, out);
     return out;
   } finally {
     student.dispose();

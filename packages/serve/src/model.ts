@@ -18,8 +18,33 @@ export const MODEL_FILES = ['image.onnx', 'text.onnx', 'tokenizer.json', 'teache
 /** sha256 of the files that define a model's embeddings (which model made an index). */
 export function modelHash(dir: string): string {
   const missing = MODEL_FILES.filter((f) => !existsSync(join(dir, f)));
-  if (missing.length) throw new DistillError(`${dir} is not an exported model: missing ${missing.join(', ')}. Create one with \`distill export <run-dir>/best --out ${dir}\`.`, 2);
+  if (missing.length) throw new DistillError(`${dir} is not an exported model: missing ${missing.join(', ')}. Create one with \`distill export <run-dir> --out ${dir}\`.`, 2);
   return sha256(Buffer.concat(MODEL_FILES.map((f) => readFileSync(join(dir, f)))));
+}
+
+/**
+ * A text cut to what a model of `maxTokens` tokens can read, before the tokenizer sees it (a 30,000-character
+ * query overflowed the stack in tokenization): runs of white space become one space (the tokenizer splits
+ * on them and drops them), then at most 101 characters per token are kept. A token covers at most 100
+ * characters (longer words are one [UNK]), so ordinary text tokenizes exactly as before; the tokenizer
+ * truncates to maxTokens anyway.
+ */
+export function cutText(text: string, maxTokens: number): string {
+  const limit = Math.max(1, maxTokens) * 101;
+  if (text.length <= limit) return text;
+  let out = '';
+  let space = false;
+  for (let i = 0; i < text.length && out.length < limit; i++) {
+    const ch = text[i];
+    if (ch === ' ' || ch === '\n' || ch === '\t' || ch === '\r' || ch === '\f' || ch === '\v') {
+      if (!space) out += ' ';
+      space = true;
+    } else {
+      out += ch;
+      space = false;
+    }
+  }
+  return out;
 }
 
 export class OnnxModel {
@@ -43,7 +68,7 @@ export class OnnxModel {
   static async load(dir: string, opts: { spec?: Partial<ModelSpec>; threads?: number } = {}): Promise<OnnxModel> {
     const need = ['image.onnx', 'text.onnx', 'tokenizer.json', ...(opts.spec ? [] : ['teacher.json'])];
     const missing = need.filter((f) => !existsSync(join(dir, f)));
-    if (missing.length) throw new DistillError(`${dir} is not an exported model: missing ${missing.join(', ')}. Create one with \`distill export <run-dir>/best --out <dir>\`.`, 2);
+    if (missing.length) throw new DistillError(`${dir} is not an exported model: missing ${missing.join(', ')}. Create one with \`distill export <run-dir> --out <dir>\`.`, 2);
     const defaults: ModelSpec = {
       name: 'exported',
       imageSize: 0,
@@ -67,7 +92,7 @@ export class OnnxModel {
 
   /** Captions through the student's tokenizer (padded to maxTextLength), L2-normalised rows. */
   async encodeTexts(texts: string[]): Promise<Float32Array> {
-    const { ids, mask } = this.tokenizer.encodeArrays(texts);
+    const { ids, mask } = this.tokenizer.encodeArrays(texts.map((t) => cutText(t, this.spec.maxTextLength)));
     const raw = await this.runner.textEmbeddingsRaw(ids, mask, texts.length, this.spec.maxTextLength);
     return l2NormalizeRows(raw, this.runner.dim);
   }

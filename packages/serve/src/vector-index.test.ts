@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initRuntime } from '@distill/core';
 import { loadEmoji } from '@distill/data';
-import { createStudent, trainWordPieceTokenizer } from '@distill/student-architectures';
-import { saveStudent } from '@distill/training';
+import { createStudent, trainWordPieceTokenizer, saveStudent } from '@distill/student-architectures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportStudent } from './export.js';
 import { OnnxModel } from './model.js';
@@ -52,7 +51,7 @@ describe('VectorIndex (usearch HNSW, cosine)', () => {
     const { ImageLoader } = await import('@distill/data');
     const px = await new ImageLoader({ imageRoot: '/', splits: {} }, model.preprocess).load([emoji.images[7]]);
     const hits = again.searchVector(await model.encodeImages(px, 1), 3, 'images');
-    expect(hits[0]).toMatchObject({ rank: 1, id: emoji.images[7].id });
+    expect(hits[0]).toMatchObject({ rank: 1, name: emoji.images[7].id });
     expect(hits[0].score).toBeCloseTo(1, 4);
     // text -> images: scores are the cosine similarities the model computes, in descending order
     const r = await again.search(model, { text: 'red heart' }, 5);
@@ -60,6 +59,7 @@ describe('VectorIndex (usearch HNSW, cosine)', () => {
     const q = await model.encodeTexts(['red heart']);
     for (const h of r.results) {
       const row = again.meta.images.findIndex((im) => im.id === h.id);
+      expect(again.meta.images[row].name).toBe(emoji.images[row].id);
       const px1 = await new ImageLoader({ imageRoot: '/', splits: {} }, model.preprocess).load([emoji.images[row]]);
       const v = await model.encodeImages(px1, 1);
       expect(h.score).toBeCloseTo(q.reduce((s, x, i) => s + x * v[i], 0), 4);
@@ -78,7 +78,8 @@ describe('VectorIndex (usearch HNSW, cosine)', () => {
     expect(added.images).toBe(10);
     reopened.save();
     const last = VectorIndex.open(dir);
-    expect(last.meta.images.map((im) => im.id)).toEqual(emoji.images.slice(0, 20).map((im) => im.id));
+    expect(last.meta.images.map((im) => im.name)).toEqual(emoji.images.slice(0, 20).map((im) => im.id));
+    expect(new Set(last.meta.images.map((im) => im.id)).size).toBe(20);
     expect(last.meta.sources).toEqual(['emoji:test[0:10]', 'emoji:test[5:20]']);
     await expect(last.add(other, part(20, 25))).rejects.toThrow(/was built with the model .*model-1.*not .*model-2/);
     await expect(last.loadModel(other.dir)).rejects.toThrow(/cannot be compared with another model/);
@@ -102,9 +103,9 @@ describe('VectorIndex (usearch HNSW, cosine)', () => {
     await index.add(model, c);
     const r = await index.search(model, { image: join(folder, 'a.png') }, 2);
     expect(r.target).toBe('texts');
-    expect(r.results.map((h) => h.id)).toEqual(['a.png', 'a.png']);
+    expect(r.results.map((h) => h.name)).toEqual(['a.png', 'a.png']);
     const toImages = await index.search(model, { image: join(folder, 'a.png') }, 1, 'images');
-    expect(toImages.results[0].id).toBe('a.png');
+    expect(toImages.results[0].name).toBe('a.png');
     expect(() => folderCollection(join(root, 'nope'))).toThrow(/not found/);
   });
 });

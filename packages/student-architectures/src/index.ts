@@ -18,6 +18,7 @@ export * from './student.js';
 export * from './parity.js';
 export * from './onnx-engine.js';
 export * from './dropout-graph.js';
+export * from './saved-student.js';
 
 /** Typed config of a student registry entry (the pair is the entry's name). */
 export type StudentRegistryConfig = CreateStudentOptions;

@@ -5,31 +5,22 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
-  acquireRunLock,
   atomicWriteJson,
   createLogger,
   DistillError,
-  currentRuntime,
-  initRuntime,
   readJsonFile,
   RunDirectory,
   tf,
   type Container,
   type Logger,
   type RetrievalMetrics,
-  type Teacher,
 } from '@distill/core';
-import { computeRecall, measureLatency } from '@distill/eval';
+import { measureLatency } from '@distill/eval';
 import { hasCheckpoint } from './checkpoint.js';
-import { checkRunFolder, configHash } from './run-guard.js';
+import { configHash, openRunFolder } from './run-guard.js';
 import type { TrainConfig } from './config.js';
 import { loadStudent } from './saved-student.js';
-import { isPrecomputed } from '@distill/teacher-adapters';
-import { methodFor } from './method-registry.js';
-import { trainingContainer } from './registries.js';
-import { createTeacher, obtainTeacherFeatures } from './teacher-features.js';
-import { prepareDataset, train, type TrainResult } from './trainer.js';
-import { tfjsBackendFor } from './engine.js';
+import { createRunContext, evaluateEmbeddings, train, type RunContext, type TrainResult } from './trainer.js';
 import { resultsTable, svgLinePlot, type ReportRow } from './report.js';
 import { readFileSync } from 'node:fs';
 import type { DualEncoderStudent } from '@distill/student-architectures';
@@ -56,6 +47,20 @@ function versions(): Record<string, string> {
   return out;
 }
 
+/** Median ms per item at batch 1 and the spread (10th-90th percentile) over the timed runs. */
+export interface LatencySpread {
+  median: number;
+  lo: number;
+  hi: number;
+  runs: number;
+}
+
+/**
+ * Encoder latency of a saved student folder as \`distill export\` measures it (the CLI passes serve's:
+ * onnxruntime on the exported graphs); without it the report times distill's tfjs forward.
+ */
+export type SavedStudentLatency = (dir: string) => Promise<{ image: LatencySpread; text: LatencySpread; how: string }>;
+
 async function latencyOf(student: DualEncoderStudent): Promise<{ image: number; text: number }> {
   const { crop } = student.preprocess;
   const px = tf.randomNormal([1, 3, crop, crop]) as tf.Tensor4D;
@@ -71,15 +76,6 @@ async function latencyOf(student: DualEncoderStudent): Promise<{ image: number; 
     o.dispose();
   }, { batchSizes: [1], warmup: 3, iters: 15 });
   tf.dispose([px, tok.ids, tok.mask]);
-  return { image: img.medianMs, text: txt.medianMs };
-}
-
-/** Median ms per item at batch 1 of any teacher (through its Teacher interface, preprocessing excluded). */
-async function teacherLatency(t: Teacher): Promise<{ image: number; text: number }> {
-  const { crop } = t.preprocess;
-  const px = new Float32Array(3 * crop * crop).fill(0.1);
-  const [img] = await measureLatency(() => t.encodeImages(px, 1).then(() => undefined), { batchSizes: [1], warmup: 3, iters: 15 });
-  const [txt] = await measureLatency(() => t.encodeTexts(['a smiling face with heart eyes']).then(() => undefined), { batchSizes: [1], warmup: 3, iters: 15 });
   return { image: img.medianMs, text: txt.medianMs };
 }
 
@@ -155,14 +151,13 @@ export function trainInChild(cfg: TrainConfig, dir: string, label: string, resum
 
 export async function runExperiment(
   cfg: TrainConfig,
-  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container },
+  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container; latency?: SavedStudentLatency },
 ): Promise<ExperimentResult> {
   // One run per folder at a time (run.lock, released on exit and on errors), and a folder that holds
   // another config's run is refused before any work.
   const log = opts.logger ?? createLogger();
-  const lock = acquireRunLock(opts.runDir, { logger: log, command: opts.command });
+  const lock = openRunFolder(opts.runDir, cfg, { resume: opts.resume, command: opts.command, logger: log });
   try {
-    checkRunFolder(opts.runDir, cfg, Boolean(opts.resume));
     return await runExperimentInFolder(cfg, { ...opts, logger: log });
   } finally {
     lock.release();
@@ -171,20 +166,15 @@ export async function runExperiment(
 
 async function runExperimentInFolder(
   cfg: TrainConfig,
-  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container },
+  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container; latency?: SavedStudentLatency },
 ): Promise<ExperimentResult> {
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
-  const rt = await initRuntime(tfjsBackendFor(cfg.backend), { logger: log, quiet: currentRuntime() !== undefined });
   const run = new RunDirectory(opts.runDir);
-  const container = opts.container ?? trainingContainer();
-  const dataset = await prepareDataset(cfg.dataset, container);
-  const method = await methodFor(cfg, container);
-  const teacherFeatures = method.needsTeacher || cfg.baseline ? await obtainTeacherFeatures(cfg, dataset, log, container).catch((e) => {
-    if (method.needsTeacher) throw e;
-    log.warn(`no teacher row in the report: ${(e as Error).message}`);
-    return undefined;
-  }) : undefined;
+  // the setup, once: runtime, dataset, method, and the teacher (its features; its latency for the report)
+  // (a saved-student teacher is timed from its folder with opts.latency, as the students are)
+  const ctx = await createRunContext(cfg, { container: opts.container, logger: log, teacher: cfg.baseline ? 'report' : 'needed', teacherLatency: cfg.latency, timesSavedStudents: !!opts.latency });
+  const { rt, dataset, teacher: teacherFeatures } = ctx;
   if (!opts.resume || !run.exists('config.json')) {
     run.writeJson('config.json', {
       config: cfg,
@@ -199,14 +189,14 @@ async function runExperimentInFolder(
     });
   }
 
-  const part = async (label: string, sub: string, c: TrainConfig): Promise<TrainResult> => {
+  const part = async (label: string, sub: string, c: TrainConfig, context: () => Promise<RunContext>): Promise<TrainResult> => {
     const dir = run.path(sub);
     if (existsSync(`${dir}/result.json`)) {
       log.info(`${label}: already finished in ${dir}`);
       return readJsonFile<TrainResult>(`${dir}/result.json`);
     }
     const resume = Boolean(opts.resume) && hasCheckpoint(dir);
-    return train(c, { runDir: dir, resume, logger: log, label, teacherFeatures, container });
+    return train(c, { runDir: dir, resume, logger: log, label, context: await context() });
   };
   // The no-teacher baseline needs no teacher features: it trains in a second process (tfjs-wasm is
   // single-threaded, so this uses the second core) while the distilled student trains here.
@@ -218,8 +208,12 @@ async function runExperimentInFolder(
       ? undefined
       : trainInChild(baselineCfg, run.path('baseline'), 'no-teacher', Boolean(opts.resume), log)
     : undefined;
-  const student = await part('student', 'student', cfg);
-  const baseline = cfg.baseline ? (baselineJob ? await baselineJob : await part('no-teacher', 'baseline', baselineCfg)) : undefined;
+  const student = await part('student', 'student', cfg, async () => ctx);
+  const baseline = cfg.baseline
+    ? baselineJob
+      ? await baselineJob
+      : await part('no-teacher', 'baseline', baselineCfg, () => createRunContext(baselineCfg, { from: ctx }))
+    : undefined;
 
   // ---- teacher on the test split (from its features)
   let teacher: ExperimentResult['teacher'];
@@ -228,29 +222,37 @@ async function runExperimentInFolder(
     const tf_ = teacherFeatures.splits.test;
     teacher = {
       name: teacherFeatures.name,
-      test: computeRecall(tf_.images, tf_.texts, teacherFeatures.dim, Int32Array.from(test.captions, (c) => c.image)),
+      test: await evaluateEmbeddings({ images: tf_.images, texts: tf_.texts, dim: teacherFeatures.dim, textToImage: Int32Array.from(test.captions, (c) => c.image) }, { container: ctx.container }),
       parameters: teacherFeatures.parameters,
     };
   }
 
   // ---- report
   const rows: ReportRow[] = [];
+  let latencyHow = 'distill\'s tfjs forward';
+  const spread = (x: LatencySpread): [number, number] => [x.lo, x.hi];
   if (teacher) {
-    let lat: { image: number; text: number } | undefined;
-    const t = cfg.latency ? await createTeacher(cfg.teacher, { container }) : undefined;
-    if (t && !isPrecomputed(t)) {
-      lat = await teacherLatency(t);
-      await t.dispose?.();
+    let lat: { image: number; text: number; spread?: { image: [number, number]; text: [number, number] } } | undefined = ctx.teacherLatency;
+    if (cfg.latency && opts.latency && ctx.teacherDir) {
+      // a distill student as the teacher: timed as the students are (from its folder)
+      const l = await opts.latency(ctx.teacherDir);
+      lat = { image: l.image.median, text: l.text.median, spread: { image: spread(l.image), text: spread(l.text) } };
     }
-    rows.push({ model: `teacher: ${teacher.name}`, metrics: teacher.test, parameters: teacher.parameters, imageLatencyMs: lat?.image, textLatencyMs: lat?.text });
+    rows.push({ model: `teacher: ${teacher.name}`, metrics: teacher.test, parameters: teacher.parameters, imageLatencyMs: lat?.image, textLatencyMs: lat?.text, latencySpread: lat?.spread });
   }
   for (const [r, dir] of [[student, 'student'], [baseline, 'baseline']] as const) {
     if (!r) continue;
-    let lat: { image: number; text: number } | undefined;
+    let lat: { image: number; text: number; spread?: { image: [number, number]; text: [number, number] } } | undefined;
     if (cfg.latency && existsSync(run.path(dir, 'best', 'student.json'))) {
-      const s = loadStudent(run.path(dir, 'best')).student;
-      lat = await latencyOf(s);
-      s.dispose();
+      if (opts.latency) {
+        const l = await opts.latency(run.path(dir, 'best'));
+        lat = { image: l.image.median, text: l.text.median, spread: { image: spread(l.image), text: spread(l.text) } };
+        latencyHow = l.how;
+      } else {
+        const s = loadStudent(run.path(dir, 'best')).student;
+        lat = await latencyOf(s);
+        s.dispose();
+      }
     }
     rows.push({
       model: `${r.label === 'student' ? `student (${cfg.losses})` : 'no-teacher student (contrastive)'}: ${cfg.student.pair}/${cfg.student.preset}`,
@@ -258,6 +260,7 @@ async function runExperimentInFolder(
       parameters: r.parameters.total,
       imageLatencyMs: lat?.image,
       textLatencyMs: lat?.text,
+      latencySpread: lat?.spread,
     });
   }
   const table = resultsTable(rows);
@@ -266,7 +269,7 @@ async function runExperimentInFolder(
   const report = [
     `# distill run: ${cfg.student.pair}/${cfg.student.preset} from ${cfg.teacher.name} on ${cfg.dataset.name}`,
     '',
-    `Method \`${cfg.losses}\`, ${student.epochs} epochs (${student.steps} steps), batch ${cfg.batchSize}, seed ${cfg.seed}, backend ${rt.backend}. ` +
+    `Method \`${cfg.losses}\`, ${student.epochs} epochs (${student.steps} steps), batch ${cfg.batchSize}, seed ${cfg.seed}, trained on the ${student.engine ?? `tfjs-${rt.backend}`} engine. ` +
       `Best validation RSUM ${student.bestValRsum.toFixed(2)} at epoch ${student.bestEpoch}. Wall time of this invocation ${seconds.toFixed(0)} s ` +
       `(student training ${student.seconds.toFixed(0)} s${baseline ? `, no-teacher ${baseline.seconds.toFixed(0)} s` : ''}).`,
     '',
@@ -274,7 +277,7 @@ async function runExperimentInFolder(
     '',
     table,
     '',
-    'Recall in percent; RSUM is the sum of the six. Latency: median ms per item at batch 1 on this machine.',
+    `Recall in percent; RSUM is the sum of the six. Latency: median ms per item at batch 1 on this machine (${latencyHow}${rows.some((r) => r.latencySpread) ? '; in brackets the 10th-90th percentile of the timed runs' : ''}).`,
     '',
     ...figs.map((f) => `![${f}](${f})`),
     '',

@@ -50,6 +50,8 @@ export interface ReportRow {
   imageLatencyMs?: number;
   textLatencyMs?: number;
   throughput?: number;
+  /** 10th-90th percentile of the timed runs (ms), when measured. */
+  latencySpread?: { image: [number, number]; text: [number, number] };
   note?: string;
 }
 
@@ -62,8 +64,8 @@ export function resultsTable(rows: ReportRow[]): string {
   const lines = rows.map((r) => {
     const m = r.metrics;
     const p = r.parameters === undefined ? 'n/a' : `${(r.parameters / 1e6).toFixed(2)}M`;
-    const lat = (v?: number) => (v === undefined ? 'n/a' : v.toFixed(2));
-    return `| ${r.model}${r.note ? ` (${r.note})` : ''} | ${f1(m?.i2t_r1)} | ${f1(m?.i2t_r5)} | ${f1(m?.i2t_r10)} | ${f1(m?.t2i_r1)} | ${f1(m?.t2i_r5)} | ${f1(m?.t2i_r10)} | ${f1(m?.rsum)} | ${p} | ${lat(r.imageLatencyMs)} | ${lat(r.textLatencyMs)} |`;
+    const lat = (v?: number, s?: [number, number]) => (v === undefined ? 'n/a' : `${v.toFixed(2)}${s ? ` (${s[0].toFixed(2)}-${s[1].toFixed(2)})` : ''}`);
+    return `| ${r.model}${r.note ? ` (${r.note})` : ''} | ${f1(m?.i2t_r1)} | ${f1(m?.i2t_r5)} | ${f1(m?.i2t_r10)} | ${f1(m?.t2i_r1)} | ${f1(m?.t2i_r5)} | ${f1(m?.t2i_r10)} | ${f1(m?.rsum)} | ${p} | ${lat(r.imageLatencyMs, r.latencySpread?.image)} | ${lat(r.textLatencyMs, r.latencySpread?.text)} |`;
   });
   return [head, sep, ...lines].join('\n');
 }

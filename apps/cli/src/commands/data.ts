@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { DistillError } from '@distill/core';
+import { DistillError, registryByKind } from '@distill/core';
 import { loadTokenizer, tokenizerReport, type TokenizerReport } from '@distill/student-architectures';
 import { resolveConfig, trainStudentTokenizer } from '@distill/training';
 import { buildGlyphs, datasetSummary, DATASETS, EMOJI_DEFAULT, EMOJI_XSTYLE, glyphsInfo, loadDataset, writeEmojiJsonl, type GlyphsManifest } from '@distill/data';
@@ -47,16 +47,20 @@ export const dataInfoCommand: CliCommand = {
       .option('data-root', { type: 'string', describe: 'folder with the annotations (and images)' })
       .option('annotations', { type: 'string', describe: 'annotation file or folder' })
       .option('image-root', { type: 'string', describe: 'folder that relative image paths resolve against' }),
-  async handler(args) {
+  async handler(args, ctx) {
     if (!args.dataset) {
-      for (const d of DATASETS) process.stdout.write(`${d.name.padEnd(14)} ${d.description}\n`);
+      for (const d of registryByKind(ctx.container, 'dataset').list()) process.stdout.write(`${d.name.padEnd(14)} ${d.description}\n`);
       return;
     }
-    const d = await loadDataset(String(args.dataset), {
-      dataRoot: args.dataRoot as string | undefined,
-      annotations: args.annotations as string | undefined,
-      imageRoot: args.imageRoot as string | undefined,
-    });
+    const d = await loadDataset(
+      String(args.dataset),
+      {
+        dataRoot: args.dataRoot as string | undefined,
+        annotations: args.annotations as string | undefined,
+        imageRoot: args.imageRoot as string | undefined,
+      },
+      ctx.container,
+    );
     const glyphs = (d as { glyphs?: GlyphsManifest }).glyphs;
     const extra = glyphs ? { glyphs: glyphsInfo(glyphs, d.imageRoot) } : {};
     process.stdout.write(JSON.stringify({ name: d.name, imageRoot: d.imageRoot, manifestHash: d.manifestHash, splits: datasetSummary(d), ...extra }, null, 2) + '\n');
@@ -100,8 +104,8 @@ export const dataTokenizerReportCommand: CliCommand = {
       .option('annotations', { type: 'string', describe: 'annotation file or folder' })
       .option('image-root', { type: 'string', describe: 'folder that relative image paths resolve against' })
       .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }),
-  async handler(args) {
-    const d = await loadDataset(String(args.dataset), { dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined });
+  async handler(args, ctx) {
+    const d = await loadDataset(String(args.dataset), { dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined }, ctx.container);
     const split = d.splits[String(args.split)];
     if (!split) throw new DistillError(`Dataset ${d.name} has no split '${args.split}' (has: ${Object.keys(d.splits).join(', ')}).`, 2);
     const defaults = resolveConfig({}).student;

@@ -12,7 +12,8 @@ import { exportCommand } from './export.js';
 import { indexCommands } from './index-cmd.js';
 import { searchCommand } from './search.js';
 import { serveCommand } from './serve.js';
+import { siteCommand } from './site.js';
 import { experimentCommand } from './experiment.js';
 
 /** Every command module of the CLI. Add one line per file in this folder. */
-export const commandModules: CliCommand[][] = [[doctorCommand], [listCommand], [trainCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands, lossCommands, teacherCommands, [exportCommand], indexCommands, [searchCommand], [serveCommand], [experimentCommand]];
+export const commandModules: CliCommand[][] = [[doctorCommand], [listCommand], [trainCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands, lossCommands, teacherCommands, [exportCommand], indexCommands, [searchCommand], [serveCommand], [siteCommand], [experimentCommand]];

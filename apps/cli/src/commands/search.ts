@@ -3,9 +3,10 @@ import { VectorIndex, type SearchResult } from '@distill/serve';
 import type { CliCommand } from '../command.js';
 
 /** Ranked results as a person reads them. */
-export function formatResults(r: SearchResult): string {
-  const head = `${r.results.length} ${r.target} for ${r.query.text !== undefined ? JSON.stringify(r.query.text) : r.query.image} (embed ${r.ms.embed.toFixed(1)} ms, search ${r.ms.search.toFixed(2)} ms)`;
-  const rows = r.results.map((h) => `${String(h.rank).padStart(3)}  ${h.score.toFixed(4)}  ${h.id}  ${h.text ?? h.captions?.[0] ?? ''}  ${h.path}`);
+export function formatResults(r: SearchResult, index?: VectorIndex): string {
+  const q = r.query.text !== undefined ? JSON.stringify(r.query.text.length > 80 ? r.query.text.slice(0, 77) + '...' : r.query.text) : r.query.image;
+  const head = `${r.results.length} ${r.target} for ${q} (embed ${r.ms.embed.toFixed(1)} ms, search ${r.ms.search.toFixed(2)} ms; score = cosine similarity)`;
+  const rows = r.results.map((h) => `${String(h.rank).padStart(3)}  ${h.score.toFixed(4)}  ${h.id}  ${h.name}  ${h.text ?? h.captions?.[0] ?? ''}  ${index?.image(h.id)?.path ?? ''}`.trimEnd());
   return [head, ...rows].join('\n') + '\n';
 }
 
@@ -28,7 +29,7 @@ export const searchCommand: CliCommand = {
     const model = await index.loadModel(args.model as string | undefined);
     try {
       const r = await index.search(model, { text: args.text as string | undefined, image: args.image as string | undefined }, Number(args.k), args.to as 'images' | 'texts' | undefined);
-      process.stdout.write(args.json ? JSON.stringify(r) + '\n' : formatResults(r));
+      process.stdout.write(args.json ? JSON.stringify(r) + '\n' : formatResults(r, index));
     } finally {
       await model.dispose();
     }

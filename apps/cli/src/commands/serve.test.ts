@@ -3,7 +3,7 @@
  * by every step (train -> export -> index build -> search -> serve -> a real browser).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@distill/core';
@@ -56,7 +56,7 @@ function serve(): Promise<string> {
 }
 
 beforeAll(async () => {
-  const r = await distill(['train', '--preset', 'smoke', '--run-dir', run]);
+  const r = await distill(['train', '--preset', 'smoke', '--run-dir', run, '--latency']);
   expect(r.code, r.stderr).toBe(0);
 }, 600_000);
 
@@ -65,6 +65,16 @@ afterAll(() => {
 });
 
 describe('from a smoke student to a search page', () => {
+  it('the run report names the engine that trained the student and times the encoders as distill export does', () => {
+    const report = readFileSync(join(run, 'report.md'), 'utf8');
+    expect(report).toMatch(/trained on the onnx engine\./);
+    expect(report).toMatch(/onnxruntime-node on the exported graphs, as distill export measures it, 30 runs; in brackets the 10th-90th percentile/);
+    // teacher and student rows: median (p10-p90) for both towers
+    const rows = report.split('\n').filter((l) => /^\| (teacher|student)/.test(l));
+    expect(rows).toHaveLength(2);
+    for (const r of rows) expect(r).toMatch(/\| [\d.]+ \([\d.]+-[\d.]+\) \| [\d.]+ \([\d.]+-[\d.]+\) \|$/);
+  });
+
   it('distill export writes a teacher folder and prints the parity figure', async () => {
     const r = await distill(['export', run, '--out', model]);
     expect(r.code, r.stderr).toBe(0);
@@ -109,40 +119,101 @@ describe('from a smoke student to a search page', () => {
     expect(r.stderr).toMatch(/was built with the model .* not .*other-model/);
   });
 
-  it('distill serve answers /api/search with the JSON of distill search, and serves the page', async () => {
+  it('distill serve answers /api/search with the JSON of distill search plus relative URLs, and no path of its disk', async () => {
     base = await serve();
     const api = await fetch(`${base}api/search?q=${encodeURIComponent('red heart')}&k=10`);
     expect(api.status).toBe(200);
-    const j = (await api.json()) as { results: { id: string }[]; ms?: unknown };
-    const strip = (x: { ms?: unknown }) => ({ ...x, ms: undefined });
-    expect(strip(j)).toEqual(strip(searched as { ms?: unknown }));
+    const text = await api.text();
+    expect(text).not.toContain(tmp);
+    expect(text).not.toMatch(/"\/(work|tmp|home|root|usr)\//);
+    const j = JSON.parse(text) as { results: { id: string; thumb: string; original: string }[]; ms?: unknown };
+    const strip = (x: { ms?: unknown; results: object[] }) => ({ ...x, ms: undefined, results: x.results.map((h) => ({ ...h, thumb: undefined, original: undefined })) });
+    expect(strip(j)).toEqual(strip(searched as never));
+    expect(j.results[0].thumb).toBe(`/api/thumb/${j.results[0].id}`);
     const page = await (await fetch(base)).text();
     expect(page).toContain('<input id="q"');
     const bad = await fetch(`${base}api/search?q=x&k=0`);
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toMatch(/k must be an integer/);
-    const thumb = await fetch(`${base}api/thumb?id=${encodeURIComponent(j.results[0].id)}`);
-    expect(thumb.headers.get('content-type')).toBe('image/png');
+    const thumb = await fetch(base + j.results[0].thumb.slice(1));
+    expect(thumb.headers.get('content-type')).toBe('image/webp');
+    expect(thumb.headers.get('cache-control')).toMatch(/max-age=\d+/);
+    const etag = thumb.headers.get('etag')!;
+    expect((await fetch(base + j.results[0].thumb.slice(1), { headers: { 'if-none-match': etag } })).status).toBe(304);
+    const info = await (await fetch(`${base}api/info`)).text();
+    expect(info).not.toContain(tmp);
   }, 120_000);
 
-  it.skipIf(!BROWSER)(`a browser (${CHROMIUM}, headless) types a query and sees the thumbnails`, async () => {
+  it.skipIf(!BROWSER)(`a browser (${CHROMIUM}, headless): query -> detail -> more like this -> an uploaded image, at desktop and phone sizes`, async () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (bash .ci/chromium)`).toBe(true);
     expect(base, 'the serve test starts the server').not.toBe('');
+    const shots = process.env.DISTILL_TEST_ARTIFACTS ?? join(repoRoot(), 'test-artifacts');
+    mkdirSync(shots, { recursive: true });
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
     try {
-      const page = await browser.newPage();
-      await page.goto(base);
-      await page.fill('#q', 'red heart');
-      await page.press('#q', 'Enter');
-      await page.waitForSelector('figure.hit img.thumb');
-      // (page code as strings: this package's TypeScript has no DOM types)
-      await page.waitForFunction("[...document.querySelectorAll('figure.hit img.thumb')].every((i) => i.complete && i.naturalWidth > 0)");
-      const ids = await page.evaluate("[...document.querySelectorAll('figure.hit')].map((f) => f.dataset.id)");
-      expect(ids).toEqual(searched!.results.map((h) => h.id));
-      expect(await page.textContent('#status')).toMatch(/10 results in [\d.]+ ms/);
+      for (const [size, viewport] of [['desktop', { width: 1280, height: 900 }], ['phone', { width: 390, height: 844 }]] as const) {
+        const ctx = await browser.newContext({ viewport, deviceScaleFactor: size === 'phone' ? 2 : 1, isMobile: size === 'phone', hasTouch: size === 'phone' });
+        const page = await ctx.newPage();
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(String(e)));
+        // a query in the URL runs at once
+        await page.goto(`${base}?q=${encodeURIComponent('red heart')}`);
+        await page.waitForSelector('figure.hit img.thumb');
+        // (page code as strings: this package's TypeScript has no DOM types)
+        // the thumbnails in view are loaded (the rest load lazily on scroll)
+        await page.waitForFunction("[...document.querySelectorAll('figure.hit img.thumb')].filter((i) => i.getBoundingClientRect().top < innerHeight).every((i) => i.complete && i.naturalWidth > 0)");
+        const ids = (await page.evaluate("[...document.querySelectorAll('figure.hit')].map((f) => f.dataset.id)")) as string[];
+        expect(ids.slice(0, 10)).toEqual(searched!.results.map((h) => h.id));
+        expect(await page.textContent('#status')).toMatch(/20 results in [\d.]+ ms · score = cosine similarity/);
+        expect(await page.inputValue('#q')).toBe('red heart');
+        await page.screenshot({ path: join(shots, `serve-${size}-1-query.png`) });
+        // type another query: the URL follows
+        await page.fill('#q', 'cat face');
+        await page.press('#q', 'Enter');
+        await page.waitForURL(/\?q=cat%20face$/);
+        await page.waitForFunction("!document.querySelector('#results').classList.contains('stale') && document.querySelectorAll('figure.hit').length > 0");
+        // detail view: keyboard (desktop) or a tap (phone)
+        if (size === 'desktop') {
+          await page.focus('#q');
+          await page.keyboard.press('ArrowDown');
+          await page.keyboard.press('ArrowRight');
+          await page.keyboard.press('Enter');
+        } else await page.locator('figure.hit').nth(1).click();
+        await page.waitForSelector('#detail:not([hidden])');
+        const second = (await page.evaluate("document.querySelectorAll('figure.hit')[1].dataset.id")) as string;
+        expect(await page.textContent('#d-score')).toMatch(/score -?\d\.\d{4} · rank 2/);
+        expect(await page.locator('#d-caps li').count()).toBeGreaterThan(0);
+        expect(await page.getAttribute('#d-orig', 'href')).toBe(`/api/image/${second}`);
+        await page.screenshot({ path: join(shots, `serve-${size}-2-detail.png`) });
+        // more like this: ?image=<id>, the image itself left out
+        await page.click('#more');
+        await page.waitForURL(new RegExp(`\\?image=${second}$`));
+        await page.waitForFunction("!document.querySelector('#query').hidden && document.querySelectorAll('figure.hit').length > 0 && !document.querySelector('#results').classList.contains('stale')");
+        const similar = (await page.evaluate("[...document.querySelectorAll('figure.hit')].map((f) => f.dataset.id)")) as string[];
+        expect(similar).not.toContain(second);
+        expect(await page.textContent('#query-label')).toMatch(/^Images like /);
+        await page.screenshot({ path: join(shots, `serve-${size}-3-more-like-this.png`) });
+        // back: the previous query again
+        await page.goBack();
+        await page.waitForURL(/\?q=cat%20face$/);
+        await page.waitForFunction("document.querySelector('#q').value === 'cat face' && document.querySelectorAll('figure.hit').length > 0");
+        // an uploaded picture (the file picker): its own image comes first
+        const emojiPng = readFileSync(join(index, 'index.json'), 'utf8');
+        const first = (JSON.parse(emojiPng) as { images: { id: string; path: string }[] }).images[5];
+        await page.setInputFiles('#file', first.path);
+        await page.waitForFunction("document.querySelector('#query-label').textContent.startsWith('Images like your picture') && !document.querySelector('#results').classList.contains('stale')");
+        expect(await page.evaluate("document.querySelector('figure.hit').dataset.id")).toBe(first.id);
+        await page.screenshot({ path: join(shots, `serve-${size}-4-upload.png`) });
+        // an empty result is said as such; an error is shown, not thrown
+        await page.goto(`${base}?image=0000000000000000`);
+        await page.waitForFunction("document.querySelector('#status').classList.contains('error')");
+        expect(await page.textContent('#status')).toMatch(/no image '0000000000000000'/);
+        expect(errors).toEqual([]);
+        await ctx.close();
+      }
     } finally {
       await browser.close();
     }
-  }, 120_000);
+  }, 180_000);
 });

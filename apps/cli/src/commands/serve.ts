@@ -1,5 +1,5 @@
 import { initRuntime } from '@distill/core';
-import { startSearchServer, VectorIndex } from '@distill/serve';
+import { checkPort, startSearchServer, VectorIndex } from '@distill/serve';
 import type { CliCommand } from '../command.js';
 
 export const serveCommand: CliCommand = {
@@ -12,10 +12,17 @@ export const serveCommand: CliCommand = {
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (0.0.0.0: every interface)' })
       .option('model', { type: 'string', describe: 'exported model folder (default: the one that built the index)' }),
   async handler(args) {
+    checkPort(Number(args.port));
     await initRuntime('auto', { quiet: true });
     const index = VectorIndex.open(String(args.index));
     const model = await index.loadModel(args.model as string | undefined);
-    const s = await startSearchServer(index, model, Number(args.port), String(args.host));
+    let s;
+    try {
+      s = await startSearchServer(index, model, Number(args.port), String(args.host));
+    } catch (e) {
+      await model.dispose();
+      throw e;
+    }
     process.stdout.write(`serving ${index.meta.images.length} images, ${index.meta.texts.length} captions of ${args.index} at ${s.url} (API: ${s.url}api/search?q=red%20heart&k=10); Ctrl-C stops\n`);
     await new Promise<void>((done) => {
       const stop = () => void s.close().then(done);
