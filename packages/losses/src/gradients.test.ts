@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, type Ops } from '@distill/core';
 import { clipKdLossOps, contrastiveLossOps, fitnetLossOps, groupTargetArray, kdLossOps, rkdLossOps } from './baselines.js';
+import { dcdDualEncoderOps, dcdDualPlans, type DcdPlan } from './dcd.js';
 import { contrastiveDistillOps, featureDistillOps, hardNegativeDistillOps, hingePairOps, similarityDistillOps, type HingeReduction } from './dsmd.js';
 import { onGraph, onTfjs, type In } from './engine-harness.test-util.js';
 
@@ -15,7 +16,7 @@ import { onGraph, onTfjs, type In } from './engine-harness.test-util.js';
 interface Case {
   inputs: 'dsmd' | 'baselines';
   loss: string;
-  args: { temperature?: number; margin?: number; reduction?: HingeReduction };
+  args: { temperature?: number; margin?: number; reduction?: HingeReduction; scoreTemperature?: number; topK?: number; alpha?: number; queue?: number };
   value: number;
   grads: Record<string, number[][]>;
 }
@@ -54,6 +55,11 @@ function lossOf(c: Case): F {
       return (o, x) => rkdLossOps(o, p(x).s, p(x).t);
     case 'clipKd':
       return (o, x) => clipKdLossOps(o, p(x).s, p(x).t, a.temperature!, x.p);
+    case 'dcdDual': {
+      const opts = { topK: a.topK!, temperature: a.temperature!, alpha: a.alpha!, scoreTemperature: a.scoreTemperature! };
+      const planOf = <T>(x: Record<string, T>, k: string) => ({ studentIndex: x[`${k}idx`], teacherSelected: x[`${k}t`], entropyShare: x[`${k}e`], rSum: x[`${k}r`] });
+      return (o, x) => dcdDualEncoderOps(o, p(x).s, { i2t: planOf(x, 'a'), t2i: planOf(x, 'b') }, opts, a.queue ? { image: x.qi, text: x.qt } : undefined);
+    }
     default:
       throw new Error(`no definition for fixture loss '${c.loss}'`);
   }
@@ -65,6 +71,24 @@ function inputsOf(c: Case): Record<string, In> {
   const out: Record<string, In> = {};
   for (const k of Object.keys(c.grads)) out[k] = { ...mat(set[k] as number[][]), grad: true };
   for (const k of ['si', 'st', 'ti', 'tt', 'qi', 'qt']) if (!out[k] && set[k] && !(c.loss === 'contrastiveDistill' && k.startsWith('s'))) out[k] = mat(set[k] as number[][]);
+  if (c.loss === 'dcdDual') {
+    // the teacher's plans (host, no gradient) from the float32 teacher features; queue: its first `queue` keys
+    const Q = c.args.queue ?? 0;
+    const B = out.ti.shape[0];
+    const D = out.ti.shape[1];
+    for (const k of ['qi', 'qt']) {
+      if (Q) out[k] = { data: (out[k].data as Float32Array).slice(0, Q * D), shape: [Q, D] };
+      else delete out[k];
+    }
+    const plans = dcdDualPlans({ image: out.ti.data, text: out.tt.data }, B, D, { topK: c.args.topK!, temperature: c.args.temperature!, alpha: c.args.alpha!, scoreTemperature: c.args.scoreTemperature! }, Q ? { image: out.qi.data, text: out.qt.data } : undefined);
+    const plan = (pl: DcdPlan, k: string): Record<string, In> => ({
+      [`${k}idx`]: { data: pl.studentIndex, shape: [pl.studentIndex.length], int: true },
+      [`${k}t`]: { data: pl.teacherSelected, shape: [pl.batch, pl.topK] },
+      [`${k}e`]: { data: pl.entropyShare, shape: [pl.batch] },
+      [`${k}r`]: { data: Float32Array.of(pl.rSum), shape: [] },
+    });
+    Object.assign(out, plan(plans.i2t, 'a'), plan(plans.t2i, 'b'));
+  }
   if (set.ids) {
     const ids = set.ids as number[];
     out.p = { data: groupTargetArray(ids, ids.length), shape: [ids.length, ids.length] };
@@ -93,9 +117,9 @@ describe('loss gradients equal float64 PyTorch autograd on both engines (1e-5 re
 
   it('the fixture covers every loss, both hinge modes and both DSMD sides', () => {
     expect(new Set(Object.values(fx.cases).map((c) => c.loss))).toEqual(
-      new Set(['contrastiveDistill', 'featureDistill', 'similarityDistill', 'hingePair', 'hardNegativeDistill', 'contrastive', 'kd', 'fitnet', 'rkd', 'clipKd']),
+      new Set(['contrastiveDistill', 'featureDistill', 'similarityDistill', 'hingePair', 'hardNegativeDistill', 'dcdDual', 'contrastive', 'kd', 'fitnet', 'rkd', 'clipKd']),
     );
-    expect(Object.keys(fx.cases)).toEqual(expect.arrayContaining(['cd_img', 'cd_txt', 'hnd_max_m0.0', 'hnd_sum_m0.2', 'kd_tau4.0', 'kd_tau0.5']));
+    expect(Object.keys(fx.cases)).toEqual(expect.arrayContaining(['cd_img', 'cd_txt', 'hnd_max_m0.0', 'hnd_sum_m0.2', 'kd_tau4.0', 'kd_tau0.5', 'dcd_dual', 'dcd_dual_queue4']));
   });
 
   for (const [name, c] of Object.entries(fx.cases)) {
