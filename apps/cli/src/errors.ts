@@ -1,4 +1,4 @@
-import { DistillError } from '@distill/core';
+import { DistillError, refineFsError } from '@distill/core';
 
 /**
  * File-system errors (Node's ErrnoException: code, syscall, path, dest) as one line a user can act on:
@@ -13,6 +13,7 @@ const VERB: Record<string, string> = {
   read: 'read',
   rename: 'rename',
   unlink: 'remove',
+  rm: 'remove',
   copyfile: 'copy',
   scandir: 'list the folder',
   stat: 'read',
@@ -53,11 +54,15 @@ export function isErrnoException(e: unknown): e is NodeJS.ErrnoException {
 
 /** One line for a file-system error, or undefined when `e` is not one distill knows how to explain. */
 export function fsErrorMessage(e: unknown): string | undefined {
+  e = refineFsError(e);
   if (!isErrnoException(e) || !e.code || !(e.code in ADVICE)) return undefined;
   const path = e.path ?? (e.message.match(/'([^']+)'/)?.[1] as string | undefined);
   const verb = e.syscall ? (VERB[e.syscall] ?? e.syscall) : 'use';
   const dest = (e as NodeJS.ErrnoException & { dest?: string }).dest;
+  const wanted = (e as { wanted?: string }).wanted;
   const where = path ? `${path}${dest ? ` -> ${dest}` : ''}` : 'a file';
+  // a path under a folder that cannot be written: the folder that fails is the nearest existing parent
+  if (wanted && wanted !== path) return `cannot create ${wanted}: its nearest existing parent ${path} ${e.code === 'ENOTDIR' ? 'is a file, not a folder' : 'cannot be written'} (${e.code}): ${ADVICE[e.code](where)}`;
   return `cannot ${verb} ${where} (${e.code}): ${ADVICE[e.code](where)}`;
 }
 
@@ -65,7 +70,7 @@ export function fsErrorMessage(e: unknown): string | undefined {
 export function userFacingError(e: unknown): { message: string; exitCode: number; usage: boolean } | undefined {
   if (e instanceof DistillError) return { message: e.message, exitCode: e.exitCode, usage: e.exitCode === 2 };
   const fs = fsErrorMessage(e);
-  if (fs) return { message: fs, exitCode: FS_EXIT[(e as NodeJS.ErrnoException).code!] ?? 74, usage: false };
+  if (fs) return { message: fs, exitCode: FS_EXIT[(refineFsError(e) as NodeJS.ErrnoException).code!] ?? 74, usage: false };
   // An error wrapping a file-system error (e.g. `new Error(msg, { cause })`).
   if (e instanceof Error && e.cause !== undefined && e.cause !== e) return userFacingError(e.cause);
   return undefined;

@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, readSafetensors } from '@distill/core';
@@ -79,7 +79,86 @@ describe('distill teacher pretrain', () => {
     expect(ext).toMatchObject({ teacher: 'mine', dim: 256, splits: { train: { images: 4 }, val: { images: 4 }, test: { images: 4 } } });
     expect(ext.cache.startsWith(join(tmp, 'cache'))).toBe(true);
     expect(existsSync(ext.cache)).toBe(true);
+
+    // the finished run folder again: the same command reuses it (no training); another seed is refused
+    const same = distill('teacher', 'pretrain', '--epochs', '1', '--max-steps', '2', '--seed', '3', '--out', out, '--run-dir', runDir);
+    expect(same.status, same.stderr).toBe(0);
+    expect(JSON.parse(same.stdout)).toMatchObject({ out, steps: 2 });
+    const other = distill('teacher', 'pretrain', '--epochs', '1', '--max-steps', '2', '--seed', '4', '--out', out, '--run-dir', runDir);
+    expect(other.status).toBe(2);
+    expect(other.stderr).toContain(`${runDir} holds a run with another config (yours differs in seed 3 -> 4)`);
+    expect(readFileSync(join(runDir, 'result.json'), 'utf8')).toContain('"steps": 2');
   }, 300_000);
+
+  it("--out naming a user's file or folder, or the run folder, is refused before any training; the files survive", () => {
+    const file = join(tmp, 'notes.txt');
+    writeFileSync(file, 'my notes');
+    const runDir = join(tmp, 'run-out');
+    const f = distill('teacher', 'pretrain', '--max-steps', '2', '--out', file, '--run-dir', runDir);
+    expect(f.status).toBe(2);
+    expect(f.stderr).toContain(`--out ${file} is a file, not a folder: nothing was written`);
+    expect(readFileSync(file, 'utf8')).toBe('my notes');
+    expect(existsSync(runDir)).toBe(false); // stopped before the run folder was made
+    const folder = join(tmp, 'photos');
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'cat.jpg'), 'a cat');
+    const d = distill('teacher', 'pretrain', '--max-steps', '2', '--out', folder, '--run-dir', runDir);
+    expect(d.status).toBe(2);
+    expect(d.stderr).toContain(`--out ${folder} exists and is not a distill teacher folder (it holds cat.jpg): nothing was written`);
+    expect(d.stderr).toContain('--force');
+    expect(readFileSync(join(folder, 'cat.jpg'), 'utf8')).toBe('a cat');
+    const same = distill('teacher', 'pretrain', '--max-steps', '2', '--out', runDir, '--run-dir', runDir);
+    expect(same.status).toBe(2);
+    expect(same.stderr).toContain(`--out ${runDir} is the run folder ${runDir}`);
+    const parent = distill('teacher', 'pretrain', '--max-steps', '2', '--out', tmp, '--run-dir', runDir);
+    expect(parent.status).toBe(2);
+    expect(parent.stderr).toContain(`--out ${tmp} holds the run folder`);
+    expect(existsSync(runDir)).toBe(false);
+    for (const r of [f, d, same, parent]) expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a second pretrain in a run folder in use is refused; SIGTERM ends training at once; --resume with a changed seed or epochs is refused', async () => {
+    const runDir = join(tmp, 'run-lock');
+    const first = spawn(process.execPath, [join(root, 'apps/cli/bin/distill.js'), 'teacher', 'pretrain', '--max-steps', '100000', '--out', join(tmp, 't-lock'), '--run-dir', runDir], {
+      cwd: tmp,
+      env: { ...process.env, DISTILL_CACHE_DIR: join(tmp, 'cache') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    first.stderr.on('data', (b) => (err += String(b)));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((r) => first.on('exit', (code, signal) => r({ code, signal })));
+    const until = async (what: () => boolean, ms: number) => {
+      for (const t0 = Date.now(); !what(); ) {
+        if (Date.now() - t0 > ms) throw new Error(`timed out; stderr: ${err}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    try {
+      await until(() => existsSync(join(runDir, 'run.lock')), 120_000);
+      const second = distill('teacher', 'pretrain', '--max-steps', '2', '--out', join(tmp, 't-lock2'), '--run-dir', runDir);
+      expect(second.status).not.toBe(0);
+      expect(second.stderr).toContain(`pid ${first.pid}`);
+      // in training: a step recorded
+      await until(() => existsSync(join(runDir, 'metrics.jsonl')) && readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').includes('"step"'), 180_000);
+      const t0 = Date.now();
+      first.kill('SIGTERM');
+      const e = await exited;
+      const ms = Date.now() - t0;
+      console.info(`teacher pretrain (training): ended ${ms} ms after SIGTERM`);
+      expect(ms).toBeLessThan(8_000);
+      expect(e.code === 0).toBe(false);
+    } finally {
+      first.kill('SIGKILL');
+    }
+    expect(existsSync(join(runDir, 'run.lock'))).toBe(false);
+    expect(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'))).toMatchObject({ configHash: expect.any(String), config: { seed: 0, losses: 'none' } });
+    const seed = distill('teacher', 'pretrain', '--resume', '--run-dir', runDir, '--seed', '1');
+    expect(seed.status).toBe(2);
+    expect(seed.stderr).toContain(`Cannot resume ${runDir}: the config differs in seed 0 -> 1`);
+    const epochs = distill('teacher', 'pretrain', '--resume', '--run-dir', runDir, '--epochs', '3');
+    expect(epochs.status).toBe(2);
+    expect(epochs.stderr).toMatch(/Cannot resume .*: the config differs in schedule\.epochs \d+ -> 3/);
+  }, 400_000);
 
   it('a --teacher-model folder that is not a saved student is refused with what it lacks', () => {
     const x = distill('teacher', 'extract', '--teacher', 'emoji', '--teacher-model', join(tmp, 'nowhere'), '--train-subset', '2', '--eval-subset', '2');

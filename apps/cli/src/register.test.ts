@@ -97,11 +97,11 @@ describe('package register functions', () => {
     expect(reg.names()).toHaveLength(9);
   });
 
-  it('balancer: dsmd-paper, dsmd-official, static; create passes the config through', async () => {
+  it('balancer: dsmd-paper, dsmd-official, static, static-normalised; create passes the config through', async () => {
     const c = fresh(registerBalancer);
     const reg = registry<Record<string, unknown>, Balancer>(c, TOKENS.BalancerRegistry);
     expect(reg.kind).toBe('balancer');
-    expect(reg.names()).toEqual(['dsmd-paper', 'dsmd-official', 'static']);
+    expect(reg.names()).toEqual(['dsmd-paper', 'dsmd-official', 'static', 'static-normalised']);
     const st = await reg.create('static', { weights: [0.25, 2] }, ctx(c));
     expect(st.weights([5, 7])).toEqual([0.25, 2]);
     const off = await reg.create('dsmd-official', {}, ctx(c));

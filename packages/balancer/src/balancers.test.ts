@@ -102,7 +102,7 @@ describe('balancers', () => {
     expect(new DsmdPaperBalancer().cfg).toEqual({ temperature: 1 });
     expect(createBalancer('static').weights([3, 4, 5])).toEqual([1, 1, 1]);
     expect(createBalancer('static').state()).toBeNull();
-    expect(BALANCERS.map((x) => x.name)).toEqual(['dsmd-paper', 'dsmd-official', 'static']);
+    expect(BALANCERS.map((x) => x.name)).toEqual(['dsmd-paper', 'dsmd-official', 'static', 'static-normalised']);
     for (const { name } of BALANCERS) expect(createBalancer(name).name).toBe(name);
   });
 
@@ -114,9 +114,9 @@ describe('balancers', () => {
     for (const { name } of BALANCERS) expect(reg.has(name)).toBe(true);
     const b = await reg.create('static', { weights: [2, 3] }, { container: c });
     expect(b.weights([1, 1])).toEqual([2, 3]);
-    await expect(reg.create('dwa', {}, { container: c })).rejects.toThrow(/^Unknown balancer 'dwa'. Available: dsmd-official, dsmd-paper, static.$/);
+    await expect(reg.create('dwa', {}, { container: c })).rejects.toThrow(/^Unknown balancer 'dwa'. Available: dsmd-official, dsmd-paper, static, static-normalised.$/);
     // The descriptions `distill train --help` lists.
-    expect(BALANCERS.map((x) => x.description)).toEqual([expect.stringMatching(/DWA rates/), expect.stringMatching(/softmax\(adjusted/), expect.stringMatching(/^fixed weights/)]);
+    expect(BALANCERS.map((x) => x.description)).toEqual([expect.stringMatching(/DWA rates/), expect.stringMatching(/softmax\(adjusted/), expect.stringMatching(/^fixed weights/), expect.stringMatching(/normalise the loss sizes/)]);
   });
 
   it('dsmd-paper: a softmax over rates in the millions stays finite (max-shifted), at any temperature', () => {
@@ -153,6 +153,17 @@ describe('balancers', () => {
     });
   }
 
+  it('static-normalised: (10/M) max(L)/L_m from the first step, frozen after it, and kept across a resume', () => {
+    const b = createBalancer('static-normalised');
+    // a summed hinge of ~1,400 beside losses near 1: the hinge no longer swamps them
+    expect(b.weights([8, 0.5, 0.25, 1400])).toEqual([2.5 * 175, 2.5 * 2800, 2.5 * 5600, 2.5]);
+    expect(b.weights([1, 1, 1, 1])).toEqual([2.5 * 175, 2.5 * 2800, 2.5 * 5600, 2.5]);
+    const resumed = createBalancer('static-normalised');
+    resumed.load(JSON.parse(JSON.stringify(b.state())));
+    expect(resumed.weights([3, 3, 3, 3])).toEqual([2.5 * 175, 2.5 * 2800, 2.5 * 5600, 2.5]);
+    expect(() => createBalancer('static-normalised').weights([0, 0])).toThrow(/first step's losses are all 0/);
+  });
+
   it('static uses its configured weights; errors name the problem', () => {
     expect(createBalancer('static', { weights: [1, 0.5] }).weights([3, 4])).toEqual([1, 0.5]);
     expect(() => createBalancer('static', { weights: [1] }).weights([3, 4])).toThrow(/1 weights configured for 2 losses/);
@@ -160,6 +171,6 @@ describe('balancers', () => {
     expect(() => new DsmdOfficialBalancer().weights([1, Number.NaN])).toThrow(/dsmd-official: loss #1 is NaN; the balancer needs finite loss values/);
     expect(() => new DsmdPaperBalancer().weights([Infinity])).toThrow(/dsmd-paper: loss #0 is Infinity/);
     expect(() => createBalancer('static').weights([])).toThrow(/static: no losses to weigh/);
-    expect(() => createBalancer('dwa')).toThrow(/^Unknown balancer 'dwa'. Available: dsmd-paper, dsmd-official, static.$/);
+    expect(() => createBalancer('dwa')).toThrow(/^Unknown balancer 'dwa'. Available: dsmd-paper, dsmd-official, static, static-normalised.$/);
   });
 });

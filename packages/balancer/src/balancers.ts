@@ -127,9 +127,37 @@ export class StaticBalancer implements Balancer {
   load(): void {}
 }
 
+/**
+ * Static weights that normalise the loss sizes: at the first step w_m = (k/M) max_j L_j / L_m (the
+ * official balancer's magnitude adjustment, at its scale k = 10 with an even softmax), then frozen for the
+ * whole run (kept in the checkpoint's state). Table 5's control: it normalises loss sizes as the dynamic
+ * balancers do, without their step-by-step weighting.
+ */
+export class StaticNormalisedBalancer implements Balancer {
+  readonly name = 'static-normalised';
+  private fixed: number[] | null = null;
+  constructor(readonly k = 10) {}
+  weights(losses: number[]): number[] {
+    checkLosses(losses, this.name);
+    if (!this.fixed || this.fixed.length !== losses.length) {
+      const max = Math.max(...losses);
+      if (!(max > 0)) throw new DistillError(`${this.name}: the first step's losses are all 0; there is no size to normalise.`);
+      this.fixed = losses.map((l) => (this.k / losses.length) * (max / Math.max(l, 1e-12)));
+    }
+    return [...this.fixed];
+  }
+  state(): unknown {
+    return { fixed: this.fixed };
+  }
+  load(s: unknown): void {
+    const f = (s as { fixed?: number[] | null } | null)?.fixed;
+    this.fixed = f ? [...f] : null;
+  }
+}
+
 export type BalancerConfig = Partial<DsmdOfficialConfig & DsmdPaperConfig> & { weights?: number[] };
 
-/** Create a balancer by name: dsmd-paper, dsmd-official, static. */
+/** Create a balancer by name: dsmd-paper, dsmd-official, static, static-normalised. */
 export function createBalancer(name: string, cfg: BalancerConfig = {}): Balancer {
   switch (name) {
     case 'dsmd-official':
@@ -138,8 +166,10 @@ export function createBalancer(name: string, cfg: BalancerConfig = {}): Balancer
       return new DsmdPaperBalancer({ temperature: cfg.temperature ?? 1 });
     case 'static':
       return new StaticBalancer(cfg.weights);
+    case 'static-normalised':
+      return new StaticNormalisedBalancer(cfg.k ?? 10);
     default:
-      throw new DistillError(`Unknown balancer '${name}'. Available: dsmd-paper, dsmd-official, static.`, 2);
+      throw new DistillError(`Unknown balancer '${name}'. Available: dsmd-paper, dsmd-official, static, static-normalised.`, 2);
   }
 }
 
@@ -147,4 +177,5 @@ export const BALANCERS = [
   { name: 'dsmd-paper', description: "DSMD paper: magnitude scaling x DWA rates (L(t-1)/L(t-2)), M softmax over T" },
   { name: 'dsmd-official', description: 'DSMD official code: a_m = max/L_m, w = 10 softmax(adjusted(t)/adjusted(t-1)) a_m' },
   { name: 'static', description: 'fixed weights from config (default 1 each)' },
+  { name: 'static-normalised', description: "fixed weights that normalise the loss sizes: (10/M) max(L)/L_m at the first step, then frozen (Table 5's control)" },
 ];

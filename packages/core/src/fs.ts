@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /**
@@ -40,6 +40,41 @@ export function readJsonFile<T = unknown>(path: string): T {
   } catch (e) {
     throw new DistillError(`Could not parse JSON in ${path}: ${(e as Error).message}`);
   }
+}
+
+/** The nearest ancestor of `path` (or `path` itself) that exists. */
+export function nearestExistingParent(path: string): string {
+  let p = resolve(path);
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
+  return p;
+}
+
+/**
+ * The real cause of a file-system error, where Node reports a misleading one: a recursive mkdir (or an
+ * open) that fails with ENOENT on a path whose nearest existing parent is read-only (EROFS), not
+ * writable (EACCES) or a file (ENOTDIR); Node's SystemError ERR_FS_EISDIR (rm of a folder) as EISDIR.
+ * Returns the error unchanged when there is nothing better to say, else a new error with the cause's
+ * code and the nearest existing parent as its path (`syscall` kept).
+ */
+export function refineFsError(e: unknown): unknown {
+  const err = e as NodeJS.ErrnoException & { info?: { code?: string; path?: string } };
+  if (!err || typeof err !== 'object') return e;
+  if (typeof err.code === 'string' && err.code.startsWith('ERR_FS_E') && err.info?.code) {
+    return Object.assign(new Error(err.message), { code: err.info.code, syscall: err.syscall ?? 'rm', path: err.info.path ?? err.path });
+  }
+  if (err.code !== 'ENOENT' || !err.path || !['mkdir', 'open', 'copyfile', 'rename', 'symlink', 'link'].includes(err.syscall ?? '')) return e;
+  const target = err.syscall === 'mkdir' ? err.path : dirname(err.path);
+  const parent = nearestExistingParent(target);
+  if (parent === resolve(target) && err.syscall !== 'mkdir') return e; // the folder exists: a real ENOENT (the file itself)
+  let code: string | undefined;
+  try {
+    if (!statSync(parent).isDirectory()) code = 'ENOTDIR';
+    else accessSync(parent, constants.W_OK);
+  } catch (x) {
+    code = (x as NodeJS.ErrnoException).code;
+  }
+  if (!code || !['EROFS', 'EACCES', 'EPERM', 'ENOTDIR'].includes(code)) return e;
+  return Object.assign(new Error(`${code}: ${err.syscall} '${parent}' (creating ${err.path})`), { code, syscall: 'mkdir', path: parent, dest: undefined, wanted: err.path });
 }
 
 export function sha256(data: string | Uint8Array): string {

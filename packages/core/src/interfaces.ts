@@ -11,6 +11,8 @@ import type * as tf from '@tensorflow/tfjs';
 export interface ImageItem {
   id: string;
   path: string;
+  /** The file's expected sha256, where the dataset's manifest records it (the built glyphs benchmark): checked when the images are hashed. */
+  sha256?: string;
 }
 /** One caption; `image` indexes `SplitData.images`. An image may have any number of captions. */
 export interface CaptionItem {

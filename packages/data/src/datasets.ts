@@ -174,13 +174,13 @@ class SplitBuilder {
   private readonly index = new Map<string, number>();
   private readonly texts: Set<string>[] = [];
   readonly stats: BuildStats = { repeatedRows: 0, repeatedCaptions: 0, emptyCaptions: 0, uncaptioned: 0 };
-  add(id: string, path: string, texts: string[], where: () => string): void {
+  add(id: string, path: string, texts: string[], where: () => string, sha?: string): void {
     let i = this.index.get(id);
     const repeat = i !== undefined;
     if (i === undefined) {
       i = this.images.length;
       this.index.set(id, i);
-      this.images.push({ id, path });
+      this.images.push(sha ? { id, path, sha256: sha } : { id, path });
       this.texts.push(new Set());
     } else {
       if (this.images[i].path !== path) {
@@ -278,7 +278,7 @@ export function loadKarpathy(opts: DatasetOptions & { file?: string }): Dataset 
       if (typeof raw !== 'string') bad(k, `.sentences[${j}]${sen && typeof sen === 'object' ? `.raw is ${typeName(raw)}` : ` is ${typeName(sen)}`}, not a caption string`);
       return (raw as string).trim();
     });
-    const split = im.split === 'restval' ? 'train' : (im.split as string);
+    const split = checkSplitName(im.split as string, `${file}: images[${k}]${typeof im.filename === 'string' ? ` (${im.filename})` : ''}.split`);
     const path = im.filepath ? join(im.filepath as string, im.filename as string) : (im.filename as string);
     (builders[split] ??= new SplitBuilder()).add(path, path, texts, () => `${file}: images[${k}]`);
   }
@@ -344,7 +344,8 @@ export function loadDsmdList(opts: DatasetOptions): Dataset {
 
 // ---------------------------------------------------------------- JSONL
 /**
- * JSONL: one image per line, {"image": "<path>", "captions": ["...", ...], "split"?: "train", "id"?: "..."}.
+ * JSONL: one image per line, {"image": "<path>", "captions": ["...", ...], "split"?: "train", "id"?: "...", "sha256"?: "<hex>"}
+ * ("sha256": the image file's, checked when the images are hashed for the teacher-feature cache).
  * `annotations` is a file or a folder of `<split>.jsonl` files. A line without "split" goes to the
  * split named by its file (train/val/test/restval, restval -> train), else to `train`.
  * Relative image paths resolve against --image-root, else --data-root when --annotations points
@@ -365,7 +366,7 @@ export function loadJsonl(opts: DatasetOptions): Dataset {
     const lines = readUtf8(file).split('\n');
     for (const [k, line] of lines.entries()) {
       if (!line.trim()) continue;
-      let o: { image?: unknown; captions?: unknown; split?: unknown; id?: unknown };
+      let o: { image?: unknown; captions?: unknown; split?: unknown; id?: unknown; sha256?: unknown };
       try {
         o = JSON.parse(line);
       } catch (e) {
@@ -374,13 +375,45 @@ export function loadJsonl(opts: DatasetOptions): Dataset {
       if (!o || typeof o !== 'object' || typeof o.image !== 'string' || !Array.isArray(o.captions) || o.captions.some((c) => typeof c !== 'string')) {
         throw new DistillError(`${file}:${k + 1}: expected {"image": "<path>", "captions": ["...", ...]}.`);
       }
-      const split = typeof o.split === 'string' ? (o.split === 'restval' ? 'train' : o.split) : fileSplit;
+      const split = typeof o.split === 'string' ? checkSplitName(o.split, `${file}:${k + 1}`) : fileSplit;
       const id = typeof o.id === 'string' ? o.id : o.image;
-      (builders[split] ??= new SplitBuilder()).add(id, o.image, (o.captions as string[]).map((c) => c.trim()), () => `${file}:${k + 1}`);
+      // an optional "sha256" of the image file (written by distill data build emoji): checked when the images are hashed
+      if (o.sha256 !== undefined && (typeof o.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.sha256))) {
+        throw new DistillError(`${file}:${k + 1}: "sha256" must be the image file's sha256 (64 hex digits), got ${JSON.stringify(o.sha256).slice(0, 80)}.`);
+      }
+      (builders[split] ??= new SplitBuilder()).add(id, o.image, (o.captions as string[]).map((c) => c.trim()), () => `${file}:${k + 1}`, o.sha256 as string | undefined);
     }
   }
   const imageRoot = explicitImageRoot(opts) ?? (opts.annotations && opts.dataRoot ? opts.dataRoot : statSync(ann).isDirectory() ? ann : dirname(ann));
   return finish(opts.name ?? 'jsonl', imageRoot, buildSplits(builders, ann, log), log);
+}
+
+/** The split names an annotation file may use (restval joins train). */
+export const SPLIT_NAMES = ['train', 'val', 'test', 'restval'] as const;
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length];
+}
+
+/**
+ * A split value from an annotation file, checked: one of train/val/test/restval (restval -> train).
+ * Anything else is refused naming the file and entry and the nearest valid name (a typo such as "tarin"
+ * would otherwise become a fourth split, and its images would silently leave training).
+ */
+export function checkSplitName(value: string, where: string): 'train' | 'val' | 'test' {
+  if ((SPLIT_NAMES as readonly string[]).includes(value)) return value === 'restval' ? 'train' : (value as 'train' | 'val' | 'test');
+  const nearest = [...SPLIT_NAMES].sort((x, y) => editDistance(value.toLowerCase(), x) - editDistance(value.toLowerCase(), y))[0];
+  throw new DistillError(`${where}: split "${value}" is not one of ${SPLIT_NAMES.join(', ')}; did you mean "${nearest}"? Fix the entry.`);
 }
 
 /** Absolute path of an image of a dataset. */

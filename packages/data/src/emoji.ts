@@ -1,8 +1,8 @@
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
-import { atomicWriteFile, atomicWriteJson, DistillError, Rng, type Dataset, type SplitData } from '@distill/core';
+import { atomicWriteFile, atomicWriteJson, DistillError, Rng, sha256, type Dataset, type SplitData } from '@distill/core';
 import { makeDataset } from './datasets.js';
 
 /**
@@ -194,13 +194,24 @@ export function emojiStats(entries = emojiEntries()) {
 export function writeEmojiJsonl(out: string, cfg: EmojiDatasetConfig = EMOJI_DEFAULT): Record<string, unknown> {
   const entries = emojiEntries();
   for (const v of EMOJI_VENDORS) mkdirSync(join(out, 'images', v), { recursive: true });
-  for (const e of entries) for (const v of EMOJI_VENDORS) copyFileSync(e.images[v], join(out, 'images', v, e.file));
+  // each image's sha256 goes into its JSONL line: a picture changed after the build is named when read
+  const shas = new Map<string, string>();
+  for (const e of entries) {
+    for (const v of EMOJI_VENDORS) {
+      const bytes = readFileSync(e.images[v]);
+      // whole or absent after a kill (temp file + rename; no fsync: a kill, not a power cut)
+      const target = join(out, 'images', v, e.file);
+      writeFileSync(`${target}.${process.pid}.tmp`, bytes);
+      renameSync(`${target}.${process.pid}.tmp`, target);
+      shas.set(`images/${v}/${e.file}`, sha256(bytes));
+    }
+  }
   const splits = emojiSplits(cfg, (e, v) => `images/${v}/${e.file}`);
   const counts: Record<string, { images: number; captions: number }> = {};
   for (const [name, s] of Object.entries(splits)) {
     const caps: string[][] = s.images.map(() => []);
     for (const c of s.captions) caps[c.image].push(c.text);
-    const lines = s.images.map((im, i) => JSON.stringify({ id: im.id, image: im.path, captions: caps[i] }));
+    const lines = s.images.map((im, i) => JSON.stringify({ id: im.id, image: im.path, captions: caps[i], sha256: shas.get(im.path) }));
     atomicWriteFile(join(out, `${name}.jsonl`), lines.join('\n') + '\n');
     counts[name] = { images: s.images.length, captions: s.captions.length };
   }

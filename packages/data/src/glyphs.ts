@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
@@ -28,6 +28,8 @@ export * from './glyphs-sources.js';
 export const GLYPHS_SPLIT_SEED = 20_261_202;
 export const GLYPHS_EVAL_SIZE = 1000;
 export const GLYPHS_EVAL_CAPTIONS = 5;
+/** In a build's `.partial` folder: one line `<file>\t<sha256>` per image written (what a resumed build verifies kept files against). */
+const WRITTEN_JOURNAL = '.written';
 /** Raster size: the emoji set's 64 px. */
 export const GLYPHS_SIZE = 64;
 /** Bumped whenever the build's output for the same inputs changes (part of the cache key). */
@@ -218,6 +220,7 @@ function dirBytes(dir: string): number {
     const p = join(dir, e.name);
     if (e.isDirectory()) n += dirBytes(p);
     else if (e.name.endsWith('.tmp')) rmSync(p, { force: true });
+    else if (e.name === WRITTEN_JOURNAL) continue;
     else n += statSync(p).size;
   }
   return n;
@@ -240,6 +243,7 @@ export async function buildGlyphs(opts: GlyphsBuildOptions = {}): Promise<{ dir:
     throw new DistillError(`${dir} already holds something other than this glyphs build (key ${key}): remove it or pass another --out.`);
   }
   const partial = `${dir}.partial`;
+  const log = opts.log ?? createLogger({ scope: 'data' });
   const lock = acquireRunLock(partial, { command: 'distill data build glyphs', logger: opts.log });
   try {
     const evalSize = opts.evalSize ?? GLYPHS_EVAL_SIZE;
@@ -250,19 +254,43 @@ export async function buildGlyphs(opts: GlyphsBuildOptions = {}): Promise<{ dir:
       files.add(i.file);
     }
     const jobs = sourcesTable.flatMap((c) => c.images);
-    // images a killed build already wrote count as done (shown, not in the rate)
-    const resumed = existsSync(partial) ? jobs.filter((j) => existsSync(join(partial, j.file))).length : 0;
+    // Every image written is recorded with its sha256 in <partial>/.written (appended after the file is
+    // in place). An image a killed build left is kept only when its bytes match that record: a truncated,
+    // swapped or unrecorded file is rasterised again, with a warning naming it.
+    const journal = join(partial, WRITTEN_JOURNAL);
+    const recorded = new Map<string, string>();
+    if (existsSync(journal)) {
+      for (const line of readFileSync(journal, 'utf8').split('\n')) {
+        const [file, sha] = line.split('\t');
+        if (file && sha?.length === 64) recorded.set(file, sha);
+      }
+    }
+    mkdirSync(partial, { recursive: true });
+    const resumed = existsSync(partial) ? jobs.filter((j) => recorded.has(j.file) && existsSync(join(partial, j.file))).length : 0;
     const progress = opts.progress === null ? undefined : createProgress({ label: 'glyphs: images', total: jobs.length, initial: resumed, stream: opts.progress ?? process.stderr });
     let next = 0, written = 0, started = 0;
     const hashes = new Map<string, string>();
+    const redone: string[] = [];
     const worker = async () => {
       while (next < jobs.length) {
         const img = jobs[next++];
         const target = join(partial, img.file);
-        let bytes: Uint8Array;
-        const had = existsSync(target);
-        if (had) bytes = readFileSync(target); // from a killed build of the same inputs
-        else {
+        let bytes: Uint8Array | undefined;
+        let had = false;
+        if (existsSync(target)) {
+          // from a killed build of the same inputs: kept only if it is what that build wrote
+          const old = readFileSync(target);
+          const sha = sha256(old);
+          if (recorded.get(img.file) === sha) {
+            bytes = old;
+            had = true;
+            hashes.set(img.file, sha);
+          } else {
+            redone.push(target);
+            log.warn(`glyphs: ${target} from the killed build ${recorded.has(img.file) ? 'differs from the file that build wrote (truncated or changed)' : 'was not recorded as written'}: rasterising it again`);
+          }
+        }
+        if (!bytes) {
           if (opts.stopAfter !== undefined && started >= opts.stopAfter) return;
           started++;
           try {
@@ -271,14 +299,17 @@ export async function buildGlyphs(opts: GlyphsBuildOptions = {}): Promise<{ dir:
             throw new DistillError(`glyphs: could not rasterise ${img.file} (${img.style}): ${String((e as Error).message).split('\n')[0]}. Reinstall the package (npm ci) and build again.`);
           }
           writeWhole(target, bytes);
+          const sha = sha256(bytes);
+          appendFileSync(journal, `${img.file}\t${sha}\n`);
+          hashes.set(img.file, sha);
           written++;
         }
-        hashes.set(img.file, sha256(bytes));
         if (!had) progress?.tick();
       }
     };
     await Promise.all(Array.from({ length: 4 }, worker));
     if (hashes.size < jobs.length) throw new DistillError(`glyphs: build stopped after ${written} new images (stopAfter); run it again to resume.`);
+    if (redone.length) log.warn(`glyphs: ${redone.length} file(s) left by the killed build did not verify and were rasterised again`);
     progress?.done();
 
     const splits = assignGlyphSplits(sourcesTable, evalSize);
@@ -301,6 +332,7 @@ export async function buildGlyphs(opts: GlyphsBuildOptions = {}): Promise<{ dir:
     rmSync(join(partial, 'run.lock'), { force: true });
     if (existsSync(dir)) rmSync(dir, { recursive: true }); // empty (checked above)
     renameSync(partial, dir);
+    rmSync(join(dir, WRITTEN_JOURNAL), { force: true }); // a finished build is checked against manifest's sha256 instead
     return { dir, manifest, built: true };
   } finally {
     lock.release();
@@ -351,7 +383,7 @@ export function glyphSplitsOf(table: GlyphConcept[], variant: 'glyphs' | 'glyphs
   const push = (s: GlyphSplit, c: GlyphConcept, im: GlyphImage, caps: string[]) => {
     const d = splits[s];
     const k = d.images.length;
-    d.images.push({ id: `${c.key}/${im.style}`, path: im.file });
+    d.images.push({ id: `${c.key}/${im.style}`, path: im.file, sha256: im.sha256 });
     for (const text of caps) d.captions.push({ text, image: k });
   };
   for (const c of table) {
@@ -379,10 +411,23 @@ export interface GlyphsLoadOptions extends GlyphsBuildOptions {
 export function readGlyphConcepts(dir: string): GlyphConcept[] {
   const p = join(dir, 'concepts.jsonl');
   if (!existsSync(p)) throw new DistillError(`glyphs: ${p} is missing: the build is incomplete or damaged; remove ${dir} and run distill data build glyphs.`);
-  return readFileSync(p, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as GlyphConcept);
+  const out: GlyphConcept[] = [];
+  for (const [k, line] of readFileSync(p, 'utf8').split('\n').entries()) {
+    if (!line.trim()) continue;
+    let c: GlyphConcept;
+    try {
+      c = JSON.parse(line) as GlyphConcept;
+    } catch (e) {
+      throw new DistillError(`${p}:${k + 1}: not valid JSON (${(e as Error).message}): the build is damaged; remove ${dir} and run distill data build glyphs.`);
+    }
+    const ok =
+      c && typeof c === 'object' && typeof c.key === 'string' && Array.isArray(c.captions) && Array.isArray(c.images) &&
+      c.images.every((i) => i && typeof i.file === 'string' && typeof i.style === 'string' && typeof i.sha256 === 'string') &&
+      ['train', 'val', 'test'].includes(c.split) && ['train', 'val', 'test'].includes(c.xsplit);
+    if (!ok) throw new DistillError(`${p}:${k + 1}: not a glyphs concept (key, captions, images with file/style/sha256, split, xsplit): the build is damaged; remove ${dir} and run distill data build glyphs.`);
+    out.push(c);
+  }
+  return out;
 }
 
 /** The `glyphs` / `glyphs-xstyle` dataset, built into the cache on first use. */

@@ -8,6 +8,7 @@ export * from './datasets.js';
 export * from './emoji.js';
 export * from './glyphs.js';
 export * from './images.js';
+export * from './image-hashes.js';
 export * from './sampler.js';
 export * from './image-sampler.js';
 

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWriteJson, createLogger, currentRuntime, initRuntime, readJsonFile, tf, type Dataset, type Logger, type RetrievalMetrics } from '@distill/core';
+import { createLogger, currentRuntime, initRuntime, readJsonFile, tf, type Dataset, type Logger, type RetrievalMetrics } from '@distill/core';
 import { ImageLoader, loadDataset, primeDatasetImages } from '@distill/data';
 import { computeRecall, measureLatency } from '@distill/eval';
 import { encodeSplit, loadStudent, obtainTeacherFeatures, stableStringify, subsetSplit, type SplitEmbeddings, type TrainConfig } from '@distill/training';
-import { readRanks } from './scheduler.js';
 import type { RunRanks } from './stats.js';
+import { checksumProblem, obtainRanks, writeSealedJson } from './store.js';
 
 /** The dataset of a config with its subsets applied, as the trainer sees it. */
 async function loadSubsetDataset(o: TrainConfig['dataset']): Promise<Dataset> {
@@ -16,7 +16,7 @@ async function loadSubsetDataset(o: TrainConfig['dataset']): Promise<Dataset> {
 
 /** Datasets are loaded once per process (rows keyed by their dataset section). */
 const datasets = new Map<string, Promise<Dataset>>();
-function datasetOf(cfg: TrainConfig): Promise<Dataset> {
+export function datasetOf(cfg: TrainConfig): Promise<Dataset> {
   const key = stableStringify(cfg.dataset);
   let d = datasets.get(key);
   if (!d) datasets.set(key, (d = loadSubsetDataset(cfg.dataset)));
@@ -41,19 +41,24 @@ export async function studentTestEmbeddings(cfg: TrainConfig, dir: string, log: 
   }
 }
 
+/** The manifest hash of a config's dataset (the dataset part of a run's fingerprint). */
+export async function datasetManifestHash(cfg: TrainConfig): Promise<string> {
+  return (await datasetOf(cfg)).manifestHash;
+}
+
 /**
- * Per-query test ranks of a finished run (for the bootstrap over test images), from its best student;
- * cached in <dir>/ranks.json. `rsum` is kept beside them to compare with the trainer's own figure.
+ * Per-query test ranks of a finished run (for the statistics over test images), from its best student;
+ * cached in <dir>/ranks.json with its checksum, and checked on every read against the test split (a
+ * rank outside it, a changed byte: named, and recomputed). `rsum` is kept beside them.
  */
 export async function runRanks(cfg: TrainConfig, dir: string, log: Logger = createLogger()): Promise<RunRanks & { rsum: number }> {
-  const cached = readRanks(dir) as (RunRanks & { rsum: number }) | undefined;
-  if (cached) return cached;
-  if (!existsSync(join(dir, 'best', 'student.json'))) throw new Error(`${dir} has no best student to evaluate`);
-  const emb = await studentTestEmbeddings(cfg, dir, log);
-  const r = computeRecall(emb.images, emb.texts, emb.dim, emb.textToImage, { engine: 'js' });
-  const out = { i2t: Array.from(r.i2tRanks), t2i: Array.from(r.t2iRanks), textToImage: Array.from(emb.textToImage), rsum: r.rsum };
-  atomicWriteJson(join(dir, 'ranks.json'), out);
-  return out;
+  const test = (await datasetOf(cfg)).splits.test;
+  return obtainRanks(join(dir, 'ranks.json'), { images: test.images.length, captions: test.captions.length }, async () => {
+    if (!existsSync(join(dir, 'best', 'student.json'))) throw new Error(`${dir} has no best student to evaluate`);
+    const emb = await studentTestEmbeddings(cfg, dir, log);
+    const r = computeRecall(emb.images, emb.texts, emb.dim, emb.textToImage, { engine: 'js' });
+    return { i2t: Array.from(r.i2tRanks), t2i: Array.from(r.t2iRanks), textToImage: Array.from(emb.textToImage), rsum: r.rsum };
+  }, log);
 }
 
 /**
@@ -94,7 +99,13 @@ export async function teacherTestMetrics(cfg: TrainConfig, log: Logger): Promise
  */
 export async function runLatency(dir: string, log: Logger = createLogger()): Promise<{ image: number; text: number }> {
   const f = join(dir, 'latency.json');
-  if (existsSync(f)) return readJsonFile<{ image: number; text: number }>(f);
+  if (existsSync(f)) {
+    const bad = checksumProblem(f);
+    const v = bad ? undefined : readJsonFile<{ image: number; text: number }>(f);
+    const ok = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0 && x < 60_000;
+    if (v && ok(v.image) && ok(v.text)) return v;
+    log.warn(`${f}: ${bad ?? 'out of range (ms per item, > 0)'}; measuring again`);
+  }
   await ensureRuntime(log);
   const { student } = loadStudent(join(dir, 'best'));
   try {
@@ -114,7 +125,7 @@ export async function runLatency(dir: string, log: Logger = createLogger()): Pro
       )[0].medianMs;
     const out = { image: await time(() => student.encodeImage(px, false)), text: await time(() => student.encodeText(tok, false)) };
     tf.dispose([px, tok.ids, tok.mask]);
-    atomicWriteJson(f, out);
+    writeSealedJson(f, out);
     return out;
   } finally {
     student.dispose();

@@ -2,11 +2,15 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { atomicWriteJson, createLogger, DistillError, RunDirectory, type Logger, type RetrievalMetrics } from '@distill/core';
 import { configHash, resolveMethod, type TrainConfig } from '@distill/training';
+import { CLAIMS_METHOD, findingsMarkdownTable, specClaims, withVerdicts, type Finding } from './claims.js';
 import { runLatency, runRanks, studentTestEmbeddings, teacherTestFeatures, teacherTestMetrics, warmTeacherCache } from './evaluate.js';
+import { runFingerprint, type RunFingerprint } from './fingerprint.js';
 import { svgBars, svgScatterPanels, svgSweep } from './plots.js';
-import { defaultStore, runScheduled, type RunOutcome, type Trainer } from './scheduler.js';
-import { loadSpec, planRows, type ExperimentSpec, type PlannedRow, type RunFlags, type Scale } from './spec.js';
-import { bootstrapClaim, meanStd, pca, seededRandom, quantile, verdict, type RunRanks, type Verdict } from './stats.js';
+import { planExperiment } from './plan.js';
+import { defaultStore, reuseSummary, runScheduled, type RunOutcome, type Trainer } from './scheduler.js';
+import { loadSpec, type ExperimentSpec, type PlannedRow, type PlannedRun, type RunFlags, type Scale } from './spec.js';
+import { chanceRsum, meanStd, pca, seededRandom, type RunRanks } from './stats.js';
+import { statisticsFromReplicates } from './verdicts.js';
 
 export const METRIC_KEYS = ['i2t_r1', 'i2t_r5', 'i2t_r10', 't2i_r1', 't2i_r5', 't2i_r10', 'rsum'] as const;
 type MetricKey = (typeof METRIC_KEYS)[number];
@@ -28,22 +32,12 @@ export interface ResultRow {
   /** Median ms per item at batch 1 (image, text tower) of seed 0's best student, where the spec asks for it. */
   latencyMs?: { image: number; text: number };
   paper?: { i2t?: number[]; t2i?: number[]; rsum: number };
-  runs: { seed: number; dir: string; status: string; rsum: number; steps: number; seconds: number }[];
+  runs: { seed: number; dir: string; status: string; reason: string; rsum: number; steps: number; seconds: number }[];
+  /** How many of its runs were reused stale (--reuse-stale): their code, teacher or dataset differ from now. */
+  stale?: number;
 }
 
-export interface Finding {
-  claim: string;
-  better: string[];
-  worse: string[];
-  /** mean RSUM of `better` minus mean RSUM of `worse` (test split), or in `unit`. */
-  effect: number;
-  /** What the effect measures (default RSUM). */
-  unit?: 'RSUM' | 'cosine';
-  /** 95% bootstrap interval of the effect. */
-  ci: [number, number];
-  verdict: Verdict;
-  resampled: string;
-}
+export type { Finding } from './claims.js';
 
 /** A difference in mean test RSUM against the spread of the rows it compares. */
 export interface Gap {
@@ -66,7 +60,7 @@ export function gapsAgainstSpread(rows: ResultRow[], findings: Finding[], teache
   const stdOf = (labels: string[]) => Math.max(...labels.map((l) => rows.find((r) => r.label === l)?.rsum.std ?? Number.NaN));
   return [
     ...(teacher ? rows.map((r) => gap(`teacher (${teacher.name}) - ${r.label}`, teacher.test.rsum - r.rsum.mean, r.rsum.std)) : []),
-    ...findings.map((f) => gap(f.claim, f.effect, stdOf([...f.better, ...f.worse]))),
+    ...findings.filter((f) => f.unit !== 'cosine').map((f) => gap(f.claim, f.effect.mean, stdOf(Object.keys(f.contrast)))),
   ];
 }
 
@@ -83,6 +77,8 @@ export interface ExperimentResults {
   seeds: number;
   setting: { dataset: string; teacher: string; student: string; preset: string; epochs: number; steps: number; trainImages?: number; testSubset?: number };
   rows: ResultRow[];
+  /** The RSUM of random rankings on this test split (the plots' dashed line). */
+  chanceRsum?: number;
   /** The teacher's own test recall (specs with teacherRow). */
   teacher?: { name: string; test: RetrievalMetrics };
   findings: Finding[];
@@ -91,11 +87,25 @@ export interface ExperimentResults {
   plots: string[];
   wallSeconds: number;
   store: string;
+  /** How many runs were reused, trained or resumed, and why (fingerprints). */
+  reuse: string;
+  /** Runs reused although their fingerprint differs (--reuse-stale only); every report marks them. */
+  staleRuns?: { label: string; seed: number; dir: string; reason: string }[];
 }
 
 export interface ExperimentOptions {
   scale: Scale;
-  seeds: number;
+  /** Seeds per row (0..N-1), or 'auto': start at minSeeds and add seeds to the rows of undecided claims up to maxSeeds. */
+  seeds: number | 'auto';
+  /** With seeds 'auto': the seeds every row starts with (default 3) and the most a row gets (default 10). */
+  minSeeds?: number;
+  maxSeeds?: number;
+  /** The preset every run starts from (default: the spec's preset for the scale, else smoke / emoji), e.g. glyphs to run a table on the main job's benchmark. */
+  preset?: string;
+  /** Reuse finished runs of the same config stored under another fingerprint (code, teacher, dataset), marked stale in every report. */
+  reuseStale?: boolean;
+  /** Each run's fingerprint (default: the code's sources, the teacher's files, the dataset's manifest; tests replace it). */
+  fingerprint?: (run: PlannedRun) => RunFingerprint | Promise<RunFingerprint>;
   /** Training processes at a time (default: the cores, one onnxruntime thread each). */
   workers?: number;
   /** onnxruntime threads per training process (default: the cores / workers, at least 1). */
@@ -111,6 +121,8 @@ export interface ExperimentOptions {
   only?: string[];
   /** Replaces the training processes (tests). */
   trainer?: Trainer;
+  /** The runs were trained elsewhere (a cluster executor): report from the store, refuse to train a missing run. */
+  collect?: boolean;
   /** The teacher's test recall for specs with teacherRow (default: from its cached features; tests replace it). */
   teacherMetrics?: (cfg: TrainConfig, log: Logger) => Promise<{ name: string; test: RetrievalMetrics } | undefined>;
   /** Skip the per-query re-evaluation (tests with a fake trainer): findings then have no interval. */
@@ -127,20 +139,10 @@ export function resultsMarkdownTable(rows: ResultRow[]): string {
   const head = `| row | seeds | i2t R@1 | i2t R@5 | i2t R@10 | t2i R@1 | t2i R@5 | t2i R@10 | RSUM | params |${lat ? ' image ms (b=1) | text ms (b=1) |' : ''} paper RSUM (Flickr30K) |`;
   const sep = `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|${lat ? '---:|---:|' : ''}---:|`;
   const ms = (r: ResultRow) => (lat ? ` ${r.latencyMs ? r.latencyMs.image.toFixed(2) : 'n/a'} | ${r.latencyMs ? r.latencyMs.text.toFixed(2) : 'n/a'} |` : '');
-  return [head, sep, ...rows.map((r) => `| ${r.label} | ${r.n} | ${METRIC_KEYS.map((k) => pm(r[k], r.n)).join(' | ')} | ${fmtParams(r.params)} |${ms(r)} ${r.paper ? r.paper.rsum.toFixed(1) : '-'} |`)].join('\n');
+  return [head, sep, ...rows.map((r) => `| ${r.label}${r.stale ? ` (STALE: ${r.stale} run${r.stale > 1 ? 's' : ''})` : ''} | ${r.n} | ${METRIC_KEYS.map((k) => pm(r[k], r.n)).join(' | ')} | ${fmtParams(r.params)} |${ms(r)} ${r.paper ? r.paper.rsum.toFixed(1) : '-'} |`)].join('\n');
 }
 
-export function findingsMarkdownTable(findings: Finding[]): string {
-  if (findings.length === 0) return '';
-  return [
-    '| claim (paper) | effect | 95% interval | verdict here |',
-    '|---|---:|---|---|',
-    ...findings.map((f) => {
-      const fmt = (v: number) => (f.unit === 'cosine' ? v.toFixed(3) : f1(v));
-      return `| ${f.claim} | ${f.effect >= 0 ? '+' : ''}${fmt(f.effect)}${f.unit === 'cosine' ? ' cosine' : ''} | [${fmt(f.ci[0])}, ${fmt(f.ci[1])}] | **${f.verdict}** |`;
-    }),
-  ].join('\n');
-}
+export { findingsMarkdownTable } from './claims.js';
 
 function rowStats(row: PlannedRow, outcomes: Map<string, RunOutcome>): ResultRow {
   const os = row.runs.map((r) => outcomes.get(r.hash)!);
@@ -152,12 +154,13 @@ function rowStats(row: PlannedRow, outcomes: Map<string, RunOutcome>): ResultRow
     ...(Object.fromEntries(METRIC_KEYS.map((k) => [k, stat(k)])) as Record<MetricKey, MS>),
     params: os[0]?.result.parameters.total,
     ...(row.paper ? { paper: row.paper } : {}),
-    runs: os.map((o) => ({ seed: o.run.seed, dir: o.dir, status: o.status, rsum: o.result.test.rsum, steps: o.result.steps, seconds: Math.round(o.result.seconds) })),
+    runs: os.map((o) => ({ seed: o.run.seed, dir: o.dir, status: o.status, reason: o.reason, rsum: o.result.test.rsum, steps: o.result.steps, seconds: Math.round(o.result.seconds) })),
+    ...(os.some((o) => o.status === 'stale') ? { stale: os.filter((o) => o.status === 'stale').length } : {}),
   };
 }
 
 /** Figure 2: teacher and student test features in one PCA basis, and how much closer matched pairs are than shuffled ones. */
-async function figure2(row: PlannedRow, outcomes: Map<string, RunOutcome>, out: RunDirectory, log: Logger, replicates: number): Promise<{ plot?: string; finding?: Finding }> {
+async function figure2(row: PlannedRow, outcomes: Map<string, RunOutcome>, out: RunDirectory, log: Logger, replicates: number): Promise<{ plot?: string; finding?: Omit<Finding, 'pHolm' | 'verdict' | 'verdictKind'> }> {
   const run = row.runs[0];
   const o = outcomes.get(run.hash)!;
   const teacher = await teacherTestFeatures(run.config, log);
@@ -218,24 +221,28 @@ async function figure2(row: PlannedRow, outcomes: Map<string, RunOutcome>, out: 
     for (let i = 0; i < nI; i++) w[Math.floor(rnd() * nI)]++;
     effects.push(diff(w));
   }
-  effects.sort((a, b) => a - b);
-  const ci: [number, number] = [quantile(effects, 0.025), quantile(effects, 0.975)];
+  const s = statisticsFromReplicates(diff(), effects);
   return {
     plot: 'figure2-pca.svg',
     finding: {
       claim: "Figure 2: the student's features align with the teacher's (cosine of an image's student and teacher features, minus that with another image's teacher feature)",
       better: [row.label],
       worse: ['shuffled teacher'],
-      effect: diff(),
+      contrast: { [row.label]: 1 },
+      effect: s.effect,
       unit: 'cosine',
-      ci,
-      verdict: verdict(ci),
-      resampled: 'test images (one seed)',
+      p: s.p,
+      mde: s.mde,
+      se: s.se,
+      df: s.df,
+      seeds: [run.seed],
+      resampled: `${s.resampled}, seed ${run.seed}`,
+      ...(o.status === 'stale' ? { stale: true } : {}),
     },
   };
 }
 
-async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<string, RunOutcome>, opts: ExperimentOptions & { out: string }, log: Logger, t0: number): Promise<ExperimentResults> {
+async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<string, RunOutcome>, opts: ExperimentOptions & { out: string; reuse: string }, log: Logger, t0: number): Promise<ExperimentResults> {
   const out = new RunDirectory(opts.out);
   const resultRows = rows.map((r) => rowStats(r, outcomes));
   if (spec.latency && !opts.trainer) {
@@ -243,31 +250,36 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
   }
   const replicates = opts.replicates ?? 1000;
   const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, log));
-  const findings: Finding[] = [];
-  for (const f of spec.findings) {
-    const group = async (labels: string[]) =>
-      Promise.all(labels.map(async (l) => Promise.all(rows.find((r) => r.label === l)!.runs.map((run) => ranksOf(run.config, outcomes.get(run.hash)!.dir)))));
-    const b = bootstrapClaim({ better: await group(f.better), worse: await group(f.worse) }, { replicates });
-    findings.push({ claim: f.claim, better: f.better, worse: f.worse, effect: b.effect, ci: b.ci, verdict: verdict(b.ci), resampled: b.resampled });
-  }
+  const claims = await specClaims(spec, rows, outcomes, ranksOf, replicates);
+  // the chance level of this test split, from the structure of a run's ranks
+  const r00 = rows[0].runs[0];
+  const probe = await ranksOf(r00.config, outcomes.get(r00.hash)!.dir).catch(() => undefined);
+  const chance = probe?.textToImage?.length ? chanceRsum(probe.textToImage, probe.i2t.length) : undefined;
   let teacher: ExperimentResults['teacher'];
   if (spec.teacherRow) {
     const cfg = rows.flatMap((r) => r.runs.map((x) => x.config)).find((c) => resolveMethod(c).needsTeacher);
     if (cfg) teacher = await (opts.teacherMetrics ?? teacherTestMetrics)(cfg, log);
   }
-  const gaps = spec.teacherRow ? gapsAgainstSpread(resultRows, findings, teacher) : undefined;
   const plots: string[] = [];
   const kind = spec.plot?.kind ?? 'bars';
   if (kind === 'sweep' && resultRows.every((r) => r.x !== undefined)) {
-    out.writeFile(`${spec.name}-sweep.svg`, svgSweep(spec.title, resultRows.map((r) => ({ x: r.x!, mean: r.rsum.mean, std: r.rsum.std })), { xLabel: spec.plot?.x, logX: spec.plot?.logX }));
+    out.writeFile(`${spec.name}-sweep.svg`, svgSweep(spec.title, resultRows.map((r) => ({ x: r.x!, mean: r.rsum.mean, std: r.rsum.std })), { xLabel: spec.plot?.x, logX: spec.plot?.logX, chance }));
     plots.push(`${spec.name}-sweep.svg`);
   }
   if (kind === 'pca') {
     const fig = await figure2(rows[0], outcomes, out, log, replicates);
     if (fig.plot) plots.push(fig.plot);
-    if (fig.finding) findings.push(fig.finding);
+    if (fig.finding) claims.push(fig.finding);
   }
-  out.writeFile(`${spec.name}-bars.svg`, svgBars(`${spec.title}: test RSUM, mean ± std over seeds`, resultRows.map((r) => ({ label: r.label, mean: r.rsum.mean, std: r.rsum.std }))));
+  // one family per table: Holm over its claims
+  const findings = withVerdicts(claims);
+  const gaps = spec.teacherRow ? gapsAgainstSpread(resultRows, findings, teacher) : undefined;
+  const staleRuns = rows.flatMap((r) =>
+    r.runs.map((run) => outcomes.get(run.hash)!).filter((o) => o.status === 'stale').map((o) => ({ label: o.run.label, seed: o.run.seed, dir: o.dir, reason: o.reason })),
+  );
+  const seedCounts = [...new Set(resultRows.map((r) => r.n))].sort((a, b) => a - b);
+  const seedsText = seedCounts.length === 1 ? `${seedCounts[0]} seed${seedCounts[0] > 1 ? 's' : ''} per row (0..${seedCounts[0] - 1})` : `${seedCounts.join(' to ')} seeds per row (--seeds auto: more where a claim was undecided)`;
+  out.writeFile(`${spec.name}-bars.svg`, svgBars(`${spec.title}: test RSUM, mean ± std over seeds`, resultRows.map((r) => ({ label: r.label, mean: r.rsum.mean, std: r.rsum.std })), 'test RSUM', chance));
   plots.push(`${spec.name}-bars.svg`);
 
   const c = rows[0].runs[0].config;
@@ -276,25 +288,36 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
     experiment: spec.name,
     title: spec.title,
     scale: opts.scale,
-    seeds: opts.seeds,
-    setting: { dataset: c.dataset.name, teacher: c.teacher.name, student: `${c.student.pair}/${c.student.preset}`, preset: opts.scale, epochs: c.schedule.epochs, steps: r0.steps, trainImages: c.dataset.trainSubset, testSubset: c.dataset.evalSubset },
+    seeds: opts.seeds === 'auto' ? Math.max(...resultRows.map((r) => r.n)) : opts.seeds,
+    setting: { dataset: c.dataset.name, teacher: c.teacher.name, student: `${c.student.pair}/${c.student.preset}`, preset: opts.preset ?? spec.preset?.[opts.scale] ?? opts.scale, epochs: c.schedule.epochs, steps: r0.steps, trainImages: c.dataset.trainSubset, testSubset: c.dataset.evalSubset },
     rows: resultRows,
     ...(teacher ? { teacher } : {}),
+    ...(chance !== undefined ? { chanceRsum: chance } : {}),
     findings,
     ...(gaps ? { gaps } : {}),
     plots,
     wallSeconds: Math.round((Date.now() - t0) / 1000),
     store: opts.store ?? defaultStore(),
+    reuse: opts.reuse,
+    ...(staleRuns.length ? { staleRuns } : {}),
   };
   out.writeJson('results.json', results);
-  const trained = resultRows.flatMap((r) => r.runs).filter((r) => r.status !== 'reused').length;
+  const trained = resultRows.flatMap((r) => r.runs).filter((r) => r.status === 'trained' || r.status === 'resumed').length;
   const md = [
     `# ${spec.title}`,
     '',
     spec.description ? `${spec.description.trim()}\n` : '',
-    `Scale \`${opts.scale}\`, ${opts.seeds} seed${opts.seeds > 1 ? 's' : ''} per row (0..${opts.seeds - 1}); dataset \`${c.dataset.name}\`${c.dataset.evalSubset ? ` (test subset ${c.dataset.evalSubset} images)` : ''}, teacher \`${c.teacher.name}\`, ` +
+    ...(staleRuns.length
+      ? [
+          `**STALE RUNS (--reuse-stale)**: ${staleRuns.length} run${staleRuns.length > 1 ? 's' : ''} below ${staleRuns.length > 1 ? 'were' : 'was'} computed by other code, another teacher or another dataset than now ` +
+            `(${[...new Set(staleRuns.map((r) => r.reason))].join('; ')}): ${staleRuns.map((r) => `${r.label} seed ${r.seed}`).join(', ')}. Rows and claims that use them are marked STALE.`,
+          '',
+        ]
+      : []),
+    `Scale \`${opts.scale}\`, ${seedsText}; dataset \`${c.dataset.name}\`${c.dataset.evalSubset ? ` (test subset ${c.dataset.evalSubset} images)` : ''}, teacher \`${c.teacher.name}\`, ` +
       `student \`${c.student.pair}/${c.student.preset}\` unless the row says otherwise, ${c.schedule.epochs} epochs, batch ${c.batchSize}. ` +
-      `Wall time ${results.wallSeconds} s (${trained} run${trained === 1 ? '' : 's'} trained or resumed, the others reused from the run store ${results.store}).`,
+      `Wall time ${results.wallSeconds} s (${trained} run${trained === 1 ? '' : 's'} of this table trained or resumed, the others reused from the run store ${results.store}). ` +
+      `Runs of this command: ${opts.reuse}.`,
     '',
     'Test split, recall in percent, mean ± standard deviation over seeds' +
       (resultRows.some((r) => r.latencyMs) ? '; latency: median ms per item at batch 1 of seed 0\'s best student on this machine, measured after training' : '') +
@@ -303,6 +326,7 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
     '',
     resultsMarkdownTable(resultRows),
     '',
+    ...(chance !== undefined ? [`Chance (random rankings of this test split): RSUM ${f1(chance)}.`, ''] : []),
     ...(teacher
       ? [`Teacher \`${teacher.name}\` on the same test split (from its cached features): ${METRIC_KEYS.map((k) => `${k} ${f1(teacher.test[k])}`).join(', ')}.`, '']
       : []),
@@ -313,8 +337,7 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
       ? [
           '## Claims',
           '',
-          `Effect: mean test RSUM of the claimed-better rows minus the others' (unless it says cosine); 95% percentile interval from ${replicates} bootstrap replicates ` +
-            `(${findings[0].resampled}); a claim holds when the interval lies above 0, does not hold when it lies below, and is inconclusive otherwise.`,
+          `${CLAIMS_METHOD} Test images: ${replicates} bootstrap resamples.`,
           '',
           findingsMarkdownTable(findings),
           '',
@@ -330,11 +353,17 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
 /** What the command prints at the end: the rows, the teacher's RSUM, the claims and the gaps. */
 function summaryTables(r: ExperimentResults): string {
   const parts = [resultsMarkdownTable(r.rows)];
+  if (r.staleRuns?.length) parts.unshift(`STALE: ${r.staleRuns.length} run(s) reused with --reuse-stale (${r.staleRuns.map((x) => `${x.label} seed ${x.seed}`).join(', ')})`);
   if (r.teacher) parts.push(`teacher ${r.teacher.name}: test RSUM ${f1(r.teacher.test.rsum)}`);
   if (r.findings.length) parts.push(findingsMarkdownTable(r.findings));
   if (r.gaps?.length) parts.push(gapsMarkdownTable(r.gaps));
   return parts.join('\n\n');
 }
+
+/** The trainer of a collecting experiment: a run the cluster did not finish is named, never trained here. */
+const refuseToTrain: Trainer = async (job) => {
+  throw new DistillError(`Run '${job.label}' seed ${job.config.seed} has no result in the store (${job.dir}): its task did not finish. Submit the experiment again (only the missing tasks run), or see ${join(job.dir, 'train.log')}.`, 1);
+};
 
 /** The specs an experiment name stands for (`all` and other specs with `include` expand). */
 export function expandSpecs(nameOrPath: string): ExperimentSpec[] {
@@ -351,46 +380,67 @@ export function expandSpecs(nameOrPath: string): ExperimentSpec[] {
 export async function runExperiments(nameOrPath: string, opts: ExperimentOptions): Promise<{ results: ExperimentResults[]; table: string }> {
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
-  if (!Number.isInteger(opts.seeds) || opts.seeds < 1) throw new DistillError(`--seeds expects a whole number >= 1, got ${opts.seeds}.`, 2);
-  const cores = availableParallelism();
-  const workers = opts.workers ?? cores;
-  if (!Number.isInteger(workers) || workers < 1) throw new DistillError(`--workers expects a whole number >= 1, got ${opts.workers}.`, 2);
-  let specs = expandSpecs(nameOrPath);
-  if (opts.only?.length) {
-    const keep = new Set(opts.only);
-    const known = new Set(specs.flatMap((s) => s.runs.map((r) => r.label)));
-    const unknown = opts.only.filter((l) => !known.has(l));
-    if (unknown.length) throw new DistillError(`--only: no row labelled ${unknown.map((l) => `'${l}'`).join(', ')} in '${nameOrPath}' (rows: ${[...known].join(', ')}).`, 2);
-    specs = specs
-      .map((s) => ({ ...s, runs: s.runs.filter((r) => keep.has(r.label)), findings: s.findings.filter((f) => [...f.better, ...f.worse].every((l) => keep.has(l))) }))
-      .filter((s) => s.runs.length > 0);
-  }
-  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new DistillError(`--threads expects a whole number >= 1, got ${opts.threads}.`, 2);
-  // each training process gets an equal share of the cores (one onnxruntime thread each by default)
-  const threads = opts.threads ?? Math.max(1, Math.floor(cores / workers));
-  const plans = specs.map((spec) => ({ spec, rows: planRows(spec, { scale: opts.scale, seeds: opts.seeds, flags: opts.flags, threads }) }));
-  const allRuns = plans.flatMap((p) => p.rows.flatMap((r) => r.runs));
-  const unique = new Set(allRuns.map((r) => r.hash)).size;
+  const auto = opts.seeds === 'auto';
+  // the first plan checks the flags (seeds, workers, threads, --only) and numbers the tasks as the cluster executors do
+  const first0 = planExperiment(nameOrPath, opts);
+  const { specs, threads } = first0;
+  const seeds0 = auto ? (opts.minSeeds ?? 3) : (opts.seeds as number);
+  const maxSeeds = auto ? (opts.maxSeeds ?? 10) : seeds0;
+  const workers = opts.workers ?? availableParallelism();
+  // seeds per row label of each spec (--seeds auto grows those of undecided claims)
+  const seedsFor = specs.map((spec) => Object.fromEntries(spec.runs.map((r) => [r.label, seeds0])) as Record<string, number>);
+  const plan = () => planExperiment(nameOrPath, { ...opts, seedsFor }).plans;
+  let plans = first0.plans;
   const store = opts.store ?? defaultStore();
-  log.info(`experiment ${nameOrPath}: ${specs.length} table${specs.length > 1 ? 's' : ''}, ${allRuns.length} runs (${unique} distinct), ${workers} at a time, run store ${store}`);
-  if (!opts.trainer) await warmTeacherCache(allRuns.map((r) => r.config), (c) => resolveMethod(c).needsTeacher, log);
   const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, log));
-  let finished = 0;
-  const outcomes = await runScheduled(allRuns, {
-    store,
-    workers,
-    log,
-    trainer: opts.trainer,
-    after: async (o) => {
-      finished++;
-      log.info(`[${finished}/${unique}] ${o.run.label} seed ${o.run.seed}: ${o.status}, test RSUM ${o.result.test.rsum.toFixed(2)}`);
-      await ranksOf(o.run.config, o.dir);
-    },
-  });
+  const fingerprint = opts.fingerprint ?? ((run: PlannedRun) => runFingerprint(run.config));
+  /** The first outcome of each run in this command (what was reused, trained, and why). */
+  const first = new Map<string, RunOutcome>();
+  let outcomes = new Map<string, RunOutcome>();
+  for (let round = 1; ; round++) {
+    const allRuns = plans.flatMap((p) => p.rows.flatMap((r) => r.runs));
+    const unique = new Set(allRuns.map((r) => r.hash)).size;
+    log.info(`experiment ${nameOrPath}${auto ? ` (seeds auto, round ${round})` : ''}: ${specs.length} table${specs.length > 1 ? 's' : ''}, ${allRuns.length} runs (${unique} distinct), ${workers} at a time, run store ${store}`);
+    if (!opts.trainer && !opts.collect) await warmTeacherCache(allRuns.map((r) => r.config), (c) => resolveMethod(c).needsTeacher, log);
+    let finished = 0;
+    outcomes = await runScheduled(allRuns, {
+      store,
+      workers,
+      log,
+      trainer: opts.collect ? refuseToTrain : opts.trainer,
+      fingerprint,
+      reuseStale: opts.reuseStale,
+      after: async (o) => {
+        finished++;
+        if (!first.has(o.run.hash)) first.set(o.run.hash, o);
+        log.info(`[${finished}/${unique}] ${o.run.label} seed ${o.run.seed}: ${o.status} (${o.reason}), test RSUM ${o.result.test.rsum.toFixed(2)}`);
+        await ranksOf(o.run.config, o.dir);
+      },
+    });
+    if (!auto) break;
+    // add a seed to every row of each undecided claim (all rows of a claim share its seeds)
+    let grew = false;
+    for (const [i, { spec, rows }] of plans.entries()) {
+      const findings = withVerdicts(await specClaims(spec, rows, outcomes, ranksOf, opts.replicates ?? 1000));
+      const grow = new Set(findings.filter((f) => f.verdictKind === 'inconclusive').flatMap((f) => Object.keys(f.contrast)));
+      for (const label of grow) {
+        if (seedsFor[i][label] < maxSeeds) {
+          seedsFor[i][label]++;
+          grew = true;
+        }
+      }
+      const undecided = findings.filter((f) => f.verdictKind === 'inconclusive').length;
+      log.info(`${spec.name}: ${findings.length - undecided} of ${findings.length} claims decided${undecided && grew ? `; adding a seed to ${[...grow].filter((l) => seedsFor[i][l] <= maxSeeds).join(', ')}` : ''}`);
+    }
+    if (!grew) break;
+    plans = plan();
+  }
+  const reuse = reuseSummary(first.values());
+  log.info(`runs: ${reuse}`);
   const results: ExperimentResults[] = [];
   for (const { spec, rows } of plans) {
     const dir = specs.length > 1 ? join(opts.out, spec.name) : opts.out;
-    results.push(await report(spec, rows, outcomes, { ...opts, out: dir, store }, log, t0));
+    results.push(await report(spec, rows, outcomes, { ...opts, out: dir, store, reuse }, log, t0));
   }
   if (specs.length > 1) {
     atomicWriteJson(join(opts.out, 'results.json'), { experiment: nameOrPath, experiments: results });
@@ -410,7 +460,7 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
  */
 export async function runSeeds(
   cfg: TrainConfig,
-  opts: { seeds: number; out: string; workers?: number; store?: string; logger?: Logger },
+  opts: { seeds: number; out: string; workers?: number; store?: string; logger?: Logger; reuseStale?: boolean },
 ): Promise<{ results: ExperimentResults; table: string }> {
   if (!Number.isInteger(opts.seeds) || opts.seeds < 1) throw new DistillError(`--seeds expects a whole number >= 1, got ${opts.seeds}.`, 2);
   const rows: ExperimentSpec['runs'] = [{ label: `${cfg.losses}: ${cfg.student.pair}/${cfg.student.preset}` }];
@@ -439,12 +489,16 @@ export async function runSeeds(
     store,
     workers,
     log,
+    fingerprint: (run) => runFingerprint(run.config),
+    reuseStale: opts.reuseStale,
     after: async (o) => {
-      log.info(`${o.run.label} seed ${o.run.seed}: ${o.status}, test RSUM ${o.result.test.rsum.toFixed(2)}`);
+      log.info(`${o.run.label} seed ${o.run.seed}: ${o.status} (${o.reason}), test RSUM ${o.result.test.rsum.toFixed(2)}`);
       await runRanks(o.run.config, o.dir, log);
     },
   });
-  const results = await report(spec, planned, outcomes, { scale: 'full', seeds: opts.seeds, out: opts.out, store }, log, t0);
+  const reuse = reuseSummary(outcomes.values());
+  log.info(`runs: ${reuse}`);
+  const results = await report(spec, planned, outcomes, { scale: 'full', seeds: opts.seeds, out: opts.out, store, reuse }, log, t0);
   const table = summaryTables(results);
   return { results, table };
 }

@@ -16,8 +16,16 @@ function svgHead(W: number, H: number, title: string): string[] {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${esc(title)}</text>`,
+    // a title wider than the plot (about 7 px a character at 13 px) is squeezed to fit rather than clipped
+    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13"${title.length * 7 > W - 16 ? ` textLength="${W - 16}" lengthAdjust="spacingAndGlyphs"` : ''}>${esc(title)}</text>`,
   ];
+}
+
+/** A dashed horizontal line at the chance level (RSUM of random rankings), labelled. */
+function chanceLine(p: string[], { W, R, L }: Box, py: (v: number) => number, chance: number | undefined): void {
+  if (chance === undefined || !Number.isFinite(chance)) return;
+  const y = py(chance).toFixed(1);
+  p.push(`<line x1="${L}" y1="${y}" x2="${W - R}" y2="${y}" stroke="#888" stroke-dasharray="4 3"/><text x="${W - R - 2}" y="${(py(chance) - 3).toFixed(1)}" text-anchor="end" fill="#666">chance ${tick(chance)}</text>`);
 }
 
 interface Box { W: number; H: number; L: number; R: number; T: number; B: number }
@@ -34,9 +42,9 @@ function axes(p: string[], { W, H, L, R, T, B }: Box, y0: number, y1: number, py
 }
 
 /** One bar per row (mean) with a +-std error bar; rows with a paper value get a hollow marker on a second axis label. */
-export function svgBars(title: string, bars: { label: string; mean: number; std: number }[], yLabel = 'test RSUM'): string {
+export function svgBars(title: string, bars: { label: string; mean: number; std: number }[], yLabel = 'test RSUM', chance?: number): string {
   const W = Math.max(420, 70 + bars.length * 60), H = 340, L = 60, R = 20, T = 30, B = 90;
-  const hi = Math.max(...bars.map((b) => b.mean + b.std), 0);
+  const hi = Math.max(...bars.map((b) => b.mean + b.std), chance ?? 0, 0);
   const [y0, y1] = [0, axisRange(0, hi)[1]];
   const py = (v: number) => T + (1 - (v - y0) / (y1 - y0)) * (H - T - B);
   const bw = (W - L - R) / Math.max(1, bars.length);
@@ -55,17 +63,18 @@ export function svgBars(title: string, bars: { label: string; mean: number; std:
     const lx = x + w / 2;
     p.push(`<text x="${lx}" y="${H - B + 12}" text-anchor="end" transform="rotate(-40 ${lx} ${H - B + 12})">${esc(b.label)}</text>`);
   });
+  chanceLine(p, { W, H, L, R, T, B }, py, chance);
   p.push('</svg>');
   return p.join('\n');
 }
 
 /** A sweep: mean over seeds against x, with +-std error bars (log x when asked). */
-export function svgSweep(title: string, points: { x: number; mean: number; std: number }[], opts: { xLabel?: string; logX?: boolean; yLabel?: string } = {}): string {
+export function svgSweep(title: string, points: { x: number; mean: number; std: number }[], opts: { xLabel?: string; logX?: boolean; yLabel?: string; chance?: number } = {}): string {
   const W = 520, H = 320, L = 60, R = 20, T = 30, B = 45;
   const tx = (v: number) => (opts.logX ? Math.log10(v) : v);
   const xs = points.map((q) => tx(q.x));
   const [x0, x1] = axisRange(Math.min(...xs), Math.max(...xs));
-  const [y0, y1] = axisRange(Math.min(...points.map((q) => q.mean - q.std)), Math.max(...points.map((q) => q.mean + q.std)));
+  const [y0, y1] = axisRange(Math.min(...points.map((q) => q.mean - q.std), opts.chance ?? Infinity), Math.max(...points.map((q) => q.mean + q.std)));
   const px = (v: number) => L + ((tx(v) - x0) / (x1 - x0)) * (W - L - R);
   const py = (v: number) => T + (1 - (v - y0) / (y1 - y0)) * (H - T - B);
   const p = svgHead(W, H, title);
@@ -77,6 +86,7 @@ export function svgSweep(title: string, points: { x: number; mean: number; std: 
     p.push(`<circle cx="${px(q.x)}" cy="${py(q.mean)}" r="3" fill="${COLORS[0]}"/>`);
     if (q.std > 0) p.push(`<line x1="${px(q.x)}" y1="${py(q.mean - q.std)}" x2="${px(q.x)}" y2="${py(q.mean + q.std)}" stroke="#000"/>`);
   }
+  chanceLine(p, { W, H, L, R, T, B }, py, opts.chance);
   p.push('</svg>');
   return p.join('\n');
 }

@@ -8,8 +8,8 @@ import { expandSpecs } from './experiment.js';
 import { loadSpec, planRows, shippedSpecNames } from './spec.js';
 
 describe('shipped experiment specs', () => {
-  it('ship the paper tables, arch, figure2, glyphs and all', () => {
-    expect(shippedSpecNames()).toEqual(['all', 'arch', 'figure2', 'glyphs', 'table2', 'table4', 'table5', 'table6', 'table7', 'table8', 'table9', 'table10']);
+  it('ship the paper tables, arch, finding2, figure2, glyphs and all', () => {
+    expect(shippedSpecNames()).toEqual(['all', 'arch', 'figure2', 'finding2', 'glyphs', 'table2', 'table4', 'table5', 'table6', 'table7', 'table8', 'table9', 'table10']);
   });
 
   it('every spec resolves to valid configs at both scales, one per seed', () => {
@@ -41,11 +41,44 @@ describe('shipped experiment specs', () => {
     expect(hashOf('table6', 'without L2 normalisation')).not.toBe(shared);
   });
 
-  it('the command-line flags set every run; the scale picks the preset', () => {
+  it('the command-line flags set every run; the scale picks the preset, --preset overrides it', () => {
     const rows = planRows(loadSpec('arch'), { scale: 'full', seeds: 1, flags: { student: { preset: 'small' }, teacher: { name: 'emoji' } } });
-    expect(rows.map((r) => `${r.runs[0].config.student.pair}/${r.runs[0].config.student.preset}`)).toEqual(['vit-bert/small', 'deit-albert/small', 'resnet-bert/small', 'vit-textcnn/small', 'resnet-textcnn/small']);
+    expect(rows.slice(0, 4).map((r) => `${r.runs[0].config.student.pair}/${r.runs[0].config.student.preset}`)).toEqual(['vit-bert/small', 'resnet-bert/small', 'vit-textcnn/small', 'resnet-textcnn/small']);
+    // finding2 sets its sizes per row: --size would collapse them
+    expect(() => planRows(loadSpec('finding2'), { scale: 'full', seeds: 1, flags: { student: { preset: 'small' } } })).toThrow(/--size small would override the sizes experiment 'finding2' sets per row \(vit-bert tiny, deit-albert tiny, vit-bert small, deit-albert small\); drop --size./);
+    const g = planRows(loadSpec('table2'), { scale: 'full', seeds: 1, preset: 'glyphs' })[0].runs[0].config;
+    expect([g.dataset.name, g.teacher.name]).toEqual(['glyphs', 'glyphs']);
     expect(planRows(loadSpec('table2'), { scale: 'smoke', seeds: 1 })[0].runs[0].config.dataset.trainSubset).toBe(256);
     expect(planRows(loadSpec('table2'), { scale: 'full', seeds: 1 })[0].runs[0].config.dataset.trainSubset).toBeUndefined();
+  });
+
+  it('arch is a 2x2 of image x text family at matched parameter counts, each pair with and without a teacher; its claims are contrasts', async () => {
+    const spec = loadSpec('arch');
+    const rows = planRows(spec, { scale: 'full', seeds: 1 });
+    expect(rows.map((r) => [r.runs[0].config.student.pair, r.runs[0].config.losses])).toEqual(
+      [...['vit-bert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn'].map((p) => [p, 'dsmd-official']), ...['vit-bert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn'].map((p) => [p, 'none'])],
+    );
+    const container = trainingContainer();
+    const params: number[] = [];
+    for (const r of rows.slice(0, 4)) {
+      const student = await createStudentFor(r.runs[0].config.student, { embedDim: 256, seed: 0, container });
+      params.push(student.parameterCount().total);
+      student.dispose();
+    }
+    expect(params).toEqual([352128, 352203, 351238, 351313]);
+    expect(Math.max(...params) / Math.min(...params)).toBeLessThan(1.003);
+    // the interaction's weights sum to 0 over each factor
+    expect(spec.findings[0].contrast).toEqual({ 'vit-bert': 1, 'resnet-textcnn': 1, 'resnet-bert': -1, 'vit-textcnn': -1 });
+    expect(Object.values(spec.findings[1].contrast!).reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
+  it('a finding names better and worse rows or a contrast, not both', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'distill-spec-'));
+    const f = join(dir, 'c.yaml');
+    writeFileSync(f, 'name: x\ntitle: X\nruns: [{ label: a }, { label: b }]\nfindings: [{ claim: c, better: a, worse: b, contrast: { a: 1 } }]\n');
+    expect(() => loadSpec(f)).toThrow(/a finding names either 'better' and 'worse' rows, or a 'contrast'/);
+    writeFileSync(f, 'name: x\ntitle: X\nruns: [{ label: a }, { label: b }]\nfindings: [{ claim: c, contrast: { a: 1, zz: -1 } }]\n');
+    expect(() => loadSpec(f)).toThrow(/names 'zz', which is not a run label/);
   });
 
   it("table6 switches the L2 normalisation of the losses' features off in one row, and the trainer's student gets it", async () => {
@@ -99,7 +132,7 @@ describe('user specs', () => {
   });
 
   it('says what is wrong in one line', () => {
-    expect(() => loadSpec('table99')).toThrow(/Unknown experiment 'table99'. Available: all, arch, figure2, glyphs, table2/);
+    expect(() => loadSpec('table99')).toThrow(/Unknown experiment 'table99'. Available: all, arch, figure2, finding2, glyphs, table2/);
     expect(() => loadSpec(join(dir, 'missing.yaml'))).toThrow(/Experiment spec not found/);
     expect(() => loadSpec(write('bad-key.yaml', 'name: x\ntitle: X\nrunz: []\n'))).toThrow(DistillError);
     expect(() => loadSpec(write('dup.yaml', 'name: x\ntitle: X\nruns: [{ label: a }, { label: a }]\n'))).toThrow(/'a' is used twice/);

@@ -46,9 +46,37 @@ export const SpecSchema = z.strictObject({
       }),
     )
     .default([]),
-  findings: z.array(z.strictObject({ claim: z.string(), better: labels, worse: labels })).default([]),
+  /**
+   * The claims: `better` rows beat `worse` rows (effect = mean of better - mean of worse), or a general
+   * linear contrast of rows (`contrast: { label: weight }`, e.g. a 2x2 interaction +1 -1 -1 +1, or a
+   * distillation gain: distilled +1, the same student without a teacher -1). Rows are paired by seed.
+   */
+  findings: z
+    .array(
+      z
+        .strictObject({ claim: z.string(), better: labels.optional(), worse: labels.optional(), contrast: z.record(z.string(), z.number()).optional() })
+        .refine((f) => (f.contrast ? !f.better && !f.worse && Object.keys(f.contrast).length > 0 : !!f.better && !!f.worse), {
+          message: "a finding names either 'better' and 'worse' rows, or a 'contrast' (label: weight), not both",
+        }),
+    )
+    .default([]),
 });
 export type ExperimentSpec = z.output<typeof SpecSchema>;
+export type SpecFinding = ExperimentSpec['findings'][number];
+
+/** A finding's contrast weights by row label: better rows +1/|better|, worse rows -1/|worse|, or its own contrast. */
+export function findingContrast(f: SpecFinding): Map<string, number> {
+  if (f.contrast) return new Map(Object.entries(f.contrast));
+  const m = new Map<string, number>();
+  for (const l of f.better ?? []) m.set(l, (m.get(l) ?? 0) + 1 / f.better!.length);
+  for (const l of f.worse ?? []) m.set(l, (m.get(l) ?? 0) - 1 / f.worse!.length);
+  return m;
+}
+
+/** The row labels a finding compares. */
+export function findingLabels(f: SpecFinding): string[] {
+  return [...findingContrast(f).keys()];
+}
 
 /** The folder of the specs shipped with this package (src/../specs, dist/../specs). */
 export function specsDir(): string {
@@ -93,7 +121,7 @@ export function loadSpec(nameOrPath: string): ExperimentSpec {
     seen.add(run.label);
   }
   for (const f of spec.findings)
-    for (const l of [...f.better, ...f.worse])
+    for (const l of findingLabels(f))
       if (!seen.has(l)) throw new DistillError(`Experiment spec ${file}: the finding '${f.claim}' names '${l}', which is not a run label (${[...seen].join(', ')}).`, 2);
   return spec;
 }
@@ -117,15 +145,19 @@ export interface PlannedRow {
 }
 
 /**
- * Every row of a spec at a scale, with one resolved config per seed (0 .. seeds-1):
+ * Every row of a spec at a scale, with one resolved config per seed (0 .. seeds-1, or 0 .. seedsFor[label]-1):
  * defaults <- preset <- spec base <- spec scale <- run's set <- flags <- seed.
  */
-export function planRows(spec: ExperimentSpec, opts: { scale: Scale; seeds: number; flags?: RunFlags; threads?: number }): PlannedRow[] {
-  const preset = spec.preset?.[opts.scale] ?? (opts.scale === 'smoke' ? 'smoke' : 'emoji');
+export function planRows(spec: ExperimentSpec, opts: { scale: Scale; seeds: number; flags?: RunFlags; threads?: number; seedsFor?: Record<string, number>; preset?: string }): PlannedRow[] {
+  const preset = opts.preset ?? spec.preset?.[opts.scale] ?? (opts.scale === 'smoke' ? 'smoke' : 'emoji');
+  if (opts.flags?.student?.preset) {
+    const sized = spec.runs.filter((r) => (r.set as { student?: { preset?: unknown } } | undefined)?.student?.preset !== undefined).map((r) => r.label);
+    if (sized.length) throw new DistillError(`--size ${opts.flags.student.preset} would override the sizes experiment '${spec.name}' sets per row (${sized.join(', ')}); drop --size.`, 2);
+  }
   return spec.runs.map((run) => {
     let layer: DeepPartial<TrainConfig> = {};
     for (const l of [spec.base, spec.scales?.[opts.scale], run.set, opts.flags]) if (l) layer = deepMerge(layer, l);
-    const runs = Array.from({ length: opts.seeds }, (_, seed) => {
+    const runs = Array.from({ length: opts.seedsFor?.[run.label] ?? opts.seeds }, (_, seed) => {
       let config: TrainConfig;
       try {
         config = resolveConfig({ preset, overrides: deepMerge(layer, { seed, baseline: false, ...(opts.threads ? { threads: opts.threads } : {}) }), overridesName: `experiment '${spec.name}', row '${run.label}'` });

@@ -212,3 +212,27 @@ export function pca(x: Float32Array, n: number, d: number, k = 2, seed = 1): { p
     }
   return { projected, explained };
 }
+
+/**
+ * The RSUM of random rankings on a split with this structure (each caption's image, and the number of
+ * images): i2t R@k = 1 - prod_{j<k} (T - c_i - j) / (T - j) for an image with c_i of the T captions,
+ * averaged over the images that have captions; t2i R@k = k / N.
+ */
+export function chanceRsum(textToImage: ArrayLike<number>, nImages: number): number {
+  const T = textToImage.length;
+  const caps = new Float64Array(nImages);
+  for (let j = 0; j < T; j++) caps[textToImage[j]]++;
+  let total = 0;
+  for (const k of [1, 5, 10]) {
+    let s = 0, n = 0;
+    for (let i = 0; i < nImages; i++) {
+      if (caps[i] === 0) continue;
+      let miss = 1;
+      for (let j = 0; j < Math.min(k, T); j++) miss *= Math.max(0, T - caps[i] - j) / (T - j);
+      s += 1 - miss;
+      n++;
+    }
+    total += 100 * (n ? s / n : 0) + 100 * Math.min(1, k / nImages);
+  }
+  return total;
+}

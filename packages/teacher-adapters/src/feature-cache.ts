@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createProgress, DistillError, readCheckpoint, sha256, writeCheckpoint, type Checkpoint, type Dataset, type Logger } from '@distill/core';
-import { ImageLoader, primeDatasetImages } from '@distill/data';
+import { createProgress, DistillError, readCheckpoint, sha256, writeCheckpoint, type Checkpoint, type Dataset, type Logger, type Teacher } from '@distill/core';
+import { hashDatasetImages, ImageLoader, primeDatasetImages, type ImageHashes } from '@distill/data';
+import { mergeShards, writeShardManifest, type ShardPending, type ShardSpec } from './shards.js';
 import { isPrecomputed, type TeacherSource } from './teachers.js';
 
 /** Teacher features of every split, rows aligned with split.images / split.captions. */
@@ -22,31 +23,76 @@ export function cacheRoot(): string {
   return process.env.DISTILL_CACHE_DIR ?? join(process.cwd(), '.cache', 'distill');
 }
 
+/** The cache key of a teacher's features over a dataset, and the cache file it names. */
+export interface TeacherFeatureKey {
+  /** sha256 (hex) over everything below. */
+  key: string;
+  /** <cacheDir>/teacher-features/<teacher>-<key[:24]>.safetensors */
+  file: string;
+  /** The dataset's image hashes (per split, in split order) and the skipped files. */
+  images: ImageHashes;
+}
+
+/**
+ * The teacher-feature cache key, by content: the teacher's fingerprint (sha256 of its model files), its
+ * preprocessing and text length, the sha256 of every image file's bytes (memoised by path + size + mtime
+ * + ctime, see @distill/data's hashDatasetImages), every caption with the image it belongs to, the
+ * images skipped as unreadable (with skipBadImages) and a non-cpu device (its floats round
+ * differently). Replacing a picture under the same name gives a new key; the image root's name is not
+ * in it (the same bytes elsewhere are the same features). An image that cannot be read is a
+ * DistillError unless skipBadImages; an image that differs from the sha256 its dataset's manifest
+ * recorded is a DistillError saying to rebuild.
+ */
+export function teacherFeatureKey(
+  teacher: Pick<Teacher, 'name' | 'fingerprint' | 'preprocess' | 'maxTextLength'>,
+  dataset: Dataset,
+  opts: { device?: string; skipBadImages?: boolean; cacheDir?: string; log?: Logger } = {},
+): TeacherFeatureKey {
+  const device = opts.device ?? 'cpu';
+  const cacheDir = opts.cacheDir ?? cacheRoot();
+  const images = hashDatasetImages(dataset, { cacheDir, skipBadImages: opts.skipBadImages, log: opts.log });
+  const rows = Object.keys(dataset.splits)
+    .sort()
+    .map((n) => [n, dataset.splits[n].images.length, dataset.splits[n].captions.map((c) => [c.image, c.text])]);
+  const key = sha256(
+    JSON.stringify({ v: 2, teacher: teacher.fingerprint(), pre: teacher.preprocess, len: teacher.maxTextLength, images: images.digest, rows, ...(device !== 'cpu' ? { device } : {}) }),
+  );
+  return { key, file: join(cacheDir, 'teacher-features', `${teacher.name}-${key.slice(0, 24)}.safetensors`), images };
+}
+
 /**
  * Run the teacher over every split (images once each, captions once each), or read its features from
- * the cache (a `features` teacher's are read from its store). The cache key hashes the teacher's files,
- * its preprocessing and the dataset's rows (and a non-cpu `device`: its floats round differently), so a
- * changed teacher or dataset never reuses stale features. Work is written in verified chunks as it goes:
+ * the cache (a `features` teacher's are read from its store). The cache key (teacherFeatureKey) hashes
+ * the teacher's files, its preprocessing, every image's bytes and every caption, so a changed teacher,
+ * picture or caption never reuses stale features. Work is written in verified chunks as it goes:
  * a killed extraction resumes where it stopped. The teacher is disposed when done.
  */
-export async function extractTeacherFeatures(
-  source: TeacherSource,
-  dataset: Dataset,
-  opts: { batchSize: number; skipBadImages?: boolean; device?: string; parameters?: number; cacheDir?: string },
-  log: Logger,
-): Promise<TeacherFeatures> {
+export async function extractTeacherFeatures(source: TeacherSource, dataset: Dataset, opts: ExtractOptions, log: Logger): Promise<TeacherFeatures> {
+  return (await extractOrShard(source, dataset, opts, log)) as TeacherFeatures;
+}
+
+export interface ExtractOptions {
+  batchSize: number;
+  skipBadImages?: boolean;
+  device?: string;
+  parameters?: number;
+  cacheDir?: string;
+}
+
+/**
+ * extractTeacherFeatures, or with `shard` only the chunks of shard index/count (chunk i belongs to shard
+ * i mod count), recorded in a shard manifest; the shards are merged into the cache file once all of
+ * them exist and verify (shards.ts). `shard.merge`: compute nothing, merge what the shards wrote.
+ */
+export async function extractOrShard(source: TeacherSource, dataset: Dataset, opts: ExtractOptions & { shard?: ShardSpec }, log: Logger): Promise<TeacherFeatures | ShardPending> {
   if (isPrecomputed(source)) {
     const store = source.features(dataset);
     log.info(`teacher ${source.name}: features read from its store (dim ${store.dim})`);
     return { name: source.name, dim: store.dim, fingerprint: source.fingerprint(), train: store.splits.train, splits: store.splits };
   }
   const teacher = source;
-  const device = opts.device ?? 'cpu';
   const parameters = opts.parameters;
-  const rows = Object.entries(dataset.splits).map(([n, s]) => [n, s.images.map((i) => i.path), s.captions.map((c) => [c.image, c.text])]);
-  // features computed on WebGPU differ in float rounding: their own cache entry (cpu keeps the key it always had)
-  const key = sha256(JSON.stringify({ v: 1, teacher: teacher.fingerprint(), pre: teacher.preprocess, len: teacher.maxTextLength, manifest: dataset.manifestHash, rows, ...(device !== 'cpu' ? { device } : {}) }));
-  const file = join(opts.cacheDir ?? cacheRoot(), 'teacher-features', `${teacher.name}-${key.slice(0, 24)}.safetensors`);
+  const { key, file } = teacherFeatureKey(teacher, dataset, { ...opts, log });
   if (existsSync(file)) {
     // Verified (checksum over every tensor and the state) and checked against the dataset's counts;
     // a cache that fails is reported with its path and rebuilt, never used.
@@ -58,6 +104,11 @@ export async function extractTeacherFeatures(
     }
     log.warn(`teacher feature cache ${file} is unusable (${cached.problem}): rebuilding it`);
     rmSync(file, { force: true });
+  }
+  const shard = opts.shard;
+  if (shard?.merge) {
+    await teacher.dispose?.();
+    return mergeShards({ file, key, name: teacher.name, dataset, batchSize: opts.batchSize, count: shard.count, parameters }, log);
   }
   const loader = new ImageLoader(dataset, teacher.preprocess, { memoryCache: true, skipBadImages: opts.skipBadImages, logger: log });
   await primeDatasetImages(dataset, loader);
@@ -73,11 +124,15 @@ export async function extractTeacherFeatures(
   const progress = createProgress({ label: `teacher ${teacher.name}`, total });
   let dim = teacher.dim;
   let dimSeen: number | undefined; // the dim of the chunks so far: every chunk must agree
+  let chunkIndex = 0; // over every split and kind, in order: chunk i belongs to shard i mod count
+  const mine: string[] = [];
   const run = async (split: string, kind: 'images' | 'texts', n: number, encode: (start: number, end: number) => Promise<Float32Array>) => {
     const pieces: Float32Array[] = [];
     for (let start = 0; start < n; start += chunk) {
       const end = Math.min(n, start + chunk);
-      const partFile = join(parts, `${split}.${kind}.${start}-${end}.safetensors`);
+      if (shard && chunkIndex++ % shard.count !== shard.index) continue;
+      const partFile = join(parts, chunkName(split, kind, start, end));
+      mine.push(partFile);
       let piece: Float32Array | undefined;
       if (existsSync(partFile)) {
         const c = readFeatureChunk(partFile, end - start, dimSeen);
@@ -116,17 +171,48 @@ export async function extractTeacherFeatures(
     splits[name] = { images, texts };
   }
   progress.done();
+  if (shard) {
+    writeShardManifest(parts, { key, index: shard.index, count: shard.count, dim, chunks: mine });
+    log.info(`teacher ${teacher.name}: shard ${shard.index}/${shard.count} (${mine.length} chunks) written to ${parts}`);
+    await teacher.dispose?.();
+    return mergeShards({ file, key, name: teacher.name, dataset, batchSize: opts.batchSize, count: shard.count, parameters }, log);
+  }
   if (teacher.dim !== dim) (teacher as { dim: number }).dim = dim;
   log.info(`teacher ${teacher.name}: features for ${Object.keys(splits).join(', ')} (dim ${teacher.dim}), cached in ${file}`);
-  const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-  for (const [s, f] of Object.entries(splits)) {
-    tensors[`${s}/images`] = { shape: [f.images.length / teacher.dim, teacher.dim], data: f.images };
-    tensors[`${s}/texts`] = { shape: [f.texts.length / teacher.dim, teacher.dim], data: f.texts };
-  }
-  writeCheckpoint(file, { tensors, state: { key, name: teacher.name, dim: teacher.dim, splits: Object.keys(splits) } });
+  writeFeatureCache(file, { key, name: teacher.name, dim: teacher.dim, splits });
   rmSync(parts, { recursive: true, force: true });
   await teacher.dispose?.();
   return { name: teacher.name, dim: teacher.dim, fingerprint: key, train: splits.train, splits, parameters, file };
+}
+
+/** The cache file: one tensor per split and kind, in the dataset's split order, and the state (key, name, dim, splits). */
+export function writeFeatureCache(file: string, f: { key: string; name: string; dim: number; splits: TeacherFeatures['splits'] }): void {
+  const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const [s, x] of Object.entries(f.splits)) {
+    tensors[`${s}/images`] = { shape: [x.images.length / f.dim, f.dim], data: x.images };
+    tensors[`${s}/texts`] = { shape: [x.texts.length / f.dim, f.dim], data: x.texts };
+  }
+  writeCheckpoint(file, { tensors, state: { key: f.key, name: f.name, dim: f.dim, splits: Object.keys(f.splits) } });
+}
+
+/** The file name of one extraction chunk in <cache file>.parts/. */
+export function chunkName(split: string, kind: 'images' | 'texts', start: number, end: number): string {
+  return `${split}.${kind}.${start}-${end}.safetensors`;
+}
+
+/** Every chunk of an extraction, in the order they are computed (chunk i is shard i mod count's). */
+export function chunkPlan(dataset: Dataset, batchSize: number): { split: string; kind: 'images' | 'texts'; start: number; end: number; name: string }[] {
+  const chunk = batchSize * 8;
+  const out: ReturnType<typeof chunkPlan> = [];
+  for (const [split, s] of Object.entries(dataset.splits)) {
+    for (const [kind, n] of [['images', s.images.length], ['texts', s.captions.length]] as const) {
+      for (let start = 0; start < n; start += chunk) {
+        const end = Math.min(n, start + chunk);
+        out.push({ split, kind, start, end, name: chunkName(split, kind, start, end) });
+      }
+    }
+  }
+  return out;
 }
 
 type Problem = { ok: false; problem: string };

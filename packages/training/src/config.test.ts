@@ -50,7 +50,7 @@ describe('experiment config', () => {
   it('rejects bad values and unknown keys with the key path, what was expected and what was found', () => {
     expect(errorOf(() => resolveConfig({ overrides: { batchSize: 0 } }))).toBe('Invalid config: batchSize: expected an integer >= 1, got 0 (from the command line).');
     expect(errorOf(() => resolveConfig({ overrides: { batchSize: 128, lossOptions: { queueSize: 64 } } }))).toMatch(/lossOptions\.queueSize: must be >= batchSize \(128\), got 64/);
-    expect(errorOf(() => resolveConfig({ overrides: { lr: 1 } as never }))).toMatch(/^Invalid config: lr: unknown key \(known keys: seed, backend, .*fastKernels, plugins\)/);
+    expect(errorOf(() => resolveConfig({ overrides: { lr: 1 } as never }))).toMatch(/^Invalid config: lr: unknown key \(known keys: seed, backend, .*fastKernels, plugins, pluginHashes\)/);
     expect(errorOf(() => resolveConfig({ overrides: { threads: -1 } }))).toMatch(/threads: expected an integer >= 0, got -1/);
     expect(errorOf(() => resolveConfig({ overrides: { schedule: { decayFactor: 1.5 } } }))).toMatch(/schedule\.decayFactor: expected a number in \(0, 1\], got 1\.5/);
     expect(errorOf(() => resolveConfig({ overrides: { optimizer: { betas: [0.9] as never } } }))).toMatch(/optimizer\.betas: expected two numbers in \[0, 1\).*got the list \[0\.9\]/);

@@ -74,6 +74,8 @@ export interface TrainConfig {
   fastKernels: boolean;
   /** Plugin modules (files, package folders or package names) whose register(container) adds registry entries; loaded before the names are checked. */
   plugins?: string[];
+  /** sha256 of each plugin's content (its package's files, or the file), by the module file in `plugins`: --resume refuses a changed plugin. */
+  pluginHashes?: Record<string, string>;
 }
 
 export const DEFAULT_CONFIG: TrainConfig = {
@@ -346,6 +348,7 @@ export const TrainConfigSchema = section({
   latency: bool(),
   fastKernels: bool(),
   plugins: z.array(str('a plugin path or package name'), expected('a list of plugin paths or package names')).optional(),
+  pluginHashes: z.record(z.string(), z.string()).optional(),
 }).superRefine((c, ctx) => {
   // the teacher: a registered name, or any name whose teacher.model is a saved student (a pattern entry)
   const teachers = registryByKind(trainingContainer(), 'teacher');

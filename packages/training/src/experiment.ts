@@ -5,7 +5,6 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
-  acquireRunLock,
   atomicWriteJson,
   createLogger,
   DistillError,
@@ -21,7 +20,7 @@ import {
 } from '@distill/core';
 import { computeRecall, measureLatency } from '@distill/eval';
 import { hasCheckpoint } from './checkpoint.js';
-import { checkRunFolder, configHash } from './run-guard.js';
+import { configHash, openRunFolder } from './run-guard.js';
 import type { TrainConfig } from './config.js';
 import { loadStudent, SavedStudentTeacher } from './saved-student.js';
 import { isPrecomputed } from '@distill/teacher-adapters';
@@ -174,9 +173,8 @@ export async function runExperiment(
   // One run per folder at a time (run.lock, released on exit and on errors), and a folder that holds
   // another config's run is refused before any work.
   const log = opts.logger ?? createLogger();
-  const lock = acquireRunLock(opts.runDir, { logger: log, command: opts.command });
+  const lock = openRunFolder(opts.runDir, cfg, { resume: opts.resume, command: opts.command, logger: log });
   try {
-    checkRunFolder(opts.runDir, cfg, Boolean(opts.resume));
     return await runExperimentInFolder(cfg, { ...opts, logger: log });
   } finally {
     lock.release();

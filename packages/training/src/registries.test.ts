@@ -28,7 +28,7 @@ describe('createTrainingContainer', () => {
     const c = createTrainingContainer();
     expect(registryByKind(c, 'teacher').names()).toEqual(['clip', 'beit3', 'features', 'emoji', 'glyphs', 'student']);
     expect(registryByKind(c, 'student').names()).toEqual(['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn']);
-    expect(registryByKind(c, 'balancer').names()).toEqual(['dsmd-paper', 'dsmd-official', 'static']);
+    expect(registryByKind(c, 'balancer').names()).toEqual(['dsmd-paper', 'dsmd-official', 'static', 'static-normalised']);
     expect(registryByKind(c, 'evaluator').names()).toEqual(['recall']);
     expect(registryByKind(c, 'dataset').names()).toContain('emoji');
     expect(registryByKind(c, 'loss').accepts('cd,hnd')).toBe(true);

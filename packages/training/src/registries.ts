@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { register as registerBalancers } from '@distill/balancer';
 import { createContainer, DistillError, registryOf, TOKENS, type Container, type RegistryContext } from '@distill/core';
@@ -140,11 +141,100 @@ export async function loadPlugins(container: Container, specs: readonly string[]
   const files: string[] = [];
   for (const spec of specs) {
     const file = resolvePlugin(spec, cwd);
-    const mod = (await import(pathToFileURL(file).href)) as { register?: unknown; default?: unknown };
+    let mod: { register?: unknown; default?: unknown };
+    try {
+      mod = (await import(pathToFileURL(file).href)) as typeof mod;
+    } catch (e) {
+      throw pluginError(spec, file, 'failed to load', e);
+    }
     const fn = typeof mod.register === 'function' ? mod.register : typeof mod.default === 'function' ? mod.default : undefined;
     if (!fn) throw new DistillError(`Plugin '${spec}' (${file}) exports no register(container) function: export one that adds its entries to the registries.`, 2);
-    await (fn as (c: Container) => unknown)(container);
+    const ms = pluginTimeoutMs();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // a register() that never settles would leave Node to exit 13 with no word: a bounded wait
+      await Promise.race([
+        Promise.resolve().then(() => (fn as (c: Container) => unknown)(container)),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new DistillError(`Plugin '${spec}' (${file}): register() did not finish within ${ms / 1000} s. Make it return (or resolve) once its entries are added (DISTILL_PLUGIN_TIMEOUT_MS sets the wait).`, 2)), ms);
+        }),
+      ]);
+    } catch (e) {
+      if (e instanceof DistillError) throw e;
+      throw pluginError(spec, file, 'register() failed', e);
+    } finally {
+      clearTimeout(timer);
+    }
     files.push(file);
   }
   return files;
+}
+
+function pluginTimeoutMs(): number {
+  const v = Number(process.env.DISTILL_PLUGIN_TIMEOUT_MS);
+  return Number.isFinite(v) && v > 0 ? v : 30_000;
+}
+
+/**
+ * A plugin's failure (a syntax error, a throw at import or in register(), a package it imports that is
+ * not installed) as one line naming the plugin's file and line (the first place in the plugin's own
+ * folder the error points at) and what to do.
+ */
+function pluginError(spec: string, file: string, what: string, e: unknown): DistillError {
+  const err = e as Error & { code?: string };
+  const msg = String(err?.message ?? e).split('\n')[0];
+  const dir = dirname(file);
+  const pkgRoot = pluginPackageRoot(file) ?? dir;
+  // where: a file:line in the plugin's folder from the message (syntax errors) or the stack
+  const text = `${err?.message ?? ''}\n${err?.stack ?? ''}`.replaceAll('file://', '');
+  let where: string | undefined;
+  for (const m of text.matchAll(/(\/[^\s():'"]+):(\d+)(?::(\d+))?/g)) {
+    if (m[1].startsWith(pkgRoot) && !m[1].includes('/node_modules/')) {
+      where = `${m[1]}:${m[2]}${m[3] ? `:${m[3]}` : ''}`;
+      break;
+    }
+  }
+  const missing = err?.code === 'ERR_MODULE_NOT_FOUND' ? msg.match(/Cannot find (?:package|module) '([^']+)'/)?.[1] : undefined;
+  const advice = missing
+    ? `it imports '${missing}', which is not installed where the plugin is: run npm install in ${pkgRoot} (its node_modules must hold its dependencies).`
+    : err instanceof SyntaxError || /SyntaxError|Transform failed|Expected/.test(`${err?.name} ${msg}`)
+      ? 'fix the syntax error there.'
+      : 'fix the plugin (or drop --plugin).';
+  return new DistillError(`Plugin '${spec}' ${what} at ${where ?? file}: ${err?.name && err.name !== 'Error' ? `${err.name}: ` : ''}${msg.replace(/\s+/g, ' ').slice(0, 300)}. ${advice[0].toUpperCase()}${advice.slice(1)}`, 2);
+}
+
+/** The package folder a plugin module belongs to, when the module is that package's entry (else undefined: a single-file plugin). */
+function pluginPackageRoot(file: string): string | undefined {
+  for (let d = dirname(file); d !== dirname(d); d = dirname(d)) {
+    if (existsSync(join(d, 'package.json'))) {
+      try {
+        return entryOfPackage(d, d) === file ? d : undefined;
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * sha256 of a plugin's content: every file of its package (node_modules, .git and dist excluded when it
+ * is run from its sources) for a package plugin, the file itself for a single-file plugin. A run records
+ * it (config `pluginHashes`), so `--resume` refuses a plugin edited since the run started.
+ */
+export function pluginContentHash(file: string): string {
+  const root = pluginPackageRoot(file);
+  const h = createHash('sha256');
+  if (!root) return h.update(readFileSync(file)).digest('hex');
+  const walk = (d: string): string[] =>
+    readdirSync(d, { withFileTypes: true })
+      .filter((e) => !['node_modules', '.git', '.turbo'].includes(e.name) && !e.name.endsWith('.tsbuildinfo'))
+      .flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.isFile() ? [join(d, e.name)] : []));
+  for (const f of walk(root).sort()) h.update(`${relative(root, f)}\0`).update(readFileSync(f)).update('\0');
+  return h.digest('hex');
+}
+
+/** The content hashes of the plugin module files a run loads (config `pluginHashes`). */
+export function pluginHashes(files: readonly string[]): Record<string, string> {
+  return Object.fromEntries(files.map((f) => [f, pluginContentHash(f)]));
 }

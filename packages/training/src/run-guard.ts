@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DistillError, sha256 } from '@distill/core';
+import { acquireRunLock, atomicWriteJson, DistillError, sha256, type Logger, type RunLock } from '@distill/core';
 import { resolveConfig, type DeepPartial, type TrainConfig } from './config.js';
 
 /**
@@ -122,6 +122,17 @@ export function checkRunFolder(dir: string, cfg: TrainConfig, resume: boolean): 
   }
   const recorded = rec.configHash ?? configHash(rec.config);
   if (recorded === configHash(cfg)) return;
+  // a plugin whose content changed (same file, other code): named, before any other difference
+  const was = rec.config.pluginHashes ?? {};
+  const now = cfg.pluginHashes ?? {};
+  const edited = Object.keys(was).filter((f) => now[f] !== undefined && now[f] !== was[f]);
+  if (edited.length) {
+    throw new DistillError(
+      `${resume ? `Cannot resume ${dir}` : `${dir} holds a run made with another version of a plugin`}: the plugin ${edited.join(', ')} changed since the run started ` +
+        `(content sha256 ${was[edited[0]].slice(0, 12)} -> ${now[edited[0]].slice(0, 12)}). Restore the plugin as it was, or start a new run with a new --run-dir.`,
+      2,
+    );
+  }
   const diff = configDifferences(rec.config, cfg);
   const what = diff.length ? `differs in ${diff.slice(0, 4).join(', ')}${diff.length > 4 ? `, and ${diff.length - 4} more` : ''}` : 'differs';
   if (resume) {
@@ -151,4 +162,30 @@ export function resumeConfig(dir: string, given: { preset?: string; file?: DeepP
       : resolveConfig({ preset: 'emoji', file: rec.config as DeepPartial<TrainConfig>, overrides: given.overrides });
   checkRunFolder(dir, cfg, true);
   return cfg;
+}
+
+/**
+ * The one guard of every command that trains into a run folder (`distill train`, `distill teacher
+ * pretrain`, the experiment store's runs): take the folder's run lock (a second run of the folder stops
+ * with the first one's pid), then check the folder against `cfg` (checkRunFolder: another config's run is
+ * refused, `--resume` with flags that change the config is refused). With `record`, a folder without
+ * config.json gets one now (the resolved config, its hash, the command), so the next run of the folder is
+ * checked against it. Returns the lock: release it when done (it is released on exit too).
+ */
+export function openRunFolder(
+  dir: string,
+  cfg: TrainConfig,
+  opts: { resume?: boolean; command?: string; logger?: Logger; record?: Record<string, unknown> },
+): RunLock {
+  const lock = acquireRunLock(dir, { logger: opts.logger, command: opts.command });
+  try {
+    checkRunFolder(dir, cfg, Boolean(opts.resume));
+    if (opts.record && !existsSync(join(dir, 'config.json'))) {
+      atomicWriteJson(join(dir, 'config.json'), { config: cfg, configHash: configHash(cfg), command: opts.command, ...opts.record, created: new Date().toISOString() });
+    }
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  return lock;
 }

@@ -1,5 +1,5 @@
 import { DistillError, registryOf, TOKENS, type Container, type Dataset, type Logger } from '@distill/core';
-import { extractTeacherFeatures, TEACHER_PRESETS, type TeacherConfig, type TeacherFeatures, type TeacherSource } from '@distill/teacher-adapters';
+import { extractOrShard, extractTeacherFeatures, TEACHER_PRESETS, type ShardPending, type ShardSpec, type TeacherConfig, type TeacherFeatures, type TeacherSource } from '@distill/teacher-adapters';
 import type { TrainConfig } from './config.js';
 import { resolveDevice } from './engine.js';
 import { trainingContainer } from './registries.js';
@@ -42,4 +42,21 @@ export async function obtainTeacherFeatures(
   const source = await createTeacher(cfg.teacher, { executionProviders: device !== 'cpu' ? [device] : undefined, container });
   const parameters = source instanceof SavedStudentTeacher ? source.student.parameterCount().total : undefined;
   return extractTeacherFeatures(source, dataset, { batchSize: cfg.teacher.batchSize, skipBadImages: cfg.dataset.skipBadImages, device, parameters }, log);
+}
+
+/**
+ * One shard of the teacher's extraction (`distill teacher extract --shard i/N`) into the cache, or with
+ * shard.merge only the merge: the features once every shard exists and verifies, else the shards missing.
+ */
+export async function obtainTeacherShard(
+  cfg: Pick<TrainConfig, 'teacher' | 'device'> & { dataset: Pick<TrainConfig['dataset'], 'skipBadImages'> },
+  dataset: Dataset,
+  shard: ShardSpec,
+  log: Logger,
+  container?: Container,
+): Promise<TeacherFeatures | ShardPending> {
+  const device = cfg.teacher.name in TEACHER_PRESETS ? await resolveDevice(cfg.device, log.child('teacher')) : 'cpu';
+  const source = await createTeacher(cfg.teacher, { executionProviders: device !== 'cpu' ? [device] : undefined, container });
+  const parameters = source instanceof SavedStudentTeacher ? source.student.parameterCount().total : undefined;
+  return extractOrShard(source, dataset, { batchSize: cfg.teacher.batchSize, skipBadImages: cfg.dataset.skipBadImages, device, parameters, shard }, log);
 }

@@ -9,15 +9,17 @@ const bin = join(repoRoot(), 'apps', 'cli', 'bin', 'distill.js');
 
 /** `distill experiment ...` as a user runs it, in its own process (its training children under it). */
 function experiment(args: string[], env: Record<string, string>, killWhen?: () => boolean) {
-  return new Promise<{ code: number | null; signal: string | null; out: string }>((resolve, reject) => {
+  return new Promise<{ code: number | null; signal: string | null; out: string; stopMs?: number }>((resolve, reject) => {
     const child = spawn(process.execPath, [bin, 'experiment', ...args], { cwd: repoRoot(), env: { ...process.env, ...env } });
     let out = '';
+    let killedAt: number | undefined;
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const timer = killWhen
       ? setInterval(() => {
           if (killWhen()) {
             clearInterval(timer);
+            killedAt = Date.now();
             child.kill('SIGTERM');
           }
         }, 50)
@@ -25,7 +27,7 @@ function experiment(args: string[], env: Record<string, string>, killWhen?: () =
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       if (timer) clearInterval(timer);
-      resolve({ code, signal, out });
+      resolve({ code, signal, out, stopMs: killedAt === undefined ? undefined : Date.now() - killedAt });
     });
   });
 }
@@ -76,6 +78,7 @@ describe('distill experiment', () => {
       return finished().length === 1 && readdirSync(store).some((d) => existsSync(join(store, d, 'checkpoint.safetensors')) && !existsSync(join(store, d, 'result.json')));
     });
     expect(first.code === 0 && first.signal === null, `the experiment was not killed:\n${first.out}`).toBe(false);
+    expect(first.stopMs, 'SIGTERM ends the experiment within the bound (5 s plus a batch)').toBeLessThan(10_000);
     const done = finished();
     expect(done).toHaveLength(1);
     const stamp = statSync(join(store, done[0], 'result.json')).mtimeMs;
@@ -96,7 +99,7 @@ describe('distill experiment', () => {
       ['b', 1],
       ['c', 1],
     ]);
-    expect(['holds', 'does not hold', 'inconclusive']).toContain(results.findings[0].verdict);
+    expect(results.findings[0].verdict).toMatch(/^(holds|does not hold|inconclusive|no effect above [0-9.]+)$/);
     // the table is the last thing printed
     expect(second.out.trim().split('\n').at(-1)).toMatch(/^\| a beats c \|/);
   }, 600_000);
@@ -112,12 +115,12 @@ describe('distill experiment', () => {
     ]);
     const normalize = results.rows.map((x) => (JSON.parse(readFileSync(join(x.runs[0].dir, 'config.json'), 'utf8')) as { config: { student: { normalize: boolean } } }).config.student.normalize);
     expect(normalize).toEqual([true, false]);
-    expect(['holds', 'does not hold', 'inconclusive']).toContain(results.findings[0].verdict);
+    expect(results.findings[0].verdict).toMatch(/^(holds|does not hold|inconclusive|no effect above [0-9.]+)$/);
   }, 300_000);
 
   it('names the experiments it knows when given another', async () => {
     const r = await experiment(['table99', '--scale', 'smoke'], {});
     expect(r.code).toBe(2);
-    expect(r.out).toMatch(/Unknown experiment 'table99'. Available: all, arch, figure2, glyphs, table2, table4/);
+    expect(r.out).toMatch(/Unknown experiment 'table99'. Available: all, arch, figure2, finding2, glyphs, table2, table4/);
   });
 });

@@ -1,12 +1,102 @@
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { createLogger, DistillError, RunDirectory } from '@distill/core';
-import { deepMerge, loadStudent, PRESETS, readConfigFile, resolveConfig, saveStudent, train, type DeepPartial, type TrainConfig, type TrainResult } from '@distill/training';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { createLogger, DistillError, readJsonFile, RunDirectory, type Logger } from '@distill/core';
+import {
+  deepMerge,
+  loadStudent,
+  openRunFolder,
+  PRESETS,
+  readConfigFile,
+  readRunRecord,
+  resolveConfig,
+  saveStudent,
+  train,
+  type DeepPartial,
+  type TrainConfig,
+  type TrainResult,
+} from '@distill/training';
 import type { CliCommand } from '../command.js';
 
 /** The teacher preset of a dataset: `<dataset>-teacher` where one exists (emoji, glyphs), else emoji's. */
 export function teacherPresetFor(dataset: string): string {
   return Object.hasOwn(PRESETS, `${dataset}-teacher`) ? `${dataset}-teacher` : 'emoji-teacher';
+}
+
+/** The files a saved distill student (a teacher folder) consists of: all a swap may replace or remove. */
+export const TEACHER_FILES = ['student.json', 'model.safetensors', 'tokenizer.json'] as const;
+
+/** What is at --out now: nothing, an empty folder, a distill teacher folder (and whether it holds other files too), or a folder of other files. */
+type TeacherOut = 'none' | 'empty' | 'teacher' | 'teacher+other' | 'other';
+
+const inside = (parent: string, child: string) => {
+  const r = relative(parent, child);
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+};
+
+/**
+ * Check --out before any training: never the run folder (or a folder holding it, or inside it), never a
+ * file, and an existing folder must be a distill teacher folder (student.json of format
+ * distill-student-v1) unless --force. Returns what is there.
+ */
+export function checkTeacherOut(out: string, runDir: string | undefined, force: boolean): TeacherOut {
+  if (runDir && (inside(out, runDir) || inside(runDir, out))) {
+    throw new DistillError(
+      `--out ${out} ${out === runDir ? 'is' : inside(out, runDir) ? 'holds' : 'is inside'} the run folder ${runDir}: writing the teacher there would replace the run's files. Choose an --out outside the run folder.`,
+      2,
+    );
+  }
+  if (!existsSync(out)) return 'none';
+  if (!statSync(out).isDirectory()) throw new DistillError(`--out ${out} is a file, not a folder: nothing was written. Choose another --out (the teacher is a folder).`, 2);
+  const names = readdirSync(out);
+  if (names.length === 0) return 'empty';
+  let isTeacher = false;
+  try {
+    isTeacher = (JSON.parse(readFileSync(join(out, 'student.json'), 'utf8')) as { format?: string }).format === 'distill-student-v1';
+  } catch {
+    isTeacher = false;
+  }
+  const others = names.filter((n) => !(TEACHER_FILES as readonly string[]).includes(n));
+  if (isTeacher) return others.length ? 'teacher+other' : 'teacher';
+  if (!force) {
+    throw new DistillError(
+      `--out ${out} exists and is not a distill teacher folder (it holds ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}): nothing was written. ` +
+        "Choose another --out, or pass --force to add the teacher's files to it (its other files are kept).",
+      2,
+    );
+  }
+  return 'other';
+}
+
+/**
+ * Put the teacher written in `tmp` at `out`, deleting nothing but the old teacher's own files. A folder
+ * of teacher files only is swapped by renames (at every moment the old teacher is whole at <out> or at
+ * <out>.old-...); in a folder with other files, each teacher file is renamed in over the old one, and a
+ * same-named file of a non-teacher folder (--force) is kept as <name>.bak-<time>.
+ */
+function swapTeacherIn(tmp: string, out: string, what: TeacherOut, log: Logger): void {
+  if (what === 'none') {
+    mkdirSync(dirname(out), { recursive: true });
+    renameSync(tmp, out);
+    return;
+  }
+  if (what === 'teacher') {
+    const old = `${out}.distill-${process.pid}-${randomBytes(3).toString('hex')}.old`;
+    renameSync(out, old);
+    renameSync(tmp, out);
+    rmSync(old, { recursive: true, force: true });
+    return;
+  }
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+  for (const f of TEACHER_FILES) {
+    const target = join(out, f);
+    if (what === 'other' && existsSync(target)) {
+      renameSync(target, `${target}.bak-${stamp}`);
+      log.warn(`--force: ${target} was not a teacher's file; kept as ${target}.bak-${stamp}`);
+    }
+    renameSync(join(tmp, f), target);
+  }
+  rmSync(tmp, { recursive: true, force: true });
 }
 
 /** The flags of this command that change the teacher, as the command line that reproduces it. */
@@ -44,48 +134,67 @@ export const pretrainCommand: CliCommand = {
   describe: 'Train a teacher for a dataset (contrastive, no teacher) and save it as a teacher folder',
   builder: (y) =>
     y
-      .option('dataset', { type: 'string', default: 'emoji', describe: 'dataset to train on (emoji, glyphs, karpathy, jsonl, ...)' })
+      .option('dataset', { type: 'string', describe: 'dataset to train on (emoji, glyphs, karpathy, jsonl, ...; default emoji)' })
       .option('data-root', { type: 'string', describe: 'folder with the dataset annotations and images' })
       .option('annotations', { type: 'string', describe: 'annotation file (Karpathy JSON, JSONL, DSMD list)' })
       .option('image-root', { type: 'string', describe: "folder the annotation file's image paths are relative to" })
       .option('preset', { type: 'string', describe: `teacher preset (default <dataset>-teacher where it exists, else emoji-teacher; emoji-teacher: ${resolveConfig({ preset: 'emoji-teacher' }).schedule.epochs} epochs, glyphs-teacher: ${resolveConfig({ preset: 'glyphs-teacher' }).schedule.epochs} epochs)` })
       .option('config', { type: 'string', describe: 'YAML or JSON file of config keys over the preset (student.overrides for the tower sizes, ...)' })
-      .option('out', { type: 'string', describe: 'teacher folder to write (default teachers/<dataset>-teacher)' })
+      .option('out', { type: 'string', describe: 'teacher folder to write (default teachers/<dataset>-teacher); an existing folder must be a distill teacher folder (or use --force), never the run folder' })
       .option('epochs', { type: 'number', describe: 'epochs (default: the preset\'s)' })
       .option('max-steps', { type: 'number', describe: 'stop after this many steps' })
-      .option('seed', { type: 'number', default: 0 })
+      .option('seed', { type: 'number', describe: 'seed (default 0)' })
+      .option('force', { type: 'boolean', default: false, describe: "write into an --out folder that is not a distill teacher folder (its other files are kept)" })
       .option('threads', { type: 'number', describe: 'onnxruntime threads (0 = all cores)' })
       .option('run-dir', { type: 'string', describe: 'training run folder (default runs/<dataset>-teacher-<time>)' })
       .option('resume', { type: 'boolean', default: false, describe: 'resume the run in --run-dir' }),
   async handler(args) {
     const log = createLogger();
-    const dataset = args.dataset as string;
+    const resume = Boolean(args.resume);
+    if (resume && !args.runDir) throw new DistillError('--resume needs --run-dir <the killed run folder>.', 2);
+    const dataset = (args.dataset as string | undefined) ?? 'emoji';
+    const given = args.preset !== undefined || args.config !== undefined;
     const preset = (args.preset as string | undefined) ?? teacherPresetFor(dataset);
-    if (args.resume && !args.runDir) throw new DistillError('--resume needs --run-dir <the killed run folder>.', 2);
+    // the flags the user gave (a --resume takes the recorded config and refuses flags that change it)
     let overrides: DeepPartial<TrainConfig> = args.config ? readConfigFile(args.config as string) : {};
     overrides = deepMerge(overrides, {
-      seed: args.seed as number,
+      seed: args.seed as number | undefined,
       threads: args.threads as number | undefined,
-      dataset: { name: dataset, dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined },
+      dataset: { name: args.dataset as string | undefined, dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined },
       schedule: { epochs: args.epochs as number | undefined },
       maxSteps: args.maxSteps as number | undefined,
       // a teacher is trained without one, and its report needs no latency or baseline
       losses: 'none',
       baseline: false,
     });
-    const cfg = resolveConfig({ preset, overrides, overridesName: 'distill teacher pretrain' });
+    const fresh = () =>
+      resolveConfig({ preset, overrides: deepMerge(overrides, { seed: (args.seed as number | undefined) ?? 0, dataset: { name: dataset } }), overridesName: 'distill teacher pretrain' });
     const out = resolve((args.out as string | undefined) ?? join('teachers', `${dataset}-teacher`));
-    const runDir = (args.runDir as string | undefined) ?? RunDirectory.createUnder('runs', `${dataset}-teacher`).root;
-    if (args.resume && !existsSync(runDir)) throw new DistillError(`--resume: the run folder ${runDir} does not exist.`, 2);
-    const r: TrainResult = await train(cfg, { runDir, resume: Boolean(args.resume), logger: log, label: 'teacher' });
+    const givenRunDir = args.runDir !== undefined ? resolve(args.runDir as string) : undefined;
+    if (resume && !existsSync(givenRunDir!)) throw new DistillError(`--resume: the run folder ${givenRunDir} does not exist.`, 2);
+    const recorded = resume ? readRunRecord(givenRunDir!) : undefined;
+    // --resume: the recorded config with the given flags on top (refused below when they change it);
+    // a run folder from before config.json was recorded resumes with the config of the flags
+    const cfg = recorded && !given ? resolveConfig({ preset: 'emoji', file: recorded.config as DeepPartial<TrainConfig>, overrides }) : fresh();
+    const teacherOut = checkTeacherOut(out, givenRunDir, Boolean(args.force));
+    const runDir = givenRunDir ?? RunDirectory.createUnder('runs', `${dataset}-teacher`).root;
+    const command = commandLine({ ...args, dataset });
+    // the run guard of `distill train`: run.lock, the config recorded in config.json and checked on reuse
+    const lock = openRunFolder(runDir, cfg, { resume, command, logger: log, record: { kind: 'teacher pretrain', out } });
+    let r: TrainResult;
+    try {
+      // a finished run of this config is not trained again
+      r = existsSync(join(runDir, 'result.json')) ? readJsonFile<TrainResult>(join(runDir, 'result.json')) : await train(cfg, { runDir, resume, logger: log, label: 'teacher' });
+    } finally {
+      lock.release();
+    }
     const { student, meta } = loadStudent(join(runDir, 'best'));
     // written beside the target and swapped in at the end
-    const tmp = `${out}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
+    const tmp = `${out}.distill-${process.pid}-${randomBytes(3).toString('hex')}.tmp`;
     mkdirSync(tmp, { recursive: true });
     saveStudent(tmp, student, {
       ...meta.provenance,
-      command: commandLine(args),
+      command,
       seed: cfg.seed,
       config: cfg,
       steps: r.steps,
@@ -95,12 +204,7 @@ export const pretrainCommand: CliCommand = {
       parameters: r.parameters,
     });
     student.dispose();
-    // renames in one folder: at every moment the old teacher is whole at <out> or <out>.old
-    const old = `${out}.old`;
-    rmSync(old, { recursive: true, force: true });
-    if (existsSync(out)) renameSync(out, old);
-    renameSync(tmp, out);
-    rmSync(old, { recursive: true, force: true });
-    process.stdout.write(JSON.stringify({ out, dataset, preset, test: r.test, parameters: r.parameters.total, steps: r.steps, seconds: r.seconds }, null, 2) + '\n');
+    swapTeacherIn(tmp, out, teacherOut, log);
+    process.stdout.write(JSON.stringify({ out, dataset: cfg.dataset.name, preset: given || !recorded ? preset : undefined, test: r.test, parameters: r.parameters.total, steps: r.steps, seconds: r.seconds }, null, 2) + '\n');
   },
 };

@@ -1,7 +1,8 @@
 import { createLogger, DistillError, initRuntime } from '@distill/core';
 import { runOnnxTeacherParity } from '@distill/teacher-adapters';
-import { obtainTeacherFeatures, prepareDataset, resolveConfig } from '@distill/training';
+import { obtainTeacherFeatures, obtainTeacherShard, prepareDataset, resolveConfig } from '@distill/training';
 import type { CliCommand } from '../command.js';
+import { clusterBuilder, featuresSummary, teacherExtractOnCluster } from './cluster.js';
 import { registeredNames } from './train.js';
 
 export const teacherCommands: CliCommand[] = [
@@ -10,7 +11,7 @@ export const teacherCommands: CliCommand[] = [
     command: 'extract',
     describe: "Run a teacher over every image and caption of a dataset and cache its features (resumable)",
     builder: (y) =>
-      y
+      clusterBuilder(y)
         .option('teacher', { type: 'string', default: 'emoji', describe: `teacher: ${registeredNames('teacher')} (any name with --teacher-model <saved student>)` })
         .option('teacher-model', { type: 'string', describe: 'teacher folder' })
         .option('dataset', { type: 'string', default: 'emoji', describe: `dataset: ${registeredNames('dataset')}` })
@@ -20,19 +21,26 @@ export const teacherCommands: CliCommand[] = [
         .option('batch-size', { type: 'number', default: 64 })
         .option('skip-bad-images', { type: 'boolean' })
         .option('train-subset', { type: 'number', describe: 'only the first N train images (and their captions)' })
-        .option('eval-subset', { type: 'number', describe: 'only the first N val/test images' }),
+        .option('eval-subset', { type: 'number', describe: 'only the first N val/test images' })
+        .option('device', { type: 'string', describe: 'device for an ONNX teacher (cpu, webgpu)' })
+        .option('shard', { type: 'string', describe: 'compute shard i/N of the extraction into the cache (e.g. 0/4); the cache is complete when every shard is (docs/distributed.md)' })
+        .option('shards', { type: 'number', describe: 'with --executor slurm|k8s: how many tasks share the extraction' })
+        .option('executor', { choices: ['local', 'slurm', 'k8s'], default: 'local', describe: 'where the extraction runs: here, as a Slurm job array of --shards tasks, as a Kubernetes Indexed Job' }),
     async handler(args) {
       const log = createLogger();
       await initRuntime('auto', { logger: log });
       const cfg = resolveConfig({
         overrides: {
+          ...(args.device !== undefined ? { device: args.device as 'cpu' } : {}),
           teacher: { name: args.teacher as string, model: args.teacherModel as string | undefined, batchSize: args.batchSize as number },
           dataset: { name: args.dataset as string, dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined, skipBadImages: args.skipBadImages as boolean | undefined, trainSubset: args.trainSubset as number | undefined, evalSubset: args.evalSubset as number | undefined },
         },
       });
-      const f = await obtainTeacherFeatures(cfg, await prepareDataset(cfg.dataset), log);
-      const counts = Object.fromEntries(Object.entries(f.splits).map(([k, v]) => [k, { images: v.images.length / f.dim, texts: v.texts.length / f.dim }]));
-      process.stdout.write(JSON.stringify({ teacher: f.name, dim: f.dim, cache: f.file, key: f.fingerprint, splits: counts }, null, 2) + '\n');
+      const dataset = await prepareDataset(cfg.dataset);
+      // --shard i/N, --executor slurm|k8s (cluster.ts)
+      const other = await teacherExtractOnCluster(args, (shard) => obtainTeacherShard(cfg, dataset, shard, log), log);
+      const f = other ?? featuresSummary(await obtainTeacherFeatures(cfg, dataset, log));
+      process.stdout.write(JSON.stringify(f, null, 2) + '\n');
     },
   },
   {

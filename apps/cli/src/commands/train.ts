@@ -4,6 +4,7 @@ import { createLogger, DistillError, readJsonFile, registryByKind, RunDirectory,
 import {
   loadPlugins,
   MAIN_JOB_PRESET,
+  pluginHashes,
   PRESETS,
   readConfigFile,
   readRunRecord,
@@ -146,14 +147,20 @@ export const trainCommand: CliCommand = {
       // The recorded config; flags given with --resume must not change it (only safe ones like --threads).
       // Its plugins are loaded first: it names their entries.
       const recorded = readRunRecord(resume)?.config as Partial<TrainConfig> | undefined;
-      await loadPlugins(ctx.container, (recorded?.plugins ?? []).filter((p) => !ctx.plugins.includes(p)));
+      const extra = (recorded?.plugins ?? []).filter((p) => !ctx.plugins.includes(p));
+      await loadPlugins(ctx.container, extra);
       const { preset, overrides } = overridesFromArgs(args);
       if (ctx.plugins.length) overrides.plugins = ctx.plugins;
+      // the plugins' content now: a plugin edited since the run started is refused, naming it
+      if (recorded?.pluginHashes) overrides.pluginHashes = pluginHashes([...new Set([...(recorded.plugins ?? []), ...ctx.plugins])]);
       cfg = resumeConfig(resume, { preset, file: args.config ? readConfigFile(args.config as string) : undefined, overrides });
       runDir = resume;
     } else {
       const { preset, overrides } = overridesFromArgs(args);
-      if (ctx.plugins.length) overrides.plugins = ctx.plugins; // recorded: the baseline process and --resume load them too
+      if (ctx.plugins.length) {
+        overrides.plugins = ctx.plugins; // recorded: the baseline process and --resume load them too
+        overrides.pluginHashes = pluginHashes(ctx.plugins); // and their content, checked by --resume
+      }
       cfg = resolveConfig({ preset: preset ?? MAIN_JOB_PRESET, file: args.config ? readConfigFile(args.config as string) : undefined, fileName: args.config as string | undefined, overrides });
       runDir = (args.runDir as string | undefined) ?? '';
     }

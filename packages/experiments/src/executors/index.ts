@@ -1,0 +1,4 @@
+export * from './tasks.js';
+export * from './slurm.js';
+export * from './k8s.js';
+export * from './experiment.js';
