@@ -14,9 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initRuntime } from '@distill/core';
 import { createStudent, OnnxStudentEngine } from '@distill/student-architectures';
-import { resolveConfig } from '../../packages/training/src/config.js';
-import { resolveMethod } from '../../packages/training/src/methods.js';
-import { OnnxStepEngine, peakRssBytes, planOnnxStep } from '../../packages/training/src/step-engine.js';
+import { resolveConfig, methodFor, OnnxStepEngine, peakRssBytes, planOnnxStep } from '@distill/training';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const arg = (name: string, def: string) => {
@@ -43,15 +41,15 @@ async function child(batch: number, warmup: number, steps: number): Promise<Row>
   await initRuntime('wasm', { quiet: true });
   const student = createStudent('vit-bert', { preset: 'base', embedDim: DIM, seed: 0, maxLength: LENGTH });
   const cfg = resolveConfig({ preset: 'smoke', overrides: { losses: 'none', batchSize: batch, lossOptions: { temperature: 0.05 } } });
-  const state = resolveMethod(cfg).createState(DIM, cfg);
+  const state = (await methodFor(cfg)).createState(DIM, cfg);
   const onnx = new OnnxStudentEngine(student, { threads: cpus().length, seed: 0, head: state.graph!.head });
   // the trainer's choice: 'split' when it fits, else 'fused' (BENCH_MODE=split|fused forces one)
-  const plan = planOnnxStep(onnx, { params: student.parameterCount().total, batchSize: batch, textLength: LENGTH, lossInGraph: true, size: 'base' });
+  const plan = planOnnxStep(onnx, { params: student.parameterCount().total, batchSize: batch, textLength: LENGTH, size: 'base' });
   const forced = process.env.BENCH_MODE as 'split' | 'fused' | undefined;
   if (forced) onnx.mode = forced;
   const est = plan.estimate;
   process.stderr.write(`distill batch ${batch}: step form '${onnx.mode}', estimated ${(est.bytes / 1024 ** 3).toFixed(1)} GB\n`);
-  const engine = new OnnxStepEngine(student, onnx, { lr: 1e-4, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 }, true, 'wasm');
+  const engine = new OnnxStepEngine(student, onnx, { lr: 1e-4, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 });
   const { crop } = student.preprocess;
   const pixels = new Float32Array(batch * 3 * crop * crop).map((_, i) => Math.sin(i * 0.37));
   const ids = new Int32Array(batch * LENGTH).map((_, i) => (i * 7919) % 30522);

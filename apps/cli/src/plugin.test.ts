@@ -59,6 +59,27 @@ describe('distill list', () => {
     expect(() => pluginArgs(['train', '--plugin'])).toThrow('--plugin needs a value');
   });
 
+  it('a plugin dataset is chosen by name where a dataset is named: data info lists and loads it, an experiment\'s evaluation finds it', async () => {
+    const without = await distill(['data', 'info', 'emoji-mini']);
+    expect(without.code).toBe(2);
+    expect(without.stderr).toMatch(/^distill: Unknown dataset 'emoji-mini'\. Available: emoji, /);
+    const listed = await distill(['data', 'info', '--plugin', PLUGIN]);
+    expect(listed.stdout).toMatch(/^emoji-mini +plugin example: the embedded emoji benchmark/m);
+    const info = await distill(['data', 'info', 'emoji-mini', '--plugin', PLUGIN]);
+    expect(info.code).toBe(0);
+    const d = JSON.parse(info.stdout) as { name: string; splits: Record<string, { images: number; captions: number }> };
+    expect(d.name).toBe('emoji-mini');
+    expect(Object.keys(d.splits).sort()).toEqual(['test', 'train', 'val']);
+    for (const s of Object.values(d.splits)) expect(s.images).toBe(48);
+    // the loader experiments (and export/index build) use: the registry it is handed, plugins included
+    const { loadDataset } = await import('@distill/data');
+    const { createTrainingContainer, loadPlugins } = await import('@distill/training');
+    const c = createTrainingContainer();
+    await loadPlugins(c, [PLUGIN]);
+    expect((await loadDataset('emoji-mini', {}, c)).splits.test.images.length).toBe(48);
+    await expect(loadDataset('emoji-mini')).rejects.toThrow(/Unknown dataset 'emoji-mini'/);
+  }, 120_000);
+
   it('train --help lists the registered names, the plugin\'s included', async () => {
     const r = await distill(['train', '--help', '--plugin', PLUGIN]);
     expect(r.stdout).toMatch(/student pair: vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn,\s+deit-textcnn/);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, readSafetensors } from '@distill/core';
@@ -43,7 +43,8 @@ describe('distill teacher pretrain', () => {
     expect(r.status, r.stderr).toBe(0);
     const printed = JSON.parse(r.stdout);
     const out = join(tmp, 'teachers', 'jsonl-teacher');
-    expect(printed).toMatchObject({ out, dataset: 'jsonl', preset: 'emoji-teacher', steps: 2, parameters: 1_237_248 });
+    // 1,672,064 parameters: the emoji-teacher towers with the emoji captions' whole-word tokenizer (5,397 entries)
+    expect(printed).toMatchObject({ out, dataset: 'jsonl', preset: 'emoji-teacher', steps: 2, parameters: 1_672_064 });
     const meta = JSON.parse(readFileSync(join(out, 'student.json'), 'utf8'));
     expect(meta.provenance.command).toBe(`distill teacher pretrain --dataset jsonl --annotations ${data} --image-root ${data} --seed 1 --max-steps 2`);
     expect(meta.provenance.config).toMatchObject({ losses: 'none', dataset: { name: 'jsonl', annotations: data, imageRoot: data } });
@@ -55,7 +56,7 @@ describe('distill teacher pretrain', () => {
     const r = distill('teacher', 'pretrain', '--epochs', '1', '--max-steps', '2', '--seed', '3', '--out', out, '--run-dir', runDir);
     expect(r.status, r.stderr).toBe(0);
     const printed = JSON.parse(r.stdout);
-    expect(printed).toMatchObject({ out, steps: 2, parameters: 1_237_248 });
+    expect(printed).toMatchObject({ out, steps: 2, parameters: 1_672_064 });
     expect(printed.test.rsum).toBeGreaterThan(0);
 
     // the folder: a saved distill student, the run's best weights, provenance of this command
@@ -64,7 +65,7 @@ describe('distill teacher pretrain', () => {
     const meta = JSON.parse(readFileSync(join(out, 'student.json'), 'utf8'));
     expect(meta.format).toBe('distill-student-v1');
     expect(meta.config).toMatchObject({ pair: 'vit-bert', embedDim: 256 });
-    expect(meta.provenance).toMatchObject({ command: 'distill teacher pretrain --seed 3 --epochs 1 --max-steps 2', seed: 3, steps: 2, parameters: { total: 1_237_248 } });
+    expect(meta.provenance).toMatchObject({ command: 'distill teacher pretrain --seed 3 --epochs 1 --max-steps 2', seed: 3, steps: 2, parameters: { total: 1_672_064 } });
     expect(meta.provenance.test.rsum).toBeCloseTo(printed.test.rsum, 10);
     expect(readFileSync(join(out, 'tokenizer.json'), 'utf8')).toBe(readFileSync(join(runDir, 'best', 'tokenizer.json'), 'utf8'));
     const saved = readSafetensors(join(out, 'model.safetensors'));
@@ -88,6 +89,23 @@ describe('distill teacher pretrain', () => {
     expect(other.status).toBe(2);
     expect(other.stderr).toContain(`${runDir} holds a run with another config (yours differs in seed 3 -> 4)`);
     expect(readFileSync(join(runDir, 'result.json'), 'utf8')).toContain('"steps": 2');
+
+    // the swap deletes nothing but the old teacher's own files: a user's file in the teacher folder stays,
+    // and --force into another folder keeps a same-named file as <name>.bak-<time>
+    writeFileSync(join(out, 'NOTES.md'), 'mine');
+    const again = distill('teacher', 'pretrain', '--epochs', '1', '--max-steps', '2', '--seed', '3', '--out', out, '--run-dir', runDir);
+    expect(again.status, again.stderr).toBe(0);
+    expect(readFileSync(join(out, 'NOTES.md'), 'utf8')).toBe('mine');
+    expect(JSON.parse(readFileSync(join(out, 'student.json'), 'utf8')).format).toBe('distill-student-v1');
+    const mine = join(tmp, 'mine');
+    mkdirSync(mine, { recursive: true });
+    writeFileSync(join(mine, 'model.safetensors'), 'not a teacher');
+    const forced = distill('teacher', 'pretrain', '--epochs', '1', '--max-steps', '2', '--seed', '3', '--out', mine, '--run-dir', runDir, '--force');
+    expect(forced.status, forced.stderr).toBe(0);
+    const bak = readdirSync(mine).find((f) => f.startsWith('model.safetensors.bak-'));
+    expect(bak).toBeDefined();
+    expect(readFileSync(join(mine, bak!), 'utf8')).toBe('not a teacher');
+    expect(readdirSync(mine).sort()).toEqual([bak, 'model.safetensors', 'student.json', 'tokenizer.json'].sort());
   }, 300_000);
 
   it("--out naming a user's file or folder, or the run folder, is refused before any training; the files survive", () => {

@@ -107,7 +107,7 @@ describe('package register functions', () => {
     const off = await reg.create('dsmd-official', {}, ctx(c));
     expect(off.name).toBe('dsmd-official');
     registerBalancer(c);
-    expect(reg.names()).toHaveLength(3);
+    expect(reg.names()).toHaveLength(4);
   });
 
   it('data: every dataset; create loads the dataset the config names', async () => {
@@ -150,7 +150,7 @@ describe('buildContainer (the CLI composition root)', () => {
     const sizes = Object.fromEntries(
       (['StudentRegistry', 'TeacherRegistry', 'LossRegistry', 'BalancerRegistry', 'DatasetRegistry', 'EvaluatorRegistry'] as const).map((k) => [k, c.get<Registry<unknown, unknown>>(TOKENS[k]).names().length]),
     );
-    expect(sizes).toMatchObject({ StudentRegistry: 5, TeacherRegistry: 6, BalancerRegistry: 3, EvaluatorRegistry: 1 });
+    expect(sizes).toMatchObject({ StudentRegistry: 5, TeacherRegistry: 6, BalancerRegistry: 4, EvaluatorRegistry: 1 });
     expect(c.get<Registry<unknown, unknown>>(TOKENS.DatasetRegistry).names()).toEqual(expect.arrayContaining(['emoji', 'emoji-xstyle', 'karpathy', 'flickr30k', 'coco', 'dsmd-list', 'jsonl']));
     expect(c.get<Registry<unknown, unknown>>(TOKENS.LossRegistry).names()).toEqual(expect.arrayContaining(['dsmd', 'dsmd-official', 'dcd', 'kd', 'fitnet', 'rkd', 'clip-kd', 'none']));
     const commands = c.getAll<CliCommand>(TOKENS.Command).map((x) => `${x.group ? `${x.group} ` : ''}${x.command.split(' ')[0]}`);

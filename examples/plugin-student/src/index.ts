@@ -3,12 +3,14 @@
  *   - the student pair `deit-textcnn` (a DeiT image tower + a TextCNN text tower: a pairing distill does
  *     not ship), in every size, and
  *   - the loss method `cosine-align`: the student's own contrastive loss plus a feature alignment to
- *     the teacher (1 - cosine of each student embedding with the teacher's, image and text).
+ *     the teacher (1 - cosine of each student embedding with the teacher's, image and text), and
+ *   - the dataset `emoji-mini`: the embedded emoji benchmark cut to its first 48 images per split (a
+ *     dataset built from another registry entry), usable wherever a dataset is named.
  * Load it with `--plugin <this folder>` (or the package name once installed):
  *
  *   npx distill train --plugin examples/plugin-student --student deit-textcnn --losses cosine-align
  */
-import { DistillError, registryOf, TOKENS, type Container, type Ops } from '@distill/core';
+import { DistillError, registryOf, TOKENS, type Container, type Dataset, type Ops, type SplitData } from '@distill/core';
 import { contrastiveLossOps, defineLossMethod, groupTargetArray, type LossMethod, type LossMethodOptions } from '@distill/losses';
 import { createStudentFromConfig, resolveStudentConfig, type DualEncoderStudent, type StudentRegistryConfig } from '@distill/student-architectures';
 
@@ -46,7 +48,12 @@ export function cosineAlign(cfg: LossMethodOptions): LossMethod {
   });
 }
 
-/** Adds the plugin's entries to the student and loss registries (a second call is a no-op). */
+/** The first `n` images of a split and the captions of those images. */
+function firstImages(s: SplitData, n: number): SplitData {
+  return { images: s.images.slice(0, n), captions: s.captions.filter((c) => c.image < n) };
+}
+
+/** Adds the plugin's entries to the student, loss and dataset registries (a second call is a no-op). */
 export function register(container: Container): void {
   const students = registryOf<StudentRegistryConfig, DualEncoderStudent>(container, TOKENS.StudentRegistry, 'student');
   if (!students.has('deit-textcnn')) {
@@ -59,4 +66,16 @@ export function register(container: Container): void {
   }
   const losses = registryOf<LossMethodOptions, LossMethod>(container, TOKENS.LossRegistry, 'loss');
   if (!losses.has('cosine-align')) losses.add({ name: 'cosine-align', description: "plugin example: the student's contrastive loss + 1 - cos(student, teacher) per modality", defaults: { temperature: 0.05 }, create: cosineAlign });
+  const datasets = registryOf<Record<string, unknown>, Dataset>(container, TOKENS.DatasetRegistry, 'dataset');
+  if (!datasets.has('emoji-mini')) {
+    datasets.add({
+      name: 'emoji-mini',
+      description: 'plugin example: the embedded emoji benchmark, its first 48 images per split',
+      create: async (cfg, ctx) => {
+        const emoji = await datasets.create('emoji', cfg, ctx);
+        const splits = Object.fromEntries(Object.entries(emoji.splits).map(([k, v]) => [k, firstImages(v, 48)]));
+        return { ...emoji, name: 'emoji-mini', manifestHash: `${emoji.manifestHash}:first-48`, splits };
+      },
+    });
+  }
 }

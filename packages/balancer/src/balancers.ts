@@ -157,25 +157,36 @@ export class StaticNormalisedBalancer implements Balancer {
 
 export type BalancerConfig = Partial<DsmdOfficialConfig & DsmdPaperConfig> & { weights?: number[] };
 
-/** Create a balancer by name: dsmd-paper, dsmd-official, static, static-normalised. */
-export function createBalancer(name: string, cfg: BalancerConfig = {}): Balancer {
-  switch (name) {
-    case 'dsmd-official':
-      return new DsmdOfficialBalancer({ k: cfg.k ?? 10, temperature: cfg.temperature ?? 1, eps: cfg.eps ?? 1e-8 });
-    case 'dsmd-paper':
-      return new DsmdPaperBalancer({ temperature: cfg.temperature ?? 1 });
-    case 'static':
-      return new StaticBalancer(cfg.weights);
-    case 'static-normalised':
-      return new StaticNormalisedBalancer(cfg.k ?? 10);
-    default:
-      throw new DistillError(`Unknown balancer '${name}'. Available: dsmd-paper, dsmd-official, static, static-normalised.`, 2);
-  }
+/** A balancer's registry entry: its name, its description and how it is made from the config (definition and registration together). */
+export interface BalancerEntry {
+  name: string;
+  description: string;
+  create(cfg: BalancerConfig): Balancer;
 }
 
-export const BALANCERS = [
-  { name: 'dsmd-paper', description: "DSMD paper: magnitude scaling x DWA rates (L(t-1)/L(t-2)), M softmax over T" },
-  { name: 'dsmd-official', description: 'DSMD official code: a_m = max/L_m, w = 10 softmax(adjusted(t)/adjusted(t-1)) a_m' },
-  { name: 'static', description: 'fixed weights from config (default 1 each)' },
-  { name: 'static-normalised', description: "fixed weights that normalise the loss sizes: (10/M) max(L)/L_m at the first step, then frozen (Table 5's control)" },
+/** The built-in balancers: what `register` adds to the balancer registry, and where names and descriptions come from. */
+export const BALANCERS: readonly BalancerEntry[] = [
+  {
+    name: 'dsmd-paper',
+    description: "DSMD paper: magnitude scaling x DWA rates (L(t-1)/L(t-2)), M softmax over T",
+    create: (cfg) => new DsmdPaperBalancer({ temperature: cfg.temperature ?? 1 }),
+  },
+  {
+    name: 'dsmd-official',
+    description: 'DSMD official code: a_m = max/L_m, w = 10 softmax(adjusted(t)/adjusted(t-1)) a_m',
+    create: (cfg) => new DsmdOfficialBalancer({ k: cfg.k ?? 10, temperature: cfg.temperature ?? 1, eps: cfg.eps ?? 1e-8 }),
+  },
+  { name: 'static', description: 'fixed weights from config (default 1 each)', create: (cfg) => new StaticBalancer(cfg.weights) },
+  {
+    name: 'static-normalised',
+    description: "fixed weights that normalise the loss sizes: (10/M) max(L)/L_m at the first step, then frozen (Table 5's control)",
+    create: (cfg) => new StaticNormalisedBalancer(cfg.k ?? 10),
+  },
 ];
+
+/** A built-in balancer by name (the entries of `BALANCERS`; the registry adds plugins' balancers). */
+export function createBalancer(name: string, cfg: BalancerConfig = {}): Balancer {
+  const entry = BALANCERS.find((b) => b.name === name);
+  if (!entry) throw new DistillError(`Unknown balancer '${name}'. Available: ${BALANCERS.map((b) => b.name).join(', ')}.`, 2);
+  return entry.create(cfg);
+}

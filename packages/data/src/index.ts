@@ -1,4 +1,4 @@
-import { DistillError, registryOf, TOKENS, type Container, type Dataset } from '@distill/core';
+import { createContainer, DistillError, registryOf, TOKENS, type Container, type Dataset } from '@distill/core';
 import { loadDsmdList, loadJsonl, loadKarpathy, type DatasetOptions } from './datasets.js';
 import { EMOJI_DEFAULT, EMOJI_XSTYLE, loadEmoji } from './emoji.js';
 import { loadGlyphs } from './glyphs.js';
@@ -62,11 +62,23 @@ export const DATASETS: DatasetEntry[] = [
   { name: 'jsonl', description: 'JSONL {"image", "captions"} per line; a file or a folder of <split>.jsonl; --image-root', load: (o) => loadJsonl(o) },
 ];
 
-/** Load a dataset by registry name (see DATASETS). */
-export async function loadDataset(name: string, opts: DatasetOptions = {}): Promise<Dataset> {
-  const e = DATASETS.find((d) => d.name === name);
-  if (!e) throw new DistillError(`Unknown dataset '${name}'. Available: ${DATASETS.map((d) => d.name).join(', ')}.`, 2);
-  return e.load(opts);
+let own: Container | undefined;
+
+/** A container with this package's datasets only (loadDataset without the caller's registries). */
+function ownDatasets(): Container {
+  if (!own) register((own = createContainer()));
+  return own;
+}
+
+/**
+ * A dataset chosen by name in the dataset registry of `container` (the CLI's: plugins' datasets
+ * included); without one, in a registry of this package's datasets only.
+ */
+export async function loadDataset(name: string, opts: DatasetOptions = {}, container?: Container): Promise<Dataset> {
+  const c = container ?? ownDatasets();
+  const reg = registryOf<DatasetOptions, Dataset>(c, TOKENS.DatasetRegistry, 'dataset');
+  if (!reg.accepts(name, opts)) throw new DistillError(`Unknown dataset '${name}'. Available: ${reg.names().join(', ')}.`, 2);
+  return reg.create(name, opts, { container: c });
 }
 
 /** Binds every dataset under TOKENS.DatasetRegistry (idempotent: a second call keeps the entries). */

@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { createLogger, currentRuntime, initRuntime, readJsonFile, tf, type Dataset, type Logger, type RetrievalMetrics } from '@distill/core';
 import { ImageLoader, loadDataset, primeDatasetImages } from '@distill/data';
 import { computeRecall, measureLatency } from '@distill/eval';
-import { encodeSplit, loadStudent, obtainTeacherFeatures, stableStringify, subsetSplit, type SplitEmbeddings, type TrainConfig } from '@distill/training';
+import { encodeSplit, evaluateEmbeddings, loadStudent, trainingContainer, obtainTeacherFeatures, stableStringify, subsetSplit, type SplitEmbeddings, type TrainConfig } from '@distill/training';
 import type { RunRanks } from './stats.js';
 import { checksumProblem, obtainRanks, writeSealedJson } from './store.js';
 
 /** The dataset of a config with its subsets applied, as the trainer sees it. */
 async function loadSubsetDataset(o: TrainConfig['dataset']): Promise<Dataset> {
-  const ds = await loadDataset(o.name, { dataRoot: o.dataRoot, annotations: o.annotations, imageRoot: o.imageRoot } as never);
+  const ds = await loadDataset(o.name, { dataRoot: o.dataRoot, annotations: o.annotations, imageRoot: o.imageRoot } as never, trainingContainer());
   const splits = Object.fromEntries(Object.entries(ds.splits).map(([n, s]) => [n, subsetSplit(s, n === 'train' ? o.trainSubset : o.evalSubset)]));
   return { ...ds, splits };
 }
@@ -65,10 +65,10 @@ export async function runRanks(cfg: TrainConfig, dir: string, log: Logger = crea
  * Teacher features of every split the runs need, extracted once here before the training processes
  * start (they then read them from the cache instead of extracting them side by side).
  */
-export async function warmTeacherCache(configs: TrainConfig[], needsTeacher: (c: TrainConfig) => boolean, log: Logger): Promise<void> {
+export async function warmTeacherCache(configs: TrainConfig[], needsTeacher: (c: TrainConfig) => boolean | Promise<boolean>, log: Logger): Promise<void> {
   const seen = new Set<string>();
   for (const c of configs) {
-    if (!needsTeacher(c)) continue;
+    if (!(await needsTeacher(c))) continue;
     const key = stableStringify({ t: c.teacher, d: c.dataset, dev: c.device });
     if (seen.has(key)) continue;
     seen.add(key);
@@ -89,7 +89,7 @@ export async function teacherTestFeatures(cfg: TrainConfig, log: Logger): Promis
 /** The teacher's own test recall (from its cached features): the reference row of an experiment. */
 export async function teacherTestMetrics(cfg: TrainConfig, log: Logger): Promise<{ name: string; test: RetrievalMetrics } | undefined> {
   const t = await teacherTestFeatures(cfg, log);
-  return t && { name: t.name, test: computeRecall(t.images, t.texts, t.dim, t.textToImage, { engine: 'js' }) };
+  return t && { name: t.name, test: await evaluateEmbeddings(t, { options: { engine: 'js' } }) };
 }
 
 /**

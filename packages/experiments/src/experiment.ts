@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { atomicWriteJson, createLogger, DistillError, RunDirectory, type Logger, type RetrievalMetrics } from '@distill/core';
-import { configHash, resolveMethod, type TrainConfig } from '@distill/training';
+import { configHash, needsTeacher, type TrainConfig } from '@distill/training';
 import { CLAIMS_METHOD, findingsMarkdownTable, specClaims, withVerdicts, type Finding } from './claims.js';
 import { runLatency, runRanks, studentTestEmbeddings, teacherTestFeatures, teacherTestMetrics, warmTeacherCache } from './evaluate.js';
 import { runFingerprint, type RunFingerprint } from './fingerprint.js';
@@ -257,7 +257,8 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
   const chance = probe?.textToImage?.length ? chanceRsum(probe.textToImage, probe.i2t.length) : undefined;
   let teacher: ExperimentResults['teacher'];
   if (spec.teacherRow) {
-    const cfg = rows.flatMap((r) => r.runs.map((x) => x.config)).find((c) => resolveMethod(c).needsTeacher);
+    let cfg: TrainConfig | undefined;
+    for (const c of rows.flatMap((r) => r.runs.map((x) => x.config))) if (!cfg && (await needsTeacher(c))) cfg = c;
     if (cfg) teacher = await (opts.teacherMetrics ?? teacherTestMetrics)(cfg, log);
   }
   const plots: string[] = [];
@@ -401,7 +402,7 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
     const allRuns = plans.flatMap((p) => p.rows.flatMap((r) => r.runs));
     const unique = new Set(allRuns.map((r) => r.hash)).size;
     log.info(`experiment ${nameOrPath}${auto ? ` (seeds auto, round ${round})` : ''}: ${specs.length} table${specs.length > 1 ? 's' : ''}, ${allRuns.length} runs (${unique} distinct), ${workers} at a time, run store ${store}`);
-    if (!opts.trainer && !opts.collect) await warmTeacherCache(allRuns.map((r) => r.config), (c) => resolveMethod(c).needsTeacher, log);
+    if (!opts.trainer && !opts.collect) await warmTeacherCache(allRuns.map((r) => r.config), (c) => needsTeacher(c), log);
     let finished = 0;
     outcomes = await runScheduled(allRuns, {
       store,
@@ -469,7 +470,7 @@ export async function runSeeds(
     name: 'seeds',
     title: `${cfg.losses} on ${cfg.dataset.name}, ${opts.seeds} seeds`,
     runs: rows,
-    teacherRow: resolveMethod(cfg).needsTeacher,
+    teacherRow: await needsTeacher(cfg),
     findings: rows.length > 1 ? [{ claim: 'The distilled student beats the same student without a teacher', better: [rows[0].label], worse: [rows[1].label] }] : [],
   };
   const log = opts.logger ?? createLogger();
@@ -484,7 +485,7 @@ export async function runSeeds(
   }));
   const t0 = Date.now();
   const store = opts.store ?? defaultStore();
-  await warmTeacherCache(planned.flatMap((r) => r.runs.map((x) => x.config)), (c) => resolveMethod(c).needsTeacher, log);
+  await warmTeacherCache(planned.flatMap((r) => r.runs.map((x) => x.config)), (c) => needsTeacher(c), log);
   const outcomes = await runScheduled(planned.flatMap((r) => r.runs), {
     store,
     workers,

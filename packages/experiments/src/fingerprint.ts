@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { sha256 } from '@distill/core';
-import { EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR, resolveMethod, type TrainConfig } from '@distill/training';
+import { EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR, needsTeacher, type TrainConfig } from '@distill/training';
 
 /**
  * What a stored run was computed from, beyond its config and seed: the code that trained it, the
@@ -73,12 +73,30 @@ export function treeHash(roots: string[], keep: (f: string) => boolean = isSourc
   return h.digest('hex');
 }
 
-/** Each code package's folder of sources: src/ in this repository, else the installed dist/. */
+/**
+ * Each code package's folder of sources: src/ in this repository, else the installed dist/. A package
+ * this one does not depend on directly is resolved from those that do (training, core, losses); one
+ * that cannot be found counts by its name (a changed install still changes the hash of the others).
+ */
 export function codeRoots(): string[] {
-  const req = createRequire(import.meta.url);
+  const bases = [createRequire(import.meta.url)];
+  for (const via of ['@distill/training', '@distill/core', '@distill/losses']) {
+    try {
+      bases.push(createRequire(bases[0].resolve(`${via}/package.json`)));
+    } catch {
+      /* not installed beside this package */
+    }
+  }
   return CODE_PACKAGES.map((p) => {
-    const dir = dirname(req.resolve(`@distill/${p}/package.json`));
-    return existsSync(join(dir, 'src')) ? join(dir, 'src') : join(dir, 'dist');
+    for (const req of bases) {
+      try {
+        const dir = dirname(req.resolve(`@distill/${p}/package.json`));
+        return existsSync(join(dir, 'src')) ? join(dir, 'src') : join(dir, 'dist');
+      } catch {
+        /* try the next base */
+      }
+    }
+    return `@distill/${p} (not found)`;
   });
 }
 
@@ -115,8 +133,8 @@ export function teacherFolder(cfg: Pick<TrainConfig, 'teacher'>): string | undef
  * it); else sha256 over the teacher's model files (every file of its folder, or the file itself), or
  * its name when distill does not know where its files are (a plugin's teacher with no --teacher-model).
  */
-export function teacherFingerprint(cfg: TrainConfig): string {
-  if (!resolveMethod(cfg).needsTeacher) return 'none';
+export async function teacherFingerprint(cfg: TrainConfig): Promise<string> {
+  if (!(await needsTeacher(cfg))) return 'none';
   const folder = teacherFolder(cfg);
   if (!folder) return sha256(`teacher ${cfg.teacher.name}`);
   return treeHash([folder], () => true);
@@ -128,5 +146,5 @@ export async function runFingerprint(cfg: TrainConfig): Promise<RunFingerprint> 
   // a run's plugins are code it executes too (a path: its files' content; a package name: the name)
   const plugins = (cfg.plugins ?? []).map((p) => (existsSync(p) ? treeHash([p]) : `package ${p}`));
   const code = plugins.length ? sha256([codeFingerprint(), ...plugins].join('\n')) : codeFingerprint();
-  return { code, teacher: teacherFingerprint(cfg), dataset: await datasetManifestHash(cfg) };
+  return { code, teacher: await teacherFingerprint(cfg), dataset: await datasetManifestHash(cfg) };
 }

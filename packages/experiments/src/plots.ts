@@ -11,13 +11,18 @@ function axisRange(lo: number, hi: number): [number, number] {
   return [lo - pad, hi + pad];
 }
 
+/** The title's font size: 13 px, or smaller so that it fits the plot's width. */
+export function titleSize(title: string, W: number): number {
+  return Math.max(6, Math.min(13, Math.floor((W - 16) / (0.6 * title.length))));
+}
+
 /** The opening lines of every plot: the svg element, a white background, the title. */
 function svgHead(W: number, H: number, title: string): string[] {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    // a title wider than the plot (about 7 px a character at 13 px) is squeezed to fit rather than clipped
-    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13"${title.length * 7 > W - 16 ? ` textLength="${W - 16}" lengthAdjust="spacingAndGlyphs"` : ''}>${esc(title)}</text>`,
+    // a title wider than the plot (a character is about 0.6 of the font size) gets a smaller font rather than being clipped
+    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="${titleSize(title, W)}">${esc(title)}</text>`,
   ];
 }
 

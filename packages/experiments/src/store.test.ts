@@ -41,7 +41,7 @@ function setup() {
   mkdirSync(join(src, 'losses'), { recursive: true });
   writeFileSync(join(src, 'losses', 'dsmd.ts'), 'export const margin = 0.2;\n');
   writeFileSync(join(src, 'losses', 'dsmd.test.ts'), 'a test: not executed by a run\n');
-  const fingerprint = (run: PlannedRun): RunFingerprint => ({ code: codeFingerprint([src]), teacher: teacherFingerprint(run.config), dataset: 'manifest-1' });
+  const fingerprint = async (run: PlannedRun): Promise<RunFingerprint> => ({ code: codeFingerprint([src]), teacher: await teacherFingerprint(run.config), dataset: 'manifest-1' });
   const ranks = async (cfg: TrainConfig): Promise<RunRanks> => {
     const r = Array.from({ length: 40 }, (_, i) => (i < (cfg.losses === 'none' ? 10 : 25) + cfg.seed ? 0 : 30));
     return { i2t: r, t2i: r, textToImage: r.map((_, i) => i) };

@@ -212,22 +212,8 @@ const TARGETS = {
 
 const ALIASES: Record<string, DsmdComponent> = { cd: 'cd', con: 'cd', fd: 'fd', l1: 'fd', sd: 'sd', cos: 'sd', hnd: 'hnd' };
 
-export const METHOD_NAMES = ['dsmd', 'dsmd-official', 'dcd', 'kd', 'fitnet', 'rkd', 'clip-kd', 'none'] as const;
-
 /** The registry's pattern entry: any comma list of DSMD components. */
 export const COMPONENT_LIST_ENTRY = 'cd,fd,sd,hnd';
-
-export const METHOD_DESCRIPTIONS: Record<string, string> = {
-  dsmd: 'DSMD, paper mode: cd + fd + sd + hnd (hardest negative, margin 0), dsmd-paper balancer',
-  'dsmd-official': 'DSMD, official code: cd + fd + sd + hnd (sum over negatives, margin 0.2), dsmd-official balancer',
-  dcd: 'DCD for dual encoders: teacher-selected hard candidates, entropy-weighted BCE + MSE on score matrices',
-  kd: 'KL between teacher and student in-batch similarity distributions',
-  fitnet: 'MSE feature hints',
-  rkd: 'relational KD: distance + angle',
-  'clip-kd': 'feature MSE + interactive contrastive (student image vs teacher text and vice versa)',
-  none: "no teacher: the student's own symmetric contrastive loss (the no-teacher baseline)",
-  [COMPONENT_LIST_ENTRY]: 'any comma list of DSMD components (paper mode), e.g. cd,hnd for an ablation',
-};
 
 const DCD_PLAN_PARTS = ['index', 'teacher', 'share', 'rsum'] as const;
 const dcdInputName = (dir: 'i2t' | 't2i', part: (typeof DCD_PLAN_PARTS)[number]) => `dcd_${dir}_${part}`;
@@ -261,75 +247,113 @@ const dcdTensors = <T>(extra: Record<string, T>, dir: 'i2t' | 't2i'): DcdPlanTen
   rSum: extra[dcdInputName(dir, 'rsum')],
 });
 
-/** Resolve `--losses`: a method name or a comma list of DSMD components (cd, fd, sd, hnd). */
-export function resolveLossMethod(spec: string, o: LossMethodOptions): LossMethod {
-  const name = spec.trim();
-  const dsmd = (mode: 'paper' | 'official', enabled: DsmdComponent[], label: string): LossMethod => {
-    const margin = o.margin ?? DSMD_MODES[mode].margin;
-    const reduction = o.hardNegative ?? DSMD_MODES[mode].reduction;
-    const cd = enabled.includes('cd');
-    return defineLossMethod({
-      name: label,
-      description: METHOD_DESCRIPTIONS[label] ?? `DSMD components ${enabled.join(', ')} (paper mode)`,
-      needsTeacher: true,
-      needsQueue: cd,
-      defaultBalancer: mode === 'paper' ? 'dsmd-paper' : 'dsmd-official',
-      components: DSMD_COMPONENTS.filter((c) => enabled.includes(c)).map((c) => ({ fd: 'l1_loss', sd: 'cos_loss', cd: 'con_loss', hnd: 'hnd_loss' })[c]),
-      build: (ops, x) =>
-        dsmdLossesOps(
-          ops,
-          { image: x.studentImage, text: x.studentText },
-          { image: x.teacherImage!, text: x.teacherText! },
-          cd ? { image: x.imageQueue!, text: x.textQueue! } : undefined,
-          { temperature: o.temperature, margin, reduction, enabled },
-        ),
-    });
-  };
-  // A one-component method of a teacher loss over (student, teacher) pairs.
-  const single = (label: string, f: <T>(ops: Ops<T>, s: { image: T; text: T }, t: { image: T; text: T }, extra: Record<string, T>) => T, extra?: Pick<LossMethodDef, 'extraInputs' | 'extraValues'>): LossMethod =>
-    defineLossMethod({
-      name: label,
-      description: METHOD_DESCRIPTIONS[label],
-      needsTeacher: true,
-      needsQueue: false,
-      defaultBalancer: 'static',
-      components: [label],
-      ...extra,
-      build: (ops, x) => ({ [label]: f(ops, { image: x.studentImage, text: x.studentText }, { image: x.teacherImage!, text: x.teacherText! }, x.extra) }),
-    });
-  switch (name) {
-    case 'dsmd':
-      return dsmd('paper', DSMD_COMPONENTS, 'dsmd');
-    case 'dsmd-official':
-      return dsmd('official', DSMD_COMPONENTS, 'dsmd-official');
-    case 'none':
-      return defineLossMethod({
+/** A DSMD method: the enabled components in `mode` ('paper': hardest negative, margin 0; 'official': sum, margin 0.2). */
+function dsmdMethod(o: LossMethodOptions, mode: 'paper' | 'official', enabled: readonly DsmdComponent[], label: string, description: string): LossMethod {
+  const margin = o.margin ?? DSMD_MODES[mode].margin;
+  const reduction = o.hardNegative ?? DSMD_MODES[mode].reduction;
+  const cd = enabled.includes('cd');
+  return defineLossMethod({
+    name: label,
+    description,
+    needsTeacher: true,
+    needsQueue: cd,
+    defaultBalancer: mode === 'paper' ? 'dsmd-paper' : 'dsmd-official',
+    components: DSMD_COMPONENTS.filter((c) => enabled.includes(c)).map((c) => ({ fd: 'l1_loss', sd: 'cos_loss', cd: 'con_loss', hnd: 'hnd_loss' })[c]),
+    build: (ops, x) =>
+      dsmdLossesOps(
+        ops,
+        { image: x.studentImage, text: x.studentText },
+        { image: x.teacherImage!, text: x.teacherText! },
+        cd ? { image: x.imageQueue!, text: x.textQueue! } : undefined,
+        { temperature: o.temperature, margin, reduction, enabled: [...enabled] },
+      ),
+  });
+}
+
+/** A one-component method of a teacher loss over (student, teacher) pairs. */
+function singleMethod(
+  label: string,
+  description: string,
+  f: <T>(ops: Ops<T>, s: { image: T; text: T }, t: { image: T; text: T }, extra: Record<string, T>) => T,
+  extra?: Pick<LossMethodDef, 'extraInputs' | 'extraValues'>,
+): LossMethod {
+  return defineLossMethod({
+    name: label,
+    description,
+    needsTeacher: true,
+    needsQueue: false,
+    defaultBalancer: 'static',
+    components: [label],
+    ...extra,
+    build: (ops, x) => ({ [label]: f(ops, { image: x.studentImage, text: x.studentText }, { image: x.teacherImage!, text: x.teacherText! }, x.extra) }),
+  });
+}
+
+/** A named loss method: its name, its description and how it is built from the loss options (definition and registration together). */
+interface MethodEntry {
+  name: string;
+  description: string;
+  method(o: LossMethodOptions, description: string): LossMethod;
+}
+
+/** The named loss methods, in the order `distill list loss` prints them: the one place their names and descriptions are written. */
+const METHODS: readonly MethodEntry[] = [
+  { name: 'dsmd', description: 'DSMD, paper mode: cd + fd + sd + hnd (hardest negative, margin 0), dsmd-paper balancer', method: (o, d) => dsmdMethod(o, 'paper', DSMD_COMPONENTS, 'dsmd', d) },
+  {
+    name: 'dsmd-official',
+    description: 'DSMD, official code: cd + fd + sd + hnd (sum over negatives, margin 0.2), dsmd-official balancer',
+    method: (o, d) => dsmdMethod(o, 'official', DSMD_COMPONENTS, 'dsmd-official', d),
+  },
+  {
+    name: 'dcd',
+    description: 'DCD for dual encoders: teacher-selected hard candidates, entropy-weighted BCE + MSE on score matrices',
+    method: (o, d) => {
+      const opts = { ...DCD_DEFAULTS, ...o.dcd, scoreTemperature: o.temperature };
+      return singleMethod('dcd', d, (ops, s, _t, e) => dcdDualEncoderOps(ops, s, { i2t: dcdTensors(e, 'i2t'), t2i: dcdTensors(e, 't2i') }, opts), {
+        extraInputs: (sh) => dcdInputs(sh.batch, opts.topK),
+        extraValues: (x) =>
+          dcdValues(dcdDualPlans({ image: need(x.teacherImage, 'teacher image features', 'dcd'), text: need(x.teacherText, 'teacher text features', 'dcd') }, x.batch, x.dim, opts)),
+      });
+    },
+  },
+  { name: 'kd', description: 'KL between teacher and student in-batch similarity distributions', method: (o, d) => singleMethod('kd', d, (ops, s, t) => kdLossOps(ops, s, t, o.temperature)) },
+  { name: 'fitnet', description: 'MSE feature hints', method: (_o, d) => singleMethod('fitnet', d, (ops, s, t) => fitnetLossOps(ops, s, t)) },
+  { name: 'rkd', description: 'relational KD: distance + angle', method: (_o, d) => singleMethod('rkd', d, (ops, s, t) => rkdLossOps(ops, s, t)) },
+  {
+    name: 'clip-kd',
+    description: 'feature MSE + interactive contrastive (student image vs teacher text and vice versa)',
+    method: (o, d) => singleMethod('clip-kd', d, (ops, s, t, e) => clipKdLossOps(ops, s, t, o.temperature, e.targets), TARGETS),
+  },
+  {
+    name: 'none',
+    description: "no teacher: the student's own symmetric contrastive loss (the no-teacher baseline)",
+    method: (o, d) =>
+      defineLossMethod({
         name: 'contrastive',
-        description: METHOD_DESCRIPTIONS.none,
+        description: d,
         needsTeacher: false,
         needsQueue: false,
         defaultBalancer: 'static',
         components: ['contrastive'],
         ...TARGETS,
         build: (ops, x) => ({ contrastive: contrastiveLossOps(ops, x.studentImage, x.studentText, o.temperature, x.extra.targets) }),
-      });
-    case 'kd':
-      return single('kd', (ops, s, t) => kdLossOps(ops, s, t, o.temperature));
-    case 'fitnet':
-      return single('fitnet', (ops, s, t) => fitnetLossOps(ops, s, t));
-    case 'rkd':
-      return single('rkd', (ops, s, t) => rkdLossOps(ops, s, t));
-    case 'clip-kd':
-      return single('clip-kd', (ops, s, t, e) => clipKdLossOps(ops, s, t, o.temperature, e.targets), TARGETS);
-    case 'dcd': {
-      const opts = { ...DCD_DEFAULTS, ...o.dcd, scoreTemperature: o.temperature };
-      return single('dcd', (ops, s, _t, e) => dcdDualEncoderOps(ops, s, { i2t: dcdTensors(e, 'i2t'), t2i: dcdTensors(e, 't2i') }, opts), {
-        extraInputs: (sh) => dcdInputs(sh.batch, opts.topK),
-        extraValues: (x) =>
-          dcdValues(dcdDualPlans({ image: need(x.teacherImage, 'teacher image features', 'dcd'), text: need(x.teacherText, 'teacher text features', 'dcd') }, x.batch, x.dim, opts)),
-      });
-    }
-  }
+      }),
+  },
+];
+
+const COMPONENT_LIST_DESCRIPTION = 'any comma list of DSMD components (paper mode), e.g. cd,hnd for an ablation';
+
+/** The named methods' names (from their entries). */
+export const METHOD_NAMES: readonly string[] = METHODS.map((m) => m.name);
+
+/** Each entry's description by name, the component-list pattern's included (from the entries). */
+export const METHOD_DESCRIPTIONS: Record<string, string> = Object.fromEntries([...METHODS.map((m) => [m.name, m.description]), [COMPONENT_LIST_ENTRY, COMPONENT_LIST_DESCRIPTION]]);
+
+/** Resolve `--losses`: a method name or a comma list of DSMD components (cd, fd, sd, hnd). */
+export function resolveLossMethod(spec: string, o: LossMethodOptions): LossMethod {
+  const name = spec.trim();
+  const entry = METHODS.find((m) => m.name === name);
+  if (entry) return entry.method(o, entry.description);
   const parts = name.split(',').map((p) => p.trim()).filter(Boolean);
   const unknown = parts.filter((p) => !(p in ALIASES));
   if (parts.length === 0 || unknown.length) {
@@ -338,7 +362,9 @@ export function resolveLossMethod(spec: string, o: LossMethodOptions): LossMetho
       2,
     );
   }
-  return dsmd('paper', [...new Set(parts.map((p) => ALIASES[p]))], parts.join(','));
+  const label = parts.join(',');
+  const enabled = [...new Set(parts.map((p) => ALIASES[p]))];
+  return dsmdMethod(o, 'paper', enabled, label, METHOD_DESCRIPTIONS[label] ?? `DSMD components ${enabled.join(', ')} (paper mode)`);
 }
 
 /** True when `spec` is a comma list of DSMD components (no method name is one: they are told apart). */
@@ -355,15 +381,15 @@ export function isComponentList(spec: string): boolean {
 export type LossEntry = RegistryEntry<LossMethodOptions, LossMethod> & { matches?(name: string): boolean };
 
 export const LOSS_ENTRIES: readonly LossEntry[] = [
-  ...METHOD_NAMES.map((name) => ({
-    name,
-    description: METHOD_DESCRIPTIONS[name],
+  ...METHODS.map((m) => ({
+    name: m.name,
+    description: m.description,
     defaults: LOSS_DEFAULTS,
-    create: (cfg: LossMethodOptions) => resolveLossMethod(name, checkLossOptions(cfg)),
+    create: (cfg: LossMethodOptions) => m.method(checkLossOptions(cfg), m.description),
   })),
   {
     name: COMPONENT_LIST_ENTRY,
-    description: METHOD_DESCRIPTIONS[COMPONENT_LIST_ENTRY],
+    description: COMPONENT_LIST_DESCRIPTION,
     defaults: LOSS_DEFAULTS,
     matches: (n: string) => isComponentList(n),
     create: (cfg: LossMethodOptions, ctx: RegistryContext & { name?: string }) => resolveLossMethod(ctx.name ?? COMPONENT_LIST_ENTRY, checkLossOptions(cfg)),

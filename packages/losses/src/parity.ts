@@ -1,6 +1,5 @@
 import { DistillError, graphOps, OnnxRunner, readJsonFile, tf, tfOps, type Ops } from '@distill/core';
 import { Graph, type Sym } from '@distill/autodiff';
-import { DsmdOfficialBalancer } from '@distill/balancer';
 import { clipKdLoss, contrastiveLoss, fitnetLoss, infoNce, kdLoss, rkdAngle, rkdDistance, rkdLoss } from './baselines.js';
 import { l2nOps } from './common.js';
 import { dcdLossOps, dcdPlan } from './dcd.js';
@@ -136,16 +135,16 @@ async function onGraph<K extends string>(f: OpsFn<K>, inputs: Record<K, In>, thr
  * constant from `config`) and return the fixture's output keys with distill's values: the losses on
  * the tfjs engine, or with `runLossParityOnnx` the same definitions on the onnx engine.
  */
-export function runLossParity(fx: LossFixture): Record<string, Value> {
-  const gen = lossParitySteps(fx);
+export function runLossParity(fx: LossFixture, balancer?: ParityBalancerFactory): Record<string, Value> {
+  const gen = lossParitySteps(fx, balancer);
   let r = gen.next();
   while (!r.done) r = gen.next(onTfjs(r.value.f, r.value.inputs));
   return r.value;
 }
 
 /** `runLossParity` with the losses run as onnx graphs by onnxruntime (`threads` intra-op threads). */
-export async function runLossParityOnnx(fx: LossFixture, threads = 2): Promise<Record<string, Value>> {
-  const gen = lossParitySteps(fx);
+export async function runLossParityOnnx(fx: LossFixture, balancer?: ParityBalancerFactory, threads = 2): Promise<Record<string, Value>> {
+  const gen = lossParitySteps(fx, balancer);
   let r = gen.next();
   while (!r.done) r = gen.next(await onGraph(r.value.f, r.value.inputs, threads));
   return r.value;
@@ -153,15 +152,31 @@ export async function runLossParityOnnx(fx: LossFixture, threads = 2): Promise<R
 
 type Request = { f: OpsFn<string>; inputs: Record<string, In> };
 
+/** The official DSMD balancer as the parity replay needs it: its weights and, after each call, its trace. */
+export interface ParityBalancer {
+  weights(losses: number[]): number[];
+  lastTrace?: { magnitudeAdjustment: number[]; adjustedLosses: number[]; lossRates?: number[] };
+}
+
+/**
+ * Makes the fixture's balancer from its config (`dsmd-official` with k, temperature, eps): passed in
+ * by the caller (the CLI and the tests hand @distill/balancer's), so losses do not depend on balancer.
+ */
+export type ParityBalancerFactory = (cfg: { k: number; temperature: number; eps: number }) => ParityBalancer;
+
 /** The fixture's blocks in order: yields each Ops computation to run, receives its outputs (host work in between). */
-function* lossParitySteps(fx: LossFixture): Generator<Request, Record<string, Value>, Record<string, Out>> {
+function* lossParitySteps(fx: LossFixture, balancer?: ParityBalancerFactory): Generator<Request, Record<string, Value>, Record<string, Out>> {
   const c = fx.config;
+  const officialBalancer = (): ParityBalancer => {
+    if (!balancer) throw new DistillError('This fixture replays the dsmd-official balancer: pass one (the CLI passes @distill/balancer\'s).');
+    return balancer({ k: c.balancer.k, temperature: c.balancer.temperature, eps: c.balancer.eps });
+  };
   const out: Record<string, Value> = {};
   const K = c.queue_size_K;
   const D = c.dim;
   const iq = FeatureQueue.fromKeys(Float32Array.from((fx.inputs.i_queue_init as number[][]).flat()), K, D);
   const tq = FeatureQueue.fromKeys(Float32Array.from((fx.inputs.t_queue_init as number[][]).flat()), K, D);
-  const e2e = new DsmdOfficialBalancer({ k: c.balancer.k, temperature: c.balancer.temperature, eps: c.balancer.eps });
+  const e2e = fx.inputs.stu_img_raw_step1 || fx.inputs.stu_img_raw_step2 ? officialBalancer() : undefined;
   try {
     for (const step of [1, 2]) {
       const p = `step${step}/`;
@@ -175,7 +190,7 @@ function* lossParitySteps(fx: LossFixture): Generator<Request, Record<string, Va
       for (const [k, v] of Object.entries(got)) out[p + k] = valueOf(v);
       const mainHnd = got[`hnd_sum_m${pyFloat(c.main_margin_for_e2e)}/total`];
       const losses = [out[p + 'l1_loss'] as number, out[p + 'cos_loss'] as number, out[p + 'con_loss'] as number, mainHnd ? mainHnd.data[0] : 0];
-      const w = e2e.weights(losses);
+      const w = e2e!.weights(losses);
       out[p + 'e2e_balancer_weights'] = w;
       out[p + 'e2e_total_loss'] = Math.fround(w.reduce((acc, wi, i) => acc + wi * losses[i], 0));
       // After the optimizer step: enqueue this step's normalised teacher features.
@@ -194,7 +209,7 @@ function* lossParitySteps(fx: LossFixture): Generator<Request, Record<string, Va
 
   // Balancer calls on the given loss sequence (a fresh balancer).
   if (fx.inputs.balancer_loss_sequence) {
-    const b = new DsmdOfficialBalancer({ k: c.balancer.k, temperature: c.balancer.temperature, eps: c.balancer.eps });
+    const b = officialBalancer();
     (fx.inputs.balancer_loss_sequence as number[][]).forEach((losses, i) => {
       const w = b.weights(losses);
       const tr = b.lastTrace!;
@@ -275,14 +290,14 @@ export function runBaselineParity(fx: BaselineFixture): Record<string, number> {
 }
 
 /** Run a fixture of either format (dsmd_public.json or baselines.json) through distill's losses. */
-export function runLossParityFile(path: string): Record<string, Value> {
+export function runLossParityFile(path: string, balancer?: ParityBalancerFactory): Record<string, Value> {
   const fx = readJsonFile<unknown>(path);
   if (isBaselineFixture(fx)) return runBaselineParity(fx);
   const inputs = (fx as { inputs?: unknown; config?: unknown } | null)?.inputs;
   if (typeof inputs !== 'object' || inputs === null || typeof (fx as { config?: unknown }).config !== 'object') {
     throw new DistillError(`${path} is not a loss fixture: expected the format of shared/parity/dsmd_public.json (config, inputs) or of baselines.json (inputs.s_image, ...).`);
   }
-  return runLossParity(fx as LossFixture);
+  return runLossParity(fx as LossFixture, balancer);
 }
 
 /** Largest relative difference per key between computed values and the fixture's expected outputs. */

@@ -8,8 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { join } from 'node:path';
 import { DistillError, OnnxRunner, Rng, atomicWriteJson, graphOps, tf, type TensorParams } from '@distill/core';
 import { Graph, Sym, encodeModel, type NodeSpec, type TensorSpec } from '@distill/autodiff';
-import { buildEncoderGraph, getStudentWeights, studentEmbedding, type DualEncoderStudent } from '@distill/student-architectures';
-import { loadStudent } from '@distill/training';
+import { buildEncoderGraph, getStudentWeights, loadStudent, studentEmbedding, type DualEncoderStudent } from '@distill/student-architectures';
 import { TEACHER_IO } from '@distill/teacher-adapters';
 import { OnnxModel, modelHash } from './model.js';
 import { quantizeGemmsInt8 } from './quantize.js';

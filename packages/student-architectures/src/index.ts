@@ -12,11 +12,13 @@ export * from './resnet.js';
 export * from './textcnn.js';
 export * from './hf.js';
 export * from './tokenizer.js';
+export * from './tokenizer-report.js';
 export * from './presets.js';
 export * from './student.js';
 export * from './parity.js';
 export * from './onnx-engine.js';
 export * from './dropout-graph.js';
+export * from './saved-student.js';
 
 /** Typed config of a student registry entry (the pair is the entry's name). */
 export type StudentRegistryConfig = CreateStudentOptions;

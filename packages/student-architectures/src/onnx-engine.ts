@@ -499,20 +499,13 @@ export class OnnxStudentEngine {
   }
 
   /**
-   * Resident engines: the gradients of sum_c weights[c] L_c (as `backwardLoss`) or of the embeddings'
-   * loss given dLoss/dEmbedding (as `backward`; `weights` omitted), as tensors in `params` order,
-   * left where the backward ran (the device): the caller frees them (DeviceAdamW.apply does).
+   * Resident engines: the gradients of sum_c weights[c] L_c (as `backwardLoss`) as tensors in `params`
+   * order, left where the backward ran (the device): the caller frees them (DeviceAdamW.apply does).
    */
-  async backwardOnDevice(weights: Record<string, number>): Promise<OrtTensor[]>;
-  async backwardOnDevice(dImage: Float32Array, dText: Float32Array): Promise<OrtTensor[]>;
-  async backwardOnDevice(a: Record<string, number> | Float32Array, dText?: Float32Array): Promise<OrtTensor[]> {
+  async backwardOnDevice(weights: Record<string, number>): Promise<OrtTensor[]> {
     const r = this.current;
-    if (!r) throw new Error('OnnxStudentEngine.backwardOnDevice: call forward or forwardLoss first');
-    if (a instanceof Float32Array) {
-      if (r.components.length) throw new Error('OnnxStudentEngine.backwardOnDevice: the last forward had a loss head; pass the loss weights');
-      return this.runBackwardTensors(r, [a, dText!]);
-    }
-    return this.runBackwardTensors(r, this.seeds(r, a));
+    if (!r) throw new Error('OnnxStudentEngine.backwardOnDevice: call forwardLoss first');
+    return this.runBackwardTensors(r, this.seeds(r, weights));
   }
 
   private seeds(r: StudentRunner, weights: Record<string, number>): Float32Array[] {

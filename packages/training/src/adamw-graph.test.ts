@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { findIcds, findLibvulkan, loadOrt, probeWebGpuSession, readToHost, Rng, type OrtTensor } from '@distill/core';
-import { ArrayAdamW, type AdamWOptions } from './adamw.js';
+import { findIcds, findLibvulkan, initRuntime, loadOrt, probeWebGpuSession, readToHost, Rng, tf, type NamedVariable, type OrtTensor } from '@distill/core';
+import { AdamW, ArrayAdamW, type AdamWOptions, type AdamWState } from './adamw.js';
 import { buildAdamWGraph, DeviceAdamW } from './adamw-graph.js';
 
 const OPTS: AdamWOptions = { lr: 3e-3, weightDecay: 0.05, betas: [0.9, 0.999], eps: 1e-8, groupLr: { text: 1e-3, head: 5e-3 } };
@@ -108,6 +108,40 @@ describe('AdamW as an ONNX graph (DeviceAdamW)', () => {
     const opt = new DeviceAdamW(PARAMS, OPTS, ['cpu']);
     const m = { 'image.w': new Float32Array(12), 'text.b': new Float32Array(4), 'head.w': new Float32Array(8) };
     expect(() => opt.load({ step: 1, lrScale: 1, m, v: m })).toThrow(/'m' of text.b has 4 values, the parameter 5/);
+  });
+
+  it(`the three holders (tfjs AdamW, ArrayAdamW, DeviceAdamW) give the same weights after ${K} steps and refuse a mismatched state with the same error`, async () => {
+    await initRuntime('cpu', { quiet: true });
+    const { p0, grads } = fixture(K);
+    const vars: NamedVariable[] = PARAMS.map((p, i) => ({ name: p.name, group: p.group, variable: tf.variable(tf.tensor(p0[i], p.shape)) }));
+    const t = new AdamW(vars, OPTS);
+    for (let k = 0; k < K; k++) {
+      t.lrScale = k < 3 ? 1 : 0.1;
+      t.apply(Object.fromEntries(PARAMS.map((p, i) => [p.name, tf.tensor(grads[k][i], p.shape)])));
+    }
+    const tfjs = vars.map((v) => v.variable.dataSync() as Float32Array);
+    const host = hostRun(K);
+    const dev = await deviceRun(K, 'cpu');
+    expect(rel(tfjs, host.p)).toBeLessThan(1e-6);
+    expect(rel(dev.p, host.p)).toBeLessThan(1e-6);
+    expect(rel(tfjs, fixture(K).p0)).toBeGreaterThan(1e-3);
+    expect(t.step).toBe(K);
+    // one bookkeeping base: the same checks and messages for a checkpoint that does not match
+    const bad: AdamWState = { step: 1, lrScale: 1, m: { 'image.w': new Float32Array(12), 'text.b': new Float32Array(4), 'head.w': new Float32Array(8) }, v: {} };
+    const array = new ArrayAdamW(PARAMS.map((p) => ({ ...p, data: new Float32Array(size(p.shape)) })), OPTS);
+    const device = new DeviceAdamW(PARAMS, OPTS, ['cpu']);
+    const errors = [t, array, device].map((o) => {
+      try {
+        o.load(bad);
+        return 'loaded';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    });
+    expect(errors[0]).toMatch(/'m' of text.b has 4 values, the parameter 5/);
+    expect(new Set(errors).size).toBe(1);
+    t.dispose();
+    vars.forEach((v) => v.variable.dispose());
   });
 
   it.skipIf(!probe?.ok)(`on WebGPU, state resident between steps: ArrayAdamW's result, and bit-identical across a resume${probe?.ok ? '' : ' (skipped: no WebGPU session)'}`, async () => {

@@ -2,6 +2,22 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, Rng, tf, type NamedVariable } from '@distill/core';
 import { AdamW, ArrayAdamW } from './adamw.js';
 
+/**
+ * torch.optim.AdamW by hand, step by step (decoupled decay first, then the bias-corrected Adam update),
+ * with wd 0.01, betas (0.9, 0.999), eps 1e-8: the reference both holders are checked against.
+ */
+const ref = (x: number, gs: number[], lr: number) => {
+  let m = 0, v = 0;
+  gs.forEach((g, i) => {
+    const t = i + 1;
+    x *= 1 - lr * 0.01;
+    m = 0.9 * m + 0.1 * g;
+    v = 0.999 * v + 0.001 * g * g;
+    x -= (lr * (m / (1 - 0.9 ** t))) / (Math.sqrt(v / (1 - 0.999 ** t)) + 1e-8);
+  });
+  return x;
+};
+
 describe('AdamW', () => {
   beforeAll(async () => {
     await initRuntime('cpu', { quiet: true });
@@ -13,18 +29,6 @@ describe('AdamW', () => {
       { name: 'b', group: 'head', variable: tf.variable(tf.tensor1d([0.5])) },
     ];
     const opt = new AdamW(p, { lr: 0.1, weightDecay: 0.01, betas: [0.9, 0.999], eps: 1e-8, groupLr: { head: 0.2 } });
-    // reference, computed by hand from the torch formulas
-    const ref = (x: number, gs: number[], lr: number) => {
-      let m = 0, v = 0;
-      gs.forEach((g, i) => {
-        const t = i + 1;
-        x *= 1 - lr * 0.01;
-        m = 0.9 * m + 0.1 * g;
-        v = 0.999 * v + 0.001 * g * g;
-        x -= (lr * (m / (1 - 0.9 ** t))) / (Math.sqrt(v / (1 - 0.999 ** t)) + 1e-8);
-      });
-      return x;
-    };
     const g1 = { a: tf.tensor1d([0.3, -0.1]), b: tf.tensor1d([2]) };
     const g2 = { a: tf.tensor1d([0.2, 0.4]), b: tf.tensor1d([-1]) };
     opt.apply(g1);
@@ -56,18 +60,6 @@ describe('AdamW', () => {
     const a = { name: 'a', group: 'image' as const, shape: [2], data: Float32Array.of(1, -2) };
     const b = { name: 'b', group: 'head' as const, shape: [1], data: Float32Array.of(0.5) };
     const opt = new ArrayAdamW([a, b], { lr: 0.1, weightDecay: 0.01, betas: [0.9, 0.999], eps: 1e-8, groupLr: { head: 0.2 } });
-    // torch.optim.AdamW, step by step (decoupled decay first, then the bias-corrected Adam update)
-    const ref = (x: number, gs: number[], lr: number) => {
-      let m = 0, v = 0;
-      gs.forEach((g, i) => {
-        const t = i + 1;
-        x *= 1 - lr * 0.01;
-        m = 0.9 * m + 0.1 * g;
-        v = 0.999 * v + 0.001 * g * g;
-        x -= (lr * (m / (1 - 0.9 ** t))) / (Math.sqrt(v / (1 - 0.999 ** t)) + 1e-8);
-      });
-      return x;
-    };
     opt.apply([Float32Array.of(0.3, -0.1), Float32Array.of(2)]);
     opt.apply([Float32Array.of(0.2, 0.4), Float32Array.of(-1)]);
     expect(a.data[0]).toBeCloseTo(ref(1, [0.3, 0.2], 0.1), 6);

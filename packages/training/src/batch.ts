@@ -97,7 +97,7 @@ export function lossHooks(
       const w = hooks.balance(Object.fromEntries(names.map((n) => [n, comps[n].dataSync()[0]])));
       return names.map((n, i) => comps[n].mul(w[i])).reduce((x, y) => x.add(y)) as tf.Scalar;
     },
-    graphFeeds: state.graph ? () => state.graph!.feeds({ batch: B, teacherImage: b.teacherImage, teacherText: b.teacherText, imageIds: b.groups }) : undefined,
+    graphFeeds: () => state.graph.feeds({ batch: B, teacherImage: b.teacherImage, teacherText: b.teacherText, imageIds: b.groups }),
   };
   return hooks;
 }

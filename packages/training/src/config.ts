@@ -85,7 +85,8 @@ export const DEFAULT_CONFIG: TrainConfig = {
   device: 'cpu',
   dataset: { name: 'emoji' },
   teacher: { name: 'emoji', batchSize: 64 },
-  student: { pair: 'vit-bert', preset: 'tiny', maxLength: 30, vocabSize: 2000, normalize: true },
+  // maxLength and vocabSize: measured on the emoji and glyphs captions with the whole-word tokenizer (docs/tokenizer.md)
+  student: { pair: 'vit-bert', preset: 'tiny', maxLength: 24, vocabSize: 6000, normalize: true },
   losses: 'dsmd',
   lossOptions: { temperature: 0.05, queueSize: 8192 },
   optimizer: { lr: 1e-4, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 },

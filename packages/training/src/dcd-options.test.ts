@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '@distill/core';
 import { resolveConfig } from './config.js';
 import { methodFor } from './method-registry.js';
-import { resolveMethod } from './methods.js';
 import { trainingContainer } from './registries.js';
 
 // lossOptions.dcd reaches the DCD loss (docs/results.md: topK = batch size is what makes dcd learn on emoji).
@@ -23,7 +22,7 @@ describe('lossOptions.dcd (topK, temperature, alpha of DCD)', () => {
     const wide = dcdCfg({ topK: B, alpha: 0 });
     expect(wide.lossOptions.dcd).toEqual({ topK: B, alpha: 0 });
     for (const [cfg, K] of [[wide, B], [dcdCfg(), 8]] as const) {
-      for (const m of [await methodFor(cfg, trainingContainer()), resolveMethod(cfg)]) {
+      for (const m of [await methodFor(cfg, trainingContainer())]) {
         const feeds = m.createState(D, cfg).graph.feeds(teacher());
         expect(feeds.dcd_i2t_index.dims).toEqual([B * K]);
         expect(feeds.dcd_t2i_teacher.dims).toEqual([B, K]);

@@ -5,7 +5,7 @@ import type { AdamWOptions } from './adamw.js';
 import type { TrainBackend, TrainDevice } from './config.js';
 import { checkMemory, estimateStepMemory, OnnxStepEngine, planOnnxStep, TfjsStepEngine, type MemoryEstimate, type StepEngine } from './step-engine.js';
 
-/** The tfjs backend to initialise for a training backend ('onnx' still uses tfjs for losses without a graph form and to build and save the student). */
+/** The tfjs backend to initialise for a training backend ('onnx' still uses tfjs to build and save the student). */
 export function tfjsBackendFor(backend: TrainBackend): BackendChoice {
   return backend === 'onnx' ? 'auto' : backend;
 }
@@ -115,13 +115,12 @@ export async function createStepEngine(
     checkMemory(estimate, { engine: 'tfjs', batchSize: o.batchSize, size: o.size });
     return { engine: new TfjsStepEngine(student, o.adamw, o.rt.backend), estimate };
   }
-  const lossInGraph = true;
-  const plan = planOnnxStep(onnx, { params, batchSize: o.batchSize, textLength: o.textLength, lossInGraph, size: o.size });
+  const plan = planOnnxStep(onnx, { params, batchSize: o.batchSize, textLength: o.textLength, size: o.size });
   if (plan.warning) o.log.warn(plan.warning);
   if (plan.mode === 'fused') {
     o.log.info(
       `memory: ${(plan.estimate.bytes / 1024 ** 3).toFixed(1)} GB per step with the forward recomputed inside the backward run ('fused'; the faster 'split' form would need ${((plan.splitBytes ?? 0) / 1024 ** 3).toFixed(1)} GB)`,
     );
   }
-  return { engine: new OnnxStepEngine(student, onnx, o.adamw, lossInGraph, o.rt.backend), estimate: plan.estimate };
+  return { engine: new OnnxStepEngine(student, onnx, o.adamw), estimate: plan.estimate };
 }

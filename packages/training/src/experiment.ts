@@ -8,27 +8,19 @@ import {
   atomicWriteJson,
   createLogger,
   DistillError,
-  currentRuntime,
-  initRuntime,
   readJsonFile,
   RunDirectory,
   tf,
   type Container,
   type Logger,
   type RetrievalMetrics,
-  type Teacher,
 } from '@distill/core';
-import { computeRecall, measureLatency } from '@distill/eval';
+import { measureLatency } from '@distill/eval';
 import { hasCheckpoint } from './checkpoint.js';
 import { configHash, openRunFolder } from './run-guard.js';
 import type { TrainConfig } from './config.js';
-import { loadStudent, SavedStudentTeacher } from './saved-student.js';
-import { isPrecomputed } from '@distill/teacher-adapters';
-import { methodFor } from './method-registry.js';
-import { trainingContainer } from './registries.js';
-import { createTeacher, obtainTeacherFeatures } from './teacher-features.js';
-import { prepareDataset, train, type TrainResult } from './trainer.js';
-import { tfjsBackendFor } from './engine.js';
+import { loadStudent } from './saved-student.js';
+import { createRunContext, evaluateEmbeddings, train, type RunContext, type TrainResult } from './trainer.js';
 import { resultsTable, svgLinePlot, type ReportRow } from './report.js';
 import { readFileSync } from 'node:fs';
 import type { DualEncoderStudent } from '@distill/student-architectures';
@@ -84,15 +76,6 @@ async function latencyOf(student: DualEncoderStudent): Promise<{ image: number; 
     o.dispose();
   }, { batchSizes: [1], warmup: 3, iters: 15 });
   tf.dispose([px, tok.ids, tok.mask]);
-  return { image: img.medianMs, text: txt.medianMs };
-}
-
-/** Median ms per item at batch 1 of any teacher (through its Teacher interface, preprocessing excluded). */
-async function teacherLatency(t: Teacher): Promise<{ image: number; text: number }> {
-  const { crop } = t.preprocess;
-  const px = new Float32Array(3 * crop * crop).fill(0.1);
-  const [img] = await measureLatency(() => t.encodeImages(px, 1).then(() => undefined), { batchSizes: [1], warmup: 3, iters: 15 });
-  const [txt] = await measureLatency(() => t.encodeTexts(['a smiling face with heart eyes']).then(() => undefined), { batchSizes: [1], warmup: 3, iters: 15 });
   return { image: img.medianMs, text: txt.medianMs };
 }
 
@@ -187,16 +170,11 @@ async function runExperimentInFolder(
 ): Promise<ExperimentResult> {
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
-  const rt = await initRuntime(tfjsBackendFor(cfg.backend), { logger: log, quiet: currentRuntime() !== undefined });
   const run = new RunDirectory(opts.runDir);
-  const container = opts.container ?? trainingContainer();
-  const dataset = await prepareDataset(cfg.dataset, container);
-  const method = await methodFor(cfg, container);
-  const teacherFeatures = method.needsTeacher || cfg.baseline ? await obtainTeacherFeatures(cfg, dataset, log, container).catch((e) => {
-    if (method.needsTeacher) throw e;
-    log.warn(`no teacher row in the report: ${(e as Error).message}`);
-    return undefined;
-  }) : undefined;
+  // the setup, once: runtime, dataset, method, and the teacher (its features; its latency for the report)
+  // (a saved-student teacher is timed from its folder with opts.latency, as the students are)
+  const ctx = await createRunContext(cfg, { container: opts.container, logger: log, teacher: cfg.baseline ? 'report' : 'needed', teacherLatency: cfg.latency, timesSavedStudents: !!opts.latency });
+  const { rt, dataset, teacher: teacherFeatures } = ctx;
   if (!opts.resume || !run.exists('config.json')) {
     run.writeJson('config.json', {
       config: cfg,
@@ -211,14 +189,14 @@ async function runExperimentInFolder(
     });
   }
 
-  const part = async (label: string, sub: string, c: TrainConfig): Promise<TrainResult> => {
+  const part = async (label: string, sub: string, c: TrainConfig, context: () => Promise<RunContext>): Promise<TrainResult> => {
     const dir = run.path(sub);
     if (existsSync(`${dir}/result.json`)) {
       log.info(`${label}: already finished in ${dir}`);
       return readJsonFile<TrainResult>(`${dir}/result.json`);
     }
     const resume = Boolean(opts.resume) && hasCheckpoint(dir);
-    return train(c, { runDir: dir, resume, logger: log, label, teacherFeatures, container });
+    return train(c, { runDir: dir, resume, logger: log, label, context: await context() });
   };
   // The no-teacher baseline needs no teacher features: it trains in a second process (tfjs-wasm is
   // single-threaded, so this uses the second core) while the distilled student trains here.
@@ -230,8 +208,12 @@ async function runExperimentInFolder(
       ? undefined
       : trainInChild(baselineCfg, run.path('baseline'), 'no-teacher', Boolean(opts.resume), log)
     : undefined;
-  const student = await part('student', 'student', cfg);
-  const baseline = cfg.baseline ? (baselineJob ? await baselineJob : await part('no-teacher', 'baseline', baselineCfg)) : undefined;
+  const student = await part('student', 'student', cfg, async () => ctx);
+  const baseline = cfg.baseline
+    ? baselineJob
+      ? await baselineJob
+      : await part('no-teacher', 'baseline', baselineCfg, () => createRunContext(baselineCfg, { from: ctx }))
+    : undefined;
 
   // ---- teacher on the test split (from its features)
   let teacher: ExperimentResult['teacher'];
@@ -240,7 +222,7 @@ async function runExperimentInFolder(
     const tf_ = teacherFeatures.splits.test;
     teacher = {
       name: teacherFeatures.name,
-      test: computeRecall(tf_.images, tf_.texts, teacherFeatures.dim, Int32Array.from(test.captions, (c) => c.image)),
+      test: await evaluateEmbeddings({ images: tf_.images, texts: tf_.texts, dim: teacherFeatures.dim, textToImage: Int32Array.from(test.captions, (c) => c.image) }, { container: ctx.container }),
       parameters: teacherFeatures.parameters,
     };
   }
@@ -250,15 +232,11 @@ async function runExperimentInFolder(
   let latencyHow = 'distill\'s tfjs forward';
   const spread = (x: LatencySpread): [number, number] => [x.lo, x.hi];
   if (teacher) {
-    let lat: { image: number; text: number; spread?: { image: [number, number]; text: [number, number] } } | undefined;
-    const t = cfg.latency ? await createTeacher(cfg.teacher, { container }) : undefined;
-    if (t && !isPrecomputed(t)) {
-      if (opts.latency && t instanceof SavedStudentTeacher) {
-        // a distill student as the teacher: timed as the students are
-        const l = await opts.latency(t.dir);
-        lat = { image: l.image.median, text: l.text.median, spread: { image: spread(l.image), text: spread(l.text) } };
-      } else lat = await teacherLatency(t);
-      await t.dispose?.();
+    let lat: { image: number; text: number; spread?: { image: [number, number]; text: [number, number] } } | undefined = ctx.teacherLatency;
+    if (cfg.latency && opts.latency && ctx.teacherDir) {
+      // a distill student as the teacher: timed as the students are (from its folder)
+      const l = await opts.latency(ctx.teacherDir);
+      lat = { image: l.image.median, text: l.text.median, spread: { image: spread(l.image), text: spread(l.text) } };
     }
     rows.push({ model: `teacher: ${teacher.name}`, metrics: teacher.test, parameters: teacher.parameters, imageLatencyMs: lat?.image, textLatencyMs: lat?.text, latencySpread: lat?.spread });
   }

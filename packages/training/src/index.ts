@@ -13,5 +13,6 @@ export * from './experiment.js';
 export * from './report.js';
 export * from './methods.js';
 export * from './engine.js';
+export * from './step-engine.js';
 export * from './run-guard.js';
 export * from './schedule.js';

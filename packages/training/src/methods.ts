@@ -1,6 +1,5 @@
-import { createBalancer } from '@distill/balancer';
 import { DistillError, tf, type Balancer, type LossInputs } from '@distill/core';
-import { FeatureQueue, resolveLossMethod, type GraphFeed, type LossMethod } from '@distill/losses';
+import { FeatureQueue, type GraphFeed, type LossMethod } from '@distill/losses';
 import type { LossHead } from '@distill/student-architectures';
 import type { TrainConfig } from './config.js';
 import { DeviceQueues } from './queue-graph.js';
@@ -51,20 +50,13 @@ export interface Method {
 }
 
 /**
- * `from`: the loss method and balancer already chosen in the registries (the trainer resolves both by
- * name through the container, so plugin methods and balancers work); without it, the built-ins.
+ * The trainer's Method over a loss method and a balancer already chosen by name in the registries
+ * (`methodFor` does: built-ins, DSMD component lists and plugins alike; there is no other road).
  */
-export function resolveMethod(cfg: TrainConfig, from?: { method: LossMethod; balancer: (name: string) => Balancer }): Method {
-  const lm: LossMethod =
-    from?.method ??
-    resolveLossMethod(cfg.losses, {
-      temperature: cfg.lossOptions.temperature,
-      margin: cfg.lossOptions.margin,
-      hardNegative: cfg.lossOptions.hardNegative,
-      ...(cfg.lossOptions.dcd ? { dcd: cfg.lossOptions.dcd } : {}),
-    });
+export function resolveMethod(cfg: TrainConfig, from: { method: LossMethod; balancer: (name: string) => Balancer }): Method {
+  const lm: LossMethod = from.method;
   const balancerName = cfg.balancer ?? lm.defaultBalancer;
-  const chosenBalancer = from?.balancer ?? ((name: string) => createBalancer(name, cfg.balancerOptions ?? {}));
+  const chosenBalancer = from.balancer;
   const makeBalancer = (name: string): Balancer => {
     const made = chosenBalancer(name);
     // balancerOptions must reach the balancer (never dropped silently)

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { findIcds, findLibvulkan, initRuntime, probeWebGpuSession, tf } from '@distill/core';
 import { createStudent, OnnxStudentEngine } from '@distill/student-architectures';
 import { resolveConfig } from './config.js';
-import { resolveMethod } from './methods.js';
+import { methodFor } from './method-registry.js';
 import { OnnxStepEngine, type EngineState, type StepHooks } from './step-engine.js';
 
 // The resident step (weights, AdamW moments, gradients and saved activations kept in onnxruntime
@@ -19,11 +19,11 @@ async function setup(ep: 'cpu' | 'webgpu', resident: boolean, losses = 'dsmd-off
   await initRuntime('wasm', { quiet: true });
   const student = createStudent('vit-bert', { preset: 'tiny', embedDim: DIM, seed: 1, maxLength: 16 });
   const cfg = resolveConfig({ preset: 'smoke', overrides: { losses, batchSize: B, lossOptions: { queueSize: 8 } } });
-  const method = resolveMethod(cfg);
+  const method = await methodFor(cfg);
   const state = method.createState(DIM, cfg);
   const onnx = new OnnxStudentEngine(student, { threads: 1, seed: 3, head: state.graph?.head, executionProviders: [ep], resident, mode });
   expect(onnx.resident).toBe(resident);
-  const engine = new OnnxStepEngine(student, onnx, ADAMW, !!state.graph, 'wasm');
+  const engine = new OnnxStepEngine(student, onnx, ADAMW);
   if (deviceQueues) engine.useMethodState(state); // as the trainer does: a resident step takes the queues to the device
   expect(!!state.deviceQueues).toBe(resident && deviceQueues && !!state.queues);
   const { crop } = student.preprocess;
@@ -42,7 +42,7 @@ async function setup(ep: 'cpu' | 'webgpu', resident: boolean, losses = 'dsmd-off
         const w = hooks.balance(Object.fromEntries(names.map((n) => [n, c[n].dataSync()[0]])));
         return names.map((n, i) => c[n].mul(w[i])).reduce((a, b) => a.add(b)) as tf.Scalar;
       },
-      graphFeeds: state.graph ? () => state.graph!.feeds({ batch: B, teacherImage, teacherText, imageIds }) : undefined,
+      graphFeeds: () => state.graph.feeds({ batch: B, teacherImage, teacherText, imageIds }),
     };
     engine.lrScale = k < 2 ? 1 : 0.5;
     const loss = await engine.step({ pixels, ids, mask, batch: B, length: L, step: k }, hooks);

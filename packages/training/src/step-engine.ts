@@ -1,7 +1,6 @@
 import { freemem, totalmem } from 'node:os';
-import { DistillError, tf, type NamedVariable, type ParamGroup, type RetrievalMetrics, type SplitData, readSafetensors } from '@distill/core';
+import { DistillError, tf, type NamedVariable, type ParamGroup, type SplitData, readSafetensors } from '@distill/core';
 import type { ImageLoader } from '@distill/data';
-import { computeRecall } from '@distill/eval';
 import {
   createStudentFromConfig,
   getStudentWeights,
@@ -31,14 +30,14 @@ export interface StepBatch {
   step: number;
 }
 
-/** What a step needs from the trainer: the balancer (with the NaN check) and the losses in either form. */
+/** What a step needs from the trainer: the balancer (with the NaN check) and the losses in the engine's form (tfjs, or the onnx graph's feeds). */
 export interface StepHooks {
   /** Balancer weights for the step's loss components (throws on a non-finite component). */
   balance(components: Record<string, number>): number[];
   /** The balanced loss sum_c w_c L_c on tfjs, from the batch's embeddings (calls `balance`). */
   tfjsLoss(studentImage: tf.Tensor2D, studentText: tf.Tensor2D): tf.Scalar;
-  /** The loss head's feeds (teacher rows, queues, targets), when the losses run in the onnx graph. */
-  graphFeeds?(): Record<string, GraphFeed>;
+  /** The loss head's feeds (teacher rows, queues, targets) for the onnx graph. */
+  graphFeeds(): Record<string, GraphFeed>;
 }
 
 /** Weights and optimizer state of an engine, keyed as checkpoints store them (student/<name>, adamw.m/<name>, adamw.v/<name>). */
@@ -52,7 +51,7 @@ export interface EngineState {
  * state to checkpoint; evaluation with the current (or given) weights.
  */
 export interface StepEngine {
-  /** 'onnx' (towers and losses), 'onnx+tfjs-<backend>-losses' or 'tfjs-<backend>'; 'onnx-webgpu...' with --device webgpu. */
+  /** 'onnx' (towers and losses), 'onnx-webgpu' (--device webgpu) or 'tfjs-<backend>'. */
   readonly name: string;
   /** The learning-rate multiplier of the schedule (step decay, warm-up), applied to every group. */
   lrScale: number;
@@ -71,17 +70,12 @@ export interface StepEngine {
   /** Copies the engine's weights into the tfjs student (before saving it). */
   syncStudent(): void;
   /**
-   * Takes the method's per-run state before the first step: a resident step whose losses run in the
-   * graph keeps the feature queues on the device (`MethodState.placeQueues`; `flush()` brings them
+   * Takes the method's per-run state before the first step: a resident step keeps the feature queues
+   * on the device (`MethodState.placeQueues`; `flush()` brings them
    * back for checkpoints). Elsewhere they stay on the host.
    */
   useMethodState?(state: Pick<MethodState, 'placeQueues'>): void;
   release(): Promise<void>;
-}
-
-export async function evaluateWith(engine: StepEngine, split: SplitData, loader: ImageLoader, splitName: string, weights?: WeightRecord): Promise<RetrievalMetrics> {
-  const emb = await engine.encodeSplit(split, loader, splitName, weights);
-  return computeRecall(emb.images, emb.texts, emb.dim, emb.textToImage);
 }
 
 /** Checks a weight record against the student's variables (names and shapes), as setStudentWeights does. */
@@ -181,24 +175,62 @@ export class TfjsStepEngine extends OptimizerEngine implements StepEngine {
   }
 }
 
+/** Where the onnx step's weights and AdamW moments live: host Float32Arrays, or device tensors (resident). */
+interface OnnxHolder {
+  readonly optimizer: ArrayAdamW | DeviceAdamW;
+  /** Backward seeded with the balancer's weights (one per loss component), then the AdamW update; returns the bytes the update sent up. */
+  update(seeds: Record<string, number>): Promise<number>;
+}
+
+/** Host state: the gradients come back as Float32Arrays and `ArrayAdamW` updates the engine's `params` in place. */
+function hostHolder(onnx: OnnxStudentEngine, vars: NamedVariable[], opts: AdamWOptions): OnnxHolder {
+  const optimizer = new ArrayAdamW(
+    vars.map((v, i) => ({ name: v.name, group: v.group, shape: v.variable.shape, data: onnx.params[i] })),
+    opts,
+  );
+  return {
+    optimizer,
+    async update(seeds) {
+      const grads = await onnx.backwardLoss(seeds);
+      optimizer.apply(vars.map((v) => grads.get(v.name)));
+      return 0;
+    },
+  };
+}
+
+/** Resident state: gradients, weights and moments stay in device tensors; `DeviceAdamW` (AdamW as a graph) updates them there. */
+function residentHolder(onnx: OnnxStudentEngine, vars: NamedVariable[], opts: AdamWOptions): OnnxHolder {
+  const optimizer = new DeviceAdamW(
+    vars.map((v) => ({ name: v.name, group: v.group, shape: v.variable.shape })),
+    opts,
+    [...onnx.executionProviders],
+  );
+  return {
+    optimizer,
+    async update(seeds) {
+      const grads = await onnx.backwardOnDevice(seeds);
+      onnx.setDeviceParams(await optimizer.apply(await onnx.deviceParams(), grads));
+      return optimizer.lastUploadBytes;
+    },
+  };
+}
+
 /**
- * The onnx step: weights, gradients and AdamW moments are plain Float32Arrays (the onnx engine's
- * `params`, updated in place by `ArrayAdamW`); towers, and losses with a graph form, run on
- * onnxruntime-node; losses without one run on tfjs from the embeddings (only the [B, D] embeddings
- * and their gradients cross). Evaluation runs inference graphs on onnxruntime with the same arrays.
- *
- * With a resident engine (WebGPU): weights, gradients, AdamW moments (`DeviceAdamW`, AdamW as a
- * graph), the saved activations, the dropout masks (drawn by a graph on the device) and, once
- * `useMethodState` has placed them, the feature queues (`DeviceQueues`) stay in device tensors; per
- * step the batch, the teacher rows and a few scalars go up and the loss values (or the embeddings,
- * for tfjs losses) come down. `flush()` reads weights, moments and queues back for checkpoints;
- * evaluation reads the resident weights.
+ * The onnx step: towers and the method's losses run as one graph on onnxruntime-node, the balancer's
+ * weights seed the backward, AdamW updates the weights. One step for both places the state can live:
+ * host Float32Arrays (the onnx engine's `params`, updated in place by `ArrayAdamW`), or, with a
+ * resident engine (WebGPU), device tensors: weights, gradients, AdamW moments (`DeviceAdamW`, AdamW as
+ * a graph), the saved activations, the dropout masks (drawn by a graph on the device) and, once
+ * `useMethodState` has placed them, the feature queues (`DeviceQueues`); per step the batch, the
+ * teacher rows and a few scalars go up and the loss values come down. `flush()` reads weights, moments
+ * and queues back for checkpoints; evaluation runs inference graphs with the same weights.
  */
 export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
   readonly name: string;
   private readonly vars: NamedVariable[];
+  private readonly holder: OnnxHolder;
   protected readonly optimizer: ArrayAdamW | DeviceAdamW;
-  /** The method's feature queues on the device (resident step with the losses in the graph). */
+  /** The method's feature queues on the device (resident step). */
   private queues?: DeviceQueues;
   /** Bytes the last step sent from the host to the device (the feeds given as host arrays, seeds, AdamW scalars, queue rows). */
   lastStepUploadBytes = 0;
@@ -207,94 +239,30 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
     private readonly student: DualEncoderStudent,
     private readonly onnx: OnnxStudentEngine,
     opts: AdamWOptions,
-    private readonly lossInGraph: boolean,
-    tfjsBackend: string,
   ) {
     super();
-    const on = onnx.executionProviders[0] === 'webgpu' ? 'onnx-webgpu' : 'onnx';
-    this.name = lossInGraph ? on : `${on}+tfjs-${tfjsBackend}-losses`;
+    this.name = onnx.executionProviders[0] === 'webgpu' ? 'onnx-webgpu' : 'onnx';
     this.vars = student.variables();
-    this.optimizer = onnx.resident
-      ? new DeviceAdamW(
-          this.vars.map((v) => ({ name: v.name, group: v.group, shape: v.variable.shape })),
-          opts,
-          [...onnx.executionProviders],
-        )
-      : new ArrayAdamW(
-          this.vars.map((v, i) => ({ name: v.name, group: v.group, shape: v.variable.shape, data: onnx.params[i] })),
-          opts,
-        );
-  }
-
-  /** The tfjs losses' value and dLoss/dEmbedding of the towers' embeddings. */
-  private tfjsLoss(emb: { image: Float32Array; text: Float32Array }, b: StepBatch, hooks: StepHooks) {
-    const D = this.student.embedDim;
-    const out = tf.tidy(() => {
-      const r = tf.valueAndGrads((sI: tf.Tensor, sT: tf.Tensor) => hooks.tfjsLoss(sI as tf.Tensor2D, sT as tf.Tensor2D))([
-        tf.tensor2d(emb.image, [b.batch, D]),
-        tf.tensor2d(emb.text, [b.batch, D]),
-      ]);
-      return { value: r.value, dI: r.grads[0], dT: r.grads[1] };
-    });
-    const loss = out.value.dataSync()[0];
-    const [dI, dT] = [out.dI.dataSync() as Float32Array, out.dT.dataSync() as Float32Array];
-    tf.dispose([out.value, out.dI, out.dT]);
-    return { loss, dI, dT };
+    this.holder = (onnx.resident ? residentHolder : hostHolder)(onnx, this.vars, opts);
+    this.optimizer = this.holder.optimizer;
   }
 
   useMethodState(state: Pick<MethodState, 'placeQueues'>): void {
-    if (this.optimizer instanceof DeviceAdamW && this.lossInGraph) this.queues = state.placeQueues([...this.onnx.executionProviders]);
+    if (this.onnx.resident) this.queues = state.placeQueues([...this.onnx.executionProviders]);
   }
 
-  /** The resident step: forward, backward and AdamW on the device; the loss values come to JS. */
-  private async residentStep(b: StepBatch, hooks: StepHooks, opt: DeviceAdamW): Promise<number> {
-    let loss: number;
-    let grads;
-    const q0 = this.queues?.uploadedBytes ?? 0;
-    let seedBytes: number;
-    if (this.lossInGraph) {
-      if (!hooks.graphFeeds) throw new Error('OnnxStepEngine: the losses run in the graph but no graph feeds were given');
-      // the queues' device tensors replace their host rows (the previous step's enqueue runs first)
-      const feeds = this.queues ? { ...hooks.graphFeeds(), ...(await this.queues.feeds()) } : hooks.graphFeeds();
-      const comps = await this.onnx.forwardLoss(b.pixels, b.ids, b.mask, b.batch, b.length, feeds, { step: b.step });
-      const w = hooks.balance(comps);
-      const names = Object.keys(comps);
-      loss = names.reduce((a, n, i) => a + Math.fround(w[i] * comps[n]), 0);
-      grads = await this.onnx.backwardOnDevice(Object.fromEntries(names.map((n, i) => [n, w[i]])));
-      seedBytes = 4 * names.length;
-    } else {
-      const emb = await this.onnx.forward(b.pixels, b.ids, b.mask, b.batch, b.length, { step: b.step });
-      const r = this.tfjsLoss(emb, b, hooks);
-      loss = r.loss;
-      grads = await this.onnx.backwardOnDevice(r.dI, r.dT);
-      seedBytes = r.dI.byteLength + r.dT.byteLength;
-    }
-    this.onnx.setDeviceParams(await opt.apply(await this.onnx.deviceParams(), grads));
-    // up: the forward's host feeds, the backward's seeds (one float per loss component, or dLoss/dEmbedding), the AdamW scalars, the queue rows and indices
-    this.lastStepUploadBytes = this.onnx.lastHostFeedBytes + seedBytes + opt.lastUploadBytes + (this.queues?.uploadedBytes ?? 0) - q0;
-    return loss;
-  }
-
+  /** towers + losses forward -> balancer weights -> backward seeded with them -> AdamW. */
   async step(b: StepBatch, hooks: StepHooks): Promise<number> {
-    if (this.optimizer instanceof DeviceAdamW) return this.residentStep(b, hooks, this.optimizer);
-    let loss: number;
-    let grads: Map<string, Float32Array>;
-    if (this.lossInGraph) {
-      // towers + losses forward -> balancer weights -> backward seeded with them
-      if (!hooks.graphFeeds) throw new Error('OnnxStepEngine: the losses run in the graph but no graph feeds were given');
-      const comps = await this.onnx.forwardLoss(b.pixels, b.ids, b.mask, b.batch, b.length, hooks.graphFeeds(), { step: b.step });
-      const w = hooks.balance(comps);
-      const names = Object.keys(comps);
-      loss = names.reduce((a, n, i) => a + Math.fround(w[i] * comps[n]), 0);
-      grads = await this.onnx.backwardLoss(Object.fromEntries(names.map((n, i) => [n, w[i]])));
-    } else {
-      // towers forward on onnxruntime -> loss and dLoss/dEmbedding on tfjs -> towers backward on onnxruntime
-      const emb = await this.onnx.forward(b.pixels, b.ids, b.mask, b.batch, b.length, { step: b.step });
-      const r = this.tfjsLoss(emb, b, hooks);
-      loss = r.loss;
-      grads = await this.onnx.backward(r.dI, r.dT);
-    }
-    this.optimizer.apply(this.vars.map((v) => grads.get(v.name)));
+    const q0 = this.queues?.uploadedBytes ?? 0;
+    // resident queues: their device tensors replace the host rows (the previous step's enqueue runs first)
+    const feeds = this.queues ? { ...hooks.graphFeeds(), ...(await this.queues.feeds()) } : hooks.graphFeeds();
+    const comps = await this.onnx.forwardLoss(b.pixels, b.ids, b.mask, b.batch, b.length, feeds, { step: b.step });
+    const w = hooks.balance(comps);
+    const names = Object.keys(comps);
+    const loss = names.reduce((a, n, i) => a + Math.fround(w[i] * comps[n]), 0);
+    const adamwBytes = await this.holder.update(Object.fromEntries(names.map((n, i) => [n, w[i]])));
+    // up: the forward's host feeds, the backward's seeds (one float per loss component), the AdamW scalars, the queue rows and indices
+    this.lastStepUploadBytes = this.onnx.lastHostFeedBytes + 4 * names.length + adamwBytes + (this.queues?.uploadedBytes ?? 0) - q0;
     return loss;
   }
 
@@ -412,14 +380,14 @@ export function estimateStepMemory(o: { engine: 'onnx' | 'tfjs'; params: number;
  * machine's memory and in what is free now, else 'fused' (about half the activations, one more
  * forward run); refuses (DistillError) when even 'fused' does not fit.
  */
-export function planOnnxStep(onnx: OnnxStudentEngine, o: { params: number; batchSize: number; textLength: number; lossInGraph: boolean; size: string }) {
-  const split = estimateStepMemory({ engine: 'onnx', params: o.params, plan: onnx.plan(o.batchSize, o.textLength, o.lossInGraph, 'split'), mode: 'split' });
+export function planOnnxStep(onnx: OnnxStudentEngine, o: { params: number; batchSize: number; textLength: number; size: string }) {
+  const split = estimateStepMemory({ engine: 'onnx', params: o.params, plan: onnx.plan(o.batchSize, o.textLength, true, 'split'), mode: 'split' });
   if (split.bytes <= 0.8 * totalmem() && split.bytes <= freemem()) {
     onnx.mode = 'split';
     return { mode: 'split' as StepMode, estimate: split, warning: undefined };
   }
   onnx.dropPlans();
-  const fused = estimateStepMemory({ engine: 'onnx', params: o.params, plan: onnx.plan(o.batchSize, o.textLength, o.lossInGraph, 'fused'), mode: 'fused' });
+  const fused = estimateStepMemory({ engine: 'onnx', params: o.params, plan: onnx.plan(o.batchSize, o.textLength, true, 'fused'), mode: 'fused' });
   onnx.mode = 'fused';
   const warning = checkMemory(fused, { engine: 'onnx', batchSize: o.batchSize, size: o.size });
   return { mode: 'fused' as StepMode, estimate: fused, warning, splitBytes: split.bytes };

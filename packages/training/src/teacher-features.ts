@@ -1,5 +1,6 @@
-import { DistillError, registryOf, TOKENS, type Container, type Dataset, type Logger } from '@distill/core';
-import { extractOrShard, extractTeacherFeatures, TEACHER_PRESETS, type ShardPending, type ShardSpec, type TeacherConfig, type TeacherFeatures, type TeacherSource } from '@distill/teacher-adapters';
+import { DistillError, registryOf, TOKENS, type Container, type Dataset, type Logger, type Teacher } from '@distill/core';
+import { measureLatency } from '@distill/eval';
+import { extractOrShard, extractTeacherFeatures, isPrecomputed, TEACHER_PRESETS, type ShardPending, type ShardSpec, type TeacherConfig, type TeacherFeatures, type TeacherSource } from '@distill/teacher-adapters';
 import type { TrainConfig } from './config.js';
 import { resolveDevice } from './engine.js';
 import { trainingContainer } from './registries.js';
@@ -27,6 +28,15 @@ export async function createTeacher(teacher: Pick<TeacherSlice, 'name' | 'model'
   return reg.create(teacher.name, config, { container });
 }
 
+/** Median ms per item at batch 1 of any teacher (through its Teacher interface, preprocessing excluded). */
+export async function teacherLatency(t: Teacher): Promise<{ image: number; text: number }> {
+  const { crop } = t.preprocess;
+  const px = new Float32Array(3 * crop * crop).fill(0.1);
+  const [img] = await measureLatency(() => t.encodeImages(px, 1).then(() => undefined), { batchSizes: [1], warmup: 3, iters: 15 });
+  const [txt] = await measureLatency(() => t.encodeTexts(['a smiling face with heart eyes']).then(() => undefined), { batchSizes: [1], warmup: 3, iters: 15 });
+  return { image: img.medianMs, text: txt.medianMs };
+}
+
 /**
  * The teacher the config names, chosen in the registry and run over every split on the training's
  * --device (ONNX teachers; the embedded emoji teacher and saved students run on tfjs), or its features
@@ -38,10 +48,35 @@ export async function obtainTeacherFeatures(
   log: Logger,
   container?: Container,
 ): Promise<TeacherFeatures> {
+  return (await obtainTeacher(cfg, dataset, log, container)).features;
+}
+
+/**
+ * The teacher created once: its latency at batch 1 on the CPU first when asked (`latency`: a
+ * teacher computing its features, not one reading them from a store; `timesSavedStudents`: a saved
+ * distill student is left to the caller, who times its folder, `savedStudentDir`), then its
+ * features (extraction, or the cache).
+ */
+export async function obtainTeacher(
+  cfg: Pick<TrainConfig, 'teacher' | 'device'> & { dataset: Pick<TrainConfig['dataset'], 'skipBadImages'> },
+  dataset: Dataset,
+  log: Logger,
+  container?: Container,
+  o: { latency?: boolean; timesSavedStudents?: boolean } = {},
+): Promise<{ features: TeacherFeatures; latency?: { image: number; text: number }; savedStudentDir?: string }> {
   const device = cfg.teacher.name in TEACHER_PRESETS ? await resolveDevice(cfg.device, log.child('teacher')) : 'cpu';
   const source = await createTeacher(cfg.teacher, { executionProviders: device !== 'cpu' ? [device] : undefined, container });
+  let latency: { image: number; text: number } | undefined;
+  const savedStudentDir = source instanceof SavedStudentTeacher ? source.dir : undefined;
+  if (o.latency && !isPrecomputed(source) && !(o.timesSavedStudents && savedStudentDir)) {
+    // the report's latency is the CPU's: a teacher placed on another device gets a CPU twin for it
+    const onCpu = (device === 'cpu' ? source : await createTeacher(cfg.teacher, { container })) as Teacher;
+    latency = await teacherLatency(onCpu);
+    if (onCpu !== source) await onCpu.dispose?.();
+  }
   const parameters = source instanceof SavedStudentTeacher ? source.student.parameterCount().total : undefined;
-  return extractTeacherFeatures(source, dataset, { batchSize: cfg.teacher.batchSize, skipBadImages: cfg.dataset.skipBadImages, device, parameters }, log);
+  const features = await extractTeacherFeatures(source, dataset, { batchSize: cfg.teacher.batchSize, skipBadImages: cfg.dataset.skipBadImages, device, parameters }, log);
+  return { features, latency, savedStudentDir };
 }
 
 /**

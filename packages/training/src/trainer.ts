@@ -13,22 +13,24 @@ import {
   type Evaluator,
   type Logger,
   type RetrievalMetrics,
+  type RuntimeInfo,
   type SplitData,
 } from '@distill/core';
 import { ImageLoader, ImagePairSampler, isEmojiDataset, PairSampler, primeDatasetImages, type DatasetOptions } from '@distill/data';
 import { headline } from '@distill/eval';
-import { loadTokenizer, trainWordPieceTokenizer, type DualEncoderStudent, type StudentRegistryConfig, type TextTokenizer, type WeightRecord } from '@distill/student-architectures';
+import { loadTokenizer, trainWholeWordTokenizer, type DualEncoderStudent, type TokenizerJson, type StudentRegistryConfig, type TextTokenizer, type WeightRecord } from '@distill/student-architectures';
 import { BatchMaker, lossHooks } from './batch.js';
 import { Checkpointer, engineCheckpoint, jsonCheckpoint, methodCheckpoint, MetricsLog, samplerCheckpoint } from './checkpointer.js';
 import type { TrainConfig } from './config.js';
-import { encodeSplit, subsetSplit } from './encode.js';
+import { encodeSplit, subsetSplit, type SplitEmbeddings } from './encode.js';
 import { createStepEngine, tfjsBackendFor } from './engine.js';
 import { methodFor } from './method-registry.js';
+import type { Method } from './methods.js';
 import { trainingContainer } from './registries.js';
 import { saveStudent } from './saved-student.js';
 import { lrScaleAt } from './schedule.js';
 import { peakRssBytes, readSavedWeights, type StepEngine } from './step-engine.js';
-import { obtainTeacherFeatures, type TeacherFeatures } from './teacher-features.js';
+import { obtainTeacher, type TeacherFeatures } from './teacher-features.js';
 
 export interface TrainOptions {
   runDir: string;
@@ -41,6 +43,66 @@ export interface TrainOptions {
   teacherFeatures?: TeacherFeatures;
   /** Where datasets, teachers, students, losses, balancers and evaluators are chosen by name (default: trainingContainer()). */
   container?: Container;
+  /** The run's setup, built once by `createRunContext` (the job runner shares it); without it `train` builds its own. */
+  context?: RunContext;
+}
+
+/**
+ * What a run is set up from, built once (`createRunContext`) and handed to `train`: the runtime, the
+ * registries, the dataset, the method (losses + balancer) and the teacher's features. The job runner
+ * builds one for the distilled student and derives the baseline's from it (`from`: same runtime,
+ * dataset and teacher, the baseline's own method), so nothing is set up twice.
+ */
+export interface RunContext {
+  container: Container;
+  rt: RuntimeInfo;
+  dataset: Dataset;
+  method: Method;
+  /** The teacher's features: when the method needs them, or when asked for (`teacher: 'report'`) and the teacher could be run. */
+  teacher?: TeacherFeatures;
+  /** The teacher's latency at batch 1 (asked for with `teacherLatency`; a teacher that computes its features). */
+  teacherLatency?: { image: number; text: number };
+  /** The teacher's folder when it is a saved distill student (the job times it as it times its students). */
+  teacherDir?: string;
+}
+
+/**
+ * Builds a run's context once: the runtime for `cfg.backend`, the dataset and the method chosen by
+ * name, and the teacher (created once: its latency when asked, then its features) when the method
+ * needs it, or for the report (`teacher: 'report'`: a teacher that cannot run is a warning, not an
+ * error, when the method does not need it). `from` reuses another context's runtime, dataset and
+ * teacher (the baseline of the same job); `teacherFeatures` are features already extracted.
+ */
+export async function createRunContext(
+  cfg: TrainConfig,
+  o: {
+    container?: Container;
+    logger?: Logger;
+    teacherFeatures?: TeacherFeatures;
+    teacher?: 'needed' | 'report';
+    teacherLatency?: boolean;
+    /** With `teacherLatency`: a saved-student teacher is not timed here (the caller times `teacherDir`). */
+    timesSavedStudents?: boolean;
+    from?: RunContext;
+  } = {},
+): Promise<RunContext> {
+  const container = o.from?.container ?? o.container ?? trainingContainer();
+  const log = o.logger ?? createLogger();
+  const method = await methodFor(cfg, container);
+  if (o.from) return { ...o.from, method };
+  const rt = await initRuntime(tfjsBackendFor(cfg.backend), { logger: log, quiet: currentRuntime() !== undefined });
+  if (rt.backend === 'wasm' && cfg.fastKernels) installWasmFastKernels();
+  const dataset = await prepareDataset(cfg.dataset, container);
+  const wanted = method.needsTeacher || o.teacher === 'report';
+  if (o.teacherFeatures || !wanted) return { container, rt, dataset, method, teacher: o.teacherFeatures };
+  try {
+    const t = await obtainTeacher(cfg, dataset, log, container, { latency: o.teacherLatency, timesSavedStudents: o.timesSavedStudents });
+    return { container, rt, dataset, method, teacher: t.features, teacherLatency: t.latency, teacherDir: t.savedStudentDir };
+  } catch (e) {
+    if (method.needsTeacher) throw e;
+    log.warn(`no teacher row in the report: ${(e as Error).message}`);
+    return { container, rt, dataset, method };
+  }
 }
 
 export interface StepRecord {
@@ -64,7 +126,7 @@ export interface TrainResult {
   test: RetrievalMetrics;
   parameters: { image: number; text: number; head: number; total: number };
   seconds: number;
-  /** Where the step ran: 'onnx' (towers and losses), 'onnx+tfjs-<backend>-losses' (towers only) or 'tfjs-<backend>'. */
+  /** Where the step ran: 'onnx' (towers and losses), 'onnx-webgpu' or 'tfjs-<backend>'. */
   engine?: string;
 }
 
@@ -87,12 +149,21 @@ function adamwOptions(o: TrainConfig['optimizer']) {
   return { lr: o.lr, weightDecay: o.weightDecay, betas: o.betas, eps: o.eps, groupLr: { image: o.lrImage, text: o.lrText, head: o.lrHead } };
 }
 
-/** Tokenizer for the student: the textInit's own (undefined: the student loads it), else WordPiece trained on the training captions (saved in the run). */
+/**
+ * The tokenizer.json a student trains with when it has no textInit: WordPiece that keeps words whole
+ * (trainWholeWordTokenizer: frequent caption words are one token, pieces for the rest), at most
+ * `vocabSize` entries, trained on the training captions.
+ */
+export function trainStudentTokenizer(captions: readonly string[], o: Pick<TrainConfig['student'], 'vocabSize'>): TokenizerJson {
+  return trainWholeWordTokenizer(captions, { vocabSize: o.vocabSize });
+}
+
+/** Tokenizer for the student: the textInit's own (undefined: the student loads it), else trainStudentTokenizer's (saved in the run; a resumed run keeps its own). */
 function studentTokenizer(o: TrainConfig['student'], run: RunDirectory, train: SplitData): TextTokenizer | undefined {
   const path = run.path('tokenizer.json');
   if (o.textInit) return undefined;
   if (existsSync(path)) return loadTokenizer(path, { maxLength: o.maxLength });
-  run.writeJson('tokenizer.json', trainWordPieceTokenizer(train.captions.map((c) => c.text), { vocabSize: o.vocabSize }));
+  run.writeJson('tokenizer.json', trainStudentTokenizer(train.captions.map((c) => c.text), o));
   return loadTokenizer(path, { maxLength: o.maxLength });
 }
 
@@ -126,6 +197,16 @@ export async function createStudentFor(o: TrainConfig['student'], x: { embedDim:
   return student;
 }
 
+/** Embeddings scored by an evaluator chosen by name in the evaluator registry (`recall` by default; `options` are its config). */
+export async function evaluateEmbeddings(
+  emb: Pick<SplitEmbeddings, 'images' | 'texts' | 'dim' | 'textToImage'>,
+  o: { container?: Container; name?: string; options?: Record<string, unknown> } = {},
+): Promise<RetrievalMetrics> {
+  const container = o.container ?? trainingContainer();
+  const ev = await registryByKind<Record<string, unknown>, Evaluator>(container, 'evaluator').create(o.name ?? 'recall', o.options ?? {}, { container });
+  return ev.evaluate(emb.images, emb.texts, emb.dim, emb.textToImage);
+}
+
 /** The evaluator callback: the engine's embeddings of a split scored by the registry's `recall` evaluator. */
 export async function evaluatorFor(engine: Pick<StepEngine, 'encodeSplit'>, loader: ImageLoader, container: Container, name = 'recall'): Promise<EvaluateFn> {
   const ev = await registryByKind<Record<string, unknown>, Evaluator>(container, 'evaluator').create(name, {}, { container });
@@ -149,17 +230,12 @@ export async function evaluateStudent(student: DualEncoderStudent, split: SplitD
 export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
   const label = opts.label ?? 'student';
   const log = (opts.logger ?? createLogger()).child(label);
-  const container = opts.container ?? trainingContainer();
   const t0 = Date.now();
-  const rt = await initRuntime(tfjsBackendFor(cfg.backend), { logger: log, quiet: currentRuntime() !== undefined });
-  if (rt.backend === 'wasm' && cfg.fastKernels) installWasmFastKernels();
   const run = new RunDirectory(opts.runDir);
 
-  // ---- setup: every part chosen by name in the registries
-  const method = await methodFor(cfg, container);
-  const dataset = await prepareDataset(cfg.dataset, container);
+  // ---- setup: every part chosen by name in the registries, once (a job runner hands its context in)
+  const { container, rt, dataset, method, teacher } = opts.context ?? (await createRunContext(cfg, { container: opts.container, logger: log, teacherFeatures: opts.teacherFeatures }));
   const trainSplit = dataset.splits.train;
-  const teacher = method.needsTeacher ? (opts.teacherFeatures ?? (await obtainTeacherFeatures(cfg, dataset, log, container))) : opts.teacherFeatures;
   const embedDim = teacher?.dim ?? 256;
   const student = await createStudentFor(cfg.student, { embedDim, seed: cfg.seed, tokenizer: studentTokenizer(cfg.student, run, trainSplit), container });
   const params = student.parameterCount();

@@ -15,7 +15,7 @@ import * as ort from 'onnxruntime-node';
 import { Graph, onnxOps as op } from '@distill/autodiff';
 import { OnnxReferenceTrainer, referenceLoss, referenceParamShapes } from '../src/reference-onnx.js';
 import type { ReferenceConfig } from '../src/reference-model.js';
-import { Rng } from '../../../packages/core/src/rng.js';
+import { Rng } from '@distill/core';
 
 const ADAMW = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 };
 

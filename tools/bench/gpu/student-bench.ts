@@ -17,9 +17,7 @@ import { parseArgs } from 'node:util';
 import { cpus } from 'node:os';
 import { initRuntime } from '@distill/core';
 import { createStudent, OnnxStudentEngine } from '@distill/student-architectures';
-import { resolveConfig } from '../../../packages/training/src/config.js';
-import { resolveMethod } from '../../../packages/training/src/methods.js';
-import { OnnxStepEngine, peakRssBytes } from '../../../packages/training/src/step-engine.js';
+import { resolveConfig, methodFor, OnnxStepEngine, peakRssBytes } from '@distill/training';
 
 const { values: a } = parseArgs({
   options: {
@@ -46,9 +44,9 @@ async function run(mode: 'resident' | 'upload') {
   const t0 = performance.now();
   const student = createStudent(a.student!, { preset: a.size as 'tiny' | 'small' | 'base', embedDim: dim, seed: 0, maxLength: length });
   const cfg = resolveConfig({ preset: 'smoke', overrides: { losses: 'none', batchSize: batch, lossOptions: { temperature: 0.05 } } });
-  const state = resolveMethod(cfg).createState(dim, cfg);
+  const state = (await methodFor(cfg)).createState(dim, cfg);
   const onnx = new OnnxStudentEngine(student, { threads: cpus().length, seed: 0, head: state.graph!.head, executionProviders: [device], resident: mode === 'resident' });
-  const engine = new OnnxStepEngine(student, onnx, { lr: 1e-4, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 }, true, 'cpu');
+  const engine = new OnnxStepEngine(student, onnx, { lr: 1e-4, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 });
   const setupMs = performance.now() - t0;
   const { crop } = student.preprocess;
   const pixels = new Float32Array(batch * 3 * crop * crop).map((_, i) => Math.sin(i * 0.37));

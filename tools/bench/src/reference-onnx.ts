@@ -4,7 +4,8 @@
  * parameter order, so results can be compared with the tfjs step.
  */
 import { Graph, type Sym, onnxOps as op } from '@distill/autodiff';
-import { OnnxRunner, adamwInPlace, type OnnxSessionOptions } from '@distill/core';
+import { OnnxRunner, type OnnxSessionOptions } from '@distill/core';
+import { adamwKernel, adamwScalars } from '@distill/training';
 import { ADAMW_DEFAULTS, type AdamWConfig, type ReferenceConfig } from './reference-model.js';
 
 /** Parameter shapes in the order of ReferenceModel.params. */
@@ -100,7 +101,9 @@ export class OnnxReferenceTrainer {
   async trainStep(opt: AdamWConfig = ADAMW_DEFAULTS): Promise<number> {
     const { loss, grads } = await this.grads();
     this.step += 1;
-    this.params.forEach((p, i) => adamwInPlace(p, grads[i], this.m[i], this.v[i], this.step, opt));
+    const c = { betas: [opt.beta1, opt.beta2] as [number, number], eps: opt.eps, weightDecay: opt.weightDecay };
+    const s = adamwScalars(c, opt.lr, this.step);
+    this.params.forEach((p, i) => adamwKernel(p, grads[i], this.m[i], this.v[i], s, c));
     return loss;
   }
 

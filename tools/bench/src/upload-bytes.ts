@@ -9,9 +9,7 @@
  */
 import { initRuntime, Rng, tf } from '@distill/core';
 import { createStudent, OnnxStudentEngine } from '@distill/student-architectures';
-import { resolveConfig } from '../../../packages/training/src/config.js';
-import { resolveMethod } from '../../../packages/training/src/methods.js';
-import { OnnxStepEngine, type StepHooks } from '../../../packages/training/src/step-engine.js';
+import { resolveConfig, methodFor, OnnxStepEngine, type StepHooks } from '@distill/training';
 
 const [device = 'webgpu', stepsArg = '6', sizesArg = 'tiny,small', planArg = 'base'] = process.argv.slice(2);
 const STEPS = Number(stepsArg);
@@ -31,7 +29,7 @@ async function setup(size: string, deviceQueues: boolean) {
   const s = SETTING[size];
   const student = createStudent('vit-bert', { preset: size as 'tiny' | 'small' | 'base', embedDim: DIM, seed: 1, maxLength: s.length });
   const cfg = resolveConfig({ preset: 'smoke', overrides: { losses: 'dsmd-official', batchSize: s.batch, lossOptions: { queueSize: s.queue } } });
-  const method = resolveMethod(cfg);
+  const method = await methodFor(cfg);
   const state = method.createState(DIM, cfg);
   const onnx = new OnnxStudentEngine(student, { seed: 3, head: state.graph.head, executionProviders: [device], deviceDropout: deviceQueues });
   return { student, state, onnx, s };
@@ -58,7 +56,7 @@ async function measure(size: string) {
   const made = await Promise.all(
     (['host', 'device'] as const).map(async (form) => {
       const x = await setup(size, form === 'device');
-      const engine = new OnnxStepEngine(x.student, x.onnx, { lr: 1e-3, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 }, true, 'wasm');
+      const engine = new OnnxStepEngine(x.student, x.onnx, { lr: 1e-3, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 });
       if (form === 'device') engine.useMethodState(x.state);
       return { form, engine, ...x };
     }),

@@ -91,6 +91,8 @@ describe('distill experiment', () => {
     expect(second.out).toMatch(/a seed 0: reused/);
     expect(second.out).toMatch(/b seed 0: resumed/);
     expect(second.out).toMatch(/c seed 0: trained/);
+    // how many runs it reused and why
+    expect(second.out).toMatch(/\nruns: 3 distinct runs: 1 reused \(same config, seed, code, teacher and dataset\), 1 trained \(1 new\), 1 resumed\n/);
     expect(statSync(join(store, done[0], 'result.json')).mtimeMs).toBe(stamp);
     expect(finished()).toHaveLength(3);
     const results = JSON.parse(readFileSync(join(tmp, 'out', 'results.json'), 'utf8'));

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { DistillError, initRuntime } from '@distill/core';
+import { DistillError, initRuntime, type Container } from '@distill/core';
 import { loadDataset } from '@distill/data';
 import { computeRecallAsync } from '@distill/eval';
 import { embedSplit, encoderLatency, exportQuantized, exportStudent, OnnxModel, PARITY_TOLERANCE } from '@distill/serve';
@@ -8,8 +8,8 @@ import type { CliCommand } from '../command.js';
 const kb = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
 
 /** RSUM of an exported model on a dataset split (grouped captions, Recall@1/5/10 both ways). */
-async function rsum(dir: string, dataset: string, split: string): Promise<number> {
-  const ds = await loadDataset(dataset);
+async function rsum(dir: string, dataset: string, split: string, container: Container): Promise<number> {
+  const ds = await loadDataset(dataset, {}, container);
   const s = ds.splits[split];
   if (!s) throw new DistillError(`Dataset ${dataset} has no split '${split}' (has: ${Object.keys(ds.splits).join(', ')}).`, 2);
   const model = await OnnxModel.load(dir);
@@ -33,7 +33,7 @@ export const exportCommand: CliCommand = {
       .option('quantize', { choices: ['int8'], describe: 'also write <out>-int8: int8 MatMul/Gemm weights (dynamic quantization); reports size, latency and the RSUM change' })
       .option('eval-dataset', { type: 'string', default: 'emoji', describe: 'with --quantize: the dataset of the RSUM comparison' })
       .option('eval-split', { type: 'string', default: 'test', describe: 'with --quantize: its split' }),
-  async handler(args) {
+  async handler(args, ctx) {
     await initRuntime('auto', { quiet: true });
     const out = String(args.out);
     const r = await exportStudent(String(args.student), out, { force: Boolean(args.force) });
@@ -55,7 +55,7 @@ export const exportCommand: CliCommand = {
     };
     const [lf, lq] = [await lat(out), await lat(qOut)];
     const [ds, split] = [String(args.evalDataset), String(args.evalSplit)];
-    const [rf, rq] = [await rsum(out, ds, split), await rsum(qOut, ds, split)];
+    const [rf, rq] = [await rsum(out, ds, split, ctx.container), await rsum(qOut, ds, split, ctx.container)];
     const ms = (l: typeof lf) => `image ${l.b1.image.toFixed(2)} / ${l.b64.image.toFixed(1)} ms, text ${l.b1.text.toFixed(2)} / ${l.b64.text.toFixed(1)} ms (batch 1 / 64)`;
     process.stdout.write(
       `int8: wrote ${qOut} (image.onnx ${kb(q.bytes.image)}, text.onnx ${kb(q.bytes.text)}; float32 ${kb(r.bytes.image)}, ${kb(r.bytes.text)})\n` +

@@ -23,7 +23,7 @@ export const indexBuildCommand: CliCommand = {
       .option('skip-bad-images', { type: 'boolean', default: false, describe: 'skip unreadable images (listed in <out>/skipped-images.txt) instead of stopping' })
       .option('commit-every', { type: 'number', default: 2048, describe: 'save to disk after this many images (and at least every 30 s): a killed build reruns from there' })
       .option('thumbnails', { type: 'boolean', default: true, describe: 'write 256 px WebP thumbnails for distill serve and distill site (--no-thumbnails: made on first request)' }),
-  async handler(args) {
+  async handler(args, ctx) {
     if (!args.dataset === !args.images) throw new DistillError('Give one source: --dataset <name> [--split test] or --images <folder>.', 2);
     for (const k of ['batch', 'commitEvery'] as const) {
       const v = Number(args[k]);
@@ -32,11 +32,15 @@ export const indexBuildCommand: CliCommand = {
     let c: Collection;
     if (args.images) c = folderCollection(String(args.images));
     else {
-      const ds = await loadDataset(String(args.dataset), {
-        dataRoot: args.dataRoot as string | undefined,
-        annotations: args.annotations as string | undefined,
-        imageRoot: args.imageRoot as string | undefined,
-      });
+      const ds = await loadDataset(
+        String(args.dataset),
+        {
+          dataRoot: args.dataRoot as string | undefined,
+          annotations: args.annotations as string | undefined,
+          imageRoot: args.imageRoot as string | undefined,
+        },
+        ctx.container,
+      );
       const split = ds.splits[String(args.split)];
       if (!split) throw new DistillError(`Dataset ${ds.name} has no split '${args.split}' (has: ${Object.keys(ds.splits).join(', ')}).`, 2);
       c = { source: `${ds.name}:${args.split}`, images: split.images.map((im) => ({ id: im.id, path: resolve(ds.imageRoot, im.path) })), captions: split.captions };

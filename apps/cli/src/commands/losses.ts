@@ -1,4 +1,5 @@
 import { initRuntime, readJsonFile } from '@distill/core';
+import { createBalancer, type DsmdOfficialBalancer } from '@distill/balancer';
 import { compareToFixture, formatParityReport, runLossParityFile } from '@distill/losses';
 import type { CliCommand } from '../command.js';
 
@@ -16,7 +17,7 @@ export const lossCommands: CliCommand[] = [
     async handler(args) {
       await initRuntime('cpu', { quiet: true });
       const file = args.fixture as string;
-      const got = runLossParityFile(file);
+      const got = runLossParityFile(file, (c) => createBalancer('dsmd-official', c) as DsmdOfficialBalancer);
       const expected = readJsonFile<{ outputs?: Record<string, unknown> }>(file).outputs;
       if (args.json || !expected) {
         process.stdout.write(JSON.stringify(got) + '\n');

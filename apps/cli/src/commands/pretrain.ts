@@ -180,7 +180,8 @@ export const pretrainCommand: CliCommand = {
     const runDir = givenRunDir ?? RunDirectory.createUnder('runs', `${dataset}-teacher`).root;
     const command = commandLine({ ...args, dataset });
     // the run guard of `distill train`: run.lock, the config recorded in config.json and checked on reuse
-    const lock = openRunFolder(runDir, cfg, { resume, command, logger: log, record: { kind: 'teacher pretrain', out } });
+    // (a run folder from before config.json was recorded: its config is recorded now, from the flags)
+    const lock = openRunFolder(runDir, cfg, { resume: resume && recorded !== undefined, command, logger: log, record: { kind: 'teacher pretrain', out } });
     let r: TrainResult;
     try {
       // a finished run of this config is not trained again

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createLogger, DistillError } from '@distill/core';
-import { cacheRoot, resolveMethod } from '@distill/training';
+import { cacheRoot, needsTeacher } from '@distill/training';
 import { warmTeacherCache } from '../evaluate.js';
 import { runExperiments, type ExperimentOptions, type ExperimentResults } from '../experiment.js';
 import type { RunFingerprint } from '../fingerprint.js';
@@ -56,7 +56,7 @@ export async function runExperimentOnSlurm(spec: string, opts: ClusterExperiment
   const storeId = markSharedStore(store);
   const cacheDir = resolve(cacheRoot());
   // the teacher's features once, before the tasks start (they read them from the shared cache)
-  await warmTeacherCache(plan.tasks.map((t) => t.config), (c) => resolveMethod(c).needsTeacher, log);
+  await warmTeacherCache(plan.tasks.map((t) => t.config), (c) => needsTeacher(c), log);
   const fingerprints = await planFingerprints(plan, opts.fingerprint);
   const array = experimentTaskArray(plan, { spec, forward: opts.forward, store, storeId, planId: planIdWith(plan, fingerprints), cacheDir, fingerprints });
   const dir = resolve(opts.slurm?.dir ?? join(store, 'slurm'));

@@ -112,37 +112,6 @@ export class OnnxRunner {
   }
 }
 
-export interface AdamWOptions {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-}
-
-/**
- * torch.optim.AdamW on Float32Arrays, in place (t = step count after this update):
- * p <- p (1 - lr wd); m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2; p <- p - lr m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps).
- */
-export function adamwInPlace(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, t: number, o: AdamWOptions): void {
-  const decay = 1 - o.lr * o.weightDecay;
-  const b1 = o.beta1;
-  const b2 = o.beta2;
-  const c1 = 1 - b1;
-  const c2 = 1 - b2;
-  const bc2 = 1 - b2 ** t;
-  const step = o.lr / (1 - b1 ** t);
-  const eps = o.eps;
-  for (let i = 0; i < p.length; i++) {
-    const gi = g[i];
-    const mi = b1 * m[i] + c1 * gi;
-    const vi = b2 * v[i] + c2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = p[i] * decay - (step * mi) / (Math.sqrt(vi / bc2) + eps);
-  }
-}
-
 /**
  * Forward and backward runs of a `Graph.compileTraining()` pair: `forward` keeps the activations
  * the backward run needs; `backward` takes dLoss/dOutput per output and returns the gradients.
