@@ -51,6 +51,8 @@ async function check(
   const w = g.input('w', [...y.shape]);
   const loss = op.reduceSum(op.mul(y, w), y.shape.map((_, i) => i));
   const grads = g.gradients([loss], [g.scalar(1)], xs);
+  // every gradient has its input's shape (a [10, 5] gradient for a [4, 5] input must not pass on its first 20 values)
+  grads.forEach((gr, i) => expect([...gr.shape], `shape of the gradient of input ${i}`).toEqual(shapes[i]));
   const runner = await OnnxRunner.create(g.encode([y, ...grads], ['y', ...xs.map((_, i) => `g${i}`)]), { threads: 1 });
   const wData = rand(y.size);
   const feeds: Record<string, { data: Float32Array; dims: number[] }> = { w: { data: wData, dims: [...y.shape] } };
@@ -131,6 +133,13 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
     await check([[4, 5]], ([a]) => op.sliceAxis(a, 0, 1, 3), ([a]) => tf.slice(a, [1, 0], [2, 5]));
   });
 
+  it('slice on a non-leading axis (rank 2, 3 and 4; negative axis)', async () => {
+    await check([[4, 5]], ([a]) => op.sliceAxis(a, 1, 1, 4), ([a]) => tf.slice(a, [0, 1], [4, 3]));
+    await check([[2, 3, 6]], ([a]) => op.sliceAxis(a, 1, 0, 2), ([a]) => tf.slice(a, [0, 0, 0], [2, 2, 6]));
+    await check([[2, 3, 6]], ([a]) => op.sliceAxis(a, -1, 2, 5), ([a]) => tf.slice(a, [0, 0, 2], [2, 3, 3]));
+    await check([[2, 3, 4, 5]], ([a]) => op.sliceAxis(a, 2, 1, 2), ([a]) => tf.slice(a, [0, 0, 1, 0], [2, 3, 1, 5]));
+  });
+
   it('reductions (sum, mean over any axes, with and without keepdims)', async () => {
     await check([[3, 4, 5]], ([a]) => op.reduceSum(a, [1]), ([a]) => tf.sum(a, 1));
     await check([[3, 4, 5]], ([a]) => op.reduceMean(a, [0, 2], true), ([a]) => tf.mean(a, [0, 2], true));
@@ -143,6 +152,13 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
         const sa = transA ? [4, 3] : [3, 4];
         const sb = transB ? [5, 4] : [4, 5];
         await check([sa, sb, [5]], ([a, b, c]) => op.gemm(a, b, c, { transA, transB }), ([a, b, c]) => tf.add(tf.matMul(a, b, transA, transB), c));
+      }
+    }
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        const sa = transA ? [4, 3] : [3, 4];
+        const sb = transB ? [5, 4] : [4, 5];
+        await check([sa, sb], ([a, b]) => op.gemm(a, b, undefined, { transA, transB }), ([a, b]) => tf.matMul(a, b, transA, transB));
       }
     }
     await check([[2, 3, 4], [4, 5], [5]], ([x, w, b]) => op.linear(x, w, b), ([x, w, b]) => tf.add(tf.matMul(tf.reshape(x, [6, 4]), w).reshape([2, 3, 5]), b));
@@ -169,6 +185,27 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
         ([x, w, b]) => {
           const y = tf.conv2d(tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D, tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D, s, 'same');
           return tf.transpose(tf.add(y, b), [0, 3, 1, 2]);
+        },
+        1e-4,
+      );
+    }
+  });
+
+  it('conv2d: explicit uneven pads, a width (and height) crop of the weight gradient, no bias', async () => {
+    // [kh, kw, stride, H, W, pads t l b r]: stride 2 over an even width leaves a kernel-gradient wider than the kernel (the crop)
+    const cases: [number, number, number, number, number, [number, number, number, number]][] = [
+      [1, 1, 2, 5, 6, [0, 0, 0, 0]],
+      [3, 2, 2, 7, 8, [1, 0, 2, 1]],
+      [2, 3, 2, 6, 7, [0, 1, 1, 2]],
+      [3, 3, 1, 5, 4, [2, 1, 0, 1]],
+    ];
+    for (const [kh, kw, s, H, W, [pt, pl, pb, pr]] of cases) {
+      await check(
+        [[2, 3, H, W], [4, 3, kh, kw]],
+        ([x, w]) => op.conv2d(x, w, undefined, s, [pt, pl, pb, pr]),
+        ([x, w]) => {
+          const y = tf.conv2d(tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D, tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D, s, [[0, 0], [pt, pb], [pl, pr], [0, 0]]);
+          return tf.transpose(y, [0, 3, 1, 2]);
         },
         1e-4,
       );
@@ -264,6 +301,29 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
       const { mean, variance } = tf.moments(x, -1, true);
       return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
     }, 1e-4);
+  });
+
+  it('softmax and layer norm on rank-3 and rank-4 inputs, over every axis (moved last by a transpose)', async () => {
+    const lnRef = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
+    };
+    for (const shape of [[2, 3, 5], [2, 3, 4, 5]]) {
+      const r = shape.length;
+      for (let axis = 0; axis < r; axis++) {
+        // perm moves `axis` last; the inverse brings it back
+        const perm = [...Array(r).keys()].filter((i) => i !== axis).concat(axis);
+        const inv = perm.map((_, i) => perm.indexOf(i));
+        const n = shape[axis];
+        await check([shape], ([a]) => op.transpose(op.softmax(op.scale(op.transpose(a, perm), 3)), inv), ([a]) => tf.transpose(tf.softmax(tf.mul(tf.transpose(a, perm), 3)), inv));
+        await check(
+          [shape, [n], [n]],
+          ([x, g, b]) => op.transpose(op.layerNorm(op.transpose(x, perm), g, b), inv),
+          ([x, g, b]) => tf.transpose(lnRef(tf.transpose(x, perm), g, b), inv),
+          1e-4,
+        );
+      }
+    }
   });
 
   it('gather (embedding lookup) scatters gradients back, adding repeated ids', async () => {
