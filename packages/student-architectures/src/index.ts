@@ -13,6 +13,8 @@ export * from './mobilenet.js';
 export * from './textcnn.js';
 export * from './hf.js';
 export * from './tokenizer.js';
+export * from './glove.js';
+export * from './tokenizer-report.js';
 export * from './presets.js';
 export * from './student.js';
 export * from './parity.js';

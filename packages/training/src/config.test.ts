@@ -65,7 +65,7 @@ describe('experiment config', () => {
 
   it('enums list their valid choices', () => {
     expect(errorOf(() => resolveConfig({ overrides: { backend: 'gpu' as never } }))).toMatch(/backend: expected one of auto, onnx, tensorflow, wasm, cpu, got the string "gpu"/);
-    expect(errorOf(() => resolveConfig({ overrides: { student: { pair: 'vit-gpt' } } }))).toMatch(/student\.pair: expected one of vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn, got the string "vit-gpt"/);
+    expect(errorOf(() => resolveConfig({ overrides: { student: { pair: 'vit-gpt' } } }))).toMatch(/student\.pair: expected one of vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn, mobilenet-bert, got the string "vit-gpt"/);
     expect(errorOf(() => resolveConfig({ overrides: { student: { preset: 'huge' as never } } }))).toMatch(/student\.preset: expected one of tiny, small, base, got the string "huge"/);
     expect(errorOf(() => resolveConfig({ overrides: { dataset: { name: 'flickr' } } }))).toMatch(/dataset\.name: expected one of emoji, .*flickr30k.*got the string "flickr"/);
     expect(errorOf(() => resolveConfig({ overrides: { balancer: 'dwa' } }))).toMatch(/balancer: expected one of dsmd-paper, dsmd-official, static/);

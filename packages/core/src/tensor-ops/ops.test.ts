@@ -86,6 +86,10 @@ const CASES: Case[] = [
   { name: 'conv2dSame 3x3 stride 2, odd size', shapes: [[2, 3, 7, 9], [3, 3, 3, 4]], f: (o, [x, w]) => o.conv2dSame(x, w, undefined, 2), tol: 5e-5 },
   { name: 'conv2dSame 1x1 stride 2 (a shortcut)', shapes: [[2, 3, 8, 8], [1, 1, 3, 5], [5]], f: (o, [x, w, b]) => o.conv2dSame(x, w, b, 2) },
   { name: 'conv2dSame even 4x4 kernel stride 2', shapes: [[1, 2, 6, 6], [4, 4, 2, 3]], f: (o, [x, w]) => o.conv2dSame(x, w, undefined, 2), tol: 5e-5 },
+  { name: 'conv2dSame depthwise 3x3 stride 1 with bias (MobileNetV2)', shapes: [[2, 4, 6, 6], [3, 3, 1, 4], [4]], f: (o, [x, w, b]) => o.conv2dSame(x, w, b, 1, 4), tol: 5e-5 },
+  { name: 'conv2dSame depthwise 3x3 stride 2, even size', shapes: [[2, 4, 8, 8], [3, 3, 1, 4]], f: (o, [x, w]) => o.conv2dSame(x, w, undefined, 2, 4), tol: 5e-5 },
+  { name: 'conv2dSame depthwise 3x3 stride 2, odd size, with bias', shapes: [[1, 3, 7, 9], [3, 3, 1, 3], [3]], f: (o, [x, w, b]) => o.conv2dSame(x, w, b, 2, 3), tol: 5e-5 },
+  { name: 'conv2dSame 2 groups 3x3 (2 in, 3 out per group)', shapes: [[2, 4, 6, 6], [3, 3, 2, 6], [6]], f: (o, [x, w, b]) => o.conv2dSame(x, w, b, 1, 2), tol: 5e-5 },
   { name: 'conv2dSame 1 x k over a sequence (TextCNN)', shapes: [[2, 5, 1, 7], [1, 4, 5, 3], [3]], f: (o, [x, w, b]) => o.conv2dSame(x, w, b, 1), tol: 5e-5 },
   { name: 'dropout is the identity when the pass does not train', shapes: [[3, 4]], f: (o, [a]) => o.dropout(a, 0.5) },
 ];
@@ -193,7 +197,7 @@ function naiveGroupedConv(x: Float32Array, xs: number[], w: Float32Array, ws: nu
   return y;
 }
 
-describe('Ops contract: grouped and depthwise conv2dSame (forward) on both engines = the definition', () => {
+describe('Ops contract: grouped and depthwise conv2dSame (forward) on both engines = the definition (gradients: CASES above)', () => {
   beforeAll(async () => {
     await initRuntime('wasm', { quiet: true });
   });

@@ -77,7 +77,7 @@ export interface Ops<T> {
    * 2-D convolution, NCHW x, weight [kh, kw, in / group, out], optional bias [out], TensorFlow 'same'
    * padding. `group` (default 1) splits the input and output channels into that many independent
    * convolutions (depthwise: group = in = out, weight [kh, kw, 1, C]). Grouped convolutions have a
-   * forward on both engines; the onnx engine has no gradient rule for them yet.
+   * forward and gradients on both engines (the onnx engine's: autodiff's Conv rule with groups).
    */
   conv2dSame(x: T, w: T, b: T | undefined, stride: number, group?: number): T;
   /** Inverted dropout at one site (identity when the pass does not train or rate is 0). */
