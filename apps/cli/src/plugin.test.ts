@@ -55,7 +55,7 @@ describe('distill list', () => {
     expect(missing.stderr).toMatch(/^distill: Plugin not found: .*nope \(from --plugin .*nope\)\. Give a package folder/);
     const pair = await distill(['train', '--student', 'deit-textcnn', '--print-config']);
     expect(pair.code).toBe(2);
-    expect(pair.stderr).toMatch(/student\.pair: expected one of vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn, got the string "deit-textcnn"/);
+    expect(pair.stderr).toMatch(/student\.pair: expected one of vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn, mobilenet-bert, got the string "deit-textcnn"/);
     expect(() => pluginArgs(['train', '--plugin'])).toThrow('--plugin needs a value');
   });
 
@@ -82,7 +82,7 @@ describe('distill list', () => {
 
   it('train --help lists the registered names, the plugin\'s included', async () => {
     const r = await distill(['train', '--help', '--plugin', PLUGIN]);
-    expect(r.stdout).toMatch(/student pair: vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn,\s+deit-textcnn/);
+    expect(r.stdout).toMatch(/student pair: vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn,\s+mobilenet-bert,\s+deit-textcnn/);
     expect(r.stdout).toMatch(/cosine-align/);
   });
 });

@@ -34,11 +34,11 @@ const tmp = mkdtempSync(join(tmpdir(), 'distill-register-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('package register functions', () => {
-  it('student-architectures: the five pairs; create applies the defaults (tiny, embedDim 768, maxLength 30) under the config', async () => {
+  it('student-architectures: the six pairs; create applies the defaults (tiny, embedDim 768, maxLength 30) under the config', async () => {
     const c = fresh(registerStudents);
     const reg = registry<StudentRegistryConfig, Student>(c, TOKENS.StudentRegistry);
     expect(reg.kind).toBe('student');
-    expect(reg.names()).toEqual(['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn']);
+    expect(reg.names()).toEqual(['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn', 'mobilenet-bert']);
     for (const e of reg.list()) expect(e.description.length).toBeGreaterThan(10);
     const s = (await reg.create('resnet-textcnn', { vocabSize: 50 }, ctx(c))) as DualEncoderStudent;
     expect(s.name).toBe('resnet-textcnn');
@@ -51,7 +51,7 @@ describe('package register functions', () => {
     // registering again keeps the same entries (no duplicate error)
     registerStudents(c);
     expect(registry(c, TOKENS.StudentRegistry)).toBe(reg);
-    expect(reg.names()).toHaveLength(5);
+    expect(reg.names()).toHaveLength(6);
   });
 
   it('teacher-adapters: clip, beit3 and features; create loads the ONNX folder named by `model` with the preset', async () => {
@@ -150,7 +150,7 @@ describe('buildContainer (the CLI composition root)', () => {
     const sizes = Object.fromEntries(
       (['StudentRegistry', 'TeacherRegistry', 'LossRegistry', 'BalancerRegistry', 'DatasetRegistry', 'EvaluatorRegistry'] as const).map((k) => [k, c.get<Registry<unknown, unknown>>(TOKENS[k]).names().length]),
     );
-    expect(sizes).toMatchObject({ StudentRegistry: 5, TeacherRegistry: 6, BalancerRegistry: 4, EvaluatorRegistry: 1 });
+    expect(sizes).toMatchObject({ StudentRegistry: 6, TeacherRegistry: 8, BalancerRegistry: 4, EvaluatorRegistry: 1 });
     expect(c.get<Registry<unknown, unknown>>(TOKENS.DatasetRegistry).names()).toEqual(expect.arrayContaining(['emoji', 'emoji-xstyle', 'karpathy', 'flickr30k', 'coco', 'dsmd-list', 'jsonl']));
     expect(c.get<Registry<unknown, unknown>>(TOKENS.LossRegistry).names()).toEqual(expect.arrayContaining(['dsmd', 'dsmd-official', 'dcd', 'kd', 'fitnet', 'rkd', 'clip-kd', 'none']));
     const commands = c.getAll<CliCommand>(TOKENS.Command).map((x) => `${x.group ? `${x.group} ` : ''}${x.command.split(' ')[0]}`);

@@ -241,16 +241,29 @@ export const GRADIENT_RULES: Readonly<Record<string, GradRule>> = {
   },
   /** table[ids] (axis 0): dtable[v] = sum of g over the positions whose id is v (gatherGrad); ids: none. */
   Gather: ([g], { inputs: [table, ids] }) => [gatherGrad(table, ids, g!), null],
+  /** clip(x, lo, hi): dx = g [lo <= x <= hi] (bounds included, as tfjs's clipByValue and torch's clamp). */
+  Clip: ([g], { inputs: [x], params, graph: gr }) => {
+    const { lo, hi } = params as { lo: number; hi: number };
+    const shape = [...x.shape];
+    const inside = gr.emit('And', [gr.emit('GreaterOrEqual', [x, gr.scalar(lo)], [shape])[0], gr.emit('LessOrEqual', [x, gr.scalar(hi)], [shape])[0]], [shape])[0];
+    return [mul(g!, gr.emit('Cast', [inside], [shape], { attrs: { to: 1 } })[0]), null, null];
+  },
   /**
-   * 2-D convolution (NCHW, OIHW, stride s, pads): dx = ConvTranspose(g, w) (same strides and pads);
-   * dw = Conv(pad(x)ᵀ, gᵀ, dilation = s) sliced to the kernel (the batch plays the channel);
+   * 2-D convolution (NCHW x [N, C, H, W], OIHW w [O, C/k, kh, kw], k = group, stride s, pads), y [N, O, Ho, Wo]:
+   * dx = ConvTranspose(g, w) with the same strides, pads and group (its weight layout [O, C/k, kh, kw] is w's),
+   * plus the output padding that gives back H x W;
+   * dw[o, c, i, j] = sum_{n,p,q} pad(x)[n, k(o) C/k + c, s p + i, s q + j] g[n, o, p, q]: a Conv with dilation s whose
+   * "channels" are the batch: input pad(x) as [C/k, k N, Hp, Wp] (group-major), weight gᵀ [O, N, Ho, Wo], group k,
+   * so output channel o sums over the N samples of its own group only; the result [C/k, O, rh, rw] is sliced to the
+   * kernel and transposed (k = 1: the plain x^T * g^T correlation);
    * db = sum(g) over batch and space.
    */
   Conv: ([g], { inputs: [x, w, b], attrs, graph: gr }) => {
     const G = g!;
     const [N, C, H, W] = x.shape;
-    const [, , kh, kw] = w.shape;
+    const [, Cg, kh, kw] = w.shape;
     const [, O, Ho, Wo] = G.shape;
+    const k = (attrs.group as number | undefined) ?? 1;
     const stride = (attrs.strides as number[])[0];
     const [pt, pl, pb, pr] = attrs.pads as number[];
     let gx: Sym | null = null;
@@ -261,12 +274,16 @@ export const GRADIENT_RULES: Readonly<Record<string, GradRule>> = {
       gx = gr.emit('ConvTranspose', [G, w], [[N, C, H, W]], { attrs: { ...attrs, output_padding: [oph, opw] } })[0];
     }
     if (w.requiresGrad) {
-      const xp = pt || pl || pb || pr ? gr.emit('Pad', [x, gr.ints([0, 0, pt, pl, 0, 0, pb, pr])], [[N, C, H + pt + pb, W + pl + pr]])[0] : x;
-      const xt = transpose(xp, [1, 0, 2, 3]);
+      const [Hp, Wp] = [H + pt + pb, W + pl + pr];
+      const xp = pt || pl || pb || pr ? gr.emit('Pad', [x, gr.ints([0, 0, pt, pl, 0, 0, pb, pr])], [[N, C, Hp, Wp]])[0] : x;
+      // [N, C, Hp, Wp] -> [N, k, C/k, Hp, Wp] -> [C/k, k, N, Hp, Wp] -> [C/k, k N, Hp, Wp]
+      const xt = k === 1 ? transpose(xp, [1, 0, 2, 3]) : reshape(transpose(reshape(xp, [N, k, Cg, Hp, Wp]), [2, 1, 0, 3, 4]), [Cg, k * N, Hp, Wp]);
       const gt = transpose(G, [1, 0, 2, 3]);
-      const rh = H + pt + pb - (Ho - 1) * stride;
-      const rw = W + pl + pr - (Wo - 1) * stride;
-      let r = gr.emit('Conv', [xt, gt], [[C, O, rh, rw]], { attrs: { dilations: [stride, stride], kernel_shape: [Ho, Wo] } })[0];
+      const rh = Hp - (Ho - 1) * stride;
+      const rw = Wp - (Wo - 1) * stride;
+      const cAttrs: Record<string, number | number[]> = { dilations: [stride, stride], kernel_shape: [Ho, Wo] };
+      if (k > 1) cAttrs.group = k;
+      let r = gr.emit('Conv', [xt, gt], [[Cg, O, rh, rw]], { attrs: cAttrs })[0];
       if (rh !== kh) r = sliceAxis(r, 2, 0, kh);
       if (rw !== kw) r = sliceAxis(r, 3, 0, kw);
       gw = transpose(r, [1, 0, 2, 3]);

@@ -51,6 +51,8 @@ async function check(
   const w = g.input('w', [...y.shape]);
   const loss = op.reduceSum(op.mul(y, w), y.shape.map((_, i) => i));
   const grads = g.gradients([loss], [g.scalar(1)], xs);
+  // every gradient has its input's shape (a [10, 5] gradient for a [4, 5] input must not pass on its first 20 values)
+  grads.forEach((gr, i) => expect([...gr.shape], `shape of the gradient of input ${i}`).toEqual(shapes[i]));
   const runner = await OnnxRunner.create(g.encode([y, ...grads], ['y', ...xs.map((_, i) => `g${i}`)]), { threads: 1 });
   const wData = rand(y.size);
   const feeds: Record<string, { data: Float32Array; dims: number[] }> = { w: { data: wData, dims: [...y.shape] } };
@@ -64,6 +66,7 @@ async function check(
   expect(yRef.shape).toEqual([...y.shape]);
   const gRef = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(tfFn(a), tW)))(tIn);
   const close = (got: Float32Array, want: Float32Array, what: string) => {
+    expect(got.length, `${what}: size`).toBe(want.length);
     const scale = Math.max(1e-3, ...Array.from(want, Math.abs));
     let worst = 0;
     for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / scale);
@@ -130,6 +133,13 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
     await check([[4, 5]], ([a]) => op.sliceAxis(a, 0, 1, 3), ([a]) => tf.slice(a, [1, 0], [2, 5]));
   });
 
+  it('slice on a non-leading axis (rank 2, 3 and 4; negative axis)', async () => {
+    await check([[4, 5]], ([a]) => op.sliceAxis(a, 1, 1, 4), ([a]) => tf.slice(a, [0, 1], [4, 3]));
+    await check([[2, 3, 6]], ([a]) => op.sliceAxis(a, 1, 0, 2), ([a]) => tf.slice(a, [0, 0, 0], [2, 2, 6]));
+    await check([[2, 3, 6]], ([a]) => op.sliceAxis(a, -1, 2, 5), ([a]) => tf.slice(a, [0, 0, 2], [2, 3, 3]));
+    await check([[2, 3, 4, 5]], ([a]) => op.sliceAxis(a, 2, 1, 2), ([a]) => tf.slice(a, [0, 0, 1, 0], [2, 3, 1, 5]));
+  });
+
   it('reductions (sum, mean over any axes, with and without keepdims)', async () => {
     await check([[3, 4, 5]], ([a]) => op.reduceSum(a, [1]), ([a]) => tf.sum(a, 1));
     await check([[3, 4, 5]], ([a]) => op.reduceMean(a, [0, 2], true), ([a]) => tf.mean(a, [0, 2], true));
@@ -142,6 +152,13 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
         const sa = transA ? [4, 3] : [3, 4];
         const sb = transB ? [5, 4] : [4, 5];
         await check([sa, sb, [5]], ([a, b, c]) => op.gemm(a, b, c, { transA, transB }), ([a, b, c]) => tf.add(tf.matMul(a, b, transA, transB), c));
+      }
+    }
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        const sa = transA ? [4, 3] : [3, 4];
+        const sb = transB ? [5, 4] : [4, 5];
+        await check([sa, sb], ([a, b]) => op.gemm(a, b, undefined, { transA, transB }), ([a, b]) => tf.matMul(a, b, transA, transB));
       }
     }
     await check([[2, 3, 4], [4, 5], [5]], ([x, w, b]) => op.linear(x, w, b), ([x, w, b]) => tf.add(tf.matMul(tf.reshape(x, [6, 4]), w).reshape([2, 3, 5]), b));
@@ -174,6 +191,106 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
     }
   });
 
+  it('conv2d: explicit uneven pads, a width (and height) crop of the weight gradient, no bias', async () => {
+    // [kh, kw, stride, H, W, pads t l b r]: stride 2 over an even width leaves a kernel-gradient wider than the kernel (the crop)
+    const cases: [number, number, number, number, number, [number, number, number, number]][] = [
+      [1, 1, 2, 5, 6, [0, 0, 0, 0]],
+      [3, 2, 2, 7, 8, [1, 0, 2, 1]],
+      [2, 3, 2, 6, 7, [0, 1, 1, 2]],
+      [3, 3, 1, 5, 4, [2, 1, 0, 1]],
+    ];
+    for (const [kh, kw, s, H, W, [pt, pl, pb, pr]] of cases) {
+      await check(
+        [[2, 3, H, W], [4, 3, kh, kw]],
+        ([x, w]) => op.conv2d(x, w, undefined, s, [pt, pl, pb, pr]),
+        ([x, w]) => {
+          const y = tf.conv2d(tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D, tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D, s, [[0, 0], [pt, pb], [pl, pr], [0, 0]]);
+          return tf.transpose(y, [0, 3, 1, 2]);
+        },
+        1e-4,
+      );
+    }
+  });
+
+  it('grouped and depthwise conv2d (MobileNetV2: 3x3 depthwise, stride 1 and 2, pad 1): values and gradients of x, w and b', async () => {
+    // tfjs reference: depthwiseConv2d (NHWC, weight [kh, kw, C, mult], output channel c * mult + m, as ONNX's
+    // [C * mult, 1, kh, kw]) after an explicit tf.pad; general groups as per-group conv2d + concat.
+    const nhwc = (x: tf.Tensor) => tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D;
+    const nchw = (y: tf.Tensor) => tf.transpose(y, [0, 3, 1, 2]);
+    const padded = (x: tf.Tensor, p: number[]) => tf.pad(nhwc(x), [[0, 0], [p[0], p[2]], [p[1], p[3]], [0, 0]]) as tf.Tensor4D;
+    for (const [H, s, mult] of [[6, 1, 1], [6, 2, 1], [7, 2, 1], [5, 1, 2], [8, 2, 2]]) {
+      const C = 4;
+      const [pt, pb] = op.samePads(H, 3, s); // MobileNetV2's: [1, 1] at stride 1, [0, 1] (even) or [1, 1] (odd) at stride 2
+      const [pl, pr] = op.samePads(H + 1, 3, s);
+      const pads: [number, number, number, number] = [pt, pl, pb, pr];
+      await check(
+        [[2, C, H, H + 1], [C * mult, 1, 3, 3], [C * mult]],
+        ([x, w, b]) => {
+          const y = op.conv2d(x, w, b, s, pads, C);
+          expect(y.shape).toEqual([2, C * mult, Math.ceil(H / s), Math.ceil((H + 1) / s)]);
+          return y;
+        },
+        ([x, w, b]) => {
+          const wt = tf.transpose(tf.reshape(w, [C, mult, 3, 3]), [2, 3, 0, 1]) as tf.Tensor4D; // [kh, kw, C, mult]
+          return nchw(tf.add(tf.depthwiseConv2d(padded(x, pads), wt, s, 'valid'), b));
+        },
+        1e-4,
+      );
+    }
+    // 2 groups, 4 -> 6 channels, stride 2, and pad 1 on every side (not 'same')
+    await check(
+      [[2, 4, 7, 6], [6, 2, 3, 3], [6]],
+      ([x, w, b]) => op.conv2d(x, w, b, 2, [1, 1, 1, 1], 2),
+      ([x, w, b]) => {
+        const xs = tf.split(padded(x, [1, 1, 1, 1]), 2, 3);
+        const ws = tf.split(tf.transpose(w, [2, 3, 1, 0]), 2, 3); // [3, 3, 2, 6] -> two [3, 3, 2, 3]
+        return nchw(tf.add(tf.concat(xs.map((xi, i) => tf.conv2d(xi as tf.Tensor4D, ws[i] as tf.Tensor4D, 2, 'valid')), 3), b));
+      },
+      1e-4,
+    );
+    const g = new Graph();
+    expect(() => op.conv2d(g.input('x', [1, 4, 5, 5]), g.input('w', [4, 2, 3, 3]), undefined, 1, [1, 1, 1, 1], 4)).toThrow(/in 4 groups/);
+  });
+
+  it('grouped conv2d gradients equal central finite differences (depthwise, stride 2)', async () => {
+    // loss = sum(conv(x, w) * r) is linear in x and in w, so a central difference is exact up to float32 rounding.
+    const xShape = [2, 3, 5, 4];
+    const wShape = [3, 1, 3, 3];
+    const g = new Graph();
+    const x = g.input('x', xShape, { requiresGrad: true });
+    const w = g.input('w', wShape, { requiresGrad: true });
+    const y = op.conv2d(x, w, undefined, 2, [1, 0, 1, 1], 3);
+    const loss = op.reduceSum(op.mul(y, g.input('r', [...y.shape])), [0, 1, 2, 3]);
+    const [gx, gw] = g.gradients([loss], [g.scalar(1)], [x, w]);
+    const runner = await OnnxRunner.create(g.encode([loss, gx, gw], ['loss', 'gx', 'gw']));
+    const xv = rand(size(xShape));
+    const wv = rand(size(wShape));
+    const rv = rand(y.size);
+    const at = async (xd: Float32Array, wd: Float32Array) =>
+      runner.run({ x: { data: xd, dims: xShape }, w: { data: wd, dims: wShape }, r: { data: rv, dims: [...y.shape] } }, ['loss', 'gx', 'gw']);
+    const [, gxv, gwv] = await at(xv, wv);
+    expect([gxv.length, gwv.length]).toEqual([xv.length, wv.length]);
+    const eps = 0.25;
+    const fd = async (which: 'x' | 'w', i: number) => {
+      const plus = (which === 'x' ? xv : wv).slice();
+      const minus = plus.slice();
+      plus[i] += eps;
+      minus[i] -= eps;
+      const [lp] = which === 'x' ? await at(plus, wv) : await at(xv, plus);
+      const [lm] = which === 'x' ? await at(minus, wv) : await at(xv, minus);
+      return (lp[0] - lm[0]) / (2 * eps);
+    };
+    for (let i = 0; i < xv.length; i += 7) expect(gxv[i], `dx[${i}]`).toBeCloseTo(await fd('x', i), 4);
+    for (let i = 0; i < wv.length; i += 2) expect(gwv[i], `dw[${i}]`).toBeCloseTo(await fd('w', i), 4);
+    await runner.release();
+  });
+
+  it('clip (ReLU6): values and gradient inside [lo, hi] only, as tfjs clipByValue', async () => {
+    await check([[6, 7]], ([a]) => op.clip(op.scale(a, 16), 0, 6), ([a]) => tf.clipByValue(tf.mul(a, 16), 0, 6));
+    await check([[6, 7]], ([a]) => op.clip(op.scale(a, 4), -1, 0.5), ([a]) => tf.clipByValue(tf.mul(a, 4), -1, 0.5));
+    expect(() => op.clip(new Graph().input('x', [2]), 1, 1)).toThrow(/lo < hi/);
+  });
+
   it('batched matmul (attention shapes)', async () => {
     await check([[2, 3, 5, 4], [2, 3, 4, 6]], ([a, b]) => op.matmul(a, b), ([a, b]) => tf.matMul(a, b));
   });
@@ -184,6 +301,29 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
       const { mean, variance } = tf.moments(x, -1, true);
       return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
     }, 1e-4);
+  });
+
+  it('softmax and layer norm on rank-3 and rank-4 inputs, over every axis (moved last by a transpose)', async () => {
+    const lnRef = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
+    };
+    for (const shape of [[2, 3, 5], [2, 3, 4, 5]]) {
+      const r = shape.length;
+      for (let axis = 0; axis < r; axis++) {
+        // perm moves `axis` last; the inverse brings it back
+        const perm = [...Array(r).keys()].filter((i) => i !== axis).concat(axis);
+        const inv = perm.map((_, i) => perm.indexOf(i));
+        const n = shape[axis];
+        await check([shape], ([a]) => op.transpose(op.softmax(op.scale(op.transpose(a, perm), 3)), inv), ([a]) => tf.transpose(tf.softmax(tf.mul(tf.transpose(a, perm), 3)), inv));
+        await check(
+          [shape, [n], [n]],
+          ([x, g, b]) => op.transpose(op.layerNorm(op.transpose(x, perm), g, b), inv),
+          ([x, g, b]) => tf.transpose(lnRef(tf.transpose(x, perm), g, b), inv),
+          1e-4,
+        );
+      }
+    }
   });
 
   it('gather (embedding lookup) scatters gradients back, adding repeated ids', async () => {

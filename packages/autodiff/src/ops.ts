@@ -169,15 +169,23 @@ export function expand(x: Sym, shape: number[]): Sym {
   return prim('Expand', [x, g0(x).ints(shape)], out);
 }
 
-/** 2-D convolution, NCHW input, OIHW weight, explicit pads [top, left, bottom, right], optional bias. */
-export function conv2d(x: Sym, w: Sym, b: Sym | undefined, stride: number, pads: [number, number, number, number]): Sym {
+/**
+ * 2-D convolution, NCHW input, OIHW weight, explicit pads [top, left, bottom, right], optional bias.
+ * `group` > 1 splits the channels into groups (ONNX Conv's `group`): the weight is [O, C / group, kh, kw]
+ * and output channel o sees the input channels of group floor(o / (O / group)); group = C is a
+ * depthwise convolution (MobileNet's), O = C x the channel multiplier.
+ */
+export function conv2d(x: Sym, w: Sym, b: Sym | undefined, stride: number, pads: [number, number, number, number], group = 1): Sym {
   const [N, C, H, W] = x.shape;
-  const [O, C2, kh, kw] = w.shape;
-  if (x.rank !== 4 || w.rank !== 4 || C !== C2) throw new Error(`conv2d: input [${x.shape}] (NCHW) and weight [${w.shape}] (OIHW) do not match`);
+  const [O, Cg, kh, kw] = w.shape;
+  if (x.rank !== 4 || w.rank !== 4 || !Number.isInteger(group) || group < 1 || C % group !== 0 || O % group !== 0 || Cg * group !== C)
+    throw new Error(`conv2d: input [${x.shape}] (NCHW) and weight [${w.shape}] (OIHW) do not match${group > 1 ? ` in ${group} groups` : ''}`);
   const [pt, pl, pb, pr] = pads;
   const Ho = Math.floor((H + pt + pb - kh) / stride) + 1;
   const Wo = Math.floor((W + pl + pr - kw) / stride) + 1;
-  return prim('Conv', b ? [x, w, b] : [x, w], [N, O, Ho, Wo], { strides: [stride, stride], pads, kernel_shape: [kh, kw] });
+  const attrs: Record<string, AttrValue> = { strides: [stride, stride], pads, kernel_shape: [kh, kw] };
+  if (group > 1) attrs.group = group;
+  return prim('Conv', b ? [x, w, b] : [x, w], [N, O, Ho, Wo], attrs);
 }
 
 /** TensorFlow's 'same' padding of one axis for kernel k and stride s: [before, after]. */
@@ -185,6 +193,13 @@ export function samePads(size: number, k: number, stride: number): [number, numb
   const out = Math.ceil(size / stride);
   const total = Math.max((out - 1) * stride + k - size, 0);
   return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+/** min(max(x, lo), hi) for constants lo < hi (ReLU6 = clip(x, 0, 6)); the gradient flows where lo <= x <= hi. */
+export function clip(x: Sym, lo: number, hi: number): Sym {
+  if (!(lo < hi)) throw new Error(`clip: needs lo < hi, got ${lo} and ${hi}`);
+  const gr = g0(x);
+  return prim('Clip', [x, gr.scalar(lo), gr.scalar(hi)], [...x.shape], undefined, { lo, hi });
 }
 
 /** max(x, c) for a constant c. */

@@ -16,3 +16,4 @@ export function register(container: Container): void {
     create: (config) => new RecallEvaluator(config),
   });
 }
+export * from './queries.js';

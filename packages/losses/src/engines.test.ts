@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { graphOps, initRuntime, OnnxRunner, Rng, tf, tfOps, type Ops } from '@distill/core';
-import { Graph, type Sym } from '@distill/autodiff';
+import { onGraph, onTfjs, type In, type LossFn } from './engine-harness.test-util.js';
 import { clipKdLossOps, contrastiveLossOps, fitnetLossOps, groupTargetArray, infoNceOps, kdLossOps, rkdAngleOps, rkdDistanceOps, rkdLossOps } from './baselines.js';
 import { l2nOps, logSoftmaxRows } from './common.js';
 import { dcdDualEncoderOps, dcdDualPlans, dcdLossOps, dcdPlan, dcdPlanTensors, DCD_DEFAULTS, type DcdPlan } from './dcd.js';
@@ -22,46 +22,6 @@ const unit = (seed: number, n: number, d = D) => {
   }
   return x;
 };
-
-interface In {
-  data: Float32Array | Int32Array;
-  shape: number[];
-  /** Differentiate w.r.t. this input. */
-  grad?: boolean;
-  int?: boolean;
-}
-type LossFn = <T>(o: Ops<T>, x: Record<string, T>) => T;
-
-async function onGraph(f: LossFn, inputs: Record<string, In>): Promise<{ value: number; grads: Float32Array[] }> {
-  const g = new Graph();
-  const x: Record<string, Sym> = Object.fromEntries(
-    Object.entries(inputs).map(([k, v]) => [k, g.input(k, v.shape, { dtype: v.int ? 'int64' : 'float32', requiresGrad: !!v.grad })]),
-  );
-  const y = f(graphOps(), x);
-  const wrt = Object.keys(inputs).filter((k) => inputs[k].grad);
-  const grads = g.gradients([y], [g.scalar(1)], wrt.map((k) => x[k]));
-  const names = ['y', ...wrt.map((k) => `d_${k}`)];
-  const runner = await OnnxRunner.create(g.encode([y, ...grads], names), { threads: 2 });
-  const used = new Set(g.inputs.map((s) => s.name));
-  const feeds = Object.fromEntries(
-    Object.entries(inputs)
-      .filter(([k]) => used.has(k))
-      .map(([k, v]) => [k, { data: v.int ? BigInt64Array.from(v.data, (n) => BigInt(n)) : (v.data as Float32Array), dims: v.shape }]),
-  );
-  const out = await runner.run(feeds, names);
-  await runner.release();
-  return { value: out[0][0], grads: out.slice(1) };
-}
-
-function onTfjs(f: LossFn, inputs: Record<string, In>): { value: number; grads: Float32Array[] } {
-  return tf.tidy(() => {
-    const o = tfOps();
-    const c = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.int ? tf.tensor(v.data, v.shape, 'int32') : tf.tensor(v.data, v.shape)]));
-    const wrt = Object.keys(inputs).filter((k) => inputs[k].grad);
-    const { value, grads } = tf.valueAndGrads((...xs: tf.Tensor[]) => f(o, { ...c, ...Object.fromEntries(wrt.map((k, i) => [k, xs[i]])) }) as tf.Scalar)(wrt.map((k) => c[k]));
-    return { value: value.dataSync()[0], grads: grads.map((gr) => Float32Array.from(gr.dataSync())) };
-  });
-}
 
 /** Worst difference of value (relative) and gradients (relative to the largest entry) between the engines. */
 async function engineGap(f: LossFn, inputs: Record<string, In>): Promise<{ value: number; grad: number; tfjs: number; gradScale: number }> {

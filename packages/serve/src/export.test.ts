@@ -25,7 +25,7 @@ beforeAll(async () => {
 
 describe('distill export: ONNX towers with a dynamic batch', () => {
   // the four tower graphs, and DeiT's second token / ALBERT's shared layers
-  for (const pair of ['vit-bert', 'resnet-textcnn', 'deit-albert']) {
+  for (const pair of ['vit-bert', 'resnet-textcnn', 'deit-albert', 'mobilenet-bert']) {
     it(`${pair}: onnxruntime reproduces distill's forward within ${PARITY_TOLERANCE} at batch 1, 3 and 7`, async () => {
       const { dir, student } = savedStudent(pair);
       const out = join(dir, 'onnx');

@@ -19,6 +19,12 @@ export interface BertConfig {
   initializerRange: number;
   /** 'pooler' = tanh dense on CLS (DSMD), 'cls' = last_hidden_state[:,0], 'mean' = masked mean. */
   feature: 'pooler' | 'cls' | 'mean';
+  /**
+   * BERT only (ALBERT has its own): a factorised embedding of this width (word, position and type
+   * embeddings and their LayerNorm at E), mapped to hiddenSize by a trained linear `embeddings.projection`;
+   * unset or equal to hiddenSize: the usual BERT embedding. E = 100 takes GloVe's vectors as they are.
+   */
+  embeddingSize?: number;
   /** ALBERT only: factorised embedding size, shared layer groups. */
   albert?: { embeddingSize: number; numHiddenGroups: number; innerGroupNum: number };
 }
@@ -27,18 +33,23 @@ export const BERT_DEFAULTS: BertConfig = {
   vocabSize: 30522, hiddenSize: 768, numHiddenLayers: 12, numAttentionHeads: 12, intermediateSize: 3072,
   hiddenAct: 'gelu', layerNormEps: 1e-12, maxPositionEmbeddings: 512, typeVocabSize: 2,
   hiddenDropout: 0.1, attentionDropout: 0.1, initializerRange: 0.02, feature: 'pooler',
+  embeddingSize: undefined, // = hiddenSize (listed so a config may override it: student.overrides.text.embeddingSize)
 };
+
+/** The width of the word embeddings (ALBERT's or BERT's factorised embeddingSize, else hiddenSize). */
+export const embeddingWidth = (c: BertConfig): number => (c.albert ? c.albert.embeddingSize : (c.embeddingSize ?? c.hiddenSize));
 
 export function bertSpecs(c: BertConfig): ParamSpec[] {
   const D = c.hiddenSize;
   const std = c.initializerRange;
-  const E = c.albert ? c.albert.embeddingSize : D;
+  const E = embeddingWidth(c);
   const s: ParamSpec[] = [
     { name: 'embeddings.word_embeddings.weight', shape: [c.vocabSize, E], init: { kind: 'normal', std } },
     { name: 'embeddings.position_embeddings.weight', shape: [c.maxPositionEmbeddings, E], init: { kind: 'normal', std } },
     { name: 'embeddings.token_type_embeddings.weight', shape: [c.typeVocabSize, E], init: { kind: 'normal', std } },
     ...P.layerNorm('embeddings.LayerNorm', E),
   ];
+  if (!c.albert && E !== D) s.push(...P.linear('embeddings.projection', E, D, std));
   if (c.albert) {
     s.push(...P.linear('encoder.embedding_hidden_mapping_in', E, D, std));
     for (let g = 0; g < c.albert.numHiddenGroups; g++) {
@@ -90,6 +101,7 @@ export function bertTower<T>(o: Ops<T>, p: TensorParams<T>, c: BertConfig, input
   const pos = o.sliceAxis(p['embeddings.position_embeddings.weight'], 0, 0, L);
   const type0 = o.sliceAxis(p['embeddings.token_type_embeddings.weight'], 0, 0, 1);
   let h = o.dropout(norm(o, p, 'embeddings.LayerNorm', o.add(o.add(words, pos), type0), c.layerNormEps), c.hiddenDropout);
+  if (!c.albert && embeddingWidth(c) !== D) h = dense(o, p, 'embeddings.projection', h);
   const maskAdd = additiveMask(o, mask);
   /** Names: [q, k, v, attnOut, attnLN, ffnIn, ffnOut, outLN]. */
   const block = ([qn, kn, vn, on, aln, fin, fon, oln]: string[]) => {
@@ -128,6 +140,7 @@ export function createBert(config: Partial<BertConfig>): TextEncoder {
   const c: BertConfig = { ...BERT_DEFAULTS, ...config };
   checkHeads(c);
   if (c.albert && c.numHiddenLayers % c.albert.numHiddenGroups) throw new Error('ALBERT numHiddenLayers must be a multiple of numHiddenGroups');
+  if (c.embeddingSize !== undefined && !(Number.isInteger(c.embeddingSize) && c.embeddingSize > 0)) throw new DistillError(`BERT embeddingSize must be a positive integer, got ${String(c.embeddingSize)}.`, 2);
   return defineEncoder({
     type: c.albert ? 'albert' : 'bert',
     modality: 'text',

@@ -12,7 +12,7 @@ describe('distill CLI (students)', () => {
     const out = JSON.parse(execFileSync(process.execPath, [join(root, 'apps/cli/bin/distill.js'), 'models', '--json'], { cwd: root, encoding: 'utf8' }));
     expect(out.embedDim).toBe(768);
     const names = out.pairs.map((p: { name: string }) => p.name);
-    expect(names).toEqual(['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn']);
+    expect(names).toEqual(['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn', 'mobilenet-bert']);
     expect(out.pairs[0].presets.base.parameters.total).toBe(196_462_080);
     for (const p of out.pairs) for (const preset of ['tiny', 'small', 'base']) expect(p.presets[preset].parameters.total).toBeGreaterThan(0);
   });

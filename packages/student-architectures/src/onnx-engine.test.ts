@@ -11,7 +11,7 @@ beforeAll(async () => {
 
 
 describe('onnx engine for students: same embeddings and gradients as the tfjs towers', () => {
-  for (const pair of ['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn']) {
+  for (const pair of ['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn', 'mobilenet-bert']) {
     it(`${pair} tiny`, async () => {
       const s = createStudent(pair, { preset: 'tiny', embedDim: 24, seed: 3, vocabSize: 300, maxLength: 30, overrides: { image: { imageSize: 32 } } });
       expect(onnxSupport(s)).toBeUndefined();

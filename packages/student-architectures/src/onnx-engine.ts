@@ -17,7 +17,7 @@ import { buildDropoutMaskGraph, dropoutKey } from './dropout-graph.js';
 /** Why a student cannot train on the onnx engine (undefined when it can: every registered pair can). */
 export function onnxSupport(student: DualEncoderStudent): string | undefined {
   const { image, text } = student.config;
-  if (!['vit', 'deit', 'resnet'].includes(image.type)) return `the '${image.type}' image tower is not written for the onnx engine`;
+  if (!['vit', 'deit', 'resnet', 'mobilenet-v2'].includes(image.type)) return `the '${image.type}' image tower is not written for the onnx engine`;
   if (!['bert', 'albert', 'textcnn'].includes(text.type)) return `the '${text.type}' text tower is not written for the onnx engine`;
   return undefined;
 }

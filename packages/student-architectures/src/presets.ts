@@ -1,9 +1,10 @@
 import { ALBERT_DEFAULT_EXTRA, BERT_DEFAULTS, type BertConfig } from './bert.js';
+import { MOBILENET_V2_DEFAULTS, type MobileNetV2TowerConfig } from './mobilenet.js';
 import { RESNET_DEFAULTS, type ResNetConfig } from './resnet.js';
 import { TEXTCNN_DEFAULTS, type TextCnnConfig } from './textcnn.js';
 import { VIT_DEFAULTS, type VitConfig } from './vit.js';
 
-export type ImageEncoderType = 'vit' | 'deit' | 'resnet';
+export type ImageEncoderType = 'vit' | 'deit' | 'resnet' | 'mobilenet-v2';
 export type TextEncoderType = 'bert' | 'albert' | 'textcnn';
 export type PresetName = 'tiny' | 'small' | 'base';
 export const PRESETS: PresetName[] = ['tiny', 'small', 'base'];
@@ -22,9 +23,15 @@ export const PAIRS: PairDef[] = [
   { name: 'resnet-bert', image: 'resnet', text: 'bert', description: 'ResNet-style CNN (global pooling) + BERT text encoder' },
   { name: 'vit-textcnn', image: 'vit', text: 'textcnn', description: 'ViT image encoder + TextCNN (transformer-free) text encoder' },
   { name: 'resnet-textcnn', image: 'resnet', text: 'textcnn', description: 'ResNet-style CNN + TextCNN: no attention at all' },
+  {
+    name: 'mobilenet-bert',
+    image: 'mobilenet-v2',
+    text: 'bert',
+    description: 'MobileNetV2 truncated to its first inverted-residual blocks (ImageNet weights with --image-init mobilenetv2) + BERT text encoder',
+  },
 ];
 
-export type ImageConfigOf = { vit: VitConfig; deit: VitConfig; resnet: ResNetConfig };
+export type ImageConfigOf = { vit: VitConfig; deit: VitConfig; resnet: ResNetConfig; 'mobilenet-v2': MobileNetV2TowerConfig };
 export type TextConfigOf = { bert: BertConfig; albert: BertConfig; textcnn: TextCnnConfig };
 
 const NO_DROPOUT = { hiddenDropout: 0, attentionDropout: 0 };
@@ -34,21 +41,29 @@ const NO_DROPOUT = { hiddenDropout: 0, attentionDropout: 0 };
  * = 17 tokens, 2 layers, dim 64);
  * small: a few M parameters per tower; base: the paper's size (ViT-B/16 224 px + BERT-base).
  */
-export const IMAGE_PRESETS: Record<PresetName, { vit: VitConfig; deit: VitConfig; resnet: ResNetConfig }> = {
+/**
+ * MobileNetV2 (`mobilenet-bert`): the converted network cut after an inverted-residual block, at a low
+ * resolution (glyphs are small drawings): tiny = 64 px through block 5 (the 32-channel stage, an 8 x 8 map),
+ * small = 96 px through block 9 (the 64-channel stage, 6 x 6); base = the whole trunk at 224 px (1280-d).
+ */
+export const IMAGE_PRESETS: Record<PresetName, ImageConfigOf> = {
   tiny: {
     vit: { ...VIT_DEFAULTS, imageSize: 64, patchSize: 16, hiddenSize: 64, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 128 },
     deit: { ...VIT_DEFAULTS, imageSize: 64, patchSize: 16, hiddenSize: 64, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 128, distillationToken: true, feature: 'cls-dist' },
     resnet: { ...RESNET_DEFAULTS, imageSize: 64, stemChannels: 16, stemPatch: 4, stageChannels: [16, 32, 64], blocksPerStage: [1, 1, 1] },
+    'mobilenet-v2': { ...MOBILENET_V2_DEFAULTS, imageSize: 64, layer: 'block_5' },
   },
   small: {
     vit: { ...VIT_DEFAULTS, imageSize: 64, patchSize: 8, hiddenSize: 256, numHiddenLayers: 4, numAttentionHeads: 4, intermediateSize: 1024 },
     deit: { ...VIT_DEFAULTS, imageSize: 64, patchSize: 8, hiddenSize: 256, numHiddenLayers: 4, numAttentionHeads: 4, intermediateSize: 1024, distillationToken: true, feature: 'cls-dist' },
     resnet: { ...RESNET_DEFAULTS, imageSize: 64, stemChannels: 64, stemPatch: 2, stageChannels: [64, 128, 256, 512], blocksPerStage: [1, 1, 1, 1] },
+    'mobilenet-v2': { ...MOBILENET_V2_DEFAULTS, imageSize: 96, layer: 'block_9' },
   },
   base: {
     vit: { ...VIT_DEFAULTS },
     deit: { ...VIT_DEFAULTS, distillationToken: true, feature: 'cls-dist' },
     resnet: { ...RESNET_DEFAULTS },
+    'mobilenet-v2': { ...MOBILENET_V2_DEFAULTS },
   },
 };
 

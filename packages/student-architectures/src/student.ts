@@ -1,12 +1,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadMobileNetV2 } from '@distill/pretrained';
 import { DistillError, Rng, tf, tfOps, type ImagePreprocess, type Ops, type TensorParams, type NamedVariable, type ParamGroup, type Student, type TokenizedBatch } from '@distill/core';
 import { createBert, type BertConfig } from './bert.js';
 import type { Encoder, ImageEncoder, TextEncoder } from './encoder.js';
+import { GLOVE_INIT, loadDefaultWordVectors, vocabTokens, wordEmbeddingInit, type WordInitReport, type WordVectors } from './glove.js';
 import { encoderFromHfConfig, loadHfEncoder, readHfConfig } from './hf.js';
 import { projectEmbedding } from './ops.js';
 import { IMAGE_PRESETS, PAIRS, pairDef, PRESETS, TEXT_PRESETS, type ImageEncoderType, type PresetName, type TextEncoderType } from './presets.js';
-import { countParams, createVariables, type ParamSpec, type Params, sizeOf, type WeightProblem, weightProblemMessage } from './params.js';
+import { countParams, createVariables, initValues, type ParamSpec, type Params, sizeOf, type WeightProblem, weightProblemMessage } from './params.js';
+import { createMobileNetV2, mobilenetV2Specs, type MobileNetV2TowerConfig } from './mobilenet.js';
 import { createResNet, type ResNetConfig } from './resnet.js';
 import { createTextCnn, type TextCnnConfig } from './textcnn.js';
 import { loadTokenizer, TextTokenizer, type TokenizerJson } from './tokenizer.js';
@@ -18,7 +21,7 @@ export interface StudentConfig {
   preset: PresetName;
   embedDim: number;
   maxLength: number;
-  image: { type: ImageEncoderType; config: VitConfig | ResNetConfig };
+  image: { type: ImageEncoderType; config: ImageTowerConfig };
   text: { type: TextEncoderType; config: BertConfig | TextCnnConfig };
   preprocess: ImagePreprocess;
 }
@@ -34,17 +37,35 @@ export interface CreateStudentOptions {
   tokenizer?: TextTokenizer | TokenizerJson | string;
   /** Max text length in tokens (default 30). */
   maxLength?: number;
-  /** Hugging Face save_pretrained folders to start the towers from (their config.json wins over the preset). */
+  /**
+   * A Hugging Face save_pretrained folder to start the image tower from (its config.json wins over the preset),
+   * or 'mobilenetv2' for a MobileNetV2 tower (`mobilenet-bert`): the converted ImageNet weights of
+   * @distill/pretrained for every layer the tower keeps.
+   */
   imageInit?: string;
+  /**
+   * A Hugging Face folder as for imageInit, or 'glove': the word embeddings of every whole-word token of the
+   * tokenizer that GloVe has start from its vector (`wordEmbeddingInit`), the rest of the tower as usual.
+   */
   textInit?: string;
+  /** The word vectors for textInit 'glove' (default: @distill/pretrained's GloVe subset). */
+  wordVectors?: WordVectors;
   /** Partial encoder configs merged over the preset (e.g. { image: { imageSize: 64 } }). */
   overrides?: { image?: Record<string, unknown>; text?: Record<string, unknown> };
 }
 
 const IMAGENET: Pick<ImagePreprocess, 'mean' | 'std'> = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+/** Keras MobileNetV2's preprocessing: pixels to [-1, 1] (the range its ImageNet blocks were trained on). */
+const MINUS_ONE_TO_ONE: Pick<ImagePreprocess, 'mean' | 'std'> = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
 
-function buildImage(type: ImageEncoderType, config: VitConfig | ResNetConfig): ImageEncoder {
+/** The name `imageInit` takes for MobileNetV2's converted ImageNet weights (`--image-init mobilenetv2`). */
+export const MOBILENETV2_INIT = 'mobilenetv2';
+
+export type ImageTowerConfig = VitConfig | ResNetConfig | MobileNetV2TowerConfig;
+
+function buildImage(type: ImageEncoderType, config: ImageTowerConfig): ImageEncoder {
   if (type === 'resnet') return createResNet(config as ResNetConfig);
+  if (type === 'mobilenet-v2') return createMobileNetV2(config as MobileNetV2TowerConfig);
   return createVit({ ...(config as VitConfig), distillationToken: type === 'deit' });
 }
 function buildText(type: TextEncoderType, config: BertConfig | TextCnnConfig): TextEncoder {
@@ -70,21 +91,24 @@ export function resolveStudentConfig(pair: string, opts: Omit<CreateStudentOptio
   const maxLength = opts.maxLength ?? 30;
   let image: Record<string, unknown> = { ...IMAGE_PRESETS[preset][def.image] };
   let text: Record<string, unknown> = { ...TEXT_PRESETS[preset][def.text] };
-  if (opts.imageInit) {
+  if (opts.imageInit === MOBILENETV2_INIT) {
+    if (def.image !== 'mobilenet-v2') throw new DistillError(`--image-init ${MOBILENETV2_INIT} starts a MobileNetV2 tower, but pair '${pair}' has a '${def.image}' image tower: use --student mobilenet-bert.`, 2);
+  } else if (opts.imageInit) {
     const hf = readHfConfig(opts.imageInit);
     if (hf.model_type !== def.image) throw new DistillError(`imageInit ${opts.imageInit} is a '${String(hf.model_type)}' checkpoint, but pair '${pair}' needs '${def.image}'.`, 2);
     image = { ...image, ...encoderFromHfConfig(hf).config, feature: image.feature, addPooler: false };
   }
-  if (opts.textInit) {
-    const hf = readHfConfig(opts.textInit);
-    if (hf.model_type !== def.text) throw new DistillError(`textInit ${opts.textInit} is a '${String(hf.model_type)}' checkpoint, but pair '${pair}' needs '${def.text}'.`, 2);
+  const hfText = opts.textInit !== undefined && opts.textInit !== GLOVE_INIT ? opts.textInit : undefined;
+  if (hfText) {
+    const hf = readHfConfig(hfText);
+    if (hf.model_type !== def.text) throw new DistillError(`textInit ${hfText} is a '${String(hf.model_type)}' checkpoint, but pair '${pair}' needs '${def.text}'.`, 2);
     text = { ...text, ...encoderFromHfConfig(hf).config, feature: text.feature };
   }
   image = { ...image, ...(opts.overrides?.image ?? {}) };
   text = { ...text, ...(opts.overrides?.text ?? {}) };
   const vocab = opts.tokenizerVocabSize ?? opts.vocabSize;
-  if (vocab !== undefined && !opts.textInit) text.vocabSize = vocab;
-  if (opts.textInit && vocab !== undefined && vocab > (text.vocabSize as number)) {
+  if (vocab !== undefined && !hfText) text.vocabSize = vocab;
+  if (hfText && vocab !== undefined && vocab > (text.vocabSize as number)) {
     throw new DistillError(`The tokenizer has ${vocab} tokens but the textInit checkpoint's vocabulary has ${String(text.vocabSize)}: use that checkpoint's tokenizer.json.`, 2);
   }
   if (def.text !== 'textcnn' && maxLength > (text.maxPositionEmbeddings as number)) {
@@ -94,9 +118,9 @@ export function resolveStudentConfig(pair: string, opts: Omit<CreateStudentOptio
   const resize = preset === 'base' ? Math.round((crop * 256) / 224) : crop;
   return {
     pair, preset, embedDim: opts.embedDim, maxLength,
-    image: { type: def.image, config: image as unknown as VitConfig | ResNetConfig },
+    image: { type: def.image, config: image as unknown as ImageTowerConfig },
     text: { type: def.text, config: text as unknown as BertConfig | TextCnnConfig },
-    preprocess: { resize, crop, ...IMAGENET },
+    preprocess: { resize, crop, ...(def.image === 'mobilenet-v2' ? MINUS_ONE_TO_ONE : IMAGENET) },
   };
 }
 
@@ -130,6 +154,8 @@ export class DualEncoderStudent implements Student {
    * (evaluation, retrieval, export) always normalises: retrieval ranks by cosine.
    */
   normalizeInTraining = true;
+  /** What a pretrained initialisation did (e.g. textInit 'glove': how many tokens got a vector), for the run's log. */
+  initReport: { text?: WordInitReport } = {};
 
   constructor(readonly config: StudentConfig, readonly tokenizer: TextTokenizer | undefined, seed: number, init: { image?: Map<string, Float32Array>; text?: Map<string, Float32Array> } = {}) {
     this.name = config.pair;
@@ -191,6 +217,7 @@ export class DualEncoderStudent implements Student {
 function toTokenizer(t: CreateStudentOptions['tokenizer'], maxLength: number, textInit?: string): TextTokenizer | undefined {
   if (t instanceof TextTokenizer) return t.maxLength === maxLength ? t : new TextTokenizer(t.json, maxLength);
   if (t) return loadTokenizer(t, { maxLength });
+  if (textInit === GLOVE_INIT) return undefined;
   // a textInit folder that ships its tokenizer.json brings its vocabulary with it
   if (textInit && existsSync(join(textInit, 'tokenizer.json'))) return loadTokenizer(textInit, { maxLength });
   return undefined;
@@ -206,9 +233,42 @@ export function createStudent(pair: string, opts: CreateStudentOptions): DualEnc
   const tokenizer = toTokenizer(opts.tokenizer, maxLength, opts.textInit);
   const config = resolveStudentConfig(pair, { ...opts, maxLength, tokenizerVocabSize: tokenizer?.vocabSize });
   const init: { image?: Map<string, Float32Array>; text?: Map<string, Float32Array> } = {};
-  if (opts.imageInit) init.image = loadHfEncoder(opts.imageInit, config.image.config as unknown as Record<string, unknown>).values;
-  if (opts.textInit) init.text = loadHfEncoder(opts.textInit, config.text.config as unknown as Record<string, unknown>).values;
-  return new DualEncoderStudent(config, tokenizer, opts.seed, init);
+  if (opts.imageInit === MOBILENETV2_INIT) init.image = mobilenetV2Init(config.image.config as MobileNetV2TowerConfig);
+  else if (opts.imageInit) init.image = loadHfEncoder(opts.imageInit, config.image.config as unknown as Record<string, unknown>).values;
+  let report: WordInitReport | undefined;
+  if (opts.textInit === GLOVE_INIT) ({ values: init.text, report } = gloveTextInit(config, tokenizer, opts.seed, opts.wordVectors));
+  else if (opts.textInit) init.text = loadHfEncoder(opts.textInit, config.text.config as unknown as Record<string, unknown>).values;
+  const student = new DualEncoderStudent(config, tokenizer, opts.seed, init);
+  if (report) student.initReport.text = report;
+  return student;
+}
+
+/** The text tower's word-embedding table for textInit 'glove': GloVe rows for whole-word tokens, the usual seeded random init for the rest. */
+function gloveTextInit(config: StudentConfig, tokenizer: TextTokenizer | undefined, seed: number, vectors?: WordVectors): { values: Map<string, Float32Array>; report: WordInitReport } {
+  if (!tokenizer) throw new DistillError("--text-init glove needs the student's tokenizer (training makes one from the captions; or pass --tokenizer).", 2);
+  const wv = vectors ?? loadDefaultWordVectors();
+  const spec = buildText(config.text.type, config.text.config).specs().find((s) => s.name === WORD_EMBEDDINGS);
+  if (!spec || spec.init.kind !== 'normal') throw new DistillError(`--text-init glove: the '${config.text.type}' text tower has no word-embedding table to start from GloVe.`, 2);
+  // the same values createVariables would draw for this parameter (its rng path), so the other rows are the usual init
+  const random = initValues(spec, new Rng(seed).fork('text').fork(spec.name));
+  const { values, report } = wordEmbeddingInit(vocabTokens(tokenizer.json), wv, spec.shape[1], random, spec.init.std);
+  return { values: new Map([[spec.name, values]]), report };
+}
+
+const WORD_EMBEDDINGS = 'embeddings.word_embeddings.weight';
+
+/** The converted MobileNetV2 weights for every parameter the (truncated) tower has, checked by shape. */
+function mobilenetV2Init(c: MobileNetV2TowerConfig): Map<string, Float32Array> {
+  const { weights } = loadMobileNetV2();
+  const out = new Map<string, Float32Array>();
+  for (const spec of mobilenetV2Specs(c)) {
+    const w = weights[spec.name];
+    if (!w || w.shape.join() !== spec.shape.join()) {
+      throw new DistillError(`--image-init ${MOBILENETV2_INIT}: the asset has ${w ? `[${w.shape}]` : 'no tensor'} for ${spec.name} (the tower needs [${spec.shape}]); numChannels must stay 3.`, 2);
+    }
+    out.set(spec.name, w.data);
+  }
+  return out;
 }
 
 /** Rebuild a student from a saved StudentConfig (then setStudentWeights to restore a checkpoint). */

@@ -1,8 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { basicTokenize, loadTokenizer, trainWordPieceTokenizer } from './tokenizer.js';
+import { basicTokenize, countWords, loadTokenizer, trainWholeWordTokenizer, trainWordPieceTokenizer } from './tokenizer.js';
+import { COMMON_WORDS } from './tokenizer-report.js';
+
+/** Word counts of the embedded datasets' training captions (fixtures/README.md). */
+function fixtureCounts(name: 'emoji' | 'glyphs'): Map<string, number> {
+  const text = readFileSync(join(import.meta.dirname, 'fixtures', `word-counts-${name}-train.tsv`), 'utf8');
+  return new Map(text.trim().split('\n').map((l) => { const [w, n] = l.split('\t'); return [w, Number(n)] as [string, number]; }));
+}
 
 const captions = [
   'grinning face with big eyes', 'grinning face with smiling eyes', 'smiling face with heart-eyes',
@@ -53,5 +60,56 @@ describe('WordPiece tokenizer', () => {
 
   it('explains a missing tokenizer.json', () => {
     expect(() => loadTokenizer('/nonexistent/dir')).toThrow(/No tokenizer.json/);
+  });
+});
+
+/** The vocabulary's entries in id order. */
+function byId(json: ReturnType<typeof trainWholeWordTokenizer>): string[] {
+  return Object.entries(json.model.vocab as Record<string, number>).sort((a, b) => a[1] - b[1]).map(([t]) => t);
+}
+
+describe('whole-word tokenizer', () => {
+  it('keeps the common caption words whole where score-based WordPiece spells them in pieces (real training captions)', () => {
+    for (const name of ['emoji', 'glyphs'] as const) {
+      const counts = fixtureCounts(name);
+      const spell = (json: ReturnType<typeof trainWholeWordTokenizer>) => { const t = loadTokenizer(json); return COMMON_WORDS.filter((w) => t.tokens(w, false).length !== 1); };
+      // the issue: the old trainer at the old budget splits them (face = f ##a ##c ##e)
+      expect(spell(trainWordPieceTokenizer(counts, { vocabSize: 2000 })).length, name).toBeGreaterThan(10);
+      // the default student tokenizer, and a budget as small as the old one
+      expect(spell(trainWholeWordTokenizer(counts)), name).toEqual([]);
+      expect(spell(trainWholeWordTokenizer(counts, { vocabSize: 2000 })), name).toEqual([]);
+    }
+  });
+
+  it('fills the budget with frequent words first, then pieces for the other words; stops when nothing is left to merge', () => {
+    const counts = new Map([['heart', 50], ['face', 40], ['red', 30], ['hearts', 2], ['faces', 2], ['facing', 2], ['redo', 1], ['zebra', 1]]);
+    const json = trainWholeWordTokenizer(counts, { vocabSize: 10_000, minWordFrequency: 3, pieceBudget: 0 });
+    const vocab = byId(json);
+    expect(vocab.slice(0, 5)).toEqual(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']);
+    // a-z and 0-9 in both forms, then the words by frequency
+    const firstWord = vocab.indexOf('heart');
+    expect(vocab.slice(firstWord, firstWord + 3)).toEqual(['heart', 'face', 'red']);
+    expect(vocab).toContain('##z');
+    expect(vocab).not.toContain('redo'); // occurs once: never merged whole (a pair must occur twice)
+    expect(vocab.length).toBeLessThan(10_000);
+    const tok = loadTokenizer(json);
+    expect(tok.tokens('Red hearts, faces', false)).toEqual(['red', 'hearts', ',', 'faces']);
+    expect(tok.tokens('zebra redo', false)[0]).toBe('z');
+    expect(tok.tokens('quokka', false)).not.toContain('[UNK]'); // unseen letters a-z are spelt, not [UNK]
+  });
+
+  it('keeps pieceBudget entries for pieces when words would fill the vocabulary', () => {
+    const words = Array.from({ length: 300 }, (_, i) => `w${i.toString(36)}x${'abcdefghij'[i % 10]}`);
+    const counts = new Map(words.map((w, i) => [w, 1000 - i]));
+    const json = trainWholeWordTokenizer(counts, { vocabSize: 200, pieceBudget: 40 });
+    const vocab = byId(json);
+    expect(vocab.length).toBe(200);
+    const whole = vocab.filter((v) => counts.has(v));
+    expect(whole).toEqual(words.slice(0, whole.length)); // the most frequent ones
+    expect(vocab.slice(vocab.indexOf(whole.at(-1)!) + 1)).toHaveLength(40);
+  });
+
+  it('trains from captions as from their word counts (same tokenizer.json)', () => {
+    expect(trainWholeWordTokenizer(captions, { vocabSize: 120 })).toEqual(trainWholeWordTokenizer(countWords(captions), { vocabSize: 120 }));
   });
 });

@@ -69,11 +69,11 @@ describe('experiment config', () => {
 
   it('enums list their valid choices', () => {
     expect(errorOf(() => resolveConfig({ container: builtins, overrides: { backend: 'gpu' as never } }))).toMatch(/backend: expected one of auto, onnx, tensorflow, wasm, cpu, got the string "gpu"/);
-    expect(errorOf(() => resolveConfig({ container: builtins, overrides: { student: { pair: 'vit-gpt' } } }))).toMatch(/student\.pair: expected one of vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn, got the string "vit-gpt"/);
+    expect(errorOf(() => resolveConfig({ container: builtins, overrides: { student: { pair: 'vit-gpt' } } }))).toMatch(/student\.pair: expected one of vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn, mobilenet-bert, got the string "vit-gpt"/);
     expect(errorOf(() => resolveConfig({ container: builtins, overrides: { student: { preset: 'huge' as never } } }))).toMatch(/student\.preset: expected one of tiny, small, base, got the string "huge"/);
     expect(errorOf(() => resolveConfig({ container: builtins, overrides: { dataset: { name: 'flickr' } } }))).toMatch(/dataset\.name: expected one of emoji, .*flickr30k.*got the string "flickr"/);
     expect(errorOf(() => resolveConfig({ container: builtins, overrides: { balancer: 'dwa' } }))).toMatch(/balancer: expected one of dsmd-paper, dsmd-official, static/);
-    expect(errorOf(() => resolveConfig({ container: builtins, overrides: { teacher: { name: 'clipp' } } }))).toMatch(/teacher\.name: expected one of clip, beit3, features, emoji, glyphs, student \(or any name with a saved-student teacher\.model\), got the string "clipp"/);
+    expect(errorOf(() => resolveConfig({ container: builtins, overrides: { teacher: { name: 'clipp' } } }))).toMatch(/teacher\.name: expected one of clip, beit3, features, emoji, glyphs, glyphs-v2, glyphs-v3, student \(or any name with a saved-student teacher\.model\), got the string "clipp"/);
     expect(errorOf(() => resolveConfig({ container: builtins, overrides: { losses: 'dsmd,kd' } }))).toMatch(/losses: expected a method \(dsmd, dsmd-official, dcd, kd, fitnet, rkd, clip-kd, none\) or a list of DSMD components \(cd, fd, sd, hnd\), got the string "dsmd,kd"/);
     expect(STUDENT_SIZES).toEqual(['tiny', 'small', 'base']);
   });

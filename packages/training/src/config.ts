@@ -34,6 +34,7 @@ export interface TrainConfig {
     pair: string;
     preset: 'tiny' | 'small' | 'base';
     imageInit?: string;
+    /** A Hugging Face folder, or 'glove': GloVe vectors for the word embeddings of the tokenizer's whole-word tokens. */
     textInit?: string;
     maxLength: number;
     vocabSize: number;
@@ -84,7 +85,8 @@ export const DEFAULT_CONFIG: TrainConfig = {
   device: 'cpu',
   dataset: { name: 'emoji' },
   teacher: { name: 'emoji', batchSize: 64 },
-  student: { pair: 'vit-bert', preset: 'tiny', maxLength: 30, vocabSize: 2000, normalize: true },
+  // maxLength and vocabSize: measured on the emoji and glyphs captions with the whole-word tokenizer (docs/tokenizer.md)
+  student: { pair: 'vit-bert', preset: 'tiny', maxLength: 24, vocabSize: 6000, normalize: true },
   losses: 'dsmd',
   lossOptions: { temperature: 0.05, queueSize: 8192 },
   optimizer: { lr: 1e-4, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 },
@@ -321,7 +323,7 @@ const buildSchema = (container: Container) => section({
     pair: registered(container, 'student'),
     preset: oneOf(STUDENT_SIZES),
     imageInit: str('a folder path').optional(),
-    textInit: str('a folder path').optional(),
+    textInit: str("a folder path, or 'glove'").optional(),
     maxLength: intAtLeast(1),
     vocabSize: intAtLeast(1),
     overrides: section({ image: encoderOverrides, text: encoderOverrides }).optional(),

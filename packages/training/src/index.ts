@@ -16,3 +16,4 @@ export * from './engine.js';
 export * from './step-engine.js';
 export * from './run-guard.js';
 export * from './schedule.js';
+export * from './heads-teacher.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { registryByKind, type Teacher } from '@distill/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from './config.js';
-import { createTrainingContainer, EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR, loadPlugins, resolvePlugin } from './registries.js';
+import { createTrainingContainer, EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR, GLYPHS_TEACHER_V3_DIR, loadPlugins, resolvePlugin } from './registries.js';
 import { createTeacher } from './teacher-features.js';
 
 /** This test's own registries (the built-ins; there is no global container). */
@@ -27,8 +27,8 @@ const DATASET_PLUGIN = `export function register(c) {
 describe('createTrainingContainer', () => {
   it('holds every package\'s entries plus the saved-student teachers of this package', () => {
     const c = createTrainingContainer();
-    expect(registryByKind(c, 'teacher').names()).toEqual(['clip', 'beit3', 'features', 'emoji', 'glyphs', 'student']);
-    expect(registryByKind(c, 'student').names()).toEqual(['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn']);
+    expect(registryByKind(c, 'teacher').names()).toEqual(['clip', 'beit3', 'features', 'emoji', 'glyphs', 'glyphs-v2', 'glyphs-v3', 'student']);
+    expect(registryByKind(c, 'student').names()).toEqual(['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn', 'mobilenet-bert']);
     expect(registryByKind(c, 'balancer').names()).toEqual(['dsmd-paper', 'dsmd-official', 'static', 'static-normalised']);
     expect(registryByKind(c, 'evaluator').names()).toEqual(['recall']);
     expect(registryByKind(c, 'dataset').names()).toContain('emoji');
@@ -46,7 +46,7 @@ describe('teachers by name', () => {
     expect(mine.name).toBe('mine');
     await mine.dispose?.();
     await expect(createTeacher({ name: 'mine', model: tmp }, { container: c })).rejects.toThrow(
-      "Unknown teacher 'mine'. Available: clip, beit3, features, emoji, glyphs, student (or any name with --teacher-model <a saved distill student folder>).",
+      "Unknown teacher 'mine'. Available: clip, beit3, features, emoji, glyphs, glyphs-v2, glyphs-v3, student (or any name with --teacher-model <a saved distill student folder>).",
     );
     await expect(createTeacher({ name: 'clip' }, { container: c })).rejects.toThrow(/^--teacher clip needs --teacher-model <dir>: .*export_clip\.py/);
     await expect(createTeacher({ name: 'features' }, { container: c })).rejects.toThrow(/^--teacher features needs --teacher-model/);
@@ -56,11 +56,13 @@ describe('teachers by name', () => {
 describe('the embedded glyphs teacher', () => {
   it('loads from its folder, or from --teacher-model; a missing folder says how to make it', async () => {
     const c = createTrainingContainer();
-    const t = (await createTeacher({ name: 'glyphs', model: EMOJI_TEACHER_DIR }, { container: c })) as Teacher;
+    const t = (await createTeacher({ name: 'glyphs', model: EMOJI_TEACHER_DIR }, { container: c })) as Teacher; // a saved student folder
     expect([t.name, t.dim]).toEqual(['glyphs', 256]);
     await t.dispose?.();
-    await expect(createTeacher({ name: 'glyphs', model: join(tmp, 'none') }, { container: c })).rejects.toThrow(/embedded glyphs teacher is missing at .*none.*distill teacher pretrain --dataset glyphs/);
+    await expect(createTeacher({ name: 'glyphs', model: join(tmp, 'none') }, { container: c })).rejects.toThrow(/embedded glyphs teacher is missing at .*none.*distill teacher pretrain --kind heads --dataset glyphs/);
+    await expect(createTeacher({ name: 'glyphs-v2', model: join(tmp, 'none') }, { container: c })).rejects.toThrow(/embedded glyphs-v2 teacher is missing at .*none.*distill teacher pretrain --dataset glyphs/);
     expect(GLYPHS_TEACHER_DIR).toMatch(/assets[\\/]teachers[\\/]glyphs-teacher-v2$/);
+    expect(GLYPHS_TEACHER_V3_DIR).toMatch(/assets[\\/]teachers[\\/]glyphs-teacher-v3$/);
   });
 
   it('ships teacher v2 with the command, seed and time that made it', async () => {
@@ -69,9 +71,20 @@ describe('the embedded glyphs teacher', () => {
     expect(meta.provenance.config.schedule).toEqual(resolveConfig({ container: builtins, preset: 'glyphs-teacher' }).schedule); // the preset is the recipe that made it
     expect(meta.provenance.trainSeconds).toBeGreaterThan(0);
     expect(meta.provenance.test.rsum).toBeGreaterThan(0);
-    const t = (await createTeacher({ name: 'glyphs' }, { container: createTrainingContainer() })) as Teacher;
-    expect([t.name, t.dim]).toEqual(['glyphs', 256]);
+    const t = (await createTeacher({ name: 'glyphs-v2' }, { container: createTrainingContainer() })) as Teacher;
+    expect([t.name, t.dim]).toEqual(['glyphs-v2', 256]);
     await t.dispose?.();
+  });
+
+  it('glyphs is teacher v3 (an ONNX folder: frozen MobileNetV2 + GloVe under trained heads), with the command and figures that made it', async () => {
+    const spec = JSON.parse(readFileSync(join(GLYPHS_TEACHER_V3_DIR, 'teacher.json'), 'utf8'));
+    expect(spec).toMatchObject({ imageSize: 96, maxTextLength: 16, dim: 256, provenance: { command: 'distill teacher pretrain --kind heads --dataset glyphs --seed 1', config: { layer: 'block_12' } } });
+    expect(spec.provenance.test.rsum).toBeGreaterThan(61.6); // beats teacher v2
+    for (const name of ['glyphs', 'glyphs-v3']) {
+      const t = (await createTeacher({ name }, { container: createTrainingContainer() })) as Teacher;
+      expect([t.name, t.dim]).toEqual([name, 256]);
+      await t.dispose?.();
+    }
   });
 
   it('the glyphs presets: teacher v2 trains without a teacher; the glyphs main job distils it with the baseline', () => {

@@ -1,5 +1,8 @@
-import { resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { DistillError, registryByKind } from '@distill/core';
+import { loadTokenizer, tokenizerReport, type TokenizerReport } from '@distill/student-architectures';
+import { resolveConfig, trainStudentTokenizer } from '@distill/training';
 import { buildGlyphs, datasetSummary, DATASETS, EMOJI_DEFAULT, EMOJI_XSTYLE, glyphsInfo, loadDataset, writeEmojiJsonl, type GlyphsManifest } from '@distill/data';
 import type { CliCommand } from '../command.js';
 
@@ -64,4 +67,64 @@ export const dataInfoCommand: CliCommand = {
   },
 };
 
-export const dataCommands: CliCommand[] = [dataBuildCommand, dataInfoCommand];
+/** maxLength recorded beside a tokenizer.json (a saved student's student.json), if any. */
+function savedMaxLength(tokenizer: string): number | undefined {
+  const dir = existsSync(tokenizer) && statSync(tokenizer).isDirectory() ? tokenizer : dirname(tokenizer);
+  const meta = join(dir, 'student.json');
+  if (!existsSync(meta)) return undefined;
+  const v = (JSON.parse(readFileSync(meta, 'utf8')) as { config?: { maxLength?: unknown } }).config?.maxLength;
+  return typeof v === 'number' ? v : undefined;
+}
+
+/** The report as a person reads it. */
+export function formatTokenizerReport(r: TokenizerReport, what: string): string {
+  const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+  return [
+    `${what}: ${r.vocabSize} entries, maxLength ${r.maxLength}`,
+    `  ${r.captions} captions, ${r.words} word occurrences (${r.distinctWords} distinct words)`,
+    `  one token: ${pct(r.wholeWordShare)} of word occurrences, ${pct(r.wholeDistinctShare)} of distinct words; [UNK] in ${pct(r.unknownShare)}`,
+    `  tokens per caption ([CLS] and [SEP] included): mean ${r.meanTokens.toFixed(2)}, p99 ${r.p99Tokens}, max ${r.maxTokens}; truncated at ${r.maxLength}: ${pct(r.truncatedShare)}`,
+    `  common words split: ${r.commonSplit.length ? r.commonSplit.map((x) => `${x.word} = ${x.tokens.join(' ')}`).join(', ') : 'none'}`,
+    `  most frequent split words: ${r.topSplit.map((x) => `${x.word} (${x.count}) = ${x.tokens.join(' ')}`).join(', ') || 'none'}`,
+  ].join('\n') + '\n';
+}
+
+export const dataTokenizerReportCommand: CliCommand = {
+  group: 'data',
+  command: 'tokenizer-report <dataset>',
+  describe: "How a tokenizer spells a dataset's captions: share of words that are one token, tokens per caption, share truncated (default: the tokenizer `distill train` would train)",
+  builder: (y) =>
+    y
+      .positional('dataset', { type: 'string', describe: 'dataset name (emoji, glyphs, jsonl, ...)' })
+      .option('tokenizer', { type: 'string', describe: 'a tokenizer.json or a folder holding one (a saved student, a teacher, an export); default: train the student tokenizer on the train split' })
+      .option('split', { type: 'string', default: 'train', describe: 'split whose captions are measured' })
+      .option('vocab-size', { type: 'number', describe: 'vocabulary budget when training (default: the training config\'s student.vocabSize)' })
+      .option('max-length', { type: 'number', describe: "length captions are cut to (default: the folder's student.json, else the training config's student.maxLength)" })
+      .option('data-root', { type: 'string', describe: 'folder with the annotations (and images)' })
+      .option('annotations', { type: 'string', describe: 'annotation file or folder' })
+      .option('image-root', { type: 'string', describe: 'folder that relative image paths resolve against' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }),
+  async handler(args, ctx) {
+    const d = await loadDataset(String(args.dataset), { dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined }, ctx.container);
+    const split = d.splits[String(args.split)];
+    if (!split) throw new DistillError(`Dataset ${d.name} has no split '${args.split}' (has: ${Object.keys(d.splits).join(', ')}).`, 2);
+    const defaults = resolveConfig({ container: ctx.container }).student;
+    const file = args.tokenizer as string | undefined;
+    let what: string;
+    let tok;
+    if (file) {
+      tok = loadTokenizer(file, { maxLength: (args.maxLength as number | undefined) ?? savedMaxLength(file) ?? defaults.maxLength });
+      what = file;
+    } else {
+      const train = d.splits.train;
+      if (!train) throw new DistillError(`Dataset ${d.name} has no train split to train a tokenizer on: pass --tokenizer <tokenizer.json>.`, 2);
+      const vocabSize = (args.vocabSize as number | undefined) ?? defaults.vocabSize;
+      tok = loadTokenizer(trainStudentTokenizer(train.captions.map((c) => c.text), { vocabSize }), { maxLength: (args.maxLength as number | undefined) ?? defaults.maxLength });
+      what = `student tokenizer trained on ${d.name} train (vocabSize ${vocabSize})`;
+    }
+    const r = tokenizerReport(tok, split.captions.map((c) => c.text));
+    process.stdout.write(args.json ? JSON.stringify({ dataset: d.name, split: String(args.split), tokenizer: file ?? null, ...r }) + '\n' : formatTokenizerReport(r, `${what} on ${d.name} ${args.split}`));
+  },
+};
+
+export const dataCommands: CliCommand[] = [dataBuildCommand, dataInfoCommand, dataTokenizerReportCommand];

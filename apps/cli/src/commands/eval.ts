@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { DistillError, initRuntime, type BackendChoice, readNpyIndices, readNpyMatrixF32 } from '@distill/core';
-import { computeRecallAsync, headline } from '@distill/eval';
+import { computeRecallAsync, evaluateQueries, formatQueryEvaluation, headline, QUERY_SETS, readQueries, unmatchableQueries } from '@distill/eval';
+import { VectorIndex } from '@distill/serve';
 import type { CliCommand } from '../command.js';
 
 /** Image index per text row: a JSON array or a 1-D integer .npy. */
@@ -49,4 +50,41 @@ export const evalEmbeddingsCommand: CliCommand = {
   },
 };
 
-export const evalCommands: CliCommand[] = [evalEmbeddingsCommand];
+export const evalQueriesCommand: CliCommand = {
+  group: 'eval',
+  command: 'queries',
+  describe: 'Search quality on everyday queries: hit@1/5/10 of text -> image search over an index (distill index build), and the misses',
+  builder: (y) =>
+    y
+      .option('index', { type: 'string', demandOption: true, describe: 'index folder (distill index build); searched with the model that built it' })
+      .option('queries', { type: 'string', demandOption: true, describe: `query file, one "query<TAB>pattern" a line (a right image has a caption the pattern matches), or a shipped set: ${QUERY_SETS.join(', ')}` })
+      .option('k', { type: 'number', default: 10, describe: 'a query is a miss when no right image is in its top k' })
+      .option('show', { type: 'number', default: 3, describe: 'top results printed for each miss' })
+      .option('model', { type: 'string', describe: 'exported model folder (default: the one that built the index)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the figures, the misses and every query\'s results as JSON' }),
+  async handler(args) {
+    const cases = readQueries(String(args.queries));
+    await initRuntime('auto', { quiet: true });
+    const index = VectorIndex.open(String(args.index));
+    const unmatchable = unmatchableQueries(cases, index.meta.images.flatMap((im) => im.captions));
+    if (unmatchable.length) {
+      process.stderr.write(`warning: ${unmatchable.length} of ${cases.length} patterns match no caption in ${args.index} (these queries cannot hit): ${unmatchable.map((c) => `line ${c.line} ${JSON.stringify(c.query)}`).join(', ')}\n`);
+    }
+    const model = await index.loadModel(args.model as string | undefined);
+    try {
+      const e = await evaluateQueries(
+        cases,
+        async (text, depth) => (await index.search(model, { text }, depth, 'images')).results.map((h) => ({ id: h.id, score: h.score, captions: h.captions ?? [] })),
+        { k: Number(args.k), collection: index.meta.images.map((im) => im.captions) },
+      );
+      if (args.json) {
+        const { outcomes, misses, ...figures } = e;
+        process.stdout.write(JSON.stringify({ index: String(args.index), model: index.meta.model.dir, queryFile: String(args.queries), ...figures, unmatchable: unmatchable.map((c) => c.query), misses, outcomes }) + '\n');
+      } else process.stdout.write(formatQueryEvaluation(e, { show: Number(args.show) }));
+    } finally {
+      await model.dispose();
+    }
+  },
+};
+
+export const evalCommands: CliCommand[] = [evalEmbeddingsCommand, evalQueriesCommand];

@@ -1,18 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { createLogger, DistillError, readJsonFile, RunDirectory, type Logger } from '@distill/core';
+import { createLogger, DistillError, initRuntime, readJsonFile, RunDirectory, type Logger } from '@distill/core';
+import { loadDataset } from '@distill/data';
 import {
   deepMerge,
+  exportHeadsTeacher,
+  HEADS_TEACHER_DEFAULTS,
   loadStudent,
   openRunFolder,
   PRESETS,
   readConfigFile,
   readRunRecord,
+  requireMultipleOf32,
   resolveConfig,
   saveStudent,
   train,
+  trainHeads,
+  trunkFeatures,
   type DeepPartial,
+  type HeadsTeacherConfig,
   type TrainConfig,
   type TrainResult,
 } from '@distill/training';
@@ -147,9 +154,16 @@ export const pretrainCommand: CliCommand = {
       .option('force', { type: 'boolean', default: false, describe: "write into an --out folder that is not a distill teacher folder (its other files are kept)" })
       .option('threads', { type: 'number', describe: 'onnxruntime threads (0 = all cores)' })
       .option('run-dir', { type: 'string', describe: 'training run folder (default runs/<dataset>-teacher-<time>)' })
-      .option('resume', { type: 'boolean', default: false, describe: 'resume the run in --run-dir' }),
+      .option('resume', { type: 'boolean', default: false, describe: 'resume the run in --run-dir' })
+      .option('kind', { type: 'string', choices: ['student', 'heads'], default: 'student', describe: 'student: a dual encoder trained from scratch (teachers v1, v2); heads: frozen pretrained MobileNetV2 + GloVe under trained heads, written as an ONNX teacher folder (teacher v3)' })
+      .option('image-size', { type: 'number', describe: `heads: the MobileNetV2 input size, a multiple of 32 (default ${HEADS_TEACHER_DEFAULTS.imageSize})` })
+      .option('layer', { type: 'string', describe: `heads: the MobileNetV2 feature layer, block_0..block_16, last or head_0 (default ${HEADS_TEACHER_DEFAULTS.layer})` })
+      .option('pixel-range', { type: 'string', choices: ['unit', 'signed'], describe: `heads: pixels in [0, 1] (unit, as nsfwjs) or [-1, 1] (signed) (default ${HEADS_TEACHER_DEFAULTS.pixelRange})` })
+      .option('image-head', { type: 'string', choices: ['linear', 'mlp'], describe: `heads: the image head (default ${HEADS_TEACHER_DEFAULTS.imageHead})` })
+      .option('text-encoder', { type: 'string', choices: ['mean', 'attention'], describe: `heads: the text encoder over the word vectors (default ${HEADS_TEACHER_DEFAULTS.textEncoder})` }),
   async handler(args, ctx) {
     const log = createLogger();
+    if (args.kind === 'heads') return pretrainHeads(args, log);
     const resume = Boolean(args.resume);
     if (resume && !args.runDir) throw new DistillError('--resume needs --run-dir <the killed run folder>.', 2);
     const dataset = (args.dataset as string | undefined) ?? 'emoji';
@@ -209,3 +223,35 @@ export const pretrainCommand: CliCommand = {
     process.stdout.write(JSON.stringify({ out, dataset: cfg.dataset.name, preset: given || !recorded ? preset : undefined, test: r.test, parameters: r.parameters.total, steps: r.steps, seconds: r.seconds }, null, 2) + '\n');
   },
 };
+
+/** `--kind heads`: teacher v3 (frozen MobileNetV2 features + frozen GloVe under trained heads) as an ONNX teacher folder. */
+async function pretrainHeads(args: Record<string, unknown>, log: ReturnType<typeof createLogger>): Promise<void> {
+  const dataset = (args.dataset as string | undefined) ?? 'emoji';
+  const cfg: HeadsTeacherConfig = {
+    ...HEADS_TEACHER_DEFAULTS,
+    ...(args.config ? (readConfigFile(args.config as string) as Partial<HeadsTeacherConfig>) : {}),
+    ...Object.fromEntries(
+      Object.entries({ imageSize: args.imageSize, layer: args.layer, pixelRange: args.pixelRange, imageHead: args.imageHead, textEncoder: args.textEncoder, epochs: args.epochs, seed: args.seed }).filter(([, v]) => v !== undefined),
+    ),
+  } as HeadsTeacherConfig;
+  requireMultipleOf32(cfg.imageSize);
+  await initRuntime('wasm', { quiet: true });
+  const ds = await loadDataset(dataset, { dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined, log });
+  for (const s of ['train', 'val']) if (!ds.splits[s]) throw new DistillError(`--kind heads needs a '${s}' split; dataset ${dataset} has ${Object.keys(ds.splits).join(', ')}.`, 2);
+  const t0 = Date.now();
+  const all = await trunkFeatures(ds, { imageSize: cfg.imageSize, layers: [cfg.layer], pixelRange: cfg.pixelRange, threads: args.threads as number | undefined, logger: log });
+  const featureSeconds = (Date.now() - t0) / 1000;
+  const feats = Object.fromEntries(Object.entries(all).map(([s, f]) => [s, f[cfg.layer]]));
+  const r = await trainHeads(ds, feats, cfg, { logger: log });
+  const out = resolve((args.out as string | undefined) ?? join('teachers', `${dataset}-teacher-v3`));
+  const parts = ['distill teacher pretrain --kind heads'];
+  if (dataset !== 'emoji') parts.push(`--dataset ${dataset}`);
+  for (const [k, flag] of [['imageSize', 'image-size'], ['layer', 'layer'], ['pixelRange', 'pixel-range'], ['imageHead', 'image-head'], ['textEncoder', 'text-encoder'], ['epochs', 'epochs'], ['seed', 'seed']] as const) {
+    if (args[k] !== undefined) parts.push(`--${flag} ${String(args[k])}`);
+  }
+  const e = exportHeadsTeacher(out, cfg, r.params, {
+    name: `${dataset}-v3`, command: parts.join(' '), seed: cfg.seed, featureSeconds, trainSeconds: r.seconds, steps: r.steps, parameters: r.parameters,
+    bestEpoch: r.best.epoch, val: r.best.val, test: r.test, text: r.text,
+  });
+  process.stdout.write(JSON.stringify({ out, dataset, kind: 'heads', config: cfg, val: r.best.val, test: r.test, bestEpoch: r.best.epoch, trainedParameters: r.parameters, featureSeconds, trainSeconds: r.seconds, bytes: e.bytes }, null, 2) + '\n');
+}

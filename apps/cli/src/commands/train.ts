@@ -100,8 +100,8 @@ export const trainCommand: CliCommand = {
       .option('teacher', { type: 'string', describe: `teacher: ${registeredNames(ctx.container, 'teacher')} (default: the preset's; glyphs teacher v2 for the main job, emoji for --preset emoji)` })
       .option('teacher-model', { type: 'string', describe: 'teacher folder (ONNX export, feature store, or saved distill student)' })
       .option('student', { type: 'string', describe: `student pair: ${registeredNames(ctx.container, 'student')}` })
-      .option('image-init', { type: 'string', describe: 'Hugging Face folder to start the image tower from' })
-      .option('text-init', { type: 'string', describe: 'Hugging Face folder to start the text tower from (its tokenizer.json is used)' })
+      .option('image-init', { type: 'string', describe: "Hugging Face folder to start the image tower from, or 'mobilenetv2' (with --student mobilenet-bert): MobileNetV2's converted ImageNet weights" })
+      .option('text-init', { type: 'string', describe: "Hugging Face folder to start the text tower from (its tokenizer.json is used), or 'glove': the word embeddings of the tokenizer's whole-word tokens start from GloVe 100-d vectors (PCA-projected to the tower's width)" })
       .option('normalize', {
         type: 'boolean',
         describe: "L2-normalise the student's features the losses see (default true; --no-normalize: Table 6's ablation). Training only: evaluation, retrieval and export always normalise (cosine retrieval)",

@@ -29,6 +29,10 @@ describe('safetensors', () => {
     expect([...readSafetensors(rawFile('BF16', [2], bf16)).get('t')!.data]).toEqual([1, -3]);
   });
 
+  it('converts U8 (quantised weights) to float32', () => {
+    expect([...readSafetensors(rawFile('U8', [4], new Uint8Array([0, 1, 128, 255]))).get('t')!.data]).toEqual([0, 1, 128, 255]);
+  });
+
   it('rejects truncated data and unknown dtypes with the tensor name', () => {
     expect(() => readSafetensors(rawFile('F32', [4], new Uint8Array(8)))).toThrow(/'t' has 8 bytes, expected 16/);
     expect(() => readSafetensors(rawFile('U4', [1], new Uint8Array(1)))).toThrow(/unsupported dtype U4/);

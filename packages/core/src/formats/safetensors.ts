@@ -15,7 +15,7 @@ export interface SafeTensor {
   data: Float32Array;
 }
 
-const BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4 };
+const BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, U8: 1 };
 
 function f16ToF32(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
@@ -28,7 +28,7 @@ function f16ToF32(h: number): number {
 
 /**
  * Read a safetensors file (8-byte little-endian header length, JSON header, raw data) into float32
- * arrays. F32, F16, BF16, F64, I64 and I32 tensors are converted to float32.
+ * arrays. F32, F16, BF16, F64, I64, I32 and U8 tensors are converted to float32.
  */
 export function readSafetensors(source: string | Uint8Array): Map<string, SafeTensor> {
   const where = typeof source === 'string' ? source : '<buffer>';
@@ -63,6 +63,7 @@ export function readSafetensors(source: string | Uint8Array): Map<string, SafeTe
         case 'F64': data[i] = view.getFloat64(p, true); break;
         case 'I64': data[i] = Number(view.getBigInt64(p, true)); break;
         case 'I32': data[i] = view.getInt32(p, true); break;
+        case 'U8': data[i] = view.getUint8(p); break;
       }
     }
     out.set(name, { dtype, shape, data });

@@ -75,11 +75,11 @@ export function graphOps(opts: GraphOpsOptions = {}): Ops<Sym> {
     stopGradient,
     gather: op.gather,
     take,
-    conv2dSame: (x, w, b, stride) => {
+    conv2dSame: (x, w, b, stride, group = 1) => {
       const [kh, kw] = w.shape;
       const [pt, pb] = op.samePads(x.shape[2], kh, stride);
       const [pl, pr] = op.samePads(x.shape[3], kw, stride);
-      return op.conv2d(x, op.transpose(w, [3, 2, 0, 1]), b, stride, [pt, pl, pb, pr]);
+      return op.conv2d(x, op.transpose(w, [3, 2, 0, 1]), b, stride, [pt, pl, pb, pr], group);
     },
     dropout: (x, rate) => (drop && rate > 0 ? drop(x, rate) : x),
     reduceMaxConst: (x, axes, keepdims = false) => op.reduceMaxConst(x, axes, keepdims),

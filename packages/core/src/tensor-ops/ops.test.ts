@@ -86,6 +86,10 @@ const CASES: Case[] = [
   { name: 'conv2dSame 3x3 stride 2, odd size', shapes: [[2, 3, 7, 9], [3, 3, 3, 4]], f: (o, [x, w]) => o.conv2dSame(x, w, undefined, 2), tol: 5e-5 },
   { name: 'conv2dSame 1x1 stride 2 (a shortcut)', shapes: [[2, 3, 8, 8], [1, 1, 3, 5], [5]], f: (o, [x, w, b]) => o.conv2dSame(x, w, b, 2) },
   { name: 'conv2dSame even 4x4 kernel stride 2', shapes: [[1, 2, 6, 6], [4, 4, 2, 3]], f: (o, [x, w]) => o.conv2dSame(x, w, undefined, 2), tol: 5e-5 },
+  { name: 'conv2dSame depthwise 3x3 stride 1 with bias (MobileNetV2)', shapes: [[2, 4, 6, 6], [3, 3, 1, 4], [4]], f: (o, [x, w, b]) => o.conv2dSame(x, w, b, 1, 4), tol: 5e-5 },
+  { name: 'conv2dSame depthwise 3x3 stride 2, even size', shapes: [[2, 4, 8, 8], [3, 3, 1, 4]], f: (o, [x, w]) => o.conv2dSame(x, w, undefined, 2, 4), tol: 5e-5 },
+  { name: 'conv2dSame depthwise 3x3 stride 2, odd size, with bias', shapes: [[1, 3, 7, 9], [3, 3, 1, 3], [3]], f: (o, [x, w, b]) => o.conv2dSame(x, w, b, 2, 3), tol: 5e-5 },
+  { name: 'conv2dSame 2 groups 3x3 (2 in, 3 out per group)', shapes: [[2, 4, 6, 6], [3, 3, 2, 6], [6]], f: (o, [x, w, b]) => o.conv2dSame(x, w, b, 1, 2), tol: 5e-5 },
   { name: 'conv2dSame 1 x k over a sequence (TextCNN)', shapes: [[2, 5, 1, 7], [1, 4, 5, 3], [3]], f: (o, [x, w, b]) => o.conv2dSame(x, w, b, 1), tol: 5e-5 },
   { name: 'dropout is the identity when the pass does not train', shapes: [[3, 4]], f: (o, [a]) => o.dropout(a, 0.5) },
 ];
@@ -169,6 +173,65 @@ for (const backend of ['cpu', 'wasm'] as const) {
     }
   });
 }
+
+/** Grouped 'same' convolution by definition (NCHW, weight [kh, kw, C / group, O]): the reference for conv2dSame's group option. */
+function naiveGroupedConv(x: Float32Array, xs: number[], w: Float32Array, ws: number[], b: Float32Array | undefined, stride: number, group: number) {
+  const [N, C, H, W] = xs;
+  const [kh, kw, cg, O] = ws;
+  const og = O / group;
+  const Ho = Math.ceil(H / stride), Wo = Math.ceil(W / stride);
+  const padT = Math.floor(Math.max((Ho - 1) * stride + kh - H, 0) / 2), padL = Math.floor(Math.max((Wo - 1) * stride + kw - W, 0) / 2);
+  const y = new Float32Array(N * O * Ho * Wo);
+  for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) {
+    const g = Math.floor(o / og);
+    for (let i = 0; i < Ho; i++) for (let j = 0; j < Wo; j++) {
+      let acc = b ? b[o] : 0;
+      for (let c = 0; c < cg; c++) for (let u = 0; u < kh; u++) for (let v = 0; v < kw; v++) {
+        const hi = i * stride + u - padT, wi = j * stride + v - padL;
+        if (hi < 0 || hi >= H || wi < 0 || wi >= W) continue;
+        acc += x[((n * C + g * cg + c) * H + hi) * W + wi] * w[((u * kw + v) * cg + c) * O + o];
+      }
+      y[((n * O + o) * Ho + i) * Wo + j] = acc;
+    }
+  }
+  return y;
+}
+
+describe('Ops contract: grouped and depthwise conv2dSame (forward) on both engines = the definition (gradients: CASES above)', () => {
+  beforeAll(async () => {
+    await initRuntime('wasm', { quiet: true });
+  });
+  const cases: [string, number[], number[], number, number, boolean][] = [
+    ['depthwise 3x3 stride 1 with bias', [2, 6, 7, 7], [3, 3, 1, 6], 1, 6, true],
+    ['depthwise 3x3 stride 2, even size', [2, 4, 8, 8], [3, 3, 1, 4], 2, 4, false],
+    ['depthwise 3x3 stride 2, odd size', [1, 3, 7, 9], [3, 3, 1, 3], 2, 3, true],
+    ['2 groups 3x3 (2 in, 3 out per group)', [2, 4, 6, 6], [3, 3, 2, 6], 1, 2, true],
+  ];
+  for (const [label, xs, ws, stride, group, bias] of cases) {
+    it(label, async () => {
+      const x = rand(size(xs));
+      const w = rand(size(ws));
+      const b = bias ? rand(ws[3]) : undefined;
+      const want = naiveGroupedConv(x, xs, w, ws, b, stride, group);
+      const fromTf = tf.tidy(() => tfOps().conv2dSame(tf.tensor(x, xs), tf.tensor(w, ws), b && tf.tensor(b), stride, group).dataSync() as Float32Array);
+      const g = new Graph();
+      const o = graphOps();
+      const y = o.conv2dSame(g.input('x', xs), g.input('w', ws), b && g.input('b', [ws[3]]), stride, group);
+      const r = await OnnxRunner.create(g.encode([y], ['y']), { threads: 1 });
+      const feeds: Record<string, { data: Float32Array; dims: number[] }> = { x: { data: x, dims: xs }, w: { data: w, dims: ws } };
+      if (b) feeds.b = { data: b, dims: [ws[3]] };
+      const [fromGraph] = await r.run(feeds, ['y']);
+      await r.release();
+      expect(relErr(fromTf, want)).toBeLessThan(1e-5);
+      expect(relErr(fromGraph, want)).toBeLessThan(1e-5);
+    });
+  }
+  it('refuses a weight whose channels do not split into the groups', () => {
+    const g = new Graph();
+    expect(() => graphOps().conv2dSame(g.input('x', [1, 4, 5, 5]), g.input('w', [3, 3, 3, 4]), undefined, 1, 2)).toThrow(/2 groups/);
+    expect(() => tf.tidy(() => tfOps().conv2dSame(tf.zeros([1, 4, 5, 5]), tf.zeros([3, 3, 3, 4]), undefined, 1, 2))).toThrow(/2 groups/);
+  });
+});
 
 describe('Ops contract: the parts that are not one value', () => {
   beforeAll(async () => {

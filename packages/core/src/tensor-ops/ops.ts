@@ -73,8 +73,13 @@ export interface Ops<T> {
   gather(table: T, ids: T): T;
   /** flat[idx] for a 1-D x and distinct int indices (an int tensor of the engine). */
   take(x: T, idx: T): T;
-  /** 2-D convolution, NCHW x, weight [kh, kw, in, out], optional bias [out], TensorFlow 'same' padding. */
-  conv2dSame(x: T, w: T, b: T | undefined, stride: number): T;
+  /**
+   * 2-D convolution, NCHW x, weight [kh, kw, in / group, out], optional bias [out], TensorFlow 'same'
+   * padding. `group` (default 1) splits the input and output channels into that many independent
+   * convolutions (depthwise: group = in = out, weight [kh, kw, 1, C]). Grouped convolutions have a
+   * forward and gradients on both engines (the onnx engine's: autodiff's Conv rule with groups).
+   */
+  conv2dSame(x: T, w: T, b: T | undefined, stride: number, group?: number): T;
   /** Inverted dropout at one site (identity when the pass does not train or rate is 0). */
   dropout(x: T, rate: number): T;
   /** Max over axes as a constant: zero gradient, and nothing is differentiated through it (the shift of a log-sum-exp). */

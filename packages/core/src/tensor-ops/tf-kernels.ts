@@ -119,3 +119,66 @@ export function conv2dSameNhwc(x: tf.Tensor4D, w: tf.Tensor, b: tf.Tensor | unde
   const y = f(x, w) as tf.Tensor4D;
   return b ? (tf.add(y, b) as tf.Tensor4D) : y;
 }
+
+/**
+ * Depthwise 2-D convolution (channel multiplier 1), NHWC, w [kh, kw, C, 1], 'same' padding, stride 1 or 2,
+ * gradients as forward kernels (tfjs-wasm has no DepthwiseConv2dNativeBackprop* kernels):
+ * dx = depthwiseConv2d of (dilated, padded) dy with the flipped filter;
+ * dw[tap, c] = sum over batch and space of patches(x)[.., c, tap] dy[.., c], the patches extracted by a one-hot depthwise conv.
+ */
+export function depthwiseConv2dSameNhwc(x: tf.Tensor4D, w: tf.Tensor4D, stride: number): tf.Tensor4D {
+  if (stride !== 1 && stride !== 2) throw new Error(`conv2dSame: stride ${stride} is not supported on tfjs (1 or 2).`);
+  const s = stride as 1 | 2;
+  const [kh, kw, C] = w.shape as number[];
+  const T = kh * kw;
+  const f = tf.customGrad(((xx: tf.Tensor4D, ww: tf.Tensor4D, save: tf.GradSaveFunc) => {
+    save([xx, ww]);
+    return {
+      value: tf.depthwiseConv2d(xx, ww, s, 'same'),
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const [, H, W] = sx.shape;
+        // dx: like backpropInput, one channel at a time
+        const d = s === 2 ? dilate2(dy) : dy;
+        const [pt] = samePad(H, kh, s);
+        const [pl] = samePad(W, kw, s);
+        const top = kh - 1 - pt;
+        const left = kw - 1 - pl;
+        const bottom = H - 1 + pt - (d.shape[1] - 1);
+        const right = W - 1 + pl - (d.shape[2] - 1);
+        let dd = d;
+        if (bottom < 0 || right < 0) dd = tf.slice(d, [0, 0, 0, 0], [-1, d.shape[1] + Math.min(bottom, 0), d.shape[2] + Math.min(right, 0), -1]);
+        dd = tf.pad(dd, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
+        const dx = tf.depthwiseConv2d(dd, tf.reverse(sw, [0, 1]) as tf.Tensor4D, 1, 'valid');
+        // dw: patches [M, C, T] (channel-major, as identityFilter orders them) times dy [M, C, 1], summed over M
+        const patches = tf.reshape(tf.depthwiseConv2d(sx, identityFilter(kh, kw, C), s, 'same'), [-1, C, T]);
+        const g = tf.sum(tf.mul(patches, tf.reshape(dy, [-1, C, 1])), 0); // [C, T]
+        return [dx, tf.reshape(tf.transpose(g, [1, 0]), [kh, kw, C, 1])];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x, w) as tf.Tensor4D;
+}
+
+/**
+ * Grouped 2-D convolution, NHWC, w [kh, kw, Cin / group, Cout], 'same' padding: depthwise (group = Cin =
+ * Cout) as tfjs's depthwiseConv2d, other groups as one convolution per group, concatenated.
+ */
+export function groupedConv2dSameNhwc(x: tf.Tensor4D, w: tf.Tensor, b: tf.Tensor | undefined, stride: number, group: number): tf.Tensor4D {
+  const [kh, kw, cg, cout] = w.shape as number[];
+  const cin = x.shape[3];
+  if (cin !== cg * group || cout % group !== 0) throw new Error(`conv2dSame: input channels ${cin} and weight [${w.shape}] do not match in ${group} groups`);
+  let y: tf.Tensor4D;
+  if (cg === 1 && cout === cin) {
+    y = depthwiseConv2dSameNhwc(x, tf.reshape(w, [kh, kw, cin, 1]) as tf.Tensor4D, stride);
+  } else {
+    const og = cout / group;
+    const parts: tf.Tensor4D[] = [];
+    for (let g = 0; g < group; g++) {
+      const xs = tf.slice(x, [0, 0, 0, g * cg], [-1, -1, -1, cg]) as tf.Tensor4D;
+      parts.push(conv2dSameNhwc(xs, tf.slice(w, [0, 0, 0, g * og], [-1, -1, -1, og]), undefined, stride));
+    }
+    y = tf.concat(parts, 3) as tf.Tensor4D;
+  }
+  return b ? (tf.add(y, b) as tf.Tensor4D) : y;
+}

@@ -1,7 +1,7 @@
 /** `Ops<tf.Tensor>`: the tfjs engine (tfjs autodiff; kernels tfjs-wasm lacks in tf-kernels.ts). */
 import { tf } from '../runtime.js';
 import type { Ops } from './ops.js';
-import { conv2dSameNhwc, embeddingLookup, takeDistinct } from './tf-kernels.js';
+import { conv2dSameNhwc, embeddingLookup, groupedConv2dSameNhwc, takeDistinct } from './tf-kernels.js';
 
 const SQRT1_2 = Math.SQRT1_2;
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -93,7 +93,10 @@ export function tfOps(opts: TfOpsOptions = {}): Ops<tf.Tensor> {
     stopGradient: (x) => stop(x),
     gather: (table, ids) => embeddingLookup(table, ids),
     take: (x, idx) => takeDistinct(x, idx),
-    conv2dSame: (x, w, b, stride) => tf.transpose(conv2dSameNhwc(tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D, w, b, stride), [0, 3, 1, 2]),
+    conv2dSame: (x, w, b, stride, group = 1) => {
+      const nhwc = tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D;
+      return tf.transpose(group === 1 ? conv2dSameNhwc(nhwc, w, b, stride) : groupedConv2dSameNhwc(nhwc, w, b, stride, group), [0, 3, 1, 2]);
+    },
     dropout: (x, rate) => (training && rate > 0 ? tf.dropout(x, rate) : x),
     // customGrad records one tape node: the max inside is not differentiated (tfjs would otherwise build its Equal mask)
     reduceMaxConst: (x, axes, keepdims = false) =>
