@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initRuntime } from '@distill/core';
 import { createStudent, OnnxStudentEngine } from '@distill/student-architectures';
-import { resolveConfig, methodFor, OnnxStepEngine, peakRssBytes, planOnnxStep } from '@distill/training';
+import { createTrainingContainer, resolveConfig, methodFor, OnnxStepEngine, peakRssBytes, planOnnxStep } from '@distill/training';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const arg = (name: string, def: string) => {
@@ -40,8 +40,9 @@ interface Row {
 async function child(batch: number, warmup: number, steps: number): Promise<Row> {
   await initRuntime('wasm', { quiet: true });
   const student = createStudent('vit-bert', { preset: 'base', embedDim: DIM, seed: 0, maxLength: LENGTH });
-  const cfg = resolveConfig({ preset: 'smoke', overrides: { losses: 'none', batchSize: batch, lossOptions: { temperature: 0.05 } } });
-  const state = (await methodFor(cfg)).createState(DIM, cfg);
+  const container = createTrainingContainer();
+  const cfg = resolveConfig({ container, preset: 'smoke', overrides: { losses: 'none', batchSize: batch, lossOptions: { temperature: 0.05 } } });
+  const state = (await methodFor(cfg, container)).createState(DIM, cfg);
   const onnx = new OnnxStudentEngine(student, { threads: cpus().length, seed: 0, head: state.graph!.head });
   // the trainer's choice: 'split' when it fits, else 'fused' (BENCH_MODE=split|fused forces one)
   const plan = planOnnxStep(onnx, { params: student.parameterCount().total, batchSize: batch, textLength: LENGTH, size: 'base' });

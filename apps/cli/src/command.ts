@@ -10,7 +10,8 @@ export interface CliCommand {
   command: string;
   /** false hides the command from --help (internal commands). */
   describe: string | false;
-  builder?: (y: Argv) => Argv;
+  /** Declares the options; `ctx.container` holds the registries (built-ins and plugins) help texts list. */
+  builder?: (y: Argv, ctx: CliContext) => Argv;
   /** Return a number to set the exit code. */
   handler: (args: ArgumentsCamelCase<Record<string, unknown>>, ctx: CliContext) => Promise<number | void> | number | void;
 }

@@ -28,7 +28,7 @@ export async function runCli(argv: string[]): Promise<number> {
   const wrap = (c: CliCommand) => ({
     command: c.command,
     describe: c.describe,
-    builder: c.builder ?? ((y: Argv) => y),
+    builder: (y: Argv) => (c.builder ? c.builder(y, ctx) : y),
     handler: async (args: Record<string, unknown>) => {
       const r = await c.handler(args as never, ctx);
       if (typeof r === 'number') exitCode = r;

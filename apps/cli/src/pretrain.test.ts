@@ -5,6 +5,10 @@ import { join } from 'node:path';
 import { repoRoot, readSafetensors } from '@distill/core';
 import { resolveConfig } from '@distill/training';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createTrainingContainer as builtinsContainer } from '@distill/training';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 const root = repoRoot();
 const tmp = mkdtempSync(join(tmpdir(), 'distill-pretrain-'));
@@ -18,8 +22,8 @@ describe('distill teacher pretrain', () => {
     const r = distill('teacher', 'pretrain', '--help');
     expect(r.status).toBe(0);
     for (const flag of ['--dataset', '--annotations', '--preset', '--config', '--out', '--epochs', '--max-steps', '--seed', '--run-dir', '--resume']) expect(r.stdout).toContain(flag);
-    expect(r.stdout).toContain(`emoji-teacher: ${resolveConfig({ preset: 'emoji-teacher' }).schedule.epochs} epochs`);
-    expect(r.stdout).toContain(`glyphs-teacher: ${resolveConfig({ preset: 'glyphs-teacher' }).schedule.epochs} epochs`);
+    expect(r.stdout).toContain(`emoji-teacher: ${resolveConfig({ container: builtins, preset: 'emoji-teacher' }).schedule.epochs} epochs`);
+    expect(r.stdout).toContain(`glyphs-teacher: ${resolveConfig({ container: builtins, preset: 'glyphs-teacher' }).schedule.epochs} epochs`);
     expect(r.stdout).toContain('teachers/<dataset>-teacher'); // the default --out: never the shipped teacher
   });
 

@@ -6,10 +6,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger, initRuntime } from '@distill/core';
 import { loadFeatureStore } from '@distill/teacher-adapters';
-import { obtainTeacherFeatures, type TrainConfig } from '@distill/training';
+import { createTrainingContainer, obtainTeacherFeatures, type TrainConfig } from '@distill/training';
 import { datasetOf, studentTestEmbeddings } from '../src/evaluate.js';
 
 const log = createLogger({ level: 'warn' } as never);
+const container = createTrainingContainer();
 await initRuntime('auto', { logger: log, quiet: true });
 const K = [4, 16];
 function topBasis(x: Float32Array, d: number, k: number): Float64Array[] {
@@ -38,11 +39,11 @@ const share = (x: Float32Array, d: number, basis: Float64Array[]) => {
 for (const dir of process.argv.slice(2)) {
   const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).config as TrainConfig;
   const sdir = join(dir, 'student');
-  const ds = await datasetOf(cfg);
-  const teacher = cfg.teacher.name === 'features' ? loadFeatureStore(cfg.teacher.model!, ds) : await obtainTeacherFeatures(cfg, ds, log);
-  const orig = await obtainTeacherFeatures({ ...cfg, teacher: { ...cfg.teacher, name: 'emoji', model: undefined } } as TrainConfig, ds, log);
+  const ds = await datasetOf(cfg, container);
+  const teacher = cfg.teacher.name === 'features' ? loadFeatureStore(cfg.teacher.model!, ds) : await obtainTeacherFeatures(cfg, ds, log, container);
+  const orig = await obtainTeacherFeatures({ ...cfg, teacher: { ...cfg.teacher, name: 'emoji', model: undefined } } as TrainConfig, ds, log, container);
   const d = teacher.dim;
-  const st = await studentTestEmbeddings(cfg, sdir, log);
+  const st = await studentTestEmbeddings(cfg, sdir, container, log);
   const res: Record<string, unknown> = { run: dir.split('/').at(-1) };
   const train = (t: { splits: Record<string, { images: Float32Array; texts: Float32Array }> }) => { const s = t.splits.train; const a = new Float32Array(s.images.length + s.texts.length); a.set(s.images); a.set(s.texts, s.images.length); return a; };
   for (const k of K) {

@@ -4,15 +4,16 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger, initRuntime, writeNpy } from '@distill/core';
 import { datasetOf } from '../src/evaluate.js';
-import { obtainTeacherFeatures, resolveConfig } from '@distill/training';
+import { createTrainingContainer, obtainTeacherFeatures, resolveConfig } from '@distill/training';
 
 const preset = process.argv[2] ?? 'emoji';
 const whitenOut = process.argv[3];
 const log = createLogger();
 await initRuntime('auto', { logger: log, quiet: true });
-const cfg = resolveConfig({ preset });
-const ds = await datasetOf(cfg);
-const tf = await obtainTeacherFeatures(cfg, ds, log);
+const container = createTrainingContainer();
+const cfg = resolveConfig({ container, preset });
+const ds = await datasetOf(cfg, container);
+const tf = await obtainTeacherFeatures(cfg, ds, log, container);
 const d = tf.dim;
 const meanPairCos = (a: Float32Array, b: Float32Array, same: boolean, limit = 3000) => {
   const na = Math.min(a.length / d, limit), nb = Math.min(b.length / d, limit);

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { atomicWriteJson, createLogger, DistillError, RunDirectory, type Logger, type RetrievalMetrics } from '@distill/core';
+import { atomicWriteJson, createLogger, DistillError, RunDirectory, type Container, type Logger, type RetrievalMetrics } from '@distill/core';
 import { configHash, needsTeacher, type TrainConfig } from '@distill/training';
 import { CLAIMS_METHOD, findingsMarkdownTable, specClaims, withVerdicts, type Finding } from './claims.js';
 import { runLatency, runRanks, studentTestEmbeddings, teacherTestFeatures, teacherTestMetrics, warmTeacherCache } from './evaluate.js';
@@ -94,6 +94,8 @@ export interface ExperimentResults {
 }
 
 export interface ExperimentOptions {
+  /** The registries runs are planned, trained and evaluated in (the CLI's container, with its plugins). */
+  container: Container;
   scale: Scale;
   /** Seeds per row (0..N-1), or 'auto': start at minSeeds and add seeds to the rows of undecided claims up to maxSeeds. */
   seeds: number | 'auto';
@@ -160,12 +162,12 @@ function rowStats(row: PlannedRow, outcomes: Map<string, RunOutcome>): ResultRow
 }
 
 /** Figure 2: teacher and student test features in one PCA basis, and how much closer matched pairs are than shuffled ones. */
-async function figure2(row: PlannedRow, outcomes: Map<string, RunOutcome>, out: RunDirectory, log: Logger, replicates: number): Promise<{ plot?: string; finding?: Omit<Finding, 'pHolm' | 'verdict' | 'verdictKind'> }> {
+async function figure2(row: PlannedRow, outcomes: Map<string, RunOutcome>, out: RunDirectory, container: Container, log: Logger, replicates: number): Promise<{ plot?: string; finding?: Omit<Finding, 'pHolm' | 'verdict' | 'verdictKind'> }> {
   const run = row.runs[0];
   const o = outcomes.get(run.hash)!;
-  const teacher = await teacherTestFeatures(run.config, log);
+  const teacher = await teacherTestFeatures(run.config, container, log);
   if (!teacher) return {};
-  const student = await studentTestEmbeddings(run.config, o.dir, log);
+  const student = await studentTestEmbeddings(run.config, o.dir, container, log);
   if (student.dim !== teacher.dim) return {};
   const d = teacher.dim;
   const nI = teacher.images.length / d;
@@ -249,7 +251,7 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
     for (const [i, r] of rows.entries()) resultRows[i].latencyMs = await runLatency(outcomes.get(r.runs[0].hash)!.dir, log);
   }
   const replicates = opts.replicates ?? 1000;
-  const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, log));
+  const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, opts.container, log));
   const claims = await specClaims(spec, rows, outcomes, ranksOf, replicates);
   // the chance level of this test split, from the structure of a run's ranks
   const r00 = rows[0].runs[0];
@@ -258,8 +260,8 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
   let teacher: ExperimentResults['teacher'];
   if (spec.teacherRow) {
     let cfg: TrainConfig | undefined;
-    for (const c of rows.flatMap((r) => r.runs.map((x) => x.config))) if (!cfg && (await needsTeacher(c))) cfg = c;
-    if (cfg) teacher = await (opts.teacherMetrics ?? teacherTestMetrics)(cfg, log);
+    for (const c of rows.flatMap((r) => r.runs.map((x) => x.config))) if (!cfg && (await needsTeacher(c, opts.container))) cfg = c;
+    if (cfg) teacher = await (opts.teacherMetrics ?? ((c: TrainConfig, l: Logger) => teacherTestMetrics(c, opts.container, l)))(cfg, log);
   }
   const plots: string[] = [];
   const kind = spec.plot?.kind ?? 'bars';
@@ -268,7 +270,7 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
     plots.push(`${spec.name}-sweep.svg`);
   }
   if (kind === 'pca') {
-    const fig = await figure2(rows[0], outcomes, out, log, replicates);
+    const fig = await figure2(rows[0], outcomes, out, opts.container, log, replicates);
     if (fig.plot) plots.push(fig.plot);
     if (fig.finding) claims.push(fig.finding);
   }
@@ -393,8 +395,8 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
   const plan = () => planExperiment(nameOrPath, { ...opts, seedsFor }).plans;
   let plans = first0.plans;
   const store = opts.store ?? defaultStore();
-  const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, log));
-  const fingerprint = opts.fingerprint ?? ((run: PlannedRun) => runFingerprint(run.config));
+  const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, opts.container, log));
+  const fingerprint = opts.fingerprint ?? ((run: PlannedRun) => runFingerprint(run.config, opts.container));
   /** The first outcome of each run in this command (what was reused, trained, and why). */
   const first = new Map<string, RunOutcome>();
   let outcomes = new Map<string, RunOutcome>();
@@ -402,7 +404,7 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
     const allRuns = plans.flatMap((p) => p.rows.flatMap((r) => r.runs));
     const unique = new Set(allRuns.map((r) => r.hash)).size;
     log.info(`experiment ${nameOrPath}${auto ? ` (seeds auto, round ${round})` : ''}: ${specs.length} table${specs.length > 1 ? 's' : ''}, ${allRuns.length} runs (${unique} distinct), ${workers} at a time, run store ${store}`);
-    if (!opts.trainer && !opts.collect) await warmTeacherCache(allRuns.map((r) => r.config), (c) => needsTeacher(c), log);
+    if (!opts.trainer && !opts.collect) await warmTeacherCache(allRuns.map((r) => r.config), (c) => needsTeacher(c, opts.container), opts.container, log);
     let finished = 0;
     outcomes = await runScheduled(allRuns, {
       store,
@@ -461,7 +463,7 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
  */
 export async function runSeeds(
   cfg: TrainConfig,
-  opts: { seeds: number; out: string; workers?: number; store?: string; logger?: Logger; reuseStale?: boolean },
+  opts: { container: Container; seeds: number; out: string; workers?: number; store?: string; logger?: Logger; reuseStale?: boolean },
 ): Promise<{ results: ExperimentResults; table: string }> {
   if (!Number.isInteger(opts.seeds) || opts.seeds < 1) throw new DistillError(`--seeds expects a whole number >= 1, got ${opts.seeds}.`, 2);
   const rows: ExperimentSpec['runs'] = [{ label: `${cfg.losses}: ${cfg.student.pair}/${cfg.student.preset}` }];
@@ -470,7 +472,7 @@ export async function runSeeds(
     name: 'seeds',
     title: `${cfg.losses} on ${cfg.dataset.name}, ${opts.seeds} seeds`,
     runs: rows,
-    teacherRow: await needsTeacher(cfg),
+    teacherRow: await needsTeacher(cfg, opts.container),
     findings: rows.length > 1 ? [{ claim: 'The distilled student beats the same student without a teacher', better: [rows[0].label], worse: [rows[1].label] }] : [],
   };
   const log = opts.logger ?? createLogger();
@@ -485,21 +487,21 @@ export async function runSeeds(
   }));
   const t0 = Date.now();
   const store = opts.store ?? defaultStore();
-  await warmTeacherCache(planned.flatMap((r) => r.runs.map((x) => x.config)), (c) => needsTeacher(c), log);
+  await warmTeacherCache(planned.flatMap((r) => r.runs.map((x) => x.config)), (c) => needsTeacher(c, opts.container), opts.container, log);
   const outcomes = await runScheduled(planned.flatMap((r) => r.runs), {
     store,
     workers,
     log,
-    fingerprint: (run) => runFingerprint(run.config),
+    fingerprint: (run) => runFingerprint(run.config, opts.container),
     reuseStale: opts.reuseStale,
     after: async (o) => {
       log.info(`${o.run.label} seed ${o.run.seed}: ${o.status} (${o.reason}), test RSUM ${o.result.test.rsum.toFixed(2)}`);
-      await runRanks(o.run.config, o.dir, log);
+      await runRanks(o.run.config, o.dir, opts.container, log);
     },
   });
   const reuse = reuseSummary(outcomes.values());
   log.info(`runs: ${reuse}`);
-  const results = await report(spec, planned, outcomes, { scale: 'full', seeds: opts.seeds, out: opts.out, store, reuse }, log, t0);
+  const results = await report(spec, planned, outcomes, { container: opts.container, scale: 'full', seeds: opts.seeds, out: opts.out, store, reuse }, log, t0);
   const table = summaryTables(results);
   return { results, table };
 }

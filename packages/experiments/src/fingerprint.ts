@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
-import { sha256 } from '@distill/core';
+import { sha256, type Container } from '@distill/core';
 import { EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR, needsTeacher, type TrainConfig } from '@distill/training';
 
 /**
@@ -133,18 +133,18 @@ export function teacherFolder(cfg: Pick<TrainConfig, 'teacher'>): string | undef
  * it); else sha256 over the teacher's model files (every file of its folder, or the file itself), or
  * its name when distill does not know where its files are (a plugin's teacher with no --teacher-model).
  */
-export async function teacherFingerprint(cfg: TrainConfig): Promise<string> {
-  if (!(await needsTeacher(cfg))) return 'none';
+export async function teacherFingerprint(cfg: TrainConfig, container: Container): Promise<string> {
+  if (!(await needsTeacher(cfg, container))) return 'none';
   const folder = teacherFolder(cfg);
   if (!folder) return sha256(`teacher ${cfg.teacher.name}`);
   return treeHash([folder], () => true);
 }
 
 /** A run's fingerprint as the store keys it: this code, its teacher's files, its dataset's manifest. */
-export async function runFingerprint(cfg: TrainConfig): Promise<RunFingerprint> {
+export async function runFingerprint(cfg: TrainConfig, container: Container): Promise<RunFingerprint> {
   const { datasetManifestHash } = await import('./evaluate.js');
   // a run's plugins are code it executes too (a path: its files' content; a package name: the name)
   const plugins = (cfg.plugins ?? []).map((p) => (existsSync(p) ? treeHash([p]) : `package ${p}`));
   const code = plugins.length ? sha256([codeFingerprint(), ...plugins].join('\n')) : codeFingerprint();
-  return { code, teacher: await teacherFingerprint(cfg), dataset: await datasetManifestHash(cfg) };
+  return { code, teacher: await teacherFingerprint(cfg, container), dataset: await datasetManifestHash(cfg, container) };
 }

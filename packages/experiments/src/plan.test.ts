@@ -7,6 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { runExperiments } from './experiment.js';
 import { checkSharedStore, markSharedStore, planExperiment, planIdWith, planJson, runTask, STORE_MARK } from './plan.js';
 import { runDirOf, type Trainer } from './scheduler.js';
+import { createTrainingContainer as builtinsContainer } from '@distill/training';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 const quiet = createLogger({ level: 'error' } as never);
 const noRanks = async () => ({ i2t: new Int32Array(0), t2i: new Int32Array(0) }) as never;
@@ -27,19 +31,19 @@ function fakeTrainer(calls: string[]): Trainer {
 
 describe('experiment plan and tasks', () => {
   it('numbers the distinct runs: a run shared by two specs is one task; the numbering does not depend on the store', () => {
-    const plan = planExperiment('all', { scale: 'smoke', seeds: 2, workers: 2 });
+    const plan = planExperiment('all', { container: builtins, scale: 'smoke', seeds: 2, workers: 2 });
     expect(plan.tasks.length).toBe(new Set(plan.runs.map((r) => r.hash)).size);
     expect(plan.tasks.length).toBeLessThan(plan.runs.length); // figure2's run is table5's
-    const again = planExperiment('all', { scale: 'smoke', seeds: 2, workers: 2, threads: 3 });
+    const again = planExperiment('all', { container: builtins, scale: 'smoke', seeds: 2, workers: 2, threads: 3 });
     expect(again.tasks.map((t) => t.hash)).toEqual(plan.tasks.map((t) => t.hash)); // threads is not part of a run
     expect(again.id).toBe(plan.id);
-    expect(planExperiment('table2', { scale: 'smoke', seeds: 1, only: ['none', 'dsmd-official'] }).tasks.map((t) => t.label)).toEqual(['dsmd-official', 'none']);
-    expect(planExperiment('table2', { scale: 'smoke', seeds: 2 }).id).not.toBe(planExperiment('table2', { scale: 'smoke', seeds: 1 }).id);
+    expect(planExperiment('table2', { container: builtins, scale: 'smoke', seeds: 1, only: ['none', 'dsmd-official'] }).tasks.map((t) => t.label)).toEqual(['dsmd-official', 'none']);
+    expect(planExperiment('table2', { container: builtins, scale: 'smoke', seeds: 2 }).id).not.toBe(planExperiment('table2', { container: builtins, scale: 'smoke', seeds: 1 }).id);
   });
 
   it('--task i trains exactly the i-th run into the store; the collecting report reuses them all and trains nothing', async () => {
     const store = mkdtempSync(join(tmpdir(), 'distill-task-'));
-    const opts = { scale: 'smoke' as const, seeds: 2, only: ['none', 'dsmd-official'], workers: 1, store, logger: quiet, ranks: noRanks, fingerprint: fp };
+    const opts = { container: builtins, scale: 'smoke' as const, seeds: 2, only: ['none', 'dsmd-official'], workers: 1, store, logger: quiet, ranks: noRanks, fingerprint: fp };
     const plan = planExperiment('table2', opts);
     expect(plan.tasks).toHaveLength(4);
     const calls: string[] = [];
@@ -61,7 +65,7 @@ describe('experiment plan and tasks', () => {
 
   it('refuses a task outside the plan, and a task of a changed plan', async () => {
     const store = mkdtempSync(join(tmpdir(), 'distill-task-'));
-    const opts = { scale: 'smoke' as const, seeds: 1, only: ['none'], store, logger: quiet, trainer: fakeTrainer([]), ranks: noRanks, fingerprint: fp };
+    const opts = { container: builtins, scale: 'smoke' as const, seeds: 1, only: ['none'], store, logger: quiet, trainer: fakeTrainer([]), ranks: noRanks, fingerprint: fp };
     await expect(runTask('table2', { ...opts, task: 1 })).rejects.toThrow("--task expects a whole number from 0 to 0 (the plan of 'table2' has 1 task; --plan --json lists them), got 1.");
     await expect(runTask('table2', { ...opts, task: 0, planId: 'f'.repeat(64) })).rejects.toThrow(/differs from the submitter's: the spec or its flags changed since the job was submitted, or this node runs other code/);
     // the submitter's plan id with another code fingerprint (a node with another checkout)
@@ -78,7 +82,7 @@ describe('experiment plan and tasks', () => {
     const id = markSharedStore(store);
     expect(markSharedStore(store)).toBe(id); // the mark is kept
     expect(() => checkSharedStore(store, id)).not.toThrow();
-    const opts = { scale: 'smoke' as const, seeds: 1, only: ['none'], logger: quiet, trainer: fakeTrainer([]), ranks: noRanks, fingerprint: fp, task: 0 };
+    const opts = { container: builtins, scale: 'smoke' as const, seeds: 1, only: ['none'], logger: quiet, trainer: fakeTrainer([]), ranks: noRanks, fingerprint: fp, task: 0 };
     // a node without the shared mount: the path does not exist there
     const elsewhere = join(root, 'not-mounted', 'store');
     await expect(runTask('table2', { ...opts, store: elsewhere, storeId: id })).rejects.toThrow(/The run store .*not-mounted\/store is not visible on host .*Put the store on a file system every node mounts at the same path/);

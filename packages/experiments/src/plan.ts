@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { atomicWriteJson, createLogger, DistillError, readJsonFile, sha256, type Logger } from '@distill/core';
+import { atomicWriteJson, createLogger, DistillError, readJsonFile, sha256, type Container, type Logger } from '@distill/core';
 import { runRanks } from './evaluate.js';
 import { expandSpecs } from './experiment.js';
 import { fingerprintId, runFingerprint, type RunFingerprint } from './fingerprint.js';
@@ -32,6 +32,8 @@ export interface ExperimentPlan {
 }
 
 export interface PlanOptions {
+  /** The registries the runs' configs are checked in and their datasets, teachers and methods chosen from (the CLI's, with its plugins). */
+  container: Container;
   scale: Scale;
   /** Seeds per row, or 'auto' (the local executor only): every row starts with minSeeds (default 3). */
   seeds: number | 'auto';
@@ -70,7 +72,7 @@ export function planExperiment(nameOrPath: string, opts: PlanOptions): Experimen
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new DistillError(`--threads expects a whole number >= 1, got ${opts.threads}.`, 2);
   // each training process gets an equal share of the cores (one onnxruntime thread each by default)
   const threads = opts.threads ?? Math.max(1, Math.floor(cores / workers));
-  const plans = specs.map((spec, i) => ({ spec, rows: planRows(spec, { scale: opts.scale, seeds, seedsFor: opts.seedsFor?.[i], flags: opts.flags, threads, preset: opts.preset }) }));
+  const plans = specs.map((spec, i) => ({ spec, rows: planRows(spec, { container: opts.container, scale: opts.scale, seeds, seedsFor: opts.seedsFor?.[i], flags: opts.flags, threads, preset: opts.preset }) }));
   const runs = plans.flatMap((p) => p.rows.flatMap((r) => r.runs));
   const tasks = [...new Map(runs.map((r) => [r.hash, r])).values()];
   return { experiment: nameOrPath, specs, plans, runs, tasks, threads, id: sha256(tasks.map((t) => t.hash).join('\n')) };
@@ -88,7 +90,7 @@ export function planIdWith(plan: ExperimentPlan, fps: Map<string, RunFingerprint
 }
 
 /** Each task's fingerprint (code, teacher, dataset), by config hash: with the hash, its folder in the store. */
-export async function planFingerprints(plan: ExperimentPlan, fingerprint: (run: PlannedRun) => RunFingerprint | Promise<RunFingerprint> = (r) => runFingerprint(r.config)): Promise<Map<string, RunFingerprint>> {
+export async function planFingerprints(plan: ExperimentPlan, fingerprint: (run: PlannedRun) => RunFingerprint | Promise<RunFingerprint>): Promise<Map<string, RunFingerprint>> {
   const out = new Map<string, RunFingerprint>();
   for (const t of plan.tasks) out.set(t.hash, await fingerprint(t));
   return out;
@@ -182,7 +184,7 @@ export async function runTask(nameOrPath: string, opts: TaskOptions): Promise<Ru
   if (!Number.isInteger(opts.task) || opts.task < 0 || opts.task >= n) {
     throw new DistillError(`--task expects a whole number from 0 to ${n - 1} (the plan of '${nameOrPath}' has ${n} task${n === 1 ? '' : 's'}; --plan --json lists them), got ${opts.task}.`, 2);
   }
-  const fingerprint = opts.fingerprint ?? ((r: PlannedRun) => runFingerprint(r.config));
+  const fingerprint = opts.fingerprint ?? ((r: PlannedRun) => runFingerprint(r.config, opts.container));
   if (opts.planId?.startsWith('config:')) {
     // Kubernetes: the image's code may differ from the submitter's checkout; the runs' configs must not
     if (opts.planId !== `config:${plan.id}`) throw new DistillError(`Task ${opts.task}: the plan of '${nameOrPath}' here differs from the submitter's: the spec or its flags changed since the Job was made. Make the Job again.`, 2);
@@ -196,7 +198,7 @@ export async function runTask(nameOrPath: string, opts: TaskOptions): Promise<Ru
   if (opts.storeId !== undefined) checkSharedStore(store, opts.storeId);
   const run = plan.tasks[opts.task];
   log.info(`task ${opts.task}/${n}: ${run.label} seed ${run.seed} (${run.hash.slice(0, 16)}) in store ${store}`);
-  const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, log));
+  const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, opts.container, log));
   const out = await runScheduled([run], {
     store,
     workers: 1,

@@ -8,6 +8,10 @@ import { runExperiments } from './experiment.js';
 import { runDirOf, runScheduled, type Trainer } from './scheduler.js';
 import { loadSpec, planRows } from './spec.js';
 import type { RunRanks } from './stats.js';
+import { createTrainingContainer as builtinsContainer } from '@distill/training';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 const quiet = createLogger({ level: 'error' } as never);
 /** A fixed fingerprint (code, teacher, dataset): these tests are about scheduling, not staleness (store.test.ts). */
@@ -36,7 +40,7 @@ function fakeTrainer(calls: { label: string; seed: number; resume: boolean }[], 
 describe('runScheduled', () => {
   it('trains each distinct run once, at most `workers` at a time; a rerun reuses them all', async () => {
     const store = mkdtempSync(join(tmpdir(), 'distill-store-'));
-    const rows = [...planRows(loadSpec('table5'), { scale: 'smoke', seeds: 2 }).slice(0, 2), ...planRows(loadSpec('figure2'), { scale: 'smoke', seeds: 2 })];
+    const rows = [...planRows(loadSpec('table5'), { container: builtins, scale: 'smoke', seeds: 2 }).slice(0, 2), ...planRows(loadSpec('figure2'), { container: builtins, scale: 'smoke', seeds: 2 })];
     const runs = rows.flatMap((r) => r.runs);
     expect(runs).toHaveLength(6);
     const calls: { label: string; seed: number; resume: boolean }[] = [];
@@ -57,7 +61,7 @@ describe('runScheduled', () => {
 
   it('a failed run stops the experiment; the rerun resumes it from its checkpoint and keeps the finished ones', async () => {
     const store = mkdtempSync(join(tmpdir(), 'distill-store-'));
-    const runs = planRows(loadSpec('table5'), { scale: 'smoke', seeds: 1 }).slice(0, 2).flatMap((r) => r.runs);
+    const runs = planRows(loadSpec('table5'), { container: builtins, scale: 'smoke', seeds: 1 }).slice(0, 2).flatMap((r) => r.runs);
     const calls: { label: string; seed: number; resume: boolean }[] = [];
     await expect(runScheduled(runs, { store, fingerprint: fp, workers: 1, log: quiet, trainer: fakeTrainer(calls, { failOn: 'without (static 1:1:1:1)' }) })).rejects.toThrow(/failed/);
     const finished = join(runDirOf(store, runs[0].hash, fp()), 'result.json');
@@ -74,7 +78,7 @@ describe('runScheduled', () => {
 
   it('two experiments that need the same run at the same time train it once', async () => {
     const store = mkdtempSync(join(tmpdir(), 'distill-store-'));
-    const runs = planRows(loadSpec('table5'), { scale: 'smoke', seeds: 1 }).slice(0, 2).flatMap((r) => r.runs);
+    const runs = planRows(loadSpec('table5'), { container: builtins, scale: 'smoke', seeds: 1 }).slice(0, 2).flatMap((r) => r.runs);
     const calls: { label: string; seed: number; resume: boolean }[] = [];
     const slow: Trainer = async (job, log) => {
       await new Promise((r) => setTimeout(r, 300));
@@ -89,7 +93,7 @@ describe('runScheduled', () => {
 
   it('refuses a store folder that holds another config', async () => {
     const store = mkdtempSync(join(tmpdir(), 'distill-store-'));
-    const [run] = planRows(loadSpec('figure2'), { scale: 'smoke', seeds: 1 })[0].runs;
+    const [run] = planRows(loadSpec('figure2'), { container: builtins, scale: 'smoke', seeds: 1 })[0].runs;
     atomicWriteJson(join(runDirOf(store, run.hash, fp()), 'config.json'), { config: { ...run.config, seed: 5 }, configHash: 'other' });
     await expect(runScheduled([run], { store, fingerprint: fp, workers: 1, log: quiet, trainer: fakeTrainer([]) })).rejects.toThrow(/holds another config/);
   });
@@ -105,7 +109,7 @@ describe('runExperiments (with a stand-in trainer)', () => {
       const r = Array.from({ length: 50 }, (_, i) => (i < k ? 0 : 30));
       return { i2t: r, t2i: r, textToImage: r.map((_, i) => i) };
     };
-    const { results, table } = await runExperiments('table5', { only: ['with balancer', 'without (static 1:1:1:1)'], scale: 'smoke', seeds: 3, workers: 2, out, store, fingerprint: fp, logger: quiet, trainer: fakeTrainer([]), ranks: ranks as never, replicates: 200 });
+    const { results, table } = await runExperiments('table5', { container: builtins, only: ['with balancer', 'without (static 1:1:1:1)'], scale: 'smoke', seeds: 3, workers: 2, out, store, fingerprint: fp, logger: quiet, trainer: fakeTrainer([]), ranks: ranks as never, replicates: 200 });
     const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     expect(json.rows.map((r: { label: string; n: number; rsum: unknown }) => [r.label, r.n, r.rsum])).toEqual([
       ['with balancer', 3, { mean: 151, std: 1 }],
@@ -151,7 +155,7 @@ describe('runExperiments (with a stand-in trainer)', () => {
     const teacherMetrics = async (cfg: { losses: string }) => (asked.push(cfg.losses), { name: 'glyphs', test: m as never });
     const threads: number[] = [];
     const trainer: Trainer = async (job, log) => (threads.push(job.config.threads), fakeTrainer([])(job, log));
-    const { results, table } = await runExperiments(spec, { scale: 'smoke', seeds: 3, workers: 2, threads: 1, out, store, fingerprint: fp, logger: quiet, trainer, ranks: ranks as never, replicates: 100, teacherMetrics: teacherMetrics as never });
+    const { results, table } = await runExperiments(spec, { container: builtins, scale: 'smoke', seeds: 3, workers: 2, threads: 1, out, store, fingerprint: fp, logger: quiet, trainer, ranks: ranks as never, replicates: 100, teacherMetrics: teacherMetrics as never });
     expect(threads).toEqual([1, 1, 1, 1, 1, 1]); // --threads wins over cores / workers
     expect(asked).toEqual(['dsmd-official']); // the teacher is evaluated once, from a row that uses it
     const r = results[0];
@@ -167,14 +171,14 @@ describe('runExperiments (with a stand-in trainer)', () => {
     expect(md).toContain('| teacher (glyphs) - distilled | +49.0 | 1.00 | 49.0 |');
     expect(table).toContain('teacher glyphs: test RSUM 200.0');
     expect(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).gaps).toHaveLength(3);
-    await expect(runExperiments(spec, { scale: 'smoke', seeds: 1, threads: 0, out, store, fingerprint: fp, logger: quiet, trainer })).rejects.toThrow('--threads expects a whole number >= 1, got 0.');
+    await expect(runExperiments(spec, { container: builtins, scale: 'smoke', seeds: 1, threads: 0, out, store, fingerprint: fp, logger: quiet, trainer })).rejects.toThrow('--threads expects a whole number >= 1, got 0.');
   });
 
   it('--only keeps the named rows and the claims that compare only them', async () => {
     const store = mkdtempSync(join(tmpdir(), 'distill-store-'));
     const out = mkdtempSync(join(tmpdir(), 'distill-out-'));
     const ranks = async (): Promise<RunRanks> => ({ i2t: [0, 1], t2i: [0, 1], textToImage: [0, 1] });
-    const opts = { scale: 'smoke' as const, seeds: 1, out, store, fingerprint: fp, logger: quiet, trainer: fakeTrainer([]), ranks: ranks as never, replicates: 50 };
+    const opts = { container: builtins, scale: 'smoke' as const, seeds: 1, out, store, fingerprint: fp, logger: quiet, trainer: fakeTrainer([]), ranks: ranks as never, replicates: 50 };
     const { results } = await runExperiments('finding2', { ...opts, only: ['vit-bert tiny', 'deit-albert tiny'] });
     expect(results[0].rows.map((r) => r.label)).toEqual(['vit-bert tiny', 'deit-albert tiny']);
     expect(results[0].findings.map((f) => f.claim)).toEqual(['Finding 2 at tiny: ViT+BERT beats the smaller DeiT+ALBERT']);
@@ -214,7 +218,7 @@ describe('--seeds auto', () => {
     const ranks = async (cfg: { losses: string; seed: number }) =>
       ({ 'dsmd-official': run(3, 3), none: run(0, 0), kd: run(c[cfg.seed][0], c[cfg.seed][1]), fitnet: run(d[cfg.seed][0], d[cfg.seed][1]) })[cfg.losses]!;
     const calls: { label: string; seed: number; resume: boolean }[] = [];
-    const { results } = await runExperiments(spec, { scale: 'smoke', seeds: 'auto', minSeeds: 2, maxSeeds: 6, workers: 1, out, store, fingerprint: fp, logger: quiet, trainer: fakeTrainer(calls), ranks: ranks as never, replicates: 20 });
+    const { results } = await runExperiments(spec, { container: builtins, scale: 'smoke', seeds: 'auto', minSeeds: 2, maxSeeds: 6, workers: 1, out, store, fingerprint: fp, logger: quiet, trainer: fakeTrainer(calls), ranks: ranks as never, replicates: 20 });
     const r = results[0];
     expect(r.rows.map((x) => [x.label, x.n])).toEqual([
       ['a', 2],
@@ -230,12 +234,12 @@ describe('--seeds auto', () => {
     expect(r.findings[1].effect.mean).toBeCloseTo(300, 9);
     expect(r.seeds).toBe(4);
     // capped: with --max-seeds 3 the claim stays undecided at 3 seeds
-    const capped = await runExperiments(spec, { scale: 'smoke', seeds: 'auto', minSeeds: 2, maxSeeds: 3, workers: 1, out, store, fingerprint: fp, logger: quiet, trainer: fakeTrainer(calls), ranks: ranks as never, replicates: 20 });
+    const capped = await runExperiments(spec, { container: builtins, scale: 'smoke', seeds: 'auto', minSeeds: 2, maxSeeds: 3, workers: 1, out, store, fingerprint: fp, logger: quiet, trainer: fakeTrainer(calls), ranks: ranks as never, replicates: 20 });
     expect(capped.results[0].findings.map((f) => [f.seeds.length, f.verdict])).toEqual([
       [2, 'holds'],
       [3, 'inconclusive'],
     ]);
     expect(calls).toHaveLength(12); // every run was in the store
-    await expect(runExperiments(spec, { scale: 'smoke', seeds: 'auto', minSeeds: 3, maxSeeds: 2, out, store, fingerprint: fp, logger: quiet, trainer: fakeTrainer(calls) })).rejects.toThrow(/--max-seeds expects a whole number >= 3/);
+    await expect(runExperiments(spec, { container: builtins, scale: 'smoke', seeds: 'auto', minSeeds: 3, maxSeeds: 2, out, store, fingerprint: fp, logger: quiet, trainer: fakeTrainer(calls) })).rejects.toThrow(/--max-seeds expects a whole number >= 3/);
   });
 });

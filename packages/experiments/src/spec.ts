@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DistillError } from '@distill/core';
+import { DistillError, type Container } from '@distill/core';
 import { configHash, deepMerge, resolveConfig, type DeepPartial, type TrainConfig } from '@distill/training';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -148,7 +148,7 @@ export interface PlannedRow {
  * Every row of a spec at a scale, with one resolved config per seed (0 .. seeds-1, or 0 .. seedsFor[label]-1):
  * defaults <- preset <- spec base <- spec scale <- run's set <- flags <- seed.
  */
-export function planRows(spec: ExperimentSpec, opts: { scale: Scale; seeds: number; flags?: RunFlags; threads?: number; seedsFor?: Record<string, number>; preset?: string }): PlannedRow[] {
+export function planRows(spec: ExperimentSpec, opts: { container: Container; scale: Scale; seeds: number; flags?: RunFlags; threads?: number; seedsFor?: Record<string, number>; preset?: string }): PlannedRow[] {
   const preset = opts.preset ?? spec.preset?.[opts.scale] ?? (opts.scale === 'smoke' ? 'smoke' : 'emoji');
   if (opts.flags?.student?.preset) {
     const sized = spec.runs.filter((r) => (r.set as { student?: { preset?: unknown } } | undefined)?.student?.preset !== undefined).map((r) => r.label);
@@ -160,7 +160,7 @@ export function planRows(spec: ExperimentSpec, opts: { scale: Scale; seeds: numb
     const runs = Array.from({ length: opts.seedsFor?.[run.label] ?? opts.seeds }, (_, seed) => {
       let config: TrainConfig;
       try {
-        config = resolveConfig({ preset, overrides: deepMerge(layer, { seed, baseline: false, ...(opts.threads ? { threads: opts.threads } : {}) }), overridesName: `experiment '${spec.name}', row '${run.label}'` });
+        config = resolveConfig({ container: opts.container, preset, overrides: deepMerge(layer, { seed, baseline: false, ...(opts.threads ? { threads: opts.threads } : {}) }), overridesName: `experiment '${spec.name}', row '${run.label}'` });
       } catch (e) {
         if (e instanceof DistillError) throw new DistillError(`${e.message.replace(/\.$/, '')} (experiment '${spec.name}', row '${run.label}').`, 2);
         throw e;

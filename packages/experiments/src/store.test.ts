@@ -10,6 +10,10 @@ import type { Trainer } from './scheduler.js';
 import type { PlannedRun } from './spec.js';
 import { recallFromRanks, type RunRanks } from './stats.js';
 import { obtainRanks, ranksProblems, readVerifiedResult, resultProblems } from './store.js';
+import { createTrainingContainer as builtinsContainer } from '@distill/training';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 const quiet = createLogger({ level: 'error' } as never);
 
@@ -41,12 +45,12 @@ function setup() {
   mkdirSync(join(src, 'losses'), { recursive: true });
   writeFileSync(join(src, 'losses', 'dsmd.ts'), 'export const margin = 0.2;\n');
   writeFileSync(join(src, 'losses', 'dsmd.test.ts'), 'a test: not executed by a run\n');
-  const fingerprint = async (run: PlannedRun): Promise<RunFingerprint> => ({ code: codeFingerprint([src]), teacher: await teacherFingerprint(run.config), dataset: 'manifest-1' });
+  const fingerprint = async (run: PlannedRun): Promise<RunFingerprint> => ({ code: codeFingerprint([src]), teacher: await teacherFingerprint(run.config, builtins), dataset: 'manifest-1' });
   const ranks = async (cfg: TrainConfig): Promise<RunRanks> => {
     const r = Array.from({ length: 40 }, (_, i) => (i < (cfg.losses === 'none' ? 10 : 25) + cfg.seed ? 0 : 30));
     return { i2t: r, t2i: r, textToImage: r.map((_, i) => i) };
   };
-  const opts = { scale: 'smoke' as const, seeds: 2, workers: 1, out, store, logger: quiet, fingerprint, ranks: ranks as never, replicates: 50, flags: { teacher: { model: teacher } } };
+  const opts = { container: builtins, scale: 'smoke' as const, seeds: 2, workers: 1, out, store, logger: quiet, fingerprint, ranks: ranks as never, replicates: 50, flags: { teacher: { model: teacher } } };
   return { tmp, store, out, spec, teacher, src, opts };
 }
 

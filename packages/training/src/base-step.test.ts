@@ -5,6 +5,10 @@ import { createStudent, OnnxStudentEngine, PAIRS } from '@distill/student-archit
 import { resolveConfig } from './config.js';
 import { methodFor } from './method-registry.js';
 import { OnnxStepEngine, planOnnxStep, type StepHooks } from './step-engine.js';
+import { createTrainingContainer as builtinsContainer } from './registries.js';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 // Slow (about a minute per pair on 2 cores): one optimisation step of every student pair at the
 // paper's size (`base`, 100-200M parameters) on the onnx engine, batch 2. Before the step engine the
@@ -16,8 +20,8 @@ const DIM = 64;
 async function oneStep(pair: string, losses: string) {
   await initRuntime('wasm', { quiet: true });
   const student = createStudent(pair, { preset: 'base', embedDim: DIM, seed: 1, maxLength: 16 });
-  const cfg = resolveConfig({ preset: 'smoke', overrides: { losses, batchSize: B, lossOptions: { queueSize: 8 } } });
-  const method = await methodFor(cfg);
+  const cfg = resolveConfig({ container: builtins, preset: 'smoke', overrides: { losses, batchSize: B, lossOptions: { queueSize: 8 } } });
+  const method = await methodFor(cfg, builtins);
   const state = method.createState(DIM, cfg);
   const onnx = new OnnxStudentEngine(student, { seed: 1, head: state.graph?.head });
   const plan = planOnnxStep(onnx, { params: student.parameterCount().total, batchSize: B, textLength: L, size: 'base' });

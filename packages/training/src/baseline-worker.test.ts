@@ -6,6 +6,10 @@ import { createLogger, DistillError } from '@distill/core';
 import { resolveConfig } from './config.js';
 import { baselineWorkerCommand, trainInChild } from './experiment.js';
 import { EMOJI_TEACHER_DIR } from './teacher-features.js';
+import { createTrainingContainer as builtinsContainer } from './registries.js';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 const quiet = createLogger({ sink: { write: () => {} } });
 const root = mkdtempSync(join(tmpdir(), 'distill-baseline-worker-'));
@@ -32,7 +36,7 @@ describe('files this package finds at run time', () => {
 
 describe('trainInChild (the baseline worker process)', () => {
   it('trains a student in the child and resolves to its result.json', { timeout: 180_000 }, async () => {
-    const cfg = resolveConfig({
+    const cfg = resolveConfig({ container: builtins,
       preset: 'smoke',
       overrides: { losses: 'none', maxSteps: 2, batchSize: 16, dataset: { trainSubset: 64, evalSubset: 32 }, schedule: { epochs: 1 }, checkpointEvery: 100 },
     });
@@ -46,7 +50,7 @@ describe('trainInChild (the baseline worker process)', () => {
   });
 
   it('a config the child rejects fails with one line naming the log, and the log says why', async () => {
-    const cfg = resolveConfig({ preset: 'smoke' });
+    const cfg = resolveConfig({ container: builtins, preset: 'smoke' });
     const dir = join(root, 'bad');
     const bad = { ...cfg, schedule: { ...cfg.schedule, epochs: -3 } };
     const err = await trainInChild(bad, dir, 'no-teacher', false, quiet).then(() => undefined, (e: unknown) => e);

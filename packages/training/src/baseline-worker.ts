@@ -10,17 +10,18 @@
  */
 import { createLogger, DistillError, readJsonFile } from '@distill/core';
 import { validateConfig, type TrainConfig } from './config.js';
-import { loadPlugins, trainingContainer } from './registries.js';
+import { createTrainingContainer, loadPlugins } from './registries.js';
 import { train } from './trainer.js';
 
 const [cfgFile, runDir, label, ...rest] = process.argv.slice(2);
 try {
   if (!cfgFile || !runDir || !label) throw new DistillError('usage: baseline-worker <train-config.json> <run-dir> <label> [--resume]', 2);
   const raw = readJsonFile<TrainConfig>(cfgFile);
-  // the run's plugins first: the config names their entries
-  await loadPlugins(trainingContainer(), Array.isArray(raw.plugins) ? raw.plugins : []);
-  const cfg = validateConfig(raw);
-  await train(cfg, { runDir, resume: rest.includes('--resume'), label, logger: createLogger() });
+  // this process's own container: the built-ins, then the run's plugins (the config names their entries)
+  const container = createTrainingContainer();
+  await loadPlugins(container, Array.isArray(raw.plugins) ? raw.plugins : []);
+  const cfg = validateConfig(raw, container);
+  await train(cfg, { runDir, resume: rest.includes('--resume'), label, logger: createLogger(), container });
 } catch (e) {
   if (e instanceof DistillError) {
     process.stderr.write(`distill: ${e.message}\n`);

@@ -1,9 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { DistillError, registryByKind, type BackendChoice, type RegistryKind } from '@distill/core';
+import { DistillError, registryByKind, type BackendChoice, type Container, type RegistryKind } from '@distill/core';
 import { IMAGE_PRESETS, PAIRS, PRESETS as STUDENT_SIZE_NAMES, TEXT_PRESETS, type PresetName } from '@distill/student-architectures';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { trainingContainer } from './registries.js';
 
 /**
  * One experiment = one config (YAML or JSON), validated, with CLI overrides on top. The resolved
@@ -261,15 +260,16 @@ const section = <S extends z.core.$ZodLooseShape>(shape: S) => z.strictObject(sh
 
 /**
  * A name chosen in a registry (datasets, student pairs, balancers): checked against the entries of the
- * training container at validation time, so plugins' entries are accepted and errors list them.
+ * registries the schema was built from (trainConfigSchema(container)), so plugins' entries are accepted
+ * and errors list them.
  */
-const registered = (kind: RegistryKind) =>
+const registered = (container: Container, kind: RegistryKind) =>
   str().superRefine((v, ctx) => {
-    const reg = registryByKind(trainingContainer(), kind);
+    const reg = registryByKind(container, kind);
     if (!reg.accepts(v)) ctx.addIssue({ code: 'custom', message: `expected one of ${reg.names().join(', ')}` });
   });
-const lossesExpected = () =>
-  `a method (${registryByKind(trainingContainer(), 'loss')
+const lossesExpected = (container: Container) =>
+  `a method (${registryByKind(container, 'loss')
     .names()
     .filter((n) => !n.includes(','))
     .join(', ')}) or a list of DSMD components (cd, fd, sd, hnd)`;
@@ -278,22 +278,35 @@ const lossesExpected = () =>
  * `losses` is a string (`dsmd`, `cd,fd`) or, in a YAML/JSON file, a list of names (`[cd, fd]`), which is
  * joined into the same comma list. Either way the name must resolve to a loss method.
  */
-const lossesSchema = z
-  .union([str(), z.array(str())], { error: () => `expected ${lossesExpected()}` })
-  .transform((v) => (Array.isArray(v) ? v.join(',') : v))
-  .superRefine((v, ctx) => {
-    if (!registryByKind(trainingContainer(), 'loss').accepts(v)) ctx.addIssue({ code: 'custom', message: `expected ${lossesExpected()}` });
-  });
+const lossesSchema = (container: Container) =>
+  z
+    .union([str(), z.array(str())], { error: () => `expected ${lossesExpected(container)}` })
+    .transform((v) => (Array.isArray(v) ? v.join(',') : v))
+    .superRefine((v, ctx) => {
+      if (!registryByKind(container, 'loss').accepts(v)) ctx.addIssue({ code: 'custom', message: `expected ${lossesExpected(container)}` });
+    });
 
 const encoderOverrides = z.record(z.string(), z.unknown(), expected('a mapping of encoder settings')).optional();
 
-export const TrainConfigSchema = section({
+/**
+ * The schema of a resolved config over the registries of `container` (its dataset, student, loss,
+ * balancer and teacher names: the built-ins and the plugins loaded into it). There is no global
+ * container: the caller passes the one it trains with. Built once per container.
+ */
+export function trainConfigSchema(container: Container) {
+  let s = schemas.get(container);
+  if (!s) schemas.set(container, (s = buildSchema(container)));
+  return s as ReturnType<typeof buildSchema>;
+}
+const schemas = new WeakMap<Container, unknown>();
+
+const buildSchema = (container: Container) => section({
   seed: intAtLeast(0),
   backend: oneOf(TRAIN_BACKENDS),
   threads: intAtLeast(0),
   device: oneOf(TRAIN_DEVICES),
   dataset: section({
-    name: registered('dataset'),
+    name: registered(container, 'dataset'),
     dataRoot: str('a folder path').optional(),
     annotations: str('a file path').optional(),
     imageRoot: str('a folder path').optional(),
@@ -307,7 +320,7 @@ export const TrainConfigSchema = section({
     batchSize: intAtLeast(1),
   }),
   student: section({
-    pair: registered('student'),
+    pair: registered(container, 'student'),
     preset: oneOf(STUDENT_SIZES),
     imageInit: str('a folder path').optional(),
     textInit: str("a folder path, or 'glove'").optional(),
@@ -316,8 +329,8 @@ export const TrainConfigSchema = section({
     overrides: section({ image: encoderOverrides, text: encoderOverrides }).optional(),
     normalize: bool(),
   }),
-  losses: lossesSchema,
-  balancer: registered('balancer').optional(),
+  losses: lossesSchema(container),
+  balancer: registered(container, 'balancer').optional(),
   balancerOptions: section({ temperature: positive().optional() }).optional(),
   lossOptions: section({
     temperature: positive(),
@@ -353,7 +366,7 @@ export const TrainConfigSchema = section({
   pluginHashes: z.record(z.string(), z.string()).optional(),
 }).superRefine((c, ctx) => {
   // the teacher: a registered name, or any name whose teacher.model is a saved student (a pattern entry)
-  const teachers = registryByKind(trainingContainer(), 'teacher');
+  const teachers = registryByKind(container, 'teacher');
   if (!teachers.accepts(c.teacher.name, { model: c.teacher.model })) {
     ctx.addIssue({ code: 'custom', path: ['teacher', 'name'], message: `expected one of ${teachers.names().join(', ')} (or any name with a saved-student teacher.model)` });
   }
@@ -378,7 +391,7 @@ export const TrainConfigSchema = section({
 
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 /** Compile-time guard: the schema's output type is exactly TrainConfig (edit both together). */
-const SchemaMatchesType: Equals<z.output<typeof TrainConfigSchema>, TrainConfig> = true;
+const SchemaMatchesType: Equals<z.output<ReturnType<typeof buildSchema>>, TrainConfig> = true;
 void SchemaMatchesType;
 
 function levenshtein(a: string, b: string): number {
@@ -418,8 +431,8 @@ function show(v: unknown): string {
 }
 
 /** The schema node at a path (for the list of valid keys of a section). */
-function shapeAt(path: readonly PropertyKey[]): string[] {
-  let s: z.ZodType = TrainConfigSchema;
+function shapeAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let s: z.ZodType = schema;
   for (const k of path) {
     while (s instanceof z.ZodOptional || s instanceof z.ZodPipe) s = (s instanceof z.ZodOptional ? s.unwrap() : s.in) as z.ZodType;
     if (!(s instanceof z.ZodObject)) return [];
@@ -431,10 +444,10 @@ function shapeAt(path: readonly PropertyKey[]): string[] {
 }
 
 /** One readable clause per zod issue: `key.path: what was expected, got what`. */
-function describeIssue(issue: z.core.$ZodIssue, input: unknown): { path: PropertyKey[]; text: string }[] {
+function describeIssue(schema: z.ZodType, issue: z.core.$ZodIssue, input: unknown): { path: PropertyKey[]; text: string }[] {
   const name = (p: readonly PropertyKey[]) => (p.length ? p.map(String).join('.') : 'the config');
   if (issue.code === 'unrecognized_keys') {
-    const known = shapeAt(issue.path);
+    const known = shapeAt(schema, issue.path);
     const where = issue.path.length ? `${name(issue.path)} takes` : 'known keys:';
     return issue.keys.map((k) => ({ path: [...issue.path, k], text: `${name([...issue.path, k])}: unknown key${suggest(k, known)} (${where} ${known.join(', ')})` }));
   }
@@ -453,10 +466,11 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): { path: Propert
  * Parse a merged config against the schema; throws one DistillError (one line) naming each bad key path,
  * what was expected, what was found and, with `where`, which layer (file, flags) set it.
  */
-export function parseConfig(input: unknown, where?: (path: readonly PropertyKey[]) => string | undefined): TrainConfig {
-  const r = TrainConfigSchema.safeParse(input);
+export function parseConfig(input: unknown, container: Container, where?: (path: readonly PropertyKey[]) => string | undefined): TrainConfig {
+  const schema = trainConfigSchema(container);
+  const r = schema.safeParse(input);
   if (r.success) return r.data;
-  const clauses = r.error.issues.flatMap((i) => describeIssue(i, input)).map(({ path, text }) => {
+  const clauses = r.error.issues.flatMap((i) => describeIssue(schema, i, input)).map(({ path, text }) => {
     const src = where?.(path);
     return src ? `${text} (from ${src})` : text;
   });
@@ -464,8 +478,10 @@ export function parseConfig(input: unknown, where?: (path: readonly PropertyKey[
   throw new DistillError(`Invalid config: ${shown}.`, 2);
 }
 
-/** defaults <- preset <- config file <- CLI overrides; then validated against TrainConfigSchema. */
+/** defaults <- preset <- config file <- CLI overrides; then validated against trainConfigSchema(opts.container). */
 export function resolveConfig(opts: {
+  /** The registries names are checked in (the CLI's container with its plugins; a test's own). */
+  container: Container;
   preset?: string;
   file?: DeepPartial<TrainConfig>;
   /** Named in errors about keys that come from the file. */
@@ -481,7 +497,7 @@ export function resolveConfig(opts: {
   }
   let cfg: unknown = deepMerge(DEFAULT_CONFIG, PRESETS[presetName]);
   for (const layer of [opts.file, opts.overrides]) if (layer) cfg = deepMerge(cfg, layer);
-  return parseConfig(cfg, (path) => {
+  return parseConfig(cfg, opts.container, (path) => {
     // Name the layer a bad key came from (the most specific layer that sets it).
     if (opts.overrides && valueAt(opts.overrides, path).found) return opts.overridesName ?? 'the command line';
     if (opts.file && valueAt(opts.file, path).found) return opts.fileName ?? 'config file';
@@ -490,6 +506,6 @@ export function resolveConfig(opts: {
 }
 
 /** Validate a config that is already resolved (e.g. read back from a run folder); returns it parsed. */
-export function validateConfig(c: TrainConfig): TrainConfig {
-  return parseConfig(c);
+export function validateConfig(c: TrainConfig, container: Container): TrainConfig {
+  return parseConfig(c, container);
 }

@@ -5,6 +5,10 @@ import { methodFor } from './method-registry.js';
 import { createTrainingContainer } from './registries.js';
 import { TfjsStepEngine } from './step-engine.js';
 import { createStudentFor } from './trainer.js';
+import { createTrainingContainer as builtinsContainer } from './registries.js';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 // Conformance over the registries (as timm's tests run over list_models()): every registered student,
 // loss and balancer is exercised here by name, so a new entry is tested without editing a list.
@@ -26,7 +30,7 @@ beforeAll(async () => {
 describe('every registered student pair', () => {
   for (const pair of registryByKind(container, 'student').names()) {
     it(`${pair}: tiny, built by name, one tfjs AdamW step moves its weights and keeps them finite`, async () => {
-      const cfg = resolveConfig({ preset: 'smoke', overrides: { losses: 'none', batchSize: B } });
+      const cfg = resolveConfig({ container: builtins, preset: 'smoke', overrides: { losses: 'none', batchSize: B } });
       const student = await createStudentFor({ ...cfg.student, pair, preset: 'tiny', maxLength: 16 }, { embedDim: D, seed: 1, container });
       const method = await methodFor(cfg, container);
       const state = method.createState(D, cfg);
@@ -70,7 +74,7 @@ describe('every registered loss method', () => {
   const N = 8; // DCD scores topK = 8 candidates per row by default
   for (const name of registryByKind(container, 'loss').names()) {
     it(`${name}: chosen by name with its default balancer, finite components with finite gradients, graph feeds for a batch`, async () => {
-      const cfg = resolveConfig({ preset: 'smoke', overrides: { losses: name, batchSize: N, lossOptions: { queueSize: 16 } } });
+      const cfg = resolveConfig({ container: builtins, preset: 'smoke', overrides: { losses: name, batchSize: N, lossOptions: { queueSize: 16 } } });
       const method = await methodFor(cfg, container);
       const state = method.createState(D, cfg);
       const teacherImage = rnd(N * D, 2);

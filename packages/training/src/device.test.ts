@@ -8,6 +8,10 @@ import { resolveDevice } from './engine.js';
 import { configHash } from './run-guard.js';
 import { EMOJI_TEACHER_DIR } from './teacher-features.js';
 import { train } from './trainer.js';
+import { createTrainingContainer as builtinsContainer } from './registries.js';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 const quiet = createLogger({ level: 'error' });
 
@@ -27,12 +31,12 @@ function report(o: { ok: boolean; software?: boolean; error?: string; fix?: stri
 
 describe('--device', () => {
   it("is 'cpu' by default, one of cpu, webgpu, auto, and part of the config hash unless it is cpu", () => {
-    expect(resolveConfig({ preset: 'smoke' }).device).toBe('cpu');
-    expect(() => resolveConfig({ overrides: { device: 'gpu' as never } })).toThrow(/device: expected one of cpu, webgpu, auto, got the string "gpu"/);
-    const cpu = resolveConfig({ preset: 'smoke' });
+    expect(resolveConfig({ container: builtins, preset: 'smoke' }).device).toBe('cpu');
+    expect(() => resolveConfig({ container: builtins, overrides: { device: 'gpu' as never } })).toThrow(/device: expected one of cpu, webgpu, auto, got the string "gpu"/);
+    const cpu = resolveConfig({ container: builtins, preset: 'smoke' });
     const { device: _, ...recordedBefore } = cpu; // a run recorded before the field existed
     expect(configHash(recordedBefore as never)).toBe(configHash(cpu));
-    expect(configHash(resolveConfig({ preset: 'smoke', overrides: { device: 'webgpu' } }))).not.toBe(configHash(cpu));
+    expect(configHash(resolveConfig({ container: builtins, preset: 'smoke', overrides: { device: 'webgpu' } }))).not.toBe(configHash(cpu));
   });
 
   it('resolves to an execution provider from the doctor probe', async () => {
@@ -53,8 +57,8 @@ describe('--device', () => {
   });
 
   it.skipIf(!existsSync(join(EMOJI_TEACHER_DIR, 'student.json')))('webgpu needs the onnx engine: refused with --backend wasm', async () => {
-    const cfg = resolveConfig({ preset: 'smoke', overrides: { backend: 'wasm', device: 'webgpu', maxSteps: 1, dataset: { name: 'emoji', trainSubset: 32, evalSubset: 8 } } });
-    await expect(train(cfg, { runDir: mkdtempSync(join(tmpdir(), 'distill-device-')), logger: quiet })).rejects.toThrow(/--device webgpu runs the onnx engine only, and --backend wasm is tfjs/);
+    const cfg = resolveConfig({ container: builtins, preset: 'smoke', overrides: { backend: 'wasm', device: 'webgpu', maxSteps: 1, dataset: { name: 'emoji', trainSubset: 32, evalSubset: 8 } } });
+    await expect(train(cfg, { container: builtins, runDir: mkdtempSync(join(tmpdir(), 'distill-device-')), logger: quiet })).rejects.toThrow(/--device webgpu runs the onnx engine only, and --backend wasm is tfjs/);
   }, 30_000);
 });
 
@@ -74,8 +78,8 @@ describe.skipIf(!!skip)(`training on WebGPU${skip ? ` (skipped: ${skip})` : ''}`
   it('--device webgpu gives the losses and validation metrics of --device cpu', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'distill-device-'));
     const base = { backend: 'onnx' as const, maxSteps: 6, dataset: { name: 'emoji', trainSubset: 128, evalSubset: 32 }, checkpointEvery: 3 };
-    const cpu = await train(resolveConfig({ preset: 'smoke', overrides: { ...base, device: 'cpu' } }), { runDir: join(tmp, 'cpu'), logger: quiet });
-    const gpu = await train(resolveConfig({ preset: 'smoke', overrides: { ...base, device: 'webgpu' } }), { runDir: join(tmp, 'webgpu'), logger: quiet });
+    const cpu = await train(resolveConfig({ container: builtins, preset: 'smoke', overrides: { ...base, device: 'cpu' } }), { container: builtins, runDir: join(tmp, 'cpu'), logger: quiet });
+    const gpu = await train(resolveConfig({ container: builtins, preset: 'smoke', overrides: { ...base, device: 'webgpu' } }), { container: builtins, runDir: join(tmp, 'webgpu'), logger: quiet });
     expect(cpu.engine).toBe('onnx');
     expect(gpu.engine).toBe('onnx-webgpu');
     const a = steps(join(tmp, 'webgpu'));

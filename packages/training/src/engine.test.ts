@@ -6,6 +6,10 @@ import { createLogger } from '@distill/core';
 import { resolveConfig } from './config.js';
 import { EMOJI_TEACHER_DIR } from './teacher-features.js';
 import { train } from './trainer.js';
+import { createTrainingContainer as builtinsContainer } from './registries.js';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 const quiet = createLogger({ level: 'warn' });
 const steps = (dir: string) =>
@@ -19,8 +23,8 @@ describe.skipIf(!existsSync(join(EMOJI_TEACHER_DIR, 'student.json')))('training 
   it('onnx and tfjs-wasm give the same losses and the same validation metrics', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'distill-engines-'));
     const base = { dataset: { name: 'emoji', trainSubset: 128, evalSubset: 32 }, maxSteps: 6, schedule: { epochs: 2, decayEpoch: 1, decayFactor: 0.1, warmupSteps: 0 } };
-    const onnx = await train(resolveConfig({ preset: 'smoke', overrides: { ...base, backend: 'onnx' } }), { runDir: join(tmp, 'onnx'), logger: quiet });
-    const wasm = await train(resolveConfig({ preset: 'smoke', overrides: { ...base, backend: 'wasm' } }), { runDir: join(tmp, 'wasm'), logger: quiet });
+    const onnx = await train(resolveConfig({ container: builtins, preset: 'smoke', overrides: { ...base, backend: 'onnx' } }), { container: builtins, runDir: join(tmp, 'onnx'), logger: quiet });
+    const wasm = await train(resolveConfig({ container: builtins, preset: 'smoke', overrides: { ...base, backend: 'wasm' } }), { container: builtins, runDir: join(tmp, 'wasm'), logger: quiet });
     expect(onnx.engine).toBe('onnx');
     expect(wasm.engine).toBe('tfjs-wasm');
     const a = steps(join(tmp, 'onnx'));
@@ -36,8 +40,8 @@ describe.skipIf(!existsSync(join(EMOJI_TEACHER_DIR, 'student.json')))('training 
   it("one step path: 'kd' (a tfjs-only loss before) runs inside the onnx graph, with the same losses as tfjs-wasm", async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'distill-engines-'));
     const base = { losses: 'kd', dataset: { name: 'emoji', trainSubset: 64, evalSubset: 16 }, maxSteps: 3 };
-    const onnx = await train(resolveConfig({ preset: 'smoke', overrides: { ...base, backend: 'onnx' } }), { runDir: join(tmp, 'onnx'), logger: quiet });
-    const wasm = await train(resolveConfig({ preset: 'smoke', overrides: { ...base, backend: 'wasm' } }), { runDir: join(tmp, 'wasm'), logger: quiet });
+    const onnx = await train(resolveConfig({ container: builtins, preset: 'smoke', overrides: { ...base, backend: 'onnx' } }), { container: builtins, runDir: join(tmp, 'onnx'), logger: quiet });
+    const wasm = await train(resolveConfig({ container: builtins, preset: 'smoke', overrides: { ...base, backend: 'wasm' } }), { container: builtins, runDir: join(tmp, 'wasm'), logger: quiet });
     expect(onnx.engine).toBe('onnx'); // no 'onnx+tfjs-...-losses' split any more: every method has a graph form
     expect(wasm.engine).toBe('tfjs-wasm');
     const a = steps(join(tmp, 'onnx'));
@@ -48,8 +52,8 @@ describe.skipIf(!existsSync(join(EMOJI_TEACHER_DIR, 'student.json')))('training 
 
   it('--backend onnx trains the CNN pair too (resnet-textcnn)', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'distill-engines-'));
-    const cfg = resolveConfig({ preset: 'smoke', overrides: { backend: 'onnx', maxSteps: 2, dataset: { name: 'emoji', trainSubset: 64, evalSubset: 16 }, student: { pair: 'resnet-textcnn' } } });
-    const r = await train(cfg, { runDir: tmp, logger: quiet });
+    const cfg = resolveConfig({ container: builtins, preset: 'smoke', overrides: { backend: 'onnx', maxSteps: 2, dataset: { name: 'emoji', trainSubset: 64, evalSubset: 16 }, student: { pair: 'resnet-textcnn' } } });
+    const r = await train(cfg, { container: builtins, runDir: tmp, logger: quiet });
     expect(r.engine).toBe('onnx');
     expect(steps(tmp).every((s) => Number.isFinite(s.loss))).toBe(true);
   }, 60_000);

@@ -151,7 +151,7 @@ export function trainInChild(cfg: TrainConfig, dir: string, label: string, resum
 
 export async function runExperiment(
   cfg: TrainConfig,
-  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container; latency?: SavedStudentLatency },
+  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container: Container; latency?: SavedStudentLatency },
 ): Promise<ExperimentResult> {
   // One run per folder at a time (run.lock, released on exit and on errors), and a folder that holds
   // another config's run is refused before any work.
@@ -166,7 +166,7 @@ export async function runExperiment(
 
 async function runExperimentInFolder(
   cfg: TrainConfig,
-  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container?: Container; latency?: SavedStudentLatency },
+  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container: Container; latency?: SavedStudentLatency },
 ): Promise<ExperimentResult> {
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
@@ -212,7 +212,7 @@ async function runExperimentInFolder(
   const baseline = cfg.baseline
     ? baselineJob
       ? await baselineJob
-      : await part('no-teacher', 'baseline', baselineCfg, () => createRunContext(baselineCfg, { from: ctx }))
+      : await part('no-teacher', 'baseline', baselineCfg, () => createRunContext(baselineCfg, { container: ctx.container, from: ctx }))
     : undefined;
 
   // ---- teacher on the test split (from its features)

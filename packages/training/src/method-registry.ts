@@ -2,13 +2,12 @@ import { registryByKind, type Balancer, type Container } from '@distill/core';
 import type { LossMethod, LossMethodOptions } from '@distill/losses';
 import type { TrainConfig } from './config.js';
 import { resolveMethod, type Method } from './methods.js';
-import { trainingContainer } from './registries.js';
 
 /**
  * `--losses` and `--balancer` chosen in the loss and balancer registries (built-ins, DSMD component
  * lists and plugins alike), wrapped as the trainer's Method (balancer, feature queues, graph feeds).
  */
-export async function methodFor(cfg: TrainConfig, container: Container = trainingContainer()): Promise<Method> {
+export async function methodFor(cfg: TrainConfig, container: Container): Promise<Method> {
   const ctx = { container };
   const { temperature, margin, hardNegative, dcd } = cfg.lossOptions;
   const method = await registryByKind<LossMethodOptions, LossMethod>(container, 'loss').create(cfg.losses, { temperature, margin, hardNegative, ...(dcd ? { dcd } : {}) }, ctx);
@@ -20,6 +19,6 @@ export async function methodFor(cfg: TrainConfig, container: Container = trainin
 }
 
 /** Whether the config's `--losses` needs teacher features (its loss method chosen in the registry: a plugin's too). */
-export async function needsTeacher(cfg: TrainConfig, container?: Container): Promise<boolean> {
+export async function needsTeacher(cfg: TrainConfig, container: Container): Promise<boolean> {
   return (await methodFor(cfg, container)).needsTeacher;
 }

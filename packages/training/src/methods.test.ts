@@ -6,6 +6,10 @@ import { createLogger } from '@distill/core';
 import { DSMD_COMPONENTS, METHOD_DESCRIPTIONS, METHOD_NAMES, resolveLossMethod } from '@distill/losses';
 import { resolveConfig } from './config.js';
 import { train } from './trainer.js';
+import { createTrainingContainer as builtinsContainer } from './registries.js';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 /**
  * Every name `--losses` accepts, taken from the registry (a new method is covered without editing this
@@ -25,7 +29,7 @@ describe('every --losses method trains on the default engine', () => {
 
   for (const losses of names) {
     it(`${losses}: 2 steps with finite losses, then a test RSUM`, { timeout: 120_000 }, async () => {
-      const cfg = resolveConfig({
+      const cfg = resolveConfig({ container: builtins,
         preset: 'smoke',
         overrides: {
           losses,
@@ -38,7 +42,7 @@ describe('every --losses method trains on the default engine', () => {
         },
       });
       const runDir = join(root, losses.replace(/,/g, '+'));
-      const r = await train(cfg, { runDir, logger: quiet });
+      const r = await train(cfg, { container: builtins, runDir, logger: quiet });
       const steps = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
         .split('\n')
         .filter((l) => l.includes('"components"'))

@@ -7,8 +7,12 @@ import { readConfigFile, resolveConfig, validateConfig, type TrainConfig } from 
 import { configDifferences, configHash, resumeConfig } from './run-guard.js';
 import { EMOJI_TEACHER_DIR } from './teacher-features.js';
 import { train } from './trainer.js';
+import { createTrainingContainer as builtinsContainer } from './registries.js';
 
-const smoke = (normalize?: boolean) => resolveConfig({ preset: 'smoke', overrides: normalize === undefined ? {} : { student: { normalize } } });
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
+
+const smoke = (normalize?: boolean) => resolveConfig({ container: builtins, preset: 'smoke', overrides: normalize === undefined ? {} : { student: { normalize } } });
 const tmp = () => mkdtempSync(join(tmpdir(), 'distill-normalize-'));
 function recordedRun(cfg: TrainConfig, hash = configHash(cfg)): string {
   const dir = tmp();
@@ -21,11 +25,11 @@ describe('student.normalize (Table 6: L2 normalisation of the distilled features
     expect(smoke().student.normalize).toBe(true);
     const off = smoke(false);
     expect(off.student.normalize).toBe(false);
-    expect(validateConfig(JSON.parse(JSON.stringify(off)) as TrainConfig).student.normalize).toBe(false);
+    expect(validateConfig(JSON.parse(JSON.stringify(off)) as TrainConfig, builtins).student.normalize).toBe(false);
     const file = join(tmp(), 'exp.yaml');
     writeFileSync(file, 'student:\n  normalize: false\n');
-    expect(resolveConfig({ preset: 'smoke', file: readConfigFile(file) }).student.normalize).toBe(false);
-    const bad = () => resolveConfig({ preset: 'smoke', overrides: { student: { normalize: 'no' as never } } });
+    expect(resolveConfig({ container: builtins, preset: 'smoke', file: readConfigFile(file) }).student.normalize).toBe(false);
+    const bad = () => resolveConfig({ container: builtins, preset: 'smoke', overrides: { student: { normalize: 'no' as never } } });
     expect(bad).toThrow(DistillError);
     expect(bad).toThrow(/student\.normalize: expected true or false, got/);
   });
@@ -42,14 +46,14 @@ describe('student.normalize (Table 6: L2 normalisation of the distilled features
 
   it('--resume keeps the recorded value and refuses a changed one', () => {
     const dir = recordedRun(smoke(false));
-    expect(resumeConfig(dir).student.normalize).toBe(false);
-    expect(() => resumeConfig(dir, { overrides: { student: { normalize: true } } })).toThrow(/^Cannot resume .*: the config differs in student\.normalize false -> true/);
+    expect(resumeConfig(dir, { container: builtins }).student.normalize).toBe(false);
+    expect(() => resumeConfig(dir, { container: builtins, overrides: { student: { normalize: true } } })).toThrow(/^Cannot resume .*: the config differs in student\.normalize false -> true/);
     // a run recorded before the key existed resumes with the default (true), and refuses false
     const legacy = JSON.parse(JSON.stringify(smoke())) as TrainConfig;
     delete (legacy.student as Partial<TrainConfig['student']>).normalize;
     const old = recordedRun(legacy, configHash(smoke()));
-    expect(resumeConfig(old).student.normalize).toBe(true);
-    expect(() => resumeConfig(old, { overrides: { student: { normalize: false } } })).toThrow(/student\.normalize true -> false/);
+    expect(resumeConfig(old, { container: builtins }).student.normalize).toBe(true);
+    expect(() => resumeConfig(old, { container: builtins, overrides: { student: { normalize: false } } })).toThrow(/student\.normalize true -> false/);
   });
 });
 
@@ -65,7 +69,7 @@ describe.skipIf(!existsSync(join(EMOJI_TEACHER_DIR, 'student.json')))('student.n
     const dir = tmp();
     const base = { losses: 'dsmd-official', dataset: { name: 'emoji', trainSubset: 64, evalSubset: 16 }, maxSteps: 3 };
     const run = (name: string, backend: 'onnx' | 'wasm', normalize: boolean) =>
-      train(resolveConfig({ preset: 'smoke', overrides: { ...base, backend, student: { normalize } } }), { runDir: join(dir, name), logger: quiet });
+      train(resolveConfig({ container: builtins, preset: 'smoke', overrides: { ...base, backend, student: { normalize } } }), { container: builtins, runDir: join(dir, name), logger: quiet });
     expect((await run('onnx', 'onnx', false)).engine).toBe('onnx');
     expect((await run('wasm', 'wasm', false)).engine).toBe('tfjs-wasm');
     await run('normalised', 'onnx', true);

@@ -2,14 +2,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registryByKind, type Teacher } from '@distill/core';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from './config.js';
-import { createTrainingContainer, EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR, GLYPHS_TEACHER_V3_DIR, loadPlugins, resolvePlugin, trainingContainer, useContainer } from './registries.js';
+import { createTrainingContainer, EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR, GLYPHS_TEACHER_V3_DIR, loadPlugins, resolvePlugin } from './registries.js';
 import { createTeacher } from './teacher-features.js';
 
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = createTrainingContainer();
 const tmp = mkdtempSync(join(tmpdir(), 'distill-registries-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-afterEach(() => useContainer(createTrainingContainer()));
 
 /** A plugin file with no imports (it reaches the registries through the container's tokens). */
 function pluginFile(name: string, body: string): string {
@@ -67,7 +68,7 @@ describe('the embedded glyphs teacher', () => {
   it('ships teacher v2 with the command, seed and time that made it', async () => {
     const meta = JSON.parse(readFileSync(join(GLYPHS_TEACHER_DIR, 'student.json'), 'utf8'));
     expect(meta.provenance).toMatchObject({ command: 'distill teacher pretrain --dataset glyphs --seed 0', seed: 0, config: { dataset: { name: 'glyphs' }, losses: 'none' } });
-    expect(meta.provenance.config.schedule).toEqual(resolveConfig({ preset: 'glyphs-teacher' }).schedule); // the preset is the recipe that made it
+    expect(meta.provenance.config.schedule).toEqual(resolveConfig({ container: builtins, preset: 'glyphs-teacher' }).schedule); // the preset is the recipe that made it
     expect(meta.provenance.trainSeconds).toBeGreaterThan(0);
     expect(meta.provenance.test.rsum).toBeGreaterThan(0);
     const t = (await createTeacher({ name: 'glyphs-v2' }, { container: createTrainingContainer() })) as Teacher;
@@ -87,24 +88,24 @@ describe('the embedded glyphs teacher', () => {
   });
 
   it('the glyphs presets: teacher v2 trains without a teacher; the glyphs main job distils it with the baseline', () => {
-    const t = resolveConfig({ preset: 'glyphs-teacher' });
+    const t = resolveConfig({ container: builtins, preset: 'glyphs-teacher' });
     expect(t).toMatchObject({ losses: 'none', dataset: { name: 'glyphs' }, baseline: false, student: { pair: 'vit-bert', overrides: { image: { hiddenSize: 128 }, text: { hiddenSize: 128 } } } });
-    const m = resolveConfig({ preset: 'glyphs' });
+    const m = resolveConfig({ container: builtins, preset: 'glyphs' });
     expect(m).toMatchObject({ losses: 'dsmd-official', dataset: { name: 'glyphs' }, teacher: { name: 'glyphs' }, baseline: true, student: { pair: 'vit-bert', preset: 'tiny' } });
   });
 });
 
 describe('plugins', () => {
-  it('a plugin file adds entries; config validation accepts them once its container is the active one', async () => {
+  it('a plugin file adds entries; config validation accepts them in the container it was loaded into (not in another)', async () => {
     const file = pluginFile('dataset-plugin.mjs', DATASET_PLUGIN);
-    expect(() => resolveConfig({ overrides: { dataset: { name: 'my-set' } } })).toThrow(/dataset\.name: expected one of emoji, .*jsonl, got the string "my-set"/);
+    expect(() => resolveConfig({ container: builtins, overrides: { dataset: { name: 'my-set' } } })).toThrow(/dataset\.name: expected one of emoji, .*jsonl, got the string "my-set"/);
     const c = createTrainingContainer();
     expect(await loadPlugins(c, [file])).toEqual([file]);
     await loadPlugins(c, [file]); // loading twice keeps one entry
     expect(registryByKind(c, 'dataset').names().filter((n) => n === 'my-set')).toHaveLength(1);
-    useContainer(c);
-    expect(trainingContainer()).toBe(c);
-    expect(resolveConfig({ overrides: { dataset: { name: 'my-set' } } }).dataset.name).toBe('my-set');
+    expect(resolveConfig({ container: c, overrides: { dataset: { name: 'my-set' } } }).dataset.name).toBe('my-set');
+    // no global container: the built-ins' container still refuses the plugin's name
+    expect(() => resolveConfig({ container: builtins, overrides: { dataset: { name: 'my-set' } } })).toThrow(/dataset\.name: expected one of/);
   });
 
   it('a package folder resolves to its exports entry (the source entry under tsx/vitest), else main', () => {

@@ -95,23 +95,16 @@ export function register(container: Container): void {
   for (const e of [EMOJI_TEACHER, GLYPHS_TEACHER, GLYPHS_TEACHER_V2, GLYPHS_TEACHER_V3, SAVED_STUDENT_TEACHER]) if (!teachers.has(e.name)) teachers.add(e);
 }
 
-/** A container with every built-in registry entry of distill's packages (what the CLI starts from). */
+/**
+ * A new container with every built-in registry entry of distill's packages: what the CLI's composition
+ * root (apps/cli buildContainer) starts from, and what the baseline worker process builds before loading
+ * the run's plugins. There is no module-global container: whoever validates a config or trains passes
+ * the container it built (resolveConfig, train, runExperiment, methodFor, ...).
+ */
 export function createTrainingContainer(): Container {
   const container = createContainer();
   for (const r of [registerData, registerTeacherAdapters, registerStudents, registerLosses, registerBalancers, registerEval, register]) r(container);
   return container;
-}
-
-let active: Container | undefined;
-
-/** The container config validation and `train()` resolve names in: the CLI's (with its plugins), else the built-ins. */
-export function trainingContainer(): Container {
-  return (active ??= createTrainingContainer());
-}
-
-/** Make `container` the one names are resolved in (the CLI calls this after loading plugins). */
-export function useContainer(container: Container): void {
-  active = container;
 }
 
 /** This module runs from TypeScript sources (vitest, tsx): a plugin's `@distill/source` entry may be used. */

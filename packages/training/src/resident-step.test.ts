@@ -4,6 +4,10 @@ import { createStudent, OnnxStudentEngine } from '@distill/student-architectures
 import { resolveConfig } from './config.js';
 import { methodFor } from './method-registry.js';
 import { OnnxStepEngine, type EngineState, type StepHooks } from './step-engine.js';
+import { createTrainingContainer as builtinsContainer } from './registries.js';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 // The resident step (weights, AdamW moments, gradients and saved activations kept in onnxruntime
 // tensors: on the WebGPU device there, CPU tensors on the CPU provider) against the host-side step
@@ -18,8 +22,8 @@ const ADAMW = { lr: 2e-3, weightDecay: 1e-2, betas: [0.9, 0.999] as [number, num
 async function setup(ep: 'cpu' | 'webgpu', resident: boolean, losses = 'dsmd-official', mode: 'split' | 'fused' = 'split', deviceQueues = true) {
   await initRuntime('wasm', { quiet: true });
   const student = createStudent('vit-bert', { preset: 'tiny', embedDim: DIM, seed: 1, maxLength: 16 });
-  const cfg = resolveConfig({ preset: 'smoke', overrides: { losses, batchSize: B, lossOptions: { queueSize: 8 } } });
-  const method = await methodFor(cfg);
+  const cfg = resolveConfig({ container: builtins, preset: 'smoke', overrides: { losses, batchSize: B, lossOptions: { queueSize: 8 } } });
+  const method = await methodFor(cfg, builtins);
   const state = method.createState(DIM, cfg);
   const onnx = new OnnxStudentEngine(student, { threads: 1, seed: 3, head: state.graph?.head, executionProviders: [ep], resident, mode });
   expect(onnx.resident).toBe(resident);

@@ -8,6 +8,10 @@ import { CHECKPOINT_FILES, readCheckpoint } from './checkpoint.js';
 import { resolveConfig } from './config.js';
 import { lrScaleAt } from './schedule.js';
 import { EMOJI_TEACHER_DIR } from './teacher-features.js';
+import { createTrainingContainer as builtinsContainer } from './registries.js';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 // End to end through the CLI, as a user runs it: `distill train --preset smoke` (256 training images,
 // batch 32, 8 steps an epoch, lr decay after epoch 1), cut to 10 steps; killed with SIGKILL, its
@@ -72,7 +76,7 @@ describe.skipIf(!haveTeacher)('a killed run resumes to the same result', { timeo
   });
 
   it('the learning rate of every step follows the schedule (decay after epoch 1)', () => {
-    const cfg = resolveConfig({ preset: 'smoke' });
+    const cfg = resolveConfig({ container: builtins, preset: 'smoke' });
     const lines = metricLines(a);
     expect(lines.map((l) => l.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     for (const l of lines) expect(l.lr, `step ${l.step}`).toBeCloseTo(cfg.optimizer.lr * lrScaleAt(cfg, l.epoch, l.step - 1), 12);

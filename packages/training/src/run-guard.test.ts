@@ -4,8 +4,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from './config.js';
 import { checkRunFolder, configDifferences, configHash, readRunRecord, resumeConfig, stableStringify } from './run-guard.js';
+import { createTrainingContainer as builtinsContainer } from './registries.js';
 
-const smoke = () => resolveConfig({ preset: 'smoke' });
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
+
+const smoke = () => resolveConfig({ container: builtins, preset: 'smoke' });
 /** A run folder as runExperiment records it. */
 function recordedRun(cfg = smoke()) {
   const dir = mkdtempSync(join(tmpdir(), 'distill-guard-'));
@@ -43,22 +47,22 @@ describe('run folders are records', () => {
 
   it('--resume takes the recorded config; safe flags apply, others are refused', () => {
     const dir = recordedRun();
-    expect(configHash(resumeConfig(dir))).toBe(configHash(smoke()));
-    expect(resumeConfig(dir).dataset.trainSubset).toBe(256);
-    expect(resumeConfig(dir, { overrides: { threads: 1 } }).threads).toBe(1);
-    expect(() => resumeConfig(dir, { overrides: { optimizer: { lr: 0.5 } } })).toThrow(
+    expect(configHash(resumeConfig(dir, { container: builtins }))).toBe(configHash(smoke()));
+    expect(resumeConfig(dir, { container: builtins }).dataset.trainSubset).toBe(256);
+    expect(resumeConfig(dir, { container: builtins, overrides: { threads: 1 } }).threads).toBe(1);
+    expect(() => resumeConfig(dir, { container: builtins, overrides: { optimizer: { lr: 0.5 } } })).toThrow(
       /^Cannot resume .*: the config differs in optimizer\.lr 0\.001 -> 0\.5 from the recorded one\. .*only threads, latency may change/,
     );
     // the same preset and flags as the original command resolve to the recorded config: accepted
-    expect(resumeConfig(dir, { preset: 'smoke', overrides: { threads: 2 } }).threads).toBe(2);
-    expect(() => resumeConfig(dir, { preset: 'emoji' })).toThrow(/^Cannot resume .*: the config differs in /);
+    expect(resumeConfig(dir, { container: builtins, preset: 'smoke', overrides: { threads: 2 } }).threads).toBe(2);
+    expect(() => resumeConfig(dir, { container: builtins, preset: 'emoji' })).toThrow(/^Cannot resume .*: the config differs in /);
   });
 
   it('--resume refuses a folder that is not a distill run', () => {
     const dir = mkdtempSync(join(tmpdir(), 'distill-guard-'));
-    expect(() => resumeConfig(dir)).toThrow(`Cannot resume: ${join(dir, 'config.json')} not found. Is ${dir} a distill run folder?`);
+    expect(() => resumeConfig(dir, { container: builtins })).toThrow(`Cannot resume: ${join(dir, 'config.json')} not found. Is ${dir} a distill run folder?`);
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ name: 'my-app', config: { port: 80 } }));
-    expect(() => resumeConfig(dir)).toThrow(new RegExp(`^${dir} is not a distill run folder: .*config\\.json has no distill run config`));
+    expect(() => resumeConfig(dir, { container: builtins })).toThrow(new RegExp(`^${dir} is not a distill run folder: .*config\\.json has no distill run config`));
     expect(() => readRunRecord(dir)).toThrow(/not a distill run folder/);
     writeFileSync(join(dir, 'config.json'), '{not json');
     expect(() => checkRunFolder(dir, smoke(), false)).toThrow(/not a distill run folder/);

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { acquireRunLock, atomicWriteJson, DistillError, sha256, type Logger, type RunLock } from '@distill/core';
+import { acquireRunLock, atomicWriteJson, DistillError, sha256, type Container, type Logger, type RunLock } from '@distill/core';
 import { resolveConfig, type DeepPartial, type TrainConfig } from './config.js';
 
 /**
@@ -153,13 +153,13 @@ export function checkRunFolder(dir: string, cfg: TrainConfig, resume: boolean): 
  * a preset or config file is given as well, the config they resolve to. Either way it must have the
  * recorded hash (checkRunFolder), so flags that would change the run are refused, not ignored.
  */
-export function resumeConfig(dir: string, given: { preset?: string; file?: DeepPartial<TrainConfig>; overrides?: DeepPartial<TrainConfig> } = {}): TrainConfig {
+export function resumeConfig(dir: string, given: { container: Container; preset?: string; file?: DeepPartial<TrainConfig>; overrides?: DeepPartial<TrainConfig> }): TrainConfig {
   const rec = readRunRecord(dir);
   if (!rec) throw new DistillError(`Cannot resume: ${join(dir, 'config.json')} not found. Is ${dir} a distill run folder?`, 2);
   const cfg =
     given.preset || given.file
       ? resolveConfig(given)
-      : resolveConfig({ preset: 'emoji', file: rec.config as DeepPartial<TrainConfig>, overrides: given.overrides });
+      : resolveConfig({ container: given.container, preset: 'emoji', file: rec.config as DeepPartial<TrainConfig>, overrides: given.overrides });
   checkRunFolder(dir, cfg, true);
   return cfg;
 }

@@ -3,7 +3,6 @@ import { measureLatency } from '@distill/eval';
 import { extractOrShard, extractTeacherFeatures, isPrecomputed, TEACHER_PRESETS, type ShardPending, type ShardSpec, type TeacherConfig, type TeacherFeatures, type TeacherSource } from '@distill/teacher-adapters';
 import type { TrainConfig } from './config.js';
 import { resolveDevice } from './engine.js';
-import { trainingContainer } from './registries.js';
 import { SavedStudentTeacher } from './saved-student.js';
 
 /** The embedded default teacher's folder (it ships in this package's assets/). */
@@ -18,8 +17,8 @@ export type TeacherSlice = TrainConfig['teacher'];
  * The teacher named by `teacher.name`, chosen in the teacher registry (emoji, clip, beit3, features,
  * a saved student folder, or a plugin's teacher).
  */
-export async function createTeacher(teacher: Pick<TeacherSlice, 'name' | 'model'>, opts: { executionProviders?: string[]; container?: Container } = {}): Promise<TeacherSource> {
-  const container = opts.container ?? trainingContainer();
+export async function createTeacher(teacher: Pick<TeacherSlice, 'name' | 'model'>, opts: { executionProviders?: string[]; container: Container }): Promise<TeacherSource> {
+  const container = opts.container;
   const reg = registryOf<TeacherConfig, TeacherSource>(container, TOKENS.TeacherRegistry, 'teacher');
   const config: TeacherConfig = { model: teacher.model, ...(opts.executionProviders ? { executionProviders: opts.executionProviders } : {}) };
   if (!reg.accepts(teacher.name, config)) {
@@ -46,7 +45,7 @@ export async function obtainTeacherFeatures(
   cfg: Pick<TrainConfig, 'teacher' | 'device'> & { dataset: Pick<TrainConfig['dataset'], 'skipBadImages'> },
   dataset: Dataset,
   log: Logger,
-  container?: Container,
+  container: Container,
 ): Promise<TeacherFeatures> {
   return (await obtainTeacher(cfg, dataset, log, container)).features;
 }
@@ -61,7 +60,7 @@ export async function obtainTeacher(
   cfg: Pick<TrainConfig, 'teacher' | 'device'> & { dataset: Pick<TrainConfig['dataset'], 'skipBadImages'> },
   dataset: Dataset,
   log: Logger,
-  container?: Container,
+  container: Container,
   o: { latency?: boolean; timesSavedStudents?: boolean } = {},
 ): Promise<{ features: TeacherFeatures; latency?: { image: number; text: number }; savedStudentDir?: string }> {
   const device = cfg.teacher.name in TEACHER_PRESETS ? await resolveDevice(cfg.device, log.child('teacher')) : 'cpu';
@@ -88,7 +87,7 @@ export async function obtainTeacherShard(
   dataset: Dataset,
   shard: ShardSpec,
   log: Logger,
-  container?: Container,
+  container: Container,
 ): Promise<TeacherFeatures | ShardPending> {
   const device = cfg.teacher.name in TEACHER_PRESETS ? await resolveDevice(cfg.device, log.child('teacher')) : 'cpu';
   const source = await createTeacher(cfg.teacher, { executionProviders: device !== 'cpu' ? [device] : undefined, container });

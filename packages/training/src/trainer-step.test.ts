@@ -12,6 +12,10 @@ import { register as registerTeacherAdapters } from '@distill/teacher-adapters';
 import { resolveConfig } from './config.js';
 import { createTrainingContainer, register } from './registries.js';
 import { train } from './trainer.js';
+import { createTrainingContainer as builtinsContainer } from './registries.js';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 /**
  * The trainer's wiring, through train() only (the step engine, AdamW and the loop may change inside):
@@ -61,7 +65,7 @@ describe('trainer step wiring (train() on the default engine)', () => {
   it('queues hold the previous batches\' teacher features in order; logged loss = sum(w * L) with the balancer\'s weights', { timeout: 180_000 }, async () => {
     const B = 16;
     const K = 64;
-    const cfg = resolveConfig({
+    const cfg = resolveConfig({ container: builtins,
       preset: 'smoke',
       overrides: {
         losses: 'dsmd',

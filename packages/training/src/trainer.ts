@@ -26,7 +26,6 @@ import { encodeSplit, subsetSplit, type SplitEmbeddings } from './encode.js';
 import { createStepEngine, tfjsBackendFor } from './engine.js';
 import { methodFor } from './method-registry.js';
 import type { Method } from './methods.js';
-import { trainingContainer } from './registries.js';
 import { saveStudent } from './saved-student.js';
 import { lrScaleAt } from './schedule.js';
 import { peakRssBytes, readSavedWeights, type StepEngine } from './step-engine.js';
@@ -41,11 +40,14 @@ export interface TrainOptions {
   label?: string;
   /** Teacher features already extracted (the baseline run shares nothing, the main run passes its own). */
   teacherFeatures?: TeacherFeatures;
-  /** Where datasets, teachers, students, losses, balancers and evaluators are chosen by name (default: trainingContainer()). */
-  container?: Container;
-  /** The run's setup, built once by `createRunContext` (the job runner shares it); without it `train` builds its own. */
-  context?: RunContext;
 }
+
+/**
+ * What `train` sets a run up from: the container its datasets, teachers, students, losses, balancers and
+ * evaluators are chosen in by name (the caller's: the CLI's with its plugins, a test's own), or the run's
+ * setup built once by `createRunContext` (the job runner shares it; it carries its container).
+ */
+export type TrainSetup = { container: Container; context?: undefined } | { context: RunContext; container?: undefined };
 
 /**
  * What a run is set up from, built once (`createRunContext`) and handed to `train`: the runtime, the
@@ -76,7 +78,7 @@ export interface RunContext {
 export async function createRunContext(
   cfg: TrainConfig,
   o: {
-    container?: Container;
+    container: Container;
     logger?: Logger;
     teacherFeatures?: TeacherFeatures;
     teacher?: 'needed' | 'report';
@@ -84,9 +86,9 @@ export async function createRunContext(
     /** With `teacherLatency`: a saved-student teacher is not timed here (the caller times `teacherDir`). */
     timesSavedStudents?: boolean;
     from?: RunContext;
-  } = {},
+  },
 ): Promise<RunContext> {
-  const container = o.from?.container ?? o.container ?? trainingContainer();
+  const container = o.from?.container ?? o.container;
   const log = o.logger ?? createLogger();
   const method = await methodFor(cfg, container);
   if (o.from) return { ...o.from, method };
@@ -171,7 +173,7 @@ function studentTokenizer(o: TrainConfig['student'], run: RunDirectory, train: S
  * The dataset chosen by name in the dataset registry, with subsets applied (smoke runs). Takes the
  * config's `dataset` slice (a whole config is accepted too, and its slice used).
  */
-export async function prepareDataset(slice: TrainConfig['dataset'] | Pick<TrainConfig, 'dataset'>, container: Container = trainingContainer()): Promise<Dataset> {
+export async function prepareDataset(slice: TrainConfig['dataset'] | Pick<TrainConfig, 'dataset'>, container: Container): Promise<Dataset> {
   const o = 'dataset' in slice ? slice.dataset : slice;
   const reg = registryByKind<DatasetOptions, Dataset>(container, 'dataset');
   const ds = await reg.create(o.name, { dataRoot: o.dataRoot, annotations: o.annotations, imageRoot: o.imageRoot }, { container });
@@ -200,9 +202,9 @@ export async function createStudentFor(o: TrainConfig['student'], x: { embedDim:
 /** Embeddings scored by an evaluator chosen by name in the evaluator registry (`recall` by default; `options` are its config). */
 export async function evaluateEmbeddings(
   emb: Pick<SplitEmbeddings, 'images' | 'texts' | 'dim' | 'textToImage'>,
-  o: { container?: Container; name?: string; options?: Record<string, unknown> } = {},
+  o: { container: Container; name?: string; options?: Record<string, unknown> },
 ): Promise<RetrievalMetrics> {
-  const container = o.container ?? trainingContainer();
+  const container = o.container;
   const ev = await registryByKind<Record<string, unknown>, Evaluator>(container, 'evaluator').create(o.name ?? 'recall', o.options ?? {}, { container });
   return ev.evaluate(emb.images, emb.texts, emb.dim, emb.textToImage);
 }
@@ -217,7 +219,7 @@ export async function evaluatorFor(engine: Pick<StepEngine, 'encodeSplit'>, load
 }
 
 /** Tfjs-student evaluation (saved students, tools). */
-export async function evaluateStudent(student: DualEncoderStudent, split: SplitData, loader: ImageLoader, splitName: string, container: Container = trainingContainer()): Promise<RetrievalMetrics> {
+export async function evaluateStudent(student: DualEncoderStudent, split: SplitData, loader: ImageLoader, splitName: string, container: Container): Promise<RetrievalMetrics> {
   return (await evaluatorFor({ encodeSplit: (s, l, n) => encodeSplit(student, s, l, n) }, loader, container))(split, splitName);
 }
 
@@ -227,14 +229,14 @@ export async function evaluateStudent(student: DualEncoderStudent, split: SplitD
  * atomic file over the engine, the method, the sampler and the loop; `resume` continues exactly where
  * the checkpoint stopped.
  */
-export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
+export async function train(cfg: TrainConfig, opts: TrainOptions & TrainSetup): Promise<TrainResult> {
   const label = opts.label ?? 'student';
   const log = (opts.logger ?? createLogger()).child(label);
   const t0 = Date.now();
   const run = new RunDirectory(opts.runDir);
 
   // ---- setup: every part chosen by name in the registries, once (a job runner hands its context in)
-  const { container, rt, dataset, method, teacher } = opts.context ?? (await createRunContext(cfg, { container: opts.container, logger: log, teacherFeatures: opts.teacherFeatures }));
+  const { container, rt, dataset, method, teacher } = opts.context !== undefined ? opts.context : await createRunContext(cfg, { container: opts.container, logger: log, teacherFeatures: opts.teacherFeatures });
   const trainSplit = dataset.splits.train;
   const embedDim = teacher?.dim ?? 256;
   const student = await createStudentFor(cfg.student, { embedDim, seed: cfg.seed, tokenizer: studentTokenizer(cfg.student, run, trainSplit), container });

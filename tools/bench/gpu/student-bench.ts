@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { cpus } from 'node:os';
 import { initRuntime } from '@distill/core';
 import { createStudent, OnnxStudentEngine } from '@distill/student-architectures';
-import { resolveConfig, methodFor, OnnxStepEngine, peakRssBytes } from '@distill/training';
+import { createTrainingContainer, resolveConfig, methodFor, OnnxStepEngine, peakRssBytes } from '@distill/training';
 
 const { values: a } = parseArgs({
   options: {
@@ -43,8 +43,9 @@ async function run(mode: 'resident' | 'upload') {
   await initRuntime('cpu', { quiet: true });
   const t0 = performance.now();
   const student = createStudent(a.student!, { preset: a.size as 'tiny' | 'small' | 'base', embedDim: dim, seed: 0, maxLength: length });
-  const cfg = resolveConfig({ preset: 'smoke', overrides: { losses: 'none', batchSize: batch, lossOptions: { temperature: 0.05 } } });
-  const state = (await methodFor(cfg)).createState(dim, cfg);
+  const container = createTrainingContainer();
+  const cfg = resolveConfig({ container, preset: 'smoke', overrides: { losses: 'none', batchSize: batch, lossOptions: { temperature: 0.05 } } });
+  const state = (await methodFor(cfg, container)).createState(dim, cfg);
   const onnx = new OnnxStudentEngine(student, { threads: cpus().length, seed: 0, head: state.graph!.head, executionProviders: [device], resident: mode === 'resident' });
   const engine = new OnnxStepEngine(student, onnx, { lr: 1e-4, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 });
   const setupMs = performance.now() - t0;

@@ -9,7 +9,7 @@
  */
 import { initRuntime, Rng, tf } from '@distill/core';
 import { createStudent, OnnxStudentEngine } from '@distill/student-architectures';
-import { resolveConfig, methodFor, OnnxStepEngine, type StepHooks } from '@distill/training';
+import { createTrainingContainer, resolveConfig, methodFor, OnnxStepEngine, type StepHooks } from '@distill/training';
 
 const [device = 'webgpu', stepsArg = '6', sizesArg = 'tiny,small', planArg = 'base'] = process.argv.slice(2);
 const STEPS = Number(stepsArg);
@@ -28,8 +28,9 @@ const DIM = 256;
 async function setup(size: string, deviceQueues: boolean) {
   const s = SETTING[size];
   const student = createStudent('vit-bert', { preset: size as 'tiny' | 'small' | 'base', embedDim: DIM, seed: 1, maxLength: s.length });
-  const cfg = resolveConfig({ preset: 'smoke', overrides: { losses: 'dsmd-official', batchSize: s.batch, lossOptions: { queueSize: s.queue } } });
-  const method = await methodFor(cfg);
+  const container = createTrainingContainer();
+  const cfg = resolveConfig({ container, preset: 'smoke', overrides: { losses: 'dsmd-official', batchSize: s.batch, lossOptions: { queueSize: s.queue } } });
+  const method = await methodFor(cfg, container);
   const state = method.createState(DIM, cfg);
   const onnx = new OnnxStudentEngine(student, { seed: 3, head: state.graph.head, executionProviders: [device], deviceDropout: deviceQueues });
   return { student, state, onnx, s };

@@ -7,6 +7,10 @@ import { planExperiment } from '@distill/experiments';
 import { Job } from 'kubernetes-models/batch/v1';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
+import { createTrainingContainer as builtinsContainer } from '@distill/training';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 const bin = join(repoRoot(), 'apps', 'cli', 'bin', 'distill.js');
 
@@ -20,7 +24,7 @@ describe('distill experiment --executor k8s', () => {
     expect(r.status, r.stderr).toBe(0);
     const job = YAML.parse(r.stdout);
     new Job(job).validate();
-    expect(job.spec.completions).toBe(planExperiment('table2', { scale: 'smoke', seeds: 2 }).tasks.length);
+    expect(job.spec.completions).toBe(planExperiment('table2', { container: builtins, scale: 'smoke', seeds: 2 }).tasks.length);
     expect(job.spec.parallelism).toBe(3);
     expect(r.stderr).toMatch(/Indexed Job of 16 tasks written to (\S+\.job\.yaml)/);
     const file = /written to (\S+\.job\.yaml)/.exec(r.stderr)![1];

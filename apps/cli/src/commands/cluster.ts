@@ -15,6 +15,7 @@ import {
   planExperiment,
   planJson,
   planFingerprints,
+  runFingerprint,
   runExperimentOnSlurm,
   runTask,
   type ExperimentOptions,
@@ -119,7 +120,7 @@ export async function experimentOnCluster(name: string, args: Args, opts: Experi
   if (onCluster && opts.seeds === 'auto') throw new DistillError("--seeds auto runs on the local executor only (it decides the next seeds from the results so far); give --plan, --task and --executor slurm|k8s a number of seeds.", 2);
   if (args.plan) {
     const plan = planExperiment(name, opts);
-    const j = planJson(plan, store, await planFingerprints(plan));
+    const j = planJson(plan, store, await planFingerprints(plan, (r) => runFingerprint(r.config, opts.container)));
     if (args.json) process.stdout.write(JSON.stringify(j, null, 2) + '\n');
     else {
       process.stdout.write(`${j.experiment}: ${j.tasks.length} tasks (plan ${j.plan.slice(0, 12)}), store ${store}\n`);

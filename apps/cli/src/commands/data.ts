@@ -108,7 +108,7 @@ export const dataTokenizerReportCommand: CliCommand = {
     const d = await loadDataset(String(args.dataset), { dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined }, ctx.container);
     const split = d.splits[String(args.split)];
     if (!split) throw new DistillError(`Dataset ${d.name} has no split '${args.split}' (has: ${Object.keys(d.splits).join(', ')}).`, 2);
-    const defaults = resolveConfig({}).student;
+    const defaults = resolveConfig({ container: ctx.container }).student;
     const file = args.tokenizer as string | undefined;
     let what: string;
     let tok;

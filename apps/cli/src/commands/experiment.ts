@@ -62,7 +62,7 @@ export const experimentCommand: CliCommand = {
       .option('store-id', { type: 'string', hidden: true })
       .option('plan-id', { type: 'string', hidden: true })
       .option('executor', { choices: ['local', 'slurm', 'k8s'], default: 'local', describe: 'where the runs train: processes here, a Slurm job array, a Kubernetes Indexed Job' }),
-  async handler(args) {
+  async handler(args, ctx) {
     const name = String(args.name);
     const scale = args.scale as Scale;
     const out = (args.out as string | undefined) ?? `results/${name.replace(/^.*[\\/]/, '').replace(/\.(ya?ml|json)$/, '')}-${scale}`;
@@ -72,6 +72,7 @@ export const experimentCommand: CliCommand = {
     const workers = args.workers === undefined ? undefined : Number(args.workers);
     const log = createLogger();
     const opts: ExperimentOptions = {
+      container: ctx.container,
       scale,
       seeds,
       minSeeds: Number(args.minSeeds),

@@ -139,13 +139,13 @@ export const pretrainCommand: CliCommand = {
   group: 'teacher',
   command: 'pretrain',
   describe: 'Train a teacher for a dataset (contrastive, no teacher) and save it as a teacher folder',
-  builder: (y) =>
+  builder: (y, ctx) =>
     y
       .option('dataset', { type: 'string', describe: 'dataset to train on (emoji, glyphs, karpathy, jsonl, ...; default emoji)' })
       .option('data-root', { type: 'string', describe: 'folder with the dataset annotations and images' })
       .option('annotations', { type: 'string', describe: 'annotation file (Karpathy JSON, JSONL, DSMD list)' })
       .option('image-root', { type: 'string', describe: "folder the annotation file's image paths are relative to" })
-      .option('preset', { type: 'string', describe: `teacher preset (default <dataset>-teacher where it exists, else emoji-teacher; emoji-teacher: ${resolveConfig({ preset: 'emoji-teacher' }).schedule.epochs} epochs, glyphs-teacher: ${resolveConfig({ preset: 'glyphs-teacher' }).schedule.epochs} epochs)` })
+      .option('preset', { type: 'string', describe: `teacher preset (default <dataset>-teacher where it exists, else emoji-teacher; emoji-teacher: ${resolveConfig({ container: ctx.container, preset: 'emoji-teacher' }).schedule.epochs} epochs, glyphs-teacher: ${resolveConfig({ container: ctx.container, preset: 'glyphs-teacher' }).schedule.epochs} epochs)` })
       .option('config', { type: 'string', describe: 'YAML or JSON file of config keys over the preset (student.overrides for the tower sizes, ...)' })
       .option('out', { type: 'string', describe: 'teacher folder to write (default teachers/<dataset>-teacher); an existing folder must be a distill teacher folder (or use --force), never the run folder' })
       .option('epochs', { type: 'number', describe: 'epochs (default: the preset\'s)' })
@@ -161,7 +161,7 @@ export const pretrainCommand: CliCommand = {
       .option('pixel-range', { type: 'string', choices: ['unit', 'signed'], describe: `heads: pixels in [0, 1] (unit, as nsfwjs) or [-1, 1] (signed) (default ${HEADS_TEACHER_DEFAULTS.pixelRange})` })
       .option('image-head', { type: 'string', choices: ['linear', 'mlp'], describe: `heads: the image head (default ${HEADS_TEACHER_DEFAULTS.imageHead})` })
       .option('text-encoder', { type: 'string', choices: ['mean', 'attention'], describe: `heads: the text encoder over the word vectors (default ${HEADS_TEACHER_DEFAULTS.textEncoder})` }),
-  async handler(args) {
+  async handler(args, ctx) {
     const log = createLogger();
     if (args.kind === 'heads') return pretrainHeads(args, log);
     const resume = Boolean(args.resume);
@@ -182,14 +182,14 @@ export const pretrainCommand: CliCommand = {
       baseline: false,
     });
     const fresh = () =>
-      resolveConfig({ preset, overrides: deepMerge(overrides, { seed: (args.seed as number | undefined) ?? 0, dataset: { name: dataset } }), overridesName: 'distill teacher pretrain' });
+      resolveConfig({ container: ctx.container, preset, overrides: deepMerge(overrides, { seed: (args.seed as number | undefined) ?? 0, dataset: { name: dataset } }), overridesName: 'distill teacher pretrain' });
     const out = resolve((args.out as string | undefined) ?? join('teachers', `${dataset}-teacher`));
     const givenRunDir = args.runDir !== undefined ? resolve(args.runDir as string) : undefined;
     if (resume && !existsSync(givenRunDir!)) throw new DistillError(`--resume: the run folder ${givenRunDir} does not exist.`, 2);
     const recorded = resume ? readRunRecord(givenRunDir!) : undefined;
     // --resume: the recorded config with the given flags on top (refused below when they change it);
     // a run folder from before config.json was recorded resumes with the config of the flags
-    const cfg = recorded && !given ? resolveConfig({ preset: 'emoji', file: recorded.config as DeepPartial<TrainConfig>, overrides }) : fresh();
+    const cfg = recorded && !given ? resolveConfig({ container: ctx.container, preset: 'emoji', file: recorded.config as DeepPartial<TrainConfig>, overrides }) : fresh();
     const teacherOut = checkTeacherOut(out, givenRunDir, Boolean(args.force));
     const runDir = givenRunDir ?? RunDirectory.createUnder('runs', `${dataset}-teacher`).root;
     const command = commandLine({ ...args, dataset });
@@ -199,7 +199,7 @@ export const pretrainCommand: CliCommand = {
     let r: TrainResult;
     try {
       // a finished run of this config is not trained again
-      r = existsSync(join(runDir, 'result.json')) ? readJsonFile<TrainResult>(join(runDir, 'result.json')) : await train(cfg, { runDir, resume, logger: log, label: 'teacher' });
+      r = existsSync(join(runDir, 'result.json')) ? readJsonFile<TrainResult>(join(runDir, 'result.json')) : await train(cfg, { runDir, resume, logger: log, label: 'teacher', container: ctx.container });
     } finally {
       lock.release();
     }

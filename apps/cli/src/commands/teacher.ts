@@ -10,11 +10,11 @@ export const teacherCommands: CliCommand[] = [
     group: 'teacher',
     command: 'extract',
     describe: "Run a teacher over every image and caption of a dataset and cache its features (resumable)",
-    builder: (y) =>
+    builder: (y, ctx) =>
       clusterBuilder(y)
-        .option('teacher', { type: 'string', default: 'emoji', describe: `teacher: ${registeredNames('teacher')} (any name with --teacher-model <saved student>)` })
+        .option('teacher', { type: 'string', default: 'emoji', describe: `teacher: ${registeredNames(ctx.container, 'teacher')} (any name with --teacher-model <saved student>)` })
         .option('teacher-model', { type: 'string', describe: 'teacher folder' })
-        .option('dataset', { type: 'string', default: 'emoji', describe: `dataset: ${registeredNames('dataset')}` })
+        .option('dataset', { type: 'string', default: 'emoji', describe: `dataset: ${registeredNames(ctx.container, 'dataset')}` })
         .option('data-root', { type: 'string' })
         .option('annotations', { type: 'string' })
         .option('image-root', { type: 'string', describe: 'folder the annotation file\'s image paths are relative to' })
@@ -26,20 +26,21 @@ export const teacherCommands: CliCommand[] = [
         .option('shard', { type: 'string', describe: 'compute shard i/N of the extraction into the cache (e.g. 0/4); the cache is complete when every shard is (docs/distributed.md)' })
         .option('shards', { type: 'number', describe: 'with --executor slurm|k8s: how many tasks share the extraction' })
         .option('executor', { choices: ['local', 'slurm', 'k8s'], default: 'local', describe: 'where the extraction runs: here, as a Slurm job array of --shards tasks, as a Kubernetes Indexed Job' }),
-    async handler(args) {
+    async handler(args, ctx) {
       const log = createLogger();
       await initRuntime('auto', { logger: log });
       const cfg = resolveConfig({
+        container: ctx.container,
         overrides: {
           ...(args.device !== undefined ? { device: args.device as 'cpu' } : {}),
           teacher: { name: args.teacher as string, model: args.teacherModel as string | undefined, batchSize: args.batchSize as number },
           dataset: { name: args.dataset as string, dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined, skipBadImages: args.skipBadImages as boolean | undefined, trainSubset: args.trainSubset as number | undefined, evalSubset: args.evalSubset as number | undefined },
         },
       });
-      const dataset = await prepareDataset(cfg.dataset);
+      const dataset = await prepareDataset(cfg.dataset, ctx.container);
       // --shard i/N, --executor slurm|k8s (cluster.ts)
-      const other = await teacherExtractOnCluster(args, (shard) => obtainTeacherShard(cfg, dataset, shard, log), log);
-      const f = other ?? featuresSummary(await obtainTeacherFeatures(cfg, dataset, log));
+      const other = await teacherExtractOnCluster(args, (shard) => obtainTeacherShard(cfg, dataset, shard, log, ctx.container), log);
+      const f = other ?? featuresSummary(await obtainTeacherFeatures(cfg, dataset, log, ctx.container));
       process.stdout.write(JSON.stringify(f, null, 2) + '\n');
     },
   },

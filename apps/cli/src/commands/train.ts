@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLogger, DistillError, readJsonFile, registryByKind, RunDirectory, type RegistryKind } from '@distill/core';
+import { createLogger, DistillError, readJsonFile, registryByKind, RunDirectory, type Container, type RegistryKind } from '@distill/core';
 import {
   loadPlugins,
   MAIN_JOB_PRESET,
@@ -14,7 +14,6 @@ import {
   STUDENT_SIZES,
   TRAIN_BACKENDS,
   TRAIN_DEVICES,
-  trainingContainer,
   type DeepPartial,
   type TrainConfig,
 } from '@distill/training';
@@ -23,8 +22,8 @@ import type { CliCommand } from '../command.js';
 const SIZE_HELP = 'student size: tiny, small, base (config key student.preset)';
 
 /** The names registered for `kind` (built-ins and loaded plugins), for help texts; pattern entries last. */
-export function registeredNames(kind: RegistryKind): string {
-  return registryByKind(trainingContainer(), kind).names().join(', ');
+export function registeredNames(container: Container, kind: RegistryKind): string {
+  return registryByKind(container, kind).names().join(', ');
 }
 
 /** CLI flags -> config overrides (only the flags the user gave). */
@@ -87,7 +86,7 @@ export function overridesFromArgs(a: Record<string, unknown>): { preset?: string
 export const trainCommand: CliCommand = {
   command: 'train',
   describe: 'Distil a teacher into a student (default: the main job on the glyphs benchmark, teacher v2, vit-bert tiny)',
-  builder: (y) =>
+  builder: (y, ctx) =>
     y
       .usage(
         'distill train [options]\n\n' +
@@ -98,22 +97,22 @@ export const trainCommand: CliCommand = {
       .option('config', { type: 'string', describe: 'experiment file (YAML or JSON); flags override it' })
       .option('preset', { type: 'string', describe: `experiment preset: ${Object.keys(PRESETS).join(', ')} (default ${MAIN_JOB_PRESET}: the main job)` })
       .option('size', { choices: [...STUDENT_SIZES], describe: SIZE_HELP })
-      .option('teacher', { type: 'string', describe: `teacher: ${registeredNames('teacher')} (default: the preset's; glyphs teacher v2 for the main job, emoji for --preset emoji)` })
+      .option('teacher', { type: 'string', describe: `teacher: ${registeredNames(ctx.container, 'teacher')} (default: the preset's; glyphs teacher v2 for the main job, emoji for --preset emoji)` })
       .option('teacher-model', { type: 'string', describe: 'teacher folder (ONNX export, feature store, or saved distill student)' })
-      .option('student', { type: 'string', describe: `student pair: ${registeredNames('student')}` })
+      .option('student', { type: 'string', describe: `student pair: ${registeredNames(ctx.container, 'student')}` })
       .option('image-init', { type: 'string', describe: "Hugging Face folder to start the image tower from, or 'mobilenetv2' (with --student mobilenet-bert): MobileNetV2's converted ImageNet weights" })
       .option('text-init', { type: 'string', describe: "Hugging Face folder to start the text tower from (its tokenizer.json is used), or 'glove': the word embeddings of the tokenizer's whole-word tokens start from GloVe 100-d vectors (PCA-projected to the tower's width)" })
       .option('normalize', {
         type: 'boolean',
         describe: "L2-normalise the student's features the losses see (default true; --no-normalize: Table 6's ablation). Training only: evaluation, retrieval and export always normalise (cosine retrieval)",
       })
-      .option('dataset', { type: 'string', describe: `dataset: ${registeredNames('dataset')} (default: the preset's; glyphs for the main job)` })
+      .option('dataset', { type: 'string', describe: `dataset: ${registeredNames(ctx.container, 'dataset')} (default: the preset's; glyphs for the main job)` })
       .option('data-root', { type: 'string', describe: 'folder with the dataset annotations and images' })
       .option('annotations', { type: 'string', describe: 'annotation file (Karpathy JSON, JSONL, DSMD list)' })
       .option('image-root', { type: 'string', describe: 'folder the annotation file\'s image paths are relative to' })
       .option('skip-bad-images', { type: 'boolean', describe: 'warn and count unreadable images instead of stopping' })
-      .option('losses', { type: 'string', describe: `loss method: ${registeredNames('loss')} (a list of DSMD components like cd,hnd)` })
-      .option('balancer', { type: 'string', describe: `balancer: ${registeredNames('balancer')} (default: the method's own)` })
+      .option('losses', { type: 'string', describe: `loss method: ${registeredNames(ctx.container, 'loss')} (a list of DSMD components like cd,hnd)` })
+      .option('balancer', { type: 'string', describe: `balancer: ${registeredNames(ctx.container, 'balancer')} (default: the method's own)` })
       .option('temperature', { type: 'number', describe: 'contrastive temperature (paper 0.05)' })
       .option('queue-size', { type: 'number', describe: 'feature queue size K (paper 8192)' })
       .option('margin', { type: 'number', describe: 'hinge margin' })
@@ -153,7 +152,7 @@ export const trainCommand: CliCommand = {
       if (ctx.plugins.length) overrides.plugins = ctx.plugins;
       // the plugins' content now: a plugin edited since the run started is refused, naming it
       if (recorded?.pluginHashes) overrides.pluginHashes = pluginHashes([...new Set([...(recorded.plugins ?? []), ...ctx.plugins])]);
-      cfg = resumeConfig(resume, { preset, file: args.config ? readConfigFile(args.config as string) : undefined, overrides });
+      cfg = resumeConfig(resume, { container: ctx.container, preset, file: args.config ? readConfigFile(args.config as string) : undefined, overrides });
       runDir = resume;
     } else {
       const { preset, overrides } = overridesFromArgs(args);
@@ -161,7 +160,7 @@ export const trainCommand: CliCommand = {
         overrides.plugins = ctx.plugins; // recorded: the baseline process and --resume load them too
         overrides.pluginHashes = pluginHashes(ctx.plugins); // and their content, checked by --resume
       }
-      cfg = resolveConfig({ preset: preset ?? MAIN_JOB_PRESET, file: args.config ? readConfigFile(args.config as string) : undefined, fileName: args.config as string | undefined, overrides });
+      cfg = resolveConfig({ container: ctx.container, preset: preset ?? MAIN_JOB_PRESET, file: args.config ? readConfigFile(args.config as string) : undefined, fileName: args.config as string | undefined, overrides });
       runDir = (args.runDir as string | undefined) ?? '';
     }
     if (args.printConfig) {
@@ -173,7 +172,7 @@ export const trainCommand: CliCommand = {
       // several seeds: a one-row experiment (@distill/experiments), mean and std per metric
       const { runSeeds } = await import('@distill/experiments');
       const out = runDir || RunDirectory.createUnder('runs', `${cfg.dataset.name}-${cfg.student.pair}-seeds`).root;
-      const { table } = await runSeeds(cfg, { seeds: Number(args.seeds), out, logger: log });
+      const { table } = await runSeeds(cfg, { container: ctx.container, seeds: Number(args.seeds), out, logger: log });
       process.stdout.write(`\nresults: ${join(out, 'results.md')}\n\n${table}\n`);
       return 0;
     }

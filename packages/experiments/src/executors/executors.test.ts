@@ -10,6 +10,10 @@ import { experimentK8sJob, experimentTaskArray } from './experiment.js';
 import { renderIndexedJob } from './k8s.js';
 import { renderSbatch, runOnSlurm } from './slurm.js';
 import { indexRanges, shellWord, type TaskArray } from './tasks.js';
+import { createTrainingContainer as builtinsContainer } from '@distill/training';
+
+/** This test's own registries (the built-ins; there is no global container). */
+const builtins = builtinsContainer();
 
 const quiet = createLogger({ level: 'error' } as never);
 
@@ -140,8 +144,9 @@ describe('the Slurm executor', () => {
 describe('the Kubernetes executor', () => {
   it('renders a batch/v1 Indexed Job the Kubernetes schema accepts, one completion per planned run', () => {
     const out = mkdtempSync(join(tmpdir(), 'distill-k8s-'));
-    const plan = planExperiment('table2', { scale: 'smoke', seeds: 2 });
+    const plan = planExperiment('table2', { container: builtins, scale: 'smoke', seeds: 2 });
     const k = experimentK8sJob('table2', {
+      container: builtins,
       scale: 'smoke',
       seeds: 2,
       out,
@@ -176,7 +181,7 @@ describe('the Kubernetes executor', () => {
   it('--apply runs kubectl apply -f on the written manifest, and names kubectl\'s own error', () => {
     const out = mkdtempSync(join(tmpdir(), 'distill-k8s-'));
     const calls: string[][] = [];
-    const base = { scale: 'smoke' as const, seeds: 1, out, forward: [] };
+    const base = { container: builtins, scale: 'smoke' as const, seeds: 1, out, forward: [] };
     const k = experimentK8sJob('table2', { ...base, k8s: { image: 'img', volumeClaim: 'pvc', apply: true, exec: (cmd, args) => (calls.push([cmd, ...args]), { code: 0, stdout: 'job.batch/x created\n', stderr: '' }) } });
     expect(calls).toEqual([['kubectl', 'apply', '-f', k.file]]);
     expect(k.applied).toBe('job.batch/x created');
@@ -186,7 +191,7 @@ describe('the Kubernetes executor', () => {
   });
 
   it('the schema check is live: a Job with a wrong field is refused', () => {
-    const a = experimentTaskArray(planExperiment('table2', { scale: 'smoke', seeds: 1 }), { spec: 'table2', forward: [], store: '/distill/runs', storeId: 'mount:/distill', planId: 'config:x' });
+    const a = experimentTaskArray(planExperiment('table2', { container: builtins, scale: 'smoke', seeds: 1 }), { spec: 'table2', forward: [], store: '/distill/runs', storeId: 'mount:/distill', planId: 'config:x' });
     const job = renderIndexedJob(a, { image: 'img', volumeClaim: 'pvc' }) as { spec: Record<string, unknown> };
     expect(() => new Job(job as never).validate()).not.toThrow();
     expect(() => new Job({ ...job, spec: { ...job.spec, completions: 'eight' } } as never).validate()).toThrow(/completions must be integer/);

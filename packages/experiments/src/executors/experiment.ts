@@ -4,7 +4,7 @@ import { createLogger, DistillError } from '@distill/core';
 import { cacheRoot, needsTeacher } from '@distill/training';
 import { warmTeacherCache } from '../evaluate.js';
 import { runExperiments, type ExperimentOptions, type ExperimentResults } from '../experiment.js';
-import type { RunFingerprint } from '../fingerprint.js';
+import { runFingerprint, type RunFingerprint } from '../fingerprint.js';
 import { markSharedStore, planExperiment, planFingerprints, planIdWith, type ExperimentPlan } from '../plan.js';
 import { defaultStore, runDirOf } from '../scheduler.js';
 import { K8S_MOUNT, kubectlApply, manifestYaml, renderIndexedJob, type K8sOptions } from './k8s.js';
@@ -56,8 +56,8 @@ export async function runExperimentOnSlurm(spec: string, opts: ClusterExperiment
   const storeId = markSharedStore(store);
   const cacheDir = resolve(cacheRoot());
   // the teacher's features once, before the tasks start (they read them from the shared cache)
-  await warmTeacherCache(plan.tasks.map((t) => t.config), (c) => needsTeacher(c), log);
-  const fingerprints = await planFingerprints(plan, opts.fingerprint);
+  await warmTeacherCache(plan.tasks.map((t) => t.config), (c) => needsTeacher(c, opts.container), opts.container, log);
+  const fingerprints = await planFingerprints(plan, opts.fingerprint ?? ((r) => runFingerprint(r.config, opts.container)));
   const array = experimentTaskArray(plan, { spec, forward: opts.forward, store, storeId, planId: planIdWith(plan, fingerprints), cacheDir, fingerprints });
   const dir = resolve(opts.slurm?.dir ?? join(store, 'slurm'));
   await runOnSlurm(array, { ...opts.slurm, dir, cpusPerTask: opts.slurm?.cpusPerTask ?? plan.threads, distill: opts.slurm?.distill ?? thisDistill() }, log);
