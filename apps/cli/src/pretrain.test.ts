@@ -126,7 +126,7 @@ describe('distill teacher pretrain', () => {
     writeFileSync(join(folder, 'cat.jpg'), 'a cat');
     const d = distill('teacher', 'pretrain', '--max-steps', '2', '--out', folder, '--run-dir', runDir);
     expect(d.status).toBe(2);
-    expect(d.stderr).toContain(`--out ${folder} exists and is not a distill teacher folder (it holds cat.jpg): nothing was written`);
+    expect(d.stderr).toContain(`--out ${folder} exists and is not a teacher folder written by distill (it holds cat.jpg): nothing was written`);
     expect(d.stderr).toContain('--force');
     expect(readFileSync(join(folder, 'cat.jpg'), 'utf8')).toBe('a cat');
     const same = distill('teacher', 'pretrain', '--max-steps', '2', '--out', runDir, '--run-dir', runDir);

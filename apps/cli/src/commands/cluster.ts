@@ -36,7 +36,7 @@ export function clusterBuilder(y: Argv): Argv {
     .option('time', { type: 'string', describe: 'Slurm time limit per task, e.g. 2:00:00' })
     .option('sbatch', { type: 'string', array: true, describe: 'another sbatch line, e.g. --sbatch=--account=abc (repeatable)' })
     .option('slurm-dir', { type: 'string', describe: 'folder for the sbatch script and the task logs, on the shared file system (default <store>/slurm)' })
-    .option('image', { type: 'string', describe: 'k8s: container image with distill installed' })
+    .option('image', { type: 'string', describe: 'k8s: container image with the distill CLI on its PATH' })
     .option('volume-claim', { type: 'string', describe: 'k8s: PersistentVolumeClaim (ReadWriteMany) for the store and the teacher cache' })
     .option('mount', { type: 'string', describe: 'k8s: where the claim is mounted in the pods (default /distill)' })
     .option('namespace', { type: 'string', describe: 'k8s: namespace of the Job' })
@@ -73,7 +73,7 @@ export function slurmOptions(args: Args, gpu: boolean): Omit<SlurmOptions, 'dir'
 }
 
 export function k8sOptions(args: Args, gpu: boolean): K8sOptions & { apply?: boolean; manifest?: string } {
-  if (!args.image) throw new DistillError('--executor k8s needs --image <a container image with distill installed> (docs/distributed.md).', 2);
+  if (!args.image) throw new DistillError('--executor k8s needs --image <a container image with the distill CLI on its PATH> (docs/distributed.md).', 2);
   if (!args.volumeClaim) throw new DistillError('--executor k8s needs --volume-claim <a ReadWriteMany PersistentVolumeClaim for the store> (docs/distributed.md).', 2);
   return {
     image: String(args.image),

@@ -67,7 +67,7 @@ export function checkTeacherOut(out: string, runDir: string | undefined, force: 
   if (isTeacher) return others.length ? 'teacher+other' : 'teacher';
   if (!force) {
     throw new DistillError(
-      `--out ${out} exists and is not a distill teacher folder (it holds ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}): nothing was written. ` +
+      `--out ${out} exists and is not a teacher folder written by distill (it holds ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}): nothing was written. ` +
         "Choose another --out, or pass --force to add the teacher's files to it (its other files are kept).",
       2,
     );
@@ -147,11 +147,11 @@ export const pretrainCommand: CliCommand = {
       .option('image-root', { type: 'string', describe: "folder the annotation file's image paths are relative to" })
       .option('preset', { type: 'string', describe: `teacher preset (default <dataset>-teacher where it exists, else emoji-teacher; emoji-teacher: ${resolveConfig({ container: ctx.container, preset: 'emoji-teacher' }).schedule.epochs} epochs, glyphs-teacher: ${resolveConfig({ container: ctx.container, preset: 'glyphs-teacher' }).schedule.epochs} epochs)` })
       .option('config', { type: 'string', describe: 'YAML or JSON file of config keys over the preset (student.overrides for the tower sizes, ...)' })
-      .option('out', { type: 'string', describe: 'teacher folder to write (default teachers/<dataset>-teacher); an existing folder must be a distill teacher folder (or use --force), never the run folder' })
+      .option('out', { type: 'string', describe: 'teacher folder to write (default teachers/<dataset>-teacher); an existing folder must be a teacher folder written by distill (or use --force), never the run folder' })
       .option('epochs', { type: 'number', describe: 'epochs (default: the preset\'s)' })
       .option('max-steps', { type: 'number', describe: 'stop after this many steps' })
       .option('seed', { type: 'number', describe: 'seed (default 0)' })
-      .option('force', { type: 'boolean', default: false, describe: "write into an --out folder that is not a distill teacher folder (its other files are kept)" })
+      .option('force', { type: 'boolean', default: false, describe: "write into an --out folder that is not a teacher folder written by distill (its other files are kept)" })
       .option('threads', { type: 'number', describe: 'onnxruntime threads (0 = all cores)' })
       .option('run-dir', { type: 'string', describe: 'training run folder (default runs/<dataset>-teacher-<time>)' })
       .option('resume', { type: 'boolean', default: false, describe: 'resume the run in --run-dir' })

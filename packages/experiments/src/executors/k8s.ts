@@ -4,7 +4,7 @@ import YAML from 'yaml';
 import type { ClusterOptions, TaskArray } from './tasks.js';
 
 export interface K8sOptions extends ClusterOptions {
-  /** The container image with distill installed (`distill` on its PATH). */
+  /** The container image with the distill CLI on its PATH (`distill` on its PATH). */
   image: string;
   /** The PersistentVolumeClaim that holds the store (ReadWriteMany: every pod mounts it). */
   volumeClaim: string;
@@ -25,7 +25,7 @@ export const K8S_TASK_ENV = 'DISTILL_TASK';
  * each pod runs `distill <task args>` with its completion index as the task, the store on the volume claim.
  */
 export function renderIndexedJob(array: TaskArray, opts: K8sOptions): Record<string, unknown> {
-  if (!opts.image) throw new DistillError('--executor k8s needs --image <container image with distill installed>.', 2);
+  if (!opts.image) throw new DistillError('--executor k8s needs --image <container image with the distill CLI on its PATH>.', 2);
   if (!opts.volumeClaim) throw new DistillError('--executor k8s needs --volume-claim <a ReadWriteMany PersistentVolumeClaim for the store>.', 2);
   const mount = opts.mount ?? K8S_MOUNT;
   const distill = opts.distill ?? ['distill'];
