@@ -7,7 +7,9 @@ import { initRuntime, l2NormalizeRows, tf, tfOps } from '@distill/core';
 import { loadGlove, loadMobileNetV2 } from '@distill/pretrained';
 import { mobilenetV2Specs, mobilenetV2Tower } from '@distill/student-architectures';
 import { OnnxTeacher } from '@distill/teacher-adapters';
-import { exportHeadsTeacher, HEADS_TEACHER_DEFAULTS, headSpecs, imageHead, textEncoder, wordIds, wordTable, wordTokenizerJson, type HeadsTeacherConfig } from './heads-teacher.js';
+import { computeRecall, headline } from '@distill/eval';
+import type { Dataset, SplitData } from '@distill/core';
+import { exportHeadsTeacher, HEADS_TEACHER_DEFAULTS, headSpecs, imageHead, textEncoder, trainHeads, wordIds, wordTable, wordTokenizerJson, type HeadsTeacherConfig } from './heads-teacher.js';
 
 const glove = loadGlove();
 const CAPTIONS = ['red heart', 'A cat face with tears of joy!', 'house with garden, outline', 'man and woman holding hands', 'qzxv unknownword star', 'donkey cupcake parachute'];
@@ -75,4 +77,45 @@ describe('teacher v3 export: the ONNX folder computes what the heads compute (an
     expect(maxDiff(gotTxt, want.txt)).toBeLessThan(1e-4);
     expect(maxDiff(gotTxt1, want.txt.subarray(0, 16))).toBeLessThan(1e-4);
   });
+});
+
+describe('teacher v3 pretrain: the val/test recall it records is the one distill evaluates the teacher with', () => {
+  // The ONNX teacher adapter L2-normalises embeddings and @distill/eval ranks by dot products; pretrain's
+  // own figures must do the same (they once ranked raw head outputs: glyphs v3 recorded test RSUM 88.66
+  // where the shipped folder evaluates to 176.08).
+  const WORDS = 'red heart car house cat dog blue tree sun moon star fish green hand flag box'.split(' ');
+  const split = (n: number, seed: number): SplitData => {
+    let s = seed;
+    const r = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const images = Array.from({ length: n }, (_, i) => ({ id: `i${seed}-${i}`, path: `x${i}.png` }));
+    const captions = images.flatMap((_, i) => [0, 1].map(() => ({ text: Array.from({ length: 1 + Math.floor(r() * 4) }, () => WORDS[Math.floor(r() * WORDS.length)]).join(' '), image: i })));
+    return { images, captions } as SplitData;
+  };
+  const feats = (n: number, seed: number) => {
+    let s = seed;
+    return Float32Array.from({ length: n * 24 }, () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 4 - 2);
+  };
+
+  it('trainHeads reports test recall over L2-normalised embeddings of its best heads', async () => {
+    await initRuntime('wasm', { quiet: true });
+    const dataset = { name: 'tiny', manifestHash: 'x', imageRoot: '/nonexistent', splits: { train: split(16, 1), val: split(40, 2), test: split(40, 3) } } as unknown as Dataset;
+    const c: Partial<HeadsTeacherConfig> = { hidden: 16, dim: 8, maxTextLength: 4, epochs: 1, batchSize: 8, seed: 5 };
+    const r = await trainHeads(dataset, { train: feats(16, 11), val: feats(40, 12), test: feats(40, 13) }, c, {});
+    const cfg = { ...HEADS_TEACHER_DEFAULTS, ...c };
+    const test = dataset.splits.test;
+    const { ids, mask } = wordIds(test.captions.map((x) => x.text), glove.index, cfg.maxTextLength);
+    const wt = wordTable();
+    const [images, texts] = tf.tidy(() => {
+      const p = Object.fromEntries(Object.entries(r.params).map(([k, v]) => [k, tf.tensor(v.data, v.shape)]));
+      const o = tfOps();
+      const im = imageHead(o, p, cfg, tf.tensor2d(feats(40, 13), [40, 24]));
+      const tx = textEncoder(o, p, cfg, tf.tensor2d(wt.data, wt.shape), tf.tensor2d(ids, [test.captions.length, cfg.maxTextLength], 'int32'), tf.tensor2d(mask, [test.captions.length, cfg.maxTextLength]));
+      return [im.dataSync() as Float32Array, tx.dataSync() as Float32Array];
+    });
+    const t2i = test.captions.map((x) => x.image);
+    const want = headline(computeRecall(l2NormalizeRows(images, 8), l2NormalizeRows(texts, 8), 8, t2i, { engine: 'js' }));
+    const raw = headline(computeRecall(images, texts, 8, t2i, { engine: 'js' }));
+    expect(raw.rsum, 'the fixture must tell normalised from raw ranking apart').not.toBeCloseTo(want.rsum, 3);
+    for (const k of Object.keys(want) as (keyof typeof want)[]) expect(r.test![k], k).toBeCloseTo(want[k], 6);
+  }, 60_000);
 });

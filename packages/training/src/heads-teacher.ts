@@ -15,7 +15,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Graph, Sym, encodeModel } from '@distill/autodiff';
-import { atomicWriteJson, createLogger, createProgress, DistillError, encodeSafetensors, graphOps, OnnxRunner, readSafetensors, sha256, tf, tfOps, type Dataset, type Logger, type Ops, type RetrievalMetrics, type TensorParams } from '@distill/core';
+import { atomicWriteJson, createLogger, createProgress, DistillError, encodeSafetensors, graphOps, l2NormalizeRows, OnnxRunner, readSafetensors, sha256, tf, tfOps, type Dataset, type Logger, type Ops, type RetrievalMetrics, type TensorParams } from '@distill/core';
 import { distillCacheDir, ImageLoader } from '@distill/data';
 import { computeRecall, headline } from '@distill/eval';
 import { loadGlove, loadMobileNetV2 } from '@distill/pretrained';
@@ -263,7 +263,7 @@ function rngOf(seed: number) {
   };
 }
 
-/** Embeddings of a split with the current heads (image rows, caption rows), L2-normalised by the evaluator. */
+/** Embeddings of a split with the current heads (image rows, caption rows), as the heads give them (not normalised: see headsRecall). */
 function embedSplit(c: HeadsTeacherConfig, vars: Record<string, tf.Tensor>, glove: tf.Tensor, feats: Float32Array, fdim: number, ids: Int32Array, mask: Float32Array, nT: number) {
   return tf.tidy(() => {
     const o = tfOps();
@@ -281,11 +281,20 @@ function embedSplit(c: HeadsTeacherConfig, vars: Record<string, tf.Tensor>, glov
   });
 }
 
+/**
+ * Recall@K of the heads' raw embeddings as distill evaluates a teacher: rows L2-normalised first (the heads
+ * train on cosine similarity; the ONNX teacher adapter normalises what image.onnx / text.onnx return), since
+ * computeRecall ranks by plain dot products. Without it a caption's norm decides its rank.
+ */
+export function headsRecall(images: Float32Array, texts: Float32Array, dim: number, textToImage: Int32Array | number[]): RetrievalMetrics {
+  return headline(computeRecall(l2NormalizeRows(images, dim), l2NormalizeRows(texts, dim), dim, textToImage, { engine: 'tf' })) as RetrievalMetrics;
+}
+
 function evalSplit(c: HeadsTeacherConfig, vars: Record<string, tf.Tensor>, glove: tf.Tensor, feats: Float32Array, fdim: number, dataset: Dataset, split: string, index: Map<string, number>): RetrievalMetrics {
   const caps = dataset.splits[split].captions;
   const { ids, mask } = wordIds(caps.map((x) => x.text), index, c.maxTextLength);
   const { images, texts } = embedSplit(c, vars, glove, feats, fdim, ids, mask, caps.length);
-  return headline(computeRecall(images, texts, c.dim, caps.map((x) => x.image), { engine: 'tf' })) as RetrievalMetrics;
+  return headsRecall(images, texts, c.dim, caps.map((x) => x.image));
 }
 
 /** Trains the heads on cached trunk features (tfjs, Adam with decoupled weight decay, cosine schedule); keeps the best epoch by val RSUM. */
