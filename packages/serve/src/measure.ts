@@ -10,17 +10,7 @@ export async function encoderLatency(model: OnnxModel, batch: number, reps: numb
   const S = model.spec.imageSize;
   const px = new Rng(1).normalArray(batch * 3 * S * S);
   const texts = Array.from({ length: batch }, (_, i) => `a red heart number ${i} with a smiling face`);
-  const time = async (f: () => Promise<unknown>) => {
-    await f();
-    await f();
-    const ts: number[] = [];
-    for (let r = 0; r < reps; r++) {
-      const t0 = performance.now();
-      await f();
-      ts.push(performance.now() - t0);
-    }
-    return median(ts);
-  };
+  const time = async (f: () => Promise<unknown>) => (await spreadOf(f, reps)).median;
   return { image: await time(() => model.encodeImages(px, batch)), text: await time(() => model.encodeTexts(texts)) };
 }
 
