@@ -74,10 +74,11 @@ function dilate2(x: tf.Tensor4D): tf.Tensor4D {
 }
 
 /** Input gradient of conv2dSameNhwc, as one forward Conv2D of (dilated) dy with the flipped, in/out-swapped filter. */
-function backpropInput(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: [number, number, number, number], stride: 1 | 2): tf.Tensor4D {
-  const [kh, kw] = w.shape;
-  const [, H, W] = xShape;
-  const wf = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [kh, kw, cout, cin]
+/**
+ * dy of a 'same' convolution laid out for the input gradient as a stride-1 'valid' convolution with the
+ * flipped filter: dilated (stride 2), cropped where it overhangs, and the explicit pads to put around it.
+ */
+function dyForInputGrad(dy: tf.Tensor4D, kh: number, kw: number, H: number, W: number, stride: 1 | 2): { dd: tf.Tensor4D; pads: [[0, 0], [number, number], [number, number], [0, 0]] } {
   const d = stride === 2 ? dilate2(dy) : dy;
   const [pt] = samePad(H, kh, stride);
   const [pl] = samePad(W, kw, stride);
@@ -87,7 +88,15 @@ function backpropInput(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: [number, number,
   const right = W - 1 + pl - (d.shape[2] - 1);
   let dd = d;
   if (bottom < 0 || right < 0) dd = tf.slice(d, [0, 0, 0, 0], [-1, d.shape[1] + Math.min(bottom, 0), d.shape[2] + Math.min(right, 0), -1]);
-  return tf.conv2d(dd, wf, 1, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
+  return { dd, pads: [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]] };
+}
+
+function backpropInput(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: [number, number, number, number], stride: 1 | 2): tf.Tensor4D {
+  const [kh, kw] = w.shape;
+  const [, H, W] = xShape;
+  const wf = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [kh, kw, cout, cin]
+  const { dd, pads } = dyForInputGrad(dy, kh, kw, H, W, stride);
+  return tf.conv2d(dd, wf, 1, pads);
 }
 
 /**
@@ -139,17 +148,8 @@ export function depthwiseConv2dSameNhwc(x: tf.Tensor4D, w: tf.Tensor4D, stride: 
         const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
         const [, H, W] = sx.shape;
         // dx: like backpropInput, one channel at a time
-        const d = s === 2 ? dilate2(dy) : dy;
-        const [pt] = samePad(H, kh, s);
-        const [pl] = samePad(W, kw, s);
-        const top = kh - 1 - pt;
-        const left = kw - 1 - pl;
-        const bottom = H - 1 + pt - (d.shape[1] - 1);
-        const right = W - 1 + pl - (d.shape[2] - 1);
-        let dd = d;
-        if (bottom < 0 || right < 0) dd = tf.slice(d, [0, 0, 0, 0], [-1, d.shape[1] + Math.min(bottom, 0), d.shape[2] + Math.min(right, 0), -1]);
-        dd = tf.pad(dd, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
-        const dx = tf.depthwiseConv2d(dd, tf.reverse(sw, [0, 1]) as tf.Tensor4D, 1, 'valid');
+        const { dd, pads } = dyForInputGrad(dy, kh, kw, H, W, s);
+        const dx = tf.depthwiseConv2d(tf.pad(dd, pads), tf.reverse(sw, [0, 1]) as tf.Tensor4D, 1, 'valid');
         // dw: patches [M, C, T] (channel-major, as identityFilter orders them) times dy [M, C, 1], summed over M
         const patches = tf.reshape(tf.depthwiseConv2d(sx, identityFilter(kh, kw, C), s, 'same'), [-1, C, T]);
         const g = tf.sum(tf.mul(patches, tf.reshape(dy, [-1, C, 1])), 0); // [C, T]
