@@ -8,20 +8,9 @@ import { OnnxModel, VectorIndex, exportStudent } from '@distill/serve';
 import { createStudent, trainWholeWordTokenizer } from '@distill/student-architectures';
 import { saveStudent } from '@distill/training';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runCli } from '../main.js';
+import { distillInProcess } from '../run-cli.test-util.js';
 
-async function distill(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
-  try {
-    return { code: await runCli(argv), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const distill = distillInProcess;
 
 const tmp = mkdtempSync(join(tmpdir(), 'distill-eval-queries-'));
 const index = join(tmp, 'index');

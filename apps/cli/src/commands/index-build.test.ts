@@ -15,23 +15,9 @@ import { createStudent, trainWordPieceTokenizer } from '@distill/student-archite
 import { saveStudent } from '@distill/training';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { runCli } from '../main.js';
+import { distillInProcess } from '../run-cli.test-util.js';
 
-async function distill(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const old = { ...process.env };
-  Object.assign(process.env, env);
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
-  try {
-    return { code: await runCli(argv), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.env = old;
-  }
-}
+const distill = distillInProcess;
 
 const BIN = join(repoRoot(), 'apps', 'cli', 'bin', 'distill.js');
 /** The real program in a child process (what a user runs). */

@@ -12,20 +12,9 @@ import { exportStudent } from '@distill/serve';
 import { createStudent, trainWordPieceTokenizer } from '@distill/student-architectures';
 import { saveStudent } from '@distill/training';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runCli } from '../main.js';
+import { distillInProcess } from '../run-cli.test-util.js';
 
-async function distill(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
-  try {
-    return { code: await runCli(argv), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const distill = distillInProcess;
 
 const CHROMIUM = process.env.DISTILL_CHROMIUM ?? '/usr/bin/chromium';
 const BROWSER = existsSync(CHROMIUM) || process.env.DISTILL_REQUIRE_BROWSER === '1';
