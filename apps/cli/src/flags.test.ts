@@ -12,6 +12,7 @@ import { DEFAULT_CONFIG, resolveConfig, TRAIN_BACKENDS, TRAIN_DEVICES } from '@d
 import { describe, expect, it, vi } from 'vitest';
 import yargs, { type Argv } from 'yargs';
 import type { CliCommand, CliContext } from './command.js';
+import { experimentFlags } from './commands/experiment.js';
 import { buildContainer } from './container.js';
 import { camel, configOverrides, FLAGS, FROM_TABLE, groupFlags, resumeFolder } from './flags.js';
 import { runCli } from './main.js';
@@ -146,6 +147,17 @@ describe('the flag table', () => {
       expect(valueAt(JSON.parse(r.stdout), f.config!), argv.join(' ')).toEqual(v);
     }
   }, 60_000);
+
+  it('distill experiment: the table flags set every run; --threads stays per process, not config', () => {
+    expect(experimentFlags({ dataset: 'glyphs', dataRoot: 'd', imageRoot: 'i', size: 'small', teacher: 'glyphs-v2', backend: 'onnx', device: 'webgpu', threads: 2, preset: 'glyphs', seeds: '3' })).toEqual({
+      dataset: { name: 'glyphs', dataRoot: 'd', imageRoot: 'i' },
+      teacher: { name: 'glyphs-v2' },
+      student: { preset: 'small' },
+      backend: 'onnx',
+      device: 'webgpu',
+    });
+    expect(() => experimentFlags({ dataset: ['a', 'b'] })).toThrow('--dataset was given 2 times (a, b); give it once.');
+  });
 
   it('train, teacher pretrain and experiment show the same Dataset, Device and Run groups', async () => {
     const section = (help: string, heading: string) => help.split(`\n${heading}\n`)[1]?.split('\n\n')[0] ?? '';
