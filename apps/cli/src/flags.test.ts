@@ -176,6 +176,13 @@ describe('the flag table', () => {
   }, 60_000);
 });
 
+describe('teacher pretrain --kind heads', () => {
+  it('refuses the table flags it has no use for, instead of ignoring them', async () => {
+    const r = await distill(['teacher', 'pretrain', '--kind', 'heads', '--backend', 'onnx', '--max-steps', '3']);
+    expect([r.code, r.stderr.split('\n')[0]]).toEqual([2, 'distill: --kind heads does not use --max-steps, --backend: drop them.']);
+  });
+});
+
 describe('--resume <dir>', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'distill-flags-'));
   const notRun = join(tmp, 'not-a-run');
