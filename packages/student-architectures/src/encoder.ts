@@ -49,6 +49,8 @@ export interface Encoder<I = tf.Tensor4D | TokenizedBatch> {
 export interface FrozenPart {
   /** Width of the trunk's output. */
   dim: number;
+  /** A hash of what the trunk computes (its weights' bytes and its config): part of any cache key of its outputs. */
+  fingerprint(): string;
   /** Pixels -> [B, dim], constants only. */
   trunk<T>(o: Ops<T>, pixels: T): T;
   /** [B, dim] -> the tower's output, over the tower's parameters. */

@@ -134,3 +134,34 @@ describe('mobilenet-glove on the onnx engine', () => {
     expect(gloveTokenizerJson(8)).toMatchObject({ truncation: { max_length: 8 } });
   });
 });
+
+describe("imageInput 'features': the frozen trunk once per image, the steps on its outputs", () => {
+  it('trunkFeatures + a features step give the embeddings and gradients of a pixels step', async () => {
+    const s = createStudent('mobilenet-glove', { preset: 'tiny', embedDim: 16, seed: 4, maxLength: 8, overrides: { image: { imageSize: 32, hidden: 24 }, text: { hidden: 24 } } });
+    const onPixels = new OnnxStudentEngine(s, { threads: 1 });
+    const onFeatures = new OnnxStudentEngine(s, { threads: 1, imageInput: 'features' });
+    const B = 3;
+    const S = 32;
+    const px = Float32Array.from({ length: B * 3 * S * S }, (_, i) => 0.5 + 0.5 * Math.cos(i * 0.21));
+    const feats = await onFeatures.trunkFeatures(B, async (idx) => px.slice(idx[0] * 3 * S * S, (idx[idx.length - 1] + 1) * 3 * S * S), { batch: 2 });
+    expect(feats.length).toBe(B * 96);
+    const batch = s.tokenize(['red heart', 'a donkey', 'moon and star']);
+    const L = batch.ids.shape[1];
+    const ids = batch.ids.dataSync() as Int32Array;
+    const mask = batch.mask.dataSync() as Int32Array;
+    const a = await onPixels.forward(px, ids, mask, B, L);
+    const b = await onFeatures.forward(feats, ids, mask, B, L);
+    const wI = Float32Array.from({ length: B * 16 }, (_, i) => Math.cos(i * 0.5));
+    const wT = Float32Array.from({ length: B * 16 }, (_, i) => Math.sin(i * 0.3));
+    const ga = await onPixels.backward(wI, wT);
+    const gb = await onFeatures.backward(wI, wT);
+    const worst = (x: ArrayLike<number>, y: ArrayLike<number>) => Array.from(x).reduce((m, v, i) => Math.max(m, Math.abs(v - y[i])), 0);
+    expect(worst(a.image, b.image)).toBeLessThan(1e-5);
+    expect(worst(a.text, b.text)).toBe(0);
+    for (const v of s.variables()) expect(worst(ga.get(v.name)!, gb.get(v.name)!), v.name).toBeLessThan(1e-5);
+    await expect(new OnnxStudentEngine(createStudent('vit-glove', { embedDim: 8, seed: 0 }), { imageInput: 'features' }).trunkFeatures(1, async () => new Float32Array(3 * 64 * 64))).rejects.toThrow(/needs an image tower with a frozen trunk/);
+    await onPixels.release();
+    await onFeatures.release();
+    s.dispose();
+  });
+});

@@ -1,5 +1,6 @@
-import type { Ops, TensorParams } from '@distill/core';
-import { loadMobileNetV2, mobilenetV2Config, type MobileNetV2Block } from '@distill/pretrained';
+import { readFileSync } from 'node:fs';
+import { sha256, type Ops, type TensorParams } from '@distill/core';
+import { loadMobileNetV2, MOBILENET_V2_FILE, mobilenetV2Config, type MobileNetV2Block } from '@distill/pretrained';
 import { defineEncoder, type FrozenPart, type ImageEncoder, type TowerOutput } from './encoder.js';
 import type { ParamSpec } from './params.js';
 
@@ -31,6 +32,12 @@ export interface MobileNetV2TowerConfig {
 
 export const MOBILENET_V2_DEFAULTS: MobileNetV2TowerConfig = { imageSize: 224, layer: 'last', numChannels: 3 };
 const FROZEN_HIDDEN = 512;
+
+let assetHash: string | undefined;
+/** sha256 of the converted MobileNetV2 file's bytes (once per process). */
+function assetSha(): string {
+  return (assetHash ??= sha256(readFileSync(MOBILENET_V2_FILE)));
+}
 
 const BLOCKS: MobileNetV2Block[] = mobilenetV2Config().blocks;
 const HEAD = mobilenetV2Config().head;
@@ -152,6 +159,7 @@ export function createMobileNetV2(config: Partial<MobileNetV2TowerConfig>): Imag
   // f = GELU(fc(LayerNorm(pool(trunk(x))))), the trunk constant
   const frozen: FrozenPart = {
     dim: mobilenetV2LayerDim(c.layer),
+    fingerprint: () => sha256(JSON.stringify({ v: 1, weights: assetSha(), imageSize: c.imageSize, layer: c.layer })),
     trunk: (o, x) => mobilenetV2Tower(o, frozenTrunkParams(o, x, c), { ...c, frozen: false }, x).features,
     head: (o, p, f) => ({ features: o.geluErf(o.linear(o.layerNorm(f, p['pool_norm.weight'], p['pool_norm.bias'], 1e-5), p['pool_fc.weight'], p['pool_fc.bias'])) }),
   };

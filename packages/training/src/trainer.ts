@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   createLogger,
   createProgress,
@@ -8,6 +9,7 @@ import {
   installWasmFastKernels,
   registryByKind,
   RunDirectory,
+  sha256,
   type Container,
   type Dataset,
   type Evaluator,
@@ -16,7 +18,7 @@ import {
   type RuntimeInfo,
   type SplitData,
 } from '@distill/core';
-import { ImageLoader, ImagePairSampler, isEmojiDataset, PairSampler, primeDatasetImages, type DatasetOptions } from '@distill/data';
+import { distillCacheDir, hashDatasetImages, ImageLoader, ImagePairSampler, isEmojiDataset, PairSampler, primeDatasetImages, type DatasetOptions } from '@distill/data';
 import { headline } from '@distill/eval';
 import { GLOVE_INIT, gloveTokenizerJson, loadTokenizer, pairDef, trainWholeWordTokenizer, wordInitLine, type DualEncoderStudent, type TokenizerJson, type StudentRegistryConfig, type TextTokenizer, type WeightRecord } from '@distill/student-architectures';
 import { BatchMaker, lossHooks } from './batch.js';
@@ -192,6 +194,20 @@ export async function prepareDataset(slice: TrainConfig['dataset'] | Pick<TrainC
   return { ...ds, splits };
 }
 
+/**
+ * Where a frozen image trunk's outputs for the train split are cached, keyed by content: the trunk's
+ * fingerprint (its weights' bytes, its config), the student's preprocessing, every image's bytes
+ * (hashDatasetImages) and the split's size. Undefined for a student without a frozen trunk.
+ */
+export function frozenTrunkCache(student: DualEncoderStudent, dataset: Dataset, cfg: Pick<TrainConfig, 'dataset'>): { file: string; key: string } | undefined {
+  const frozen = student.imageEncoder.frozen;
+  if (!frozen) return undefined;
+  const dir = distillCacheDir();
+  const images = hashDatasetImages(dataset, { cacheDir: dir, skipBadImages: cfg.dataset.skipBadImages });
+  const key = sha256(JSON.stringify({ v: 1, trunk: frozen.fingerprint(), pre: student.preprocess, images: images.digest, n: dataset.splits.train.images.length }));
+  return { file: join(dir, 'trunk-features', `student-train-${key.slice(0, 24)}.safetensors`), key };
+}
+
 /** The student pair chosen by name in the student registry, with the run's tokenizer and the teacher's dim. */
 export async function createStudentFor(o: TrainConfig['student'], x: { embedDim: number; seed: number; tokenizer?: TextTokenizer; container: Container }): Promise<DualEncoderStudent> {
   const reg = registryByKind<StudentRegistryConfig, DualEncoderStudent>(x.container, 'student');
@@ -261,7 +277,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions & TrainSetup): 
   if (student.initReport.text) log.info(`text init: ${wordInitLine(student.initReport.text)}`);
   const loader = new ImageLoader(dataset, student.preprocess, { memoryCache: true, skipBadImages: cfg.dataset.skipBadImages, cacheDir: isEmojiDataset(dataset) ? undefined : run.path('..', '.image-cache'), logger: log });
   await primeDatasetImages(dataset, loader);
-  const trainImages = engine.trainImages ? await engine.trainImages(trainSplit, loader, 'train', log) : loader;
+  const trainImages = engine.trainImages ? await engine.trainImages(trainSplit, loader, 'train', { log, cache: frozenTrunkCache(student, dataset, cfg) }) : loader;
   const batches = new BatchMaker(trainSplit, student.tokenizer!, cfg.student.maxLength, trainImages, teacher && { ...teacher.train, dim: embedDim });
   const sampler =
     cfg.sampling === 'images'
