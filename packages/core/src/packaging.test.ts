@@ -81,6 +81,11 @@ describe.each(workspaces.map((w) => [relative(root, w), w]))('%s as a published 
     expect(offending).toEqual([]);
   });
 
+  it('keeps tests, test utilities and benches out of dist (tsconfig.lib.json excludes all three)', () => {
+    const lib = readFileSync(join(dir, 'tsconfig.lib.json'), 'utf8');
+    for (const p of ['src/**/*.test.ts', 'src/**/*.test-util.ts', 'src/**/*.bench.ts']) expect(lib).toContain(`"${p}"`);
+  });
+
   it('its README shows an example (a ```js block to run, or the CLI\'s ```sh commands)', () => {
     const readme = readFileSync(join(dir, 'README.md'), 'utf8');
     expect(readme).toMatch(/^```(js|sh)$/m);
