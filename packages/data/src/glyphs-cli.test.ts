@@ -10,7 +10,7 @@ import { repoRoot } from '@distill/core';
 const root = repoRoot();
 const distill = (args: string[], env: Record<string, string>) =>
   spawnSync(process.execPath, [join(root, 'apps', 'cli', 'bin', 'distill.js'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, ...env } });
-const haveTeacher = existsSync(join(root, 'packages', 'training', 'assets', 'teachers', 'emoji-teacher-v1', 'student.json'));
+const haveTeacher = existsSync(join(root, 'packages', 'teacher-adapters', 'assets', 'teachers', 'emoji-teacher-v1', 'student.json'));
 
 describe('distill data / train with glyphs', { timeout: 240_000 }, () => {
   it('data build glyphs --sample writes a build; data info glyphs shows its splits, captions, licences and no Tabler', () => {

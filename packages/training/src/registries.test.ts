@@ -1,7 +1,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { registryByKind, type Teacher } from '@distill/core';
+import { createContainer, registryByKind, type Teacher } from '@distill/core';
+import { register as registerTeacherAdapters } from '@distill/teacher-adapters';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from './config.js';
 import { createTrainingContainer, EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR, GLYPHS_TEACHER_V3_DIR, loadPlugins, resolvePlugin } from './registries.js';
@@ -37,6 +38,12 @@ describe('createTrainingContainer', () => {
 });
 
 describe('teachers by name', () => {
+  it('every teacher comes from @distill/teacher-adapters: the built-ins add none beside its register()', () => {
+    const only = createContainer();
+    registerTeacherAdapters(only);
+    expect(registryByKind(createTrainingContainer(), 'teacher').names()).toEqual(registryByKind(only, 'teacher').names());
+  });
+
   it('emoji is the embedded saved student; a saved-student folder is accepted under any name; unknown names list the entries', async () => {
     const c = createTrainingContainer();
     const t = (await createTeacher({ name: 'emoji' }, { container: c })) as Teacher;
