@@ -9,7 +9,7 @@
  * Keep in step with docs/architecture.md (the layering check reads both).
  */
 const LAYERS = [
-  ['autodiff'],
+  ['autodiff', 'base'],
   ['core'],
   ['data', 'balancer', 'eval', 'losses', 'pretrained'],
   ['student-architectures'],

@@ -22,6 +22,8 @@ const BEGIN = '<!-- layering:begin (generated: node tools/ci/layering.mjs --writ
 const END = '<!-- layering:end -->';
 /** What "installs a runtime" means: the engines core runs models with. */
 const RUNTIMES = ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', 'onnxruntime-node', 'onnxruntime-web'];
+/** Packages that must install none of RUNTIMES (they depend on @distill/base, not @distill/core). */
+const RUNTIME_FREE = ['autodiff', 'base', 'balancer', 'data', 'pretrained'];
 
 const t0 = Date.now();
 const bin = join(root, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
@@ -94,6 +96,7 @@ for (const n of names) {
 }
 const runtimes = names.map((n) => {
   const r = installs(workspaces.find((w) => w.name === n));
+  if (RUNTIME_FREE.includes(n) && r.length) problems.push(`layering: ${n} must install no runtime, but its dependencies bring ${r.join(', ')} (depend on @distill/base, not @distill/core)`);
   return `${n.padEnd(width)}  ${r.length ? r.join(', ') : 'none'}`;
 });
 const layersLine = LAYERS.map((l) => (l.length > 1 ? `{${l.map((n) => `\`${n}\``).join(', ')}}` : `\`${l[0]}\``)).join(' < ');

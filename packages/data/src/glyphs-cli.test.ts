@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '@distill/core';
+import { repoRoot } from '@distill/base';
 
 // Through the CLI, as a user runs it, on a sample build (DISTILL_GLYPHS_SAMPLE=12: the first 12 concepts of
 // each style, val/test of 6 concepts) in a fresh cache: the full build takes about a minute.
