@@ -7,6 +7,7 @@ export * from './parity.js';
 export * from './feature-store.js';
 export * from './teachers.js';
 export * from './feature-cache.js';
+export * from './feature-files.js';
 export * from './shards.js';
 export { EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR, GLYPHS_TEACHER_V3_DIR, EMBEDDED_TEACHERS } from './embedded-teachers.js';
 
