@@ -1,5 +1,5 @@
 import { freemem, totalmem } from 'node:os';
-import { DistillError, tf, type NamedVariable, type ParamGroup, type SplitData, readSafetensors } from '@distill/core';
+import { createProgress, DistillError, tf, type Logger, type NamedVariable, type ParamGroup, type SplitData, readSafetensors } from '@distill/core';
 import type { ImageLoader } from '@distill/data';
 import {
   createStudentFromConfig,
@@ -75,6 +75,11 @@ export interface StepEngine {
    * back for checkpoints). Elsewhere they stay on the host.
    */
   useMethodState?(state: Pick<MethodState, 'placeQueues'>): void;
+  /**
+   * What `step` takes for a split's images, by index: the loader's pixels, or (an onnx step over an image
+   * tower with a frozen trunk) the trunk's outputs, computed here once per image and kept in memory.
+   */
+  trainImages?(split: SplitData, loader: ImageLoader, splitName: string, log?: Logger): Promise<Pick<ImageLoader, 'load'>>;
   release(): Promise<void>;
 }
 
@@ -249,6 +254,24 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
 
   useMethodState(state: Pick<MethodState, 'placeQueues'>): void {
     if (this.onnx.resident) this.queues = state.placeQueues([...this.onnx.executionProviders]);
+  }
+
+  async trainImages(split: SplitData, loader: ImageLoader, splitName: string, log?: Logger): Promise<Pick<ImageLoader, 'load'>> {
+    if (this.onnx.imageInput !== 'features') return loader;
+    const n = split.images.length;
+    const t0 = Date.now();
+    const progress = createProgress({ label: 'frozen image trunk', total: n });
+    const feats = await this.onnx.trunkFeatures(n, (idx) => loader.load(idx, splitName), { onBatch: (k) => progress.tick(k) });
+    progress.done();
+    const F = feats.length / n;
+    log?.info(`frozen image trunk: ${n} ${splitName} images -> ${F}-d features in ${((Date.now() - t0) / 1000).toFixed(1)} s (the steps train the heads on them)`);
+    return {
+      load: async (indices: number[]) => {
+        const out = new Float32Array(indices.length * F);
+        indices.forEach((i, r) => out.set(feats.subarray(i * F, (i + 1) * F), r * F));
+        return out;
+      },
+    };
   }
 
   /** towers + losses forward -> balancer weights -> backward seeded with them -> AdamW. */

@@ -18,7 +18,7 @@ import {
 } from '@distill/core';
 import { ImageLoader, ImagePairSampler, isEmojiDataset, PairSampler, primeDatasetImages, type DatasetOptions } from '@distill/data';
 import { headline } from '@distill/eval';
-import { GLOVE_INIT, loadTokenizer, trainWholeWordTokenizer, wordInitLine, type DualEncoderStudent, type TokenizerJson, type StudentRegistryConfig, type TextTokenizer, type WeightRecord } from '@distill/student-architectures';
+import { GLOVE_INIT, gloveTokenizerJson, loadTokenizer, pairDef, trainWholeWordTokenizer, wordInitLine, type DualEncoderStudent, type TokenizerJson, type StudentRegistryConfig, type TextTokenizer, type WeightRecord } from '@distill/student-architectures';
 import { BatchMaker, lossHooks } from './batch.js';
 import { Checkpointer, engineCheckpoint, jsonCheckpoint, methodCheckpoint, MetricsLog, samplerCheckpoint } from './checkpointer.js';
 import type { TrainConfig } from './config.js';
@@ -160,12 +160,17 @@ export function trainStudentTokenizer(captions: readonly string[], o: Pick<Train
   return trainWholeWordTokenizer(captions, { vocabSize: o.vocabSize });
 }
 
-/** Tokenizer for the student: the textInit's own (undefined: the student loads it), else trainStudentTokenizer's (saved in the run; a resumed run keeps its own). */
+/**
+ * Tokenizer for the student: the textInit's own (undefined: the student loads it), the GloVe word-level one for a
+ * `glove` text tower, else trainStudentTokenizer's (saved in the run; a resumed run keeps its own).
+ */
 function studentTokenizer(o: TrainConfig['student'], run: RunDirectory, train: SplitData): TextTokenizer | undefined {
   const path = run.path('tokenizer.json');
   if (o.textInit && o.textInit !== GLOVE_INIT) return undefined; // a Hugging Face folder brings its own
   if (existsSync(path)) return loadTokenizer(path, { maxLength: o.maxLength });
-  run.writeJson('tokenizer.json', trainStudentTokenizer(train.captions.map((c) => c.text), o));
+  // a text tower over the GloVe table reads its word-level vocabulary (every GloVe word, not only the captions')
+  const json = pairDef(o.pair)?.text === 'glove' ? (gloveTokenizerJson(o.maxLength) as unknown as TokenizerJson) : trainStudentTokenizer(train.captions.map((c) => c.text), o);
+  run.writeJson('tokenizer.json', json);
   return loadTokenizer(path, { maxLength: o.maxLength });
 }
 
@@ -256,7 +261,8 @@ export async function train(cfg: TrainConfig, opts: TrainOptions & TrainSetup): 
   if (student.initReport.text) log.info(`text init: ${wordInitLine(student.initReport.text)}`);
   const loader = new ImageLoader(dataset, student.preprocess, { memoryCache: true, skipBadImages: cfg.dataset.skipBadImages, cacheDir: isEmojiDataset(dataset) ? undefined : run.path('..', '.image-cache'), logger: log });
   await primeDatasetImages(dataset, loader);
-  const batches = new BatchMaker(trainSplit, student.tokenizer!, cfg.student.maxLength, loader, teacher && { ...teacher.train, dim: embedDim });
+  const trainImages = engine.trainImages ? await engine.trainImages(trainSplit, loader, 'train', log) : loader;
+  const batches = new BatchMaker(trainSplit, student.tokenizer!, cfg.student.maxLength, trainImages, teacher && { ...teacher.train, dim: embedDim });
   const sampler =
     cfg.sampling === 'images'
       ? new ImagePairSampler(trainSplit, cfg.batchSize, cfg.seed, cfg.dropLast)
