@@ -94,11 +94,11 @@ describe('the embedded glyphs teacher', () => {
     }
   });
 
-  it('the glyphs presets: teacher v2 trains without a teacher; the glyphs main job distils it with the baseline', () => {
+  it('the glyphs presets: teacher v2 trains without a teacher; the glyphs main job distils teacher v3 into mobilenet-glove with KD, with the baseline', () => {
     const t = resolveConfig({ container: builtins, preset: 'glyphs-teacher' });
     expect(t).toMatchObject({ losses: 'none', dataset: { name: 'glyphs' }, baseline: false, student: { pair: 'vit-bert', overrides: { image: { hiddenSize: 128 }, text: { hiddenSize: 128 } } } });
     const m = resolveConfig({ container: builtins, preset: 'glyphs' });
-    expect(m).toMatchObject({ losses: 'dsmd-official', dataset: { name: 'glyphs' }, teacher: { name: 'glyphs' }, baseline: true, student: { pair: 'vit-bert', preset: 'tiny' } });
+    expect(m).toMatchObject({ losses: 'kd', dataset: { name: 'glyphs' }, teacher: { name: 'glyphs' }, baseline: true, student: { pair: 'mobilenet-glove', preset: 'tiny' }, schedule: { epochs: 20, decayEpoch: 16 } });
   });
 });
 
