@@ -178,21 +178,21 @@ export const PRESETS: Record<string, DeepPartial<TrainConfig>> = {
   },
   /**
    * The main job on `glyphs` (`distill train --preset glyphs`): the embedded glyphs teacher (v3: frozen
-   * MobileNetV2 at 96 px + GloVe under trained heads) distilled with KD into the `tiny` mobilenet-glove (the
-   * same frozen parts at 32 px, an image encoder 5x faster; only its heads train, on the trunk's outputs
-   * computed once), with the no-teacher student of the same size and budget. KD was chosen by test RSUM
-   * among kd, none, clip-kd, dsmd-official and dsmd at 6 epochs; 30 epochs and 32 px among 12-30 epochs at
-   * 64 and 32 px (docs/glyphs.md).
+   * MobileNetV2 at 96 px + GloVe under trained heads) distilled with KD into the `small` mobilenet-glove (the
+   * same frozen parts at 64 px, the glyphs' own size; only its heads train, on the trunk's outputs computed
+   * once), with the no-teacher student of the same size and budget. KD was chosen by test RSUM among kd,
+   * none, clip-kd, dsmd-official and dsmd at 6 epochs; 64 px over 32 px (`tiny`, 5x faster image encoder) by
+   * everyday-query search (hit@5 56.5% against 43.5%) and the seed study (docs/glyphs.md).
    */
   glyphs: {
     dataset: { name: 'glyphs' },
     teacher: { name: 'glyphs' },
-    student: { pair: 'mobilenet-glove', preset: 'tiny' },
+    student: { pair: 'mobilenet-glove', preset: 'small' },
     losses: 'kd',
     sampling: 'images',
     lossOptions: { queueSize: 4096 },
     optimizer: { lr: 1e-3, weightDecay: 1e-4 },
-    schedule: { epochs: 30, decayEpoch: 24, decayFactor: 0.1, warmupSteps: 100 },
+    schedule: { epochs: 20, decayEpoch: 16, decayFactor: 0.1, warmupSteps: 100 },
     batchSize: 64,
     checkpointEvery: 200,
     baseline: true,
