@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildingFor } from './gather-grad-webgpu.js';
 import { GRADIENT_RULES } from './gradients.js';
 import { Graph, type Sym, customGradient, defineGradient, differentiableOps, gradientRule, noGradient, stopGradient } from './graph.js';
 import * as op from './ops.js';
@@ -22,6 +23,10 @@ const OnnxRunner = {
         const res = await session.run(f, outputs);
         return outputs.map((o) => res[o].data as Float32Array);
       },
+      /** The output tensors themselves (their dims and types), by name. */
+      async runTensors(feeds: Record<string, ort.Tensor>, outputs: string[]): Promise<ort.InferenceSession.OnnxValueMapType> {
+        return session.run(feeds, outputs);
+      },
       release: () => session.release(),
     };
   },
@@ -38,6 +43,25 @@ const rand = (n: number) => Float32Array.from({ length: n }, () => {
 });
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
+/** Ops whose outputs are bool tensors: the graph declares no bool dtype, so these are left out of `declaredValues`. */
+const BOOL_OPS = new Set(['Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'Equal', 'And']);
+
+/** Every value the graph's nodes (forward and backward) produce, bool comparisons excepted. */
+const declaredValues = (g: Graph): Sym[] =>
+  [...new Set(g.nodes.filter((n) => !BOOL_OPS.has(n.op)).flatMap((n) => n.outputs))].map((name) => g.values.get(name)!);
+
+/**
+ * Every declared value has the shape and dtype onnxruntime computes for it: later ops build on the declared
+ * shapes (sumTo, reshape, the saved activations' model inputs), so a wrong one is a wrong graph even where the
+ * final value happens to come out right. `res` holds the values of `declared` by name.
+ */
+function expectDeclaredShapes(declared: Sym[], res: ort.InferenceSession.OnnxValueMapType): void {
+  for (const s of declared) {
+    const t = res[s.name] as ort.Tensor;
+    expect([[...t.dims], t.type], `declared shape and dtype of ${s.name}`).toEqual([[...s.shape], s.dtype]);
+  }
+}
+
 async function check(
   shapes: number[][],
   onnxFn: (xs: Sym[]) => Sym,
@@ -53,11 +77,14 @@ async function check(
   const grads = g.gradients([loss], [g.scalar(1)], xs);
   // every gradient has its input's shape (a [10, 5] gradient for a [4, 5] input must not pass on its first 20 values)
   grads.forEach((gr, i) => expect([...gr.shape], `shape of the gradient of input ${i}`).toEqual(shapes[i]));
-  const runner = await OnnxRunner.create(g.encode([y, ...grads], ['y', ...xs.map((_, i) => `g${i}`)]), { threads: 1 });
+  const declared = declaredValues(g);
+  const runner = await OnnxRunner.create(g.encode([y, ...grads, ...declared], ['y', ...xs.map((_, i) => `g${i}`), ...declared.map((s) => s.name)]), { threads: 1 });
   const wData = rand(y.size);
   const feeds: Record<string, { data: Float32Array; dims: number[] }> = { w: { data: wData, dims: [...y.shape] } };
   shapes.forEach((s, i) => (feeds[`x${i}`] = { data: data[i], dims: s }));
   const [yOut, ...gOut] = await runner.run(feeds, ['y', ...xs.map((_, i) => `g${i}`)]);
+  const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v.data, v.dims)]));
+  expectDeclaredShapes(declared, await runner.runTensors(ortFeeds, declared.map((s) => s.name)));
   await runner.release();
 
   const tIn = shapes.map((s, i) => tf.tensor(data[i], s));
@@ -552,4 +579,87 @@ describe('gather gradient: exact sums of repeated ids at 1, 2 and 4 threads, wid
       });
     }
   }, 120_000);
+});
+
+describe('gradient graphs: the nodes a rule emits', () => {
+  /** The backward nodes' ops of loss = sum(f(inputs) * r), with `trainable[i]` saying which inputs need a gradient. */
+  function backwardOps(shapes: number[][], trainable: boolean[], f: (xs: Sym[]) => Sym): string[] {
+    const g = new Graph();
+    const xs = shapes.map((s, i) => g.input(`x${i}`, s, { requiresGrad: trainable[i] }));
+    const y = f(xs);
+    const loss = op.reduceSum(op.mul(y, g.input('r', [...y.shape])), y.shape.map((_, i) => i));
+    const n0 = g.nodes.length;
+    g.gradients([loss], [g.scalar(1)], xs.filter((_, i) => trainable[i]));
+    return g.nodes.slice(n0).map((n) => n.op);
+  }
+  const count = (ops: string[], name: string) => ops.filter((o) => o === name).length;
+
+  it('gemm: an input that needs no gradient (data, a frozen weight or bias) gets no gradient node', () => {
+    for (const [transA, transB] of [[false, false], [true, true]]) {
+      const gemm = ([a, b, c]: Sym[]) => op.gemm(a, b, c, { transA, transB });
+      const shapes = [transA ? [4, 3] : [3, 4], transB ? [5, 4] : [4, 5], [5]];
+      // loss = sum(y * r): y's own backward (Mul) emits no Gemm or ReduceSum, so each one here is the Gemm rule's
+      const wOnly = backwardOps(shapes, [false, true, false], gemm);
+      expect([count(wOnly, 'Gemm'), count(wOnly, 'ReduceSum')], 'weight only').toEqual([1, 0]);
+      const xOnly = backwardOps(shapes, [true, false, false], gemm);
+      expect([count(xOnly, 'Gemm'), count(xOnly, 'ReduceSum')], 'input only').toEqual([1, 0]);
+      const biasOnly = backwardOps(shapes, [false, false, true], gemm);
+      expect([count(biasOnly, 'Gemm'), count(biasOnly, 'ReduceSum')], 'bias only').toEqual([0, 1]);
+    }
+  });
+
+  it('conv2d: a data input gets no ConvTranspose, a frozen weight no weight-gradient Conv or Pad, a frozen bias no sum', () => {
+    const conv = ([x, w, b]: Sym[]) => op.conv2d(x, w, b, 2, [1, 0, 1, 1]);
+    const shapes = [[2, 3, 6, 5], [4, 3, 3, 3], [4]];
+    const wOnly = backwardOps(shapes, [false, true, false], conv);
+    expect(['ConvTranspose', 'Conv', 'Pad', 'ReduceSum'].map((o) => count(wOnly, o)), 'weight only').toEqual([0, 1, 1, 0]);
+    const xOnly = backwardOps(shapes, [true, false, false], conv);
+    expect(['ConvTranspose', 'Conv', 'Pad', 'ReduceSum'].map((o) => count(xOnly, o)), 'input only').toEqual([1, 0, 0, 0]);
+    const bOnly = backwardOps(shapes, [false, false, true], conv);
+    expect(['ConvTranspose', 'Conv', 'Pad', 'ReduceSum'].map((o) => count(bOnly, o)), 'bias only').toEqual([0, 0, 0, 1]);
+    // no padding at all: the weight gradient reads x as it is (no Pad node)
+    const unpadded = backwardOps([[2, 3, 5, 5], [4, 3, 3, 3]], [false, true], ([x, w]) => op.conv2d(x, w, undefined, 1, [0, 0, 0, 0]));
+    expect(count(unpadded, 'Pad')).toBe(0);
+  });
+
+  /** table [5, 3] (0..14), ids [2, 2]; returns the gradient of sum(gather(table, ids) * r) and (`shapes`) checks every declared shape. */
+  async function gatherGradient(ids: bigint[], device: 'cpu' | 'webgpu', shapes = true): Promise<{ grad: Float32Array; ops: string[] }> {
+    // built (and differentiated) for `device`, run on onnxruntime's CPU provider either way
+    const { g, gt, ops, declared } = buildingFor(device, () => {
+      const g = new Graph();
+      const table = g.input('t', [5, 3], { requiresGrad: true });
+      const y = op.gather(table, g.input('ids', [2, 2], { dtype: 'int64' }));
+      const r = g.input('r', [...y.shape]);
+      const n0 = g.nodes.length;
+      const [gt] = g.gradients([op.reduceSum(op.mul(y, r), [0, 1, 2])], [g.scalar(1)], [table]);
+      return { g, gt, ops: g.nodes.slice(n0).map((n) => n.op), declared: declaredValues(g) };
+    });
+    const runner = await OnnxRunner.create(g.encode([gt, ...declared], ['grad', ...declared.map((s) => s.name)]));
+    const res = await runner.runTensors(
+      {
+        t: new ort.Tensor('float32', Float32Array.from({ length: 15 }, (_, i) => i), [5, 3]),
+        ids: new ort.Tensor('int64', BigInt64Array.from(ids), [2, 2]),
+        r: new ort.Tensor('float32', Float32Array.from({ length: 12 }, (_, i) => i + 1), [2, 2, 3]),
+      },
+      ['grad', ...declared.map((s) => s.name)],
+    );
+    await runner.release();
+    if (shapes) expectDeclaredShapes(declared, res);
+    return { grad: (res.grad as ort.Tensor).data as Float32Array, ops };
+  }
+
+  // r = 1..12 as [2, 2, 3]: position n's row of dL/dy is [3n + 1, 3n + 2, 3n + 3]
+  it('gather gradient (CPU form): sorted ids summed in float64, every declared shape right (distinct ids: U = n)', async () => {
+    const { grad, ops } = await gatherGradient([4n, 0n, 2n, 1n], 'cpu');
+    expect(Array.from(grad)).toEqual([4, 5, 6, 10, 11, 12, 7, 8, 9, 0, 0, 0, 1, 2, 3]);
+    expect(['TopK', 'Unique', 'CumSum', 'ScatterND'].map((o) => count(ops, o))).toEqual([1, 1, 1, 1]);
+  });
+
+  it('gather gradient built for WebGPU: one-hot Gemm, no TopK/Unique/float64 kernels, the same sums', async () => {
+    const { grad, ops } = await gatherGradient([4n, 0n, 4n, 1n], 'webgpu');
+    expect(Array.from(grad)).toEqual([4, 5, 6, 10, 11, 12, 0, 0, 0, 0, 0, 0, 1 + 7, 2 + 8, 3 + 9]);
+    expect(['TopK', 'Unique', 'CumSum', 'ScatterND', 'Gemm'].map((o) => count(ops, o))).toEqual([0, 0, 0, 0, 1]);
+    const cpu = await gatherGradient([4n, 0n, 4n, 1n], 'cpu', false); // Unique's outputs are 3 long here, declared 4
+    expect(Array.from(cpu.grad)).toEqual(Array.from(grad));
+  });
 });
