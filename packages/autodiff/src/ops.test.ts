@@ -43,12 +43,24 @@ const rand = (n: number) => Float32Array.from({ length: n }, () => {
 });
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
-/** Ops whose outputs are bool tensors: the graph declares no bool dtype, so these are left out of `declaredValues`. */
+/** Ops whose outputs are bool tensors (the graph declares no bool dtype: their values are checked through a Cast). */
 const BOOL_OPS = new Set(['Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'Equal', 'And']);
 
-/** Every value the graph's nodes (forward and backward) produce, bool comparisons excepted. */
-const declaredValues = (g: Graph): Sym[] =>
-  [...new Set(g.nodes.filter((n) => !BOOL_OPS.has(n.op)).flatMap((n) => n.outputs))].map((name) => g.values.get(name)!);
+/**
+ * Every value the graph's nodes (forward and backward) produce, to be checked by `expectDeclaredShapes`; a bool
+ * comparison's value as a float Cast declared with the comparison's shape (added to the graph here: call it last).
+ */
+function declaredValues(g: Graph): Sym[] {
+  const nodes = [...g.nodes];
+  const values: Sym[] = [];
+  for (const n of nodes) {
+    for (const name of n.outputs) {
+      const s = g.values.get(name)!;
+      values.push(BOOL_OPS.has(n.op) ? g.emit('Cast', [s], [[...s.shape]], { attrs: { to: 1 }, dtype: 'float32' })[0] : s);
+    }
+  }
+  return [...new Set(values)];
+}
 
 /**
  * Every declared value has the shape and dtype onnxruntime computes for it: later ops build on the declared
@@ -225,6 +237,8 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
       [3, 2, 2, 7, 8, [1, 0, 2, 1]],
       [2, 3, 2, 6, 7, [0, 1, 1, 2]],
       [3, 3, 1, 5, 4, [2, 1, 0, 1]],
+      [2, 3, 1, 5, 6, [1, 0, 0, 0]], // one pad only (top): the weight gradient still pads x
+      [3, 2, 2, 6, 5, [0, 1, 0, 0]], // one pad only (left)
     ];
     for (const [kh, kw, s, H, W, [pt, pl, pb, pr]] of cases) {
       await check(
@@ -606,6 +620,13 @@ describe('gradient graphs: the nodes a rule emits', () => {
       const biasOnly = backwardOps(shapes, [false, false, true], gemm);
       expect([count(biasOnly, 'Gemm'), count(biasOnly, 'ReduceSum')], 'bias only').toEqual([0, 1]);
     }
+  });
+
+  it('add with broadcasting: a data input gets no summed-back gradient', () => {
+    const ops = backwardOps([[3, 4], [4]], [true, false], ([x, b]) => op.add(x, b));
+    expect(count(ops, 'ReduceSum')).toBe(0);
+    const both = backwardOps([[3, 4], [4]], [true, true], ([x, b]) => op.add(x, b));
+    expect(count(both, 'ReduceSum')).toBe(1);
   });
 
   it('conv2d: a data input gets no ConvTranspose, a frozen weight no weight-gradient Conv or Pad, a frozen bias no sum', () => {
