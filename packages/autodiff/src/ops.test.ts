@@ -684,3 +684,57 @@ describe('gradient graphs: the nodes a rule emits', () => {
     expect(Array.from(cpu.grad)).toEqual(Array.from(grad));
   });
 });
+
+describe('ops: shape checks and their messages, no-op shortcuts, negative axes', () => {
+  const g = new Graph();
+  let inputs = 0;
+  const x = (name: string, shape: number[]) => g.input(`${name}_${inputs++}`, shape);
+
+  it('gemm and matmul name the shapes that do not fit', () => {
+    expect(() => op.gemm(x('a3', [2, 3, 4]), x('b2', [4, 5]))).toThrow('gemm: needs 2-D inputs, got [2,3,4] and [4,5]');
+    expect(() => op.gemm(x('b1', [4, 5]), x('a1', [4]))).toThrow('gemm: needs 2-D inputs, got [4,5] and [4]');
+    expect(() => op.gemm(x('ta', [3, 4]), x('tb', [3, 4]), undefined, { transA: true, transB: true })).toThrow('gemm: inner sizes differ: [3,4]ᵀ @ [3,4]ᵀ');
+    expect(() => op.gemm(x('ua', [3, 4]), x('ub', [3, 4]), undefined, { transA: true })).not.toThrow();
+    expect(() => op.gemm(x('va', [3, 4]), x('vb', [3, 4]), undefined, { transB: true })).not.toThrow();
+    expect(op.gemm(x('wa', [4, 3]), x('wb', [5, 4]), undefined, { transA: true, transB: true }).shape).toEqual([3, 5]);
+    const msg = (a: number[], b: number[]) => `matmul: shapes [${a}] and [${b}] do not match (batched, same leading dims)`;
+    for (const [a, b] of [[[2, 3, 4], [2, 4, 5, 1]], [[3, 4], [4, 5]], [[2, 3, 4], [3, 4, 5]], [[2, 3, 4], [2, 5, 6]]]) {
+      expect(() => op.matmul(x(`m${a}`, a), x(`n${b}`, b))).toThrow(msg(a, b));
+    }
+    expect(op.matmul(x('ma', [2, 3, 4]), x('mb', [2, 4, 6])).shape).toEqual([2, 3, 6]);
+  });
+
+  it('split, conv2d and reshape errors; reshape and expand to the same shape emit nothing', () => {
+    const s = x('s', [2, 6]);
+    expect(() => op.split(s, -1, [2, 3])).toThrow('split: sizes [2,3] do not add up to 6');
+    expect(op.split(s, -1, [2, 4]).map((p) => p.shape)).toEqual([[2, 2], [2, 4]]);
+    expect(op.concat([s, s], -1).shape).toEqual([2, 12]);
+    expect(op.sliceAxis(s, -1, 1, 4).shape).toEqual([2, 3]);
+    const bad = (xs: number[], ws: number[], group = 1) => () => op.conv2d(x(`cx${xs}${ws}${group}`, xs), x(`cw${xs}${ws}${group}`, ws), undefined, 1, [0, 0, 0, 0], group);
+    expect(bad([1, 3, 5], [4, 3, 3, 3])).toThrow('conv2d: input [1,3,5] (NCHW) and weight [4,3,3,3] (OIHW) do not match');
+    expect(bad([1, 3, 5, 5], [4, 3, 3])).toThrow('conv2d: input [1,3,5,5] (NCHW) and weight [4,3,3] (OIHW) do not match');
+    expect(bad([1, 3, 5, 5], [4, 2, 3, 3])).toThrow(/do not match$/);
+    expect(bad([1, 4, 5, 5], [4, 2, 3, 3], 1.5)).toThrow('in 1.5 groups');
+    expect(bad([1, 4, 5, 5], [4, 4, 3, 3], 0)).toThrow(/do not match$/);
+    expect(bad([1, 6, 5, 5], [4, 2, 3, 3], 3)).toThrow('in 3 groups'); // O = 4 is not a multiple of 3
+    expect(bad([1, 6, 5, 5], [6, 3, 3, 3], 3)).toThrow('in 3 groups'); // C/k = 2, not 3
+    expect(bad([1, 6, 5, 5], [6, 2, 3, 3], 3)).not.toThrow();
+    const r = x('r', [2, 3]);
+    const n0 = g.nodes.length;
+    expect(op.reshape(r, [2, 3])).toBe(r);
+    expect(op.expand(r, [2, 3])).toBe(r);
+    expect(op.expand(r, [3])).toBe(r); // broadcasts to its own shape
+    expect(g.nodes.length).toBe(n0);
+    expect(op.reshape(r, [3, 2]).shape).toEqual([3, 2]);
+    expect(() => op.reshape(r, [4, 2])).toThrow('reshape: [2,3] (6 values) cannot become [4,2] (8)');
+    expect(() => op.expand(r, [4, 3])).toThrow('expand: shapes [2,3] and [4,3] do not broadcast');
+    expect(() => op.clip(r, 2, 1)).toThrow('clip: needs lo < hi, got 2 and 1');
+  });
+
+  it('linear on a rank-2 input is one Gemm; TensorFlow same pads', () => {
+    const n0 = g.nodes.length;
+    expect(op.linear(x('lx', [3, 4]), x('lw', [4, 5])).shape).toEqual([3, 5]);
+    expect(g.nodes.slice(n0).map((n) => n.op)).toEqual(['Gemm']);
+    expect([op.samePads(6, 3, 1), op.samePads(6, 3, 2), op.samePads(7, 3, 2), op.samePads(5, 1, 2), op.samePads(4, 5, 1)]).toEqual([[1, 1], [0, 1], [1, 1], [0, 0], [2, 2]]);
+  });
+});
