@@ -738,3 +738,18 @@ describe('ops: shape checks and their messages, no-op shortcuts, negative axes',
     expect([op.samePads(6, 3, 1), op.samePads(6, 3, 2), op.samePads(7, 3, 2), op.samePads(5, 1, 2), op.samePads(4, 5, 1)]).toEqual([[1, 1], [0, 1], [1, 1], [0, 0], [2, 2]]);
   });
 });
+
+describe('declared shapes where check() cannot run (no tfjs gradient)', () => {
+  it('GELU (erf): every value of the forward and backward graph has its declared shape', async () => {
+    const g = new Graph();
+    const x = g.input('x', [2, 3], { requiresGrad: true });
+    const y = op.geluErf(x);
+    g.gradients([op.reduceSum(y, [0, 1])], [g.scalar(1)], [x]);
+    const declared = declaredValues(g);
+    const runner = await OnnxRunner.create(g.encode(declared));
+    const res = await runner.runTensors({ x: new ort.Tensor('float32', rand(6), [2, 3]) }, declared.map((s) => s.name));
+    await runner.release();
+    expect(g.nodes.some((n) => n.op === 'Erf')).toBe(true);
+    expectDeclaredShapes(declared, res);
+  });
+});
