@@ -47,7 +47,7 @@ describe('distill doctor', () => {
   it('an unknown --backend is a usage error (exit 2) listing the choices', () => {
     const r = distill('doctor', '--backend', 'nope');
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/backend.*Given: "nope".*Choices: "auto", "tensorflow", "wasm", "cpu"/s);
+    expect(r.stderr).toMatch(/backend.*Given: "nope".*Choices: "auto", "onnx", "tensorflow", "wasm", "cpu"/s);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 });

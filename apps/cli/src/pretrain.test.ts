@@ -33,8 +33,8 @@ describe('distill teacher pretrain', () => {
     expect(p.stderr).toContain("Unknown preset 'huge'. Available: emoji, smoke, emoji-teacher, glyphs-teacher, glyphs, paper.");
     const r = distill('teacher', 'pretrain', '--resume');
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain('--resume needs --run-dir');
-    const m = distill('teacher', 'pretrain', '--resume', '--run-dir', join(tmp, 'no-such-run'));
+    expect(r.stderr).toContain('--resume needs the run folder: --resume <dir>');
+    const m = distill('teacher', 'pretrain', '--resume', join(tmp, 'no-such-run'));
     expect(m.status).toBe(2);
     expect(m.stderr).toContain('no-such-run does not exist');
   });
@@ -174,10 +174,12 @@ describe('distill teacher pretrain', () => {
     }
     expect(existsSync(join(runDir, 'run.lock'))).toBe(false);
     expect(JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'))).toMatchObject({ configHash: expect.any(String), config: { seed: 0, losses: 'none' } });
-    const seed = distill('teacher', 'pretrain', '--resume', '--run-dir', runDir, '--seed', '1');
+    const seed = distill('teacher', 'pretrain', '--resume', runDir, '--seed', '1');
     expect(seed.status).toBe(2);
     expect(seed.stderr).toContain(`Cannot resume ${runDir}: the config differs in seed 0 -> 1`);
-    const epochs = distill('teacher', 'pretrain', '--resume', '--run-dir', runDir, '--epochs', '3');
+    // the spelling of older versions (--run-dir <dir> --resume) still works, with a note
+    const epochs = distill('teacher', 'pretrain', '--run-dir', runDir, '--resume', '--epochs', '3');
+    expect(epochs.stderr).toContain(`'--run-dir ${runDir} --resume' is deprecated: write '--resume ${runDir}'.`);
     expect(epochs.status).toBe(2);
     expect(epochs.stderr).toMatch(/Cannot resume .*: the config differs in schedule\.epochs \d+ -> 3/);
   }, 400_000);

@@ -138,12 +138,12 @@ export class Graph {
 
   /** A constant (initializer); small constants with the same value are shared. */
   constant(values: ArrayLike<number>, shape: number[], dtype: OnnxDType = 'float32'): Sym {
-    const arr = Array.from(values);
-    const key = arr.length <= 16 ? `${dtype}:${shape}:${arr}` : undefined;
+    const key = values.length <= 16 ? `${dtype}:${shape}:${Array.from(values)}` : undefined;
     const hit = key && this.constCache.get(key);
     if (hit) return hit;
     const name = this.fresh('const');
-    const data = dtype === 'int64' ? BigInt64Array.from(arr.map((x) => BigInt(x))) : dtype === 'float64' ? Float64Array.from(arr) : Float32Array.from(arr);
+    // typed copies (a frozen pretrained table of millions of values is not walked through a JS array)
+    const data = dtype === 'int64' ? BigInt64Array.from(Array.from(values, (x) => BigInt(x))) : dtype === 'float64' ? new Float64Array(values) : new Float32Array(values);
     this.initializers.push({ name, dtype, dims: shape, data });
     const s = new Sym(this, name, shape, dtype, false);
     this.values.set(name, s);

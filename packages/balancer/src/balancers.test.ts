@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createContainer, registryOf, TOKENS, type Balancer } from '@distill/core';
+import { createContainer, registryOf, TOKENS, type Balancer } from '@distill/base';
 import { BALANCERS, createBalancer, DsmdOfficialBalancer, DsmdPaperBalancer, type BalancerConfig } from './balancers.js';
 import { register } from './index.js';
 

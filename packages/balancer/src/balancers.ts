@@ -1,4 +1,4 @@
-import { DistillError, type Balancer } from '@distill/core';
+import { DistillError, type Balancer } from '@distill/base';
 
 /** What one balancer call computed (for logs, plots and parity checks). */
 export interface BalancerTrace {

@@ -1,4 +1,4 @@
-import { registryOf, TOKENS, type Balancer, type Container } from '@distill/core';
+import { registryOf, TOKENS, type Balancer, type Container } from '@distill/base';
 import { BALANCERS, type BalancerConfig } from './balancers.js';
 
 export * from './balancers.js';

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from './shared.js';
+import { repoRoot } from '@distill/base';
 
 // What a published package needs, checked on the sources (tools/ci/pack-install.sh then packs, installs
 // and runs them for real): it ships dist/, it declares every package it imports, each README shows an
@@ -74,11 +74,16 @@ describe.each(workspaces.map((w) => [relative(root, w), w]))('%s as a published 
   it('finds no file through the repository at run time (repoRoot, apps/cli/bin, tools/, assets/ at the root)', () => {
     const offending: string[] = [];
     for (const f of runtimeSources(join(dir, 'src'))) {
-      if (f === join(root, 'packages/core/src/shared.ts')) continue; // defines repoRoot (for tests and dev tools)
+      if (f === join(root, 'packages/base/src/shared.ts')) continue; // defines repoRoot (for tests and dev tools)
       const text = code(f);
       if (/\brepoRoot\(|apps\/cli\/bin|['"`]tools\//.test(text)) offending.push(relative(root, f));
     }
     expect(offending).toEqual([]);
+  });
+
+  it('keeps tests, test utilities and benches out of dist (tsconfig.lib.json excludes all three)', () => {
+    const lib = readFileSync(join(dir, 'tsconfig.lib.json'), 'utf8');
+    for (const p of ['src/**/*.test.ts', 'src/**/*.test-util.ts', 'src/**/*.bench.ts']) expect(lib).toContain(`"${p}"`);
   });
 
   it('its README shows an example (a ```js block to run, or the CLI\'s ```sh commands)', () => {

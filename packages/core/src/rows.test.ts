@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { l2NormalizeOps, l2NormalizeRows } from './rows.js';
+import { l2NormalizeOps, l2NormalizeRows } from '@distill/base';
 import { tfOps } from './tensor-ops/index.js';
 
 describe('l2NormalizeRows', () => {

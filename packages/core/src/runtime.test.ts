@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DistillError } from './fs.js';
+import { DistillError } from '@distill/base';
 import { initRuntime, resetRuntimeForTests, tf, type Importer } from './runtime.js';
 
 // Simulate which optional engines import: the real `import()` for everything else.
@@ -34,7 +34,7 @@ describe('backend choice', () => {
       const rt = await initRuntime('auto', { quiet: true, importer });
       console.log(JSON.stringify({ rt, active: tf.getBackend(), wasmRegistered: !!tf.findBackend('wasm') }));
     `;
-    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['--conditions=@distill/source', '--import', 'tsx', '--input-type=module', '-e', child], { encoding: 'utf8' });
     const { rt, active, wasmRegistered } = JSON.parse(out.trim().split('\n').pop()!);
     expect(rt.backend).toBe('cpu');
     expect(active).toBe('cpu');

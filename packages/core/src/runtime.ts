@@ -1,8 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { DistillError } from './fs.js';
-import type { Logger } from './log.js';
+import { DistillError, type Logger } from '@distill/base';
 import { installWasmMatmulFix } from './wasm-matmul-fix.js';
 
 /**

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '@distill/core';
+import { repoRoot } from '@distill/base';
 
 const distill = (...args: string[]) => spawnSync(process.execPath, ['apps/cli/bin/distill.js', ...args], { cwd: repoRoot(), encoding: 'utf8' });
 

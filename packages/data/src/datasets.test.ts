@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createContainer, createLogger, registryOf, TOKENS, type Dataset, type Logger } from '@distill/core';
+import { createContainer, createLogger, registryOf, TOKENS, type Dataset, type Logger } from '@distill/base';
 import { imagePath, loadDataset, register, textToImage, type DatasetOptions } from './index.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'distill-data-'));

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
-import { createLogger, DistillError, sha256, type CaptionItem, type Dataset, type ImageItem, type Logger, type SplitData } from '@distill/core';
+import { createLogger, DistillError, sha256, type CaptionItem, type Dataset, type ImageItem, type Logger, type SplitData } from '@distill/base';
 
 /**
  * Loaders for the dataset formats users have. Every loader returns core's `Dataset`: per split, a list

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
-import { atomicWriteFile, atomicWriteJson, DistillError, Rng, sha256, type Dataset, type SplitData } from '@distill/core';
+import { atomicWriteFile, atomicWriteJson, DistillError, Rng, sha256, type Dataset, type SplitData } from '@distill/base';
 import { makeDataset } from './datasets.js';
 
 /**

@@ -3,14 +3,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '@distill/core';
+import { repoRoot } from '@distill/base';
 
 // Through the CLI, as a user runs it, on a sample build (DISTILL_GLYPHS_SAMPLE=12: the first 12 concepts of
 // each style, val/test of 6 concepts) in a fresh cache: the full build takes about a minute.
 const root = repoRoot();
 const distill = (args: string[], env: Record<string, string>) =>
   spawnSync(process.execPath, [join(root, 'apps', 'cli', 'bin', 'distill.js'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, ...env } });
-const haveTeacher = existsSync(join(root, 'packages', 'training', 'assets', 'teachers', 'emoji-teacher-v1', 'student.json'));
+const haveTeacher = existsSync(join(root, 'packages', 'teacher-adapters', 'assets', 'teachers', 'emoji-teacher-v1', 'student.json'));
 
 describe('distill data / train with glyphs', { timeout: 240_000 }, () => {
   it('data build glyphs --sample writes a build; data info glyphs shows its splits, captions, licences and no Tabler', () => {

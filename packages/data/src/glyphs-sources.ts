@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { DistillError } from '@distill/core';
+import { DistillError } from '@distill/base';
 
 /**
  * The inputs of the `glyphs` benchmark: npm packages that ship drawings plus names/annotations, read into

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import sharp from 'sharp';
-import { DistillError, sha256 } from '@distill/core';
+import { DistillError, sha256 } from '@distill/base';
 import {
   assignGlyphSplits,
   buildGlyphs,

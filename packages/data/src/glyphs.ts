@@ -2,7 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renam
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { acquireRunLock, atomicWriteFile, atomicWriteJson, createLogger, createProgress, DistillError, Rng, sha256, type Dataset, type Logger, type SplitData } from '@distill/core';
+import { acquireRunLock, atomicWriteFile, atomicWriteJson, createLogger, createProgress, DistillError, Rng, sha256, type Dataset, type Logger, type SplitData } from '@distill/base';
 import { makeDataset } from './datasets.js';
 import { GLYPHS_EXCLUDED, glyphConcepts, glyphSources, type GlyphConceptSource, type GlyphImageSource, type GlyphSourceInfo } from './glyphs-sources.js';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWriteJson, DistillError, sha256, type Dataset, type ImageItem, type Logger } from '@distill/core';
+import { atomicWriteJson, DistillError, sha256, type Dataset, type ImageItem, type Logger } from '@distill/base';
 import { imagePath } from './datasets.js';
 
 /**

@@ -1,4 +1,4 @@
-import { DistillError, Rng, type SplitData } from '@distill/core';
+import { DistillError, Rng, type SplitData } from '@distill/base';
 import type { PairBatch, SamplerState } from './sampler.js';
 
 /**

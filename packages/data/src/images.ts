@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { atomicWriteFile, createLogger, DistillError, sha256, type Dataset, type ImageItem, type ImagePreprocess, type Logger } from '@distill/core';
+import { atomicWriteFile, createLogger, DistillError, sha256, type Dataset, type ImageItem, type ImagePreprocess, type Logger } from '@distill/base';
 import { imagePath } from './datasets.js';
 
 /** The official DSMD preprocessing: Resize(256), CenterCrop(224), ImageNet mean/std. */

@@ -1,4 +1,4 @@
-import { createContainer, DistillError, registryOf, TOKENS, type Container, type Dataset } from '@distill/core';
+import { createContainer, DistillError, registryOf, TOKENS, type Container, type Dataset } from '@distill/base';
 import { loadDsmdList, loadJsonl, loadKarpathy, type DatasetOptions } from './datasets.js';
 import { EMOJI_DEFAULT, EMOJI_XSTYLE, loadEmoji } from './emoji.js';
 import { loadGlyphs } from './glyphs.js';

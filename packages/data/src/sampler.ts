@@ -1,4 +1,4 @@
-import { DistillError, Rng, type SplitData } from '@distill/core';
+import { DistillError, Rng, type SplitData } from '@distill/base';
 
 /**
  * Seeded, resumable batches of (image, caption) pairs. A sample is a caption row of the split

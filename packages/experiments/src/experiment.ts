@@ -8,7 +8,7 @@ import { runFingerprint, type RunFingerprint } from './fingerprint.js';
 import { svgBars, svgScatterPanels, svgSweep } from './plots.js';
 import { planExperiment } from './plan.js';
 import { defaultStore, reuseSummary, runScheduled, type RunOutcome, type Trainer } from './scheduler.js';
-import { loadSpec, type ExperimentSpec, type PlannedRow, type PlannedRun, type RunFlags, type Scale } from './spec.js';
+import { type ExperimentSpec, type PlannedRow, type PlannedRun, type RunFlags, type Scale } from './spec.js';
 import { chanceRsum, meanStd, pca, seededRandom, type RunRanks } from './stats.js';
 import { statisticsFromReplicates } from './verdicts.js';
 
@@ -367,13 +367,6 @@ function summaryTables(r: ExperimentResults): string {
 const refuseToTrain: Trainer = async (job) => {
   throw new DistillError(`Run '${job.label}' seed ${job.config.seed} has no result in the store (${job.dir}): its task did not finish. Submit the experiment again (only the missing tasks run), or see ${join(job.dir, 'train.log')}.`, 1);
 };
-
-/** The specs an experiment name stands for (`all` and other specs with `include` expand). */
-export function expandSpecs(nameOrPath: string): ExperimentSpec[] {
-  const spec = loadSpec(nameOrPath);
-  if (!spec.include) return [spec];
-  return spec.include.flatMap((n) => expandSpecs(n));
-}
 
 /**
  * `distill experiment <name>`: plan every row x seed, train what the store lacks (in parallel child

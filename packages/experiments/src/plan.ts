@@ -4,10 +4,9 @@ import { availableParallelism, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { atomicWriteJson, createLogger, DistillError, readJsonFile, sha256, type Container, type Logger } from '@distill/core';
 import { runRanks } from './evaluate.js';
-import { expandSpecs } from './experiment.js';
 import { fingerprintId, runFingerprint, type RunFingerprint } from './fingerprint.js';
 import { defaultStore, runDirOf, runScheduled, type RunOutcome, type Trainer } from './scheduler.js';
-import { findingLabels, planRows, type ExperimentSpec, type PlannedRow, type PlannedRun, type RunFlags, type Scale } from './spec.js';
+import { expandSpecs, findingLabels, planRows, type ExperimentSpec, type PlannedRow, type PlannedRun, type RunFlags, type Scale } from './spec.js';
 import type { RunRanks } from './stats.js';
 import type { TrainConfig } from '@distill/training';
 

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { DistillError } from '@distill/core';
 import { createStudentFor, methodFor } from '@distill/training';
 import { describe, expect, it } from 'vitest';
-import { expandSpecs } from './experiment.js';
-import { loadSpec, planRows, shippedSpecNames } from './spec.js';
+import { expandSpecs, loadSpec, planRows, shippedSpecNames } from './spec.js';
 import { createTrainingContainer as builtinsContainer } from '@distill/training';
 
 /** This test's own registries (the built-ins; there is no global container). */

@@ -126,6 +126,13 @@ export function loadSpec(nameOrPath: string): ExperimentSpec {
   return spec;
 }
 
+/** The specs an experiment name stands for (`all` and other specs with `include` expand). */
+export function expandSpecs(nameOrPath: string): ExperimentSpec[] {
+  const spec = loadSpec(nameOrPath);
+  if (!spec.include) return [spec];
+  return spec.include.flatMap((n) => expandSpecs(n));
+}
+
 /** What the command line sets for every run (--dataset, --teacher, --teacher-model, --size, ...). */
 export type RunFlags = DeepPartial<TrainConfig>;
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { DistillError, readSafetensors } from '@distill/core';
+import { DistillError, readSafetensors } from '@distill/base';
 
 /** GloVe word vectors: `vectors` is words.length x dim, row-major; `index` maps a word to its row. */
 export interface GloveVectors {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { DistillError, readSafetensors, readSafetensorsHeader } from '@distill/core';
+import { DistillError, readSafetensors, readSafetensorsHeader } from '@distill/base';
 import { ASSETS_DIR } from './glove.js';
 
 export const MOBILENET_V2_FILE = `${ASSETS_DIR}mobilenet-v2.safetensors`;

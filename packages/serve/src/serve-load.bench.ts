@@ -91,7 +91,7 @@ let server: ChildProcess | undefined;
 try {
   let index = arg('index', '');
   if (!index) {
-    const teacher = join(root, 'packages', 'training', 'assets', 'teachers', 'emoji-teacher-v1');
+    const teacher = join(root, 'packages', 'teacher-adapters', 'assets', 'teachers', 'emoji-teacher-v1');
     distill(['export', teacher, '--out', join(tmp, 'model')]);
     index = join(tmp, 'index');
     distill(['index', 'build', '--model', join(tmp, 'model'), '--dataset', 'emoji', '--split', 'test', '--out', index]);

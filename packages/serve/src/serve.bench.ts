@@ -29,7 +29,7 @@ const flag = (name: string) => argv.includes(`--${name}`);
 const threads = Number(arg('threads', String(cpus().length)));
 const sizes = String(arg('vectors', '100000')).split(',').map(Number);
 const nQueries = Number(arg('queries', '1000'));
-const TEACHER_DIR = fileURLToPath(new URL('../../training/assets/teachers/emoji-teacher-v1', import.meta.url));
+const TEACHER_DIR = fileURLToPath(new URL('../../teacher-adapters/assets/teachers/emoji-teacher-v1', import.meta.url));
 
 async function encoders(tmp: string): Promise<string[]> {
   const rows: string[] = [];

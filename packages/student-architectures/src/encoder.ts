@@ -37,6 +37,24 @@ export interface Encoder<I = tf.Tensor4D | TokenizedBatch> {
   forward(p: Params, input: I, training: boolean): EncoderOutput;
   /** Checkpoint weights this encoder accepts but does not use (e.g. an unused pooler). */
   ignorable?(name: string): boolean;
+  /**
+   * An image tower whose first part is frozen (constants, no parameters): `tower` = `head(trunk(x))`. The
+   * trunk's output [B, dim] depends on the pixels alone, so a trainer can compute it once per image and train
+   * the head on it (`OnnxStudentEngineOptions.imageFeatures`).
+   */
+  frozen?: FrozenPart;
+}
+
+/** The frozen first part of a tower and the trained rest (see `Encoder.frozen`). */
+export interface FrozenPart {
+  /** Width of the trunk's output. */
+  dim: number;
+  /** A hash of what the trunk computes (its weights' bytes and its config): part of any cache key of its outputs. */
+  fingerprint(): string;
+  /** Pixels -> [B, dim], constants only. */
+  trunk<T>(o: Ops<T>, pixels: T): T;
+  /** [B, dim] -> the tower's output, over the tower's parameters. */
+  head<T>(o: Ops<T>, p: TensorParams<T>, features: T): TowerOutput<T>;
 }
 export type ImageEncoder = Encoder<tf.Tensor4D>;
 export type TextEncoder = Encoder<TokenizedBatch>;

@@ -14,6 +14,7 @@ export * from './textcnn.js';
 export * from './hf.js';
 export * from './tokenizer.js';
 export * from './glove.js';
+export * from './glove-text.js';
 export * from './tokenizer-report.js';
 export * from './presets.js';
 export * from './student.js';

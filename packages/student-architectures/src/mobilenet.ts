@@ -1,6 +1,7 @@
-import type { Ops, TensorParams } from '@distill/core';
-import { mobilenetV2Config, type MobileNetV2Block } from '@distill/pretrained';
-import { defineEncoder, type ImageEncoder, type TowerOutput } from './encoder.js';
+import { readFileSync } from 'node:fs';
+import { sha256, type Ops, type TensorParams } from '@distill/core';
+import { loadMobileNetV2, MOBILENET_V2_FILE, mobilenetV2Config, type MobileNetV2Block } from '@distill/pretrained';
+import { defineEncoder, type FrozenPart, type ImageEncoder, type TowerOutput } from './encoder.js';
 import type { ParamSpec } from './params.js';
 
 /**
@@ -18,9 +19,25 @@ export interface MobileNetV2TowerConfig {
   /** The feature layer: `block_0` ... `block_16` (a block's output), `last` (the 1280-d conv), `head_0` / `head_1` (the dense head's hidden layers). */
   layer: string;
   numChannels: number;
+  /**
+   * Frozen: the trunk (to `layer`) is the converted ImageNet weights as constants, not parameters (no
+   * gradient, never updated, not saved: rebuilt from @distill/pretrained); the tower's parameters are a head
+   * over the pooled features, LayerNorm + linear to `hidden` + GELU (`hidden` is then the feature size).
+   * Training only forwards the trunk. Default false: every layer is a parameter (fine-tuned).
+   */
+  frozen?: boolean;
+  /** The frozen tower's head width (default 512). */
+  hidden?: number;
 }
 
 export const MOBILENET_V2_DEFAULTS: MobileNetV2TowerConfig = { imageSize: 224, layer: 'last', numChannels: 3 };
+const FROZEN_HIDDEN = 512;
+
+let assetHash: string | undefined;
+/** sha256 of the converted MobileNetV2 file's bytes (once per process). */
+function assetSha(): string {
+  return (assetHash ??= sha256(readFileSync(MOBILENET_V2_FILE)));
+}
 
 const BLOCKS: MobileNetV2Block[] = mobilenetV2Config().blocks;
 const HEAD = mobilenetV2Config().head;
@@ -55,6 +72,7 @@ function conv(name: string, k: number, cin: number, cout: number, depthwise = fa
 
 /** The parameters up to the feature layer (names as @distill/pretrained's loadMobileNetV2 gives them). */
 export function mobilenetV2Specs(c: MobileNetV2TowerConfig): ParamSpec[] {
+  if (c.frozen) return frozenHeadSpecs(c);
   const depth = depthOf(c.layer);
   const s: ParamSpec[] = conv('stem', 3, c.numChannels, 32);
   BLOCKS.forEach((b, i) => {
@@ -70,6 +88,30 @@ export function mobilenetV2Specs(c: MobileNetV2TowerConfig): ParamSpec[] {
     din = HEAD[h];
   }
   return s;
+}
+
+/** The frozen tower's trained head: LayerNorm + linear (its names do not clash with the trunk's `head.{i}`). */
+function frozenHeadSpecs(c: MobileNetV2TowerConfig): ParamSpec[] {
+  const F = mobilenetV2LayerDim(c.layer);
+  const H = c.hidden ?? FROZEN_HIDDEN;
+  return [
+    { name: 'pool_norm.weight', shape: [F], init: { kind: 'ones' } },
+    { name: 'pool_norm.bias', shape: [F], init: { kind: 'zeros' } },
+    { name: 'pool_fc.weight', shape: [F, H], init: { kind: 'normal', std: Math.sqrt(1 / F) } },
+    { name: 'pool_fc.bias', shape: [H], init: { kind: 'zeros' } },
+  ];
+}
+
+/** The converted trunk weights up to `c.layer` as constants of the engine (a frozen tower's trunk). */
+export function frozenTrunkParams<T>(o: Ops<T>, like: T, c: MobileNetV2TowerConfig): TensorParams<T> {
+  const { weights } = loadMobileNetV2();
+  const out: TensorParams<T> = {};
+  for (const s of mobilenetV2Specs({ ...c, frozen: false })) {
+    const w = weights[s.name];
+    if (!w || w.shape.join() !== s.shape.join()) throw new Error(`The MobileNetV2 asset has ${w ? `[${w.shape}]` : 'no tensor'} for ${s.name} (the tower needs [${s.shape}]).`);
+    out[s.name] = o.constant(like, w.data, w.shape);
+  }
+  return out;
 }
 
 /**
@@ -110,12 +152,19 @@ export function mobilenetV2Tower<T>(o: Ops<T>, p: TensorParams<T>, c: MobileNetV
 export function createMobileNetV2(config: Partial<MobileNetV2TowerConfig>): ImageEncoder {
   const c: MobileNetV2TowerConfig = { ...MOBILENET_V2_DEFAULTS, ...config };
   if (c.imageSize % 32) throw new Error(`MobileNetV2 imageSize ${c.imageSize} must be a multiple of 32 (96, 128, 160, 224, ...)`);
-  return defineEncoder({
-    type: 'mobilenet-v2',
-    modality: 'image',
-    featureDim: mobilenetV2LayerDim(c.layer),
-    config: c,
-    specs: () => mobilenetV2Specs(c),
-    tower: (o, p, x) => mobilenetV2Tower(o, p, c, x),
-  });
+  if (c.frozen && c.numChannels !== 3) throw new Error(`A frozen MobileNetV2 tower takes RGB pixels (numChannels 3), got ${c.numChannels}.`);
+  if (!c.frozen) {
+    return defineEncoder({ type: 'mobilenet-v2', modality: 'image', featureDim: mobilenetV2LayerDim(c.layer), config: c, specs: () => mobilenetV2Specs(c), tower: (o, p, x) => mobilenetV2Tower(o, p, c, x) });
+  }
+  // f = GELU(fc(LayerNorm(pool(trunk(x))))), the trunk constant
+  const frozen: FrozenPart = {
+    dim: mobilenetV2LayerDim(c.layer),
+    fingerprint: () => sha256(JSON.stringify({ v: 1, weights: assetSha(), imageSize: c.imageSize, layer: c.layer })),
+    trunk: (o, x) => mobilenetV2Tower(o, frozenTrunkParams(o, x, c), { ...c, frozen: false }, x).features,
+    head: (o, p, f) => ({ features: o.geluErf(o.linear(o.layerNorm(f, p['pool_norm.weight'], p['pool_norm.bias'], 1e-5), p['pool_fc.weight'], p['pool_fc.bias'])) }),
+  };
+  return {
+    ...defineEncoder({ type: 'mobilenet-v2', modality: 'image', featureDim: c.hidden ?? FROZEN_HIDDEN, config: c, specs: () => mobilenetV2Specs(c), tower: (o, p, x) => frozen.head(o, p, frozen.trunk(o, x)) }),
+    frozen,
+  };
 }

@@ -11,14 +11,14 @@
 import { OnnxRunner, OnnxTrainingRunner, Rng, graphOps, type GraphDropFn, type TensorParams } from '@distill/core';
 import { Graph, type Sym, type TrainingGraphs, onnxOps as op, buildingFor } from '@distill/autodiff';
 import { disposeDeviceTensor, loadOrt, readToHost, type FeedValue, type OrtTensor } from '@distill/core';
-import { studentEmbedding, type DualEncoderStudent } from './student.js';
+import { studentEmbedding, studentImageEmbeddingFromFeatures, type DualEncoderStudent } from './student.js';
 import { buildDropoutMaskGraph, dropoutKey } from './dropout-graph.js';
 
 /** Why a student cannot train on the onnx engine (undefined when it can: every registered pair can). */
 export function onnxSupport(student: DualEncoderStudent): string | undefined {
   const { image, text } = student.config;
-  if (!['vit', 'deit', 'resnet', 'mobilenet-v2'].includes(image.type)) return `the '${image.type}' image tower is not written for the onnx engine`;
-  if (!['bert', 'albert', 'textcnn'].includes(text.type)) return `the '${text.type}' text tower is not written for the onnx engine`;
+  if (!['vit', 'deit', 'resnet', 'mobilenet-v2', 'mobilenet-v2-frozen'].includes(image.type)) return `the '${image.type}' image tower is not written for the onnx engine`;
+  if (!['bert', 'albert', 'textcnn', 'glove'].includes(text.type)) return `the '${text.type}' text tower is not written for the onnx engine`;
   return undefined;
 }
 
@@ -63,7 +63,7 @@ export interface FusedStepGraphs {
  * loss components (`components` names them); `dropout` lists the mask inputs (dropout = x * mask,
  * as tf.dropout's scaling). `mode` 'fused' adds `fused` (see StepMode).
  */
-export function buildStudentGraphs(student: DualEncoderStudent, batch: number, textLength: number, head?: LossHead, mode: StepMode = 'split') {
+export function buildStudentGraphs(student: DualEncoderStudent, batch: number, textLength: number, head?: LossHead, mode: StepMode = 'split', imageInput: ImageInput = 'pixels') {
   const g = new Graph();
   const dropout: DropoutSite[] = [];
   const drop: GraphDropFn = (x, rate) => {
@@ -76,12 +76,14 @@ export function buildStudentGraphs(student: DualEncoderStudent, batch: number, t
   const inputs = vars.map((v, i) => g.input(`p${i}`, [...v.variable.shape], { requiresGrad: true }));
   const params: TensorParams<Sym> = Object.fromEntries(vars.map((v, i) => [v.name, inputs[i]]));
   const { crop } = student.preprocess;
-  const pixels = g.input('pixels', [batch, 3, crop, crop]);
   const ids = g.input('ids', [batch, textLength], { dtype: 'int64' });
   const mask = g.input('mask', [batch, textLength]);
   const o = graphOps({ drop });
   const normalize = student.normalizeInTraining; // false: the losses see the unnormalised projections (Table 6)
-  const image = studentEmbedding(o, student, 'image', params, pixels, { normalize });
+  const image =
+    imageInput === 'features'
+      ? studentImageEmbeddingFromFeatures(o, student, params, g.input('image_features', [batch, frozenDim(student)]), { normalize })
+      : studentEmbedding(o, student, 'image', params, g.input('pixels', [batch, 3, crop, crop]), { normalize });
   const text = studentEmbedding(o, student, 'text', params, { ids, mask }, { normalize });
   const comps = head ? head(g, { image, text }) : {};
   const components = Object.keys(comps);
@@ -112,6 +114,19 @@ export function buildStudentGraphs(student: DualEncoderStudent, batch: number, t
   const graphs = g.compileTraining(outputs, inputs);
   const savedFloats = graphs.saved.reduce((a, n) => a + (g.values.get(n)?.size ?? 0), 0);
   return { ...graphs, dropout, components, memory: { savedFloats, largestFloats, maskFloats, maskSites: dropout.length } };
+}
+
+/**
+ * What the training graphs take for images: 'pixels' [B, 3, crop, crop], or 'features' [B, F]: the output of
+ * the image tower's frozen trunk (`Encoder.frozen`), computed once per image by the caller
+ * (`OnnxStudentEngine.trunkFeatures`), so a step runs only the trained part.
+ */
+export type ImageInput = 'pixels' | 'features';
+
+function frozenDim(student: DualEncoderStudent): number {
+  const f = student.imageEncoder.frozen;
+  if (!f) throw new Error(`Student '${student.name}': imageFeatures needs an image tower with a frozen trunk (mobilenet-glove), not '${student.config.image.type}'.`);
+  return f.dim;
 }
 
 /** What one training step holds besides the weights, in float32 values (from the compiled graphs). */
@@ -188,6 +203,11 @@ export interface OnnxStudentEngineOptions {
   params?: Float32Array[];
   /** How steps run forward and backward (default 'split'; 'fused' holds about half the activations). */
   mode?: StepMode;
+  /**
+   * Train on the frozen trunk's outputs (default 'pixels'): `forward`/`forwardLoss` then take [B, F] trunk
+   * features where they take pixels (`trunkFeatures` computes them); inference (`encodeImages`) still takes pixels.
+   */
+  imageInput?: ImageInput;
 }
 
 type StudentRunner = {
@@ -244,6 +264,40 @@ export class OnnxStudentEngine {
     if (opts.params && opts.params.length !== vars.length) throw new Error(`OnnxStudentEngine: ${opts.params.length} parameter arrays for ${vars.length} variables`);
     this.params = opts.params ?? vars.map((v) => Float32Array.from(v.variable.dataSync() as Float32Array));
     this.resident = opts.resident ?? this.executionProviders[0] === 'webgpu';
+  }
+
+  /** What the training graphs take for images (OnnxStudentEngineOptions.imageInput). */
+  get imageInput(): ImageInput {
+    return this.opts.imageInput ?? 'pixels';
+  }
+
+  /**
+   * The frozen trunk's outputs [n, F] for images given by index (pixels from `load`, `batch` at a time): what
+   * `imageInput` 'features' trains on. Runs an inference graph of the trunk alone (constants, no weights fed).
+   */
+  async trunkFeatures(n: number, load: (indices: number[]) => Promise<Float32Array>, o: { batch?: number; onBatch?: (done: number) => void } = {}): Promise<Float32Array> {
+    const F = frozenDim(this.student);
+    const frozen = this.student.imageEncoder.frozen!;
+    const B = Math.max(1, Math.min(o.batch ?? 64, n));
+    const { crop } = this.student.preprocess;
+    const g = new Graph();
+    const px = g.input('pixels', [B, 3, crop, crop]);
+    const runner = await OnnxRunner.create(g.encode([frozen.trunk(graphOps(), px)], ['features']), { threads: this.opts.threads, executionProviders: this.opts.executionProviders });
+    const out = new Float32Array(n * F);
+    try {
+      for (let s = 0; s < n; s += B) {
+        const k = Math.min(B, n - s);
+        const pix = await load(Array.from({ length: k }, (_, i) => s + i));
+        const full = k === B ? pix : new Float32Array(B * 3 * crop * crop);
+        if (full !== pix) full.set(pix);
+        const [f] = await runner.run({ pixels: { data: full, dims: [B, 3, crop, crop] } }, ['features']);
+        out.set(f.subarray(0, k * F), s * F);
+        o.onBatch?.(k);
+      }
+    } finally {
+      await runner.release();
+    }
+    return out;
   }
 
   /** The device graphs are built for (the first execution provider). */
@@ -314,7 +368,7 @@ export class OnnxStudentEngine {
     const key = `${batch}x${length}${withHead ? '+loss' : ''}:${mode}`;
     let b = this.built.get(key);
     if (!b) {
-      b = buildingFor(this.graphDevice, () => buildStudentGraphs(this.student, batch, length, withHead ? this.opts.head : undefined, mode));
+      b = buildingFor(this.graphDevice, () => buildStudentGraphs(this.student, batch, length, withHead ? this.opts.head : undefined, mode, this.imageInput));
       this.built.set(key, b);
     }
     return b;
@@ -377,7 +431,7 @@ export class OnnxStudentEngine {
     const { Lp, ids64, maskF } = this.padText(ids, mask, batch, length);
     const crop = this.student.preprocess.crop;
     const feeds: Record<string, FeedValue> = {
-      pixels: { data: pixels, dims: [batch, 3, crop, crop] },
+      ...(this.imageInput === 'features' ? { image_features: { data: pixels, dims: [batch, frozenDim(this.student)] } } : { pixels: { data: pixels, dims: [batch, 3, crop, crop] } }),
       ids: { data: ids64, dims: [batch, Lp] },
       mask: { data: maskF, dims: [batch, Lp] },
     };

@@ -4,6 +4,7 @@ import { loadMobileNetV2 } from '@distill/pretrained';
 import { DistillError, Rng, tf, tfOps, type ImagePreprocess, type Ops, type TensorParams, type NamedVariable, type ParamGroup, type Student, type TokenizedBatch } from '@distill/core';
 import { createBert, type BertConfig } from './bert.js';
 import type { Encoder, ImageEncoder, TextEncoder } from './encoder.js';
+import { createGloveText, gloveTokenizerJson, gloveVocabSize, type GloveTextConfig } from './glove-text.js';
 import { GLOVE_INIT, loadDefaultWordVectors, vocabTokens, wordEmbeddingInit, type WordInitReport, type WordVectors } from './glove.js';
 import { encoderFromHfConfig, loadHfEncoder, readHfConfig } from './hf.js';
 import { projectEmbedding } from './ops.js';
@@ -22,9 +23,11 @@ export interface StudentConfig {
   embedDim: number;
   maxLength: number;
   image: { type: ImageEncoderType; config: ImageTowerConfig };
-  text: { type: TextEncoderType; config: BertConfig | TextCnnConfig };
+  text: { type: TextEncoderType; config: TextTowerConfig };
   preprocess: ImagePreprocess;
 }
+
+export type TextTowerConfig = BertConfig | TextCnnConfig | GloveTextConfig;
 
 export interface CreateStudentOptions {
   preset?: PresetName;
@@ -57,6 +60,8 @@ export interface CreateStudentOptions {
 const IMAGENET: Pick<ImagePreprocess, 'mean' | 'std'> = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 /** Keras MobileNetV2's preprocessing: pixels to [-1, 1] (the range its ImageNet blocks were trained on). */
 const MINUS_ONE_TO_ONE: Pick<ImagePreprocess, 'mean' | 'std'> = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
+/** nsfwjs's input range, [0, 1]: the frozen trunk sees pixels as teacher v3's does. */
+const UNIT: Pick<ImagePreprocess, 'mean' | 'std'> = { mean: [0, 0, 0], std: [1, 1, 1] };
 
 /** The name `imageInit` takes for MobileNetV2's converted ImageNet weights (`--image-init mobilenetv2`). */
 export const MOBILENETV2_INIT = 'mobilenetv2';
@@ -65,10 +70,11 @@ export type ImageTowerConfig = VitConfig | ResNetConfig | MobileNetV2TowerConfig
 
 function buildImage(type: ImageEncoderType, config: ImageTowerConfig): ImageEncoder {
   if (type === 'resnet') return createResNet(config as ResNetConfig);
-  if (type === 'mobilenet-v2') return createMobileNetV2(config as MobileNetV2TowerConfig);
+  if (type === 'mobilenet-v2' || type === 'mobilenet-v2-frozen') return createMobileNetV2(config as MobileNetV2TowerConfig);
   return createVit({ ...(config as VitConfig), distillationToken: type === 'deit' });
 }
-function buildText(type: TextEncoderType, config: BertConfig | TextCnnConfig): TextEncoder {
+function buildText(type: TextEncoderType, config: TextTowerConfig): TextEncoder {
+  if (type === 'glove') return createGloveText(config as GloveTextConfig);
   return type === 'textcnn' ? createTextCnn(config as TextCnnConfig) : createBert(config as BertConfig);
 }
 
@@ -91,8 +97,14 @@ export function resolveStudentConfig(pair: string, opts: Omit<CreateStudentOptio
   const maxLength = opts.maxLength ?? 30;
   let image: Record<string, unknown> = { ...IMAGE_PRESETS[preset][def.image] };
   let text: Record<string, unknown> = { ...TEXT_PRESETS[preset][def.text] };
+  if (def.image === 'mobilenet-v2-frozen' && opts.imageInit && opts.imageInit !== MOBILENETV2_INIT) {
+    throw new DistillError(`Pair '${pair}' keeps MobileNetV2's converted ImageNet trunk frozen: it takes no --image-init (got '${opts.imageInit}').`, 2);
+  }
+  if (def.text === 'glove' && opts.textInit) {
+    throw new DistillError(`Pair '${pair}' reads frozen GloVe word vectors already: it takes no --text-init (got '${opts.textInit}').`, 2);
+  }
   if (opts.imageInit === MOBILENETV2_INIT) {
-    if (def.image !== 'mobilenet-v2') throw new DistillError(`--image-init ${MOBILENETV2_INIT} starts a MobileNetV2 tower, but pair '${pair}' has a '${def.image}' image tower: use --student mobilenet-bert.`, 2);
+    if (def.image !== 'mobilenet-v2' && def.image !== 'mobilenet-v2-frozen') throw new DistillError(`--image-init ${MOBILENETV2_INIT} starts a MobileNetV2 tower, but pair '${pair}' has a '${def.image}' image tower: use --student mobilenet-bert.`, 2);
   } else if (opts.imageInit) {
     const hf = readHfConfig(opts.imageInit);
     if (hf.model_type !== def.image) throw new DistillError(`imageInit ${opts.imageInit} is a '${String(hf.model_type)}' checkpoint, but pair '${pair}' needs '${def.image}'.`, 2);
@@ -107,11 +119,16 @@ export function resolveStudentConfig(pair: string, opts: Omit<CreateStudentOptio
   image = { ...image, ...(opts.overrides?.image ?? {}) };
   text = { ...text, ...(opts.overrides?.text ?? {}) };
   const vocab = opts.tokenizerVocabSize ?? opts.vocabSize;
-  if (vocab !== undefined && !hfText) text.vocabSize = vocab;
+  if (def.text === 'glove') {
+    text.vocabSize = gloveVocabSize();
+    if (vocab !== undefined && vocab !== text.vocabSize) {
+      throw new DistillError(`Pair '${pair}' reads the GloVe word table (${String(text.vocabSize)} tokens), but its tokenizer has ${vocab}: use the word-level GloVe tokenizer (the trainer writes it; gloveTokenizerJson).`, 2);
+    }
+  } else if (vocab !== undefined && !hfText) text.vocabSize = vocab;
   if (hfText && vocab !== undefined && vocab > (text.vocabSize as number)) {
     throw new DistillError(`The tokenizer has ${vocab} tokens but the textInit checkpoint's vocabulary has ${String(text.vocabSize)}: use that checkpoint's tokenizer.json.`, 2);
   }
-  if (def.text !== 'textcnn' && maxLength > (text.maxPositionEmbeddings as number)) {
+  if ((def.text === 'bert' || def.text === 'albert') && maxLength > (text.maxPositionEmbeddings as number)) {
     throw new DistillError(`maxLength ${maxLength} exceeds the text encoder's maxPositionEmbeddings ${String(text.maxPositionEmbeddings)}.`, 2);
   }
   const crop = image.imageSize as number;
@@ -119,8 +136,8 @@ export function resolveStudentConfig(pair: string, opts: Omit<CreateStudentOptio
   return {
     pair, preset, embedDim: opts.embedDim, maxLength,
     image: { type: def.image, config: image as unknown as ImageTowerConfig },
-    text: { type: def.text, config: text as unknown as BertConfig | TextCnnConfig },
-    preprocess: { resize, crop, ...(def.image === 'mobilenet-v2' ? MINUS_ONE_TO_ONE : IMAGENET) },
+    text: { type: def.text, config: text as unknown as TextTowerConfig },
+    preprocess: { resize, crop, ...(def.image === 'mobilenet-v2' ? MINUS_ONE_TO_ONE : def.image === 'mobilenet-v2-frozen' ? UNIT : IMAGENET) },
   };
 }
 
@@ -230,10 +247,14 @@ function toTokenizer(t: CreateStudentOptions['tokenizer'], maxLength: number, te
  */
 export function createStudent(pair: string, opts: CreateStudentOptions): DualEncoderStudent {
   const maxLength = opts.maxLength ?? 30;
-  const tokenizer = toTokenizer(opts.tokenizer, maxLength, opts.textInit);
+  const glove = pairDef(pair)?.text === 'glove';
+  const tokenizer = toTokenizer(opts.tokenizer ?? (glove ? (gloveTokenizerJson(maxLength) as unknown as TokenizerJson) : undefined), maxLength, opts.textInit);
   const config = resolveStudentConfig(pair, { ...opts, maxLength, tokenizerVocabSize: tokenizer?.vocabSize });
   const init: { image?: Map<string, Float32Array>; text?: Map<string, Float32Array> } = {};
-  if (opts.imageInit === MOBILENETV2_INIT) init.image = mobilenetV2Init(config.image.config as MobileNetV2TowerConfig);
+  // a frozen trunk is the asset's weights as constants (nothing to start); a fine-tuned one starts from them
+  if (opts.imageInit === MOBILENETV2_INIT) {
+    if (config.image.type !== 'mobilenet-v2-frozen') init.image = mobilenetV2Init(config.image.config as MobileNetV2TowerConfig);
+  }
   else if (opts.imageInit) init.image = loadHfEncoder(opts.imageInit, config.image.config as unknown as Record<string, unknown>).values;
   let report: WordInitReport | undefined;
   if (opts.textInit === GLOVE_INIT) ({ values: init.text, report } = gloveTextInit(config, tokenizer, opts.seed, opts.wordVectors));
@@ -321,4 +342,17 @@ export function studentEmbedding<T>(o: Ops<T>, student: DualEncoderStudent, towe
   for (const [k, v] of Object.entries(p)) if (k.startsWith(prefix)) own[k.slice(prefix.length)] = v;
   const f = tower === 'image' ? student.imageEncoder.tower(o, own, input as T).features : student.textEncoder.tower(o, own, input as { ids: T; mask: T }).features;
   return projectEmbedding(o, p, `${tower}_proj`, f, opts.normalize ?? true);
+}
+
+/**
+ * The image embedding from the frozen trunk's output [B, F] of a tower that has one (`Encoder.frozen`): the
+ * tower's head, the projection, the L2 normalisation; equal to `studentEmbedding(..., 'image', ..., pixels)`
+ * for features = trunk(pixels).
+ */
+export function studentImageEmbeddingFromFeatures<T>(o: Ops<T>, student: DualEncoderStudent, p: TensorParams<T>, features: T, opts: { normalize?: boolean } = {}): T {
+  const frozen = student.imageEncoder.frozen;
+  if (!frozen) throw new Error(`Student '${student.name}': its image tower has no frozen trunk to take features from.`);
+  const own: TensorParams<T> = {};
+  for (const [k, v] of Object.entries(p)) if (k.startsWith('image.')) own[k.slice('image.'.length)] = v;
+  return projectEmbedding(o, p, 'image_proj', frozen.head(o, own, features).features, opts.normalize ?? true);
 }

@@ -36,14 +36,14 @@ describe('tokenizerReport', () => {
 });
 
 /**
- * The teachers shipped under packages/training/assets/teachers. The two listed here were trained with
+ * The teachers shipped under packages/teacher-adapters/assets/teachers. The two listed here were trained with
  * the score-based WordPiece of 2,000 entries before the whole-word tokenizer (issue 24), and keep their
  * tokenizer until new teachers replace them; any other teacher must keep the common words whole.
  */
 const LEGACY_TEACHERS = new Set(['emoji-teacher-v1', 'glyphs-teacher-v2']);
 
 describe('shipped teacher tokenizers', () => {
-  const root = join(import.meta.dirname, '..', '..', 'training', 'assets', 'teachers');
+  const root = join(import.meta.dirname, '..', '..', 'teacher-adapters', 'assets', 'teachers');
   const teachers = existsSync(root) ? readdirSync(root).filter((d) => existsSync(join(root, d, 'tokenizer.json'))) : [];
 
   it('are found', () => {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { createLogger, type Dataset, type Teacher } from '@distill/core';
 import { loadEmoji } from '@distill/data';
 import { afterAll, describe, expect, it } from 'vitest';
-import { extractTeacherFeatures, readFeatureCache } from './feature-cache.js';
+import { extractTeacherFeatures } from './feature-cache.js';
+import { readFeatureCache } from './feature-files.js';
 import type { PrecomputedTeacher } from './teachers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'distill-feature-cache-'));

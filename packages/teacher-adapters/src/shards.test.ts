@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { createLogger, type Dataset, type Teacher } from '@distill/core';
 import { loadEmoji } from '@distill/data';
 import { afterAll, describe, expect, it } from 'vitest';
-import { chunkPlan, extractOrShard, extractTeacherFeatures, type TeacherFeatures } from './feature-cache.js';
+import { extractOrShard, extractTeacherFeatures } from './feature-cache.js';
+import { chunkPlan, type TeacherFeatures } from './feature-files.js';
 import { isShardPending, parseShard, shardManifestFile, type ShardPending } from './shards.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'distill-shards-'));

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWriteJson, DistillError, readJsonFile, sha256, type Dataset, type Logger } from '@distill/core';
-import { chunkPlan, readFeatureCache, readFeatureChunk, writeFeatureCache, type TeacherFeatures } from './feature-cache.js';
+import { chunkPlan, readFeatureCache, readFeatureChunk, writeFeatureCache, type TeacherFeatures } from './feature-files.js';
 
 /**
  * Sharded teacher extraction (`distill teacher extract --shard i/N`): the extraction's chunks are dealt

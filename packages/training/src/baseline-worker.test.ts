@@ -16,14 +16,16 @@ const root = mkdtempSync(join(tmpdir(), 'distill-baseline-worker-'));
 const here = dirname(new URL(import.meta.url).pathname);
 
 // The experiment's no-teacher baseline runs in a child process started from this package's own file
-// (not the CLI by a repository path), and the embedded teacher is found relative to this package: both
-// must hold wherever @distill/training is installed.
+// (not the CLI by a repository path), and the embedded teacher is found relative to the package that ships
+// it (@distill/teacher-adapters): both must hold wherever @distill/training is installed.
 describe('files this package finds at run time', () => {
-  it('the embedded emoji teacher sits in the package (assets/, shipped through "files")', () => {
-    expect(EMOJI_TEACHER_DIR).toBe(join(here, '..', 'assets', 'teachers', 'emoji-teacher-v1'));
+  it('the embedded emoji teacher sits in @distill/teacher-adapters (assets/, shipped through "files"), not in this package', () => {
+    const adapters = join(here, '..', '..', 'teacher-adapters');
+    expect(EMOJI_TEACHER_DIR).toBe(join(adapters, 'assets', 'teachers', 'emoji-teacher-v1'));
     for (const f of ['student.json', 'model.safetensors', 'tokenizer.json']) expect(existsSync(join(EMOJI_TEACHER_DIR, f))).toBe(true);
-    const pkg = JSON.parse(readFileSync(join(here, '..', 'package.json'), 'utf8')) as { files: string[] };
+    const pkg = JSON.parse(readFileSync(join(adapters, 'package.json'), 'utf8')) as { files: string[] };
     expect(pkg.files).toEqual(expect.arrayContaining(['dist', 'assets']));
+    expect(existsSync(join(here, '..', 'assets'))).toBe(false);
   });
 
   it('the baseline worker is a file beside experiment.ts (tsx from sources, plain node from dist)', () => {

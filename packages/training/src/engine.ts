@@ -46,8 +46,10 @@ export async function chooseStudentEngine(
   const threads = opts.threads || cpus().length;
   const ep = await resolveDevice(device, opts.log);
   const on = ep === 'webgpu' ? 'WebGPU (weights, AdamW state and activations resident on the device)' : `${threads} CPU thread${threads > 1 ? 's' : ''}`;
-  opts.log.info(`engine: onnx (student towers and losses on onnxruntime-node, ${on})`);
-  return new OnnxStudentEngine(student, { threads, seed: opts.seed, head: opts.head, executionProviders: [ep] });
+  // a frozen image trunk runs once per training image, not in every step (OnnxStepEngine.trainImages)
+  const imageInput = student.imageEncoder.frozen ? 'features' : 'pixels';
+  opts.log.info(`engine: onnx (student towers and losses on onnxruntime-node, ${on}${imageInput === 'features' ? '; the frozen image trunk once per training image' : ''})`);
+  return new OnnxStudentEngine(student, { threads, seed: opts.seed, head: opts.head, executionProviders: [ep], imageInput });
 }
 
 let probed: Promise<WebGpuReport> | undefined;

@@ -9,7 +9,8 @@ import { mobilenetV2Specs, mobilenetV2Tower } from '@distill/student-architectur
 import { OnnxTeacher } from '@distill/teacher-adapters';
 import { computeRecall, headline } from '@distill/eval';
 import type { Dataset, SplitData } from '@distill/core';
-import { exportHeadsTeacher, HEADS_TEACHER_DEFAULTS, headSpecs, imageHead, textEncoder, trainHeads, wordIds, wordTable, wordTokenizerJson, type HeadsTeacherConfig } from './heads-teacher.js';
+import { exportHeadsTeacher, HEADS_TEACHER_DEFAULTS, headSpecs, imageHead, textEncoder, trainHeads, wordIds, type HeadsTeacherConfig } from './heads-teacher.js';
+import { gloveWordTable as wordTable, wordTokenizerJson } from '@distill/student-architectures';
 
 const glove = loadGlove();
 const CAPTIONS = ['red heart', 'A cat face with tears of joy!', 'house with garden, outline', 'man and woman holding hands', 'qzxv unknownword star', 'donkey cupcake parachute'];

@@ -19,7 +19,7 @@ import { atomicWriteJson, createLogger, createProgress, DistillError, encodeSafe
 import { distillCacheDir, ImageLoader } from '@distill/data';
 import { computeRecall, headline } from '@distill/eval';
 import { loadGlove, loadMobileNetV2 } from '@distill/pretrained';
-import { basicTokenize, mobilenetV2Depth, mobilenetV2LayerDim, mobilenetV2Specs, mobilenetV2Tower, SPECIAL_TOKENS, type MobileNetV2TowerConfig } from '@distill/student-architectures';
+import { basicTokenize, GLOVE_OFFSET, gloveWordTable, mobilenetV2Depth, poolWords, WORD_ATTENTION_WIDTH, wordTokenizerJson, mobilenetV2LayerDim, mobilenetV2Specs, mobilenetV2Tower, SPECIAL_TOKENS, type MobileNetV2TowerConfig } from '@distill/student-architectures';
 
 export interface HeadsTeacherConfig {
   /** Image side: the trunk's input size (a multiple of 32) and feature layer (block_0..block_16, last, head_0). */
@@ -47,30 +47,9 @@ export const HEADS_TEACHER_DEFAULTS: HeadsTeacherConfig = {
   epochs: 12, batchSize: 512, lr: 2e-3, weightDecay: 1e-4, temperature: 0.05, seed: 0,
 };
 
-const GLOVE_OFFSET = SPECIAL_TOKENS.length; // ids 0..4: [PAD] [UNK] [CLS] [SEP] [MASK] (trained rows), then the GloVe words (frozen)
 const UNK = SPECIAL_TOKENS.indexOf('[UNK]');
-/** Width of the attention-pooling scorer. */
-const ATTN = 64;
 
 // ---------------------------------------------------------------- tokenizer
-
-/** A tokenizer.json that keeps words whole: BERT normaliser + pre-tokeniser, WordPiece with whole words only. */
-export function wordTokenizerJson(words: string[], maxLength: number): Record<string, unknown> {
-  const vocab: Record<string, number> = {};
-  SPECIAL_TOKENS.forEach((t, i) => (vocab[t] = i));
-  words.forEach((w, i) => (vocab[w] = GLOVE_OFFSET + i));
-  return {
-    version: '1.0',
-    truncation: { direction: 'Right', max_length: maxLength, strategy: 'LongestFirst', stride: 0 },
-    padding: null,
-    added_tokens: SPECIAL_TOKENS.map((t, i) => ({ id: i, content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: true, lowercase: true },
-    pre_tokenizer: { type: 'BertPreTokenizer' },
-    post_processor: null,
-    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
-  };
-}
 
 /** Token ids as that tokenizer gives them (BERT's basic split, one id per word, [UNK] for others), truncated to L, padded with 0. */
 export function wordIds(texts: string[], index: Map<string, number>, L: number): { ids: Int32Array; mask: Float32Array; unk: number; words: number; truncated: number } {
@@ -102,7 +81,7 @@ export function headSpecs(c: HeadsTeacherConfig, featureDim: number, wordDim: nu
   if (c.imageHead === 'mlp') s.push(...lin('image_head.fc1', featureDim, c.hidden), ...lin('image_head.fc2', c.hidden, c.dim));
   else s.push(...lin('image_head.fc', featureDim, c.dim));
   const pooled = c.textEncoder === 'attention' ? 2 * wordDim : wordDim;
-  if (c.textEncoder === 'attention') s.push(...lin('text.attn', wordDim, ATTN), { name: 'text.attn_v', shape: [ATTN], init: { std: Math.sqrt(1 / ATTN) } });
+  if (c.textEncoder === 'attention') s.push(...lin('text.attn', wordDim, WORD_ATTENTION_WIDTH), { name: 'text.attn_v', shape: [WORD_ATTENTION_WIDTH], init: { std: Math.sqrt(1 / WORD_ATTENTION_WIDTH) } });
   s.push(...ln('text.norm', pooled), ...lin('text.fc1', pooled, c.hidden), ...lin('text.fc2', c.hidden, c.dim));
   return s;
 }
@@ -115,51 +94,12 @@ export function imageHead<T>(o: Ops<T>, p: TensorParams<T>, c: HeadsTeacherConfi
 }
 
 /**
- * The frozen word table: zero rows for the special tokens ([UNK] included: an unknown word adds nothing
- * to the pooled vector), then the GloVe vectors, int8-quantised per row (symmetric, scale = max |v| / 127):
- * `q` and `scale` are what text.onnx stores (3.2 MB instead of 12.8), `data` = q * scale is what training
- * and the exported graph both use, so they agree exactly.
- */
-export function wordTable(): { data: Float32Array; shape: [number, number]; q: Int8Array; scale: Float32Array } {
-  const g = loadGlove();
-  const n = GLOVE_OFFSET + g.words.length;
-  const E = g.dim;
-  const q = new Int8Array(n * E);
-  const scale = new Float32Array(n);
-  const data = new Float32Array(n * E);
-  for (let r = GLOVE_OFFSET; r < n; r++) {
-    const v = g.vectors.subarray((r - GLOVE_OFFSET) * E, (r - GLOVE_OFFSET + 1) * E);
-    const m = v.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
-    scale[r] = m > 0 ? m / 127 : 1;
-    for (let k = 0; k < E; k++) {
-      q[r * E + k] = Math.round(v[k] / scale[r]);
-      data[r * E + k] = Math.fround(q[r * E + k] * scale[r]);
-    }
-  }
-  return { data, shape: [n, E], q, scale };
-}
-
-/**
  * Text encoder: word vectors e [B, L, E] (rows of the frozen `table`), mask [B, L] -> [B, dim]. Pooling is
  * written without batch-sized reshapes (transposes and broadcasting), so the exported graph takes any batch.
  */
 export function textEncoder<T>(o: Ops<T>, p: TensorParams<T>, c: HeadsTeacherConfig, table: T, ids: T, mask: T): T {
-  const e = o.gather(table, ids); // [B, L, E]
-  const eT = o.transpose(e, [2, 0, 1]); // [E, B, L]: broadcasts with [B, L]
-  const count = o.maximumConst(o.reduceSum(mask, [1]), 1); // [B]
-  const mean = o.transpose(o.div(o.reduceSum(o.mul(eT, mask), [2]), count), [1, 0]); // [B, E]
-  let pooled = mean;
-  if (c.textEncoder === 'attention') {
-    // [B, L, H]. The same product either way: on the graph a broadcast MatMul (a 3-D linear reshapes to
-    // [B * L, E], a batch-sized constant the exported model could not keep); on tfjs a 2-D linear (tfjs-wasm's
-    // broadcast BatchMatMul misses XNNPACK and was ~10x slower here)
-    const h = o.tanh(o.engine === 'graph' ? o.add(o.matmul(e, p['text.attn.weight']), p['text.attn.bias']) : o.linear(e, p['text.attn.weight'], p['text.attn.bias']));
-    const s = o.reduceSum(o.mul(h, p['text.attn_v']), [2]); // [B, L]
-    const a = o.softmax(o.add(s, o.scale(o.sub(mask, o.scalar(mask, 1)), 1e4))); // padded positions -> 0
-    const attn = o.transpose(o.reduceSum(o.mul(eT, a), [2]), [1, 0]); // [B, E]
-    pooled = o.concat([attn, mean], 1);
-  }
-  const x = o.layerNorm(pooled, p['text.norm.weight'], p['text.norm.bias'], 1e-5);
+  const own = Object.fromEntries(Object.entries(p).filter(([k]) => k.startsWith('text.')).map(([k, v]) => [k.slice('text.'.length), v]));
+  const x = o.layerNorm(poolWords(o, own, c.textEncoder, table, ids, mask), p['text.norm.weight'], p['text.norm.bias'], 1e-5);
   return o.linear(o.geluErf(o.linear(x, p['text.fc1.weight'], p['text.fc1.bias'])), p['text.fc2.weight'], p['text.fc2.bias']);
 }
 
@@ -315,7 +255,7 @@ export async function trainHeads(dataset: Dataset, feats: Record<string, Float32
     });
     vars[s.name] = tf.variable(tf.tensor(data, s.shape), true, s.name);
   }
-  const wt = wordTable();
+  const wt = gloveWordTable();
   const glove = tf.tensor2d(wt.data, wt.shape);
   const allCaps = train.captions;
   const byImage: number[][] = train.images.map(() => []);
@@ -443,7 +383,7 @@ export function exportHeadsTeacher(out: string, c: HeadsTeacherConfig, params: R
   const maskInt = gt.input('attention_mask', [1, L], { dtype: 'int64' });
   const mask = gt.emit('Cast', [maskInt], [[1, L]], { attrs: { to: 1 }, dtype: 'float32' })[0];
   // the int8 table and its row scales: table = Cast(q) * scale
-  const wt = wordTable();
+  const wt = gloveWordTable();
   gt.initializers.push({ name: 'w.words.q', dtype: 'int8', dims: [...wt.shape], data: wt.q });
   const qSym = new Sym(gt, 'w.words.q', [...wt.shape], 'int8', false);
   gt.values.set('w.words.q', qSym);

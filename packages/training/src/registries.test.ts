@@ -1,7 +1,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { registryByKind, type Teacher } from '@distill/core';
+import { createContainer, registryByKind, type Teacher } from '@distill/core';
+import { register as registerTeacherAdapters } from '@distill/teacher-adapters';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from './config.js';
 import { createTrainingContainer, EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR, GLYPHS_TEACHER_V3_DIR, loadPlugins, resolvePlugin } from './registries.js';
@@ -25,10 +26,10 @@ const DATASET_PLUGIN = `export function register(c) {
 `;
 
 describe('createTrainingContainer', () => {
-  it('holds every package\'s entries plus the saved-student teachers of this package', () => {
+  it('holds every package\'s entries (the teachers all from teacher-adapters)', () => {
     const c = createTrainingContainer();
     expect(registryByKind(c, 'teacher').names()).toEqual(['clip', 'beit3', 'features', 'emoji', 'glyphs', 'glyphs-v2', 'glyphs-v3', 'student']);
-    expect(registryByKind(c, 'student').names()).toEqual(['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn', 'mobilenet-bert']);
+    expect(registryByKind(c, 'student').names()).toEqual(['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn', 'mobilenet-bert', 'mobilenet-glove', 'vit-glove']);
     expect(registryByKind(c, 'balancer').names()).toEqual(['dsmd-paper', 'dsmd-official', 'static', 'static-normalised']);
     expect(registryByKind(c, 'evaluator').names()).toEqual(['recall']);
     expect(registryByKind(c, 'dataset').names()).toContain('emoji');
@@ -37,6 +38,12 @@ describe('createTrainingContainer', () => {
 });
 
 describe('teachers by name', () => {
+  it('every teacher comes from @distill/teacher-adapters: the built-ins add none beside its register()', () => {
+    const only = createContainer();
+    registerTeacherAdapters(only);
+    expect(registryByKind(createTrainingContainer(), 'teacher').names()).toEqual(registryByKind(only, 'teacher').names());
+  });
+
   it('emoji is the embedded saved student; a saved-student folder is accepted under any name; unknown names list the entries', async () => {
     const c = createTrainingContainer();
     const t = (await createTeacher({ name: 'emoji' }, { container: c })) as Teacher;
@@ -87,11 +94,11 @@ describe('the embedded glyphs teacher', () => {
     }
   });
 
-  it('the glyphs presets: teacher v2 trains without a teacher; the glyphs main job distils it with the baseline', () => {
+  it('the glyphs presets: teacher v2 trains without a teacher; the glyphs main job distils teacher v3 into mobilenet-glove with KD, with the baseline', () => {
     const t = resolveConfig({ container: builtins, preset: 'glyphs-teacher' });
     expect(t).toMatchObject({ losses: 'none', dataset: { name: 'glyphs' }, baseline: false, student: { pair: 'vit-bert', overrides: { image: { hiddenSize: 128 }, text: { hiddenSize: 128 } } } });
     const m = resolveConfig({ container: builtins, preset: 'glyphs' });
-    expect(m).toMatchObject({ losses: 'dsmd-official', dataset: { name: 'glyphs' }, teacher: { name: 'glyphs' }, baseline: true, student: { pair: 'vit-bert', preset: 'tiny' } });
+    expect(m).toMatchObject({ losses: 'kd', dataset: { name: 'glyphs' }, teacher: { name: 'glyphs' }, baseline: true, student: { pair: 'mobilenet-glove', preset: 'tiny' }, schedule: { epochs: 20, decayEpoch: 16 } });
   });
 });
 

@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
-import { DistillError, tf, type NamedVariable, type ParamGroup, type SplitData, readSafetensors } from '@distill/core';
+import { createProgress, DistillError, readCheckpoint, tf, writeCheckpoint, type Logger, type NamedVariable, type ParamGroup, type SplitData, readSafetensors } from '@distill/core';
 import type { ImageLoader } from '@distill/data';
 import {
   createStudentFromConfig,
@@ -75,7 +76,18 @@ export interface StepEngine {
    * back for checkpoints). Elsewhere they stay on the host.
    */
   useMethodState?(state: Pick<MethodState, 'placeQueues'>): void;
+  /**
+   * What `step` takes for a split's images, by index: the loader's pixels, or (an onnx step over an image
+   * tower with a frozen trunk) the trunk's outputs, computed here once per image and kept in memory.
+   */
+  trainImages?(split: SplitData, loader: ImageLoader, splitName: string, o?: TrainImagesOptions): Promise<Pick<ImageLoader, 'load'>>;
   release(): Promise<void>;
+}
+
+export interface TrainImagesOptions {
+  log?: Logger;
+  /** Where the trunk's outputs are kept between runs, and the key they were made under (content hashes: frozenTrunkCache). */
+  cache?: { file: string; key: string };
 }
 
 /** Checks a weight record against the student's variables (names and shapes), as setStudentWeights does. */
@@ -249,6 +261,41 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
 
   useMethodState(state: Pick<MethodState, 'placeQueues'>): void {
     if (this.onnx.resident) this.queues = state.placeQueues([...this.onnx.executionProviders]);
+  }
+
+  async trainImages(split: SplitData, loader: ImageLoader, splitName: string, o: TrainImagesOptions = {}): Promise<Pick<ImageLoader, 'load'>> {
+    if (this.onnx.imageInput !== 'features') return loader;
+    const n = split.images.length;
+    const F = this.student.imageEncoder.frozen!.dim;
+    const t0 = Date.now();
+    let feats: Float32Array | undefined;
+    if (o.cache && existsSync(o.cache.file)) {
+      try {
+        const ck = readCheckpoint<{ key: string }>(o.cache.file);
+        const t = ck.tensors.features;
+        if (ck.state.key === o.cache.key && t && t.shape[0] === n && t.shape[1] === F) feats = t.data;
+        else o.log?.warn(`frozen image trunk: ${o.cache.file} was made for other images or another trunk: computing again`);
+      } catch (e) {
+        o.log?.warn(`frozen image trunk: ${(e as Error).message}: computing again`);
+      }
+    }
+    if (feats) {
+      o.log?.info(`frozen image trunk: ${n} ${splitName} images' ${F}-d features from ${o.cache!.file}`);
+    } else {
+      const progress = createProgress({ label: 'frozen image trunk', total: n });
+      feats = await this.onnx.trunkFeatures(n, (idx) => loader.load(idx, splitName), { onBatch: (k) => progress.tick(k) });
+      progress.done();
+      if (o.cache) writeCheckpoint(o.cache.file, { tensors: { features: { shape: [n, F], data: feats } }, state: { key: o.cache.key } });
+      o.log?.info(`frozen image trunk: ${n} ${splitName} images -> ${F}-d features in ${((Date.now() - t0) / 1000).toFixed(1)} s (the steps train the heads on them)`);
+    }
+    const all = feats;
+    return {
+      load: async (indices: number[]) => {
+        const out = new Float32Array(indices.length * F);
+        indices.forEach((i, r) => out.set(all.subarray(i * F, (i + 1) * F), r * F));
+        return out;
+      },
+    };
   }
 
   /** towers + losses forward -> balancer weights -> backward seeded with them -> AdamW. */

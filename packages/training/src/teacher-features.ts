@@ -5,7 +5,7 @@ import type { TrainConfig } from './config.js';
 import { resolveDevice } from './engine.js';
 import { SavedStudentTeacher } from './saved-student.js';
 
-/** The embedded default teacher's folder (it ships in this package's assets/). */
+/** The embedded teachers' folders (they ship in @distill/teacher-adapters' assets/; re-exported from there). */
 export { EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR } from './registries.js';
 /** The feature cache lives in @distill/teacher-adapters (feature-cache.ts); its root and result type are used by @distill/experiments. */
 export { cacheRoot, type TeacherFeatures } from '@distill/teacher-adapters';

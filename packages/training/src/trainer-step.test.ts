@@ -10,7 +10,7 @@ import { FeatureQueue, register as registerLosses, resolveLossMethod, type LossM
 import { register as registerStudents } from '@distill/student-architectures';
 import { register as registerTeacherAdapters } from '@distill/teacher-adapters';
 import { resolveConfig } from './config.js';
-import { createTrainingContainer, register } from './registries.js';
+import { createTrainingContainer } from './registries.js';
 import { train } from './trainer.js';
 import { createTrainingContainer as builtinsContainer } from './registries.js';
 
@@ -54,7 +54,7 @@ function recordingContainer(seen: Seen[]) {
   // the wrapper takes the name first; every package's register() then adds the rest (each skips a taken name)
   const container = createContainer();
   registryByKind<LossMethodOptions, LossMethod>(container, 'loss').add(wrapper);
-  for (const r of [registerData, registerTeacherAdapters, registerStudents, registerLosses, registerBalancers, registerEval, register]) r(container);
+  for (const r of [registerData, registerTeacherAdapters, registerStudents, registerLosses, registerBalancers, registerEval]) r(container);
   expect(registryByKind(container, 'loss').get('dsmd')).toBe(wrapper);
   return container;
 }

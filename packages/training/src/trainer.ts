@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   createLogger,
   createProgress,
@@ -8,6 +9,7 @@ import {
   installWasmFastKernels,
   registryByKind,
   RunDirectory,
+  sha256,
   type Container,
   type Dataset,
   type Evaluator,
@@ -16,9 +18,9 @@ import {
   type RuntimeInfo,
   type SplitData,
 } from '@distill/core';
-import { ImageLoader, ImagePairSampler, isEmojiDataset, PairSampler, primeDatasetImages, type DatasetOptions } from '@distill/data';
+import { distillCacheDir, hashDatasetImages, ImageLoader, ImagePairSampler, isEmojiDataset, PairSampler, primeDatasetImages, type DatasetOptions } from '@distill/data';
 import { headline } from '@distill/eval';
-import { GLOVE_INIT, loadTokenizer, trainWholeWordTokenizer, wordInitLine, type DualEncoderStudent, type TokenizerJson, type StudentRegistryConfig, type TextTokenizer, type WeightRecord } from '@distill/student-architectures';
+import { GLOVE_INIT, gloveTokenizerJson, loadTokenizer, pairDef, trainWholeWordTokenizer, wordInitLine, type DualEncoderStudent, type TokenizerJson, type StudentRegistryConfig, type TextTokenizer, type WeightRecord } from '@distill/student-architectures';
 import { BatchMaker, lossHooks } from './batch.js';
 import { Checkpointer, engineCheckpoint, jsonCheckpoint, methodCheckpoint, MetricsLog, samplerCheckpoint } from './checkpointer.js';
 import type { TrainConfig } from './config.js';
@@ -160,12 +162,17 @@ export function trainStudentTokenizer(captions: readonly string[], o: Pick<Train
   return trainWholeWordTokenizer(captions, { vocabSize: o.vocabSize });
 }
 
-/** Tokenizer for the student: the textInit's own (undefined: the student loads it), else trainStudentTokenizer's (saved in the run; a resumed run keeps its own). */
+/**
+ * Tokenizer for the student: the textInit's own (undefined: the student loads it), the GloVe word-level one for a
+ * `glove` text tower, else trainStudentTokenizer's (saved in the run; a resumed run keeps its own).
+ */
 function studentTokenizer(o: TrainConfig['student'], run: RunDirectory, train: SplitData): TextTokenizer | undefined {
   const path = run.path('tokenizer.json');
   if (o.textInit && o.textInit !== GLOVE_INIT) return undefined; // a Hugging Face folder brings its own
   if (existsSync(path)) return loadTokenizer(path, { maxLength: o.maxLength });
-  run.writeJson('tokenizer.json', trainStudentTokenizer(train.captions.map((c) => c.text), o));
+  // a text tower over the GloVe table reads its word-level vocabulary (every GloVe word, not only the captions')
+  const json = pairDef(o.pair)?.text === 'glove' ? (gloveTokenizerJson(o.maxLength) as unknown as TokenizerJson) : trainStudentTokenizer(train.captions.map((c) => c.text), o);
+  run.writeJson('tokenizer.json', json);
   return loadTokenizer(path, { maxLength: o.maxLength });
 }
 
@@ -185,6 +192,20 @@ export async function prepareDataset(slice: TrainConfig['dataset'] | Pick<TrainC
     }
   }
   return { ...ds, splits };
+}
+
+/**
+ * Where a frozen image trunk's outputs for the train split are cached, keyed by content: the trunk's
+ * fingerprint (its weights' bytes, its config), the student's preprocessing, every image's bytes
+ * (hashDatasetImages) and the split's size. Undefined for a student without a frozen trunk.
+ */
+export function frozenTrunkCache(student: DualEncoderStudent, dataset: Dataset, cfg: Pick<TrainConfig, 'dataset'>): { file: string; key: string } | undefined {
+  const frozen = student.imageEncoder.frozen;
+  if (!frozen) return undefined;
+  const dir = distillCacheDir();
+  const images = hashDatasetImages(dataset, { cacheDir: dir, skipBadImages: cfg.dataset.skipBadImages });
+  const key = sha256(JSON.stringify({ v: 1, trunk: frozen.fingerprint(), pre: student.preprocess, images: images.digest, n: dataset.splits.train.images.length }));
+  return { file: join(dir, 'trunk-features', `student-train-${key.slice(0, 24)}.safetensors`), key };
 }
 
 /** The student pair chosen by name in the student registry, with the run's tokenizer and the teacher's dim. */
@@ -256,7 +277,8 @@ export async function train(cfg: TrainConfig, opts: TrainOptions & TrainSetup): 
   if (student.initReport.text) log.info(`text init: ${wordInitLine(student.initReport.text)}`);
   const loader = new ImageLoader(dataset, student.preprocess, { memoryCache: true, skipBadImages: cfg.dataset.skipBadImages, cacheDir: isEmojiDataset(dataset) ? undefined : run.path('..', '.image-cache'), logger: log });
   await primeDatasetImages(dataset, loader);
-  const batches = new BatchMaker(trainSplit, student.tokenizer!, cfg.student.maxLength, loader, teacher && { ...teacher.train, dim: embedDim });
+  const trainImages = engine.trainImages ? await engine.trainImages(trainSplit, loader, 'train', { log, cache: frozenTrunkCache(student, dataset, cfg) }) : loader;
+  const batches = new BatchMaker(trainSplit, student.tokenizer!, cfg.student.maxLength, trainImages, teacher && { ...teacher.train, dim: embedDim });
   const sampler =
     cfg.sampling === 'images'
       ? new ImagePairSampler(trainSplit, cfg.batchSize, cfg.seed, cfg.dropLast)

@@ -5,6 +5,10 @@ import { loadTokenizer, tokenizerReport, type TokenizerReport } from '@distill/s
 import { resolveConfig, trainStudentTokenizer } from '@distill/training';
 import { buildGlyphs, datasetSummary, DATASETS, EMOJI_DEFAULT, EMOJI_XSTYLE, glyphsInfo, loadDataset, writeEmojiJsonl, type GlyphsManifest } from '@distill/data';
 import type { CliCommand } from '../command.js';
+import { declareFlags } from '../flags.js';
+
+/** The table's flags that locate a file dataset's annotations and images. */
+const DATASET_FILES = ['data-root', 'annotations', 'image-root'];
 
 export const dataBuildCommand: CliCommand = {
   group: 'data',
@@ -41,12 +45,7 @@ export const dataInfoCommand: CliCommand = {
   group: 'data',
   command: 'info [dataset]',
   describe: 'Load a dataset and print its splits (images, captions) as JSON; without a name, list the formats',
-  builder: (y) =>
-    y
-      .positional('dataset', { type: 'string', describe: `one of: ${DATASETS.map((d) => d.name).join(', ')}` })
-      .option('data-root', { type: 'string', describe: 'folder with the annotations (and images)' })
-      .option('annotations', { type: 'string', describe: 'annotation file or folder' })
-      .option('image-root', { type: 'string', describe: 'folder that relative image paths resolve against' }),
+  builder: (y, ctx) => declareFlags(y.positional('dataset', { type: 'string', describe: `one of: ${DATASETS.map((d) => d.name).join(', ')}` }), ctx, DATASET_FILES),
   async handler(args, ctx) {
     if (!args.dataset) {
       for (const d of registryByKind(ctx.container, 'dataset').list()) process.stdout.write(`${d.name.padEnd(14)} ${d.description}\n`);
@@ -93,17 +92,18 @@ export const dataTokenizerReportCommand: CliCommand = {
   group: 'data',
   command: 'tokenizer-report <dataset>',
   describe: "How a tokenizer spells a dataset's captions: share of words that are one token, tokens per caption, share truncated (default: the tokenizer `distill train` would train)",
-  builder: (y) =>
-    y
-      .positional('dataset', { type: 'string', describe: 'dataset name (emoji, glyphs, jsonl, ...)' })
-      .option('tokenizer', { type: 'string', describe: 'a tokenizer.json or a folder holding one (a saved student, a teacher, an export); default: train the student tokenizer on the train split' })
-      .option('split', { type: 'string', default: 'train', describe: 'split whose captions are measured' })
-      .option('vocab-size', { type: 'number', describe: 'vocabulary budget when training (default: the training config\'s student.vocabSize)' })
-      .option('max-length', { type: 'number', describe: "length captions are cut to (default: the folder's student.json, else the training config's student.maxLength)" })
-      .option('data-root', { type: 'string', describe: 'folder with the annotations (and images)' })
-      .option('annotations', { type: 'string', describe: 'annotation file or folder' })
-      .option('image-root', { type: 'string', describe: 'folder that relative image paths resolve against' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }),
+  builder: (y, ctx) =>
+    declareFlags(
+      y
+        .positional('dataset', { type: 'string', describe: 'dataset name (emoji, glyphs, jsonl, ...)' })
+        .option('tokenizer', { type: 'string', describe: 'a tokenizer.json or a folder holding one (a saved student, a teacher, an export); default: train the student tokenizer on the train split' })
+        .option('split', { type: 'string', default: 'train', describe: 'split whose captions are measured' })
+        .option('vocab-size', { type: 'number', describe: 'vocabulary budget when training (default: the training config\'s student.vocabSize)' })
+        .option('max-length', { type: 'number', describe: "length captions are cut to (default: the folder's student.json, else the training config's student.maxLength)" })
+        .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }),
+      ctx,
+      DATASET_FILES,
+    ),
   async handler(args, ctx) {
     const d = await loadDataset(String(args.dataset), { dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined }, ctx.container);
     const split = d.splits[String(args.split)];

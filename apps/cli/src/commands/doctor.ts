@@ -1,16 +1,17 @@
-import { doctor, BACKEND_CHOICES, type BackendChoice, type WebGpuReport } from '@distill/core';
+import { doctor, type WebGpuReport } from '@distill/core';
+import { tfjsBackendFor, type TrainBackend } from '@distill/training';
 import type { CliCommand } from '../command.js';
+import { declareFlags } from '../flags.js';
 
 export const doctorCommand: CliCommand = {
   command: 'doctor',
   describe: 'Show Node, tfjs backend, onnxruntime, optional engines and the WebGPU adapter on this machine',
-  builder: (y) =>
-    y
-      .option('backend', { choices: BACKEND_CHOICES, default: 'auto', describe: 'tfjs backend to try' })
+  builder: (y, ctx) =>
+    declareFlags(y, ctx, ['backend'], { defaults: { backend: 'auto' }, notes: { backend: 'the tfjs backend to try' } })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
       .option('webgpu', { type: 'boolean', default: true, describe: 'start a tiny WebGPU session in a child process (--no-webgpu skips it)' }),
   async handler(args) {
-    const r = await doctor({ backend: args.backend as BackendChoice, webgpu: args.webgpu as boolean });
+    const r = await doctor({ backend: tfjsBackendFor(args.backend as TrainBackend), webgpu: args.webgpu as boolean });
     if (args.json) {
       process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       return;

@@ -76,7 +76,7 @@ describe('distill data tokenizer-report', () => {
     expect(now.wholeWordShare).toBeGreaterThanOrEqual(0.95);
     expect(now.truncatedShare).toBeLessThanOrEqual(0.005);
     expect(now.commonSplit).toEqual([]);
-    const teacher = join(repoRoot(), 'packages', 'training', 'assets', 'teachers', 'emoji-teacher-v1');
+    const teacher = join(repoRoot(), 'packages', 'teacher-adapters', 'assets', 'teachers', 'emoji-teacher-v1');
     const old = JSON.parse((await distill(['data', 'tokenizer-report', 'emoji', '--tokenizer', teacher, '--split', 'test', '--json'])).stdout);
     expect(old.maxLength).toBe(30);
     expect(old.vocabSize).toBe(2000);

@@ -1,8 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { DistillError, initRuntime, type BackendChoice, readNpyIndices, readNpyMatrixF32 } from '@distill/core';
+import { DistillError, initRuntime, readNpyIndices, readNpyMatrixF32 } from '@distill/core';
+import { tfjsBackendFor, type TrainBackend } from '@distill/training';
 import { computeRecallAsync, evaluateQueries, formatQueryEvaluation, headline, QUERY_SETS, readQueries, unmatchableQueries } from '@distill/eval';
 import { VectorIndex } from '@distill/serve';
 import type { CliCommand } from '../command.js';
+import { declareFlags } from '../flags.js';
 
 /** Image index per text row: a JSON array or a 1-D integer .npy. */
 function readTextImage(path: string): Int32Array {
@@ -24,14 +26,13 @@ export const evalEmbeddingsCommand: CliCommand = {
   group: 'eval',
   command: 'embeddings',
   describe: 'Grouped Recall@1/5/10 and RSUM from precomputed embeddings (.npy float32 [N, D])',
-  builder: (y) =>
-    y
+  builder: (y, ctx) =>
+    declareFlags(y, ctx, ['backend'], { defaults: { backend: 'wasm' }, notes: { backend: 'the tfjs backend of the matrix products when they run on tfjs' } })
       .option('images', { type: 'string', demandOption: true, describe: 'image embeddings .npy [nImages, D]' })
       .option('texts', { type: 'string', demandOption: true, describe: 'text embeddings .npy [nTexts, D]' })
       .option('text-image', { type: 'string', demandOption: true, describe: 'image index of each text row: JSON array or .npy' })
       .option('ranks', { type: 'boolean', default: false, describe: 'also print median and mean ranks' })
-      .option('engine', { choices: ['auto', 'onnx', 'tf', 'js'], default: 'auto', describe: 'matrix products: onnxruntime GEMM, tfjs, or plain loops' })
-      .option('backend', { choices: ['auto', 'wasm', 'cpu'], default: 'wasm', describe: 'tfjs backend for the matrix products' }),
+      .option('engine', { choices: ['auto', 'onnx', 'tf', 'js'], default: 'auto', describe: 'matrix products: onnxruntime GEMM, tfjs, or plain loops' }),
   async handler(args) {
     const images = readNpyMatrixF32(String(args.images));
     const texts = readNpyMatrixF32(String(args.texts));
@@ -39,7 +40,7 @@ export const evalEmbeddingsCommand: CliCommand = {
       throw new DistillError(`Embedding dims differ: ${args.images} has D=${images.cols}, ${args.texts} has D=${texts.cols}.`);
     }
     const t2i = readTextImage(String(args.textImage));
-    await initRuntime(args.backend as BackendChoice, { quiet: true });
+    await initRuntime(tfjsBackendFor(args.backend as TrainBackend), { quiet: true });
     const t0 = performance.now();
     const m = await computeRecallAsync(images.data, texts.data, images.cols, t2i, { engine: args.engine as 'auto' });
     const secs = (performance.now() - t0) / 1000;

@@ -4,25 +4,26 @@ import { DistillError, initRuntime } from '@distill/core';
 import { loadDataset } from '@distill/data';
 import { folderCollection, OnnxModel, VectorIndex, type Collection } from '@distill/serve';
 import type { CliCommand } from '../command.js';
+import { declareFlags } from '../flags.js';
 
 export const indexBuildCommand: CliCommand = {
   group: 'index',
   command: 'build',
   describe: 'Embed a dataset split or a folder of images with an exported model into an on-disk vector index (adds to an existing one; a rerun continues a stopped build)',
-  builder: (y) =>
-    y
-      .option('model', { type: 'string', describe: 'exported model folder (distill export); default: the one that built --out' })
-      .option('dataset', { type: 'string', describe: 'dataset name (see distill list dataset), e.g. emoji' })
-      .option('split', { type: 'string', default: 'test', describe: 'split of --dataset' })
-      .option('data-root', { type: 'string', describe: 'dataset root (file datasets)' })
-      .option('annotations', { type: 'string', describe: 'annotation file (file datasets)' })
-      .option('image-root', { type: 'string', describe: 'image folder (file datasets)' })
-      .option('images', { type: 'string', describe: 'a folder of images, searched recursively (JPEG, PNG, WebP, GIF, SVG, AVIF, TIFF); <name>.txt beside an image holds its captions (optional)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'index folder (created, or added to)' })
-      .option('batch', { type: 'number', default: 64, describe: 'images per encoder run' })
-      .option('skip-bad-images', { type: 'boolean', default: false, describe: 'skip unreadable images (listed in <out>/skipped-images.txt) instead of stopping' })
-      .option('commit-every', { type: 'number', default: 2048, describe: 'save to disk after this many images (and at least every 30 s): a killed build reruns from there' })
-      .option('thumbnails', { type: 'boolean', default: true, describe: 'write 256 px WebP thumbnails for distill serve and distill site (--no-thumbnails: made on first request)' }),
+  builder: (y, ctx) =>
+    declareFlags(
+      y
+        .option('model', { type: 'string', describe: 'exported model folder (distill export); default: the one that built --out' })
+        .option('split', { type: 'string', default: 'test', describe: 'split of --dataset' })
+        .option('images', { type: 'string', describe: 'a folder of images, searched recursively (JPEG, PNG, WebP, GIF, SVG, AVIF, TIFF); <name>.txt beside an image holds its captions (optional)' })
+        .option('out', { type: 'string', demandOption: true, describe: 'index folder (created, or added to)' })
+        .option('batch', { type: 'number', default: 64, describe: 'images per encoder run' })
+        .option('commit-every', { type: 'number', default: 2048, describe: 'save to disk after this many images (and at least every 30 s): a killed build reruns from there' })
+        .option('thumbnails', { type: 'boolean', default: true, describe: 'write 256 px WebP thumbnails for distill serve and distill site (--no-thumbnails: made on first request)' }),
+      ctx,
+      ['dataset', 'data-root', 'annotations', 'image-root', 'skip-bad-images'],
+      { defaults: { 'skip-bad-images': false }, notes: { dataset: 'see distill list dataset; or --images', 'skip-bad-images': 'listed in <out>/skipped-images.txt' } },
+    ),
   async handler(args, ctx) {
     if (!args.dataset === !args.images) throw new DistillError('Give one source: --dataset <name> [--split test] or --images <folder>.', 2);
     for (const k of ['batch', 'commitEvery'] as const) {

@@ -11,6 +11,7 @@ import {
   openRunFolder,
   PRESETS,
   readConfigFile,
+  SAFE_RESUME_FIELDS,
   readRunRecord,
   requireMultipleOf32,
   resolveConfig,
@@ -24,6 +25,7 @@ import {
   type TrainResult,
 } from '@distill/training';
 import type { CliCommand } from '../command.js';
+import { camel, configOverrides, declareFlags, flag, givenFlags, groupFlags, resumeFolder } from '../flags.js';
 
 /** The teacher preset of a dataset: `<dataset>-teacher` where one exists (emoji, glyphs), else emoji's. */
 export function teacherPresetFor(dataset: string): string {
@@ -106,25 +108,13 @@ function swapTeacherIn(tmp: string, out: string, what: TeacherOut, log: Logger):
   rmSync(tmp, { recursive: true, force: true });
 }
 
-/** The flags of this command that change the teacher, as the command line that reproduces it. */
+/** The table's flags of `distill teacher pretrain`, in the order its recorded command line gives them. */
+export const PRETRAIN_FLAGS = [...groupFlags('dataset'), 'preset', 'config', 'seed', 'epochs', 'max-steps', ...groupFlags('device'), 'run-dir', 'resume'];
+
+/** The flags of this command that change the teacher, as the command line that reproduces it (threads and the run folder do not). */
 function commandLine(a: Record<string, unknown>): string {
-  const parts = ['distill teacher pretrain'];
-  for (const [key, flag] of [
-    ['dataset', 'dataset'],
-    ['dataRoot', 'data-root'],
-    ['annotations', 'annotations'],
-    ['imageRoot', 'image-root'],
-    ['preset', 'preset'],
-    ['config', 'config'],
-    ['seed', 'seed'],
-    ['epochs', 'epochs'],
-    ['maxSteps', 'max-steps'],
-  ] as const) {
-    const v = a[key];
-    if (v === undefined || (key === 'dataset' && v === 'emoji')) continue;
-    parts.push(`--${flag} ${String(v)}`);
-  }
-  return parts.join(' ');
+  const changes = PRETRAIN_FLAGS.filter((n) => !['run-dir', 'resume'].includes(n) && !(SAFE_RESUME_FIELDS as readonly string[]).includes(flag(n).config ?? ''));
+  return ['distill teacher pretrain', ...givenFlags({ ...a, dataset: a.dataset === 'emoji' ? undefined : a.dataset }, changes)].join(' ');
 }
 
 /**
@@ -133,59 +123,52 @@ function commandLine(a: Record<string, unknown>): string {
  * saved distill student (student.json + model.safetensors + tokenizer.json) that `--teacher student
  * --teacher-model <folder>` loads. The embedded `emoji` and `glyphs` teachers were made with it; any
  * dataset works (`--dataset jsonl --annotations ...`), so a user with their own data can make a teacher.
- * Resumable: `--run-dir <dir> --resume` continues a killed run.
+ * Resumable: `--resume <run-dir>` continues a killed run.
  */
 export const pretrainCommand: CliCommand = {
   group: 'teacher',
   command: 'pretrain',
   describe: 'Train a teacher for a dataset (contrastive, no teacher) and save it as a teacher folder',
   builder: (y, ctx) =>
-    y
-      .option('dataset', { type: 'string', describe: 'dataset to train on (emoji, glyphs, karpathy, jsonl, ...; default emoji)' })
-      .option('data-root', { type: 'string', describe: 'folder with the dataset annotations and images' })
-      .option('annotations', { type: 'string', describe: 'annotation file (Karpathy JSON, JSONL, DSMD list)' })
-      .option('image-root', { type: 'string', describe: "folder the annotation file's image paths are relative to" })
-      .option('preset', { type: 'string', describe: `teacher preset (default <dataset>-teacher where it exists, else emoji-teacher; emoji-teacher: ${resolveConfig({ container: ctx.container, preset: 'emoji-teacher' }).schedule.epochs} epochs, glyphs-teacher: ${resolveConfig({ container: ctx.container, preset: 'glyphs-teacher' }).schedule.epochs} epochs)` })
-      .option('config', { type: 'string', describe: 'YAML or JSON file of config keys over the preset (student.overrides for the tower sizes, ...)' })
-      .option('out', { type: 'string', describe: 'teacher folder to write (default teachers/<dataset>-teacher); an existing folder must be a teacher folder written by distill (or use --force), never the run folder' })
-      .option('epochs', { type: 'number', describe: 'epochs (default: the preset\'s)' })
-      .option('max-steps', { type: 'number', describe: 'stop after this many steps' })
-      .option('seed', { type: 'number', describe: 'seed (default 0)' })
-      .option('force', { type: 'boolean', default: false, describe: "write into an --out folder that is not a teacher folder written by distill (its other files are kept)" })
-      .option('threads', { type: 'number', describe: 'onnxruntime threads (0 = all cores)' })
-      .option('run-dir', { type: 'string', describe: 'training run folder (default runs/<dataset>-teacher-<time>)' })
-      .option('resume', { type: 'boolean', default: false, describe: 'resume the run in --run-dir' })
-      .option('kind', { type: 'string', choices: ['student', 'heads'], default: 'student', describe: 'student: a dual encoder trained from scratch (teachers v1, v2); heads: frozen pretrained MobileNetV2 + GloVe under trained heads, written as an ONNX teacher folder (teacher v3)' })
-      .option('image-size', { type: 'number', describe: `heads: the MobileNetV2 input size, a multiple of 32 (default ${HEADS_TEACHER_DEFAULTS.imageSize})` })
-      .option('layer', { type: 'string', describe: `heads: the MobileNetV2 feature layer, block_0..block_16, last or head_0 (default ${HEADS_TEACHER_DEFAULTS.layer})` })
-      .option('pixel-range', { type: 'string', choices: ['unit', 'signed'], describe: `heads: pixels in [0, 1] (unit, as nsfwjs) or [-1, 1] (signed) (default ${HEADS_TEACHER_DEFAULTS.pixelRange})` })
-      .option('image-head', { type: 'string', choices: ['linear', 'mlp'], describe: `heads: the image head (default ${HEADS_TEACHER_DEFAULTS.imageHead})` })
-      .option('text-encoder', { type: 'string', choices: ['mean', 'attention'], describe: `heads: the text encoder over the word vectors (default ${HEADS_TEACHER_DEFAULTS.textEncoder})` }),
+    declareFlags(
+      y
+        .option('out', { type: 'string', describe: 'teacher folder to write (default teachers/<dataset>-teacher); an existing folder must be a teacher folder written by distill (or use --force), never the run folder' })
+        .option('force', { type: 'boolean', default: false, describe: "write into an --out folder that is not a teacher folder written by distill (its other files are kept)" })
+        .option('kind', { type: 'string', choices: ['student', 'heads'], default: 'student', describe: 'student: a dual encoder trained from scratch (teachers v1, v2); heads: frozen pretrained MobileNetV2 + GloVe under trained heads, written as an ONNX teacher folder (teacher v3)' })
+        .option('image-size', { type: 'number', describe: `heads: the MobileNetV2 input size, a multiple of 32 (default ${HEADS_TEACHER_DEFAULTS.imageSize})` })
+        .option('layer', { type: 'string', describe: `heads: the MobileNetV2 feature layer, block_0..block_16, last or head_0 (default ${HEADS_TEACHER_DEFAULTS.layer})` })
+        .option('pixel-range', { type: 'string', choices: ['unit', 'signed'], describe: `heads: pixels in [0, 1] (unit, as nsfwjs) or [-1, 1] (signed) (default ${HEADS_TEACHER_DEFAULTS.pixelRange})` })
+        .option('image-head', { type: 'string', choices: ['linear', 'mlp'], describe: `heads: the image head (default ${HEADS_TEACHER_DEFAULTS.imageHead})` })
+        .option('text-encoder', { type: 'string', choices: ['mean', 'attention'], describe: `heads: the text encoder over the word vectors (default ${HEADS_TEACHER_DEFAULTS.textEncoder})` }),
+      ctx,
+      PRETRAIN_FLAGS,
+      {
+        notes: {
+          dataset: 'default emoji',
+          preset: `default <dataset>-teacher where it exists, else emoji-teacher; emoji-teacher: ${resolveConfig({ container: ctx.container, preset: 'emoji-teacher' }).schedule.epochs} epochs, glyphs-teacher: ${resolveConfig({ container: ctx.container, preset: 'glyphs-teacher' }).schedule.epochs} epochs`,
+          config: 'student.overrides for the tower sizes, ...',
+          epochs: "default: the preset's",
+          seed: 'default 0',
+        },
+      },
+    ),
   async handler(args, ctx) {
     const log = createLogger();
     if (args.kind === 'heads') return pretrainHeads(args, log);
-    const resume = Boolean(args.resume);
-    if (resume && !args.runDir) throw new DistillError('--resume needs --run-dir <the killed run folder>.', 2);
+    const resumeDir = resumeFolder(args);
+    const resume = resumeDir !== undefined;
     const dataset = (args.dataset as string | undefined) ?? 'emoji';
     const given = args.preset !== undefined || args.config !== undefined;
     const preset = (args.preset as string | undefined) ?? teacherPresetFor(dataset);
     // the flags the user gave (a --resume takes the recorded config and refuses flags that change it)
     let overrides: DeepPartial<TrainConfig> = args.config ? readConfigFile(args.config as string) : {};
-    overrides = deepMerge(overrides, {
-      seed: args.seed as number | undefined,
-      threads: args.threads as number | undefined,
-      dataset: { name: args.dataset as string | undefined, dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined },
-      schedule: { epochs: args.epochs as number | undefined },
-      maxSteps: args.maxSteps as number | undefined,
-      // a teacher is trained without one, and its report needs no latency or baseline
-      losses: 'none',
-      baseline: false,
-    });
+    overrides = deepMerge(overrides, configOverrides(args, PRETRAIN_FLAGS));
+    // a teacher is trained without one, and its report needs no latency or baseline
+    overrides = deepMerge(overrides, { losses: 'none', baseline: false });
     const fresh = () =>
       resolveConfig({ container: ctx.container, preset, overrides: deepMerge(overrides, { seed: (args.seed as number | undefined) ?? 0, dataset: { name: dataset } }), overridesName: 'distill teacher pretrain' });
     const out = resolve((args.out as string | undefined) ?? join('teachers', `${dataset}-teacher`));
-    const givenRunDir = args.runDir !== undefined ? resolve(args.runDir as string) : undefined;
-    if (resume && !existsSync(givenRunDir!)) throw new DistillError(`--resume: the run folder ${givenRunDir} does not exist.`, 2);
+    const givenRunDir = resumeDir !== undefined ? resolve(resumeDir) : args.runDir !== undefined ? resolve(args.runDir as string) : undefined;
     const recorded = resume ? readRunRecord(givenRunDir!) : undefined;
     // --resume: the recorded config with the given flags on top (refused below when they change it);
     // a run folder from before config.json was recorded resumes with the config of the flags
@@ -226,6 +209,9 @@ export const pretrainCommand: CliCommand = {
 
 /** `--kind heads`: teacher v3 (frozen MobileNetV2 features + frozen GloVe under trained heads) as an ONNX teacher folder. */
 async function pretrainHeads(args: Record<string, unknown>, log: ReturnType<typeof createLogger>): Promise<void> {
+  // the table's flags a heads teacher has no use for are refused, not ignored
+  const unused = ['preset', 'max-steps', 'skip-bad-images', 'train-subset', 'eval-subset', 'backend', 'device', 'run-dir', 'resume'].filter((n) => args[camel(n)] !== undefined);
+  if (unused.length) throw new DistillError(`--kind heads does not use ${unused.map((n) => `--${n}`).join(', ')}: drop ${unused.length > 1 ? 'them' : 'it'}.`, 2);
   const dataset = (args.dataset as string | undefined) ?? 'emoji';
   const cfg: HeadsTeacherConfig = {
     ...HEADS_TEACHER_DEFAULTS,

@@ -112,7 +112,7 @@ describe('from a smoke student to a search page', () => {
   it('distill search refuses a query with another model', async () => {
     const other = join(tmp, 'other-model');
     // the emoji teacher is another distill student: exported, it is another model of the same dimension
-    const teacher = join(repoRoot(), 'packages', 'training', 'assets', 'teachers', 'emoji-teacher-v1');
+    const teacher = join(repoRoot(), 'packages', 'teacher-adapters', 'assets', 'teachers', 'emoji-teacher-v1');
     expect((await distill(['export', teacher, '--out', other])).code).toBe(0);
     const r = await distill(['search', '--index', index, '--model', other, '--text', 'red heart']);
     expect(r.code).not.toBe(0);

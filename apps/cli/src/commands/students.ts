@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
-import { DistillError, initRuntime, type BackendChoice } from '@distill/core';
+import { DistillError, initRuntime } from '@distill/core';
+import { tfjsBackendFor, type TrainBackend } from '@distill/training';
 import { countStudentParams, PAIRS, PRESETS, resolveStudentConfig, runHfParity } from '@distill/student-architectures';
 import type { CliCommand } from '../command.js';
+import { declareFlags } from '../flags.js';
 
 const fmt = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}K`);
 
@@ -44,14 +46,12 @@ export const parityHfCommand: CliCommand = {
   group: 'parity',
   command: 'hf <dir>',
   describe: 'Load an HF ViT/DeiT/BERT/ALBERT save_pretrained folder, run reference.json inputs, print max abs diffs as JSON',
-  builder: (y) =>
-    y
-      .positional('dir', { type: 'string', describe: 'folder with config.json, model.safetensors, reference.json' })
-      .option('backend', { choices: ['auto', 'wasm', 'cpu'], default: 'auto', describe: 'tfjs backend' }),
+  builder: (y, ctx) =>
+    declareFlags(y.positional('dir', { type: 'string', describe: 'folder with config.json, model.safetensors, reference.json' }), ctx, ['backend'], { defaults: { backend: 'auto' }, notes: { backend: 'the tfjs backend the encoders run on' } }),
   async handler(args) {
     const dir = args.dir as string;
     if (!existsSync(dir)) throw new DistillError(`Folder not found: ${dir}`, 2);
-    await initRuntime(args.backend as BackendChoice, { quiet: true });
+    await initRuntime(tfjsBackendFor(args.backend as TrainBackend), { quiet: true });
     process.stdout.write(JSON.stringify(runHfParity(dir)) + '\n');
   },
 };

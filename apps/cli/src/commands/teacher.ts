@@ -1,9 +1,12 @@
 import { createLogger, DistillError, initRuntime } from '@distill/core';
 import { runOnnxTeacherParity } from '@distill/teacher-adapters';
-import { obtainTeacherFeatures, obtainTeacherShard, prepareDataset, resolveConfig } from '@distill/training';
+import { deepMerge, obtainTeacherFeatures, obtainTeacherShard, prepareDataset, resolveConfig } from '@distill/training';
 import type { CliCommand } from '../command.js';
 import { clusterBuilder, featuresSummary, teacherExtractOnCluster } from './cluster.js';
-import { registeredNames } from './train.js';
+import { configOverrides, declareFlags, groupFlags } from '../flags.js';
+
+/** The table's flags of `distill teacher extract`: the teacher, the dataset and where an ONNX teacher runs. */
+const EXTRACT_FLAGS = [...groupFlags('teacher'), ...groupFlags('dataset'), 'device'];
 
 export const teacherCommands: CliCommand[] = [
   {
@@ -11,32 +14,21 @@ export const teacherCommands: CliCommand[] = [
     command: 'extract',
     describe: "Run a teacher over every image and caption of a dataset and cache its features (resumable)",
     builder: (y, ctx) =>
-      clusterBuilder(y)
-        .option('teacher', { type: 'string', default: 'emoji', describe: `teacher: ${registeredNames(ctx.container, 'teacher')} (any name with --teacher-model <saved student>)` })
-        .option('teacher-model', { type: 'string', describe: 'teacher folder' })
-        .option('dataset', { type: 'string', default: 'emoji', describe: `dataset: ${registeredNames(ctx.container, 'dataset')}` })
-        .option('data-root', { type: 'string' })
-        .option('annotations', { type: 'string' })
-        .option('image-root', { type: 'string', describe: 'folder the annotation file\'s image paths are relative to' })
-        .option('batch-size', { type: 'number', default: 64 })
-        .option('skip-bad-images', { type: 'boolean' })
-        .option('train-subset', { type: 'number', describe: 'only the first N train images (and their captions)' })
-        .option('eval-subset', { type: 'number', describe: 'only the first N val/test images' })
-        .option('device', { type: 'string', describe: 'device for an ONNX teacher (cpu, webgpu)' })
-        .option('shard', { type: 'string', describe: 'compute shard i/N of the extraction into the cache (e.g. 0/4); the cache is complete when every shard is (docs/distributed.md)' })
-        .option('shards', { type: 'number', describe: 'with --executor slurm|k8s: how many tasks share the extraction' })
-        .option('executor', { choices: ['local', 'slurm', 'k8s'], default: 'local', describe: 'where the extraction runs: here, as a Slurm job array of --shards tasks, as a Kubernetes Indexed Job' }),
+      declareFlags(
+        clusterBuilder(y)
+          .option('batch-size', { type: 'number', default: 64, describe: 'images (or captions) per teacher run (config key teacher.batchSize)' })
+          .option('shard', { type: 'string', describe: 'compute shard i/N of the extraction into the cache (e.g. 0/4); the cache is complete when every shard is (docs/distributed.md)' })
+          .option('shards', { type: 'number', describe: 'with --executor slurm|k8s: how many tasks share the extraction' })
+          .option('executor', { choices: ['local', 'slurm', 'k8s'], default: 'local', describe: 'where the extraction runs: here, as a Slurm job array of --shards tasks, as a Kubernetes Indexed Job' }),
+        ctx,
+        EXTRACT_FLAGS,
+        { defaults: { teacher: 'emoji', dataset: 'emoji' }, notes: { teacher: 'any name with --teacher-model <saved student>', device: 'ONNX teachers only' } },
+      ),
     async handler(args, ctx) {
       const log = createLogger();
       await initRuntime('auto', { logger: log });
-      const cfg = resolveConfig({
-        container: ctx.container,
-        overrides: {
-          ...(args.device !== undefined ? { device: args.device as 'cpu' } : {}),
-          teacher: { name: args.teacher as string, model: args.teacherModel as string | undefined, batchSize: args.batchSize as number },
-          dataset: { name: args.dataset as string, dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined, skipBadImages: args.skipBadImages as boolean | undefined, trainSubset: args.trainSubset as number | undefined, evalSubset: args.evalSubset as number | undefined },
-        },
-      });
+      const flags = configOverrides(args, EXTRACT_FLAGS);
+      const cfg = resolveConfig({ container: ctx.container, overrides: deepMerge(flags, { teacher: { batchSize: args.batchSize as number } }) });
       const dataset = await prepareDataset(cfg.dataset, ctx.container);
       // --shard i/N, --executor slurm|k8s (cluster.ts)
       const other = await teacherExtractOnCluster(args, (shard) => obtainTeacherShard(cfg, dataset, shard, log, ctx.container), log);

@@ -1,6 +1,6 @@
 /** `Ops<Sym>`: the onnx engine (the graph builder's ops; autodiff writes the backward graph). */
 import { customGradient, stopGradient, type Sym, onnxOps as op } from '@distill/autodiff';
-import type { Ops } from './ops.js';
+import type { Ops } from '@distill/base';
 
 /** Dropout at one site of a graph: returns x with dropout `rate` applied (the engine feeds seeded masks). */
 export type GraphDropFn = (x: Sym, rate: number) => Sym;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Graph, type Sym } from '@distill/autodiff';
 import { initRuntime, OnnxRunner, tf } from '../index.js';
 import { graphOps } from './graph-ops.js';
-import type { Ops } from './ops.js';
+import type { Ops } from '@distill/base';
 import { conv2dSameNhwc, embeddingLookup } from './tf-kernels.js';
 import { tfOps } from './tf-ops.js';
 

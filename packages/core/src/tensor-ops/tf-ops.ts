@@ -1,6 +1,6 @@
 /** `Ops<tf.Tensor>`: the tfjs engine (tfjs autodiff; kernels tfjs-wasm lacks in tf-kernels.ts). */
 import { tf } from '../runtime.js';
-import type { Ops } from './ops.js';
+import type { Ops } from '@distill/base';
 import { conv2dSameNhwc, embeddingLookup, groupedConv2dSameNhwc, takeDistinct } from './tf-kernels.js';
 
 const SQRT1_2 = Math.SQRT1_2;

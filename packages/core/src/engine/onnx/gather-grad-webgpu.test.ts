@@ -4,7 +4,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../rng.js';
+import { Rng } from '@distill/base';
 import { buildingFor, graphDevice, Graph, onnxOps as op } from '@distill/autodiff';
 import { findIcds, findLibvulkan, probeWebGpuSession } from './webgpu.js';
 

@@ -4,9 +4,8 @@
  * be compared and the node placements read from onnxruntime's verbose log (which nodes fall back
  * from WebGPU to the CPU). Used by webgpu.test.ts and `op-coverage-run.ts` (the child process).
  */
-import { Rng } from '../../rng.js';
+import { l2NormalizeOps, Rng } from '@distill/base';
 import { buildingFor, Graph, type GraphDevice, type Sym, onnxOps as op } from '@distill/autodiff';
-import { l2NormalizeOps } from '../../rows.js';
 import { graphOps } from '../../tensor-ops/graph-ops.js';
 
 /** L2 normalisation as the engine emits it (core's one definition on the graph builder). */

@@ -3,7 +3,7 @@
  * `l2NormalizeOps` over `Ops<T>` (tfjs and the onnx graph builder). Both compute torch's
  * F.normalize: x / max(||x||_2, eps) per row (the last axis), eps 1e-12 by default.
  */
-import type { Ops } from './tensor-ops/ops.js';
+import type { Ops } from './ops.js';
 
 /** The norm floor of every L2 normalisation in distill (torch F.normalize's default eps). */
 export const L2_EPS = 1e-12;
