@@ -160,7 +160,10 @@ describe('queries: edge cases of parsing, scoring and the report', () => {
     expect(() => parseQueries('   \n')).toThrow('queries holds no queries (lines of "query<TAB>pattern").');
     const [c] = parseQueries('  big cat \t cat | kitten || lion cub \n');
     expect([c.query, c.pattern]).toEqual(['big cat', 'cat | kitten || lion cub']);
-    expect(['a kitten', 'lion   cub', 'Cat', 'catalog'].map((s) => c.regex.test(s))).toEqual([true, true, true, false]);
+    // no empty alternative (it would match between any two non-letters, as in 'a, b')
+    expect(['a kitten', 'lion   cub', 'Cat', 'catalog', 'a, b'].map((s) => c.regex.test(s))).toEqual([true, true, true, false, false]);
+    expect(patternRegex('lion  cub').test('a lion cub')).toBe(true); // a run of spaces is any whitespace
+    expect(patternRegex('graduat\\w*').test('GRADUATION CAP')).toBe(true); // a regex pattern is case-insensitive too
     expect(() => readQueries('/no/such/file.tsv')).toThrow('Query file not found: /no/such/file.tsv (a TSV of "query<TAB>pattern" lines, or a shipped set: emoji, glyphs).');
     expect(readQueries(join(import.meta.dirname, '..', 'assets', 'queries', 'glyphs.tsv'))).toEqual(readQueries('glyphs'));
   });
