@@ -40,8 +40,12 @@ describe('mobilenet-glove: a student that starts pretrained and keeps both pretr
 
   it('only the heads are parameters: the trunk and the word table are constants (never trained, never saved)', () => {
     const c = resolveStudentConfig('mobilenet-glove', { preset: 'tiny', embedDim: 256 });
-    expect(c.image).toEqual({ type: 'mobilenet-v2-frozen', config: { imageSize: 64, layer: 'block_12', numChannels: 3, frozen: true, hidden: 256 } });
-    expect(c.preprocess).toMatchObject({ crop: 64, mean: [0, 0, 0], std: [1, 1, 1] });
+    expect(c.image).toEqual({ type: 'mobilenet-v2-frozen', config: { imageSize: 32, layer: 'block_12', numChannels: 3, frozen: true, hidden: 256 } });
+    expect(c.preprocess).toMatchObject({ resize: 32, crop: 32, mean: [0, 0, 0], std: [1, 1, 1] });
+    expect(resolveStudentConfig('mobilenet-glove', { preset: 'small', embedDim: 256 }).image.config).toMatchObject({ imageSize: 64, hidden: 256 });
+    // base is teacher v3's trunk and head widths, at its 96 px with no ImageNet-style resize
+    const base = resolveStudentConfig('mobilenet-glove', { preset: 'base', embedDim: 256 });
+    expect([base.image.config, base.preprocess.resize, base.text.config]).toMatchObject([{ imageSize: 96, hidden: 512 }, 96, { hidden: 512 }]);
     const n = countStudentParams(c);
     // image: LayerNorm(96) + 96 x 256 linear; text: attention scorer (100 x 64 + 64 + 64), LayerNorm(200), 200 x 256 linear
     expect(n.image).toBe(2 * 96 + 96 * 256 + 256);

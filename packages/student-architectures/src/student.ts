@@ -132,7 +132,8 @@ export function resolveStudentConfig(pair: string, opts: Omit<CreateStudentOptio
     throw new DistillError(`maxLength ${maxLength} exceeds the text encoder's maxPositionEmbeddings ${String(text.maxPositionEmbeddings)}.`, 2);
   }
   const crop = image.imageSize as number;
-  const resize = preset === 'base' ? Math.round((crop * 256) / 224) : crop;
+  // base resizes as ImageNet models do (256/224) before the centre crop; drawings and a frozen trunk matching teacher v3 see the whole image
+  const resize = preset === 'base' && def.image !== 'mobilenet-v2-frozen' ? Math.round((crop * 256) / 224) : crop;
   return {
     pair, preset, embedDim: opts.embedDim, maxLength,
     image: { type: def.image, config: image as unknown as ImageTowerConfig },

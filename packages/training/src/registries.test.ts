@@ -98,7 +98,7 @@ describe('the embedded glyphs teacher', () => {
     const t = resolveConfig({ container: builtins, preset: 'glyphs-teacher' });
     expect(t).toMatchObject({ losses: 'none', dataset: { name: 'glyphs' }, baseline: false, student: { pair: 'vit-bert', overrides: { image: { hiddenSize: 128 }, text: { hiddenSize: 128 } } } });
     const m = resolveConfig({ container: builtins, preset: 'glyphs' });
-    expect(m).toMatchObject({ losses: 'kd', dataset: { name: 'glyphs' }, teacher: { name: 'glyphs' }, baseline: true, student: { pair: 'mobilenet-glove', preset: 'tiny' }, schedule: { epochs: 20, decayEpoch: 16 } });
+    expect(m).toMatchObject({ losses: 'kd', dataset: { name: 'glyphs' }, teacher: { name: 'glyphs' }, baseline: true, student: { pair: 'mobilenet-glove', preset: 'tiny' }, schedule: { epochs: 30, decayEpoch: 24 } });
   });
 });
 
