@@ -86,3 +86,42 @@ describe('onnx graph: training split into a forward and a backward model', () =>
     expect(() => broadcastShape([3], [4], 'Add')).toThrow('Add: shapes [3] and [4] do not broadcast');
   });
 });
+
+describe('onnx graph: inputs, constants and gradients that reach nothing', () => {
+  it('an input name declared twice is an error; inputs default to float32 data (no gradient)', () => {
+    const g = new Graph();
+    const x = g.input('x', [2]);
+    expect([x.dtype, x.requiresGrad, x.rank, x.size]).toEqual(['float32', false, 1, 2]);
+    expect(() => g.input('x', [3])).toThrow("graph input 'x' declared twice");
+  });
+
+  it('small constants with the same dtype, shape and values are one initializer; others are not shared', async () => {
+    const g = new Graph();
+    expect(g.scalar(2)).toBe(g.scalar(2));
+    expect(g.ints([1, 2])).toBe(g.ints([1, 2]));
+    expect(g.constant([1, 2], [2])).not.toBe(g.constant([1, 2], [1, 2])); // another shape
+    expect(g.constant([1, 2], [2])).not.toBe(g.constant([1, 2], [2], 'float64')); // another dtype
+    const big = Array.from({ length: 17 }, (_, i) => i);
+    expect(g.constant(big, [17])).not.toBe(g.constant(big, [17])); // more than 16 values: not looked up
+    const n = g.initializers.length;
+    expect(g.constant(big.slice(0, 16), [16])).toBe(g.constant(big.slice(0, 16), [16]));
+    expect(g.initializers.length).toBe(n + 1);
+    // each dtype's values are written as that dtype: float64 and int64 constants cast to float32 give the same numbers
+    const f64 = g.constant([0.1, 1e300], [2], 'float64');
+    const i64 = g.constant([3, -5], [2], 'int64');
+    expect([f64.dtype, i64.dtype]).toEqual(['float64', 'int64']);
+    const out = [f64, i64].map((c) => g.emit('Cast', [c], [[2]], { attrs: { to: 1 }, dtype: 'float32' })[0]);
+    const res = await run(g.encode(out, ['a', 'b']), {});
+    expect([Array.from(res.a), Array.from(res.b)]).toEqual([[Math.fround(0.1), Infinity], [3, -5]]);
+  });
+
+  it('the gradient of an input the outputs do not depend on is zeros of its shape', async () => {
+    const g = new Graph();
+    const x = g.input('x', [2, 3], { requiresGrad: true });
+    const unused = g.input('u', [4], { requiresGrad: true });
+    const [gx, gu] = g.gradients([op.reduceSum(op.mul(x, x), [0, 1])], [g.scalar(1)], [x, unused]);
+    expect([gx.shape, gu.shape]).toEqual([[2, 3], [4]]);
+    const res = await run(g.encode([gx, gu], ['gx', 'gu']), { x: { data: Float32Array.from([1, 2, 3, 4, 5, 6]), dims: [2, 3] }, u: { data: new Float32Array(4).fill(7), dims: [4] } });
+    expect([Array.from(res.gx), Array.from(res.gu)]).toEqual([[2, 4, 6, 8, 10, 12], [0, 0, 0, 0]]);
+  });
+});

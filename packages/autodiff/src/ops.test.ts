@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildingFor } from './gather-grad-webgpu.js';
 import { GRADIENT_RULES } from './gradients.js';
 import { Graph, type Sym, customGradient, defineGradient, differentiableOps, gradientRule, noGradient, stopGradient } from './graph.js';
 import * as op from './ops.js';
@@ -22,6 +23,10 @@ const OnnxRunner = {
         const res = await session.run(f, outputs);
         return outputs.map((o) => res[o].data as Float32Array);
       },
+      /** The output tensors themselves (their dims and types), by name. */
+      async runTensors(feeds: Record<string, ort.Tensor>, outputs: string[]): Promise<ort.InferenceSession.OnnxValueMapType> {
+        return session.run(feeds, outputs);
+      },
       release: () => session.release(),
     };
   },
@@ -38,6 +43,37 @@ const rand = (n: number) => Float32Array.from({ length: n }, () => {
 });
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
+/** Ops whose outputs are bool tensors (the graph declares no bool dtype: their values are checked through a Cast). */
+const BOOL_OPS = new Set(['Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'Equal', 'And']);
+
+/**
+ * Every value the graph's nodes (forward and backward) produce, to be checked by `expectDeclaredShapes`; a bool
+ * comparison's value as a float Cast declared with the comparison's shape (added to the graph here: call it last).
+ */
+function declaredValues(g: Graph): Sym[] {
+  const nodes = [...g.nodes];
+  const values: Sym[] = [];
+  for (const n of nodes) {
+    for (const name of n.outputs) {
+      const s = g.values.get(name)!;
+      values.push(BOOL_OPS.has(n.op) ? g.emit('Cast', [s], [[...s.shape]], { attrs: { to: 1 }, dtype: 'float32' })[0] : s);
+    }
+  }
+  return [...new Set(values)];
+}
+
+/**
+ * Every declared value has the shape and dtype onnxruntime computes for it: later ops build on the declared
+ * shapes (sumTo, reshape, the saved activations' model inputs), so a wrong one is a wrong graph even where the
+ * final value happens to come out right. `res` holds the values of `declared` by name.
+ */
+function expectDeclaredShapes(declared: Sym[], res: ort.InferenceSession.OnnxValueMapType): void {
+  for (const s of declared) {
+    const t = res[s.name] as ort.Tensor;
+    expect([[...t.dims], t.type], `declared shape and dtype of ${s.name}`).toEqual([[...s.shape], s.dtype]);
+  }
+}
+
 async function check(
   shapes: number[][],
   onnxFn: (xs: Sym[]) => Sym,
@@ -53,11 +89,14 @@ async function check(
   const grads = g.gradients([loss], [g.scalar(1)], xs);
   // every gradient has its input's shape (a [10, 5] gradient for a [4, 5] input must not pass on its first 20 values)
   grads.forEach((gr, i) => expect([...gr.shape], `shape of the gradient of input ${i}`).toEqual(shapes[i]));
-  const runner = await OnnxRunner.create(g.encode([y, ...grads], ['y', ...xs.map((_, i) => `g${i}`)]), { threads: 1 });
+  const declared = declaredValues(g);
+  const runner = await OnnxRunner.create(g.encode([y, ...grads, ...declared], ['y', ...xs.map((_, i) => `g${i}`), ...declared.map((s) => s.name)]), { threads: 1 });
   const wData = rand(y.size);
   const feeds: Record<string, { data: Float32Array; dims: number[] }> = { w: { data: wData, dims: [...y.shape] } };
   shapes.forEach((s, i) => (feeds[`x${i}`] = { data: data[i], dims: s }));
   const [yOut, ...gOut] = await runner.run(feeds, ['y', ...xs.map((_, i) => `g${i}`)]);
+  const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v.data, v.dims)]));
+  expectDeclaredShapes(declared, await runner.runTensors(ortFeeds, declared.map((s) => s.name)));
   await runner.release();
 
   const tIn = shapes.map((s, i) => tf.tensor(data[i], s));
@@ -198,6 +237,8 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
       [3, 2, 2, 7, 8, [1, 0, 2, 1]],
       [2, 3, 2, 6, 7, [0, 1, 1, 2]],
       [3, 3, 1, 5, 4, [2, 1, 0, 1]],
+      [2, 3, 1, 5, 6, [1, 0, 0, 0]], // one pad only (top): the weight gradient still pads x
+      [3, 2, 2, 6, 5, [0, 1, 0, 0]], // one pad only (left)
     ];
     for (const [kh, kw, s, H, W, [pt, pl, pb, pr]] of cases) {
       await check(
@@ -552,4 +593,163 @@ describe('gather gradient: exact sums of repeated ids at 1, 2 and 4 threads, wid
       });
     }
   }, 120_000);
+});
+
+describe('gradient graphs: the nodes a rule emits', () => {
+  /** The backward nodes' ops of loss = sum(f(inputs) * r), with `trainable[i]` saying which inputs need a gradient. */
+  function backwardOps(shapes: number[][], trainable: boolean[], f: (xs: Sym[]) => Sym): string[] {
+    const g = new Graph();
+    const xs = shapes.map((s, i) => g.input(`x${i}`, s, { requiresGrad: trainable[i] }));
+    const y = f(xs);
+    const loss = op.reduceSum(op.mul(y, g.input('r', [...y.shape])), y.shape.map((_, i) => i));
+    const n0 = g.nodes.length;
+    g.gradients([loss], [g.scalar(1)], xs.filter((_, i) => trainable[i]));
+    return g.nodes.slice(n0).map((n) => n.op);
+  }
+  const count = (ops: string[], name: string) => ops.filter((o) => o === name).length;
+
+  it('gemm: an input that needs no gradient (data, a frozen weight or bias) gets no gradient node', () => {
+    for (const [transA, transB] of [[false, false], [true, true]]) {
+      const gemm = ([a, b, c]: Sym[]) => op.gemm(a, b, c, { transA, transB });
+      const shapes = [transA ? [4, 3] : [3, 4], transB ? [5, 4] : [4, 5], [5]];
+      // loss = sum(y * r): y's own backward (Mul) emits no Gemm or ReduceSum, so each one here is the Gemm rule's
+      const wOnly = backwardOps(shapes, [false, true, false], gemm);
+      expect([count(wOnly, 'Gemm'), count(wOnly, 'ReduceSum')], 'weight only').toEqual([1, 0]);
+      const xOnly = backwardOps(shapes, [true, false, false], gemm);
+      expect([count(xOnly, 'Gemm'), count(xOnly, 'ReduceSum')], 'input only').toEqual([1, 0]);
+      const biasOnly = backwardOps(shapes, [false, false, true], gemm);
+      expect([count(biasOnly, 'Gemm'), count(biasOnly, 'ReduceSum')], 'bias only').toEqual([0, 1]);
+    }
+  });
+
+  it('add with broadcasting: a data input gets no summed-back gradient', () => {
+    const ops = backwardOps([[3, 4], [4]], [true, false], ([x, b]) => op.add(x, b));
+    expect(count(ops, 'ReduceSum')).toBe(0);
+    const both = backwardOps([[3, 4], [4]], [true, true], ([x, b]) => op.add(x, b));
+    expect(count(both, 'ReduceSum')).toBe(1);
+  });
+
+  it('conv2d: a data input gets no ConvTranspose, a frozen weight no weight-gradient Conv or Pad, a frozen bias no sum', () => {
+    const conv = ([x, w, b]: Sym[]) => op.conv2d(x, w, b, 2, [1, 0, 1, 1]);
+    const shapes = [[2, 3, 6, 5], [4, 3, 3, 3], [4]];
+    const wOnly = backwardOps(shapes, [false, true, false], conv);
+    expect(['ConvTranspose', 'Conv', 'Pad', 'ReduceSum'].map((o) => count(wOnly, o)), 'weight only').toEqual([0, 1, 1, 0]);
+    const xOnly = backwardOps(shapes, [true, false, false], conv);
+    expect(['ConvTranspose', 'Conv', 'Pad', 'ReduceSum'].map((o) => count(xOnly, o)), 'input only').toEqual([1, 0, 0, 0]);
+    const bOnly = backwardOps(shapes, [false, false, true], conv);
+    expect(['ConvTranspose', 'Conv', 'Pad', 'ReduceSum'].map((o) => count(bOnly, o)), 'bias only').toEqual([0, 0, 0, 1]);
+    // no padding at all: the weight gradient reads x as it is (no Pad node)
+    const unpadded = backwardOps([[2, 3, 5, 5], [4, 3, 3, 3]], [false, true], ([x, w]) => op.conv2d(x, w, undefined, 1, [0, 0, 0, 0]));
+    expect(count(unpadded, 'Pad')).toBe(0);
+  });
+
+  /** table [5, 3] (0..14), ids [2, 2]; returns the gradient of sum(gather(table, ids) * r) and (`shapes`) checks every declared shape. */
+  async function gatherGradient(ids: bigint[], device: 'cpu' | 'webgpu', shapes = true): Promise<{ grad: Float32Array; ops: string[] }> {
+    // built (and differentiated) for `device`, run on onnxruntime's CPU provider either way
+    const { g, gt, ops, declared } = buildingFor(device, () => {
+      const g = new Graph();
+      const table = g.input('t', [5, 3], { requiresGrad: true });
+      const y = op.gather(table, g.input('ids', [2, 2], { dtype: 'int64' }));
+      const r = g.input('r', [...y.shape]);
+      const n0 = g.nodes.length;
+      const [gt] = g.gradients([op.reduceSum(op.mul(y, r), [0, 1, 2])], [g.scalar(1)], [table]);
+      return { g, gt, ops: g.nodes.slice(n0).map((n) => n.op), declared: declaredValues(g) };
+    });
+    const runner = await OnnxRunner.create(g.encode([gt, ...declared], ['grad', ...declared.map((s) => s.name)]));
+    const res = await runner.runTensors(
+      {
+        t: new ort.Tensor('float32', Float32Array.from({ length: 15 }, (_, i) => i), [5, 3]),
+        ids: new ort.Tensor('int64', BigInt64Array.from(ids), [2, 2]),
+        r: new ort.Tensor('float32', Float32Array.from({ length: 12 }, (_, i) => i + 1), [2, 2, 3]),
+      },
+      ['grad', ...declared.map((s) => s.name)],
+    );
+    await runner.release();
+    if (shapes) expectDeclaredShapes(declared, res);
+    return { grad: (res.grad as ort.Tensor).data as Float32Array, ops };
+  }
+
+  // r = 1..12 as [2, 2, 3]: position n's row of dL/dy is [3n + 1, 3n + 2, 3n + 3]
+  it('gather gradient (CPU form): sorted ids summed in float64, every declared shape right (distinct ids: U = n)', async () => {
+    const { grad, ops } = await gatherGradient([4n, 0n, 2n, 1n], 'cpu');
+    expect(Array.from(grad)).toEqual([4, 5, 6, 10, 11, 12, 7, 8, 9, 0, 0, 0, 1, 2, 3]);
+    expect(['TopK', 'Unique', 'CumSum', 'ScatterND'].map((o) => count(ops, o))).toEqual([1, 1, 1, 1]);
+  });
+
+  it('gather gradient built for WebGPU: one-hot Gemm, no TopK/Unique/float64 kernels, the same sums', async () => {
+    const { grad, ops } = await gatherGradient([4n, 0n, 4n, 1n], 'webgpu');
+    expect(Array.from(grad)).toEqual([4, 5, 6, 10, 11, 12, 0, 0, 0, 0, 0, 0, 1 + 7, 2 + 8, 3 + 9]);
+    expect(['TopK', 'Unique', 'CumSum', 'ScatterND', 'Gemm'].map((o) => count(ops, o))).toEqual([0, 0, 0, 0, 1]);
+    const cpu = await gatherGradient([4n, 0n, 4n, 1n], 'cpu', false); // Unique's outputs are 3 long here, declared 4
+    expect(Array.from(cpu.grad)).toEqual(Array.from(grad));
+  });
+});
+
+describe('ops: shape checks and their messages, no-op shortcuts, negative axes', () => {
+  const g = new Graph();
+  let inputs = 0;
+  const x = (name: string, shape: number[]) => g.input(`${name}_${inputs++}`, shape);
+
+  it('gemm and matmul name the shapes that do not fit', () => {
+    expect(() => op.gemm(x('a3', [2, 3, 4]), x('b2', [4, 5]))).toThrow('gemm: needs 2-D inputs, got [2,3,4] and [4,5]');
+    expect(() => op.gemm(x('b1', [4, 5]), x('a1', [4]))).toThrow('gemm: needs 2-D inputs, got [4,5] and [4]');
+    expect(() => op.gemm(x('ta', [3, 4]), x('tb', [3, 4]), undefined, { transA: true, transB: true })).toThrow('gemm: inner sizes differ: [3,4]ᵀ @ [3,4]ᵀ');
+    expect(() => op.gemm(x('ua', [3, 4]), x('ub', [3, 4]), undefined, { transA: true })).not.toThrow();
+    expect(() => op.gemm(x('va', [3, 4]), x('vb', [3, 4]), undefined, { transB: true })).not.toThrow();
+    expect(op.gemm(x('wa', [4, 3]), x('wb', [5, 4]), undefined, { transA: true, transB: true }).shape).toEqual([3, 5]);
+    const msg = (a: number[], b: number[]) => `matmul: shapes [${a}] and [${b}] do not match (batched, same leading dims)`;
+    for (const [a, b] of [[[2, 3, 4], [2, 4, 5, 1]], [[3, 4], [4, 5]], [[2, 3, 4], [3, 4, 5]], [[2, 3, 4], [2, 5, 6]]]) {
+      expect(() => op.matmul(x(`m${a}`, a), x(`n${b}`, b))).toThrow(msg(a, b));
+    }
+    expect(op.matmul(x('ma', [2, 3, 4]), x('mb', [2, 4, 6])).shape).toEqual([2, 3, 6]);
+  });
+
+  it('split, conv2d and reshape errors; reshape and expand to the same shape emit nothing', () => {
+    const s = x('s', [2, 6]);
+    expect(() => op.split(s, -1, [2, 3])).toThrow('split: sizes [2,3] do not add up to 6');
+    expect(op.split(s, -1, [2, 4]).map((p) => p.shape)).toEqual([[2, 2], [2, 4]]);
+    expect(op.concat([s, s], -1).shape).toEqual([2, 12]);
+    expect(op.sliceAxis(s, -1, 1, 4).shape).toEqual([2, 3]);
+    const bad = (xs: number[], ws: number[], group = 1) => () => op.conv2d(x(`cx${xs}${ws}${group}`, xs), x(`cw${xs}${ws}${group}`, ws), undefined, 1, [0, 0, 0, 0], group);
+    expect(bad([1, 3, 5], [4, 3, 3, 3])).toThrow('conv2d: input [1,3,5] (NCHW) and weight [4,3,3,3] (OIHW) do not match');
+    expect(bad([1, 3, 5, 5], [4, 3, 3])).toThrow('conv2d: input [1,3,5,5] (NCHW) and weight [4,3,3] (OIHW) do not match');
+    expect(bad([1, 3, 5, 5], [4, 2, 3, 3])).toThrow(/do not match$/);
+    expect(bad([1, 4, 5, 5], [4, 2, 3, 3], 1.5)).toThrow('in 1.5 groups');
+    expect(bad([1, 4, 5, 5], [4, 4, 3, 3], 0)).toThrow(/do not match$/);
+    expect(bad([1, 6, 5, 5], [4, 2, 3, 3], 3)).toThrow('in 3 groups'); // O = 4 is not a multiple of 3
+    expect(bad([1, 6, 5, 5], [6, 3, 3, 3], 3)).toThrow('in 3 groups'); // C/k = 2, not 3
+    expect(bad([1, 6, 5, 5], [6, 2, 3, 3], 3)).not.toThrow();
+    const r = x('r', [2, 3]);
+    const n0 = g.nodes.length;
+    expect(op.reshape(r, [2, 3])).toBe(r);
+    expect(op.expand(r, [2, 3])).toBe(r);
+    expect(op.expand(r, [3])).toBe(r); // broadcasts to its own shape
+    expect(g.nodes.length).toBe(n0);
+    expect(op.reshape(r, [3, 2]).shape).toEqual([3, 2]);
+    expect(() => op.reshape(r, [4, 2])).toThrow('reshape: [2,3] (6 values) cannot become [4,2] (8)');
+    expect(() => op.expand(r, [4, 3])).toThrow('expand: shapes [2,3] and [4,3] do not broadcast');
+    expect(() => op.clip(r, 2, 1)).toThrow('clip: needs lo < hi, got 2 and 1');
+  });
+
+  it('linear on a rank-2 input is one Gemm; TensorFlow same pads', () => {
+    const n0 = g.nodes.length;
+    expect(op.linear(x('lx', [3, 4]), x('lw', [4, 5])).shape).toEqual([3, 5]);
+    expect(g.nodes.slice(n0).map((n) => n.op)).toEqual(['Gemm']);
+    expect([op.samePads(6, 3, 1), op.samePads(6, 3, 2), op.samePads(7, 3, 2), op.samePads(5, 1, 2), op.samePads(4, 5, 1)]).toEqual([[1, 1], [0, 1], [1, 1], [0, 0], [2, 2]]);
+  });
+});
+
+describe('declared shapes where check() cannot run (no tfjs gradient)', () => {
+  it('GELU (erf): every value of the forward and backward graph has its declared shape', async () => {
+    const g = new Graph();
+    const x = g.input('x', [2, 3], { requiresGrad: true });
+    const y = op.geluErf(x);
+    g.gradients([op.reduceSum(y, [0, 1])], [g.scalar(1)], [x]);
+    const declared = declaredValues(g);
+    const runner = await OnnxRunner.create(g.encode(declared));
+    const res = await runner.runTensors({ x: new ort.Tensor('float32', rand(6), [2, 3]) }, declared.map((s) => s.name));
+    await runner.release();
+    expect(g.nodes.some((n) => n.op === 'Erf')).toBe(true);
+    expectDeclaredShapes(declared, res);
+  });
 });

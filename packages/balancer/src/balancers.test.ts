@@ -164,6 +164,19 @@ describe('balancers', () => {
     expect(() => createBalancer('static-normalised').weights([0, 0])).toThrow(/first step's losses are all 0/);
   });
 
+  it('static-normalised: its scale k from the config, re-fixed when the number of losses changes, a missing state loads as none', () => {
+    // k = 4, M = 2: w = (4/2) max(L)/L_m
+    expect(createBalancer('static-normalised', { k: 4 }).weights([2, 1])).toEqual([2, 4]);
+    const b = createBalancer('static-normalised');
+    expect(b.weights([2, 1])).toEqual([5, 10]);
+    // three losses now (another method's): fixed again from this step, (10/3) max(L)/L_m
+    expect(b.weights([3, 1, 3])).toEqual([10 / 3, 10, 10 / 3]);
+    // a checkpoint without balancer state (null): nothing fixed, the next step fixes the weights
+    b.load(null);
+    expect(b.state()).toEqual({ fixed: null });
+    expect(b.weights([1, 4])).toEqual([20, 5]);
+  });
+
   it('static uses its configured weights; errors name the problem', () => {
     expect(createBalancer('static', { weights: [1, 0.5] }).weights([3, 4])).toEqual([1, 0.5]);
     expect(() => createBalancer('static', { weights: [1] }).weights([3, 4])).toThrow(/1 weights configured for 2 losses/);

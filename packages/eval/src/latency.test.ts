@@ -79,5 +79,8 @@ describe('registry', () => {
     // The configured options reach the evaluator, over the defaults.
     const js = (await reg.create('recall', { engine: 'js' }, { container: c })) as unknown as { options: unknown };
     expect(js.options).toEqual({ engine: 'js', blockRows: 256 });
+    // idempotent: a second register keeps the one entry (no "already registered" error)
+    expect(() => register(c)).not.toThrow();
+    expect(reg.get('recall')).toBe(entry);
   });
 });

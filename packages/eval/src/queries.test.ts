@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { chanceHitAt, evaluateQueries, formatQueryEvaluation, parseQueries, patternRegex, QUERY_SETS, readQueries, unmatchableQueries, type RankedResult } from './queries.js';
 
 describe('query patterns', () => {
@@ -45,7 +45,11 @@ describe('evaluateQueries', () => {
     sun: [['moon'], ['cloud']],
   };
   const search = async (q: string, depth: number): Promise<RankedResult[]> => ranked[q].slice(0, depth).map((captions, i) => ({ id: `${q}-${i}`, score: 1 - i / 10, captions }));
-  const cases = parseQueries('red heart\theart\ncat\tcat\ndog\tdog\nsun\tsun\n');
+  // parsed inside each test: a throw while the file is collected fails no test (StrykerJS counts it a survivor)
+  let cases: ReturnType<typeof parseQueries>;
+  beforeEach(() => {
+    cases = parseQueries('red heart\theart\ncat\tcat\ndog\tdog\nsun\tsun\n');
+  });
 
   it('scores where the first right result lands: hit@1/5/10, MRR, misses', async () => {
     const e = await evaluateQueries(cases, search);
@@ -101,5 +105,66 @@ describe('the shipped query sets', () => {
 
   it('unmatchableQueries finds a pattern no caption matches', () => {
     expect(unmatchableQueries(parseQueries('x\tzeppelin\ny\tsheep\n'), testCaptions('emoji')).map((c) => c.query)).toEqual(['x']);
+  });
+});
+
+describe('queries: edge cases of parsing, scoring and the report', () => {
+  let cases: ReturnType<typeof parseQueries>;
+  beforeEach(() => {
+    cases = parseQueries('red heart\theart\ncat\tcat\n');
+  });
+  // 12 results whatever the depth asked: evaluateQueries keeps the first `depth` only
+  const search = async (q: string): Promise<RankedResult[]> =>
+    Array.from({ length: 12 }, (_, i) => ({ id: `${q}-${i}`, score: 0.9 - i / 100, captions: i === 10 && q === 'cat' ? ['a cat', 'kitten', 'third'] : [`other ${i}`, `more ${i}`, 'third'] }));
+
+  it('keeps the first max(k, 10) results; k 3 adds hit@3 to the report; misses show their first 3 results and 2 captions each', async () => {
+    const e = await evaluateQueries(cases, search, { k: 3 });
+    expect([e.depth, e.k, e.outcomes[0].top.length]).toEqual([10, 3, 10]);
+    expect(e.outcomes.map((o) => o.rank)).toEqual([null, null]); // cat's right result is the 11th: beyond the depth
+    const text = formatQueryEvaluation(e);
+    expect(text).toBe(
+      [
+        '2 queries: hit@1 0.0%, hit@5 0.0%, hit@10 0.0%, hit@3 0.0%, MRR 0.000',
+        'misses (no right result in the top 3): 2',
+        '  "red heart" (pattern heart)',
+        '    1. 0.900 other 0 | more 0',
+        '    2. 0.890 other 1 | more 1',
+        '    3. 0.880 other 2 | more 2',
+        '  "cat" (pattern cat)',
+        '    1. 0.900 other 0 | more 0',
+        '    2. 0.890 other 1 | more 1',
+        '    3. 0.880 other 2 | more 2',
+        '',
+      ].join('\n'),
+    );
+    const deep = await evaluateQueries(cases, search, { k: 12 });
+    expect([deep.depth, deep.outcomes[1].rank, deep.hitAtK, deep.mrr]).toEqual([12, 11, 0.5, 1 / 11 / 2]);
+    expect(formatQueryEvaluation(deep)).toContain('hit@12 50.0%, MRR 0.045\n');
+  });
+
+  it('the report prints the chance line when a collection is given, and no misses line without misses', async () => {
+    const all = async (): Promise<RankedResult[]> => [{ id: 'a', score: 1, captions: ['red heart', 'a cat'] }];
+    const e = await evaluateQueries(cases, all, { k: 1, collection: [['red heart'], ['dog'], ['cat'], ['x']] });
+    expect([e['hit@1'], e.mrr, e.misses]).toEqual([1, 1, []]);
+    expect(e.chance).toEqual({ 'hit@1': 0.25, 'hit@5': 1, 'hit@10': 1 }); // 1 right of 4 each: K >= 4 always finds it
+    expect(formatQueryEvaluation(e)).toBe('2 queries: hit@1 100.0%, hit@5 100.0%, hit@10 100.0%, MRR 1.000\na random ranking: hit@1 25.0%, hit@5 100.0%, hit@10 100.0%\n');
+    const none = await evaluateQueries([], all, { collection: [['x']] });
+    expect([none.queries, none['hit@1'], none.mrr, 'chance' in none]).toEqual([0, 0, 0, false]);
+    expect([chanceHitAt(0, 1, 10), chanceHitAt(5, 1, 10), chanceHitAt(4, 2, 1)]).toEqual([0, 1, 0.5]);
+    await expect(evaluateQueries(cases, all, { k: 2.5 })).rejects.toThrow('k must be a positive integer, got 2.5.');
+  });
+
+  it('parses a missing query or pattern as an error, trims alternatives, and reads files or shipped sets', () => {
+    expect(() => parseQueries('\tcat\n', 'q.tsv')).toThrow('q.tsv:1: expected "query<TAB>pattern", got "\\tcat".');
+    expect(() => parseQueries('cat\t  \n', 'q.tsv')).toThrow(/q\.tsv:1: expected/);
+    expect(() => parseQueries('   \n')).toThrow('queries holds no queries (lines of "query<TAB>pattern").');
+    const [c] = parseQueries('  big cat \t cat | kitten || lion cub \n');
+    expect([c.query, c.pattern]).toEqual(['big cat', 'cat | kitten || lion cub']);
+    // no empty alternative (it would match between any two non-letters, as in 'a, b')
+    expect(['a kitten', 'lion   cub', 'Cat', 'catalog', 'a, b'].map((s) => c.regex.test(s))).toEqual([true, true, true, false, false]);
+    expect(patternRegex('lion  cub').test('a lion cub')).toBe(true); // a run of spaces is any whitespace
+    expect(patternRegex('graduat\\w*').test('GRADUATION CAP')).toBe(true); // a regex pattern is case-insensitive too
+    expect(() => readQueries('/no/such/file.tsv')).toThrow('Query file not found: /no/such/file.tsv (a TSV of "query<TAB>pattern" lines, or a shipped set: emoji, glyphs).');
+    expect(readQueries(join(import.meta.dirname, '..', 'assets', 'queries', 'glyphs.tsv'))).toEqual(readQueries('glyphs'));
   });
 });

@@ -264,6 +264,7 @@ describe('computeRecall engine choice on a fast backend (wasm)', () => {
       const big = computeRecall(images, texts, dim, t2i);
       expect(big.engine).toBe('tf');
       const js = computeRecall(images, texts, dim, t2i, { engine: 'js' });
+      expect(js.engine).toBe('js'); // asked for: kept on a fast backend too
       expect(Array.from(big.i2tRanks)).toEqual(Array.from(js.i2tRanks));
       expect(Array.from(big.t2iRanks)).toEqual(Array.from(js.t2iRanks));
       // 100 x 1000 x 100 = 1e7 is not above the switch.
@@ -271,5 +272,34 @@ describe('computeRecall engine choice on a fast backend (wasm)', () => {
     } finally {
       await initRuntime('cpu', { quiet: true });
     }
+  });
+});
+
+describe('engine choice by problem size (cpu backend, onnxruntime)', () => {
+  beforeAll(async () => {
+    await initRuntime('cpu', { quiet: true });
+  });
+  const rng = new Rng(9);
+  const q = (n: number) => Float32Array.from({ length: n }, () => Math.round(rng.normal()));
+
+  it('computeRecall auto keeps plain loops on the cpu backend even above 1e7 multiply-adds', () => {
+    const [nI, nT, dim] = [100, 1000, 101];
+    const r = computeRecall(q(nI * dim), q(nT * dim), dim, Int32Array.from({ length: nT }, (_, j) => j % nI));
+    expect(r.engine).toBe('js');
+  });
+
+  it('computeRecallAsync auto takes the onnxruntime GEMM above 1e6 multiply-adds only; engine js is kept above it', async () => {
+    const [nI, nT] = [100, 100];
+    const t2i = Int32Array.from({ length: nT }, (_, j) => j);
+    const at = q(nI * 100), tt = q(nT * 100);
+    const exact = await computeRecallAsync(at, tt, 100, t2i, { threads: 1 }); // 100 x 100 x 100 = 1e6: not above
+    expect(exact.engine).toBe('js');
+    const above = await computeRecallAsync(q(nI * 101), q(nT * 101), 101, t2i, { threads: 1 }); // 1.01e6
+    expect(above.engine).toBe('onnx');
+    const js = await computeRecallAsync(q(nI * 101), q(nT * 101), 101, t2i, { engine: 'js', threads: 1 });
+    expect(js.engine).toBe('js');
+    // 100 images x 200 texts x 60 = 1.2e6 (not square: nI * nT / dim and nI / nT give other sides of 1e6)
+    const wide = await computeRecallAsync(q(nI * 60), q(200 * 60), 60, Int32Array.from({ length: 200 }, (_, j) => j % nI), { threads: 1 });
+    expect(wide.engine).toBe('onnx');
   });
 });
