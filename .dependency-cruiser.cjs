@@ -25,7 +25,9 @@ const alt = (names) => `(${names.map((n) => dirOf(n).replace('/', '\\/')).join('
 /** One rule per package: what it must not import (its own layer and every layer above). */
 const layerRules = LAYERS.flatMap((layer, i) =>
   layer.map((name) => {
-    const notBelow = LAYERS.slice(i).flat().filter((n) => n !== name);
+    const notBelow = LAYERS.slice(i)
+      .flat()
+      .filter((n) => n !== name);
     return {
       name: `layer-${name}`,
       comment: `${name} imports only from the layers below it (docs/architecture.md, Package graph): not ${notBelow.join(', ')}`,
@@ -53,18 +55,28 @@ const config = {
       comment: 'import a workspace package by its name (@distill/<name>), never by a relative path into its folder',
       severity: 'error',
       from: { path: '^(packages|apps)/([^/]+)/' },
-      to: { path: '^(packages|apps)/', pathNot: '^(packages|apps)/$2/', dependencyTypes: ['local'], dependencyTypesNot: ['aliased-workspace'] },
+      to: {
+        path: '^(packages|apps)/',
+        pathNot: '^(packages|apps)/$2/',
+        dependencyTypes: ['local'],
+        dependencyTypesNot: ['aliased-workspace'],
+      },
     },
     {
       name: 'tools-by-package-name',
       comment: 'tools/ import packages by name (@distill/training), never packages/*/src by relative path',
       severity: 'error',
       from: { path: '^tools/' },
-      to: { path: '^(packages|apps)/[^/]+/src/', dependencyTypes: ['local'], dependencyTypesNot: ['aliased-workspace'] },
+      to: {
+        path: '^(packages|apps)/[^/]+/src/',
+        dependencyTypes: ['local'],
+        dependencyTypesNot: ['aliased-workspace'],
+      },
     },
     {
       name: 'test-utils-and-benches-only-from-tests',
-      comment: 'a *.test-util.ts or *.bench.ts file is imported only by tests, test utilities and benches (they stay out of the build)',
+      comment:
+        'a *.test-util.ts or *.bench.ts file is imported only by tests, test utilities and benches (they stay out of the build)',
       severity: 'error',
       from: { path: '^(packages|apps)/', pathNot: '\\.(test|test-util|bench)\\.ts$' },
       to: { path: '\\.(test-util|bench)\\.ts$' },

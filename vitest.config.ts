@@ -3,11 +3,13 @@ import { defineConfig } from 'vitest/config';
 
 // One vitest project per workspace package; tests sit beside the code (src/**/*.test.ts).
 // Workspace packages resolve to their TypeScript sources through the "@distill/source" condition.
-const roots = ['packages', 'apps'].flatMap((dir) =>
-  readdirSync(dir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && existsSync(`${dir}/${d.name}/src`))
-    .map((d) => ({ name: d.name, root: `${dir}/${d.name}` })),
-).concat([{ name: 'bench', root: 'tools/bench' }]); // the benchmarks' harness (not a published package)
+const roots = ['packages', 'apps']
+  .flatMap((dir) =>
+    readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && existsSync(`${dir}/${d.name}/src`))
+      .map((d) => ({ name: d.name, root: `${dir}/${d.name}` })),
+  )
+  .concat([{ name: 'bench', root: 'tools/bench' }]); // the benchmarks' harness (not a published package)
 
 export default defineConfig({
   test: {

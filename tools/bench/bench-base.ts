@@ -14,7 +14,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initRuntime } from '@distill/core';
 import { createStudent, OnnxStudentEngine } from '@distill/student-architectures';
-import { createTrainingContainer, resolveConfig, methodFor, OnnxStepEngine, peakRssBytes, planOnnxStep } from '@distill/training';
+import {
+  createTrainingContainer,
+  resolveConfig,
+  methodFor,
+  OnnxStepEngine,
+  peakRssBytes,
+  planOnnxStep,
+} from '@distill/training';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const arg = (name: string, def: string) => {
@@ -41,15 +48,26 @@ async function child(batch: number, warmup: number, steps: number): Promise<Row>
   await initRuntime('wasm', { quiet: true });
   const student = createStudent('vit-bert', { preset: 'base', embedDim: DIM, seed: 0, maxLength: LENGTH });
   const container = createTrainingContainer();
-  const cfg = resolveConfig({ container, preset: 'smoke', overrides: { losses: 'none', batchSize: batch, lossOptions: { temperature: 0.05 } } });
+  const cfg = resolveConfig({
+    container,
+    preset: 'smoke',
+    overrides: { losses: 'none', batchSize: batch, lossOptions: { temperature: 0.05 } },
+  });
   const state = (await methodFor(cfg, container)).createState(DIM, cfg);
   const onnx = new OnnxStudentEngine(student, { threads: cpus().length, seed: 0, head: state.graph!.head });
   // the trainer's choice: 'split' when it fits, else 'fused' (BENCH_MODE=split|fused forces one)
-  const plan = planOnnxStep(onnx, { params: student.parameterCount().total, batchSize: batch, textLength: LENGTH, size: 'base' });
+  const plan = planOnnxStep(onnx, {
+    params: student.parameterCount().total,
+    batchSize: batch,
+    textLength: LENGTH,
+    size: 'base',
+  });
   const forced = process.env.BENCH_MODE as 'split' | 'fused' | undefined;
   if (forced) onnx.mode = forced;
   const est = plan.estimate;
-  process.stderr.write(`distill batch ${batch}: step form '${onnx.mode}', estimated ${(est.bytes / 1024 ** 3).toFixed(1)} GB\n`);
+  process.stderr.write(
+    `distill batch ${batch}: step form '${onnx.mode}', estimated ${(est.bytes / 1024 ** 3).toFixed(1)} GB\n`,
+  );
   const engine = new OnnxStepEngine(student, onnx, { lr: 1e-4, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 });
   const { crop } = student.preprocess;
   const pixels = new Float32Array(batch * 3 * crop * crop).map((_, i) => Math.sin(i * 0.37));
@@ -71,37 +89,104 @@ async function child(batch: number, warmup: number, steps: number): Promise<Row>
       },
     );
     if (s >= warmup) times.push(performance.now() - t0);
-    process.stderr.write(`distill batch ${batch} step ${s + 1}/${warmup + steps}: ${(performance.now() - t0).toFixed(0)} ms, loss ${loss.toFixed(4)}\n`);
+    process.stderr.write(
+      `distill batch ${batch} step ${s + 1}/${warmup + steps}: ${(performance.now() - t0).toFixed(0)} ms, loss ${loss.toFixed(4)}\n`,
+    );
   }
   await engine.release();
   const sorted = [...times].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   const ms = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2; // median, as Python's statistics.median
-  return { engine: `distill-onnx-${onnx.mode}`, batch, ms, times, pairs_per_s: (batch / ms) * 1000, peak_rss_bytes: peakRssBytes(), params: student.parameterCount().total, estimate_bytes: est.bytes, loss };
+  return {
+    engine: `distill-onnx-${onnx.mode}`,
+    batch,
+    ms,
+    times,
+    pairs_per_s: (batch / ms) * 1000,
+    peak_rss_bytes: peakRssBytes(),
+    params: student.parameterCount().total,
+    estimate_bytes: est.bytes,
+    loss,
+  };
 }
 
 function lastJson(out: string): Row | undefined {
-  const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  const line = out
+    .trim()
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('{'));
   return line ? (JSON.parse(line) as Row) : undefined;
 }
 
 function runChild(batch: number, warmup: number, steps: number): Row {
-  const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', String(batch), '--warmup', String(warmup), '--steps', String(steps)], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 1 << 24,
-  });
-  return lastJson(r.stdout) ?? { engine: 'distill-onnx', batch, ms: NaN, times: [], pairs_per_s: NaN, peak_rss_bytes: NaN, params: NaN, error: `exit ${r.status}` };
+  const r = spawnSync(
+    process.execPath,
+    [
+      ...process.execArgv,
+      fileURLToPath(import.meta.url),
+      '--child',
+      String(batch),
+      '--warmup',
+      String(warmup),
+      '--steps',
+      String(steps),
+    ],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 24,
+    },
+  );
+  return (
+    lastJson(r.stdout) ?? {
+      engine: 'distill-onnx',
+      batch,
+      ms: NaN,
+      times: [],
+      pairs_per_s: NaN,
+      peak_rss_bytes: NaN,
+      params: NaN,
+      error: `exit ${r.status}`,
+    }
+  );
 }
 
 function runTorch(batch: number, warmup: number, steps: number): Row {
-  const r = spawnSync('/usr/bin/python3', [join(here, 'base_step.py'), '--batch', String(batch), '--length', String(LENGTH), '--dim', String(DIM), '--warmup', String(warmup), '--steps', String(steps)], {
-    encoding: 'utf8',
-    env: { ...process.env, OPENBLAS_NUM_THREADS: '2' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const r = spawnSync(
+    '/usr/bin/python3',
+    [
+      join(here, 'base_step.py'),
+      '--batch',
+      String(batch),
+      '--length',
+      String(LENGTH),
+      '--dim',
+      String(DIM),
+      '--warmup',
+      String(warmup),
+      '--steps',
+      String(steps),
+    ],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, OPENBLAS_NUM_THREADS: '2' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const row = lastJson(r.stdout);
-  return row ? { ...row, engine: 'pytorch' } : { engine: 'pytorch', batch, ms: NaN, times: [], pairs_per_s: NaN, peak_rss_bytes: NaN, params: NaN, error: `exit ${r.status} (is /usr/bin/python3 with torch installed?)` };
+  return row
+    ? { ...row, engine: 'pytorch' }
+    : {
+        engine: 'pytorch',
+        batch,
+        ms: NaN,
+        times: [],
+        pairs_per_s: NaN,
+        peak_rss_bytes: NaN,
+        params: NaN,
+        error: `exit ${r.status} (is /usr/bin/python3 with torch installed?)`,
+      };
 }
 
 const FLICKR_CAPTIONS = 145_000;
@@ -120,7 +205,9 @@ async function main() {
     rows.push(runChild(b, warmup, steps));
     if (!process.argv.includes('--skip-pytorch')) rows.push(runTorch(b, warmup, steps));
   }
-  console.log(`\nbase vit-bert (ViT-B/16 224 px + BERT-base, ${LENGTH} tokens, embed ${DIM}), ${warmup} warm-up + ${steps} timed steps, ${cpus().length} cores`);
+  console.log(
+    `\nbase vit-bert (ViT-B/16 224 px + BERT-base, ${LENGTH} tokens, embed ${DIM}), ${warmup} warm-up + ${steps} timed steps, ${cpus().length} cores`,
+  );
   console.log('| engine | batch | ms/step | pairs/s | peak RSS GB | est. GB | Flickr30K epoch (145k captions) |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
@@ -132,7 +219,8 @@ async function main() {
   const big = Math.max(...batches);
   const d = rows.find((r) => r.engine.startsWith('distill-onnx') && r.batch === big);
   const t = rows.find((r) => r.engine === 'pytorch' && r.batch === big);
-  if (d && t && Number.isFinite(d.ms) && Number.isFinite(t.ms)) console.log(`ratio_vs_pytorch_base=${(d.ms / t.ms).toFixed(2)}`);
+  if (d && t && Number.isFinite(d.ms) && Number.isFinite(t.ms))
+    console.log(`ratio_vs_pytorch_base=${(d.ms / t.ms).toFixed(2)}`);
   else console.log('ratio_vs_pytorch_base=unavailable');
 }
 

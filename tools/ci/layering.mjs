@@ -27,11 +27,15 @@ const RUNTIME_FREE = ['autodiff', 'base', 'balancer', 'data', 'pretrained'];
 
 const t0 = Date.now();
 const bin = join(root, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
-const run = spawnSync(process.execPath, [bin, '--config', '.dependency-cruiser.cjs', '--output-type', 'json', 'packages', 'apps', 'tools'], {
-  cwd: root,
-  encoding: 'utf8',
-  maxBuffer: 256 * 1024 * 1024,
-});
+const run = spawnSync(
+  process.execPath,
+  [bin, '--config', '.dependency-cruiser.cjs', '--output-type', 'json', 'packages', 'apps', 'tools'],
+  {
+    cwd: root,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  },
+);
 if (!run.stdout) {
   console.error(`layering: dependency-cruiser failed (exit ${run.status}): ${run.stderr}`);
   process.exit(1);
@@ -40,18 +44,26 @@ const result = JSON.parse(run.stdout);
 const problems = [];
 const warnings = [];
 for (const v of result.summary.violations) {
-  (v.rule.severity === 'error' ? problems : warnings).push(`${v.rule.severity} ${v.rule.name}: ${v.from} -> ${v.to}${v.cycle ? ` (cycle ${v.cycle.map((c) => c.name ?? c).join(' -> ')})` : ''}`);
+  (v.rule.severity === 'error' ? problems : warnings).push(
+    `${v.rule.severity} ${v.rule.name}: ${v.from} -> ${v.to}${v.cycle ? ` (cycle ${v.cycle.map((c) => c.name ?? c).join(' -> ')})` : ''}`,
+  );
 }
 
 // ---- the real package graph ----
 const workspaces = ['packages', 'apps'].flatMap((d) =>
   readdirSync(join(root, d))
     .filter((n) => existsSync(join(root, d, n, 'package.json')) && existsSync(join(root, d, n, 'src')))
-    .map((n) => ({ name: n, dir: `${d}/${n}`, pkg: JSON.parse(readFileSync(join(root, d, n, 'package.json'), 'utf8')) })),
+    .map((n) => ({
+      name: n,
+      dir: `${d}/${n}`,
+      pkg: JSON.parse(readFileSync(join(root, d, n, 'package.json'), 'utf8')),
+    })),
 );
 const byPackageName = new Map(workspaces.map((w) => [w.pkg.name, w.name]));
 const layerOf = new Map(LAYERS.flatMap((l, i) => l.map((n) => [n, i])));
-for (const w of workspaces) if (!layerOf.has(w.name)) problems.push(`layering: workspace ${w.dir} has no layer in .dependency-cruiser.cjs LAYERS`);
+for (const w of workspaces)
+  if (!layerOf.has(w.name))
+    problems.push(`layering: workspace ${w.dir} has no layer in .dependency-cruiser.cjs LAYERS`);
 
 /** Runtime sources: not tests, test utilities, benches or fixtures. */
 const isRuntime = (p) => /\/src\//.test(p) && !/\.(test|test-util|bench)\.ts$/.test(p) && !/\/fixtures\//.test(p);
@@ -66,7 +78,14 @@ for (const m of result.modules) {
   }
 }
 const declared = new Map(
-  workspaces.map((w) => [w.name, new Set(Object.keys(w.pkg.dependencies ?? {}).filter((n) => byPackageName.has(n)).map((n) => byPackageName.get(n)))]),
+  workspaces.map((w) => [
+    w.name,
+    new Set(
+      Object.keys(w.pkg.dependencies ?? {})
+        .filter((n) => byPackageName.has(n))
+        .map((n) => byPackageName.get(n)),
+    ),
+  ]),
 );
 
 // ---- runtimes installed (package-lock.json: each workspace's dependencies, transitively, optional ones included) ----
@@ -91,15 +110,26 @@ const width = Math.max(...names.map((n) => n.length));
 const lines = [];
 for (const n of names) {
   const deps = [...new Set([...declared.get(n), ...imported.get(n)])].sort(order);
-  const parts = deps.map((d) => (declared.get(n).has(d) ? (imported.get(n).has(d) ? d : `${d} (declared, not imported)`) : `${d} (imported, NOT DECLARED)`));
+  const parts = deps.map((d) =>
+    declared.get(n).has(d)
+      ? imported.get(n).has(d)
+        ? d
+        : `${d} (declared, not imported)`
+      : `${d} (imported, NOT DECLARED)`,
+  );
   lines.push(`${n.padEnd(width)} ──> ${parts.length ? parts.join(', ') : '(nothing)'}`);
 }
 const runtimes = names.map((n) => {
   const r = installs(workspaces.find((w) => w.name === n));
-  if (RUNTIME_FREE.includes(n) && r.length) problems.push(`layering: ${n} must install no runtime, but its dependencies bring ${r.join(', ')} (depend on @distill/base, not @distill/core)`);
+  if (RUNTIME_FREE.includes(n) && r.length)
+    problems.push(
+      `layering: ${n} must install no runtime, but its dependencies bring ${r.join(', ')} (depend on @distill/base, not @distill/core)`,
+    );
   return `${n.padEnd(width)}  ${r.length ? r.join(', ') : 'none'}`;
 });
-const layersLine = LAYERS.map((l) => (l.length > 1 ? `{${l.map((n) => `\`${n}\``).join(', ')}}` : `\`${l[0]}\``)).join(' < ');
+const layersLine = LAYERS.map((l) => (l.length > 1 ? `{${l.map((n) => `\`${n}\``).join(', ')}}` : `\`${l[0]}\``)).join(
+  ' < ',
+);
 const drawing = [
   BEGIN,
   '```',
@@ -117,7 +147,9 @@ const drawing = [
 ].join('\n');
 
 for (const n of names) {
-  for (const d of imported.get(n)) if (!declared.get(n).has(d)) problems.push(`layering: ${n}'s runtime sources import ${d}, which its package.json does not declare`);
+  for (const d of imported.get(n))
+    if (!declared.get(n).has(d))
+      problems.push(`layering: ${n}'s runtime sources import ${d}, which its package.json does not declare`);
 }
 
 const doc = readFileSync(DOC, 'utf8');
@@ -129,7 +161,9 @@ if (a < 0 || b < a) {
   writeFileSync(DOC, doc.slice(0, a) + drawing + doc.slice(b + END.length));
   console.log('layering: docs/architecture.md rewritten');
 } else if (doc.slice(a, b + END.length) !== drawing) {
-  problems.push('layering: the package graph in docs/architecture.md is not the real one: run node tools/ci/layering.mjs --write and review the diff. The real one:');
+  problems.push(
+    'layering: the package graph in docs/architecture.md is not the real one: run node tools/ci/layering.mjs --write and review the diff. The real one:',
+  );
   problems.push(drawing);
 }
 
@@ -141,4 +175,6 @@ if (problems.length) {
   console.error(`layering: FAILED (${s.totalCruised} modules, ${s.totalDependenciesCruised} dependencies, ${secs} s)`);
   process.exit(1);
 }
-console.log(`layering: ok: ${s.totalCruised} modules, ${s.totalDependenciesCruised} dependencies, ${result.summary.ruleSetUsed.forbidden.length} rules, the drawn graph matches${warnings.length ? `, ${warnings.length} warnings` : ''} (${secs} s)`);
+console.log(
+  `layering: ok: ${s.totalCruised} modules, ${s.totalDependenciesCruised} dependencies, ${result.summary.ruleSetUsed.forbidden.length} rules, the drawn graph matches${warnings.length ? `, ${warnings.length} warnings` : ''} (${secs} s)`,
+);

@@ -22,7 +22,10 @@ export const REQUIRED_FEATURES: RequiredFeature[] = [
 ];
 
 /** The skipped tests (full names) that need a feature the environment requires. */
-export function requiredSkips(tests: { fullName: string; state: string }[], env: Record<string, string | undefined> = process.env): { test: string; env: string }[] {
+export function requiredSkips(
+  tests: { fullName: string; state: string }[],
+  env: Record<string, string | undefined> = process.env,
+): { test: string; env: string }[] {
   const required = REQUIRED_FEATURES.filter((f) => env[f.env] === '1');
   const out: { test: string; env: string }[] = [];
   for (const t of tests) {

@@ -28,4 +28,6 @@ for (const r of ra) {
     process.exit(1);
   }
 }
-console.log(`same results: ${ra.length} rows (${ra.map((r) => `${r.label} RSUM ${r.rsum.mean.toFixed(2)}`).join(', ')})`);
+console.log(
+  `same results: ${ra.length} rows (${ra.map((r) => `${r.label} RSUM ${r.rsum.mean.toFixed(2)}`).join(', ')})`,
+);

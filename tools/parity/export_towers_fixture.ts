@@ -27,7 +27,14 @@ const s = createStudent('resnet-textcnn', {
   overrides: {
     // stem 4 -> stage 0 (5 ch: a stride-1 projection shortcut), stage 1 (6 ch, 2 blocks: stride-2 projection + identity), stage 2 (8 ch, stride 2)
     // 24 px, stem patch 2: 12 x 12 -> 12 -> 6 -> 3 (an odd size in the last stage)
-    image: { imageSize: 24, stemPatch: 2, stemChannels: 4, stageChannels: [5, 6, 8], blocksPerStage: [1, 2, 1], layerNormEps: 1e-5 },
+    image: {
+      imageSize: 24,
+      stemPatch: 2,
+      stemChannels: 4,
+      stageChannels: [5, 6, 8],
+      blocksPerStage: [1, 2, 1],
+      layerNormEps: 1e-5,
+    },
     // widths 1 (a linear), 2 and 4 (even: asymmetric 'same' padding), 3
     text: { embeddingSize: 6, kernelWidths: [1, 2, 3, 4], filters: 5, dropout: 0.1 },
   },
@@ -52,7 +59,10 @@ const S = 24;
 const L = 9;
 const lengths = [9, 5, 1];
 // multiples of 1/64: exact in float32 and short in JSON
-const pixels = Array.from({ length: B * 3 * S * S }, (_, i) => Math.round((Math.sin(i * 0.37) * 1.5 + Math.cos(i * 0.011)) * 64) / 64);
+const pixels = Array.from(
+  { length: B * 3 * S * S },
+  (_, i) => Math.round((Math.sin(i * 0.37) * 1.5 + Math.cos(i * 0.011)) * 64) / 64,
+);
 const ids: number[] = [];
 const mask: number[] = [];
 for (let b = 0; b < B; b++) {
@@ -66,6 +76,13 @@ for (let b = 0; b < B; b++) {
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'model.safetensors'), encodeSafetensors(getStudentWeights(s)));
 writeFileSync(join(out, 'student.json'), JSON.stringify(s.config, null, 2) + '\n');
-writeFileSync(join(out, 'inputs.json'), JSON.stringify({ pixels: { shape: [B, 3, S, S], data: pixels }, ids: { shape: [B, L], data: ids }, mask: { shape: [B, L], data: mask } }) + '\n');
+writeFileSync(
+  join(out, 'inputs.json'),
+  JSON.stringify({
+    pixels: { shape: [B, 3, S, S], data: pixels },
+    ids: { shape: [B, L], data: ids },
+    mask: { shape: [B, L], data: mask },
+  }) + '\n',
+);
 s.dispose();
 console.log(`wrote ${out}/{model.safetensors,student.json,inputs.json}`);

@@ -13,7 +13,10 @@ export interface CliCommand {
   /** Declares the options; `ctx.container` holds the registries (built-ins and plugins) help texts list. */
   builder?: (y: Argv, ctx: CliContext) => Argv;
   /** Return a number to set the exit code. */
-  handler: (args: ArgumentsCamelCase<Record<string, unknown>>, ctx: CliContext) => Promise<number | void> | number | void;
+  handler: (
+    args: ArgumentsCamelCase<Record<string, unknown>>,
+    ctx: CliContext,
+  ) => Promise<number | void> | number | void;
 }
 
 export interface CliContext {

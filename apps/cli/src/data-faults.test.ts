@@ -1,5 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,20 +28,38 @@ const bin = join(root, 'apps/cli/bin/distill.js');
 const distill = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: tmp, encoding: 'utf8', env });
 const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
 const pngsUnder = (d: string): string[] =>
-  existsSync(d) ? readdirSync(d, { withFileTypes: true, recursive: true }).filter((e) => e.isFile() && e.name.endsWith('.png')).map((e) => join(e.parentPath, e.name)) : [];
+  existsSync(d)
+    ? readdirSync(d, { withFileTypes: true, recursive: true })
+        .filter((e) => e.isFile() && e.name.endsWith('.png'))
+        .map((e) => join(e.parentPath, e.name))
+    : [];
 const noStack = (s: string) => expect(s).not.toMatch(/\n\s+at /);
 
 describe('splits', () => {
   it('a Karpathy or JSONL split outside train/val/test/restval is refused with the file, the entry and the nearest name', () => {
     const k = join(tmp, 'karpathy.json');
     const sent = [{ raw: 'one' }];
-    writeFileSync(k, JSON.stringify({ images: [{ filename: 'a.jpg', split: 'train', sentences: sent }, { filename: 'b.jpg', split: 'tarin', sentences: sent }, { filename: 'c.jpg', split: 'test', sentences: sent }] }));
+    writeFileSync(
+      k,
+      JSON.stringify({
+        images: [
+          { filename: 'a.jpg', split: 'train', sentences: sent },
+          { filename: 'b.jpg', split: 'tarin', sentences: sent },
+          { filename: 'c.jpg', split: 'test', sentences: sent },
+        ],
+      }),
+    );
     const r = distill('data', 'info', 'karpathy', '--annotations', k);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`${k}: images[1] (b.jpg).split: split "tarin" is not one of train, val, test, restval; did you mean "train"?`);
+    expect(r.stderr).toContain(
+      `${k}: images[1] (b.jpg).split: split "tarin" is not one of train, val, test, restval; did you mean "train"?`,
+    );
     noStack(r.stderr);
     const j = join(tmp, 'data.jsonl');
-    writeFileSync(j, '{"image": "a.png", "captions": ["a"], "split": "train"}\n{"image": "b.png", "captions": ["b"], "split": "tset"}\n');
+    writeFileSync(
+      j,
+      '{"image": "a.png", "captions": ["a"], "split": "train"}\n{"image": "b.png", "captions": ["b"], "split": "tset"}\n',
+    );
     const q = distill('data', 'info', 'jsonl', '--annotations', j);
     expect(q.status).toBe(1);
     expect(q.stderr).toContain(`${j}:2: split "tset" is not one of train, val, test, restval; did you mean "test"?`);
@@ -41,12 +69,19 @@ describe('splits', () => {
 describe('glyphs build', () => {
   it('SIGTERM stops a build at once; files kept from .partial are verified (truncated and swapped ones rasterised again); a swapped image in a finished build and a broken concepts line are named', async () => {
     // a build killed while writing images
-    const child = spawn(process.execPath, [bin, 'data', 'build', 'glyphs', '--sample', SAMPLE, '--eval-size', String(Number(SAMPLE) / 2)], { cwd: tmp, env, stdio: 'ignore' });
+    const child = spawn(
+      process.execPath,
+      [bin, 'data', 'build', 'glyphs', '--sample', SAMPLE, '--eval-size', String(Number(SAMPLE) / 2)],
+      { cwd: tmp, env, stdio: 'ignore' },
+    );
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    const partialOf = () => (existsSync(join(cache, 'glyphs')) ? readdirSync(join(cache, 'glyphs')).find((f) => f.endsWith('.partial')) : undefined);
+    const partialOf = () =>
+      existsSync(join(cache, 'glyphs'))
+        ? readdirSync(join(cache, 'glyphs')).find((f) => f.endsWith('.partial'))
+        : undefined;
     let partial = '';
     try {
-      for (const t0 = Date.now(); ; ) {
+      for (const t0 = Date.now(); ;) {
         const p = partialOf();
         if (p && pngsUnder(join(cache, 'glyphs', p)).length >= 40) {
           partial = join(cache, 'glyphs', p);
@@ -79,8 +114,13 @@ describe('glyphs build', () => {
     expect(b.stderr).toContain(`${swapped} from the killed build differs from the file that build wrote`);
     expect(sha(join(dir, rel(truncated)))).toBe(want.truncated);
     expect(sha(join(dir, rel(swapped)))).toBe(want.swapped);
-    const concepts = readFileSync(join(dir, 'concepts.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    const recorded = new Map(concepts.flatMap((c: { images: { file: string; sha256: string }[] }) => c.images.map((i) => [i.file, i.sha256])));
+    const concepts = readFileSync(join(dir, 'concepts.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+    const recorded = new Map(
+      concepts.flatMap((c: { images: { file: string; sha256: string }[] }) => c.images.map((i) => [i.file, i.sha256])),
+    );
     expect(recorded.get(rel(truncated))).toBe(want.truncated);
     expect(existsSync(join(dir, '.written'))).toBe(false);
 
@@ -88,9 +128,23 @@ describe('glyphs build', () => {
     const info = JSON.parse(distill('data', 'info', 'glyphs').stdout);
     expect(info.imageRoot).toBe(dir);
     const testConcept = concepts.find((c: { split: string }) => c.split === 'test');
-    const testFile = join(dir, testConcept.images.find((i: { style: string }) => i.style === testConcept.eval.style).file);
+    const testFile = join(
+      dir,
+      testConcept.images.find((i: { style: string }) => i.style === testConcept.eval.style).file,
+    );
     copyFileSync(join(dir, rel(donor)), testFile);
-    const x = distill('teacher', 'extract', '--teacher', 'emoji', '--dataset', 'glyphs', '--train-subset', '4', '--eval-subset', '4');
+    const x = distill(
+      'teacher',
+      'extract',
+      '--teacher',
+      'emoji',
+      '--dataset',
+      'glyphs',
+      '--train-subset',
+      '4',
+      '--eval-subset',
+      '4',
+    );
     expect(x.status).toBe(1);
     expect(x.stderr).toContain(`differ from the sha256 its manifest recorded (${testFile})`);
     expect(x.stderr).toContain(`Remove ${dir} and build it again (distill data build glyphs)`);

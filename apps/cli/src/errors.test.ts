@@ -23,10 +23,18 @@ describe('file-system errors as one actionable line', () => {
     const d = tmp();
     const file = join(d, 'runs');
     writeFileSync(file, 'not a folder');
-    expect(fsErrorMessage(thrown(() => mkdirSync(file)))).toBe(`cannot create the folder ${file} (EEXIST): a file or folder of that name already exists. Choose another path, or move the existing one away.`);
-    expect(fsErrorMessage(thrown(() => mkdirSync(join(file, 'run-1'), { recursive: true })))).toMatch(new RegExp(`^cannot create the folder ${file}/run-1 \\(ENOTDIR\\): a part of this path is a file, not a folder`));
-    expect(fsErrorMessage(thrown(() => writeFileSync(join(d, 'no', 'such', 'x.json'), '')))).toMatch(/^cannot open .*\/no\/such\/x\.json \(ENOENT\): no such file or folder/);
-    expect(fsErrorMessage(thrown(() => writeFileSync(d, '')))).toMatch(/\(EISDIR\): this is a folder where a file was expected/);
+    expect(fsErrorMessage(thrown(() => mkdirSync(file)))).toBe(
+      `cannot create the folder ${file} (EEXIST): a file or folder of that name already exists. Choose another path, or move the existing one away.`,
+    );
+    expect(fsErrorMessage(thrown(() => mkdirSync(join(file, 'run-1'), { recursive: true })))).toMatch(
+      new RegExp(`^cannot create the folder ${file}/run-1 \\(ENOTDIR\\): a part of this path is a file, not a folder`),
+    );
+    expect(fsErrorMessage(thrown(() => writeFileSync(join(d, 'no', 'such', 'x.json'), '')))).toMatch(
+      /^cannot open .*\/no\/such\/x\.json \(ENOENT\): no such file or folder/,
+    );
+    expect(fsErrorMessage(thrown(() => writeFileSync(d, '')))).toMatch(
+      /\(EISDIR\): this is a folder where a file was expected/,
+    );
   });
 
   it('ENOSPC from a real full device (/dev/full) names the file distill was writing', () => {
@@ -49,8 +57,14 @@ describe('file-system errors as one actionable line', () => {
 
   it('EACCES/EPERM/EROFS advice points at a writable folder; DistillErrors pass through; bugs are not dressed up', () => {
     for (const code of ['EACCES', 'EPERM', 'EROFS']) {
-      const e = Object.assign(new Error(`${code}: x, mkdir '/data/runs'`), { code, syscall: 'mkdir', path: '/data/runs' });
-      expect(fsErrorMessage(e)).toMatch(new RegExp(`^cannot create the folder /data/runs \\(${code}\\): .*(--run-dir, --out, DISTILL_CACHE_DIR)`));
+      const e = Object.assign(new Error(`${code}: x, mkdir '/data/runs'`), {
+        code,
+        syscall: 'mkdir',
+        path: '/data/runs',
+      });
+      expect(fsErrorMessage(e)).toMatch(
+        new RegExp(`^cannot create the folder /data/runs \\(${code}\\): .*(--run-dir, --out, DISTILL_CACHE_DIR)`),
+      );
       expect(userFacingError(e)?.exitCode).toBe(73);
     }
     expect(userFacingError(new DistillError('bad flag', 2))).toEqual({ message: 'bad flag', exitCode: 2, usage: true });
@@ -63,7 +77,11 @@ describe('file-system errors as one actionable line', () => {
 
 /** `distill <args>` as a user runs it (a new process), in `cwd`. */
 function distill(args: string[], cwd: string): { code: number | null; stderr: string; stdout: string } {
-  const r = spawnSync(process.execPath, [join(repoRoot(), 'apps', 'cli', 'bin', 'distill.js'), ...args], { cwd, encoding: 'utf8', timeout: 90_000 });
+  const r = spawnSync(process.execPath, [join(repoRoot(), 'apps', 'cli', 'bin', 'distill.js'), ...args], {
+    cwd,
+    encoding: 'utf8',
+    timeout: 90_000,
+  });
   return { code: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
@@ -72,7 +90,11 @@ describe('the distill command on folders it cannot write', () => {
     const d = tmp();
     writeFileSync(join(d, 'runs'), 'a file where distill puts run folders');
     const r = distill(['train', '--max-steps', '1'], d);
-    expect(r.stderr).toMatch(new RegExp(`^distill: cannot create the folder ${d}/runs/glyphs-vit-bert-[0-9-]+ \\(ENOTDIR\\): a part of this path is a file, not a folder\\. Check the path\\.\\n$`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^distill: cannot create the folder ${d}/runs/glyphs-vit-bert-[0-9-]+ \\(ENOTDIR\\): a part of this path is a file, not a folder\\. Check the path\\.\\n$`,
+      ),
+    );
     expect(r.code).toBe(73);
   });
 
@@ -86,7 +108,9 @@ describe('the distill command on folders it cannot write', () => {
     }
     try {
       const r = distill(['train', '--max-steps', '1'], cwd);
-      expect(r.stderr).toMatch(/^distill: cannot create the folder \/.*runs\/glyphs-vit-bert-[0-9-]+ \((EACCES|EPERM|EROFS)\): .*point distill at a (writable )?folder/i);
+      expect(r.stderr).toMatch(
+        /^distill: cannot create the folder \/.*runs\/glyphs-vit-bert-[0-9-]+ \((EACCES|EPERM|EROFS)\): .*point distill at a (writable )?folder/i,
+      );
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.code).toBe(73);
     } finally {

@@ -11,11 +11,29 @@ const root = repoRoot();
 const tmp = mkdtempSync(join(tmpdir(), 'distill-fcache-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const env = { ...process.env, DISTILL_CACHE_DIR: join(tmp, 'cache') };
-const distill = (...args: string[]) => spawnSync(process.execPath, [join(root, 'apps/cli/bin/distill.js'), ...args], { cwd: tmp, encoding: 'utf8', env });
+const distill = (...args: string[]) =>
+  spawnSync(process.execPath, [join(root, 'apps/cli/bin/distill.js'), ...args], { cwd: tmp, encoding: 'utf8', env });
 const data = join(tmp, 'data');
 const extract = (...more: string[]) =>
-  distill('teacher', 'extract', '--teacher', 'emoji', '--dataset', 'jsonl', '--annotations', data, '--train-subset', '3', '--eval-subset', '2', '--batch-size', '4', ...more);
-const firstTrainImage = () => JSON.parse(readFileSync(join(data, 'train.jsonl'), 'utf8').split('\n')[0]).image as string;
+  distill(
+    'teacher',
+    'extract',
+    '--teacher',
+    'emoji',
+    '--dataset',
+    'jsonl',
+    '--annotations',
+    data,
+    '--train-subset',
+    '3',
+    '--eval-subset',
+    '2',
+    '--batch-size',
+    '4',
+    ...more,
+  );
+const firstTrainImage = () =>
+  JSON.parse(readFileSync(join(data, 'train.jsonl'), 'utf8').split('\n')[0]).image as string;
 
 beforeAll(() => {
   const b = distill('data', 'build', 'emoji', '--out', data);
@@ -42,7 +60,10 @@ describe('teacher features by content', () => {
     // a user's own JSONL (no "sha256" fields): the changed picture gets a new key
     for (const s of ['train', 'val', 'test']) {
       const f = join(data, `${s}.jsonl`);
-      const lines = readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.stringify({ ...JSON.parse(l), sha256: undefined }));
+      const lines = readFileSync(f, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.stringify({ ...JSON.parse(l), sha256: undefined }));
       writeFileSync(f, lines.join('\n') + '\n');
     }
     const b = extract('--image-root', data);

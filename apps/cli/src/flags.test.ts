@@ -27,7 +27,12 @@ interface Declared {
 /** `y` with every option declaration recorded (the builder chains on the proxy). */
 function recording(y: Argv, command: string, seen: Declared[]): Argv {
   const record = (name: string, spec: Record<string | symbol, unknown> = {}) =>
-    seen.push({ command, name, fromTable: spec[FROM_TABLE] === true, choices: spec.choices as readonly unknown[] | undefined });
+    seen.push({
+      command,
+      name,
+      fromTable: spec[FROM_TABLE] === true,
+      choices: spec.choices as readonly unknown[] | undefined,
+    });
   const proxy: Argv = new Proxy(y, {
     get(target, key) {
       const v = Reflect.get(target, key, target);
@@ -35,7 +40,8 @@ function recording(y: Argv, command: string, seen: Declared[]): Argv {
       return (...a: unknown[]) => {
         if (key === 'option' || key === 'options') {
           if (typeof a[0] === 'string') record(a[0], a[1] as Record<string | symbol, unknown>);
-          else for (const [n, s] of Object.entries(a[0] as Record<string, Record<string | symbol, unknown>>)) record(n, s);
+          else
+            for (const [n, s] of Object.entries(a[0] as Record<string, Record<string | symbol, unknown>>)) record(n, s);
         }
         const out = v.apply(target, a);
         return out === target ? proxy : out;
@@ -62,7 +68,8 @@ const NOT_TABLE: Record<string, string> = {
   'teacher extract --batch-size': "the teacher's batch (config teacher.batchSize), not the training batch",
   'parity onnx-teacher --preset': 'a teacher I/O spec, not a config preset',
 };
-const LOOKS_LIKE = /dataset|data-root|annotations|image-root|bad-images|subset|backend|device|threads|resume|run-dir|^seed$|^config$|^preset$/;
+const LOOKS_LIKE =
+  /dataset|data-root|annotations|image-root|bad-images|subset|backend|device|threads|resume|run-dir|^seed$|^config$|^preset$/;
 
 async function distill(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
@@ -80,12 +87,22 @@ async function distill(argv: string[]): Promise<{ code: number; stdout: string; 
   }
 }
 
-const valueAt = (o: unknown, path: string) => path.split('.').reduce<unknown>((c, k) => (c as Record<string, unknown> | undefined)?.[k], o);
+const valueAt = (o: unknown, path: string) =>
+  path.split('.').reduce<unknown>((c, k) => (c as Record<string, unknown> | undefined)?.[k], o);
 
 /** A value each config flag can take that differs from the default where it can (registered names for name flags). */
 function sample(name: string): string | number | boolean {
   const f = FLAGS.find((x) => x.name === name)!;
-  const special: Record<string, string | number | boolean> = { dataset: 'jsonl', teacher: 'emoji', student: 'deit-albert', losses: 'kd', balancer: 'static', 'queue-size': 64, 'image-init': 'hf/vit', 'text-init': 'glove' };
+  const special: Record<string, string | number | boolean> = {
+    dataset: 'jsonl',
+    teacher: 'emoji',
+    student: 'deit-albert',
+    losses: 'kd',
+    balancer: 'static',
+    'queue-size': 64,
+    'image-init': 'hf/vit',
+    'text-init': 'glove',
+  };
   if (name in special) return special[name];
   if (f.choices) return f.choices.find((c) => c !== valueAt(DEFAULT_CONFIG, f.config!)) ?? f.choices[0];
   if (f.type === 'boolean') return !(valueAt(DEFAULT_CONFIG, f.config!) ?? false);
@@ -99,12 +116,18 @@ describe('the flag table', () => {
   it('no command declares a dataset, device or run option (or any name of the table) outside the table', () => {
     const tableNames = new Set(FLAGS.map((f) => f.name));
     const bad = declared
-      .filter((d) => !d.fromTable && (tableNames.has(d.name) || LOOKS_LIKE.test(d.name)) && !NOT_TABLE[`${d.command} --${d.name}`])
+      .filter(
+        (d) =>
+          !d.fromTable && (tableNames.has(d.name) || LOOKS_LIKE.test(d.name)) && !NOT_TABLE[`${d.command} --${d.name}`],
+      )
       .map((d) => `${d.command} --${d.name}`);
     expect(bad).toEqual([]);
     // the recorder sees what it should: the shared options of train, pretrain, experiment and the hand-declared exceptions
     for (const c of ['train', 'teacher pretrain', 'experiment']) {
-      for (const n of [...groupFlags('dataset'), ...groupFlags('device')]) expect(declared, `${c} --${n}`).toContainEqual(expect.objectContaining({ command: c, name: n, fromTable: true }));
+      for (const n of [...groupFlags('dataset'), ...groupFlags('device')])
+        expect(declared, `${c} --${n}`).toContainEqual(
+          expect.objectContaining({ command: c, name: n, fromTable: true }),
+        );
     }
     for (const k of Object.keys(NOT_TABLE)) {
       const [c, n] = k.split(' --');
@@ -114,7 +137,14 @@ describe('the flag table', () => {
 
   it('--backend and --device have one vocabulary on every command', () => {
     const backends = declared.filter((d) => d.name === 'backend');
-    expect(backends.map((d) => d.command).sort()).toEqual(['doctor', 'eval embeddings', 'experiment', 'parity hf', 'teacher pretrain', 'train']);
+    expect(backends.map((d) => d.command).sort()).toEqual([
+      'doctor',
+      'eval embeddings',
+      'experiment',
+      'parity hf',
+      'teacher pretrain',
+      'train',
+    ]);
     for (const d of backends) expect(d.choices, d.command).toEqual(TRAIN_BACKENDS);
     for (const d of declared.filter((x) => x.name === 'device')) expect(d.choices, d.command).toEqual(TRAIN_DEVICES);
   });
@@ -125,7 +155,7 @@ describe('the flag table', () => {
     expect(FLAGS.map((f) => f.name).filter((n) => !used.has(n))).toEqual([]);
   });
 
-  it("every config key of the table is one the config schema accepts, and the value lands there", () => {
+  it('every config key of the table is one the config schema accepts, and the value lands there', () => {
     const container = buildContainer();
     const withConfig = FLAGS.filter((f) => f.config);
     expect(withConfig.length).toBeGreaterThanOrEqual(31); // train's 31 flags that set config keys, and more
@@ -135,7 +165,9 @@ describe('the flag table', () => {
       expect(valueAt(cfg, f.config!), `--${f.name} -> ${f.config}`).toEqual(v);
     }
     // the schema refuses a key it does not know: a table entry with a misspelt key would fail above
-    expect(() => resolveConfig({ container, overrides: { dataset: { nme: 'x' } } as never })).toThrow(/dataset\.nme: unknown key/);
+    expect(() => resolveConfig({ container, overrides: { dataset: { nme: 'x' } } as never })).toThrow(
+      /dataset\.nme: unknown key/,
+    );
   });
 
   it('distill train: each flag of the table reaches its config key (--print-config)', async () => {
@@ -149,7 +181,20 @@ describe('the flag table', () => {
   }, 60_000);
 
   it('distill experiment: the table flags set every run; --threads stays per process, not config', () => {
-    expect(experimentFlags({ dataset: 'glyphs', dataRoot: 'd', imageRoot: 'i', size: 'small', teacher: 'glyphs-v2', backend: 'onnx', device: 'webgpu', threads: 2, preset: 'glyphs', seeds: '3' })).toEqual({
+    expect(
+      experimentFlags({
+        dataset: 'glyphs',
+        dataRoot: 'd',
+        imageRoot: 'i',
+        size: 'small',
+        teacher: 'glyphs-v2',
+        backend: 'onnx',
+        device: 'webgpu',
+        threads: 2,
+        preset: 'glyphs',
+        seeds: '3',
+      }),
+    ).toEqual({
       dataset: { name: 'glyphs', dataRoot: 'd', imageRoot: 'i' },
       teacher: { name: 'glyphs-v2' },
       student: { preset: 'small' },
@@ -162,7 +207,8 @@ describe('the flag table', () => {
   it('train, teacher pretrain and experiment show the same Dataset, Device and Run groups', async () => {
     const section = (help: string, heading: string) => help.split(`\n${heading}\n`)[1]?.split('\n\n')[0] ?? '';
     const helps: string[] = [];
-    for (const c of [['train'], ['teacher', 'pretrain'], ['experiment', 'x']]) helps.push((await distill([...c, '--help'])).stdout);
+    for (const c of [['train'], ['teacher', 'pretrain'], ['experiment', 'x']])
+      helps.push((await distill([...c, '--help'])).stdout);
     for (const heading of ['Dataset:', 'Device:', 'Run:']) {
       for (const h of helps) expect(section(h, heading), heading).not.toBe('');
     }
@@ -179,7 +225,10 @@ describe('the flag table', () => {
 describe('teacher pretrain --kind heads', () => {
   it('refuses the table flags it has no use for, instead of ignoring them', async () => {
     const r = await distill(['teacher', 'pretrain', '--kind', 'heads', '--backend', 'onnx', '--max-steps', '3']);
-    expect([r.code, r.stderr.split('\n')[0]]).toEqual([2, 'distill: --kind heads does not use --max-steps, --backend: drop them.']);
+    expect([r.code, r.stderr.split('\n')[0]]).toEqual([
+      2,
+      'distill: --kind heads does not use --max-steps, --backend: drop them.',
+    ]);
   });
 });
 
@@ -194,7 +243,9 @@ describe('--resume <dir>', () => {
   it('takes a folder; a missing folder, a file, and no folder are refused in one line', () => {
     expect(resumeFolder({})).toBeUndefined();
     expect(resumeFolder({ resume: notRun })).toBe(notRun);
-    expect(() => resumeFolder({ resume: join(tmp, 'nope') })).toThrow(`--resume: the run folder ${join(tmp, 'nope')} does not exist.`);
+    expect(() => resumeFolder({ resume: join(tmp, 'nope') })).toThrow(
+      `--resume: the run folder ${join(tmp, 'nope')} does not exist.`,
+    );
     expect(() => resumeFolder({ resume: file })).toThrow(`--resume: ${file} is a file, not a run folder.`);
     expect(() => resumeFolder({ resume: '' })).toThrow('--resume needs the run folder: --resume <dir>');
     expect(() => resumeFolder({ resume: notRun, runDir: tmp })).toThrow(/name different folders/);
@@ -211,15 +262,23 @@ describe('--resume <dir>', () => {
     it(`distill ${cmd.join(' ')} --resume: a folder that is not a distill run is refused in one line`, async () => {
       const r = await distill([...cmd, '--resume', notRun]);
       expect(r.code).toBe(2);
-      expect(r.stderr.split('\n')[0]).toBe(`distill: ${notRun} is not a distill run folder: ${join(notRun, 'config.json')} has no distill run config (config.dataset, config.student, config.losses, ...). Use --run-dir with a new or empty folder, or --resume with a folder distill created.`);
+      expect(r.stderr.split('\n')[0]).toBe(
+        `distill: ${notRun} is not a distill run folder: ${join(notRun, 'config.json')} has no distill run config (config.dataset, config.student, config.losses, ...). Use --run-dir with a new or empty folder, or --resume with a folder distill created.`,
+      );
       const m = await distill([...cmd, '--resume', join(tmp, 'nope')]);
-      expect([m.code, m.stderr.split('\n')[0]]).toEqual([2, `distill: --resume: the run folder ${join(tmp, 'nope')} does not exist. Give the folder of the run to continue (its --run-dir).`]);
+      expect([m.code, m.stderr.split('\n')[0]]).toEqual([
+        2,
+        `distill: --resume: the run folder ${join(tmp, 'nope')} does not exist. Give the folder of the run to continue (its --run-dir).`,
+      ]);
     });
   }
 
   it('teacher pretrain: the old spelling reaches the same check, after its note', async () => {
     const r = await distill(['teacher', 'pretrain', '--run-dir', notRun, '--resume']);
     expect(r.code).toBe(2);
-    expect(r.stderr.split('\n').slice(0, 2)).toEqual([`distill: '--run-dir ${notRun} --resume' is deprecated: write '--resume ${notRun}'.`, expect.stringContaining(`distill: ${notRun} is not a distill run folder`)]);
+    expect(r.stderr.split('\n').slice(0, 2)).toEqual([
+      `distill: '--run-dir ${notRun} --resume' is deprecated: write '--resume ${notRun}'.`,
+      expect.stringContaining(`distill: ${notRun} is not a distill run folder`),
+    ]);
   });
 });

@@ -18,7 +18,11 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 const distill = (env: Record<string, string>, ...args: string[]) =>
-  spawnSync(process.execPath, [join(root, 'apps/cli/bin/distill.js'), ...args], { cwd: tmp, encoding: 'utf8', env: { ...process.env, ...env } });
+  spawnSync(process.execPath, [join(root, 'apps/cli/bin/distill.js'), ...args], {
+    cwd: tmp,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
 const oneLine = (s: string) => {
   expect(s).not.toMatch(/\n\s+at /);
   expect(s).not.toContain('unexpected error');
@@ -27,7 +31,18 @@ const oneLine = (s: string) => {
 describe('file-system causes', () => {
   it('a folder where the teacher-feature cache file should be: EISDIR naming it, exit 73', () => {
     const env = { DISTILL_CACHE_DIR: join(tmp, 'cache') };
-    const args = ['teacher', 'extract', '--teacher', 'emoji', '--train-subset', '4', '--eval-subset', '4', '--batch-size', '4'];
+    const args = [
+      'teacher',
+      'extract',
+      '--teacher',
+      'emoji',
+      '--train-subset',
+      '4',
+      '--eval-subset',
+      '4',
+      '--batch-size',
+      '4',
+    ];
     const a = distill(env, ...args);
     expect(a.status, a.stderr).toBe(0);
     const file = JSON.parse(a.stdout).cache as string;
@@ -39,19 +54,50 @@ describe('file-system causes', () => {
     oneLine(b.stderr);
   }, 120_000);
 
-  it.skipIf(!isRoot)('a read-only file system (EROFS) for --run-dir and a cold DISTILL_CACHE_DIR: named as read-only with the folder, exit 73', () => {
-    mkdirSync(ro, { recursive: true });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);
-    const runDir = join(ro, 'runs', 'a');
-    const r = distill({ DISTILL_CACHE_DIR: join(tmp, 'cache') }, 'train', '--preset', 'smoke', '--max-steps', '1', '--run-dir', runDir);
-    expect(r.status).toBe(73);
-    expect(r.stderr).toContain(`distill: cannot create ${runDir}: its nearest existing parent ${ro} cannot be written (EROFS): the file system is read-only.`);
-    oneLine(r.stderr);
-    const cache = join(ro, 'cache');
-    const c = distill({ DISTILL_CACHE_DIR: cache }, 'teacher', 'extract', '--teacher', 'emoji', '--train-subset', '4', '--eval-subset', '4', '--batch-size', '4');
-    expect(c.status).toBe(73);
-    expect(c.stderr).toMatch(new RegExp(`distill: cannot create ${cache}/\\S+: its nearest existing parent ${ro} cannot be written \\(EROFS\\)`));
-    expect(c.stderr).not.toContain('ENOENT');
-    oneLine(c.stderr);
-  }, 120_000);
+  it.skipIf(!isRoot)(
+    'a read-only file system (EROFS) for --run-dir and a cold DISTILL_CACHE_DIR: named as read-only with the folder, exit 73',
+    () => {
+      mkdirSync(ro, { recursive: true });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);
+      const runDir = join(ro, 'runs', 'a');
+      const r = distill(
+        { DISTILL_CACHE_DIR: join(tmp, 'cache') },
+        'train',
+        '--preset',
+        'smoke',
+        '--max-steps',
+        '1',
+        '--run-dir',
+        runDir,
+      );
+      expect(r.status).toBe(73);
+      expect(r.stderr).toContain(
+        `distill: cannot create ${runDir}: its nearest existing parent ${ro} cannot be written (EROFS): the file system is read-only.`,
+      );
+      oneLine(r.stderr);
+      const cache = join(ro, 'cache');
+      const c = distill(
+        { DISTILL_CACHE_DIR: cache },
+        'teacher',
+        'extract',
+        '--teacher',
+        'emoji',
+        '--train-subset',
+        '4',
+        '--eval-subset',
+        '4',
+        '--batch-size',
+        '4',
+      );
+      expect(c.status).toBe(73);
+      expect(c.stderr).toMatch(
+        new RegExp(
+          `distill: cannot create ${cache}/\\S+: its nearest existing parent ${ro} cannot be written \\(EROFS\\)`,
+        ),
+      );
+      expect(c.stderr).not.toContain('ENOENT');
+      oneLine(c.stderr);
+    },
+    120_000,
+  );
 });

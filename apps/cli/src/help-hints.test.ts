@@ -28,9 +28,26 @@ async function help(argv: string[]): Promise<string> {
 /** Prose uses of the word "distill" that are not commands ("the distill cache", "a saved distill student"). */
 const PROSE = new Set(['cache', 'student', 'students', 'against', 'and', 'is', 'the', 'code', 'index', 'run']);
 /** What `distill train --run-dir <run-dir>` writes (see the smoke run of apps/cli/src/commands/serve.test.ts). */
-const RUN_LAYOUT = ['config.json', 'report.md', 'experiment.json', 'student', 'student/best', 'student/result.json', 'student/metrics.jsonl', 'student/checkpoint.safetensors'];
+const RUN_LAYOUT = [
+  'config.json',
+  'report.md',
+  'experiment.json',
+  'student',
+  'student/best',
+  'student/result.json',
+  'student/metrics.jsonl',
+  'student/checkpoint.safetensors',
+];
 /** Files distill writes into an --out folder it was given. */
-const OUT_LAYOUT = ['skipped-images.txt', 'index.json', 'thumbs', 'image.onnx', 'text.onnx', 'tokenizer.json', 'teacher.json'];
+const OUT_LAYOUT = [
+  'skipped-images.txt',
+  'index.json',
+  'thumbs',
+  'image.onnx',
+  'text.onnx',
+  'tokenizer.json',
+  'teacher.json',
+];
 
 interface Tree {
   commands: Map<string, Set<string>>; // command -> its sub-commands (empty: a leaf)
@@ -42,7 +59,9 @@ async function walk(): Promise<Tree> {
   const root = await help([]);
   tree.texts.set('', root);
   const names = (text: string, prefix: string) =>
-    [...text.matchAll(new RegExp(`^\\s+distill ${prefix}([a-z][a-z-]*)`, 'gm'))].map((m) => m[1]).filter((n, i, a) => a.indexOf(n) === i);
+    [...text.matchAll(new RegExp(`^\\s+distill ${prefix}([a-z][a-z-]*)`, 'gm'))]
+      .map((m) => m[1])
+      .filter((n, i, a) => a.indexOf(n) === i);
   for (const c of names(root.split('Options:')[0], '')) {
     const text = await help([c]);
     tree.texts.set(c, text);
@@ -62,11 +81,15 @@ function check(tree: Tree, text: string, where: string): string[] {
     if (PROSE.has(a) && !tree.commands.has(a)) continue;
     const subs = tree.commands.get(a);
     if (!subs) bad.push(`${where}: '${all}': no command '${a}'`);
-    else if (subs.size && b && !subs.has(b) && !PROSE.has(b)) bad.push(`${where}: '${all}': '${a}' has no sub-command '${b}' (has ${[...subs].join(', ')})`);
+    else if (subs.size && b && !subs.has(b) && !PROSE.has(b))
+      bad.push(`${where}: '${all}': '${a}' has no sub-command '${b}' (has ${[...subs].join(', ')})`);
   }
   for (const m of flat.matchAll(/<(run-dir|run|out)>\/([A-Za-z0-9_.\-/]+[A-Za-z0-9_])/g)) {
     const layout = m[1] === 'out' ? OUT_LAYOUT : RUN_LAYOUT;
-    if (!layout.includes(m[2])) bad.push(`${where}: '${m[0]}': no such path in a ${m[1] === 'out' ? '--out' : 'run'} folder (${layout.join(', ')})`);
+    if (!layout.includes(m[2]))
+      bad.push(
+        `${where}: '${m[0]}': no such path in a ${m[1] === 'out' ? '--out' : 'run'} folder (${layout.join(', ')})`,
+      );
   }
   for (const m of flat.matchAll(/\b((?:docs|examples|packages|apps|tools)\/[A-Za-z0-9_.\-/]+[A-Za-z0-9_])/g)) {
     if (!existsSync(join(repoRoot(), m[1]))) bad.push(`${where}: '${m[1]}' does not exist in the repository`);
@@ -79,7 +102,8 @@ function sources(dir: string): string[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory() && e.name !== 'node_modules' && e.name !== 'fixtures') out.push(...sources(p));
-    else if (e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') && !e.name.endsWith('.bench.ts')) out.push(p);
+    else if (e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') && !e.name.endsWith('.bench.ts'))
+      out.push(p);
   }
   return out;
 }
@@ -100,14 +124,24 @@ describe('hints', () => {
   it('every `distill ...` command and <run-dir>/ path in the messages of the sources exists', async () => {
     const tree = await walk();
     const root = repoRoot();
-    const files = [...sources(join(root, 'apps', 'cli', 'src')), ...readdirSync(join(root, 'packages')).flatMap((p) => (existsSync(join(root, 'packages', p, 'src')) ? sources(join(root, 'packages', p, 'src')) : []))];
+    const files = [
+      ...sources(join(root, 'apps', 'cli', 'src')),
+      ...readdirSync(join(root, 'packages')).flatMap((p) =>
+        existsSync(join(root, 'packages', p, 'src')) ? sources(join(root, 'packages', p, 'src')) : [],
+      ),
+    ];
     const bad: string[] = [];
     for (const f of files) {
       // code, not comments
-      const text = readFileSync(f, 'utf8').split('\n').filter((l) => !/^\s*(\/\/|\*|\/\*\*?)/.test(l)).join('\n');
+      const text = readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((l) => !/^\s*(\/\/|\*|\/\*\*?)/.test(l))
+        .join('\n');
       // backticked commands inside messages (\`distill ...\`) and "run distill ..." hints
-      for (const m of text.matchAll(/\\`(distill [^`\\]*)\\`|\brun (distill [a-z][a-z -]*)/g)) bad.push(...check(tree, m[1] ?? m[2], f.slice(root.length + 1)));
-      for (const m of text.matchAll(/<(run-dir|run)>\/[A-Za-z0-9_.\-/]*[A-Za-z0-9_]/g)) bad.push(...check(tree, m[0], f.slice(root.length + 1)));
+      for (const m of text.matchAll(/\\`(distill [^`\\]*)\\`|\brun (distill [a-z][a-z -]*)/g))
+        bad.push(...check(tree, m[1] ?? m[2], f.slice(root.length + 1)));
+      for (const m of text.matchAll(/<(run-dir|run)>\/[A-Za-z0-9_.\-/]*[A-Za-z0-9_]/g))
+        bad.push(...check(tree, m[0], f.slice(root.length + 1)));
     }
     expect(bad).toEqual([]);
   }, 120_000);

@@ -36,7 +36,9 @@ export async function runCli(argv: string[]): Promise<number> {
   });
   let y = yargs(argv)
     .scriptName('distill')
-    .usage('distill <command> [options]\n\nDistil large vision-language teachers into small dual encoders for image-text retrieval.')
+    .usage(
+      'distill <command> [options]\n\nDistil large vision-language teachers into small dual encoders for image-text retrieval.',
+    )
     .strict()
     .recommendCommands()
     .demandCommand(1, 'Name a command (see the list above).')
@@ -47,7 +49,8 @@ export async function runCli(argv: string[]): Promise<number> {
       type: 'string',
       global: true,
       requiresArg: true,
-      describe: 'load a plugin first: a package folder, a .js/.ts file or an installed package exporting register(container) (repeatable)',
+      describe:
+        'load a plugin first: a package folder, a .js/.ts file or an installed package exporting register(container) (repeatable)',
     })
     .exitProcess(false)
     .wrap(Math.min(110, process.stdout.columns ?? 110))
@@ -85,7 +88,8 @@ export function pluginArgs(argv: readonly string[]): string[] {
     if (a === '--') break;
     if (a === '--plugin') {
       const v = argv[i + 1];
-      if (v === undefined || v.startsWith('-')) throw new DistillError('--plugin needs a value: a package folder, a .js/.ts file or a package name.', 2);
+      if (v === undefined || v.startsWith('-'))
+        throw new DistillError('--plugin needs a value: a package folder, a .js/.ts file or a package name.', 2);
       out.push(v);
       i++;
     } else if (a.startsWith('--plugin=')) out.push(a.slice('--plugin='.length));
@@ -108,7 +112,8 @@ async function relaunch(argv: string[]): Promise<number> {
     env: { ...process.env, DISTILL_ARGV_JSON: JSON.stringify(argv) },
   });
   const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
-  const onInt = forward('SIGINT'), onTerm = forward('SIGTERM');
+  const onInt = forward('SIGINT'),
+    onTerm = forward('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   try {

@@ -6,7 +6,8 @@ import { repoRoot } from '@distill/core';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const root = repoRoot();
-const distill = (...args: string[]) => spawnSync(process.execPath, [join(root, 'apps/cli/bin/distill.js'), ...args], { cwd: root, encoding: 'utf8' });
+const distill = (...args: string[]) =>
+  spawnSync(process.execPath, [join(root, 'apps/cli/bin/distill.js'), ...args], { cwd: root, encoding: 'utf8' });
 /** In-repo copies of shared/parity/hf-tiny (tiny random HF models with PyTorch reference outputs). */
 const hfTiny = (m: string) => join(root, 'packages/student-architectures/src/fixtures/hf-tiny', m);
 const clip = join(root, 'packages/teacher-adapters/src/fixtures/hf-tiny/clip');
@@ -36,8 +37,14 @@ describe('distill parity hf', () => {
     const cases: [string, RegExp][] = [
       [join(tmp, 'nowhere'), /not found: .*nowhere/],
       [partial('hf-no-ref', hfTiny('bert'), ['config.json', 'model.safetensors']), /hf-no-ref has no reference\.json/],
-      [partial('hf-no-config', hfTiny('bert'), ['reference.json', 'model.safetensors']), /hf-no-config has no config\.json.*save_pretrained/],
-      [partial('hf-no-weights', hfTiny('bert'), ['reference.json', 'config.json']), /hf-no-weights has no model\.safetensors.*safe_serialization=True/],
+      [
+        partial('hf-no-config', hfTiny('bert'), ['reference.json', 'model.safetensors']),
+        /hf-no-config has no config\.json.*save_pretrained/,
+      ],
+      [
+        partial('hf-no-weights', hfTiny('bert'), ['reference.json', 'config.json']),
+        /hf-no-weights has no model\.safetensors.*safe_serialization=True/,
+      ],
     ];
     for (const [dir, msg] of cases) {
       const r = distill('parity', 'hf', dir);
@@ -60,8 +67,14 @@ describe('distill parity onnx-teacher', () => {
   it('a missing folder, reference.json or ONNX file: exit 2 naming it', () => {
     const cases: [string, RegExp][] = [
       [join(tmp, 'nowhere'), /not found: .*nowhere/],
-      [partial('onnx-no-ref', clip, ['image.onnx', 'text.onnx']), /onnx-no-ref has no reference\.json \(\{inputs, outputs\}/],
-      [partial('onnx-no-text', clip, ['reference.json', 'image.onnx']), /onnx-no-text is missing text\.onnx\..*export_clip\.py/],
+      [
+        partial('onnx-no-ref', clip, ['image.onnx', 'text.onnx']),
+        /onnx-no-ref has no reference\.json \(\{inputs, outputs\}/,
+      ],
+      [
+        partial('onnx-no-text', clip, ['reference.json', 'image.onnx']),
+        /onnx-no-text is missing text\.onnx\..*export_clip\.py/,
+      ],
     ];
     for (const [dir, msg] of cases) {
       const r = distill('parity', 'onnx-teacher', dir);

@@ -11,7 +11,13 @@ const root = repoRoot();
 const tmp = mkdtempSync(join(tmpdir(), 'distill-plugin-faults-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const env = { ...process.env, DISTILL_CACHE_DIR: join(tmp, 'cache'), DISTILL_PLUGIN_TIMEOUT_MS: '1500' };
-const distill = (...args: string[]) => spawnSync(process.execPath, [join(root, 'apps/cli/bin/distill.js'), ...args], { cwd: tmp, encoding: 'utf8', env, timeout: 120_000 });
+const distill = (...args: string[]) =>
+  spawnSync(process.execPath, [join(root, 'apps/cli/bin/distill.js'), ...args], {
+    cwd: tmp,
+    encoding: 'utf8',
+    env,
+    timeout: 120_000,
+  });
 const plugin = (name: string, text: string) => {
   const f = join(tmp, name);
   writeFileSync(f, text);
@@ -25,11 +31,31 @@ const oneLine = (s: string) => {
 describe('broken plugins: one line naming the plugin file and line, exit 2', () => {
   it('a syntax error, a throw at import, a throw in register() (sync and async), a register() that never settles', () => {
     const cases: [string, string, RegExp][] = [
-      ['syntax.mjs', 'export function register(c) {\n  const x = ;\n}\n', /failed to load at .*syntax\.mjs(:2)?.*SyntaxError.*Fix the syntax error there\./],
-      ['import-throw.mjs', 'const a = 1;\nthrow new Error("no config file");\nexport function register() {}\n', /failed to load at .*import-throw\.mjs:2:\d+: no config file\. Fix the plugin/],
-      ['register-throw.mjs', 'export function register(c) {\n  throw new TypeError("bad container use");\n}\n', /register\(\) failed at .*register-throw\.mjs:2:\d+: TypeError: bad container use\./],
-      ['register-reject.mjs', 'export async function register(c) {\n  await null;\n  throw new Error("async boom");\n}\n', /register\(\) failed at .*register-reject\.mjs:3:\d+: async boom\./],
-      ['register-hang.mjs', 'export function register(c) {\n  return new Promise(() => {});\n}\n', /register-hang\.mjs\): register\(\) did not finish within 1\.5 s/],
+      [
+        'syntax.mjs',
+        'export function register(c) {\n  const x = ;\n}\n',
+        /failed to load at .*syntax\.mjs(:2)?.*SyntaxError.*Fix the syntax error there\./,
+      ],
+      [
+        'import-throw.mjs',
+        'const a = 1;\nthrow new Error("no config file");\nexport function register() {}\n',
+        /failed to load at .*import-throw\.mjs:2:\d+: no config file\. Fix the plugin/,
+      ],
+      [
+        'register-throw.mjs',
+        'export function register(c) {\n  throw new TypeError("bad container use");\n}\n',
+        /register\(\) failed at .*register-throw\.mjs:2:\d+: TypeError: bad container use\./,
+      ],
+      [
+        'register-reject.mjs',
+        'export async function register(c) {\n  await null;\n  throw new Error("async boom");\n}\n',
+        /register\(\) failed at .*register-reject\.mjs:3:\d+: async boom\./,
+      ],
+      [
+        'register-hang.mjs',
+        'export function register(c) {\n  return new Promise(() => {});\n}\n',
+        /register-hang\.mjs\): register\(\) did not finish within 1\.5 s/,
+      ],
     ];
     for (const [name, text, want] of cases) {
       const f = plugin(name, text);
@@ -45,11 +71,16 @@ describe('broken plugins: one line naming the plugin file and line, exit 2', () 
     const dir = join(tmp, 'my-plugin');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'my-plugin', type: 'module', main: 'index.js' }));
-    writeFileSync(join(dir, 'index.js'), "import { DistillError } from '@distill/core';\nexport function register(c) {}\n");
+    writeFileSync(
+      join(dir, 'index.js'),
+      "import { DistillError } from '@distill/core';\nexport function register(c) {}\n",
+    );
     const r = distill('list', '--plugin', dir);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(`Plugin '${dir}' failed to load at ${join(dir, 'index.js')}`);
-    expect(r.stderr).toContain(`It imports '@distill/core', which is not installed where the plugin is: run npm install in ${dir}`);
+    expect(r.stderr).toContain(
+      `It imports '@distill/core', which is not installed where the plugin is: run npm install in ${dir}`,
+    );
     oneLine(r.stderr);
   }, 60_000);
 });

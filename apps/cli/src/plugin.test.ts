@@ -30,10 +30,18 @@ async function distill(argv: string[]): Promise<{ code: number; stdout: string; 
 }
 
 describe('distill list', () => {
-  it('prints every registered entry by kind with its description; a plugin\'s entries appear with --plugin', async () => {
+  it("prints every registered entry by kind with its description; a plugin's entries appear with --plugin", async () => {
     const all = await distill(['list']);
     expect(all.code).toBe(0);
-    for (const head of ['datasets (--dataset):', 'teachers (--teacher):', 'student pairs (--student; sizes with --size):', 'loss methods (--losses):', 'loss balancers (--balancer):', 'evaluators:']) expect(all.stdout).toContain(head);
+    for (const head of [
+      'datasets (--dataset):',
+      'teachers (--teacher):',
+      'student pairs (--student; sizes with --size):',
+      'loss methods (--losses):',
+      'loss balancers (--balancer):',
+      'evaluators:',
+    ])
+      expect(all.stdout).toContain(head);
     expect(all.stdout).toMatch(/^ {2}resnet-textcnn +ResNet-style CNN \+ TextCNN: no attention at all$/m);
     expect(all.stdout).toMatch(/^ {2}emoji +the embedded emoji teacher/m);
     expect(all.stdout).not.toContain('deit-textcnn');
@@ -41,7 +49,10 @@ describe('distill list', () => {
     expect(withPlugin.code).toBe(0);
     expect(withPlugin.stdout).toMatch(/^ {2}deit-textcnn +plugin example: DeiT image tower/m);
     expect(withPlugin.stdout).not.toContain('loss methods');
-    const json = JSON.parse((await distill(['list', 'losses', '--json', `--plugin=${PLUGIN}`])).stdout) as Record<string, { name: string }[]>;
+    const json = JSON.parse((await distill(['list', 'losses', '--json', `--plugin=${PLUGIN}`])).stdout) as Record<
+      string,
+      { name: string }[]
+    >;
     expect(Object.keys(json)).toEqual(['loss']);
     expect(json.loss.map((e) => e.name)).toContain('cosine-align');
   });
@@ -49,17 +60,23 @@ describe('distill list', () => {
   it('an unknown kind, a missing plugin and an unknown pair are one line naming the choices', async () => {
     const kind = await distill(['list', 'optimizers']);
     expect(kind.code).toBe(2);
-    expect(kind.stderr.split('\n')[0]).toBe("distill: Unknown kind 'optimizers'. Available: dataset, teacher, student, loss, balancer, evaluator.");
+    expect(kind.stderr.split('\n')[0]).toBe(
+      "distill: Unknown kind 'optimizers'. Available: dataset, teacher, student, loss, balancer, evaluator.",
+    );
     const missing = await distill(['list', '--plugin', join(tmp, 'nope')]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/^distill: Plugin not found: .*nope \(from --plugin .*nope\)\. Give a package folder/);
+    expect(missing.stderr).toMatch(
+      /^distill: Plugin not found: .*nope \(from --plugin .*nope\)\. Give a package folder/,
+    );
     const pair = await distill(['train', '--student', 'deit-textcnn', '--print-config']);
     expect(pair.code).toBe(2);
-    expect(pair.stderr).toMatch(/student\.pair: expected one of vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn, mobilenet-bert, got the string "deit-textcnn"/);
+    expect(pair.stderr).toMatch(
+      /student\.pair: expected one of vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn, mobilenet-bert, got the string "deit-textcnn"/,
+    );
     expect(() => pluginArgs(['train', '--plugin'])).toThrow('--plugin needs a value');
   });
 
-  it('a plugin dataset is chosen by name where a dataset is named: data info lists and loads it, an experiment\'s evaluation finds it', async () => {
+  it("a plugin dataset is chosen by name where a dataset is named: data info lists and loads it, an experiment's evaluation finds it", async () => {
     const without = await distill(['data', 'info', 'emoji-mini']);
     expect(without.code).toBe(2);
     expect(without.stderr).toMatch(/^distill: Unknown dataset 'emoji-mini'\. Available: emoji, /);
@@ -80,9 +97,11 @@ describe('distill list', () => {
     await expect(loadDataset('emoji-mini')).rejects.toThrow(/Unknown dataset 'emoji-mini'/);
   }, 120_000);
 
-  it('train --help lists the registered names, the plugin\'s included', async () => {
+  it("train --help lists the registered names, the plugin's included", async () => {
     const r = await distill(['train', '--help', '--plugin', PLUGIN]);
-    expect(r.stdout).toMatch(/student pair: vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn,\s+mobilenet-bert,\s+deit-textcnn/);
+    expect(r.stdout).toMatch(
+      /student pair: vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn,\s+mobilenet-bert,\s+deit-textcnn/,
+    );
     expect(r.stdout).toMatch(/cosine-align/);
   });
 });
@@ -92,17 +111,45 @@ describe('a plugin student and loss trained through the CLI', () => {
     const run = join(tmp, 'run');
     const r = spawnSync(
       process.execPath,
-      [join(root, 'apps/cli/bin/distill.js'), 'train', '--plugin', 'examples/plugin-student', '--student', 'deit-textcnn', '--losses', 'cosine-align', '--preset', 'smoke', '--max-steps', '3', '--no-latency', '--run-dir', run],
+      [
+        join(root, 'apps/cli/bin/distill.js'),
+        'train',
+        '--plugin',
+        'examples/plugin-student',
+        '--student',
+        'deit-textcnn',
+        '--losses',
+        'cosine-align',
+        '--preset',
+        'smoke',
+        '--max-steps',
+        '3',
+        '--no-latency',
+        '--run-dir',
+        run,
+      ],
       { cwd: root, encoding: 'utf8', timeout: 240_000, env: { ...process.env, DISTILL_CACHE_DIR: join(tmp, 'cache') } },
     );
     expect(r.status, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/^test RSUM \d+\.\d+$/m);
     expect(r.stdout).toMatch(/\| student \(cosine-align\): deit-textcnn\/tiny \|/);
-    const rec = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as { config: { plugins: string[]; student: { pair: string } } };
+    const rec = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as {
+      config: { plugins: string[]; student: { pair: string } };
+    };
     expect(rec.config.plugins).toEqual([join(PLUGIN, 'src', 'index.ts')]); // recorded: --resume and the baseline process load it
-    const steps = readFileSync(join(run, 'student', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; components?: Record<string, number> });
-    expect(steps.filter((s) => s.components).map((s) => Object.keys(s.components!))).toEqual([['contrastive', 'align'], ['contrastive', 'align'], ['contrastive', 'align']]);
-    const result = JSON.parse(readFileSync(join(run, 'student', 'result.json'), 'utf8')) as { engine: string; steps: number };
+    const steps = readFileSync(join(run, 'student', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { step: number; components?: Record<string, number> });
+    expect(steps.filter((s) => s.components).map((s) => Object.keys(s.components!))).toEqual([
+      ['contrastive', 'align'],
+      ['contrastive', 'align'],
+      ['contrastive', 'align'],
+    ]);
+    const result = JSON.parse(readFileSync(join(run, 'student', 'result.json'), 'utf8')) as {
+      engine: string;
+      steps: number;
+    };
     expect(result).toMatchObject({ engine: 'onnx', steps: 3 }); // the plugin loss ran inside the onnx graph
   }, 240_000);
 });

@@ -2,11 +2,27 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { register as registerBalancer } from '@distill/balancer';
-import { createContainer, initRuntime, repoRoot, TOKENS, type Balancer, type Container, type Dataset, type Evaluator, type Registry, type Student, type Teacher } from '@distill/core';
+import {
+  createContainer,
+  initRuntime,
+  repoRoot,
+  TOKENS,
+  type Balancer,
+  type Container,
+  type Dataset,
+  type Evaluator,
+  type Registry,
+  type Student,
+  type Teacher,
+} from '@distill/core';
 import { register as registerData, type DatasetOptions } from '@distill/data';
 import { register as registerEval } from '@distill/eval';
 import { register as registerLosses, type LossMethod, type LossMethodOptions } from '@distill/losses';
-import { register as registerStudents, type DualEncoderStudent, type StudentRegistryConfig } from '@distill/student-architectures';
+import {
+  register as registerStudents,
+  type DualEncoderStudent,
+  type StudentRegistryConfig,
+} from '@distill/student-architectures';
 import { register as registerTeachers, type TeacherConfig } from '@distill/teacher-adapters';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliCommand } from './command.js';
@@ -38,15 +54,38 @@ describe('package register functions', () => {
     const c = fresh(registerStudents);
     const reg = registry<StudentRegistryConfig, Student>(c, TOKENS.StudentRegistry);
     expect(reg.kind).toBe('student');
-    expect(reg.names()).toEqual(['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn', 'mobilenet-bert']);
+    expect(reg.names()).toEqual([
+      'vit-bert',
+      'deit-albert',
+      'resnet-bert',
+      'vit-textcnn',
+      'resnet-textcnn',
+      'mobilenet-bert',
+    ]);
     for (const e of reg.list()) expect(e.description.length).toBeGreaterThan(10);
     const s = (await reg.create('resnet-textcnn', { vocabSize: 50 }, ctx(c))) as DualEncoderStudent;
     expect(s.name).toBe('resnet-textcnn');
     expect(s.embedDim).toBe(768);
-    expect(s.config).toMatchObject({ pair: 'resnet-textcnn', preset: 'tiny', maxLength: 30, image: { type: 'resnet' }, text: { type: 'textcnn', config: { vocabSize: 50 } } });
+    expect(s.config).toMatchObject({
+      pair: 'resnet-textcnn',
+      preset: 'tiny',
+      maxLength: 30,
+      image: { type: 'resnet' },
+      text: { type: 'textcnn', config: { vocabSize: 50 } },
+    });
     s.dispose();
-    const t = (await reg.create('vit-bert', { embedDim: 12, preset: 'tiny', vocabSize: 40, maxLength: 9 }, ctx(c))) as DualEncoderStudent;
-    expect(t.config).toMatchObject({ pair: 'vit-bert', embedDim: 12, maxLength: 9, image: { type: 'vit' }, text: { type: 'bert' } });
+    const t = (await reg.create(
+      'vit-bert',
+      { embedDim: 12, preset: 'tiny', vocabSize: 40, maxLength: 9 },
+      ctx(c),
+    )) as DualEncoderStudent;
+    expect(t.config).toMatchObject({
+      pair: 'vit-bert',
+      embedDim: 12,
+      maxLength: 9,
+      image: { type: 'vit' },
+      text: { type: 'bert' },
+    });
     t.dispose();
     // registering again keeps the same entries (no duplicate error)
     registerStudents(c);
@@ -59,8 +98,12 @@ describe('package register functions', () => {
     const reg = registry<TeacherConfig, Teacher>(c, TOKENS.TeacherRegistry);
     expect(reg.kind).toBe('teacher');
     expect(reg.names()).toEqual(['clip', 'beit3', 'features']);
-    await expect(reg.create('beit3', {}, ctx(c))).rejects.toThrow(/^--teacher beit3 needs --teacher-model <dir>.*export_beit3\.py/);
-    await expect(reg.create('beit3', { model: join(tmp, 'none') }, ctx(c))).rejects.toThrow(/Teacher folder not found.*export_beit3\.py/);
+    await expect(reg.create('beit3', {}, ctx(c))).rejects.toThrow(
+      /^--teacher beit3 needs --teacher-model <dir>.*export_beit3\.py/,
+    );
+    await expect(reg.create('beit3', { model: join(tmp, 'none') }, ctx(c))).rejects.toThrow(
+      /Teacher folder not found.*export_beit3\.py/,
+    );
     // the tiny CLIP export, with a teacher.json giving its own image size (the presets are full-size)
     const fixture = join(repoRoot(), 'packages/teacher-adapters/src/fixtures/hf-tiny/clip');
     const clip = join(tmp, 'clip');
@@ -83,7 +126,17 @@ describe('package register functions', () => {
     const c = fresh(registerLosses);
     const reg = registry<LossMethodOptions, LossMethod>(c, TOKENS.LossRegistry);
     expect(reg.kind).toBe('loss');
-    expect(reg.names()).toEqual(['dsmd', 'dsmd-official', 'dcd', 'kd', 'fitnet', 'rkd', 'clip-kd', 'none', 'cd,fd,sd,hnd']);
+    expect(reg.names()).toEqual([
+      'dsmd',
+      'dsmd-official',
+      'dcd',
+      'kd',
+      'fitnet',
+      'rkd',
+      'clip-kd',
+      'none',
+      'cd,fd,sd,hnd',
+    ]);
     const ablation = await reg.create('cd,hnd', {}, ctx(c)); // chosen by the pattern entry
     expect(ablation).toMatchObject({ name: 'cd,hnd', components: ['con_loss', 'hnd_loss'] });
     expect(reg.get('kd').defaults).toEqual({ temperature: 0.05 });
@@ -114,14 +167,27 @@ describe('package register functions', () => {
     const c = fresh(registerData);
     const reg = registry<DatasetOptions, Dataset>(c, TOKENS.DatasetRegistry);
     expect(reg.kind).toBe('dataset');
-    expect(reg.names()).toEqual(expect.arrayContaining(['emoji', 'emoji-xstyle', 'karpathy', 'flickr30k', 'coco', 'dsmd-list', 'jsonl']));
+    expect(reg.names()).toEqual(
+      expect.arrayContaining(['emoji', 'emoji-xstyle', 'karpathy', 'flickr30k', 'coco', 'dsmd-list', 'jsonl']),
+    );
     const file = join(tmp, 'train.jsonl');
-    writeFileSync(file, ['{"image": "a.png", "captions": ["a red cat", "a cat"]}', '{"image": "b.png", "captions": ["a blue dog"]}'].join('\n'));
+    writeFileSync(
+      file,
+      ['{"image": "a.png", "captions": ["a red cat", "a cat"]}', '{"image": "b.png", "captions": ["a blue dog"]}'].join(
+        '\n',
+      ),
+    );
     const d = await reg.create('jsonl', { annotations: file, quiet: true } as DatasetOptions, ctx(c));
     expect(d.imageRoot).toBe(tmp);
     expect(d.splits.train.images.map((i) => i.path)).toEqual(['a.png', 'b.png']);
-    expect(d.splits.train.captions.map((x) => [x.image, x.text])).toEqual([[0, 'a red cat'], [0, 'a cat'], [1, 'a blue dog']]);
-    await expect(reg.create('karpathy', { annotations: join(tmp, 'missing.json') } as DatasetOptions, ctx(c))).rejects.toThrow(/missing\.json/);
+    expect(d.splits.train.captions.map((x) => [x.image, x.text])).toEqual([
+      [0, 'a red cat'],
+      [0, 'a cat'],
+      [1, 'a blue dog'],
+    ]);
+    await expect(
+      reg.create('karpathy', { annotations: join(tmp, 'missing.json') } as DatasetOptions, ctx(c)),
+    ).rejects.toThrow(/missing\.json/);
     const n = reg.names().length;
     registerData(c); // registering again keeps the same entries (no duplicate error)
     expect(reg.names()).toHaveLength(n);
@@ -135,7 +201,12 @@ describe('package register functions', () => {
     expect(reg.get('recall').defaults).toEqual({ engine: 'auto', blockRows: 256 });
     const ev = await reg.create('recall', { engine: 'js' }, ctx(c));
     // 2 images, 3 texts: texts 0, 1 -> image 0, text 2 -> image 1; text 1 is nearer image 1
-    const m = ev.evaluate(Float32Array.of(1, 0, 0, 1), Float32Array.of(1, 0, 0.2, 0.98, 0, 1), 2, Int32Array.of(0, 0, 1));
+    const m = ev.evaluate(
+      Float32Array.of(1, 0, 0, 1),
+      Float32Array.of(1, 0, 0.2, 0.98, 0, 1),
+      2,
+      Int32Array.of(0, 0, 1),
+    );
     expect(m.i2t_r1).toBe(100);
     expect(m.t2i_r1).toBeCloseTo((2 / 3) * 100, 10);
     registerEval(c); // idempotent
@@ -144,18 +215,50 @@ describe('package register functions', () => {
 });
 
 describe('buildContainer (the CLI composition root)', () => {
-  it('binds the logger, all six registries (built-ins and @distill/training\'s saved-student teachers) and every command', () => {
+  it("binds the logger, all six registries (built-ins and @distill/training's saved-student teachers) and every command", () => {
     const c = buildContainer();
     expect(c.isBound(TOKENS.Logger)).toBe(true);
     const sizes = Object.fromEntries(
-      (['StudentRegistry', 'TeacherRegistry', 'LossRegistry', 'BalancerRegistry', 'DatasetRegistry', 'EvaluatorRegistry'] as const).map((k) => [k, c.get<Registry<unknown, unknown>>(TOKENS[k]).names().length]),
+      (
+        [
+          'StudentRegistry',
+          'TeacherRegistry',
+          'LossRegistry',
+          'BalancerRegistry',
+          'DatasetRegistry',
+          'EvaluatorRegistry',
+        ] as const
+      ).map((k) => [k, c.get<Registry<unknown, unknown>>(TOKENS[k]).names().length]),
     );
     expect(sizes).toMatchObject({ StudentRegistry: 6, TeacherRegistry: 8, BalancerRegistry: 4, EvaluatorRegistry: 1 });
-    expect(c.get<Registry<unknown, unknown>>(TOKENS.DatasetRegistry).names()).toEqual(expect.arrayContaining(['emoji', 'emoji-xstyle', 'karpathy', 'flickr30k', 'coco', 'dsmd-list', 'jsonl']));
-    expect(c.get<Registry<unknown, unknown>>(TOKENS.LossRegistry).names()).toEqual(expect.arrayContaining(['dsmd', 'dsmd-official', 'dcd', 'kd', 'fitnet', 'rkd', 'clip-kd', 'none']));
-    const commands = c.getAll<CliCommand>(TOKENS.Command).map((x) => `${x.group ? `${x.group} ` : ''}${x.command.split(' ')[0]}`);
+    expect(c.get<Registry<unknown, unknown>>(TOKENS.DatasetRegistry).names()).toEqual(
+      expect.arrayContaining(['emoji', 'emoji-xstyle', 'karpathy', 'flickr30k', 'coco', 'dsmd-list', 'jsonl']),
+    );
+    expect(c.get<Registry<unknown, unknown>>(TOKENS.LossRegistry).names()).toEqual(
+      expect.arrayContaining(['dsmd', 'dsmd-official', 'dcd', 'kd', 'fitnet', 'rkd', 'clip-kd', 'none']),
+    );
+    const commands = c
+      .getAll<CliCommand>(TOKENS.Command)
+      .map((x) => `${x.group ? `${x.group} ` : ''}${x.command.split(' ')[0]}`);
     expect(commands).toEqual(
-      expect.arrayContaining(['data build', 'data info', 'doctor', 'eval embeddings', 'export', 'index build', 'models', 'parity hf', 'parity losses', 'parity onnx-teacher', 'search', 'serve', 'list', 'teacher extract', 'teacher pretrain', 'train']),
+      expect.arrayContaining([
+        'data build',
+        'data info',
+        'doctor',
+        'eval embeddings',
+        'export',
+        'index build',
+        'models',
+        'parity hf',
+        'parity losses',
+        'parity onnx-teacher',
+        'search',
+        'serve',
+        'list',
+        'teacher extract',
+        'teacher pretrain',
+        'train',
+      ]),
     );
     expect(commands).not.toContain('train-one'); // the baseline runs through @distill/training's worker module
     expect(new Set(commands).size).toBe(commands.length);

@@ -2,7 +2,10 @@
 import { vi } from 'vitest';
 import { runCli } from './main.js';
 
-export async function distillInProcess(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function distillInProcess(
+  argv: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
   const old = { ...process.env };

@@ -19,7 +19,11 @@ const BOUND_MS = 5_000 + 3_000; // 5 s plus one batch (a few seconds on 2 loaded
 
 /** Start the CLI, send SIGTERM once `ready()` holds, and resolve with how long it took to end. */
 function stopWhen(args: string[], ready: () => boolean, maxWaitMs = 180_000) {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: tmp, env: { ...process.env, DISTILL_CACHE_DIR: cache }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd: tmp,
+    env: { ...process.env, DISTILL_CACHE_DIR: cache },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   child.stderr.on('data', (d) => (err += String(d)));
   return new Promise<{ ms: number; code: number | null; signal: string | null; err: string }>((resolve, reject) => {
@@ -59,7 +63,21 @@ describe('SIGTERM ends each phase within the bound', () => {
       return p ? readdirSync(join(d, p)).filter((f) => f.endsWith('.safetensors')) : [];
     };
     const r = await stopWhen(
-      ['train', '--preset', 'smoke', '--teacher', 'emoji', '--dataset', 'jsonl', '--annotations', data, '--run-dir', runDir, '--max-steps', '2'],
+      [
+        'train',
+        '--preset',
+        'smoke',
+        '--teacher',
+        'emoji',
+        '--dataset',
+        'jsonl',
+        '--annotations',
+        data,
+        '--run-dir',
+        runDir,
+        '--max-steps',
+        '2',
+      ],
       () => parts().length >= 1,
     );
     expect(r.ms, r.err).toBeLessThan(BOUND_MS);
@@ -70,14 +88,30 @@ describe('SIGTERM ends each phase within the bound', () => {
   }, 240_000);
 
   it('evaluation (distill eval embeddings): ends', async () => {
-    const nI = 4000, nT = 20000, d = 256;
+    const nI = 4000,
+      nT = 20000,
+      d = 256;
     const rnd = (n: number) => Float32Array.from({ length: n * d }, (_, i) => Math.sin(i * 12.9898) * 0.5);
     writeNpy(join(tmp, 'i.npy'), rnd(nI), [nI, d]);
     writeNpy(join(tmp, 't.npy'), rnd(nT), [nT, d]);
     writeFileSync(join(tmp, 'm.json'), JSON.stringify(Array.from({ length: nT }, (_, k) => k % nI)));
     const t0 = Date.now();
     // SIGTERM 6 s in: past start-up (tsx, reading the files), in the ranking (it runs far longer than that)
-    const r = await stopWhen(['eval', 'embeddings', '--images', join(tmp, 'i.npy'), '--texts', join(tmp, 't.npy'), '--text-image', join(tmp, 'm.json'), '--engine', 'js'], () => Date.now() - t0 > 6_000);
+    const r = await stopWhen(
+      [
+        'eval',
+        'embeddings',
+        '--images',
+        join(tmp, 'i.npy'),
+        '--texts',
+        join(tmp, 't.npy'),
+        '--text-image',
+        join(tmp, 'm.json'),
+        '--engine',
+        'js',
+      ],
+      () => Date.now() - t0 > 6_000,
+    );
     expect(r.ms, r.err).toBeLessThan(BOUND_MS);
     console.info(`eval embeddings: ended ${r.ms} ms after SIGTERM`);
   }, 120_000);

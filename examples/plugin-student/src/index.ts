@@ -10,18 +10,51 @@
  *
  *   npx distill train --plugin examples/plugin-student --student deit-textcnn --losses cosine-align
  */
-import { DistillError, registryOf, TOKENS, type Container, type Dataset, type Ops, type SplitData } from '@distill/core';
-import { contrastiveLossOps, defineLossMethod, groupTargetArray, type LossMethod, type LossMethodOptions } from '@distill/losses';
-import { createStudentFromConfig, resolveStudentConfig, type DualEncoderStudent, type StudentRegistryConfig } from '@distill/student-architectures';
+import {
+  DistillError,
+  registryOf,
+  TOKENS,
+  type Container,
+  type Dataset,
+  type Ops,
+  type SplitData,
+} from '@distill/core';
+import {
+  contrastiveLossOps,
+  defineLossMethod,
+  groupTargetArray,
+  type LossMethod,
+  type LossMethodOptions,
+} from '@distill/losses';
+import {
+  createStudentFromConfig,
+  resolveStudentConfig,
+  type DualEncoderStudent,
+  type StudentRegistryConfig,
+} from '@distill/student-architectures';
 
 /** deit-textcnn: the DeiT tower of `deit-albert` and the TextCNN tower of `vit-textcnn`, at the same size preset. */
 export function createDeitTextCnn(cfg: StudentRegistryConfig): DualEncoderStudent {
-  if (cfg.imageInit || cfg.textInit) throw new DistillError("The 'deit-textcnn' plugin student starts from random weights: drop --image-init/--text-init.", 2);
+  if (cfg.imageInit || cfg.textInit)
+    throw new DistillError(
+      "The 'deit-textcnn' plugin student starts from random weights: drop --image-init/--text-init.",
+      2,
+    );
   const common = { preset: cfg.preset, embedDim: cfg.embedDim, maxLength: cfg.maxLength, vocabSize: cfg.vocabSize };
-  const tokenizer = typeof cfg.tokenizer === 'object' && cfg.tokenizer && 'vocabSize' in cfg.tokenizer ? (cfg.tokenizer.vocabSize as number) : undefined;
+  const tokenizer =
+    typeof cfg.tokenizer === 'object' && cfg.tokenizer && 'vocabSize' in cfg.tokenizer
+      ? (cfg.tokenizer.vocabSize as number)
+      : undefined;
   const image = resolveStudentConfig('deit-albert', { ...common, overrides: { image: cfg.overrides?.image } });
-  const text = resolveStudentConfig('vit-textcnn', { ...common, tokenizerVocabSize: tokenizer, overrides: { text: cfg.overrides?.text } });
-  return createStudentFromConfig({ ...image, pair: 'deit-textcnn', text: text.text }, { seed: cfg.seed, tokenizer: cfg.tokenizer });
+  const text = resolveStudentConfig('vit-textcnn', {
+    ...common,
+    tokenizerVocabSize: tokenizer,
+    overrides: { text: cfg.overrides?.text },
+  });
+  return createStudentFromConfig(
+    { ...image, pair: 'deit-textcnn', text: text.text },
+    { seed: cfg.seed, tokenizer: cfg.tokenizer },
+  );
 }
 
 /** 1 - mean over rows of cos(s_i, t_i) (the embeddings are L2-normalised, so cos is a row dot product). */
@@ -40,7 +73,9 @@ export function cosineAlign(cfg: LossMethodOptions): LossMethod {
     defaultBalancer: 'static',
     components: ['contrastive', 'align'],
     extraInputs: (s) => [{ name: 'targets', shape: [s.batch, s.batch], dtype: 'float32' }],
-    extraValues: (x) => ({ targets: { data: groupTargetArray(x.imageIds, x.batch), dims: [x.batch, x.batch], dtype: 'float32' } }),
+    extraValues: (x) => ({
+      targets: { data: groupTargetArray(x.imageIds, x.batch), dims: [x.batch, x.batch], dtype: 'float32' },
+    }),
     build: (o, x) => ({
       contrastive: contrastiveLossOps(o, x.studentImage, x.studentText, cfg.temperature, x.extra.targets),
       align: o.add(cosineGap(o, x.studentImage, x.teacherImage!), cosineGap(o, x.studentText, x.teacherText!)),
@@ -65,7 +100,13 @@ export function register(container: Container): void {
     });
   }
   const losses = registryOf<LossMethodOptions, LossMethod>(container, TOKENS.LossRegistry, 'loss');
-  if (!losses.has('cosine-align')) losses.add({ name: 'cosine-align', description: "plugin example: the student's contrastive loss + 1 - cos(student, teacher) per modality", defaults: { temperature: 0.05 }, create: cosineAlign });
+  if (!losses.has('cosine-align'))
+    losses.add({
+      name: 'cosine-align',
+      description: "plugin example: the student's contrastive loss + 1 - cos(student, teacher) per modality",
+      defaults: { temperature: 0.05 },
+      create: cosineAlign,
+    });
   const datasets = registryOf<Record<string, unknown>, Dataset>(container, TOKENS.DatasetRegistry, 'dataset');
   if (!datasets.has('emoji-mini')) {
     datasets.add({

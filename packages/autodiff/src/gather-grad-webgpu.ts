@@ -46,12 +46,19 @@ export function gatherGradOneHot(table: Sym, ids: Sym, g: Sym): Sym {
   const n = ids.size;
   const V = table.shape[0];
   const w = table.size / V;
-  if (V >= 2 ** 24) throw new Error(`gather gradient (webgpu): a table of ${V} rows has ids beyond float32's exact integers`);
+  if (V >= 2 ** 24)
+    throw new Error(`gather gradient (webgpu): a table of ${V} rows has ids beyond float32's exact integers`);
   const f32 = { dtype: 'float32' as const };
-  const arange = gr.constant(Float32Array.from({ length: V }, (_, i) => i), [V]);
+  const arange = gr.constant(
+    Float32Array.from({ length: V }, (_, i) => i),
+    [V],
+  );
   const idsF = gr.emit('Gather', [arange, ids], [[...ids.shape]], { attrs: { axis: 0 }, ...f32 })[0]; // float(ids), on the device
   const col = gr.emit('Reshape', [idsF, gr.ints([n, 1])], [[n, 1]], f32)[0];
-  const row = gr.constant(Float32Array.from({ length: V }, (_, i) => i), [1, V]);
+  const row = gr.constant(
+    Float32Array.from({ length: V }, (_, i) => i),
+    [1, V],
+  );
   const hit = gr.emit('Equal', [col, row], [[n, V]], f32)[0]; // bool [n, V]
   const onehot = gr.emit('Cast', [hit], [[n, V]], { attrs: { to: 1 }, ...f32 })[0];
   const rows = gr.emit('Reshape', [g, gr.ints([n, w])], [[n, w]], f32)[0];

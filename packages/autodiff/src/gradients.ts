@@ -90,12 +90,21 @@ function gatherGrad(table: Sym, ids: Sym, g: Sym): Sym {
   // U <= n values each at run time (the static shapes say n; only the scatter below reads them).
   const [uniq, first, , counts] = gr.emit('Unique', [sorted], [[n], [n], [n], [n]], { attrs: { sorted: 1 } });
   const last = gr.emit('Sub', [gr.emit('Add', [first, counts], [[n]])[0], int64(1)], [[n]])[0];
-  const rows = gr.emit('Cast', [rowsAt(reshape(g, [n, w]), perm)], [[n, w]], { attrs: { to: 11 }, dtype: 'float64' })[0];
+  const rows = gr.emit('Cast', [rowsAt(reshape(g, [n, w]), perm)], [[n, w]], {
+    attrs: { to: 11 },
+    dtype: 'float64',
+  })[0];
   const running = gr.emit('CumSum', [rows, int64(0)], [[n, w]])[0];
   // sum over first..last = running[last] - running[first] + rows[first]
-  const sums64 = gr.emit('Add', [gr.emit('Sub', [rowsAt(running, last), rowsAt(running, first)], [[n, w]])[0], rowsAt(rows, first)], [[n, w]])[0];
+  const sums64 = gr.emit(
+    'Add',
+    [gr.emit('Sub', [rowsAt(running, last), rowsAt(running, first)], [[n, w]])[0], rowsAt(rows, first)],
+    [[n, w]],
+  )[0];
   const sums = gr.emit('Cast', [sums64], [[n, w]], { attrs: { to: 1 }, dtype: 'float32' })[0];
-  const zeros = gr.emit('ConstantOfShape', [gr.ints([table.shape[0], w])], [[table.shape[0], w]], { dtype: 'float32' })[0]; // float 0 by default
+  const zeros = gr.emit('ConstantOfShape', [gr.ints([table.shape[0], w])], [[table.shape[0], w]], {
+    dtype: 'float32',
+  })[0]; // float 0 by default
   const at = gr.emit('Unsqueeze', [uniq, gr.ints([1])], [[n, 1]])[0];
   return reshape(gr.emit('ScatterND', [zeros, at, sums], [[table.shape[0], w]])[0], [...table.shape]);
 }
@@ -114,12 +123,18 @@ export const GRADIENT_RULES: Readonly<Record<string, GradRule>> = {
   /** a / b: da = g / b, db = -g a / b^2. */
   Div: ([g], ctx) => {
     const [a, b] = ctx.inputs;
-    return forInputs(ctx, [a.requiresGrad ? div(g!, b) : null, b.requiresGrad ? neg(div(mul(g!, a), mul(b, b))) : null]);
+    return forInputs(ctx, [
+      a.requiresGrad ? div(g!, b) : null,
+      b.requiresGrad ? neg(div(mul(g!, a), mul(b, b))) : null,
+    ]);
   },
   /** max(a, b): da = g [a > b], db = g [b >= a] (a tie sends the gradient to b: max(x, c) is flat in x there). */
   Max: ([g], ctx) => {
     const [a, b] = ctx.inputs;
-    return forInputs(ctx, [a.requiresGrad ? mul(g!, greater(a, b)) : null, b.requiresGrad ? mul(g!, sub(a.graph.scalar(1), greater(a, b))) : null]);
+    return forInputs(ctx, [
+      a.requiresGrad ? mul(g!, greater(a, b)) : null,
+      b.requiresGrad ? mul(g!, sub(a.graph.scalar(1), greater(a, b))) : null,
+    ]);
   },
   /** -x: dx = -g. */
   Neg: ([g]) => [neg(g!)],
@@ -161,17 +176,29 @@ export const GRADIENT_RULES: Readonly<Record<string, GradRule>> = {
   /** transpose(x, perm): dx = transpose(g, perm^-1). */
   Transpose: ([g], { attrs }) => {
     const perm = attrs.perm as number[];
-    return [transpose(g!, perm.map((_, i) => perm.indexOf(i)))];
+    return [
+      transpose(
+        g!,
+        perm.map((_, i) => perm.indexOf(i)),
+      ),
+    ];
   },
   /** split(x) into y_i: dx = concat(g_i, or zeros for an unused piece). */
   Split: (gs, { outputs, attrs, graph }) => [
-    concat(gs.map((g, i) => g ?? graph.constant(new Float32Array(outputs[i].size), [...outputs[i].shape])), attrs.axis as number),
+    concat(
+      gs.map((g, i) => g ?? graph.constant(new Float32Array(outputs[i].size), [...outputs[i].shape])),
+      attrs.axis as number,
+    ),
     null,
   ],
   /** concat(x_i): dx_i = split(g)_i. */
   Concat: ([g], { inputs, attrs }) => {
     const ax = attrs.axis as number;
-    return split(g!, ax, inputs.map((s) => s.shape[ax]));
+    return split(
+      g!,
+      ax,
+      inputs.map((s) => s.shape[ax]),
+    );
   },
   /** x[start:end] on one axis: dx = g padded with zeros back to x's shape. */
   Slice: ([g], { inputs: [x], params, graph }) => {
@@ -194,9 +221,14 @@ export const GRADIENT_RULES: Readonly<Record<string, GradRule>> = {
   /** max over axes: dx = broadcast(g) where x equals the max (every tied position, as tfjs). */
   ReduceMax: ([g], { inputs: [x], outputs: [y], params, graph: gr }) => {
     const axes = params.axes as number[];
-    const hit = gr.emit('Cast', [gr.emit('Equal', [x, reshape(y, reducedShape(x, axes, true))], [[...x.shape]], { dtype: 'float32' })[0]], [[...x.shape]], {
-      attrs: { to: 1 },
-    })[0];
+    const hit = gr.emit(
+      'Cast',
+      [gr.emit('Equal', [x, reshape(y, reducedShape(x, axes, true))], [[...x.shape]], { dtype: 'float32' })[0]],
+      [[...x.shape]],
+      {
+        attrs: { to: 1 },
+      },
+    )[0];
     return [mul(expandTo(g!, x, axes), hit), null];
   },
   /**
@@ -209,15 +241,20 @@ export const GRADIENT_RULES: Readonly<Record<string, GradRule>> = {
     const tB = !!attrs.transB;
     let ga: Sym | null = null;
     let gb: Sym | null = null;
-    if (a.requiresGrad) ga = tA ? gemm(b, G, undefined, { transA: tB, transB: true }) : gemm(G, b, undefined, { transB: !tB });
-    if (b.requiresGrad) gb = tB ? gemm(G, a, undefined, { transA: true, transB: tA }) : gemm(a, G, undefined, { transA: !tA });
+    if (a.requiresGrad)
+      ga = tA ? gemm(b, G, undefined, { transA: tB, transB: true }) : gemm(G, b, undefined, { transB: !tB });
+    if (b.requiresGrad)
+      gb = tB ? gemm(G, a, undefined, { transA: true, transB: tA }) : gemm(a, G, undefined, { transA: !tA });
     const gbias = bias?.requiresGrad ? sumTo(G, bias.shape) : null;
     return bias ? [ga, gb, gbias] : [ga, gb];
   },
   /** batched a @ b: da = g b^T, db = a^T g. */
   MatMul: ([g], { inputs: [a, b] }) => {
     const r = a.rank;
-    return [a.requiresGrad ? matmul(g!, transpose(b, swapLast(r))) : null, b.requiresGrad ? matmul(transpose(a, swapLast(r)), g!) : null];
+    return [
+      a.requiresGrad ? matmul(g!, transpose(b, swapLast(r))) : null,
+      b.requiresGrad ? matmul(transpose(a, swapLast(r)), g!) : null,
+    ];
   },
   /** softmax over the last axis: dx = y (g - sum(g y)) = g y - y sum(g y). */
   Softmax: ([g], { outputs: [y] }) => {
@@ -245,7 +282,14 @@ export const GRADIENT_RULES: Readonly<Record<string, GradRule>> = {
   Clip: ([g], { inputs: [x], params, graph: gr }) => {
     const { lo, hi } = params as { lo: number; hi: number };
     const shape = [...x.shape];
-    const inside = gr.emit('And', [gr.emit('GreaterOrEqual', [x, gr.scalar(lo)], [shape])[0], gr.emit('LessOrEqual', [x, gr.scalar(hi)], [shape])[0]], [shape])[0];
+    const inside = gr.emit(
+      'And',
+      [
+        gr.emit('GreaterOrEqual', [x, gr.scalar(lo)], [shape])[0],
+        gr.emit('LessOrEqual', [x, gr.scalar(hi)], [shape])[0],
+      ],
+      [shape],
+    )[0];
     return [mul(g!, gr.emit('Cast', [inside], [shape], { attrs: { to: 1 } })[0]), null, null];
   },
   /**
@@ -275,9 +319,13 @@ export const GRADIENT_RULES: Readonly<Record<string, GradRule>> = {
     }
     if (w.requiresGrad) {
       const [Hp, Wp] = [H + pt + pb, W + pl + pr];
-      const xp = pt || pl || pb || pr ? gr.emit('Pad', [x, gr.ints([0, 0, pt, pl, 0, 0, pb, pr])], [[N, C, Hp, Wp]])[0] : x;
+      const xp =
+        pt || pl || pb || pr ? gr.emit('Pad', [x, gr.ints([0, 0, pt, pl, 0, 0, pb, pr])], [[N, C, Hp, Wp]])[0] : x;
       // [N, C, Hp, Wp] -> [N, k, C/k, Hp, Wp] -> [C/k, k, N, Hp, Wp] -> [C/k, k N, Hp, Wp]
-      const xt = k === 1 ? transpose(xp, [1, 0, 2, 3]) : reshape(transpose(reshape(xp, [N, k, Cg, Hp, Wp]), [2, 1, 0, 3, 4]), [Cg, k * N, Hp, Wp]);
+      const xt =
+        k === 1
+          ? transpose(xp, [1, 0, 2, 3])
+          : reshape(transpose(reshape(xp, [N, k, Cg, Hp, Wp]), [2, 1, 0, 3, 4]), [Cg, k * N, Hp, Wp]);
       const gt = transpose(G, [1, 0, 2, 3]);
       const rh = Hp - (Ho - 1) * stride;
       const rw = Wp - (Wo - 1) * stride;

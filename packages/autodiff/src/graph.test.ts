@@ -34,7 +34,16 @@ describe('onnx graph: training split into a forward and a backward model', () =>
   it('gives the same outputs and gradients as one combined graph', async () => {
     const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};
     const shapes: Record<string, number[]> = { w1: [6, 8], b1: [8], w2: [8, 6], gamma: [6], beta: [6], x: [5, 6] };
-    Object.entries(shapes).forEach(([k, s], i) => (feeds[k] = { data: rand(s.reduce((p, q) => p * q, 1), i), dims: s }));
+    Object.entries(shapes).forEach(
+      ([k, s], i) =>
+        (feeds[k] = {
+          data: rand(
+            s.reduce((p, q) => p * q, 1),
+            i,
+          ),
+          dims: s,
+        }),
+    );
     const seeds = [rand(10, 9), rand(5, 10)];
 
     // combined: seeds as inputs, gradients as outputs
@@ -42,7 +51,11 @@ describe('onnx graph: training split into a forward and a backward model', () =>
     const sIn = one.outputs.map((o, i) => one.g.input(`s${i}`, [...o.shape]));
     const grads = one.g.gradients(one.outputs, sIn, one.params);
     const names = ['o0', 'o1', ...grads.map((_, i) => `g${i}`)];
-    const r = await run(one.g.encode([...one.outputs, ...grads], names), { ...feeds, s0: { data: seeds[0], dims: [5, 2] }, s1: { data: seeds[1], dims: [5] } });
+    const r = await run(one.g.encode([...one.outputs, ...grads], names), {
+      ...feeds,
+      s0: { data: seeds[0], dims: [5, 2] },
+      s1: { data: seeds[1], dims: [5] },
+    });
     const want = names.map((n) => r[n]);
 
     // split: the forward model's saved activations feed the backward model, with the seeds
@@ -77,8 +90,13 @@ describe('onnx graph: training split into a forward and a backward model', () =>
   it('a gradient of the wrong shape is an error naming the value and both shapes', () => {
     const g = new Graph();
     const x = g.input('x', [3], { requiresGrad: true });
-    const bad = customGradient((v) => op.exp(v), (dy) => [op.reduceSum(dy, [0], true)]);
-    expect(() => g.gradients([bad(x)], [g.input('seed', [3])], [x])).toThrow('internal: gradient of x has shape [1], expected [3]');
+    const bad = customGradient(
+      (v) => op.exp(v),
+      (dy) => [op.reduceSum(dy, [0], true)],
+    );
+    expect(() => g.gradients([bad(x)], [g.input('seed', [3])], [x])).toThrow(
+      'internal: gradient of x has shape [1], expected [3]',
+    );
   });
 
   it('broadcasts static shapes like numpy', () => {
@@ -112,7 +130,10 @@ describe('onnx graph: inputs, constants and gradients that reach nothing', () =>
     expect([f64.dtype, i64.dtype]).toEqual(['float64', 'int64']);
     const out = [f64, i64].map((c) => g.emit('Cast', [c], [[2]], { attrs: { to: 1 }, dtype: 'float32' })[0]);
     const res = await run(g.encode(out, ['a', 'b']), {});
-    expect([Array.from(res.a), Array.from(res.b)]).toEqual([[Math.fround(0.1), Infinity], [3, -5]]);
+    expect([Array.from(res.a), Array.from(res.b)]).toEqual([
+      [Math.fround(0.1), Infinity],
+      [3, -5],
+    ]);
   });
 
   it('the gradient of an input the outputs do not depend on is zeros of its shape', async () => {
@@ -121,7 +142,13 @@ describe('onnx graph: inputs, constants and gradients that reach nothing', () =>
     const unused = g.input('u', [4], { requiresGrad: true });
     const [gx, gu] = g.gradients([op.reduceSum(op.mul(x, x), [0, 1])], [g.scalar(1)], [x, unused]);
     expect([gx.shape, gu.shape]).toEqual([[2, 3], [4]]);
-    const res = await run(g.encode([gx, gu], ['gx', 'gu']), { x: { data: Float32Array.from([1, 2, 3, 4, 5, 6]), dims: [2, 3] }, u: { data: new Float32Array(4).fill(7), dims: [4] } });
-    expect([Array.from(res.gx), Array.from(res.gu)]).toEqual([[2, 4, 6, 8, 10, 12], [0, 0, 0, 0]]);
+    const res = await run(g.encode([gx, gu], ['gx', 'gu']), {
+      x: { data: Float32Array.from([1, 2, 3, 4, 5, 6]), dims: [2, 3] },
+      u: { data: new Float32Array(4).fill(7), dims: [4] },
+    });
+    expect([Array.from(res.gx), Array.from(res.gu)]).toEqual([
+      [2, 4, 6, 8, 10, 12],
+      [0, 0, 0, 0],
+    ]);
   });
 });

@@ -78,7 +78,8 @@ export function differentiableOps(): string[] {
   return [...rules.keys()].sort();
 }
 
-export const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+export const sameShape = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** Numpy broadcasting of two static shapes (throws with both shapes when they do not broadcast). */
 export function broadcastShape(a: readonly number[], b: readonly number[], op = 'op'): number[] {
@@ -143,7 +144,12 @@ export class Graph {
     if (hit) return hit;
     const name = this.fresh('const');
     // typed copies (a frozen pretrained table of millions of values is not walked through a JS array)
-    const data = dtype === 'int64' ? BigInt64Array.from(Array.from(values, (x) => BigInt(x))) : dtype === 'float64' ? new Float64Array(values) : new Float32Array(values);
+    const data =
+      dtype === 'int64'
+        ? BigInt64Array.from(Array.from(values, (x) => BigInt(x)))
+        : dtype === 'float64'
+          ? new Float64Array(values)
+          : new Float32Array(values);
     this.initializers.push({ name, dtype, dims: shape, data });
     const s = new Sym(this, name, shape, dtype, false);
     this.values.set(name, s);
@@ -169,10 +175,18 @@ export class Graph {
     op: string,
     inputs: Sym[],
     outShapes: number[][],
-    opts: { attrs?: Record<string, AttrValue>; extraInputs?: string[]; dtype?: OnnxDType; backward?: (grads: Grad[], outs: Sym[]) => Grad[] } = {},
+    opts: {
+      attrs?: Record<string, AttrValue>;
+      extraInputs?: string[];
+      dtype?: OnnxDType;
+      backward?: (grads: Grad[], outs: Sym[]) => Grad[];
+    } = {},
   ): Sym[] {
     const requiresGrad = this.recording && !!opts.backward && inputs.some((s) => s.requiresGrad);
-    const outs = outShapes.map((shape) => new Sym(this, this.fresh(op.toLowerCase()), shape, opts.dtype ?? inputs[0]?.dtype ?? 'float32', requiresGrad));
+    const outs = outShapes.map(
+      (shape) =>
+        new Sym(this, this.fresh(op.toLowerCase()), shape, opts.dtype ?? inputs[0]?.dtype ?? 'float32', requiresGrad),
+    );
     for (const o of outs) this.values.set(o.name, o);
     this.nodes.push({
       op,
@@ -199,7 +213,10 @@ export class Graph {
     opts: { attrs?: Record<string, AttrValue>; dtype?: OnnxDType; params?: GradContext['params'] } = {},
   ): Sym[] {
     const rule = rules.get(op);
-    if (!rule) throw new Error(`no gradient rule for the ONNX op ${op} (define one with defineGradient, or emit it without a gradient)`);
+    if (!rule)
+      throw new Error(
+        `no gradient rule for the ONNX op ${op} (define one with defineGradient, or emit it without a gradient)`,
+      );
     const attrs = opts.attrs ?? {};
     const params = opts.params ?? {};
     return this.emit(op, inputs, outShapes, {
@@ -215,7 +232,11 @@ export class Graph {
    * none). `backward` null: the outputs are constants for autodiff (a stop-gradient). For a numerically
    * better form of a function (log1p), the max shift of a log-sum-exp, or a fused op.
    */
-  withGradient(inputs: Sym[], forward: () => Sym[], backward: ((grads: Grad[], ctx: { inputs: Sym[]; outputs: Sym[] }) => Grad[]) | null): Sym[] {
+  withGradient(
+    inputs: Sym[],
+    forward: () => Sym[],
+    backward: ((grads: Grad[], ctx: { inputs: Sym[]; outputs: Sym[] }) => Grad[]) | null,
+  ): Sym[] {
     const recording = this.recording;
     const n0 = this.nodes.length;
     this.recording = false;
@@ -249,7 +270,8 @@ export class Graph {
   gradients(outputs: Sym[], seeds: Sym[], wrt: Sym[]): Sym[] {
     const grads = new Map<string, Sym>();
     const accumulate = (s: Sym, g: Sym) => {
-      if (!sameShape(s.shape, g.shape)) throw new Error(`internal: gradient of ${s.name} has shape [${g.shape}], expected [${s.shape}]`);
+      if (!sameShape(s.shape, g.shape))
+        throw new Error(`internal: gradient of ${s.name} has shape [${g.shape}], expected [${s.shape}]`);
       const prev = grads.get(s.name);
       grads.set(s.name, prev ? this.emit('Add', [prev, g], [[...s.shape]])[0] : g);
     };
@@ -284,7 +306,9 @@ export class Graph {
     const seeds = outputs.map((o, i) => this.input(`seed_${i}`, [...o.shape]));
     const grads = this.gradients(outputs, seeds, wrt);
     const gradNames = grads.map((_, i) => `grad_${i}`);
-    grads.forEach((g, i) => this.nodes.push({ op: 'Identity', name: this.fresh('n_grad'), inputs: [g.name], outputs: [gradNames[i]] }));
+    grads.forEach((g, i) =>
+      this.nodes.push({ op: 'Identity', name: this.fresh('n_grad'), inputs: [g.name], outputs: [gradNames[i]] }),
+    );
     const fwdNodes = this.nodes.slice(0, nForward);
     const bwdNodes = this.nodes.slice(nForward);
     const producedFwd = new Set(fwdNodes.flatMap((n) => n.outputs));
@@ -293,7 +317,15 @@ export class Graph {
     const bwdReads = [...new Set(bwdNodes.flatMap((n) => n.inputs))].filter((n) => n && !producedBwd.has(n));
     const saved = bwdReads.filter((n) => producedFwd.has(n));
     const outNames = outputs.map((_, i) => `out_${i}`);
-    const fwdGraph: NodeSpec[] = [...fwdNodes, ...outputs.map((o, i) => ({ op: 'Identity', name: this.fresh('n_out'), inputs: [o.name], outputs: [outNames[i]] }))];
+    const fwdGraph: NodeSpec[] = [
+      ...fwdNodes,
+      ...outputs.map((o, i) => ({
+        op: 'Identity',
+        name: this.fresh('n_out'),
+        inputs: [o.name],
+        outputs: [outNames[i]],
+      })),
+    ];
     const spec = (name: string) => {
       const s = this.values.get(name)!;
       return { name, dtype: s.dtype, shape: [...s.shape] };
@@ -310,7 +342,10 @@ export class Graph {
       nodes: fwdGraph,
       initializers: f.inits,
       inputs: f.inputs,
-      outputs: [...outputs.map((o, i) => ({ name: outNames[i], dtype: o.dtype, shape: [...o.shape] })), ...saved.map(spec)],
+      outputs: [
+        ...outputs.map((o, i) => ({ name: outNames[i], dtype: o.dtype, shape: [...o.shape] })),
+        ...saved.map(spec),
+      ],
       opset: OPSET,
     });
     const b = usedInputs(bwdNodes);
@@ -360,7 +395,11 @@ export function customGradient<A extends Sym[]>(
   backward: (dy: Sym, ctx: { inputs: A; output: Sym }) => Grad[],
 ): (...xs: A) => Sym {
   return (...xs: A) =>
-    xs[0].graph.withGradient(xs, () => [forward(...xs)], ([dy], { outputs }) => backward(dy!, { inputs: xs, output: outputs[0] }))[0];
+    xs[0].graph.withGradient(
+      xs,
+      () => [forward(...xs)],
+      ([dy], { outputs }) => backward(dy!, { inputs: xs, output: outputs[0] }),
+    )[0];
 }
 
 /** `forward(...xs)` as a constant for autodiff: the same value, no gradient flows back through it. */

@@ -20,4 +20,12 @@ export {
 export { GRADIENT_RULES, sumTo } from './gradients.js';
 export * as onnxOps from './ops.js';
 export { buildingFor, graphDevice, gatherGradOneHot, type GraphDevice } from './gather-grad-webgpu.js';
-export { encodeModel, type AttrValue, type ModelSpec, type NodeSpec, type TensorSpec, type ValueSpec, type OnnxDType } from './proto.js';
+export {
+  encodeModel,
+  type AttrValue,
+  type ModelSpec,
+  type NodeSpec,
+  type TensorSpec,
+  type ValueSpec,
+  type OnnxDType,
+} from './proto.js';

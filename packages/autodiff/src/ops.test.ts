@@ -3,7 +3,16 @@ import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildingFor } from './gather-grad-webgpu.js';
 import { GRADIENT_RULES } from './gradients.js';
-import { Graph, type Sym, customGradient, defineGradient, differentiableOps, gradientRule, noGradient, stopGradient } from './graph.js';
+import {
+  Graph,
+  type Sym,
+  customGradient,
+  defineGradient,
+  differentiableOps,
+  gradientRule,
+  noGradient,
+  stopGradient,
+} from './graph.js';
 import * as op from './ops.js';
 
 /** A minimal onnxruntime-node runner for the tests (CPU, `threads` intra-op threads, every graph optimisation). */
@@ -17,14 +26,24 @@ const OnnxRunner = {
       executionMode: 'sequential',
     });
     return {
-      async run(feeds: Record<string, { data: Float32Array | BigInt64Array; dims: readonly number[] }>, outputs: string[]): Promise<Float32Array[]> {
+      async run(
+        feeds: Record<string, { data: Float32Array | BigInt64Array; dims: readonly number[] }>,
+        outputs: string[],
+      ): Promise<Float32Array[]> {
         const f: Record<string, ort.Tensor> = {};
-        for (const [k, v] of Object.entries(feeds)) f[k] = v.data instanceof Float32Array ? new ort.Tensor('float32', v.data, v.dims) : new ort.Tensor('int64', v.data, v.dims);
+        for (const [k, v] of Object.entries(feeds))
+          f[k] =
+            v.data instanceof Float32Array
+              ? new ort.Tensor('float32', v.data, v.dims)
+              : new ort.Tensor('int64', v.data, v.dims);
         const res = await session.run(f, outputs);
         return outputs.map((o) => res[o].data as Float32Array);
       },
       /** The output tensors themselves (their dims and types), by name. */
-      async runTensors(feeds: Record<string, ort.Tensor>, outputs: string[]): Promise<ort.InferenceSession.OnnxValueMapType> {
+      async runTensors(
+        feeds: Record<string, ort.Tensor>,
+        outputs: string[],
+      ): Promise<ort.InferenceSession.OnnxValueMapType> {
         return session.run(feeds, outputs);
       },
       release: () => session.release(),
@@ -37,10 +56,11 @@ const OnnxRunner = {
  * function: loss = sum(f(inputs) * w) for a fixed random w, gradients w.r.t. every input.
  */
 let seed = 7;
-const rand = (n: number) => Float32Array.from({ length: n }, () => {
-  seed = (seed * 1103515245 + 12345) % 2147483648;
-  return seed / 2147483648 - 0.5;
-});
+const rand = (n: number) =>
+  Float32Array.from({ length: n }, () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648 - 0.5;
+  });
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
 /** Ops whose outputs are bool tensors (the graph declares no bool dtype: their values are checked through a Cast). */
@@ -56,7 +76,9 @@ function declaredValues(g: Graph): Sym[] {
   for (const n of nodes) {
     for (const name of n.outputs) {
       const s = g.values.get(name)!;
-      values.push(BOOL_OPS.has(n.op) ? g.emit('Cast', [s], [[...s.shape]], { attrs: { to: 1 }, dtype: 'float32' })[0] : s);
+      values.push(
+        BOOL_OPS.has(n.op) ? g.emit('Cast', [s], [[...s.shape]], { attrs: { to: 1 }, dtype: 'float32' })[0] : s,
+      );
     }
   }
   return [...new Set(values)];
@@ -85,18 +107,32 @@ async function check(
   const xs = shapes.map((s, i) => g.input(`x${i}`, s, { requiresGrad: true }));
   const y = onnxFn(xs);
   const w = g.input('w', [...y.shape]);
-  const loss = op.reduceSum(op.mul(y, w), y.shape.map((_, i) => i));
+  const loss = op.reduceSum(
+    op.mul(y, w),
+    y.shape.map((_, i) => i),
+  );
   const grads = g.gradients([loss], [g.scalar(1)], xs);
   // every gradient has its input's shape (a [10, 5] gradient for a [4, 5] input must not pass on its first 20 values)
   grads.forEach((gr, i) => expect([...gr.shape], `shape of the gradient of input ${i}`).toEqual(shapes[i]));
   const declared = declaredValues(g);
-  const runner = await OnnxRunner.create(g.encode([y, ...grads, ...declared], ['y', ...xs.map((_, i) => `g${i}`), ...declared.map((s) => s.name)]), { threads: 1 });
+  const runner = await OnnxRunner.create(
+    g.encode([y, ...grads, ...declared], ['y', ...xs.map((_, i) => `g${i}`), ...declared.map((s) => s.name)]),
+    { threads: 1 },
+  );
   const wData = rand(y.size);
   const feeds: Record<string, { data: Float32Array; dims: number[] }> = { w: { data: wData, dims: [...y.shape] } };
   shapes.forEach((s, i) => (feeds[`x${i}`] = { data: data[i], dims: s }));
   const [yOut, ...gOut] = await runner.run(feeds, ['y', ...xs.map((_, i) => `g${i}`)]);
-  const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v.data, v.dims)]));
-  expectDeclaredShapes(declared, await runner.runTensors(ortFeeds, declared.map((s) => s.name)));
+  const ortFeeds = Object.fromEntries(
+    Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v.data, v.dims)]),
+  );
+  expectDeclaredShapes(
+    declared,
+    await runner.runTensors(
+      ortFeeds,
+      declared.map((s) => s.name),
+    ),
+  );
   await runner.release();
 
   const tIn = shapes.map((s, i) => tf.tensor(data[i], s));
@@ -122,24 +158,73 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
   });
 
   it('element-wise ops with broadcasting (add, sub, mul, div)', async () => {
-    await check([[3, 4], [4]], ([a, b]) => op.add(a, b), ([a, b]) => tf.add(a, b));
-    await check([[3, 1], [1, 4]], ([a, b]) => op.sub(a, b), ([a, b]) => tf.sub(a, b));
-    await check([[2, 3, 4], [3, 1]], ([a, b]) => op.mul(a, b), ([a, b]) => tf.mul(a, b));
-    await check([[3, 4], [4]], ([a, b]) => op.div(a, op.add(op.mul(b, b), a.graph.scalar(1))), ([a, b]) => tf.div(a, tf.add(tf.mul(b, b), 1)));
+    await check(
+      [[3, 4], [4]],
+      ([a, b]) => op.add(a, b),
+      ([a, b]) => tf.add(a, b),
+    );
+    await check(
+      [
+        [3, 1],
+        [1, 4],
+      ],
+      ([a, b]) => op.sub(a, b),
+      ([a, b]) => tf.sub(a, b),
+    );
+    await check(
+      [
+        [2, 3, 4],
+        [3, 1],
+      ],
+      ([a, b]) => op.mul(a, b),
+      ([a, b]) => tf.mul(a, b),
+    );
+    await check(
+      [[3, 4], [4]],
+      ([a, b]) => op.div(a, op.add(op.mul(b, b), a.graph.scalar(1))),
+      ([a, b]) => tf.div(a, tf.add(tf.mul(b, b), 1)),
+    );
   });
 
   it('unary ops (tanh, exp, sqrt, relu, scale, neg)', async () => {
-    await check([[5, 6]], ([a]) => op.tanh(a), ([a]) => tf.tanh(a));
-    await check([[5, 6]], ([a]) => op.exp(a), ([a]) => tf.exp(a));
-    await check([[5, 6]], ([a]) => op.sqrt(op.add(op.mul(a, a), a.graph.scalar(0.5))), ([a]) => tf.sqrt(tf.add(tf.mul(a, a), 0.5)));
-    await check([[5, 6]], ([a]) => op.relu(a), ([a]) => tf.relu(a));
-    await check([[5, 6]], ([a]) => op.neg(op.scale(a, 3)), ([a]) => tf.neg(tf.mul(a, 3)));
+    await check(
+      [[5, 6]],
+      ([a]) => op.tanh(a),
+      ([a]) => tf.tanh(a),
+    );
+    await check(
+      [[5, 6]],
+      ([a]) => op.exp(a),
+      ([a]) => tf.exp(a),
+    );
+    await check(
+      [[5, 6]],
+      ([a]) => op.sqrt(op.add(op.mul(a, a), a.graph.scalar(0.5))),
+      ([a]) => tf.sqrt(tf.add(tf.mul(a, a), 0.5)),
+    );
+    await check(
+      [[5, 6]],
+      ([a]) => op.relu(a),
+      ([a]) => tf.relu(a),
+    );
+    await check(
+      [[5, 6]],
+      ([a]) => op.neg(op.scale(a, 3)),
+      ([a]) => tf.neg(tf.mul(a, 3)),
+    );
   });
 
   it('GELU (tanh approximation and erf)', async () => {
     const tanhGelu = (x: tf.Tensor) =>
-      tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
-    await check([[4, 9]], ([a]) => op.geluTanh(op.scale(a, 6)), ([a]) => tanhGelu(tf.mul(a, 6)));
+      tf.mul(
+        tf.mul(x, 0.5),
+        tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI))), 1),
+      );
+    await check(
+      [[4, 9]],
+      ([a]) => op.geluTanh(op.scale(a, 6)),
+      ([a]) => tanhGelu(tf.mul(a, 6)),
+    );
     // tfjs has no erf gradient: compare with the tanh form's values at 1e-3 and the exact derivative below.
     const g = new Graph();
     const x = g.input('x', [7], { requiresGrad: true });
@@ -150,39 +235,91 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
     const [yv, gv] = await r.run({ x: { data: xs, dims: [7] } }, ['y', 'g']);
     await r.release();
     // Phi(x) from a 7-digit erf table: gelu(x) = x Phi(x), gelu'(x) = Phi(x) + x phi(x).
-    const Phi: Record<number, number> = { [-3]: 0.0013499, [-1]: 0.1586553, [-0.5]: 0.3085375, 0: 0.5, 0.5: 0.6914625, 1: 0.8413447, 3: 0.9986501 };
+    const Phi: Record<number, number> = {
+      [-3]: 0.0013499,
+      [-1]: 0.1586553,
+      [-0.5]: 0.3085375,
+      0: 0.5,
+      0.5: 0.6914625,
+      1: 0.8413447,
+      3: 0.9986501,
+    };
     xs.forEach((v, i) => {
-      const phi = Math.exp(-v * v / 2) / Math.sqrt(2 * Math.PI);
+      const phi = Math.exp((-v * v) / 2) / Math.sqrt(2 * Math.PI);
       expect(yv[i]).toBeCloseTo(v * Phi[v], 5);
       expect(gv[i]).toBeCloseTo(Phi[v] + v * phi, 5);
     });
   });
 
   it('shape ops (reshape, transpose, split, concat, slice)', async () => {
-    await check([[2, 3, 4]], ([a]) => op.transpose(op.reshape(a, [6, 4]), [1, 0]), ([a]) => tf.transpose(tf.reshape(a, [6, 4]), [1, 0]));
-    await check([[2, 3, 4, 2]], ([a]) => op.transpose(a, [2, 0, 3, 1]), ([a]) => tf.transpose(a, [2, 0, 3, 1]));
+    await check(
+      [[2, 3, 4]],
+      ([a]) => op.transpose(op.reshape(a, [6, 4]), [1, 0]),
+      ([a]) => tf.transpose(tf.reshape(a, [6, 4]), [1, 0]),
+    );
+    await check(
+      [[2, 3, 4, 2]],
+      ([a]) => op.transpose(a, [2, 0, 3, 1]),
+      ([a]) => tf.transpose(a, [2, 0, 3, 1]),
+    );
     // Only the first and last split pieces are used: the middle one gets a zero gradient.
-    await check([[3, 6]], ([a]) => {
-      const [p, , r] = op.split(a, 1, [1, 2, 3]);
-      return op.concat([r, p], 1);
-    }, ([a]) => {
-      const [p, , r] = tf.split(a, [1, 2, 3], 1);
-      return tf.concat([r, p], 1);
-    });
-    await check([[4, 5]], ([a]) => op.sliceAxis(a, 0, 1, 3), ([a]) => tf.slice(a, [1, 0], [2, 5]));
+    await check(
+      [[3, 6]],
+      ([a]) => {
+        const [p, , r] = op.split(a, 1, [1, 2, 3]);
+        return op.concat([r, p], 1);
+      },
+      ([a]) => {
+        const [p, , r] = tf.split(a, [1, 2, 3], 1);
+        return tf.concat([r, p], 1);
+      },
+    );
+    await check(
+      [[4, 5]],
+      ([a]) => op.sliceAxis(a, 0, 1, 3),
+      ([a]) => tf.slice(a, [1, 0], [2, 5]),
+    );
   });
 
   it('slice on a non-leading axis (rank 2, 3 and 4; negative axis)', async () => {
-    await check([[4, 5]], ([a]) => op.sliceAxis(a, 1, 1, 4), ([a]) => tf.slice(a, [0, 1], [4, 3]));
-    await check([[2, 3, 6]], ([a]) => op.sliceAxis(a, 1, 0, 2), ([a]) => tf.slice(a, [0, 0, 0], [2, 2, 6]));
-    await check([[2, 3, 6]], ([a]) => op.sliceAxis(a, -1, 2, 5), ([a]) => tf.slice(a, [0, 0, 2], [2, 3, 3]));
-    await check([[2, 3, 4, 5]], ([a]) => op.sliceAxis(a, 2, 1, 2), ([a]) => tf.slice(a, [0, 0, 1, 0], [2, 3, 1, 5]));
+    await check(
+      [[4, 5]],
+      ([a]) => op.sliceAxis(a, 1, 1, 4),
+      ([a]) => tf.slice(a, [0, 1], [4, 3]),
+    );
+    await check(
+      [[2, 3, 6]],
+      ([a]) => op.sliceAxis(a, 1, 0, 2),
+      ([a]) => tf.slice(a, [0, 0, 0], [2, 2, 6]),
+    );
+    await check(
+      [[2, 3, 6]],
+      ([a]) => op.sliceAxis(a, -1, 2, 5),
+      ([a]) => tf.slice(a, [0, 0, 2], [2, 3, 3]),
+    );
+    await check(
+      [[2, 3, 4, 5]],
+      ([a]) => op.sliceAxis(a, 2, 1, 2),
+      ([a]) => tf.slice(a, [0, 0, 1, 0], [2, 3, 1, 5]),
+    );
   });
 
   it('reductions (sum, mean over any axes, with and without keepdims)', async () => {
-    await check([[3, 4, 5]], ([a]) => op.reduceSum(a, [1]), ([a]) => tf.sum(a, 1));
-    await check([[3, 4, 5]], ([a]) => op.reduceMean(a, [0, 2], true), ([a]) => tf.mean(a, [0, 2], true));
-    await check([[3, 4, 5]], ([a]) => op.reduceMean(a, [-1]), ([a]) => tf.mean(a, -1));
+    await check(
+      [[3, 4, 5]],
+      ([a]) => op.reduceSum(a, [1]),
+      ([a]) => tf.sum(a, 1),
+    );
+    await check(
+      [[3, 4, 5]],
+      ([a]) => op.reduceMean(a, [0, 2], true),
+      ([a]) => tf.mean(a, [0, 2], true),
+    );
+    await check(
+      [[3, 4, 5]],
+      ([a]) => op.reduceMean(a, [-1]),
+      ([a]) => tf.mean(a, -1),
+    );
   });
 
   it('gemm with every transpose combination and a bias; linear on 3-D input', async () => {
@@ -190,31 +327,65 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
       for (const transB of [false, true]) {
         const sa = transA ? [4, 3] : [3, 4];
         const sb = transB ? [5, 4] : [4, 5];
-        await check([sa, sb, [5]], ([a, b, c]) => op.gemm(a, b, c, { transA, transB }), ([a, b, c]) => tf.add(tf.matMul(a, b, transA, transB), c));
+        await check(
+          [sa, sb, [5]],
+          ([a, b, c]) => op.gemm(a, b, c, { transA, transB }),
+          ([a, b, c]) => tf.add(tf.matMul(a, b, transA, transB), c),
+        );
       }
     }
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         const sa = transA ? [4, 3] : [3, 4];
         const sb = transB ? [5, 4] : [4, 5];
-        await check([sa, sb], ([a, b]) => op.gemm(a, b, undefined, { transA, transB }), ([a, b]) => tf.matMul(a, b, transA, transB));
+        await check(
+          [sa, sb],
+          ([a, b]) => op.gemm(a, b, undefined, { transA, transB }),
+          ([a, b]) => tf.matMul(a, b, transA, transB),
+        );
       }
     }
-    await check([[2, 3, 4], [4, 5], [5]], ([x, w, b]) => op.linear(x, w, b), ([x, w, b]) => tf.add(tf.matMul(tf.reshape(x, [6, 4]), w).reshape([2, 3, 5]), b));
+    await check(
+      [[2, 3, 4], [4, 5], [5]],
+      ([x, w, b]) => op.linear(x, w, b),
+      ([x, w, b]) => tf.add(tf.matMul(tf.reshape(x, [6, 4]), w).reshape([2, 3, 5]), b),
+    );
   });
 
   it('expand and sigmoid', async () => {
-    await check([[1, 3, 1]], ([a]) => op.expand(a, [2, 3, 4]), ([a]) => tf.broadcastTo(a, [2, 3, 4]));
-    await check([[4, 5]], ([a]) => op.sigmoid(op.scale(a, 3)), ([a]) => tf.sigmoid(tf.mul(a, 3)));
+    await check(
+      [[1, 3, 1]],
+      ([a]) => op.expand(a, [2, 3, 4]),
+      ([a]) => tf.broadcastTo(a, [2, 3, 4]),
+    );
+    await check(
+      [[4, 5]],
+      ([a]) => op.sigmoid(op.scale(a, 3)),
+      ([a]) => tf.sigmoid(tf.mul(a, 3)),
+    );
   });
 
   it('max over an axis (ties get the gradient, as tfjs)', async () => {
-    await check([[3, 5, 2]], ([a]) => op.reduceMax(a, [1]), ([a]) => tf.max(a, 1));
-    await check([[4, 6]], ([a]) => op.reduceMax(op.relu(a), [-1], true), ([a]) => tf.max(tf.relu(a), -1, true)); // ties at 0
+    await check(
+      [[3, 5, 2]],
+      ([a]) => op.reduceMax(a, [1]),
+      ([a]) => tf.max(a, 1),
+    );
+    await check(
+      [[4, 6]],
+      ([a]) => op.reduceMax(op.relu(a), [-1], true),
+      ([a]) => tf.max(tf.relu(a), -1, true),
+    ); // ties at 0
   });
 
   it('conv2d: stride 1 and 2, kernels 1 and 3, TensorFlow same padding, with a bias', async () => {
-    for (const [H, k, s] of [[6, 3, 1], [6, 3, 2], [7, 3, 2], [6, 1, 2], [5, 2, 1]]) {
+    for (const [H, k, s] of [
+      [6, 3, 1],
+      [6, 3, 2],
+      [7, 3, 2],
+      [6, 1, 2],
+      [5, 2, 1],
+    ]) {
       const [pt, pb] = op.samePads(H, k, s);
       const [pl, pr] = op.samePads(H + 1, k, s);
       // tfjs reference in NHWC with weight [kh, kw, C, O]; the graph works in NCHW / OIHW
@@ -222,7 +393,12 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
         [[2, 3, H, H + 1], [4, 3, k, k], [4]],
         ([x, w, b]) => op.conv2d(x, w, b, s, [pt, pl, pb, pr]),
         ([x, w, b]) => {
-          const y = tf.conv2d(tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D, tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D, s, 'same');
+          const y = tf.conv2d(
+            tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D,
+            tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D,
+            s,
+            'same',
+          );
           return tf.transpose(tf.add(y, b), [0, 3, 1, 2]);
         },
         1e-4,
@@ -242,10 +418,23 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
     ];
     for (const [kh, kw, s, H, W, [pt, pl, pb, pr]] of cases) {
       await check(
-        [[2, 3, H, W], [4, 3, kh, kw]],
+        [
+          [2, 3, H, W],
+          [4, 3, kh, kw],
+        ],
         ([x, w]) => op.conv2d(x, w, undefined, s, [pt, pl, pb, pr]),
         ([x, w]) => {
-          const y = tf.conv2d(tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D, tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D, s, [[0, 0], [pt, pb], [pl, pr], [0, 0]]);
+          const y = tf.conv2d(
+            tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D,
+            tf.transpose(w, [2, 3, 1, 0]) as tf.Tensor4D,
+            s,
+            [
+              [0, 0],
+              [pt, pb],
+              [pl, pr],
+              [0, 0],
+            ],
+          );
           return tf.transpose(y, [0, 3, 1, 2]);
         },
         1e-4,
@@ -258,8 +447,20 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
     // [C * mult, 1, kh, kw]) after an explicit tf.pad; general groups as per-group conv2d + concat.
     const nhwc = (x: tf.Tensor) => tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D;
     const nchw = (y: tf.Tensor) => tf.transpose(y, [0, 3, 1, 2]);
-    const padded = (x: tf.Tensor, p: number[]) => tf.pad(nhwc(x), [[0, 0], [p[0], p[2]], [p[1], p[3]], [0, 0]]) as tf.Tensor4D;
-    for (const [H, s, mult] of [[6, 1, 1], [6, 2, 1], [7, 2, 1], [5, 1, 2], [8, 2, 2]]) {
+    const padded = (x: tf.Tensor, p: number[]) =>
+      tf.pad(nhwc(x), [
+        [0, 0],
+        [p[0], p[2]],
+        [p[1], p[3]],
+        [0, 0],
+      ]) as tf.Tensor4D;
+    for (const [H, s, mult] of [
+      [6, 1, 1],
+      [6, 2, 1],
+      [7, 2, 1],
+      [5, 1, 2],
+      [8, 2, 2],
+    ]) {
       const C = 4;
       const [pt, pb] = op.samePads(H, 3, s); // MobileNetV2's: [1, 1] at stride 1, [0, 1] (even) or [1, 1] (odd) at stride 2
       const [pl, pr] = op.samePads(H + 1, 3, s);
@@ -285,12 +486,22 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
       ([x, w, b]) => {
         const xs = tf.split(padded(x, [1, 1, 1, 1]), 2, 3);
         const ws = tf.split(tf.transpose(w, [2, 3, 1, 0]), 2, 3); // [3, 3, 2, 6] -> two [3, 3, 2, 3]
-        return nchw(tf.add(tf.concat(xs.map((xi, i) => tf.conv2d(xi as tf.Tensor4D, ws[i] as tf.Tensor4D, 2, 'valid')), 3), b));
+        return nchw(
+          tf.add(
+            tf.concat(
+              xs.map((xi, i) => tf.conv2d(xi as tf.Tensor4D, ws[i] as tf.Tensor4D, 2, 'valid')),
+              3,
+            ),
+            b,
+          ),
+        );
       },
       1e-4,
     );
     const g = new Graph();
-    expect(() => op.conv2d(g.input('x', [1, 4, 5, 5]), g.input('w', [4, 2, 3, 3]), undefined, 1, [1, 1, 1, 1], 4)).toThrow(/in 4 groups/);
+    expect(() =>
+      op.conv2d(g.input('x', [1, 4, 5, 5]), g.input('w', [4, 2, 3, 3]), undefined, 1, [1, 1, 1, 1], 4),
+    ).toThrow(/in 4 groups/);
   });
 
   it('grouped conv2d gradients equal central finite differences (depthwise, stride 2)', async () => {
@@ -308,7 +519,10 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
     const wv = rand(size(wShape));
     const rv = rand(y.size);
     const at = async (xd: Float32Array, wd: Float32Array) =>
-      runner.run({ x: { data: xd, dims: xShape }, w: { data: wd, dims: wShape }, r: { data: rv, dims: [...y.shape] } }, ['loss', 'gx', 'gw']);
+      runner.run(
+        { x: { data: xd, dims: xShape }, w: { data: wd, dims: wShape }, r: { data: rv, dims: [...y.shape] } },
+        ['loss', 'gx', 'gw'],
+      );
     const [, gxv, gwv] = await at(xv, wv);
     expect([gxv.length, gwv.length]).toEqual([xv.length, wv.length]);
     const eps = 0.25;
@@ -327,21 +541,45 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
   });
 
   it('clip (ReLU6): values and gradient inside [lo, hi] only, as tfjs clipByValue', async () => {
-    await check([[6, 7]], ([a]) => op.clip(op.scale(a, 16), 0, 6), ([a]) => tf.clipByValue(tf.mul(a, 16), 0, 6));
-    await check([[6, 7]], ([a]) => op.clip(op.scale(a, 4), -1, 0.5), ([a]) => tf.clipByValue(tf.mul(a, 4), -1, 0.5));
+    await check(
+      [[6, 7]],
+      ([a]) => op.clip(op.scale(a, 16), 0, 6),
+      ([a]) => tf.clipByValue(tf.mul(a, 16), 0, 6),
+    );
+    await check(
+      [[6, 7]],
+      ([a]) => op.clip(op.scale(a, 4), -1, 0.5),
+      ([a]) => tf.clipByValue(tf.mul(a, 4), -1, 0.5),
+    );
     expect(() => op.clip(new Graph().input('x', [2]), 1, 1)).toThrow(/lo < hi/);
   });
 
   it('batched matmul (attention shapes)', async () => {
-    await check([[2, 3, 5, 4], [2, 3, 4, 6]], ([a, b]) => op.matmul(a, b), ([a, b]) => tf.matMul(a, b));
+    await check(
+      [
+        [2, 3, 5, 4],
+        [2, 3, 4, 6],
+      ],
+      ([a, b]) => op.matmul(a, b),
+      ([a, b]) => tf.matMul(a, b),
+    );
   });
 
   it('softmax and layer norm', async () => {
-    await check([[3, 7]], ([a]) => op.softmax(op.scale(a, 4)), ([a]) => tf.softmax(tf.mul(a, 4)));
-    await check([[4, 6], [6], [6]], ([x, g, b]) => op.layerNorm(x, g, b), ([x, g, b]) => {
-      const { mean, variance } = tf.moments(x, -1, true);
-      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
-    }, 1e-4);
+    await check(
+      [[3, 7]],
+      ([a]) => op.softmax(op.scale(a, 4)),
+      ([a]) => tf.softmax(tf.mul(a, 4)),
+    );
+    await check(
+      [[4, 6], [6], [6]],
+      ([x, g, b]) => op.layerNorm(x, g, b),
+      ([x, g, b]) => {
+        const { mean, variance } = tf.moments(x, -1, true);
+        return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
+      },
+      1e-4,
+    );
   });
 
   it('softmax and layer norm on rank-3 and rank-4 inputs, over every axis (moved last by a transpose)', async () => {
@@ -349,14 +587,21 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
       const { mean, variance } = tf.moments(x, -1, true);
       return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
     };
-    for (const shape of [[2, 3, 5], [2, 3, 4, 5]]) {
+    for (const shape of [
+      [2, 3, 5],
+      [2, 3, 4, 5],
+    ]) {
       const r = shape.length;
       for (let axis = 0; axis < r; axis++) {
         // perm moves `axis` last; the inverse brings it back
         const perm = [...Array(r).keys()].filter((i) => i !== axis).concat(axis);
         const inv = perm.map((_, i) => perm.indexOf(i));
         const n = shape[axis];
-        await check([shape], ([a]) => op.transpose(op.softmax(op.scale(op.transpose(a, perm), 3)), inv), ([a]) => tf.transpose(tf.softmax(tf.mul(tf.transpose(a, perm), 3)), inv));
+        await check(
+          [shape],
+          ([a]) => op.transpose(op.softmax(op.scale(op.transpose(a, perm), 3)), inv),
+          ([a]) => tf.transpose(tf.softmax(tf.mul(tf.transpose(a, perm), 3)), inv),
+        );
         await check(
           [shape, [n], [n]],
           ([x, g, b]) => op.transpose(op.layerNorm(op.transpose(x, perm), g, b), inv),
@@ -376,7 +621,10 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
     const [gt] = g.gradients([op.reduceSum(y, [0, 1, 2])], [g.scalar(1)], [table]);
     const r = await OnnxRunner.create(g.encode([y, gt], ['y', 'g']), { threads: 1 });
     const t = Float32Array.from({ length: 15 }, (_, i) => i);
-    const [yv, gv] = await r.run({ t: { data: t, dims: [5, 3] }, ids: { data: BigInt64Array.from([0n, 2n, 2n, 4n, 0n, 2n]), dims: [2, 3] } }, ['y', 'g']);
+    const [yv, gv] = await r.run(
+      { t: { data: t, dims: [5, 3] }, ids: { data: BigInt64Array.from([0n, 2n, 2n, 4n, 0n, 2n]), dims: [2, 3] } },
+      ['y', 'g'],
+    );
     await r.release();
     expect(Array.from(yv.slice(0, 6))).toEqual([0, 1, 2, 6, 7, 8]);
     // Row i's gradient counts how often id i was looked up (each of its 3 values).
@@ -391,10 +639,26 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
   });
 
   it('loss ops: abs, log, log1p, max with a constant', async () => {
-    await check([[5, 6]], ([a]) => op.abs(a), ([a]) => tf.abs(a));
-    await check([[5, 6]], ([a]) => op.log(op.add(op.mul(a, a), a.graph.scalar(0.1))), ([a]) => tf.log(tf.add(tf.mul(a, a), 0.1)));
-    await check([[5, 6]], ([a]) => op.log1p(op.mul(a, a)), ([a]) => tf.log1p(tf.mul(a, a)));
-    await check([[5, 6]], ([a]) => op.maximumConst(a, 0.1), ([a]) => tf.maximum(a, 0.1));
+    await check(
+      [[5, 6]],
+      ([a]) => op.abs(a),
+      ([a]) => tf.abs(a),
+    );
+    await check(
+      [[5, 6]],
+      ([a]) => op.log(op.add(op.mul(a, a), a.graph.scalar(0.1))),
+      ([a]) => tf.log(tf.add(tf.mul(a, a), 0.1)),
+    );
+    await check(
+      [[5, 6]],
+      ([a]) => op.log1p(op.mul(a, a)),
+      ([a]) => tf.log1p(tf.mul(a, a)),
+    );
+    await check(
+      [[5, 6]],
+      ([a]) => op.maximumConst(a, 0.1),
+      ([a]) => tf.maximum(a, 0.1),
+    );
   });
 
   it('log1p keeps its digits where 1 + x rounds to 1', async () => {
@@ -434,7 +698,11 @@ describe('onnx graph ops: values and gradients equal tfjs autodiff', () => {
 });
 
 /** Runs y and dL/dx of loss = sum(y * w) for one input x; returns [y, dx]. */
-async function valueAndGrad(f: (x: Sym) => Sym, x: Float32Array, w: Float32Array): Promise<[Float32Array, Float32Array]> {
+async function valueAndGrad(
+  f: (x: Sym) => Sym,
+  x: Float32Array,
+  w: Float32Array,
+): Promise<[Float32Array, Float32Array]> {
   const g = new Graph();
   const xs = g.input('x', [x.length], { requiresGrad: true });
   const y = f(xs);
@@ -452,21 +720,34 @@ describe('gradients: one rule per primitive, custom gradients, stop-gradient', (
 
   it('the table holds one rule per differentiable primitive, and the graph uses exactly those', () => {
     expect(differentiableOps()).toEqual(Object.keys(GRADIENT_RULES).sort());
-    for (const name of ['Add', 'Gemm', 'Gather', 'LayerNormalization', 'Conv', 'Max']) expect(gradientRule(name), name).toBe(GRADIENT_RULES[name]);
+    for (const name of ['Add', 'Gemm', 'Gather', 'LayerNormalization', 'Conv', 'Max'])
+      expect(gradientRule(name), name).toBe(GRADIENT_RULES[name]);
     expect(gradientRule('Where')).toBeUndefined(); // log1p's Where has a custom gradient, not a rule
     expect(() => defineGradient('Add', () => [])).toThrow('a gradient rule for Add is already defined');
     const g = new Graph();
-    expect(() => g.primitive('Where', [g.input('c', [2], { requiresGrad: true })], [[2]])).toThrow(/no gradient rule for the ONNX op Where/);
+    expect(() => g.primitive('Where', [g.input('c', [2], { requiresGrad: true })], [[2]])).toThrow(
+      /no gradient rule for the ONNX op Where/,
+    );
   });
 
   it('customGradient: forward values from forward, gradients only from backward (the forward ops record none)', async () => {
     // y = x^2 with a straight-through gradient dx = dy (a square's own rule would give 2 x dy)
-    const straight = customGradient((v: Sym) => op.mul(v, v), (dy) => [dy]);
+    const straight = customGradient(
+      (v: Sym) => op.mul(v, v),
+      (dy) => [dy],
+    );
     const [y, gx] = await valueAndGrad(straight, x, w);
     expect(Array.from(y)).toEqual(Array.from(x, (v) => Math.fround(v * v)));
     expect(Array.from(gx)).toEqual(Array.from(w));
     // backward sees the inputs and the output: exp with dx = dy y equals exp's own rule
-    const [, ge] = await valueAndGrad(customGradient((v: Sym) => op.exp(v), (dy, { output }) => [op.mul(dy, output)]), x, w);
+    const [, ge] = await valueAndGrad(
+      customGradient(
+        (v: Sym) => op.exp(v),
+        (dy, { output }) => [op.mul(dy, output)],
+      ),
+      x,
+      w,
+    );
     const [, want] = await valueAndGrad(op.exp, x, w);
     expect(Array.from(ge)).toEqual(Array.from(want));
   });
@@ -474,9 +755,19 @@ describe('gradients: one rule per primitive, custom gradients, stop-gradient', (
   it('customGradient of a value passed through unchanged gets its own node (identity with a doubled gradient)', async () => {
     const g = new Graph();
     const v = g.input('v', [3], { requiresGrad: true });
-    const y = customGradient((a: Sym) => a, (dy) => [op.scale(dy, 2)])(v);
+    const y = customGradient(
+      (a: Sym) => a,
+      (dy) => [op.scale(dy, 2)],
+    )(v);
     expect(y.name).not.toBe(v.name);
-    const [, gx] = await valueAndGrad(customGradient((a: Sym) => a, (dy) => [op.scale(dy, 2)]), x, w);
+    const [, gx] = await valueAndGrad(
+      customGradient(
+        (a: Sym) => a,
+        (dy) => [op.scale(dy, 2)],
+      ),
+      x,
+      w,
+    );
     expect(Array.from(gx)).toEqual(Array.from(w, (u) => 2 * u));
   });
 
@@ -517,14 +808,25 @@ describe('gradients: one rule per primitive, custom gradients, stop-gradient', (
  * count: each entry within one float32 ulp of the float64 sum, and bit-identical across thread counts.
  */
 describe('gather gradient: exact sums of repeated ids at 1, 2 and 4 threads, width 768', () => {
-  async function backwardAt(rows: number, width: number, ids: BigInt64Array, idShape: number[], dy: Float32Array, threads: number, runs: number) {
+  async function backwardAt(
+    rows: number,
+    width: number,
+    ids: BigInt64Array,
+    idShape: number[],
+    dy: Float32Array,
+    threads: number,
+    runs: number,
+  ) {
     const g = new Graph();
     const t = g.input('t', [rows, width], { requiresGrad: true });
     const y = op.gather(t, g.input('ids', idShape, { dtype: 'int64' }));
     const graphs = g.compileTraining([y], [t]);
     const r = await OnnxRunner.create(graphs.backward.model, { threads });
     const outs: Float32Array[] = [];
-    for (let i = 0; i < runs; i++) outs.push((await r.run({ ids: { data: ids, dims: idShape }, seed_0: { data: dy, dims: [...y.shape] } }, ['grad_0']))[0]);
+    for (let i = 0; i < runs; i++)
+      outs.push(
+        (await r.run({ ids: { data: ids, dims: idShape }, seed_0: { data: dy, dims: [...y.shape] } }, ['grad_0']))[0],
+      );
     await r.release();
     return outs;
   }
@@ -575,7 +877,7 @@ describe('gather gradient: exact sums of repeated ids at 1, 2 and 4 threads, wid
     const u = rand(B * L);
     const ids = BigInt64Array.from({ length: B * L }, (_, i) => {
       const pos = i % L;
-      const len = 8 + ((i / L) | 0) % 20;
+      const len = 8 + (((i / L) | 0) % 20);
       if (pos === 0) return 101n;
       if (pos === len) return 102n;
       if (pos > len) return 0n;
@@ -601,15 +903,25 @@ describe('gradient graphs: the nodes a rule emits', () => {
     const g = new Graph();
     const xs = shapes.map((s, i) => g.input(`x${i}`, s, { requiresGrad: trainable[i] }));
     const y = f(xs);
-    const loss = op.reduceSum(op.mul(y, g.input('r', [...y.shape])), y.shape.map((_, i) => i));
+    const loss = op.reduceSum(
+      op.mul(y, g.input('r', [...y.shape])),
+      y.shape.map((_, i) => i),
+    );
     const n0 = g.nodes.length;
-    g.gradients([loss], [g.scalar(1)], xs.filter((_, i) => trainable[i]));
+    g.gradients(
+      [loss],
+      [g.scalar(1)],
+      xs.filter((_, i) => trainable[i]),
+    );
     return g.nodes.slice(n0).map((n) => n.op);
   }
   const count = (ops: string[], name: string) => ops.filter((o) => o === name).length;
 
   it('gemm: an input that needs no gradient (data, a frozen weight or bias) gets no gradient node', () => {
-    for (const [transA, transB] of [[false, false], [true, true]]) {
+    for (const [transA, transB] of [
+      [false, false],
+      [true, true],
+    ]) {
       const gemm = ([a, b, c]: Sym[]) => op.gemm(a, b, c, { transA, transB });
       const shapes = [transA ? [4, 3] : [3, 4], transB ? [5, 4] : [4, 5], [5]];
       // loss = sum(y * r): y's own backward (Mul) emits no Gemm or ReduceSum, so each one here is the Gemm rule's
@@ -633,18 +945,38 @@ describe('gradient graphs: the nodes a rule emits', () => {
     const conv = ([x, w, b]: Sym[]) => op.conv2d(x, w, b, 2, [1, 0, 1, 1]);
     const shapes = [[2, 3, 6, 5], [4, 3, 3, 3], [4]];
     const wOnly = backwardOps(shapes, [false, true, false], conv);
-    expect(['ConvTranspose', 'Conv', 'Pad', 'ReduceSum'].map((o) => count(wOnly, o)), 'weight only').toEqual([0, 1, 1, 0]);
+    expect(
+      ['ConvTranspose', 'Conv', 'Pad', 'ReduceSum'].map((o) => count(wOnly, o)),
+      'weight only',
+    ).toEqual([0, 1, 1, 0]);
     const xOnly = backwardOps(shapes, [true, false, false], conv);
-    expect(['ConvTranspose', 'Conv', 'Pad', 'ReduceSum'].map((o) => count(xOnly, o)), 'input only').toEqual([1, 0, 0, 0]);
+    expect(
+      ['ConvTranspose', 'Conv', 'Pad', 'ReduceSum'].map((o) => count(xOnly, o)),
+      'input only',
+    ).toEqual([1, 0, 0, 0]);
     const bOnly = backwardOps(shapes, [false, false, true], conv);
-    expect(['ConvTranspose', 'Conv', 'Pad', 'ReduceSum'].map((o) => count(bOnly, o)), 'bias only').toEqual([0, 0, 0, 1]);
+    expect(
+      ['ConvTranspose', 'Conv', 'Pad', 'ReduceSum'].map((o) => count(bOnly, o)),
+      'bias only',
+    ).toEqual([0, 0, 0, 1]);
     // no padding at all: the weight gradient reads x as it is (no Pad node)
-    const unpadded = backwardOps([[2, 3, 5, 5], [4, 3, 3, 3]], [false, true], ([x, w]) => op.conv2d(x, w, undefined, 1, [0, 0, 0, 0]));
+    const unpadded = backwardOps(
+      [
+        [2, 3, 5, 5],
+        [4, 3, 3, 3],
+      ],
+      [false, true],
+      ([x, w]) => op.conv2d(x, w, undefined, 1, [0, 0, 0, 0]),
+    );
     expect(count(unpadded, 'Pad')).toBe(0);
   });
 
   /** table [5, 3] (0..14), ids [2, 2]; returns the gradient of sum(gather(table, ids) * r) and (`shapes`) checks every declared shape. */
-  async function gatherGradient(ids: bigint[], device: 'cpu' | 'webgpu', shapes = true): Promise<{ grad: Float32Array; ops: string[] }> {
+  async function gatherGradient(
+    ids: bigint[],
+    device: 'cpu' | 'webgpu',
+    shapes = true,
+  ): Promise<{ grad: Float32Array; ops: string[] }> {
     // built (and differentiated) for `device`, run on onnxruntime's CPU provider either way
     const { g, gt, ops, declared } = buildingFor(device, () => {
       const g = new Graph();
@@ -658,9 +990,17 @@ describe('gradient graphs: the nodes a rule emits', () => {
     const runner = await OnnxRunner.create(g.encode([gt, ...declared], ['grad', ...declared.map((s) => s.name)]));
     const res = await runner.runTensors(
       {
-        t: new ort.Tensor('float32', Float32Array.from({ length: 15 }, (_, i) => i), [5, 3]),
+        t: new ort.Tensor(
+          'float32',
+          Float32Array.from({ length: 15 }, (_, i) => i),
+          [5, 3],
+        ),
         ids: new ort.Tensor('int64', BigInt64Array.from(ids), [2, 2]),
-        r: new ort.Tensor('float32', Float32Array.from({ length: 12 }, (_, i) => i + 1), [2, 2, 3]),
+        r: new ort.Tensor(
+          'float32',
+          Float32Array.from({ length: 12 }, (_, i) => i + 1),
+          [2, 2, 3],
+        ),
       },
       ['grad', ...declared.map((s) => s.name)],
     );
@@ -693,12 +1033,32 @@ describe('ops: shape checks and their messages, no-op shortcuts, negative axes',
   it('gemm and matmul name the shapes that do not fit', () => {
     expect(() => op.gemm(x('a3', [2, 3, 4]), x('b2', [4, 5]))).toThrow('gemm: needs 2-D inputs, got [2,3,4] and [4,5]');
     expect(() => op.gemm(x('b1', [4, 5]), x('a1', [4]))).toThrow('gemm: needs 2-D inputs, got [4,5] and [4]');
-    expect(() => op.gemm(x('ta', [3, 4]), x('tb', [3, 4]), undefined, { transA: true, transB: true })).toThrow('gemm: inner sizes differ: [3,4]ᵀ @ [3,4]ᵀ');
+    expect(() => op.gemm(x('ta', [3, 4]), x('tb', [3, 4]), undefined, { transA: true, transB: true })).toThrow(
+      'gemm: inner sizes differ: [3,4]ᵀ @ [3,4]ᵀ',
+    );
     expect(() => op.gemm(x('ua', [3, 4]), x('ub', [3, 4]), undefined, { transA: true })).not.toThrow();
     expect(() => op.gemm(x('va', [3, 4]), x('vb', [3, 4]), undefined, { transB: true })).not.toThrow();
     expect(op.gemm(x('wa', [4, 3]), x('wb', [5, 4]), undefined, { transA: true, transB: true }).shape).toEqual([3, 5]);
-    const msg = (a: number[], b: number[]) => `matmul: shapes [${a}] and [${b}] do not match (batched, same leading dims)`;
-    for (const [a, b] of [[[2, 3, 4], [2, 4, 5, 1]], [[3, 4], [4, 5]], [[2, 3, 4], [3, 4, 5]], [[2, 3, 4], [2, 5, 6]]]) {
+    const msg = (a: number[], b: number[]) =>
+      `matmul: shapes [${a}] and [${b}] do not match (batched, same leading dims)`;
+    for (const [a, b] of [
+      [
+        [2, 3, 4],
+        [2, 4, 5, 1],
+      ],
+      [
+        [3, 4],
+        [4, 5],
+      ],
+      [
+        [2, 3, 4],
+        [3, 4, 5],
+      ],
+      [
+        [2, 3, 4],
+        [2, 5, 6],
+      ],
+    ]) {
       expect(() => op.matmul(x(`m${a}`, a), x(`n${b}`, b))).toThrow(msg(a, b));
     }
     expect(op.matmul(x('ma', [2, 3, 4]), x('mb', [2, 4, 6])).shape).toEqual([2, 3, 6]);
@@ -707,12 +1067,22 @@ describe('ops: shape checks and their messages, no-op shortcuts, negative axes',
   it('split, conv2d and reshape errors; reshape and expand to the same shape emit nothing', () => {
     const s = x('s', [2, 6]);
     expect(() => op.split(s, -1, [2, 3])).toThrow('split: sizes [2,3] do not add up to 6');
-    expect(op.split(s, -1, [2, 4]).map((p) => p.shape)).toEqual([[2, 2], [2, 4]]);
+    expect(op.split(s, -1, [2, 4]).map((p) => p.shape)).toEqual([
+      [2, 2],
+      [2, 4],
+    ]);
     expect(op.concat([s, s], -1).shape).toEqual([2, 12]);
     expect(op.sliceAxis(s, -1, 1, 4).shape).toEqual([2, 3]);
-    const bad = (xs: number[], ws: number[], group = 1) => () => op.conv2d(x(`cx${xs}${ws}${group}`, xs), x(`cw${xs}${ws}${group}`, ws), undefined, 1, [0, 0, 0, 0], group);
-    expect(bad([1, 3, 5], [4, 3, 3, 3])).toThrow('conv2d: input [1,3,5] (NCHW) and weight [4,3,3,3] (OIHW) do not match');
-    expect(bad([1, 3, 5, 5], [4, 3, 3])).toThrow('conv2d: input [1,3,5,5] (NCHW) and weight [4,3,3] (OIHW) do not match');
+    const bad =
+      (xs: number[], ws: number[], group = 1) =>
+      () =>
+        op.conv2d(x(`cx${xs}${ws}${group}`, xs), x(`cw${xs}${ws}${group}`, ws), undefined, 1, [0, 0, 0, 0], group);
+    expect(bad([1, 3, 5], [4, 3, 3, 3])).toThrow(
+      'conv2d: input [1,3,5] (NCHW) and weight [4,3,3,3] (OIHW) do not match',
+    );
+    expect(bad([1, 3, 5, 5], [4, 3, 3])).toThrow(
+      'conv2d: input [1,3,5,5] (NCHW) and weight [4,3,3] (OIHW) do not match',
+    );
     expect(bad([1, 3, 5, 5], [4, 2, 3, 3])).toThrow(/do not match$/);
     expect(bad([1, 4, 5, 5], [4, 2, 3, 3], 1.5)).toThrow('in 1.5 groups');
     expect(bad([1, 4, 5, 5], [4, 4, 3, 3], 0)).toThrow(/do not match$/);
@@ -735,7 +1105,19 @@ describe('ops: shape checks and their messages, no-op shortcuts, negative axes',
     const n0 = g.nodes.length;
     expect(op.linear(x('lx', [3, 4]), x('lw', [4, 5])).shape).toEqual([3, 5]);
     expect(g.nodes.slice(n0).map((n) => n.op)).toEqual(['Gemm']);
-    expect([op.samePads(6, 3, 1), op.samePads(6, 3, 2), op.samePads(7, 3, 2), op.samePads(5, 1, 2), op.samePads(4, 5, 1)]).toEqual([[1, 1], [0, 1], [1, 1], [0, 0], [2, 2]]);
+    expect([
+      op.samePads(6, 3, 1),
+      op.samePads(6, 3, 2),
+      op.samePads(7, 3, 2),
+      op.samePads(5, 1, 2),
+      op.samePads(4, 5, 1),
+    ]).toEqual([
+      [1, 1],
+      [0, 1],
+      [1, 1],
+      [0, 0],
+      [2, 2],
+    ]);
   });
 });
 
@@ -747,7 +1129,10 @@ describe('declared shapes where check() cannot run (no tfjs gradient)', () => {
     g.gradients([op.reduceSum(y, [0, 1])], [g.scalar(1)], [x]);
     const declared = declaredValues(g);
     const runner = await OnnxRunner.create(g.encode(declared));
-    const res = await runner.runTensors({ x: new ort.Tensor('float32', rand(6), [2, 3]) }, declared.map((s) => s.name));
+    const res = await runner.runTensors(
+      { x: new ort.Tensor('float32', rand(6), [2, 3]) },
+      declared.map((s) => s.name),
+    );
     await runner.release();
     expect(g.nodes.some((n) => n.op === 'Erf')).toBe(true);
     expectDeclaredShapes(declared, res);

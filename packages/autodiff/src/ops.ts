@@ -13,11 +13,18 @@ const g0 = (s: Sym) => s.graph;
 const norm = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
 
 /** One node of a differentiable primitive, one output (its gradient: the rule for `op` in gradients.ts). */
-function prim(op: string, inputs: Sym[], shape: number[], attrs?: Record<string, AttrValue>, params?: Record<string, number | number[] | boolean>): Sym {
+function prim(
+  op: string,
+  inputs: Sym[],
+  shape: number[],
+  attrs?: Record<string, AttrValue>,
+  params?: Record<string, number | number[] | boolean>,
+): Sym {
   return g0(inputs[0]).primitive(op, inputs, [shape], { attrs, params })[0];
 }
 
-const binary = (op: 'Add' | 'Sub' | 'Mul' | 'Div', a: Sym, b: Sym): Sym => prim(op, [a, b], broadcastShape(a.shape, b.shape, op));
+const binary = (op: 'Add' | 'Sub' | 'Mul' | 'Div', a: Sym, b: Sym): Sym =>
+  prim(op, [a, b], broadcastShape(a.shape, b.shape, op));
 
 /** a + b (broadcast). */
 export const add = (a: Sym, b: Sym): Sym => binary('Add', a, b);
@@ -54,7 +61,8 @@ export const log = (x: Sym): Sym => prim('Log', [x], [...x.shape]);
 export function sign(x: Sym): Sym {
   const gr = g0(x);
   const zero = gr.scalar(0);
-  const ind = (cmp: 'Greater' | 'Less') => gr.emit('Cast', [gr.emit(cmp, [x, zero], [[...x.shape]])[0]], [[...x.shape]], { attrs: { to: 1 } })[0];
+  const ind = (cmp: 'Greater' | 'Less') =>
+    gr.emit('Cast', [gr.emit(cmp, [x, zero], [[...x.shape]])[0]], [[...x.shape]], { attrs: { to: 1 } })[0];
   return gr.emit('Sub', [ind('Greater'), ind('Less')], [[...x.shape]])[0];
 }
 
@@ -73,13 +81,20 @@ export function reshape(x: Sym, shape: number[]): Sym {
 }
 
 /** Transpose by `perm`. */
-export const transpose = (x: Sym, perm: number[]): Sym => prim('Transpose', [x], perm.map((p) => x.shape[p]), { perm });
+export const transpose = (x: Sym, perm: number[]): Sym =>
+  prim(
+    'Transpose',
+    [x],
+    perm.map((p) => x.shape[p]),
+    { perm },
+  );
 
 /** Splits along `axis` into pieces of `sizes`. */
 export function split(x: Sym, axis: number, sizes: number[]): Sym[] {
   const gr = g0(x);
   const ax = norm(axis, x.rank);
-  if (sizes.reduce((a, b) => a + b, 0) !== x.shape[ax]) throw new Error(`split: sizes [${sizes}] do not add up to ${x.shape[ax]}`);
+  if (sizes.reduce((a, b) => a + b, 0) !== x.shape[ax])
+    throw new Error(`split: sizes [${sizes}] do not add up to ${x.shape[ax]}`);
   const shapes = sizes.map((s) => x.shape.map((d, i) => (i === ax ? s : d)));
   return gr.primitive('Split', [x, gr.ints(sizes)], shapes, { attrs: { axis: ax } });
 }
@@ -97,26 +112,49 @@ export function sliceAxis(x: Sym, axis: number, start: number, end: number): Sym
   const gr = g0(x);
   const ax = norm(axis, x.rank);
   const shape = x.shape.map((d, i) => (i === ax ? end - start : d));
-  return prim('Slice', [x, gr.ints([start]), gr.ints([end]), gr.ints([ax])], shape, undefined, { axis: ax, start, end });
+  return prim('Slice', [x, gr.ints([start]), gr.ints([end]), gr.ints([ax])], shape, undefined, {
+    axis: ax,
+    start,
+    end,
+  });
 }
 
 /** Sum over `axes`. */
 export function reduceSum(x: Sym, axes: number[], keepdims = false): Sym {
-  return prim('ReduceSum', [x, g0(x).ints(axesParam(x, axes))], reducedShape(x, axes, keepdims), { keepdims: keepdims ? 1 : 0 }, { axes: axesParam(x, axes) });
+  return prim(
+    'ReduceSum',
+    [x, g0(x).ints(axesParam(x, axes))],
+    reducedShape(x, axes, keepdims),
+    { keepdims: keepdims ? 1 : 0 },
+    { axes: axesParam(x, axes) },
+  );
 }
 
 /** Mean over `axes`. */
 export function reduceMean(x: Sym, axes: number[], keepdims = false): Sym {
-  return prim('ReduceMean', [x, g0(x).ints(axesParam(x, axes))], reducedShape(x, axes, keepdims), { keepdims: keepdims ? 1 : 0 }, { axes: axesParam(x, axes) });
+  return prim(
+    'ReduceMean',
+    [x, g0(x).ints(axesParam(x, axes))],
+    reducedShape(x, axes, keepdims),
+    { keepdims: keepdims ? 1 : 0 },
+    { axes: axesParam(x, axes) },
+  );
 }
 
 /** Max over `axes` (its gradient goes to every position equal to the max, as tfjs's). */
 export function reduceMax(x: Sym, axes: number[], keepdims = false): Sym {
-  return prim('ReduceMax', [x, g0(x).ints(axesParam(x, axes))], reducedShape(x, axes, keepdims), { keepdims: keepdims ? 1 : 0 }, { axes: axesParam(x, axes) });
+  return prim(
+    'ReduceMax',
+    [x, g0(x).ints(axesParam(x, axes))],
+    reducedShape(x, axes, keepdims),
+    { keepdims: keepdims ? 1 : 0 },
+    { axes: axesParam(x, axes) },
+  );
 }
 
 /** Max over `axes` as a constant for autodiff (no gradient): the shift of a log-sum-exp, which cancels out. */
-export const reduceMaxConst = (x: Sym, axes: number[], keepdims = true): Sym => noGradient((v: Sym) => reduceMax(v, axes, keepdims))(x);
+export const reduceMaxConst = (x: Sym, axes: number[], keepdims = true): Sym =>
+  noGradient((v: Sym) => reduceMax(v, axes, keepdims))(x);
 
 /** y = a @ b (2-D, optional transposes) + bias, as one Gemm (bias broadcast over rows). */
 export function gemm(a: Sym, b: Sym, bias?: Sym, opts: { transA?: boolean; transB?: boolean } = {}): Sym {
@@ -125,7 +163,8 @@ export function gemm(a: Sym, b: Sym, bias?: Sym, opts: { transA?: boolean; trans
   if (a.rank !== 2 || b.rank !== 2) throw new Error(`gemm: needs 2-D inputs, got [${a.shape}] and [${b.shape}]`);
   const [m, k] = tA ? [a.shape[1], a.shape[0]] : a.shape;
   const [k2, n] = tB ? [b.shape[1], b.shape[0]] : b.shape;
-  if (k !== k2) throw new Error(`gemm: inner sizes differ: [${a.shape}]${tA ? 'ᵀ' : ''} @ [${b.shape}]${tB ? 'ᵀ' : ''}`);
+  if (k !== k2)
+    throw new Error(`gemm: inner sizes differ: [${a.shape}]${tA ? 'ᵀ' : ''} @ [${b.shape}]${tB ? 'ᵀ' : ''}`);
   const attrs: Record<string, number> = {};
   if (tA) attrs.transA = 1;
   if (tB) attrs.transB = 1;
@@ -143,7 +182,12 @@ export function linear(x: Sym, w: Sym, b?: Sym): Sym {
 /** Batched a @ b (same leading dims, rank 3+). */
 export function matmul(a: Sym, b: Sym): Sym {
   const r = a.rank;
-  if (r !== b.rank || r < 3 || !sameShape(a.shape.slice(0, -2), b.shape.slice(0, -2)) || a.shape[r - 1] !== b.shape[r - 2])
+  if (
+    r !== b.rank ||
+    r < 3 ||
+    !sameShape(a.shape.slice(0, -2), b.shape.slice(0, -2)) ||
+    a.shape[r - 1] !== b.shape[r - 2]
+  )
     throw new Error(`matmul: shapes [${a.shape}] and [${b.shape}] do not match (batched, same leading dims)`);
   return prim('MatMul', [a, b], [...a.shape.slice(0, -1), b.shape[r - 1]]);
 }
@@ -154,7 +198,9 @@ export const softmax = (x: Sym): Sym => prim('Softmax', [x], [...x.shape], { axi
 /** LayerNorm over the last axis (one ONNX LayerNormalization node, which also returns mean and 1/std). */
 export function layerNorm(x: Sym, gamma: Sym, beta: Sym, eps = 1e-5): Sym {
   const stat = [...x.shape.slice(0, -1), 1];
-  return g0(x).primitive('LayerNormalization', [x, gamma, beta], [[...x.shape], stat, stat], { attrs: { axis: -1, epsilon: { float: eps } } })[0];
+  return g0(x).primitive('LayerNormalization', [x, gamma, beta], [[...x.shape], stat, stat], {
+    attrs: { axis: -1, epsilon: { float: eps } },
+  })[0];
 }
 
 /** Row gather from a table (embeddings): y = table[ids]. `ids`: int64 (token ids in [0, rows)). */
@@ -175,11 +221,28 @@ export function expand(x: Sym, shape: number[]): Sym {
  * and output channel o sees the input channels of group floor(o / (O / group)); group = C is a
  * depthwise convolution (MobileNet's), O = C x the channel multiplier.
  */
-export function conv2d(x: Sym, w: Sym, b: Sym | undefined, stride: number, pads: [number, number, number, number], group = 1): Sym {
+export function conv2d(
+  x: Sym,
+  w: Sym,
+  b: Sym | undefined,
+  stride: number,
+  pads: [number, number, number, number],
+  group = 1,
+): Sym {
   const [N, C, H, W] = x.shape;
   const [O, Cg, kh, kw] = w.shape;
-  if (x.rank !== 4 || w.rank !== 4 || !Number.isInteger(group) || group < 1 || C % group !== 0 || O % group !== 0 || Cg * group !== C)
-    throw new Error(`conv2d: input [${x.shape}] (NCHW) and weight [${w.shape}] (OIHW) do not match${group > 1 ? ` in ${group} groups` : ''}`);
+  if (
+    x.rank !== 4 ||
+    w.rank !== 4 ||
+    !Number.isInteger(group) ||
+    group < 1 ||
+    C % group !== 0 ||
+    O % group !== 0 ||
+    Cg * group !== C
+  )
+    throw new Error(
+      `conv2d: input [${x.shape}] (NCHW) and weight [${w.shape}] (OIHW) do not match${group > 1 ? ` in ${group} groups` : ''}`,
+    );
   const [pt, pl, pb, pr] = pads;
   const Ho = Math.floor((H + pt + pb - kh) / stride) + 1;
   const Wo = Math.floor((W + pl + pr - kw) / stride) + 1;

@@ -163,6 +163,10 @@ export function encodeModel(m: ModelSpec): Uint8Array {
   for (const t of m.initializers) g.message(5, tensorProto(t));
   for (const v of m.inputs) g.message(11, valueInfo(v));
   for (const v of m.outputs) g.message(12, valueInfo(v));
-  const model = new Writer().int(1, 9).string(2, 'distill').message(8, new Writer().string(1, '').int(2, m.opset)).message(7, g);
+  const model = new Writer()
+    .int(1, 9)
+    .string(2, 'distill')
+    .message(8, new Writer().string(1, '').int(2, m.opset))
+    .message(7, g);
   return model.finish();
 }

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createContainer, registryOf, TOKENS, type Balancer } from '@distill/base';
-import { BALANCERS, createBalancer, DsmdOfficialBalancer, DsmdPaperBalancer, type BalancerConfig } from './balancers.js';
+import {
+  BALANCERS,
+  createBalancer,
+  DsmdOfficialBalancer,
+  DsmdPaperBalancer,
+  type BalancerConfig,
+} from './balancers.js';
 import { register } from './index.js';
 
 describe('balancers', () => {
@@ -9,7 +15,7 @@ describe('balancers', () => {
     expect(b.weights([0.01, 0.2, 5, 20])).toEqual([1, 1, 1, 1]);
     const w = b.weights([0.01, 0.2, 5, 20]);
     // all adjusted losses equal max(L), so the softmax is uniform: w_m = 2.5 max(L) / L_m
-    expect(w[0]).toBeCloseTo(2.5 * 20 / 0.01, 0);
+    expect(w[0]).toBeCloseTo((2.5 * 20) / 0.01, 0);
     expect(w[3]).toBeCloseTo(2.5, 5);
   });
 
@@ -87,7 +93,12 @@ describe('balancers', () => {
     // The next call's rates use the two latest steps only: [8/1, 2/4, 4/2].
     b.weights([1, 1, 1]);
     expect(b.lastTrace!.lossRates).toEqual([8, 0.5, 2]);
-    expect(b.state()).toEqual({ history: [[8, 2, 4], [1, 1, 1]] });
+    expect(b.state()).toEqual({
+      history: [
+        [8, 2, 4],
+        [1, 1, 1],
+      ],
+    });
     b.load(undefined);
     expect(b.weights([1, 2])).toEqual([2, 1]);
   });
@@ -114,9 +125,16 @@ describe('balancers', () => {
     for (const { name } of BALANCERS) expect(reg.has(name)).toBe(true);
     const b = await reg.create('static', { weights: [2, 3] }, { container: c });
     expect(b.weights([1, 1])).toEqual([2, 3]);
-    await expect(reg.create('dwa', {}, { container: c })).rejects.toThrow(/^Unknown balancer 'dwa'. Available: dsmd-official, dsmd-paper, static, static-normalised.$/);
+    await expect(reg.create('dwa', {}, { container: c })).rejects.toThrow(
+      /^Unknown balancer 'dwa'. Available: dsmd-official, dsmd-paper, static, static-normalised.$/,
+    );
     // The descriptions `distill train --help` lists.
-    expect(BALANCERS.map((x) => x.description)).toEqual([expect.stringMatching(/DWA rates/), expect.stringMatching(/softmax\(adjusted/), expect.stringMatching(/^fixed weights/), expect.stringMatching(/normalise the loss sizes/)]);
+    expect(BALANCERS.map((x) => x.description)).toEqual([
+      expect.stringMatching(/DWA rates/),
+      expect.stringMatching(/softmax\(adjusted/),
+      expect.stringMatching(/^fixed weights/),
+      expect.stringMatching(/normalise the loss sizes/),
+    ]);
   });
 
   it('dsmd-paper: a softmax over rates in the millions stays finite (max-shifted), at any temperature', () => {
@@ -142,7 +160,12 @@ describe('balancers', () => {
   for (const name of ['dsmd-official', 'dsmd-paper']) {
     it(`${name} keeps and restores its state (checkpoints)`, () => {
       const a = createBalancer(name);
-      const seq = [[3, 1, 2, 0.5], [2.5, 1.1, 1.9, 0.4], [2, 1, 1.7, 0.45], [1.5, 0.9, 1.6, 0.3]];
+      const seq = [
+        [3, 1, 2, 0.5],
+        [2.5, 1.1, 1.9, 0.4],
+        [2, 1, 1.7, 0.45],
+        [1.5, 0.9, 1.6, 0.3],
+      ];
       a.weights(seq[0]);
       a.weights(seq[1]);
       const saved = JSON.parse(JSON.stringify(a.state()));
@@ -179,11 +202,17 @@ describe('balancers', () => {
 
   it('static uses its configured weights; errors name the problem', () => {
     expect(createBalancer('static', { weights: [1, 0.5] }).weights([3, 4])).toEqual([1, 0.5]);
-    expect(() => createBalancer('static', { weights: [1] }).weights([3, 4])).toThrow(/1 weights configured for 2 losses/);
+    expect(() => createBalancer('static', { weights: [1] }).weights([3, 4])).toThrow(
+      /1 weights configured for 2 losses/,
+    );
     expect(() => createBalancer('dwa')).toThrow(/Unknown balancer 'dwa'/);
-    expect(() => new DsmdOfficialBalancer().weights([1, Number.NaN])).toThrow(/dsmd-official: loss #1 is NaN; the balancer needs finite loss values/);
+    expect(() => new DsmdOfficialBalancer().weights([1, Number.NaN])).toThrow(
+      /dsmd-official: loss #1 is NaN; the balancer needs finite loss values/,
+    );
     expect(() => new DsmdPaperBalancer().weights([Infinity])).toThrow(/dsmd-paper: loss #0 is Infinity/);
     expect(() => createBalancer('static').weights([])).toThrow(/static: no losses to weigh/);
-    expect(() => createBalancer('dwa')).toThrow(/^Unknown balancer 'dwa'. Available: dsmd-paper, dsmd-official, static, static-normalised.$/);
+    expect(() => createBalancer('dwa')).toThrow(
+      /^Unknown balancer 'dwa'. Available: dsmd-paper, dsmd-official, static, static-normalised.$/,
+    );
   });
 });

@@ -18,7 +18,8 @@ function softmax(x: number[], temperature: number): number[] {
 function checkLosses(losses: number[], name: string): void {
   if (losses.length === 0) throw new DistillError(`${name}: no losses to weigh.`);
   const bad = losses.findIndex((l) => !Number.isFinite(l));
-  if (bad >= 0) throw new DistillError(`${name}: loss #${bad} is ${losses[bad]}; the balancer needs finite loss values.`);
+  if (bad >= 0)
+    throw new DistillError(`${name}: loss #${bad} is ${losses[bad]}; the balancer needs finite loss values.`);
 }
 
 export interface DsmdOfficialConfig {
@@ -96,7 +97,12 @@ export class DsmdPaperBalancer implements Balancer {
     }
     this.history = [...this.history, [...losses]].slice(-2);
     const eff = w.map((v, m) => v * a[m]);
-    this.lastTrace = { weights: eff, magnitudeAdjustment: a, adjustedLosses: losses.map((l, m) => l * a[m]), lossRates: r };
+    this.lastTrace = {
+      weights: eff,
+      magnitudeAdjustment: a,
+      adjustedLosses: losses.map((l, m) => l * a[m]),
+      lossRates: r,
+    };
     return eff;
   }
 
@@ -141,7 +147,8 @@ export class StaticNormalisedBalancer implements Balancer {
     checkLosses(losses, this.name);
     if (!this.fixed || this.fixed.length !== losses.length) {
       const max = Math.max(...losses);
-      if (!(max > 0)) throw new DistillError(`${this.name}: the first step's losses are all 0; there is no size to normalise.`);
+      if (!(max > 0))
+        throw new DistillError(`${this.name}: the first step's losses are all 0; there is no size to normalise.`);
       this.fixed = losses.map((l) => (this.k / losses.length) * (max / Math.max(l, 1e-12)));
     }
     return [...this.fixed];
@@ -168,18 +175,24 @@ export interface BalancerEntry {
 export const BALANCERS: readonly BalancerEntry[] = [
   {
     name: 'dsmd-paper',
-    description: "DSMD paper: magnitude scaling x DWA rates (L(t-1)/L(t-2)), M softmax over T",
+    description: 'DSMD paper: magnitude scaling x DWA rates (L(t-1)/L(t-2)), M softmax over T',
     create: (cfg) => new DsmdPaperBalancer({ temperature: cfg.temperature ?? 1 }),
   },
   {
     name: 'dsmd-official',
     description: 'DSMD official code: a_m = max/L_m, w = 10 softmax(adjusted(t)/adjusted(t-1)) a_m',
-    create: (cfg) => new DsmdOfficialBalancer({ k: cfg.k ?? 10, temperature: cfg.temperature ?? 1, eps: cfg.eps ?? 1e-8 }),
+    create: (cfg) =>
+      new DsmdOfficialBalancer({ k: cfg.k ?? 10, temperature: cfg.temperature ?? 1, eps: cfg.eps ?? 1e-8 }),
   },
-  { name: 'static', description: 'fixed weights from config (default 1 each)', create: (cfg) => new StaticBalancer(cfg.weights) },
+  {
+    name: 'static',
+    description: 'fixed weights from config (default 1 each)',
+    create: (cfg) => new StaticBalancer(cfg.weights),
+  },
   {
     name: 'static-normalised',
-    description: "fixed weights that normalise the loss sizes: (10/M) max(L)/L_m at the first step, then frozen (Table 5's control)",
+    description:
+      "fixed weights that normalise the loss sizes: (10/M) max(L)/L_m at the first step, then frozen (Table 5's control)",
     create: (cfg) => new StaticNormalisedBalancer(cfg.k ?? 10),
   },
 ];
@@ -187,6 +200,7 @@ export const BALANCERS: readonly BalancerEntry[] = [
 /** A built-in balancer by name (the entries of `BALANCERS`; the registry adds plugins' balancers). */
 export function createBalancer(name: string, cfg: BalancerConfig = {}): Balancer {
   const entry = BALANCERS.find((b) => b.name === name);
-  if (!entry) throw new DistillError(`Unknown balancer '${name}'. Available: ${BALANCERS.map((b) => b.name).join(', ')}.`, 2);
+  if (!entry)
+    throw new DistillError(`Unknown balancer '${name}'. Available: ${BALANCERS.map((b) => b.name).join(', ')}.`, 2);
   return entry.create(cfg);
 }

@@ -6,5 +6,6 @@ export * from './balancers.js';
 /** Binds the balancers under TOKENS.BalancerRegistry. */
 export function register(container: Container): void {
   const reg = registryOf<BalancerConfig, Balancer>(container, TOKENS.BalancerRegistry, 'balancer');
-  for (const b of BALANCERS) if (!reg.has(b.name)) reg.add({ name: b.name, description: b.description, create: (cfg) => b.create(cfg ?? {}) });
+  for (const b of BALANCERS)
+    if (!reg.has(b.name)) reg.add({ name: b.name, description: b.description, create: (cfg) => b.create(cfg ?? {}) });
 }

@@ -24,7 +24,12 @@ describe('dsmd-paper balancer = float64 PyTorch reference', () => {
       seq.losses.forEach((L, t) => {
         const got = b.weights(L);
         expect(got).toHaveLength(L.length);
-        got.forEach((w, m) => expect(Math.abs(w - seq.weights[t][m]) / Math.abs(seq.weights[t][m]), `call ${t + 1}, loss ${m}`).toBeLessThan(1e-9));
+        got.forEach((w, m) =>
+          expect(
+            Math.abs(w - seq.weights[t][m]) / Math.abs(seq.weights[t][m]),
+            `call ${t + 1}, loss ${m}`,
+          ).toBeLessThan(1e-9),
+        );
       });
     });
   }

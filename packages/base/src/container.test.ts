@@ -5,7 +5,12 @@ describe('registries in the container', () => {
   it('binds one registry per token and creates entries by name with defaults under config', async () => {
     const c = createContainer();
     const reg = registryOf<{ lr: number; wd: number }, string>(c, TOKENS.BalancerRegistry, 'balancer');
-    reg.add({ name: 'static', description: 'fixed', defaults: { lr: 1, wd: 2 }, create: (cfg) => `lr=${cfg.lr} wd=${cfg.wd}` });
+    reg.add({
+      name: 'static',
+      description: 'fixed',
+      defaults: { lr: 1, wd: 2 },
+      create: (cfg) => `lr=${cfg.lr} wd=${cfg.wd}`,
+    });
     expect(registryOf(c, TOKENS.BalancerRegistry, 'balancer')).toBe(reg);
     expect(await reg.create('static', { wd: 5 }, { container: c })).toBe('lr=1 wd=5');
   });
@@ -23,14 +28,21 @@ describe('registries in the container', () => {
     const e = { name: 'emoji', description: 'built in', create: () => 1 };
     reg.add(e).add(e);
     expect(reg.names()).toEqual(['emoji']);
-    expect(() => reg.add({ ...e })).toThrow("dataset 'emoji' is registered twice (a plugin or package reuses a built-in name): rename one of them.");
+    expect(() => reg.add({ ...e })).toThrow(
+      "dataset 'emoji' is registered twice (a plugin or package reuses a built-in name): rename one of them.",
+    );
   });
 
   it('a pattern entry is chosen for the names it accepts, and create is told the name', async () => {
     const c = createContainer();
     const reg = registryOf<{ model?: string }, string>(c, TOKENS.TeacherRegistry, 'teacher');
     reg.add({ name: 'clip', description: '', create: () => 'clip' });
-    reg.add({ name: 'student', description: 'a saved student folder', matches: (_n, cfg) => cfg.model === 'saved', create: (cfg, ctx) => `${ctx.name} from ${cfg.model}` });
+    reg.add({
+      name: 'student',
+      description: 'a saved student folder',
+      matches: (_n, cfg) => cfg.model === 'saved',
+      create: (cfg, ctx) => `${ctx.name} from ${cfg.model}`,
+    });
     expect(await reg.create('clip', { model: 'saved' }, { container: c })).toBe('clip'); // an exact name wins
     expect(await reg.create('mine', { model: 'saved' }, { container: c })).toBe('mine from saved');
     expect(reg.accepts('mine', { model: 'other' })).toBe(false);
@@ -40,8 +52,17 @@ describe('registries in the container', () => {
 
   it('registryByKind finds each kind under its token; an unknown kind lists the kinds', () => {
     const c = createContainer();
-    expect(REGISTRY_KINDS.map((k) => k.kind)).toEqual(['dataset', 'teacher', 'student', 'loss', 'balancer', 'evaluator']);
+    expect(REGISTRY_KINDS.map((k) => k.kind)).toEqual([
+      'dataset',
+      'teacher',
+      'student',
+      'loss',
+      'balancer',
+      'evaluator',
+    ]);
     expect(registryByKind(c, 'loss')).toBe(registryOf(c, TOKENS.LossRegistry, 'loss'));
-    expect(() => registryByKind(c, 'optimizer' as never)).toThrow("Unknown registry kind 'optimizer'. Available: dataset, teacher, student, loss, balancer, evaluator.");
+    expect(() => registryByKind(c, 'optimizer' as never)).toThrow(
+      "Unknown registry kind 'optimizer'. Available: dataset, teacher, student, loss, balancer, evaluator.",
+    );
   });
 });

@@ -41,7 +41,11 @@ export class Registry<TConfig, TValue> {
   add(entry: RegistryEntry<TConfig, TValue>): this {
     const had = this.entries.get(entry.name);
     if (had === entry) return this;
-    if (had) throw new DistillError(`${this.kind} '${entry.name}' is registered twice (a plugin or package reuses a built-in name): rename one of them.`, 2);
+    if (had)
+      throw new DistillError(
+        `${this.kind} '${entry.name}' is registered twice (a plugin or package reuses a built-in name): rename one of them.`,
+        2,
+      );
     this.entries.set(entry.name, entry);
     return this;
   }
@@ -63,7 +67,11 @@ export class Registry<TConfig, TValue> {
 
   get(name: string, config: Partial<TConfig> = {}): RegistryEntry<TConfig, TValue> {
     const e = this.find(name, config);
-    if (!e) throw new DistillError(`Unknown ${this.kind} '${name}'. Available: ${this.names().sort().join(', ') || '(none registered)'}.`, 2);
+    if (!e)
+      throw new DistillError(
+        `Unknown ${this.kind} '${name}'. Available: ${this.names().sort().join(', ') || '(none registered)'}.`,
+        2,
+      );
     return e;
   }
 
@@ -108,14 +116,25 @@ export const REGISTRY_KINDS = [
 export type RegistryKind = (typeof REGISTRY_KINDS)[number]['kind'];
 
 /** The registry of `kind` in `container` (created empty when nothing registered it). */
-export function registryByKind<TConfig = unknown, TValue = unknown>(container: Container, kind: RegistryKind): Registry<TConfig, TValue> {
+export function registryByKind<TConfig = unknown, TValue = unknown>(
+  container: Container,
+  kind: RegistryKind,
+): Registry<TConfig, TValue> {
   const k = REGISTRY_KINDS.find((r) => r.kind === kind);
-  if (!k) throw new DistillError(`Unknown registry kind '${kind}'. Available: ${REGISTRY_KINDS.map((r) => r.kind).join(', ')}.`, 2);
+  if (!k)
+    throw new DistillError(
+      `Unknown registry kind '${kind}'. Available: ${REGISTRY_KINDS.map((r) => r.kind).join(', ')}.`,
+      2,
+    );
   return registryOf<TConfig, TValue>(container, k.token, kind);
 }
 
 /** The registry bound under `token`, created (and bound) on first use. */
-export function registryOf<TConfig, TValue>(container: Container, token: symbol, kind: string): Registry<TConfig, TValue> {
+export function registryOf<TConfig, TValue>(
+  container: Container,
+  token: symbol,
+  kind: string,
+): Registry<TConfig, TValue> {
   if (!container.isBound(token)) {
     container.bind<Registry<TConfig, TValue>>(token).toConstantValue(new Registry<TConfig, TValue>(kind));
   }

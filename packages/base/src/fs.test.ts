@@ -43,7 +43,9 @@ describe('atomic writes', () => {
       atomicWriteFile(P, new Uint8Array(8 * ${MiB}).fill(9));
       process.stdout.write('finished\\n');
     `;
-    const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the child never reported mid-write (stdout: ${out})`)), 30_000);
@@ -62,7 +64,9 @@ describe('atomic writes', () => {
     const partial = () => readdirSync(dir).filter((f) => f.startsWith(`.ckpt.bin.${proc.pid}.`) && f.endsWith('.tmp'));
     expect(partial()).toHaveLength(1);
     expect(statSync(join(dir, partial()[0])).size).toBe(3 * MiB);
-    const exit = new Promise<[number | null, NodeJS.Signals | null]>((r) => proc.once('exit', (code, signal) => r([code, signal])));
+    const exit = new Promise<[number | null, NodeJS.Signals | null]>((r) =>
+      proc.once('exit', (code, signal) => r([code, signal])),
+    );
     proc.kill('SIGKILL');
     expect(await exit).toEqual([null, 'SIGKILL']);
     expect(out).not.toContain('finished');

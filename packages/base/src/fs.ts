@@ -1,5 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /**
@@ -60,9 +73,18 @@ export function refineFsError(e: unknown): unknown {
   const err = e as NodeJS.ErrnoException & { info?: { code?: string; path?: string } };
   if (!err || typeof err !== 'object') return e;
   if (typeof err.code === 'string' && err.code.startsWith('ERR_FS_E') && err.info?.code) {
-    return Object.assign(new Error(err.message), { code: err.info.code, syscall: err.syscall ?? 'rm', path: err.info.path ?? err.path });
+    return Object.assign(new Error(err.message), {
+      code: err.info.code,
+      syscall: err.syscall ?? 'rm',
+      path: err.info.path ?? err.path,
+    });
   }
-  if (err.code !== 'ENOENT' || !err.path || !['mkdir', 'open', 'copyfile', 'rename', 'symlink', 'link'].includes(err.syscall ?? '')) return e;
+  if (
+    err.code !== 'ENOENT' ||
+    !err.path ||
+    !['mkdir', 'open', 'copyfile', 'rename', 'symlink', 'link'].includes(err.syscall ?? '')
+  )
+    return e;
   const target = err.syscall === 'mkdir' ? err.path : dirname(err.path);
   const parent = nearestExistingParent(target);
   if (parent === resolve(target) && err.syscall !== 'mkdir') return e; // the folder exists: a real ENOENT (the file itself)
@@ -74,7 +96,13 @@ export function refineFsError(e: unknown): unknown {
     code = (x as NodeJS.ErrnoException).code;
   }
   if (!code || !['EROFS', 'EACCES', 'EPERM', 'ENOTDIR'].includes(code)) return e;
-  return Object.assign(new Error(`${code}: ${err.syscall} '${parent}' (creating ${err.path})`), { code, syscall: 'mkdir', path: parent, dest: undefined, wanted: err.path });
+  return Object.assign(new Error(`${code}: ${err.syscall} '${parent}' (creating ${err.path})`), {
+    code,
+    syscall: 'mkdir',
+    path: parent,
+    dest: undefined,
+    wanted: err.path,
+  });
 }
 
 export function sha256(data: string | Uint8Array): string {
@@ -86,7 +114,10 @@ export function sha256(data: string | Uint8Array): string {
  * The message should say what is wrong and what to do.
  */
 export class DistillError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'DistillError';
   }

@@ -37,9 +37,13 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     if (format === 'json') {
       sink.write(JSON.stringify({ time: new Date().toISOString(), level: lvl, scope, msg, ...fields }));
     } else {
-      const f = fields && Object.keys(fields).length
-        ? ' ' + Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')
-        : '';
+      const f =
+        fields && Object.keys(fields).length
+          ? ' ' +
+            Object.entries(fields)
+              .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+              .join(' ')
+          : '';
       sink.write(`${lvl === 'info' ? '' : lvl.toUpperCase() + ' '}${scope ? `[${scope}] ` : ''}${msg}${f}`);
     }
   };

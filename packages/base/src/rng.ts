@@ -34,7 +34,10 @@ export class Rng {
     } else {
       if (!Number.isFinite(seed)) throw new Error(`Rng seed must be a finite number, got ${seed}`);
       const sm = splitmix32(Math.floor(seed));
-      this.a = sm(); this.b = sm(); this.c = sm(); this.d = sm();
+      this.a = sm();
+      this.b = sm();
+      this.c = sm();
+      this.d = sm();
       for (let i = 0; i < 12; i++) this.nextUint32();
     }
   }

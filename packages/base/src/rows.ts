@@ -10,7 +10,8 @@ export const L2_EPS = 1e-12;
 
 /** Row-wise L2 normalisation of `x` ([rows, dim] row-major) into a new array. */
 export function l2NormalizeRows(x: Float32Array, dim: number, eps = L2_EPS): Float32Array<ArrayBuffer> {
-  if (!Number.isInteger(dim) || dim <= 0 || x.length % dim !== 0) throw new Error(`l2NormalizeRows: ${x.length} values are not rows of ${dim}`);
+  if (!Number.isInteger(dim) || dim <= 0 || x.length % dim !== 0)
+    throw new Error(`l2NormalizeRows: ${x.length} values are not rows of ${dim}`);
   const out = new Float32Array(x.length);
   for (let o = 0; o < x.length; o += dim) {
     let n = 0;

@@ -9,7 +9,8 @@ import { acquireRunLock, RUN_LOCK_FILE, type RunLockInfo } from './run-lock.js';
 const tmp = () => mkdtempSync(join(tmpdir(), 'distill-lock-'));
 const readLock = (dir: string) => JSON.parse(readFileSync(join(dir, RUN_LOCK_FILE), 'utf8')) as RunLockInfo;
 /** The pid of a process that has exited. */
-const deadPid = () => spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+const deadPid = () =>
+  spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
 function captureLog() {
   const lines: string[] = [];
   return { lines, log: createLogger({ format: 'text', level: 'info', sink: { write: (l) => lines.push(l) } }) };
@@ -24,7 +25,11 @@ describe('run folder lock', () => {
     expect(info.pid).toBe(process.pid);
     expect(info.host).toBe(hostname());
     expect(Date.now() - Date.parse(info.started)).toBeLessThan(60_000);
-    expect(() => acquireRunLock(dir)).toThrow(new RegExp(`^Run folder .* is in use by another distill run \\(pid ${process.pid}, since .*\\)\\. Wait for it to finish or use another --run-dir\\.$`));
+    expect(() => acquireRunLock(dir)).toThrow(
+      new RegExp(
+        `^Run folder .* is in use by another distill run \\(pid ${process.pid}, since .*\\)\\. Wait for it to finish or use another --run-dir\\.$`,
+      ),
+    );
     a.release();
     expect(existsSync(join(dir, RUN_LOCK_FILE))).toBe(false);
     const b = acquireRunLock(dir);
@@ -36,34 +41,68 @@ describe('run folder lock', () => {
   it('takes over a lock left by a dead process of this host, with a warning', () => {
     const dir = tmp();
     const pid = Number(deadPid());
-    writeFileSync(join(dir, RUN_LOCK_FILE), JSON.stringify({ pid, host: hostname(), started: '2026-01-01T00:00:00.000Z', token: 'old' }));
+    writeFileSync(
+      join(dir, RUN_LOCK_FILE),
+      JSON.stringify({ pid, host: hostname(), started: '2026-01-01T00:00:00.000Z', token: 'old' }),
+    );
     const { lines, log } = captureLog();
     const l = acquireRunLock(dir, { logger: log });
     expect(readLock(dir).pid).toBe(process.pid);
-    expect(lines.join('\n')).toMatch(new RegExp(`took over the stale lock .*run\\.lock: pid ${pid} \\(started 2026-01-01T00:00:00.000Z\\) is no longer running`));
+    expect(lines.join('\n')).toMatch(
+      new RegExp(
+        `took over the stale lock .*run\\.lock: pid ${pid} \\(started 2026-01-01T00:00:00.000Z\\) is no longer running`,
+      ),
+    );
     l.release();
   });
 
-  it.skipIf(!existsSync('/proc/self/stat'))('a live pid that was reused by another process is stale too (start time differs)', () => {
-    const dir = tmp();
-    writeFileSync(join(dir, RUN_LOCK_FILE), JSON.stringify({ pid: process.pid, host: hostname(), started: '2026-01-01T00:00:00.000Z', procStart: '1', token: 'old' }));
-    const l = acquireRunLock(dir);
-    expect(readLock(dir).token).toBe(l.info.token);
-    l.release();
-  });
+  it.skipIf(!existsSync('/proc/self/stat'))(
+    'a live pid that was reused by another process is stale too (start time differs)',
+    () => {
+      const dir = tmp();
+      writeFileSync(
+        join(dir, RUN_LOCK_FILE),
+        JSON.stringify({
+          pid: process.pid,
+          host: hostname(),
+          started: '2026-01-01T00:00:00.000Z',
+          procStart: '1',
+          token: 'old',
+        }),
+      );
+      const l = acquireRunLock(dir);
+      expect(readLock(dir).token).toBe(l.info.token);
+      l.release();
+    },
+  );
 
   it('a lock from another host is refused (its pid cannot be checked), saying which file to delete', () => {
     const dir = tmp();
-    writeFileSync(join(dir, RUN_LOCK_FILE), JSON.stringify({ pid: 1, host: 'elsewhere', started: '2026-01-01T00:00:00.000Z', token: 'x' }));
-    expect(() => acquireRunLock(dir)).toThrow(/in use by another distill run \(pid 1 on host elsewhere, .*if that run is gone, delete .*run\.lock/);
+    writeFileSync(
+      join(dir, RUN_LOCK_FILE),
+      JSON.stringify({ pid: 1, host: 'elsewhere', started: '2026-01-01T00:00:00.000Z', token: 'x' }),
+    );
+    expect(() => acquireRunLock(dir)).toThrow(
+      /in use by another distill run \(pid 1 on host elsewhere, .*if that run is gone, delete .*run\.lock/,
+    );
   });
 
   it('is released when the process exits after an error; a SIGKILLed holder leaves a lock the next run takes over', async () => {
     const dir = tmp();
     const child = (body: string) =>
-      spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `import { acquireRunLock } from ${JSON.stringify(lockModule)}; acquireRunLock(${JSON.stringify(dir)}); ${body}`], {
-        stdio: 'ignore',
-      });
+      spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '--input-type=module',
+          '-e',
+          `import { acquireRunLock } from ${JSON.stringify(lockModule)}; acquireRunLock(${JSON.stringify(dir)}); ${body}`,
+        ],
+        {
+          stdio: 'ignore',
+        },
+      );
     const failing = child('throw new Error("boom");');
     const code = await new Promise((r) => failing.once('exit', r));
     expect(code).toBe(1);

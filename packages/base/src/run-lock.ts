@@ -1,5 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DistillError } from './fs.js';
@@ -117,7 +128,9 @@ export function acquireRunLock(dir: string, opts: { logger?: Logger; command?: s
       const other = readLock(path);
       if (!other) {
         if (!existsSync(path)) continue; // released meanwhile
-        throw new DistillError(`Run folder ${dir} is locked by ${path}, which is unreadable. If no distill run uses this folder, delete ${path}.`);
+        throw new DistillError(
+          `Run folder ${dir} is locked by ${path}, which is unreadable. If no distill run uses this folder, delete ${path}.`,
+        );
       }
       if (other.host !== info.host || lockOwnerAlive(other)) {
         const where = other.host === info.host ? `pid ${other.pid}` : `pid ${other.pid} on host ${other.host}`;
@@ -146,7 +159,9 @@ export function acquireRunLock(dir: string, opts: { logger?: Logger; command?: s
         continue;
       }
       rmSync(aside, { force: true });
-      opts.logger?.warn(`took over the stale lock ${path}: pid ${other.pid} (started ${other.started}) is no longer running`);
+      opts.logger?.warn(
+        `took over the stale lock ${path}: pid ${other.pid} (started ${other.started}) is no longer running`,
+      );
     }
   } finally {
     rmSync(tmp, { force: true });

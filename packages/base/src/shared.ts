@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
  * with a clear message.
  */
 export function sharedDir(): string | undefined {
-  if (process.env.DISTILL_SHARED) return existsSync(process.env.DISTILL_SHARED) ? resolve(process.env.DISTILL_SHARED) : undefined;
+  if (process.env.DISTILL_SHARED)
+    return existsSync(process.env.DISTILL_SHARED) ? resolve(process.env.DISTILL_SHARED) : undefined;
   const root = repoRoot();
   const candidates = [join(root, '..', 'shared'), join(root, 'shared')];
   return candidates.find((c) => existsSync(join(c, 'parity')));

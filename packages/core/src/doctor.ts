@@ -44,7 +44,9 @@ function pkgVersion(name: string): string | undefined {
  * What this machine offers distill: Node, CPU, tfjs backend, the optional engines and (unless
  * `webgpu: false`) whether onnxruntime's WebGPU provider starts, probed in a child process.
  */
-export async function doctor(opts: { backend?: BackendChoice; importer?: Importer; webgpu?: boolean; webgpuTimeoutMs?: number } = {}): Promise<DoctorReport> {
+export async function doctor(
+  opts: { backend?: BackendChoice; importer?: Importer; webgpu?: boolean; webgpuTimeoutMs?: number } = {},
+): Promise<DoctorReport> {
   const rt = await initRuntime(opts.backend ?? 'auto', { quiet: true, importer: opts.importer });
   const importer = opts.importer ?? ((s: string) => import(s));
   const engines: DoctorReport['engines'] = {};
@@ -55,7 +57,9 @@ export async function doctor(opts: { backend?: BackendChoice; importer?: Importe
       await importer(pkg);
       present = true;
     } catch (e) {
-      note = String((e as Error).message).split('\n')[0].slice(0, 160);
+      note = String((e as Error).message)
+        .split('\n')[0]
+        .slice(0, 160);
     }
     engines[pkg] = { present, version: pkgVersion(pkg), note };
   }

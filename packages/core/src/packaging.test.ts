@@ -36,11 +36,20 @@ function runtimeSources(dir: string): string[] {
 }
 
 /** The file without its comments (block comments and whole-line // comments): examples in docs are not imports. */
-const code = (f: string) => readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+const code = (f: string) =>
+  readFileSync(f, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
 
 /** The package a bare specifier names ('@scope/name/sub' -> '@scope/name'); undefined for relative and node: ones. */
 function packageOf(spec: string): string | undefined {
-  if (spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('node:') || builtinModules.includes(spec.split('/')[0])) return undefined;
+  if (
+    spec.startsWith('.') ||
+    spec.startsWith('/') ||
+    spec.startsWith('node:') ||
+    builtinModules.includes(spec.split('/')[0])
+  )
+    return undefined;
   const parts = spec.split('/');
   return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
 }
@@ -59,11 +68,17 @@ describe.each(workspaces.map((w) => [relative(root, w), w]))('%s as a published 
   it('declares every package its runtime sources import', () => {
     // tsx is resolved only when a module runs from its TypeScript sources (its built .js sibling absent:
     // vitest, the workspace CLI); an installed package always has the .js (a root devDependency here).
-    const declared = new Set([pkg.name, 'tsx', ...Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies, ...pkg.peerDependencies })]);
+    const declared = new Set([
+      pkg.name,
+      'tsx',
+      ...Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies, ...pkg.peerDependencies }),
+    ]);
     const missing = new Set<string>();
     for (const f of runtimeSources(join(dir, 'src'))) {
       const text = code(f);
-      for (const m of text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|\brequire(?:\.resolve)?\(\s*|\.resolve\(\s*)['"]([^'"]+)['"]/g)) {
+      for (const m of text.matchAll(
+        /(?:\bfrom\s+|\bimport\s*\(\s*|\brequire(?:\.resolve)?\(\s*|\.resolve\(\s*)['"]([^'"]+)['"]/g,
+      )) {
         const name = packageOf(m[1]);
         if (name && !declared.has(name)) missing.add(`${name} (${relative(root, f)})`);
       }
@@ -86,7 +101,7 @@ describe.each(workspaces.map((w) => [relative(root, w), w]))('%s as a published 
     for (const p of ['src/**/*.test.ts', 'src/**/*.test-util.ts', 'src/**/*.bench.ts']) expect(lib).toContain(`"${p}"`);
   });
 
-  it('its README shows an example (a ```js block to run, or the CLI\'s ```sh commands)', () => {
+  it("its README shows an example (a ```js block to run, or the CLI's ```sh commands)", () => {
     const readme = readFileSync(join(dir, 'README.md'), 'utf8');
     expect(readme).toMatch(/^```(js|sh)$/m);
   });

@@ -4,17 +4,22 @@ import { DistillError } from '@distill/base';
 import { initRuntime, resetRuntimeForTests, tf, type Importer } from './runtime.js';
 
 // Simulate which optional engines import: the real `import()` for everything else.
-const without = (...missing: string[]): Importer => async (s) => {
-  if (missing.includes(s)) throw new Error(`Cannot find package '${s}'`);
-  if (s.startsWith('@tensorflow/tfjs-node')) return {}; // pretend it loaded (the real one cannot install here)
-  return import(s);
-};
+const without =
+  (...missing: string[]): Importer =>
+  async (s) => {
+    if (missing.includes(s)) throw new Error(`Cannot find package '${s}'`);
+    if (s.startsWith('@tensorflow/tfjs-node')) return {}; // pretend it loaded (the real one cannot install here)
+    return import(s);
+  };
 
 describe('backend choice', () => {
   afterEach(() => resetRuntimeForTests());
 
   it('auto falls back to wasm when neither tfjs-node package imports', async () => {
-    const rt = await initRuntime('auto', { quiet: true, importer: without('@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node') });
+    const rt = await initRuntime('auto', {
+      quiet: true,
+      importer: without('@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'),
+    });
     expect(rt.backend).toBe('wasm');
     expect(rt.wasmMatmulFix).toBe(true);
     expect(rt.skipped.map((s) => s.backend)).toEqual(['tensorflow']);
@@ -34,7 +39,11 @@ describe('backend choice', () => {
       const rt = await initRuntime('auto', { quiet: true, importer });
       console.log(JSON.stringify({ rt, active: tf.getBackend(), wasmRegistered: !!tf.findBackend('wasm') }));
     `;
-    const out = execFileSync(process.execPath, ['--conditions=@distill/source', '--import', 'tsx', '--input-type=module', '-e', child], { encoding: 'utf8' });
+    const out = execFileSync(
+      process.execPath,
+      ['--conditions=@distill/source', '--import', 'tsx', '--input-type=module', '-e', child],
+      { encoding: 'utf8' },
+    );
     const { rt, active, wasmRegistered } = JSON.parse(out.trim().split('\n').pop()!);
     expect(rt.backend).toBe('cpu');
     expect(active).toBe('cpu');
@@ -63,7 +72,10 @@ describe('backend choice', () => {
   });
 
   it('--backend tensorflow without the packages is a clear user error', async () => {
-    const p = initRuntime('tensorflow', { quiet: true, importer: without('@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node') });
+    const p = initRuntime('tensorflow', {
+      quiet: true,
+      importer: without('@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'),
+    });
     await expect(p).rejects.toBeInstanceOf(DistillError);
     await expect(p).rejects.toThrow(/--backend wasm/);
   });
@@ -74,6 +86,8 @@ describe('backend choice', () => {
   });
 
   it('rejects unknown backends', async () => {
-    await expect(initRuntime('gpu' as never, { quiet: true })).rejects.toThrow(/Choose one of: auto, tensorflow, wasm, cpu/);
+    await expect(initRuntime('gpu' as never, { quiet: true })).rejects.toThrow(
+      /Choose one of: auto, tensorflow, wasm, cpu/,
+    );
   });
 });

@@ -95,7 +95,8 @@ export async function initRuntime(
   if (!backend && (choice === 'auto' || choice === 'wasm')) {
     const reason = await tryWasm(importer);
     if (!reason) backend = 'wasm';
-    else if (choice === 'wasm') throw new DistillError(`--backend wasm: @tensorflow/tfjs-backend-wasm does not load (${reason}).`, 2);
+    else if (choice === 'wasm')
+      throw new DistillError(`--backend wasm: @tensorflow/tfjs-backend-wasm does not load (${reason}).`, 2);
     else skipped.push({ backend: 'wasm', reason });
   }
   backend ??= 'cpu';

@@ -4,7 +4,9 @@ import { initRuntime, tf } from './index.js';
 // Every transpose/bias combination of matMul and fused.matMul, computed on the reference `cpu`
 // backend and on `wasm` with the fix installed, must agree.
 const cases: { ta: boolean; tb: boolean; bias: boolean; batch: boolean }[] = [];
-for (const ta of [false, true]) for (const tb of [false, true]) for (const bias of [false, true]) for (const batch of [false, true]) cases.push({ ta, tb, bias, batch });
+for (const ta of [false, true])
+  for (const tb of [false, true])
+    for (const bias of [false, true]) for (const batch of [false, true]) cases.push({ ta, tb, bias, batch });
 
 function inputs(c: (typeof cases)[number], seed: number) {
   const [m, k, n, b] = [5, 7, 3, 2];
@@ -21,7 +23,14 @@ function run(c: (typeof cases)[number], fused: boolean): number[] {
   return tf.tidy(() => {
     const { a, b, bias } = inputs(c, 7);
     const out = fused
-      ? tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: c.ta, transposeB: c.tb, bias, activation: 'relu' })
+      ? tf.fused.matMul({
+          a: a as tf.Tensor2D,
+          b: b as tf.Tensor2D,
+          transposeA: c.ta,
+          transposeB: c.tb,
+          bias,
+          activation: 'relu',
+        })
       : tf.matMul(a, b, c.ta, c.tb);
     return Array.from(out.dataSync());
   });
@@ -38,7 +47,8 @@ describe('wasm matmul fix', () => {
 
   beforeAll(async () => {
     await tf.setBackend('cpu');
-    for (const c of cases) for (const fused of [false, true]) reference.set(JSON.stringify({ ...c, fused }), run(c, fused));
+    for (const c of cases)
+      for (const fused of [false, true]) reference.set(JSON.stringify({ ...c, fused }), run(c, fused));
     // The bug the fix exists for: wasm's own _FusedMatMul with a bias and a transpose flag is wrong.
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     const { createRequire } = await import('node:module');
@@ -73,7 +83,10 @@ describe('wasm matmul fix', () => {
         const b = tf.randomNormal([5, 6], 0, 1, 'float32', 4);
         const bias = tf.randomNormal([5], 0, 1, 'float32', 5);
         const g = tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
-          tf.fused.matMul({ a: x as tf.Tensor2D, b: y as tf.Tensor2D, transposeB: true, bias: z }).square().sum(),
+          tf.fused
+            .matMul({ a: x as tf.Tensor2D, b: y as tf.Tensor2D, transposeB: true, bias: z })
+            .square()
+            .sum(),
         )([a, b, bias]);
         return g.map((t) => Array.from(t.dataSync()));
       });

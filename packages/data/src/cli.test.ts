@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@distill/base';
 
-const distill = (...args: string[]) => spawnSync(process.execPath, ['apps/cli/bin/distill.js', ...args], { cwd: repoRoot(), encoding: 'utf8' });
+const distill = (...args: string[]) =>
+  spawnSync(process.execPath, ['apps/cli/bin/distill.js', ...args], { cwd: repoRoot(), encoding: 'utf8' });
 
 describe('distill data', () => {
   it('build emoji writes JSONL + manifest (>= 1,800 emoji, 2 drawings, >= 95% with 5 captions)', () => {

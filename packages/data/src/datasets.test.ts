@@ -17,7 +17,12 @@ describe('Karpathy split JSON', () => {
   it('keeps every caption with its image, maps restval to train and resolves filepath', async () => {
     const root = tmp();
     const images = [
-      { filename: 'a.jpg', filepath: 'val2014', split: 'test', sentences: [1, 2, 3, 4, 5, 6].map((k) => ({ raw: `a caption ${k} ` })) },
+      {
+        filename: 'a.jpg',
+        filepath: 'val2014',
+        split: 'test',
+        sentences: [1, 2, 3, 4, 5, 6].map((k) => ({ raw: `a caption ${k} ` })),
+      },
       { filename: 'b.jpg', filepath: 'train2014', split: 'restval', sentences: [{ raw: 'b one' }] },
       { filename: 'c.jpg', filepath: 'train2014', split: 'train', sentences: [{ raw: 'c one' }, { raw: 'c two' }] },
     ];
@@ -34,7 +39,9 @@ describe('Karpathy split JSON', () => {
 
   it('says which file is missing', async () => {
     const root = tmp();
-    await expect(loadDataset('flickr30k', { dataRoot: root })).rejects.toThrow(`expected ${join(root, 'dataset_flickr30k.json')}`);
+    await expect(loadDataset('flickr30k', { dataRoot: root })).rejects.toThrow(
+      `expected ${join(root, 'dataset_flickr30k.json')}`,
+    );
     await expect(loadDataset('karpathy', { dataRoot: root })).rejects.toThrow(/No Karpathy split file/);
     await expect(loadDataset('nope')).rejects.toThrow(/Unknown dataset 'nope'. Available: emoji/);
   });
@@ -44,7 +51,8 @@ describe('DSMD official list', () => {
   it('groups the consecutive captions of an image and finds flickr30k-images', async () => {
     const root = tmp();
     mkdirSync(join(root, 'flickr30k-images'));
-    const list = (f: string, n: number) => Array.from({ length: n }, (_, k) => ({ filename: f, description: `${f} says ${k}` }));
+    const list = (f: string, n: number) =>
+      Array.from({ length: n }, (_, k) => ({ filename: f, description: `${f} says ${k}` }));
     writeFileSync(join(root, 'train.json'), JSON.stringify([...list('1.jpg', 5), ...list('2.jpg', 5)]));
     writeFileSync(join(root, 'val.json'), JSON.stringify(list('3.jpg', 5)));
     const d = await loadDataset('dsmd-list', { dataRoot: root });
@@ -59,15 +67,25 @@ describe('DSMD official list', () => {
 describe('JSONL', () => {
   it('reads a folder of <split>.jsonl and a single file with split fields', async () => {
     const root = tmp();
-    writeFileSync(join(root, 'train.jsonl'), '{"image": "x.png", "captions": ["x", "ex"]}\n\n{"image": "y.png", "captions": ["y"]}\n');
+    writeFileSync(
+      join(root, 'train.jsonl'),
+      '{"image": "x.png", "captions": ["x", "ex"]}\n\n{"image": "y.png", "captions": ["y"]}\n',
+    );
     writeFileSync(join(root, 'test.jsonl'), '{"image": "z.png", "captions": ["z1", "z2", "z3"]}\n');
     const imgs = tmp();
     const d = await loadDataset('jsonl', { annotations: root, imageRoot: imgs, log: quiet });
-    expect(d.splits.train.captions).toEqual([{ text: 'x', image: 0 }, { text: 'ex', image: 0 }, { text: 'y', image: 1 }]);
+    expect(d.splits.train.captions).toEqual([
+      { text: 'x', image: 0 },
+      { text: 'ex', image: 0 },
+      { text: 'y', image: 1 },
+    ]);
     expect(d.splits.test.images[0].path).toBe('z.png');
     expect(imagePath(d, d.splits.test.images[0])).toBe(join(imgs, 'z.png'));
     const one = join(root, 'all.txt');
-    writeFileSync(one, '{"image": "a.png", "captions": ["a"], "split": "val"}\n{"image": "b.png", "captions": ["b"]}\n');
+    writeFileSync(
+      one,
+      '{"image": "a.png", "captions": ["a"], "split": "val"}\n{"image": "b.png", "captions": ["b"]}\n',
+    );
     const d2 = await loadDataset('jsonl', { annotations: one });
     expect(Object.keys(d2.splits).sort()).toEqual(['train', 'val']);
     expect(d2.imageRoot).toBe(root);
@@ -85,7 +103,17 @@ describe('registry', () => {
     const c = createContainer();
     register(c);
     const reg = registryOf<DatasetOptions, Dataset>(c, TOKENS.DatasetRegistry, 'dataset');
-    expect(reg.names().sort()).toEqual(['coco', 'dsmd-list', 'emoji', 'emoji-xstyle', 'flickr30k', 'glyphs', 'glyphs-xstyle', 'jsonl', 'karpathy']);
+    expect(reg.names().sort()).toEqual([
+      'coco',
+      'dsmd-list',
+      'emoji',
+      'emoji-xstyle',
+      'flickr30k',
+      'glyphs',
+      'glyphs-xstyle',
+      'jsonl',
+      'karpathy',
+    ]);
   });
 });
 
@@ -103,10 +131,19 @@ const good = (filename: string, split: string) => ({ filename, filepath: 'imgs',
 describe('malformed Karpathy entries', () => {
   it('names the file, the entry index and the field that is wrong', async () => {
     const cases: [unknown, RegExp][] = [
-      [{ ...good('b.jpg', 'train'), sentences: [{ raw: 'ok' }, { raw: null }] }, /images\[1\]\.sentences\[1\]\.raw is null, not a caption string/],
-      [{ ...good('b.jpg', 'train'), sentences: ['a plain string'] }, /images\[1\]\.sentences\[0\] is string "a plain string", not a caption string/],
+      [
+        { ...good('b.jpg', 'train'), sentences: [{ raw: 'ok' }, { raw: null }] },
+        /images\[1\]\.sentences\[1\]\.raw is null, not a caption string/,
+      ],
+      [
+        { ...good('b.jpg', 'train'), sentences: ['a plain string'] },
+        /images\[1\]\.sentences\[0\] is string "a plain string", not a caption string/,
+      ],
       [{ ...good('b.jpg', 'train'), sentences: 'a b c' }, /images\[1\]\.sentences is string "a b c", not a list/],
-      [{ filename: 'b.jpg', sentences: five('b') }, /images\[1\]\.split is missing, not one of train\/val\/test\/restval/],
+      [
+        { filename: 'b.jpg', sentences: five('b') },
+        /images\[1\]\.split is missing, not one of train\/val\/test\/restval/,
+      ],
       [{ filename: 7, split: 'train', sentences: five('b') }, /images\[1\]\.filename is number 7, not a file name/],
       [null, /images\[1\] is null, not an object/],
     ];
@@ -122,8 +159,16 @@ describe('malformed Karpathy entries', () => {
 
   it('dsmd-list and jsonl name the entry / line and the field', async () => {
     const root = tmp();
-    writeFileSync(join(root, 'train.json'), JSON.stringify([{ filename: 'a.jpg', description: 'a' }, { filename: 'a.jpg', description: 3 }]));
-    await expect(loadDataset('dsmd-list', { dataRoot: root, log: quiet })).rejects.toThrow(`${join(root, 'train.json')}: entry 1 has no string "description" (got number 3)`);
+    writeFileSync(
+      join(root, 'train.json'),
+      JSON.stringify([
+        { filename: 'a.jpg', description: 'a' },
+        { filename: 'a.jpg', description: 3 },
+      ]),
+    );
+    await expect(loadDataset('dsmd-list', { dataRoot: root, log: quiet })).rejects.toThrow(
+      `${join(root, 'train.json')}: entry 1 has no string "description" (got number 3)`,
+    );
   });
 });
 
@@ -168,18 +213,35 @@ describe('--data-root, --annotations and --image-root compose', () => {
     writeFileSync(join(root, 'train.json'), JSON.stringify([{ filename: '1.jpg', description: 'one' }]));
     expect((await loadDataset('dsmd-list', { dataRoot: root, imageRoot: imgs, log: quiet })).imageRoot).toBe(imgs);
     writeFileSync(join(root, 'test.jsonl'), '{"image": "x.png", "captions": ["x"]}\n');
-    expect((await loadDataset('jsonl', { annotations: join(root, 'test.jsonl'), dataRoot: root, imageRoot: imgs, log: quiet })).imageRoot).toBe(imgs);
+    expect(
+      (
+        await loadDataset('jsonl', {
+          annotations: join(root, 'test.jsonl'),
+          dataRoot: root,
+          imageRoot: imgs,
+          log: quiet,
+        })
+      ).imageRoot,
+    ).toBe(imgs);
 
-    await expect(loadDataset('flickr30k', { dataRoot: root, imageRoot: join(imgs, 'nope'), log: quiet })).rejects.toThrow(`Image root not found: ${join(imgs, 'nope')} is not a folder`);
-    await expect(loadDataset('emoji', { dataRoot: root })).rejects.toThrow(/'emoji' dataset is built in and reads no files, but --data-root was given: pass --dataset/);
-    await expect(loadDataset('emoji-xstyle', { imageRoot: imgs, annotations: 'a' })).rejects.toThrow(/--annotations, --image-root were given/);
+    await expect(
+      loadDataset('flickr30k', { dataRoot: root, imageRoot: join(imgs, 'nope'), log: quiet }),
+    ).rejects.toThrow(`Image root not found: ${join(imgs, 'nope')} is not a folder`);
+    await expect(loadDataset('emoji', { dataRoot: root })).rejects.toThrow(
+      /'emoji' dataset is built in and reads no files, but --data-root was given: pass --dataset/,
+    );
+    await expect(loadDataset('emoji-xstyle', { imageRoot: imgs, annotations: 'a' })).rejects.toThrow(
+      /--annotations, --image-root were given/,
+    );
   });
 
   it('warns when none of the first images exist under the image root', async () => {
     const { root } = karpathy([good('a.jpg', 'test')]);
     const { log, lines } = capture();
     await loadDataset('coco', { dataRoot: root, log });
-    expect(lines).toEqual([expect.stringMatching(/^WARN .*none of the first 1 test images exist under .*imgs\/a\.jpg.*--image-root/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(/^WARN .*none of the first 1 test images exist under .*imgs\/a\.jpg.*--image-root/),
+    ]);
     mkdirSync(join(root, 'imgs'));
     writeFileSync(join(root, 'imgs', 'a.jpg'), 'x');
     const ok = capture();
@@ -191,14 +253,24 @@ describe('--data-root, --annotations and --image-root compose', () => {
 describe('datasets warn about themselves', () => {
   it('a repeated image row is merged without doubling its captions, with a warning that counts both', async () => {
     const a = good('a.jpg', 'test');
-    const { root } = karpathy([a, good('b.jpg', 'test'), a, { ...a, sentences: [...five('a.jpg'), { raw: 'a sixth caption' }] }]);
+    const { root } = karpathy([
+      a,
+      good('b.jpg', 'test'),
+      a,
+      { ...a, sentences: [...five('a.jpg'), { raw: 'a sixth caption' }] },
+    ]);
     const { log, lines } = capture();
     const d = await loadDataset('coco', { dataRoot: root, log });
     expect(d.splits.test.images).toHaveLength(2);
-    expect(d.splits.test.captions.filter((c) => c.image === 0).map((c) => c.text)).toEqual([...five('a.jpg').map((s) => s.raw), 'a sixth caption']);
+    expect(d.splits.test.captions.filter((c) => c.image === 0).map((c) => c.text)).toEqual([
+      ...five('a.jpg').map((s) => s.raw),
+      'a sixth caption',
+    ]);
     expect(d.splits.test.captions).toHaveLength(11); // was 5 + 5 + 5 + 6 = 21 (every caption of a.jpg tripled)
     expect(lines.filter((l) => l.startsWith('WARN') && /repeat an earlier row/.test(l))).toEqual([
-      expect.stringMatching(/2 image rows of split test repeat an earlier row of the same image: merged, 10 repeated captions dropped .*repeatedRows=2 repeatedCaptions=10/),
+      expect.stringMatching(
+        /2 image rows of split test repeat an earlier row of the same image: merged, 10 repeated captions dropped .*repeatedRows=2 repeatedCaptions=10/,
+      ),
     ]);
   });
 
@@ -212,8 +284,13 @@ describe('datasets warn about themselves', () => {
 
   it('a jsonl id that names two different images is refused', async () => {
     const f = join(tmp(), 'test.jsonl');
-    writeFileSync(f, '{"id": "1", "image": "a.png", "captions": ["a"]}\n{"id": "1", "image": "b.png", "captions": ["b"]}\n');
-    await expect(loadDataset('jsonl', { annotations: f, log: quiet })).rejects.toThrow(`${f}:2: id '1' names two images (a.png and b.png)`);
+    writeFileSync(
+      f,
+      '{"id": "1", "image": "a.png", "captions": ["a"]}\n{"id": "1", "image": "b.png", "captions": ["b"]}\n',
+    );
+    await expect(loadDataset('jsonl', { annotations: f, log: quiet })).rejects.toThrow(
+      `${f}:2: id '1' names two images (a.png and b.png)`,
+    );
   });
 
   it('empty captions are dropped and counted; images left without one are counted too', async () => {
@@ -226,10 +303,18 @@ describe('datasets warn about themselves', () => {
     expect(d.splits.test.captions).toEqual([{ text: 'fine', image: 0 }]);
     expect(d.splits.test.images).toHaveLength(2);
     expect(lines).toContainEqual(expect.stringMatching(/3 empty captions in split test dropped .*emptyCaptions=3/));
-    expect(lines).toContainEqual(expect.stringMatching(/1 image of split test left without a caption \(kept: they only act as distractors/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/1 image of split test left without a caption \(kept: they only act as distractors/),
+    );
 
     const lists = tmp();
-    writeFileSync(join(lists, 'val.json'), JSON.stringify([{ filename: '1.jpg', description: ' ' }, { filename: '1.jpg', description: 'one' }]));
+    writeFileSync(
+      join(lists, 'val.json'),
+      JSON.stringify([
+        { filename: '1.jpg', description: ' ' },
+        { filename: '1.jpg', description: 'one' },
+      ]),
+    );
     const dl = capture();
     const l = await loadDataset('dsmd-list', { dataRoot: lists, log: dl.log });
     expect(l.splits.val.captions).toEqual([{ text: 'one', image: 0 }]);
@@ -237,13 +322,24 @@ describe('datasets warn about themselves', () => {
   });
 
   it('test images that also appear in train are refused; val images in train are warned about', async () => {
-    const leak = karpathy([good('a.jpg', 'test'), good('b.jpg', 'test'), good('a.jpg', 'train'), good('b.jpg', 'restval'), good('c.jpg', 'train')]);
+    const leak = karpathy([
+      good('a.jpg', 'test'),
+      good('b.jpg', 'test'),
+      good('a.jpg', 'train'),
+      good('b.jpg', 'restval'),
+      good('c.jpg', 'train'),
+    ]);
     await expect(loadDataset('coco', { dataRoot: leak.root, log: quiet })).rejects.toThrow(
       /Dataset 'coco': 2 test images also in train \(imgs\/a\.jpg, imgs\/b\.jpg\): test results would be inflated\. Remove them/,
     );
     const f = join(tmp(), 'all.jsonl');
-    writeFileSync(f, '{"image": "./x.png", "captions": ["x"], "split": "test"}\n{"image": "x.png", "captions": ["x2"], "split": "train"}\n');
-    await expect(loadDataset('jsonl', { annotations: f, log: quiet })).rejects.toThrow(/1 test image also in train \(x\.png\)/);
+    writeFileSync(
+      f,
+      '{"image": "./x.png", "captions": ["x"], "split": "test"}\n{"image": "x.png", "captions": ["x2"], "split": "train"}\n',
+    );
+    await expect(loadDataset('jsonl', { annotations: f, log: quiet })).rejects.toThrow(
+      /1 test image also in train \(x\.png\)/,
+    );
 
     const val = karpathy([good('a.jpg', 'val'), good('a.jpg', 'train'), good('t.jpg', 'test')]);
     const { log, lines } = capture();
@@ -267,9 +363,25 @@ describe('datasets warn about themselves', () => {
       `${f} is not UTF-8 text: 2 lines hold invalid bytes (first at line 2, byte ${first.length + latin1.indexOf(0xe9)}). Re-encode it as UTF-8`,
     );
     const { file } = karpathy([]);
-    writeFileSync(file, Buffer.from(JSON.stringify({ dataset: 'coco', images: [{ ...good('a.jpg', 'test'), sentences: [{ raw: 'na\xefve' }] }] }), 'latin1'));
-    await expect(loadDataset('coco', { annotations: file, log: quiet })).rejects.toThrow(/is not UTF-8 text: 1 line hold/);
-    writeFileSync(file, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify({ dataset: 'coco', images: [{ ...good('a.jpg', 'test'), sentences: [{ raw: 'café' }] }] }))]));
+    writeFileSync(
+      file,
+      Buffer.from(
+        JSON.stringify({ dataset: 'coco', images: [{ ...good('a.jpg', 'test'), sentences: [{ raw: 'na\xefve' }] }] }),
+        'latin1',
+      ),
+    );
+    await expect(loadDataset('coco', { annotations: file, log: quiet })).rejects.toThrow(
+      /is not UTF-8 text: 1 line hold/,
+    );
+    writeFileSync(
+      file,
+      Buffer.concat([
+        Buffer.from([0xef, 0xbb, 0xbf]),
+        Buffer.from(
+          JSON.stringify({ dataset: 'coco', images: [{ ...good('a.jpg', 'test'), sentences: [{ raw: 'café' }] }] }),
+        ),
+      ]),
+    );
     const d = await loadDataset('coco', { annotations: file, log: quiet });
     expect(d.splits.test.captions[0].text).toBe('café');
   });

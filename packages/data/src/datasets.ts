@@ -1,6 +1,15 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
-import { createLogger, DistillError, sha256, type CaptionItem, type Dataset, type ImageItem, type Logger, type SplitData } from '@distill/base';
+import {
+  createLogger,
+  DistillError,
+  sha256,
+  type CaptionItem,
+  type Dataset,
+  type ImageItem,
+  type Logger,
+  type SplitData,
+} from '@distill/base';
 
 /**
  * Loaders for the dataset formats users have. Every loader returns core's `Dataset`: per split, a list
@@ -71,7 +80,10 @@ export function checkSplitOverlap(name: string, splits: Record<string, SplitData
   for (const other of ['train', 'test']) {
     const o = both('val', other);
     if (o.length > 0) {
-      (log ?? logOf({})).warn(`dataset '${name}': ${plural(o.length, 'val image')} also in ${other} (${examples(o)}): val figures (best-checkpoint choice) are optimistic`, { count: o.length });
+      (log ?? logOf({})).warn(
+        `dataset '${name}': ${plural(o.length, 'val image')} also in ${other} (${examples(o)}): val figures (best-checkpoint choice) are optimistic`,
+        { count: o.length },
+      );
     }
   }
 }
@@ -107,7 +119,9 @@ export function readUtf8(path: string): string {
     const bad = lines.map((l, k) => (l.includes('\uFFFD') ? k : -1)).filter((k) => k >= 0);
     const first = bad[0] ?? 0;
     const col = lines[first].indexOf('\uFFFD');
-    const byte = Buffer.byteLength(lines.slice(0, first).join('\n') + (first > 0 ? '\n' : '') + lines[first].slice(0, col));
+    const byte = Buffer.byteLength(
+      lines.slice(0, first).join('\n') + (first > 0 ? '\n' : '') + lines[first].slice(0, col),
+    );
     throw new DistillError(
       `${path} is not UTF-8 text: ${plural(bad.length, 'line')} hold invalid bytes (first at line ${first + 1}, byte ${byte}). ` +
         'Re-encode it as UTF-8 (e.g. iconv -f latin1 -t utf-8 <file> > <file>.utf8) and load again.',
@@ -136,7 +150,9 @@ function annotationsPath(opts: DatasetOptions): string | undefined {
 function explicitImageRoot(opts: DatasetOptions): string | undefined {
   if (opts.imageRoot === undefined) return undefined;
   if (!existsSync(opts.imageRoot) || !statSync(opts.imageRoot).isDirectory()) {
-    throw new DistillError(`Image root not found: ${resolve(opts.imageRoot)} is not a folder. Pass --image-root <folder the image paths are relative to>.`);
+    throw new DistillError(
+      `Image root not found: ${resolve(opts.imageRoot)} is not a folder. Pass --image-root <folder the image paths are relative to>.`,
+    );
   }
   return opts.imageRoot;
 }
@@ -184,7 +200,9 @@ class SplitBuilder {
       this.texts.push(new Set());
     } else {
       if (this.images[i].path !== path) {
-        throw new DistillError(`${where()}: id '${id}' names two images (${this.images[i].path} and ${path}). Give each image its own id.`);
+        throw new DistillError(
+          `${where()}: id '${id}' names two images (${this.images[i].path} and ${path}). Give each image its own id.`,
+        );
       }
       this.stats.repeatedRows++;
     }
@@ -217,9 +235,16 @@ function warnStats(source: string, split: string, s: BuildStats, log: Logger): v
       { split, repeatedRows: s.repeatedRows, repeatedCaptions: s.repeatedCaptions },
     );
   }
-  if (s.emptyCaptions > 0) log.warn(`${source}: ${plural(s.emptyCaptions, 'empty caption')} in split ${split} dropped`, { split, emptyCaptions: s.emptyCaptions });
+  if (s.emptyCaptions > 0)
+    log.warn(`${source}: ${plural(s.emptyCaptions, 'empty caption')} in split ${split} dropped`, {
+      split,
+      emptyCaptions: s.emptyCaptions,
+    });
   if (s.uncaptioned > 0) {
-    log.warn(`${source}: ${plural(s.uncaptioned, 'image')} of split ${split} left without a caption (kept: they only act as distractors in retrieval)`, { split, uncaptioned: s.uncaptioned });
+    log.warn(
+      `${source}: ${plural(s.uncaptioned, 'image')} of split ${split} left without a caption (kept: they only act as distractors in retrieval)`,
+      { split, uncaptioned: s.uncaptioned },
+    );
   }
 }
 
@@ -238,7 +263,16 @@ function finish(name: string, imageRoot: string, splits: Record<string, SplitDat
 }
 
 // ---------------------------------------------------------------- Karpathy split JSON
-const typeName = (v: unknown) => (v === undefined ? 'missing' : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`.slice(0, 60));
+const typeName = (v: unknown) =>
+  v === undefined
+    ? 'missing'
+    : v === null
+      ? 'null'
+      : Array.isArray(v)
+        ? 'an array'
+        : typeof v === 'object'
+          ? 'an object'
+          : `${typeof v} ${JSON.stringify(v)}`.slice(0, 60);
 
 /**
  * Karpathy split JSON (`dataset_flickr30k.json`, `dataset_coco.json`): images[] with filename, filepath,
@@ -250,35 +284,54 @@ export function loadKarpathy(opts: DatasetOptions & { file?: string }): Dataset 
   const root = opts.dataRoot ? resolve(opts.dataRoot) : undefined;
   let file = annotationsPath(opts) ?? opts.file;
   if (!file) {
-    if (!root) throw new DistillError('The karpathy dataset needs --annotations <dataset_*.json> or --data-root <folder holding it>.');
+    if (!root)
+      throw new DistillError(
+        'The karpathy dataset needs --annotations <dataset_*.json> or --data-root <folder holding it>.',
+      );
     const found = existsSync(root) ? readdirSync(root).filter((f) => /^dataset_.*\.json$/.test(f)) : [];
-    if (found.length === 0) throw new DistillError(`No Karpathy split file (dataset_*.json) in ${root}. Expected e.g. ${join(root, 'dataset_flickr30k.json')}.`);
+    if (found.length === 0)
+      throw new DistillError(
+        `No Karpathy split file (dataset_*.json) in ${root}. Expected e.g. ${join(root, 'dataset_flickr30k.json')}.`,
+      );
     file = join(root, found.sort()[0]);
   }
   need(file, 'Karpathy split file');
   const json = readJson(file) as { images?: unknown[]; dataset?: string };
-  if (!json || !Array.isArray(json.images)) throw new DistillError(`${file} is not a Karpathy split file: it has no "images" array.`);
+  if (!json || !Array.isArray(json.images))
+    throw new DistillError(`${file} is not a Karpathy split file: it has no "images" array.`);
   const base = root ?? dirname(resolve(file));
   let imageRoot = explicitImageRoot(opts) ?? base;
   const isFlickr = (typeof json.dataset === 'string' ? json.dataset : basename(file)).includes('flickr');
-  if (!opts.imageRoot && isFlickr && existsSync(join(base, 'flickr30k-images'))) imageRoot = join(base, 'flickr30k-images');
+  if (!opts.imageRoot && isFlickr && existsSync(join(base, 'flickr30k-images')))
+    imageRoot = join(base, 'flickr30k-images');
   const bad = (k: number, what: string): never => {
-    throw new DistillError(`${file}: images[${k}]${what}. Fix or remove that entry (each needs "filename", "split" and "sentences": [{"raw": "<caption>"}]).`);
+    throw new DistillError(
+      `${file}: images[${k}]${what}. Fix or remove that entry (each needs "filename", "split" and "sentences": [{"raw": "<caption>"}]).`,
+    );
   };
   const builders: Record<string, SplitBuilder> = {};
   for (const [k, entry] of json.images.entries()) {
     if (!entry || typeof entry !== 'object' || Array.isArray(entry)) bad(k, ` is ${typeName(entry)}, not an object`);
     const im = entry as Record<string, unknown>;
-    if (typeof im.filename !== 'string' || im.filename === '') bad(k, `.filename is ${im.filename === '' ? 'empty' : typeName(im.filename)}, not a file name`);
-    if (im.filepath !== undefined && typeof im.filepath !== 'string') bad(k, `.filepath is ${typeName(im.filepath)}, not a folder name`);
+    if (typeof im.filename !== 'string' || im.filename === '')
+      bad(k, `.filename is ${im.filename === '' ? 'empty' : typeName(im.filename)}, not a file name`);
+    if (im.filepath !== undefined && typeof im.filepath !== 'string')
+      bad(k, `.filepath is ${typeName(im.filepath)}, not a folder name`);
     if (typeof im.split !== 'string') bad(k, `.split is ${typeName(im.split)}, not one of train/val/test/restval`);
     if (!Array.isArray(im.sentences)) bad(k, `.sentences is ${typeName(im.sentences)}, not a list`);
     const texts = (im.sentences as unknown[]).map((sen, j) => {
       const raw = sen && typeof sen === 'object' ? (sen as { raw?: unknown }).raw : undefined;
-      if (typeof raw !== 'string') bad(k, `.sentences[${j}]${sen && typeof sen === 'object' ? `.raw is ${typeName(raw)}` : ` is ${typeName(sen)}`}, not a caption string`);
+      if (typeof raw !== 'string')
+        bad(
+          k,
+          `.sentences[${j}]${sen && typeof sen === 'object' ? `.raw is ${typeName(raw)}` : ` is ${typeName(sen)}`}, not a caption string`,
+        );
       return (raw as string).trim();
     });
-    const split = checkSplitName(im.split as string, `${file}: images[${k}]${typeof im.filename === 'string' ? ` (${im.filename})` : ''}.split`);
+    const split = checkSplitName(
+      im.split as string,
+      `${file}: images[${k}]${typeof im.filename === 'string' ? ` (${im.filename})` : ''}.split`,
+    );
     const path = im.filepath ? join(im.filepath as string, im.filename as string) : (im.filename as string);
     (builders[split] ??= new SplitBuilder()).add(path, path, texts, () => `${file}: images[${k}]`);
   }
@@ -301,8 +354,12 @@ export function loadDsmdList(opts: DatasetOptions): Dataset {
     files.push([basename(ann, '.json'), ann]);
   } else {
     const dir = ann ?? root;
-    for (const s of ['train', 'val', 'test']) if (existsSync(join(dir, `${s}.json`))) files.push([s, join(dir, `${s}.json`)]);
-    if (files.length === 0) throw new DistillError(`DSMD list files not found: expected ${join(dir, 'train.json')} (and val.json) with [{"filename", "description"}] entries.`);
+    for (const s of ['train', 'val', 'test'])
+      if (existsSync(join(dir, `${s}.json`))) files.push([s, join(dir, `${s}.json`)]);
+    if (files.length === 0)
+      throw new DistillError(
+        `DSMD list files not found: expected ${join(dir, 'train.json')} (and val.json) with [{"filename", "description"}] entries.`,
+      );
   }
   const splits: Record<string, SplitData> = {};
   for (const [split, file] of files) {
@@ -314,9 +371,16 @@ export function loadDsmdList(opts: DatasetOptions): Dataset {
     const stats: BuildStats = { repeatedRows: 0, repeatedCaptions: 0, emptyCaptions: 0, uncaptioned: 0 };
     const captioned = new Set<number>();
     for (const [k, e] of (list as { filename?: unknown; description?: unknown }[]).entries()) {
-      const field = typeof e?.filename !== 'string' || e.filename === '' ? 'filename' : typeof e?.description !== 'string' ? 'description' : undefined;
+      const field =
+        typeof e?.filename !== 'string' || e.filename === ''
+          ? 'filename'
+          : typeof e?.description !== 'string'
+            ? 'description'
+            : undefined;
       if (field) {
-        throw new DistillError(`${file}: entry ${k} has no string "${field}" (got ${typeName((e as Record<string, unknown>)?.[field])}). Each entry is {"filename": "<image>", "description": "<caption>"}.`);
+        throw new DistillError(
+          `${file}: entry ${k} has no string "${field}" (got ${typeName((e as Record<string, unknown>)?.[field])}). Each entry is {"filename": "<image>", "description": "<caption>"}.`,
+        );
       }
       const name = e.filename as string;
       let i = byName.get(name);
@@ -338,7 +402,9 @@ export function loadDsmdList(opts: DatasetOptions): Dataset {
     splits[split] = { images, captions };
   }
   const imageRoot =
-    explicitImageRoot(opts) ?? [join(root, 'flickr30k-images'), join(root, 'images')].find((p) => existsSync(p)) ?? root;
+    explicitImageRoot(opts) ??
+    [join(root, 'flickr30k-images'), join(root, 'images')].find((p) => existsSync(p)) ??
+    root;
   return finish(opts.name ?? 'dsmd-list', imageRoot, splits, log);
 }
 
@@ -356,9 +422,15 @@ export function loadJsonl(opts: DatasetOptions): Dataset {
   const ann = resolve(annotationsPath(opts) ?? opts.dataRoot ?? '.');
   need(ann, 'JSONL annotations');
   const files = statSync(ann).isDirectory()
-    ? readdirSync(ann).filter((f) => f.endsWith('.jsonl')).sort().map((f) => join(ann, f))
+    ? readdirSync(ann)
+        .filter((f) => f.endsWith('.jsonl'))
+        .sort()
+        .map((f) => join(ann, f))
     : [ann];
-  if (files.length === 0) throw new DistillError(`No .jsonl files in ${ann}: expected e.g. ${join(ann, 'train.jsonl')} with {"image", "captions"} lines.`);
+  if (files.length === 0)
+    throw new DistillError(
+      `No .jsonl files in ${ann}: expected e.g. ${join(ann, 'train.jsonl')} with {"image", "captions"} lines.`,
+    );
   const builders: Record<string, SplitBuilder> = {};
   for (const file of files) {
     const stem = basename(file, '.jsonl');
@@ -372,19 +444,35 @@ export function loadJsonl(opts: DatasetOptions): Dataset {
       } catch (e) {
         throw new DistillError(`${file}:${k + 1}: not valid JSON (${(e as Error).message}).`);
       }
-      if (!o || typeof o !== 'object' || typeof o.image !== 'string' || !Array.isArray(o.captions) || o.captions.some((c) => typeof c !== 'string')) {
+      if (
+        !o ||
+        typeof o !== 'object' ||
+        typeof o.image !== 'string' ||
+        !Array.isArray(o.captions) ||
+        o.captions.some((c) => typeof c !== 'string')
+      ) {
         throw new DistillError(`${file}:${k + 1}: expected {"image": "<path>", "captions": ["...", ...]}.`);
       }
       const split = typeof o.split === 'string' ? checkSplitName(o.split, `${file}:${k + 1}`) : fileSplit;
       const id = typeof o.id === 'string' ? o.id : o.image;
       // an optional "sha256" of the image file (written by distill data build emoji): checked when the images are hashed
       if (o.sha256 !== undefined && (typeof o.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.sha256))) {
-        throw new DistillError(`${file}:${k + 1}: "sha256" must be the image file's sha256 (64 hex digits), got ${JSON.stringify(o.sha256).slice(0, 80)}.`);
+        throw new DistillError(
+          `${file}:${k + 1}: "sha256" must be the image file's sha256 (64 hex digits), got ${JSON.stringify(o.sha256).slice(0, 80)}.`,
+        );
       }
-      (builders[split] ??= new SplitBuilder()).add(id, o.image, (o.captions as string[]).map((c) => c.trim()), () => `${file}:${k + 1}`, o.sha256 as string | undefined);
+      (builders[split] ??= new SplitBuilder()).add(
+        id,
+        o.image,
+        (o.captions as string[]).map((c) => c.trim()),
+        () => `${file}:${k + 1}`,
+        o.sha256 as string | undefined,
+      );
     }
   }
-  const imageRoot = explicitImageRoot(opts) ?? (opts.annotations && opts.dataRoot ? opts.dataRoot : statSync(ann).isDirectory() ? ann : dirname(ann));
+  const imageRoot =
+    explicitImageRoot(opts) ??
+    (opts.annotations && opts.dataRoot ? opts.dataRoot : statSync(ann).isDirectory() ? ann : dirname(ann));
   return finish(opts.name ?? 'jsonl', imageRoot, buildSplits(builders, ann, log), log);
 }
 
@@ -411,9 +499,14 @@ function editDistance(a: string, b: string): number {
  * would otherwise become a fourth split, and its images would silently leave training).
  */
 export function checkSplitName(value: string, where: string): 'train' | 'val' | 'test' {
-  if ((SPLIT_NAMES as readonly string[]).includes(value)) return value === 'restval' ? 'train' : (value as 'train' | 'val' | 'test');
-  const nearest = [...SPLIT_NAMES].sort((x, y) => editDistance(value.toLowerCase(), x) - editDistance(value.toLowerCase(), y))[0];
-  throw new DistillError(`${where}: split "${value}" is not one of ${SPLIT_NAMES.join(', ')}; did you mean "${nearest}"? Fix the entry.`);
+  if ((SPLIT_NAMES as readonly string[]).includes(value))
+    return value === 'restval' ? 'train' : (value as 'train' | 'val' | 'test');
+  const nearest = [...SPLIT_NAMES].sort(
+    (x, y) => editDistance(value.toLowerCase(), x) - editDistance(value.toLowerCase(), y),
+  )[0];
+  throw new DistillError(
+    `${where}: split "${value}" is not one of ${SPLIT_NAMES.join(', ')}; did you mean "${nearest}"? Fix the entry.`,
+  );
 }
 
 /** Absolute path of an image of a dataset. */
@@ -428,5 +521,7 @@ export function textToImage(split: SplitData): Int32Array {
 
 /** Counts per split, for logs and manifests. */
 export function datasetSummary(d: Dataset): Record<string, { images: number; captions: number }> {
-  return Object.fromEntries(Object.entries(d.splits).map(([k, s]) => [k, { images: s.images.length, captions: s.captions.length }]));
+  return Object.fromEntries(
+    Object.entries(d.splits).map(([k, s]) => [k, { images: s.images.length, captions: s.captions.length }]),
+  );
 }

@@ -2,7 +2,15 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
-import { atomicWriteFile, atomicWriteJson, DistillError, Rng, sha256, type Dataset, type SplitData } from '@distill/base';
+import {
+  atomicWriteFile,
+  atomicWriteJson,
+  DistillError,
+  Rng,
+  sha256,
+  type Dataset,
+  type SplitData,
+} from '@distill/base';
 import { makeDataset } from './datasets.js';
 
 /**
@@ -35,7 +43,8 @@ export const EMOJI_SPLIT_SEED = 20_241_122;
 export const EMOJI_SPLIT_SIZES = { test: 200, val: 200 } as const;
 export const EMOJI_LICENCES = {
   'emoji-datasource-google': 'images: Apache-2.0 (Google Noto Emoji); metadata: MIT',
-  'emoji-datasource-twitter': 'images: CC-BY-4.0 (Twitter Twemoji, (c) Twitter, Inc and other contributors); metadata: MIT',
+  'emoji-datasource-twitter':
+    'images: CC-BY-4.0 (Twitter Twemoji, (c) Twitter, Inc and other contributors); metadata: MIT',
   'emojibase-data': 'MIT',
 } as const;
 
@@ -81,11 +90,17 @@ function packageDir(pkg: string): string {
   try {
     return dirname(require.resolve(`${pkg}/package.json`));
   } catch {
-    throw new DistillError(`The emoji dataset needs the npm package '${pkg}', which is not installed. Run npm install in the distill checkout.`);
+    throw new DistillError(
+      `The emoji dataset needs the npm package '${pkg}', which is not installed. Run npm install in the distill checkout.`,
+    );
   }
 }
 
-const norm = (s: string) => s.toLowerCase().replace(/[_\s]+/g, ' ').trim();
+const norm = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[_\s]+/g, ' ')
+    .trim();
 
 let cached: EmojiEntry[] | undefined;
 
@@ -97,7 +112,9 @@ export function emojiEntries(): EmojiEntry[] {
   const google = JSON.parse(readFileSync(join(dirs.google, 'emoji.json'), 'utf8')) as SourceEmoji[];
   const twitter = JSON.parse(readFileSync(join(dirs.twitter, 'emoji.json'), 'utf8')) as SourceEmoji[];
   const data = JSON.parse(readFileSync(join(base, 'en', 'data.json'), 'utf8')) as BaseEmoji[];
-  const meta = JSON.parse(readFileSync(join(base, 'meta', 'groups.json'), 'utf8')) as { subgroups: Record<string, string> };
+  const meta = JSON.parse(readFileSync(join(base, 'meta', 'groups.json'), 'utf8')) as {
+    subgroups: Record<string, string>;
+  };
   const byHex = new Map(data.map((e) => [e.hexcode, e]));
   const twitterHas = new Set(twitter.filter((e) => e.has_img_twitter).map((e) => e.unified));
   const list = google
@@ -106,10 +123,13 @@ export function emojiEntries(): EmojiEntry[] {
   const order = new Rng(EMOJI_SPLIT_SEED).permutation(list.length);
   const splitOf = new Array<EmojiEntry['split']>(list.length);
   order.forEach((idx, k) => {
-    splitOf[idx] = k < EMOJI_SPLIT_SIZES.test ? 'test' : k < EMOJI_SPLIT_SIZES.test + EMOJI_SPLIT_SIZES.val ? 'val' : 'train';
+    splitOf[idx] =
+      k < EMOJI_SPLIT_SIZES.test ? 'test' : k < EMOJI_SPLIT_SIZES.test + EMOJI_SPLIT_SIZES.val ? 'val' : 'train';
   });
   cached = list.map((e, k) => {
-    const b = [e.unified, e.non_qualified ?? '', e.unified.replace(/-FE0F/g, '')].map((h) => byHex.get(h)).find(Boolean);
+    const b = [e.unified, e.non_qualified ?? '', e.unified.replace(/-FE0F/g, '')]
+      .map((h) => byHex.get(h))
+      .find(Boolean);
     const caps: string[] = [];
     const add = (s: string | undefined) => {
       const t = s ? norm(s) : '';
@@ -123,10 +143,11 @@ export function emojiEntries(): EmojiEntry[] {
     const subgroup = (b?.subgroup !== undefined ? meta.subgroups[String(b.subgroup)] : undefined) ?? e.subcategory;
     add(`${subgroup.replace(/-/g, ' ')} emoji: ${label}`);
     const tags = b?.tags ?? [];
-    for (let i = 0; i < tags.length; i += 3) add(tags.slice(i, i + 3).join(", "));
+    for (let i = 0; i < tags.length; i += 3) add(tags.slice(i, i + 3).join(', '));
     add(`${e.category} emoji: ${name}`);
     // Fallback templates, only while an emoji has fewer than 5 captions.
-    for (const t of [`an emoji of ${label}`, `the ${label} icon`, `a small picture of ${name}`]) if (caps.length < 5) add(t);
+    for (const t of [`an emoji of ${label}`, `the ${label} icon`, `a small picture of ${name}`])
+      if (caps.length < 5) add(t);
     return {
       unified: e.unified,
       name,
@@ -134,7 +155,10 @@ export function emojiEntries(): EmojiEntry[] {
       subcategory: e.subcategory,
       split: splitOf[k],
       captions: caps,
-      images: { google: join(dirs.google, 'img', 'google', '64', e.image), twitter: join(dirs.twitter, 'img', 'twitter', '64', e.image) },
+      images: {
+        google: join(dirs.google, 'img', 'google', '64', e.image),
+        twitter: join(dirs.twitter, 'img', 'twitter', '64', e.image),
+      },
       file: e.image,
       sheet: { x: e.sheet_x, y: e.sheet_y },
     };
@@ -149,12 +173,27 @@ export interface EmojiDatasetConfig {
   evalVendor: EmojiVendor;
   name: string;
 }
-export const EMOJI_DEFAULT: EmojiDatasetConfig = { name: 'emoji', trainVendors: ['google', 'twitter'], evalVendor: 'google' };
-export const EMOJI_XSTYLE: EmojiDatasetConfig = { name: 'emoji-xstyle', trainVendors: ['google'], evalVendor: 'twitter' };
+export const EMOJI_DEFAULT: EmojiDatasetConfig = {
+  name: 'emoji',
+  trainVendors: ['google', 'twitter'],
+  evalVendor: 'google',
+};
+export const EMOJI_XSTYLE: EmojiDatasetConfig = {
+  name: 'emoji-xstyle',
+  trainVendors: ['google'],
+  evalVendor: 'twitter',
+};
 
 /** Splits of an emoji variant; image paths are relative to `pathOf` (absolute by default). */
-export function emojiSplits(cfg: EmojiDatasetConfig, pathOf: (e: EmojiEntry, v: EmojiVendor) => string = (e, v) => e.images[v]): Record<string, SplitData> {
-  const splits: Record<string, SplitData> = { train: { images: [], captions: [] }, val: { images: [], captions: [] }, test: { images: [], captions: [] } };
+export function emojiSplits(
+  cfg: EmojiDatasetConfig,
+  pathOf: (e: EmojiEntry, v: EmojiVendor) => string = (e, v) => e.images[v],
+): Record<string, SplitData> {
+  const splits: Record<string, SplitData> = {
+    train: { images: [], captions: [] },
+    val: { images: [], captions: [] },
+    test: { images: [], captions: [] },
+  };
   for (const e of emojiEntries()) {
     const s = splits[e.split];
     for (const v of e.split === 'train' ? cfg.trainVendors : [cfg.evalVendor]) {
@@ -179,7 +218,9 @@ export function emojiStats(entries = emojiEntries()) {
   return {
     emoji: n,
     drawingsPerEmoji: EMOJI_VENDORS.length,
-    splits: Object.fromEntries((['train', 'val', 'test'] as const).map((s) => [s, entries.filter((e) => e.split === s).length])),
+    splits: Object.fromEntries(
+      (['train', 'val', 'test'] as const).map((s) => [s, entries.filter((e) => e.split === s).length]),
+    ),
     captionsPerEmoji: { min: Math.min(...caps), max: Math.max(...caps), mean: caps.reduce((a, b) => a + b, 0) / n },
     emojiWithAtLeast5Captions: atLeast5,
     fractionWithAtLeast5Captions: atLeast5 / n,
@@ -211,7 +252,9 @@ export function writeEmojiJsonl(out: string, cfg: EmojiDatasetConfig = EMOJI_DEF
   for (const [name, s] of Object.entries(splits)) {
     const caps: string[][] = s.images.map(() => []);
     for (const c of s.captions) caps[c.image].push(c.text);
-    const lines = s.images.map((im, i) => JSON.stringify({ id: im.id, image: im.path, captions: caps[i], sha256: shas.get(im.path) }));
+    const lines = s.images.map((im, i) =>
+      JSON.stringify({ id: im.id, image: im.path, captions: caps[i], sha256: shas.get(im.path) }),
+    );
     atomicWriteFile(join(out, `${name}.jsonl`), lines.join('\n') + '\n');
     counts[name] = { images: s.images.length, captions: s.captions.length };
   }
@@ -229,7 +272,10 @@ export function writeEmojiJsonl(out: string, cfg: EmojiDatasetConfig = EMOJI_DEF
     counts,
     licences: EMOJI_LICENCES,
     sources: Object.fromEntries(
-      ['emoji-datasource-google', 'emoji-datasource-twitter', 'emojibase-data'].map((p) => [p, (JSON.parse(readFileSync(join(packageDir(p), 'package.json'), 'utf8')) as { version: string }).version]),
+      ['emoji-datasource-google', 'emoji-datasource-twitter', 'emojibase-data'].map((p) => [
+        p,
+        (JSON.parse(readFileSync(join(packageDir(p), 'package.json'), 'utf8')) as { version: string }).version,
+      ]),
     ),
   };
   atomicWriteJson(join(out, 'manifest.json'), manifest);
@@ -253,8 +299,10 @@ export async function emojiSpriteCrops(vendor: EmojiVendor): Promise<Map<string,
   const out = new Map<string, Uint8Array>();
   for (const e of entries) {
     const u = new Uint8Array(64 * 64 * 3);
-    const x0 = e.sheet.x * 66 + 1, y0 = e.sheet.y * 66 + 1;
-    for (let y = 0; y < 64; y++) u.set(data.subarray(((y0 + y) * W + x0) * 3, ((y0 + y) * W + x0 + 64) * 3), y * 64 * 3);
+    const x0 = e.sheet.x * 66 + 1,
+      y0 = e.sheet.y * 66 + 1;
+    for (let y = 0; y < 64; y++)
+      u.set(data.subarray(((y0 + y) * W + x0) * 3, ((y0 + y) * W + x0 + 64) * 3), y * 64 * 3);
     out.set(e.images[vendor], u);
   }
   return out;
@@ -265,7 +313,10 @@ export async function emojiSpriteCrops(vendor: EmojiVendor): Promise<Map<string,
  * preload for `emoji`/`emoji-xstyle`). Only for the native 64 px preprocessing (resize 64, crop 64);
  * returns the number of images primed (0 otherwise, and the loader decodes files as usual).
  */
-export async function primeEmojiImages(loader: { preprocess: { resize: number; crop: number }; prime(path: string, rgb: Uint8Array): void }): Promise<number> {
+export async function primeEmojiImages(loader: {
+  preprocess: { resize: number; crop: number };
+  prime(path: string, rgb: Uint8Array): void;
+}): Promise<number> {
   if (loader.preprocess.resize !== 64 || loader.preprocess.crop !== 64) return 0;
   let n = 0;
   for (const v of EMOJI_VENDORS) {
@@ -285,6 +336,9 @@ export const isEmojiDataset = (dataset: { name: string }): boolean => dataset.na
  * re-evaluation): the emoji data sets' drawings from the sprite sheets, nothing for other data sets.
  * Returns the number of images primed.
  */
-export async function primeDatasetImages(dataset: { name: string }, loader: Parameters<typeof primeEmojiImages>[0]): Promise<number> {
+export async function primeDatasetImages(
+  dataset: { name: string },
+  loader: Parameters<typeof primeEmojiImages>[0],
+): Promise<number> {
   return isEmojiDataset(dataset) ? primeEmojiImages(loader) : 0;
 }

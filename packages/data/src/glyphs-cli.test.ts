@@ -9,8 +9,14 @@ import { repoRoot } from '@distill/base';
 // each style, val/test of 6 concepts) in a fresh cache: the full build takes about a minute.
 const root = repoRoot();
 const distill = (args: string[], env: Record<string, string>) =>
-  spawnSync(process.execPath, [join(root, 'apps', 'cli', 'bin', 'distill.js'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, ...env } });
-const haveTeacher = existsSync(join(root, 'packages', 'teacher-adapters', 'assets', 'teachers', 'emoji-teacher-v1', 'student.json'));
+  spawnSync(process.execPath, [join(root, 'apps', 'cli', 'bin', 'distill.js'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
+const haveTeacher = existsSync(
+  join(root, 'packages', 'teacher-adapters', 'assets', 'teachers', 'emoji-teacher-v1', 'student.json'),
+);
 
 describe('distill data / train with glyphs', { timeout: 240_000 }, () => {
   it('data build glyphs --sample writes a build; data info glyphs shows its splits, captions, licences and no Tabler', () => {
@@ -37,16 +43,24 @@ describe('distill data / train with glyphs', { timeout: 240_000 }, () => {
     expect(j.glyphs.excluded).toContain('@tabler/icons');
   });
 
-  it.skipIf(!haveTeacher)('train --dataset glyphs takes a few steps with the embedded teacher and reports test recall', () => {
-    const cache = mkdtempSync(join(tmpdir(), 'glyphs-train-'));
-    const run = join(cache, 'run');
-    const r = distill(['train', '--preset', 'smoke', '--dataset', 'glyphs', '--run-dir', run, '--max-steps', '3'], { DISTILL_CACHE_DIR: cache, DISTILL_GLYPHS_SAMPLE: '12' });
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/test RSUM \d+\.\d\d\n$/);
-    const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
-    expect(cfg.config.dataset.name).toBe('glyphs');
-    const steps = readFileSync(join(run, 'student', 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"components"'));
-    expect(steps).toHaveLength(3);
-    expect(r.stderr).toMatch(/DISTILL_GLYPHS_SAMPLE=12: a small sample build/);
-  });
+  it.skipIf(!haveTeacher)(
+    'train --dataset glyphs takes a few steps with the embedded teacher and reports test recall',
+    () => {
+      const cache = mkdtempSync(join(tmpdir(), 'glyphs-train-'));
+      const run = join(cache, 'run');
+      const r = distill(['train', '--preset', 'smoke', '--dataset', 'glyphs', '--run-dir', run, '--max-steps', '3'], {
+        DISTILL_CACHE_DIR: cache,
+        DISTILL_GLYPHS_SAMPLE: '12',
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/test RSUM \d+\.\d\d\n$/);
+      const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
+      expect(cfg.config.dataset.name).toBe('glyphs');
+      const steps = readFileSync(join(run, 'student', 'metrics.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"components"'));
+      expect(steps).toHaveLength(3);
+      expect(r.stderr).toMatch(/DISTILL_GLYPHS_SAMPLE=12: a small sample build/);
+    },
+  );
 });

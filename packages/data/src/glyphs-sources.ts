@@ -96,7 +96,8 @@ export const GLYPH_PACKAGES = [
 const NOTES: Record<string, string> = {
   'emojibase-data': 'annotations (labels, tags, groups, shortcodes); Unicode CLDR data',
   'emoji-datasource-google': 'images: Apache-2.0 (Google Noto Emoji); metadata MIT',
-  'emoji-datasource-twitter': 'images: CC-BY-4.0 (Twitter Twemoji, (c) Twitter, Inc and other contributors); metadata MIT',
+  'emoji-datasource-twitter':
+    'images: CC-BY-4.0 (Twitter Twemoji, (c) Twitter, Inc and other contributors); metadata MIT',
   'lucide-static': 'ISC (Lucide Contributors; parts MIT, Feather (c) Cole Bemis)',
   '@phosphor-icons/core': 'MIT (Phosphor Icons, Tobias Fried and Helena Zhang)',
   '@mdi/svg': 'Apache-2.0 (Pictogrammers, Material Design Icons)',
@@ -138,21 +139,45 @@ export function glyphSources(): GlyphSourceInfo[] {
     let licence = LICENCES[pkg] ?? pj.license ?? 'unknown';
     let note = NOTES[pkg] ?? '';
     if (pkg.startsWith('@iconify-json/')) {
-      const info = readJson<{ name: string; license: { spdx?: string; title: string; url?: string }; author: { name: string; url?: string } }>(join(dir, 'info.json'));
+      const info = readJson<{
+        name: string;
+        license: { spdx?: string; title: string; url?: string };
+        author: { name: string; url?: string };
+      }>(join(dir, 'info.json'));
       licence = info.license.spdx ?? info.license.title;
       note = `${info.name} by ${info.author.name}${info.author.url ? ` (${info.author.url})` : ''}; licence ${info.license.url ?? info.license.title}; via Iconify`;
     }
-    return { package: pkg, version: pj.version, licence, note, styles: GLYPH_STYLES.filter((s) => s.package === pkg).map((s) => s.style) };
+    return {
+      package: pkg,
+      version: pj.version,
+      licence,
+      note,
+      styles: GLYPH_STYLES.filter((s) => s.package === pkg).map((s) => s.style),
+    };
   });
 }
 
 /** Lower case, `_`/`-`/runs of spaces as one space. */
-export const normCaption = (s: string) => s.toLowerCase().replace(/[_\s]+/g, ' ').replace(/\s+/g, ' ').trim();
+export const normCaption = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[_\s]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 const words = (s: string) => normCaption(s.replace(/-/g, ' '));
 /** A file-name slug: lower-case letters, digits and `-`. */
-export const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+export const slug = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
 /** Code points as emojibase writes them, FE0F (variation selector) dropped: the join key across emoji sets. */
-export const normHex = (h: string) => h.toUpperCase().split(/[-_ ]/).filter((x) => x && x !== 'FE0F').join('-');
+export const normHex = (h: string) =>
+  h
+    .toUpperCase()
+    .split(/[-_ ]/)
+    .filter((x) => x && x !== 'FE0F')
+    .join('-');
 
 class Captions {
   readonly list: string[] = [];
@@ -172,7 +197,10 @@ class Captions {
 
 interface IconifySet {
   prefix: string;
-  icons: Record<string, { body: string; width?: number; height?: number; left?: number; top?: number; hidden?: boolean }>;
+  icons: Record<
+    string,
+    { body: string; width?: number; height?: number; left?: number; top?: number; hidden?: boolean }
+  >;
   aliases?: Record<string, { parent: string; [k: string]: unknown }>;
   width?: number;
   height?: number;
@@ -189,17 +217,24 @@ function iconifySvg(set: IconifySet, name: string, size: number): string | undef
     icon = set.icons[a.parent];
     if (!icon) return undefined;
   }
-  const w = icon.width ?? set.width ?? 16, h = icon.height ?? set.height ?? 16;
-  const l = icon.left ?? set.left ?? 0, t = icon.top ?? set.top ?? 0;
+  const w = icon.width ?? set.width ?? 16,
+    h = icon.height ?? set.height ?? 16;
+  const l = icon.left ?? set.left ?? 0,
+    t = icon.top ?? set.top ?? 0;
   return `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${size}" height="${size}" viewBox="${l} ${t} ${w} ${h}">${icon.body}</svg>`;
 }
 
 /** A standalone SVG file resized to `size` px, `currentColor` drawn black. */
 function svgFile(path: string, size: number): string {
-  let s = readFileSync(path, 'utf8').replace(/<!--[\s\S]*?-->/g, '').trim();
+  let s = readFileSync(path, 'utf8')
+    .replace(/<!--[\s\S]*?-->/g, '')
+    .trim();
   s = s.replace(/currentColor/g, '#000000');
   // The root element's own width/height (if any) are replaced by the raster size; the viewBox stays.
-  s = s.replace(/<svg\b([^>]*)>/, (_m, attrs: string) => `<svg${attrs.replace(/\s(width|height)="[^"]*"/g, '')} width="${size}" height="${size}">`);
+  s = s.replace(
+    /<svg\b([^>]*)>/,
+    (_m, attrs: string) => `<svg${attrs.replace(/\s(width|height)="[^"]*"/g, '')} width="${size}" height="${size}">`,
+  );
   return s;
 }
 
@@ -259,11 +294,19 @@ interface DatasourceEmoji {
 
 function emojiConcepts(size: number): GlyphConceptSource[] {
   const base = glyphPackageDir('emojibase-data');
-  const data = readJson<BaseEmoji[]>(join(base, 'en', 'data.json')).filter((e) => e.group !== undefined && e.group !== 2);
-  const meta = readJson<{ groups: Record<string, string>; subgroups: Record<string, string> }>(join(base, 'meta', 'groups.json'));
-  const shortcodes = ['emojibase', 'cldr', 'github', 'iamcal'].map((f) => readJson<Record<string, string | string[]>>(join(base, 'en', 'shortcodes', `${f}.json`)));
+  const data = readJson<BaseEmoji[]>(join(base, 'en', 'data.json')).filter(
+    (e) => e.group !== undefined && e.group !== 2,
+  );
+  const meta = readJson<{ groups: Record<string, string>; subgroups: Record<string, string> }>(
+    join(base, 'meta', 'groups.json'),
+  );
+  const shortcodes = ['emojibase', 'cldr', 'github', 'iamcal'].map((f) =>
+    readJson<Record<string, string | string[]>>(join(base, 'en', 'shortcodes', `${f}.json`)),
+  );
   const scByHex = new Map<string, string[]>();
-  for (const sc of shortcodes) for (const [h, v] of Object.entries(sc)) scByHex.set(normHex(h), [...(scByHex.get(normHex(h)) ?? []), ...(Array.isArray(v) ? v : [v])]);
+  for (const sc of shortcodes)
+    for (const [h, v] of Object.entries(sc))
+      scByHex.set(normHex(h), [...(scByHex.get(normHex(h)) ?? []), ...(Array.isArray(v) ? v : [v])]);
   const keys = new Set(data.map((e) => normHex(e.hexcode)));
 
   // images per code point, per style
@@ -285,7 +328,11 @@ function emojiConcepts(size: number): GlyphConceptSource[] {
     }
   }
   const hexByIconName = new Map<string, string>();
-  for (const [style, set] of [['noto', 'noto'], ['fluent-flat', 'fluent-emoji-flat'], ['openmoji', 'openmoji']] as const) {
+  for (const [style, set] of [
+    ['noto', 'noto'],
+    ['fluent-flat', 'fluent-emoji-flat'],
+    ['openmoji', 'openmoji'],
+  ] as const) {
     const dir = glyphPackageDir(`@iconify-json/${set}`);
     const icons = readJson<IconifySet>(join(dir, 'icons.json'));
     const chars = readJson<Record<string, string>>(join(dir, 'chars.json'));
@@ -330,7 +377,11 @@ function emojiConcepts(size: number): GlyphConceptSource[] {
       name: label,
       group: slug(e.label),
       captions: c.list,
-      images: GLYPH_STYLES.filter((s) => imgs.has(s.style)).map((s) => ({ style: s.style, file: `images/${s.style}/${file}.png`, input: imgs.get(s.style)! })),
+      images: GLYPH_STYLES.filter((s) => imgs.has(s.style)).map((s) => ({
+        style: s.style,
+        file: `images/${s.style}/${file}.png`,
+        input: imgs.get(s.style)!,
+      })),
     });
   }
   return out;
@@ -373,7 +424,9 @@ function iconConcepts(size: number): GlyphConceptSource[] {
   {
     const dir = glyphPackageDir('lucide-static');
     const tags = readJson<Record<string, string[]>>(join(dir, 'tags.json'));
-    for (const f of readdirSync(join(dir, 'icons')).filter((f) => f.endsWith('.svg')).sort()) {
+    for (const f of readdirSync(join(dir, 'icons'))
+      .filter((f) => f.endsWith('.svg'))
+      .sort()) {
       const name = f.slice(0, -4);
       const a = get(name);
       a.tags.push(...(tags[name] ?? []).map(cleanTag));
@@ -428,7 +481,11 @@ function iconConcepts(size: number): GlyphConceptSource[] {
       name,
       group: slug(a.base ?? a.name),
       captions: c.list,
-      images: GLYPH_STYLES.filter((s) => a.images.has(s.style)).map((s) => ({ style: s.style, file: `images/${s.style}/${slug(a.name)}.png`, input: a.images.get(s.style)! })),
+      images: GLYPH_STYLES.filter((s) => a.images.has(s.style)).map((s) => ({
+        style: s.style,
+        file: `images/${s.style}/${slug(a.name)}.png`,
+        input: a.images.get(s.style)!,
+      })),
     });
   }
   return out;

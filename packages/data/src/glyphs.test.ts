@@ -55,7 +55,11 @@ describe('glyphs: a sample build', () => {
     }
     // a drawing is not blank: an SVG icon has dark pixels on its transparent background
     const mdi = table.flatMap((c) => c.images).find((i) => i.style === 'mdi')!;
-    const { data } = await sharp(join(a.dir, mdi.file)).flatten({ background: '#ffffff' }).greyscale().raw().toBuffer({ resolveWithObject: true });
+    const { data } = await sharp(join(a.dir, mdi.file))
+      .flatten({ background: '#ffffff' })
+      .greyscale()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     expect(Math.min(...data)).toBeLessThan(64);
     expect(Math.max(...data)).toBe(255);
   });
@@ -96,9 +100,13 @@ describe('glyphs: a sample build', () => {
     const concepts = (s: { images: { id: string }[] }) => new Set(s.images.map((i) => i.id.split('/')[0]));
     const groupOf = new Map(readGlyphConcepts(a.dir).map((c) => [c.key, c.group]));
     // an MDI variant is in its base icon's group: the family is never split between train and test
-    expect([groupOf.get('icon:access-point-network-off'), groupOf.get('icon:access-point')]).toEqual(['access-point', 'access-point']);
+    expect([groupOf.get('icon:access-point-network-off'), groupOf.get('icon:access-point')]).toEqual([
+      'access-point',
+      'access-point',
+    ]);
     const trainGroups = new Set([...concepts(g.splits.train)].map((k) => groupOf.get(k)));
-    for (const s of ['val', 'test']) for (const k of concepts(g.splits[s])) expect(trainGroups.has(groupOf.get(k))).toBe(false);
+    for (const s of ['val', 'test'])
+      for (const k of concepts(g.splits[s])) expect(trainGroups.has(groupOf.get(k))).toBe(false);
     const xtrain = x.splits.train.images;
     for (const im of x.splits.test.images) {
       const [key, style] = im.id.split('/');
@@ -113,7 +121,9 @@ describe('glyphs: a sample build', () => {
     const b = await buildGlyphs({ ...SAMPLE, cacheDir: tmp('b') });
     expect(b.manifest.manifestHash).toBe(a.manifest.manifestHash);
     expect(b.manifest.pixelsSha256).toBe(a.manifest.pixelsSha256);
-    expect(readFileSync(join(b.dir, 'concepts.jsonl'), 'utf8')).toBe(readFileSync(join(a.dir, 'concepts.jsonl'), 'utf8'));
+    expect(readFileSync(join(b.dir, 'concepts.jsonl'), 'utf8')).toBe(
+      readFileSync(join(a.dir, 'concepts.jsonl'), 'utf8'),
+    );
     const g = await loadGlyphs('glyphs', { ...SAMPLE, cacheDir: join(b.dir, '..', '..'), build: false });
     const ga = await loadGlyphs('glyphs', { ...SAMPLE, cacheDir: join(a.dir, '..', '..'), build: false });
     expect(g.manifestHash).toBe(ga.manifestHash); // image paths are relative to the build folder
@@ -130,9 +140,15 @@ describe('glyphs: a sample build', () => {
     const parent = join(cacheDir, 'glyphs');
     const partial = readdirSync(parent).find((f) => f.endsWith('.partial'))!;
     expect(partial).toBeDefined();
-    const files = (d: string): number => readdirSync(d, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? files(join(d, e.name)) : e.name.endsWith('.png') ? 1 : 0), 0);
+    const files = (d: string): number =>
+      readdirSync(d, { withFileTypes: true }).reduce(
+        (n, e) => n + (e.isDirectory() ? files(join(d, e.name)) : e.name.endsWith('.png') ? 1 : 0),
+        0,
+      );
     expect(files(join(parent, partial))).toBe(40);
-    await expect(loadGlyphs('glyphs', { ...SAMPLE, cacheDir, build: false })).rejects.toThrow(/not built yet.*distill data build glyphs/);
+    await expect(loadGlyphs('glyphs', { ...SAMPLE, cacheDir, build: false })).rejects.toThrow(
+      /not built yet.*distill data build glyphs/,
+    );
     // what a kill in the middle of a write leaves: a temp file beside the images (and no finished manifest)
     const stray = join(parent, partial, 'images', 'x.png.123.abc.tmp');
     writeFileSync(stray, 'half an image');
@@ -155,10 +171,26 @@ describe('glyphs splits (rules, on a made-up table)', () => {
     kind: 'icon',
     name: key,
     group,
-    captions: [key, `${key} icon`, `an icon of ${key}`, `the ${key} symbol`, `${group} icon: ${key}`, 'shared tag', `${key} glyph`, `a drawing of ${key}`, `${key} sign`],
-    images: Array.from({ length: styles }, (_, s) => ({ style: `s${s}`, file: `images/s${s}/${key}.png`, input: { kind: 'svg' as const, svg: '' } })),
+    captions: [
+      key,
+      `${key} icon`,
+      `an icon of ${key}`,
+      `the ${key} symbol`,
+      `${group} icon: ${key}`,
+      'shared tag',
+      `${key} glyph`,
+      `a drawing of ${key}`,
+      `${key} sign`,
+    ],
+    images: Array.from({ length: styles }, (_, s) => ({
+      style: `s${s}`,
+      file: `images/s${s}/${key}.png`,
+      input: { kind: 'svg' as const, svg: '' },
+    })),
   });
-  const table = Array.from({ length: 60 }, (_, i) => concept(`c${String(i).padStart(2, '0')}`, `g${Math.floor(i / 2)}`, 1 + (i % 3)));
+  const table = Array.from({ length: 60 }, (_, i) =>
+    concept(`c${String(i).padStart(2, '0')}`, `g${Math.floor(i / 2)}`, 1 + (i % 3)),
+  );
 
   it('keeps a group in one split, fills val/test exactly, and picks 5 captions unique within the split', () => {
     const s = assignGlyphSplits(table, 10);
@@ -180,7 +212,11 @@ describe('glyphs splits (rules, on a made-up table)', () => {
   it('refuses a table too small for the eval size, and builds Flickr-style splits from the table', () => {
     expect(() => assignGlyphSplits(table.slice(0, 10), 10)).toThrow(/only \d+ test and \d+ val concepts/);
     const s = assignGlyphSplits(table, 10);
-    const rows = table.map((c, i) => ({ ...c, images: c.images.map((im) => ({ style: im.style, file: im.file, sha256: '' })), ...s[i] }));
+    const rows = table.map((c, i) => ({
+      ...c,
+      images: c.images.map((im) => ({ style: im.style, file: im.file, sha256: '' })),
+      ...s[i],
+    }));
     const g = glyphSplitsOf(rows, 'glyphs');
     expect(g.test.images).toHaveLength(10);
     expect(g.test.captions).toHaveLength(50);
@@ -192,7 +228,9 @@ describe('glyphs splits (rules, on a made-up table)', () => {
 
 describe('glyphs in the dataset registry', () => {
   it('lists glyphs and glyphs-xstyle, and refuses data flags (it reads no files of yours)', async () => {
-    await expect(loadDataset('glyphs', { dataRoot: '/data/f30k' })).rejects.toThrow(/built in and reads no files, but --data-root was given/);
+    await expect(loadDataset('glyphs', { dataRoot: '/data/f30k' })).rejects.toThrow(
+      /built in and reads no files, but --data-root was given/,
+    );
   });
 
   it('loads a sample build through loadDataset with DISTILL_GLYPHS_SAMPLE and the cache dir', async () => {
@@ -203,7 +241,9 @@ describe('glyphs in the dataset registry', () => {
       expect(d.splits.test.images).toHaveLength(6);
       expect(d.name).toBe('glyphs');
       process.env.DISTILL_GLYPHS_SAMPLE = '2';
-      await expect(loadDataset('glyphs', { cacheDir })).rejects.toThrow(/DISTILL_GLYPHS_SAMPLE must be an integer >= 4/);
+      await expect(loadDataset('glyphs', { cacheDir })).rejects.toThrow(
+        /DISTILL_GLYPHS_SAMPLE must be an integer >= 4/,
+      );
     } finally {
       delete process.env.DISTILL_GLYPHS_SAMPLE;
     }
@@ -212,9 +252,20 @@ describe('glyphs in the dataset registry', () => {
 
 describe('manifestHashOf at glyphs scale', () => {
   it('hashes splits of 300k captions (no call-stack overflow) with the same rows as before', () => {
-    const big = { images: Array.from({ length: 30_000 }, (_, i) => ({ id: `i${i}`, path: `p${i}.png` })), captions: Array.from({ length: 300_000 }, (_, k) => ({ text: `t${k}`, image: k % 30_000 })) };
+    const big = {
+      images: Array.from({ length: 30_000 }, (_, i) => ({ id: `i${i}`, path: `p${i}.png` })),
+      captions: Array.from({ length: 300_000 }, (_, k) => ({ text: `t${k}`, image: k % 30_000 })),
+    };
     expect(manifestHashOf('big', { train: big })).toMatch(/^[0-9a-f]{64}$/);
-    const small = { images: [{ id: 'a', path: 'a.png' }], captions: [{ text: 'x', image: 0 }, { text: 'y', image: 0 }] };
-    expect(manifestHashOf('n', { test: small, train: small })).toBe(sha256(['n', '#test', 'a\ta.png', '##', '0\tx', '0\ty', '#train', 'a\ta.png', '##', '0\tx', '0\ty'].join('\n')));
+    const small = {
+      images: [{ id: 'a', path: 'a.png' }],
+      captions: [
+        { text: 'x', image: 0 },
+        { text: 'y', image: 0 },
+      ],
+    };
+    expect(manifestHashOf('n', { test: small, train: small })).toBe(
+      sha256(['n', '#test', 'a\ta.png', '##', '0\tx', '0\ty', '#train', 'a\ta.png', '##', '0\tx', '0\ty'].join('\n')),
+    );
   });
 });

@@ -1,10 +1,39 @@
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { acquireRunLock, atomicWriteFile, atomicWriteJson, createLogger, createProgress, DistillError, Rng, sha256, type Dataset, type Logger, type SplitData } from '@distill/base';
+import {
+  acquireRunLock,
+  atomicWriteFile,
+  atomicWriteJson,
+  createLogger,
+  createProgress,
+  DistillError,
+  Rng,
+  sha256,
+  type Dataset,
+  type Logger,
+  type SplitData,
+} from '@distill/base';
 import { makeDataset } from './datasets.js';
-import { GLYPHS_EXCLUDED, glyphConcepts, glyphSources, type GlyphConceptSource, type GlyphImageSource, type GlyphSourceInfo } from './glyphs-sources.js';
+import {
+  GLYPHS_EXCLUDED,
+  glyphConcepts,
+  glyphSources,
+  type GlyphConceptSource,
+  type GlyphImageSource,
+  type GlyphSourceInfo,
+} from './glyphs-sources.js';
 
 export * from './glyphs-sources.js';
 
@@ -78,7 +107,10 @@ export interface GlyphsManifest {
   images: number;
   imagesPerStyle: Record<string, number>;
   captionsPerImage: { min: number; max: number; mean: number };
-  splits: Record<'glyphs' | 'glyphs-xstyle', Record<GlyphSplit, { concepts: number; images: number; captions: number }>>;
+  splits: Record<
+    'glyphs' | 'glyphs-xstyle',
+    Record<GlyphSplit, { concepts: number; images: number; captions: number }>
+  >;
   splitRule: string;
   sources: GlyphSourceInfo[];
   excluded: string[];
@@ -115,10 +147,20 @@ function tools() {
 }
 
 /** The build's cache key (cheap: reads only package.json files). */
-export function glyphsKey(opts: Pick<GlyphsBuildOptions, 'sample' | 'evalSize'> = {}): { key: string; sources: GlyphSourceInfo[] } {
+export function glyphsKey(opts: Pick<GlyphsBuildOptions, 'sample' | 'evalSize'> = {}): {
+  key: string;
+  sources: GlyphSourceInfo[];
+} {
   const sources = glyphSources();
   const key = sha256(
-    JSON.stringify({ v: GLYPHS_BUILD_VERSION, sources: sources.map((s) => [s.package, s.version]), raster: GLYPHS_RASTER, tools: tools(), sample: opts.sample ?? null, evalSize: opts.evalSize ?? GLYPHS_EVAL_SIZE }),
+    JSON.stringify({
+      v: GLYPHS_BUILD_VERSION,
+      sources: sources.map((s) => [s.package, s.version]),
+      raster: GLYPHS_RASTER,
+      tools: tools(),
+      sample: opts.sample ?? null,
+      evalSize: opts.evalSize ?? GLYPHS_EVAL_SIZE,
+    }),
   ).slice(0, 16);
   return { key, sources };
 }
@@ -144,27 +186,42 @@ export function readGlyphsManifest(dir: string): GlyphsManifest | undefined {
  * Assign splits and eval picks (pure: the concept table in, the same table with splits out).
  * See the module comment for the rules.
  */
-export function assignGlyphSplits(concepts: (GlyphConceptSource | GlyphConcept)[], evalSize = GLYPHS_EVAL_SIZE): { split: GlyphSplit; eval?: GlyphConcept['eval']; xsplit: GlyphSplit; xeval?: GlyphConcept['xeval'] }[] {
-  const sorted = concepts.map((c, i) => ({ c, i })).sort((a, b) => (a.c.key < b.c.key ? -1 : a.c.key > b.c.key ? 1 : 0));
+export function assignGlyphSplits(
+  concepts: (GlyphConceptSource | GlyphConcept)[],
+  evalSize = GLYPHS_EVAL_SIZE,
+): { split: GlyphSplit; eval?: GlyphConcept['eval']; xsplit: GlyphSplit; xeval?: GlyphConcept['xeval'] }[] {
+  const sorted = concepts
+    .map((c, i) => ({ c, i }))
+    .sort((a, b) => (a.c.key < b.c.key ? -1 : a.c.key > b.c.key ? 1 : 0));
   const groups = new Map<string, number[]>();
   for (const { c, i } of sorted) groups.set(c.group, [...(groups.get(c.group) ?? []), i]);
   const groupKeys = [...groups.keys()].sort();
-  const out = concepts.map(() => ({ split: 'train' as GlyphSplit, xsplit: 'train' as GlyphSplit })) as ReturnType<typeof assignGlyphSplits>;
+  const out = concepts.map(() => ({ split: 'train' as GlyphSplit, xsplit: 'train' as GlyphSplit })) as ReturnType<
+    typeof assignGlyphSplits
+  >;
 
-  const assign = (eligible: (g: number[]) => boolean, seed: number, field: 'split' | 'xsplit', evalField: 'eval' | 'xeval') => {
+  const assign = (
+    eligible: (g: number[]) => boolean,
+    seed: number,
+    field: 'split' | 'xsplit',
+    evalField: 'eval' | 'xeval',
+  ) => {
     const keys = groupKeys.filter((k) => eligible(groups.get(k)!));
     const order = new Rng(seed).permutation(keys.length);
     const count = { test: 0, val: 0 };
     for (const k of order) {
       const members = groups.get(keys[k])!;
-      const s: GlyphSplit = count.test + members.length <= evalSize ? 'test' : count.val + members.length <= evalSize ? 'val' : 'train';
+      const s: GlyphSplit =
+        count.test + members.length <= evalSize ? 'test' : count.val + members.length <= evalSize ? 'val' : 'train';
       if (s === 'train') continue;
       count[s] += members.length;
       for (const i of members) out[i][field] = s;
       if (count.test === evalSize && count.val === evalSize) break;
     }
     if (count.test < evalSize || count.val < evalSize) {
-      throw new DistillError(`glyphs: only ${count.test} test and ${count.val} val concepts could be drawn (need ${evalSize} each): the build has too few concepts; use a larger sample.`);
+      throw new DistillError(
+        `glyphs: only ${count.test} test and ${count.val} val concepts could be drawn (need ${evalSize} each): the build has too few concepts; use a larger sample.`,
+      );
     }
     // eval picks: style and 5 captions, walking concepts in key order with one seeded Rng
     const rng = new Rng(seed + 1);
@@ -208,7 +265,11 @@ async function rasterise(img: GlyphImageSource): Promise<Uint8Array> {
   let p = sharp(Buffer.from(img.input.svg), { density: GLYPHS_RASTER.density, failOn: 'error' });
   const meta = await p.metadata();
   if (meta.width !== GLYPHS_SIZE || meta.height !== GLYPHS_SIZE) {
-    p = p.resize(GLYPHS_SIZE, GLYPHS_SIZE, { fit: 'contain', background: { r: 0, g: 0, b: 0, alpha: 0 }, kernel: 'linear' });
+    p = p.resize(GLYPHS_SIZE, GLYPHS_SIZE, {
+      fit: 'contain',
+      background: { r: 0, g: 0, b: 0, alpha: 0 },
+      kernel: 'linear',
+    });
   }
   return p.ensureAlpha().png({ compressionLevel: 9, adaptiveFiltering: false, palette: false }).toBuffer();
 }
@@ -232,15 +293,23 @@ function dirBytes(dir: string): number {
  * of the same folder stops with a message); images already there from a killed build are kept, and the
  * folder is renamed into place only when complete, so a reader sees a whole build or none.
  */
-export async function buildGlyphs(opts: GlyphsBuildOptions = {}): Promise<{ dir: string; manifest: GlyphsManifest; built: boolean }> {
+export async function buildGlyphs(
+  opts: GlyphsBuildOptions = {},
+): Promise<{ dir: string; manifest: GlyphsManifest; built: boolean }> {
   const t0 = performance.now();
   const { key, sources } = glyphsKey(opts);
-  for (const s of sources) if (GLYPHS_EXCLUDED.some((x) => s.package.includes(x))) throw new DistillError(`glyphs: source '${s.package}' is excluded (Tabler is reserved for an independent check).`);
+  for (const s of sources)
+    if (GLYPHS_EXCLUDED.some((x) => s.package.includes(x)))
+      throw new DistillError(
+        `glyphs: source '${s.package}' is excluded (Tabler is reserved for an independent check).`,
+      );
   const dir = glyphsDir(opts);
   const done = readGlyphsManifest(dir);
   if (done && done.key === key) return { dir, manifest: done, built: false };
   if (done || (existsSync(dir) && readdirSync(dir).length > 0)) {
-    throw new DistillError(`${dir} already holds something other than this glyphs build (key ${key}): remove it or pass another --out.`);
+    throw new DistillError(
+      `${dir} already holds something other than this glyphs build (key ${key}): remove it or pass another --out.`,
+    );
   }
   const partial = `${dir}.partial`;
   const log = opts.log ?? createLogger({ scope: 'data' });
@@ -249,10 +318,11 @@ export async function buildGlyphs(opts: GlyphsBuildOptions = {}): Promise<{ dir:
     const evalSize = opts.evalSize ?? GLYPHS_EVAL_SIZE;
     const sourcesTable = glyphConcepts({ size: GLYPHS_SIZE, sample: opts.sample });
     const files = new Set<string>();
-    for (const c of sourcesTable) for (const i of c.images) {
-      if (files.has(i.file)) throw new Error(`glyphs: two images would be written to ${i.file}`);
-      files.add(i.file);
-    }
+    for (const c of sourcesTable)
+      for (const i of c.images) {
+        if (files.has(i.file)) throw new Error(`glyphs: two images would be written to ${i.file}`);
+        files.add(i.file);
+      }
     const jobs = sourcesTable.flatMap((c) => c.images);
     // Every image written is recorded with its sha256 in <partial>/.written (appended after the file is
     // in place). An image a killed build left is kept only when its bytes match that record: a truncated,
@@ -266,9 +336,21 @@ export async function buildGlyphs(opts: GlyphsBuildOptions = {}): Promise<{ dir:
       }
     }
     mkdirSync(partial, { recursive: true });
-    const resumed = existsSync(partial) ? jobs.filter((j) => recorded.has(j.file) && existsSync(join(partial, j.file))).length : 0;
-    const progress = opts.progress === null ? undefined : createProgress({ label: 'glyphs: images', total: jobs.length, initial: resumed, stream: opts.progress ?? process.stderr });
-    let next = 0, written = 0, started = 0;
+    const resumed = existsSync(partial)
+      ? jobs.filter((j) => recorded.has(j.file) && existsSync(join(partial, j.file))).length
+      : 0;
+    const progress =
+      opts.progress === null
+        ? undefined
+        : createProgress({
+            label: 'glyphs: images',
+            total: jobs.length,
+            initial: resumed,
+            stream: opts.progress ?? process.stderr,
+          });
+    let next = 0,
+      written = 0,
+      started = 0;
     const hashes = new Map<string, string>();
     const redone: string[] = [];
     const worker = async () => {
@@ -287,7 +369,9 @@ export async function buildGlyphs(opts: GlyphsBuildOptions = {}): Promise<{ dir:
             hashes.set(img.file, sha);
           } else {
             redone.push(target);
-            log.warn(`glyphs: ${target} from the killed build ${recorded.has(img.file) ? 'differs from the file that build wrote (truncated or changed)' : 'was not recorded as written'}: rasterising it again`);
+            log.warn(
+              `glyphs: ${target} from the killed build ${recorded.has(img.file) ? 'differs from the file that build wrote (truncated or changed)' : 'was not recorded as written'}: rasterising it again`,
+            );
           }
         }
         if (!bytes) {
@@ -296,7 +380,9 @@ export async function buildGlyphs(opts: GlyphsBuildOptions = {}): Promise<{ dir:
           try {
             bytes = await rasterise(img);
           } catch (e) {
-            throw new DistillError(`glyphs: could not rasterise ${img.file} (${img.style}): ${String((e as Error).message).split('\n')[0]}. Reinstall the package (npm ci) and build again.`);
+            throw new DistillError(
+              `glyphs: could not rasterise ${img.file} (${img.style}): ${String((e as Error).message).split('\n')[0]}. Reinstall the package (npm ci) and build again.`,
+            );
           }
           writeWhole(target, bytes);
           const sha = sha256(bytes);
@@ -308,8 +394,10 @@ export async function buildGlyphs(opts: GlyphsBuildOptions = {}): Promise<{ dir:
       }
     };
     await Promise.all(Array.from({ length: 4 }, worker));
-    if (hashes.size < jobs.length) throw new DistillError(`glyphs: build stopped after ${written} new images (stopAfter); run it again to resume.`);
-    if (redone.length) log.warn(`glyphs: ${redone.length} file(s) left by the killed build did not verify and were rasterised again`);
+    if (hashes.size < jobs.length)
+      throw new DistillError(`glyphs: build stopped after ${written} new images (stopAfter); run it again to resume.`);
+    if (redone.length)
+      log.warn(`glyphs: ${redone.length} file(s) left by the killed build did not verify and were rasterised again`);
     progress?.done();
 
     const splits = assignGlyphSplits(sourcesTable, evalSize);
@@ -339,7 +427,10 @@ export async function buildGlyphs(opts: GlyphsBuildOptions = {}): Promise<{ dir:
   }
 }
 
-function glyphsManifest(table: GlyphConcept[], o: { key: string; sources: GlyphSourceInfo[]; sample?: number; bytes: number; buildSeconds: number }): GlyphsManifest {
+function glyphsManifest(
+  table: GlyphConcept[],
+  o: { key: string; sources: GlyphSourceInfo[]; sample?: number; bytes: number; buildSeconds: number },
+): GlyphsManifest {
   const images = table.reduce((a, c) => a + c.images.length, 0);
   const perStyle: Record<string, number> = {};
   for (const c of table) for (const i of c.images) perStyle[i.style] = (perStyle[i.style] ?? 0) + 1;
@@ -347,11 +438,30 @@ function glyphsManifest(table: GlyphConcept[], o: { key: string; sources: GlyphS
   const ds = { glyphs: glyphSplitsOf(table, 'glyphs'), 'glyphs-xstyle': glyphSplitsOf(table, 'glyphs-xstyle') };
   const count = (v: 'glyphs' | 'glyphs-xstyle') =>
     Object.fromEntries(
-      (['train', 'val', 'test'] as const).map((s) => [s, { concepts: table.filter((c) => (v === 'glyphs' ? c.split : c.xsplit) === s).length, images: ds[v][s].images.length, captions: ds[v][s].captions.length }]),
+      (['train', 'val', 'test'] as const).map((s) => [
+        s,
+        {
+          concepts: table.filter((c) => (v === 'glyphs' ? c.split : c.xsplit) === s).length,
+          images: ds[v][s].images.length,
+          captions: ds[v][s].captions.length,
+        },
+      ]),
     ) as Record<GlyphSplit, { concepts: number; images: number; captions: number }>;
   const hashed = table.map((c) => ({ ...c, images: c.images.map(({ style, file }) => ({ style, file })) }));
-  const manifestHash = sha256(JSON.stringify({ v: GLYPHS_BUILD_VERSION, sources: o.sources.map((s) => [s.package, s.version]), raster: GLYPHS_RASTER, table: hashed }));
-  const pixelsSha256 = sha256(table.flatMap((c) => c.images.map((i) => `${i.file}\t${i.sha256}`)).sort().join('\n'));
+  const manifestHash = sha256(
+    JSON.stringify({
+      v: GLYPHS_BUILD_VERSION,
+      sources: o.sources.map((s) => [s.package, s.version]),
+      raster: GLYPHS_RASTER,
+      table: hashed,
+    }),
+  );
+  const pixelsSha256 = sha256(
+    table
+      .flatMap((c) => c.images.map((i) => `${i.file}\t${i.sha256}`))
+      .sort()
+      .join('\n'),
+  );
   return {
     dataset: 'glyphs',
     buildVersion: GLYPHS_BUILD_VERSION,
@@ -359,10 +469,19 @@ function glyphsManifest(table: GlyphConcept[], o: { key: string; sources: GlyphS
     manifestHash,
     pixelsSha256,
     ...(o.sample !== undefined ? { sample: o.sample } : {}),
-    concepts: { total: table.length, emoji: table.filter((c) => c.kind === 'emoji').length, icon: table.filter((c) => c.kind === 'icon').length, multiStyle: table.filter((c) => c.images.length > 1).length },
+    concepts: {
+      total: table.length,
+      emoji: table.filter((c) => c.kind === 'emoji').length,
+      icon: table.filter((c) => c.kind === 'icon').length,
+      multiStyle: table.filter((c) => c.images.length > 1).length,
+    },
     images,
     imagesPerStyle: perStyle,
-    captionsPerImage: { min: Math.min(...caps), max: Math.max(...caps), mean: Math.round((1000 * caps.reduce((a, b) => a + b, 0)) / caps.length) / 1000 },
+    captionsPerImage: {
+      min: Math.min(...caps),
+      max: Math.max(...caps),
+      mean: Math.round((1000 * caps.reduce((a, b) => a + b, 0)) / caps.length) / 1000,
+    },
     splits: { glyphs: count('glyphs'), 'glyphs-xstyle': count('glyphs-xstyle') },
     splitRule:
       `concepts grouped (an emoji label slug = an icon name; an MDI variant joins its base icon), groups sorted and permuted with distill Rng(${GLYPHS_SPLIT_SEED}) (xstyle: Rng(${GLYPHS_SPLIT_SEED + 7}) over groups whose concepts all have >= 2 styles); ` +
@@ -378,8 +497,15 @@ function glyphsManifest(table: GlyphConcept[], o: { key: string; sources: GlyphS
 }
 
 /** The splits of a variant from the concept table; image paths are relative to the build folder. */
-export function glyphSplitsOf(table: GlyphConcept[], variant: 'glyphs' | 'glyphs-xstyle'): Record<GlyphSplit, SplitData> {
-  const splits: Record<GlyphSplit, SplitData> = { train: { images: [], captions: [] }, val: { images: [], captions: [] }, test: { images: [], captions: [] } };
+export function glyphSplitsOf(
+  table: GlyphConcept[],
+  variant: 'glyphs' | 'glyphs-xstyle',
+): Record<GlyphSplit, SplitData> {
+  const splits: Record<GlyphSplit, SplitData> = {
+    train: { images: [], captions: [] },
+    val: { images: [], captions: [] },
+    test: { images: [], captions: [] },
+  };
   const push = (s: GlyphSplit, c: GlyphConcept, im: GlyphImage, caps: string[]) => {
     const d = splits[s];
     const k = d.images.length;
@@ -393,7 +519,10 @@ export function glyphSplitsOf(table: GlyphConcept[], variant: 'glyphs' | 'glyphs
       for (const im of c.images) push('train', c, im, c.captions);
       continue;
     }
-    if (!ev) throw new DistillError(`glyphs: concept ${c.key} is in ${split} without an eval pick: the build is damaged; remove it and build again.`);
+    if (!ev)
+      throw new DistillError(
+        `glyphs: concept ${c.key} is in ${split} without an eval pick: the build is damaged; remove it and build again.`,
+      );
     for (const im of c.images) {
       if (im.style === ev.style) push(split, c, im, ev.captions);
       else if (variant === 'glyphs-xstyle') push('train', c, im, c.captions);
@@ -410,7 +539,10 @@ export interface GlyphsLoadOptions extends GlyphsBuildOptions {
 /** The concept table of a finished build. */
 export function readGlyphConcepts(dir: string): GlyphConcept[] {
   const p = join(dir, 'concepts.jsonl');
-  if (!existsSync(p)) throw new DistillError(`glyphs: ${p} is missing: the build is incomplete or damaged; remove ${dir} and run distill data build glyphs.`);
+  if (!existsSync(p))
+    throw new DistillError(
+      `glyphs: ${p} is missing: the build is incomplete or damaged; remove ${dir} and run distill data build glyphs.`,
+    );
   const out: GlyphConcept[] = [];
   for (const [k, line] of readFileSync(p, 'utf8').split('\n').entries()) {
     if (!line.trim()) continue;
@@ -418,26 +550,42 @@ export function readGlyphConcepts(dir: string): GlyphConcept[] {
     try {
       c = JSON.parse(line) as GlyphConcept;
     } catch (e) {
-      throw new DistillError(`${p}:${k + 1}: not valid JSON (${(e as Error).message}): the build is damaged; remove ${dir} and run distill data build glyphs.`);
+      throw new DistillError(
+        `${p}:${k + 1}: not valid JSON (${(e as Error).message}): the build is damaged; remove ${dir} and run distill data build glyphs.`,
+      );
     }
     const ok =
-      c && typeof c === 'object' && typeof c.key === 'string' && Array.isArray(c.captions) && Array.isArray(c.images) &&
-      c.images.every((i) => i && typeof i.file === 'string' && typeof i.style === 'string' && typeof i.sha256 === 'string') &&
-      ['train', 'val', 'test'].includes(c.split) && ['train', 'val', 'test'].includes(c.xsplit);
-    if (!ok) throw new DistillError(`${p}:${k + 1}: not a glyphs concept (key, captions, images with file/style/sha256, split, xsplit): the build is damaged; remove ${dir} and run distill data build glyphs.`);
+      c &&
+      typeof c === 'object' &&
+      typeof c.key === 'string' &&
+      Array.isArray(c.captions) &&
+      Array.isArray(c.images) &&
+      c.images.every(
+        (i) => i && typeof i.file === 'string' && typeof i.style === 'string' && typeof i.sha256 === 'string',
+      ) &&
+      ['train', 'val', 'test'].includes(c.split) &&
+      ['train', 'val', 'test'].includes(c.xsplit);
+    if (!ok)
+      throw new DistillError(
+        `${p}:${k + 1}: not a glyphs concept (key, captions, images with file/style/sha256, split, xsplit): the build is damaged; remove ${dir} and run distill data build glyphs.`,
+      );
     out.push(c);
   }
   return out;
 }
 
 /** The `glyphs` / `glyphs-xstyle` dataset, built into the cache on first use. */
-export async function loadGlyphs(variant: 'glyphs' | 'glyphs-xstyle' = 'glyphs', options: GlyphsLoadOptions = {}): Promise<Dataset & { glyphs: GlyphsManifest }> {
+export async function loadGlyphs(
+  variant: 'glyphs' | 'glyphs-xstyle' = 'glyphs',
+  options: GlyphsLoadOptions = {},
+): Promise<Dataset & { glyphs: GlyphsManifest }> {
   const log = options.log ?? createLogger({ scope: 'data' });
   const opts = { ...glyphsSampleFromEnv(log), ...options, log };
   const dir = glyphsDir(opts);
   let manifest = readGlyphsManifest(dir);
   if (!manifest) {
-    if (opts.build === false) throw new DistillError(`The glyphs benchmark is not built yet (expected ${dir}): run distill data build glyphs.`);
+    if (opts.build === false)
+      throw new DistillError(`The glyphs benchmark is not built yet (expected ${dir}): run distill data build glyphs.`);
     log.info(`glyphs: building the benchmark once into ${dir} (about a minute on 2 cores)`);
     manifest = (await buildGlyphs(opts)).manifest;
   }
@@ -454,7 +602,11 @@ export function glyphsSampleFromEnv(log?: Logger): Pick<GlyphsBuildOptions, 'sam
   const v = process.env.DISTILL_GLYPHS_SAMPLE;
   if (v === undefined || v === '') return {};
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 4) throw new DistillError(`DISTILL_GLYPHS_SAMPLE must be an integer >= 4 (got '${v}'): unset it for the full glyphs benchmark.`, 2);
+  if (!Number.isInteger(n) || n < 4)
+    throw new DistillError(
+      `DISTILL_GLYPHS_SAMPLE must be an integer >= 4 (got '${v}'): unset it for the full glyphs benchmark.`,
+      2,
+    );
   log?.warn(`glyphs: DISTILL_GLYPHS_SAMPLE=${n}: a small sample build, not the benchmark (unset it for figures)`);
   return { sample: n, evalSize: Math.floor(n / 2) };
 }

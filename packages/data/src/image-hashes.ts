@@ -61,8 +61,13 @@ function why(e: unknown): string {
  * built benchmark's manifest) must match it: a mismatch is a DistillError naming the file and saying to
  * rebuild. A file that cannot be read is a DistillError, or with `skipBadImages` a listed skip.
  */
-export function hashDatasetImages(dataset: Pick<Dataset, 'name' | 'imageRoot' | 'splits'>, opts: HashImagesOptions = {}): ImageHashes {
-  const memoFile = opts.cacheDir ? join(opts.cacheDir, 'image-sha256', `${sha256(dataset.imageRoot).slice(0, 24)}.json`) : undefined;
+export function hashDatasetImages(
+  dataset: Pick<Dataset, 'name' | 'imageRoot' | 'splits'>,
+  opts: HashImagesOptions = {},
+): ImageHashes {
+  const memoFile = opts.cacheDir
+    ? join(opts.cacheDir, 'image-sha256', `${sha256(dataset.imageRoot).slice(0, 24)}.json`)
+    : undefined;
   const memo = memoFile ? readMemo(memoFile) : new Map<string, MemoEntry>();
   let changed = false;
   let hashed = 0;
@@ -78,7 +83,8 @@ export function hashDatasetImages(dataset: Pick<Dataset, 'name' | 'imageRoot' | 
       let sha = '';
       try {
         const st = statSync(path);
-        if (!st.isFile()) throw Object.assign(new Error('not a file'), { code: st.isDirectory() ? 'EISDIR' : 'EINVAL' });
+        if (!st.isFile())
+          throw Object.assign(new Error('not a file'), { code: st.isDirectory() ? 'EISDIR' : 'EINVAL' });
         const m = memo.get(path);
         if (m && m[0] === st.size && m[1] === st.mtimeMs && m[2] === st.ctimeMs) sha = m[3];
         else {
@@ -116,9 +122,14 @@ export function hashDatasetImages(dataset: Pick<Dataset, 'name' | 'imageRoot' | 
     const advice = dataset.name.startsWith('glyphs')
       ? `the build in ${dataset.imageRoot} was changed after it was built. Remove ${dataset.imageRoot} and build it again (distill data build glyphs).`
       : 'the files were changed after the dataset recorded them. Restore them or build the dataset again; to use changed pictures on purpose, drop the "sha256" field of their annotation lines.';
-    throw new DistillError(`${mismatched.length} image(s) of dataset '${dataset.name}' differ from the sha256 its manifest recorded (${files}): ${advice}`);
+    throw new DistillError(
+      `${mismatched.length} image(s) of dataset '${dataset.name}' differ from the sha256 its manifest recorded (${files}): ${advice}`,
+    );
   }
-  if (skipped.length) opts.log?.warn(`${skipped.length} unreadable image(s) skipped (--skip-bad-images): ${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; ...' : ''}`);
+  if (skipped.length)
+    opts.log?.warn(
+      `${skipped.length} unreadable image(s) skipped (--skip-bad-images): ${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; ...' : ''}`,
+    );
   digest.update(`skipped\n${skipped.join('\n')}\n`);
   return { splits, skipped, digest: digest.digest('hex'), hashed };
 }

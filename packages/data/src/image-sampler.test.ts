@@ -3,7 +3,10 @@ import { ImagePairSampler } from './image-sampler.js';
 
 const split = {
   images: Array.from({ length: 10 }, (_, i) => ({ id: `e${i >> 1}/v${i & 1}`, path: `${i}.png` })),
-  captions: Array.from({ length: 30 }, (_, c) => ({ text: `caption ${(c % 10) >> 1} #${c >> 1 >= 0 ? Math.floor(c / 10) : 0}`, image: c % 10 })),
+  captions: Array.from({ length: 30 }, (_, c) => ({
+    text: `caption ${(c % 10) >> 1} #${c >> 1 >= 0 ? Math.floor(c / 10) : 0}`,
+    image: c % 10,
+  })),
 };
 
 describe('ImagePairSampler', () => {
@@ -19,7 +22,9 @@ describe('ImagePairSampler', () => {
 
   it('resumes from its state', () => {
     const a = new ImagePairSampler(split, 4, 1);
-    a.next(); a.next(); a.next();
+    a.next();
+    a.next();
+    a.next();
     const st = a.state();
     const b = new ImagePairSampler(split, 4, 1);
     b.load(st);

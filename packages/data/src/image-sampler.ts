@@ -22,10 +22,17 @@ export class ImagePairSampler {
     const lists: number[][] = split.images.map(() => []);
     split.captions.forEach((c, i) => lists[c.image].push(i));
     const empty = lists.findIndex((l) => l.length === 0);
-    if (empty >= 0) throw new DistillError(`Image ${split.images[empty].id} has no caption: every training image needs at least one.`);
+    if (empty >= 0)
+      throw new DistillError(
+        `Image ${split.images[empty].id} has no caption: every training image needs at least one.`,
+      );
     this.captionsOf = lists.map((l) => Int32Array.from(l));
-    if (!Number.isInteger(batchSize) || batchSize <= 0) throw new DistillError(`Batch size must be a positive integer, got ${batchSize}.`);
-    if (this.batchesPerEpoch === 0) throw new DistillError(`The split has ${split.images.length} images, fewer than one batch of ${batchSize}: lower --batch-size.`);
+    if (!Number.isInteger(batchSize) || batchSize <= 0)
+      throw new DistillError(`Batch size must be a positive integer, got ${batchSize}.`);
+    if (this.batchesPerEpoch === 0)
+      throw new DistillError(
+        `The split has ${split.images.length} images, fewer than one batch of ${batchSize}: lower --batch-size.`,
+      );
   }
 
   get batchesPerEpoch(): number {
@@ -46,7 +53,8 @@ export class ImagePairSampler {
   }
 
   load(s: SamplerState): void {
-    if (!Number.isInteger(s?.epoch) || !Number.isInteger(s?.cursor) || s.cursor > this.batchesPerEpoch) throw new DistillError(`Invalid sampler state ${JSON.stringify(s)}.`);
+    if (!Number.isInteger(s?.epoch) || !Number.isInteger(s?.cursor) || s.cursor > this.batchesPerEpoch)
+      throw new DistillError(`Invalid sampler state ${JSON.stringify(s)}.`);
     this.epoch = s.epoch;
     this.cursor = s.cursor;
     this.plan = undefined;
@@ -61,6 +69,11 @@ export class ImagePairSampler {
     this.plan ??= this.planFor(this.epoch);
     const start = this.cursor * this.batchSize;
     const end = Math.min(this.captionsOf.length, start + this.batchSize);
-    return { epoch: this.epoch, step: this.cursor++, images: this.plan.images.slice(start, end), captions: this.plan.captions.slice(start, end) };
+    return {
+      epoch: this.epoch,
+      step: this.cursor++,
+      images: this.plan.images.slice(start, end),
+      captions: this.plan.captions.slice(start, end),
+    };
   }
 }

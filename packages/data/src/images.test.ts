@@ -3,21 +3,37 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { decodeImage, EMOJI_PREPROCESS, emojiEntries, IMAGENET_PREPROCESS, ImageLoader, loadDataset, makeDataset, primeEmojiImages } from './index.js';
+import {
+  decodeImage,
+  EMOJI_PREPROCESS,
+  emojiEntries,
+  IMAGENET_PREPROCESS,
+  ImageLoader,
+  loadDataset,
+  makeDataset,
+  primeEmojiImages,
+} from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distill-img-'));
 // 100x50: left half pure red, right half pure blue.
 beforeAll(async () => {
-  const w = 100, h = 50;
+  const w = 100,
+    h = 50;
   const px = Buffer.alloc(w * h * 3);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px.set(x < 50 ? [255, 0, 0] : [0, 0, 255], 3 * (y * w + x));
-  await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toFile(join(dir, 'rb.png'));
+  await sharp(px, { raw: { width: w, height: h, channels: 3 } })
+    .png()
+    .toFile(join(dir, 'rb.png'));
   writeFileSync(join(dir, 'corrupt.png'), Buffer.from('\x89PNG\r\n\x1a\nthis is not really a png'));
 });
 const ds = () =>
   makeDataset('t', dir, {
     test: {
-      images: [{ id: 'rb', path: 'rb.png' }, { id: 'bad', path: 'corrupt.png' }, { id: 'gone', path: 'missing.png' }],
+      images: [
+        { id: 'rb', path: 'rb.png' },
+        { id: 'bad', path: 'corrupt.png' },
+        { id: 'gone', path: 'missing.png' },
+      ],
       captions: [{ text: 'red and blue', image: 0 }],
     },
   });
@@ -43,7 +59,13 @@ describe('ImageLoader', () => {
     await expect(loader.load([1])).rejects.toThrow(`Could not read image ${join(dir, 'corrupt.png')}`);
     await expect(loader.load([2])).rejects.toThrow(/missing\.png: file not found/);
     const warnings: string[] = [];
-    const logger = { debug() {}, info() {}, warn: (m: string) => void warnings.push(m), error() {}, child: () => logger };
+    const logger = {
+      debug() {},
+      info() {},
+      warn: (m: string) => void warnings.push(m),
+      error() {},
+      child: () => logger,
+    };
     const skip = new ImageLoader(ds(), EMOJI_PREPROCESS, { split: 'test', skipBadImages: true, logger });
     const x = await skip.load([1, 2, 0]);
     expect(x.subarray(0, 2 * 3 * 64 * 64).every((v) => v === 0)).toBe(true);

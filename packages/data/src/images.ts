@@ -1,11 +1,25 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { atomicWriteFile, createLogger, DistillError, sha256, type Dataset, type ImageItem, type ImagePreprocess, type Logger } from '@distill/base';
+import {
+  atomicWriteFile,
+  createLogger,
+  DistillError,
+  sha256,
+  type Dataset,
+  type ImageItem,
+  type ImagePreprocess,
+  type Logger,
+} from '@distill/base';
 import { imagePath } from './datasets.js';
 
 /** The official DSMD preprocessing: Resize(256), CenterCrop(224), ImageNet mean/std. */
-export const IMAGENET_PREPROCESS: ImagePreprocess = { resize: 256, crop: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+export const IMAGENET_PREPROCESS: ImagePreprocess = {
+  resize: 256,
+  crop: 224,
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+};
 /** CLIP's normalisation (resize 224, crop 224). */
 export const CLIP_PREPROCESS: ImagePreprocess = {
   resize: 224,
@@ -51,7 +65,8 @@ export class ImageLoader {
     readonly opts: ImageLoaderOptions = {},
   ) {
     const { resize, crop } = preprocess;
-    if (!(crop > 0 && resize >= crop)) throw new DistillError(`Image preprocess needs 0 < crop <= resize (got resize ${resize}, crop ${crop}).`);
+    if (!(crop > 0 && resize >= crop))
+      throw new DistillError(`Image preprocess needs 0 < crop <= resize (got resize ${resize}, crop ${crop}).`);
     this.logger = opts.logger ?? createLogger({ scope: 'images' });
   }
 
@@ -70,7 +85,8 @@ export class ImageLoader {
     if (arr.length === 0 || typeof arr[0] !== 'number') return arr as ImageItem[];
     const name = split ?? this.opts.split ?? 'train';
     const s = this.dataset.splits[name];
-    if (!s) throw new DistillError(`Dataset has no split '${name}' (has: ${Object.keys(this.dataset.splits).join(', ')}).`);
+    if (!s)
+      throw new DistillError(`Dataset has no split '${name}' (has: ${Object.keys(this.dataset.splits).join(', ')}).`);
     return (arr as number[]).map((i) => {
       const it = s.images[i];
       if (!it) throw new Error(`Image index ${i} is out of range for split '${name}' (${s.images.length} images)`);
@@ -134,7 +150,10 @@ export class ImageLoader {
 
   /** Log how many images were skipped (call at the end of a run). */
   reportBadImages(): number {
-    if (this.bad.size) this.logger.warn(`${this.bad.size} unreadable image(s) were replaced by the mean colour`, { first: this.badImages.slice(0, 5) });
+    if (this.bad.size)
+      this.logger.warn(`${this.bad.size} unreadable image(s) were replaced by the mean colour`, {
+        first: this.badImages.slice(0, 5),
+      });
     return this.bad.size;
   }
 
@@ -169,9 +188,14 @@ export class ImageLoader {
       if (this.opts.memoryCache) this.memory.set(memKey, u);
       return u;
     } catch (e) {
-      const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : String((e as Error).message ?? e).split('\n')[0];
+      const why =
+        (e as NodeJS.ErrnoException).code === 'ENOENT'
+          ? 'file not found'
+          : String((e as Error).message ?? e).split('\n')[0];
       if (!this.opts.skipBadImages) {
-        throw new DistillError(`Could not read image ${path}: ${why}. Fix or remove the file, or pass --skip-bad-images to replace unreadable images.`);
+        throw new DistillError(
+          `Could not read image ${path}: ${why}. Fix or remove the file, or pass --skip-bad-images to replace unreadable images.`,
+        );
       }
       this.bad.add(path);
       this.logger.warn(`skipping unreadable image ${path}: ${why}`);
@@ -184,15 +208,19 @@ export class ImageLoader {
 export async function decodeImage(path: string, resize: number, crop: number): Promise<Uint8Array> {
   const img = sharp(path, { failOn: 'error' });
   const meta = await img.metadata();
-  const w0 = meta.width, h0 = meta.height;
+  const w0 = meta.width,
+    h0 = meta.height;
   if (!w0 || !h0) throw new Error('no image size in the file');
   const s = resize / Math.min(w0, h0);
-  const w = Math.max(crop, Math.round(w0 * s)), h = Math.max(crop, Math.round(h0 * s));
+  const w = Math.max(crop, Math.round(w0 * s)),
+    h = Math.max(crop, Math.round(h0 * s));
   let p = img.flatten({ background: { r: 255, g: 255, b: 255 } });
   if (w !== w0 || h !== h0) p = p.resize(w, h, { kernel: 'linear', fit: 'fill' });
-  const left = Math.round((w - crop) / 2), top = Math.round((h - crop) / 2);
+  const left = Math.round((w - crop) / 2),
+    top = Math.round((h - crop) / 2);
   if (w !== crop || h !== crop) p = p.extract({ left, top, width: crop, height: crop });
   const { data, info } = await p.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3 || data.length !== crop * crop * 3) throw new Error(`unexpected decoded shape ${info.width}x${info.height}x${info.channels}`);
+  if (info.channels !== 3 || data.length !== crop * crop * 3)
+    throw new Error(`unexpected decoded shape ${info.width}x${info.height}x${info.channels}`);
   return new Uint8Array(data); // a copy, independent of any pooled Buffer
 }

@@ -17,8 +17,12 @@ describe('PairSampler', () => {
     expect(e1[0].epoch).toBe(1);
     expect(Array.from(e1[0].captions)).not.toEqual(Array.from(e0[0].captions));
     // Same seed -> same order; another seed -> another order.
-    expect(Array.from(new PairSampler(split, { batchSize: 5, seed: 7 }).next().captions)).toEqual(Array.from(e0[0].captions));
-    expect(Array.from(new PairSampler(split, { batchSize: 5, seed: 8 }).next().captions)).not.toEqual(Array.from(e0[0].captions));
+    expect(Array.from(new PairSampler(split, { batchSize: 5, seed: 7 }).next().captions)).toEqual(
+      Array.from(e0[0].captions),
+    );
+    expect(Array.from(new PairSampler(split, { batchSize: 5, seed: 8 }).next().captions)).not.toEqual(
+      Array.from(e0[0].captions),
+    );
   });
 
   it('resumes exactly from {epoch, cursor}', () => {
@@ -34,7 +38,11 @@ describe('PairSampler', () => {
 
   it('keeps the order unshuffled and the short last batch when asked (the official loader is shuffle=False)', () => {
     const s = new PairSampler(split, { batchSize: 5, shuffle: false, dropLast: false });
-    expect([...s.epochBatches()].map((b) => Array.from(b.captions))).toEqual([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11]]);
+    expect([...s.epochBatches()].map((b) => Array.from(b.captions))).toEqual([
+      [0, 1, 2, 3, 4],
+      [5, 6, 7, 8, 9],
+      [10, 11],
+    ]);
     expect(() => new PairSampler(split, { batchSize: 13 })).toThrow(/fewer than one batch/);
   });
 });

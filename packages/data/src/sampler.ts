@@ -49,9 +49,12 @@ export class PairSampler {
     this.seed = opts.seed ?? 0;
     this.shuffle = opts.shuffle ?? true;
     this.dropLast = opts.dropLast ?? true;
-    if (!Number.isInteger(this.batchSize) || this.batchSize <= 0) throw new DistillError(`Batch size must be a positive integer, got ${opts.batchSize}.`);
+    if (!Number.isInteger(this.batchSize) || this.batchSize <= 0)
+      throw new DistillError(`Batch size must be a positive integer, got ${opts.batchSize}.`);
     if (this.batchesPerEpoch === 0) {
-      throw new DistillError(`The split has ${this.n} captions, fewer than one batch of ${this.batchSize} (drop_last): lower --batch-size.`);
+      throw new DistillError(
+        `The split has ${this.n} captions, fewer than one batch of ${this.batchSize} (drop_last): lower --batch-size.`,
+      );
     }
   }
 
@@ -70,8 +73,16 @@ export class PairSampler {
   }
 
   load(s: SamplerState): void {
-    if (!Number.isInteger(s?.epoch) || !Number.isInteger(s?.cursor) || s.epoch < 0 || s.cursor < 0 || s.cursor > this.batchesPerEpoch) {
-      throw new DistillError(`Invalid sampler state ${JSON.stringify(s)} (batches per epoch: ${this.batchesPerEpoch}).`);
+    if (
+      !Number.isInteger(s?.epoch) ||
+      !Number.isInteger(s?.cursor) ||
+      s.epoch < 0 ||
+      s.cursor < 0 ||
+      s.cursor > this.batchesPerEpoch
+    ) {
+      throw new DistillError(
+        `Invalid sampler state ${JSON.stringify(s)} (batches per epoch: ${this.batchesPerEpoch}).`,
+      );
     }
     this.epoch = s.epoch;
     this.cursor = s.cursor;

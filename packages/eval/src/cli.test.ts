@@ -18,7 +18,11 @@ function npy(data: Float32Array, shape: number[]): Buffer {
   pre.write('\x93NUMPY', 0, 'latin1');
   pre[6] = 1;
   pre.writeUInt16LE(header.length, 8);
-  return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+  return Buffer.concat([
+    pre,
+    Buffer.from(header, 'latin1'),
+    Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+  ]);
 }
 
 /**
@@ -54,12 +58,30 @@ describe('distill eval embeddings', () => {
   const texts = join(dir, 'texts.npy');
   const textImage = join(dir, 'text-image.json');
   writeFileSync(images, npy(Float32Array.from(S.flat()), [12, 13]));
-  writeFileSync(texts, npy(Float32Array.from({ length: 13 * 13 }, (_, k) => (k % 14 === 0 ? 1 : 0)), [13, 13]));
+  writeFileSync(
+    texts,
+    npy(
+      Float32Array.from({ length: 13 * 13 }, (_, k) => (k % 14 === 0 ? 1 : 0)),
+      [13, 13],
+    ),
+  );
   writeFileSync(textImage, JSON.stringify([...Array(12).keys(), 0]));
 
   for (const engine of ['js', 'onnx']) {
     it(`counts ties as misses exactly at the R@1/5/10 cut-offs (--engine ${engine})`, () => {
-      const r = distill('eval', 'embeddings', '--images', images, '--texts', texts, '--text-image', textImage, '--ranks', '--engine', engine);
+      const r = distill(
+        'eval',
+        'embeddings',
+        '--images',
+        images,
+        '--texts',
+        texts,
+        '--text-image',
+        textImage,
+        '--ranks',
+        '--engine',
+        engine,
+      );
       expect(r.status, r.stderr).toBe(0);
       // i2t ranks 0..11 over 12 images: 1, 5 and 10 of them inside the top 1, 5, 10.
       // t2i ranks 11..0 for captions 0..11 plus 11 for caption 12: 1, 5, 10 of 13.
@@ -85,13 +107,39 @@ describe('distill eval embeddings', () => {
 
   it('prints the seven recall numbers as JSON on stdout', () => {
     // 50 unit images, 5 noisy captions each (numpy, seed 0): every caption is closest to its own image.
-    const r = distill('eval', 'embeddings', '--images', fx('images.npy'), '--texts', fx('texts.npy'), '--text-image', fx('text-image.json'));
+    const r = distill(
+      'eval',
+      'embeddings',
+      '--images',
+      fx('images.npy'),
+      '--texts',
+      fx('texts.npy'),
+      '--text-image',
+      fx('text-image.json'),
+    );
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ i2t_r1: 100, i2t_r5: 100, i2t_r10: 100, t2i_r1: 100, t2i_r5: 100, t2i_r10: 100, rsum: 600 });
+    expect(JSON.parse(r.stdout)).toEqual({
+      i2t_r1: 100,
+      i2t_r5: 100,
+      i2t_r10: 100,
+      t2i_r1: 100,
+      t2i_r5: 100,
+      t2i_r10: 100,
+      rsum: 600,
+    });
   });
 
   it('explains a text-image list of the wrong length without a stack trace', () => {
-    const r = distill('eval', 'embeddings', '--images', fx('images.npy'), '--texts', fx('texts.npy'), '--text-image', fx('images.npy'));
+    const r = distill(
+      'eval',
+      'embeddings',
+      '--images',
+      fx('images.npy'),
+      '--texts',
+      fx('texts.npy'),
+      '--text-image',
+      fx('images.npy'),
+    );
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/expected a 1-D array of indices/);
     expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);

@@ -39,7 +39,8 @@ const t2i = new Int32Array(nT);
 for (let j = 0; j < nT; j++) t2i[j] = j < nI * 5 ? Math.floor(j / 5) : j - nI * 5;
 // Captions = their image + noise, so recall is neither 0 nor 100.
 const texts = new Float32Array(nT * dim);
-for (let j = 0; j < nT; j++) for (let d = 0; d < dim; d++) texts[j * dim + d] = images[t2i[j] * dim + d] + 0.3 * rng.normal();
+for (let j = 0; j < nT; j++)
+  for (let d = 0; d < dim; d++) texts[j * dim + d] = images[t2i[j] * dim + d] + 0.3 * rng.normal();
 unitRows(texts, nT);
 
 let best = Infinity;
@@ -50,8 +51,18 @@ for (let r = 0; r < repeat; r++) {
   best = Math.min(best, (performance.now() - t0) / 1000);
 }
 const m = metrics!;
-const ours = { i2t_r1: m.i2t_r1, i2t_r5: m.i2t_r5, i2t_r10: m.i2t_r10, t2i_r1: m.t2i_r1, t2i_r5: m.t2i_r5, t2i_r10: m.t2i_r10, rsum: m.rsum };
-console.log(`distill eval (${m.engine === 'onnx' ? 'onnxruntime GEMM' : `${m.engine} on ${rt.backend}`}): ${nI} images x ${nT} captions x dim ${dim}: ${best.toFixed(3)} s (best of ${repeat})`);
+const ours = {
+  i2t_r1: m.i2t_r1,
+  i2t_r5: m.i2t_r5,
+  i2t_r10: m.i2t_r10,
+  t2i_r1: m.t2i_r1,
+  t2i_r5: m.t2i_r5,
+  t2i_r10: m.t2i_r10,
+  rsum: m.rsum,
+};
+console.log(
+  `distill eval (${m.engine === 'onnx' ? 'onnxruntime GEMM' : `${m.engine} on ${rt.backend}`}): ${nI} images x ${nT} captions x dim ${dim}: ${best.toFixed(3)} s (best of ${repeat})`,
+);
 console.log(`  ${JSON.stringify(ours)}`);
 
 const dir = mkdtempSync(join(tmpdir(), 'distill-evalbench-'));
@@ -62,16 +73,32 @@ try {
   const py = process.env.DISTILL_PYTHON ?? '/usr/bin/python3';
   const p = spawnSync(
     py,
-    [join(repoRoot(), 'tools/bench/eval_peer.py'), '--images', join(dir, 'images.npy'), '--texts', join(dir, 'texts.npy'), '--text-image', join(dir, 't2i.npy'), '--repeat', String(repeat)],
+    [
+      join(repoRoot(), 'tools/bench/eval_peer.py'),
+      '--images',
+      join(dir, 'images.npy'),
+      '--texts',
+      join(dir, 'texts.npy'),
+      '--text-image',
+      join(dir, 't2i.npy'),
+      '--repeat',
+      String(repeat),
+    ],
     { encoding: 'utf8' },
   );
   if (p.status !== 0) {
     console.log(`peer: not run (${py}: ${(p.stderr || p.error?.message || '').trim().split('\n').pop()})`);
   } else {
-    const peer = JSON.parse(p.stdout.trim().split('\n').pop()!) as { engine: string; seconds: number; metrics: Record<string, number> };
+    const peer = JSON.parse(p.stdout.trim().split('\n').pop()!) as {
+      engine: string;
+      seconds: number;
+      metrics: Record<string, number>;
+    };
     console.log(`peer ${peer.engine}: ${peer.seconds.toFixed(3)} s (best of ${repeat})`);
     const diffs = Object.entries(ours).map(([k, v]) => Math.abs(v - peer.metrics[k]));
-    console.log(`ratio distill/peer: ${(best / peer.seconds).toFixed(2)}x; max metric difference ${Math.max(...diffs).toExponential(2)} (percent points)`);
+    console.log(
+      `ratio distill/peer: ${(best / peer.seconds).toFixed(2)}x; max metric difference ${Math.max(...diffs).toExponential(2)} (percent points)`,
+    );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -34,7 +34,10 @@ describe('latency helpers: defaults and edge cases', () => {
     const res = await measureLatency((b) => void seen.push(b), { now: () => (t += 2) });
     expect(seen).toEqual([...Array(13).fill(1), ...Array(13).fill(64)]);
     // each timed call reads the clock twice, 2 ms apart
-    expect(res.map((r) => [r.batch, r.medianMs, r.samplesMs.length])).toEqual([[1, 2, 10], [64, 2, 10]]);
+    expect(res.map((r) => [r.batch, r.medianMs, r.samplesMs.length])).toEqual([
+      [1, 2, 10],
+      [64, 2, 10],
+    ]);
     expect(res[1].perItemMs).toBe(2 / 64);
     expect(res[1].itemsPerSec).toBe(32_000);
     const one = await measureLatency(() => undefined, { batchSizes: [4], warmup: 0, iters: 0, now: () => 0 });
@@ -43,15 +46,27 @@ describe('latency helpers: defaults and edge cases', () => {
 
   it('awaits each call before timing the next', async () => {
     let t = 0;
-    const res = await measureLatency(async () => {
-      await new Promise((r) => setTimeout(r, 1));
-      t += 5;
-    }, { batchSizes: [2], warmup: 1, iters: 3, now: () => t });
+    const res = await measureLatency(
+      async () => {
+        await new Promise((r) => setTimeout(r, 1));
+        t += 5;
+      },
+      { batchSizes: [2], warmup: 1, iters: 3, now: () => t },
+    );
     expect(res[0].samplesMs).toEqual([5, 5, 5]);
   });
 
   it('formats counts at each unit boundary; the median leaves its input unsorted', () => {
-    expect([999, 1000, 12_345, 999_999, 1e6, 1_250_000, 1e9, 2.5e9].map(formatCount)).toEqual(['999', '1.0K', '12.3K', '1000.0K', '1.0M', '1.3M', '1.00B', '2.50B']);
+    expect([999, 1000, 12_345, 999_999, 1e6, 1_250_000, 1e9, 2.5e9].map(formatCount)).toEqual([
+      '999',
+      '1.0K',
+      '12.3K',
+      '1000.0K',
+      '1.0M',
+      '1.3M',
+      '1.00B',
+      '2.50B',
+    ]);
     const xs = [5, 1, 3];
     expect(medianOf(xs)).toBe(3);
     expect(xs).toEqual([5, 1, 3]);

@@ -49,7 +49,13 @@ export async function measureLatency(
       samplesMs.push(now() - t0);
     }
     const medianMs = medianOf(samplesMs);
-    out.push({ batch, medianMs, perItemMs: medianMs / batch, itemsPerSec: medianMs > 0 ? (1000 * batch) / medianMs : Infinity, samplesMs });
+    out.push({
+      batch,
+      medianMs,
+      perItemMs: medianMs / batch,
+      itemsPerSec: medianMs > 0 ? (1000 * batch) / medianMs : Infinity,
+      samplesMs,
+    });
   }
   return out;
 }

@@ -8,7 +8,10 @@ describe('createOnnxGemm', () => {
     expect(gemm, 'onnxruntime-node cannot be imported: run npm ci (the workspace installs it)').toBeDefined();
     if (!gemm) return;
     try {
-      for (const [n, m, d] of [[2, 3, 4], [5, 1, 7]]) {
+      for (const [n, m, d] of [
+        [2, 3, 4],
+        [5, 1, 7],
+      ]) {
         const a = Float32Array.from({ length: n * d }, (_, i) => ((i * 7) % 11) - 5);
         const b = Float32Array.from({ length: m * d }, (_, i) => ((i * 5) % 13) - 6);
         const y = await gemm.run(a, n, b, m, d);

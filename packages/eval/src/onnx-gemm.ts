@@ -57,7 +57,10 @@ export async function createOnnxGemm(threads = 0): Promise<SimilarityGemm | unde
   });
   return {
     async run(a, n, b, m, d) {
-      const out = await session.run({ A: new ort.Tensor('float32', a, [n, d]), B: new ort.Tensor('float32', b, [m, d]) });
+      const out = await session.run({
+        A: new ort.Tensor('float32', a, [n, d]),
+        B: new ort.Tensor('float32', b, [m, d]),
+      });
       return out.Y.data;
     },
     async release() {

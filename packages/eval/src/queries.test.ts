@@ -2,7 +2,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { chanceHitAt, evaluateQueries, formatQueryEvaluation, parseQueries, patternRegex, QUERY_SETS, readQueries, unmatchableQueries, type RankedResult } from './queries.js';
+import {
+  chanceHitAt,
+  evaluateQueries,
+  formatQueryEvaluation,
+  parseQueries,
+  patternRegex,
+  QUERY_SETS,
+  readQueries,
+  unmatchableQueries,
+  type RankedResult,
+} from './queries.js';
 
 describe('query patterns', () => {
   it('matches plain words as whole words, case-insensitively', () => {
@@ -26,12 +36,17 @@ describe('query patterns', () => {
 describe('parseQueries', () => {
   it('reads query<TAB>pattern lines, skipping blanks and # comments', () => {
     const c = parseQueries('# a comment\n\nred heart\theart\r\ncat\tcat|kitten\n');
-    expect(c.map((x) => [x.query, x.pattern, x.line])).toEqual([['red heart', 'heart', 3], ['cat', 'cat|kitten', 4]]);
+    expect(c.map((x) => [x.query, x.pattern, x.line])).toEqual([
+      ['red heart', 'heart', 3],
+      ['cat', 'cat|kitten', 4],
+    ]);
   });
 
   it('says which line is wrong', () => {
     expect(() => parseQueries('cat\tcat\nno tab here\n', 'q.tsv')).toThrow(/q\.tsv:2: expected "query<TAB>pattern"/);
-    expect(() => parseQueries('x\t(unclosed\n', 'q.tsv')).toThrow(/q\.tsv:1: the pattern "\(unclosed" is not a valid regular expression/);
+    expect(() => parseQueries('x\t(unclosed\n', 'q.tsv')).toThrow(
+      /q\.tsv:1: the pattern "\(unclosed" is not a valid regular expression/,
+    );
     expect(() => parseQueries('# only a comment\n', 'q.tsv')).toThrow(/holds no queries/);
   });
 });
@@ -44,7 +59,8 @@ describe('evaluateQueries', () => {
     dog: [['a'], ['b'], ['c'], ['d'], ['e'], ['f'], ['dog'], ['h'], ['i'], ['j'], ['k']],
     sun: [['moon'], ['cloud']],
   };
-  const search = async (q: string, depth: number): Promise<RankedResult[]> => ranked[q].slice(0, depth).map((captions, i) => ({ id: `${q}-${i}`, score: 1 - i / 10, captions }));
+  const search = async (q: string, depth: number): Promise<RankedResult[]> =>
+    ranked[q].slice(0, depth).map((captions, i) => ({ id: `${q}-${i}`, score: 1 - i / 10, captions }));
   // parsed inside each test: a throw while the file is collected fails no test (StrykerJS counts it a survivor)
   let cases: ReturnType<typeof parseQueries>;
   beforeEach(() => {
@@ -63,7 +79,10 @@ describe('evaluateQueries', () => {
 
   it('with --k 5, a right result at rank 7 is a miss; the text report lists it with its rank', async () => {
     const e = await evaluateQueries(cases, search, { k: 5 });
-    expect(e.misses.map((m) => [m.query, m.rank])).toEqual([['dog', 7], ['sun', null]]);
+    expect(e.misses.map((m) => [m.query, m.rank])).toEqual([
+      ['dog', 7],
+      ['sun', null],
+    ]);
     const text = formatQueryEvaluation(e, { show: 1 });
     expect(text).toContain('4 queries: hit@1 25.0%, hit@5 50.0%, hit@10 75.0%');
     expect(text).toContain('"dog" (pattern dog): first right result at rank 7');
@@ -75,7 +94,10 @@ describe('evaluateQueries', () => {
     const collection = [['red heart'], ['heart'], ['cat'], ['sun'], ...Array.from({ length: 6 }, () => ['x'])];
     const e = await evaluateQueries(cases, search, { collection });
     expect(e.chance!['hit@1']).toBeCloseTo((2 / 10 + 1 / 10 + 0 + 1 / 10) / 4, 12);
-    expect(e.chance!['hit@5']).toBeCloseTo((1 - (8 / 10) * (7 / 9) * (6 / 8) * (5 / 7) * (4 / 6) + 0.5 + 0 + 0.5) / 4, 12);
+    expect(e.chance!['hit@5']).toBeCloseTo(
+      (1 - (8 / 10) * (7 / 9) * (6 / 8) * (5 / 7) * (4 / 6) + 0.5 + 0 + 0.5) / 4,
+      12,
+    );
     expect(e.chance!['hit@10']).toBeCloseTo(3 / 4, 12);
     expect(chanceHitAt(1000, 0, 10)).toBe(0);
   });
@@ -87,7 +109,10 @@ describe('evaluateQueries', () => {
 
 /** Distinct captions of a split (fixtures/README.md). */
 function testCaptions(name: string): string[] {
-  return gunzipSync(readFileSync(join(import.meta.dirname, 'fixtures', `${name}-test-captions.txt.gz`))).toString('utf8').trim().split('\n');
+  return gunzipSync(readFileSync(join(import.meta.dirname, 'fixtures', `${name}-test-captions.txt.gz`)))
+    .toString('utf8')
+    .trim()
+    .split('\n');
 }
 
 describe('the shipped query sets', () => {
@@ -104,7 +129,9 @@ describe('the shipped query sets', () => {
   });
 
   it('unmatchableQueries finds a pattern no caption matches', () => {
-    expect(unmatchableQueries(parseQueries('x\tzeppelin\ny\tsheep\n'), testCaptions('emoji')).map((c) => c.query)).toEqual(['x']);
+    expect(
+      unmatchableQueries(parseQueries('x\tzeppelin\ny\tsheep\n'), testCaptions('emoji')).map((c) => c.query),
+    ).toEqual(['x']);
   });
 });
 
@@ -115,7 +142,11 @@ describe('queries: edge cases of parsing, scoring and the report', () => {
   });
   // 12 results whatever the depth asked: evaluateQueries keeps the first `depth` only
   const search = async (q: string): Promise<RankedResult[]> =>
-    Array.from({ length: 12 }, (_, i) => ({ id: `${q}-${i}`, score: 0.9 - i / 100, captions: i === 10 && q === 'cat' ? ['a cat', 'kitten', 'third'] : [`other ${i}`, `more ${i}`, 'third'] }));
+    Array.from({ length: 12 }, (_, i) => ({
+      id: `${q}-${i}`,
+      score: 0.9 - i / 100,
+      captions: i === 10 && q === 'cat' ? ['a cat', 'kitten', 'third'] : [`other ${i}`, `more ${i}`, 'third'],
+    }));
 
   it('keeps the first max(k, 10) results; k 3 adds hit@3 to the report; misses show their first 3 results and 2 captions each', async () => {
     const e = await evaluateQueries(cases, search, { k: 3 });
@@ -147,7 +178,9 @@ describe('queries: edge cases of parsing, scoring and the report', () => {
     const e = await evaluateQueries(cases, all, { k: 1, collection: [['red heart'], ['dog'], ['cat'], ['x']] });
     expect([e['hit@1'], e.mrr, e.misses]).toEqual([1, 1, []]);
     expect(e.chance).toEqual({ 'hit@1': 0.25, 'hit@5': 1, 'hit@10': 1 }); // 1 right of 4 each: K >= 4 always finds it
-    expect(formatQueryEvaluation(e)).toBe('2 queries: hit@1 100.0%, hit@5 100.0%, hit@10 100.0%, MRR 1.000\na random ranking: hit@1 25.0%, hit@5 100.0%, hit@10 100.0%\n');
+    expect(formatQueryEvaluation(e)).toBe(
+      '2 queries: hit@1 100.0%, hit@5 100.0%, hit@10 100.0%, MRR 1.000\na random ranking: hit@1 25.0%, hit@5 100.0%, hit@10 100.0%\n',
+    );
     const none = await evaluateQueries([], all, { collection: [['x']] });
     expect([none.queries, none['hit@1'], none.mrr, 'chance' in none]).toEqual([0, 0, 0, false]);
     expect([chanceHitAt(0, 1, 10), chanceHitAt(5, 1, 10), chanceHitAt(4, 2, 1)]).toEqual([0, 1, 0.5]);
@@ -161,10 +194,20 @@ describe('queries: edge cases of parsing, scoring and the report', () => {
     const [c] = parseQueries('  big cat \t cat | kitten || lion cub \n');
     expect([c.query, c.pattern]).toEqual(['big cat', 'cat | kitten || lion cub']);
     // no empty alternative (it would match between any two non-letters, as in 'a, b')
-    expect(['a kitten', 'lion   cub', 'Cat', 'catalog', 'a, b'].map((s) => c.regex.test(s))).toEqual([true, true, true, false, false]);
+    expect(['a kitten', 'lion   cub', 'Cat', 'catalog', 'a, b'].map((s) => c.regex.test(s))).toEqual([
+      true,
+      true,
+      true,
+      false,
+      false,
+    ]);
     expect(patternRegex('lion  cub').test('a lion cub')).toBe(true); // a run of spaces is any whitespace
     expect(patternRegex('graduat\\w*').test('GRADUATION CAP')).toBe(true); // a regex pattern is case-insensitive too
-    expect(() => readQueries('/no/such/file.tsv')).toThrow('Query file not found: /no/such/file.tsv (a TSV of "query<TAB>pattern" lines, or a shipped set: emoji, glyphs).');
-    expect(readQueries(join(import.meta.dirname, '..', 'assets', 'queries', 'glyphs.tsv'))).toEqual(readQueries('glyphs'));
+    expect(() => readQueries('/no/such/file.tsv')).toThrow(
+      'Query file not found: /no/such/file.tsv (a TSV of "query<TAB>pattern" lines, or a shipped set: emoji, glyphs).',
+    );
+    expect(readQueries(join(import.meta.dirname, '..', 'assets', 'queries', 'glyphs.tsv'))).toEqual(
+      readQueries('glyphs'),
+    );
   });
 });

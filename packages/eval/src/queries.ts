@@ -24,7 +24,11 @@ export interface QueryCase {
 /** The regular expression of a pattern (see the module comment). */
 export function patternRegex(pattern: string): RegExp {
   if (/^[\p{L}\p{N} '|-]+$/u.test(pattern)) {
-    const alts = pattern.split('|').map((a) => a.trim()).filter(Boolean).map((a) => a.replace(/ +/g, '\\s+'));
+    const alts = pattern
+      .split('|')
+      .map((a) => a.trim())
+      .filter(Boolean)
+      .map((a) => a.replace(/ +/g, '\\s+'));
     return new RegExp(`(?<![\\p{L}\\p{N}])(?:${alts.join('|')})(?![\\p{L}\\p{N}])`, 'iu');
   }
   return new RegExp(pattern, 'iu');
@@ -39,12 +43,16 @@ export function parseQueries(text: string, source = 'queries'): QueryCase[] {
     const tab = raw.indexOf('\t');
     const query = tab < 0 ? '' : raw.slice(0, tab).trim();
     const pattern = tab < 0 ? '' : raw.slice(tab + 1).trim();
-    if (!query || !pattern) throw new DistillError(`${source}:${i + 1}: expected "query<TAB>pattern", got ${JSON.stringify(raw)}.`, 2);
+    if (!query || !pattern)
+      throw new DistillError(`${source}:${i + 1}: expected "query<TAB>pattern", got ${JSON.stringify(raw)}.`, 2);
     let regex: RegExp;
     try {
       regex = patternRegex(pattern);
     } catch (e) {
-      throw new DistillError(`${source}:${i + 1}: the pattern ${JSON.stringify(pattern)} is not a valid regular expression (${(e as Error).message}).`, 2);
+      throw new DistillError(
+        `${source}:${i + 1}: the pattern ${JSON.stringify(pattern)} is not a valid regular expression (${(e as Error).message}).`,
+        2,
+      );
     }
     out.push({ query, pattern, line: i + 1, regex });
   });
@@ -62,8 +70,15 @@ export function querySetPath(name: (typeof QUERY_SETS)[number]): string {
 
 /** Read a query file, or a shipped set by name (`emoji`, `glyphs`). */
 export function readQueries(fileOrSet: string): QueryCase[] {
-  const path = (QUERY_SETS as readonly string[]).includes(fileOrSet) && !existsSync(fileOrSet) ? querySetPath(fileOrSet as 'emoji') : fileOrSet;
-  if (!existsSync(path)) throw new DistillError(`Query file not found: ${fileOrSet} (a TSV of "query<TAB>pattern" lines, or a shipped set: ${QUERY_SETS.join(', ')}).`, 2);
+  const path =
+    (QUERY_SETS as readonly string[]).includes(fileOrSet) && !existsSync(fileOrSet)
+      ? querySetPath(fileOrSet as 'emoji')
+      : fileOrSet;
+  if (!existsSync(path))
+    throw new DistillError(
+      `Query file not found: ${fileOrSet} (a TSV of "query<TAB>pattern" lines, or a shipped set: ${QUERY_SETS.join(', ')}).`,
+      2,
+    );
   return parseQueries(readFileSync(path, 'utf8'), path);
 }
 
@@ -173,11 +188,17 @@ export function formatQueryEvaluation(e: QueryEvaluation, opts: { show?: number 
   const lines = [
     `${e.queries} queries: hit@1 ${pct(e['hit@1'])}, hit@5 ${pct(e['hit@5'])}, hit@10 ${pct(e['hit@10'])}${[1, 5, 10].includes(e.k) ? '' : `, hit@${e.k} ${pct(e.hitAtK)}`}, MRR ${e.mrr.toFixed(3)}`,
   ];
-  if (e.chance) lines.push(`a random ranking: hit@1 ${pct(e.chance['hit@1'])}, hit@5 ${pct(e.chance['hit@5'])}, hit@10 ${pct(e.chance['hit@10'])}`);
+  if (e.chance)
+    lines.push(
+      `a random ranking: hit@1 ${pct(e.chance['hit@1'])}, hit@5 ${pct(e.chance['hit@5'])}, hit@10 ${pct(e.chance['hit@10'])}`,
+    );
   if (e.misses.length) lines.push(`misses (no right result in the top ${e.k}): ${e.misses.length}`);
   for (const m of e.misses) {
-    lines.push(`  ${JSON.stringify(m.query)} (pattern ${m.pattern})${m.rank ? `: first right result at rank ${m.rank}` : ''}`);
-    for (const [i, r] of m.top.slice(0, opts.show ?? 3).entries()) lines.push(`    ${i + 1}. ${r.score.toFixed(3)} ${r.captions.slice(0, 2).join(' | ')}`);
+    lines.push(
+      `  ${JSON.stringify(m.query)} (pattern ${m.pattern})${m.rank ? `: first right result at rank ${m.rank}` : ''}`,
+    );
+    for (const [i, r] of m.top.slice(0, opts.show ?? 3).entries())
+      lines.push(`    ${i + 1}. ${r.score.toFixed(3)} ${r.captions.slice(0, 2).join(' | ')}`);
   }
   return lines.join('\n') + '\n';
 }

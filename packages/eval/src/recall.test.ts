@@ -21,7 +21,8 @@ const textToImage = Int32Array.from([0, 0, 1, 1, 1, 1, 1, 1, 2]);
 
 /** Reference by sorting: 0-based rank of the first ground truth, ties pessimistic (wrong items first). */
 function sortRanks(images: Float32Array, texts: Float32Array, dim: number, t2i: Int32Array) {
-  const nI = images.length / dim, nT = texts.length / dim;
+  const nI = images.length / dim,
+    nT = texts.length / dim;
   const s = (i: number, j: number) => {
     let v = 0;
     for (let d = 0; d < dim; d++) v += images[i * dim + d] * texts[j * dim + d];
@@ -29,12 +30,16 @@ function sortRanks(images: Float32Array, texts: Float32Array, dim: number, t2i: 
   };
   const i2t: number[] = [];
   for (let i = 0; i < nI; i++) {
-    const order = [...Array(nT).keys()].sort((a, b) => s(i, b) - s(i, a) || (t2i[a] === i ? 1 : 0) - (t2i[b] === i ? 1 : 0));
+    const order = [...Array(nT).keys()].sort(
+      (a, b) => s(i, b) - s(i, a) || (t2i[a] === i ? 1 : 0) - (t2i[b] === i ? 1 : 0),
+    );
     i2t.push(order.findIndex((j) => t2i[j] === i));
   }
   const t2iR: number[] = [];
   for (let j = 0; j < nT; j++) {
-    const order = [...Array(nI).keys()].sort((a, b) => s(b, j) - s(a, j) || (a === t2i[j] ? 1 : 0) - (b === t2i[j] ? 1 : 0));
+    const order = [...Array(nI).keys()].sort(
+      (a, b) => s(b, j) - s(a, j) || (a === t2i[j] ? 1 : 0) - (b === t2i[j] ? 1 : 0),
+    );
     t2iR.push(order.indexOf(t2i[j]));
   }
   return { i2t, t2i: t2iR };
@@ -67,7 +72,9 @@ describe('computeRecall (golden, hand-computed)', () => {
     const row0 = [0.5, ...Array(10).fill(0.6), 0.0];
     const row1 = [0.0, ...Array(9).fill(0.9), 0.0, 0.8];
     const { images, texts, dim } = fromScores([row0, row1]);
-    const r = computeRecall(images, texts, dim, Int32Array.from([0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]), { engine: 'js' });
+    const r = computeRecall(images, texts, dim, Int32Array.from([0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]), {
+      engine: 'js',
+    });
     // image 0: 10 wrong captions at 0.6 > 0.5 -> rank 10: not in the top 10.
     expect(r.i2tRanks[0]).toBe(10);
     expect(r.i2t_r10).toBe(50);
@@ -75,7 +82,9 @@ describe('computeRecall (golden, hand-computed)', () => {
 
   it('perfect retrieval gives 100 everywhere and RSUM 600', () => {
     const rng = new Rng(3);
-    const nI = 20, dim = 16, per = 5;
+    const nI = 20,
+      dim = 16,
+      per = 5;
     const unit = (v: Float32Array) => {
       const n = Math.hypot(...v);
       return v.map((x) => x / n);
@@ -101,7 +110,9 @@ describe('computeRecall (golden, hand-computed)', () => {
     const { images, texts, dim } = fromScores(S);
     expect(() => computeRecall(images, texts, dim, Int32Array.from([0, 1]))).toThrow(/one image index per text row/);
     expect(() => computeRecall(images, texts, 4, textToImage)).toThrow(/not a multiple of dim 4/);
-    expect(() => computeRecall(images, texts, dim, Int32Array.from([0, 0, 1, 1, 1, 1, 1, 1, 3]))).toThrow(/not an image index/);
+    expect(() => computeRecall(images, texts, dim, Int32Array.from([0, 0, 1, 1, 1, 1, 1, 1, 3]))).toThrow(
+      /not an image index/,
+    );
   });
 });
 
@@ -112,7 +123,9 @@ describe('computeRecall engines and blocking agree with a sort-based reference',
 
   it('on random data with many exact ties (quantised features)', () => {
     const rng = new Rng(11);
-    const nI = 37, dim = 8, nT = 160;
+    const nI = 37,
+      dim = 8,
+      nT = 160;
     // Quantised to {-1, 0, 1}: dot products are small integers, so ties are everywhere.
     const q = (n: number) => Float32Array.from({ length: n }, () => Math.round(rng.normal()));
     const images = q(nI * dim);
@@ -132,7 +145,9 @@ describe('computeRecall engines and blocking agree with a sort-based reference',
 
   it('the onnxruntime GEMM path gives the same ranks (when onnxruntime-node imports)', async () => {
     const rng = new Rng(12);
-    const nI = 41, dim = 12, nT = 130;
+    const nI = 41,
+      dim = 12,
+      nT = 130;
     const q = (n: number) => Float32Array.from({ length: n }, () => Math.round(rng.normal()));
     const images = q(nI * dim);
     const texts = q(nT * dim);
@@ -141,7 +156,11 @@ describe('computeRecall engines and blocking agree with a sort-based reference',
     const gemm = await createOnnxGemm(1);
     await gemm?.release();
     if (!gemm) console.warn('onnxruntime-node not importable: checked the fallback engine only');
-    const r = await computeRecallAsync(images, texts, dim, t2i, { engine: gemm ? 'onnx' : 'auto', blockRows: 16, storeLimitBytes: 0 });
+    const r = await computeRecallAsync(images, texts, dim, t2i, {
+      engine: gemm ? 'onnx' : 'auto',
+      blockRows: 16,
+      storeLimitBytes: 0,
+    });
     expect(r.engine).toBe(gemm ? 'onnx' : 'js');
     expect(Array.from(r.i2tRanks)).toEqual(ref.i2t);
     expect(Array.from(r.t2iRanks)).toEqual(ref.t2i);
@@ -190,8 +209,16 @@ describe('computeRecall at the cut-offs (ranks exactly 1, 5, 10, 11 both ways, t
   };
 
   // (test names without quotes or braces: Stryker selects tests by name)
-  const title = (o: object) => Object.entries(o).map(([k, v]) => `${k} ${v}`).join(', ') || 'defaults';
-  for (const opts of [{ engine: 'js' as const }, { engine: 'js' as const, blockRows: 5, storeLimitBytes: 0 }, { engine: 'tf' as const, blockRows: 3 }, { engine: 'tf' as const, storeLimitBytes: 0 }]) {
+  const title = (o: object) =>
+    Object.entries(o)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || 'defaults';
+  for (const opts of [
+    { engine: 'js' as const },
+    { engine: 'js' as const, blockRows: 5, storeLimitBytes: 0 },
+    { engine: 'tf' as const, blockRows: 3 },
+    { engine: 'tf' as const, storeLimitBytes: 0 },
+  ]) {
     it(`computeRecall, ${title(opts)}`, () => {
       const { images, texts, dim, t2i } = triangle();
       const r = computeRecall(images, texts, dim, t2i, opts);
@@ -200,7 +227,14 @@ describe('computeRecall at the cut-offs (ranks exactly 1, 5, 10, 11 both ways, t
     });
   }
 
-  for (const opts of [{ engine: 'onnx' as const, blockRows: 5, storeLimitBytes: 0 }, { engine: 'onnx' as const, blockRows: 5 }, { engine: 'onnx' as const }, { engine: 'js' as const }, { engine: 'tf' as const }, {}]) {
+  for (const opts of [
+    { engine: 'onnx' as const, blockRows: 5, storeLimitBytes: 0 },
+    { engine: 'onnx' as const, blockRows: 5 },
+    { engine: 'onnx' as const },
+    { engine: 'js' as const },
+    { engine: 'tf' as const },
+    {},
+  ]) {
     it(`computeRecallAsync, ${title(opts)}`, async () => {
       const { images, texts, dim, t2i } = triangle();
       const r = await computeRecallAsync(images, texts, dim, t2i, { ...opts, threads: 1 });
@@ -214,9 +248,29 @@ describe('computeRecall at the cut-offs (ranks exactly 1, 5, 10, 11 both ways, t
     const { images, texts, dim, t2i } = triangle();
     const r = computeRecall(images, texts, dim, t2i);
     expect(r.engine).toBe('js'); // auto on the cpu backend
-    expect(headline(r)).toEqual({ i2t_r1: r.i2t_r1, i2t_r5: r.i2t_r5, i2t_r10: r.i2t_r10, t2i_r1: r.t2i_r1, t2i_r5: r.t2i_r5, t2i_r10: r.t2i_r10, rsum: r.rsum });
+    expect(headline(r)).toEqual({
+      i2t_r1: r.i2t_r1,
+      i2t_r5: r.i2t_r5,
+      i2t_r10: r.i2t_r10,
+      t2i_r1: r.t2i_r1,
+      t2i_r5: r.t2i_r5,
+      t2i_r10: r.t2i_r10,
+      rsum: r.rsum,
+    });
     const m = new RecallEvaluator().evaluate(images, texts, dim, t2i);
-    expect(Object.keys(m).sort()).toEqual(['i2t_meanr', 'i2t_medr', 'i2t_r1', 'i2t_r10', 'i2t_r5', 'rsum', 't2i_meanr', 't2i_medr', 't2i_r1', 't2i_r10', 't2i_r5']);
+    expect(Object.keys(m).sort()).toEqual([
+      'i2t_meanr',
+      'i2t_medr',
+      'i2t_r1',
+      'i2t_r10',
+      'i2t_r5',
+      'rsum',
+      't2i_meanr',
+      't2i_medr',
+      't2i_r1',
+      't2i_r10',
+      't2i_r5',
+    ]);
     expect(m.i2t_medr).toBe(6);
   });
 
@@ -238,16 +292,30 @@ describe('computeRecall at the cut-offs (ranks exactly 1, 5, 10, 11 both ways, t
     const ok = Float32Array.from([1, 0, 0, 1]);
     expect(() => computeRecall(ok, ok, 0, [0, 1])).toThrow(/^Embedding dim must be a positive integer, got 0.$/);
     expect(() => computeRecall(ok, ok, 1.5, [0, 1])).toThrow(/positive integer, got 1.5/);
-    expect(() => computeRecall(ok, Float32Array.from([1, 0, 0]), 2, [0, 1])).toThrow(/^Text embeddings hold 3 values, not a multiple of dim 2.$/);
-    expect(() => computeRecall(Float32Array.from([1, 0, 0]), ok, 2, [0, 1])).toThrow(/^Image embeddings hold 3 values, not a multiple of dim 2.$/);
-    expect(() => computeRecall(new Float32Array(0), ok, 2, [0, 1])).toThrow(/^Need at least one image and one text \(got 0 images, 2 texts\).$/);
+    expect(() => computeRecall(ok, Float32Array.from([1, 0, 0]), 2, [0, 1])).toThrow(
+      /^Text embeddings hold 3 values, not a multiple of dim 2.$/,
+    );
+    expect(() => computeRecall(Float32Array.from([1, 0, 0]), ok, 2, [0, 1])).toThrow(
+      /^Image embeddings hold 3 values, not a multiple of dim 2.$/,
+    );
+    expect(() => computeRecall(new Float32Array(0), ok, 2, [0, 1])).toThrow(
+      /^Need at least one image and one text \(got 0 images, 2 texts\).$/,
+    );
     expect(() => computeRecall(ok, new Float32Array(0), 2, [])).toThrow(/got 2 images, 0 texts/);
-    expect(() => computeRecall(ok, ok, 2, [0])).toThrow(/^text-to-image has 1 entries but there are 2 text rows: give one image index per text row.$/);
-    expect(() => computeRecall(ok, ok, 2, [0, 2])).toThrow(/^text-to-image\[1\] = 2 is not an image index in \[0, 2\).$/);
+    expect(() => computeRecall(ok, ok, 2, [0])).toThrow(
+      /^text-to-image has 1 entries but there are 2 text rows: give one image index per text row.$/,
+    );
+    expect(() => computeRecall(ok, ok, 2, [0, 2])).toThrow(
+      /^text-to-image\[1\] = 2 is not an image index in \[0, 2\).$/,
+    );
     expect(() => computeRecall(ok, ok, 2, [-1, 0])).toThrow(/text-to-image\[0\] = -1/);
     expect(() => computeRecall(ok, ok, 2, [0.5, 0])).toThrow(/text-to-image\[0\] = 0.5/);
-    expect(() => computeRecall(Float32Array.from([1, 0, 0, Number.NaN]), ok, 2, [0, 1])).toThrow(/^image embeddings contain a non-finite value \(NaN\) at row 1.$/);
-    expect(() => computeRecall(ok, Float32Array.from([Infinity, 0, 0, 1]), 2, [0, 1])).toThrow(/^text embeddings contain a non-finite value \(Infinity\) at row 0.$/);
+    expect(() => computeRecall(Float32Array.from([1, 0, 0, Number.NaN]), ok, 2, [0, 1])).toThrow(
+      /^image embeddings contain a non-finite value \(NaN\) at row 1.$/,
+    );
+    expect(() => computeRecall(ok, Float32Array.from([Infinity, 0, 0, 1]), 2, [0, 1])).toThrow(
+      /^text embeddings contain a non-finite value \(Infinity\) at row 0.$/,
+    );
   });
 });
 
@@ -256,7 +324,9 @@ describe('computeRecall engine choice on a fast backend (wasm)', () => {
     await initRuntime('wasm', { quiet: true });
     try {
       const rng = new Rng(5);
-      const nI = 100, dim = 101, nT = 1000; // 1.01e7 multiply-adds: just above the 1e7 switch
+      const nI = 100,
+        dim = 101,
+        nT = 1000; // 1.01e7 multiply-adds: just above the 1e7 switch
       const q = (n: number) => Float32Array.from({ length: n }, () => Math.round(rng.normal()));
       const images = q(nI * dim);
       const texts = q(nT * dim);
@@ -284,14 +354,20 @@ describe('engine choice by problem size (cpu backend, onnxruntime)', () => {
 
   it('computeRecall auto keeps plain loops on the cpu backend even above 1e7 multiply-adds', () => {
     const [nI, nT, dim] = [100, 1000, 101];
-    const r = computeRecall(q(nI * dim), q(nT * dim), dim, Int32Array.from({ length: nT }, (_, j) => j % nI));
+    const r = computeRecall(
+      q(nI * dim),
+      q(nT * dim),
+      dim,
+      Int32Array.from({ length: nT }, (_, j) => j % nI),
+    );
     expect(r.engine).toBe('js');
   });
 
   it('computeRecallAsync auto takes the onnxruntime GEMM above 1e6 multiply-adds only; engine js is kept above it', async () => {
     const [nI, nT] = [100, 100];
     const t2i = Int32Array.from({ length: nT }, (_, j) => j);
-    const at = q(nI * 100), tt = q(nT * 100);
+    const at = q(nI * 100),
+      tt = q(nT * 100);
     const exact = await computeRecallAsync(at, tt, 100, t2i, { threads: 1 }); // 100 x 100 x 100 = 1e6: not above
     expect(exact.engine).toBe('js');
     const above = await computeRecallAsync(q(nI * 101), q(nT * 101), 101, t2i, { threads: 1 }); // 1.01e6
@@ -299,7 +375,13 @@ describe('engine choice by problem size (cpu backend, onnxruntime)', () => {
     const js = await computeRecallAsync(q(nI * 101), q(nT * 101), 101, t2i, { engine: 'js', threads: 1 });
     expect(js.engine).toBe('js');
     // 100 images x 200 texts x 60 = 1.2e6 (not square: nI * nT / dim and nI / nT give other sides of 1e6)
-    const wide = await computeRecallAsync(q(nI * 60), q(200 * 60), 60, Int32Array.from({ length: 200 }, (_, j) => j % nI), { threads: 1 });
+    const wide = await computeRecallAsync(
+      q(nI * 60),
+      q(200 * 60),
+      60,
+      Int32Array.from({ length: 200 }, (_, j) => j % nI),
+      { threads: 1 },
+    );
     expect(wide.engine).toBe('onnx');
   });
 });

@@ -48,14 +48,20 @@ function activeBackend(): string | undefined {
 }
 
 function validate(images: Float32Array, texts: Float32Array, dim: number, textToImage: Int32Array | number[]) {
-  if (!Number.isInteger(dim) || dim <= 0) throw new DistillError(`Embedding dim must be a positive integer, got ${dim}.`);
-  if (images.length % dim !== 0) throw new DistillError(`Image embeddings hold ${images.length} values, not a multiple of dim ${dim}.`);
-  if (texts.length % dim !== 0) throw new DistillError(`Text embeddings hold ${texts.length} values, not a multiple of dim ${dim}.`);
+  if (!Number.isInteger(dim) || dim <= 0)
+    throw new DistillError(`Embedding dim must be a positive integer, got ${dim}.`);
+  if (images.length % dim !== 0)
+    throw new DistillError(`Image embeddings hold ${images.length} values, not a multiple of dim ${dim}.`);
+  if (texts.length % dim !== 0)
+    throw new DistillError(`Text embeddings hold ${texts.length} values, not a multiple of dim ${dim}.`);
   const nI = images.length / dim;
   const nT = texts.length / dim;
-  if (nI === 0 || nT === 0) throw new DistillError(`Need at least one image and one text (got ${nI} images, ${nT} texts).`);
+  if (nI === 0 || nT === 0)
+    throw new DistillError(`Need at least one image and one text (got ${nI} images, ${nT} texts).`);
   if (textToImage.length !== nT) {
-    throw new DistillError(`text-to-image has ${textToImage.length} entries but there are ${nT} text rows: give one image index per text row.`);
+    throw new DistillError(
+      `text-to-image has ${textToImage.length} entries but there are ${nT} text rows: give one image index per text row.`,
+    );
   }
   for (let j = 0; j < nT; j++) {
     const g = textToImage[j];
@@ -63,23 +69,43 @@ function validate(images: Float32Array, texts: Float32Array, dim: number, textTo
       throw new DistillError(`text-to-image[${j}] = ${g} is not an image index in [0, ${nI}).`);
     }
   }
-  for (const [name, a] of [['image', images], ['text', texts]] as const) {
+  for (const [name, a] of [
+    ['image', images],
+    ['text', texts],
+  ] as const) {
     for (let k = 0; k < a.length; k++) {
-      if (!Number.isFinite(a[k])) throw new DistillError(`${name} embeddings contain a non-finite value (${a[k]}) at row ${Math.floor(k / dim)}.`);
+      if (!Number.isFinite(a[k]))
+        throw new DistillError(
+          `${name} embeddings contain a non-finite value (${a[k]}) at row ${Math.floor(k / dim)}.`,
+        );
     }
   }
   return { nI, nT };
 }
 
 /** out[r * nT + j] = images[i0 + r] · texts[j], plain loops, 4 image rows at a time. */
-function blockJs(images: Float32Array, texts: Float32Array, dim: number, i0: number, i1: number, nT: number, out: Float32Array): void {
+function blockJs(
+  images: Float32Array,
+  texts: Float32Array,
+  dim: number,
+  i0: number,
+  i1: number,
+  nT: number,
+  out: Float32Array,
+): void {
   let r = 0;
   const rows = i1 - i0;
   for (; r + 4 <= rows; r += 4) {
-    const a0 = (i0 + r) * dim, a1 = a0 + dim, a2 = a1 + dim, a3 = a2 + dim;
+    const a0 = (i0 + r) * dim,
+      a1 = a0 + dim,
+      a2 = a1 + dim,
+      a3 = a2 + dim;
     for (let j = 0; j < nT; j++) {
       const b = j * dim;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      let s0 = 0,
+        s1 = 0,
+        s2 = 0,
+        s3 = 0;
       for (let d = 0; d < dim; d++) {
         const t = texts[b + d];
         s0 += images[a0 + d] * t;
@@ -121,7 +147,11 @@ class RankCounter {
   readonly pos: Float32Array;
   readonly ge: Int32Array;
 
-  constructor(readonly nI: number, readonly nT: number, textToImage: Int32Array | number[]) {
+  constructor(
+    readonly nI: number,
+    readonly nT: number,
+    textToImage: Int32Array | number[],
+  ) {
     this.capStart = new Int32Array(nI + 1);
     for (let j = 0; j < nT; j++) this.capStart[textToImage[j] + 1]++;
     for (let i = 0; i < nI; i++) this.capStart[i + 1] += this.capStart[i];
@@ -138,7 +168,8 @@ class RankCounter {
     const { nT, capStart, capList, pos } = this;
     for (let i = i0; i < i1; i++) {
       const row = (i - i0) * nT;
-      const c0 = capStart[i], c1 = capStart[i + 1];
+      const c0 = capStart[i],
+        c1 = capStart[i + 1];
       if (c1 === c0) continue;
       let best = -Infinity;
       for (let c = c0; c < c1; c++) {
@@ -271,7 +302,8 @@ export async function computeRecallAsync(
   const { nI, nT } = validate(images, texts, dim, textToImage);
   const gemm = nI * nT * dim > 1e6 || engine === 'onnx' ? await createOnnxGemm(opts.threads ?? 0) : undefined;
   if (!gemm) {
-    if (engine === 'onnx') throw new DistillError('engine onnx needs onnxruntime-node, which cannot be imported here; use engine tf or js.');
+    if (engine === 'onnx')
+      throw new DistillError('engine onnx needs onnxruntime-node, which cannot be imported here; use engine tf or js.');
     return computeRecall(images, texts, dim, textToImage, { ...opts, engine: 'auto' });
   }
   const blockRows = Math.max(1, opts.blockRows ?? 1024);
@@ -297,7 +329,9 @@ export async function computeRecallAsync(
 }
 
 /** The seven headline numbers (percent), as `distill eval embeddings` prints them. */
-export function headline(m: RetrievalMetrics): Pick<RetrievalMetrics, 'i2t_r1' | 'i2t_r5' | 'i2t_r10' | 't2i_r1' | 't2i_r5' | 't2i_r10' | 'rsum'> {
+export function headline(
+  m: RetrievalMetrics,
+): Pick<RetrievalMetrics, 'i2t_r1' | 'i2t_r5' | 'i2t_r10' | 't2i_r1' | 't2i_r5' | 't2i_r10' | 'rsum'> {
   const { i2t_r1, i2t_r5, i2t_r10, t2i_r1, t2i_r5, t2i_r10, rsum } = m;
   return { i2t_r1, i2t_r5, i2t_r10, t2i_r1, t2i_r5, t2i_r10, rsum };
 }
@@ -307,7 +341,12 @@ export class RecallEvaluator implements Evaluator {
   constructor(readonly options: RecallOptions = {}) {}
 
   evaluate(images: Float32Array, texts: Float32Array, dim: number, textToImage: Int32Array): RetrievalMetrics {
-    const { i2tRanks: _i, t2iRanks: _t, engine: _e, ...metrics } = computeRecall(images, texts, dim, textToImage, this.options);
+    const {
+      i2tRanks: _i,
+      t2iRanks: _t,
+      engine: _e,
+      ...metrics
+    } = computeRecall(images, texts, dim, textToImage, this.options);
     return metrics;
   }
 }

@@ -37,7 +37,13 @@ export interface Finding {
 export type RanksOf = (cfg: TrainConfig, dir: string) => Promise<RunRanks>;
 
 /** A claim's statistics from its rows' runs (before the Holm adjustment). */
-export async function claimStatistics(f: ExperimentSpec['findings'][number], rows: PlannedRow[], outcomes: Map<string, RunOutcome>, ranksOf: RanksOf, replicates: number): Promise<{ stats: ClaimStatistics; stale: boolean }> {
+export async function claimStatistics(
+  f: ExperimentSpec['findings'][number],
+  rows: PlannedRow[],
+  outcomes: Map<string, RunOutcome>,
+  ranksOf: RanksOf,
+  replicates: number,
+): Promise<{ stats: ClaimStatistics; stale: boolean }> {
   const contrast = findingContrast(f);
   let stale = false;
   const crows = await Promise.all(
@@ -60,7 +66,7 @@ export async function claimStatistics(f: ExperimentSpec['findings'][number], row
 }
 
 /** Finish a table's claims: Holm-adjust their p values together, then give each its verdict. */
-export function withVerdicts(items: (Omit<Finding, 'pHolm' | 'verdict' | 'verdictKind'>)[]): Finding[] {
+export function withVerdicts(items: Omit<Finding, 'pHolm' | 'verdict' | 'verdictKind'>[]): Finding[] {
   const adj = holm(items.map((f) => f.p));
   return items.map((f, i) => {
     const v = verdictOf({ effect: f.effect, pHolm: adj[i], mde: f.mde });
@@ -69,7 +75,13 @@ export function withVerdicts(items: (Omit<Finding, 'pHolm' | 'verdict' | 'verdic
 }
 
 /** Every claim of a spec over the rows that ran (Figure 2's extra claim is added by the caller before withVerdicts). */
-export async function specClaims(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<string, RunOutcome>, ranksOf: RanksOf, replicates: number): Promise<Omit<Finding, 'pHolm' | 'verdict' | 'verdictKind'>[]> {
+export async function specClaims(
+  spec: ExperimentSpec,
+  rows: PlannedRow[],
+  outcomes: Map<string, RunOutcome>,
+  ranksOf: RanksOf,
+  replicates: number,
+): Promise<Omit<Finding, 'pHolm' | 'verdict' | 'verdictKind'>[]> {
   const out: Omit<Finding, 'pHolm' | 'verdict' | 'verdictKind'>[] = [];
   for (const f of spec.findings) {
     const { stats, stale } = await claimStatistics(f, rows, outcomes, ranksOf, replicates);

@@ -1,16 +1,41 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLogger, currentRuntime, initRuntime, readJsonFile, tf, type Container, type Dataset, type Logger, type RetrievalMetrics } from '@distill/core';
+import {
+  createLogger,
+  currentRuntime,
+  initRuntime,
+  readJsonFile,
+  tf,
+  type Container,
+  type Dataset,
+  type Logger,
+  type RetrievalMetrics,
+} from '@distill/core';
 import { ImageLoader, loadDataset, primeDatasetImages } from '@distill/data';
 import { computeRecall, measureLatency } from '@distill/eval';
-import { encodeSplit, evaluateEmbeddings, loadStudent, obtainTeacherFeatures, stableStringify, subsetSplit, type SplitEmbeddings, type TrainConfig } from '@distill/training';
+import {
+  encodeSplit,
+  evaluateEmbeddings,
+  loadStudent,
+  obtainTeacherFeatures,
+  stableStringify,
+  subsetSplit,
+  type SplitEmbeddings,
+  type TrainConfig,
+} from '@distill/training';
 import type { RunRanks } from './stats.js';
 import { checksumProblem, obtainRanks, writeSealedJson } from './store.js';
 
 /** The dataset of a config with its subsets applied, as the trainer sees it. */
 async function loadSubsetDataset(o: TrainConfig['dataset'], container: Container): Promise<Dataset> {
-  const ds = await loadDataset(o.name, { dataRoot: o.dataRoot, annotations: o.annotations, imageRoot: o.imageRoot } as never, container);
-  const splits = Object.fromEntries(Object.entries(ds.splits).map(([n, s]) => [n, subsetSplit(s, n === 'train' ? o.trainSubset : o.evalSubset)]));
+  const ds = await loadDataset(
+    o.name,
+    { dataRoot: o.dataRoot, annotations: o.annotations, imageRoot: o.imageRoot } as never,
+    container,
+  );
+  const splits = Object.fromEntries(
+    Object.entries(ds.splits).map(([n, s]) => [n, subsetSplit(s, n === 'train' ? o.trainSubset : o.evalSubset)]),
+  );
   return { ...ds, splits };
 }
 
@@ -30,12 +55,21 @@ async function ensureRuntime(log: Logger): Promise<void> {
 }
 
 /** The test-split embeddings of a run's best student (tfjs inference of <dir>/best). */
-export async function studentTestEmbeddings(cfg: TrainConfig, dir: string, container: Container, log: Logger = createLogger()): Promise<SplitEmbeddings> {
+export async function studentTestEmbeddings(
+  cfg: TrainConfig,
+  dir: string,
+  container: Container,
+  log: Logger = createLogger(),
+): Promise<SplitEmbeddings> {
   await ensureRuntime(log);
   const dataset = await datasetOf(cfg, container);
   const { student } = loadStudent(join(dir, 'best'));
   try {
-    const loader = new ImageLoader(dataset, student.preprocess, { memoryCache: true, skipBadImages: cfg.dataset.skipBadImages, logger: log });
+    const loader = new ImageLoader(dataset, student.preprocess, {
+      memoryCache: true,
+      skipBadImages: cfg.dataset.skipBadImages,
+      logger: log,
+    });
     await primeDatasetImages(dataset, loader);
     return await encodeSplit(student, dataset.splits.test, loader, 'test');
   } finally {
@@ -53,21 +87,41 @@ export async function datasetManifestHash(cfg: TrainConfig, container: Container
  * cached in <dir>/ranks.json with its checksum, and checked on every read against the test split (a
  * rank outside it, a changed byte: named, and recomputed). `rsum` is kept beside them.
  */
-export async function runRanks(cfg: TrainConfig, dir: string, container: Container, log: Logger = createLogger()): Promise<RunRanks & { rsum: number }> {
+export async function runRanks(
+  cfg: TrainConfig,
+  dir: string,
+  container: Container,
+  log: Logger = createLogger(),
+): Promise<RunRanks & { rsum: number }> {
   const test = (await datasetOf(cfg, container)).splits.test;
-  return obtainRanks(join(dir, 'ranks.json'), { images: test.images.length, captions: test.captions.length }, async () => {
-    if (!existsSync(join(dir, 'best', 'student.json'))) throw new Error(`${dir} has no best student to evaluate`);
-    const emb = await studentTestEmbeddings(cfg, dir, container, log);
-    const r = computeRecall(emb.images, emb.texts, emb.dim, emb.textToImage, { engine: 'js' });
-    return { i2t: Array.from(r.i2tRanks), t2i: Array.from(r.t2iRanks), textToImage: Array.from(emb.textToImage), rsum: r.rsum };
-  }, log);
+  return obtainRanks(
+    join(dir, 'ranks.json'),
+    { images: test.images.length, captions: test.captions.length },
+    async () => {
+      if (!existsSync(join(dir, 'best', 'student.json'))) throw new Error(`${dir} has no best student to evaluate`);
+      const emb = await studentTestEmbeddings(cfg, dir, container, log);
+      const r = computeRecall(emb.images, emb.texts, emb.dim, emb.textToImage, { engine: 'js' });
+      return {
+        i2t: Array.from(r.i2tRanks),
+        t2i: Array.from(r.t2iRanks),
+        textToImage: Array.from(emb.textToImage),
+        rsum: r.rsum,
+      };
+    },
+    log,
+  );
 }
 
 /**
  * Teacher features of every split the runs need, extracted once here before the training processes
  * start (they then read them from the cache instead of extracting them side by side).
  */
-export async function warmTeacherCache(configs: TrainConfig[], needsTeacher: (c: TrainConfig) => boolean | Promise<boolean>, container: Container, log: Logger): Promise<void> {
+export async function warmTeacherCache(
+  configs: TrainConfig[],
+  needsTeacher: (c: TrainConfig) => boolean | Promise<boolean>,
+  container: Container,
+  log: Logger,
+): Promise<void> {
   const seen = new Set<string>();
   for (const c of configs) {
     if (!(await needsTeacher(c))) continue;
@@ -80,16 +134,34 @@ export async function warmTeacherCache(configs: TrainConfig[], needsTeacher: (c:
 }
 
 /** The teacher's test-split features (Figure 2, the teacher row). */
-export async function teacherTestFeatures(cfg: TrainConfig, container: Container, log: Logger): Promise<{ name: string; images: Float32Array; texts: Float32Array; dim: number; textToImage: Int32Array } | undefined> {
+export async function teacherTestFeatures(
+  cfg: TrainConfig,
+  container: Container,
+  log: Logger,
+): Promise<
+  { name: string; images: Float32Array; texts: Float32Array; dim: number; textToImage: Int32Array } | undefined
+> {
   await ensureRuntime(log);
   const dataset = await datasetOf(cfg, container);
   const tf = await obtainTeacherFeatures(cfg, dataset, log, container);
   const t = tf.splits.test;
-  return t ? { name: tf.name, images: t.images, texts: t.texts, dim: tf.dim, textToImage: Int32Array.from(dataset.splits.test.captions, (c) => c.image) } : undefined;
+  return t
+    ? {
+        name: tf.name,
+        images: t.images,
+        texts: t.texts,
+        dim: tf.dim,
+        textToImage: Int32Array.from(dataset.splits.test.captions, (c) => c.image),
+      }
+    : undefined;
 }
 
 /** The teacher's own test recall (from its cached features): the reference row of an experiment. */
-export async function teacherTestMetrics(cfg: TrainConfig, container: Container, log: Logger): Promise<{ name: string; test: RetrievalMetrics } | undefined> {
+export async function teacherTestMetrics(
+  cfg: TrainConfig,
+  container: Container,
+  log: Logger,
+): Promise<{ name: string; test: RetrievalMetrics } | undefined> {
   const t = await teacherTestFeatures(cfg, container, log);
   return t && { name: t.name, test: await evaluateEmbeddings(t, { container, options: { engine: 'js' } }) };
 }
@@ -125,7 +197,10 @@ export async function runLatency(dir: string, log: Logger = createLogger()): Pro
           { batchSizes: [1], warmup: 3, iters: 15 },
         )
       )[0].medianMs;
-    const out = { image: await time(() => student.encodeImage(px, false)), text: await time(() => student.encodeText(tok, false)) };
+    const out = {
+      image: await time(() => student.encodeImage(px, false)),
+      text: await time(() => student.encodeText(tok, false)),
+    };
     tf.dispose([px, tok.ids, tok.mask]);
     writeSealedJson(f, out);
     return out;

@@ -1,9 +1,24 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { atomicWriteJson, createLogger, DistillError, RunDirectory, type Container, type Logger, type RetrievalMetrics } from '@distill/core';
+import {
+  atomicWriteJson,
+  createLogger,
+  DistillError,
+  RunDirectory,
+  type Container,
+  type Logger,
+  type RetrievalMetrics,
+} from '@distill/core';
 import { configHash, needsTeacher, type TrainConfig } from '@distill/training';
 import { CLAIMS_METHOD, findingsMarkdownTable, specClaims, withVerdicts, type Finding } from './claims.js';
-import { runLatency, runRanks, studentTestEmbeddings, teacherTestFeatures, teacherTestMetrics, warmTeacherCache } from './evaluate.js';
+import {
+  runLatency,
+  runRanks,
+  studentTestEmbeddings,
+  teacherTestFeatures,
+  teacherTestMetrics,
+  warmTeacherCache,
+} from './evaluate.js';
 import { runFingerprint, type RunFingerprint } from './fingerprint.js';
 import { svgBars, svgScatterPanels, svgSweep } from './plots.js';
 import { planExperiment } from './plan.js';
@@ -55,19 +70,39 @@ export interface Gap {
  * Each row's gap to the teacher, and each finding's effect, in units of the rows' standard deviation
  * over seeds: how far apart two results are against how much a result moves with the seed.
  */
-export function gapsAgainstSpread(rows: ResultRow[], findings: Finding[], teacher?: { name: string; test: Pick<RetrievalMetrics, 'rsum'> }): Gap[] {
-  const gap = (between: string, g: number, std: number): Gap => ({ between, gap: g, std, ratio: std > 0 ? g / std : g === 0 ? 0 : Infinity });
-  const stdOf = (labels: string[]) => Math.max(...labels.map((l) => rows.find((r) => r.label === l)?.rsum.std ?? Number.NaN));
+export function gapsAgainstSpread(
+  rows: ResultRow[],
+  findings: Finding[],
+  teacher?: { name: string; test: Pick<RetrievalMetrics, 'rsum'> },
+): Gap[] {
+  const gap = (between: string, g: number, std: number): Gap => ({
+    between,
+    gap: g,
+    std,
+    ratio: std > 0 ? g / std : g === 0 ? 0 : Infinity,
+  });
+  const stdOf = (labels: string[]) =>
+    Math.max(...labels.map((l) => rows.find((r) => r.label === l)?.rsum.std ?? Number.NaN));
   return [
-    ...(teacher ? rows.map((r) => gap(`teacher (${teacher.name}) - ${r.label}`, teacher.test.rsum - r.rsum.mean, r.rsum.std)) : []),
-    ...findings.filter((f) => f.unit !== 'cosine').map((f) => gap(f.claim, f.effect.mean, stdOf(Object.keys(f.contrast)))),
+    ...(teacher
+      ? rows.map((r) => gap(`teacher (${teacher.name}) - ${r.label}`, teacher.test.rsum - r.rsum.mean, r.rsum.std))
+      : []),
+    ...findings
+      .filter((f) => f.unit !== 'cosine')
+      .map((f) => gap(f.claim, f.effect.mean, stdOf(Object.keys(f.contrast)))),
   ];
 }
 
 export function gapsMarkdownTable(gaps: Gap[]): string {
   if (gaps.length === 0) return '';
   const ratio = (r: number) => (Number.isFinite(r) ? r.toFixed(1) : 'n/a (std 0)');
-  return ['| gap | RSUM | largest std over seeds | gap / std |', '|---|---:|---:|---:|', ...gaps.map((g) => `| ${g.between} | ${g.gap >= 0 ? '+' : ''}${f1(g.gap)} | ${g.std.toFixed(2)} | ${ratio(g.ratio)} |`)].join('\n');
+  return [
+    '| gap | RSUM | largest std over seeds | gap / std |',
+    '|---|---:|---:|---:|',
+    ...gaps.map(
+      (g) => `| ${g.between} | ${g.gap >= 0 ? '+' : ''}${f1(g.gap)} | ${g.std.toFixed(2)} | ${ratio(g.ratio)} |`,
+    ),
+  ].join('\n');
 }
 
 export interface ExperimentResults {
@@ -75,7 +110,16 @@ export interface ExperimentResults {
   title: string;
   scale: Scale;
   seeds: number;
-  setting: { dataset: string; teacher: string; student: string; preset: string; epochs: number; steps: number; trainImages?: number; testSubset?: number };
+  setting: {
+    dataset: string;
+    teacher: string;
+    student: string;
+    preset: string;
+    epochs: number;
+    steps: number;
+    trainImages?: number;
+    testSubset?: number;
+  };
   rows: ResultRow[];
   /** The RSUM of random rankings on this test split (the plots' dashed line). */
   chanceRsum?: number;
@@ -133,15 +177,26 @@ export interface ExperimentOptions {
 
 const f1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
 const pm = (m: MS, n: number) => (n > 1 ? `${f1(m.mean)} ± ${f1(m.std)}` : f1(m.mean));
-const fmtParams = (p?: number) => (p === undefined ? 'n/a' : p >= 1e6 ? `${(p / 1e6).toFixed(2)}M` : `${(p / 1e3).toFixed(1)}K`);
+const fmtParams = (p?: number) =>
+  p === undefined ? 'n/a' : p >= 1e6 ? `${(p / 1e6).toFixed(2)}M` : `${(p / 1e3).toFixed(1)}K`;
 
 /** The results table (mean ± std over seeds) beside the paper's Flickr30K RSUM. */
 export function resultsMarkdownTable(rows: ResultRow[]): string {
   const lat = rows.some((r) => r.latencyMs);
   const head = `| row | seeds | i2t R@1 | i2t R@5 | i2t R@10 | t2i R@1 | t2i R@5 | t2i R@10 | RSUM | params |${lat ? ' image ms (b=1) | text ms (b=1) |' : ''} paper RSUM (Flickr30K) |`;
   const sep = `|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|${lat ? '---:|---:|' : ''}---:|`;
-  const ms = (r: ResultRow) => (lat ? ` ${r.latencyMs ? r.latencyMs.image.toFixed(2) : 'n/a'} | ${r.latencyMs ? r.latencyMs.text.toFixed(2) : 'n/a'} |` : '');
-  return [head, sep, ...rows.map((r) => `| ${r.label}${r.stale ? ` (STALE: ${r.stale} run${r.stale > 1 ? 's' : ''})` : ''} | ${r.n} | ${METRIC_KEYS.map((k) => pm(r[k], r.n)).join(' | ')} | ${fmtParams(r.params)} |${ms(r)} ${r.paper ? r.paper.rsum.toFixed(1) : '-'} |`)].join('\n');
+  const ms = (r: ResultRow) =>
+    lat
+      ? ` ${r.latencyMs ? r.latencyMs.image.toFixed(2) : 'n/a'} | ${r.latencyMs ? r.latencyMs.text.toFixed(2) : 'n/a'} |`
+      : '';
+  return [
+    head,
+    sep,
+    ...rows.map(
+      (r) =>
+        `| ${r.label}${r.stale ? ` (STALE: ${r.stale} run${r.stale > 1 ? 's' : ''})` : ''} | ${r.n} | ${METRIC_KEYS.map((k) => pm(r[k], r.n)).join(' | ')} | ${fmtParams(r.params)} |${ms(r)} ${r.paper ? r.paper.rsum.toFixed(1) : '-'} |`,
+    ),
+  ].join('\n');
 }
 
 export { findingsMarkdownTable } from './claims.js';
@@ -156,13 +211,28 @@ function rowStats(row: PlannedRow, outcomes: Map<string, RunOutcome>): ResultRow
     ...(Object.fromEntries(METRIC_KEYS.map((k) => [k, stat(k)])) as Record<MetricKey, MS>),
     params: os[0]?.result.parameters.total,
     ...(row.paper ? { paper: row.paper } : {}),
-    runs: os.map((o) => ({ seed: o.run.seed, dir: o.dir, status: o.status, reason: o.reason, rsum: o.result.test.rsum, steps: o.result.steps, seconds: Math.round(o.result.seconds) })),
+    runs: os.map((o) => ({
+      seed: o.run.seed,
+      dir: o.dir,
+      status: o.status,
+      reason: o.reason,
+      rsum: o.result.test.rsum,
+      steps: o.result.steps,
+      seconds: Math.round(o.result.seconds),
+    })),
     ...(os.some((o) => o.status === 'stale') ? { stale: os.filter((o) => o.status === 'stale').length } : {}),
   };
 }
 
 /** Figure 2: teacher and student test features in one PCA basis, and how much closer matched pairs are than shuffled ones. */
-async function figure2(row: PlannedRow, outcomes: Map<string, RunOutcome>, out: RunDirectory, container: Container, log: Logger, replicates: number): Promise<{ plot?: string; finding?: Omit<Finding, 'pHolm' | 'verdict' | 'verdictKind'> }> {
+async function figure2(
+  row: PlannedRow,
+  outcomes: Map<string, RunOutcome>,
+  out: RunDirectory,
+  container: Container,
+  log: Logger,
+  replicates: number,
+): Promise<{ plot?: string; finding?: Omit<Finding, 'pHolm' | 'verdict' | 'verdictKind'> }> {
   const run = row.runs[0];
   const o = outcomes.get(run.hash)!;
   const teacher = await teacherTestFeatures(run.config, container, log);
@@ -191,11 +261,18 @@ async function figure2(row: PlannedRow, outcomes: Map<string, RunOutcome>, out: 
   }
   const n = all.length / d;
   const { projected, explained } = pca(all, n, d, 2);
-  const pts = (start: number, count: number) => Array.from({ length: count }, (_, i) => [projected[(start + i) * 2], projected[(start + i) * 2 + 1]] as [number, number]);
-  const svg = svgScatterPanels(`Figure 2: PCA of test features (PC1 ${(explained[0] * 100).toFixed(0)}%, PC2 ${(explained[1] * 100).toFixed(0)}%)`, [
-    { name: 'teacher', images: pts(0, nI), texts: pts(nI, nT) },
-    { name: `student (${row.label}, seed ${run.seed})`, images: pts(nI + nT, nI), texts: pts(2 * nI + nT, nT) },
-  ]);
+  const pts = (start: number, count: number) =>
+    Array.from(
+      { length: count },
+      (_, i) => [projected[(start + i) * 2], projected[(start + i) * 2 + 1]] as [number, number],
+    );
+  const svg = svgScatterPanels(
+    `Figure 2: PCA of test features (PC1 ${(explained[0] * 100).toFixed(0)}%, PC2 ${(explained[1] * 100).toFixed(0)}%)`,
+    [
+      { name: 'teacher', images: pts(0, nI), texts: pts(nI, nT) },
+      { name: `student (${row.label}, seed ${run.seed})`, images: pts(nI + nT, nI), texts: pts(2 * nI + nT, nT) },
+    ],
+  );
   out.writeFile('figure2-pca.svg', svg);
   // alignment: cosine of each student image feature with its own teacher feature minus with another image's
   const tI = sets[0];
@@ -207,7 +284,8 @@ async function figure2(row: PlannedRow, outcomes: Map<string, RunOutcome>, out: 
   const matched = Float64Array.from({ length: nI }, (_, i) => cos(i, i));
   const other = Float64Array.from({ length: nI }, (_, i) => cos(i, (i + 1) % nI));
   const diff = (w?: Float64Array) => {
-    let a = 0, c = 0;
+    let a = 0,
+      c = 0;
     for (let i = 0; i < nI; i++) {
       const k = w ? w[i] : 1;
       a += k * (matched[i] - other[i]);
@@ -227,7 +305,8 @@ async function figure2(row: PlannedRow, outcomes: Map<string, RunOutcome>, out: 
   return {
     plot: 'figure2-pca.svg',
     finding: {
-      claim: "Figure 2: the student's features align with the teacher's (cosine of an image's student and teacher features, minus that with another image's teacher feature)",
+      claim:
+        "Figure 2: the student's features align with the teacher's (cosine of an image's student and teacher features, minus that with another image's teacher feature)",
       better: [row.label],
       worse: ['shuffled teacher'],
       contrast: { [row.label]: 1 },
@@ -244,11 +323,19 @@ async function figure2(row: PlannedRow, outcomes: Map<string, RunOutcome>, out: 
   };
 }
 
-async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<string, RunOutcome>, opts: ExperimentOptions & { out: string; reuse: string }, log: Logger, t0: number): Promise<ExperimentResults> {
+async function report(
+  spec: ExperimentSpec,
+  rows: PlannedRow[],
+  outcomes: Map<string, RunOutcome>,
+  opts: ExperimentOptions & { out: string; reuse: string },
+  log: Logger,
+  t0: number,
+): Promise<ExperimentResults> {
   const out = new RunDirectory(opts.out);
   const resultRows = rows.map((r) => rowStats(r, outcomes));
   if (spec.latency && !opts.trainer) {
-    for (const [i, r] of rows.entries()) resultRows[i].latencyMs = await runLatency(outcomes.get(r.runs[0].hash)!.dir, log);
+    for (const [i, r] of rows.entries())
+      resultRows[i].latencyMs = await runLatency(outcomes.get(r.runs[0].hash)!.dir, log);
   }
   const replicates = opts.replicates ?? 1000;
   const ranksOf = opts.ranks ?? ((c: TrainConfig, dir: string) => runRanks(c, dir, opts.container, log));
@@ -260,13 +347,24 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
   let teacher: ExperimentResults['teacher'];
   if (spec.teacherRow) {
     let cfg: TrainConfig | undefined;
-    for (const c of rows.flatMap((r) => r.runs.map((x) => x.config))) if (!cfg && (await needsTeacher(c, opts.container))) cfg = c;
-    if (cfg) teacher = await (opts.teacherMetrics ?? ((c: TrainConfig, l: Logger) => teacherTestMetrics(c, opts.container, l)))(cfg, log);
+    for (const c of rows.flatMap((r) => r.runs.map((x) => x.config)))
+      if (!cfg && (await needsTeacher(c, opts.container))) cfg = c;
+    if (cfg)
+      teacher = await (
+        opts.teacherMetrics ?? ((c: TrainConfig, l: Logger) => teacherTestMetrics(c, opts.container, l))
+      )(cfg, log);
   }
   const plots: string[] = [];
   const kind = spec.plot?.kind ?? 'bars';
   if (kind === 'sweep' && resultRows.every((r) => r.x !== undefined)) {
-    out.writeFile(`${spec.name}-sweep.svg`, svgSweep(spec.title, resultRows.map((r) => ({ x: r.x!, mean: r.rsum.mean, std: r.rsum.std })), { xLabel: spec.plot?.x, logX: spec.plot?.logX, chance }));
+    out.writeFile(
+      `${spec.name}-sweep.svg`,
+      svgSweep(
+        spec.title,
+        resultRows.map((r) => ({ x: r.x!, mean: r.rsum.mean, std: r.rsum.std })),
+        { xLabel: spec.plot?.x, logX: spec.plot?.logX, chance },
+      ),
+    );
     plots.push(`${spec.name}-sweep.svg`);
   }
   if (kind === 'pca') {
@@ -278,11 +376,25 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
   const findings = withVerdicts(claims);
   const gaps = spec.teacherRow ? gapsAgainstSpread(resultRows, findings, teacher) : undefined;
   const staleRuns = rows.flatMap((r) =>
-    r.runs.map((run) => outcomes.get(run.hash)!).filter((o) => o.status === 'stale').map((o) => ({ label: o.run.label, seed: o.run.seed, dir: o.dir, reason: o.reason })),
+    r.runs
+      .map((run) => outcomes.get(run.hash)!)
+      .filter((o) => o.status === 'stale')
+      .map((o) => ({ label: o.run.label, seed: o.run.seed, dir: o.dir, reason: o.reason })),
   );
   const seedCounts = [...new Set(resultRows.map((r) => r.n))].sort((a, b) => a - b);
-  const seedsText = seedCounts.length === 1 ? `${seedCounts[0]} seed${seedCounts[0] > 1 ? 's' : ''} per row (0..${seedCounts[0] - 1})` : `${seedCounts.join(' to ')} seeds per row (--seeds auto: more where a claim was undecided)`;
-  out.writeFile(`${spec.name}-bars.svg`, svgBars(`${spec.title}: test RSUM, mean ± std over seeds`, resultRows.map((r) => ({ label: r.label, mean: r.rsum.mean, std: r.rsum.std })), 'test RSUM', chance));
+  const seedsText =
+    seedCounts.length === 1
+      ? `${seedCounts[0]} seed${seedCounts[0] > 1 ? 's' : ''} per row (0..${seedCounts[0] - 1})`
+      : `${seedCounts.join(' to ')} seeds per row (--seeds auto: more where a claim was undecided)`;
+  out.writeFile(
+    `${spec.name}-bars.svg`,
+    svgBars(
+      `${spec.title}: test RSUM, mean ± std over seeds`,
+      resultRows.map((r) => ({ label: r.label, mean: r.rsum.mean, std: r.rsum.std })),
+      'test RSUM',
+      chance,
+    ),
+  );
   plots.push(`${spec.name}-bars.svg`);
 
   const c = rows[0].runs[0].config;
@@ -292,7 +404,16 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
     title: spec.title,
     scale: opts.scale,
     seeds: opts.seeds === 'auto' ? Math.max(...resultRows.map((r) => r.n)) : opts.seeds,
-    setting: { dataset: c.dataset.name, teacher: c.teacher.name, student: `${c.student.pair}/${c.student.preset}`, preset: opts.preset ?? spec.preset?.[opts.scale] ?? opts.scale, epochs: c.schedule.epochs, steps: r0.steps, trainImages: c.dataset.trainSubset, testSubset: c.dataset.evalSubset },
+    setting: {
+      dataset: c.dataset.name,
+      teacher: c.teacher.name,
+      student: `${c.student.pair}/${c.student.preset}`,
+      preset: opts.preset ?? spec.preset?.[opts.scale] ?? opts.scale,
+      epochs: c.schedule.epochs,
+      steps: r0.steps,
+      trainImages: c.dataset.trainSubset,
+      testSubset: c.dataset.evalSubset,
+    },
     rows: resultRows,
     ...(teacher ? { teacher } : {}),
     ...(chance !== undefined ? { chanceRsum: chance } : {}),
@@ -305,7 +426,9 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
     ...(staleRuns.length ? { staleRuns } : {}),
   };
   out.writeJson('results.json', results);
-  const trained = resultRows.flatMap((r) => r.runs).filter((r) => r.status === 'trained' || r.status === 'resumed').length;
+  const trained = resultRows
+    .flatMap((r) => r.runs)
+    .filter((r) => r.status === 'trained' || r.status === 'resumed').length;
   const md = [
     `# ${spec.title}`,
     '',
@@ -323,18 +446,30 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
       `Runs of this command: ${opts.reuse}.`,
     '',
     'Test split, recall in percent, mean ± standard deviation over seeds' +
-      (resultRows.some((r) => r.latencyMs) ? '; latency: median ms per item at batch 1 of seed 0\'s best student on this machine, measured after training' : '') +
-      '. The last column is the paper\'s Flickr30K figure ' +
+      (resultRows.some((r) => r.latencyMs)
+        ? "; latency: median ms per item at batch 1 of seed 0's best student on this machine, measured after training"
+        : '') +
+      ". The last column is the paper's Flickr30K figure " +
       '(ViT-B/16 + BERT-base from pretrained weights, BEiT-3 teacher): compare the ordering of rows, not the values.',
     '',
     resultsMarkdownTable(resultRows),
     '',
     ...(chance !== undefined ? [`Chance (random rankings of this test split): RSUM ${f1(chance)}.`, ''] : []),
     ...(teacher
-      ? [`Teacher \`${teacher.name}\` on the same test split (from its cached features): ${METRIC_KEYS.map((k) => `${k} ${f1(teacher.test[k])}`).join(', ')}.`, '']
+      ? [
+          `Teacher \`${teacher.name}\` on the same test split (from its cached features): ${METRIC_KEYS.map((k) => `${k} ${f1(teacher.test[k])}`).join(', ')}.`,
+          '',
+        ]
       : []),
     ...(gaps?.length
-      ? ['## Gaps against the spread over seeds', '', 'Each gap in mean test RSUM, and the same gap in units of the largest standard deviation over seeds of the rows it compares.', '', gapsMarkdownTable(gaps), '']
+      ? [
+          '## Gaps against the spread over seeds',
+          '',
+          'Each gap in mean test RSUM, and the same gap in units of the largest standard deviation over seeds of the rows it compares.',
+          '',
+          gapsMarkdownTable(gaps),
+          '',
+        ]
       : []),
     ...(findings.length
       ? [
@@ -356,7 +491,10 @@ async function report(spec: ExperimentSpec, rows: PlannedRow[], outcomes: Map<st
 /** What the command prints at the end: the rows, the teacher's RSUM, the claims and the gaps. */
 function summaryTables(r: ExperimentResults): string {
   const parts = [resultsMarkdownTable(r.rows)];
-  if (r.staleRuns?.length) parts.unshift(`STALE: ${r.staleRuns.length} run(s) reused with --reuse-stale (${r.staleRuns.map((x) => `${x.label} seed ${x.seed}`).join(', ')})`);
+  if (r.staleRuns?.length)
+    parts.unshift(
+      `STALE: ${r.staleRuns.length} run(s) reused with --reuse-stale (${r.staleRuns.map((x) => `${x.label} seed ${x.seed}`).join(', ')})`,
+    );
   if (r.teacher) parts.push(`teacher ${r.teacher.name}: test RSUM ${f1(r.teacher.test.rsum)}`);
   if (r.findings.length) parts.push(findingsMarkdownTable(r.findings));
   if (r.gaps?.length) parts.push(gapsMarkdownTable(r.gaps));
@@ -365,7 +503,10 @@ function summaryTables(r: ExperimentResults): string {
 
 /** The trainer of a collecting experiment: a run the cluster did not finish is named, never trained here. */
 const refuseToTrain: Trainer = async (job) => {
-  throw new DistillError(`Run '${job.label}' seed ${job.config.seed} has no result in the store (${job.dir}): its task did not finish. Submit the experiment again (only the missing tasks run), or see ${join(job.dir, 'train.log')}.`, 1);
+  throw new DistillError(
+    `Run '${job.label}' seed ${job.config.seed} has no result in the store (${job.dir}): its task did not finish. Submit the experiment again (only the missing tasks run), or see ${join(job.dir, 'train.log')}.`,
+    1,
+  );
 };
 
 /**
@@ -373,7 +514,10 @@ const refuseToTrain: Trainer = async (job) => {
  * processes), evaluate, and write results.json, results.md and the plots per experiment under `out`
  * (`out/<name>/` when the name expands to several experiments).
  */
-export async function runExperiments(nameOrPath: string, opts: ExperimentOptions): Promise<{ results: ExperimentResults[]; table: string }> {
+export async function runExperiments(
+  nameOrPath: string,
+  opts: ExperimentOptions,
+): Promise<{ results: ExperimentResults[]; table: string }> {
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
   const auto = opts.seeds === 'auto';
@@ -384,7 +528,9 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
   const maxSeeds = auto ? (opts.maxSeeds ?? 10) : seeds0;
   const workers = opts.workers ?? availableParallelism();
   // seeds per row label of each spec (--seeds auto grows those of undecided claims)
-  const seedsFor = specs.map((spec) => Object.fromEntries(spec.runs.map((r) => [r.label, seeds0])) as Record<string, number>);
+  const seedsFor = specs.map(
+    (spec) => Object.fromEntries(spec.runs.map((r) => [r.label, seeds0])) as Record<string, number>,
+  );
   const plan = () => planExperiment(nameOrPath, { ...opts, seedsFor }).plans;
   let plans = first0.plans;
   const store = opts.store ?? defaultStore();
@@ -396,8 +542,16 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
   for (let round = 1; ; round++) {
     const allRuns = plans.flatMap((p) => p.rows.flatMap((r) => r.runs));
     const unique = new Set(allRuns.map((r) => r.hash)).size;
-    log.info(`experiment ${nameOrPath}${auto ? ` (seeds auto, round ${round})` : ''}: ${specs.length} table${specs.length > 1 ? 's' : ''}, ${allRuns.length} runs (${unique} distinct), ${workers} at a time, run store ${store}`);
-    if (!opts.trainer && !opts.collect) await warmTeacherCache(allRuns.map((r) => r.config), (c) => needsTeacher(c, opts.container), opts.container, log);
+    log.info(
+      `experiment ${nameOrPath}${auto ? ` (seeds auto, round ${round})` : ''}: ${specs.length} table${specs.length > 1 ? 's' : ''}, ${allRuns.length} runs (${unique} distinct), ${workers} at a time, run store ${store}`,
+    );
+    if (!opts.trainer && !opts.collect)
+      await warmTeacherCache(
+        allRuns.map((r) => r.config),
+        (c) => needsTeacher(c, opts.container),
+        opts.container,
+        log,
+      );
     let finished = 0;
     outcomes = await runScheduled(allRuns, {
       store,
@@ -409,7 +563,9 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
       after: async (o) => {
         finished++;
         if (!first.has(o.run.hash)) first.set(o.run.hash, o);
-        log.info(`[${finished}/${unique}] ${o.run.label} seed ${o.run.seed}: ${o.status} (${o.reason}), test RSUM ${o.result.test.rsum.toFixed(2)}`);
+        log.info(
+          `[${finished}/${unique}] ${o.run.label} seed ${o.run.seed}: ${o.status} (${o.reason}), test RSUM ${o.result.test.rsum.toFixed(2)}`,
+        );
         await ranksOf(o.run.config, o.dir);
       },
     });
@@ -418,7 +574,9 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
     let grew = false;
     for (const [i, { spec, rows }] of plans.entries()) {
       const findings = withVerdicts(await specClaims(spec, rows, outcomes, ranksOf, opts.replicates ?? 1000));
-      const grow = new Set(findings.filter((f) => f.verdictKind === 'inconclusive').flatMap((f) => Object.keys(f.contrast)));
+      const grow = new Set(
+        findings.filter((f) => f.verdictKind === 'inconclusive').flatMap((f) => Object.keys(f.contrast)),
+      );
       for (const label of grow) {
         if (seedsFor[i][label] < maxSeeds) {
           seedsFor[i][label]++;
@@ -426,7 +584,9 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
         }
       }
       const undecided = findings.filter((f) => f.verdictKind === 'inconclusive').length;
-      log.info(`${spec.name}: ${findings.length - undecided} of ${findings.length} claims decided${undecided && grew ? `; adding a seed to ${[...grow].filter((l) => seedsFor[i][l] <= maxSeeds).join(', ')}` : ''}`);
+      log.info(
+        `${spec.name}: ${findings.length - undecided} of ${findings.length} claims decided${undecided && grew ? `; adding a seed to ${[...grow].filter((l) => seedsFor[i][l] <= maxSeeds).join(', ')}` : ''}`,
+      );
     }
     if (!grew) break;
     plans = plan();
@@ -442,7 +602,12 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
     atomicWriteJson(join(opts.out, 'results.json'), { experiment: nameOrPath, experiments: results });
     new RunDirectory(opts.out).writeFile(
       'results.md',
-      results.map((r) => `## ${r.title}\n\n${resultsMarkdownTable(r.rows)}\n\n${findingsMarkdownTable(r.findings)}\n\n[details](${r.experiment}/results.md)\n`).join('\n'),
+      results
+        .map(
+          (r) =>
+            `## ${r.title}\n\n${resultsMarkdownTable(r.rows)}\n\n${findingsMarkdownTable(r.findings)}\n\n[details](${r.experiment}/results.md)\n`,
+        )
+        .join('\n'),
     );
   }
   const table = results.map((r) => `${r.title}\n${summaryTables(r)}`).join('\n\n');
@@ -456,17 +621,39 @@ export async function runExperiments(nameOrPath: string, opts: ExperimentOptions
  */
 export async function runSeeds(
   cfg: TrainConfig,
-  opts: { container: Container; seeds: number; out: string; workers?: number; store?: string; logger?: Logger; reuseStale?: boolean },
+  opts: {
+    container: Container;
+    seeds: number;
+    out: string;
+    workers?: number;
+    store?: string;
+    logger?: Logger;
+    reuseStale?: boolean;
+  },
 ): Promise<{ results: ExperimentResults; table: string }> {
-  if (!Number.isInteger(opts.seeds) || opts.seeds < 1) throw new DistillError(`--seeds expects a whole number >= 1, got ${opts.seeds}.`, 2);
+  if (!Number.isInteger(opts.seeds) || opts.seeds < 1)
+    throw new DistillError(`--seeds expects a whole number >= 1, got ${opts.seeds}.`, 2);
   const rows: ExperimentSpec['runs'] = [{ label: `${cfg.losses}: ${cfg.student.pair}/${cfg.student.preset}` }];
-  if (cfg.baseline && cfg.losses !== 'none') rows.push({ label: `no teacher: ${cfg.student.pair}/${cfg.student.preset}`, set: { losses: 'none', balancer: undefined } });
+  if (cfg.baseline && cfg.losses !== 'none')
+    rows.push({
+      label: `no teacher: ${cfg.student.pair}/${cfg.student.preset}`,
+      set: { losses: 'none', balancer: undefined },
+    });
   const spec: ExperimentSpec = {
     name: 'seeds',
     title: `${cfg.losses} on ${cfg.dataset.name}, ${opts.seeds} seeds`,
     runs: rows,
     teacherRow: await needsTeacher(cfg, opts.container),
-    findings: rows.length > 1 ? [{ claim: 'The distilled student beats the same student without a teacher', better: [rows[0].label], worse: [rows[1].label] }] : [],
+    findings:
+      rows.length > 1
+        ? [
+            {
+              claim: 'The distilled student beats the same student without a teacher',
+              better: [rows[0].label],
+              worse: [rows[1].label],
+            },
+          ]
+        : [],
   };
   const log = opts.logger ?? createLogger();
   const workers = opts.workers ?? availableParallelism();
@@ -474,27 +661,50 @@ export async function runSeeds(
   const planned: PlannedRow[] = rows.map((r) => ({
     label: r.label,
     runs: Array.from({ length: opts.seeds }, (_, i) => {
-      const c: TrainConfig = { ...cfg, ...(r.set as Partial<TrainConfig>), seed: cfg.seed + i, baseline: false, threads };
+      const c: TrainConfig = {
+        ...cfg,
+        ...(r.set as Partial<TrainConfig>),
+        seed: cfg.seed + i,
+        baseline: false,
+        threads,
+      };
       return { label: r.label, seed: c.seed, config: c, hash: configHash(c) };
     }),
   }));
   const t0 = Date.now();
   const store = opts.store ?? defaultStore();
-  await warmTeacherCache(planned.flatMap((r) => r.runs.map((x) => x.config)), (c) => needsTeacher(c, opts.container), opts.container, log);
-  const outcomes = await runScheduled(planned.flatMap((r) => r.runs), {
-    store,
-    workers,
+  await warmTeacherCache(
+    planned.flatMap((r) => r.runs.map((x) => x.config)),
+    (c) => needsTeacher(c, opts.container),
+    opts.container,
     log,
-    fingerprint: (run) => runFingerprint(run.config, opts.container),
-    reuseStale: opts.reuseStale,
-    after: async (o) => {
-      log.info(`${o.run.label} seed ${o.run.seed}: ${o.status} (${o.reason}), test RSUM ${o.result.test.rsum.toFixed(2)}`);
-      await runRanks(o.run.config, o.dir, opts.container, log);
+  );
+  const outcomes = await runScheduled(
+    planned.flatMap((r) => r.runs),
+    {
+      store,
+      workers,
+      log,
+      fingerprint: (run) => runFingerprint(run.config, opts.container),
+      reuseStale: opts.reuseStale,
+      after: async (o) => {
+        log.info(
+          `${o.run.label} seed ${o.run.seed}: ${o.status} (${o.reason}), test RSUM ${o.result.test.rsum.toFixed(2)}`,
+        );
+        await runRanks(o.run.config, o.dir, opts.container, log);
+      },
     },
-  });
+  );
   const reuse = reuseSummary(outcomes.values());
   log.info(`runs: ${reuse}`);
-  const results = await report(spec, planned, outcomes, { container: opts.container, scale: 'full', seeds: opts.seeds, out: opts.out, store, reuse }, log, t0);
+  const results = await report(
+    spec,
+    planned,
+    outcomes,
+    { container: opts.container, scale: 'full', seeds: opts.seeds, out: opts.out, store, reuse },
+    log,
+    t0,
+  );
   const table = summaryTables(results);
   return { results, table };
 }

@@ -24,7 +24,17 @@ export const FINGERPRINT_PARTS = ['code', 'teacher', 'dataset'] as const;
 export type FingerprintPart = (typeof FINGERPRINT_PARTS)[number];
 
 /** The packages the training worker executes (apps/cli and experiments only orchestrate). */
-export const CODE_PACKAGES = ['autodiff', 'core', 'data', 'teacher-adapters', 'student-architectures', 'losses', 'balancer', 'eval', 'training'] as const;
+export const CODE_PACKAGES = [
+  'autodiff',
+  'core',
+  'data',
+  'teacher-adapters',
+  'student-architectures',
+  'losses',
+  'balancer',
+  'eval',
+  'training',
+] as const;
 
 /** The part of the folder name a fingerprint contributes (12 hex digits of sha256 over its parts). */
 export function fingerprintId(fp: RunFingerprint): string {
@@ -32,11 +42,15 @@ export function fingerprintId(fp: RunFingerprint): string {
 }
 
 /** The parts in which `recorded` differs from `current` (every part when nothing was recorded). */
-export function fingerprintDiff(recorded: Partial<RunFingerprint> | undefined, current: RunFingerprint): FingerprintPart[] {
+export function fingerprintDiff(
+  recorded: Partial<RunFingerprint> | undefined,
+  current: RunFingerprint,
+): FingerprintPart[] {
   return FINGERPRINT_PARTS.filter((k) => recorded?.[k] !== current[k]);
 }
 
-const isSource = (f: string) => (/\.(ts|mts|js|mjs|json)$/.test(f) && !/\.test(-util)?\.[mc]?[tj]s$/.test(f) && !/\.d\.ts$/.test(f)) || false;
+const isSource = (f: string) =>
+  (/\.(ts|mts|js|mjs|json)$/.test(f) && !/\.test(-util)?\.[mc]?[tj]s$/.test(f) && !/\.d\.ts$/.test(f)) || false;
 
 function walk(dir: string, keep: (f: string) => boolean, out: string[] = []): string[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -146,5 +160,9 @@ export async function runFingerprint(cfg: TrainConfig, container: Container): Pr
   // a run's plugins are code it executes too (a path: its files' content; a package name: the name)
   const plugins = (cfg.plugins ?? []).map((p) => (existsSync(p) ? treeHash([p]) : `package ${p}`));
   const code = plugins.length ? sha256([codeFingerprint(), ...plugins].join('\n')) : codeFingerprint();
-  return { code, teacher: await teacherFingerprint(cfg, container), dataset: await datasetManifestHash(cfg, container) };
+  return {
+    code,
+    teacher: await teacherFingerprint(cfg, container),
+    dataset: await datasetManifestHash(cfg, container),
+  };
 }

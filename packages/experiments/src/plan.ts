@@ -2,11 +2,28 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { atomicWriteJson, createLogger, DistillError, readJsonFile, sha256, type Container, type Logger } from '@distill/core';
+import {
+  atomicWriteJson,
+  createLogger,
+  DistillError,
+  readJsonFile,
+  sha256,
+  type Container,
+  type Logger,
+} from '@distill/core';
 import { runRanks } from './evaluate.js';
 import { fingerprintId, runFingerprint, type RunFingerprint } from './fingerprint.js';
 import { defaultStore, runDirOf, runScheduled, type RunOutcome, type Trainer } from './scheduler.js';
-import { expandSpecs, findingLabels, planRows, type ExperimentSpec, type PlannedRow, type PlannedRun, type RunFlags, type Scale } from './spec.js';
+import {
+  expandSpecs,
+  findingLabels,
+  planRows,
+  type ExperimentSpec,
+  type PlannedRow,
+  type PlannedRun,
+  type RunFlags,
+  type Scale,
+} from './spec.js';
 import type { RunRanks } from './stats.js';
 import type { TrainConfig } from '@distill/training';
 
@@ -53,28 +70,67 @@ export interface PlanOptions {
 export function planExperiment(nameOrPath: string, opts: PlanOptions): ExperimentPlan {
   const auto = opts.seeds === 'auto';
   const seeds = auto ? (opts.minSeeds ?? 3) : (opts.seeds as number);
-  if (!Number.isInteger(seeds) || seeds < 1) throw new DistillError(auto ? `--min-seeds expects a whole number >= 1, got ${opts.minSeeds}.` : `--seeds expects a whole number >= 1 or 'auto', got ${opts.seeds}.`, 2);
-  if (auto && (!Number.isInteger(opts.maxSeeds ?? 10) || (opts.maxSeeds ?? 10) < seeds)) throw new DistillError(`--max-seeds expects a whole number >= ${seeds} (the seeds every row starts with), got ${opts.maxSeeds}.`, 2);
+  if (!Number.isInteger(seeds) || seeds < 1)
+    throw new DistillError(
+      auto
+        ? `--min-seeds expects a whole number >= 1, got ${opts.minSeeds}.`
+        : `--seeds expects a whole number >= 1 or 'auto', got ${opts.seeds}.`,
+      2,
+    );
+  if (auto && (!Number.isInteger(opts.maxSeeds ?? 10) || (opts.maxSeeds ?? 10) < seeds))
+    throw new DistillError(
+      `--max-seeds expects a whole number >= ${seeds} (the seeds every row starts with), got ${opts.maxSeeds}.`,
+      2,
+    );
   const cores = availableParallelism();
   const workers = opts.workers ?? cores;
-  if (!Number.isInteger(workers) || workers < 1) throw new DistillError(`--workers expects a whole number >= 1, got ${opts.workers}.`, 2);
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new DistillError(`--workers expects a whole number >= 1, got ${opts.workers}.`, 2);
   let specs = expandSpecs(nameOrPath);
   if (opts.only?.length) {
     const keep = new Set(opts.only);
     const known = new Set(specs.flatMap((s) => s.runs.map((r) => r.label)));
     const unknown = opts.only.filter((l) => !known.has(l));
-    if (unknown.length) throw new DistillError(`--only: no row labelled ${unknown.map((l) => `'${l}'`).join(', ')} in '${nameOrPath}' (rows: ${[...known].join(', ')}).`, 2);
+    if (unknown.length)
+      throw new DistillError(
+        `--only: no row labelled ${unknown.map((l) => `'${l}'`).join(', ')} in '${nameOrPath}' (rows: ${[...known].join(', ')}).`,
+        2,
+      );
     specs = specs
-      .map((s) => ({ ...s, runs: s.runs.filter((r) => keep.has(r.label)), findings: s.findings.filter((f) => findingLabels(f).every((l) => keep.has(l))) }))
+      .map((s) => ({
+        ...s,
+        runs: s.runs.filter((r) => keep.has(r.label)),
+        findings: s.findings.filter((f) => findingLabels(f).every((l) => keep.has(l))),
+      }))
       .filter((s) => s.runs.length > 0);
   }
-  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) throw new DistillError(`--threads expects a whole number >= 1, got ${opts.threads}.`, 2);
+  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1))
+    throw new DistillError(`--threads expects a whole number >= 1, got ${opts.threads}.`, 2);
   // each training process gets an equal share of the cores (one onnxruntime thread each by default)
   const threads = opts.threads ?? Math.max(1, Math.floor(cores / workers));
-  const plans = specs.map((spec, i) => ({ spec, rows: planRows(spec, { container: opts.container, scale: opts.scale, seeds, seedsFor: opts.seedsFor?.[i], flags: opts.flags, threads, preset: opts.preset }) }));
+  const plans = specs.map((spec, i) => ({
+    spec,
+    rows: planRows(spec, {
+      container: opts.container,
+      scale: opts.scale,
+      seeds,
+      seedsFor: opts.seedsFor?.[i],
+      flags: opts.flags,
+      threads,
+      preset: opts.preset,
+    }),
+  }));
   const runs = plans.flatMap((p) => p.rows.flatMap((r) => r.runs));
   const tasks = [...new Map(runs.map((r) => [r.hash, r])).values()];
-  return { experiment: nameOrPath, specs, plans, runs, tasks, threads, id: sha256(tasks.map((t) => t.hash).join('\n')) };
+  return {
+    experiment: nameOrPath,
+    specs,
+    plans,
+    runs,
+    tasks,
+    threads,
+    id: sha256(tasks.map((t) => t.hash).join('\n')),
+  };
 }
 
 export type TaskState = 'finished' | 'started' | 'missing';
@@ -89,7 +145,10 @@ export function planIdWith(plan: ExperimentPlan, fps: Map<string, RunFingerprint
 }
 
 /** Each task's fingerprint (code, teacher, dataset), by config hash: with the hash, its folder in the store. */
-export async function planFingerprints(plan: ExperimentPlan, fingerprint: (run: PlannedRun) => RunFingerprint | Promise<RunFingerprint>): Promise<Map<string, RunFingerprint>> {
+export async function planFingerprints(
+  plan: ExperimentPlan,
+  fingerprint: (run: PlannedRun) => RunFingerprint | Promise<RunFingerprint>,
+): Promise<Map<string, RunFingerprint>> {
   const out = new Map<string, RunFingerprint>();
   for (const t of plan.tasks) out.set(t.hash, await fingerprint(t));
   return out;
@@ -111,7 +170,15 @@ export function planJson(plan: ExperimentPlan, store: string, fps: Map<string, R
     plan: planIdWith(plan, fps),
     store,
     threads: plan.threads,
-    tasks: plan.tasks.map((t, i) => ({ task: i, label: t.label, rows: labels.get(t.hash), seed: t.seed, hash: t.hash, dir: runDirOf(store, t.hash, fps.get(t.hash)), state: taskState(store, t, fps.get(t.hash)) })),
+    tasks: plan.tasks.map((t, i) => ({
+      task: i,
+      label: t.label,
+      rows: labels.get(t.hash),
+      seed: t.seed,
+      hash: t.hash,
+      dir: runDirOf(store, t.hash, fps.get(t.hash)),
+      state: taskState(store, t, fps.get(t.hash)),
+    })),
   };
 }
 
@@ -131,7 +198,12 @@ export function markSharedStore(store: string): string {
   }
   mkdirSync(store, { recursive: true });
   const id = randomBytes(8).toString('hex');
-  atomicWriteJson(f, { id, created: new Date().toISOString(), host: hostname(), note: 'distill run store: every node that runs a task must see this file at this path' });
+  atomicWriteJson(f, {
+    id,
+    created: new Date().toISOString(),
+    host: hostname(),
+    note: 'distill run store: every node that runs a task must see this file at this path',
+  });
   return id;
 }
 
@@ -142,18 +214,31 @@ export function markSharedStore(store: string): string {
  */
 export function checkSharedStore(store: string, id: string): void {
   const where = `on host ${hostname()}`;
-  const shared = 'Put the store on a file system every node mounts at the same path (NFS, Lustre, a Kubernetes volume claim) and pass that path as --store.';
+  const shared =
+    'Put the store on a file system every node mounts at the same path (NFS, Lustre, a Kubernetes volume claim) and pass that path as --store.';
   const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();
   if (id.startsWith('mount:')) {
     const mount = id.slice('mount:'.length);
-    if (!isDir(mount)) throw new DistillError(`The volume with the run store is not mounted at ${mount} ${where}. Mount the claim there (the Job's volumeMounts).`, 2);
+    if (!isDir(mount))
+      throw new DistillError(
+        `The volume with the run store is not mounted at ${mount} ${where}. Mount the claim there (the Job's volumeMounts).`,
+        2,
+      );
     return;
   }
   if (!isDir(store)) throw new DistillError(`The run store ${store} is not visible ${where}. ${shared}`, 2);
   const f = join(store, STORE_MARK);
-  if (!existsSync(f)) throw new DistillError(`The run store ${store} ${where} lacks ${STORE_MARK} (the mark the submitting process wrote): this node sees another folder at that path. ${shared}`, 2);
+  if (!existsSync(f))
+    throw new DistillError(
+      `The run store ${store} ${where} lacks ${STORE_MARK} (the mark the submitting process wrote): this node sees another folder at that path. ${shared}`,
+      2,
+    );
   const seen = readJsonFile<{ id?: string }>(f).id;
-  if (seen !== id) throw new DistillError(`The run store ${store} ${where} is another store (id ${seen}, the submitter's is ${id}). ${shared}`, 2);
+  if (seen !== id)
+    throw new DistillError(
+      `The run store ${store} ${where} is another store (id ${seen}, the submitter's is ${id}). ${shared}`,
+      2,
+    );
 }
 
 export interface TaskOptions extends PlanOptions {
@@ -181,12 +266,19 @@ export async function runTask(nameOrPath: string, opts: TaskOptions): Promise<Ru
   const plan = planExperiment(nameOrPath, opts);
   const n = plan.tasks.length;
   if (!Number.isInteger(opts.task) || opts.task < 0 || opts.task >= n) {
-    throw new DistillError(`--task expects a whole number from 0 to ${n - 1} (the plan of '${nameOrPath}' has ${n} task${n === 1 ? '' : 's'}; --plan --json lists them), got ${opts.task}.`, 2);
+    throw new DistillError(
+      `--task expects a whole number from 0 to ${n - 1} (the plan of '${nameOrPath}' has ${n} task${n === 1 ? '' : 's'}; --plan --json lists them), got ${opts.task}.`,
+      2,
+    );
   }
   const fingerprint = opts.fingerprint ?? ((r: PlannedRun) => runFingerprint(r.config, opts.container));
   if (opts.planId?.startsWith('config:')) {
     // Kubernetes: the image's code may differ from the submitter's checkout; the runs' configs must not
-    if (opts.planId !== `config:${plan.id}`) throw new DistillError(`Task ${opts.task}: the plan of '${nameOrPath}' here differs from the submitter's: the spec or its flags changed since the Job was made. Make the Job again.`, 2);
+    if (opts.planId !== `config:${plan.id}`)
+      throw new DistillError(
+        `Task ${opts.task}: the plan of '${nameOrPath}' here differs from the submitter's: the spec or its flags changed since the Job was made. Make the Job again.`,
+        2,
+      );
   } else if (opts.planId && opts.planId !== planIdWith(plan, await planFingerprints(plan, fingerprint))) {
     throw new DistillError(
       `Task ${opts.task}: the plan of '${nameOrPath}' here differs from the submitter's: the spec or its flags changed since the job was submitted, or this node runs other code or sees another teacher or dataset (the runs' fingerprints). Submit it again from a checkout every node shares.`,

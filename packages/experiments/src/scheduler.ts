@@ -1,8 +1,33 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import { acquireRunLock, atomicWriteJson, DistillError, readJsonFile, RUN_LOCK_FILE, type Logger, type RunLock } from '@distill/core';
-import { baselineWorkerCommand, cacheRoot, hasCheckpoint, readRunRecord, type TrainConfig, type TrainResult } from '@distill/training';
+import {
+  acquireRunLock,
+  atomicWriteJson,
+  DistillError,
+  readJsonFile,
+  RUN_LOCK_FILE,
+  type Logger,
+  type RunLock,
+} from '@distill/core';
+import {
+  baselineWorkerCommand,
+  cacheRoot,
+  hasCheckpoint,
+  readRunRecord,
+  type TrainConfig,
+  type TrainResult,
+} from '@distill/training';
 import { fingerprintDiff, fingerprintId, type FingerprintPart, type RunFingerprint } from './fingerprint.js';
 import type { PlannedRun } from './spec.js';
 import type { RunRanks } from './stats.js';
@@ -57,11 +82,19 @@ function readStoredFingerprint(dir: string): StoredFingerprint | undefined {
 }
 
 /** Finished runs of the same config under another fingerprint (or from before fingerprints), newest first. */
-function staleRuns(store: string, hash: string, current: string): { dir: string; stale: (FingerprintPart | 'unrecorded')[] }[] {
+function staleRuns(
+  store: string,
+  hash: string,
+  current: string,
+): { dir: string; stale: (FingerprintPart | 'unrecorded')[] }[] {
   const prefix = hash.slice(0, 16);
   if (!existsSync(store)) return [];
   return readdirSync(store)
-    .filter((d) => (d === prefix || (d.startsWith(`${prefix}-`) && /^[0-9a-f]{12}$/.test(d.slice(prefix.length + 1)))) && join(store, d) !== current)
+    .filter(
+      (d) =>
+        (d === prefix || (d.startsWith(`${prefix}-`) && /^[0-9a-f]{12}$/.test(d.slice(prefix.length + 1)))) &&
+        join(store, d) !== current,
+    )
     .map((d) => join(store, d))
     .filter((d) => existsSync(join(d, 'result.json')))
     .map((dir) => ({ dir, mtime: statSync(join(dir, 'result.json')).mtimeMs, rec: readStoredFingerprint(dir) }))
@@ -72,11 +105,16 @@ function staleRuns(store: string, hash: string, current: string): { dir: string;
 
 /** Say what differs, e.g. 'code, teacher changed' or 'stored before fingerprints'. */
 export function staleReason(parts: (FingerprintPart | 'unrecorded')[]): string {
-  return parts.includes('unrecorded') ? 'stored before fingerprints (code, teacher, dataset unknown)' : `${parts.join(', ')} changed`;
+  return parts.includes('unrecorded')
+    ? 'stored before fingerprints (code, teacher, dataset unknown)'
+    : `${parts.join(', ')} changed`;
 }
 
 /** Trains one run in `dir` (resume: continue its checkpoint); resolves to its result.json. */
-export type Trainer = (job: { config: TrainConfig; dir: string; label: string; resume: boolean }, log: Logger) => Promise<TrainResult>;
+export type Trainer = (
+  job: { config: TrainConfig; dir: string; label: string; resume: boolean },
+  log: Logger,
+) => Promise<TrainResult>;
 
 const children = new Set<ChildProcess>();
 let hooksInstalled = false;
@@ -132,7 +170,10 @@ export const childTrainer: Trainer = (job, log) => {
   const args = [...worker.execArgv, worker.file, cfgFile, job.dir, job.label, ...(job.resume ? ['--resume'] : [])];
   return new Promise((resolvePromise, reject) => {
     const out = openSync(join(job.dir, 'train.log'), 'a');
-    const child = spawn(process.execPath, args, { stdio: ['ignore', out, out], env: { ...process.env, DISTILL_PROGRESS_INTERVAL_MS: '60000' } });
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', out, out],
+      env: { ...process.env, DISTILL_PROGRESS_INTERVAL_MS: '60000' },
+    });
     children.add(child);
     if (child.pid) atomicWriteJson(join(job.dir, 'worker.pid'), child.pid);
     child.on('error', (e) => {
@@ -147,9 +188,19 @@ export const childTrainer: Trainer = (job, log) => {
       const done = join(job.dir, 'result.json');
       if (code === 0 && existsSync(done)) resolvePromise(readJsonFile<TrainResult>(done));
       else {
-        const tail = existsSync(join(job.dir, 'train.log')) ? readFileSync(join(job.dir, 'train.log'), 'utf8').trim().split('\n').filter((l) => l.startsWith('distill:')).at(-1) : undefined;
+        const tail = existsSync(join(job.dir, 'train.log'))
+          ? readFileSync(join(job.dir, 'train.log'), 'utf8')
+              .trim()
+              .split('\n')
+              .filter((l) => l.startsWith('distill:'))
+              .at(-1)
+          : undefined;
         log.warn(`${job.label}: the training process stopped (${signal ?? `exit code ${code}`})`);
-        reject(new DistillError(`Run '${job.label}' failed (${signal ?? `exit code ${code}`}${tail ? `: ${tail.replace(/^distill: /, '')}` : ''}); see ${join(job.dir, 'train.log')}. Re-run the same command to resume it.`));
+        reject(
+          new DistillError(
+            `Run '${job.label}' failed (${signal ?? `exit code ${code}`}${tail ? `: ${tail.replace(/^distill: /, '')}` : ''}); see ${join(job.dir, 'train.log')}. Re-run the same command to resume it.`,
+          ),
+        );
       }
     });
   });
@@ -165,7 +216,8 @@ async function lockOrWait(dir: string, run: PlannedRun, log: Logger): Promise<Ru
     try {
       return acquireRunLock(dir, { logger: log, command: `experiment run ${run.label} seed ${run.seed}` });
     } catch (e) {
-      if (!(e instanceof DistillError) || !/in use by another distill run/.test(e.message) || /on host/.test(e.message)) throw e;
+      if (!(e instanceof DistillError) || !/in use by another distill run/.test(e.message) || /on host/.test(e.message))
+        throw e;
     }
     if (!said) log.info(`${run.label} seed ${run.seed}: ${dir} is being trained by another experiment; waiting for it`);
     said = true;
@@ -183,12 +235,22 @@ function quarantine(dir: string, file: string, problem: string, log: Logger): st
 }
 
 /** Train (or reuse, or resume) one run in its store folder. */
-async function runOne(run: PlannedRun, fp: RunFingerprint, store: string, trainer: Trainer, log: Logger, reuseStale: boolean): Promise<RunOutcome> {
+async function runOne(
+  run: PlannedRun,
+  fp: RunFingerprint,
+  store: string,
+  trainer: Trainer,
+  log: Logger,
+  reuseStale: boolean,
+): Promise<RunOutcome> {
   const dir = runDirOf(store, run.hash, fp);
   const done = join(dir, 'result.json');
   const rec = readRunRecord(dir);
   if (rec && (rec.configHash ?? '') !== run.hash) {
-    throw new DistillError(`Run store folder ${dir} holds another config (hash ${rec.configHash}); it is not distill's, or the store was edited. Move it away or pass another --store.`, 2);
+    throw new DistillError(
+      `Run store folder ${dir} holds another config (hash ${rec.configHash}); it is not distill's, or the store was edited. Move it away or pass another --store.`,
+      2,
+    );
   }
   const base = { run, dir, fingerprint: fp };
   let corrupt: string | undefined;
@@ -214,7 +276,16 @@ async function runOne(run: PlannedRun, fp: RunFingerprint, store: string, traine
       stale = old.stale.length ? old.stale : fingerprintDiff(readStoredFingerprint(old.dir)?.fingerprint, fp);
       if (reuseStale) {
         const v = readVerifiedResult(join(old.dir, 'result.json'), false);
-        if (v.ok) return { run, dir: old.dir, fingerprint: fp, status: 'stale', result: v.value, reason: `stale (${staleReason(stale)}), reused: --reuse-stale`, stale };
+        if (v.ok)
+          return {
+            run,
+            dir: old.dir,
+            fingerprint: fp,
+            status: 'stale',
+            result: v.value,
+            reason: `stale (${staleReason(stale)}), reused: --reuse-stale`,
+            stale,
+          };
         log.warn(`${join(old.dir, 'result.json')}: ${v.problem}; not reused`);
       }
     }
@@ -225,20 +296,47 @@ async function runOne(run: PlannedRun, fp: RunFingerprint, store: string, traine
     await new Promise((r) => setTimeout(r, 250));
     orphan = liveOrphan(dir);
   }
-  if (orphan) throw new DistillError(`Run ${dir} is still being trained by pid ${orphan}, left by an experiment that was killed: wait for it to finish (or end it), then re-run.`, 2);
+  if (orphan)
+    throw new DistillError(
+      `Run ${dir} is still being trained by pid ${orphan}, left by an experiment that was killed: wait for it to finish (or end it), then re-run.`,
+      2,
+    );
   const lock = await lockOrWait(dir, run, log);
   try {
     const again = verified(true);
     if (again) return again;
-    if (!readRunRecord(dir)) atomicWriteJson(join(dir, 'config.json'), { config: run.config, configHash: run.hash, label: run.label, seed: run.seed, created: new Date().toISOString() });
-    if (!existsSync(join(dir, 'fingerprint.json'))) atomicWriteJson(join(dir, 'fingerprint.json'), { configHash: run.hash, fingerprint: fp, created: new Date().toISOString() } satisfies StoredFingerprint);
+    if (!readRunRecord(dir))
+      atomicWriteJson(join(dir, 'config.json'), {
+        config: run.config,
+        configHash: run.hash,
+        label: run.label,
+        seed: run.seed,
+        created: new Date().toISOString(),
+      });
+    if (!existsSync(join(dir, 'fingerprint.json')))
+      atomicWriteJson(join(dir, 'fingerprint.json'), {
+        configHash: run.hash,
+        fingerprint: fp,
+        created: new Date().toISOString(),
+      } satisfies StoredFingerprint);
     const resume = hasCheckpoint(dir);
-    log.info(`${run.label} seed ${run.seed}: ${resume ? 'resuming' : 'training'} in ${dir}${stale ? ` (a stored run of this config is stale: ${staleReason(stale)})` : ''}`);
+    log.info(
+      `${run.label} seed ${run.seed}: ${resume ? 'resuming' : 'training'} in ${dir}${stale ? ` (a stored run of this config is stale: ${staleReason(stale)})` : ''}`,
+    );
     const result = await trainer({ config: run.config, dir, label: run.label, resume }, log);
     const bad = resultProblems(result);
-    if (bad.length) throw new DistillError(`Run '${run.label}' seed ${run.seed} wrote a result out of range (${bad.slice(0, 2).join('; ')}): ${done}. Not reported; see ${join(dir, 'train.log')}.`);
+    if (bad.length)
+      throw new DistillError(
+        `Run '${run.label}' seed ${run.seed} wrote a result out of range (${bad.slice(0, 2).join('; ')}): ${done}. Not reported; see ${join(dir, 'train.log')}.`,
+      );
     sealFile(done);
-    const reason = corrupt ? `corrupt, retrained (${corrupt})` : stale ? `stale (${staleReason(stale)}), retrained` : resume ? 'resumed' : 'new';
+    const reason = corrupt
+      ? `corrupt, retrained (${corrupt})`
+      : stale
+        ? `stale (${staleReason(stale)}), retrained`
+        : resume
+          ? 'resumed'
+          : 'new';
     return { ...base, status: resume ? 'resumed' : 'trained', result, reason, ...(stale ? { stale } : {}) };
   } finally {
     lock.release();
@@ -311,7 +409,9 @@ export function reuseSummary(outcomes: Iterable<RunOutcome>): string {
   const parts = (xs: RunOutcome[]) => {
     const by = new Map<string, number>();
     for (const o of xs) for (const p of o.stale ?? []) by.set(p, (by.get(p) ?? 0) + 1);
-    return [...by].map(([p, n]) => (p === 'unrecorded' ? `${n} stored before fingerprints` : `${p} changed: ${n}`)).join(', ');
+    return [...by]
+      .map(([p, n]) => (p === 'unrecorded' ? `${n} stored before fingerprints` : `${p} changed: ${n}`))
+      .join(', ');
   };
   const staleR = os.filter((o) => o.status === 'stale');
   return (

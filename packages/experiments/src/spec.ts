@@ -29,7 +29,9 @@ export const SpecSchema = z.strictObject({
   base: overrides.optional(),
   /** Config keys per scale, over base. */
   scales: z.strictObject({ smoke: overrides.optional(), full: overrides.optional() }).optional(),
-  plot: z.strictObject({ kind: z.enum(['bars', 'sweep', 'pca']), x: z.string().optional(), logX: z.boolean().optional() }).optional(),
+  plot: z
+    .strictObject({ kind: z.enum(['bars', 'sweep', 'pca']), x: z.string().optional(), logX: z.boolean().optional() })
+    .optional(),
   /** Add the teacher's own test recall (from its cached features) as a reference row, and each row's gap to it in standard deviations. */
   teacherRow: z.boolean().optional(),
   /** Measure each row's encoder latency (median ms at batch 1, seed 0's best student) after training. */
@@ -42,7 +44,13 @@ export const SpecSchema = z.strictObject({
         /** The x value of a sweep point. */
         x: z.number().optional(),
         /** The paper's Flickr30K figures for this row (R@1/5/10 each way, RSUM). */
-        paper: z.strictObject({ i2t: z.array(z.number()).length(3).optional(), t2i: z.array(z.number()).length(3).optional(), rsum: z.number() }).optional(),
+        paper: z
+          .strictObject({
+            i2t: z.array(z.number()).length(3).optional(),
+            t2i: z.array(z.number()).length(3).optional(),
+            rsum: z.number(),
+          })
+          .optional(),
       }),
     )
     .default([]),
@@ -54,10 +62,18 @@ export const SpecSchema = z.strictObject({
   findings: z
     .array(
       z
-        .strictObject({ claim: z.string(), better: labels.optional(), worse: labels.optional(), contrast: z.record(z.string(), z.number()).optional() })
-        .refine((f) => (f.contrast ? !f.better && !f.worse && Object.keys(f.contrast).length > 0 : !!f.better && !!f.worse), {
-          message: "a finding names either 'better' and 'worse' rows, or a 'contrast' (label: weight), not both",
-        }),
+        .strictObject({
+          claim: z.string(),
+          better: labels.optional(),
+          worse: labels.optional(),
+          contrast: z.record(z.string(), z.number()).optional(),
+        })
+        .refine(
+          (f) => (f.contrast ? !f.better && !f.worse && Object.keys(f.contrast).length > 0 : !!f.better && !!f.worse),
+          {
+            message: "a finding names either 'better' and 'worse' rows, or a 'contrast' (label: weight), not both",
+          },
+        ),
     )
     .default([]),
 });
@@ -95,8 +111,15 @@ export function loadSpec(nameOrPath: string): ExperimentSpec {
   const isPath = /[\\/]/.test(nameOrPath) || /\.(ya?ml|json)$/.test(nameOrPath);
   const file = isPath ? nameOrPath : join(specsDir(), `${nameOrPath}.yaml`);
   if (!existsSync(file)) {
-    if (isPath) throw new DistillError(`Experiment spec not found: ${file}. Pass a YAML file or one of: ${shippedSpecNames().join(', ')}.`, 2);
-    throw new DistillError(`Unknown experiment '${nameOrPath}'. Available: ${shippedSpecNames().join(', ')}, or the path of your own spec (YAML).`, 2);
+    if (isPath)
+      throw new DistillError(
+        `Experiment spec not found: ${file}. Pass a YAML file or one of: ${shippedSpecNames().join(', ')}.`,
+        2,
+      );
+    throw new DistillError(
+      `Unknown experiment '${nameOrPath}'. Available: ${shippedSpecNames().join(', ')}, or the path of your own spec (YAML).`,
+      2,
+    );
   }
   let raw: unknown;
   try {
@@ -114,15 +137,24 @@ export function loadSpec(nameOrPath: string): ExperimentSpec {
     throw new DistillError(`Invalid experiment spec ${file}: ${msg}.`, 2);
   }
   const spec = r.data;
-  if (!spec.include && spec.runs.length === 0) throw new DistillError(`Experiment spec ${file} has no runs: list them under 'runs' (label + set).`, 2);
+  if (!spec.include && spec.runs.length === 0)
+    throw new DistillError(`Experiment spec ${file} has no runs: list them under 'runs' (label + set).`, 2);
   const seen = new Set<string>();
   for (const run of spec.runs) {
-    if (seen.has(run.label)) throw new DistillError(`Experiment spec ${file}: the label '${run.label}' is used twice; give each run its own label.`, 2);
+    if (seen.has(run.label))
+      throw new DistillError(
+        `Experiment spec ${file}: the label '${run.label}' is used twice; give each run its own label.`,
+        2,
+      );
     seen.add(run.label);
   }
   for (const f of spec.findings)
     for (const l of findingLabels(f))
-      if (!seen.has(l)) throw new DistillError(`Experiment spec ${file}: the finding '${f.claim}' names '${l}', which is not a run label (${[...seen].join(', ')}).`, 2);
+      if (!seen.has(l))
+        throw new DistillError(
+          `Experiment spec ${file}: the finding '${f.claim}' names '${l}', which is not a run label (${[...seen].join(', ')}).`,
+          2,
+        );
   return spec;
 }
 
@@ -155,11 +187,28 @@ export interface PlannedRow {
  * Every row of a spec at a scale, with one resolved config per seed (0 .. seeds-1, or 0 .. seedsFor[label]-1):
  * defaults <- preset <- spec base <- spec scale <- run's set <- flags <- seed.
  */
-export function planRows(spec: ExperimentSpec, opts: { container: Container; scale: Scale; seeds: number; flags?: RunFlags; threads?: number; seedsFor?: Record<string, number>; preset?: string }): PlannedRow[] {
+export function planRows(
+  spec: ExperimentSpec,
+  opts: {
+    container: Container;
+    scale: Scale;
+    seeds: number;
+    flags?: RunFlags;
+    threads?: number;
+    seedsFor?: Record<string, number>;
+    preset?: string;
+  },
+): PlannedRow[] {
   const preset = opts.preset ?? spec.preset?.[opts.scale] ?? (opts.scale === 'smoke' ? 'smoke' : 'emoji');
   if (opts.flags?.student?.preset) {
-    const sized = spec.runs.filter((r) => (r.set as { student?: { preset?: unknown } } | undefined)?.student?.preset !== undefined).map((r) => r.label);
-    if (sized.length) throw new DistillError(`--size ${opts.flags.student.preset} would override the sizes experiment '${spec.name}' sets per row (${sized.join(', ')}); drop --size.`, 2);
+    const sized = spec.runs
+      .filter((r) => (r.set as { student?: { preset?: unknown } } | undefined)?.student?.preset !== undefined)
+      .map((r) => r.label);
+    if (sized.length)
+      throw new DistillError(
+        `--size ${opts.flags.student.preset} would override the sizes experiment '${spec.name}' sets per row (${sized.join(', ')}); drop --size.`,
+        2,
+      );
   }
   return spec.runs.map((run) => {
     let layer: DeepPartial<TrainConfig> = {};
@@ -167,9 +216,15 @@ export function planRows(spec: ExperimentSpec, opts: { container: Container; sca
     const runs = Array.from({ length: opts.seedsFor?.[run.label] ?? opts.seeds }, (_, seed) => {
       let config: TrainConfig;
       try {
-        config = resolveConfig({ container: opts.container, preset, overrides: deepMerge(layer, { seed, baseline: false, ...(opts.threads ? { threads: opts.threads } : {}) }), overridesName: `experiment '${spec.name}', row '${run.label}'` });
+        config = resolveConfig({
+          container: opts.container,
+          preset,
+          overrides: deepMerge(layer, { seed, baseline: false, ...(opts.threads ? { threads: opts.threads } : {}) }),
+          overridesName: `experiment '${spec.name}', row '${run.label}'`,
+        });
       } catch (e) {
-        if (e instanceof DistillError) throw new DistillError(`${e.message.replace(/\.$/, '')} (experiment '${spec.name}', row '${run.label}').`, 2);
+        if (e instanceof DistillError)
+          throw new DistillError(`${e.message.replace(/\.$/, '')} (experiment '${spec.name}', row '${run.label}').`, 2);
         throw e;
       }
       return { label: run.label, seed, config, hash: configHash(config) };

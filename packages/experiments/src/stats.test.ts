@@ -82,7 +82,10 @@ describe('bootstrapClaim', () => {
     const worse = ranks(60, (i) => (i < 20 ? 0 : 40));
     const flaky = ranks(60, (i) => (i < 5 ? 0 : 40)); // one bad seed
     const one = bootstrapClaim({ better: [[base]], worse: [[worse]] }, { replicates: 400, seed: 1 });
-    const three = bootstrapClaim({ better: [[base, base, flaky]], worse: [[worse, worse, worse]] }, { replicates: 400, seed: 1 });
+    const three = bootstrapClaim(
+      { better: [[base, base, flaky]], worse: [[worse, worse, worse]] },
+      { replicates: 400, seed: 1 },
+    );
     expect(three.resampled).toBe('seeds and test images');
     expect(three.ci[1] - three.ci[0]).toBeGreaterThan(one.ci[1] - one.ci[0]);
     expect(three.effect).toBeCloseTo((2 * 300 + 6 * (5 / 60) * 100 - 3 * 200) / 3, 6);
@@ -93,11 +96,15 @@ describe('bootstrapClaim', () => {
   it('the same seed gives the same interval', () => {
     const a = ranks(25, (i) => i % 7);
     const b = ranks(25, (i) => (i * 3) % 11);
-    expect(bootstrapClaim({ better: [[a]], worse: [[b]] }, { seed: 9, replicates: 100 })).toEqual(bootstrapClaim({ better: [[a]], worse: [[b]] }, { seed: 9, replicates: 100 }));
+    expect(bootstrapClaim({ better: [[a]], worse: [[b]] }, { seed: 9, replicates: 100 })).toEqual(
+      bootstrapClaim({ better: [[a]], worse: [[b]] }, { seed: 9, replicates: 100 }),
+    );
   });
 
   it('refuses runs tested on different splits', () => {
-    expect(() => bootstrapClaim({ better: [[ranks(5, () => 0)]], worse: [[ranks(6, () => 0)]] })).toThrow(/different splits/);
+    expect(() => bootstrapClaim({ better: [[ranks(5, () => 0)]], worse: [[ranks(6, () => 0)]] })).toThrow(
+      /different splits/,
+    );
   });
 });
 

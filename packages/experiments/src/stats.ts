@@ -47,7 +47,10 @@ export interface RunRanks {
 }
 
 /** The recall figures of core's RetrievalMetrics (without the rank statistics). */
-export type RecallFigures = Pick<RetrievalMetrics, 'i2t_r1' | 'i2t_r5' | 'i2t_r10' | 't2i_r1' | 't2i_r5' | 't2i_r10' | 'rsum'>;
+export type RecallFigures = Pick<
+  RetrievalMetrics,
+  'i2t_r1' | 'i2t_r5' | 'i2t_r10' | 't2i_r1' | 't2i_r5' | 't2i_r10' | 'rsum'
+>;
 
 /**
  * Recall@1/5/10 both ways (percent) and RSUM from ranks, each test image counted `weight[i]` times
@@ -139,12 +142,16 @@ export function bootstrapClaim(input: ClaimInput, opts: { replicates?: number; s
     throw new Error('bootstrapClaim: every row needs at least one run');
   }
   const nImages = rows[0][0].i2t.length;
-  for (const r of rows) for (const run of r) if (run.i2t.length !== nImages) throw new Error('bootstrapClaim: runs were tested on different splits');
+  for (const r of rows)
+    for (const run of r)
+      if (run.i2t.length !== nImages) throw new Error('bootstrapClaim: runs were tested on different splits');
   const B = opts.replicates ?? 1000;
   const rnd = seededRandom(opts.seed ?? 12345);
   const all = (r: RunRanks[]) => r.map((_, k) => k);
-  const groupMean = (g: RunRanks[][], w: ArrayLike<number> | undefined, picks: number[][]) => g.reduce((a, r, i) => a + rowRsum(r, w, picks[i]), 0) / g.length;
-  const effect = groupMean(input.better, undefined, input.better.map(all)) - groupMean(input.worse, undefined, input.worse.map(all));
+  const groupMean = (g: RunRanks[][], w: ArrayLike<number> | undefined, picks: number[][]) =>
+    g.reduce((a, r, i) => a + rowRsum(r, w, picks[i]), 0) / g.length;
+  const effect =
+    groupMean(input.better, undefined, input.better.map(all)) - groupMean(input.worse, undefined, input.worse.map(all));
   const effects: number[] = [];
   const w = new Float64Array(nImages);
   for (let b = 0; b < B; b++) {
@@ -165,7 +172,13 @@ export function bootstrapClaim(input: ClaimInput, opts: { replicates?: number; s
 }
 
 /** Top principal components of the rows of X [n, d] (power iteration with deflation, centred). */
-export function pca(x: Float32Array, n: number, d: number, k = 2, seed = 1): { projected: Float64Array; explained: number[] } {
+export function pca(
+  x: Float32Array,
+  n: number,
+  d: number,
+  k = 2,
+  seed = 1,
+): { projected: Float64Array; explained: number[] } {
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += x[i * d + j] / n;
   const c = new Float64Array(n * d);
@@ -224,7 +237,8 @@ export function chanceRsum(textToImage: ArrayLike<number>, nImages: number): num
   for (let j = 0; j < T; j++) caps[textToImage[j]]++;
   let total = 0;
   for (const k of [1, 5, 10]) {
-    let s = 0, n = 0;
+    let s = 0,
+      n = 0;
     for (let i = 0; i < nImages; i++) {
       if (caps[i] === 0) continue;
       let miss = 1;

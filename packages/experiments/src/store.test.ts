@@ -22,8 +22,27 @@ function trainer(calls: string[]): Trainer {
   return async (job) => {
     calls.push(`${job.label}/${job.config.seed}`);
     const rsum = 100 + job.config.seed + (job.config.losses === 'none' ? 0 : 50);
-    const m = { i2t_r1: rsum / 6, i2t_r5: rsum / 6, i2t_r10: rsum / 6, t2i_r1: rsum / 6, t2i_r5: rsum / 6, t2i_r10: rsum / 6, rsum };
-    const result = { runDir: job.dir, label: job.label, steps: 4, epochs: 1, bestEpoch: 1, bestValRsum: rsum, val: [], test: m, parameters: { image: 1, text: 1, head: 1, total: 3 }, seconds: 0 } as unknown as TrainResult;
+    const m = {
+      i2t_r1: rsum / 6,
+      i2t_r5: rsum / 6,
+      i2t_r10: rsum / 6,
+      t2i_r1: rsum / 6,
+      t2i_r5: rsum / 6,
+      t2i_r10: rsum / 6,
+      rsum,
+    };
+    const result = {
+      runDir: job.dir,
+      label: job.label,
+      steps: 4,
+      epochs: 1,
+      bestEpoch: 1,
+      bestValRsum: rsum,
+      val: [],
+      test: m,
+      parameters: { image: 1, text: 1, head: 1, total: 3 },
+      seconds: 0,
+    } as unknown as TrainResult;
     atomicWriteJson(join(job.dir, 'result.json'), result);
     return result;
   };
@@ -35,7 +54,18 @@ function setup() {
   const store = join(tmp, 'store');
   const out = join(tmp, 'out');
   const spec = join(tmp, 'two.yaml');
-  writeFileSync(spec, ['name: two', 'title: two', 'runs:', '  - { label: distilled, set: { losses: dsmd-official } }', '  - { label: none, set: { losses: none } }', 'findings:', '  - { claim: "distilled beats none", better: distilled, worse: none }'].join('\n'));
+  writeFileSync(
+    spec,
+    [
+      'name: two',
+      'title: two',
+      'runs:',
+      '  - { label: distilled, set: { losses: dsmd-official } }',
+      '  - { label: none, set: { losses: none } }',
+      'findings:',
+      '  - { claim: "distilled beats none", better: distilled, worse: none }',
+    ].join('\n'),
+  );
   // a teacher folder and a package's sources of our own: the test edits them
   const teacher = join(tmp, 'teacher');
   mkdirSync(teacher);
@@ -45,12 +75,28 @@ function setup() {
   mkdirSync(join(src, 'losses'), { recursive: true });
   writeFileSync(join(src, 'losses', 'dsmd.ts'), 'export const margin = 0.2;\n');
   writeFileSync(join(src, 'losses', 'dsmd.test.ts'), 'a test: not executed by a run\n');
-  const fingerprint = async (run: PlannedRun): Promise<RunFingerprint> => ({ code: codeFingerprint([src]), teacher: await teacherFingerprint(run.config, builtins), dataset: 'manifest-1' });
+  const fingerprint = async (run: PlannedRun): Promise<RunFingerprint> => ({
+    code: codeFingerprint([src]),
+    teacher: await teacherFingerprint(run.config, builtins),
+    dataset: 'manifest-1',
+  });
   const ranks = async (cfg: TrainConfig): Promise<RunRanks> => {
     const r = Array.from({ length: 40 }, (_, i) => (i < (cfg.losses === 'none' ? 10 : 25) + cfg.seed ? 0 : 30));
     return { i2t: r, t2i: r, textToImage: r.map((_, i) => i) };
   };
-  const opts = { container: builtins, scale: 'smoke' as const, seeds: 2, workers: 1, out, store, logger: quiet, fingerprint, ranks: ranks as never, replicates: 50, flags: { teacher: { model: teacher } } };
+  const opts = {
+    container: builtins,
+    scale: 'smoke' as const,
+    seeds: 2,
+    workers: 1,
+    out,
+    store,
+    logger: quiet,
+    fingerprint,
+    ranks: ranks as never,
+    replicates: 50,
+    flags: { teacher: { model: teacher } },
+  };
   return { tmp, store, out, spec, teacher, src, opts };
 }
 
@@ -60,7 +106,9 @@ describe('fingerprinted run store', () => {
     const calls: string[] = [];
     const first = await runExperiments(spec, { ...opts, trainer: trainer(calls) });
     expect(calls).toHaveLength(4);
-    expect(first.results[0].reuse).toBe('4 distinct runs: 0 reused (same config, seed, code, teacher and dataset), 4 trained (4 new), 0 resumed');
+    expect(first.results[0].reuse).toBe(
+      '4 distinct runs: 0 reused (same config, seed, code, teacher and dataset), 4 trained (4 new), 0 resumed',
+    );
 
     // nothing changed: every run reused
     const again = await runExperiments(spec, { ...opts, trainer: trainer(calls) });
@@ -76,8 +124,13 @@ describe('fingerprinted run store', () => {
     writeFileSync(join(teacher, 'model.safetensors'), 'weights v2');
     const t = await runExperiments(spec, { ...opts, trainer: trainer(calls) });
     expect(calls.slice(4)).toEqual(['distilled/0', 'distilled/1']);
-    expect(t.results[0].reuse).toBe('4 distinct runs: 2 reused (same config, seed, code, teacher and dataset), 2 trained (0 new, 2 stale: teacher changed: 2), 0 resumed');
-    expect(t.results[0].rows[0].runs.map((r) => r.reason)).toEqual(['stale (teacher changed), retrained', 'stale (teacher changed), retrained']);
+    expect(t.results[0].reuse).toBe(
+      '4 distinct runs: 2 reused (same config, seed, code, teacher and dataset), 2 trained (0 new, 2 stale: teacher changed: 2), 0 resumed',
+    );
+    expect(t.results[0].rows[0].runs.map((r) => r.reason)).toEqual([
+      'stale (teacher changed), retrained',
+      'stale (teacher changed), retrained',
+    ]);
 
     // a source file changed: every run retrains
     writeFileSync(join(src, 'losses', 'dsmd.ts'), 'export const margin = 0.1;\n');
@@ -111,7 +164,13 @@ describe('fingerprinted run store', () => {
     const warnings: string[] = [];
     const log = { ...quiet, warn: (m: string) => warnings.push(m), child: () => log } as unknown as typeof quiet;
     await runExperiments(spec, { ...opts, trainer: trainer(calls) });
-    const dir = readdirSync(store).map((d) => join(store, d)).find((d) => JSON.parse(readFileSync(join(d, 'config.json'), 'utf8')).label === 'none' && JSON.parse(readFileSync(join(d, 'config.json'), 'utf8')).seed === 0)!;
+    const dir = readdirSync(store)
+      .map((d) => join(store, d))
+      .find(
+        (d) =>
+          JSON.parse(readFileSync(join(d, 'config.json'), 'utf8')).label === 'none' &&
+          JSON.parse(readFileSync(join(d, 'config.json'), 'utf8')).seed === 0,
+      )!;
     const file = join(dir, 'result.json');
     const text = readFileSync(file, 'utf8');
     expect(text).toContain('"rsum": 100');
@@ -129,12 +188,18 @@ describe('fingerprinted run store', () => {
     const m = { i2t_r1: 10, i2t_r5: 20, i2t_r10: 30, t2i_r1: 10, t2i_r5: 20, t2i_r10: 30, rsum: 120 };
     const ok = { test: m, val: [m], steps: 4, parameters: { total: 3 } } as unknown as TrainResult;
     expect(resultProblems(ok)).toEqual([]);
-    expect(resultProblems({ ...ok, test: { ...m, rsum: 920 } } as TrainResult)).toEqual(['test.rsum = 920 (RSUM lies in [0, 600])']);
+    expect(resultProblems({ ...ok, test: { ...m, rsum: 920 } } as TrainResult)).toEqual([
+      'test.rsum = 920 (RSUM lies in [0, 600])',
+    ]);
     expect(resultProblems({ ...ok, test: { ...m, i2t_r1: 19, rsum: 129 } } as TrainResult)).toEqual([]);
-    expect(resultProblems({ ...ok, test: { ...m, i2t_r1: 19 } } as TrainResult)[0]).toMatch(/test.rsum = 120 is not the sum of its six recalls/);
+    expect(resultProblems({ ...ok, test: { ...m, i2t_r1: 19 } } as TrainResult)[0]).toMatch(
+      /test.rsum = 120 is not the sum of its six recalls/,
+    );
     const r = { i2t: [0, 3, -1], t2i: [0, 1, 2, 2], textToImage: [0, 1, 1, 2] };
     expect(ranksProblems(r, { images: 3, captions: 4 })).toEqual([]);
-    expect(ranksProblems({ ...r, t2i: [0, 1, 7, 2] }, { images: 3, captions: 4 })).toEqual(['t2i[2] = 7 (a rank in [0, 3))']);
+    expect(ranksProblems({ ...r, t2i: [0, 1, 7, 2] }, { images: 3, captions: 4 })).toEqual([
+      't2i[2] = 7 (a rank in [0, 3))',
+    ]);
     expect(ranksProblems(r, { images: 4, captions: 4 })).toEqual(['3 image ranks for a test split of 4 images']);
     expect(ranksProblems({ ...r, rsum: 1 })[0]).toMatch(/recorded rsum 1 differs from the ranks' own/);
   });
@@ -149,11 +214,16 @@ describe('fingerprinted run store', () => {
       return { i2t: r, t2i: r, textToImage: r.map((_, i) => i), rsum: 0 };
     };
     const ranks = (cfg: TrainConfig, dir: string) =>
-      obtainRanks(join(dir, 'ranks.json'), { images: 40, captions: 40 }, async () => {
-        computed++;
-        const r = rankFor(cfg);
-        return { ...r, rsum: recallFromRanks(r).rsum };
-      }, log);
+      obtainRanks(
+        join(dir, 'ranks.json'),
+        { images: 40, captions: 40 },
+        async () => {
+          computed++;
+          const r = rankFor(cfg);
+          return { ...r, rsum: recallFromRanks(r).rsum };
+        },
+        log,
+      );
     const o = { ...opts, logger: log, ranks: ranks as never, trainer: trainer([]) };
     const first = await runExperiments(spec, o);
     expect(computed).toBe(4);
@@ -162,7 +232,10 @@ describe('fingerprinted run store', () => {
     cpSync(file, join(tmp, 'ranks.bak'));
     // one rank 0 -> 3: in range, but not what was written
     const text = readFileSync(file, 'utf8');
-    writeFileSync(file, text.replace(/\[\n\s+0,/, (m) => m.replace('0,', '3,')));
+    writeFileSync(
+      file,
+      text.replace(/\[\n\s+0,/, (m) => m.replace('0,', '3,')),
+    );
     expect(readFileSync(file, 'utf8')).not.toBe(text);
     const again = await runExperiments(spec, o);
     expect(computed).toBe(5);

@@ -30,7 +30,9 @@ export function checksumProblem(file: string): string | undefined {
   if (!existsSync(seal)) return `no checksum (${seal} missing)`;
   const want = readFileSync(seal, 'utf8').trim();
   const got = sha256(readFileSync(file));
-  return want === got ? undefined : `checksum mismatch (the file was changed after it was written: sha256 ${got.slice(0, 12)}..., recorded ${want.slice(0, 12)}...)`;
+  return want === got
+    ? undefined
+    : `checksum mismatch (the file was changed after it was written: sha256 ${got.slice(0, 12)}..., recorded ${want.slice(0, 12)}...)`;
 }
 
 const RECALL_KEYS = ['i2t_r1', 'i2t_r5', 'i2t_r10', 't2i_r1', 't2i_r5', 't2i_r10'] as const;
@@ -46,10 +48,12 @@ export function metricsProblems(m: unknown, where: string): string[] {
     if (v === undefined || v < 0 || v > 100) out.push(`${where}.${k} = ${String(o[k])} (a recall in [0, 100])`);
   }
   const rsum = num('rsum');
-  if (rsum === undefined || rsum < 0 || rsum > RSUM_MAX) out.push(`${where}.rsum = ${String(o.rsum)} (RSUM lies in [0, ${RSUM_MAX}])`);
+  if (rsum === undefined || rsum < 0 || rsum > RSUM_MAX)
+    out.push(`${where}.rsum = ${String(o.rsum)} (RSUM lies in [0, ${RSUM_MAX}])`);
   else if (out.length === 0) {
     const sum = RECALL_KEYS.reduce((a, k) => a + (o[k] as number), 0);
-    if (Math.abs(sum - rsum) > 1e-3 * Math.max(1, rsum)) out.push(`${where}.rsum = ${rsum} is not the sum of its six recalls (${sum.toFixed(4)})`);
+    if (Math.abs(sum - rsum) > 1e-3 * Math.max(1, rsum))
+      out.push(`${where}.rsum = ${rsum} is not the sum of its six recalls (${sum.toFixed(4)})`);
   }
   return out;
 }
@@ -61,7 +65,8 @@ export function resultProblems(r: TrainResult | undefined): string[] {
   (Array.isArray(r.val) ? r.val : []).forEach((v, i) => out.push(...metricsProblems(v, `val[${i}]`)));
   if (!Number.isInteger(r.steps) || r.steps < 0) out.push(`steps = ${String(r.steps)} (a whole number >= 0)`);
   const total = r.parameters?.total;
-  if (typeof total !== 'number' || !Number.isFinite(total) || total <= 0) out.push(`parameters.total = ${String(total)} (a positive count)`);
+  if (typeof total !== 'number' || !Number.isFinite(total) || total <= 0)
+    out.push(`parameters.total = ${String(total)} (a positive count)`);
   return out;
 }
 
@@ -95,18 +100,21 @@ export interface SplitSize {
   captions: number;
 }
 
-const isIndex = (v: unknown, lo: number, hi: number) => typeof v === 'number' && Number.isInteger(v) && v >= lo && v < hi;
+const isIndex = (v: unknown, lo: number, hi: number) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= lo && v < hi;
 
 /** Range checks of per-query ranks: lengths of the split, each rank an index within it, the recorded RSUM equal to the ranks' own. */
 export function ranksProblems(r: (RunRanks & { rsum?: number }) | undefined, split?: SplitSize): string[] {
-  if (!r || !Array.isArray(r.i2t) || !Array.isArray(r.t2i) || !Array.isArray(r.textToImage)) return ['not per-query ranks (i2t, t2i, textToImage lists)'];
+  if (!r || !Array.isArray(r.i2t) || !Array.isArray(r.t2i) || !Array.isArray(r.textToImage))
+    return ['not per-query ranks (i2t, t2i, textToImage lists)'];
   const out: string[] = [];
   const nI = r.i2t.length;
   const nT = r.t2i.length;
   if (split && nI !== split.images) out.push(`${nI} image ranks for a test split of ${split.images} images`);
   if (split && nT !== split.captions) out.push(`${nT} caption ranks for a test split of ${split.captions} captions`);
   if (r.textToImage.length !== nT) out.push(`${r.textToImage.length} caption images for ${nT} caption ranks`);
-  const first = (xs: ArrayLike<unknown>, ok: (v: unknown) => boolean) => Array.prototype.findIndex.call(xs, (v: unknown) => !ok(v));
+  const first = (xs: ArrayLike<unknown>, ok: (v: unknown) => boolean) =>
+    Array.prototype.findIndex.call(xs, (v: unknown) => !ok(v));
   const bi = first(r.i2t, (v) => v === -1 || isIndex(v, 0, nT));
   if (bi >= 0) out.push(`i2t[${bi}] = ${String(r.i2t[bi])} (a rank in [0, ${nT}) or -1)`);
   const bt = first(r.t2i, (v) => isIndex(v, 0, nI));
@@ -115,7 +123,8 @@ export function ranksProblems(r: (RunRanks & { rsum?: number }) | undefined, spl
   if (bm >= 0) out.push(`textToImage[${bm}] = ${String(r.textToImage[bm])} (an image in [0, ${nI}))`);
   if (out.length === 0 && typeof r.rsum === 'number') {
     const own = recallFromRanks(r).rsum;
-    if (Math.abs(own - r.rsum) > 1e-6 * Math.max(1, own)) out.push(`recorded rsum ${r.rsum} differs from the ranks' own ${own.toFixed(4)}`);
+    if (Math.abs(own - r.rsum) > 1e-6 * Math.max(1, own))
+      out.push(`recorded rsum ${r.rsum} differs from the ranks' own ${own.toFixed(4)}`);
   }
   return out;
 }
@@ -134,7 +143,12 @@ export function readVerifiedRanks(file: string, split?: SplitSize): Verified<Run
  * A run's ranks from <dir>/ranks.json when it is intact, else computed (and written with its checksum);
  * a file that fails its checks is named in a warning and recomputed, never used.
  */
-export async function obtainRanks<R extends RunRanks & { rsum?: number }>(file: string, split: SplitSize | undefined, compute: () => Promise<R>, log?: Logger): Promise<R> {
+export async function obtainRanks<R extends RunRanks & { rsum?: number }>(
+  file: string,
+  split: SplitSize | undefined,
+  compute: () => Promise<R>,
+  log?: Logger,
+): Promise<R> {
   if (existsSync(file)) {
     const v = readVerifiedRanks(file, split);
     if (v.ok) return v.value as R;

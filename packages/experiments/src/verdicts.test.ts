@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom, type RunRanks } from './stats.js';
-import { contrastStatistics, contrastStatisticsFromHits, holm, imageHits, normalCdf, tCdf, tQuantile, verdictOf, type ContrastRow, type ImageHits } from './verdicts.js';
+import {
+  contrastStatistics,
+  contrastStatisticsFromHits,
+  holm,
+  imageHits,
+  normalCdf,
+  tCdf,
+  tQuantile,
+  verdictOf,
+  type ContrastRow,
+  type ImageHits,
+} from './verdicts.js';
 
 /** Closed forms: t with 1 df is Cauchy, F(t) = 1/2 + atan(t)/pi; with 2 df F(t) = 1/2 + t / (2 sqrt(2 + t^2)). */
 const cdf1 = (t: number) => 0.5 + Math.atan(t) / Math.PI;
@@ -48,8 +59,16 @@ function uniformRun(hits: number, n = 20): RunRanks {
 describe('contrastStatistics', () => {
   it('with no image variance it is the paired t test over seeds (2 df, closed form)', () => {
     // better RSUM 600, 400, 600 and worse 200, 200, 400 per seed: d = 400, 200, 200
-    const better: ContrastRow = { label: 'b', weight: 1, runs: [3, 2, 3].map((h, seed) => ({ seed, ranks: uniformRun(h) })) };
-    const worse: ContrastRow = { label: 'w', weight: -1, runs: [1, 1, 2].map((h, seed) => ({ seed, ranks: uniformRun(h) })) };
+    const better: ContrastRow = {
+      label: 'b',
+      weight: 1,
+      runs: [3, 2, 3].map((h, seed) => ({ seed, ranks: uniformRun(h) })),
+    };
+    const worse: ContrastRow = {
+      label: 'w',
+      weight: -1,
+      runs: [1, 1, 2].map((h, seed) => ({ seed, ranks: uniformRun(h) })),
+    };
     const s = contrastStatistics([better, worse], { replicates: 50 });
     const mean = 800 / 3;
     const se = Math.sqrt(((400 - mean) ** 2 + 2 * (200 - mean) ** 2) / 2 / 3); // 66.67
@@ -66,7 +85,11 @@ describe('contrastStatistics', () => {
   });
 
   it('pairs by seed: only the seeds every row has are used', () => {
-    const a: ContrastRow = { label: 'a', weight: 1, runs: [0, 1, 2, 3].map((seed) => ({ seed, ranks: uniformRun(seed % 2 ? 3 : 2) })) };
+    const a: ContrastRow = {
+      label: 'a',
+      weight: 1,
+      runs: [0, 1, 2, 3].map((seed) => ({ seed, ranks: uniformRun(seed % 2 ? 3 : 2) })),
+    };
     const b: ContrastRow = { label: 'b', weight: -1, runs: [1, 2].map((seed) => ({ seed, ranks: uniformRun(1) })) };
     const s = contrastStatistics([a, b], { replicates: 20 });
     expect(s.seeds).toEqual([1, 2]);
@@ -83,7 +106,13 @@ describe('contrastStatistics', () => {
       const r = h.map((x) => [20, 7, 2, 0][x]);
       return { i2t: r, t2i: r, textToImage: r.map((_, i) => i) };
     };
-    const s = contrastStatistics([{ label: 'b', weight: 1, runs: [{ seed: 0, ranks: run(hb) }] }, { label: 'w', weight: -1, runs: [{ seed: 0, ranks: run(hw) }] }], { replicates: 20000 });
+    const s = contrastStatistics(
+      [
+        { label: 'b', weight: 1, runs: [{ seed: 0, ranks: run(hb) }] },
+        { label: 'w', weight: -1, runs: [{ seed: 0, ranks: run(hw) }] },
+      ],
+      { replicates: 20000 },
+    );
     const d = hb.map((x, i) => 2 * (x - hw[i])); // both directions
     const md = d.reduce((a, b) => a + b, 0) / n;
     const varPop = d.reduce((a, b) => a + (b - md) ** 2, 0) / n;
@@ -99,7 +128,13 @@ describe('contrastStatistics', () => {
  * training randomness), hits per image drawn around both. Under the null the two rows share one
  * distribution.
  */
-function simulate(rnd: () => number, nImages: number, seeds: number, shift: (row: number) => number, seedSd: number): ContrastRow<ImageHits>[] {
+function simulate(
+  rnd: () => number,
+  nImages: number,
+  seeds: number,
+  shift: (row: number) => number,
+  seedSd: number,
+): ContrastRow<ImageHits>[] {
   const gauss = () => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
   const logit = Array.from({ length: nImages }, () => 2 * gauss() - 1);
   const row = (k: number, weight: number): ContrastRow<ImageHits> => ({
@@ -107,7 +142,12 @@ function simulate(rnd: () => number, nImages: number, seeds: number, shift: (row
     weight,
     runs: Array.from({ length: seeds }, (_, seed) => {
       const u = shift(k) + seedSd * gauss();
-      const h: ImageHits = { i2t: new Float64Array(nImages), valid: new Float64Array(nImages).fill(1), t2i: new Float64Array(nImages), captions: new Float64Array(nImages).fill(1) };
+      const h: ImageHits = {
+        i2t: new Float64Array(nImages),
+        valid: new Float64Array(nImages).fill(1),
+        t2i: new Float64Array(nImages),
+        captions: new Float64Array(nImages).fill(1),
+      };
       for (let i = 0; i < nImages; i++) {
         const p = 1 / (1 + Math.exp(-(logit[i] + u)));
         for (let j = 0; j < 3; j++) {
@@ -128,7 +168,10 @@ describe('simulation checks', () => {
     let rejected = 0;
     let naive = 0;
     for (let k = 0; k < sims; k++) {
-      const s = contrastStatisticsFromHits(simulate(rnd, 80, 3, () => 0, 0.3), { replicates: 100, seed: k + 1 });
+      const s = contrastStatisticsFromHits(
+        simulate(rnd, 80, 3, () => 0, 0.3),
+        { replicates: 100, seed: k + 1 },
+      );
       if (s.p < 0.05) rejected++;
       if (Math.abs(s.effect.mean) / s.se > 1.959964) naive++; // the same se read as normal (ignoring the 2 df)
     }
@@ -140,15 +183,34 @@ describe('simulation checks', () => {
   it('an effect of the size of the reported MDE is detected about 80% of the time', () => {
     const rnd = seededRandom(5);
     // a pilot gives the design's MDE; then simulate with a true effect of that size
-    const pilot = Array.from({ length: 30 }, (_, k) => contrastStatisticsFromHits(simulate(rnd, 80, 5, () => 0, 0.3), { replicates: 100, seed: k + 1 }));
+    const pilot = Array.from({ length: 30 }, (_, k) =>
+      contrastStatisticsFromHits(
+        simulate(rnd, 80, 5, () => 0, 0.3),
+        { replicates: 100, seed: k + 1 },
+      ),
+    );
     const mde = pilot.reduce((a, s) => a + s.mde, 0) / pilot.length;
     // a logit shift of 0.3 moves RSUM by about 0.3 * dRSUM/dlogit; calibrate the shift to the MDE from its measured effect
-    const probe = Array.from({ length: 30 }, (_, k) => contrastStatisticsFromHits(simulate(rnd, 80, 5, (r) => (r === 0 ? 0.5 : 0), 0.3), { replicates: 50, seed: k + 1 }).effect.mean);
+    const probe = Array.from(
+      { length: 30 },
+      (_, k) =>
+        contrastStatisticsFromHits(
+          simulate(rnd, 80, 5, (r) => (r === 0 ? 0.5 : 0), 0.3),
+          { replicates: 50, seed: k + 1 },
+        ).effect.mean,
+    );
     const perUnit = probe.reduce((a, b) => a + b, 0) / probe.length / 0.5;
     const shift = mde / perUnit;
     let detected = 0;
     const sims = 150;
-    for (let k = 0; k < sims; k++) if (contrastStatisticsFromHits(simulate(rnd, 80, 5, (r) => (r === 0 ? shift : 0), 0.3), { replicates: 100, seed: k + 1 }).p < 0.05) detected++;
+    for (let k = 0; k < sims; k++)
+      if (
+        contrastStatisticsFromHits(
+          simulate(rnd, 80, 5, (r) => (r === 0 ? shift : 0), 0.3),
+          { replicates: 100, seed: k + 1 },
+        ).p < 0.05
+      )
+        detected++;
     expect(detected / sims).toBeGreaterThan(0.65);
     expect(detected / sims).toBeLessThan(0.93);
   });
@@ -160,7 +222,10 @@ describe('verdictOf', () => {
     expect(verdictOf({ effect: { mean: -10, lo: -16, hi: -4 }, pHolm: 0.01, mde: 8 }).verdict).toBe('does not hold');
     // significant before Holm, not after: not "holds"
     expect(verdictOf({ effect: { mean: 10, lo: 1, hi: 19 }, pHolm: 0.08, mde: 12 }).kind).toBe('inconclusive');
-    expect(verdictOf({ effect: { mean: 1, lo: -4, hi: 6 }, pHolm: 0.7, mde: 7.04 })).toEqual({ kind: 'no effect above', verdict: 'no effect above 7.0' });
+    expect(verdictOf({ effect: { mean: 1, lo: -4, hi: 6 }, pHolm: 0.7, mde: 7.04 })).toEqual({
+      kind: 'no effect above',
+      verdict: 'no effect above 7.0',
+    });
     expect(verdictOf({ effect: { mean: 3, lo: -4, hi: 10 }, pHolm: 0.4, mde: 9 }).verdict).toBe('inconclusive');
   });
 
@@ -177,7 +242,12 @@ describe('chanceRsum', () => {
   it('one caption per image: every R@k is k/N both ways', async () => {
     const { chanceRsum } = await import('./stats.js');
     const n = 100;
-    expect(chanceRsum(Array.from({ length: n }, (_, i) => i), n)).toBeCloseTo(2 * 100 * (1 + 5 + 10) / n, 9);
+    expect(
+      chanceRsum(
+        Array.from({ length: n }, (_, i) => i),
+        n,
+      ),
+    ).toBeCloseTo((2 * 100 * (1 + 5 + 10)) / n, 9);
     // 5 captions per image: i2t R@1 = 5/T
     const t = Array.from({ length: 5 * n }, (_, j) => Math.floor(j / 5));
     const r1 = 5 / (5 * n);

@@ -25,7 +25,10 @@ import { seededRandom, type RunRanks } from './stats.js';
 
 function logGamma(x: number): number {
   // Lanczos approximation (g = 7, n = 9), |error| < 1e-13 for x > 0
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
   if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
   x -= 1;
   let a = c[0];
@@ -76,7 +79,22 @@ export function incompleteBeta(x: number, a: number, b: number): number {
 export function normalCdf(z: number): number {
   const x = Math.abs(z) / Math.SQRT2;
   const t = 1 / (1 + 0.5 * x);
-  const erfc = t * Math.exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  const erfc =
+    t *
+    Math.exp(
+      -x * x -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
   return z >= 0 ? 1 - erfc / 2 : erfc / 2;
 }
 
@@ -137,7 +155,12 @@ export interface ImageHits {
 
 export function imageHits(r: RunRanks): ImageHits {
   const n = r.i2t.length;
-  const h = { i2t: new Float64Array(n), valid: new Float64Array(n), t2i: new Float64Array(n), captions: new Float64Array(n) };
+  const h = {
+    i2t: new Float64Array(n),
+    valid: new Float64Array(n),
+    t2i: new Float64Array(n),
+    captions: new Float64Array(n),
+  };
   const hits = (rank: number) => (rank < 1 ? 1 : 0) + (rank < 5 ? 1 : 0) + (rank < 10 ? 1 : 0);
   for (let i = 0; i < n; i++) {
     const rank = r.i2t[i];
@@ -154,7 +177,10 @@ export function imageHits(r: RunRanks): ImageHits {
 }
 
 function rsumOf(h: ImageHits, w?: Float64Array): number {
-  let a = 0, v = 0, b = 0, c = 0;
+  let a = 0,
+    v = 0,
+    b = 0,
+    c = 0;
   const n = h.i2t.length;
   for (let i = 0; i < n; i++) {
     const k = w ? w[i] : 1;
@@ -207,14 +233,24 @@ export function pairedSeeds(rows: { runs: { seed: number }[] }[]): number[] {
 
 /** Statistics of a claim from per-image hits (ranks reduced by imageHits); see the module comment. */
 export function contrastStatisticsFromHits(rows: ContrastRow<ImageHits>[], opts: ClaimOptions = {}): ClaimStatistics {
-  if (rows.length === 0 || rows.some((r) => r.runs.length === 0)) throw new Error('a claim needs at least one run in every row');
+  if (rows.length === 0 || rows.some((r) => r.runs.length === 0))
+    throw new Error('a claim needs at least one run in every row');
   const seeds = pairedSeeds(rows);
-  if (seeds.length === 0) throw new Error(`the rows of a claim share no seed (${rows.map((r) => `${r.label}: ${r.runs.map((x) => x.seed).join(',')}`).join('; ')})`);
+  if (seeds.length === 0)
+    throw new Error(
+      `the rows of a claim share no seed (${rows.map((r) => `${r.label}: ${r.runs.map((x) => x.seed).join(',')}`).join('; ')})`,
+    );
   const nImages = rows[0].runs[0].ranks.i2t.length;
-  for (const r of rows) for (const x of r.runs) if (x.ranks.i2t.length !== nImages) throw new Error(`runs of '${r.label}' were tested on another split (${x.ranks.i2t.length} images, not ${nImages})`);
+  for (const r of rows)
+    for (const x of r.runs)
+      if (x.ranks.i2t.length !== nImages)
+        throw new Error(
+          `runs of '${r.label}' were tested on another split (${x.ranks.i2t.length} images, not ${nImages})`,
+        );
   const cells = rows.map((r) => seeds.map((s) => r.runs.find((x) => x.seed === s)!.ranks));
   const n = seeds.length;
-  const contrastAt = (s: number, w?: Float64Array) => rows.reduce((a, r, k) => a + r.weight * rsumOf(cells[k][s], w), 0);
+  const contrastAt = (s: number, w?: Float64Array) =>
+    rows.reduce((a, r, k) => a + r.weight * rsumOf(cells[k][s], w), 0);
   const d = seeds.map((_, s) => contrastAt(s));
   const mean = d.reduce((a, b) => a + b, 0) / n;
   const varSeeds = n > 1 ? d.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) / n : 0;
@@ -248,7 +284,10 @@ export function contrastStatisticsFromHits(rows: ContrastRow<ImageHits>[], opts:
     df,
     mde: (tc + tQuantile(opts.power ?? 0.8, df)) * se,
     seeds,
-    resampled: n > 1 ? `${n} seeds paired across rows (t, ${n - 1} df) and test images (${B} joint bootstrap resamples)` : `test images only (${B} bootstrap resamples; one seed: seed variation not covered)`,
+    resampled:
+      n > 1
+        ? `${n} seeds paired across rows (t, ${n - 1} df) and test images (${B} joint bootstrap resamples)`
+        : `test images only (${B} bootstrap resamples; one seed: seed variation not covered)`,
   };
 }
 
@@ -261,13 +300,26 @@ export function contrastStatistics(rows: ContrastRow[], opts: ClaimOptions = {})
 }
 
 /** Statistics of an effect from bootstrap replicates of it alone (no seeds; e.g. Figure 2's cosine). */
-export function statisticsFromReplicates(effect: number, replicates: readonly number[], opts: { alpha?: number; power?: number } = {}): Omit<ClaimStatistics, 'seeds'> {
+export function statisticsFromReplicates(
+  effect: number,
+  replicates: readonly number[],
+  opts: { alpha?: number; power?: number } = {},
+): Omit<ClaimStatistics, 'seeds'> {
   const B = replicates.length;
   const m = replicates.reduce((a, b) => a + b, 0) / B;
   const se = Math.sqrt(replicates.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, B - 1));
   const z = tQuantile(1 - (opts.alpha ?? 0.05) / 2, Infinity);
   const p = se > 0 ? 2 * (1 - normalCdf(Math.abs(effect) / se)) : effect === 0 ? 1 : 0;
-  return { effect: { mean: effect, lo: effect - z * se, hi: effect + z * se }, p, se, seSeeds: 0, seImages: se, df: Infinity, mde: (z + tQuantile(opts.power ?? 0.8, Infinity)) * se, resampled: `test images only (${B} bootstrap resamples)` };
+  return {
+    effect: { mean: effect, lo: effect - z * se, hi: effect + z * se },
+    p,
+    se,
+    seSeeds: 0,
+    seImages: se,
+    df: Infinity,
+    mde: (z + tQuantile(opts.power ?? 0.8, Infinity)) * se,
+    resampled: `test images only (${B} bootstrap resamples)`,
+  };
 }
 
 // ---------- verdicts ----------
@@ -282,11 +334,17 @@ export type VerdictKind = 'holds' | 'does not hold' | 'no effect above' | 'incon
  *   effect as large as the design could detect is excluded;
  * - `inconclusive`: otherwise (too little data to tell "no effect" from "an effect we cannot see").
  */
-export function verdictOf(s: { effect: { mean: number; lo: number; hi: number }; pHolm: number; mde: number }, alpha = 0.05): { kind: VerdictKind; verdict: string } {
+export function verdictOf(
+  s: { effect: { mean: number; lo: number; hi: number }; pHolm: number; mde: number },
+  alpha = 0.05,
+): { kind: VerdictKind; verdict: string } {
   const { mean, lo, hi } = s.effect;
-  if (!Number.isFinite(lo) || !Number.isFinite(hi) || !Number.isFinite(s.pHolm)) return { kind: 'inconclusive', verdict: 'inconclusive' };
-  if (s.pHolm < alpha) return mean > 0 ? { kind: 'holds', verdict: 'holds' } : { kind: 'does not hold', verdict: 'does not hold' };
-  if (Number.isFinite(s.mde) && lo > -s.mde && hi < s.mde) return { kind: 'no effect above', verdict: `no effect above ${fmtMde(s.mde)}` };
+  if (!Number.isFinite(lo) || !Number.isFinite(hi) || !Number.isFinite(s.pHolm))
+    return { kind: 'inconclusive', verdict: 'inconclusive' };
+  if (s.pHolm < alpha)
+    return mean > 0 ? { kind: 'holds', verdict: 'holds' } : { kind: 'does not hold', verdict: 'does not hold' };
+  if (Number.isFinite(s.mde) && lo > -s.mde && hi < s.mde)
+    return { kind: 'no effect above', verdict: `no effect above ${fmtMde(s.mde)}` };
   return { kind: 'inconclusive', verdict: 'inconclusive' };
 }
 

@@ -53,7 +53,10 @@ export function kdLossOps<T>(o: Ops<T>, s: Pair<T>, t: Pair<T>, temperature: num
   checkPair(shaped(o, s.image), shaped(o, t.image), 'kd');
   const S = o.matmulT(s.image, s.text);
   const Tm = o.matmulT(t.image, t.text);
-  const kl = o.add(klRows(o, S, Tm, temperature), klRows(o, o.transpose(S, [1, 0]), o.transpose(Tm, [1, 0]), temperature));
+  const kl = o.add(
+    klRows(o, S, Tm, temperature),
+    klRows(o, o.transpose(S, [1, 0]), o.transpose(Tm, [1, 0]), temperature),
+  );
   return o.scale(kl, (temperature * temperature) / 2);
 }
 
@@ -69,7 +72,10 @@ export function fitnetLossOps<T>(o: Ops<T>, s: Pair<T>, t: Pair<T>): T {
 function smoothL1<T>(o: Ops<T>, a: T, b: T): T {
   const d = o.abs(o.sub(a, b));
   const c = o.minimumConst(d, 1);
-  return o.reduceMean(o.add(o.scale(square(o, c), 0.5), o.sub(d, c)), o.shape(d).map((_, i) => i));
+  return o.reduceMean(
+    o.add(o.scale(square(o, c), 0.5), o.sub(d, c)),
+    o.shape(d).map((_, i) => i),
+  );
 }
 
 // dist_ij = sqrt(max(|x_i|^2 + |x_j|^2 - 2 x_i.x_j, 0) + 1e-12) off the diagonal, 0 on it
@@ -114,19 +120,27 @@ export function clipKdLossOps<T>(o: Ops<T>, s: Pair<T>, t: Pair<T>, temperature:
   checkPair(shaped(o, s.image), shaped(o, t.image), 'clip-kd');
   checkPair(shaped(o, s.text), shaped(o, t.text), 'clip-kd');
   const fd = (a: T, b: T) => o.reduceMean(o.reduceSum(square(o, o.sub(a, b)), [1]), [0]);
-  const ice = o.scale(o.add(infoNceOps(o, s.image, t.text, temperature, targets), infoNceOps(o, s.text, t.image, temperature, targets)), 0.5);
+  const ice = o.scale(
+    o.add(infoNceOps(o, s.image, t.text, temperature, targets), infoNceOps(o, s.text, t.image, temperature, targets)),
+    0.5,
+  );
   return o.add(o.add(fd(s.image, t.image), fd(s.text, t.text)), ice);
 }
 
 // ---- tfjs wrappers (the definitions above on tfOps); `ids` are the rows' group ids (none: every row its own group)
 const T = tfLossOps;
 type M = tf.Tensor2D;
-export const groupTargets = (ids: ArrayLike<number> | undefined, B: number): M => tf.tensor2d(groupTargetArray(ids, B), [B, B]);
-export const infoNce = (q: M, k: M, temperature: number, ids?: ArrayLike<number>) => tf.tidy(() => infoNceOps(T(), q, k, temperature, groupTargets(ids, q.shape[0])) as tf.Scalar);
-export const contrastiveLoss = (si: M, st: M, temperature: number, ids?: ArrayLike<number>) => tf.tidy(() => contrastiveLossOps(T(), si, st, temperature, groupTargets(ids, si.shape[0])) as tf.Scalar);
-export const kdLoss = (s: Pair<M>, t: Pair<M>, temperature: number) => tf.tidy(() => kdLossOps(T(), s, t, temperature) as tf.Scalar);
+export const groupTargets = (ids: ArrayLike<number> | undefined, B: number): M =>
+  tf.tensor2d(groupTargetArray(ids, B), [B, B]);
+export const infoNce = (q: M, k: M, temperature: number, ids?: ArrayLike<number>) =>
+  tf.tidy(() => infoNceOps(T(), q, k, temperature, groupTargets(ids, q.shape[0])) as tf.Scalar);
+export const contrastiveLoss = (si: M, st: M, temperature: number, ids?: ArrayLike<number>) =>
+  tf.tidy(() => contrastiveLossOps(T(), si, st, temperature, groupTargets(ids, si.shape[0])) as tf.Scalar);
+export const kdLoss = (s: Pair<M>, t: Pair<M>, temperature: number) =>
+  tf.tidy(() => kdLossOps(T(), s, t, temperature) as tf.Scalar);
 export const fitnetLoss = (s: Pair<M>, t: Pair<M>) => tf.tidy(() => fitnetLossOps(T(), s, t) as tf.Scalar);
 export const rkdDistance = (s: M, t: M) => tf.tidy(() => rkdDistanceOps(T(), s, t) as tf.Scalar);
 export const rkdAngle = (s: M, t: M) => tf.tidy(() => rkdAngleOps(T(), s, t) as tf.Scalar);
 export const rkdLoss = (s: Pair<M>, t: Pair<M>) => tf.tidy(() => rkdLossOps(T(), s, t) as tf.Scalar);
-export const clipKdLoss = (s: Pair<M>, t: Pair<M>, temperature: number, ids?: ArrayLike<number>) => tf.tidy(() => clipKdLossOps(T(), s, t, temperature, groupTargets(ids, s.image.shape[0])) as tf.Scalar);
+export const clipKdLoss = (s: Pair<M>, t: Pair<M>, temperature: number, ids?: ArrayLike<number>) =>
+  tf.tidy(() => clipKdLossOps(T(), s, t, temperature, groupTargets(ids, s.image.shape[0])) as tf.Scalar);

@@ -16,11 +16,17 @@ export interface Shaped {
 }
 
 export function checkPair(a: Shaped, b: Shaped, what: string): void {
-  if (a.shape.length !== 2 || b.shape.length !== 2) throw new DistillError(`${what}: expected two [B, D] matrices, got ${JSON.stringify(a.shape)} and ${JSON.stringify(b.shape)}.`);
+  if (a.shape.length !== 2 || b.shape.length !== 2)
+    throw new DistillError(
+      `${what}: expected two [B, D] matrices, got ${JSON.stringify(a.shape)} and ${JSON.stringify(b.shape)}.`,
+    );
   if (a.shape[1] !== b.shape[1]) {
-    throw new DistillError(`${what}: student dim ${a.shape[1]} != teacher dim ${b.shape[1]}. The student's projection must map to the teacher's dimension (embedDim).`);
+    throw new DistillError(
+      `${what}: student dim ${a.shape[1]} != teacher dim ${b.shape[1]}. The student's projection must map to the teacher's dimension (embedDim).`,
+    );
   }
-  if (a.shape[0] !== b.shape[0]) throw new DistillError(`${what}: student batch ${a.shape[0]} != teacher batch ${b.shape[0]}.`);
+  if (a.shape[0] !== b.shape[0])
+    throw new DistillError(`${what}: student batch ${a.shape[0]} != teacher batch ${b.shape[0]}.`);
 }
 
 /** The shape of x on engine o, as a plain object `checkPair` reads. */

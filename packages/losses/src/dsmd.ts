@@ -14,7 +14,8 @@ type Pair<T> = { image: T; text: T };
 export function contrastiveDistillPerSampleOps<T>(o: Ops<T>, s: T, t: T, queue: T, temperature: number): T {
   checkPair(shaped(o, s), shaped(o, t), 'contrastive distillation');
   const [B, D] = o.shape(s);
-  if (o.shape(queue)[1] !== D) throw new DistillError(`contrastive distillation: queue dim ${o.shape(queue)[1]} != feature dim ${D}.`);
+  if (o.shape(queue)[1] !== D)
+    throw new DistillError(`contrastive distillation: queue dim ${o.shape(queue)[1]} != feature dim ${D}.`);
   // = logsumexp([s_i.t_i, s_i.Q]/tau) - s_i.t_i/tau, exact in float32 also when the positive dominates (l_i ~ 1e-3),
   // where logsumexp - logit loses digits to cancellation, and without overflow when a key dominates.
   const pos = o.reshape(rowDot(o, s, t), [B, 1]);
@@ -59,16 +60,28 @@ export function hingePairOps<T>(o: Ops<T>, a: T, c: T, margin: number, reduction
   const shifted = o.add(S, o.scalar(a, margin));
   const costS = o.mul(o.relu(o.sub(shifted, o.reshape(diag, [B, 1]))), offDiag); // query A_i, negatives C_j
   const costIm = o.mul(o.relu(o.sub(shifted, o.reshape(diag, [1, B]))), offDiag); // query C_j, negatives A_i
-  if (reduction === 'max') return o.add(o.reduceSum(o.reduceMax(costS, [1]), [0]), o.reduceSum(o.reduceMax(costIm, [0]), [0]));
+  if (reduction === 'max')
+    return o.add(o.reduceSum(o.reduceMax(costS, [1]), [0]), o.reduceSum(o.reduceMax(costIm, [0]), [0]));
   return o.add(o.reduceSum(costS, [0, 1]), o.reduceSum(costIm, [0, 1]));
 }
 
 export const HND_PAIRS = ['img_img', 'txt_txt', 'img_txt', 'txt_img'] as const;
 
 // L_hnd = T(s^I,t^I) + T(s^T,t^T) + T(s^I,t^T) + T(s^T,t^I)
-export function hardNegativeDistillOps<T>(o: Ops<T>, s: Pair<T>, t: Pair<T>, margin: number, reduction: HingeReduction): { total: T; pairs: Record<(typeof HND_PAIRS)[number], T> } {
+export function hardNegativeDistillOps<T>(
+  o: Ops<T>,
+  s: Pair<T>,
+  t: Pair<T>,
+  margin: number,
+  reduction: HingeReduction,
+): { total: T; pairs: Record<(typeof HND_PAIRS)[number], T> } {
   const h = (a: T, c: T) => hingePairOps(o, a, c, margin, reduction);
-  const pairs = { img_img: h(s.image, t.image), txt_txt: h(s.text, t.text), img_txt: h(s.image, t.text), txt_img: h(s.text, t.image) };
+  const pairs = {
+    img_img: h(s.image, t.image),
+    txt_txt: h(s.text, t.text),
+    img_txt: h(s.image, t.text),
+    txt_img: h(s.text, t.image),
+  };
   return { total: o.add(o.add(o.add(pairs.img_img, pairs.txt_txt), pairs.img_txt), pairs.txt_img), pairs };
 }
 
@@ -94,14 +107,24 @@ export const DSMD_MODES: Record<'paper' | 'official', Pick<DsmdOptions, 'margin'
  * summed over the two modalities / four pairs, as the official code). Keys: l1_loss, cos_loss,
  * con_loss, hnd_loss (only the enabled ones).
  */
-export function dsmdLossesOps<T>(o: Ops<T>, s: Pair<T>, t: Pair<T>, queues: Pair<T> | undefined, opts: DsmdOptions): Record<string, T> {
+export function dsmdLossesOps<T>(
+  o: Ops<T>,
+  s: Pair<T>,
+  t: Pair<T>,
+  queues: Pair<T> | undefined,
+  opts: DsmdOptions,
+): Record<string, T> {
   const out: Record<string, T> = {};
   const on = (c: DsmdComponent) => opts.enabled.includes(c);
   if (on('fd')) out.l1_loss = o.add(featureDistillOps(o, s.image, t.image), featureDistillOps(o, s.text, t.text));
-  if (on('sd')) out.cos_loss = o.add(similarityDistillOps(o, s.image, t.image), similarityDistillOps(o, s.text, t.text));
+  if (on('sd'))
+    out.cos_loss = o.add(similarityDistillOps(o, s.image, t.image), similarityDistillOps(o, s.text, t.text));
   if (on('cd')) {
     if (!queues) throw new DistillError('contrastive distillation (cd) needs the feature queues.');
-    out.con_loss = o.add(contrastiveDistillOps(o, s.image, t.image, queues.image, opts.temperature), contrastiveDistillOps(o, s.text, t.text, queues.text, opts.temperature));
+    out.con_loss = o.add(
+      contrastiveDistillOps(o, s.image, t.image, queues.image, opts.temperature),
+      contrastiveDistillOps(o, s.text, t.text, queues.text, opts.temperature),
+    );
   }
   if (on('hnd')) out.hnd_loss = hardNegativeDistillOps(o, s, t, opts.margin, opts.reduction).total;
   return out;
@@ -110,12 +133,20 @@ export function dsmdLossesOps<T>(o: Ops<T>, s: Pair<T>, t: Pair<T>, queues: Pair
 // ---- tfjs wrappers (the definitions above on tfOps)
 const T = tfLossOps;
 type M = tf.Tensor2D;
-export const contrastiveDistillPerSample = (s: M, t: M, queue: M, temperature: number) => tf.tidy(() => contrastiveDistillPerSampleOps(T(), s, t, queue, temperature) as tf.Tensor1D);
-export const contrastiveDistill = (s: M, t: M, queue: M, temperature: number) => tf.tidy(() => contrastiveDistillOps(T(), s, t, queue, temperature) as tf.Scalar);
+export const contrastiveDistillPerSample = (s: M, t: M, queue: M, temperature: number) =>
+  tf.tidy(() => contrastiveDistillPerSampleOps(T(), s, t, queue, temperature) as tf.Tensor1D);
+export const contrastiveDistill = (s: M, t: M, queue: M, temperature: number) =>
+  tf.tidy(() => contrastiveDistillOps(T(), s, t, queue, temperature) as tf.Scalar);
 export const featureDistill = (s: M, t: M) => tf.tidy(() => featureDistillOps(T(), s, t) as tf.Scalar);
-export const cosinePerSample = (s: M, t: M, eps = 1e-6) => tf.tidy(() => cosinePerSampleOps(T(), s, t, eps) as tf.Tensor1D);
+export const cosinePerSample = (s: M, t: M, eps = 1e-6) =>
+  tf.tidy(() => cosinePerSampleOps(T(), s, t, eps) as tf.Tensor1D);
 export const similarityDistill = (s: M, t: M) => tf.tidy(() => similarityDistillOps(T(), s, t) as tf.Scalar);
-export const hingePair = (a: M, c: M, margin: number, reduction: HingeReduction) => tf.tidy(() => hingePairOps(T(), a, c, margin, reduction) as tf.Scalar);
+export const hingePair = (a: M, c: M, margin: number, reduction: HingeReduction) =>
+  tf.tidy(() => hingePairOps(T(), a, c, margin, reduction) as tf.Scalar);
 export const hardNegativeDistill = (s: Pair<M>, t: Pair<M>, margin: number, reduction: HingeReduction) =>
-  tf.tidy(() => hardNegativeDistillOps(T(), s, t, margin, reduction)) as { total: tf.Scalar; pairs: Record<(typeof HND_PAIRS)[number], tf.Scalar> };
-export const dsmdLosses = (s: Pair<M>, t: Pair<M>, queues: Pair<M> | undefined, opts: DsmdOptions) => tf.tidy(() => dsmdLossesOps(T(), s, t, queues, opts)) as Record<string, tf.Scalar>;
+  tf.tidy(() => hardNegativeDistillOps(T(), s, t, margin, reduction)) as {
+    total: tf.Scalar;
+    pairs: Record<(typeof HND_PAIRS)[number], tf.Scalar>;
+  };
+export const dsmdLosses = (s: Pair<M>, t: Pair<M>, queues: Pair<M> | undefined, opts: DsmdOptions) =>
+  tf.tidy(() => dsmdLossesOps(T(), s, t, queues, opts)) as Record<string, tf.Scalar>;

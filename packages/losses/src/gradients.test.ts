@@ -1,9 +1,23 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, type Ops } from '@distill/core';
-import { clipKdLossOps, contrastiveLossOps, fitnetLossOps, groupTargetArray, kdLossOps, rkdLossOps } from './baselines.js';
+import {
+  clipKdLossOps,
+  contrastiveLossOps,
+  fitnetLossOps,
+  groupTargetArray,
+  kdLossOps,
+  rkdLossOps,
+} from './baselines.js';
 import { dcdDualEncoderOps, dcdDualPlans, type DcdPlan } from './dcd.js';
-import { contrastiveDistillOps, featureDistillOps, hardNegativeDistillOps, hingePairOps, similarityDistillOps, type HingeReduction } from './dsmd.js';
+import {
+  contrastiveDistillOps,
+  featureDistillOps,
+  hardNegativeDistillOps,
+  hingePairOps,
+  similarityDistillOps,
+  type HingeReduction,
+} from './dsmd.js';
 import { onGraph, onTfjs, type In } from './engine-harness.test-util.js';
 
 /**
@@ -16,7 +30,15 @@ import { onGraph, onTfjs, type In } from './engine-harness.test-util.js';
 interface Case {
   inputs: 'dsmd' | 'baselines';
   loss: string;
-  args: { temperature?: number; margin?: number; reduction?: HingeReduction; scoreTemperature?: number; topK?: number; alpha?: number; queue?: number };
+  args: {
+    temperature?: number;
+    margin?: number;
+    reduction?: HingeReduction;
+    scoreTemperature?: number;
+    topK?: number;
+    alpha?: number;
+    queue?: number;
+  };
   value: number;
   grads: Record<string, number[][]>;
 }
@@ -36,7 +58,10 @@ function lossOf(c: Case): F {
   switch (c.loss) {
     case 'contrastiveDistill':
       // the image side: student image, teacher image, image queue; the text side: the same on text
-      return (o, x) => (x.si ? contrastiveDistillOps(o, x.si, x.ti, x.qi, a.temperature!) : contrastiveDistillOps(o, x.st, x.tt, x.qt, a.temperature!));
+      return (o, x) =>
+        x.si
+          ? contrastiveDistillOps(o, x.si, x.ti, x.qi, a.temperature!)
+          : contrastiveDistillOps(o, x.st, x.tt, x.qt, a.temperature!);
     case 'featureDistill':
       return (o, x) => featureDistillOps(o, x.si, x.ti);
     case 'similarityDistill':
@@ -56,9 +81,26 @@ function lossOf(c: Case): F {
     case 'clipKd':
       return (o, x) => clipKdLossOps(o, p(x).s, p(x).t, a.temperature!, x.p);
     case 'dcdDual': {
-      const opts = { topK: a.topK!, temperature: a.temperature!, alpha: a.alpha!, scoreTemperature: a.scoreTemperature! };
-      const planOf = <T>(x: Record<string, T>, k: string) => ({ studentIndex: x[`${k}idx`], teacherSelected: x[`${k}t`], entropyShare: x[`${k}e`], rSum: x[`${k}r`] });
-      return (o, x) => dcdDualEncoderOps(o, p(x).s, { i2t: planOf(x, 'a'), t2i: planOf(x, 'b') }, opts, a.queue ? { image: x.qi, text: x.qt } : undefined);
+      const opts = {
+        topK: a.topK!,
+        temperature: a.temperature!,
+        alpha: a.alpha!,
+        scoreTemperature: a.scoreTemperature!,
+      };
+      const planOf = <T>(x: Record<string, T>, k: string) => ({
+        studentIndex: x[`${k}idx`],
+        teacherSelected: x[`${k}t`],
+        entropyShare: x[`${k}e`],
+        rSum: x[`${k}r`],
+      });
+      return (o, x) =>
+        dcdDualEncoderOps(
+          o,
+          p(x).s,
+          { i2t: planOf(x, 'a'), t2i: planOf(x, 'b') },
+          opts,
+          a.queue ? { image: x.qi, text: x.qt } : undefined,
+        );
     }
     default:
       throw new Error(`no definition for fixture loss '${c.loss}'`);
@@ -70,7 +112,9 @@ function inputsOf(c: Case): Record<string, In> {
   const set = fx.inputs[c.inputs];
   const out: Record<string, In> = {};
   for (const k of Object.keys(c.grads)) out[k] = { ...mat(set[k] as number[][]), grad: true };
-  for (const k of ['si', 'st', 'ti', 'tt', 'qi', 'qt']) if (!out[k] && set[k] && !(c.loss === 'contrastiveDistill' && k.startsWith('s'))) out[k] = mat(set[k] as number[][]);
+  for (const k of ['si', 'st', 'ti', 'tt', 'qi', 'qt'])
+    if (!out[k] && set[k] && !(c.loss === 'contrastiveDistill' && k.startsWith('s')))
+      out[k] = mat(set[k] as number[][]);
   if (c.loss === 'dcdDual') {
     // the teacher's plans (host, no gradient) from the float32 teacher features; queue: its first `queue` keys
     const Q = c.args.queue ?? 0;
@@ -80,7 +124,18 @@ function inputsOf(c: Case): Record<string, In> {
       if (Q) out[k] = { data: (out[k].data as Float32Array).slice(0, Q * D), shape: [Q, D] };
       else delete out[k];
     }
-    const plans = dcdDualPlans({ image: out.ti.data, text: out.tt.data }, B, D, { topK: c.args.topK!, temperature: c.args.temperature!, alpha: c.args.alpha!, scoreTemperature: c.args.scoreTemperature! }, Q ? { image: out.qi.data, text: out.qt.data } : undefined);
+    const plans = dcdDualPlans(
+      { image: out.ti.data, text: out.tt.data },
+      B,
+      D,
+      {
+        topK: c.args.topK!,
+        temperature: c.args.temperature!,
+        alpha: c.args.alpha!,
+        scoreTemperature: c.args.scoreTemperature!,
+      },
+      Q ? { image: out.qi.data, text: out.qt.data } : undefined,
+    );
     const plan = (pl: DcdPlan, k: string): Record<string, In> => ({
       [`${k}idx`]: { data: pl.studentIndex, shape: [pl.studentIndex.length], int: true },
       [`${k}t`]: { data: pl.teacherSelected, shape: [pl.batch, pl.topK] },
@@ -117,9 +172,32 @@ describe('loss gradients equal float64 PyTorch autograd on both engines (1e-5 re
 
   it('the fixture covers every loss, both hinge modes and both DSMD sides', () => {
     expect(new Set(Object.values(fx.cases).map((c) => c.loss))).toEqual(
-      new Set(['contrastiveDistill', 'featureDistill', 'similarityDistill', 'hingePair', 'hardNegativeDistill', 'dcdDual', 'contrastive', 'kd', 'fitnet', 'rkd', 'clipKd']),
+      new Set([
+        'contrastiveDistill',
+        'featureDistill',
+        'similarityDistill',
+        'hingePair',
+        'hardNegativeDistill',
+        'dcdDual',
+        'contrastive',
+        'kd',
+        'fitnet',
+        'rkd',
+        'clipKd',
+      ]),
     );
-    expect(Object.keys(fx.cases)).toEqual(expect.arrayContaining(['cd_img', 'cd_txt', 'hnd_max_m0.0', 'hnd_sum_m0.2', 'kd_tau4.0', 'kd_tau0.5', 'dcd_dual', 'dcd_dual_queue4']));
+    expect(Object.keys(fx.cases)).toEqual(
+      expect.arrayContaining([
+        'cd_img',
+        'cd_txt',
+        'hnd_max_m0.0',
+        'hnd_sum_m0.2',
+        'kd_tau4.0',
+        'kd_tau0.5',
+        'dcd_dual',
+        'dcd_dual_queue4',
+      ]),
+    );
   });
 
   for (const [name, c] of Object.entries(fx.cases)) {

@@ -2,21 +2,41 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, Rng, tf } from '@distill/core';
 import { clipKdLoss, contrastiveLoss, fitnetLoss, kdLoss, rkdLoss } from './baselines.js';
 import { dcdDualEncoder, DCD_DEFAULTS } from './dcd.js';
-import { checkPair, contrastiveDistill, contrastiveDistillPerSample, cosinePerSample, DSMD_COMPONENTS, DSMD_MODES, dsmdLosses, featureDistill, hardNegativeDistill, HND_PAIRS, hingePair, l2n, similarityDistill } from './dsmd.js';
+import {
+  checkPair,
+  contrastiveDistill,
+  contrastiveDistillPerSample,
+  cosinePerSample,
+  DSMD_COMPONENTS,
+  DSMD_MODES,
+  dsmdLosses,
+  featureDistill,
+  hardNegativeDistill,
+  HND_PAIRS,
+  hingePair,
+  l2n,
+  similarityDistill,
+} from './dsmd.js';
 import { resolveLossMethod } from './methods.js';
 import { FeatureQueue } from './queue.js';
 
-const B = 5, D = 6, K = 10;
+const B = 5,
+  D = 6,
+  K = 10;
 const rand = (seed: number, n = B, d = D) => l2n(tf.tensor2d(new Rng(seed).normalArray(n * d), [n, d]));
 
 /** Max relative difference between tfjs gradients and central finite differences of f at x. */
 function gradCheck(f: (x: tf.Tensor2D) => tf.Scalar, x0: tf.Tensor2D, h = 1e-2): number {
-  const g = tf.grad((x: tf.Tensor) => f(x as tf.Tensor2D))(x0).dataSync();
+  const g = tf
+    .grad((x: tf.Tensor) => f(x as tf.Tensor2D))(x0)
+    .dataSync();
   const base = x0.dataSync();
   let worst = 0;
   for (let i = 0; i < base.length; i += 3) {
-    const plus = Float32Array.from(base); plus[i] += h;
-    const minus = Float32Array.from(base); minus[i] -= h;
+    const plus = Float32Array.from(base);
+    plus[i] += h;
+    const minus = Float32Array.from(base);
+    minus[i] -= h;
     const fp = tf.tidy(() => f(tf.tensor2d(plus, x0.shape as [number, number])).dataSync()[0]);
     const fm = tf.tidy(() => f(tf.tensor2d(minus, x0.shape as [number, number])).dataSync()[0]);
     const num = (fp - fm) / (2 * h);
@@ -44,7 +64,15 @@ describe('DSMD losses', () => {
     ['fitnet', (x) => fitnetLoss({ image: l2n(x), text: rand(14) }, teacher())],
     ['rkd', (x) => rkdLoss({ image: l2n(x), text: rand(14) }, teacher())],
     ['clip-kd', (x) => clipKdLoss({ image: l2n(x), text: rand(14) }, teacher(), 0.5)],
-    ['dcd (dual encoder)', (x) => dcdDualEncoder({ image: l2n(x), text: rand(14) }, teacher(), { ...DCD_DEFAULTS, topK: 4, scoreTemperature: 0.5 })],
+    [
+      'dcd (dual encoder)',
+      (x) =>
+        dcdDualEncoder({ image: l2n(x), text: rand(14) }, teacher(), {
+          ...DCD_DEFAULTS,
+          topK: 4,
+          scoreTemperature: 0.5,
+        }),
+    ],
   ];
   for (const [name, f, h] of cases) {
     it(`${name}: tfjs gradient = finite differences`, () => {
@@ -59,7 +87,14 @@ describe('DSMD losses', () => {
     const q = { image: rand(5, K), text: rand(6, K) };
     const paper = resolveLossMethod('dsmd', { temperature: 0.05 });
     const official = resolveLossMethod('dsmd-official', { temperature: 0.05 });
-    const x = { studentImage: s.image, studentText: s.text, teacherImage: t.image, teacherText: t.text, imageQueue: q.image, textQueue: q.text };
+    const x = {
+      studentImage: s.image,
+      studentText: s.text,
+      teacherImage: t.image,
+      teacherText: t.text,
+      imageQueue: q.image,
+      textQueue: q.text,
+    };
     const a = Object.fromEntries(Object.entries(paper.loss(x)).map(([k, v]) => [k, v.dataSync()[0]]));
     const b = Object.fromEntries(Object.entries(official.loss(x)).map(([k, v]) => [k, v.dataSync()[0]]));
     expect(Object.keys(a)).toEqual(['l1_loss', 'cos_loss', 'con_loss', 'hnd_loss']);
@@ -81,7 +116,9 @@ describe('DSMD losses', () => {
 
   it('wrong shapes name both sizes', () => {
     expect(() => featureDistill(rand(1, B, 6), rand(2, B, 8))).toThrow(/student dim 6 != teacher dim 8/);
-    expect(() => new FeatureQueue(4, D).enqueue(new Float32Array(B * D), B)).toThrow(/Queue size 4 is smaller than the batch 5/);
+    expect(() => new FeatureQueue(4, D).enqueue(new Float32Array(B * D), B)).toThrow(
+      /Queue size 4 is smaller than the batch 5/,
+    );
   });
 });
 
@@ -98,7 +135,12 @@ describe('DSMD losses, hand-computed', () => {
     [0.25, 0.4, 0.45],
     [0.2, 0.1, 0.7],
   ];
-  const a = () => m([[1, 0, 0], [0, 1, 0], [0, 0, 1]]);
+  const a = () =>
+    m([
+      [1, 0, 0],
+      [0, 1, 0],
+      [0, 0, 1],
+    ]);
   const c = () => m([0, 1, 2].map((j) => S.map((row) => row[j])));
 
   it('hinge: sum and max over [m + S_ij - S_ii]_+ and [m + S_ij - S_jj]_+, at margins 0.2 and 0', () => {
@@ -117,19 +159,39 @@ describe('DSMD losses, hand-computed', () => {
   it("paper mode's margin-0 hinge has a free minimum: a student orthogonal to the teacher's features (why `dsmd` sits at chance on emoji, docs/results.md)", () => {
     // Teacher features in dims 0-2, student in dims 3-5 (the emoji teacher's features span ~16 of 256 dims, so a student
     // can get there): S = 0, every hinge term is [m + 0 - 0]_+ = m. At m = 0 the loss is 0 with a zero gradient.
-    const t = () => m([[1, 0, 0, 0, 0, 0], [0.6, 0.8, 0, 0, 0, 0], [0, 0.6, 0.8, 0, 0, 0]]);
-    const s = () => m([[0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 0.6, 0.8], [0, 0, 0, 0.8, 0, 0.6]]);
-    const pair = { image: s(), text: s() }, teach = { image: t(), text: t() };
+    const t = () =>
+      m([
+        [1, 0, 0, 0, 0, 0],
+        [0.6, 0.8, 0, 0, 0, 0],
+        [0, 0.6, 0.8, 0, 0, 0],
+      ]);
+    const s = () =>
+      m([
+        [0, 0, 0, 1, 0, 0],
+        [0, 0, 0, 0, 0.6, 0.8],
+        [0, 0, 0, 0.8, 0, 0.6],
+      ]);
+    const pair = { image: s(), text: s() },
+      teach = { image: t(), text: t() };
     expect(val(hardNegativeDistill(pair, teach, 0, 'max').total)).toBe(0);
     expect(val(hardNegativeDistill(pair, teach, 0, 'sum').total)).toBe(0);
-    const g = tf.grad((x: tf.Tensor) => hardNegativeDistill({ image: x as tf.Tensor2D, text: s() }, teach, 0, 'max').total)(s()).dataSync();
+    const g = tf
+      .grad((x: tf.Tensor) => hardNegativeDistill({ image: x as tf.Tensor2D, text: s() }, teach, 0, 'max').total)(s())
+      .dataSync();
     expect(Math.max(...Array.from(g, Math.abs))).toBe(0);
     // margin 0.2 charges it: each of the 4 pairs pays m per query row and column (max) -> 4 * 2 * B * m = 4.8.
     expect(val(hardNegativeDistill(pair, teach, 0.2, 'max').total)).toBeCloseTo(4.8, 5);
     // The other signature of that state: cos(s, t) = 0 -> cos_loss = 2 * 1/2 = 1; every contrastive logit is 0 -> con_loss = 2 log(K + 1)
     // (16.6 for the emoji preset's K = 4096, what the chance runs log).
-    const queue = m(Array.from({ length: 4 }, (_, k) => [k % 3 === 0 ? 1 : 0, k % 3 === 1 ? 1 : 0, k % 3 === 2 ? 1 : 0, 0, 0, 0]));
-    const l = dsmdLosses(pair, teach, { image: queue, text: queue }, { temperature: 0.05, ...DSMD_MODES.paper, enabled: DSMD_COMPONENTS });
+    const queue = m(
+      Array.from({ length: 4 }, (_, k) => [k % 3 === 0 ? 1 : 0, k % 3 === 1 ? 1 : 0, k % 3 === 2 ? 1 : 0, 0, 0, 0]),
+    );
+    const l = dsmdLosses(
+      pair,
+      teach,
+      { image: queue, text: queue },
+      { temperature: 0.05, ...DSMD_MODES.paper, enabled: DSMD_COMPONENTS },
+    );
     expect(val(l.hnd_loss)).toBe(0);
     expect(val(l.cos_loss)).toBeCloseTo(1, 6);
     expect(val(l.con_loss)).toBeCloseTo(2 * Math.log(5), 5);
@@ -139,7 +201,12 @@ describe('DSMD losses, hand-computed', () => {
     // student image a, text c; teacher image a, text c: pairs (a, a), (c, c), (a, c), (c, a).
     const I = a();
     const C = c();
-    const expected = [hingePair(I, I, 0.2, 'sum'), hingePair(C, C, 0.2, 'sum'), hingePair(I, C, 0.2, 'sum'), hingePair(C, I, 0.2, 'sum')].map(val);
+    const expected = [
+      hingePair(I, I, 0.2, 'sum'),
+      hingePair(C, C, 0.2, 'sum'),
+      hingePair(I, C, 0.2, 'sum'),
+      hingePair(C, I, 0.2, 'sum'),
+    ].map(val);
     // (a, a): S = I: every off-diagonal 0.2 + 0 - 1 < 0 -> 0; (a, c) from the test above: 1.0.
     expect(expected[0]).toBe(0);
     expect(expected[2]).toBeCloseTo(1.0, 6);
@@ -148,12 +215,21 @@ describe('DSMD losses, hand-computed', () => {
     expect(val(h.pairs.img_txt)).toBeCloseTo(1.0, 6);
     expect(val(h.pairs.txt_txt)).toBeCloseTo(expected[1], 6);
     expect(val(h.pairs.txt_img)).toBeCloseTo(expected[3], 6);
-    expect(val(h.total)).toBeCloseTo(expected.reduce((x, y) => x + y, 0), 6);
+    expect(val(h.total)).toBeCloseTo(
+      expected.reduce((x, y) => x + y, 0),
+      6,
+    );
   });
 
   it('feature, similarity and contrastive distillation', () => {
-    const s = m([[1, 0], [0, 1]]);
-    const t = m([[0.6, 0.8], [0, 1]]);
+    const s = m([
+      [1, 0],
+      [0, 1],
+    ]);
+    const t = m([
+      [0.6, 0.8],
+      [0, 1],
+    ]);
     // L1: |1-0.6| + |0-0.8| over 4 entries = 1.2 / 4.
     expect(val(featureDistill(s, t))).toBeCloseTo(0.3, 6);
     // cos = [0.6, 1], mean 0.8: 1 - (0.8 + 1) / 2 = 0.1.
@@ -168,40 +244,119 @@ describe('DSMD losses, hand-computed', () => {
     ]);
     expect(val(contrastiveDistill(s, t, q, 0.5))).toBeCloseTo((Math.log(1 + Math.exp(-1.2)) + Math.log(2)) / 2, 6);
     // A positive far above the queue (logit gap 7 at tau 2/7): log(1 + e^-7) = 9.1e-4.
-    expect(val(contrastiveDistill(m([[1, 0]]), m([[1, 0]]), m([[-1, 0]]), 2 / 7))).toBeCloseTo(Math.log1p(Math.exp(-7)), 6);
+    expect(val(contrastiveDistill(m([[1, 0]]), m([[1, 0]]), m([[-1, 0]]), 2 / 7))).toBeCloseTo(
+      Math.log1p(Math.exp(-7)),
+      6,
+    );
     // A queue key far above the positive (gap 40): log(1 + e^40) = 40 + log1p(e^-40), no overflow.
     expect(val(contrastiveDistill(m([[1, 0]]), m([[-1, 0]]), m([[1, 0]]), 0.05))).toBeCloseTo(40, 4);
     expect(() => contrastiveDistill(s, t, m([[0, 1, 0]]), 1)).toThrow(/queue dim 3 != feature dim 2/);
   });
 
   it('dsmdLosses sums each component over the modalities / pairs', () => {
-    const s = { image: m([[1, 0], [0, 1]]), text: m([[0.6, 0.8], [0, 1]]) };
-    const t = { image: m([[0.6, 0.8], [0, 1]]), text: m([[0.6, 0.8], [0, 1]]) };
+    const s = {
+      image: m([
+        [1, 0],
+        [0, 1],
+      ]),
+      text: m([
+        [0.6, 0.8],
+        [0, 1],
+      ]),
+    };
+    const t = {
+      image: m([
+        [0.6, 0.8],
+        [0, 1],
+      ]),
+      text: m([
+        [0.6, 0.8],
+        [0, 1],
+      ]),
+    };
     const q = { image: m([[0, 1]]), text: m([[0, 1]]) };
-    const all = dsmdLosses(s, t, q, { temperature: 1, margin: 0.2, reduction: 'sum', enabled: ['fd', 'sd', 'cd', 'hnd'] });
+    const all = dsmdLosses(s, t, q, {
+      temperature: 1,
+      margin: 0.2,
+      reduction: 'sum',
+      enabled: ['fd', 'sd', 'cd', 'hnd'],
+    });
     expect(Object.keys(all)).toEqual(['l1_loss', 'cos_loss', 'con_loss', 'hnd_loss']);
     expect(val(all.l1_loss)).toBeCloseTo(0.3 + 0, 6);
     expect(val(all.cos_loss)).toBeCloseTo(0.1 + 0, 6);
     const conText = Math.log(1 + Math.exp(0.8 - 1)) + Math.log(2); // text row 0: [s.t, s.q] = [1, 0.8]
     expect(val(all.con_loss)).toBeCloseTo((Math.log(1 + Math.exp(-0.6)) + Math.log(2)) / 2 + conText / 2, 6);
     expect(val(all.hnd_loss)).toBeCloseTo(val(hardNegativeDistill(s, t, 0.2, 'sum').total), 6);
-    expect(Object.keys(dsmdLosses(s, t, undefined, { temperature: 1, margin: 0, reduction: 'max', enabled: ['sd'] }))).toEqual(['cos_loss']);
-    expect(() => dsmdLosses(s, t, undefined, { temperature: 1, margin: 0, reduction: 'max', enabled: ['cd'] })).toThrow(/needs the feature queues/);
+    expect(
+      Object.keys(dsmdLosses(s, t, undefined, { temperature: 1, margin: 0, reduction: 'max', enabled: ['sd'] })),
+    ).toEqual(['cos_loss']);
+    expect(() => dsmdLosses(s, t, undefined, { temperature: 1, margin: 0, reduction: 'max', enabled: ['cd'] })).toThrow(
+      /needs the feature queues/,
+    );
   });
 
   it('contrastive distillation does not overflow when a queue key is far above the positive', () => {
     // d = (s.q - s.t) / tau = [200, 0]: log(1 + e^200 + e^0) = 200 (+ e^-200); exp(200) alone would be Infinity in float32.
-    expect(val(contrastiveDistill(m([[1, 0]]), m([[-1, 0]]), m([[1, 0], [-1, 0]]), 0.01))).toBeCloseTo(200, 3);
+    expect(
+      val(
+        contrastiveDistill(
+          m([[1, 0]]),
+          m([[-1, 0]]),
+          m([
+            [1, 0],
+            [-1, 0],
+          ]),
+          0.01,
+        ),
+      ),
+    ).toBeCloseTo(200, 3);
   });
 
   it('shape checks: two matrices, same dim, same batch', () => {
-    const a = m([[1, 0], [0, 1]]);
-    expect(() => checkPair(tf.tensor1d([1, 0]) as unknown as tf.Tensor2D, a, 'x')).toThrow(/^x: expected two \[B, D\] matrices, got \[2\] and \[2,2\].$/);
-    expect(() => checkPair(a, tf.tensor3d([[[1]]]) as unknown as tf.Tensor2D, 'x')).toThrow(/got \[2,2\] and \[1,1,1\]/);
+    const a = m([
+      [1, 0],
+      [0, 1],
+    ]);
+    expect(() => checkPair(tf.tensor1d([1, 0]) as unknown as tf.Tensor2D, a, 'x')).toThrow(
+      /^x: expected two \[B, D\] matrices, got \[2\] and \[2,2\].$/,
+    );
+    expect(() => checkPair(a, tf.tensor3d([[[1]]]) as unknown as tf.Tensor2D, 'x')).toThrow(
+      /got \[2,2\] and \[1,1,1\]/,
+    );
     expect(() => featureDistill(a, m([[1, 0]]))).toThrow(/^feature distillation: student batch 2 != teacher batch 1.$/);
-    expect(() => similarityDistill(a, m([[1, 0, 0], [0, 1, 0]]))).toThrow(/^similarity distillation: student dim 2 != teacher dim 3. The student's projection must map to the teacher's dimension \(embedDim\).$/);
-    expect(() => hingePair(a, m([[1, 0, 0], [0, 1, 0]]), 0, 'sum')).toThrow(/^hard-negative distillation: student dim 2/);
-    expect(() => contrastiveDistill(a, m([[1, 0, 0], [0, 1, 0]]), a, 1)).toThrow(/^contrastive distillation: student dim 2/);
+    expect(() =>
+      similarityDistill(
+        a,
+        m([
+          [1, 0, 0],
+          [0, 1, 0],
+        ]),
+      ),
+    ).toThrow(
+      /^similarity distillation: student dim 2 != teacher dim 3. The student's projection must map to the teacher's dimension \(embedDim\).$/,
+    );
+    expect(() =>
+      hingePair(
+        a,
+        m([
+          [1, 0, 0],
+          [0, 1, 0],
+        ]),
+        0,
+        'sum',
+      ),
+    ).toThrow(/^hard-negative distillation: student dim 2/);
+    expect(() =>
+      contrastiveDistill(
+        a,
+        m([
+          [1, 0, 0],
+          [0, 1, 0],
+        ]),
+        a,
+        1,
+      ),
+    ).toThrow(/^contrastive distillation: student dim 2/);
     expect(() => checkPair(a, a, 'x')).not.toThrow();
   });
 
@@ -212,7 +367,16 @@ describe('DSMD losses, hand-computed', () => {
   });
 
   it('l2n divides each row by its norm (and leaves a zero row at zero)', () => {
-    expect(Array.from(l2n(m([[3, 4], [0, 0]])).dataSync())).toEqual([0.6, 0.8, 0, 0].map((v) => expect.closeTo(v, 6)));
+    expect(
+      Array.from(
+        l2n(
+          m([
+            [3, 4],
+            [0, 0],
+          ]),
+        ).dataSync(),
+      ),
+    ).toEqual([0.6, 0.8, 0, 0].map((v) => expect.closeTo(v, 6)));
   });
 });
 
@@ -246,7 +410,9 @@ describe('FeatureQueue errors and views', () => {
     expect(() => new FeatureQueue(2.5, 3)).toThrow(/got 2.5/);
     const q = new FeatureQueue(4, 2);
     expect(() => q.enqueue(new Float32Array(5), 2)).toThrow(/^Queue enqueue: got 5 values for a batch of 2 x dim 2.$/);
-    expect(() => q.enqueue(new Float32Array(10), 5)).toThrow(/^Queue size 4 is smaller than the batch 5: use a queue of at least the batch size.$/);
+    expect(() => q.enqueue(new Float32Array(10), 5)).toThrow(
+      /^Queue size 4 is smaller than the batch 5: use a queue of at least the batch size.$/,
+    );
     expect(() => q.load({ ptr: 0, data: new Float32Array(6) })).toThrow(/^Queue state has 6 values, expected 4 x 2.$/);
     // A batch equal to the queue size fills it.
     q.enqueue(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), 4);
@@ -257,18 +423,34 @@ describe('FeatureQueue errors and views', () => {
   it('the tensor view follows enqueue and load; the state is a copy; fromKeys starts at 0', () => {
     const q = FeatureQueue.fromKeys(Float32Array.from([1, 0, 0, 1, 1, 1]), 3, 2);
     expect(q.ptr).toBe(0);
-    expect(q.tensor.arraySync()).toEqual([[1, 0], [0, 1], [1, 1]]);
+    expect(q.tensor.arraySync()).toEqual([
+      [1, 0],
+      [0, 1],
+      [1, 1],
+    ]);
     expect(q.tensor).toBe(q.tensor); // cached until the next change
     q.enqueue(Float32Array.from([5, 5]), 1);
-    expect(q.tensor.arraySync()).toEqual([[5, 5], [0, 1], [1, 1]]);
+    expect(q.tensor.arraySync()).toEqual([
+      [5, 5],
+      [0, 1],
+      [1, 1],
+    ]);
     const st = q.state();
     expect(st.ptr).toBe(1);
     st.data[0] = 99;
     expect(q.rows[0]).toBe(5);
     q.load({ ptr: 2, data: Float32Array.from([0, 0, 0, 0, 7, 7]) });
-    expect(q.tensor.arraySync()).toEqual([[0, 0], [0, 0], [7, 7]]);
+    expect(q.tensor.arraySync()).toEqual([
+      [0, 0],
+      [0, 0],
+      [7, 7],
+    ]);
     q.enqueue(Float32Array.from([8, 8, 9, 9]), 2); // rows 2 and 0
-    expect(q.tensor.arraySync()).toEqual([[9, 9], [0, 0], [8, 8]]);
+    expect(q.tensor.arraySync()).toEqual([
+      [9, 9],
+      [0, 0],
+      [8, 8],
+    ]);
     expect(q.ptr).toBe(1);
     const n = tf.memory().numTensors;
     q.dispose();

@@ -5,11 +5,33 @@
  * computed on the host from plain arrays (`extraInputs` / `extraValues`: same-group targets, DCD's
  * teacher selection). Every method has every form.
  */
-import { DistillError, graphOps, tf, type LossInputs, type Ops, type RegistryContext, type RegistryEntry } from '@distill/core';
+import {
+  DistillError,
+  graphOps,
+  tf,
+  type LossInputs,
+  type Ops,
+  type RegistryContext,
+  type RegistryEntry,
+} from '@distill/core';
 import { type Graph, type Sym } from '@distill/autodiff';
-import { clipKdLossOps, contrastiveLossOps, fitnetLossOps, groupTargetArray, kdLossOps, rkdLossOps } from './baselines.js';
+import {
+  clipKdLossOps,
+  contrastiveLossOps,
+  fitnetLossOps,
+  groupTargetArray,
+  kdLossOps,
+  rkdLossOps,
+} from './baselines.js';
 import { tfLossOps } from './common.js';
-import { dcdDualEncoderOps, dcdDualPlans, DCD_DEFAULTS, type DcdOptions, type DcdPlan, type DcdPlanTensors } from './dcd.js';
+import {
+  dcdDualEncoderOps,
+  dcdDualPlans,
+  DCD_DEFAULTS,
+  type DcdOptions,
+  type DcdPlan,
+  type DcdPlanTensors,
+} from './dcd.js';
 import { dsmdLossesOps, DSMD_COMPONENTS, DSMD_MODES, type DsmdComponent, type HingeReduction } from './dsmd.js';
 
 /** The typed config of every loss method (registry defaults: `LOSS_DEFAULTS`). */
@@ -31,12 +53,16 @@ export function checkLossOptions(o: LossMethodOptions): LossMethodOptions {
   const bad = (what: string) => {
     throw new DistillError(`Loss options: ${what}.`, 2);
   };
-  if (!(o.temperature > 0 && Number.isFinite(o.temperature))) bad(`temperature must be a positive number, got ${o.temperature}`);
+  if (!(o.temperature > 0 && Number.isFinite(o.temperature)))
+    bad(`temperature must be a positive number, got ${o.temperature}`);
   if (o.margin !== undefined && !Number.isFinite(o.margin)) bad(`margin must be a number, got ${o.margin}`);
-  if (o.hardNegative !== undefined && o.hardNegative !== 'sum' && o.hardNegative !== 'max') bad(`hardNegative must be 'sum' or 'max', got '${o.hardNegative}'`);
+  if (o.hardNegative !== undefined && o.hardNegative !== 'sum' && o.hardNegative !== 'max')
+    bad(`hardNegative must be 'sum' or 'max', got '${o.hardNegative}'`);
   const d = o.dcd ?? {};
-  if (d.topK !== undefined && !(Number.isInteger(d.topK) && d.topK >= 2)) bad(`dcd.topK must be an integer >= 2, got ${d.topK}`);
-  if (d.temperature !== undefined && !(d.temperature > 0)) bad(`dcd.temperature must be positive, got ${d.temperature}`);
+  if (d.topK !== undefined && !(Number.isInteger(d.topK) && d.topK >= 2))
+    bad(`dcd.topK must be an integer >= 2, got ${d.topK}`);
+  if (d.temperature !== undefined && !(d.temperature > 0))
+    bad(`dcd.temperature must be positive, got ${d.temperature}`);
   if (d.alpha !== undefined && !(d.alpha >= 0 && d.alpha <= 1)) bad(`dcd.alpha must be in [0, 1], got ${d.alpha}`);
   return o;
 }
@@ -91,7 +117,12 @@ export interface OpsLossInputs<T> {
 export type GraphFeed = { data: Float32Array | BigInt64Array; dims: number[] };
 
 /** Graph input names of the inputs every method may read. */
-export const GRAPH_INPUTS = { teacherImage: 'teacher_image', teacherText: 'teacher_text', imageQueue: 'image_queue', textQueue: 'text_queue' } as const;
+export const GRAPH_INPUTS = {
+  teacherImage: 'teacher_image',
+  teacherText: 'teacher_text',
+  imageQueue: 'image_queue',
+  textQueue: 'text_queue',
+} as const;
 
 /** A named set of losses the trainer optimises (the balancer weighs its components). */
 export interface LossMethod {
@@ -162,25 +193,42 @@ export function defineLossMethod(d: LossMethodDef): LossMethod {
         batch,
         dim,
         imageIds: x.imageIds,
-        get teacherImage() { return t.teacherImage?.dataSync() as Float32Array | undefined; },
-        get teacherText() { return t.teacherText?.dataSync() as Float32Array | undefined; },
+        get teacherImage() {
+          return t.teacherImage?.dataSync() as Float32Array | undefined;
+        },
+        get teacherText() {
+          return t.teacherText?.dataSync() as Float32Array | undefined;
+        },
       };
       const values = extraValues(host);
       return tf.tidy(() => {
         const like = x.studentImage;
         const extra = Object.fromEntries(
-          Object.entries(values).map(([k, v]) => [k, v.dtype === 'int64' ? o.intConstant(like, v.data, v.dims) : o.constant(like, v.data, v.dims)]),
+          Object.entries(values).map(([k, v]) => [
+            k,
+            v.dtype === 'int64' ? o.intConstant(like, v.data, v.dims) : o.constant(like, v.data, v.dims),
+          ]),
         );
         return d.build(o, { studentImage: x.studentImage, studentText: x.studentText, ...t, ...q, extra });
       }) as Record<string, tf.Scalar>;
     },
     graph(g, e, shape) {
       const [B, D] = e.image.shape;
-      const input = (name: string, dims: number[], dtype: 'float32' | 'int64' = 'float32') => g.input(name, dims, { dtype });
-      const t = d.needsTeacher ? { teacherImage: input(GRAPH_INPUTS.teacherImage, [B, D]), teacherText: input(GRAPH_INPUTS.teacherText, [B, D]) } : {};
+      const input = (name: string, dims: number[], dtype: 'float32' | 'int64' = 'float32') =>
+        g.input(name, dims, { dtype });
+      const t = d.needsTeacher
+        ? {
+            teacherImage: input(GRAPH_INPUTS.teacherImage, [B, D]),
+            teacherText: input(GRAPH_INPUTS.teacherText, [B, D]),
+          }
+        : {};
       const K = d.needsQueue ? need(shape.queueSize, 'the queue size', d.name) : 0;
-      const q = d.needsQueue ? { imageQueue: input(GRAPH_INPUTS.imageQueue, [K, D]), textQueue: input(GRAPH_INPUTS.textQueue, [K, D]) } : {};
-      const extra = Object.fromEntries(extraInputs({ ...shape, batch: B, dim: D }).map((s) => [s.name, input(s.name, s.shape, s.dtype)]));
+      const q = d.needsQueue
+        ? { imageQueue: input(GRAPH_INPUTS.imageQueue, [K, D]), textQueue: input(GRAPH_INPUTS.textQueue, [K, D]) }
+        : {};
+      const extra = Object.fromEntries(
+        extraInputs({ ...shape, batch: B, dim: D }).map((s) => [s.name, input(s.name, s.shape, s.dtype)]),
+      );
       return d.build(graphOps(), { studentImage: e.image, studentText: e.text, ...t, ...q, extra });
     },
     feeds(x) {
@@ -197,7 +245,10 @@ export function defineLossMethod(d: LossMethodDef): LossMethod {
         f[GRAPH_INPUTS.textQueue] = { data: qt, dims: [qt.length / D, D] };
       }
       for (const [k, v] of Object.entries(extraValues(x))) {
-        f[k] = { data: v.dtype === 'int64' ? BigInt64Array.from(v.data, (n) => BigInt(n)) : (v.data as Float32Array), dims: v.dims };
+        f[k] = {
+          data: v.dtype === 'int64' ? BigInt64Array.from(v.data, (n) => BigInt(n)) : (v.data as Float32Array),
+          dims: v.dims,
+        };
       }
       return f;
     },
@@ -207,10 +258,20 @@ export function defineLossMethod(d: LossMethodDef): LossMethod {
 /** Same-group targets [B, B] (the contrastive and CLIP-KD InfoNCE): an extra input named 'targets'. */
 const TARGETS = {
   extraInputs: (s: LossShape): LossInputSpec[] => [{ name: 'targets', shape: [s.batch, s.batch], dtype: 'float32' }],
-  extraValues: (x: HostLossInputs): Record<string, HostTensor> => ({ targets: { data: groupTargetArray(x.imageIds, x.batch), dims: [x.batch, x.batch], dtype: 'float32' } }),
+  extraValues: (x: HostLossInputs): Record<string, HostTensor> => ({
+    targets: { data: groupTargetArray(x.imageIds, x.batch), dims: [x.batch, x.batch], dtype: 'float32' },
+  }),
 };
 
-const ALIASES: Record<string, DsmdComponent> = { cd: 'cd', con: 'cd', fd: 'fd', l1: 'fd', sd: 'sd', cos: 'sd', hnd: 'hnd' };
+const ALIASES: Record<string, DsmdComponent> = {
+  cd: 'cd',
+  con: 'cd',
+  fd: 'fd',
+  l1: 'fd',
+  sd: 'sd',
+  cos: 'sd',
+  hnd: 'hnd',
+};
 
 /** The registry's pattern entry: any comma list of DSMD components. */
 export const COMPONENT_LIST_ENTRY = 'cd,fd,sd,hnd';
@@ -248,7 +309,13 @@ const dcdTensors = <T>(extra: Record<string, T>, dir: 'i2t' | 't2i'): DcdPlanTen
 });
 
 /** A DSMD method: the enabled components in `mode` ('paper': hardest negative, margin 0; 'official': sum, margin 0.2). */
-function dsmdMethod(o: LossMethodOptions, mode: 'paper' | 'official', enabled: readonly DsmdComponent[], label: string, description: string): LossMethod {
+function dsmdMethod(
+  o: LossMethodOptions,
+  mode: 'paper' | 'official',
+  enabled: readonly DsmdComponent[],
+  label: string,
+  description: string,
+): LossMethod {
   const margin = o.margin ?? DSMD_MODES[mode].margin;
   const reduction = o.hardNegative ?? DSMD_MODES[mode].reduction;
   const cd = enabled.includes('cd');
@@ -258,7 +325,9 @@ function dsmdMethod(o: LossMethodOptions, mode: 'paper' | 'official', enabled: r
     needsTeacher: true,
     needsQueue: cd,
     defaultBalancer: mode === 'paper' ? 'dsmd-paper' : 'dsmd-official',
-    components: DSMD_COMPONENTS.filter((c) => enabled.includes(c)).map((c) => ({ fd: 'l1_loss', sd: 'cos_loss', cd: 'con_loss', hnd: 'hnd_loss' })[c]),
+    components: DSMD_COMPONENTS.filter((c) => enabled.includes(c)).map(
+      (c) => ({ fd: 'l1_loss', sd: 'cos_loss', cd: 'con_loss', hnd: 'hnd_loss' })[c],
+    ),
     build: (ops, x) =>
       dsmdLossesOps(
         ops,
@@ -285,7 +354,14 @@ function singleMethod(
     defaultBalancer: 'static',
     components: [label],
     ...extra,
-    build: (ops, x) => ({ [label]: f(ops, { image: x.studentImage, text: x.studentText }, { image: x.teacherImage!, text: x.teacherText! }, x.extra) }),
+    build: (ops, x) => ({
+      [label]: f(
+        ops,
+        { image: x.studentImage, text: x.studentText },
+        { image: x.teacherImage!, text: x.teacherText! },
+        x.extra,
+      ),
+    }),
   });
 }
 
@@ -298,7 +374,11 @@ interface MethodEntry {
 
 /** The named loss methods, in the order `distill list loss` prints them: the one place their names and descriptions are written. */
 const METHODS: readonly MethodEntry[] = [
-  { name: 'dsmd', description: 'DSMD, paper mode: cd + fd + sd + hnd (hardest negative, margin 0), dsmd-paper balancer', method: (o, d) => dsmdMethod(o, 'paper', DSMD_COMPONENTS, 'dsmd', d) },
+  {
+    name: 'dsmd',
+    description: 'DSMD, paper mode: cd + fd + sd + hnd (hardest negative, margin 0), dsmd-paper balancer',
+    method: (o, d) => dsmdMethod(o, 'paper', DSMD_COMPONENTS, 'dsmd', d),
+  },
   {
     name: 'dsmd-official',
     description: 'DSMD, official code: cd + fd + sd + hnd (sum over negatives, margin 0.2), dsmd-official balancer',
@@ -306,23 +386,52 @@ const METHODS: readonly MethodEntry[] = [
   },
   {
     name: 'dcd',
-    description: 'DCD for dual encoders: teacher-selected hard candidates, entropy-weighted BCE + MSE on score matrices',
+    description:
+      'DCD for dual encoders: teacher-selected hard candidates, entropy-weighted BCE + MSE on score matrices',
     method: (o, d) => {
       const opts = { ...DCD_DEFAULTS, ...o.dcd, scoreTemperature: o.temperature };
-      return singleMethod('dcd', d, (ops, s, _t, e) => dcdDualEncoderOps(ops, s, { i2t: dcdTensors(e, 'i2t'), t2i: dcdTensors(e, 't2i') }, opts), {
-        extraInputs: (sh) => dcdInputs(sh.batch, opts.topK),
-        extraValues: (x) =>
-          dcdValues(dcdDualPlans({ image: need(x.teacherImage, 'teacher image features', 'dcd'), text: need(x.teacherText, 'teacher text features', 'dcd') }, x.batch, x.dim, opts)),
-      });
+      return singleMethod(
+        'dcd',
+        d,
+        (ops, s, _t, e) => dcdDualEncoderOps(ops, s, { i2t: dcdTensors(e, 'i2t'), t2i: dcdTensors(e, 't2i') }, opts),
+        {
+          extraInputs: (sh) => dcdInputs(sh.batch, opts.topK),
+          extraValues: (x) =>
+            dcdValues(
+              dcdDualPlans(
+                {
+                  image: need(x.teacherImage, 'teacher image features', 'dcd'),
+                  text: need(x.teacherText, 'teacher text features', 'dcd'),
+                },
+                x.batch,
+                x.dim,
+                opts,
+              ),
+            ),
+        },
+      );
     },
   },
-  { name: 'kd', description: 'KL between teacher and student in-batch similarity distributions', method: (o, d) => singleMethod('kd', d, (ops, s, t) => kdLossOps(ops, s, t, o.temperature)) },
-  { name: 'fitnet', description: 'MSE feature hints', method: (_o, d) => singleMethod('fitnet', d, (ops, s, t) => fitnetLossOps(ops, s, t)) },
-  { name: 'rkd', description: 'relational KD: distance + angle', method: (_o, d) => singleMethod('rkd', d, (ops, s, t) => rkdLossOps(ops, s, t)) },
+  {
+    name: 'kd',
+    description: 'KL between teacher and student in-batch similarity distributions',
+    method: (o, d) => singleMethod('kd', d, (ops, s, t) => kdLossOps(ops, s, t, o.temperature)),
+  },
+  {
+    name: 'fitnet',
+    description: 'MSE feature hints',
+    method: (_o, d) => singleMethod('fitnet', d, (ops, s, t) => fitnetLossOps(ops, s, t)),
+  },
+  {
+    name: 'rkd',
+    description: 'relational KD: distance + angle',
+    method: (_o, d) => singleMethod('rkd', d, (ops, s, t) => rkdLossOps(ops, s, t)),
+  },
   {
     name: 'clip-kd',
     description: 'feature MSE + interactive contrastive (student image vs teacher text and vice versa)',
-    method: (o, d) => singleMethod('clip-kd', d, (ops, s, t, e) => clipKdLossOps(ops, s, t, o.temperature, e.targets), TARGETS),
+    method: (o, d) =>
+      singleMethod('clip-kd', d, (ops, s, t, e) => clipKdLossOps(ops, s, t, o.temperature, e.targets), TARGETS),
   },
   {
     name: 'none',
@@ -336,7 +445,9 @@ const METHODS: readonly MethodEntry[] = [
         defaultBalancer: 'static',
         components: ['contrastive'],
         ...TARGETS,
-        build: (ops, x) => ({ contrastive: contrastiveLossOps(ops, x.studentImage, x.studentText, o.temperature, x.extra.targets) }),
+        build: (ops, x) => ({
+          contrastive: contrastiveLossOps(ops, x.studentImage, x.studentText, o.temperature, x.extra.targets),
+        }),
       }),
   },
 ];
@@ -347,14 +458,20 @@ const COMPONENT_LIST_DESCRIPTION = 'any comma list of DSMD components (paper mod
 export const METHOD_NAMES: readonly string[] = METHODS.map((m) => m.name);
 
 /** Each entry's description by name, the component-list pattern's included (from the entries). */
-export const METHOD_DESCRIPTIONS: Record<string, string> = Object.fromEntries([...METHODS.map((m) => [m.name, m.description]), [COMPONENT_LIST_ENTRY, COMPONENT_LIST_DESCRIPTION]]);
+export const METHOD_DESCRIPTIONS: Record<string, string> = Object.fromEntries([
+  ...METHODS.map((m) => [m.name, m.description]),
+  [COMPONENT_LIST_ENTRY, COMPONENT_LIST_DESCRIPTION],
+]);
 
 /** Resolve `--losses`: a method name or a comma list of DSMD components (cd, fd, sd, hnd). */
 export function resolveLossMethod(spec: string, o: LossMethodOptions): LossMethod {
   const name = spec.trim();
   const entry = METHODS.find((m) => m.name === name);
   if (entry) return entry.method(o, entry.description);
-  const parts = name.split(',').map((p) => p.trim()).filter(Boolean);
+  const parts = name
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   const unknown = parts.filter((p) => !(p in ALIASES));
   if (parts.length === 0 || unknown.length) {
     throw new DistillError(
@@ -364,12 +481,21 @@ export function resolveLossMethod(spec: string, o: LossMethodOptions): LossMetho
   }
   const label = parts.join(',');
   const enabled = [...new Set(parts.map((p) => ALIASES[p]))];
-  return dsmdMethod(o, 'paper', enabled, label, METHOD_DESCRIPTIONS[label] ?? `DSMD components ${enabled.join(', ')} (paper mode)`);
+  return dsmdMethod(
+    o,
+    'paper',
+    enabled,
+    label,
+    METHOD_DESCRIPTIONS[label] ?? `DSMD components ${enabled.join(', ')} (paper mode)`,
+  );
 }
 
 /** True when `spec` is a comma list of DSMD components (no method name is one: they are told apart). */
 export function isComponentList(spec: string): boolean {
-  const parts = spec.split(',').map((p) => p.trim()).filter(Boolean);
+  const parts = spec
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   return parts.length > 0 && parts.every((p) => p in ALIASES);
 }
 
@@ -392,6 +518,7 @@ export const LOSS_ENTRIES: readonly LossEntry[] = [
     description: COMPONENT_LIST_DESCRIPTION,
     defaults: LOSS_DEFAULTS,
     matches: (n: string) => isComponentList(n),
-    create: (cfg: LossMethodOptions, ctx: RegistryContext & { name?: string }) => resolveLossMethod(ctx.name ?? COMPONENT_LIST_ENTRY, checkLossOptions(cfg)),
+    create: (cfg: LossMethodOptions, ctx: RegistryContext & { name?: string }) =>
+      resolveLossMethod(ctx.name ?? COMPONENT_LIST_ENTRY, checkLossOptions(cfg)),
   },
 ];

@@ -8,10 +8,23 @@ import { readJsonFile, repoRoot } from '@distill/core';
 
 // The command runs in a child process (the repository's sources through tsx); in-process parity checks are in parity.test.ts.
 const fixture = (f: string) => fileURLToPath(new URL(`./fixtures/${f}`, import.meta.url));
-const BASELINE_KEYS = ['info_nce_image_text', 'contrastive', 'kd', 'fitnet', 'rkd_distance_image', 'rkd_angle_image', 'rkd', 'clip_kd'];
+const BASELINE_KEYS = [
+  'info_nce_image_text',
+  'contrastive',
+  'kd',
+  'fitnet',
+  'rkd_distance_image',
+  'rkd_angle_image',
+  'rkd',
+  'clip_kd',
+];
 
 describe('distill parity losses <baselines-format file>', () => {
-  const distill = (...args: string[]) => spawnSync(process.execPath, ['apps/cli/bin/distill.js', 'parity', 'losses', ...args], { cwd: repoRoot(), encoding: 'utf8' });
+  const distill = (...args: string[]) =>
+    spawnSync(process.execPath, ['apps/cli/bin/distill.js', 'parity', 'losses', ...args], {
+      cwd: repoRoot(),
+      encoding: 'utf8',
+    });
 
   it('prints each key with its value and relative difference, worst last as worst_rel, exit 0', () => {
     const r = distill(fixture('baselines-seed7.json'));

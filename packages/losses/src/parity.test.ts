@@ -23,7 +23,16 @@ describe('the official fixture replay without a balancer', () => {
 // D 20, groups of 3/2/1, tau 0.1, kd tau 4), both written without distill's code. Copies in fixtures/.
 const fixture = (f: string) => fileURLToPath(new URL(`./fixtures/${f}`, import.meta.url));
 const BASELINE_FIXTURES = ['baselines.json', 'baselines-seed7.json'];
-const BASELINE_KEYS = ['info_nce_image_text', 'contrastive', 'kd', 'fitnet', 'rkd_distance_image', 'rkd_angle_image', 'rkd', 'clip_kd'];
+const BASELINE_KEYS = [
+  'info_nce_image_text',
+  'contrastive',
+  'kd',
+  'fitnet',
+  'rkd_distance_image',
+  'rkd_angle_image',
+  'rkd',
+  'clip_kd',
+];
 
 describe('parity with the float64 PyTorch baseline losses', () => {
   beforeAll(async () => {
@@ -42,7 +51,9 @@ describe('parity with the float64 PyTorch baseline losses', () => {
   }
 
   it('the two fixtures differ (other seeds, sizes and temperatures)', () => {
-    const [a, b] = BASELINE_FIXTURES.map((f) => readJsonFile<{ batch: number; dim: number; seed: number; kd_temperature: number }>(fixture(f)));
+    const [a, b] = BASELINE_FIXTURES.map((f) =>
+      readJsonFile<{ batch: number; dim: number; seed: number; kd_temperature: number }>(fixture(f)),
+    );
     expect([a.seed, a.batch, a.dim]).not.toEqual([b.seed, b.batch, b.dim]);
     expect(a.kd_temperature).not.toBe(b.kd_temperature);
   });
@@ -59,18 +70,27 @@ describe('parity with the float64 PyTorch baseline losses', () => {
     expect(lines.at(-1)).toBe('worst_rel=9.90e-3');
     // A missing output or a NaN is the worst possible.
     expect(compareToFixture({}, { kd: 1 }).kd).toBe(Infinity);
-    expect(formatParityReport({ kd: Number.NaN }, compareToFixture({ kd: Number.NaN }, { kd: 1 })).lines.at(-1)).toBe('worst_rel=Infinity');
+    expect(formatParityReport({ kd: Number.NaN }, compareToFixture({ kd: Number.NaN }, { kd: 1 })).lines.at(-1)).toBe(
+      'worst_rel=Infinity',
+    );
   });
 
   it('tells the two fixture formats apart', () => {
     expect(isBaselineFixture(readJsonFile(fixture('baselines.json')))).toBe(true);
     expect(isBaselineFixture(readJsonFile(file))).toBe(false);
-    for (const x of [null, 42, 'x', {}, { inputs: {} }, { inputs: { s_image: 1 } }]) expect(isBaselineFixture(x)).toBe(false);
+    for (const x of [null, 42, 'x', {}, { inputs: {} }, { inputs: { s_image: 1 } }])
+      expect(isBaselineFixture(x)).toBe(false);
   });
 
   it('the report shows arrays as a count, null and missing values; equal differences sort by key', () => {
     const { lines, worst } = formatParityReport({ a: [[1, 2], [3]], b: null, z: 1 }, { z: 0, b: 0.5, c: 0.5, a: 0 });
-    expect(lines).toEqual(['a [3 values] rel=0.00e+0', 'z 1 rel=0.00e+0', 'b null rel=5.00e-1', 'c missing rel=5.00e-1', 'worst_rel=5.00e-1']);
+    expect(lines).toEqual([
+      'a [3 values] rel=0.00e+0',
+      'z 1 rel=0.00e+0',
+      'b null rel=5.00e-1',
+      'c missing rel=5.00e-1',
+      'worst_rel=5.00e-1',
+    ]);
     expect(worst).toBe(0.5);
     expect(formatParityReport({}, {}).lines).toEqual(['worst_rel=0.00e+0']);
     // compareToFixture: nested arrays element by element, a floor under tiny references, float32/ keys skipped.
@@ -89,16 +109,22 @@ describe('parity with the float64 PyTorch baseline losses', () => {
     writeFileSync(bad, JSON.stringify({ ...fx, inputs: { ...fx.inputs, ids: fx.inputs.ids.slice(1) } }));
     expect(() => runLossParityFile(bad)).toThrow(/inputs.ids has 9 entries for a batch of 10/);
     writeFileSync(bad, JSON.stringify({ ...fx, kd_temperature: 0 }));
-    expect(() => runLossParityFile(bad)).toThrow(/^baselines fixture: temperature and kd_temperature must be positive numbers \(got 0.07, 0\).$/);
+    expect(() => runLossParityFile(bad)).toThrow(
+      /^baselines fixture: temperature and kd_temperature must be positive numbers \(got 0.07, 0\).$/,
+    );
     writeFileSync(bad, JSON.stringify({ ...fx, temperature: -1 }));
     expect(() => runLossParityFile(bad)).toThrow(/\(got -1, 2\)/);
     writeFileSync(bad, JSON.stringify({ ...fx, temperature: 0 }));
     expect(() => runLossParityFile(bad)).toThrow(/\(got 0, 2\)/);
     writeFileSync(bad, JSON.stringify({ ...fx, inputs: { ...fx.inputs, ids: undefined } }));
-    expect(() => runLossParityFile(bad)).toThrow(/^baselines fixture: inputs.ids has no entries for a batch of 10; give one group id per row.$/);
+    expect(() => runLossParityFile(bad)).toThrow(
+      /^baselines fixture: inputs.ids has no entries for a batch of 10; give one group id per row.$/,
+    );
     for (const x of [null, { config: {}, inputs: null }, { config: {} }, { config: 1, inputs: {} }]) {
       writeFileSync(bad, JSON.stringify(x));
-      expect(() => runLossParityFile(bad)).toThrow(/^\S+bad.json is not a loss fixture: expected the format of shared\/parity\/dsmd_public.json \(config, inputs\) or of baselines.json/);
+      expect(() => runLossParityFile(bad)).toThrow(
+        /^\S+bad.json is not a loss fixture: expected the format of shared\/parity\/dsmd_public.json \(config, inputs\) or of baselines.json/,
+      );
     }
     rmSync(dir, { recursive: true, force: true });
   });

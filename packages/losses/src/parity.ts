@@ -1,9 +1,25 @@
 import { DistillError, graphOps, OnnxRunner, readJsonFile, tf, tfOps, type Ops } from '@distill/core';
 import { Graph, type Sym } from '@distill/autodiff';
-import { clipKdLoss, contrastiveLoss, fitnetLoss, infoNce, kdLoss, rkdAngle, rkdDistance, rkdLoss } from './baselines.js';
+import {
+  clipKdLoss,
+  contrastiveLoss,
+  fitnetLoss,
+  infoNce,
+  kdLoss,
+  rkdAngle,
+  rkdDistance,
+  rkdLoss,
+} from './baselines.js';
 import { l2nOps } from './common.js';
 import { dcdLossOps, dcdPlan } from './dcd.js';
-import { contrastiveDistillPerSampleOps, cosinePerSampleOps, featureDistillOps, hardNegativeDistillOps, HND_PAIRS, similarityDistillOps } from './dsmd.js';
+import {
+  contrastiveDistillPerSampleOps,
+  cosinePerSampleOps,
+  featureDistillOps,
+  hardNegativeDistillOps,
+  HND_PAIRS,
+  similarityDistillOps,
+} from './dsmd.js';
 import { FeatureQueue } from './queue.js';
 
 /** The fixture format of shared/parity/dsmd_public.json (see its `description`). */
@@ -51,11 +67,20 @@ function valueOf(x: Out): Value {
  * L2-normalised with the fixture's eps, the per-sample and mean losses of both modalities, and the hinge of
  * every pair for each reduction and margin. Keys without the `step<n>/` prefix.
  */
-function dsmdStepOps<T>(o: Ops<T>, x: Record<'si' | 'st' | 'ti' | 'tt' | 'qi' | 'qt', T>, c: LossFixture['config']): Record<string, T> {
+function dsmdStepOps<T>(
+  o: Ops<T>,
+  x: Record<'si' | 'st' | 'ti' | 'tt' | 'qi' | 'qt', T>,
+  c: LossFixture['config'],
+): Record<string, T> {
   const eps = c.normalize_eps ?? 1e-12;
   const s = { image: l2nOps(o, x.si, eps), text: l2nOps(o, x.st, eps) };
   const t = { image: l2nOps(o, x.ti, eps), text: l2nOps(o, x.tt, eps) };
-  const out: Record<string, T> = { stu_img_norm: s.image, stu_txt_norm: s.text, tea_img_norm: t.image, tea_txt_norm: t.text };
+  const out: Record<string, T> = {
+    stu_img_norm: s.image,
+    stu_txt_norm: s.text,
+    tea_img_norm: t.image,
+    tea_txt_norm: t.text,
+  };
   out.con_img_per_sample = contrastiveDistillPerSampleOps(o, s.image, t.image, x.qi, c.temperature_T);
   out.con_txt_per_sample = contrastiveDistillPerSampleOps(o, s.text, t.text, x.qt, c.temperature_T);
   out.cos_img_per_sample = cosinePerSampleOps(o, s.image, t.image);
@@ -83,7 +108,12 @@ function dsmdStepOps<T>(o: Ops<T>, x: Record<'si' | 'st' | 'ti' | 'tt' | 'qi' | 
 
 /** The fixture's DCD block over Ops<T> (the teacher's plan `p` computed on the host). */
 function dcdOps<T>(o: Ops<T>, x: Record<'scores' | 'idx' | 'teacher' | 'share' | 'rsum', T>): Record<string, T> {
-  const r = dcdLossOps(o, x.scores, { studentIndex: x.idx, teacherSelected: x.teacher, entropyShare: x.share, rSum: x.rsum }, { topK: 8, temperature: 1, alpha: 0.2 });
+  const r = dcdLossOps(
+    o,
+    x.scores,
+    { studentIndex: x.idx, teacherSelected: x.teacher, entropyShare: x.share, rSum: x.rsum },
+    { topK: 8, temperature: 1, alpha: 0.2 },
+  );
   return { total_loss: r.total, d_loss: r.dLoss, nll_loss: r.nllLoss, student_selected_scores: r.studentSelected };
 }
 
@@ -103,24 +133,44 @@ const rows = (x: unknown): In => {
 function onTfjs<K extends string>(f: OpsFn<K>, inputs: Record<K, In>): Record<string, Out> {
   const out: Record<string, Out> = {};
   tf.tidy(() => {
-    const x = Object.fromEntries(Object.entries<In>(inputs).map(([k, v]) => [k, v.int ? tf.tensor(v.data, v.shape, 'int32') : tf.tensor(v.data, v.shape, 'float32')])) as Record<K, tf.Tensor>;
+    const x = Object.fromEntries(
+      Object.entries<In>(inputs).map(([k, v]) => [
+        k,
+        v.int ? tf.tensor(v.data, v.shape, 'int32') : tf.tensor(v.data, v.shape, 'float32'),
+      ]),
+    ) as Record<K, tf.Tensor>;
     for (const [k, v] of Object.entries(f(tfOps(), x))) out[k] = { data: v.dataSync(), shape: v.shape };
   });
   return out;
 }
 
 /** Runs an Ops computation as an onnx graph in onnxruntime (the onnx engine's ops). */
-async function onGraph<K extends string>(f: OpsFn<K>, inputs: Record<K, In>, threads: number): Promise<Record<string, Out>> {
+async function onGraph<K extends string>(
+  f: OpsFn<K>,
+  inputs: Record<K, In>,
+  threads: number,
+): Promise<Record<string, Out>> {
   const g = new Graph();
-  const x = Object.fromEntries(Object.entries<In>(inputs).map(([k, v]) => [k, g.input(k, v.shape, { dtype: v.int ? 'int64' : 'float32' })])) as Record<K, Sym>;
+  const x = Object.fromEntries(
+    Object.entries<In>(inputs).map(([k, v]) => [k, g.input(k, v.shape, { dtype: v.int ? 'int64' : 'float32' })]),
+  ) as Record<K, Sym>;
   const y = f(graphOps(), x);
   const names = Object.keys(y);
-  const runner = await OnnxRunner.create(g.encode(names.map((n) => y[n]), names), { threads });
+  const runner = await OnnxRunner.create(
+    g.encode(
+      names.map((n) => y[n]),
+      names,
+    ),
+    { threads },
+  );
   const used = new Set(g.inputs.map((v) => v.name));
   const feeds = Object.fromEntries(
     Object.entries<In>(inputs)
       .filter(([k]) => used.has(k))
-      .map(([k, v]) => [k, { data: v.int ? BigInt64Array.from(v.data, (n) => BigInt(n)) : (v.data as Float32Array), dims: v.shape }]),
+      .map(([k, v]) => [
+        k,
+        { data: v.int ? BigInt64Array.from(v.data, (n) => BigInt(n)) : (v.data as Float32Array), dims: v.shape },
+      ]),
   );
   try {
     const res = await runner.run(feeds, names);
@@ -143,7 +193,11 @@ export function runLossParity(fx: LossFixture, balancer?: ParityBalancerFactory)
 }
 
 /** `runLossParity` with the losses run as onnx graphs by onnxruntime (`threads` intra-op threads). */
-export async function runLossParityOnnx(fx: LossFixture, balancer?: ParityBalancerFactory, threads = 2): Promise<Record<string, Value>> {
+export async function runLossParityOnnx(
+  fx: LossFixture,
+  balancer?: ParityBalancerFactory,
+  threads = 2,
+): Promise<Record<string, Value>> {
   const gen = lossParitySteps(fx, balancer);
   let r = gen.next();
   while (!r.done) r = gen.next(await onGraph(r.value.f, r.value.inputs, threads));
@@ -165,10 +219,16 @@ export interface ParityBalancer {
 export type ParityBalancerFactory = (cfg: { k: number; temperature: number; eps: number }) => ParityBalancer;
 
 /** The fixture's blocks in order: yields each Ops computation to run, receives its outputs (host work in between). */
-function* lossParitySteps(fx: LossFixture, balancer?: ParityBalancerFactory): Generator<Request, Record<string, Value>, Record<string, Out>> {
+function* lossParitySteps(
+  fx: LossFixture,
+  balancer?: ParityBalancerFactory,
+): Generator<Request, Record<string, Value>, Record<string, Out>> {
   const c = fx.config;
   const officialBalancer = (): ParityBalancer => {
-    if (!balancer) throw new DistillError('This fixture replays the dsmd-official balancer: pass one (the CLI passes @distill/balancer\'s).');
+    if (!balancer)
+      throw new DistillError(
+        "This fixture replays the dsmd-official balancer: pass one (the CLI passes @distill/balancer's).",
+      );
     return balancer({ k: c.balancer.k, temperature: c.balancer.temperature, eps: c.balancer.eps });
   };
   const out: Record<string, Value> = {};
@@ -183,13 +243,22 @@ function* lossParitySteps(fx: LossFixture, balancer?: ParityBalancerFactory): Ge
       if (!fx.inputs[`stu_img_raw_step${step}`]) continue;
       const raw = (k: string) => rows(fx.inputs[`${k}_raw_step${step}`]);
       const inputs = {
-        si: raw('stu_img'), st: raw('stu_txt'), ti: raw('tea_img'), tt: raw('tea_txt'),
-        qi: { data: iq.rows, shape: [K, D] }, qt: { data: tq.rows, shape: [K, D] }, // read before the enqueue below
+        si: raw('stu_img'),
+        st: raw('stu_txt'),
+        ti: raw('tea_img'),
+        tt: raw('tea_txt'),
+        qi: { data: iq.rows, shape: [K, D] },
+        qt: { data: tq.rows, shape: [K, D] }, // read before the enqueue below
       };
       const got: Record<string, Out> = yield { f: ((o, x) => dsmdStepOps(o, x as never, c)) as OpsFn<string>, inputs };
       for (const [k, v] of Object.entries(got)) out[p + k] = valueOf(v);
       const mainHnd = got[`hnd_sum_m${pyFloat(c.main_margin_for_e2e)}/total`];
-      const losses = [out[p + 'l1_loss'] as number, out[p + 'cos_loss'] as number, out[p + 'con_loss'] as number, mainHnd ? mainHnd.data[0] : 0];
+      const losses = [
+        out[p + 'l1_loss'] as number,
+        out[p + 'cos_loss'] as number,
+        out[p + 'con_loss'] as number,
+        mainHnd ? mainHnd.data[0] : 0,
+      ];
       const w = e2e!.weights(losses);
       out[p + 'e2e_balancer_weights'] = w;
       out[p + 'e2e_total_loss'] = Math.fround(w.reduce((acc, wi, i) => acc + wi * losses[i], 0));
@@ -258,7 +327,11 @@ export interface BaselineFixture {
 }
 
 export function isBaselineFixture(fx: unknown): fx is BaselineFixture {
-  return typeof fx === 'object' && fx !== null && typeof (fx as { inputs?: { s_image?: unknown } }).inputs?.s_image === 'object';
+  return (
+    typeof fx === 'object' &&
+    fx !== null &&
+    typeof (fx as { inputs?: { s_image?: unknown } }).inputs?.s_image === 'object'
+  );
 }
 
 /**
@@ -268,13 +341,18 @@ export function isBaselineFixture(fx: unknown): fx is BaselineFixture {
  */
 export function runBaselineParity(fx: BaselineFixture): Record<string, number> {
   const { inputs: x, temperature: tau, kd_temperature: tauKd } = fx;
-  if (!(tau > 0) || !(tauKd > 0)) throw new DistillError(`baselines fixture: temperature and kd_temperature must be positive numbers (got ${tau}, ${tauKd}).`);
+  if (!(tau > 0) || !(tauKd > 0))
+    throw new DistillError(
+      `baselines fixture: temperature and kd_temperature must be positive numbers (got ${tau}, ${tauKd}).`,
+    );
   return tf.tidy(() => {
     const s = { image: mat(x.s_image), text: mat(x.s_text) };
     const t = { image: mat(x.t_image), text: mat(x.t_text) };
     const ids = x.ids;
     if (!Array.isArray(ids) || ids.length !== s.image.shape[0]) {
-      throw new DistillError(`baselines fixture: inputs.ids has ${Array.isArray(ids) ? ids.length : 'no'} entries for a batch of ${s.image.shape[0]}; give one group id per row.`);
+      throw new DistillError(
+        `baselines fixture: inputs.ids has ${Array.isArray(ids) ? ids.length : 'no'} entries for a batch of ${s.image.shape[0]}; give one group id per row.`,
+      );
     }
     return {
       info_nce_image_text: num(infoNce(s.image, s.text, tau, ids)),
@@ -295,18 +373,25 @@ export function runLossParityFile(path: string, balancer?: ParityBalancerFactory
   if (isBaselineFixture(fx)) return runBaselineParity(fx);
   const inputs = (fx as { inputs?: unknown; config?: unknown } | null)?.inputs;
   if (typeof inputs !== 'object' || inputs === null || typeof (fx as { config?: unknown }).config !== 'object') {
-    throw new DistillError(`${path} is not a loss fixture: expected the format of shared/parity/dsmd_public.json (config, inputs) or of baselines.json (inputs.s_image, ...).`);
+    throw new DistillError(
+      `${path} is not a loss fixture: expected the format of shared/parity/dsmd_public.json (config, inputs) or of baselines.json (inputs.s_image, ...).`,
+    );
   }
   return runLossParity(fx as LossFixture, balancer);
 }
 
 /** Largest relative difference per key between computed values and the fixture's expected outputs. */
-export function compareToFixture(got: Record<string, Value>, expected: Record<string, unknown>, floor = 1e-6): Record<string, number> {
+export function compareToFixture(
+  got: Record<string, Value>,
+  expected: Record<string, unknown>,
+  floor = 1e-6,
+): Record<string, number> {
   const res: Record<string, number> = {};
   for (const [k, e] of Object.entries(expected)) {
     if (k.startsWith('float32/')) continue;
     const g = got[k];
-    const flat = (v: unknown): number[] => (v === null || v === undefined ? [] : Array.isArray(v) ? (v as unknown[]).flatMap(flat) : [v as number]);
+    const flat = (v: unknown): number[] =>
+      v === null || v === undefined ? [] : Array.isArray(v) ? (v as unknown[]).flatMap(flat) : [v as number];
     const ge = flat(e);
     const gg = flat(g);
     if (ge.length !== gg.length) {
@@ -319,10 +404,19 @@ export function compareToFixture(got: Record<string, Value>, expected: Record<st
 }
 
 /** One line per output key (`key value rel=<x>`, ascending), then `worst_rel=<x>`: what `distill parity losses` prints. */
-export function formatParityReport(got: Record<string, Value>, rel: Record<string, number>): { lines: string[]; worst: number } {
+export function formatParityReport(
+  got: Record<string, Value>,
+  rel: Record<string, number>,
+): { lines: string[]; worst: number } {
   const keys = Object.keys(rel).sort((a, b) => rel[a] - rel[b] || a.localeCompare(b));
   const show = (v: Value | undefined) =>
-    v === undefined ? 'missing' : typeof v === 'number' ? String(v) : v === null ? 'null' : `[${(v as unknown[]).flat().length} values]`;
+    v === undefined
+      ? 'missing'
+      : typeof v === 'number'
+        ? String(v)
+        : v === null
+          ? 'null'
+          : `[${(v as unknown[]).flat().length} values]`;
   const lines = keys.map((k) => `${k} ${show(got[k])} rel=${rel[k].toExponential(2)}`);
   const worst = keys.reduce((m, k) => (Number.isNaN(rel[k]) ? Infinity : Math.max(m, rel[k])), 0);
   lines.push(`worst_rel=${worst.toExponential(2)}`);

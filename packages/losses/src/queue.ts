@@ -16,7 +16,8 @@ export class FeatureQueue {
     readonly dim: number,
     seed = 0,
   ) {
-    if (!Number.isInteger(size) || size <= 0) throw new DistillError(`Queue size must be a positive integer, got ${size}.`);
+    if (!Number.isInteger(size) || size <= 0)
+      throw new DistillError(`Queue size must be a positive integer, got ${size}.`);
     const rng = new Rng(seed).fork('feature-queue');
     this.data = l2NormalizeRows(rng.normalArray(size * dim), dim);
   }
@@ -39,9 +40,14 @@ export class FeatureQueue {
 
   /** Enqueue B rows (row-major [B, D], already L2-normalised). */
   enqueue(rows: Float32Array, batch: number): void {
-    if (rows.length !== batch * this.dim) throw new DistillError(`Queue enqueue: got ${rows.length} values for a batch of ${batch} x dim ${this.dim}.`);
-    if (batch > this.size) throw new DistillError(`Queue size ${this.size} is smaller than the batch ${batch}: use a queue of at least the batch size.`);
-    for (let i = 0; i < batch; i++) this.data.set(rows.subarray(i * this.dim, (i + 1) * this.dim), ((this.ptr + i) % this.size) * this.dim);
+    if (rows.length !== batch * this.dim)
+      throw new DistillError(`Queue enqueue: got ${rows.length} values for a batch of ${batch} x dim ${this.dim}.`);
+    if (batch > this.size)
+      throw new DistillError(
+        `Queue size ${this.size} is smaller than the batch ${batch}: use a queue of at least the batch size.`,
+      );
+    for (let i = 0; i < batch; i++)
+      this.data.set(rows.subarray(i * this.dim, (i + 1) * this.dim), ((this.ptr + i) % this.size) * this.dim);
     this.ptr = (this.ptr + batch) % this.size;
     this.changed();
   }
@@ -51,7 +57,8 @@ export class FeatureQueue {
   }
 
   load(s: { ptr: number; data: Float32Array }): void {
-    if (s.data.length !== this.size * this.dim) throw new DistillError(`Queue state has ${s.data.length} values, expected ${this.size} x ${this.dim}.`);
+    if (s.data.length !== this.size * this.dim)
+      throw new DistillError(`Queue state has ${s.data.length} values, expected ${this.size} x ${this.dim}.`);
     this.data = Float32Array.from(s.data);
     this.ptr = s.ptr;
     this.changed();

@@ -16,7 +16,9 @@ describe('loadGlove', () => {
   });
 
   it('keeps the everyday words whole and knows what they mean (cat is nearer dog than car)', () => {
-    for (const w of 'face heart red cat star car house dog sun moon arrow circle man woman person hand flag box donkey cupcake parachute'.split(' ')) {
+    for (const w of 'face heart red cat star car house dog sun moon arrow circle man woman person hand flag box donkey cupcake parachute'.split(
+      ' ',
+    )) {
       expect(g.index.has(w), w).toBe(true);
     }
     expect(gloveSimilarity(g, 'cat', 'dog')!).toBeGreaterThan(0.8);

@@ -27,14 +27,20 @@ export function loadGlove(): GloveVectors {
   let words: string[];
   let t;
   try {
-    words = readFileSync(GLOVE_WORDS_FILE, 'utf8').split('\n').filter((w) => w.length > 0);
+    words = readFileSync(GLOVE_WORDS_FILE, 'utf8')
+      .split('\n')
+      .filter((w) => w.length > 0);
     t = readSafetensors(GLOVE_FILE).get('vectors');
   } catch (e) {
     if (e instanceof DistillError) throw e;
-    throw new DistillError(`The GloVe asset of @distill/pretrained is missing or unreadable (${(e as Error).message}). Reinstall @distill/pretrained, or re-run tools/convert-pretrained (PROVENANCE.md).`);
+    throw new DistillError(
+      `The GloVe asset of @distill/pretrained is missing or unreadable (${(e as Error).message}). Reinstall @distill/pretrained, or re-run tools/convert-pretrained (PROVENANCE.md).`,
+    );
   }
   if (!t || t.shape.length !== 2 || t.shape[0] !== words.length) {
-    throw new DistillError(`The GloVe asset of @distill/pretrained is inconsistent (${words.length} words, vectors ${JSON.stringify(t?.shape)}). Re-run tools/convert-pretrained (PROVENANCE.md).`);
+    throw new DistillError(
+      `The GloVe asset of @distill/pretrained is inconsistent (${words.length} words, vectors ${JSON.stringify(t?.shape)}). Re-run tools/convert-pretrained (PROVENANCE.md).`,
+    );
   }
   const index = new Map<string, number>();
   words.forEach((w, i) => index.set(w, i));
@@ -47,10 +53,15 @@ export function gloveSimilarity(g: GloveVectors, a: string, b: string): number |
   const i = g.index.get(a);
   const j = g.index.get(b);
   if (i === undefined || j === undefined) return undefined;
-  let dot = 0, na = 0, nb = 0;
+  let dot = 0,
+    na = 0,
+    nb = 0;
   for (let k = 0; k < g.dim; k++) {
-    const x = g.vectors[i * g.dim + k], y = g.vectors[j * g.dim + k];
-    dot += x * y; na += x * x; nb += y * y;
+    const x = g.vectors[i * g.dim + k],
+      y = g.vectors[j * g.dim + k];
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
   }
   return dot / Math.sqrt(na * nb);
 }

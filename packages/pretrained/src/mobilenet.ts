@@ -37,7 +37,15 @@ export interface MobileNetV2Config {
 }
 
 /** (expansion t, channels c, repeats n, first stride s) of MobileNetV2 (Sandler et al. 2018, Table 2). */
-const SETTINGS: [number, number, number, 1 | 2][] = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]];
+const SETTINGS: [number, number, number, 1 | 2][] = [
+  [1, 16, 1, 1],
+  [6, 24, 2, 2],
+  [6, 32, 3, 2],
+  [6, 64, 4, 2],
+  [6, 96, 3, 1],
+  [6, 160, 3, 2],
+  [6, 320, 1, 1],
+];
 
 export function mobilenetV2Config(): MobileNetV2Config {
   const blocks: MobileNetV2Block[] = [];
@@ -49,7 +57,17 @@ export function mobilenetV2Config(): MobileNetV2Config {
       cin = c;
     }
   }
-  return { alpha: 1, stemChannels: 32, blocks, lastChannels: 1280, head: [256, 128, 5], classes: ['drawing', 'hentai', 'neutral', 'porn', 'sexy'], clip: 6, inputRange: [0, 1], imageSize: 224 };
+  return {
+    alpha: 1,
+    stemChannels: 32,
+    blocks,
+    lastChannels: 1280,
+    head: [256, 128, 5],
+    classes: ['drawing', 'hentai', 'neutral', 'porn', 'sexy'],
+    clip: 6,
+    inputRange: [0, 1],
+    imageSize: 224,
+  };
 }
 
 export interface MobileNetV2Weights {
@@ -81,13 +99,16 @@ export function loadMobileNetV2(): MobileNetV2Weights {
     raw = readSafetensors(bytes);
   } catch (e) {
     if (e instanceof DistillError) throw e;
-    throw new DistillError(`The MobileNetV2 asset of @distill/pretrained is missing or unreadable (${(e as Error).message}). Reinstall @distill/pretrained, or re-run tools/convert-pretrained (PROVENANCE.md).`);
+    throw new DistillError(
+      `The MobileNetV2 asset of @distill/pretrained is missing or unreadable (${(e as Error).message}). Reinstall @distill/pretrained, or re-run tools/convert-pretrained (PROVENANCE.md).`,
+    );
   }
   const quant = JSON.parse(meta.quantization ?? '{}') as Record<string, [number, number]>;
   const get = (name: string): WeightTensor => {
     const t = raw.get(name);
     const q = quant[name];
-    if (!t || !q) throw new DistillError(`The MobileNetV2 asset lacks '${name}'. Re-run tools/convert-pretrained (PROVENANCE.md).`);
+    if (!t || !q)
+      throw new DistillError(`The MobileNetV2 asset lacks '${name}'. Re-run tools/convert-pretrained (PROVENANCE.md).`);
     const [min, scale] = q;
     return { shape: t.shape, data: t.data.map((v) => v * scale + min) };
   };
@@ -95,7 +116,9 @@ export function loadMobileNetV2(): MobileNetV2Weights {
   /** Conv (kernel [kh, kw, in, out] or depthwise [kh, kw, C, 1]) followed by a batch norm, folded. */
   const fold = (to: string, conv: string, bn: string, depthwise = false) => {
     const k = get(depthwise ? `${conv}/depthwise_kernel` : `${conv}/kernel`);
-    const [gamma, beta, mean, variance] = ['gamma', 'beta', 'moving_mean', 'moving_variance'].map((p) => get(`${bn}/${p}`).data);
+    const [gamma, beta, mean, variance] = ['gamma', 'beta', 'moving_mean', 'moving_variance'].map(
+      (p) => get(`${bn}/${p}`).data,
+    );
     const out = gamma.length;
     const s = gamma.map((g, i) => g / Math.sqrt(variance[i] + 1e-3));
     const w = k.data.map((v, i) => v * s[i % out]); // the last axis is the output channel in both layouts

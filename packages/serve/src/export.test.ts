@@ -2,13 +2,33 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initRuntime, OnnxRunner } from '@distill/core';
-import { createStudent, saveStudent, trainWordPieceTokenizer, type DualEncoderStudent } from '@distill/student-architectures';
+import {
+  createStudent,
+  saveStudent,
+  trainWordPieceTokenizer,
+  type DualEncoderStudent,
+} from '@distill/student-architectures';
 import { OnnxTeacher } from '@distill/teacher-adapters';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkParity, exportQuantized, exportStudent, PARITY_TEXTS, PARITY_TOLERANCE, resolveStudentDir, towerModel } from './export.js';
+import {
+  checkParity,
+  exportQuantized,
+  exportStudent,
+  PARITY_TEXTS,
+  PARITY_TOLERANCE,
+  resolveStudentDir,
+  towerModel,
+} from './export.js';
 import { OnnxModel } from './model.js';
 
-const captions = ['grinning face with big eyes', 'red heart', 'cat face with tears of joy', 'smiling face with sunglasses', 'thumbs up', ...PARITY_TEXTS];
+const captions = [
+  'grinning face with big eyes',
+  'red heart',
+  'cat face with tears of joy',
+  'smiling face with sunglasses',
+  'thumbs up',
+  ...PARITY_TEXTS,
+];
 const tokenizer = trainWordPieceTokenizer(captions, { vocabSize: 150 });
 
 /** A random-weight student of `pair` saved in a temp folder (export does not care whether it was trained). */
@@ -48,14 +68,20 @@ describe('distill export: ONNX towers with a dynamic batch', () => {
         student.dispose();
       }
       const spec = JSON.parse(readFileSync(join(out, 'teacher.json'), 'utf8'));
-      expect(spec).toMatchObject({ imageSize: 64, maxTextLength: 12, dim: 24, inputs: { pixels: 'pixel_values', ids: 'input_ids', mask: 'attention_mask' } });
+      expect(spec).toMatchObject({
+        imageSize: 64,
+        maxTextLength: 12,
+        dim: 24,
+        inputs: { pixels: 'pixel_values', ids: 'input_ids', mask: 'attention_mask' },
+      });
     });
   }
 
   it('declares a symbolic batch: the inputs and outputs have dim_param "batch"', async () => {
     const { student } = savedStudent('vit-bert');
     const runner = await OnnxRunner.create(towerModel(student, 'text'), { threads: 1 });
-    const meta = (runner.session as unknown as { inputMetadata: { name: string; shape: (number | string)[] }[] }).inputMetadata;
+    const meta = (runner.session as unknown as { inputMetadata: { name: string; shape: (number | string)[] }[] })
+      .inputMetadata;
     expect(meta.map((m) => [m.name, m.shape])).toEqual([
       ['input_ids', ['batch', 12]],
       ['attention_mask', ['batch', 12]],
@@ -64,7 +90,7 @@ describe('distill export: ONNX towers with a dynamic batch', () => {
     student.dispose();
   });
 
-  it('the export is a teacher folder: OnnxTeacher (--teacher clip --teacher-model <out>) gives the student\'s embeddings', async () => {
+  it("the export is a teacher folder: OnnxTeacher (--teacher clip --teacher-model <out>) gives the student's embeddings", async () => {
     const { dir, student } = savedStudent('vit-bert', 5);
     const out = join(dir, 'onnx');
     await exportStudent(dir, out);
@@ -100,7 +126,10 @@ describe('distill export: ONNX towers with a dynamic batch', () => {
     expect(q.hash).not.toBe(f.hash);
     expect(q.maxDiff.image).toBeGreaterThan(0); // it did change the weights
     expect(Math.max(q.maxDiff.image, q.maxDiff.text)).toBeLessThan(1e-2);
-    expect(JSON.parse(readFileSync(join(dir, 'onnx-int8', 'teacher.json'), 'utf8'))).toMatchObject({ quantized: 'int8', dim: 24 });
+    expect(JSON.parse(readFileSync(join(dir, 'onnx-int8', 'teacher.json'), 'utf8'))).toMatchObject({
+      quantized: 'int8',
+      dim: 24,
+    });
     const teacher = await OnnxTeacher.load(join(dir, 'onnx-int8'), { preset: 'clip', threads: 1 });
     expect(teacher.dim).toBe(24);
     await teacher.dispose();
@@ -114,10 +143,18 @@ describe('distill export: ONNX towers with a dynamic batch', () => {
     student.dispose();
     // a run folder of an experiment: the distilled student, not the no-teacher baseline
     const run = mkdtempSync(join(tmpdir(), 'distill-export-run-'));
-    for (const sub of ['student', 'baseline']) saveStudent(join(run, sub, 'best'), createStudent('vit-bert', { preset: 'tiny', embedDim: 8, seed: 0, tokenizer, maxLength: 12 }));
+    for (const sub of ['student', 'baseline'])
+      saveStudent(
+        join(run, sub, 'best'),
+        createStudent('vit-bert', { preset: 'tiny', embedDim: 8, seed: 0, tokenizer, maxLength: 12 }),
+      );
     expect(resolveStudentDir(run)).toBe(join(run, 'student', 'best'));
     const two = mkdtempSync(join(tmpdir(), 'distill-export-two-'));
-    for (const sub of ['a', 'b']) saveStudent(join(two, sub, 'best'), createStudent('vit-bert', { preset: 'tiny', embedDim: 8, seed: 0, tokenizer, maxLength: 12 }));
+    for (const sub of ['a', 'b'])
+      saveStudent(
+        join(two, sub, 'best'),
+        createStudent('vit-bert', { preset: 'tiny', embedDim: 8, seed: 0, tokenizer, maxLength: 12 }),
+      );
     expect(() => resolveStudentDir(two)).toThrow(/holds 2 trained students/);
     const busy = mkdtempSync(join(tmpdir(), 'distill-export-busy-'));
     writeFileSync(join(busy, 'notes.txt'), 'mine');

@@ -8,7 +8,13 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { join } from 'node:path';
 import { DistillError, OnnxRunner, Rng, atomicWriteJson, graphOps, tf, type TensorParams } from '@distill/core';
 import { Graph, Sym, encodeModel, type NodeSpec, type TensorSpec } from '@distill/autodiff';
-import { buildEncoderGraph, getStudentWeights, loadStudent, studentEmbedding, type DualEncoderStudent } from '@distill/student-architectures';
+import {
+  buildEncoderGraph,
+  getStudentWeights,
+  loadStudent,
+  studentEmbedding,
+  type DualEncoderStudent,
+} from '@distill/student-architectures';
 import { TEACHER_IO } from '@distill/teacher-adapters';
 import { OnnxModel, modelHash } from './model.js';
 import { quantizeGemmsInt8 } from './quantize.js';
@@ -41,7 +47,12 @@ function dynamicBatch(g: Graph, dataInput: string): { nodes: NodeSpec[]; initial
     if (batchDim) return batchDim;
     batchDim = 'xb_batch_dim';
     extraNodes.push({ op: 'Shape', name: 'xb_shape', inputs: [dataInput], outputs: ['xb_shape_out'] });
-    extraNodes.push({ op: 'Slice', name: 'xb_slice', inputs: ['xb_shape_out', int64('xb_s0', [0]), int64('xb_s1', [1])], outputs: [batchDim] });
+    extraNodes.push({
+      op: 'Slice',
+      name: 'xb_slice',
+      inputs: ['xb_shape_out', int64('xb_s0', [0]), int64('xb_s1', [1])],
+      outputs: [batchDim],
+    });
     return batchDim;
   };
   const touched = new Set<string>();
@@ -54,27 +65,42 @@ function dynamicBatch(g: Graph, dataInput: string): { nodes: NodeSpec[]; initial
     const hits = dims.map((d, i) => (d !== 0 && d % SENTINEL === 0 ? i : -1)).filter((i) => i >= 0);
     if (hits.length === 0) return node;
     touched.add(shapeName);
-    if (hits.length > 1) throw new Error(`export: ${node.op} ${node.name} to [${dims}] has ${hits.length} batch-sized dims`);
+    if (hits.length > 1)
+      throw new Error(`export: ${node.op} ${node.name} to [${dims}] has ${hits.length} batch-sized dims`);
     if (node.op === 'Reshape') {
       const out = dims.map((d, i) => (i === hits[0] ? -1 : d));
       return { ...node, inputs: [node.inputs[0], int64(`xb_reshape_${n++}`, out)] };
     }
-    if (hits[0] !== 0 || dims[0] !== SENTINEL) throw new Error(`export: Expand ${node.name} to [${dims}] is not batch-first`);
+    if (hits[0] !== 0 || dims[0] !== SENTINEL)
+      throw new Error(`export: Expand ${node.name} to [${dims}] is not batch-first`);
     const rest = int64(`xb_rest_${n}`, dims.slice(1));
     const shape = `xb_expand_shape_${n++}`;
-    extraNodes.push({ op: 'Concat', name: `${shape}_node`, inputs: [batchOf(), rest], outputs: [shape], attrs: { axis: 0 } });
+    extraNodes.push({
+      op: 'Concat',
+      name: `${shape}_node`,
+      inputs: [batchOf(), rest],
+      outputs: [shape],
+      attrs: { axis: 0 },
+    });
     return { ...node, inputs: [node.inputs[0], shape] };
   });
   for (const t of g.initializers) {
     if (touched.has(t.name) || t.dtype !== 'int64') continue;
     const bad = Array.from(t.data as BigInt64Array, Number).find((d) => d !== 0 && d % SENTINEL === 0);
-    if (bad !== undefined) throw new Error(`export: constant ${t.name} depends on the batch size (${bad}); the graph cannot take a dynamic batch`);
+    if (bad !== undefined)
+      throw new Error(
+        `export: constant ${t.name} depends on the batch size (${bad}); the graph cannot take a dynamic batch`,
+      );
   }
   return { nodes: [...extraNodes, ...nodes], initializers: [...g.initializers, ...extraInits] };
 }
 
 /** One tower of a student as a self-contained ONNX model (weights as initializers, dynamic batch). */
-export function towerModel(student: DualEncoderStudent, tower: 'image' | 'text', opts: { quantize?: 'int8' } = {}): Uint8Array {
+export function towerModel(
+  student: DualEncoderStudent,
+  tower: 'image' | 'text',
+  opts: { quantize?: 'int8' } = {},
+): Uint8Array {
   const g = new Graph();
   const weights = getStudentWeights(student);
   // the tower's and its projection's weights as initializers, by variable name
@@ -173,7 +199,12 @@ const maxAbsDiff = (a: Float32Array, b: Float32Array) => {
  * student's variables fed as inputs, static batch): the reference for students too large for the
  * tfjs-wasm heap (the onnx engine is what trains them).
  */
-async function engineForward(student: DualEncoderStudent, tower: 'image' | 'text', n: number, data: { pixels?: Float32Array; texts?: string[] }): Promise<Float32Array> {
+async function engineForward(
+  student: DualEncoderStudent,
+  tower: 'image' | 'text',
+  n: number,
+  data: { pixels?: Float32Array; texts?: string[] },
+): Promise<Float32Array> {
   const L = student.config.maxLength;
   const { model, inputs } = buildEncoderGraph(student, tower, n, L);
   const runner = await OnnxRunner.create(model, { threads: 1 });
@@ -209,7 +240,12 @@ export const TFJS_REFERENCE_MAX_PARAMS = 30e6;
  * reference is distill's tfjs forward, or for students over TFJS_REFERENCE_MAX_PARAMS the onnx engine's
  * inference graph.
  */
-export async function checkParity(student: DualEncoderStudent, model: OnnxModel, batches = [1, 5], reference?: 'tfjs' | 'onnx-engine'): Promise<Parity> {
+export async function checkParity(
+  student: DualEncoderStudent,
+  model: OnnxModel,
+  batches = [1, 5],
+  reference?: 'tfjs' | 'onnx-engine',
+): Promise<Parity> {
   const ref = reference ?? (student.parameterCount().total > TFJS_REFERENCE_MAX_PARAMS ? 'onnx-engine' : 'tfjs');
   const { crop } = student.preprocess;
   const rng = new Rng(18);
@@ -219,9 +255,11 @@ export async function checkParity(student: DualEncoderStudent, model: OnnxModel,
     const px = new Float32Array(n * 3 * crop * crop);
     for (let i = 0; i < px.length; i++) px[i] = rng.normal();
     const texts = Array.from({ length: n }, (_, i) => PARITY_TEXTS[i % PARITY_TEXTS.length]);
-    const refImage = ref === 'tfjs' ? await studentImages(student, px, n) : await engineForward(student, 'image', n, { pixels: px });
+    const refImage =
+      ref === 'tfjs' ? await studentImages(student, px, n) : await engineForward(student, 'image', n, { pixels: px });
     image = Math.max(image, maxAbsDiff(await model.encodeImages(px, n), refImage));
-    const refText = ref === 'tfjs' ? await studentTexts(student, texts) : await engineForward(student, 'text', n, { texts });
+    const refText =
+      ref === 'tfjs' ? await studentTexts(student, texts) : await engineForward(student, 'text', n, { texts });
     text = Math.max(text, maxAbsDiff(await model.encodeTexts(texts), refText));
   }
   return { image, text, batches, reference: ref };
@@ -231,7 +269,11 @@ export const PARITY_TOLERANCE = 1e-5;
 
 /** A saved student folder: `src` itself, `src/best`, a run folder's `student/best`, or its only `<x>/best`. */
 export function resolveStudentDir(src: string): string {
-  if (!existsSync(src)) throw new DistillError(`Student folder not found: ${src}. Give a run folder or a saved student folder (student.json, model.safetensors, tokenizer.json).`, 2);
+  if (!existsSync(src))
+    throw new DistillError(
+      `Student folder not found: ${src}. Give a run folder or a saved student folder (student.json, model.safetensors, tokenizer.json).`,
+      2,
+    );
   if (existsSync(join(src, 'student.json'))) return src;
   if (existsSync(join(src, 'best', 'student.json'))) return join(src, 'best');
   // an experiment's run folder: the distilled student (student/), not the no-teacher baseline (baseline/)
@@ -240,8 +282,12 @@ export function resolveStudentDir(src: string): string {
     .filter((e) => e.isDirectory() && existsSync(join(src, e.name, 'best', 'student.json')))
     .map((e) => join(src, e.name, 'best'));
   if (found.length === 1) return found[0];
-  if (found.length > 1) throw new DistillError(`${src} holds ${found.length} trained students (${found.join(', ')}): give one of them.`, 2);
-  throw new DistillError(`${src} holds no saved student (student.json, model.safetensors, tokenizer.json; a run folder keeps its best one in <run>/<student>/best). Train one with \`distill train --run-dir ${src}\`.`, 2);
+  if (found.length > 1)
+    throw new DistillError(`${src} holds ${found.length} trained students (${found.join(', ')}): give one of them.`, 2);
+  throw new DistillError(
+    `${src} holds no saved student (student.json, model.safetensors, tokenizer.json; a run folder keeps its best one in <run>/<student>/best). Train one with \`distill train --run-dir ${src}\`.`,
+    2,
+  );
 }
 
 /**
@@ -255,14 +301,20 @@ export async function exportStudent(src: string, out: string, opts: { force?: bo
   try {
     if (existsSync(out) && readdirSync(out).length > 0 && !opts.force) {
       const ours = existsSync(join(out, 'teacher.json')) || existsSync(join(out, 'image.onnx'));
-      if (!ours) throw new DistillError(`${out} exists and is not empty: give a new folder to --out (or --force to write into it).`, 2);
+      if (!ours)
+        throw new DistillError(
+          `${out} exists and is not empty: give a new folder to --out (or --force to write into it).`,
+          2,
+        );
     }
     mkdirSync(out, { recursive: true });
     const image = towerModel(student, 'image');
     const text = towerModel(student, 'text');
     writeFileSync(join(out, 'image.onnx'), image);
     writeFileSync(join(out, 'text.onnx'), text);
-    const toks = readdirSync(dir).filter((f) => /^tokenizer.*\.json$/.test(f) || f === 'special_tokens_map.json' || f === 'vocab.txt');
+    const toks = readdirSync(dir).filter(
+      (f) => /^tokenizer.*\.json$/.test(f) || f === 'special_tokens_map.json' || f === 'vocab.txt',
+    );
     for (const f of toks) copyFileSync(join(dir, f), join(out, f));
     const model = await OnnxModel.load(out, {
       spec: {
@@ -296,12 +348,24 @@ export async function exportStudent(src: string, out: string, opts: { force?: bo
       dim: student.embedDim,
       padId: student.tokenizer?.padId ?? 0,
       ...TEACHER_IO,
-      exportedFrom: { dir, pair: meta.config.pair, preset: meta.config.preset, parity: { image: parity.image, text: parity.text, reference: parity.reference } },
+      exportedFrom: {
+        dir,
+        pair: meta.config.pair,
+        preset: meta.config.preset,
+        parity: { image: parity.image, text: parity.text, reference: parity.reference },
+      },
       normalized: true,
     };
     atomicWriteJson(join(out, 'teacher.json'), spec);
     const files = ['image.onnx', 'text.onnx', ...toks, 'teacher.json'];
-    return { out, files, hash: modelHash(out), dim: student.embedDim, parity, bytes: { image: image.length, text: text.length } };
+    return {
+      out,
+      files,
+      hash: modelHash(out),
+      dim: student.embedDim,
+      parity,
+      bytes: { image: image.length, text: text.length },
+    };
   } finally {
     student.dispose();
   }
@@ -329,7 +393,8 @@ export async function exportQuantized(src: string, floatDir: string, out: string
     const text = towerModel(student, 'text', { quantize: 'int8' });
     writeFileSync(join(out, 'image.onnx'), image);
     writeFileSync(join(out, 'text.onnx'), text);
-    for (const f of readdirSync(floatDir).filter((f) => f.endsWith('.json') || f === 'vocab.txt')) copyFileSync(join(floatDir, f), join(out, f));
+    for (const f of readdirSync(floatDir).filter((f) => f.endsWith('.json') || f === 'vocab.txt'))
+      copyFileSync(join(floatDir, f), join(out, f));
     const spec = JSON.parse(readFileSync(join(floatDir, 'teacher.json'), 'utf8')) as Record<string, unknown>;
     atomicWriteJson(join(out, 'teacher.json'), { ...spec, name: `${String(spec.name)}-int8`, quantized: 'int8' });
     const [q, f] = [await OnnxModel.load(out, { threads: 1 }), await OnnxModel.load(floatDir, { threads: 1 })];

@@ -17,11 +17,14 @@ export const THUMB_SIZE = 256;
 
 /** Every image file under `folder` (recursively, sorted by path), as [relative name, absolute path]. */
 export function walkImages(folder: string): { name: string; path: string }[] {
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new DistillError(`Image folder not found: ${folder}.`, 2);
+  if (!existsSync(folder) || !statSync(folder).isDirectory())
+    throw new DistillError(`Image folder not found: ${folder}.`, 2);
   const root = resolve(folder);
   const files: string[] = [];
   const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    )) {
       if (e.name.startsWith('.')) continue;
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
@@ -36,7 +39,10 @@ export function walkImages(folder: string): { name: string; path: string }[] {
 export function sidecarCaptions(path: string): string[] {
   const txt = path.slice(0, -extname(path).length) + '.txt';
   if (!existsSync(txt)) return [];
-  return readFileSync(txt, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+  return readFileSync(txt, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 const open = (buf: Buffer) => sharp(buf, { failOn: 'error', limitInputPixels: 268_402_689 });
@@ -53,13 +59,18 @@ export async function decodeUpright(buf: Buffer, resize: number, crop: number): 
   const h0 = swap ? meta.width : meta.height;
   if (!w0 || !h0) throw new Error('no image size in the file');
   const s = resize / Math.min(w0, h0);
-  const w = Math.max(crop, Math.round(w0 * s)), h = Math.max(crop, Math.round(h0 * s));
-  let p = open(buf).rotate().flatten({ background: { r: 255, g: 255, b: 255 } });
+  const w = Math.max(crop, Math.round(w0 * s)),
+    h = Math.max(crop, Math.round(h0 * s));
+  let p = open(buf)
+    .rotate()
+    .flatten({ background: { r: 255, g: 255, b: 255 } });
   if (w !== w0 || h !== h0) p = p.resize(w, h, { kernel: 'linear', fit: 'fill' });
-  const left = Math.round((w - crop) / 2), top = Math.round((h - crop) / 2);
+  const left = Math.round((w - crop) / 2),
+    top = Math.round((h - crop) / 2);
   if (w !== crop || h !== crop) p = p.extract({ left, top, width: crop, height: crop });
   const { data, info } = await p.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3 || data.length !== crop * crop * 3) throw new Error(`unexpected decoded shape ${info.width}x${info.height}x${info.channels}`);
+  if (info.channels !== 3 || data.length !== crop * crop * 3)
+    throw new Error(`unexpected decoded shape ${info.width}x${info.height}x${info.channels}`);
   return new Uint8Array(data);
 }
 
@@ -83,7 +94,11 @@ export function normalise(crops: (Uint8Array | undefined)[], pre: ImagePreproces
 
 /** A WebP thumbnail, upright, longest side at most THUMB_SIZE (never enlarged). */
 export async function thumbnail(buf: Buffer): Promise<Buffer> {
-  return open(buf).rotate().resize(THUMB_SIZE, THUMB_SIZE, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 80, effort: 2 }).toBuffer();
+  return open(buf)
+    .rotate()
+    .resize(THUMB_SIZE, THUMB_SIZE, { fit: 'inside', withoutEnlargement: true })
+    .webp({ quality: 80, effort: 2 })
+    .toBuffer();
 }
 
 /** One line for why an image could not be read. */

@@ -6,7 +6,11 @@ import type { OnnxModel } from './model.js';
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Median ms of `reps` calls (after 2 warm-up calls) to encode `batch` images and `batch` captions. */
-export async function encoderLatency(model: OnnxModel, batch: number, reps: number): Promise<{ image: number; text: number }> {
+export async function encoderLatency(
+  model: OnnxModel,
+  batch: number,
+  reps: number,
+): Promise<{ image: number; text: number }> {
   const S = model.spec.imageSize;
   const px = new Rng(1).normalArray(batch * 3 * S * S);
   const texts = Array.from({ length: batch }, (_, i) => `a red heart number ${i} with a smiling face`);
@@ -15,7 +19,10 @@ export async function encoderLatency(model: OnnxModel, batch: number, reps: numb
 }
 
 /** ms of `reps` calls (after 2 warm-up calls): the median and the 10th-90th percentile. */
-async function spreadOf(f: () => Promise<unknown>, reps: number): Promise<{ median: number; lo: number; hi: number; runs: number }> {
+async function spreadOf(
+  f: () => Promise<unknown>,
+  reps: number,
+): Promise<{ median: number; lo: number; hi: number; runs: number }> {
   await f();
   await f();
   const ts: number[] = [];
@@ -33,7 +40,14 @@ async function spreadOf(f: () => Promise<unknown>, reps: number): Promise<{ medi
  * Encoder latency of a saved student as `distill export` measures it: exported to ONNX (a temporary folder),
  * then batch-1 image and text calls on onnxruntime-node (the model's default threads), `reps` timed runs each.
  */
-export async function exportedLatency(studentDir: string, reps = 30): Promise<{ image: { median: number; lo: number; hi: number; runs: number }; text: { median: number; lo: number; hi: number; runs: number }; how: string }> {
+export async function exportedLatency(
+  studentDir: string,
+  reps = 30,
+): Promise<{
+  image: { median: number; lo: number; hi: number; runs: number };
+  text: { median: number; lo: number; hi: number; runs: number };
+  how: string;
+}> {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
@@ -48,7 +62,11 @@ export async function exportedLatency(studentDir: string, reps = 30): Promise<{ 
       const px = new Rng(1).normalArray(3 * S * S);
       const image = await spreadOf(() => model.encodeImages(px, 1), reps);
       const text = await spreadOf(() => model.encodeTexts(['a red heart with a smiling face']), reps);
-      return { image, text, how: `onnxruntime-node on the exported graphs, as distill export measures it, ${reps} runs` };
+      return {
+        image,
+        text,
+        how: `onnxruntime-node on the exported graphs, as distill export measures it, ${reps} runs`,
+      };
     } finally {
       await model.dispose();
     }
@@ -58,7 +76,11 @@ export async function exportedLatency(studentDir: string, reps = 30): Promise<{ 
 }
 
 /** Unit embeddings of a split's images and captions ([n, dim] row-major), in batches of 64. */
-export async function embedSplit(model: OnnxModel, images: ImageItem[], captions: string[]): Promise<{ images: Float32Array; texts: Float32Array }> {
+export async function embedSplit(
+  model: OnnxModel,
+  images: ImageItem[],
+  captions: string[],
+): Promise<{ images: Float32Array; texts: Float32Array }> {
   const loader = new ImageLoader({ imageRoot: '/', splits: {} }, model.preprocess, { memoryCache: false });
   const dim = model.dim;
   const img = new Float32Array(images.length * dim);

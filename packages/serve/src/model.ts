@@ -18,7 +18,11 @@ export const MODEL_FILES = ['image.onnx', 'text.onnx', 'tokenizer.json', 'teache
 /** sha256 of the files that define a model's embeddings (which model made an index). */
 export function modelHash(dir: string): string {
   const missing = MODEL_FILES.filter((f) => !existsSync(join(dir, f)));
-  if (missing.length) throw new DistillError(`${dir} is not an exported model: missing ${missing.join(', ')}. Create one with \`distill export <run-dir> --out ${dir}\`.`, 2);
+  if (missing.length)
+    throw new DistillError(
+      `${dir} is not an exported model: missing ${missing.join(', ')}. Create one with \`distill export <run-dir> --out ${dir}\`.`,
+      2,
+    );
   return sha256(Buffer.concat(MODEL_FILES.map((f) => readFileSync(join(dir, f)))));
 }
 
@@ -68,7 +72,11 @@ export class OnnxModel {
   static async load(dir: string, opts: { spec?: Partial<ModelSpec>; threads?: number } = {}): Promise<OnnxModel> {
     const need = ['image.onnx', 'text.onnx', 'tokenizer.json', ...(opts.spec ? [] : ['teacher.json'])];
     const missing = need.filter((f) => !existsSync(join(dir, f)));
-    if (missing.length) throw new DistillError(`${dir} is not an exported model: missing ${missing.join(', ')}. Create one with \`distill export <run-dir> --out <dir>\`.`, 2);
+    if (missing.length)
+      throw new DistillError(
+        `${dir} is not an exported model: missing ${missing.join(', ')}. Create one with \`distill export <run-dir> --out <dir>\`.`,
+        2,
+      );
     const defaults: ModelSpec = {
       name: 'exported',
       imageSize: 0,
@@ -78,8 +86,13 @@ export class OnnxModel {
       dim: 0,
       ...TEACHER_IO,
     };
-    const spec: ModelSpec = { ...defaults, ...(existsSync(join(dir, 'teacher.json')) ? readJsonFile<Partial<ModelSpec>>(join(dir, 'teacher.json')) : {}), ...opts.spec };
-    if (!(spec.imageSize > 0 && spec.maxTextLength > 0)) throw new DistillError(`${join(dir, 'teacher.json')} needs positive imageSize and maxTextLength.`, 2);
+    const spec: ModelSpec = {
+      ...defaults,
+      ...(existsSync(join(dir, 'teacher.json')) ? readJsonFile<Partial<ModelSpec>>(join(dir, 'teacher.json')) : {}),
+      ...opts.spec,
+    };
+    if (!(spec.imageSize > 0 && spec.maxTextLength > 0))
+      throw new DistillError(`${join(dir, 'teacher.json')} needs positive imageSize and maxTextLength.`, 2);
     const tokenizer = loadTokenizer(join(dir, 'tokenizer.json'), { maxLength: spec.maxTextLength });
     const hash = opts.spec ? '' : modelHash(dir);
     return new OnnxModel(dir, spec, hash, await OnnxTeacher.load(dir, { spec, threads: opts.threads }), tokenizer);

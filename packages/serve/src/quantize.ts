@@ -15,7 +15,10 @@ export interface QuantizeReport {
 }
 
 /** Rewrites `nodes` / `initializers` (from the float export) in place of their float Gemm weights. */
-export function quantizeGemmsInt8(nodes: NodeSpec[], initializers: TensorSpec[]): { nodes: NodeSpec[]; initializers: TensorSpec[]; report: QuantizeReport } {
+export function quantizeGemmsInt8(
+  nodes: NodeSpec[],
+  initializers: TensorSpec[],
+): { nodes: NodeSpec[]; initializers: TensorSpec[]; report: QuantizeReport } {
   const inits = new Map(initializers.map((t) => [t.name, t]));
   const out: NodeSpec[] = [];
   const extra: TensorSpec[] = [];
@@ -25,7 +28,9 @@ export function quantizeGemmsInt8(nodes: NodeSpec[], initializers: TensorSpec[])
   let zp: string | undefined;
   for (const node of nodes) {
     const w = node.op === 'Gemm' ? inits.get(node.inputs[1]) : undefined;
-    const plain = !node.attrs || (!node.attrs.transA && !node.attrs.transB && node.attrs.alpha === undefined && node.attrs.beta === undefined);
+    const plain =
+      !node.attrs ||
+      (!node.attrs.transA && !node.attrs.transB && node.attrs.alpha === undefined && node.attrs.beta === undefined);
     if (!w || w.dtype !== 'float32' || w.dims.length !== 2 || !plain) {
       out.push(node);
       continue;
@@ -36,7 +41,8 @@ export function quantizeGemmsInt8(nodes: NodeSpec[], initializers: TensorSpec[])
     for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) scale[n] = Math.max(scale[n], Math.abs(data[k * N + n]));
     for (let n = 0; n < N; n++) scale[n] = scale[n] > 0 ? scale[n] / 127 : 1;
     const q = new Int8Array(K * N);
-    for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) q[k * N + n] = Math.max(-127, Math.min(127, Math.round(data[k * N + n] / scale[n])));
+    for (let k = 0; k < K; k++)
+      for (let n = 0; n < N; n++) q[k * N + n] = Math.max(-127, Math.min(127, Math.round(data[k * N + n] / scale[n])));
     const id = `q${gemms++}`;
     weights += K * N;
     if (!zp) {
@@ -50,7 +56,12 @@ export function quantizeGemmsInt8(nodes: NodeSpec[], initializers: TensorSpec[])
     const y = node.outputs[0];
     out.push(
       { op: 'DynamicQuantizeLinear', name: `${id}_dql`, inputs: [x], outputs: [`${id}_xq`, `${id}_xs`, `${id}_xzp`] },
-      { op: 'MatMulInteger', name: `${id}_mmi`, inputs: [`${id}_xq`, `${w.name}.int8`, `${id}_xzp`, zp], outputs: [`${id}_yi`] },
+      {
+        op: 'MatMulInteger',
+        name: `${id}_mmi`,
+        inputs: [`${id}_xq`, `${w.name}.int8`, `${id}_xzp`, zp],
+        outputs: [`${id}_yi`],
+      },
       { op: 'Cast', name: `${id}_cast`, inputs: [`${id}_yi`], outputs: [`${id}_yf`], attrs: { to: 1 } },
       { op: 'Mul', name: `${id}_sc`, inputs: [`${id}_xs`, `${w.name}.scale`], outputs: [`${id}_s`] },
       { op: 'Mul', name: `${id}_mul`, inputs: [`${id}_yf`, `${id}_s`], outputs: bias ? [`${id}_y`] : [y] },

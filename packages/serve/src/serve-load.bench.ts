@@ -22,10 +22,48 @@ const levels = arg('levels', '1,20,100').split(',').map(Number);
 const seconds = Number(arg('seconds', '30'));
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const bin = join(root, 'apps', 'cli', 'bin', 'distill.js');
-const QUERIES = ['red heart', 'smiling face', 'cat', 'dog face', 'a green tree', 'pizza slice', 'blue car', 'sun behind cloud', 'crying face', 'rocket',
-  'thumbs up', 'fire', 'musical note', 'apple', 'house with garden', 'clock', 'moon', 'star', 'flag', 'ghost', 'robot', 'cake', 'coffee', 'bicycle',
-  'airplane', 'umbrella with rain', 'snowman', 'book', 'light bulb', 'money bag', 'key', 'lock', 'bell', 'gift', 'balloon', 'trophy', 'soccer ball',
-  'fish', 'flower', 'wine glass'];
+const QUERIES = [
+  'red heart',
+  'smiling face',
+  'cat',
+  'dog face',
+  'a green tree',
+  'pizza slice',
+  'blue car',
+  'sun behind cloud',
+  'crying face',
+  'rocket',
+  'thumbs up',
+  'fire',
+  'musical note',
+  'apple',
+  'house with garden',
+  'clock',
+  'moon',
+  'star',
+  'flag',
+  'ghost',
+  'robot',
+  'cake',
+  'coffee',
+  'bicycle',
+  'airplane',
+  'umbrella with rain',
+  'snowman',
+  'book',
+  'light bulb',
+  'money bag',
+  'key',
+  'lock',
+  'bell',
+  'gift',
+  'balloon',
+  'trophy',
+  'soccer ball',
+  'fish',
+  'flower',
+  'wine glass',
+];
 
 function distill(args: string[]): void {
   const r = spawnSync(process.execPath, [bin, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -33,7 +71,9 @@ function distill(args: string[]): void {
 }
 
 function serve(index: string): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [bin, 'serve', '--index', index, '--port', '0', '--host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [bin, 'serve', '--index', index, '--port', '0', '--host', '127.0.0.1'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((ok, fail) => {
     let out = '';
     child.stdout!.on('data', (d) => {
@@ -49,7 +89,9 @@ function get(agent: Agent, url: string): Promise<number> {
   return new Promise((ok, fail) => {
     const req = request(url, { agent }, (res) => {
       res.resume();
-      res.on('end', () => (res.statusCode === 200 ? ok(res.statusCode) : fail(new Error(`HTTP ${res.statusCode} for ${url}`))));
+      res.on('end', () =>
+        res.statusCode === 200 ? ok(res.statusCode) : fail(new Error(`HTTP ${res.statusCode} for ${url}`)),
+      );
     });
     req.on('error', fail);
     req.end();
@@ -99,7 +141,10 @@ try {
   const s = await serve(index);
   server = s.child;
   const meta = JSON.parse(readFileSync(join(index, 'index.json'), 'utf8')) as { images: { id: string }[] };
-  const paths = arg('path', 'search') === 'thumb' ? meta.images.map((im) => `api/thumb/${im.id}`) : QUERIES.map((q) => `api/search?q=${encodeURIComponent(q)}&k=10`);
+  const paths =
+    arg('path', 'search') === 'thumb'
+      ? meta.images.map((im) => `api/thumb/${im.id}`)
+      : QUERIES.map((q) => `api/search?q=${encodeURIComponent(q)}&k=10`);
   // warm-up
   for (const p of paths) await get(new Agent(), s.base + p);
   const rows = [

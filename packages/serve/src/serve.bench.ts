@@ -45,11 +45,25 @@ async function encoders(tmp: string): Promise<string[]> {
   };
   const studentSrc = arg('student');
   if (studentSrc) models.push({ label: `student (${studentSrc})`, dir: studentSrc, params: '' });
-  else models.push({ label: 'student: vit-bert tiny (smoke/emoji presets)', ...(await fromStudent('student tiny', 'vit-bert', 'tiny', 256)) });
+  else
+    models.push({
+      label: 'student: vit-bert tiny (smoke/emoji presets)',
+      ...(await fromStudent('student tiny', 'vit-bert', 'tiny', 256)),
+    });
   models.push({ label: 'teacher: embedded emoji teacher', dir: TEACHER_DIR, params: '1.24M' });
-  if (flag('paper')) models.push({ label: 'student: vit-bert base, 224 px (the paper\'s student size)', ...(await fromStudent('student base', 'vit-bert', 'base', 768)) });
-  rows.push(`onnxruntime-node CPU, ${threads} threads (${cpus()[0]?.model ?? 'cpu'}), median of 20 runs at batch 1 and 5 at batch 64:`, '');
-  rows.push('| model | params | export parity (image / text) | image ms b=1 | text ms b=1 | image ms b=64 | text ms b=64 | image imgs/s b=64 |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+  if (flag('paper'))
+    models.push({
+      label: "student: vit-bert base, 224 px (the paper's student size)",
+      ...(await fromStudent('student base', 'vit-bert', 'base', 768)),
+    });
+  rows.push(
+    `onnxruntime-node CPU, ${threads} threads (${cpus()[0]?.model ?? 'cpu'}), median of 20 runs at batch 1 and 5 at batch 64:`,
+    '',
+  );
+  rows.push(
+    '| model | params | export parity (image / text) | image ms b=1 | text ms b=1 | image ms b=64 | text ms b=64 | image imgs/s b=64 |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  );
   for (const m of models) {
     const out = join(tmp, `onnx-${models.indexOf(m)}`);
     const t0 = performance.now();
@@ -68,11 +82,18 @@ async function encoders(tmp: string): Promise<string[]> {
 }
 
 /** n unit vectors around `centers` random cluster centres (embeddings cluster; uniform random vectors are HNSW's worst case). */
-function clustered(rng: Rng, n: number, dim: number, centers: Float32Array, nCenters: number, noise = 0.6): Float32Array {
+function clustered(
+  rng: Rng,
+  n: number,
+  dim: number,
+  centers: Float32Array,
+  nCenters: number,
+  noise = 0.6,
+): Float32Array {
   const x = new Float32Array(n * dim);
   for (let i = 0; i < n; i++) {
     const c = Math.floor(rng.next() * nCenters);
-    for (let d = 0; d < dim; d++) x[i * dim + d] = centers[c * dim + d] + noise * rng.normal() / Math.sqrt(dim);
+    for (let d = 0; d < dim; d++) x[i * dim + d] = centers[c * dim + d] + (noise * rng.normal()) / Math.sqrt(dim);
   }
   return l2NormalizeRows(x, dim);
 }
@@ -98,7 +119,15 @@ async function vectors(dim: number): Promise<string[]> {
     const data = clustered(rng, n, dim, centers, nCenters);
     const q = Math.min(nQueries, n >= 1_000_000 ? 200 : nQueries);
     const queries = clustered(rng, q, dim, centers, nCenters);
-    const index = new Index({ dimensions: dim, metric: MetricKind.Cos, quantization: ScalarKind.F32, multi: false, connectivity: HNSW_DEFAULTS.connectivity, expansion_add: HNSW_DEFAULTS.expansionAdd, expansion_search: HNSW_DEFAULTS.expansionSearch });
+    const index = new Index({
+      dimensions: dim,
+      metric: MetricKind.Cos,
+      quantization: ScalarKind.F32,
+      multi: false,
+      connectivity: HNSW_DEFAULTS.connectivity,
+      expansion_add: HNSW_DEFAULTS.expansionAdd,
+      expansion_search: HNSW_DEFAULTS.expansionSearch,
+    });
     const keys = new BigUint64Array(n);
     for (let i = 0; i < n; i++) keys[i] = BigInt(i);
     let t0 = performance.now();
@@ -112,13 +141,22 @@ async function vectors(dim: number): Promise<string[]> {
     // copies: usearch 2.26 exactSearch ignores a subarray's byteOffset
     const approx: bigint[][] = [];
     t0 = performance.now();
-    for (let i = 0; i < q; i++) approx.push(Array.from(index.search(queries.slice(i * dim, (i + 1) * dim), 10, 1).keys));
+    for (let i = 0; i < q; i++)
+      approx.push(Array.from(index.search(queries.slice(i * dim, (i + 1) * dim), 10, 1).keys));
     const hnswS = (performance.now() - t0) / 1000;
     const exact: bigint[][] = [];
     let exactS = 0;
     for (let i = 0; i < q; i++) {
       const t = performance.now();
-      exact.push(Array.from((exactSearch(data, queries.slice(i * dim, (i + 1) * dim), dim, 10, MetricKind.Cos, threads) as { keys: BigUint64Array }).keys));
+      exact.push(
+        Array.from(
+          (
+            exactSearch(data, queries.slice(i * dim, (i + 1) * dim), dim, 10, MetricKind.Cos, threads) as {
+              keys: BigUint64Array;
+            }
+          ).keys,
+        ),
+      );
       exactS += (performance.now() - t) / 1000;
     }
     let hit = 0;

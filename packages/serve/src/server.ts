@@ -20,11 +20,27 @@ import type { OnnxModel } from './model.js';
 import { PAGE_HTML } from './page.js';
 import type { SearchHit, SearchResult, VectorIndex } from './vector-index.js';
 
-const MIME: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif', '.svg': 'image/svg+xml', '.avif': 'image/avif', '.tif': 'image/tiff', '.tiff': 'image/tiff' };
+const MIME: Record<string, string> = {
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.webp': 'image/webp',
+  '.gif': 'image/gif',
+  '.svg': 'image/svg+xml',
+  '.avif': 'image/avif',
+  '.tif': 'image/tiff',
+  '.tiff': 'image/tiff',
+};
 const MAX_UPLOAD = 20 * 1024 * 1024;
 export const MAX_K = 100;
 
-function send(res: ServerResponse, status: number, body: string | Buffer, type = 'application/json; charset=utf-8', headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body: string | Buffer,
+  type = 'application/json; charset=utf-8',
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...headers });
   res.end(body);
 }
@@ -34,7 +50,8 @@ const json = (res: ServerResponse, status: number, v: unknown) => send(res, stat
 function parseK(v: string | null): number {
   if (v === null || v === '') return 10;
   const k = Number(v);
-  if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw new DistillError(`k must be an integer from 1 to ${MAX_K}, got '${v}'.`, 2);
+  if (!Number.isInteger(k) || k < 1 || k > MAX_K)
+    throw new DistillError(`k must be an integer from 1 to ${MAX_K}, got '${v}'.`, 2);
   return k;
 }
 
@@ -71,10 +88,16 @@ export function createSearchServer(index: VectorIndex, model: OnnxModel): Server
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const p = url.pathname;
-      if (req.method === 'GET' && (p === '/' || p === '/index.html')) return send(res, 200, PAGE_HTML, 'text/html; charset=utf-8');
+      if (req.method === 'GET' && (p === '/' || p === '/index.html'))
+        return send(res, 200, PAGE_HTML, 'text/html; charset=utf-8');
       if (req.method === 'GET' && p === '/api/info') {
         const m = index.meta;
-        return json(res, 200, { model: { name: m.model.name, dim: m.model.dim, hash: m.model.hash }, images: m.images.length, texts: m.texts.length, sources: m.sources.length });
+        return json(res, 200, {
+          model: { name: m.model.name, dim: m.model.dim, hash: m.model.hash },
+          images: m.images.length,
+          texts: m.texts.length,
+          sources: m.sources.length,
+        });
       }
       if (req.method === 'GET' && p === '/api/search') {
         const q = (url.searchParams.get('q') ?? '').trim();
@@ -86,12 +109,28 @@ export function createSearchServer(index: VectorIndex, model: OnnxModel): Server
         const id = url.searchParams.get('id') ?? '';
         const im = index.image(id);
         if (!im) return json(res, 404, { error: `no image '${id}' in the index` });
-        if (p === '/api/image-info') return json(res, 200, { id: im.id, name: im.name, captions: im.captions, ...imageUrls(im.id) });
+        if (p === '/api/image-info')
+          return json(res, 200, { id: im.id, name: im.name, captions: im.captions, ...imageUrls(im.id) });
         const k = parseK(url.searchParams.get('k'));
         const t0 = performance.now();
-        const hits = index.searchVector(index.imageVector(id)!, k + 1, 'images').filter((h) => h.id !== id).slice(0, k).map((h, i) => ({ ...h, rank: i + 1 }));
+        const hits = index
+          .searchVector(index.imageVector(id)!, k + 1, 'images')
+          .filter((h) => h.id !== id)
+          .slice(0, k)
+          .map((h, i) => ({ ...h, rank: i + 1 }));
         const ms = +(performance.now() - t0).toFixed(3);
-        return json(res, 200, api({ query: { image: id }, target: 'images', k, model: index.meta.model.hash, results: hits, ms: { embed: 0, search: ms } }));
+        return json(
+          res,
+          200,
+          api({
+            query: { image: id },
+            target: 'images',
+            k,
+            model: index.meta.model.hash,
+            results: hits,
+            ms: { embed: 0, search: ms },
+          }),
+        );
       }
       if (req.method === 'POST' && p === '/api/search-image') {
         const data = await body(req);
@@ -101,7 +140,11 @@ export function createSearchServer(index: VectorIndex, model: OnnxModel): Server
         try {
           return json(res, 200, api(await index.search(model, { imageBytes: data }, k, target)));
         } catch (e) {
-          if (e instanceof DistillError) throw new DistillError('The upload is not an image this server can read (JPEG, PNG, WebP, GIF, SVG, AVIF, TIFF).', 2);
+          if (e instanceof DistillError)
+            throw new DistillError(
+              'The upload is not an image this server can read (JPEG, PNG, WebP, GIF, SVG, AVIF, TIFF).',
+              2,
+            );
           throw e;
         }
       }
@@ -116,7 +159,13 @@ export function createSearchServer(index: VectorIndex, model: OnnxModel): Server
         }
         if (file[1] === 'image') {
           if (!existsSync(im.path)) return json(res, 404, { error: 'the original file is no longer on the server' });
-          return send(res, 200, readFileSync(im.path), MIME[extname(im.path).toLowerCase()] ?? 'application/octet-stream', { etag, 'cache-control': IMMUTABLE });
+          return send(
+            res,
+            200,
+            readFileSync(im.path),
+            MIME[extname(im.path).toLowerCase()] ?? 'application/octet-stream',
+            { etag, 'cache-control': IMMUTABLE },
+          );
         }
         let t = index.thumbPath(im);
         if (!t || !existsSync(t)) {
@@ -143,7 +192,8 @@ export function createSearchServer(index: VectorIndex, model: OnnxModel): Server
 
 /** Check a --port value: an integer 0..65535 (0: any free port). */
 export function checkPort(port: number): void {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new DistillError(`--port must be an integer from 0 to 65535 (0: any free port), got ${port}.`, 2);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new DistillError(`--port must be an integer from 0 to 65535 (0: any free port), got ${port}.`, 2);
 }
 
 /** This machine's addresses (for the --host error). */
@@ -152,15 +202,36 @@ function localAddresses(): string[] {
 }
 
 /** Listen on `port` (0: any free port) at `host`. */
-export async function startSearchServer(index: VectorIndex, model: OnnxModel, port = 8080, host = '127.0.0.1'): Promise<RunningServer> {
+export async function startSearchServer(
+  index: VectorIndex,
+  model: OnnxModel,
+  port = 8080,
+  host = '127.0.0.1',
+): Promise<RunningServer> {
   checkPort(port);
   const server = createSearchServer(index, model);
   await new Promise<void>((ok, fail) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EADDRINUSE') return fail(new DistillError(`Port ${port} is in use: pick another with --port (0: any free port).`, 2));
-      if (e.code === 'EACCES') return fail(new DistillError(`Port ${port} needs privileges on this machine: pick one from 1024 up with --port.`, 2));
-      if (e.code === 'EADDRNOTAVAIL') return fail(new DistillError(`--host ${host} is not an address of this machine (it has ${localAddresses().join(', ')}): use 127.0.0.1, 0.0.0.0 for every interface, or one of those.`, 2));
-      if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return fail(new DistillError(`--host ${host} does not resolve to an address: give an IP address such as 127.0.0.1 or 0.0.0.0.`, 2));
+      if (e.code === 'EADDRINUSE')
+        return fail(new DistillError(`Port ${port} is in use: pick another with --port (0: any free port).`, 2));
+      if (e.code === 'EACCES')
+        return fail(
+          new DistillError(`Port ${port} needs privileges on this machine: pick one from 1024 up with --port.`, 2),
+        );
+      if (e.code === 'EADDRNOTAVAIL')
+        return fail(
+          new DistillError(
+            `--host ${host} is not an address of this machine (it has ${localAddresses().join(', ')}): use 127.0.0.1, 0.0.0.0 for every interface, or one of those.`,
+            2,
+          ),
+        );
+      if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN')
+        return fail(
+          new DistillError(
+            `--host ${host} does not resolve to an address: give an IP address such as 127.0.0.1 or 0.0.0.0.`,
+            2,
+          ),
+        );
       fail(e);
     });
     server.listen(port, host, () => ok());

@@ -121,7 +121,8 @@ function ortDist(): string {
     throw new DistillError('onnxruntime-web is not installed: run `npm ci` (it is a dependency of @distill/serve).', 2);
   }
   const missing = ORT_FILES.filter((f) => !existsSync(join(dir, f)));
-  if (missing.length) throw new DistillError(`onnxruntime-web at ${dir} lacks ${missing.join(', ')}: reinstall it (npm ci).`, 2);
+  if (missing.length)
+    throw new DistillError(`onnxruntime-web at ${dir} lacks ${missing.join(', ')}: reinstall it (npm ci).`, 2);
   return dir;
 }
 
@@ -132,21 +133,34 @@ export interface SiteReport {
 }
 
 /** Write the static search site of `index` (built by `model`) to `out` (a new or empty folder, or --force). */
-export async function writeSite(index: VectorIndex, model: OnnxModel, out: string, opts: { force?: boolean } = {}): Promise<SiteReport> {
+export async function writeSite(
+  index: VectorIndex,
+  model: OnnxModel,
+  out: string,
+  opts: { force?: boolean } = {},
+): Promise<SiteReport> {
   index.checkModel(model);
   if (existsSync(out)) {
     if (!statSync(out).isDirectory()) throw new DistillError(`--out ${out} is a file: give a folder.`, 2);
-    if (readdirSync(out).length && !opts.force) throw new DistillError(`--out ${out} is not empty: give a new folder, or --force to write over it.`, 2);
+    if (readdirSync(out).length && !opts.force)
+      throw new DistillError(`--out ${out} is not empty: give a new folder, or --force to write over it.`, 2);
   }
   mkdirSync(join(out, 'model'), { recursive: true });
   mkdirSync(join(out, 'ort'), { recursive: true });
   const dist = ortDist();
   for (const f of ORT_FILES) copyFileSync(join(dist, f), join(out, 'ort', f));
-  copyFileSync(join(dirname(require.resolve('@huggingface/tokenizers')), 'tokenizers.min.mjs'), join(out, 'tokenizers.min.mjs'));
-  for (const f of ['image.onnx', 'text.onnx', 'tokenizer.json']) copyFileSync(join(model.dir, f), join(out, 'model', f));
+  copyFileSync(
+    join(dirname(require.resolve('@huggingface/tokenizers')), 'tokenizers.min.mjs'),
+    join(out, 'tokenizers.min.mjs'),
+  );
+  for (const f of ['image.onnx', 'text.onnx', 'tokenizer.json'])
+    copyFileSync(join(model.dir, f), join(out, 'model', f));
   const m = index.meta;
   const spec = model.spec;
-  const tok = JSON.parse(readFileSync(join(model.dir, 'tokenizer.json'), 'utf8')) as { model: { vocab?: Record<string, number> }; added_tokens?: { id: number; content: string }[] };
+  const tok = JSON.parse(readFileSync(join(model.dir, 'tokenizer.json'), 'utf8')) as {
+    model: { vocab?: Record<string, number> };
+    added_tokens?: { id: number; content: string }[];
+  };
   const special = (t: string) => tok.added_tokens?.find((x) => x.content === t)?.id ?? tok.model.vocab?.[t];
   const site = {
     format: 'distill-site-v1',
@@ -175,7 +189,14 @@ export async function writeSite(index: VectorIndex, model: OnnxModel, out: strin
       copyFileSync(src, dst);
     } else if (existsSync(im.path)) atomicWriteFile(dst, await thumbnail(readFileSync(im.path)));
   }
-  writeFileSync(join(out, 'index.html'), pageHtml(STATIC_BACKEND, { module: true, title: 'distill search (in the browser)' }));
-  const size = (d: string): number => readdirSync(d, { withFileTypes: true }).reduce((s, e) => s + (e.isDirectory() ? size(join(d, e.name)) : statSync(join(d, e.name)).size), 0);
+  writeFileSync(
+    join(out, 'index.html'),
+    pageHtml(STATIC_BACKEND, { module: true, title: 'distill search (in the browser)' }),
+  );
+  const size = (d: string): number =>
+    readdirSync(d, { withFileTypes: true }).reduce(
+      (s, e) => s + (e.isDirectory() ? size(join(d, e.name)) : statSync(join(d, e.name)).size),
+      0,
+    );
   return { out, images: m.images.length, bytes: size(out) };
 }

@@ -10,7 +10,10 @@ import { OnnxModel } from './model.js';
 import { folderCollection, VectorIndex, type Collection } from './vector-index.js';
 
 const emoji = loadEmoji().splits.test;
-const tokenizer = trainWordPieceTokenizer(emoji.captions.map((c) => c.text), { vocabSize: 300 });
+const tokenizer = trainWordPieceTokenizer(
+  emoji.captions.map((c) => c.text),
+  { vocabSize: 300 },
+);
 let root: string;
 let models: OnnxModel[];
 
@@ -26,7 +29,9 @@ async function exported(seed: number): Promise<OnnxModel> {
 const part = (from: number, to: number): Collection => ({
   source: `emoji:test[${from}:${to}]`,
   images: emoji.images.slice(from, to),
-  captions: emoji.captions.filter((c) => c.image >= from && c.image < to).map((c) => ({ text: c.text, image: c.image - from })),
+  captions: emoji.captions
+    .filter((c) => c.image >= from && c.image < to)
+    .map((c) => ({ text: c.text, image: c.image - from })),
 });
 
 beforeAll(async () => {
@@ -39,7 +44,7 @@ afterAll(async () => {
 });
 
 describe('VectorIndex (usearch HNSW, cosine)', () => {
-  it('an image\'s own embedding finds it first; a caption finds the captions\' image among the scores the model gives', async () => {
+  it("an image's own embedding finds it first; a caption finds the captions' image among the scores the model gives", async () => {
     const [model] = models;
     const dir = join(root, 'idx-a');
     const index = VectorIndex.create(dir, model);
@@ -62,7 +67,10 @@ describe('VectorIndex (usearch HNSW, cosine)', () => {
       expect(again.meta.images[row].name).toBe(emoji.images[row].id);
       const px1 = await new ImageLoader({ imageRoot: '/', splits: {} }, model.preprocess).load([emoji.images[row]]);
       const v = await model.encodeImages(px1, 1);
-      expect(h.score).toBeCloseTo(q.reduce((s, x, i) => s + x * v[i], 0), 4);
+      expect(h.score).toBeCloseTo(
+        q.reduce((s, x, i) => s + x * v[i], 0),
+        4,
+      );
     }
     expect(r.results.map((h) => h.score)).toEqual([...r.results.map((h) => h.score)].sort((a, b) => b - a));
   });
@@ -98,7 +106,10 @@ describe('VectorIndex (usearch HNSW, cosine)', () => {
     writeFileSync(join(folder, 'a.txt'), 'first caption\nsecond caption\n');
     const c = folderCollection(folder);
     expect(c.images.map((i) => i.id)).toEqual(['a.png', 'c.png', 'sub/b.png']);
-    expect(c.captions).toEqual([{ text: 'first caption', image: 0 }, { text: 'second caption', image: 0 }]);
+    expect(c.captions).toEqual([
+      { text: 'first caption', image: 0 },
+      { text: 'second caption', image: 0 },
+    ]);
     const index = VectorIndex.create(join(root, 'idx-c'), model);
     await index.add(model, c);
     const r = await index.search(model, { image: join(folder, 'a.png') }, 2);

@@ -84,7 +84,8 @@ export interface Collection {
 /** Every image under `folder` (recursively, sorted); `<name>.txt` beside an image gives its captions, one per line. */
 export function folderCollection(folder: string): Collection {
   const files = walkImages(folder);
-  if (files.length === 0) throw new DistillError(`${folder} holds no images (JPEG, PNG, WebP, GIF, SVG, AVIF, TIFF).`, 2);
+  if (files.length === 0)
+    throw new DistillError(`${folder} holds no images (JPEG, PNG, WebP, GIF, SVG, AVIF, TIFF).`, 2);
   const captions: Collection['captions'] = [];
   files.forEach((f, i) => {
     for (const text of sidecarCaptions(f.path)) captions.push({ text, image: i });
@@ -93,7 +94,15 @@ export function folderCollection(folder: string): Collection {
 }
 
 function newHnsw(dim: number, h: IndexMeta['hnsw']): Index {
-  return new Index({ dimensions: dim, metric: MetricKind.Cos, quantization: ScalarKind.F32, multi: false, connectivity: h.connectivity, expansion_add: h.expansionAdd, expansion_search: h.expansionSearch });
+  return new Index({
+    dimensions: dim,
+    metric: MetricKind.Cos,
+    quantization: ScalarKind.F32,
+    multi: false,
+    connectivity: h.connectivity,
+    expansion_add: h.expansionAdd,
+    expansion_search: h.expansionSearch,
+  });
 }
 
 export interface SearchHit {
@@ -152,7 +161,10 @@ const pad = (n: number) => String(n).padStart(9, '0');
 
 /** A damaged file of an index: one line, with what to do. */
 function damaged(dir: string, file: string, why: string): DistillError {
-  return new DistillError(`The index ${dir} is damaged: ${file} ${why}. Rebuild it (distill index build --out <new folder> with the same sources).`, 2);
+  return new DistillError(
+    `The index ${dir} is damaged: ${file} ${why}. Rebuild it (distill index build --out <new folder> with the same sources).`,
+    2,
+  );
 }
 
 class Vectors {
@@ -201,7 +213,11 @@ export class VectorIndex {
 
   /** Open and verify an index: index.json's checksum, every vector file's and graph file's sha256 and size. */
   static open(dir: string): VectorIndex {
-    if (!VectorIndex.exists(dir)) throw new DistillError(`No index at ${dir} (index.json missing). Build one with \`distill index build --model <exported-model> --images <folder> --out ${dir}\`.`, 2);
+    if (!VectorIndex.exists(dir))
+      throw new DistillError(
+        `No index at ${dir} (index.json missing). Build one with \`distill index build --model <exported-model> --images <folder> --out ${dir}\`.`,
+        2,
+      );
     const file = join(dir, 'index.json');
     let meta: IndexMeta;
     try {
@@ -212,9 +228,13 @@ export class VectorIndex {
     if (!meta || typeof meta !== 'object') throw damaged(dir, 'index.json', 'is not an index document');
     if (meta.format !== INDEX_FORMAT) {
       const old = String(meta.format) === 'distill-index-v1';
-      throw new DistillError(`${file}: ${old ? 'an index of an older distill (distill-index-v1)' : `unknown index format '${String(meta.format)}'`}. Rebuild the index with \`distill index build\` into a new folder.`, 2);
+      throw new DistillError(
+        `${file}: ${old ? 'an index of an older distill (distill-index-v1)' : `unknown index format '${String(meta.format)}'`}. Rebuild the index with \`distill index build\` into a new folder.`,
+        2,
+      );
     }
-    if (meta.checksum !== CHECKSUM_OF(meta)) throw damaged(dir, 'index.json', 'does not match its checksum (edited or corrupted)');
+    if (meta.checksum !== CHECKSUM_OF(meta))
+      throw damaged(dir, 'index.json', 'does not match its checksum (edited or corrupted)');
     const idx = new VectorIndex(dir, meta);
     for (const kind of ['images', 'texts'] as const) {
       for (const ref of meta.vectors[kind]) {
@@ -222,12 +242,14 @@ export class VectorIndex {
         idx.vec[kind].push(new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4).slice());
       }
       const n = kind === 'images' ? meta.images.length : meta.texts.length;
-      if (idx.vec[kind].rows !== n) throw damaged(dir, 'index.json', `lists ${n} ${kind} but its vector files hold ${idx.vec[kind].rows}`);
+      if (idx.vec[kind].rows !== n)
+        throw damaged(dir, 'index.json', `lists ${n} ${kind} but its vector files hold ${idx.vec[kind].rows}`);
       const g = meta.graphs[kind];
       if (g && g.rows > 0) {
         VectorIndex.readVerified(dir, g);
         idx.hnsw[kind].load(join(dir, g.file));
-        if (idx.hnsw[kind].size() !== g.rows) throw damaged(dir, g.file, `holds ${idx.hnsw[kind].size()} vectors, not ${g.rows}`);
+        if (idx.hnsw[kind].size() !== g.rows)
+          throw damaged(dir, g.file, `holds ${idx.hnsw[kind].size()} vectors, not ${g.rows}`);
         idx.inGraph[kind] = g.rows;
       }
       idx.fillGraph(kind); // rows a killed build committed after the last graph
@@ -239,7 +261,8 @@ export class VectorIndex {
     const p = join(dir, ref.file);
     if (!existsSync(p)) throw damaged(dir, ref.file, 'is missing');
     const buf = readFileSync(p);
-    if (size !== undefined && buf.length !== size) throw damaged(dir, ref.file, `has ${buf.length} bytes, not ${size} (truncated?)`);
+    if (size !== undefined && buf.length !== size)
+      throw damaged(dir, ref.file, `has ${buf.length} bytes, not ${size} (truncated?)`);
     if (sha256(buf) !== ref.sha256) throw damaged(dir, ref.file, 'does not match its sha256 (corrupted)');
     return buf;
   }
@@ -265,7 +288,8 @@ export class VectorIndex {
   }
 
   private fillGraph(kind: 'images' | 'texts'): void {
-    const from = this.inGraph[kind], to = this.vec[kind].rows;
+    const from = this.inGraph[kind],
+      to = this.vec[kind].rows;
     if (to <= from) return;
     const keys = new BigUint64Array(to - from);
     for (let i = 0; i < keys.length; i++) keys[i] = BigInt(from + i);
@@ -278,7 +302,7 @@ export class VectorIndex {
     if (model.hash !== this.meta.model.hash) {
       throw new DistillError(
         `The index ${this.dir} was built with the model ${this.meta.model.dir} (sha256 ${this.meta.model.hash.slice(0, 12)}), not ${model.dir} (sha256 ${model.hash.slice(0, 12)}): ` +
-          'its vectors cannot be compared with another model\'s. Query with the model that built it, or rebuild the index with this one.',
+          "its vectors cannot be compared with another model's. Query with the model that built it, or rebuild the index with this one.",
         2,
       );
     }
@@ -287,7 +311,13 @@ export class VectorIndex {
   /** The model this index was built with (its folder, checked against the recorded hash); `dir` overrides the folder. */
   async loadModel(dir?: string, opts: { threads?: number } = {}): Promise<OnnxModel> {
     const d = dir ?? this.meta.model.dir;
-    if (!existsSync(d)) throw new DistillError(dir ? `Model folder not found: ${d}. Give the exported model folder that built ${this.dir} (distill export <run-dir> --out <folder>).` : `The index's model folder ${d} is gone: pass --model <the exported model that built ${this.dir}>.`, 2);
+    if (!existsSync(d))
+      throw new DistillError(
+        dir
+          ? `Model folder not found: ${d}. Give the exported model folder that built ${this.dir} (distill export <run-dir> --out <folder>).`
+          : `The index's model folder ${d} is gone: pass --model <the exported model that built ${this.dir}>.`,
+        2,
+      );
     this.checkModel({ dir: d, hash: modelHash(d) });
     return OnnxModel.load(d, opts);
   }
@@ -315,7 +345,15 @@ export class VectorIndex {
     m.images.forEach((im) => im.source !== src && nameElsewhere.set(im.name, im.source));
     const captionsOf = new Map<number, string[]>();
     for (const x of c.captions) captionsOf.set(x.image, [...(captionsOf.get(x.image) ?? []), x.text]);
-    const report: AddReport = { images: 0, texts: 0, done: 0, duplicates: [], collisions: [], skipped: [], stopped: false };
+    const report: AddReport = {
+      images: 0,
+      texts: 0,
+      done: 0,
+      duplicates: [],
+      collisions: [],
+      skipped: [],
+      stopped: false,
+    };
 
     // what is left: files never seen, or changed (size/mtime) since
     const todo: number[] = [];
@@ -335,8 +373,19 @@ export class VectorIndex {
       }
       todo.push(i);
     });
-    const progress = opts.progress === false ? undefined : createProgress({ label: 'embedding images', total: c.images.length, initial: report.done, stream: opts.progress });
-    if (progress && report.done) (opts.progress || process.stderr).write(`resuming: ${report.done} of ${c.images.length} images of ${c.source} already done\n`);
+    const progress =
+      opts.progress === false
+        ? undefined
+        : createProgress({
+            label: 'embedding images',
+            total: c.images.length,
+            initial: report.done,
+            stream: opts.progress,
+          });
+    if (progress && report.done)
+      (opts.progress || process.stderr).write(
+        `resuming: ${report.done} of ${c.images.length} images of ${c.source} already done\n`,
+      );
     let sinceCommit = 0;
     let lastCommit = Date.now();
     const pre = model.preprocess;
@@ -347,7 +396,8 @@ export class VectorIndex {
         const got = await Promise.all(
           part.map(async (i) => {
             const im = c.images[i];
-            let size = 0, mtime = 0;
+            let size = 0,
+              mtime = 0;
             try {
               const st = statSync(im.path);
               [size, mtime] = [st.size, st.mtimeMs];
@@ -390,7 +440,8 @@ export class VectorIndex {
           if (row !== undefined) {
             // the same picture under another name: one image, the captions of both
             const rowIm = row < m.images.length ? m.images[row] : undefined;
-            if (!(rowIm && rowIm.source === src && rowIm.name === im.id)) report.duplicates.push({ name: im.id, of: rowIm?.name ?? c.images[fresh[row - m.images.length].i].id });
+            if (!(rowIm && rowIm.source === src && rowIm.name === im.id))
+              report.duplicates.push({ name: im.id, of: rowIm?.name ?? c.images[fresh[row - m.images.length].i].id });
             record({ size: g.size, mtime: g.mtime, row });
             continue;
           }
@@ -401,11 +452,24 @@ export class VectorIndex {
           record({ size: g.size, mtime: g.mtime, row: m.images.length + fresh.length - 1 });
         }
         if (fresh.length) {
-          const emb = await model.encodeImages(normalise(fresh.map((f) => f.crop), pre), fresh.length);
+          const emb = await model.encodeImages(
+            normalise(
+              fresh.map((f) => f.crop),
+              pre,
+            ),
+            fresh.length,
+          );
           for (const f of fresh) {
             if (f.thumb) atomicWriteFile(join(this.dir, 'thumbs', f.id.slice(0, 2), `${f.id}.webp`), f.thumb);
             rowById.set(f.id, m.images.length);
-            m.images.push({ id: f.id, name: c.images[f.i].id, source: src, path: resolve(c.images[f.i].path), captions: [], thumb: Boolean(f.thumb) });
+            m.images.push({
+              id: f.id,
+              name: c.images[f.i].id,
+              source: src,
+              path: resolve(c.images[f.i].path),
+              captions: [],
+              thumb: Boolean(f.thumb),
+            });
           }
           this.vec.images.push(emb);
           this.fillGraph('images');
@@ -417,10 +481,11 @@ export class VectorIndex {
           if ('error' in g && g.error !== undefined) continue;
           const row = rowById.get((g as { id: string }).id)!;
           const have = new Set(m.images[row].captions);
-          for (const text of captionsOf.get(g.i) ?? []) if (!have.has(text)) {
-            have.add(text);
-            caps.push({ text, row });
-          }
+          for (const text of captionsOf.get(g.i) ?? [])
+            if (!have.has(text)) {
+              have.add(text);
+              caps.push({ text, row });
+            }
         }
         for (let t = 0; t < caps.length; t += 256) {
           const chunk = caps.slice(t, t + 256);
@@ -447,7 +512,13 @@ export class VectorIndex {
     } finally {
       progress?.done();
     }
-    for (const f of m.files) if (f.source === src && f.skipped) report.skipped.push({ name: f.name, path: c.images.find((im) => im.id === f.name)?.path ?? f.name, why: f.skipped });
+    for (const f of m.files)
+      if (f.source === src && f.skipped)
+        report.skipped.push({
+          name: f.name,
+          path: c.images.find((im) => im.id === f.name)?.path ?? f.name,
+          why: f.skipped,
+        });
     return report;
   }
 
@@ -458,7 +529,11 @@ export class VectorIndex {
   commit(opts: { graphs?: boolean } = {}): void {
     const m = this.meta;
     mkdirSync(join(this.dir, 'vectors'), { recursive: true });
-    const next: IndexMeta = { ...m, vectors: { images: [...m.vectors.images], texts: [...m.vectors.texts] }, graphs: { ...m.graphs } };
+    const next: IndexMeta = {
+      ...m,
+      vectors: { images: [...m.vectors.images], texts: [...m.vectors.texts] },
+      graphs: { ...m.graphs },
+    };
     for (const kind of ['images', 'texts'] as const) {
       const have = next.vectors[kind].reduce((s, r) => s + r.rows, 0);
       const rows = this.vec[kind].rows;
@@ -477,7 +552,10 @@ export class VectorIndex {
           this.hnsw[kind].save(tmp);
         } catch (e) {
           rmSync(tmp, { force: true });
-          throw new DistillError(`Could not write ${join(this.dir, file)}: ${(e as Error).message.split('\n')[0]}. If there is no space left on the device, free some; the index as it was is unchanged and answers.`, 2);
+          throw new DistillError(
+            `Could not write ${join(this.dir, file)}: ${(e as Error).message.split('\n')[0]}. If there is no space left on the device, free some; the index as it was is unchanged and answers.`,
+            2,
+          );
         }
         const buf = readFileSync(tmp);
         atomicWriteFile(join(this.dir, file), buf);
@@ -555,9 +633,15 @@ export class VectorIndex {
   }
 
   /** Text -> images, or an image file -> captions (`target: 'texts'`) or -> images. */
-  async search(model: OnnxModel, query: { text?: string; image?: string; imageBytes?: Buffer }, k: number, target?: 'images' | 'texts'): Promise<SearchResult> {
+  async search(
+    model: OnnxModel,
+    query: { text?: string; image?: string; imageBytes?: Buffer },
+    k: number,
+    target?: 'images' | 'texts',
+  ): Promise<SearchResult> {
     if (!Number.isInteger(k) || k < 1) throw new DistillError(`k must be a positive integer, got ${k}.`, 2);
-    if ([query.text, query.image, query.imageBytes].filter((x) => x !== undefined).length !== 1) throw new DistillError('Give exactly one query: a text (--text) or an image file (--image).', 2);
+    if ([query.text, query.image, query.imageBytes].filter((x) => x !== undefined).length !== 1)
+      throw new DistillError('Give exactly one query: a text (--text) or an image file (--image).', 2);
     const t0 = performance.now();
     let q: Float32Array;
     if (query.text !== undefined) {
@@ -573,7 +657,10 @@ export class VectorIndex {
       try {
         crop = await decodeUpright(buf, model.preprocess.resize, model.preprocess.crop);
       } catch (e) {
-        throw new DistillError(`${query.image ?? 'The upload'} is not an image distill can read (JPEG, PNG, WebP, GIF, SVG, AVIF, TIFF): ${imageErrorReason(e)}.`, 2);
+        throw new DistillError(
+          `${query.image ?? 'The upload'} is not an image distill can read (JPEG, PNG, WebP, GIF, SVG, AVIF, TIFF): ${imageErrorReason(e)}.`,
+          2,
+        );
       }
       q = await model.encodeImages(normalise([crop], model.preprocess), 1);
     }
@@ -581,7 +668,18 @@ export class VectorIndex {
     const to = target ?? (query.text !== undefined ? 'images' : 'texts');
     const results = this.searchVector(q, k, to);
     const t2 = performance.now();
-    const shown = query.imageBytes ? { image: '(upload)' } : query.text !== undefined ? { text: query.text } : { image: query.image };
-    return { query: shown, target: to, k, model: this.meta.model.hash, results, ms: { embed: +(t1 - t0).toFixed(3), search: +(t2 - t1).toFixed(3) } };
+    const shown = query.imageBytes
+      ? { image: '(upload)' }
+      : query.text !== undefined
+        ? { text: query.text }
+        : { image: query.image };
+    return {
+      query: shown,
+      target: to,
+      k,
+      model: this.meta.model.hash,
+      results,
+      ms: { embed: +(t1 - t0).toFixed(3), search: +(t2 - t1).toFixed(3) },
+    };
   }
 }

@@ -30,14 +30,25 @@ export interface BertConfig {
 }
 
 export const BERT_DEFAULTS: BertConfig = {
-  vocabSize: 30522, hiddenSize: 768, numHiddenLayers: 12, numAttentionHeads: 12, intermediateSize: 3072,
-  hiddenAct: 'gelu', layerNormEps: 1e-12, maxPositionEmbeddings: 512, typeVocabSize: 2,
-  hiddenDropout: 0.1, attentionDropout: 0.1, initializerRange: 0.02, feature: 'pooler',
+  vocabSize: 30522,
+  hiddenSize: 768,
+  numHiddenLayers: 12,
+  numAttentionHeads: 12,
+  intermediateSize: 3072,
+  hiddenAct: 'gelu',
+  layerNormEps: 1e-12,
+  maxPositionEmbeddings: 512,
+  typeVocabSize: 2,
+  hiddenDropout: 0.1,
+  attentionDropout: 0.1,
+  initializerRange: 0.02,
+  feature: 'pooler',
   embeddingSize: undefined, // = hiddenSize (listed so a config may override it: student.overrides.text.embeddingSize)
 };
 
 /** The width of the word embeddings (ALBERT's or BERT's factorised embeddingSize, else hiddenSize). */
-export const embeddingWidth = (c: BertConfig): number => (c.albert ? c.albert.embeddingSize : (c.embeddingSize ?? c.hiddenSize));
+export const embeddingWidth = (c: BertConfig): number =>
+  c.albert ? c.albert.embeddingSize : (c.embeddingSize ?? c.hiddenSize);
 
 export function bertSpecs(c: BertConfig): ParamSpec[] {
   const D = c.hiddenSize;
@@ -45,7 +56,11 @@ export function bertSpecs(c: BertConfig): ParamSpec[] {
   const E = embeddingWidth(c);
   const s: ParamSpec[] = [
     { name: 'embeddings.word_embeddings.weight', shape: [c.vocabSize, E], init: { kind: 'normal', std } },
-    { name: 'embeddings.position_embeddings.weight', shape: [c.maxPositionEmbeddings, E], init: { kind: 'normal', std } },
+    {
+      name: 'embeddings.position_embeddings.weight',
+      shape: [c.maxPositionEmbeddings, E],
+      init: { kind: 'normal', std },
+    },
     { name: 'embeddings.token_type_embeddings.weight', shape: [c.typeVocabSize, E], init: { kind: 'normal', std } },
     ...P.layerNorm('embeddings.LayerNorm', E),
   ];
@@ -92,22 +107,49 @@ export function bertSpecs(c: BertConfig): ParamSpec[] {
  * hidden size and shares its layer groups; post-LN blocks a = LN(h + Attn(h)); h = LN(a + FFN(a)).
  * Features: the pooler tanh(W h_CLS + b), CLS, or the masked mean sum(h m) / max(sum(m), 1).
  */
-export function bertTower<T>(o: Ops<T>, p: TensorParams<T>, c: BertConfig, input: { ids: T; mask: T }, opts: TowerOptions = {}): TowerOutput<T> {
+export function bertTower<T>(
+  o: Ops<T>,
+  p: TensorParams<T>,
+  c: BertConfig,
+  input: { ids: T; mask: T },
+  opts: TowerOptions = {},
+): TowerOutput<T> {
   const { ids, mask } = input;
   const [B, L] = o.shape(ids);
   const D = c.hiddenSize;
-  if (L > c.maxPositionEmbeddings) throw new DistillError(`Text length ${L} exceeds maxPositionEmbeddings ${c.maxPositionEmbeddings}: lower maxLength.`, 2);
+  if (L > c.maxPositionEmbeddings)
+    throw new DistillError(
+      `Text length ${L} exceeds maxPositionEmbeddings ${c.maxPositionEmbeddings}: lower maxLength.`,
+      2,
+    );
   const words = o.gather(p['embeddings.word_embeddings.weight'], ids);
   const pos = o.sliceAxis(p['embeddings.position_embeddings.weight'], 0, 0, L);
   const type0 = o.sliceAxis(p['embeddings.token_type_embeddings.weight'], 0, 0, 1);
-  let h = o.dropout(norm(o, p, 'embeddings.LayerNorm', o.add(o.add(words, pos), type0), c.layerNormEps), c.hiddenDropout);
+  let h = o.dropout(
+    norm(o, p, 'embeddings.LayerNorm', o.add(o.add(words, pos), type0), c.layerNormEps),
+    c.hiddenDropout,
+  );
   if (!c.albert && embeddingWidth(c) !== D) h = dense(o, p, 'embeddings.projection', h);
   const maskAdd = additiveMask(o, mask);
   /** Names: [q, k, v, attnOut, attnLN, ffnIn, ffnOut, outLN]. */
   const block = ([qn, kn, vn, on, aln, fin, fon, oln]: string[]) => {
-    const ctx = attention(o, dense(o, p, qn, h), dense(o, p, kn, h), dense(o, p, vn, h), c.numAttentionHeads, maskAdd, c.attentionDropout);
+    const ctx = attention(
+      o,
+      dense(o, p, qn, h),
+      dense(o, p, kn, h),
+      dense(o, p, vn, h),
+      c.numAttentionHeads,
+      maskAdd,
+      c.attentionDropout,
+    );
     const a = norm(o, p, aln, o.add(h, o.dropout(dense(o, p, on, ctx), c.hiddenDropout)), c.layerNormEps);
-    h = norm(o, p, oln, o.add(a, o.dropout(dense(o, p, fon, activation(o, dense(o, p, fin, a), c.hiddenAct)), c.hiddenDropout)), c.layerNormEps);
+    h = norm(
+      o,
+      p,
+      oln,
+      o.add(a, o.dropout(dense(o, p, fon, activation(o, dense(o, p, fin, a), c.hiddenAct)), c.hiddenDropout)),
+      c.layerNormEps,
+    );
   };
   if (c.albert) {
     h = dense(o, p, 'encoder.embedding_hidden_mapping_in', h);
@@ -116,17 +158,36 @@ export function bertTower<T>(o: Ops<T>, p: TensorParams<T>, c: BertConfig, input
       const g = Math.floor(l / (c.numHiddenLayers / G));
       for (let i = 0; i < I; i++) {
         const q = `encoder.albert_layer_groups.${g}.albert_layers.${i}`;
-        block([`${q}.attention.query`, `${q}.attention.key`, `${q}.attention.value`, `${q}.attention.dense`, `${q}.attention.LayerNorm`, `${q}.ffn`, `${q}.ffn_output`, `${q}.full_layer_layer_norm`]);
+        block([
+          `${q}.attention.query`,
+          `${q}.attention.key`,
+          `${q}.attention.value`,
+          `${q}.attention.dense`,
+          `${q}.attention.LayerNorm`,
+          `${q}.ffn`,
+          `${q}.ffn_output`,
+          `${q}.full_layer_layer_norm`,
+        ]);
       }
     }
   } else {
     for (let l = 0; l < c.numHiddenLayers; l++) {
       const q = `encoder.layer.${l}`;
-      block([`${q}.attention.self.query`, `${q}.attention.self.key`, `${q}.attention.self.value`, `${q}.attention.output.dense`, `${q}.attention.output.LayerNorm`, `${q}.intermediate.dense`, `${q}.output.dense`, `${q}.output.LayerNorm`]);
+      block([
+        `${q}.attention.self.query`,
+        `${q}.attention.self.key`,
+        `${q}.attention.self.value`,
+        `${q}.attention.output.dense`,
+        `${q}.attention.output.LayerNorm`,
+        `${q}.intermediate.dense`,
+        `${q}.output.dense`,
+        `${q}.output.LayerNorm`,
+      ]);
     }
   }
   const cls = o.reshape(o.sliceAxis(h, 1, 0, 1), [B, D]);
-  const pooler = c.feature === 'pooler' || opts.pooler ? o.tanh(dense(o, p, c.albert ? 'pooler' : 'pooler.dense', cls)) : undefined; // tanh(W h_CLS + b)
+  const pooler =
+    c.feature === 'pooler' || opts.pooler ? o.tanh(dense(o, p, c.albert ? 'pooler' : 'pooler.dense', cls)) : undefined; // tanh(W h_CLS + b)
   let features = pooler as T;
   if (c.feature === 'cls') features = cls;
   else if (c.feature === 'mean') {
@@ -139,8 +200,10 @@ export function bertTower<T>(o: Ops<T>, p: TensorParams<T>, c: BertConfig, input
 export function createBert(config: Partial<BertConfig>): TextEncoder {
   const c: BertConfig = { ...BERT_DEFAULTS, ...config };
   checkHeads(c);
-  if (c.albert && c.numHiddenLayers % c.albert.numHiddenGroups) throw new Error('ALBERT numHiddenLayers must be a multiple of numHiddenGroups');
-  if (c.embeddingSize !== undefined && !(Number.isInteger(c.embeddingSize) && c.embeddingSize > 0)) throw new DistillError(`BERT embeddingSize must be a positive integer, got ${String(c.embeddingSize)}.`, 2);
+  if (c.albert && c.numHiddenLayers % c.albert.numHiddenGroups)
+    throw new Error('ALBERT numHiddenLayers must be a multiple of numHiddenGroups');
+  if (c.embeddingSize !== undefined && !(Number.isInteger(c.embeddingSize) && c.embeddingSize > 0))
+    throw new DistillError(`BERT embeddingSize must be a positive integer, got ${String(c.embeddingSize)}.`, 2);
   return defineEncoder({
     type: c.albert ? 'albert' : 'bert',
     modality: 'text',

@@ -5,16 +5,30 @@ import { repoRoot } from '@distill/core';
 import { describe, expect, it } from 'vitest';
 
 const root = repoRoot();
-const distill = (...args: string[]) => spawnSync(process.execPath, [join(root, 'apps/cli/bin/distill.js'), ...args], { cwd: root, encoding: 'utf8' });
+const distill = (...args: string[]) =>
+  spawnSync(process.execPath, [join(root, 'apps/cli/bin/distill.js'), ...args], { cwd: root, encoding: 'utf8' });
 
 describe('distill CLI (students)', () => {
   it('`distill models --json` lists every pair and preset with parameter counts', () => {
-    const out = JSON.parse(execFileSync(process.execPath, [join(root, 'apps/cli/bin/distill.js'), 'models', '--json'], { cwd: root, encoding: 'utf8' }));
+    const out = JSON.parse(
+      execFileSync(process.execPath, [join(root, 'apps/cli/bin/distill.js'), 'models', '--json'], {
+        cwd: root,
+        encoding: 'utf8',
+      }),
+    );
     expect(out.embedDim).toBe(768);
     const names = out.pairs.map((p: { name: string }) => p.name);
-    expect(names).toEqual(['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn', 'mobilenet-bert']);
+    expect(names).toEqual([
+      'vit-bert',
+      'deit-albert',
+      'resnet-bert',
+      'vit-textcnn',
+      'resnet-textcnn',
+      'mobilenet-bert',
+    ]);
     expect(out.pairs[0].presets.base.parameters.total).toBe(196_462_080);
-    for (const p of out.pairs) for (const preset of ['tiny', 'small', 'base']) expect(p.presets[preset].parameters.total).toBeGreaterThan(0);
+    for (const p of out.pairs)
+      for (const preset of ['tiny', 'small', 'base']) expect(p.presets[preset].parameters.total).toBeGreaterThan(0);
   });
 
   it('`distill parity hf <dir>` prints max abs diffs <= 1e-4 as JSON', () => {

@@ -23,7 +23,10 @@ async function masks(ep: string, seed: number, step: number): Promise<Float32Arr
       feeds[`key_hi_${s}`] = { data: Float32Array.of(k.hi), dims: [] };
       feeds[`key_lo_${s}`] = { data: Float32Array.of(k.lo), dims: [] };
     });
-    return await r.run(feeds, SITES.map((s) => s.name));
+    return await r.run(
+      feeds,
+      SITES.map((s) => s.name),
+    );
   } finally {
     await r.release();
   }
@@ -34,7 +37,11 @@ it('dropoutKey splits a 32-bit key into exact float halves and differs by seed, 
   const k = dropoutKey(3, 7, 2);
   expect(k.hi * 65536 + k.lo).toBe(k.key);
   expect(Number.isInteger(k.hi) && k.hi >= -32768 && k.hi < 32768 && k.lo >= 0 && k.lo < 65536).toBe(true);
-  const keys = new Set([dropoutKey(3, 7, 2), dropoutKey(4, 7, 2), dropoutKey(3, 8, 2), dropoutKey(3, 7, 3), dropoutKey(3, 7, 2)].map((x) => x.key));
+  const keys = new Set(
+    [dropoutKey(3, 7, 2), dropoutKey(4, 7, 2), dropoutKey(3, 8, 2), dropoutKey(3, 7, 3), dropoutKey(3, 7, 2)].map(
+      (x) => x.key,
+    ),
+  );
   expect(keys.size).toBe(4);
 });
 
@@ -64,7 +71,8 @@ for (const ep of ['cpu', 'webgpu'] as const) {
       const half = Float32Array.from(all.flatMap((m) => Array.from(m[1])));
       expect(Math.abs(kept(half) - 0.5)).toBeLessThan(5 * Math.sqrt(0.25 / half.length));
       // P(dropped at step t and t+1), P(dropped at sites 0 and 2 of one step), P(element e and e+1 dropped): rate^2
-      const both = (x: Float32Array, y: Float32Array) => x.reduce((c, v, i) => c + (v === 0 && y[i] === 0 ? 1 : 0), 0) / x.length;
+      const both = (x: Float32Array, y: Float32Array) =>
+        x.reduce((c, v, i) => c + (v === 0 && y[i] === 0 ? 1 : 0), 0) / x.length;
       const M = all[0][0].length;
       let steps = 0;
       let sites = 0;
@@ -94,10 +102,23 @@ describe('OnnxStudentEngine with device dropout', () => {
     const { createStudent } = await import('./student.js');
     const { OnnxStudentEngine } = await import('./onnx-engine.js');
     await initRuntime('cpu', { quiet: true });
-    const s = createStudent('vit-bert', { preset: 'tiny', embedDim: 16, seed: 1, vocabSize: 300, maxLength: 30, overrides: { image: { imageSize: 32, ...drop }, text: drop } });
+    const s = createStudent('vit-bert', {
+      preset: 'tiny',
+      embedDim: 16,
+      seed: 1,
+      vocabSize: 300,
+      maxLength: 30,
+      overrides: { image: { imageSize: 32, ...drop }, text: drop },
+    });
     const S = s.preprocess.crop;
     const px = Float32Array.from({ length: B * 3 * S * S }, (_, i) => Math.cos(i * 0.21));
-    const e = new OnnxStudentEngine(s, { threads: 1, seed: 5, executionProviders: [o.ep ?? 'cpu'], deviceDropout: o.deviceDropout, resident: false });
+    const e = new OnnxStudentEngine(s, {
+      threads: 1,
+      seed: 5,
+      executionProviders: [o.ep ?? 'cpu'],
+      deviceDropout: o.deviceDropout,
+      resident: false,
+    });
     try {
       const out = await e.forward(px, ids, mask, B, L, { step: o.step, training: o.training });
       const g = await e.backward(new Float32Array(B * 16).fill(1), new Float32Array(B * 16).fill(1));
@@ -127,15 +148,19 @@ describe('OnnxStudentEngine with device dropout', () => {
     expect(Array.from(offDev.text)).toEqual(Array.from(offHost.text));
   });
 
-  it.skipIf(!probe?.ok)('WebGPU (its default) gives the CPU provider\'s device-dropout forward and gradients, and uploads no masks', async () => {
-    const cpu = await forward({ deviceDropout: true, step: 2 });
-    const gpu = await forward({ ep: 'webgpu', step: 2 });
-    expect(rel(gpu.image, cpu.image)).toBeLessThan(1e-5);
-    expect(rel(gpu.text, cpu.text)).toBeLessThan(1e-5);
-    // (attention key biases: an exact gradient of zero, so theirs is rounding noise on either provider)
-    gpu.g.forEach(([name, g], i) => /key\.bias$/.test(name) || expect(rel(g, cpu.g[i][1]), name).toBeLessThan(1e-4));
-    // the masks stay on the device: the upload is the host masks' bytes smaller (two scalars per site go up instead)
-    const hostMasks = await forward({ ep: 'webgpu', deviceDropout: false, step: 2 });
-    expect(hostMasks.up - gpu.up).toBeGreaterThan(4 * B * L * 64);
-  }, 60_000);
+  it.skipIf(!probe?.ok)(
+    "WebGPU (its default) gives the CPU provider's device-dropout forward and gradients, and uploads no masks",
+    async () => {
+      const cpu = await forward({ deviceDropout: true, step: 2 });
+      const gpu = await forward({ ep: 'webgpu', step: 2 });
+      expect(rel(gpu.image, cpu.image)).toBeLessThan(1e-5);
+      expect(rel(gpu.text, cpu.text)).toBeLessThan(1e-5);
+      // (attention key biases: an exact gradient of zero, so theirs is rounding noise on either provider)
+      gpu.g.forEach(([name, g], i) => /key\.bias$/.test(name) || expect(rel(g, cpu.g[i][1]), name).toBeLessThan(1e-4));
+      // the masks stay on the device: the upload is the host masks' bytes smaller (two scalars per site go up instead)
+      const hostMasks = await forward({ ep: 'webgpu', deviceDropout: false, step: 2 });
+      expect(hostMasks.up - gpu.up).toBeGreaterThan(4 * B * L * 64);
+    },
+    60_000,
+  );
 });

@@ -72,7 +72,10 @@ export function buildDropoutMaskGraph(sites: readonly DropoutSite[]): Uint8Array
   /** An int32 constant from its two exact float halves. */
   const int32 = (v: number) => {
     const lo = v & 0xffff;
-    return node('Add', [node('Mul', [toInt(floatConst([((v | 0) - lo) / 65536], [])), i65536]), toInt(floatConst([lo], []))]);
+    return node('Add', [
+      node('Mul', [toInt(floatConst([((v | 0) - lo) / 65536], [])), i65536]),
+      toInt(floatConst([lo], [])),
+    ]);
   };
   const G = int32(0x9e3779b1);
   const C = ROUNDS.map(int32);
@@ -89,7 +92,12 @@ export function buildDropoutMaskGraph(sites: readonly DropoutSite[]): Uint8Array
       const key = `${dims.join('x')}*${stride}`;
       let r = ranges.get(key);
       if (!r) {
-        r = toInt(floatConst(Float32Array.from({ length: n }, (_, i) => i), dims));
+        r = toInt(
+          floatConst(
+            Float32Array.from({ length: n }, (_, i) => i),
+            dims,
+          ),
+        );
         if (stride !== 1) r = node('Mul', [r, int32(stride)]);
         ranges.set(key, r);
       }
@@ -107,15 +115,24 @@ export function buildDropoutMaskGraph(sites: readonly DropoutSite[]): Uint8Array
     }
     const u = node('Cast', [node('Div', [x, D8])], { to: CAST_FLOAT });
     // mask = (1 - [u < t]) / (1 - rate) = [u >= t] / (1 - rate)  (Less has a WebGPU kernel)
-    const dropped = node('Cast', [node('Less', [u, floatConst([site.rate * 2 ** 24 - 2 ** 23], [])])], { to: CAST_FLOAT });
+    const dropped = node('Cast', [node('Less', [u, floatConst([site.rate * 2 ** 24 - 2 ** 23], [])])], {
+      to: CAST_FLOAT,
+    });
     const scale = 1 / (1 - site.rate);
-    nodes.push({ op: 'Add', name: `mask_${s}`, inputs: [node('Mul', [dropped, floatConst([-scale], [])]), floatConst([scale], [])], outputs: [site.name] });
+    nodes.push({
+      op: 'Add',
+      name: `mask_${s}`,
+      inputs: [node('Mul', [dropped, floatConst([-scale], [])]), floatConst([scale], [])],
+      outputs: [site.name],
+    });
     outputs.push(site.name);
   });
   return encodeModel({
     nodes,
     initializers: inits,
-    inputs: sites.flatMap((_, s) => [`key_hi_${s}`, `key_lo_${s}`].map((name) => ({ name, dtype: 'float32' as const, shape: [] }))),
+    inputs: sites.flatMap((_, s) =>
+      [`key_hi_${s}`, `key_lo_${s}`].map((name) => ({ name, dtype: 'float32' as const, shape: [] })),
+    ),
     outputs: sites.map((site) => ({ name: site.name, dtype: 'float32' as const, shape: site.shape })),
     opset: 20,
   });

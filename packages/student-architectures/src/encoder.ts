@@ -64,9 +64,16 @@ export function defineEncoder<I extends tf.Tensor4D | TokenizedBatch>(e: Omit<En
   return {
     ...e,
     forward: (p, input, training) => {
-      const x = e.modality === 'text' ? { ids: (input as TokenizedBatch).ids, mask: tf.cast((input as TokenizedBatch).mask, 'float32') } : input;
+      const x =
+        e.modality === 'text'
+          ? { ids: (input as TokenizedBatch).ids, mask: tf.cast((input as TokenizedBatch).mask, 'float32') }
+          : input;
       const out = e.tower(tfOps({ training }), p, x as TowerInput<I, tf.Tensor>, { pooler: true });
-      return { features: out.features as tf.Tensor2D, lastHiddenState: out.lastHiddenState as tf.Tensor3D | undefined, poolerOutput: out.pooler as tf.Tensor2D | undefined };
+      return {
+        features: out.features as tf.Tensor2D,
+        lastHiddenState: out.lastHiddenState as tf.Tensor3D | undefined,
+        poolerOutput: out.pooler as tf.Tensor2D | undefined,
+      };
     },
   };
 }

@@ -44,12 +44,32 @@ export function wordTokenizerJson(words: readonly string[], maxLength: number): 
     version: '1.0',
     truncation: { direction: 'Right', max_length: maxLength, strategy: 'LongestFirst', stride: 0 },
     padding: null,
-    added_tokens: SPECIAL_TOKENS.map((t, i) => ({ id: i, content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: true, lowercase: true },
+    added_tokens: SPECIAL_TOKENS.map((t, i) => ({
+      id: i,
+      content: t,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
+    normalizer: {
+      type: 'BertNormalizer',
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: true,
+      lowercase: true,
+    },
     pre_tokenizer: { type: 'BertPreTokenizer' },
     post_processor: null,
     decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
+    model: {
+      type: 'WordPiece',
+      unk_token: '[UNK]',
+      continuing_subword_prefix: '##',
+      max_input_chars_per_word: 100,
+      vocab,
+    },
   };
 }
 
@@ -98,7 +118,8 @@ export function wordPoolSpecs(pooling: WordPooling, wordDim: number): ParamSpec[
 }
 
 /** Width of the pooled vector: mean pooling E, attention + mean 2E. */
-export const pooledWidth = (pooling: WordPooling, wordDim: number): number => (pooling === 'attention' ? 2 * wordDim : wordDim);
+export const pooledWidth = (pooling: WordPooling, wordDim: number): number =>
+  pooling === 'attention' ? 2 * wordDim : wordDim;
 
 /**
  * Pooled word vectors: rows of `table` at `ids` [B, L], `mask` [B, L] 1/0 -> [B, E] (mean over real tokens)
@@ -114,7 +135,11 @@ export function poolWords<T>(o: Ops<T>, p: TensorParams<T>, pooling: WordPooling
   // [B, L, H]. The same product either way: on the graph a broadcast MatMul (a 3-D linear reshapes to
   // [B * L, E], a batch-sized constant an exported model could not keep); on tfjs a 2-D linear (tfjs-wasm's
   // broadcast BatchMatMul misses XNNPACK and was ~10x slower here)
-  const h = o.tanh(o.engine === 'graph' ? o.add(o.matmul(e, p['attn.weight']), p['attn.bias']) : o.linear(e, p['attn.weight'], p['attn.bias']));
+  const h = o.tanh(
+    o.engine === 'graph'
+      ? o.add(o.matmul(e, p['attn.weight']), p['attn.bias'])
+      : o.linear(e, p['attn.weight'], p['attn.bias']),
+  );
   const s = o.reduceSum(o.mul(h, p['attn_v']), [2]); // [B, L]
   const a = o.softmax(o.add(s, o.scale(o.sub(mask, o.scalar(mask, 1)), 1e4))); // padded positions -> 0
   const attn = o.transpose(o.reduceSum(o.mul(eT, a), [2]), [1, 0]); // [B, E]
@@ -134,7 +159,12 @@ export function gloveTextSpecs(c: GloveTextConfig): ParamSpec[] {
 }
 
 /** The `glove` text tower on any engine: f = GELU(fc(LayerNorm(pool(GloVe[ids], mask)))), the table a constant (no gradient, not a parameter). */
-export function gloveTextTower<T>(o: Ops<T>, p: TensorParams<T>, c: GloveTextConfig, input: { ids: T; mask: T }): TowerOutput<T> {
+export function gloveTextTower<T>(
+  o: Ops<T>,
+  p: TensorParams<T>,
+  c: GloveTextConfig,
+  input: { ids: T; mask: T },
+): TowerOutput<T> {
   const t = gloveWordTable();
   const words = o.constant(input.mask, t.data, t.shape);
   const pooled = poolWords(o, p, c.pooling, words, input.ids, input.mask);
@@ -145,7 +175,9 @@ export function gloveTextTower<T>(o: Ops<T>, p: TensorParams<T>, c: GloveTextCon
 export function createGloveText(config: Partial<GloveTextConfig>): TextEncoder {
   const c: GloveTextConfig = { ...GLOVE_TEXT_DEFAULTS, vocabSize: gloveVocabSize(), ...config };
   if (c.vocabSize !== gloveVocabSize()) {
-    throw new Error(`The glove text tower indexes the GloVe table of ${gloveVocabSize()} tokens, but the config says vocabSize ${c.vocabSize}: use the word-level GloVe tokenizer (gloveTokenizerJson).`);
+    throw new Error(
+      `The glove text tower indexes the GloVe table of ${gloveVocabSize()} tokens, but the config says vocabSize ${c.vocabSize}: use the word-level GloVe tokenizer (gloveTokenizerJson).`,
+    );
   }
   return defineEncoder({
     type: 'glove',

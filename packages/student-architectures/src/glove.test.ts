@@ -1,10 +1,25 @@
 import { initRuntime, Rng } from '@distill/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isWholeWordToken, symmetricEigen, vocabTokens, wordEmbeddingInit, wordInitLine, type WordVectors } from './glove.js';
+import {
+  isWholeWordToken,
+  symmetricEigen,
+  vocabTokens,
+  wordEmbeddingInit,
+  wordInitLine,
+  type WordVectors,
+} from './glove.js';
 import { countStudentParams, createStudent, getStudentWeights } from './student.js';
 import { trainWordPieceTokenizer } from './tokenizer.js';
 
-const captions = ['red heart', 'cat face with tears of joy', 'smiling face with sunglasses', 'thumbs up', 'red car', 'black cat', 'heart with arrow'];
+const captions = [
+  'red heart',
+  'cat face with tears of joy',
+  'smiling face with sunglasses',
+  'thumbs up',
+  'red car',
+  'black cat',
+  'heart with arrow',
+];
 const tokenizer = trainWordPieceTokenizer(captions, { vocabSize: 90 });
 
 /** Small word vectors (dim 8) for a few words: a rank-2 structure plus noise, so PCA has a clear top. */
@@ -29,7 +44,14 @@ beforeAll(async () => {
 
 describe('GloVe initialisation of the word embeddings (--text-init glove)', () => {
   it('whole-word tokens: no ## pieces, no specials', () => {
-    expect(['cat', '##s', '[CLS]', '[PAD]', 'a', undefined].map(isWholeWordToken)).toEqual([true, false, false, false, true, false]);
+    expect(['cat', '##s', '[CLS]', '[PAD]', 'a', undefined].map(isWholeWordToken)).toEqual([
+      true,
+      false,
+      false,
+      false,
+      true,
+      false,
+    ]);
   });
 
   it('Jacobi eigen-decomposition: A v = lambda v, descending', () => {
@@ -60,13 +82,16 @@ describe('GloVe initialisation of the word embeddings (--text-init glove)', () =
     // unmatched rows: exactly the random init
     for (let i = 0; i < vocab.length; i++) {
       if (matchedIds.includes(i)) continue;
-      expect(Array.from(values.slice(i * width, (i + 1) * width))).toEqual(Array.from(random.slice(i * width, (i + 1) * width)));
+      expect(Array.from(values.slice(i * width, (i + 1) * width))).toEqual(
+        Array.from(random.slice(i * width, (i + 1) * width)),
+      );
     }
     // matched rows: std 0.02 over the block, and the vectors' geometry: pairwise distances proportional to the originals
     const block = matchedIds.flatMap((i) => Array.from(values.slice(i * width, (i + 1) * width)));
     const std = Math.sqrt(block.reduce((s, x) => s + x * x, 0) / block.length);
     expect(std).toBeCloseTo(0.02, 6);
-    const dist = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((s, x, j) => s + (x - b[j]) ** 2, 0));
+    const dist = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+      Math.sqrt(Array.from(a).reduce((s, x, j) => s + (x - b[j]) ** 2, 0));
     const row = (i: number) => values.slice(i * width, (i + 1) * width);
     const orig = (t: string) => wv.vectors.slice(wv.index.get(t)! * 8, (wv.index.get(t)! + 1) * 8);
     const [a, b, c] = matchedIds;
@@ -90,7 +115,14 @@ describe('GloVe initialisation of the word embeddings (--text-init glove)', () =
 
   it("createStudent with textInit 'glove': the word table has the vectors, every other weight equals the from-scratch student's", () => {
     const wordVectors = fixtureVectors(WORDS);
-    const glove = createStudent('vit-bert', { preset: 'tiny', embedDim: 16, seed: 5, tokenizer, textInit: 'glove', wordVectors });
+    const glove = createStudent('vit-bert', {
+      preset: 'tiny',
+      embedDim: 16,
+      seed: 5,
+      tokenizer,
+      textInit: 'glove',
+      wordVectors,
+    });
     const plain = createStudent('vit-bert', { preset: 'tiny', embedDim: 16, seed: 5, tokenizer });
     try {
       const g = getStudentWeights(glove);
@@ -109,12 +141,23 @@ describe('GloVe initialisation of the word embeddings (--text-init glove)', () =
     }
   });
 
-  it('the trained projection: a BERT embeddingSize of the vectors\' width takes them as they are, and a trained linear maps to the hidden size', () => {
+  it("the trained projection: a BERT embeddingSize of the vectors' width takes them as they are, and a trained linear maps to the hidden size", () => {
     const wordVectors = fixtureVectors(WORDS);
-    const s = createStudent('vit-bert', { preset: 'tiny', embedDim: 16, seed: 5, tokenizer, textInit: 'glove', wordVectors, overrides: { text: { embeddingSize: 8 } } });
+    const s = createStudent('vit-bert', {
+      preset: 'tiny',
+      embedDim: 16,
+      seed: 5,
+      tokenizer,
+      textInit: 'glove',
+      wordVectors,
+      overrides: { text: { embeddingSize: 8 } },
+    });
     try {
       const w = getStudentWeights(s);
-      expect(w['text.embeddings.word_embeddings.weight'].shape).toEqual([tokenizer ? vocabTokens(tokenizer).length : 0, 8]);
+      expect(w['text.embeddings.word_embeddings.weight'].shape).toEqual([
+        tokenizer ? vocabTokens(tokenizer).length : 0,
+        8,
+      ]);
       expect(w['text.embeddings.projection.weight'].shape).toEqual([8, 64]);
       expect(s.initReport.text?.projection).toBe('identity');
       expect(countStudentParams(s.config).text).toBe(s.parameterCount().text);
@@ -124,9 +167,25 @@ describe('GloVe initialisation of the word embeddings (--text-init glove)', () =
   });
 
   it('textcnn takes it too; a tokenizer is required', () => {
-    const s = createStudent('vit-textcnn', { preset: 'tiny', embedDim: 16, seed: 5, tokenizer, textInit: 'glove', wordVectors: fixtureVectors(WORDS) });
+    const s = createStudent('vit-textcnn', {
+      preset: 'tiny',
+      embedDim: 16,
+      seed: 5,
+      tokenizer,
+      textInit: 'glove',
+      wordVectors: fixtureVectors(WORDS),
+    });
     expect(s.initReport.text?.width).toBe(64);
     s.dispose();
-    expect(() => createStudent('vit-bert', { preset: 'tiny', embedDim: 16, seed: 5, vocabSize: 90, textInit: 'glove', wordVectors: fixtureVectors(WORDS) })).toThrow(/needs the student's tokenizer/);
+    expect(() =>
+      createStudent('vit-bert', {
+        preset: 'tiny',
+        embedDim: 16,
+        seed: 5,
+        vocabSize: 90,
+        textInit: 'glove',
+        wordVectors: fixtureVectors(WORDS),
+      }),
+    ).toThrow(/needs the student's tokenizer/);
   });
 });

@@ -36,14 +36,19 @@ export interface WordInitReport {
 /** The vocabulary as id -> token, from a tokenizer.json (WordPiece or BPE: both keep `model.vocab`, token -> id). */
 export function vocabTokens(json: TokenizerJson): string[] {
   const vocab = json.model.vocab as Record<string, number> | undefined;
-  if (!vocab || typeof vocab !== 'object') throw new DistillError(`The tokenizer (${json.model.type}) has no vocabulary map: --text-init glove needs a WordPiece or BPE tokenizer.json.`, 2);
+  if (!vocab || typeof vocab !== 'object')
+    throw new DistillError(
+      `The tokenizer (${json.model.type}) has no vocabulary map: --text-init glove needs a WordPiece or BPE tokenizer.json.`,
+      2,
+    );
   const out: string[] = [];
   for (const [t, i] of Object.entries(vocab)) out[i] = t;
   return out;
 }
 
 /** A token that names a whole word: not a special ([PAD] ...), not a continuing piece (`##ing`). */
-export const isWholeWordToken = (t: string | undefined): t is string => !!t && !t.startsWith('##') && !(SPECIAL_TOKENS as readonly string[]).includes(t) && !/^\[.*\]$/.test(t);
+export const isWholeWordToken = (t: string | undefined): t is string =>
+  !!t && !t.startsWith('##') && !(SPECIAL_TOKENS as readonly string[]).includes(t) && !/^\[.*\]$/.test(t);
 
 /** Eigen-decomposition of a symmetric n x n matrix (cyclic Jacobi): eigenvalues descending, eigenvectors as the columns of `vectors` (row-major n x n). */
 export function symmetricEigen(a: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
@@ -98,8 +103,15 @@ export function symmetricEigen(a: Float64Array, n: number): { values: Float64Arr
  * scaled so their values have the standard deviation `std` of the random rows, so the two kinds of row
  * start at the same scale.
  */
-export function wordEmbeddingInit(vocab: readonly (string | undefined)[], wv: WordVectors, width: number, random: Float32Array, std: number): { values: Float32Array; report: WordInitReport } {
-  if (random.length !== vocab.length * width) throw new Error(`wordEmbeddingInit: ${random.length} random values for a [${vocab.length}, ${width}] table`);
+export function wordEmbeddingInit(
+  vocab: readonly (string | undefined)[],
+  wv: WordVectors,
+  width: number,
+  random: Float32Array,
+  std: number,
+): { values: Float32Array; report: WordInitReport } {
+  if (random.length !== vocab.length * width)
+    throw new Error(`wordEmbeddingInit: ${random.length} random values for a [${vocab.length}, ${width}] table`);
   const d = wv.dim;
   const ids: number[] = [];
   const rows: number[] = [];
@@ -115,7 +127,15 @@ export function wordEmbeddingInit(vocab: readonly (string | undefined)[], wv: Wo
   });
   const values = Float32Array.from(random);
   const projection: WordInitReport['projection'] = width === d ? 'identity' : width < d ? 'pca' : 'pad';
-  const report: WordInitReport = { matched: ids.length, vocab: vocab.length, wholeWords, width, dim: d, projection, varianceKept: 1 };
+  const report: WordInitReport = {
+    matched: ids.length,
+    vocab: vocab.length,
+    wholeWords,
+    width,
+    dim: d,
+    projection,
+    varianceKept: 1,
+  };
   if (!ids.length) return { values, report };
   const m = ids.length;
   const mean = new Float64Array(d);
@@ -168,8 +188,13 @@ export function wordEmbeddingInit(vocab: readonly (string | undefined)[], wv: Wo
 
 /** One line for the run's log. */
 export function wordInitLine(r: WordInitReport): string {
-  const how = r.projection === 'pca' ? `PCA ${r.dim} -> ${r.width} (keeps ${(100 * r.varianceKept).toFixed(1)}% of the variance)` : r.projection === 'pad' ? `zero-padded ${r.dim} -> ${r.width}` : `${r.dim}-d as they are`;
-  return `GloVe vectors for ${r.matched} of ${r.vocab} tokens (${(100 * r.matched / r.vocab).toFixed(1)}%; ${r.wholeWords} whole-word tokens), ${how}; the rest random`;
+  const how =
+    r.projection === 'pca'
+      ? `PCA ${r.dim} -> ${r.width} (keeps ${(100 * r.varianceKept).toFixed(1)}% of the variance)`
+      : r.projection === 'pad'
+        ? `zero-padded ${r.dim} -> ${r.width}`
+        : `${r.dim}-d as they are`;
+  return `GloVe vectors for ${r.matched} of ${r.vocab} tokens (${((100 * r.matched) / r.vocab).toFixed(1)}%; ${r.wholeWords} whole-word tokens), ${how}; the rest random`;
 }
 
 /** The GloVe subset shipped as an asset (`@distill/pretrained`'s loadGlove: loaded once per process). */

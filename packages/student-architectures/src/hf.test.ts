@@ -48,7 +48,9 @@ describe('Hugging Face parity (fixtures/hf-tiny)', () => {
 
   it('strips a task-head prefix such as "bert." and accepts an unused ViT pooler', () => {
     const { encoder } = loadHfEncoder(tiny('bert'));
-    const prefixed = new Map([...readSafetensors(join(tiny('bert'), 'model.safetensors'))].map(([k, v]) => [`bert.${k}`, v]));
+    const prefixed = new Map(
+      [...readSafetensors(join(tiny('bert'), 'model.safetensors'))].map(([k, v]) => [`bert.${k}`, v]),
+    );
     expect(matchHfWeights(encoder, prefixed, 'x').size).toBe(encoder.specs().length);
     const vit = loadHfEncoder(tiny('vit'), { addPooler: false });
     expect(vit.values.has('pooler.dense.weight')).toBe(false);

@@ -31,6 +31,11 @@ export function register(container: Container): void {
   const reg = registryOf<StudentRegistryConfig, DualEncoderStudent>(container, TOKENS.StudentRegistry, 'student');
   for (const p of PAIRS) {
     if (reg.has(p.name)) continue;
-    reg.add({ name: p.name, description: p.description, defaults: { preset: 'tiny', embedDim: 768, seed: 0, maxLength: 30 }, create: (cfg) => createStudent(p.name, cfg) });
+    reg.add({
+      name: p.name,
+      description: p.description,
+      defaults: { preset: 'tiny', embedDim: 768, seed: 0, maxLength: 30 },
+      create: (cfg) => createStudent(p.name, cfg),
+    });
   }
 }

@@ -27,7 +27,13 @@ describe('mobilenet-bert: a MobileNetV2 image tower that can start from the conv
 
   it("--image-init mobilenetv2: every image weight is the asset's, the rest as from scratch; from scratch differs", () => {
     const { weights } = loadMobileNetV2();
-    const pre = createStudent('mobilenet-bert', { preset: 'tiny', embedDim: 16, seed: 2, tokenizer, imageInit: 'mobilenetv2' });
+    const pre = createStudent('mobilenet-bert', {
+      preset: 'tiny',
+      embedDim: 16,
+      seed: 2,
+      tokenizer,
+      imageInit: 'mobilenetv2',
+    });
     const scratch = createStudent('mobilenet-bert', { preset: 'tiny', embedDim: 16, seed: 2, tokenizer });
     try {
       const a = getStudentWeights(pre);
@@ -35,9 +41,13 @@ describe('mobilenet-bert: a MobileNetV2 image tower that can start from the conv
       const image = Object.keys(a).filter((k) => k.startsWith('image.'));
       expect(image).toContain('image.blocks.5.project.weight');
       expect(image).not.toContain('image.blocks.6.project.weight'); // cut after block 5
-      for (const k of image) expect(Array.from(a[k].data), k).toEqual(Array.from(weights[k.slice('image.'.length)].data));
-      expect(Array.from(b['image.blocks.3.depthwise.weight'].data)).not.toEqual(Array.from(a['image.blocks.3.depthwise.weight'].data));
-      for (const k of Object.keys(a).filter((k) => !k.startsWith('image.'))) expect(Array.from(a[k].data), k).toEqual(Array.from(b[k].data));
+      for (const k of image)
+        expect(Array.from(a[k].data), k).toEqual(Array.from(weights[k.slice('image.'.length)].data));
+      expect(Array.from(b['image.blocks.3.depthwise.weight'].data)).not.toEqual(
+        Array.from(a['image.blocks.3.depthwise.weight'].data),
+      );
+      for (const k of Object.keys(a).filter((k) => !k.startsWith('image.')))
+        expect(Array.from(a[k].data), k).toEqual(Array.from(b[k].data));
     } finally {
       pre.dispose();
       scratch.dispose();
@@ -46,7 +56,15 @@ describe('mobilenet-bert: a MobileNetV2 image tower that can start from the conv
 
   it('on the onnx engine: the graph holds the pretrained weights, and its embeddings and gradients equal the tfjs towers', async () => {
     const { weights } = loadMobileNetV2();
-    const s = createStudent('mobilenet-bert', { preset: 'tiny', embedDim: 16, seed: 2, tokenizer, maxLength: 8, imageInit: 'mobilenetv2', overrides: { image: { imageSize: 32 } } });
+    const s = createStudent('mobilenet-bert', {
+      preset: 'tiny',
+      embedDim: 16,
+      seed: 2,
+      tokenizer,
+      maxLength: 8,
+      imageInit: 'mobilenetv2',
+      overrides: { image: { imageSize: 32 } },
+    });
     expect(onnxSupport(s)).toBeUndefined();
     const engine = new OnnxStudentEngine(s, { threads: 1 });
     const names = s.variables().map((v) => v.name);
@@ -71,7 +89,11 @@ describe('mobilenet-bert: a MobileNetV2 image tower that can start from the conv
       expect(worst).toBeLessThan(1e-5);
       const vars = s.variables();
       const { grads: ref } = tf.variableGrads(
-        () => tf.add(tf.sum(tf.mul(s.encodeImage(pixels, true), tf.tensor2d(wI, [B, 16]))), tf.sum(tf.mul(s.encodeText(batch, true), tf.tensor2d(wT, [B, 16])))) as tf.Scalar,
+        () =>
+          tf.add(
+            tf.sum(tf.mul(s.encodeImage(pixels, true), tf.tensor2d(wI, [B, 16]))),
+            tf.sum(tf.mul(s.encodeText(batch, true), tf.tensor2d(wT, [B, 16]))),
+          ) as tf.Scalar,
         vars.map((v) => v.variable),
       );
       for (const v of vars.filter((x) => x.name.startsWith('image.'))) {
@@ -89,6 +111,8 @@ describe('mobilenet-bert: a MobileNetV2 image tower that can start from the conv
   });
 
   it('refuses --image-init mobilenetv2 for another image tower', () => {
-    expect(() => createStudent('vit-bert', { preset: 'tiny', embedDim: 16, seed: 2, tokenizer, imageInit: 'mobilenetv2' })).toThrow(/use --student mobilenet-bert/);
+    expect(() =>
+      createStudent('vit-bert', { preset: 'tiny', embedDim: 16, seed: 2, tokenizer, imageInit: 'mobilenetv2' }),
+    ).toThrow(/use --student mobilenet-bert/);
   });
 });

@@ -49,7 +49,9 @@ export function mobilenetV2LayerDim(layer: string): number {
   if (layer === 'last') return 1280;
   const h = /^head_([01])$/.exec(layer);
   if (h) return HEAD[+h[1]];
-  throw new Error(`MobileNetV2 layer '${layer}' is not one of block_0..block_${BLOCKS.length - 1}, last, head_0, head_1`);
+  throw new Error(
+    `MobileNetV2 layer '${layer}' is not one of block_0..block_${BLOCKS.length - 1}, last, head_0, head_1`,
+  );
 }
 
 /** How deep a layer is (blocks 0-16, then last = 17, head_0 = 18, head_1 = 19): the deepest of several layers needs the most weights. */
@@ -65,7 +67,11 @@ function depthOf(layer: string): number {
 
 function conv(name: string, k: number, cin: number, cout: number, depthwise = false): ParamSpec[] {
   return [
-    { name: `${name}.weight`, shape: [k, k, depthwise ? 1 : cin, cout], init: { kind: 'heNormal', fanIn: k * k * (depthwise ? 1 : cin) } },
+    {
+      name: `${name}.weight`,
+      shape: [k, k, depthwise ? 1 : cin, cout],
+      init: { kind: 'heNormal', fanIn: k * k * (depthwise ? 1 : cin) },
+    },
     { name: `${name}.bias`, shape: [cout], init: { kind: 'zeros' } },
   ];
 }
@@ -79,12 +85,18 @@ export function mobilenetV2Specs(c: MobileNetV2TowerConfig): ParamSpec[] {
     if (i > depth) return;
     const hidden = b.inChannels * b.expand;
     if (i > 0) s.push(...conv(`blocks.${i}.expand`, 1, b.inChannels, hidden));
-    s.push(...conv(`blocks.${i}.depthwise`, 3, hidden, hidden, true), ...conv(`blocks.${i}.project`, 1, hidden, b.outChannels));
+    s.push(
+      ...conv(`blocks.${i}.depthwise`, 3, hidden, hidden, true),
+      ...conv(`blocks.${i}.project`, 1, hidden, b.outChannels),
+    );
   });
   if (depth >= BLOCKS.length) s.push(...conv('last', 1, BLOCKS[BLOCKS.length - 1].outChannels, 1280));
   let din = 1280;
   for (let h = 0; h <= depth - BLOCKS.length - 1; h++) {
-    s.push({ name: `head.${h}.weight`, shape: [din, HEAD[h]], init: { kind: 'heNormal', fanIn: din } }, { name: `head.${h}.bias`, shape: [HEAD[h]], init: { kind: 'zeros' } });
+    s.push(
+      { name: `head.${h}.weight`, shape: [din, HEAD[h]], init: { kind: 'heNormal', fanIn: din } },
+      { name: `head.${h}.bias`, shape: [HEAD[h]], init: { kind: 'zeros' } },
+    );
     din = HEAD[h];
   }
   return s;
@@ -108,7 +120,10 @@ export function frozenTrunkParams<T>(o: Ops<T>, like: T, c: MobileNetV2TowerConf
   const out: TensorParams<T> = {};
   for (const s of mobilenetV2Specs({ ...c, frozen: false })) {
     const w = weights[s.name];
-    if (!w || w.shape.join() !== s.shape.join()) throw new Error(`The MobileNetV2 asset has ${w ? `[${w.shape}]` : 'no tensor'} for ${s.name} (the tower needs [${s.shape}]).`);
+    if (!w || w.shape.join() !== s.shape.join())
+      throw new Error(
+        `The MobileNetV2 asset has ${w ? `[${w.shape}]` : 'no tensor'} for ${s.name} (the tower needs [${s.shape}]).`,
+      );
     out[s.name] = o.constant(like, w.data, w.shape);
   }
   return out;
@@ -118,9 +133,16 @@ export function frozenTrunkParams<T>(o: Ops<T>, like: T, c: MobileNetV2TowerConf
  * MobileNetV2 on any engine (NCHW pixels, already normalised as the weights expect). Returns the pooled
  * feature of `c.layer`, and the pooled features of `taps` (other layers on the way) in `taps`.
  */
-export function mobilenetV2Tower<T>(o: Ops<T>, p: TensorParams<T>, c: MobileNetV2TowerConfig, pixels: T, taps: string[] = []): TowerOutput<T> & { taps: Record<string, T> } {
+export function mobilenetV2Tower<T>(
+  o: Ops<T>,
+  p: TensorParams<T>,
+  c: MobileNetV2TowerConfig,
+  pixels: T,
+  taps: string[] = [],
+): TowerOutput<T> & { taps: Record<string, T> } {
   const relu6 = (x: T) => o.minimumConst(o.relu(x), 6);
-  const cv = (name: string, x: T, stride: number, group = 1) => o.conv2dSame(x, p[`${name}.weight`], p[`${name}.bias`], stride, group);
+  const cv = (name: string, x: T, stride: number, group = 1) =>
+    o.conv2dSame(x, p[`${name}.weight`], p[`${name}.bias`], stride, group);
   const pool = (x: T) => o.reduceMean(x, [2, 3]);
   const depth = Math.max(depthOf(c.layer), ...taps.map(depthOf));
   const out: Record<string, T> = {};
@@ -151,20 +173,44 @@ export function mobilenetV2Tower<T>(o: Ops<T>, p: TensorParams<T>, c: MobileNetV
 
 export function createMobileNetV2(config: Partial<MobileNetV2TowerConfig>): ImageEncoder {
   const c: MobileNetV2TowerConfig = { ...MOBILENET_V2_DEFAULTS, ...config };
-  if (c.imageSize % 32) throw new Error(`MobileNetV2 imageSize ${c.imageSize} must be a multiple of 32 (96, 128, 160, 224, ...)`);
-  if (c.frozen && c.numChannels !== 3) throw new Error(`A frozen MobileNetV2 tower takes RGB pixels (numChannels 3), got ${c.numChannels}.`);
+  if (c.imageSize % 32)
+    throw new Error(`MobileNetV2 imageSize ${c.imageSize} must be a multiple of 32 (96, 128, 160, 224, ...)`);
+  if (c.frozen && c.numChannels !== 3)
+    throw new Error(`A frozen MobileNetV2 tower takes RGB pixels (numChannels 3), got ${c.numChannels}.`);
   if (!c.frozen) {
-    return defineEncoder({ type: 'mobilenet-v2', modality: 'image', featureDim: mobilenetV2LayerDim(c.layer), config: c, specs: () => mobilenetV2Specs(c), tower: (o, p, x) => mobilenetV2Tower(o, p, c, x) });
+    return defineEncoder({
+      type: 'mobilenet-v2',
+      modality: 'image',
+      featureDim: mobilenetV2LayerDim(c.layer),
+      config: c,
+      specs: () => mobilenetV2Specs(c),
+      tower: (o, p, x) => mobilenetV2Tower(o, p, c, x),
+    });
   }
   // f = GELU(fc(LayerNorm(pool(trunk(x))))), the trunk constant
   const frozen: FrozenPart = {
     dim: mobilenetV2LayerDim(c.layer),
     fingerprint: () => sha256(JSON.stringify({ v: 1, weights: assetSha(), imageSize: c.imageSize, layer: c.layer })),
     trunk: (o, x) => mobilenetV2Tower(o, frozenTrunkParams(o, x, c), { ...c, frozen: false }, x).features,
-    head: (o, p, f) => ({ features: o.geluErf(o.linear(o.layerNorm(f, p['pool_norm.weight'], p['pool_norm.bias'], 1e-5), p['pool_fc.weight'], p['pool_fc.bias'])) }),
+    head: (o, p, f) => ({
+      features: o.geluErf(
+        o.linear(
+          o.layerNorm(f, p['pool_norm.weight'], p['pool_norm.bias'], 1e-5),
+          p['pool_fc.weight'],
+          p['pool_fc.bias'],
+        ),
+      ),
+    }),
   };
   return {
-    ...defineEncoder({ type: 'mobilenet-v2', modality: 'image', featureDim: c.hidden ?? FROZEN_HIDDEN, config: c, specs: () => mobilenetV2Specs(c), tower: (o, p, x) => frozen.head(o, p, frozen.trunk(o, x)) }),
+    ...defineEncoder({
+      type: 'mobilenet-v2',
+      modality: 'image',
+      featureDim: c.hidden ?? FROZEN_HIDDEN,
+      config: c,
+      specs: () => mobilenetV2Specs(c),
+      tower: (o, p, x) => frozen.head(o, p, frozen.trunk(o, x)),
+    }),
     frozen,
   };
 }

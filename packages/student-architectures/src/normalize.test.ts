@@ -34,7 +34,14 @@ function rowNorms(x: Float32Array): number[] {
 
 describe('student.normalizeInTraining (config student.normalize, Table 6)', () => {
   it('false: the onnx graph and tfjs give the same losses and gradients on the unnormalised projections; inference still normalises', async () => {
-    const s = createStudent('vit-bert', { preset: 'tiny', embedDim: D, seed: 4, vocabSize: 300, maxLength: 30, overrides: { image: { imageSize: 32 } } });
+    const s = createStudent('vit-bert', {
+      preset: 'tiny',
+      embedDim: D,
+      seed: 4,
+      vocabSize: 300,
+      maxLength: 30,
+      overrides: { image: { imageSize: 32 } },
+    });
     const S = s.preprocess.crop;
     const px = Float32Array.from({ length: B * 3 * S * S }, (_, i) => Math.sin(i * 0.29));
     const target = Float32Array.from({ length: B * D }, (_, i) => Math.cos(i * 0.53));
@@ -62,11 +69,17 @@ describe('student.normalizeInTraining (config student.normalize, Table 6)', () =
       const ref = toyLoss(tfOps(), s.encodeImage(pixels, true), s.encodeText(tok, true), t);
       expect(Math.abs(comps.nce - ref.nce.dataSync()[0]) / Math.abs(ref.nce.dataSync()[0]), 'nce').toBeLessThan(1e-5);
       expect(Math.abs(comps.l1 - ref.l1.dataSync()[0]) / Math.abs(ref.l1.dataSync()[0]), 'l1').toBeLessThan(1e-5);
-      const { grads: want } = tf.variableGrads(() => {
-        const l = toyLoss(tfOps(), s.encodeImage(pixels, true), s.encodeText(tok, true), t);
-        return tf.add(tf.mul(l.nce, weights.nce), tf.mul(l.l1, weights.l1)) as tf.Scalar;
-      }, vars.map((v) => v.variable));
-      for (const v of vars) expect(relDiff(grads.get(v.name)!, want[v.variable.name].dataSync()), `gradient of ${v.name}`).toBeLessThan(1e-4);
+      const { grads: want } = tf.variableGrads(
+        () => {
+          const l = toyLoss(tfOps(), s.encodeImage(pixels, true), s.encodeText(tok, true), t);
+          return tf.add(tf.mul(l.nce, weights.nce), tf.mul(l.l1, weights.l1)) as tf.Scalar;
+        },
+        vars.map((v) => v.variable),
+      );
+      for (const v of vars)
+        expect(relDiff(grads.get(v.name)!, want[v.variable.name].dataSync()), `gradient of ${v.name}`).toBeLessThan(
+          1e-4,
+        );
       // evaluation (training false) keeps the L2 normalisation on tfjs ...
       for (const n of rowNorms(s.encodeImage(pixels, false).dataSync() as Float32Array)) expect(n).toBeCloseTo(1, 5);
       for (const n of rowNorms(s.encodeText(tok, false).dataSync() as Float32Array)) expect(n).toBeCloseTo(1, 5);

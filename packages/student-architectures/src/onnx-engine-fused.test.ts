@@ -12,10 +12,21 @@ beforeAll(async () => {
 // The 'fused' step (forward-only run, then forward + backward in one run) must train exactly as the
 // 'split' step (forward run handing its activations to a backward run): same losses, same gradients.
 describe("onnx engine: 'fused' steps equal 'split' steps", () => {
-  const mk = () => createStudent('vit-bert', { preset: 'tiny', embedDim: 16, seed: 5, vocabSize: 300, maxLength: 30, overrides: { image: { imageSize: 32 }, text: { hiddenDropout: 0.1 } } });
+  const mk = () =>
+    createStudent('vit-bert', {
+      preset: 'tiny',
+      embedDim: 16,
+      seed: 5,
+      vocabSize: 300,
+      maxLength: 30,
+      overrides: { image: { imageSize: 32 }, text: { hiddenDropout: 0.1 } },
+    });
 
   it('with the loss in the graph (and dropout masks)', async () => {
-    const head: LossHead = (g, e) => ({ sim: op.reduceSum(op.mul(e.image, e.text), [0, 1]), sq: op.reduceMean(op.mul(e.image, e.image), [0, 1]) });
+    const head: LossHead = (g, e) => ({
+      sim: op.reduceSum(op.mul(e.image, e.text), [0, 1]),
+      sq: op.reduceMean(op.mul(e.image, e.image), [0, 1]),
+    });
     const s = mk();
     const px = Float32Array.from({ length: B * 3 * s.preprocess.crop ** 2 }, (_, i) => Math.sin(i * 0.21));
     const split = new OnnxStudentEngine(s, { threads: 1, head, seed: 9 });

@@ -9,11 +9,17 @@ beforeAll(async () => {
   await initRuntime('cpu', { quiet: true });
 });
 
-
 describe('onnx engine for students: same embeddings and gradients as the tfjs towers', () => {
   for (const pair of ['vit-bert', 'deit-albert', 'resnet-bert', 'vit-textcnn', 'resnet-textcnn', 'mobilenet-bert']) {
     it(`${pair} tiny`, async () => {
-      const s = createStudent(pair, { preset: 'tiny', embedDim: 24, seed: 3, vocabSize: 300, maxLength: 30, overrides: { image: { imageSize: 32 } } });
+      const s = createStudent(pair, {
+        preset: 'tiny',
+        embedDim: 24,
+        seed: 3,
+        vocabSize: 300,
+        maxLength: 30,
+        overrides: { image: { imageSize: 32 } },
+      });
       expect(onnxSupport(s)).toBeUndefined();
       const S = s.preprocess.crop;
       const px = Float32Array.from({ length: B * 3 * S * S }, (_, i) => Math.sin(i * 0.37));
@@ -32,7 +38,11 @@ describe('onnx engine for students: same embeddings and gradients as the tfjs to
         expect(relDiff(got.image, s.encodeImage(pixels, true).dataSync()), 'image embeddings').toBeLessThan(1e-5);
         expect(relDiff(got.text, s.encodeText(tok, true).dataSync()), 'text embeddings').toBeLessThan(1e-5);
         const { grads: ref } = tf.variableGrads(
-          () => tf.add(tf.sum(tf.mul(s.encodeImage(pixels, true), tf.tensor2d(wI, [B, 24]))), tf.sum(tf.mul(s.encodeText(tok, true), tf.tensor2d(wT, [B, 24])))) as tf.Scalar,
+          () =>
+            tf.add(
+              tf.sum(tf.mul(s.encodeImage(pixels, true), tf.tensor2d(wI, [B, 24]))),
+              tf.sum(tf.mul(s.encodeText(tok, true), tf.tensor2d(wT, [B, 24]))),
+            ) as tf.Scalar,
           vars.map((v) => v.variable),
         );
         for (const v of vars) {
@@ -47,7 +57,14 @@ describe('onnx engine for students: same embeddings and gradients as the tfjs to
 
   it('dropout: seeded masks per step, off when not training, gradients equal finite differences of the same masks', async () => {
     const drop = { hiddenDropout: 0.2, attentionDropout: 0.1 };
-    const s = createStudent('vit-bert', { preset: 'tiny', embedDim: 16, seed: 1, vocabSize: 300, maxLength: 30, overrides: { image: { imageSize: 32, ...drop }, text: drop } });
+    const s = createStudent('vit-bert', {
+      preset: 'tiny',
+      embedDim: 16,
+      seed: 1,
+      vocabSize: 300,
+      maxLength: 30,
+      overrides: { image: { imageSize: 32, ...drop }, text: drop },
+    });
     const S = s.preprocess.crop;
     const px = Float32Array.from({ length: B * 3 * S * S }, (_, i) => Math.cos(i * 0.21));
     const run = async (seed: number, step: number, training = true) => {
@@ -101,7 +118,10 @@ describe('onnx engine for students: same embeddings and gradients as the tfjs to
       p[k] = x0 - h;
       const down = await loss();
       p[k] = x0;
-      expect(Math.abs((up - down) / (2 * h) - g[k]), `d/d ${v.name}[${k}]: analytic ${g[k]}, differences ${(up - down) / (2 * h)}`).toBeLessThan(0.03 * Math.abs(g[k]) + 2e-3);
+      expect(
+        Math.abs((up - down) / (2 * h) - g[k]),
+        `d/d ${v.name}[${k}]: analytic ${g[k]}, differences ${(up - down) / (2 * h)}`,
+      ).toBeLessThan(0.03 * Math.abs(g[k]) + 2e-3);
       checked++;
     }
     expect(checked).toBeGreaterThan(20);
@@ -110,7 +130,14 @@ describe('onnx engine for students: same embeddings and gradients as the tfjs to
   });
 
   it('a loss head runs in the graph: components out, their weighted sum trained (= embeddings + dLoss/dEmbedding)', async () => {
-    const s = createStudent('vit-bert', { preset: 'tiny', embedDim: 16, seed: 2, vocabSize: 300, maxLength: 30, overrides: { image: { imageSize: 32 } } });
+    const s = createStudent('vit-bert', {
+      preset: 'tiny',
+      embedDim: 16,
+      seed: 2,
+      vocabSize: 300,
+      maxLength: 30,
+      overrides: { image: { imageSize: 32 } },
+    });
     const S = s.preprocess.crop;
     const px = Float32Array.from({ length: B * 3 * S * S }, (_, i) => Math.sin(i * 0.13));
     const t = Float32Array.from({ length: B * 16 }, (_, i) => Math.cos(i * 0.7));
@@ -137,7 +164,10 @@ describe('onnx engine for students: same embeddings and gradients as the tfjs to
     expect(comps.dot).toBeCloseTo(dot, 5);
     expect(comps.sq).toBeCloseTo(sq, 6);
     expect(comps.sq).toBeCloseTo(1 / 16, 5);
-    const ref = await engine.backward(t.map((v) => v * weights.dot), emb.text.map((v) => (2 * v * weights.sq) / (B * 16)));
+    const ref = await engine.backward(
+      t.map((v) => v * weights.dot),
+      emb.text.map((v) => (2 * v * weights.sq) / (B * 16)),
+    );
     expect(engine.compiledShapes).toBe(2); // the embedding graphs and the loss graphs of one shape
     for (const [name, g] of ref) expect(relDiff(grads.get(name)!, g), name).toBeLessThan(1e-4);
     await engine.release();

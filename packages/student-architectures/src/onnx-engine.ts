@@ -17,8 +17,10 @@ import { buildDropoutMaskGraph, dropoutKey } from './dropout-graph.js';
 /** Why a student cannot train on the onnx engine (undefined when it can: every registered pair can). */
 export function onnxSupport(student: DualEncoderStudent): string | undefined {
   const { image, text } = student.config;
-  if (!['vit', 'deit', 'resnet', 'mobilenet-v2', 'mobilenet-v2-frozen'].includes(image.type)) return `the '${image.type}' image tower is not written for the onnx engine`;
-  if (!['bert', 'albert', 'textcnn', 'glove'].includes(text.type)) return `the '${text.type}' text tower is not written for the onnx engine`;
+  if (!['vit', 'deit', 'resnet', 'mobilenet-v2', 'mobilenet-v2-frozen'].includes(image.type))
+    return `the '${image.type}' image tower is not written for the onnx engine`;
+  if (!['bert', 'albert', 'textcnn', 'glove'].includes(text.type))
+    return `the '${text.type}' text tower is not written for the onnx engine`;
   return undefined;
 }
 
@@ -63,7 +65,14 @@ export interface FusedStepGraphs {
  * loss components (`components` names them); `dropout` lists the mask inputs (dropout = x * mask,
  * as tf.dropout's scaling). `mode` 'fused' adds `fused` (see StepMode).
  */
-export function buildStudentGraphs(student: DualEncoderStudent, batch: number, textLength: number, head?: LossHead, mode: StepMode = 'split', imageInput: ImageInput = 'pixels') {
+export function buildStudentGraphs(
+  student: DualEncoderStudent,
+  batch: number,
+  textLength: number,
+  head?: LossHead,
+  mode: StepMode = 'split',
+  imageInput: ImageInput = 'pixels',
+) {
   const g = new Graph();
   const dropout: DropoutSite[] = [];
   const drop: GraphDropFn = (x, rate) => {
@@ -82,13 +91,16 @@ export function buildStudentGraphs(student: DualEncoderStudent, batch: number, t
   const normalize = student.normalizeInTraining; // false: the losses see the unnormalised projections (Table 6)
   const image =
     imageInput === 'features'
-      ? studentImageEmbeddingFromFeatures(o, student, params, g.input('image_features', [batch, frozenDim(student)]), { normalize })
+      ? studentImageEmbeddingFromFeatures(o, student, params, g.input('image_features', [batch, frozenDim(student)]), {
+          normalize,
+        })
       : studentEmbedding(o, student, 'image', params, g.input('pixels', [batch, 3, crop, crop]), { normalize });
   const text = studentEmbedding(o, student, 'text', params, { ids, mask }, { normalize });
   const comps = head ? head(g, { image, text }) : {};
   const components = Object.keys(comps);
   for (const c of components) {
-    if (comps[c].shape.length !== 0) throw new Error(`Loss head component '${c}' must be a scalar, got shape [${comps[c].shape.join(',')}].`);
+    if (comps[c].shape.length !== 0)
+      throw new Error(`Loss head component '${c}' must be a scalar, got shape [${comps[c].shape.join(',')}].`);
   }
   // the largest forward value (an attention score tensor, an MLP activation) bounds a step's working set
   let largestFloats = 0;
@@ -106,14 +118,36 @@ export function buildStudentGraphs(student: DualEncoderStudent, batch: number, t
     const step = g.encode([...outputs, ...grads], [...outputs.map((_, i) => `loss_${i}`), ...gradNames]);
     // the forward values the backward reads (they stay inside onnxruntime, freed as the backward goes)
     const producedFwd = new Set(g.nodes.slice(0, nForward).flatMap((n) => n.outputs));
-    const read = new Set(g.nodes.slice(nForward).flatMap((n) => n.inputs).filter((n) => producedFwd.has(n)));
+    const read = new Set(
+      g.nodes
+        .slice(nForward)
+        .flatMap((n) => n.inputs)
+        .filter((n) => producedFwd.has(n)),
+    );
     const savedFloats = [...read].reduce((a, n) => a + (g.values.get(n)?.size ?? 0), 0);
-    const fused: FusedStepGraphs = { forward, step, outputNames, outputShapes: outputs.map((o) => [...o.shape]), seedNames: seeds.map((x) => x.name), gradNames };
-    return { fused, dropout, components, memory: { savedFloats, largestFloats, maskFloats, maskSites: dropout.length } };
+    const fused: FusedStepGraphs = {
+      forward,
+      step,
+      outputNames,
+      outputShapes: outputs.map((o) => [...o.shape]),
+      seedNames: seeds.map((x) => x.name),
+      gradNames,
+    };
+    return {
+      fused,
+      dropout,
+      components,
+      memory: { savedFloats, largestFloats, maskFloats, maskSites: dropout.length },
+    };
   }
   const graphs = g.compileTraining(outputs, inputs);
   const savedFloats = graphs.saved.reduce((a, n) => a + (g.values.get(n)?.size ?? 0), 0);
-  return { ...graphs, dropout, components, memory: { savedFloats, largestFloats, maskFloats, maskSites: dropout.length } };
+  return {
+    ...graphs,
+    dropout,
+    components,
+    memory: { savedFloats, largestFloats, maskFloats, maskSites: dropout.length },
+  };
 }
 
 /**
@@ -125,7 +159,10 @@ export type ImageInput = 'pixels' | 'features';
 
 function frozenDim(student: DualEncoderStudent): number {
   const f = student.imageEncoder.frozen;
-  if (!f) throw new Error(`Student '${student.name}': imageFeatures needs an image tower with a frozen trunk (mobilenet-glove), not '${student.config.image.type}'.`);
+  if (!f)
+    throw new Error(
+      `Student '${student.name}': imageFeatures needs an image tower with a frozen trunk (mobilenet-glove), not '${student.config.image.type}'.`,
+    );
   return f.dim;
 }
 
@@ -146,12 +183,21 @@ export interface StepMemoryPlan {
  * those the tower reads are inputs) and pixels [B, 3, crop, crop] or ids/mask [B, L] in, the
  * L2-normalised embeddings [B, embedDim] out. Dropout is off.
  */
-export function buildEncoderGraph(student: DualEncoderStudent, tower: 'image' | 'text', batch: number, textLength: number): { model: Uint8Array; inputs: string[] } {
+export function buildEncoderGraph(
+  student: DualEncoderStudent,
+  tower: 'image' | 'text',
+  batch: number,
+  textLength: number,
+): { model: Uint8Array; inputs: string[] } {
   const g = new Graph();
   const vars = student.variables();
   // only the tower's own weights and its projection are inputs (onnxruntime wants every input fed)
   const params: TensorParams<Sym> = Object.fromEntries(
-    vars.flatMap((v, i) => (v.name.startsWith(`${tower}.`) || v.name.startsWith(`${tower}_proj.`) ? [[v.name, g.input(`p${i}`, [...v.variable.shape])]] : [])),
+    vars.flatMap((v, i) =>
+      v.name.startsWith(`${tower}.`) || v.name.startsWith(`${tower}_proj.`)
+        ? [[v.name, g.input(`p${i}`, [...v.variable.shape])]]
+        : [],
+    ),
   );
   const o = graphOps();
   let out: Sym;
@@ -159,7 +205,10 @@ export function buildEncoderGraph(student: DualEncoderStudent, tower: 'image' | 
     const { crop } = student.preprocess;
     out = studentEmbedding(o, student, 'image', params, g.input('pixels', [batch, 3, crop, crop]));
   } else {
-    out = studentEmbedding(o, student, 'text', params, { ids: g.input('ids', [batch, textLength], { dtype: 'int64' }), mask: g.input('mask', [batch, textLength]) });
+    out = studentEmbedding(o, student, 'text', params, {
+      ids: g.input('ids', [batch, textLength], { dtype: 'int64' }),
+      mask: g.input('mask', [batch, textLength]),
+    });
   }
   const model = g.encode([out], ['embedding']);
   return { model, inputs: g.inputs.map((s) => s.name) };
@@ -168,7 +217,8 @@ export function buildEncoderGraph(student: DualEncoderStudent, tower: 'image' | 
 /** Bytes of the feeds given as host arrays (device-resident tensors cross nothing). */
 function hostBytes(feeds: Record<string, FeedValue>): number {
   let n = 0;
-  for (const f of Object.values(feeds)) if (!('location' in f) || f.location === 'cpu') n += (f.data as ArrayBufferView).byteLength;
+  for (const f of Object.values(feeds))
+    if (!('location' in f) || f.location === 'cpu') n += (f.data as ArrayBufferView).byteLength;
   return n;
 }
 
@@ -213,7 +263,10 @@ export interface OnnxStudentEngineOptions {
 type StudentRunner = {
   dropout: DropoutSite[];
   components: string[];
-} & ({ runner: OnnxTrainingRunner; fused?: undefined } | { runner?: undefined; fused: { graphs: FusedStepGraphs; forward: OnnxRunner; step: OnnxRunner } });
+} & (
+  | { runner: OnnxTrainingRunner; fused?: undefined }
+  | { runner?: undefined; fused: { graphs: FusedStepGraphs; forward: OnnxRunner; step: OnnxRunner } }
+);
 
 /** Compiles graphs per (batch, padded text length) on first use and keeps them. */
 export class OnnxStudentEngine {
@@ -261,7 +314,8 @@ export class OnnxStudentEngine {
     this.bucket = opts.lengthBucket ?? 8;
     this.mode = opts.mode ?? 'split';
     const vars = student.variables();
-    if (opts.params && opts.params.length !== vars.length) throw new Error(`OnnxStudentEngine: ${opts.params.length} parameter arrays for ${vars.length} variables`);
+    if (opts.params && opts.params.length !== vars.length)
+      throw new Error(`OnnxStudentEngine: ${opts.params.length} parameter arrays for ${vars.length} variables`);
     this.params = opts.params ?? vars.map((v) => Float32Array.from(v.variable.dataSync() as Float32Array));
     this.resident = opts.resident ?? this.executionProviders[0] === 'webgpu';
   }
@@ -275,14 +329,21 @@ export class OnnxStudentEngine {
    * The frozen trunk's outputs [n, F] for images given by index (pixels from `load`, `batch` at a time): what
    * `imageInput` 'features' trains on. Runs an inference graph of the trunk alone (constants, no weights fed).
    */
-  async trunkFeatures(n: number, load: (indices: number[]) => Promise<Float32Array>, o: { batch?: number; onBatch?: (done: number) => void } = {}): Promise<Float32Array> {
+  async trunkFeatures(
+    n: number,
+    load: (indices: number[]) => Promise<Float32Array>,
+    o: { batch?: number; onBatch?: (done: number) => void } = {},
+  ): Promise<Float32Array> {
     const F = frozenDim(this.student);
     const frozen = this.student.imageEncoder.frozen!;
     const B = Math.max(1, Math.min(o.batch ?? 64, n));
     const { crop } = this.student.preprocess;
     const g = new Graph();
     const px = g.input('pixels', [B, 3, crop, crop]);
-    const runner = await OnnxRunner.create(g.encode([frozen.trunk(graphOps(), px)], ['features']), { threads: this.opts.threads, executionProviders: this.opts.executionProviders });
+    const runner = await OnnxRunner.create(g.encode([frozen.trunk(graphOps(), px)], ['features']), {
+      threads: this.opts.threads,
+      executionProviders: this.opts.executionProviders,
+    });
     const out = new Float32Array(n * F);
     try {
       for (let s = 0; s < n; s += B) {
@@ -319,7 +380,8 @@ export class OnnxStudentEngine {
   /** The optimizer's new weights (tensors in `params` order); the previous ones are freed. */
   setDeviceParams(next: OrtTensor[]): void {
     if (!this.resident) throw new Error('OnnxStudentEngine.setDeviceParams: the engine is not resident');
-    if (next.length !== this.params.length) throw new Error(`OnnxStudentEngine.setDeviceParams: ${next.length} tensors for ${this.params.length} weights`);
+    if (next.length !== this.params.length)
+      throw new Error(`OnnxStudentEngine.setDeviceParams: ${next.length} tensors for ${this.params.length} weights`);
     for (const t of this.device ?? []) if (!next.includes(t)) disposeDeviceTensor(t);
     this.device = next;
     this.fresh = false;
@@ -346,7 +408,12 @@ export class OnnxStudentEngine {
   }
 
   /** ids/mask [B, length] (1/0) as the graphs' int64 ids and float mask, padded (masked) to the length bucket. */
-  private padText(ids: Int32Array, mask: Int32Array, batch: number, length: number): { Lp: number; ids64: BigInt64Array; maskF: Float32Array } {
+  private padText(
+    ids: Int32Array,
+    mask: Int32Array,
+    batch: number,
+    length: number,
+  ): { Lp: number; ids64: BigInt64Array; maskF: Float32Array } {
     const Lp = this.paddedLength(length);
     const ids64 = new BigInt64Array(batch * Lp);
     const maskF = new Float32Array(batch * Lp);
@@ -368,7 +435,9 @@ export class OnnxStudentEngine {
     const key = `${batch}x${length}${withHead ? '+loss' : ''}:${mode}`;
     let b = this.built.get(key);
     if (!b) {
-      b = buildingFor(this.graphDevice, () => buildStudentGraphs(this.student, batch, length, withHead ? this.opts.head : undefined, mode, this.imageInput));
+      b = buildingFor(this.graphDevice, () =>
+        buildStudentGraphs(this.student, batch, length, withHead ? this.opts.head : undefined, mode, this.imageInput),
+      );
       this.built.set(key, b);
     }
     return b;
@@ -402,15 +471,27 @@ export class OnnxStudentEngine {
       if ('fused' in graphs && graphs.fused) {
         const fg = graphs.fused;
         // no arenas: the step run's activations (gigabytes at base size) go back to the system after each run
-        const stepOpts = { threads, executionProviders, memArena: false, ...(this.resident ? { outputLocation: 'gpu-buffer' as const } : {}) };
-        r = Promise.all([OnnxRunner.create(fg.forward, { threads, executionProviders, memArena: false }), OnnxRunner.create(fg.step, stepOpts)]).then(([forward, step]) => ({
+        const stepOpts = {
+          threads,
+          executionProviders,
+          memArena: false,
+          ...(this.resident ? { outputLocation: 'gpu-buffer' as const } : {}),
+        };
+        r = Promise.all([
+          OnnxRunner.create(fg.forward, { threads, executionProviders, memArena: false }),
+          OnnxRunner.create(fg.step, stepOpts),
+        ]).then(([forward, step]) => ({
           dropout,
           components,
           fused: { graphs: fg, forward, step },
         }));
       } else {
         const tg = graphs as unknown as TrainingGraphs;
-        r = OnnxTrainingRunner.create(tg, { threads, executionProviders, resident: this.resident }).then((runner) => ({ runner, dropout, components }));
+        r = OnnxTrainingRunner.create(tg, { threads, executionProviders, resident: this.resident }).then((runner) => ({
+          runner,
+          dropout,
+          components,
+        }));
       }
       this.runners.set(key, r);
       this.built.delete(key); // the sessions hold the models now
@@ -431,12 +512,16 @@ export class OnnxStudentEngine {
     const { Lp, ids64, maskF } = this.padText(ids, mask, batch, length);
     const crop = this.student.preprocess.crop;
     const feeds: Record<string, FeedValue> = {
-      ...(this.imageInput === 'features' ? { image_features: { data: pixels, dims: [batch, frozenDim(this.student)] } } : { pixels: { data: pixels, dims: [batch, 3, crop, crop] } }),
+      ...(this.imageInput === 'features'
+        ? { image_features: { data: pixels, dims: [batch, frozenDim(this.student)] } }
+        : { pixels: { data: pixels, dims: [batch, 3, crop, crop] } }),
       ids: { data: ids64, dims: [batch, Lp] },
       mask: { data: maskF, dims: [batch, Lp] },
     };
     const weights = this.resident ? await this.deviceParams() : undefined;
-    this.student.variables().forEach((v, i) => (feeds[`p${i}`] = weights ? weights[i] : { data: this.params[i], dims: v.variable.shape }));
+    this.student
+      .variables()
+      .forEach((v, i) => (feeds[`p${i}`] = weights ? weights[i] : { data: this.params[i], dims: v.variable.shape }));
     const r = await this.runner(batch, Lp, withHead);
     const training = opts.training ?? true;
     this.maskKeyBytes = 0;
@@ -464,7 +549,11 @@ export class OnnxStudentEngine {
     const key = sites.map((d) => `${d.name}:${d.shape.join('x')}:${d.rate}`).join(';');
     let m = this.maskRunners.get(key);
     if (!m) {
-      m = OnnxRunner.create(buildDropoutMaskGraph(sites), { executionProviders: this.opts.executionProviders, threads: this.opts.threads, outputLocation: 'gpu-buffer' });
+      m = OnnxRunner.create(buildDropoutMaskGraph(sites), {
+        executionProviders: this.opts.executionProviders,
+        threads: this.opts.threads,
+        outputLocation: 'gpu-buffer',
+      });
       this.maskRunners.set(key, m);
     }
     const runner = await m;
@@ -475,7 +564,10 @@ export class OnnxStudentEngine {
       feeds[`key_lo_${s}`] = runner.tensor(Float32Array.of(k.lo), []);
     });
     this.dropMasks();
-    const out = await runner.runTensors(feeds, sites.map((d) => d.name));
+    const out = await runner.runTensors(
+      feeds,
+      sites.map((d) => d.name),
+    );
     this.masks = sites.map((d) => out[d.name]);
     this.maskKeyBytes = 8 * sites.length;
     return this.masks;
@@ -533,7 +625,8 @@ export class OnnxStudentEngine {
   }
 
   private async runBackward(r: StudentRunner, seeds: Float32Array[]): Promise<Float32Array[]> {
-    if (this.resident) throw new Error('OnnxStudentEngine: the engine is resident, its gradients stay on the device (backwardOnDevice)');
+    if (this.resident)
+      throw new Error('OnnxStudentEngine: the engine is resident, its gradients stay on the device (backwardOnDevice)');
     return (await this.runBackwardTensors(r, seeds)).map((t) => t.data as Float32Array);
   }
 
@@ -584,7 +677,8 @@ export class OnnxStudentEngine {
 
   /** Gradients of the loss w.r.t. every student variable (by NamedVariable name), given dLoss/dEmbedding of the last forward. */
   async backward(dImage: Float32Array, dText: Float32Array): Promise<Map<string, Float32Array>> {
-    if (!this.current || this.current.components.length) throw new Error('OnnxStudentEngine.backward: call forward first');
+    if (!this.current || this.current.components.length)
+      throw new Error('OnnxStudentEngine.backward: call forward first');
     return this.named(await this.runBackward(this.current, [dImage, dText]));
   }
 
@@ -592,8 +686,13 @@ export class OnnxStudentEngine {
     const key = `${tower}:${batch}x${length}`;
     let e = this.encoders.get(key);
     if (!e) {
-      const { model, inputs } = buildingFor(this.graphDevice, () => buildEncoderGraph(this.student, tower, batch, length));
-      e = OnnxRunner.create(model, { threads: this.opts.threads, executionProviders: this.opts.executionProviders }).then((runner) => ({ runner, inputs }));
+      const { model, inputs } = buildingFor(this.graphDevice, () =>
+        buildEncoderGraph(this.student, tower, batch, length),
+      );
+      e = OnnxRunner.create(model, {
+        threads: this.opts.threads,
+        executionProviders: this.opts.executionProviders,
+      }).then((runner) => ({ runner, inputs }));
       this.encoders.set(key, e);
     }
     return e;
@@ -617,18 +716,35 @@ export class OnnxStudentEngine {
    * embeddings [B, embedDim]. `params` (default: the engine's own) lets a saved student be evaluated
    * without loading it into tfjs.
    */
-  async encodeImages(pixels: Float32Array, batch: number, params: readonly Float32Array[] = this.params): Promise<Float32Array> {
+  async encodeImages(
+    pixels: Float32Array,
+    batch: number,
+    params: readonly Float32Array[] = this.params,
+  ): Promise<Float32Array> {
     const { runner, inputs } = await this.encoder('image', batch, 0);
     const crop = this.student.preprocess.crop;
-    const [out] = await runner.run({ ...(await this.paramFeeds(inputs, params)), pixels: { data: pixels, dims: [batch, 3, crop, crop] } }, ['embedding']);
+    const [out] = await runner.run(
+      { ...(await this.paramFeeds(inputs, params)), pixels: { data: pixels, dims: [batch, 3, crop, crop] } },
+      ['embedding'],
+    );
     return out;
   }
 
   /** Inference of the text tower: ids/mask [B, L] (1/0; padded to the length bucket here) -> embeddings [B, embedDim]. */
-  async encodeTexts(ids: Int32Array, mask: Int32Array, batch: number, length: number, params: readonly Float32Array[] = this.params): Promise<Float32Array> {
+  async encodeTexts(
+    ids: Int32Array,
+    mask: Int32Array,
+    batch: number,
+    length: number,
+    params: readonly Float32Array[] = this.params,
+  ): Promise<Float32Array> {
     const { Lp, ids64, maskF } = this.padText(ids, mask, batch, length);
     const { runner, inputs } = await this.encoder('text', batch, Lp);
-    const feeds = { ...(await this.paramFeeds(inputs, params)), ids: { data: ids64, dims: [batch, Lp] }, mask: { data: maskF, dims: [batch, Lp] } };
+    const feeds = {
+      ...(await this.paramFeeds(inputs, params)),
+      ids: { data: ids64, dims: [batch, Lp] },
+      mask: { data: maskF, dims: [batch, Lp] },
+    };
     const [out] = await runner.run(feeds, ['embedding']);
     return out;
   }

@@ -21,14 +21,21 @@ const E = 16;
 /** A batch of B texts of L tokens, lengths 6.. L-2, ids skewed to 40 of the 500 words: the most frequent repeats in ~1/4 of the rows. */
 function batch(B: number, L: number) {
   const mask = Int32Array.from({ length: B * L }, (_, i) => (i % L < 6 + (((i / L) | 0) % (L - 8)) ? 1 : 0));
-  const ids = Int32Array.from({ length: B * L }, (_, i) => (i % L === 0 ? 2 : Math.floor(40 * ((Math.sin(i * 12.9898) + 1) / 2) ** 3)));
+  const ids = Int32Array.from({ length: B * L }, (_, i) =>
+    i % L === 0 ? 2 : Math.floor(40 * ((Math.sin(i * 12.9898) + 1) / 2) ** 3),
+  );
   return { B, L, mask, ids };
 }
 
 // BERT: hidden 768 (= the word-embedding width); ALBERT and TextCNN: 768-wide word embeddings in a
 // narrow tower, so a BERT-base-sized batch of 64 x 32 tokens stays cheap.
 const TOWERS: { pair: string; text: Record<string, unknown>; B: number; L: number }[] = [
-  { pair: 'vit-bert', text: { hiddenSize: 768, numHiddenLayers: 1, numAttentionHeads: 4, intermediateSize: 256 }, B: 16, L: 24 },
+  {
+    pair: 'vit-bert',
+    text: { hiddenSize: 768, numHiddenLayers: 1, numAttentionHeads: 4, intermediateSize: 256 },
+    B: 16,
+    L: 24,
+  },
   { pair: 'deit-albert', text: { albert: { embeddingSize: 768, numHiddenGroups: 1, innerGroupNum: 1 } }, B: 64, L: 32 },
   { pair: 'vit-textcnn', text: { embeddingSize: 768, filters: 32 }, B: 64, L: 32 },
 ];
@@ -37,7 +44,14 @@ describe('onnx engine: the same gradients at 1, 2 and 4 threads (768-wide word e
   for (const { pair, text, B, L } of TOWERS) {
     it(`${pair}: ${B} x ${L} tokens`, async () => {
       const { ids, mask } = batch(B, L);
-      const s = createStudent(pair, { preset: 'tiny', embedDim: E, seed: 4, vocabSize: 500, maxLength: L, overrides: { image: { imageSize: 32 }, text } });
+      const s = createStudent(pair, {
+        preset: 'tiny',
+        embedDim: E,
+        seed: 4,
+        vocabSize: 500,
+        maxLength: L,
+        overrides: { image: { imageSize: 32 }, text },
+      });
       const S = s.preprocess.crop;
       const px = Float32Array.from({ length: B * 3 * S * S }, (_, i) => Math.sin(i * 0.37));
       const steps = async (threads: number) => {
@@ -59,7 +73,11 @@ describe('onnx engine: the same gradients at 1, 2 and 4 threads (768-wide word e
       for (const threads of [2, 4]) {
         const many = await steps(threads);
         many.forEach((grads, step) => {
-          for (const [name, want] of one[step]) expect(relDiff(grads.get(name)!, want), `${threads} threads, step ${step}: gradient of ${name}`).toBeLessThan(1e-4);
+          for (const [name, want] of one[step])
+            expect(
+              relDiff(grads.get(name)!, want),
+              `${threads} threads, step ${step}: gradient of ${name}`,
+            ).toBeLessThan(1e-4);
         });
       }
       s.dispose();

@@ -23,7 +23,10 @@ export function activation<T>(o: Ops<T>, x: T, act: HiddenAct): T {
     case 'tanh':
       return o.tanh(x);
     default:
-      throw new DistillError(`Unknown hidden_act '${act as string}': use one of ${HIDDEN_ACTS.join(', ')} in the encoder's config.`, 2);
+      throw new DistillError(
+        `Unknown hidden_act '${act as string}': use one of ${HIDDEN_ACTS.join(', ')} in the encoder's config.`,
+        2,
+      );
   }
 }
 
@@ -41,7 +44,15 @@ export function norm<T>(o: Ops<T>, p: TensorParams<T>, name: string, x: T, eps: 
  * Multi-head self-attention core. q, k, v: [B, L, D]; maskAdd: [B, 1, 1, L] additive (0 or a large
  * negative on padded keys) or undefined. Returns the context [B, L, D] before the output dense.
  */
-export function attention<T>(o: Ops<T>, q: T, k: T, v: T, heads: number, maskAdd: T | undefined, probDropout: number): T {
+export function attention<T>(
+  o: Ops<T>,
+  q: T,
+  k: T,
+  v: T,
+  heads: number,
+  maskAdd: T | undefined,
+  probDropout: number,
+): T {
   const [B, L, D] = o.shape(q);
   const dh = D / heads;
   const qh = o.transpose(o.reshape(q, [B, L, heads, dh]), [0, 2, 1, 3]); // [B,H,L,dh]
@@ -93,5 +104,9 @@ export function projectEmbedding<T>(o: Ops<T>, p: TensorParams<T>, name: string,
 
 /** A transformer's heads must split its hidden size evenly. */
 export function checkHeads(c: { hiddenSize: number; numAttentionHeads: number }): void {
-  if (c.hiddenSize % c.numAttentionHeads) throw new DistillError(`hiddenSize ${c.hiddenSize} is not a multiple of numAttentionHeads ${c.numAttentionHeads}: change one of them in the encoder's config.`, 2);
+  if (c.hiddenSize % c.numAttentionHeads)
+    throw new DistillError(
+      `hiddenSize ${c.hiddenSize} is not a multiple of numAttentionHeads ${c.numAttentionHeads}: change one of them in the encoder's config.`,
+      2,
+    );
 }

@@ -23,10 +23,12 @@ const long = Array.from({ length: 21 }, (_, i) => (i * 53 + 11) % VOCAB); // a l
 function batchOf(captions: number[][], L: number): { ids: Int32Array; mask: Int32Array } {
   const ids = new Int32Array(captions.length * L).fill(JUNK);
   const mask = new Int32Array(captions.length * L);
-  captions.forEach((c, b) => c.forEach((id, t) => {
-    ids[b * L + t] = id;
-    mask[b * L + t] = 1;
-  }));
+  captions.forEach((c, b) =>
+    c.forEach((id, t) => {
+      ids[b * L + t] = id;
+      mask[b * L + t] = 1;
+    }),
+  );
   return { ids, mask };
 }
 
@@ -46,7 +48,14 @@ describe('a caption embeds the same whatever its batch is padded to', () => {
   const get = (pair: string) => {
     let s = students.get(pair);
     if (!s) {
-      s = createStudent(pair, { preset: 'tiny', embedDim: D, seed: 5, vocabSize: VOCAB, maxLength: 30, overrides: { image: { imageSize: 32 } } });
+      s = createStudent(pair, {
+        preset: 'tiny',
+        embedDim: D,
+        seed: 5,
+        vocabSize: VOCAB,
+        maxLength: 30,
+        overrides: { image: { imageSize: 32 } },
+      });
       students.set(pair, s);
     }
     return s;
@@ -56,7 +65,15 @@ describe('a caption embeds the same whatever its batch is padded to', () => {
   const tfText = (s: DualEncoderStudent, captions: number[][], L: number): Float32Array =>
     tf.tidy(() => {
       const { ids, mask } = batchOf(captions, L);
-      return s.encodeText({ ids: tf.tensor2d(ids, [captions.length, L], 'int32'), mask: tf.tensor2d(mask, [captions.length, L], 'int32') }, false).dataSync() as Float32Array;
+      return s
+        .encodeText(
+          {
+            ids: tf.tensor2d(ids, [captions.length, L], 'int32'),
+            mask: tf.tensor2d(mask, [captions.length, L], 'int32'),
+          },
+          false,
+        )
+        .dataSync() as Float32Array;
     });
 
   for (const pair of PAIRS) {

@@ -57,13 +57,16 @@ export function fromHf(s: ParamSpec, data: Float32Array): Float32Array {
     for (let o = 0; o < cout; o++)
       for (let c = 0; c < cin; c++)
         for (let y = 0; y < kh; y++)
-          for (let x = 0; x < kw; x++) out[((y * kw + x) * cin + c) * cout + o] = data[((o * cin + c) * kh + y) * kw + x];
+          for (let x = 0; x < kw; x++)
+            out[((y * kw + x) * cin + c) * cout + o] = data[((o * cin + c) * kh + y) * kw + x];
     return out;
   }
   if (s.hf === 'conv1d') {
     const [k, cin, cout] = sh;
     const out = new Float32Array(data.length);
-    for (let o = 0; o < cout; o++) for (let c = 0; c < cin; c++) for (let x = 0; x < k; x++) out[(x * cin + c) * cout + o] = data[(o * cin + c) * k + x];
+    for (let o = 0; o < cout; o++)
+      for (let c = 0; c < cin; c++)
+        for (let x = 0; x < k; x++) out[(x * cin + c) * cout + o] = data[(o * cin + c) * k + x];
     return out;
   }
   return data;
@@ -73,13 +76,20 @@ export function initValues(s: ParamSpec, rng: Rng): Float32Array {
   const n = sizeOf(s.shape);
   const i = s.init;
   switch (i.kind) {
-    case 'zeros': return new Float32Array(n);
-    case 'ones': return new Float32Array(n).fill(1);
-    case 'constant': return new Float32Array(n).fill(i.value);
-    case 'normal': return rng.normalArray(n, 0, i.std);
-    case 'uniform': return rng.uniformArray(n, -i.limit, i.limit);
-    case 'xavierNormal': return rng.normalArray(n, 0, i.gain * Math.sqrt(2 / (i.fanIn + i.fanOut)));
-    case 'heNormal': return rng.normalArray(n, 0, Math.sqrt(2 / i.fanIn));
+    case 'zeros':
+      return new Float32Array(n);
+    case 'ones':
+      return new Float32Array(n).fill(1);
+    case 'constant':
+      return new Float32Array(n).fill(i.value);
+    case 'normal':
+      return rng.normalArray(n, 0, i.std);
+    case 'uniform':
+      return rng.uniformArray(n, -i.limit, i.limit);
+    case 'xavierNormal':
+      return rng.normalArray(n, 0, i.gain * Math.sqrt(2 / (i.fanIn + i.fanOut)));
+    case 'heNormal':
+      return rng.normalArray(n, 0, Math.sqrt(2 / i.fanIn));
   }
 }
 
@@ -111,16 +121,35 @@ export function weightProblemMessage(what: string, p: WeightProblem, hint: strin
   const parts: string[] = [];
   if (p.missing.length) parts.push(`missing ${p.missing.length}: ${p.missing.join(', ')}`);
   if (p.unexpected.length) parts.push(`unexpected ${p.unexpected.length}: ${p.unexpected.join(', ')}`);
-  if (p.misShaped.length) parts.push(`mis-shaped ${p.misShaped.length}: ${p.misShaped.map((m) => `${m.name} (expected [${m.expected}], got [${m.got}])`).join(', ')}`);
+  if (p.misShaped.length)
+    parts.push(
+      `mis-shaped ${p.misShaped.length}: ${p.misShaped.map((m) => `${m.name} (expected [${m.expected}], got [${m.got}])`).join(', ')}`,
+    );
   return `${what} does not match the model: ${parts.join('; ')}. ${hint}`;
 }
 
 /** Create tf variables for specs: from `values` where given, else initialised from `rng`. */
-export function createVariables(specs: ParamSpec[], prefix: string, group: ParamGroup, rng: Rng, values?: Map<string, Float32Array>) {
+export function createVariables(
+  specs: ParamSpec[],
+  prefix: string,
+  group: ParamGroup,
+  rng: Rng,
+  values?: Map<string, Float32Array>,
+) {
   return specs.map((s) => {
     const v = values?.get(s.name) ?? initValues(s, rng.fork(s.name));
-    if (v.length !== sizeOf(s.shape)) throw new DistillError(`Parameter ${s.name}: ${v.length} values for shape [${s.shape}].`, 2);
-    return { spec: s, name: `${prefix}${s.name}`, group, variable: tf.variable(tf.tensor(v, s.shape, 'float32'), true, `${prefix}${s.name}`.replace(/[^A-Za-z0-9_.\-/]/g, '_') + `_${nextId()}`) };
+    if (v.length !== sizeOf(s.shape))
+      throw new DistillError(`Parameter ${s.name}: ${v.length} values for shape [${s.shape}].`, 2);
+    return {
+      spec: s,
+      name: `${prefix}${s.name}`,
+      group,
+      variable: tf.variable(
+        tf.tensor(v, s.shape, 'float32'),
+        true,
+        `${prefix}${s.name}`.replace(/[^A-Za-z0-9_.\-/]/g, '_') + `_${nextId()}`,
+      ),
+    };
   });
 }
 

@@ -21,7 +21,13 @@ export interface ResNetConfig {
 }
 
 export const RESNET_DEFAULTS: ResNetConfig = {
-  imageSize: 224, numChannels: 3, stemChannels: 64, stageChannels: [64, 128, 256, 512], blocksPerStage: [2, 2, 2, 2], stemPatch: 4, layerNormEps: 1e-5,
+  imageSize: 224,
+  numChannels: 3,
+  stemChannels: 64,
+  stageChannels: [64, 128, 256, 512],
+  blocksPerStage: [2, 2, 2, 2],
+  stemPatch: 4,
+  layerNormEps: 1e-5,
 };
 
 function conv(name: string, k: number, cin: number, cout: number): ParamSpec[] {
@@ -34,7 +40,11 @@ function conv(name: string, k: number, cin: number, cout: number): ParamSpec[] {
 export function resnetSpecs(c: ResNetConfig): ParamSpec[] {
   const P = c.stemPatch;
   const s: ParamSpec[] = [
-    { name: 'stem.weight', shape: [c.numChannels * P * P, c.stemChannels], init: { kind: 'heNormal', fanIn: c.numChannels * P * P } },
+    {
+      name: 'stem.weight',
+      shape: [c.numChannels * P * P, c.stemChannels],
+      init: { kind: 'heNormal', fanIn: c.numChannels * P * P },
+    },
     { name: 'stem.bias', shape: [c.stemChannels], init: { kind: 'zeros' } },
   ];
   let cin = c.stemChannels;
@@ -48,7 +58,10 @@ export function resnetSpecs(c: ResNetConfig): ParamSpec[] {
     }
     cin = cout;
   });
-  s.push({ name: 'norm.weight', shape: [cin], init: { kind: 'ones' } }, { name: 'norm.bias', shape: [cin], init: { kind: 'zeros' } });
+  s.push(
+    { name: 'norm.weight', shape: [cin], init: { kind: 'ones' } },
+    { name: 'norm.bias', shape: [cin], init: { kind: 'zeros' } },
+  );
   return s;
 }
 
@@ -62,7 +75,8 @@ export function resnetTower<T>(o: Ops<T>, p: TensorParams<T>, c: ResNetConfig, p
   const { patches, gh, gw } = patchify(o, pixels, c.stemPatch);
   const stem = o.relu(dense(o, p, 'stem', patches));
   let x = o.transpose(o.reshape(stem, [B, gh, gw, c.stemChannels]), [0, 3, 1, 2]);
-  const conv = (name: string, inp: T, stride: number) => o.conv2dSame(inp, p[`${name}.weight`], p[`${name}.bias`], stride);
+  const conv = (name: string, inp: T, stride: number) =>
+    o.conv2dSame(inp, p[`${name}.weight`], p[`${name}.bias`], stride);
   c.stageChannels.forEach((_, si) => {
     for (let b = 0; b < c.blocksPerStage[si]; b++) {
       const q = `stages.${si}.blocks.${b}`;
@@ -77,8 +91,10 @@ export function resnetTower<T>(o: Ops<T>, p: TensorParams<T>, c: ResNetConfig, p
 
 export function createResNet(config: Partial<ResNetConfig>): ImageEncoder {
   const c: ResNetConfig = { ...RESNET_DEFAULTS, ...config };
-  if (c.stageChannels.length !== c.blocksPerStage.length) throw new Error('ResNet stageChannels and blocksPerStage must have the same length');
-  if (c.imageSize % (c.stemPatch * 2 ** (c.stageChannels.length - 1))) throw new Error(`ResNet imageSize ${c.imageSize} must be a multiple of stemPatch * 2^(stages-1)`);
+  if (c.stageChannels.length !== c.blocksPerStage.length)
+    throw new Error('ResNet stageChannels and blocksPerStage must have the same length');
+  if (c.imageSize % (c.stemPatch * 2 ** (c.stageChannels.length - 1)))
+    throw new Error(`ResNet imageSize ${c.imageSize} must be a multiple of stemPatch * 2^(stages-1)`);
   return defineEncoder({
     type: 'resnet',
     modality: 'image',

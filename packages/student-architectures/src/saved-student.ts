@@ -1,7 +1,26 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { atomicWriteFile, atomicWriteJson, DistillError, readJsonFile, readSafetensorsHeader, sha256, tensorChecksum, tf, type ImagePreprocess, type Teacher, encodeSafetensors, readSafetensors } from '@distill/core';
-import { createStudentFromConfig, getStudentWeights, setStudentWeights, type DualEncoderStudent, type StudentConfig } from './student.js';
+import {
+  atomicWriteFile,
+  atomicWriteJson,
+  DistillError,
+  readJsonFile,
+  readSafetensorsHeader,
+  sha256,
+  tensorChecksum,
+  tf,
+  type ImagePreprocess,
+  type Teacher,
+  encodeSafetensors,
+  readSafetensors,
+} from '@distill/core';
+import {
+  createStudentFromConfig,
+  getStudentWeights,
+  setStudentWeights,
+  type DualEncoderStudent,
+  type StudentConfig,
+} from './student.js';
 import { loadTokenizer } from './tokenizer.js';
 
 /**
@@ -29,10 +48,13 @@ export function loadStudent(dir: string): { student: DualEncoderStudent; meta: S
   const need = ['student.json', 'model.safetensors', 'tokenizer.json'];
   const missing = need.filter((f) => !existsSync(join(dir, f)));
   if (missing.length) {
-    throw new DistillError(`${dir} is not a saved distill student: missing ${missing.join(', ')} (expected ${need.join(' + ')}).`);
+    throw new DistillError(
+      `${dir} is not a saved distill student: missing ${missing.join(', ')} (expected ${need.join(' + ')}).`,
+    );
   }
   const meta = readJsonFile<SavedStudentMeta>(join(dir, 'student.json'));
-  if (meta.format !== 'distill-student-v1') throw new DistillError(`${join(dir, 'student.json')}: unknown format '${String(meta.format)}'.`);
+  if (meta.format !== 'distill-student-v1')
+    throw new DistillError(`${join(dir, 'student.json')}: unknown format '${String(meta.format)}'.`);
   const tokenizer = loadTokenizer(join(dir, 'tokenizer.json'), { maxLength: meta.config.maxLength });
   const student = createStudentFromConfig(meta.config, { tokenizer });
   const weights: Record<string, { shape: number[]; data: Float32Array }> = {};
@@ -42,7 +64,9 @@ export function loadStudent(dir: string): { student: DualEncoderStudent; meta: S
   for (const [k, t] of readSafetensors(bytes)) weights[k] = { shape: t.shape, data: t.data };
   // Weights saved by this version carry a checksum (older saves and hand-made folders do not).
   if (typeof metadata.checksum === 'string' && tensorChecksum(weights) !== metadata.checksum) {
-    throw new DistillError(`${file} is corrupt: its weights do not match their checksum. Re-create the saved student (or re-run its training).`);
+    throw new DistillError(
+      `${file} is corrupt: its weights do not match their checksum. Re-create the saved student (or re-run its training).`,
+    );
   }
   setStudentWeights(student, weights);
   return { student, meta };

@@ -4,10 +4,23 @@ import { createContainer, initRuntime, registryOf, tf, TOKENS, type Student } fr
 import { beforeAll, describe, expect, it } from 'vitest';
 import { register } from './index.js';
 import { pairDef, PAIRS, PRESETS } from './presets.js';
-import { countStudentParams, createStudent, createStudentFromConfig, getStudentWeights, resolveStudentConfig, setStudentWeights } from './student.js';
+import {
+  countStudentParams,
+  createStudent,
+  createStudentFromConfig,
+  getStudentWeights,
+  resolveStudentConfig,
+  setStudentWeights,
+} from './student.js';
 import { trainWordPieceTokenizer } from './tokenizer.js';
 
-const captions = ['grinning face with big eyes', 'red heart', 'cat face with tears of joy', 'smiling face with sunglasses', 'thumbs up'];
+const captions = [
+  'grinning face with big eyes',
+  'red heart',
+  'cat face with tears of joy',
+  'smiling face with sunglasses',
+  'thumbs up',
+];
 const tokenizer = trainWordPieceTokenizer(captions, { vocabSize: 150 });
 
 beforeAll(async () => {
@@ -38,7 +51,12 @@ describe('student pairs', () => {
   for (const pair of PAIRS.map((p) => p.name)) {
     for (const preset of ['tiny', 'small'] as const) {
       it(`${pair} ${preset}: forward gives L2-normalised [B, embedDim], backward reaches every variable`, () => {
-        const s = createStudent(pair, { preset, embedDim: 48, seed: 3, tokenizer: pairDef(pair)?.text === 'glove' ? undefined : tokenizer });
+        const s = createStudent(pair, {
+          preset,
+          embedDim: 48,
+          seed: 3,
+          tokenizer: pairDef(pair)?.text === 'glove' ? undefined : tokenizer,
+        });
         try {
           const r = step(s);
           expect(Number.isFinite(r.loss)).toBe(true);
@@ -66,7 +84,9 @@ describe('student pairs', () => {
     // ViT-B/16 (85.80M) + BERT-base (109.48M) + two 768->768 projections (1.18M)
     expect(base).toEqual({ image: 85_798_656, text: 109_482_240, head: 1_181_184, total: 196_462_080 });
     expect(Math.abs(base.total - 197e6) / 197e6).toBeLessThan(0.01);
-    const tiny = countStudentParams(resolveStudentConfig('vit-bert', { preset: 'tiny', embedDim: 768, vocabSize: 2000 }));
+    const tiny = countStudentParams(
+      resolveStudentConfig('vit-bert', { preset: 'tiny', embedDim: 768, vocabSize: 2000 }),
+    );
     expect(tiny.image).toBeLessThan(500_000);
     expect(tiny.text).toBeLessThan(500_000);
   });
@@ -92,13 +112,19 @@ describe('student pairs', () => {
     const { ['text_proj.bias']: _dropped, ...missing } = saved;
     expect(() => setStudentWeights(b, missing)).toThrow(/missing 1: text_proj\.bias/);
     const bad = { ...saved, 'image_proj.weight': { shape: [3, 3], data: new Float32Array(9) } };
-    expect(() => setStudentWeights(b, bad)).toThrow(/mis-shaped 1: image_proj\.weight \(expected \[64,16\], got \[3,3\]\)/);
+    expect(() => setStudentWeights(b, bad)).toThrow(
+      /mis-shaped 1: image_proj\.weight \(expected \[64,16\], got \[3,3\]\)/,
+    );
     [a, b].forEach((s) => s.dispose());
   });
 
   it('explains an unknown pair, an unknown preset and a missing tokenizer', () => {
-    expect(() => createStudent('vit-gpt', { embedDim: 8, seed: 0 })).toThrow(/Unknown student pair 'vit-gpt'. Available: vit-bert/);
-    expect(() => createStudent('vit-bert', { embedDim: 8, seed: 0, preset: 'huge' as never })).toThrow(/Unknown preset 'huge'/);
+    expect(() => createStudent('vit-gpt', { embedDim: 8, seed: 0 })).toThrow(
+      /Unknown student pair 'vit-gpt'. Available: vit-bert/,
+    );
+    expect(() => createStudent('vit-bert', { embedDim: 8, seed: 0, preset: 'huge' as never })).toThrow(
+      /Unknown preset 'huge'/,
+    );
     const s = createStudent('vit-bert', { embedDim: 8, seed: 0 });
     expect(() => s.tokenize(['x'])).toThrow(/has no tokenizer/);
     s.dispose();
@@ -125,9 +151,23 @@ describe('students from Hugging Face checkpoints', () => {
     const vref = JSON.parse(readFileSync(join(dir('vit'), 'reference.json'), 'utf8'));
     const bref = JSON.parse(readFileSync(join(dir('bert'), 'reference.json'), 'utf8'));
     const img = s.imageFeatures(tf.tensor4d(vref.inputs.pixel_values), false).arraySync();
-    const txt = s.textFeatures({ ids: tf.tensor2d(bref.inputs.input_ids, undefined, 'int32'), mask: tf.tensor2d(bref.inputs.attention_mask, undefined, 'int32') }, false).arraySync();
-    const maxDiff = (a: number[][], b: number[][]) => Math.max(...a.flatMap((r, i) => r.map((v, j) => Math.abs(v - b[i][j]))));
-    expect(maxDiff(img, vref.outputs.last_hidden_state.map((seq: number[][]) => seq[0]))).toBeLessThan(1e-4);
+    const txt = s
+      .textFeatures(
+        {
+          ids: tf.tensor2d(bref.inputs.input_ids, undefined, 'int32'),
+          mask: tf.tensor2d(bref.inputs.attention_mask, undefined, 'int32'),
+        },
+        false,
+      )
+      .arraySync();
+    const maxDiff = (a: number[][], b: number[][]) =>
+      Math.max(...a.flatMap((r, i) => r.map((v, j) => Math.abs(v - b[i][j]))));
+    expect(
+      maxDiff(
+        img,
+        vref.outputs.last_hidden_state.map((seq: number[][]) => seq[0]),
+      ),
+    ).toBeLessThan(1e-4);
     expect(maxDiff(txt, bref.outputs.pooler_output)).toBeLessThan(1e-4);
     expect(s.config.image.config).toMatchObject({ imageSize: 16, hiddenSize: 32 });
     s.dispose();
@@ -135,14 +175,20 @@ describe('students from Hugging Face checkpoints', () => {
 
   it('refuses a checkpoint of the wrong architecture for the pair', () => {
     const dir = hfTiny;
-    expect(() => createStudent('vit-bert', { embedDim: 8, seed: 0, textInit: dir('albert') })).toThrow(/'albert' checkpoint, but pair 'vit-bert' needs 'bert'/);
+    expect(() => createStudent('vit-bert', { embedDim: 8, seed: 0, textInit: dir('albert') })).toThrow(
+      /'albert' checkpoint, but pair 'vit-bert' needs 'bert'/,
+    );
   });
 });
 
 describe('training', () => {
   it('vit-bert tiny learns to match 8 image-text pairs (contrastive loss falls with Adam)', () => {
     const texts = ['red heart', 'blue heart', 'cat face', 'dog face', 'thumbs up', 'thumbs down', 'sun', 'moon'];
-    const s = createStudent('vit-bert', { embedDim: 32, seed: 5, tokenizer: trainWordPieceTokenizer(texts, { vocabSize: 60 }) });
+    const s = createStudent('vit-bert', {
+      embedDim: 32,
+      seed: 5,
+      tokenizer: trainWordPieceTokenizer(texts, { vocabSize: 60 }),
+    });
     const px = tf.randomNormal([8, 3, 64, 64], 0, 1, 'float32', 11) as tf.Tensor4D;
     const batch = s.tokenize(texts);
     const labels = tf.oneHot(tf.range(0, 8, 1, 'int32'), 8);
@@ -151,7 +197,15 @@ describe('training', () => {
     const losses: number[] = [];
     for (let i = 0; i < 25; i++) {
       // InfoNCE: CE(softmax(s^I s^T^T / 0.1), identity)
-      const l = opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, tf.mul(tf.matMul(s.encodeImage(px, true), s.encodeText(batch, true), false, true), 10)) as tf.Scalar, true, vars)!;
+      const l = opt.minimize(
+        () =>
+          tf.losses.softmaxCrossEntropy(
+            labels,
+            tf.mul(tf.matMul(s.encodeImage(px, true), s.encodeText(batch, true), false, true), 10),
+          ) as tf.Scalar,
+        true,
+        vars,
+      )!;
       losses.push(l.dataSync()[0]);
       l.dispose();
     }

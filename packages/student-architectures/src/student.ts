@@ -1,15 +1,52 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadMobileNetV2 } from '@distill/pretrained';
-import { DistillError, Rng, tf, tfOps, type ImagePreprocess, type Ops, type TensorParams, type NamedVariable, type ParamGroup, type Student, type TokenizedBatch } from '@distill/core';
+import {
+  DistillError,
+  Rng,
+  tf,
+  tfOps,
+  type ImagePreprocess,
+  type Ops,
+  type TensorParams,
+  type NamedVariable,
+  type ParamGroup,
+  type Student,
+  type TokenizedBatch,
+} from '@distill/core';
 import { createBert, type BertConfig } from './bert.js';
 import type { Encoder, ImageEncoder, TextEncoder } from './encoder.js';
 import { createGloveText, gloveTokenizerJson, gloveVocabSize, type GloveTextConfig } from './glove-text.js';
-import { GLOVE_INIT, loadDefaultWordVectors, vocabTokens, wordEmbeddingInit, type WordInitReport, type WordVectors } from './glove.js';
+import {
+  GLOVE_INIT,
+  loadDefaultWordVectors,
+  vocabTokens,
+  wordEmbeddingInit,
+  type WordInitReport,
+  type WordVectors,
+} from './glove.js';
 import { encoderFromHfConfig, loadHfEncoder, readHfConfig } from './hf.js';
 import { projectEmbedding } from './ops.js';
-import { IMAGE_PRESETS, PAIRS, pairDef, PRESETS, TEXT_PRESETS, type ImageEncoderType, type PresetName, type TextEncoderType } from './presets.js';
-import { countParams, createVariables, initValues, type ParamSpec, type Params, sizeOf, type WeightProblem, weightProblemMessage } from './params.js';
+import {
+  IMAGE_PRESETS,
+  PAIRS,
+  pairDef,
+  PRESETS,
+  TEXT_PRESETS,
+  type ImageEncoderType,
+  type PresetName,
+  type TextEncoderType,
+} from './presets.js';
+import {
+  countParams,
+  createVariables,
+  initValues,
+  type ParamSpec,
+  type Params,
+  sizeOf,
+  type WeightProblem,
+  weightProblemMessage,
+} from './params.js';
 import { createMobileNetV2, mobilenetV2Specs, type MobileNetV2TowerConfig } from './mobilenet.js';
 import { createResNet, type ResNetConfig } from './resnet.js';
 import { createTextCnn, type TextCnnConfig } from './textcnn.js';
@@ -70,7 +107,8 @@ export type ImageTowerConfig = VitConfig | ResNetConfig | MobileNetV2TowerConfig
 
 function buildImage(type: ImageEncoderType, config: ImageTowerConfig): ImageEncoder {
   if (type === 'resnet') return createResNet(config as ResNetConfig);
-  if (type === 'mobilenet-v2' || type === 'mobilenet-v2-frozen') return createMobileNetV2(config as MobileNetV2TowerConfig);
+  if (type === 'mobilenet-v2' || type === 'mobilenet-v2-frozen')
+    return createMobileNetV2(config as MobileNetV2TowerConfig);
   return createVit({ ...(config as VitConfig), distillationToken: type === 'deit' });
 }
 function buildText(type: TextEncoderType, config: TextTowerConfig): TextEncoder {
@@ -81,39 +119,68 @@ function buildText(type: TextEncoderType, config: TextTowerConfig): TextEncoder 
 function headSpecs(imageDim: number, textDim: number, embedDim: number): ParamSpec[] {
   // projection fc: W ~ xavier_normal(gain 1.414), b ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch Linear default)
   const head = (name: string, inD: number): ParamSpec[] => [
-    { name: `${name}.weight`, shape: [inD, embedDim], init: { kind: 'xavierNormal', gain: 1.414, fanIn: inD, fanOut: embedDim }, hf: 'linear' },
+    {
+      name: `${name}.weight`,
+      shape: [inD, embedDim],
+      init: { kind: 'xavierNormal', gain: 1.414, fanIn: inD, fanOut: embedDim },
+      hf: 'linear',
+    },
     { name: `${name}.bias`, shape: [embedDim], init: { kind: 'uniform', limit: 1 / Math.sqrt(inD) } },
   ];
   return [...head('image_proj', imageDim), ...head('text_proj', textDim)];
 }
 
 /** Resolve a pair + preset + overrides (+ HF configs, + tokenizer size) into a full StudentConfig. */
-export function resolveStudentConfig(pair: string, opts: Omit<CreateStudentOptions, 'seed' | 'tokenizer'> & { tokenizerVocabSize?: number }): StudentConfig {
+export function resolveStudentConfig(
+  pair: string,
+  opts: Omit<CreateStudentOptions, 'seed' | 'tokenizer'> & { tokenizerVocabSize?: number },
+): StudentConfig {
   const def = pairDef(pair);
-  if (!def) throw new DistillError(`Unknown student pair '${pair}'. Available: ${PAIRS.map((p) => p.name).join(', ')}.`, 2);
+  if (!def)
+    throw new DistillError(`Unknown student pair '${pair}'. Available: ${PAIRS.map((p) => p.name).join(', ')}.`, 2);
   const preset = opts.preset ?? 'tiny';
-  if (!PRESETS.includes(preset)) throw new DistillError(`Unknown preset '${preset}'. Available: ${PRESETS.join(', ')}.`, 2);
-  if (!(opts.embedDim > 0)) throw new DistillError(`embedDim must be a positive integer (the teacher's dimension), got ${opts.embedDim}.`, 2);
+  if (!PRESETS.includes(preset))
+    throw new DistillError(`Unknown preset '${preset}'. Available: ${PRESETS.join(', ')}.`, 2);
+  if (!(opts.embedDim > 0))
+    throw new DistillError(`embedDim must be a positive integer (the teacher's dimension), got ${opts.embedDim}.`, 2);
   const maxLength = opts.maxLength ?? 30;
   let image: Record<string, unknown> = { ...IMAGE_PRESETS[preset][def.image] };
   let text: Record<string, unknown> = { ...TEXT_PRESETS[preset][def.text] };
   if (def.image === 'mobilenet-v2-frozen' && opts.imageInit && opts.imageInit !== MOBILENETV2_INIT) {
-    throw new DistillError(`Pair '${pair}' keeps MobileNetV2's converted ImageNet trunk frozen: it takes no --image-init (got '${opts.imageInit}').`, 2);
+    throw new DistillError(
+      `Pair '${pair}' keeps MobileNetV2's converted ImageNet trunk frozen: it takes no --image-init (got '${opts.imageInit}').`,
+      2,
+    );
   }
   if (def.text === 'glove' && opts.textInit) {
-    throw new DistillError(`Pair '${pair}' reads frozen GloVe word vectors already: it takes no --text-init (got '${opts.textInit}').`, 2);
+    throw new DistillError(
+      `Pair '${pair}' reads frozen GloVe word vectors already: it takes no --text-init (got '${opts.textInit}').`,
+      2,
+    );
   }
   if (opts.imageInit === MOBILENETV2_INIT) {
-    if (def.image !== 'mobilenet-v2' && def.image !== 'mobilenet-v2-frozen') throw new DistillError(`--image-init ${MOBILENETV2_INIT} starts a MobileNetV2 tower, but pair '${pair}' has a '${def.image}' image tower: use --student mobilenet-bert.`, 2);
+    if (def.image !== 'mobilenet-v2' && def.image !== 'mobilenet-v2-frozen')
+      throw new DistillError(
+        `--image-init ${MOBILENETV2_INIT} starts a MobileNetV2 tower, but pair '${pair}' has a '${def.image}' image tower: use --student mobilenet-bert.`,
+        2,
+      );
   } else if (opts.imageInit) {
     const hf = readHfConfig(opts.imageInit);
-    if (hf.model_type !== def.image) throw new DistillError(`imageInit ${opts.imageInit} is a '${String(hf.model_type)}' checkpoint, but pair '${pair}' needs '${def.image}'.`, 2);
+    if (hf.model_type !== def.image)
+      throw new DistillError(
+        `imageInit ${opts.imageInit} is a '${String(hf.model_type)}' checkpoint, but pair '${pair}' needs '${def.image}'.`,
+        2,
+      );
     image = { ...image, ...encoderFromHfConfig(hf).config, feature: image.feature, addPooler: false };
   }
   const hfText = opts.textInit !== undefined && opts.textInit !== GLOVE_INIT ? opts.textInit : undefined;
   if (hfText) {
     const hf = readHfConfig(hfText);
-    if (hf.model_type !== def.text) throw new DistillError(`textInit ${hfText} is a '${String(hf.model_type)}' checkpoint, but pair '${pair}' needs '${def.text}'.`, 2);
+    if (hf.model_type !== def.text)
+      throw new DistillError(
+        `textInit ${hfText} is a '${String(hf.model_type)}' checkpoint, but pair '${pair}' needs '${def.text}'.`,
+        2,
+      );
     text = { ...text, ...encoderFromHfConfig(hf).config, feature: text.feature };
   }
   image = { ...image, ...(opts.overrides?.image ?? {}) };
@@ -122,28 +189,49 @@ export function resolveStudentConfig(pair: string, opts: Omit<CreateStudentOptio
   if (def.text === 'glove') {
     text.vocabSize = gloveVocabSize();
     if (vocab !== undefined && vocab !== text.vocabSize) {
-      throw new DistillError(`Pair '${pair}' reads the GloVe word table (${String(text.vocabSize)} tokens), but its tokenizer has ${vocab}: use the word-level GloVe tokenizer (the trainer writes it; gloveTokenizerJson).`, 2);
+      throw new DistillError(
+        `Pair '${pair}' reads the GloVe word table (${String(text.vocabSize)} tokens), but its tokenizer has ${vocab}: use the word-level GloVe tokenizer (the trainer writes it; gloveTokenizerJson).`,
+        2,
+      );
     }
   } else if (vocab !== undefined && !hfText) text.vocabSize = vocab;
   if (hfText && vocab !== undefined && vocab > (text.vocabSize as number)) {
-    throw new DistillError(`The tokenizer has ${vocab} tokens but the textInit checkpoint's vocabulary has ${String(text.vocabSize)}: use that checkpoint's tokenizer.json.`, 2);
+    throw new DistillError(
+      `The tokenizer has ${vocab} tokens but the textInit checkpoint's vocabulary has ${String(text.vocabSize)}: use that checkpoint's tokenizer.json.`,
+      2,
+    );
   }
   if ((def.text === 'bert' || def.text === 'albert') && maxLength > (text.maxPositionEmbeddings as number)) {
-    throw new DistillError(`maxLength ${maxLength} exceeds the text encoder's maxPositionEmbeddings ${String(text.maxPositionEmbeddings)}.`, 2);
+    throw new DistillError(
+      `maxLength ${maxLength} exceeds the text encoder's maxPositionEmbeddings ${String(text.maxPositionEmbeddings)}.`,
+      2,
+    );
   }
   const crop = image.imageSize as number;
   // base resizes as ImageNet models do (256/224) before the centre crop; drawings and a frozen trunk matching teacher v3 see the whole image
   const resize = preset === 'base' && def.image !== 'mobilenet-v2-frozen' ? Math.round((crop * 256) / 224) : crop;
   return {
-    pair, preset, embedDim: opts.embedDim, maxLength,
+    pair,
+    preset,
+    embedDim: opts.embedDim,
+    maxLength,
     image: { type: def.image, config: image as unknown as ImageTowerConfig },
     text: { type: def.text, config: text as unknown as TextTowerConfig },
-    preprocess: { resize, crop, ...(def.image === 'mobilenet-v2' ? MINUS_ONE_TO_ONE : def.image === 'mobilenet-v2-frozen' ? UNIT : IMAGENET) },
+    preprocess: {
+      resize,
+      crop,
+      ...(def.image === 'mobilenet-v2' ? MINUS_ONE_TO_ONE : def.image === 'mobilenet-v2-frozen' ? UNIT : IMAGENET),
+    },
   };
 }
 
 /** Parameter counts from shapes alone (nothing allocated): fine for the 197M `base`. */
-export function countStudentParams(config: StudentConfig): { image: number; text: number; head: number; total: number } {
+export function countStudentParams(config: StudentConfig): {
+  image: number;
+  text: number;
+  head: number;
+  total: number;
+} {
   const img = buildImage(config.image.type, config.image.config);
   const txt = buildText(config.text.type, config.text.config);
   const image = countParams(img.specs());
@@ -152,7 +240,12 @@ export function countStudentParams(config: StudentConfig): { image: number; text
   return { image, text, head, total: image + text + head };
 }
 
-interface Slot { spec: ParamSpec; name: string; group: ParamGroup; variable: tf.Variable }
+interface Slot {
+  spec: ParamSpec;
+  name: string;
+  group: ParamGroup;
+  variable: tf.Variable;
+}
 
 /** A trainable dual encoder: two towers, two linear projections to embedDim, L2 normalisation. */
 export class DualEncoderStudent implements Student {
@@ -175,7 +268,12 @@ export class DualEncoderStudent implements Student {
   /** What a pretrained initialisation did (e.g. textInit 'glove': how many tokens got a vector), for the run's log. */
   initReport: { text?: WordInitReport } = {};
 
-  constructor(readonly config: StudentConfig, readonly tokenizer: TextTokenizer | undefined, seed: number, init: { image?: Map<string, Float32Array>; text?: Map<string, Float32Array> } = {}) {
+  constructor(
+    readonly config: StudentConfig,
+    readonly tokenizer: TextTokenizer | undefined,
+    seed: number,
+    init: { image?: Map<string, Float32Array>; text?: Map<string, Float32Array> } = {},
+  ) {
     this.name = config.pair;
     this.embedDim = config.embedDim;
     this.preprocess = config.preprocess;
@@ -184,7 +282,12 @@ export class DualEncoderStudent implements Student {
     const rng = new Rng(seed);
     const img = createVariables(this.imageEncoder.specs(), 'image.', 'image', rng.fork('image'), init.image);
     const txt = createVariables(this.textEncoder.specs(), 'text.', 'text', rng.fork('text'), init.text);
-    const head = createVariables(headSpecs(this.imageEncoder.featureDim, this.textEncoder.featureDim, config.embedDim), '', 'head', rng.fork('head'));
+    const head = createVariables(
+      headSpecs(this.imageEncoder.featureDim, this.textEncoder.featureDim, config.embedDim),
+      '',
+      'head',
+      rng.fork('head'),
+    );
     this.slots = [...img, ...txt, ...head];
     const rec = (s: Slot[]) => Object.fromEntries(s.map((x) => [x.spec.name, x.variable as tf.Tensor]));
     this.imageParams = rec(img);
@@ -202,15 +305,37 @@ export class DualEncoderStudent implements Student {
   }
 
   encodeImage(pixels: tf.Tensor4D, training: boolean): tf.Tensor2D {
-    return tf.tidy(() => projectEmbedding(tfOps(), this.headParams, 'image_proj', this.imageFeatures(pixels, training), !training || this.normalizeInTraining) as tf.Tensor2D);
+    return tf.tidy(
+      () =>
+        projectEmbedding(
+          tfOps(),
+          this.headParams,
+          'image_proj',
+          this.imageFeatures(pixels, training),
+          !training || this.normalizeInTraining,
+        ) as tf.Tensor2D,
+    );
   }
 
   encodeText(batch: TokenizedBatch, training: boolean): tf.Tensor2D {
-    return tf.tidy(() => projectEmbedding(tfOps(), this.headParams, 'text_proj', this.textFeatures(batch, training), !training || this.normalizeInTraining) as tf.Tensor2D);
+    return tf.tidy(
+      () =>
+        projectEmbedding(
+          tfOps(),
+          this.headParams,
+          'text_proj',
+          this.textFeatures(batch, training),
+          !training || this.normalizeInTraining,
+        ) as tf.Tensor2D,
+    );
   }
 
   tokenize(texts: string[]): TokenizedBatch {
-    if (!this.tokenizer) throw new DistillError(`Student '${this.name}' has no tokenizer: pass one to createStudent (a tokenizer.json, or train one with trainWordPieceTokenizer).`, 2);
+    if (!this.tokenizer)
+      throw new DistillError(
+        `Student '${this.name}' has no tokenizer: pass one to createStudent (a tokenizer.json, or train one with trainWordPieceTokenizer).`,
+        2,
+      );
     return this.tokenizer.tokenize(texts);
   }
 
@@ -232,7 +357,11 @@ export class DualEncoderStudent implements Student {
   }
 }
 
-function toTokenizer(t: CreateStudentOptions['tokenizer'], maxLength: number, textInit?: string): TextTokenizer | undefined {
+function toTokenizer(
+  t: CreateStudentOptions['tokenizer'],
+  maxLength: number,
+  textInit?: string,
+): TextTokenizer | undefined {
   if (t instanceof TextTokenizer) return t.maxLength === maxLength ? t : new TextTokenizer(t.json, maxLength);
   if (t) return loadTokenizer(t, { maxLength });
   if (textInit === GLOVE_INIT) return undefined;
@@ -249,28 +378,50 @@ function toTokenizer(t: CreateStudentOptions['tokenizer'], maxLength: number, te
 export function createStudent(pair: string, opts: CreateStudentOptions): DualEncoderStudent {
   const maxLength = opts.maxLength ?? 30;
   const glove = pairDef(pair)?.text === 'glove';
-  const tokenizer = toTokenizer(opts.tokenizer ?? (glove ? (gloveTokenizerJson(maxLength) as unknown as TokenizerJson) : undefined), maxLength, opts.textInit);
+  const tokenizer = toTokenizer(
+    opts.tokenizer ?? (glove ? (gloveTokenizerJson(maxLength) as unknown as TokenizerJson) : undefined),
+    maxLength,
+    opts.textInit,
+  );
   const config = resolveStudentConfig(pair, { ...opts, maxLength, tokenizerVocabSize: tokenizer?.vocabSize });
   const init: { image?: Map<string, Float32Array>; text?: Map<string, Float32Array> } = {};
   // a frozen trunk is the asset's weights as constants (nothing to start); a fine-tuned one starts from them
   if (opts.imageInit === MOBILENETV2_INIT) {
-    if (config.image.type !== 'mobilenet-v2-frozen') init.image = mobilenetV2Init(config.image.config as MobileNetV2TowerConfig);
-  }
-  else if (opts.imageInit) init.image = loadHfEncoder(opts.imageInit, config.image.config as unknown as Record<string, unknown>).values;
+    if (config.image.type !== 'mobilenet-v2-frozen')
+      init.image = mobilenetV2Init(config.image.config as MobileNetV2TowerConfig);
+  } else if (opts.imageInit)
+    init.image = loadHfEncoder(opts.imageInit, config.image.config as unknown as Record<string, unknown>).values;
   let report: WordInitReport | undefined;
-  if (opts.textInit === GLOVE_INIT) ({ values: init.text, report } = gloveTextInit(config, tokenizer, opts.seed, opts.wordVectors));
-  else if (opts.textInit) init.text = loadHfEncoder(opts.textInit, config.text.config as unknown as Record<string, unknown>).values;
+  if (opts.textInit === GLOVE_INIT)
+    ({ values: init.text, report } = gloveTextInit(config, tokenizer, opts.seed, opts.wordVectors));
+  else if (opts.textInit)
+    init.text = loadHfEncoder(opts.textInit, config.text.config as unknown as Record<string, unknown>).values;
   const student = new DualEncoderStudent(config, tokenizer, opts.seed, init);
   if (report) student.initReport.text = report;
   return student;
 }
 
 /** The text tower's word-embedding table for textInit 'glove': GloVe rows for whole-word tokens, the usual seeded random init for the rest. */
-function gloveTextInit(config: StudentConfig, tokenizer: TextTokenizer | undefined, seed: number, vectors?: WordVectors): { values: Map<string, Float32Array>; report: WordInitReport } {
-  if (!tokenizer) throw new DistillError("--text-init glove needs the student's tokenizer (training makes one from the captions; or pass --tokenizer).", 2);
+function gloveTextInit(
+  config: StudentConfig,
+  tokenizer: TextTokenizer | undefined,
+  seed: number,
+  vectors?: WordVectors,
+): { values: Map<string, Float32Array>; report: WordInitReport } {
+  if (!tokenizer)
+    throw new DistillError(
+      "--text-init glove needs the student's tokenizer (training makes one from the captions; or pass --tokenizer).",
+      2,
+    );
   const wv = vectors ?? loadDefaultWordVectors();
-  const spec = buildText(config.text.type, config.text.config).specs().find((s) => s.name === WORD_EMBEDDINGS);
-  if (!spec || spec.init.kind !== 'normal') throw new DistillError(`--text-init glove: the '${config.text.type}' text tower has no word-embedding table to start from GloVe.`, 2);
+  const spec = buildText(config.text.type, config.text.config)
+    .specs()
+    .find((s) => s.name === WORD_EMBEDDINGS);
+  if (!spec || spec.init.kind !== 'normal')
+    throw new DistillError(
+      `--text-init glove: the '${config.text.type}' text tower has no word-embedding table to start from GloVe.`,
+      2,
+    );
   // the same values createVariables would draw for this parameter (its rng path), so the other rows are the usual init
   const random = initValues(spec, new Rng(seed).fork('text').fork(spec.name));
   const { values, report } = wordEmbeddingInit(vocabTokens(tokenizer.json), wv, spec.shape[1], random, spec.init.std);
@@ -286,7 +437,10 @@ function mobilenetV2Init(c: MobileNetV2TowerConfig): Map<string, Float32Array> {
   for (const spec of mobilenetV2Specs(c)) {
     const w = weights[spec.name];
     if (!w || w.shape.join() !== spec.shape.join()) {
-      throw new DistillError(`--image-init ${MOBILENETV2_INIT}: the asset has ${w ? `[${w.shape}]` : 'no tensor'} for ${spec.name} (the tower needs [${spec.shape}]); numChannels must stay 3.`, 2);
+      throw new DistillError(
+        `--image-init ${MOBILENETV2_INIT}: the asset has ${w ? `[${w.shape}]` : 'no tensor'} for ${spec.name} (the tower needs [${spec.shape}]); numChannels must stay 3.`,
+        2,
+      );
     }
     out.set(spec.name, w.data);
   }
@@ -294,7 +448,10 @@ function mobilenetV2Init(c: MobileNetV2TowerConfig): Map<string, Float32Array> {
 }
 
 /** Rebuild a student from a saved StudentConfig (then setStudentWeights to restore a checkpoint). */
-export function createStudentFromConfig(config: StudentConfig, opts: { seed?: number; tokenizer?: CreateStudentOptions['tokenizer'] } = {}): DualEncoderStudent {
+export function createStudentFromConfig(
+  config: StudentConfig,
+  opts: { seed?: number; tokenizer?: CreateStudentOptions['tokenizer'] } = {},
+): DualEncoderStudent {
   return new DualEncoderStudent(config, toTokenizer(opts.tokenizer, config.maxLength), opts.seed ?? 0);
 }
 
@@ -303,7 +460,8 @@ export type WeightRecord = Record<string, { shape: number[]; data: Float32Array 
 /** Every variable's values by NamedVariable name (distill layout: linear weights are [in, out]). */
 export function getStudentWeights(student: Student): WeightRecord {
   const out: WeightRecord = {};
-  for (const v of student.variables()) out[v.name] = { shape: [...v.variable.shape], data: v.variable.dataSync() as Float32Array };
+  for (const v of student.variables())
+    out[v.name] = { shape: [...v.variable.shape], data: v.variable.dataSync() as Float32Array };
   return out;
 }
 
@@ -315,11 +473,19 @@ export function setStudentWeights(student: Student, weights: WeightRecord): void
   for (const v of vars) {
     const w = weights[v.name];
     if (!w) problem.missing.push(v.name);
-    else if (w.shape.join() !== v.variable.shape.join() || w.data.length !== sizeOf(v.variable.shape)) problem.misShaped.push({ name: v.name, expected: v.variable.shape, got: w.shape });
+    else if (w.shape.join() !== v.variable.shape.join() || w.data.length !== sizeOf(v.variable.shape))
+      problem.misShaped.push({ name: v.name, expected: v.variable.shape, got: w.shape });
   }
   for (const k of Object.keys(weights)) if (!names.has(k)) problem.unexpected.push(k);
   if (problem.missing.length || problem.unexpected.length || problem.misShaped.length) {
-    throw new DistillError(weightProblemMessage(`Checkpoint for student '${student.name}'`, problem, 'Was it saved from a student with the same pair, preset and overrides?'), 2);
+    throw new DistillError(
+      weightProblemMessage(
+        `Checkpoint for student '${student.name}'`,
+        problem,
+        'Was it saved from a student with the same pair, preset and overrides?',
+      ),
+      2,
+    );
   }
   for (const v of vars) {
     const w = weights[v.name];
@@ -335,13 +501,37 @@ export type { Encoder };
  * ('image.…', 'text.…', 'image_proj.…', 'text_proj.…'; only the tower's and its projection's are read).
  * `opts.normalize` false leaves out the normalisation (training graphs of `student.normalize: false`).
  */
-export function studentEmbedding<T>(o: Ops<T>, student: DualEncoderStudent, tower: 'image', p: TensorParams<T>, input: T, opts?: { normalize?: boolean }): T;
-export function studentEmbedding<T>(o: Ops<T>, student: DualEncoderStudent, tower: 'text', p: TensorParams<T>, input: { ids: T; mask: T }, opts?: { normalize?: boolean }): T;
-export function studentEmbedding<T>(o: Ops<T>, student: DualEncoderStudent, tower: 'image' | 'text', p: TensorParams<T>, input: T | { ids: T; mask: T }, opts: { normalize?: boolean } = {}): T {
+export function studentEmbedding<T>(
+  o: Ops<T>,
+  student: DualEncoderStudent,
+  tower: 'image',
+  p: TensorParams<T>,
+  input: T,
+  opts?: { normalize?: boolean },
+): T;
+export function studentEmbedding<T>(
+  o: Ops<T>,
+  student: DualEncoderStudent,
+  tower: 'text',
+  p: TensorParams<T>,
+  input: { ids: T; mask: T },
+  opts?: { normalize?: boolean },
+): T;
+export function studentEmbedding<T>(
+  o: Ops<T>,
+  student: DualEncoderStudent,
+  tower: 'image' | 'text',
+  p: TensorParams<T>,
+  input: T | { ids: T; mask: T },
+  opts: { normalize?: boolean } = {},
+): T {
   const prefix = `${tower}.`;
   const own: TensorParams<T> = {};
   for (const [k, v] of Object.entries(p)) if (k.startsWith(prefix)) own[k.slice(prefix.length)] = v;
-  const f = tower === 'image' ? student.imageEncoder.tower(o, own, input as T).features : student.textEncoder.tower(o, own, input as { ids: T; mask: T }).features;
+  const f =
+    tower === 'image'
+      ? student.imageEncoder.tower(o, own, input as T).features
+      : student.textEncoder.tower(o, own, input as { ids: T; mask: T }).features;
   return projectEmbedding(o, p, `${tower}_proj`, f, opts.normalize ?? true);
 }
 
@@ -350,7 +540,13 @@ export function studentEmbedding<T>(o: Ops<T>, student: DualEncoderStudent, towe
  * tower's head, the projection, the L2 normalisation; equal to `studentEmbedding(..., 'image', ..., pixels)`
  * for features = trunk(pixels).
  */
-export function studentImageEmbeddingFromFeatures<T>(o: Ops<T>, student: DualEncoderStudent, p: TensorParams<T>, features: T, opts: { normalize?: boolean } = {}): T {
+export function studentImageEmbeddingFromFeatures<T>(
+  o: Ops<T>,
+  student: DualEncoderStudent,
+  p: TensorParams<T>,
+  features: T,
+  opts: { normalize?: boolean } = {},
+): T {
   const frozen = student.imageEncoder.frozen;
   if (!frozen) throw new Error(`Student '${student.name}': its image tower has no frozen trunk to take features from.`);
   const own: TensorParams<T> = {};

@@ -9,7 +9,10 @@ describe('tokenizerReport', () => {
 
   it('counts whole words, tokens per caption and truncation', () => {
     // vocabulary: specials, characters, then the words seen at least twice (red, heart, face, grinning)
-    const tok = loadTokenizer(trainWholeWordTokenizer(captions, { vocabSize: 10_000, minWordFrequency: 2, pieceBudget: 0 }), { maxLength: 5 });
+    const tok = loadTokenizer(
+      trainWholeWordTokenizer(captions, { vocabSize: 10_000, minWordFrequency: 2, pieceBudget: 0 }),
+      { maxLength: 5 },
+    );
     const r = tokenizerReport(tok, captions, { commonWords: ['heart', 'cat', 'eyes'] });
     expect(r.captions).toBe(5);
     expect(r.words).toBe(14); // the comma is not a word
@@ -53,7 +56,13 @@ describe('shipped teacher tokenizers', () => {
   it.each(teachers)('%s keeps the common words whole (or is a listed legacy tokenizer)', (name) => {
     const tok = loadTokenizer(join(root, name));
     const split = COMMON_WORDS.filter((w) => tok.tokens(w, false).length !== 1);
-    if (LEGACY_TEACHERS.has(name)) expect(split.length, `${name} no longer splits the common words: remove it from LEGACY_TEACHERS`).toBeGreaterThan(0);
-    else expect(split, `${name} spells common words in pieces: train its tokenizer with trainWholeWordTokenizer`).toEqual([]);
+    if (LEGACY_TEACHERS.has(name))
+      expect(split.length, `${name} no longer splits the common words: remove it from LEGACY_TEACHERS`).toBeGreaterThan(
+        0,
+      );
+    else
+      expect(split, `${name} spells common words in pieces: train its tokenizer with trainWholeWordTokenizer`).toEqual(
+        [],
+      );
   });
 });

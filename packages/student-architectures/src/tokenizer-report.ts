@@ -4,7 +4,26 @@ import { basicTokenize, type TextTokenizer } from './tokenizer.js';
  * Everyday words that every shipped tokenizer must keep whole (one token each): issue 24 found them
  * spelt letter by letter (`face` = f ##a ##c ##e) by the score-based WordPiece of 2,000 entries.
  */
-export const COMMON_WORDS = ['face', 'heart', 'red', 'cat', 'star', 'car', 'house', 'dog', 'sun', 'moon', 'arrow', 'circle', 'man', 'woman', 'person', 'hand', 'flag', 'box'] as const;
+export const COMMON_WORDS = [
+  'face',
+  'heart',
+  'red',
+  'cat',
+  'star',
+  'car',
+  'house',
+  'dog',
+  'sun',
+  'moon',
+  'arrow',
+  'circle',
+  'man',
+  'woman',
+  'person',
+  'hand',
+  'flag',
+  'box',
+] as const;
 
 /** How a tokenizer spells a set of captions (tokenizer-report). */
 export interface TokenizerReport {
@@ -40,7 +59,11 @@ export interface TokenizerReport {
  * caption and the share of captions cut at maxLength. Each distinct word is tokenized on its own (as
  * WordPiece does after pre-tokenization, so the figures are exact for WordPiece tokenizers).
  */
-export function tokenizerReport(tok: TextTokenizer, texts: readonly string[], opts: { commonWords?: readonly string[]; topSplit?: number } = {}): TokenizerReport {
+export function tokenizerReport(
+  tok: TextTokenizer,
+  texts: readonly string[],
+  opts: { commonWords?: readonly string[]; topSplit?: number } = {},
+): TokenizerReport {
   const counts = new Map<string, number>();
   let words = 0;
   for (const t of texts) {
@@ -52,17 +75,24 @@ export function tokenizerReport(tok: TextTokenizer, texts: readonly string[], op
   }
   const unk = tok.unkToken;
   const spell = (w: string) => tok.tokens(w, false);
-  let whole = 0, wholeDistinct = 0, unknown = 0;
+  let whole = 0,
+    wholeDistinct = 0,
+    unknown = 0;
   const split: { word: string; count: number; tokens: string[] }[] = [];
   for (const [w, n] of counts) {
     const pieces = spell(w);
-    if (pieces.length === 1 && pieces[0] !== unk) { whole += n; wholeDistinct++; } else split.push({ word: w, count: n, tokens: pieces });
+    if (pieces.length === 1 && pieces[0] !== unk) {
+      whole += n;
+      wholeDistinct++;
+    } else split.push({ word: w, count: n, tokens: pieces });
     if (unk !== undefined && pieces.includes(unk)) unknown += n;
   }
   split.sort((a, b) => b.count - a.count || (a.word < b.word ? -1 : 1));
   const lengths = texts.map((t) => tok.fullLength(t)).sort((a, b) => a - b);
   const total = lengths.reduce((a, b) => a + b, 0);
-  const commonSplit = (opts.commonWords ?? COMMON_WORDS).map((w) => ({ word: w, tokens: spell(w) })).filter((x) => x.tokens.length !== 1 || x.tokens[0] === unk);
+  const commonSplit = (opts.commonWords ?? COMMON_WORDS)
+    .map((w) => ({ word: w, tokens: spell(w) }))
+    .filter((x) => x.tokens.length !== 1 || x.tokens[0] === unk);
   return {
     vocabSize: tok.vocabSize,
     maxLength: tok.maxLength,

@@ -2,18 +2,39 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { basicTokenize, countWords, loadTokenizer, trainWholeWordTokenizer, trainWordPieceTokenizer } from './tokenizer.js';
+import {
+  basicTokenize,
+  countWords,
+  loadTokenizer,
+  trainWholeWordTokenizer,
+  trainWordPieceTokenizer,
+} from './tokenizer.js';
 import { COMMON_WORDS } from './tokenizer-report.js';
 
 /** Word counts of the embedded datasets' training captions (fixtures/README.md). */
 function fixtureCounts(name: 'emoji' | 'glyphs'): Map<string, number> {
   const text = readFileSync(join(import.meta.dirname, 'fixtures', `word-counts-${name}-train.tsv`), 'utf8');
-  return new Map(text.trim().split('\n').map((l) => { const [w, n] = l.split('\t'); return [w, Number(n)] as [string, number]; }));
+  return new Map(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const [w, n] = l.split('\t');
+        return [w, Number(n)] as [string, number];
+      }),
+  );
 }
 
 const captions = [
-  'grinning face with big eyes', 'grinning face with smiling eyes', 'smiling face with heart-eyes',
-  'red heart', 'broken heart', 'cat face', 'grinning cat', 'face with tears of joy', 'Café crème!',
+  'grinning face with big eyes',
+  'grinning face with smiling eyes',
+  'smiling face with heart-eyes',
+  'red heart',
+  'broken heart',
+  'cat face',
+  'grinning cat',
+  'face with tears of joy',
+  'Café crème!',
 ];
 
 describe('WordPiece tokenizer', () => {
@@ -36,7 +57,8 @@ describe('WordPiece tokenizer', () => {
   it('pads to maxLength with [PAD] and a 0 mask, and truncates keeping [SEP]', () => {
     const tok = loadTokenizer(trainWordPieceTokenizer(captions, { vocabSize: 200 }), { maxLength: 6 });
     const { ids, mask } = tok.encodeArrays(['red heart', 'grinning face with big smiling eyes']);
-    const cls = tok.clsId!, sep = tok.sepId!;
+    const cls = tok.clsId!,
+      sep = tok.sepId!;
     expect([...mask.slice(0, 6)]).toEqual([1, 1, 1, 1, 0, 0]);
     expect(ids[0]).toBe(cls);
     expect(ids[3]).toBe(sep);
@@ -65,14 +87,19 @@ describe('WordPiece tokenizer', () => {
 
 /** The vocabulary's entries in id order. */
 function byId(json: ReturnType<typeof trainWholeWordTokenizer>): string[] {
-  return Object.entries(json.model.vocab as Record<string, number>).sort((a, b) => a[1] - b[1]).map(([t]) => t);
+  return Object.entries(json.model.vocab as Record<string, number>)
+    .sort((a, b) => a[1] - b[1])
+    .map(([t]) => t);
 }
 
 describe('whole-word tokenizer', () => {
   it('keeps the common caption words whole where score-based WordPiece spells them in pieces (real training captions)', () => {
     for (const name of ['emoji', 'glyphs'] as const) {
       const counts = fixtureCounts(name);
-      const spell = (json: ReturnType<typeof trainWholeWordTokenizer>) => { const t = loadTokenizer(json); return COMMON_WORDS.filter((w) => t.tokens(w, false).length !== 1); };
+      const spell = (json: ReturnType<typeof trainWholeWordTokenizer>) => {
+        const t = loadTokenizer(json);
+        return COMMON_WORDS.filter((w) => t.tokens(w, false).length !== 1);
+      };
       // the issue: the old trainer at the old budget splits them (face = f ##a ##c ##e)
       expect(spell(trainWordPieceTokenizer(counts, { vocabSize: 2000 })).length, name).toBeGreaterThan(10);
       // the default student tokenizer, and a budget as small as the old one
@@ -82,7 +109,16 @@ describe('whole-word tokenizer', () => {
   });
 
   it('fills the budget with frequent words first, then pieces for the other words; stops when nothing is left to merge', () => {
-    const counts = new Map([['heart', 50], ['face', 40], ['red', 30], ['hearts', 2], ['faces', 2], ['facing', 2], ['redo', 1], ['zebra', 1]]);
+    const counts = new Map([
+      ['heart', 50],
+      ['face', 40],
+      ['red', 30],
+      ['hearts', 2],
+      ['faces', 2],
+      ['facing', 2],
+      ['redo', 1],
+      ['zebra', 1],
+    ]);
     const json = trainWholeWordTokenizer(counts, { vocabSize: 10_000, minWordFrequency: 3, pieceBudget: 0 });
     const vocab = byId(json);
     expect(vocab.slice(0, 5)).toEqual(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']);
@@ -110,6 +146,8 @@ describe('whole-word tokenizer', () => {
   });
 
   it('trains from captions as from their word counts (same tokenizer.json)', () => {
-    expect(trainWholeWordTokenizer(captions, { vocabSize: 120 })).toEqual(trainWholeWordTokenizer(countWords(captions), { vocabSize: 120 }));
+    expect(trainWholeWordTokenizer(captions, { vocabSize: 120 })).toEqual(
+      trainWholeWordTokenizer(countWords(captions), { vocabSize: 120 }),
+    );
   });
 });

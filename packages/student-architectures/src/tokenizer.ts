@@ -10,7 +10,10 @@ export const SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] as 
 
 /** BERT's basic tokenisation: lowercase, strip accents, split on whitespace and punctuation. */
 export function basicTokenize(text: string): string[] {
-  const t = text.toLowerCase().normalize('NFD').replace(/\p{Mn}/gu, '');
+  const t = text
+    .toLowerCase()
+    .normalize('NFD')
+    .replace(/\p{Mn}/gu, '');
   return t.match(/[\p{L}\p{N}]+|[^\s\p{L}\p{N}]/gu) ?? [];
 }
 
@@ -30,7 +33,9 @@ function wordCountsOf(texts: TokenizerTrainingText): ReadonlyMap<string, number>
 
 /** Words sorted by count (descending), ties by the word, so training is deterministic. */
 function byFrequency(counts: ReadonlyMap<string, number>, minFrequency = 1): [string, number][] {
-  return [...counts.entries()].filter(([, n]) => n >= minFrequency).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  return [...counts.entries()]
+    .filter(([, n]) => n >= minFrequency)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
 }
 
 /** A word as WordPiece symbols: word-initial `c`, inner `##c`. */
@@ -62,7 +67,13 @@ class VocabBuilder {
  * count(ab) / (count(a) count(b)) (the original WordPiece criterion: favours pairs of rare symbols),
  * 'frequency' by count(ab) (as BPE: favours what occurs most).
  */
-function mergePieces(words: { syms: string[]; n: number }[], vocab: VocabBuilder, vocabSize: number, score: 'wordpiece' | 'frequency', minPairCount: number): void {
+function mergePieces(
+  words: { syms: string[]; n: number }[],
+  vocab: VocabBuilder,
+  vocabSize: number,
+  score: 'wordpiece' | 'frequency',
+  minPairCount: number,
+): void {
   // counts kept up to date as words change (only the words holding the merged pair are recounted)
   const symCount = new Map<string, number>();
   const pairCount = new Map<string, number>();
@@ -101,7 +112,10 @@ function mergePieces(words: { syms: string[]; n: number }[], vocab: VocabBuilder
         const [a, b] = k.split(SEP);
         sc = n / (symCount.get(a)! * symCount.get(b)!);
       }
-      if (sc > bestScore || (sc === bestScore && k < best)) { best = k; bestScore = sc; }
+      if (sc > bestScore || (sc === bestScore && k < best)) {
+        best = k;
+        bestScore = sc;
+      }
     }
     if (!best) break;
     const [a, b] = best.split(SEP);
@@ -120,17 +134,38 @@ function mergePieces(words: { syms: string[]; n: number }[], vocab: VocabBuilder
 export function wordPieceTokenizerJson(vocab: readonly string[]): TokenizerJson {
   const vocabMap: Record<string, number> = {};
   vocab.forEach((t, i) => (vocabMap[t] = i));
-  for (const t of SPECIAL_TOKENS) if (!(t in vocabMap)) throw new DistillError(`The vocabulary lacks the special token ${t}.`);
+  for (const t of SPECIAL_TOKENS)
+    if (!(t in vocabMap)) throw new DistillError(`The vocabulary lacks the special token ${t}.`);
   return {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: SPECIAL_TOKENS.map((t) => ({ id: vocabMap[t], content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+    added_tokens: SPECIAL_TOKENS.map((t) => ({
+      id: vocabMap[t],
+      content: t,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
+    normalizer: {
+      type: 'BertNormalizer',
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: null,
+      lowercase: true,
+    },
     pre_tokenizer: { type: 'BertPreTokenizer' },
     post_processor: { type: 'BertProcessing', sep: ['[SEP]', vocabMap['[SEP]']], cls: ['[CLS]', vocabMap['[CLS]']] },
     decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: vocabMap },
+    model: {
+      type: 'WordPiece',
+      unk_token: '[UNK]',
+      continuing_subword_prefix: '##',
+      max_input_chars_per_word: 100,
+      vocab: vocabMap,
+    },
   };
 }
 
@@ -145,7 +180,10 @@ export function wordPieceTokenizerJson(vocab: readonly string[]): TokenizerJson 
  * and spells common ones letter by letter (`face` = f ##a ##c ##e): students use
  * trainWholeWordTokenizer. Kept for comparison and for tokenizers trained with it.
  */
-export function trainWordPieceTokenizer(texts: TokenizerTrainingText, opts: { vocabSize?: number; minFrequency?: number } = {}): TokenizerJson {
+export function trainWordPieceTokenizer(
+  texts: TokenizerTrainingText,
+  opts: { vocabSize?: number; minFrequency?: number } = {},
+): TokenizerJson {
   const vocabSize = opts.vocabSize ?? 4000;
   const minFrequency = opts.minFrequency ?? 1;
   const vocab = new VocabBuilder();
@@ -187,7 +225,10 @@ const BASIC_PUNCTUATION = [...'!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~'];
  * word is spelled with the longest whole words and pieces that match it (`faces` = face ##s).
  * Returns the same BERT-style tokenizer.json as trainWordPieceTokenizer.
  */
-export function trainWholeWordTokenizer(texts: TokenizerTrainingText, opts: WholeWordTokenizerOptions = {}): TokenizerJson {
+export function trainWholeWordTokenizer(
+  texts: TokenizerTrainingText,
+  opts: WholeWordTokenizerOptions = {},
+): TokenizerJson {
   const vocabSize = opts.vocabSize ?? 6000;
   const minWordFrequency = opts.minWordFrequency ?? 3;
   const pieceBudget = opts.pieceBudget ?? Math.round(vocabSize * 0.1);
@@ -217,7 +258,11 @@ export class TextTokenizer {
   readonly sepId?: number;
   private readonly tok: Tokenizer;
 
-  constructor(readonly json: TokenizerJson, readonly maxLength = 30, config: Record<string, unknown> = {}) {
+  constructor(
+    readonly json: TokenizerJson,
+    readonly maxLength = 30,
+    config: Record<string, unknown> = {},
+  ) {
     this.tok = new Tokenizer(json, config);
     this.vocabSize = this.tok.get_vocab(true).size;
     this.padId = this.tok.token_to_id('[PAD]') ?? this.tok.token_to_id('<pad>') ?? 0;
@@ -242,14 +287,20 @@ export class TextTokenizer {
     const ids = new Int32Array(texts.length * L).fill(this.padId);
     const mask = new Int32Array(texts.length * L);
     texts.forEach((t, b) => {
-      this.encodeIds(t).forEach((id, i) => { ids[b * L + i] = id; mask[b * L + i] = 1; });
+      this.encodeIds(t).forEach((id, i) => {
+        ids[b * L + i] = id;
+        mask[b * L + i] = 1;
+      });
     });
     return { ids, mask };
   }
 
   tokenize(texts: string[]): TokenizedBatch {
     const { ids, mask } = this.encodeArrays(texts);
-    return { ids: tf.tensor2d(ids, [texts.length, this.maxLength], 'int32'), mask: tf.tensor2d(mask, [texts.length, this.maxLength], 'int32') };
+    return {
+      ids: tf.tensor2d(ids, [texts.length, this.maxLength], 'int32'),
+      mask: tf.tensor2d(mask, [texts.length, this.maxLength], 'int32'),
+    };
   }
 
   /** The tokens of one text, not truncated ([CLS] and [SEP] included unless addSpecialTokens is false). */
@@ -281,11 +332,13 @@ export function loadTokenizer(source: TokenizerJson | string, opts: { maxLength?
   let config: Record<string, unknown> = {};
   if (typeof source === 'string') {
     const path = existsSync(join(source, 'tokenizer.json')) ? join(source, 'tokenizer.json') : source;
-    if (!existsSync(path)) throw new DistillError(`No tokenizer.json at ${source}. Give a tokenizer.json file or a folder holding one.`, 2);
+    if (!existsSync(path))
+      throw new DistillError(`No tokenizer.json at ${source}. Give a tokenizer.json file or a folder holding one.`, 2);
     json = JSON.parse(readFileSync(path, 'utf8')) as TokenizerJson;
     const cfgPath = join(path, '..', 'tokenizer_config.json');
     if (existsSync(cfgPath)) config = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
   } else json = source;
-  if (!json || typeof json !== 'object' || !('model' in json)) throw new DistillError('Not a tokenizer.json document (no "model").', 2);
+  if (!json || typeof json !== 'object' || !('model' in json))
+    throw new DistillError('Not a tokenizer.json document (no "model").', 2);
   return new TextTokenizer(json, opts.maxLength ?? 30, config);
 }

@@ -28,9 +28,23 @@ export interface VitConfig {
 }
 
 export const VIT_DEFAULTS: VitConfig = {
-  imageSize: 224, patchSize: 16, numChannels: 3, hiddenSize: 768, numHiddenLayers: 12, numAttentionHeads: 12,
-  intermediateSize: 3072, hiddenAct: 'gelu', layerNormEps: 1e-12, qkvBias: true, distillationToken: false,
-  feature: 'cls', addPooler: false, poolerAct: 'tanh', hiddenDropout: 0, attentionDropout: 0, initializerRange: 0.02,
+  imageSize: 224,
+  patchSize: 16,
+  numChannels: 3,
+  hiddenSize: 768,
+  numHiddenLayers: 12,
+  numAttentionHeads: 12,
+  intermediateSize: 3072,
+  hiddenAct: 'gelu',
+  layerNormEps: 1e-12,
+  qkvBias: true,
+  distillationToken: false,
+  feature: 'cls',
+  addPooler: false,
+  poolerAct: 'tanh',
+  hiddenDropout: 0,
+  attentionDropout: 0,
+  initializerRange: 0.02,
 };
 
 export function vitSpecs(c: VitConfig): ParamSpec[] {
@@ -40,10 +54,18 @@ export function vitSpecs(c: VitConfig): ParamSpec[] {
   const nTok = nPatches + 1 + (c.distillationToken ? 1 : 0);
   const s: ParamSpec[] = [
     { name: 'embeddings.cls_token', shape: [1, 1, D], init: { kind: 'normal', std } },
-    ...(c.distillationToken ? [{ name: 'embeddings.distillation_token', shape: [1, 1, D], init: { kind: 'normal', std } } as ParamSpec] : []),
+    ...(c.distillationToken
+      ? [{ name: 'embeddings.distillation_token', shape: [1, 1, D], init: { kind: 'normal', std } } as ParamSpec]
+      : []),
     { name: 'embeddings.position_embeddings', shape: [1, nTok, D], init: { kind: 'normal', std } },
     // the patch conv as a linear map over flattened (channel, row, col) patches: HF [D, C, p, p] = [D, C*p*p]
-    { name: 'embeddings.patch_embeddings.projection.weight', shape: [c.numChannels * c.patchSize * c.patchSize, D], init: { kind: 'normal', std }, hf: 'linear', hfDims: [D, c.numChannels, c.patchSize, c.patchSize] },
+    {
+      name: 'embeddings.patch_embeddings.projection.weight',
+      shape: [c.numChannels * c.patchSize * c.patchSize, D],
+      init: { kind: 'normal', std },
+      hf: 'linear',
+      hfDims: [D, c.numChannels, c.patchSize, c.patchSize],
+    },
     { name: 'embeddings.patch_embeddings.projection.bias', shape: [D], init: { kind: 'zeros' } },
   ];
   for (let l = 0; l < c.numHiddenLayers; l++) {
@@ -70,11 +92,20 @@ export function vitSpecs(c: VitConfig): ParamSpec[] {
  * h = h + Attn(LN(h)); h = h + MLP(LN(h)), final LN. Features: CLS, mean of CLS and distillation
  * tokens ('cls-dist'), or the pooler act(W h_CLS + b).
  */
-export function vitTower<T>(o: Ops<T>, p: TensorParams<T>, c: VitConfig, pixels: T, opts: TowerOptions = {}): TowerOutput<T> {
+export function vitTower<T>(
+  o: Ops<T>,
+  p: TensorParams<T>,
+  c: VitConfig,
+  pixels: T,
+  opts: TowerOptions = {},
+): TowerOutput<T> {
   const [B, C, H, W] = o.shape(pixels);
   const D = c.hiddenSize;
   if (C !== c.numChannels || H !== c.imageSize || W !== c.imageSize) {
-    throw new DistillError(`ViT expects pixels [B, ${c.numChannels}, ${c.imageSize}, ${c.imageSize}], got [${[B, C, H, W].join(', ')}]: resize the images to the student's imageSize.`, 2);
+    throw new DistillError(
+      `ViT expects pixels [B, ${c.numChannels}, ${c.imageSize}, ${c.imageSize}], got [${[B, C, H, W].join(', ')}]: resize the images to the student's imageSize.`,
+      2,
+    );
   }
   const { patches, gh, gw } = patchify(o, pixels, c.patchSize);
   const emb = o.reshape(dense(o, p, 'embeddings.patch_embeddings.projection', patches), [B, gh * gw, D]);
@@ -85,14 +116,31 @@ export function vitTower<T>(o: Ops<T>, p: TensorParams<T>, c: VitConfig, pixels:
     const q = `encoder.layer.${l}`;
     const a = `${q}.attention.attention`;
     const x = norm(o, p, `${q}.layernorm_before`, h, c.layerNormEps);
-    const ctx = attention(o, dense(o, p, `${a}.query`, x), dense(o, p, `${a}.key`, x), dense(o, p, `${a}.value`, x), c.numAttentionHeads, undefined, c.attentionDropout);
+    const ctx = attention(
+      o,
+      dense(o, p, `${a}.query`, x),
+      dense(o, p, `${a}.key`, x),
+      dense(o, p, `${a}.value`, x),
+      c.numAttentionHeads,
+      undefined,
+      c.attentionDropout,
+    );
     h = o.add(h, o.dropout(dense(o, p, `${q}.attention.output.dense`, ctx), c.hiddenDropout));
     const y = norm(o, p, `${q}.layernorm_after`, h, c.layerNormEps);
-    h = o.add(h, o.dropout(dense(o, p, `${q}.output.dense`, activation(o, dense(o, p, `${q}.intermediate.dense`, y), c.hiddenAct)), c.hiddenDropout));
+    h = o.add(
+      h,
+      o.dropout(
+        dense(o, p, `${q}.output.dense`, activation(o, dense(o, p, `${q}.intermediate.dense`, y), c.hiddenAct)),
+        c.hiddenDropout,
+      ),
+    );
   }
   const last = norm(o, p, 'layernorm', h, c.layerNormEps);
   const cls = o.reshape(o.sliceAxis(last, 1, 0, 1), [B, D]);
-  const pooler = c.feature === 'pooler' || (opts.pooler && p['pooler.dense.weight']) ? activation(o, dense(o, p, 'pooler.dense', cls), c.poolerAct) : undefined;
+  const pooler =
+    c.feature === 'pooler' || (opts.pooler && p['pooler.dense.weight'])
+      ? activation(o, dense(o, p, 'pooler.dense', cls), c.poolerAct)
+      : undefined;
   let features = cls;
   if (c.feature === 'pooler') features = pooler!;
   else if (c.feature === 'cls-dist') features = o.reduceMean(o.sliceAxis(last, 1, 0, 2), [1]);
@@ -101,9 +149,14 @@ export function vitTower<T>(o: Ops<T>, p: TensorParams<T>, c: VitConfig, pixels:
 
 export function createVit(config: Partial<VitConfig>): ImageEncoder {
   const c: VitConfig = { ...VIT_DEFAULTS, ...config };
-  if (c.imageSize % c.patchSize) throw new Error(`imageSize ${c.imageSize} is not a multiple of patchSize ${c.patchSize}`);
+  if (c.imageSize % c.patchSize)
+    throw new Error(`imageSize ${c.imageSize} is not a multiple of patchSize ${c.patchSize}`);
   checkHeads(c);
-  if (c.feature === 'cls-dist' && !c.distillationToken) throw new DistillError("ViT feature 'cls-dist' needs the distillation token (DeiT): use feature 'cls' or a DeiT image tower.", 2);
+  if (c.feature === 'cls-dist' && !c.distillationToken)
+    throw new DistillError(
+      "ViT feature 'cls-dist' needs the distillation token (DeiT): use feature 'cls' or a DeiT image tower.",
+      2,
+    );
   return defineEncoder({
     type: c.distillationToken ? 'deit' : 'vit',
     modality: 'image',

@@ -15,7 +15,12 @@ const log = createLogger({ level: 'warn' });
 /** The embedded emoji benchmark cut to 3 images per split (64-px sprites: no image files to read). */
 function tinyEmoji(): Dataset {
   const d = loadEmoji();
-  const splits = Object.fromEntries(Object.entries(d.splits).map(([k, s]) => [k, { images: s.images.slice(0, 3), captions: s.captions.filter((c) => c.image < 3) }]));
+  const splits = Object.fromEntries(
+    Object.entries(d.splits).map(([k, s]) => [
+      k,
+      { images: s.images.slice(0, 3), captions: s.captions.filter((c) => c.image < 3) },
+    ]),
+  );
   return { ...d, splits };
 }
 
@@ -31,7 +36,9 @@ function fakeTeacher(fp = 'fake-v1') {
     encodeImages: async (px, n) => {
       calls.images += n;
       const per = px.length / n;
-      return Float32Array.from({ length: 2 * n }, (_, k) => (k % 2 ? 1 : px.subarray(((k / 2) | 0) * per, (((k / 2) | 0) + 1) * per).reduce((a, b) => a + b, 0) / per));
+      return Float32Array.from({ length: 2 * n }, (_, k) =>
+        k % 2 ? 1 : px.subarray(((k / 2) | 0) * per, (((k / 2) | 0) + 1) * per).reduce((a, b) => a + b, 0) / per,
+      );
     },
     encodeTexts: async (texts) => {
       calls.texts += texts.length;
@@ -66,7 +73,9 @@ describe('extractTeacherFeatures', () => {
     const other = fakeTeacher('fake-v2');
     expect((await extractTeacherFeatures(other.t, ds, { batchSize: 2, cacheDir: tmp }, log)).file).not.toBe(a.file);
     const gpu = fakeTeacher();
-    expect((await extractTeacherFeatures(gpu.t, ds, { batchSize: 2, cacheDir: tmp, device: 'webgpu' }, log)).file).not.toBe(a.file);
+    expect(
+      (await extractTeacherFeatures(gpu.t, ds, { batchSize: 2, cacheDir: tmp, device: 'webgpu' }, log)).file,
+    ).not.toBe(a.file);
   });
 
   it('a features teacher is read from its store, not run or cached', async () => {
@@ -76,7 +85,15 @@ describe('extractTeacherFeatures', () => {
       name: 'features',
       precomputed: true,
       fingerprint: () => 'store-hash',
-      features: (d) => ({ dim: 4, splits: Object.fromEntries(Object.entries(d.splits).map(([k, s]) => [k, { images: rows(s.images.length), texts: rows(s.captions.length) }])) }),
+      features: (d) => ({
+        dim: 4,
+        splits: Object.fromEntries(
+          Object.entries(d.splits).map(([k, s]) => [
+            k,
+            { images: rows(s.images.length), texts: rows(s.captions.length) },
+          ]),
+        ),
+      }),
     };
     const f = await extractTeacherFeatures(store, ds, { batchSize: 2, cacheDir: tmp }, log);
     expect([f.name, f.dim, f.fingerprint, f.file]).toEqual(['features', 4, 'store-hash', undefined]);

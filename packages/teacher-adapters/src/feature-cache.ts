@@ -1,8 +1,23 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createProgress, DistillError, sha256, writeCheckpoint, type Dataset, type Logger, type Teacher } from '@distill/core';
+import {
+  createProgress,
+  DistillError,
+  sha256,
+  writeCheckpoint,
+  type Dataset,
+  type Logger,
+  type Teacher,
+} from '@distill/core';
 import { hashDatasetImages, ImageLoader, primeDatasetImages, type ImageHashes } from '@distill/data';
-import { chunkName, chunkPlan, readFeatureCache, readFeatureChunk, writeFeatureCache, type TeacherFeatures } from './feature-files.js';
+import {
+  chunkName,
+  chunkPlan,
+  readFeatureCache,
+  readFeatureChunk,
+  writeFeatureCache,
+  type TeacherFeatures,
+} from './feature-files.js';
 import { mergeShards, writeShardManifest, type ShardPending, type ShardSpec } from './shards.js';
 import { isPrecomputed, type TeacherSource } from './teachers.js';
 
@@ -43,7 +58,15 @@ export function teacherFeatureKey(
     .sort()
     .map((n) => [n, dataset.splits[n].images.length, dataset.splits[n].captions.map((c) => [c.image, c.text])]);
   const key = sha256(
-    JSON.stringify({ v: 2, teacher: teacher.fingerprint(), pre: teacher.preprocess, len: teacher.maxTextLength, images: images.digest, rows, ...(device !== 'cpu' ? { device } : {}) }),
+    JSON.stringify({
+      v: 2,
+      teacher: teacher.fingerprint(),
+      pre: teacher.preprocess,
+      len: teacher.maxTextLength,
+      images: images.digest,
+      rows,
+      ...(device !== 'cpu' ? { device } : {}),
+    }),
   );
   return { key, file: join(cacheDir, 'teacher-features', `${teacher.name}-${key.slice(0, 24)}.safetensors`), images };
 }
@@ -55,7 +78,12 @@ export function teacherFeatureKey(
  * picture or caption never reuses stale features. Work is written in verified chunks as it goes:
  * a killed extraction resumes where it stopped. The teacher is disposed when done.
  */
-export async function extractTeacherFeatures(source: TeacherSource, dataset: Dataset, opts: ExtractOptions, log: Logger): Promise<TeacherFeatures> {
+export async function extractTeacherFeatures(
+  source: TeacherSource,
+  dataset: Dataset,
+  opts: ExtractOptions,
+  log: Logger,
+): Promise<TeacherFeatures> {
   return (await extractOrShard(source, dataset, opts, log)) as TeacherFeatures;
 }
 
@@ -72,11 +100,22 @@ export interface ExtractOptions {
  * i mod count), recorded in a shard manifest; the shards are merged into the cache file once all of
  * them exist and verify (shards.ts). `shard.merge`: compute nothing, merge what the shards wrote.
  */
-export async function extractOrShard(source: TeacherSource, dataset: Dataset, opts: ExtractOptions & { shard?: ShardSpec }, log: Logger): Promise<TeacherFeatures | ShardPending> {
+export async function extractOrShard(
+  source: TeacherSource,
+  dataset: Dataset,
+  opts: ExtractOptions & { shard?: ShardSpec },
+  log: Logger,
+): Promise<TeacherFeatures | ShardPending> {
   if (isPrecomputed(source)) {
     const store = source.features(dataset);
     log.info(`teacher ${source.name}: features read from its store (dim ${store.dim})`);
-    return { name: source.name, dim: store.dim, fingerprint: source.fingerprint(), train: store.splits.train, splits: store.splits };
+    return {
+      name: source.name,
+      dim: store.dim,
+      fingerprint: source.fingerprint(),
+      train: store.splits.train,
+      splits: store.splits,
+    };
   }
   const teacher = source;
   const parameters = opts.parameters;
@@ -88,7 +127,15 @@ export async function extractOrShard(source: TeacherSource, dataset: Dataset, op
     if (cached.ok) {
       log.info(`teacher ${teacher.name}: features from cache ${file}`);
       await teacher.dispose?.();
-      return { name: teacher.name, dim: cached.dim, fingerprint: key, train: cached.splits.train, splits: cached.splits, parameters, file };
+      return {
+        name: teacher.name,
+        dim: cached.dim,
+        fingerprint: key,
+        train: cached.splits.train,
+        splits: cached.splits,
+        parameters,
+        file,
+      };
     }
     log.warn(`teacher feature cache ${file} is unusable (${cached.problem}): rebuilding it`);
     rmSync(file, { force: true });
@@ -96,9 +143,16 @@ export async function extractOrShard(source: TeacherSource, dataset: Dataset, op
   const shard = opts.shard;
   if (shard?.merge) {
     await teacher.dispose?.();
-    return mergeShards({ file, key, name: teacher.name, dataset, batchSize: opts.batchSize, count: shard.count, parameters }, log);
+    return mergeShards(
+      { file, key, name: teacher.name, dataset, batchSize: opts.batchSize, count: shard.count, parameters },
+      log,
+    );
   }
-  const loader = new ImageLoader(dataset, teacher.preprocess, { memoryCache: true, skipBadImages: opts.skipBadImages, logger: log });
+  const loader = new ImageLoader(dataset, teacher.preprocess, {
+    memoryCache: true,
+    skipBadImages: opts.skipBadImages,
+    logger: log,
+  });
   await primeDatasetImages(dataset, loader);
   // Work is written in chunks to <file>.parts/ as it goes, so a killed extraction resumes where it stopped.
   // Each chunk is a checksummed safetensors file; a chunk that does not verify or has the wrong row
@@ -114,7 +168,12 @@ export async function extractOrShard(source: TeacherSource, dataset: Dataset, op
   let dimSeen: number | undefined; // the dim of the chunks so far: every chunk must agree
   let chunkIndex = 0; // over every split and kind, in order: chunk i belongs to shard i mod count
   const mine: string[] = [];
-  const run = async (split: string, kind: 'images' | 'texts', n: number, encode: (start: number, end: number) => Promise<Float32Array>) => {
+  const run = async (
+    split: string,
+    kind: 'images' | 'texts',
+    n: number,
+    encode: (start: number, end: number) => Promise<Float32Array>,
+  ) => {
     const pieces: Float32Array[] = [];
     for (let start = 0; start < n; start += chunk) {
       const end = Math.min(n, start + chunk);
@@ -141,7 +200,10 @@ export async function extractOrShard(source: TeacherSource, dataset: Dataset, op
               `(not ${dimSeen !== undefined ? `${dimSeen} per row` : 'a whole number per row'}). Check the teacher's export.`,
           );
         }
-        writeCheckpoint(partFile, { tensors: { features: { shape: [end - start, d], data: piece } }, state: { split, kind, start, end } });
+        writeCheckpoint(partFile, {
+          tensors: { features: { shape: [end - start, d], data: piece } },
+          state: { split, kind, start, end },
+        });
       }
       dim = piece.length / (end - start);
       dimSeen = dim;
@@ -155,18 +217,27 @@ export async function extractOrShard(source: TeacherSource, dataset: Dataset, op
       const idx = Array.from({ length: e - s }, (_, i) => s + i);
       return teacher.encodeImages(await loader.load(idx, name), idx.length);
     });
-    const texts = await run(name, 'texts', split.captions.length, (s, e) => teacher.encodeTexts(split.captions.slice(s, e).map((c) => c.text)));
+    const texts = await run(name, 'texts', split.captions.length, (s, e) =>
+      teacher.encodeTexts(split.captions.slice(s, e).map((c) => c.text)),
+    );
     splits[name] = { images, texts };
   }
   progress.done();
   if (shard) {
     writeShardManifest(parts, { key, index: shard.index, count: shard.count, dim, chunks: mine });
-    log.info(`teacher ${teacher.name}: shard ${shard.index}/${shard.count} (${mine.length} chunks) written to ${parts}`);
+    log.info(
+      `teacher ${teacher.name}: shard ${shard.index}/${shard.count} (${mine.length} chunks) written to ${parts}`,
+    );
     await teacher.dispose?.();
-    return mergeShards({ file, key, name: teacher.name, dataset, batchSize: opts.batchSize, count: shard.count, parameters }, log);
+    return mergeShards(
+      { file, key, name: teacher.name, dataset, batchSize: opts.batchSize, count: shard.count, parameters },
+      log,
+    );
   }
   if (teacher.dim !== dim) (teacher as { dim: number }).dim = dim;
-  log.info(`teacher ${teacher.name}: features for ${Object.keys(splits).join(', ')} (dim ${teacher.dim}), cached in ${file}`);
+  log.info(
+    `teacher ${teacher.name}: features for ${Object.keys(splits).join(', ')} (dim ${teacher.dim}), cached in ${file}`,
+  );
   writeFeatureCache(file, { key, name: teacher.name, dim: teacher.dim, splits });
   rmSync(parts, { recursive: true, force: true });
   await teacher.dispose?.();

@@ -19,7 +19,10 @@ export interface TeacherFeatures {
 }
 
 /** The cache file: one tensor per split and kind, in the dataset's split order, and the state (key, name, dim, splits). */
-export function writeFeatureCache(file: string, f: { key: string; name: string; dim: number; splits: TeacherFeatures['splits'] }): void {
+export function writeFeatureCache(
+  file: string,
+  f: { key: string; name: string; dim: number; splits: TeacherFeatures['splits'] },
+): void {
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
   for (const [s, x] of Object.entries(f.splits)) {
     tensors[`${s}/images`] = { shape: [x.images.length / f.dim, f.dim], data: x.images };
@@ -34,11 +37,17 @@ export function chunkName(split: string, kind: 'images' | 'texts', start: number
 }
 
 /** Every chunk of an extraction, in the order they are computed (chunk i is shard i mod count's). */
-export function chunkPlan(dataset: Dataset, batchSize: number): { split: string; kind: 'images' | 'texts'; start: number; end: number; name: string }[] {
+export function chunkPlan(
+  dataset: Dataset,
+  batchSize: number,
+): { split: string; kind: 'images' | 'texts'; start: number; end: number; name: string }[] {
   const chunk = batchSize * 8;
   const out: ReturnType<typeof chunkPlan> = [];
   for (const [split, s] of Object.entries(dataset.splits)) {
-    for (const [kind, n] of [['images', s.images.length], ['texts', s.captions.length]] as const) {
+    for (const [kind, n] of [
+      ['images', s.images.length],
+      ['texts', s.captions.length],
+    ] as const) {
       for (let start = 0; start < n; start += chunk) {
         const end = Math.min(n, start + chunk);
         out.push({ split, kind, start, end, name: chunkName(split, kind, start, end) });
@@ -74,9 +83,13 @@ export function readFeatureCache(
     const images = ck.tensors[`${s}/images`];
     const texts = ck.tensors[`${s}/texts`];
     if (!images || !texts) return { ok: false, problem: `no features for split '${s}'` };
-    const want = (t: { shape: number[] }, rows: number) => t.shape.length === 2 && t.shape[0] === rows && t.shape[1] === dim;
+    const want = (t: { shape: number[] }, rows: number) =>
+      t.shape.length === 2 && t.shape[0] === rows && t.shape[1] === dim;
     if (!want(images, split.images.length) || !want(texts, split.captions.length)) {
-      return { ok: false, problem: `split '${s}' has [${images.shape}] image and [${texts.shape}] text features for ${split.images.length} images and ${split.captions.length} captions of dim ${dim}` };
+      return {
+        ok: false,
+        problem: `split '${s}' has [${images.shape}] image and [${texts.shape}] text features for ${split.images.length} images and ${split.captions.length} captions of dim ${dim}`,
+      };
     }
     splits[s] = { images: images.data, texts: texts.data };
   }
@@ -92,8 +105,17 @@ export function readFeatureChunk(file: string, rows: number, dim?: number): { ok
     return problemOf(e);
   }
   const t = ck.tensors.features;
-  if (!t || t.shape.length !== 2 || t.shape[0] !== rows || t.shape[1] <= 0 || (dim !== undefined && t.shape[1] !== dim)) {
-    return { ok: false, problem: `it holds [${t?.shape ?? ''}] features, expected ${rows} rows${dim !== undefined ? ` of ${dim}` : ''}` };
+  if (
+    !t ||
+    t.shape.length !== 2 ||
+    t.shape[0] !== rows ||
+    t.shape[1] <= 0 ||
+    (dim !== undefined && t.shape[1] !== dim)
+  ) {
+    return {
+      ok: false,
+      problem: `it holds [${t?.shape ?? ''}] features, expected ${rows} rows${dim !== undefined ? ` of ${dim}` : ''}`,
+    };
   }
   return { ok: true, data: t.data };
 }

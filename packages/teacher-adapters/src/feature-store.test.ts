@@ -11,7 +11,19 @@ const dataset: Dataset = {
   name: 'toy',
   imageRoot: '.',
   manifestHash: 'x',
-  splits: { train: { images: [{ id: 'a', path: 'a.png' }, { id: 'b', path: 'b.png' }], captions: [{ text: 'a1', image: 0 }, { text: 'a2', image: 0 }, { text: 'b1', image: 1 }] } },
+  splits: {
+    train: {
+      images: [
+        { id: 'a', path: 'a.png' },
+        { id: 'b', path: 'b.png' },
+      ],
+      captions: [
+        { text: 'a1', image: 0 },
+        { text: 'a2', image: 0 },
+        { text: 'b1', image: 1 },
+      ],
+    },
+  },
 };
 
 describe('features teacher (precomputed feature store)', () => {
@@ -29,23 +41,37 @@ describe('features teacher (precomputed feature store)', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'feats-')), 'f.safetensors');
     const images = Float32Array.from([1, 0, 0, 1]);
     const texts = Float32Array.from([1, 0, 0.6, 0.8, 0, 1]);
-    atomicWriteFile(file, encodeSafetensors({ 'train/images': { shape: [2, 2], data: images }, 'train/texts': { shape: [3, 2], data: texts } }));
+    atomicWriteFile(
+      file,
+      encodeSafetensors({
+        'train/images': { shape: [2, 2], data: images },
+        'train/texts': { shape: [3, 2], data: texts },
+      }),
+    );
     const s = loadFeatureStore(file, dataset);
     expect(Array.from(s.splits.train.images)).toEqual(Array.from(images));
     expect(Array.from(s.splits.train.texts)).toEqual(Array.from(texts));
   });
 
-  it('verifies a checksummed feature file (distill\'s cache format): a flipped bit or a cut file is an error naming it', () => {
+  it("verifies a checksummed feature file (distill's cache format): a flipped bit or a cut file is an error naming it", () => {
     const file = join(mkdtempSync(join(tmpdir(), 'feats-')), 'cache.safetensors');
-    const tensors = { 'train/images': { shape: [2, 2], data: Float32Array.from([1, 0, 0, 1]) }, 'train/texts': { shape: [3, 2], data: Float32Array.from([1, 0, 0.6, 0.8, 0, 1]) } };
+    const tensors = {
+      'train/images': { shape: [2, 2], data: Float32Array.from([1, 0, 0, 1]) },
+      'train/texts': { shape: [3, 2], data: Float32Array.from([1, 0, 0.6, 0.8, 0, 1]) },
+    };
     const state = JSON.stringify({ key: 'k', dim: 2 });
-    atomicWriteFile(file, encodeSafetensors(tensors, { format: 'distill-checkpoint-v1', state, checksum: tensorChecksum(tensors, state) }));
+    atomicWriteFile(
+      file,
+      encodeSafetensors(tensors, { format: 'distill-checkpoint-v1', state, checksum: tensorChecksum(tensors, state) }),
+    );
     expect(loadFeatureStore(file, dataset).splits.train.texts[3]).toBeCloseTo(0.8, 6);
     const good = readFileSync(file);
     const flipped = Buffer.from(good);
     flipped[flipped.length - 2] ^= 0x01; // a low mantissa bit of the last text feature: still finite, still the right shape
     writeFileSync(file, flipped);
-    expect(() => loadFeatureStore(file, dataset)).toThrow(new RegExp(`Feature store ${file} is corrupt: its data does not match its checksum`));
+    expect(() => loadFeatureStore(file, dataset)).toThrow(
+      new RegExp(`Feature store ${file} is corrupt: its data does not match its checksum`),
+    );
     writeFileSync(file, good);
     truncateSync(file, good.length - 8);
     expect(() => loadFeatureStore(file, dataset)).toThrow(new RegExp(`Feature store ${file} is truncated`));

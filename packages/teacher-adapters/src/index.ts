@@ -9,7 +9,12 @@ export * from './teachers.js';
 export * from './feature-cache.js';
 export * from './feature-files.js';
 export * from './shards.js';
-export { EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR, GLYPHS_TEACHER_V3_DIR, EMBEDDED_TEACHERS } from './embedded-teachers.js';
+export {
+  EMOJI_TEACHER_DIR,
+  GLYPHS_TEACHER_DIR,
+  GLYPHS_TEACHER_V3_DIR,
+  EMBEDDED_TEACHERS,
+} from './embedded-teachers.js';
 
 /**
  * Binds every built-in teacher under TOKENS.TeacherRegistry: the ONNX teacher presets (clip, beit3),

@@ -39,7 +39,13 @@ function tinyTeacher(o: TinyTeacher = {}): string {
     outputs: [{ name: 'image_embeds', dtype: 'float32', shape: ['batch', Di] }],
     initializers: [{ name: 'w', dtype: 'float32', dims: [3, Di], data: f32(3 * Di, (i) => Math.sin(i + 1)) }],
     nodes: [
-      { op: 'ReduceMean', inputs: ['pixel_values'], outputs: ['m'], name: 'mean', attrs: { axes: [2, 3], keepdims: 0 } },
+      {
+        op: 'ReduceMean',
+        inputs: ['pixel_values'],
+        outputs: ['m'],
+        name: 'mean',
+        attrs: { axes: [2, 3], keepdims: 0 },
+      },
       { op: 'MatMul', inputs: ['m', 'w'], outputs: ['image_embeds'], name: 'proj' },
     ],
   });
@@ -75,7 +81,28 @@ function tinyTeacher(o: TinyTeacher = {}): string {
   });
   writeFileSync(join(dir, 'image.onnx'), image);
   writeFileSync(join(dir, 'text.onnx'), text);
-  const words = ['[PAD]', '[UNK]', 'a', 'red', 'cat', 'blue', 'dog', 'on', 'the', 'mat', 'big', 'sun', 'sky', 'tree', 'car', 'hat', 'cup', 'box', 'pen', 'map'];
+  const words = [
+    '[PAD]',
+    '[UNK]',
+    'a',
+    'red',
+    'cat',
+    'blue',
+    'dog',
+    'on',
+    'the',
+    'mat',
+    'big',
+    'sun',
+    'sky',
+    'tree',
+    'car',
+    'hat',
+    'cup',
+    'box',
+    'pen',
+    'map',
+  ];
   const vocab = Object.fromEntries(words.slice(0, o.tokens ?? V).map((w, i) => [w, i]));
   writeFileSync(
     join(dir, 'tokenizer.json'),
@@ -83,12 +110,32 @@ function tinyTeacher(o: TinyTeacher = {}): string {
       version: '1.0',
       truncation: null,
       padding: null,
-      added_tokens: [0, 1].map((id) => ({ id, content: words[id], single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-      normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+      added_tokens: [0, 1].map((id) => ({
+        id,
+        content: words[id],
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: true,
+      })),
+      normalizer: {
+        type: 'BertNormalizer',
+        clean_text: true,
+        handle_chinese_chars: true,
+        strip_accents: null,
+        lowercase: true,
+      },
       pre_tokenizer: { type: 'BertPreTokenizer' },
       post_processor: null,
       decoder: null,
-      model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
+      model: {
+        type: 'WordPiece',
+        unk_token: '[UNK]',
+        continuing_subword_prefix: '##',
+        max_input_chars_per_word: 100,
+        vocab,
+      },
     }),
   );
   const spec = {
@@ -110,15 +157,28 @@ describe('OnnxTeacher on a tiny export built by the test', () => {
   it('loads, checks itself and encodes images and captions into L2-normalised rows', async () => {
     const t = await OnnxTeacher.load(tinyTeacher(), { threads: 1 });
     expect(t.dim).toBe(4);
-    const img = await t.encodeImages(f32(2 * 3 * 8 * 8, (i) => (i % 7) / 7), 2);
+    const img = await t.encodeImages(
+      f32(2 * 3 * 8 * 8, (i) => (i % 7) / 7),
+      2,
+    );
     const txt = await t.encodeTexts(['a red cat', 'the big blue dog on the mat']);
-    for (const rows of [img, txt]) for (let r = 0; r < 2; r++) expect(Math.hypot(...rows.subarray(r * 4, r * 4 + 4))).toBeCloseTo(1, 5);
+    for (const rows of [img, txt])
+      for (let r = 0; r < 2; r++) expect(Math.hypot(...rows.subarray(r * 4, r * 4 + 4))).toBeCloseTo(1, 5);
     await t.dispose();
   });
 
   it('counts the tokenizer vocabulary from its model and added tokens', () => {
     expect(tokenizerVocabSize({ model: { vocab: { a: 0, b: 5 } }, added_tokens: [{ id: 7 }] })).toBe(8);
-    expect(tokenizerVocabSize({ model: { vocab: [['a', 0], ['b', -1]] } })).toBe(2);
+    expect(
+      tokenizerVocabSize({
+        model: {
+          vocab: [
+            ['a', 0],
+            ['b', -1],
+          ],
+        },
+      }),
+    ).toBe(2);
     expect(tokenizerVocabSize({ model: {} })).toBeUndefined();
   });
 
@@ -132,7 +192,9 @@ describe('OnnxTeacher on a tiny export built by the test', () => {
   it('a tokenizer with more ids than the model vocabulary is refused at load', async () => {
     const dir = tinyTeacher({ modelVocab: 12, tokens: 20 });
     await expect(OnnxTeacher.load(dir, { threads: 1 })).rejects.toThrow(
-      new RegExp(`^${dir}/tokenizer\\.json has 20 tokens, but ${dir}/text\\.onnx fails on token id 19: .*The model has a smaller vocabulary`),
+      new RegExp(
+        `^${dir}/tokenizer\\.json has 20 tokens, but ${dir}/text\\.onnx fails on token id 19: .*The model has a smaller vocabulary`,
+      ),
     );
   });
 
@@ -142,7 +204,11 @@ describe('OnnxTeacher on a tiny export built by the test', () => {
       `${fixed}/text.onnx input 'input_ids' takes at most 8 tokens (shape [batch, 8]), but teacher.json says maxTextLength 10. Set "maxTextLength": 8 in teacher.json.`,
     );
     const dynamic = tinyTeacher({ positions: 16, spec: { maxTextLength: 32 } });
-    await expect(OnnxTeacher.load(dynamic, { threads: 1 })).rejects.toThrow(new RegExp(`^${dynamic}/text\\.onnx fails on 32 tokens \\(teacher\\.json maxTextLength 32\\): .*Lower "maxTextLength"`));
+    await expect(OnnxTeacher.load(dynamic, { threads: 1 })).rejects.toThrow(
+      new RegExp(
+        `^${dynamic}/text\\.onnx fails on 32 tokens \\(teacher\\.json maxTextLength 32\\): .*Lower "maxTextLength"`,
+      ),
+    );
   });
 
   it('a static text length shorter than maxTextLength is padded to, so captions of any length encode', async () => {
@@ -154,11 +220,17 @@ describe('OnnxTeacher on a tiny export built by the test', () => {
 
   it('fixed batch sizes, models onnxruntime cannot load, missing settings and towers of different widths are refused at load', async () => {
     const b1 = tinyTeacher({ imageShape: [1, 3, 8, 8] });
-    await expect(OnnxTeacher.load(b1, { threads: 1 })).rejects.toThrow(/image\.onnx input 'pixel_values' has a fixed batch size 1 .*Re-export it with a dynamic batch axis/);
+    await expect(OnnxTeacher.load(b1, { threads: 1 })).rejects.toThrow(
+      /image\.onnx input 'pixel_values' has a fixed batch size 1 .*Re-export it with a dynamic batch axis/,
+    );
     const rank = tinyTeacher({ imageShape: ['batch', 3, 64] });
-    await expect(OnnxTeacher.load(rank, { threads: 1 })).rejects.toThrow(new RegExp(`^onnxruntime cannot load ${rank}/image\\.onnx: .*ReduceMean.*Re-export the teacher`));
+    await expect(OnnxTeacher.load(rank, { threads: 1 })).rejects.toThrow(
+      new RegExp(`^onnxruntime cannot load ${rank}/image\\.onnx: .*ReduceMean.*Re-export the teacher`),
+    );
     const dims = tinyTeacher({ imageDim: 4, textDim: 6 });
-    await expect(OnnxTeacher.load(dims, { threads: 1 })).rejects.toThrow(/image\.onnx outputs 4-d embeddings but .*text\.onnx outputs 6-d/);
+    await expect(OnnxTeacher.load(dims, { threads: 1 })).rejects.toThrow(
+      /image\.onnx outputs 4-d embeddings but .*text\.onnx outputs 6-d/,
+    );
     const lacks = tinyTeacher({ spec: { imageSize: undefined, mean: [0.5] } });
     await expect(OnnxTeacher.load(lacks, { threads: 1 })).rejects.toThrow(/teacher\.json lacks valid imageSize, mean /);
   });
@@ -167,6 +239,8 @@ describe('OnnxTeacher on a tiny export built by the test', () => {
     const dir = tinyTeacher();
     mkdirSync(join(dir, 'sub'));
     writeFileSync(join(dir, 'tokenizer.json'), '{ not json');
-    await expect(OnnxTeacher.load(dir, { threads: 1 })).rejects.toThrow(new RegExp(`^Cannot parse ${dir}/tokenizer\\.json`));
+    await expect(OnnxTeacher.load(dir, { threads: 1 })).rejects.toThrow(
+      new RegExp(`^Cannot parse ${dir}/tokenizer\\.json`),
+    );
   });
 });

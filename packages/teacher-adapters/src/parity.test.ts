@@ -14,7 +14,12 @@ describe('ONNX teacher parity (fixtures/hf-tiny/clip)', () => {
   });
 
   it('encodeImages L2-normalises the projected embeddings', async () => {
-    const t = await OnnxTeacher.load(clip, { preset: 'clip', requireTokenizer: false, threads: 1, spec: { imageSize: 16, maxTextLength: 12 } });
+    const t = await OnnxTeacher.load(clip, {
+      preset: 'clip',
+      requireTokenizer: false,
+      threads: 1,
+      spec: { imageSize: 16, maxTextLength: 12 },
+    });
     const e = await t.encodeImages(new Float32Array(2 * 3 * 16 * 16).fill(0.3), 2);
     expect(t.dim).toBe(16);
     expect(Math.hypot(...e.subarray(0, 16))).toBeCloseTo(1, 5);
@@ -24,7 +29,9 @@ describe('ONNX teacher parity (fixtures/hf-tiny/clip)', () => {
 
 describe('teacher folder errors', () => {
   it('a missing folder or file says what layout is expected and where to get one', async () => {
-    await expect(OnnxTeacher.load('/nonexistent/beit3', { preset: 'beit3' })).rejects.toThrow(/Teacher folder not found.*image\.onnx, text\.onnx, tokenizer\.json.*tools\/export\/export_beit3\.py.*emoji teacher/);
+    await expect(OnnxTeacher.load('/nonexistent/beit3', { preset: 'beit3' })).rejects.toThrow(
+      /Teacher folder not found.*image\.onnx, text\.onnx, tokenizer\.json.*tools\/export\/export_beit3\.py.*emoji teacher/,
+    );
     await expect(OnnxTeacher.load(clip, { preset: 'clip' })).rejects.toThrow(/is missing tokenizer\.json/);
     await expect(OnnxTeacher.load(clip, { preset: 'nope' })).rejects.toThrow(/Unknown teacher preset 'nope'/);
   });

@@ -15,7 +15,12 @@ const log = createLogger({ level: 'error' } as never);
 /** The embedded emoji benchmark cut to 3 images per split (64-px sprites: no image files to read). */
 function tinyEmoji(): Dataset {
   const d = loadEmoji();
-  const splits = Object.fromEntries(Object.entries(d.splits).map(([k, s]) => [k, { images: s.images.slice(0, 3), captions: s.captions.filter((c) => c.image < 3) }]));
+  const splits = Object.fromEntries(
+    Object.entries(d.splits).map(([k, s]) => [
+      k,
+      { images: s.images.slice(0, 3), captions: s.captions.filter((c) => c.image < 3) },
+    ]),
+  );
   return { ...d, splits };
 }
 
@@ -35,14 +40,21 @@ function fakeTeacher() {
     },
     encodeTexts: async (texts) => {
       calls.rows += texts.length;
-      return Float32Array.from({ length: 3 * texts.length }, (_, k) => Math.cos(texts[(k / 3) | 0].charCodeAt(k % 3) * 0.37 + k));
+      return Float32Array.from({ length: 3 * texts.length }, (_, k) =>
+        Math.cos(texts[(k / 3) | 0].charCodeAt(k % 3) * 0.37 + k),
+      );
     },
   };
   return { t, calls };
 }
 
 const opts = (cacheDir: string) => ({ batchSize: 1, cacheDir });
-const cacheFileOf = (dir: string) => join(dir, 'teacher-features', readdirSync(join(dir, 'teacher-features')).find((f) => f.endsWith('.safetensors'))!);
+const cacheFileOf = (dir: string) =>
+  join(
+    dir,
+    'teacher-features',
+    readdirSync(join(dir, 'teacher-features')).find((f) => f.endsWith('.safetensors'))!,
+  );
 
 describe('sharded teacher extraction', () => {
   it('three shards, computed separately, give a cache byte-identical to one unsharded extraction; each row is computed once', async () => {
@@ -76,7 +88,8 @@ describe('sharded teacher extraction', () => {
     const ds = tinyEmoji();
     const dir = join(tmp, 'faults');
     await extractOrShard(fakeTeacher().t, ds, { ...opts(dir), shard: { index: 0, count: 2 } }, log);
-    const merge = () => extractOrShard(fakeTeacher().t, ds, { ...opts(dir), shard: { index: 0, count: 2, merge: true } }, log);
+    const merge = () =>
+      extractOrShard(fakeTeacher().t, ds, { ...opts(dir), shard: { index: 0, count: 2, merge: true } }, log);
     const pending = await merge();
     expect(isShardPending(pending) && pending.missing).toEqual([1]);
     const file = (pending as ShardPending).file;
@@ -96,7 +109,9 @@ describe('sharded teacher extraction', () => {
     const bytes = readFileSync(victim);
     bytes[bytes.length - 5] ^= 0x40;
     writeFileSync(victim, bytes);
-    await expect(merge()).rejects.toThrow(`Shard 1/2 of ${file}: chunk ${victim} does not match the sha256 its shard recorded; nothing was merged. Recompute it: distill teacher extract <the same flags> --shard 1/2.`);
+    await expect(merge()).rejects.toThrow(
+      `Shard 1/2 of ${file}: chunk ${victim} does not match the sha256 its shard recorded; nothing was merged. Recompute it: distill teacher extract <the same flags> --shard 1/2.`,
+    );
     expect(existsSync(file)).toBe(false);
 
     // a record gone is a missing shard again

@@ -1,7 +1,13 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWriteJson, DistillError, readJsonFile, sha256, type Dataset, type Logger } from '@distill/core';
-import { chunkPlan, readFeatureCache, readFeatureChunk, writeFeatureCache, type TeacherFeatures } from './feature-files.js';
+import {
+  chunkPlan,
+  readFeatureCache,
+  readFeatureChunk,
+  writeFeatureCache,
+  type TeacherFeatures,
+} from './feature-files.js';
 
 /**
  * Sharded teacher extraction (`distill teacher extract --shard i/N`): the extraction's chunks are dealt
@@ -49,11 +55,15 @@ export function parseShard(v: string): ShardSpec {
   const m = /^(\d+)\/(\d+)$/.exec(v.trim());
   const index = m ? Number(m[1]) : NaN;
   const count = m ? Number(m[2]) : NaN;
-  if (!m || count < 1 || index >= count) throw new DistillError(`--shard expects i/N with 0 <= i < N (e.g. --shard 0/4), got '${v}'.`, 2);
+  if (!m || count < 1 || index >= count)
+    throw new DistillError(`--shard expects i/N with 0 <= i < N (e.g. --shard 0/4), got '${v}'.`, 2);
   return { index, count };
 }
 
-export function writeShardManifest(parts: string, s: { key: string; index: number; count: number; dim: number; chunks: string[] }): void {
+export function writeShardManifest(
+  parts: string,
+  s: { key: string; index: number; count: number; dim: number; chunks: string[] },
+): void {
   const chunks = s.chunks.map((f) => {
     return { name: f.slice(parts.length + 1), rows: rowsOf(f), sha256: sha256(readFileSync(f)) };
   });
@@ -73,21 +83,43 @@ function rowsOf(file: string): number {
  * shard and the file; nothing is merged.
  */
 export async function mergeShards(
-  o: { file: string; key: string; name: string; dataset: Dataset; batchSize: number; count: number; parameters?: number },
+  o: {
+    file: string;
+    key: string;
+    name: string;
+    dataset: Dataset;
+    batchSize: number;
+    count: number;
+    parameters?: number;
+  },
   log: Logger,
 ): Promise<TeacherFeatures | ShardPending> {
   const done = () => {
     const c = readFeatureCache(o.file, o.key, o.dataset);
-    return c.ok ? { name: o.name, dim: c.dim, fingerprint: o.key, train: c.splits.train, splits: c.splits, parameters: o.parameters, file: o.file } : undefined;
+    return c.ok
+      ? {
+          name: o.name,
+          dim: c.dim,
+          fingerprint: o.key,
+          train: c.splits.train,
+          splits: c.splits,
+          parameters: o.parameters,
+          file: o.file,
+        }
+      : undefined;
   };
   if (existsSync(o.file)) {
     const f = done();
     if (f) return f;
   }
   const parts = `${o.file}.parts`;
-  const missing = Array.from({ length: o.count }, (_, i) => i).filter((i) => !existsSync(shardManifestFile(parts, i, o.count)));
+  const missing = Array.from({ length: o.count }, (_, i) => i).filter(
+    (i) => !existsSync(shardManifestFile(parts, i, o.count)),
+  );
   if (missing.length) {
-    log.info(`teacher ${o.name}: shard${missing.length > 1 ? 's' : ''} ${missing.map((i) => `${i}/${o.count}`).join(', ')} not written yet (${parts}); the cache is complete when every shard is`);
+    log.info(
+      `teacher ${o.name}: shard${missing.length > 1 ? 's' : ''} ${missing.map((i) => `${i}/${o.count}`).join(', ')} not written yet (${parts}); the cache is complete when every shard is`,
+    );
     return { pending: true, file: o.file, key: o.key, count: o.count, missing };
   }
   try {
@@ -111,15 +143,24 @@ function merge(o: Parameters<typeof mergeShards>[0], parts: string, log: Logger)
     try {
       m = readJsonFile<ShardManifest>(mf);
     } catch {
-      throw new DistillError(`Shard ${i}/${o.count} of ${o.file}: its record ${mf} is unreadable; nothing was merged. ${redo(i)}`);
+      throw new DistillError(
+        `Shard ${i}/${o.count} of ${o.file}: its record ${mf} is unreadable; nothing was merged. ${redo(i)}`,
+      );
     }
-    if (m.key !== o.key || m.index !== i || m.count !== o.count) throw new DistillError(`Shard ${i}/${o.count} of ${o.file}: ${mf} was written for another extraction (key, index or count differ); nothing was merged. ${redo(i)}`);
+    if (m.key !== o.key || m.index !== i || m.count !== o.count)
+      throw new DistillError(
+        `Shard ${i}/${o.count} of ${o.file}: ${mf} was written for another extraction (key, index or count differ); nothing was merged. ${redo(i)}`,
+      );
     const want = plan.filter((_, j) => j % o.count === i).map((c) => c.name);
     const have = m.chunks.map((c) => c.name);
-    if (want.join('\n') !== have.join('\n')) throw new DistillError(`Shard ${i}/${o.count} of ${o.file}: ${mf} lists ${have.length} chunks, the extraction deals it ${want.length} (${want.find((w) => !have.includes(w)) ?? 'others'}); nothing was merged. ${redo(i)}`);
+    if (want.join('\n') !== have.join('\n'))
+      throw new DistillError(
+        `Shard ${i}/${o.count} of ${o.file}: ${mf} lists ${have.length} chunks, the extraction deals it ${want.length} (${want.find((w) => !have.includes(w)) ?? 'others'}); nothing was merged. ${redo(i)}`,
+      );
     for (const c of m.chunks) {
       const f = join(parts, c.name);
-      const bad = (why: string) => new DistillError(`Shard ${i}/${o.count} of ${o.file}: chunk ${f} ${why}; nothing was merged. ${redo(i)}`);
+      const bad = (why: string) =>
+        new DistillError(`Shard ${i}/${o.count} of ${o.file}: chunk ${f} ${why}; nothing was merged. ${redo(i)}`);
       if (!existsSync(f)) throw bad('is missing');
       if (sha256(readFileSync(f)) !== c.sha256) throw bad(`does not match the sha256 its shard recorded`);
       const r = readFeatureChunk(f, c.rows, dim ?? m.dim);
@@ -130,14 +171,23 @@ function merge(o: Parameters<typeof mergeShards>[0], parts: string, log: Logger)
   }
   const splits: TeacherFeatures['splits'] = {};
   for (const name of Object.keys(o.dataset.splits)) {
-    const cat = (kind: 'images' | 'texts') => concat(plan.filter((c) => c.split === name && c.kind === kind).map((c) => data.get(c.name)!));
+    const cat = (kind: 'images' | 'texts') =>
+      concat(plan.filter((c) => c.split === name && c.kind === kind).map((c) => data.get(c.name)!));
     splits[name] = { images: cat('images'), texts: cat('texts') };
   }
   const d = dim ?? 0;
   writeFeatureCache(o.file, { key: o.key, name: o.name, dim: d, splits });
   rmSync(parts, { recursive: true, force: true });
   log.info(`teacher ${o.name}: ${o.count} shards verified and merged into ${o.file}`);
-  return { name: o.name, dim: d, fingerprint: o.key, train: splits.train, splits, parameters: o.parameters, file: o.file };
+  return {
+    name: o.name,
+    dim: d,
+    fingerprint: o.key,
+    train: splits.train,
+    splits,
+    parameters: o.parameters,
+    file: o.file,
+  };
 }
 
 function concat(xs: Float32Array[]): Float32Array {

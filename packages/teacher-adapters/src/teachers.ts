@@ -43,11 +43,21 @@ function onnxEntry(name: string) {
 
 const FEATURES = {
   name: 'features',
-  description: 'precomputed features: --teacher-model <folder of <split>.image.npy + <split>.text.npy, or a .safetensors feature file>',
+  description:
+    'precomputed features: --teacher-model <folder of <split>.image.npy + <split>.text.npy, or a .safetensors feature file>',
   create: (cfg: TeacherConfig): PrecomputedTeacher => {
     const model = cfg.model;
-    if (!model) throw new DistillError('--teacher features needs --teacher-model <folder of <split>.image.npy + <split>.text.npy, or a .safetensors feature file>.', 2);
-    return { name: 'features', precomputed: true, fingerprint: () => sha256(model), features: (dataset) => loadFeatureStore(model, dataset) };
+    if (!model)
+      throw new DistillError(
+        '--teacher features needs --teacher-model <folder of <split>.image.npy + <split>.text.npy, or a .safetensors feature file>.',
+        2,
+      );
+    return {
+      name: 'features',
+      precomputed: true,
+      fingerprint: () => sha256(model),
+      features: (dataset) => loadFeatureStore(model, dataset),
+    };
   },
 };
 

@@ -1,9 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { findIcds, findLibvulkan, initRuntime, loadOrt, probeWebGpuSession, readToHost, Rng, tf, type NamedVariable, type OrtTensor } from '@distill/core';
+import {
+  findIcds,
+  findLibvulkan,
+  initRuntime,
+  loadOrt,
+  probeWebGpuSession,
+  readToHost,
+  Rng,
+  tf,
+  type NamedVariable,
+  type OrtTensor,
+} from '@distill/core';
 import { AdamW, ArrayAdamW, type AdamWOptions, type AdamWState } from './adamw.js';
 import { buildAdamWGraph, DeviceAdamW } from './adamw-graph.js';
 
-const OPTS: AdamWOptions = { lr: 3e-3, weightDecay: 0.05, betas: [0.9, 0.999], eps: 1e-8, groupLr: { text: 1e-3, head: 5e-3 } };
+const OPTS: AdamWOptions = {
+  lr: 3e-3,
+  weightDecay: 0.05,
+  betas: [0.9, 0.999],
+  eps: 1e-8,
+  groupLr: { text: 1e-3, head: 5e-3 },
+};
 const PARAMS = [
   { name: 'image.w', group: 'image' as const, shape: [4, 3] },
   { name: 'text.b', group: 'text' as const, shape: [5] },
@@ -34,7 +51,11 @@ function hostRun(K: number) {
     opt.lrScale = k < 3 ? 1 : 0.1;
     opt.apply(grads[k]);
   }
-  return { p: params.map((p) => p.data), m: PARAMS.map((p) => opt.state().m[p.name]), v: PARAMS.map((p) => opt.state().v[p.name]) };
+  return {
+    p: params.map((p) => p.data),
+    m: PARAMS.map((p) => opt.state().m[p.name]),
+    v: PARAMS.map((p) => opt.state().v[p.name]),
+  };
 }
 
 /** The same K steps with DeviceAdamW on `ep`, resumed from a flushed state() after `resumeAt` steps when given. */
@@ -55,7 +76,10 @@ async function deviceRun(K: number, ep: string, resumeAt?: number) {
       params = PARAMS.map((p, i) => t(host[i], p.shape));
     }
     opt.lrScale = k < 3 ? 1 : 0.1;
-    params = await opt.apply(params, PARAMS.map((p, i) => t(grads[k][i], p.shape)));
+    params = await opt.apply(
+      params,
+      PARAMS.map((p, i) => t(grads[k][i], p.shape)),
+    );
   }
   expect(() => opt.state()).toThrow(/flush\(\) first/);
   await opt.flush();
@@ -69,7 +93,9 @@ async function deviceRun(K: number, ep: string, resumeAt?: number) {
 function rel(a: Float32Array[], b: Float32Array[]): number {
   let d = 0;
   let s = 0;
-  a.forEach((x, i) => x.forEach((v, j) => ((d = Math.max(d, Math.abs(v - b[i][j]))), (s = Math.max(s, Math.abs(b[i][j]))))));
+  a.forEach((x, i) =>
+    x.forEach((v, j) => ((d = Math.max(d, Math.abs(v - b[i][j]))), (s = Math.max(s, Math.abs(b[i][j]))))),
+  );
   return d / s;
 }
 const bits = (xs: Float32Array[]) => xs.map((x) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length)));
@@ -81,7 +107,21 @@ const probe = hasVulkan ? await probeWebGpuSession() : undefined;
 describe('AdamW as an ONNX graph (DeviceAdamW)', () => {
   it('declares one lr pair per group in use, one bias-correction scalar and three outputs per parameter', () => {
     const g = buildAdamWGraph(PARAMS.slice(0, 2), OPTS);
-    expect(g.inputs).toEqual(['decay_image', 'decay_text', 'step_image', 'step_text', 'bc2', 'p0', 'g0', 'm0', 'v0', 'p1', 'g1', 'm1', 'v1']);
+    expect(g.inputs).toEqual([
+      'decay_image',
+      'decay_text',
+      'step_image',
+      'step_text',
+      'bc2',
+      'p0',
+      'g0',
+      'm0',
+      'v0',
+      'p1',
+      'g1',
+      'm1',
+      'v1',
+    ]);
     expect(g.outputs).toEqual(['p0_out', 'm0_out', 'v0_out', 'p1_out', 'm1_out', 'v1_out']);
   });
 
@@ -113,7 +153,11 @@ describe('AdamW as an ONNX graph (DeviceAdamW)', () => {
   it(`the three holders (tfjs AdamW, ArrayAdamW, DeviceAdamW) give the same weights after ${K} steps and refuse a mismatched state with the same error`, async () => {
     await initRuntime('cpu', { quiet: true });
     const { p0, grads } = fixture(K);
-    const vars: NamedVariable[] = PARAMS.map((p, i) => ({ name: p.name, group: p.group, variable: tf.variable(tf.tensor(p0[i], p.shape)) }));
+    const vars: NamedVariable[] = PARAMS.map((p, i) => ({
+      name: p.name,
+      group: p.group,
+      variable: tf.variable(tf.tensor(p0[i], p.shape)),
+    }));
     const t = new AdamW(vars, OPTS);
     for (let k = 0; k < K; k++) {
       t.lrScale = k < 3 ? 1 : 0.1;
@@ -127,8 +171,16 @@ describe('AdamW as an ONNX graph (DeviceAdamW)', () => {
     expect(rel(tfjs, fixture(K).p0)).toBeGreaterThan(1e-3);
     expect(t.step).toBe(K);
     // one bookkeeping base: the same checks and messages for a checkpoint that does not match
-    const bad: AdamWState = { step: 1, lrScale: 1, m: { 'image.w': new Float32Array(12), 'text.b': new Float32Array(4), 'head.w': new Float32Array(8) }, v: {} };
-    const array = new ArrayAdamW(PARAMS.map((p) => ({ ...p, data: new Float32Array(size(p.shape)) })), OPTS);
+    const bad: AdamWState = {
+      step: 1,
+      lrScale: 1,
+      m: { 'image.w': new Float32Array(12), 'text.b': new Float32Array(4), 'head.w': new Float32Array(8) },
+      v: {},
+    };
+    const array = new ArrayAdamW(
+      PARAMS.map((p) => ({ ...p, data: new Float32Array(size(p.shape)) })),
+      OPTS,
+    );
     const device = new DeviceAdamW(PARAMS, OPTS, ['cpu']);
     const errors = [t, array, device].map((o) => {
       try {
@@ -144,14 +196,17 @@ describe('AdamW as an ONNX graph (DeviceAdamW)', () => {
     vars.forEach((v) => v.variable.dispose());
   });
 
-  it.skipIf(!probe?.ok)(`on WebGPU, state resident between steps: ArrayAdamW's result, and bit-identical across a resume${probe?.ok ? '' : ' (skipped: no WebGPU session)'}`, async () => {
-    const host = hostRun(K);
-    const dev = await deviceRun(K, 'webgpu');
-    expect(rel(dev.p, host.p)).toBeLessThan(1e-6);
-    expect(rel(dev.m, host.m)).toBeLessThan(1e-6);
-    expect(rel(dev.v, host.v)).toBeLessThan(1e-6);
-    const resumed = await deviceRun(K, 'webgpu', 3);
-    expect(bits(resumed.p)).toEqual(bits(dev.p));
-    expect(bits(resumed.v)).toEqual(bits(dev.v));
-  });
+  it.skipIf(!probe?.ok)(
+    `on WebGPU, state resident between steps: ArrayAdamW's result, and bit-identical across a resume${probe?.ok ? '' : ' (skipped: no WebGPU session)'}`,
+    async () => {
+      const host = hostRun(K);
+      const dev = await deviceRun(K, 'webgpu');
+      expect(rel(dev.p, host.p)).toBeLessThan(1e-6);
+      expect(rel(dev.m, host.m)).toBeLessThan(1e-6);
+      expect(rel(dev.v, host.v)).toBeLessThan(1e-6);
+      const resumed = await deviceRun(K, 'webgpu', 3);
+      expect(bits(resumed.p)).toEqual(bits(dev.p));
+      expect(bits(resumed.v)).toEqual(bits(dev.v));
+    },
+  );
 });

@@ -13,7 +13,10 @@ import { AdamWBase, adamwUpdate, type AdamWOptions, type AdamWState, type ArrayP
 const GROUPS: readonly ParamGroup[] = ['image', 'text', 'head'];
 
 /** The update graph of parameters with these shapes and groups: inputs p<i>, g<i>, m<i>, v<i>, decay_<group>, step_<group>, bc2; outputs p<i>_out, m<i>_out, v<i>_out. */
-export function buildAdamWGraph(params: readonly { shape: readonly number[]; group: ParamGroup }[], o: Pick<AdamWOptions, 'betas' | 'eps'>): { model: Uint8Array; inputs: string[]; outputs: string[] } {
+export function buildAdamWGraph(
+  params: readonly { shape: readonly number[]; group: ParamGroup }[],
+  o: Pick<AdamWOptions, 'betas' | 'eps'>,
+): { model: Uint8Array; inputs: string[]; outputs: string[] } {
   const g = new Graph();
   const ops = graphOps();
   const used = GROUPS.filter((k) => params.some((p) => p.group === k));
@@ -60,7 +63,11 @@ export class DeviceAdamW extends AdamWBase {
     opts: AdamWOptions,
     private readonly executionProviders: string[],
   ) {
-    super(opts, params.map((p) => p.name), params.map((p) => p.shape.reduce((a, b) => a * b, 1)));
+    super(
+      opts,
+      params.map((p) => p.name),
+      params.map((p) => p.shape.reduce((a, b) => a * b, 1)),
+    );
   }
 
   private session(): Promise<OnnxRunner> {
@@ -79,7 +86,8 @@ export class DeviceAdamW extends AdamWBase {
    */
   async apply(params: readonly OrtTensor[], grads: readonly OrtTensor[]): Promise<OrtTensor[]> {
     const n = this.params.length;
-    if (params.length !== n || grads.length !== n) throw new Error(`DeviceAdamW.apply: ${params.length} parameters and ${grads.length} gradients for ${n}`);
+    if (params.length !== n || grads.length !== n)
+      throw new Error(`DeviceAdamW.apply: ${params.length} parameters and ${grads.length} gradients for ${n}`);
     const r = await this.session();
     const t = this.stepCount + 1;
     const feeds: Record<string, OrtTensor> = {};
@@ -122,7 +130,10 @@ export class DeviceAdamW extends AdamWBase {
   /** Copies the moments to the host (for `state()`): at checkpoint time, not every step. */
   async flush(): Promise<void> {
     if (this.hostCurrent || !this.m || !this.v) return;
-    const [m, v] = await Promise.all([readToHost(this.m, this.executionProviders), readToHost(this.v, this.executionProviders)]);
+    const [m, v] = await Promise.all([
+      readToHost(this.m, this.executionProviders),
+      readToHost(this.v, this.executionProviders),
+    ]);
     this.hostM = m;
     this.hostV = v;
     this.hostCurrent = true;

@@ -7,7 +7,8 @@ import { AdamW, ArrayAdamW } from './adamw.js';
  * with wd 0.01, betas (0.9, 0.999), eps 1e-8: the reference both holders are checked against.
  */
 const ref = (x: number, gs: number[], lr: number) => {
-  let m = 0, v = 0;
+  let m = 0,
+    v = 0;
   gs.forEach((g, i) => {
     const t = i + 1;
     x *= 1 - lr * 0.01;
@@ -56,10 +57,16 @@ describe('AdamW', () => {
     expect(Array.from(p2[0].variable.dataSync())).toEqual(Array.from(p1[0].variable.dataSync()));
   });
 
-  it('ArrayAdamW (the onnx engine\'s, over Float32Arrays) matches torch.optim.AdamW on two steps, with per-group learning rates', () => {
+  it("ArrayAdamW (the onnx engine's, over Float32Arrays) matches torch.optim.AdamW on two steps, with per-group learning rates", () => {
     const a = { name: 'a', group: 'image' as const, shape: [2], data: Float32Array.of(1, -2) };
     const b = { name: 'b', group: 'head' as const, shape: [1], data: Float32Array.of(0.5) };
-    const opt = new ArrayAdamW([a, b], { lr: 0.1, weightDecay: 0.01, betas: [0.9, 0.999], eps: 1e-8, groupLr: { head: 0.2 } });
+    const opt = new ArrayAdamW([a, b], {
+      lr: 0.1,
+      weightDecay: 0.01,
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      groupLr: { head: 0.2 },
+    });
     opt.apply([Float32Array.of(0.3, -0.1), Float32Array.of(2)]);
     opt.apply([Float32Array.of(0.2, 0.4), Float32Array.of(-1)]);
     expect(a.data[0]).toBeCloseTo(ref(1, [0.3, 0.2], 0.1), 6);
@@ -73,8 +80,18 @@ describe('AdamW', () => {
     const shapes = [[3, 4], [5], [2, 2]];
     const groups = ['image', 'text', 'head'] as const;
     const init = shapes.map((s) => rng.normalArray(s.reduce((x, y) => x * y, 1)));
-    const opts = { lr: 0.01, weightDecay: 0.05, betas: [0.9, 0.98] as [number, number], eps: 1e-6, groupLr: { text: 0.003, head: 0.02 } };
-    const tv: NamedVariable[] = shapes.map((s, i) => ({ name: `w${i}`, group: groups[i], variable: tf.variable(tf.tensor(init[i], s)) }));
+    const opts = {
+      lr: 0.01,
+      weightDecay: 0.05,
+      betas: [0.9, 0.98] as [number, number],
+      eps: 1e-6,
+      groupLr: { text: 0.003, head: 0.02 },
+    };
+    const tv: NamedVariable[] = shapes.map((s, i) => ({
+      name: `w${i}`,
+      group: groups[i],
+      variable: tf.variable(tf.tensor(init[i], s)),
+    }));
     const arr = shapes.map((s, i) => ({ name: `w${i}`, group: groups[i], shape: s, data: Float32Array.from(init[i]) }));
     const o1 = new AdamW(tv, opts);
     const o2 = new ArrayAdamW(arr, opts);
@@ -112,7 +129,9 @@ describe('AdamW', () => {
     o1.apply([Float32Array.of(0.5, -1, 2)]);
     o2.apply([Float32Array.of(0.5, -1, 2)]);
     expect(Array.from(p2[0].data)).toEqual(Array.from(p1[0].data));
-    expect(() => o2.load({ ...saved, m: { w: new Float32Array(2) } })).toThrow(/'m' of w has 2 values, the parameter 3/);
+    expect(() => o2.load({ ...saved, m: { w: new Float32Array(2) } })).toThrow(
+      /'m' of w has 2 values, the parameter 3/,
+    );
     expect(() => o2.load({ ...saved, m: {} })).toThrow(/no 'm' for parameter w/);
   });
 });

@@ -18,7 +18,11 @@ export interface AdamWState {
 }
 
 /** A group's learning rate: its own (lrImage / lrText / lrHead) or the base lr, times the schedule's multiplier. */
-export function groupLearningRate(opts: Pick<AdamWOptions, 'lr' | 'groupLr'>, group: ParamGroup, lrScale: number): number {
+export function groupLearningRate(
+  opts: Pick<AdamWOptions, 'lr' | 'groupLr'>,
+  group: ParamGroup,
+  lrScale: number,
+): number {
   return (opts.groupLr?.[group] ?? opts.lr) * lrScale;
 }
 
@@ -39,7 +43,12 @@ export function adamwScalars(o: Pick<AdamWOptions, 'betas' | 'weightDecay'>, lr:
  * correction); the tfjs holder runs it on `tfOps`, the device holder records it as an ONNX graph:
  *   m' = b1 m + (1-b1) g;  v' = b2 v + (1-b2) g^2;  p' = p decay - step m' / (sqrt(v' / bc2) + eps)
  */
-export function adamwUpdate<T>(o: Ops<T>, x: { p: T; g: T; m: T; v: T }, s: AdamWScalars<T>, c: Pick<AdamWOptions, 'betas' | 'eps'>): { p: T; m: T; v: T } {
+export function adamwUpdate<T>(
+  o: Ops<T>,
+  x: { p: T; g: T; m: T; v: T },
+  s: AdamWScalars<T>,
+  c: Pick<AdamWOptions, 'betas' | 'eps'>,
+): { p: T; m: T; v: T } {
   const [b1, b2] = c.betas;
   const m = o.add(o.scale(x.m, b1), o.scale(x.g, 1 - b1));
   const v = o.add(o.scale(x.v, b2), o.scale(o.mul(x.g, x.g), 1 - b2));
@@ -51,7 +60,14 @@ export function adamwUpdate<T>(o: Ops<T>, x: { p: T; g: T; m: T; v: T }, s: Adam
  * The same update as the host kernel of `ArrayAdamW`: in place over Float32Arrays, each element in
  * float64 and rounded once (a loop: no tensor engine holds the host's arrays).
  */
-export function adamwKernel(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, s: AdamWScalars, c: Pick<AdamWOptions, 'betas' | 'eps'>): void {
+export function adamwKernel(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  s: AdamWScalars,
+  c: Pick<AdamWOptions, 'betas' | 'eps'>,
+): void {
   const [b1, b2] = c.betas;
   const c1 = 1 - b1;
   const c2 = 1 - b2;
@@ -118,8 +134,14 @@ export abstract class AdamWBase {
     const take = (which: 'm' | 'v') =>
       this.names.map((name, i) => {
         const data = s[which][name];
-        if (!data) throw new DistillError(`Optimizer state has no '${which}' for parameter ${name}: the checkpoint does not match this student.`);
-        if (data.length !== this.sizes[i]) throw new DistillError(`Optimizer state '${which}' of ${name} has ${data.length} values, the parameter ${this.sizes[i]}.`);
+        if (!data)
+          throw new DistillError(
+            `Optimizer state has no '${which}' for parameter ${name}: the checkpoint does not match this student.`,
+          );
+        if (data.length !== this.sizes[i])
+          throw new DistillError(
+            `Optimizer state '${which}' of ${name} has ${data.length} values, the parameter ${this.sizes[i]}.`,
+          );
         return data;
       });
     return { m: take('m'), v: take('v') };
@@ -145,7 +167,11 @@ export class AdamW extends AdamWBase {
     private readonly params: NamedVariable[],
     opts: AdamWOptions,
   ) {
-    super(opts, params.map((p) => p.name), params.map((p) => p.variable.size));
+    super(
+      opts,
+      params.map((p) => p.name),
+      params.map((p) => p.variable.size),
+    );
     this.m = params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
     this.v = params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
   }
@@ -159,7 +185,12 @@ export class AdamW extends AdamWBase {
         const g = grads[p.variable.name] ?? grads[p.name];
         if (!g) return;
         const s = this.scalarsFor(p.group, t);
-        const next = adamwUpdate(o, { p: p.variable, g, m: this.m[i], v: this.v[i] }, { decay: tf.scalar(s.decay), step: tf.scalar(s.step), bc2: tf.scalar(s.bc2) }, this.opts);
+        const next = adamwUpdate(
+          o,
+          { p: p.variable, g, m: this.m[i], v: this.v[i] },
+          { decay: tf.scalar(s.decay), step: tf.scalar(s.step), bc2: tf.scalar(s.bc2) },
+          this.opts,
+        );
         this.m[i].assign(next.m);
         this.v[i].assign(next.v);
         p.variable.assign(next.p);
@@ -207,19 +238,27 @@ export class ArrayAdamW extends AdamWBase {
     readonly params: ArrayParam[],
     opts: AdamWOptions,
   ) {
-    super(opts, params.map((p) => p.name), params.map((p) => p.data.length));
+    super(
+      opts,
+      params.map((p) => p.name),
+      params.map((p) => p.data.length),
+    );
     this.m = params.map((p) => new Float32Array(p.data.length));
     this.v = params.map((p) => new Float32Array(p.data.length));
   }
 
   /** One update; `grads[i]` is the gradient of `params[i]` (undefined: that parameter is left alone). */
   apply(grads: readonly (Float32Array | undefined)[]): void {
-    if (grads.length !== this.params.length) throw new Error(`ArrayAdamW.apply: ${grads.length} gradients for ${this.params.length} parameters`);
+    if (grads.length !== this.params.length)
+      throw new Error(`ArrayAdamW.apply: ${grads.length} gradients for ${this.params.length} parameters`);
     const t = ++this.stepCount;
     this.params.forEach((p, i) => {
       const g = grads[i];
       if (!g) return;
-      if (g.length !== p.data.length) throw new Error(`ArrayAdamW.apply: gradient of ${p.name} has ${g.length} values, the parameter ${p.data.length}`);
+      if (g.length !== p.data.length)
+        throw new Error(
+          `ArrayAdamW.apply: gradient of ${p.name} has ${g.length} values, the parameter ${p.data.length}`,
+        );
       adamwKernel(p.data, g, this.m[i], this.v[i], this.scalarsFor(p.group, t), this.opts);
     });
   }

@@ -20,11 +20,20 @@ const DIM = 64;
 async function oneStep(pair: string, losses: string) {
   await initRuntime('wasm', { quiet: true });
   const student = createStudent(pair, { preset: 'base', embedDim: DIM, seed: 1, maxLength: 16 });
-  const cfg = resolveConfig({ container: builtins, preset: 'smoke', overrides: { losses, batchSize: B, lossOptions: { queueSize: 8 } } });
+  const cfg = resolveConfig({
+    container: builtins,
+    preset: 'smoke',
+    overrides: { losses, batchSize: B, lossOptions: { queueSize: 8 } },
+  });
   const method = await methodFor(cfg, builtins);
   const state = method.createState(DIM, cfg);
   const onnx = new OnnxStudentEngine(student, { seed: 1, head: state.graph?.head });
-  const plan = planOnnxStep(onnx, { params: student.parameterCount().total, batchSize: B, textLength: L, size: 'base' });
+  const plan = planOnnxStep(onnx, {
+    params: student.parameterCount().total,
+    batchSize: B,
+    textLength: L,
+    size: 'base',
+  });
   expect(plan.estimate.bytes).toBeLessThan(totalmem());
   const engine = new OnnxStepEngine(student, onnx, { lr: 1e-4, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 });
   const { crop } = student.preprocess;
@@ -44,7 +53,16 @@ async function oneStep(pair: string, losses: string) {
       return state.balancer.weights(Object.values(c));
     },
     tfjsLoss: (sI, sT) => {
-      const c = method.loss({ studentImage: sI, studentText: sT, teacherImage: tf.tensor2d(teacherImage, [B, DIM]), teacherText: tf.tensor2d(teacherText, [B, DIM]), imageIds }, state);
+      const c = method.loss(
+        {
+          studentImage: sI,
+          studentText: sT,
+          teacherImage: tf.tensor2d(teacherImage, [B, DIM]),
+          teacherText: tf.tensor2d(teacherText, [B, DIM]),
+          imageIds,
+        },
+        state,
+      );
       const names = Object.keys(c);
       const w = hooks.balance(Object.fromEntries(names.map((n) => [n, c[n].dataSync()[0]])));
       return names.map((n, i) => c[n].mul(w[i])).reduce((a, b) => a.add(b)) as tf.Scalar;

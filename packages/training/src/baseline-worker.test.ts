@@ -22,7 +22,8 @@ describe('files this package finds at run time', () => {
   it('the embedded emoji teacher sits in @distill/teacher-adapters (assets/, shipped through "files"), not in this package', () => {
     const adapters = join(here, '..', '..', 'teacher-adapters');
     expect(EMOJI_TEACHER_DIR).toBe(join(adapters, 'assets', 'teachers', 'emoji-teacher-v1'));
-    for (const f of ['student.json', 'model.safetensors', 'tokenizer.json']) expect(existsSync(join(EMOJI_TEACHER_DIR, f))).toBe(true);
+    for (const f of ['student.json', 'model.safetensors', 'tokenizer.json'])
+      expect(existsSync(join(EMOJI_TEACHER_DIR, f))).toBe(true);
     const pkg = JSON.parse(readFileSync(join(adapters, 'package.json'), 'utf8')) as { files: string[] };
     expect(pkg.files).toEqual(expect.arrayContaining(['dist', 'assets']));
     expect(existsSync(join(here, '..', 'assets'))).toBe(false);
@@ -38,9 +39,17 @@ describe('files this package finds at run time', () => {
 
 describe('trainInChild (the baseline worker process)', () => {
   it('trains a student in the child and resolves to its result.json', { timeout: 180_000 }, async () => {
-    const cfg = resolveConfig({ container: builtins,
+    const cfg = resolveConfig({
+      container: builtins,
       preset: 'smoke',
-      overrides: { losses: 'none', maxSteps: 2, batchSize: 16, dataset: { trainSubset: 64, evalSubset: 32 }, schedule: { epochs: 1 }, checkpointEvery: 100 },
+      overrides: {
+        losses: 'none',
+        maxSteps: 2,
+        batchSize: 16,
+        dataset: { trainSubset: 64, evalSubset: 32 },
+        schedule: { epochs: 1 },
+        checkpointEvery: 100,
+      },
     });
     const dir = join(root, 'ok');
     const r = await trainInChild(cfg, dir, 'no-teacher', false, quiet);
@@ -48,14 +57,21 @@ describe('trainInChild (the baseline worker process)', () => {
     expect(r.test.rsum).toBeGreaterThan(0);
     expect(r.label).toBe('no-teacher');
     expect(r.runDir).toBe(dir);
-    expect(readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"components"'))).toHaveLength(2);
+    expect(
+      readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"components"')),
+    ).toHaveLength(2);
   });
 
   it('a config the child rejects fails with one line naming the log, and the log says why', async () => {
     const cfg = resolveConfig({ container: builtins, preset: 'smoke' });
     const dir = join(root, 'bad');
     const bad = { ...cfg, schedule: { ...cfg.schedule, epochs: -3 } };
-    const err = await trainInChild(bad, dir, 'no-teacher', false, quiet).then(() => undefined, (e: unknown) => e);
+    const err = await trainInChild(bad, dir, 'no-teacher', false, quiet).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(DistillError);
     expect((err as Error).message).toMatch(/^The no-teacher run failed \(exit code 2\); see .*train\.log/);
     const log = readFileSync(join(dir, 'train.log'), 'utf8');

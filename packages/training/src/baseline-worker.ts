@@ -15,7 +15,8 @@ import { train } from './trainer.js';
 
 const [cfgFile, runDir, label, ...rest] = process.argv.slice(2);
 try {
-  if (!cfgFile || !runDir || !label) throw new DistillError('usage: baseline-worker <train-config.json> <run-dir> <label> [--resume]', 2);
+  if (!cfgFile || !runDir || !label)
+    throw new DistillError('usage: baseline-worker <train-config.json> <run-dir> <label> [--resume]', 2);
   const raw = readJsonFile<TrainConfig>(cfgFile);
   // this process's own container: the built-ins, then the run's plugins (the config names their entries)
   const container = createTrainingContainer();

@@ -83,7 +83,16 @@ export function lossHooks(
       hooks.components = comps;
       const names = Object.keys(comps);
       for (const n of names) {
-        if (!Number.isFinite(comps[n])) throw new DistillError(nonFiniteLossMessage({ loss: n, value: comps[n], step: where.step, epoch: b.epoch + 1, runDir: where.runDir }));
+        if (!Number.isFinite(comps[n]))
+          throw new DistillError(
+            nonFiniteLossMessage({
+              loss: n,
+              value: comps[n],
+              step: where.step,
+              epoch: b.epoch + 1,
+              runDir: where.runDir,
+            }),
+          );
       }
       hooks.weights = state.balancer.weights(names.map((n) => comps[n]));
       return hooks.weights;
@@ -92,12 +101,16 @@ export function lossHooks(
       const dim = sI.shape[1];
       const teacherImage = b.teacherImage ? tf.tensor2d(b.teacherImage, [B, dim]) : undefined;
       const teacherText = b.teacherText ? tf.tensor2d(b.teacherText, [B, dim]) : undefined;
-      const comps = method.loss({ studentImage: sI, studentText: sT, teacherImage, teacherText, imageIds: b.groups }, state);
+      const comps = method.loss(
+        { studentImage: sI, studentText: sT, teacherImage, teacherText, imageIds: b.groups },
+        state,
+      );
       const names = Object.keys(comps);
       const w = hooks.balance(Object.fromEntries(names.map((n) => [n, comps[n].dataSync()[0]])));
       return names.map((n, i) => comps[n].mul(w[i])).reduce((x, y) => x.add(y)) as tf.Scalar;
     },
-    graphFeeds: () => state.graph.feeds({ batch: B, teacherImage: b.teacherImage, teacherText: b.teacherText, imageIds: b.groups }),
+    graphFeeds: () =>
+      state.graph.feeds({ batch: B, teacherImage: b.teacherImage, teacherText: b.teacherText, imageIds: b.groups }),
   };
   return hooks;
 }
@@ -107,7 +120,11 @@ export function lossHooks(
  * same caption text (the emoji benchmark's two drawings of one emoji share their captions): group id =
  * the first row of the batch they match.
  */
-export function positiveGroups(images: Int32Array, captions: Int32Array, split: Pick<SplitData, 'captions'>): Int32Array {
+export function positiveGroups(
+  images: Int32Array,
+  captions: Int32Array,
+  split: Pick<SplitData, 'captions'>,
+): Int32Array {
   const byImage = new Map<number, number>();
   const byText = new Map<string, number>();
   const out = new Int32Array(images.length);

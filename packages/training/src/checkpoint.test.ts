@@ -15,7 +15,10 @@ import {
   writeCheckpoint,
 } from './checkpoint.js';
 
-const ckpt = (step: number, w = [1, 2, 3, 4]) => ({ tensors: { 'student/w': { shape: [2, 2], data: Float32Array.from(w) } }, state: { step, rng: [1, 2, 3, 4] } });
+const ckpt = (step: number, w = [1, 2, 3, 4]) => ({
+  tensors: { 'student/w': { shape: [2, 2], data: Float32Array.from(w) } },
+  state: { step, rng: [1, 2, 3, 4] },
+});
 const tmp = () => mkdtempSync(join(tmpdir(), 'ckpt-'));
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 function captureLog() {
@@ -50,7 +53,9 @@ describe('checkpoints', () => {
     const cut = join(dir, 'cut.safetensors');
     writeCheckpoint(cut, ckpt(3));
     truncateSync(cut, readFileSync(cut).length - 5);
-    expect(() => readCheckpoint(cut)).toThrow(new RegExp(`^${esc(cut)} is truncated \\(tensor 'student/w' ends at byte`));
+    expect(() => readCheckpoint(cut)).toThrow(
+      new RegExp(`^${esc(cut)} is truncated \\(tensor 'student/w' ends at byte`),
+    );
     // a valid safetensors file that distill did not write
     const foreign = join(dir, 'model.safetensors');
     atomicWriteFile(foreign, encodeSafetensors({ w: { shape: [1], data: Float32Array.from([1]) } }));
@@ -75,7 +80,10 @@ describe('checkpoints', () => {
 
   it('a checkpoint without a checksum (older distill) is refused as unverifiable', () => {
     const p = join(tmp(), 'old.safetensors');
-    atomicWriteFile(p, encodeSafetensors(ckpt(1).tensors, { format: 'distill-checkpoint-v1', state: JSON.stringify({ step: 1 }) }));
+    atomicWriteFile(
+      p,
+      encodeSafetensors(ckpt(1).tensors, { format: 'distill-checkpoint-v1', state: JSON.stringify({ step: 1 }) }),
+    );
     expect(() => readCheckpoint(p)).toThrow(new RegExp(`^${esc(p)} has no checksum`));
   });
 });
@@ -124,7 +132,7 @@ describe('run checkpoints: the latest and the one before it', () => {
     expect(lines.join('\n')).toMatch(/checkpoint\.safetensors is missing/);
   });
 
-  it('a run that starts over clears the earlier attempt\'s checkpoints, and only those', () => {
+  it("a run that starts over clears the earlier attempt's checkpoints, and only those", () => {
     const dir = tmp();
     saveRunCheckpoint(dir, ckpt(3));
     saveRunCheckpoint(dir, ckpt(6));
@@ -163,7 +171,11 @@ describe('the non-finite loss message', () => {
     const dir = tmp();
     saveRunCheckpoint(dir, ckpt(3));
     saveRunCheckpoint(dir, ckpt(6));
-    expect(msg(dir)).toMatch(new RegExp(`^Loss 'con_loss' is NaN at step 7 \\(epoch 1\\)\\. The run stopped; its last good checkpoint .* is ${esc(join(dir, CHECKPOINT_FILES.latest))} \\(step 6\\)\\.`));
+    expect(msg(dir)).toMatch(
+      new RegExp(
+        `^Loss 'con_loss' is NaN at step 7 \\(epoch 1\\)\\. The run stopped; its last good checkpoint .* is ${esc(join(dir, CHECKPOINT_FILES.latest))} \\(step 6\\)\\.`,
+      ),
+    );
     flipBit(join(dir, CHECKPOINT_FILES.latest), -1);
     expect(msg(dir)).toContain(`is ${join(dir, CHECKPOINT_FILES.previous)} (step 3).`);
     expect(lastGoodCheckpoint(dir)).toEqual({ path: join(dir, CHECKPOINT_FILES.previous), step: 3 });

@@ -51,9 +51,13 @@ export function loadRunCheckpoint<S>(dir: string, log?: Logger): { ckpt: Checkpo
       const ckpt = readCheckpoint<S>(path);
       if (latestBad) {
         renameSync(latest, join(dir, CHECKPOINT_FILES.corrupt));
-        log?.warn(`the corrupt checkpoint was moved to ${join(dir, CHECKPOINT_FILES.corrupt)}; continuing from the previous checkpoint ${path}`);
+        log?.warn(
+          `the corrupt checkpoint was moved to ${join(dir, CHECKPOINT_FILES.corrupt)}; continuing from the previous checkpoint ${path}`,
+        );
       } else if (path === previous) {
-        log?.warn(`${latest} is missing (the run stopped while saving it): continuing from the previous checkpoint ${path}`);
+        log?.warn(
+          `${latest} is missing (the run stopped while saving it): continuing from the previous checkpoint ${path}`,
+        );
       }
       return { ckpt, path };
     } catch (e) {
@@ -89,7 +93,13 @@ export function lastGoodCheckpoint(dir: string): { path: string; step?: number }
  * The message that stops a run at a non-finite loss: what happened, where, the newest checkpoint
  * that exists and verifies (or that there is none), and what to try. It does not guess the cause.
  */
-export function nonFiniteLossMessage(o: { loss: string; value: number; step: number; epoch: number; runDir: string }): string {
+export function nonFiniteLossMessage(o: {
+  loss: string;
+  value: number;
+  step: number;
+  epoch: number;
+  runDir: string;
+}): string {
   const good = lastGoodCheckpoint(o.runDir);
   const stopped = good
     ? `The run stopped; its last good checkpoint (checksum verified, finite values) is ${good.path}${good.step !== undefined ? ` (step ${good.step})` : ''}.`

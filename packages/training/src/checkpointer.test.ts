@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readCheckpoint } from './checkpoint.js';
-import { Checkpointer, engineCheckpoint, jsonCheckpoint, methodCheckpoint, MetricsLog, samplerCheckpoint } from './checkpointer.js';
+import {
+  Checkpointer,
+  engineCheckpoint,
+  jsonCheckpoint,
+  methodCheckpoint,
+  MetricsLog,
+  samplerCheckpoint,
+} from './checkpointer.js';
 import type { EngineState } from './step-engine.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'distill-checkpointer-'));
@@ -16,28 +23,74 @@ function parts(seed: number) {
     optimizer: { step: seed, lrScale: 0.5, m: { w: Float32Array.of(0.1, 0.2) }, v: { w: Float32Array.of(0.3, 0.4) } },
   };
   const engine = { state: () => es, load: (s: EngineState) => void (es = s) };
-  let method: { balancer: unknown; queuePtr: number; queue: Float32Array } = { balancer: { prev: seed }, queuePtr: 3, queue: Float32Array.of(seed, 9) };
+  let method: { balancer: unknown; queuePtr: number; queue: Float32Array } = {
+    balancer: { prev: seed },
+    queuePtr: 3,
+    queue: Float32Array.of(seed, 9),
+  };
   const methodState = {
-    save: () => ({ balancer: method.balancer, queuePtr: method.queuePtr, tensors: { 'queue/image': { shape: [1, 2], data: method.queue } } }),
-    load: (b: unknown, t: Record<string, { data: Float32Array }>, ptr?: number) => void (method = { balancer: b, queuePtr: ptr ?? 0, queue: t['queue/image'].data }),
+    save: () => ({
+      balancer: method.balancer,
+      queuePtr: method.queuePtr,
+      tensors: { 'queue/image': { shape: [1, 2], data: method.queue } },
+    }),
+    load: (b: unknown, t: Record<string, { data: Float32Array }>, ptr?: number) =>
+      void (method = { balancer: b, queuePtr: ptr ?? 0, queue: t['queue/image'].data }),
   };
   let sampler = { epoch: seed, cursor: 1 };
   const samp = { state: () => sampler, load: (s: typeof sampler) => void (sampler = s) };
   let loop = { step: seed * 10, label: 'student' };
-  return { engine, methodState, samp, get es() { return es; }, get method() { return method; }, get sampler() { return sampler; }, get loop() { return loop; }, loopPart: jsonCheckpoint(() => loop, (v) => (loop = v), ['step']) };
+  return {
+    engine,
+    methodState,
+    samp,
+    get es() {
+      return es;
+    },
+    get method() {
+      return method;
+    },
+    get sampler() {
+      return sampler;
+    },
+    get loop() {
+      return loop;
+    },
+    loopPart: jsonCheckpoint(
+      () => loop,
+      (v) => (loop = v),
+      ['step'],
+    ),
+  };
 }
 
 describe('Checkpointer', () => {
-  it('saves every part into one verified file with the trainer\'s keys, and resume() loads each part back', () => {
+  it("saves every part into one verified file with the trainer's keys, and resume() loads each part back", () => {
     const dir = join(tmp, 'run');
     const a = parts(1);
-    new Checkpointer(dir, [engineCheckpoint(a.engine), methodCheckpoint(a.methodState), samplerCheckpoint(a.samp), a.loopPart]).save();
+    new Checkpointer(dir, [
+      engineCheckpoint(a.engine),
+      methodCheckpoint(a.methodState),
+      samplerCheckpoint(a.samp),
+      a.loopPart,
+    ]).save();
     const ck = readCheckpoint<Record<string, unknown>>(join(dir, 'checkpoint.safetensors'));
     expect(Object.keys(ck.tensors).sort()).toEqual(['adamw.m/w', 'adamw.v/w', 'queue/image', 'student/w']);
-    expect(ck.state).toEqual({ optimizer: { step: 1, lrScale: 0.5 }, balancer: { prev: 1 }, queuePtr: 3, sampler: { epoch: 1, cursor: 1 }, step: 10 });
+    expect(ck.state).toEqual({
+      optimizer: { step: 1, lrScale: 0.5 },
+      balancer: { prev: 1 },
+      queuePtr: 3,
+      sampler: { epoch: 1, cursor: 1 },
+      step: 10,
+    });
 
     const b = parts(7);
-    new Checkpointer(dir, [engineCheckpoint(b.engine), methodCheckpoint(b.methodState), samplerCheckpoint(b.samp), b.loopPart]).resume();
+    new Checkpointer(dir, [
+      engineCheckpoint(b.engine),
+      methodCheckpoint(b.methodState),
+      samplerCheckpoint(b.samp),
+      b.loopPart,
+    ]).resume();
     expect(Array.from(b.es.weights.w.data)).toEqual([1, 2]);
     expect(b.es.optimizer.step).toBe(1);
     expect(Array.from(b.es.optimizer.v.w)).toEqual([Math.fround(0.3), Math.fround(0.4)]);
@@ -50,7 +103,9 @@ describe('Checkpointer', () => {
   it('resume() in a folder without a checkpoint says to start again; clear() removes the checkpoints', () => {
     const dir = join(tmp, 'empty');
     const c = new Checkpointer(dir, []);
-    expect(() => c.resume()).toThrow(/^Cannot resume: .*empty has no checkpoint \(the run wrote none yet\)\. Start it again without --resume\.$/);
+    expect(() => c.resume()).toThrow(
+      /^Cannot resume: .*empty has no checkpoint \(the run wrote none yet\)\. Start it again without --resume\.$/,
+    );
     const d = join(tmp, 'cleared');
     const p = parts(2);
     const ck = new Checkpointer(d, [p.loopPart]);

@@ -45,7 +45,11 @@ export class Checkpointer {
   /** Loads the newest good checkpoint into every part; a DistillError when the folder has none. */
   resume(): Required<Snapshot> {
     const found = loadRunCheckpoint<Record<string, unknown>>(this.dir, this.log);
-    if (!found) throw new DistillError(`Cannot resume: ${this.dir} has no checkpoint (the run wrote none yet). Start it again without --resume.`, 2);
+    if (!found)
+      throw new DistillError(
+        `Cannot resume: ${this.dir} has no checkpoint (the run wrote none yet). Start it again without --resume.`,
+        2,
+      );
     const snap = { tensors: found.ckpt.tensors, state: found.ckpt.state };
     for (const p of this.parts) p.load(snap);
     return snap;
@@ -106,10 +110,15 @@ export function samplerCheckpoint(sampler: { state(): SamplerState; load(s: Samp
 }
 
 /** A plain JSON record (the loop's counters, best epoch, validation history) as a checkpoint part. */
-export function jsonCheckpoint<T extends object>(get: () => T, set: (v: T) => void, keys: readonly (keyof T & string)[]): Stateful {
+export function jsonCheckpoint<T extends object>(
+  get: () => T,
+  set: (v: T) => void,
+  keys: readonly (keyof T & string)[],
+): Stateful {
   return {
     state: () => ({ state: Object.fromEntries(keys.map((k) => [k, get()[k]])) }),
-    load: ({ state }) => set({ ...get(), ...Object.fromEntries(keys.filter((k) => k in state).map((k) => [k, state[k]])) }),
+    load: ({ state }) =>
+      set({ ...get(), ...Object.fromEntries(keys.filter((k) => k in state).map((k) => [k, state[k]])) }),
   };
 }
 

@@ -1,6 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { DistillError, registryByKind, type BackendChoice, type Container, type RegistryKind } from '@distill/core';
-import { IMAGE_PRESETS, PAIRS, PRESETS as STUDENT_SIZE_NAMES, TEXT_PRESETS, type PresetName } from '@distill/student-architectures';
+import {
+  IMAGE_PRESETS,
+  PAIRS,
+  PRESETS as STUDENT_SIZE_NAMES,
+  TEXT_PRESETS,
+  type PresetName,
+} from '@distill/student-architectures';
 import YAML from 'yaml';
 import { z } from 'zod';
 
@@ -28,7 +34,15 @@ export interface TrainConfig {
    * Part of the config hash (float rounding differs between devices); 'cpu' is left out of it.
    */
   device: TrainDevice;
-  dataset: { name: string; dataRoot?: string; annotations?: string; imageRoot?: string; skipBadImages?: boolean; trainSubset?: number; evalSubset?: number };
+  dataset: {
+    name: string;
+    dataRoot?: string;
+    annotations?: string;
+    imageRoot?: string;
+    skipBadImages?: boolean;
+    trainSubset?: number;
+    evalSubset?: number;
+  };
   teacher: { name: string; model?: string; batchSize: number };
   student: {
     pair: string;
@@ -55,8 +69,22 @@ export interface TrainConfig {
   /** Balancer settings: the softmax temperature of the dsmd balancers (default 1; the paper's Table 10 varies it). */
   balancerOptions?: { temperature?: number };
   /** dcd: DCD's candidates per row, distillation temperature and mix (default 8, 1, 0.2; topK = batch size scores every in-batch candidate). */
-  lossOptions: { temperature: number; queueSize: number; margin?: number; hardNegative?: 'sum' | 'max'; dcd?: { topK?: number; temperature?: number; alpha?: number } };
-  optimizer: { lr: number; weightDecay: number; lrImage?: number; lrText?: number; lrHead?: number; betas: [number, number]; eps: number };
+  lossOptions: {
+    temperature: number;
+    queueSize: number;
+    margin?: number;
+    hardNegative?: 'sum' | 'max';
+    dcd?: { topK?: number; temperature?: number; alpha?: number };
+  };
+  optimizer: {
+    lr: number;
+    weightDecay: number;
+    lrImage?: number;
+    lrText?: number;
+    lrHead?: number;
+    betas: [number, number];
+    eps: number;
+  };
   schedule: { epochs: number; decayEpoch: number; decayFactor: number; warmupSteps: number };
   batchSize: number;
   /** An epoch visits every caption (official DSMD) or every image once with one of its captions. */
@@ -101,7 +129,9 @@ export const DEFAULT_CONFIG: TrainConfig = {
   fastKernels: true,
 };
 
-export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+export type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K];
+};
 
 /**
  * The embedded emoji teacher (`distill teacher pretrain`): a wider, deeper vit-bert than the `tiny`
@@ -231,7 +261,10 @@ export function readConfigFile(path: string): DeepPartial<TrainConfig> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new DistillError(`Cannot read config file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}. Pass a readable YAML or JSON file to --config.`, 2);
+    throw new DistillError(
+      `Cannot read config file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}. Pass a readable YAML or JSON file to --config.`,
+      2,
+    );
   }
   try {
     const v = path.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
@@ -258,10 +291,12 @@ const intAtLeast = (min: number) => {
 const positive = (what = 'a number > 0') => z.number(expected(what)).gt(0, expected(what));
 const finite = () => z.number(expected('a finite number'));
 const nonNegative = () => z.number(expected('a number >= 0')).min(0, expected('a number >= 0'));
-const oneOf = <T extends string>(values: readonly T[]) => z.enum(values as [T, ...T[]], expected(`one of ${values.join(', ')}`));
+const oneOf = <T extends string>(values: readonly T[]) =>
+  z.enum(values as [T, ...T[]], expected(`one of ${values.join(', ')}`));
 const bool = () => z.boolean(expected('true or false'));
 const str = (what = 'a string') => z.string(expected(what));
-const section = <S extends z.core.$ZodLooseShape>(shape: S) => z.strictObject(shape, expected(`a mapping with keys ${Object.keys(shape).join(', ')}`));
+const section = <S extends z.core.$ZodLooseShape>(shape: S) =>
+  z.strictObject(shape, expected(`a mapping with keys ${Object.keys(shape).join(', ')}`));
 
 /**
  * A name chosen in a registry (datasets, student pairs, balancers): checked against the entries of the
@@ -288,7 +323,8 @@ const lossesSchema = (container: Container) =>
     .union([str(), z.array(str())], { error: () => `expected ${lossesExpected(container)}` })
     .transform((v) => (Array.isArray(v) ? v.join(',') : v))
     .superRefine((v, ctx) => {
-      if (!registryByKind(container, 'loss').accepts(v)) ctx.addIssue({ code: 'custom', message: `expected ${lossesExpected(container)}` });
+      if (!registryByKind(container, 'loss').accepts(v))
+        ctx.addIssue({ code: 'custom', message: `expected ${lossesExpected(container)}` });
     });
 
 const encoderOverrides = z.record(z.string(), z.unknown(), expected('a mapping of encoder settings')).optional();
@@ -305,94 +341,132 @@ export function trainConfigSchema(container: Container) {
 }
 const schemas = new WeakMap<Container, unknown>();
 
-const buildSchema = (container: Container) => section({
-  seed: intAtLeast(0),
-  backend: oneOf(TRAIN_BACKENDS),
-  threads: intAtLeast(0),
-  device: oneOf(TRAIN_DEVICES),
-  dataset: section({
-    name: registered(container, 'dataset'),
-    dataRoot: str('a folder path').optional(),
-    annotations: str('a file path').optional(),
-    imageRoot: str('a folder path').optional(),
-    skipBadImages: bool().optional(),
-    trainSubset: intAtLeast(1).optional(),
-    evalSubset: intAtLeast(1).optional(),
-  }),
-  teacher: section({
-    name: str('a teacher name (emoji, clip, beit3, features, or a saved student with teacher.model)'),
-    model: str('a folder path').optional(),
+const buildSchema = (container: Container) =>
+  section({
+    seed: intAtLeast(0),
+    backend: oneOf(TRAIN_BACKENDS),
+    threads: intAtLeast(0),
+    device: oneOf(TRAIN_DEVICES),
+    dataset: section({
+      name: registered(container, 'dataset'),
+      dataRoot: str('a folder path').optional(),
+      annotations: str('a file path').optional(),
+      imageRoot: str('a folder path').optional(),
+      skipBadImages: bool().optional(),
+      trainSubset: intAtLeast(1).optional(),
+      evalSubset: intAtLeast(1).optional(),
+    }),
+    teacher: section({
+      name: str('a teacher name (emoji, clip, beit3, features, or a saved student with teacher.model)'),
+      model: str('a folder path').optional(),
+      batchSize: intAtLeast(1),
+    }),
+    student: section({
+      pair: registered(container, 'student'),
+      preset: oneOf(STUDENT_SIZES),
+      imageInit: str('a folder path').optional(),
+      textInit: str("a folder path, or 'glove'").optional(),
+      maxLength: intAtLeast(1),
+      vocabSize: intAtLeast(1),
+      overrides: section({ image: encoderOverrides, text: encoderOverrides }).optional(),
+      normalize: bool(),
+    }),
+    losses: lossesSchema(container),
+    balancer: registered(container, 'balancer').optional(),
+    balancerOptions: section({ temperature: positive().optional() }).optional(),
+    lossOptions: section({
+      temperature: positive(),
+      queueSize: intAtLeast(1),
+      margin: finite().optional(),
+      hardNegative: oneOf(['sum', 'max'] as const).optional(),
+      dcd: section({
+        topK: intAtLeast(2).optional(),
+        temperature: positive().optional(),
+        alpha: z
+          .number(expected('a number in [0, 1]'))
+          .min(0, expected('a number in [0, 1]'))
+          .max(1, expected('a number in [0, 1]'))
+          .optional(),
+      }).optional(),
+    }),
+    optimizer: section({
+      lr: positive(),
+      weightDecay: nonNegative(),
+      lrImage: positive().optional(),
+      lrText: positive().optional(),
+      lrHead: positive().optional(),
+      betas: z.tuple(
+        [nonNegative().lt(1, expected('a number in [0, 1)')), nonNegative().lt(1, expected('a number in [0, 1)'))],
+        expected('two numbers in [0, 1), e.g. [0.9, 0.999]'),
+      ),
+      eps: positive(),
+    }),
+    schedule: section({
+      epochs: intAtLeast(1),
+      decayEpoch: intAtLeast(0),
+      decayFactor: z
+        .number(expected('a number in (0, 1]'))
+        .gt(0, expected('a number in (0, 1]'))
+        .lte(1, expected('a number in (0, 1]')),
+      warmupSteps: intAtLeast(0),
+    }),
     batchSize: intAtLeast(1),
-  }),
-  student: section({
-    pair: registered(container, 'student'),
-    preset: oneOf(STUDENT_SIZES),
-    imageInit: str('a folder path').optional(),
-    textInit: str("a folder path, or 'glove'").optional(),
-    maxLength: intAtLeast(1),
-    vocabSize: intAtLeast(1),
-    overrides: section({ image: encoderOverrides, text: encoderOverrides }).optional(),
-    normalize: bool(),
-  }),
-  losses: lossesSchema(container),
-  balancer: registered(container, 'balancer').optional(),
-  balancerOptions: section({ temperature: positive().optional() }).optional(),
-  lossOptions: section({
-    temperature: positive(),
-    queueSize: intAtLeast(1),
-    margin: finite().optional(),
-    hardNegative: oneOf(['sum', 'max'] as const).optional(),
-    dcd: section({ topK: intAtLeast(2).optional(), temperature: positive().optional(), alpha: z.number(expected('a number in [0, 1]')).min(0, expected('a number in [0, 1]')).max(1, expected('a number in [0, 1]')).optional() }).optional(),
-  }),
-  optimizer: section({
-    lr: positive(),
-    weightDecay: nonNegative(),
-    lrImage: positive().optional(),
-    lrText: positive().optional(),
-    lrHead: positive().optional(),
-    betas: z.tuple([nonNegative().lt(1, expected('a number in [0, 1)')), nonNegative().lt(1, expected('a number in [0, 1)'))], expected('two numbers in [0, 1), e.g. [0.9, 0.999]')),
-    eps: positive(),
-  }),
-  schedule: section({
-    epochs: intAtLeast(1),
-    decayEpoch: intAtLeast(0),
-    decayFactor: z.number(expected('a number in (0, 1]')).gt(0, expected('a number in (0, 1]')).lte(1, expected('a number in (0, 1]')),
-    warmupSteps: intAtLeast(0),
-  }),
-  batchSize: intAtLeast(1),
-  sampling: oneOf(SAMPLINGS),
-  dropLast: bool(),
-  checkpointEvery: intAtLeast(1),
-  maxSteps: intAtLeast(0),
-  baseline: bool(),
-  latency: bool(),
-  fastKernels: bool(),
-  plugins: z.array(str('a plugin path or package name'), expected('a list of plugin paths or package names')).optional(),
-  pluginHashes: z.record(z.string(), z.string()).optional(),
-}).superRefine((c, ctx) => {
-  // the teacher: a registered name, or any name whose teacher.model is a saved student (a pattern entry)
-  const teachers = registryByKind(container, 'teacher');
-  if (!teachers.accepts(c.teacher.name, { model: c.teacher.model })) {
-    ctx.addIssue({ code: 'custom', path: ['teacher', 'name'], message: `expected one of ${teachers.names().join(', ')} (or any name with a saved-student teacher.model)` });
-  }
-  if (c.lossOptions.queueSize < c.batchSize) {
-    ctx.addIssue({ code: 'custom', path: ['lossOptions', 'queueSize'], message: `must be >= batchSize (${c.batchSize}), got ${c.lossOptions.queueSize}` });
-  }
-  // Encoder overrides: only the settings the pair's encoders have, with the same kind of value.
-  const pair = PAIRS.find((p) => p.name === c.student.pair);
-  if (!pair || !c.student.overrides) return;
-  for (const side of ['image', 'text'] as const) {
-    const over = c.student.overrides[side];
-    if (!over) continue;
-    const kind = side === 'image' ? pair.image : pair.text;
-    const known: Record<string, unknown> = Object.assign({}, ...STUDENT_SIZES.map((s) => (side === 'image' ? IMAGE_PRESETS[s] : TEXT_PRESETS[s])[kind as never]));
-    for (const [k, v] of Object.entries(over)) {
-      const path = ['student', 'overrides', side, k];
-      if (!(k in known)) ctx.addIssue({ code: 'custom', path, message: `unknown ${kind} setting${suggest(k, Object.keys(known))} (${kind} takes ${Object.keys(known).join(', ')})` });
-      else if (known[k] !== undefined && typeof v !== typeof known[k]) ctx.addIssue({ code: 'custom', path, message: `expected a ${typeof known[k]} like ${JSON.stringify(known[k])}` });
+    sampling: oneOf(SAMPLINGS),
+    dropLast: bool(),
+    checkpointEvery: intAtLeast(1),
+    maxSteps: intAtLeast(0),
+    baseline: bool(),
+    latency: bool(),
+    fastKernels: bool(),
+    plugins: z
+      .array(str('a plugin path or package name'), expected('a list of plugin paths or package names'))
+      .optional(),
+    pluginHashes: z.record(z.string(), z.string()).optional(),
+  }).superRefine((c, ctx) => {
+    // the teacher: a registered name, or any name whose teacher.model is a saved student (a pattern entry)
+    const teachers = registryByKind(container, 'teacher');
+    if (!teachers.accepts(c.teacher.name, { model: c.teacher.model })) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['teacher', 'name'],
+        message: `expected one of ${teachers.names().join(', ')} (or any name with a saved-student teacher.model)`,
+      });
     }
-  }
-});
+    if (c.lossOptions.queueSize < c.batchSize) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['lossOptions', 'queueSize'],
+        message: `must be >= batchSize (${c.batchSize}), got ${c.lossOptions.queueSize}`,
+      });
+    }
+    // Encoder overrides: only the settings the pair's encoders have, with the same kind of value.
+    const pair = PAIRS.find((p) => p.name === c.student.pair);
+    if (!pair || !c.student.overrides) return;
+    for (const side of ['image', 'text'] as const) {
+      const over = c.student.overrides[side];
+      if (!over) continue;
+      const kind = side === 'image' ? pair.image : pair.text;
+      const known: Record<string, unknown> = Object.assign(
+        {},
+        ...STUDENT_SIZES.map((s) => (side === 'image' ? IMAGE_PRESETS[s] : TEXT_PRESETS[s])[kind as never]),
+      );
+      for (const [k, v] of Object.entries(over)) {
+        const path = ['student', 'overrides', side, k];
+        if (!(k in known))
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `unknown ${kind} setting${suggest(k, Object.keys(known))} (${kind} takes ${Object.keys(known).join(', ')})`,
+          });
+        else if (known[k] !== undefined && typeof v !== typeof known[k])
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `expected a ${typeof known[k]} like ${JSON.stringify(known[k])}`,
+          });
+      }
+    }
+  });
 
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 /** Compile-time guard: the schema's output type is exactly TrainConfig (edit both together). */
@@ -421,7 +495,8 @@ function suggest(key: string, known: string[]): string {
 function valueAt(root: unknown, path: readonly PropertyKey[]): { found: boolean; value: unknown } {
   let cur: unknown = root;
   for (const k of path) {
-    if (cur === null || typeof cur !== 'object' || !(String(k) in (cur as object))) return { found: false, value: undefined };
+    if (cur === null || typeof cur !== 'object' || !(String(k) in (cur as object)))
+      return { found: false, value: undefined };
     cur = (cur as Record<string, unknown>)[String(k)];
   }
   return { found: true, value: cur };
@@ -439,31 +514,42 @@ function show(v: unknown): string {
 function shapeAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
   let s: z.ZodType = schema;
   for (const k of path) {
-    while (s instanceof z.ZodOptional || s instanceof z.ZodPipe) s = (s instanceof z.ZodOptional ? s.unwrap() : s.in) as z.ZodType;
+    while (s instanceof z.ZodOptional || s instanceof z.ZodPipe)
+      s = (s instanceof z.ZodOptional ? s.unwrap() : s.in) as z.ZodType;
     if (!(s instanceof z.ZodObject)) return [];
     s = (s.shape as Record<string, z.ZodType>)[String(k)];
     if (!s) return [];
   }
-  while (s instanceof z.ZodOptional || s instanceof z.ZodPipe) s = (s instanceof z.ZodOptional ? s.unwrap() : s.in) as z.ZodType;
+  while (s instanceof z.ZodOptional || s instanceof z.ZodPipe)
+    s = (s instanceof z.ZodOptional ? s.unwrap() : s.in) as z.ZodType;
   return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
 }
 
 /** One readable clause per zod issue: `key.path: what was expected, got what`. */
-function describeIssue(schema: z.ZodType, issue: z.core.$ZodIssue, input: unknown): { path: PropertyKey[]; text: string }[] {
+function describeIssue(
+  schema: z.ZodType,
+  issue: z.core.$ZodIssue,
+  input: unknown,
+): { path: PropertyKey[]; text: string }[] {
   const name = (p: readonly PropertyKey[]) => (p.length ? p.map(String).join('.') : 'the config');
   if (issue.code === 'unrecognized_keys') {
     const known = shapeAt(schema, issue.path);
     const where = issue.path.length ? `${name(issue.path)} takes` : 'known keys:';
-    return issue.keys.map((k) => ({ path: [...issue.path, k], text: `${name([...issue.path, k])}: unknown key${suggest(k, known)} (${where} ${known.join(', ')})` }));
+    return issue.keys.map((k) => ({
+      path: [...issue.path, k],
+      text: `${name([...issue.path, k])}: unknown key${suggest(k, known)} (${where} ${known.join(', ')})`,
+    }));
   }
   const path = [...issue.path];
   const { found, value } = valueAt(input, path);
-  if (issue.code === 'custom' && !issue.message.startsWith('expected')) return [{ path, text: `${name(path)}: ${issue.message}` }];
+  if (issue.code === 'custom' && !issue.message.startsWith('expected'))
+    return [{ path, text: `${name(path)}: ${issue.message}` }];
   let got = found ? show(value) : 'nothing (the key is missing)';
   if (typeof value === 'number' && !Number.isFinite(value)) got += ' (numbers must be finite)';
   const quoted =
     typeof value === 'string' &&
-    ((issue.message.includes('true or false') && /^(true|false)$/i.test(value)) || (/number|integer/.test(issue.message) && value.trim() !== '' && Number.isFinite(Number(value))));
+    ((issue.message.includes('true or false') && /^(true|false)$/i.test(value)) ||
+      (/number|integer/.test(issue.message) && value.trim() !== '' && Number.isFinite(Number(value))));
   return [{ path, text: `${name(path)}: ${issue.message}, got ${got}${quoted ? ' (write it without quotes)' : ''}` }];
 }
 
@@ -471,14 +557,20 @@ function describeIssue(schema: z.ZodType, issue: z.core.$ZodIssue, input: unknow
  * Parse a merged config against the schema; throws one DistillError (one line) naming each bad key path,
  * what was expected, what was found and, with `where`, which layer (file, flags) set it.
  */
-export function parseConfig(input: unknown, container: Container, where?: (path: readonly PropertyKey[]) => string | undefined): TrainConfig {
+export function parseConfig(
+  input: unknown,
+  container: Container,
+  where?: (path: readonly PropertyKey[]) => string | undefined,
+): TrainConfig {
   const schema = trainConfigSchema(container);
   const r = schema.safeParse(input);
   if (r.success) return r.data;
-  const clauses = r.error.issues.flatMap((i) => describeIssue(schema, i, input)).map(({ path, text }) => {
-    const src = where?.(path);
-    return src ? `${text} (from ${src})` : text;
-  });
+  const clauses = r.error.issues
+    .flatMap((i) => describeIssue(schema, i, input))
+    .map(({ path, text }) => {
+      const src = where?.(path);
+      return src ? `${text} (from ${src})` : text;
+    });
   const shown = clauses.slice(0, 6).join('; ') + (clauses.length > 6 ? `; and ${clauses.length - 6} more` : '');
   throw new DistillError(`Invalid config: ${shown}.`, 2);
 }
@@ -497,8 +589,13 @@ export function resolveConfig(opts: {
 }): TrainConfig {
   const presetName = opts.preset ?? 'emoji';
   if (typeof presetName !== 'string' || !Object.hasOwn(PRESETS, presetName)) {
-    const size = STUDENT_SIZES.includes(presetName as never) ? ` '${presetName}' is a student size: use --size ${presetName} (config key student.preset).` : '';
-    throw new DistillError(`Unknown preset '${String(presetName)}'. Available: ${Object.keys(PRESETS).join(', ')}.${size}`, 2);
+    const size = STUDENT_SIZES.includes(presetName as never)
+      ? ` '${presetName}' is a student size: use --size ${presetName} (config key student.preset).`
+      : '';
+    throw new DistillError(
+      `Unknown preset '${String(presetName)}'. Available: ${Object.keys(PRESETS).join(', ')}.${size}`,
+      2,
+    );
   }
   let cfg: unknown = deepMerge(DEFAULT_CONFIG, PRESETS[presetName]);
   for (const layer of [opts.file, opts.overrides]) if (layer) cfg = deepMerge(cfg, layer);

@@ -31,10 +31,17 @@ describe('every registered student pair', () => {
   for (const pair of registryByKind(container, 'student').names()) {
     it(`${pair}: tiny, built by name, one tfjs AdamW step moves its weights and keeps them finite`, async () => {
       const cfg = resolveConfig({ container: builtins, preset: 'smoke', overrides: { losses: 'none', batchSize: B } });
-      const student = await createStudentFor({ ...cfg.student, pair, preset: 'tiny', maxLength: 16 }, { embedDim: D, seed: 1, container });
+      const student = await createStudentFor(
+        { ...cfg.student, pair, preset: 'tiny', maxLength: 16 },
+        { embedDim: D, seed: 1, container },
+      );
       const method = await methodFor(cfg, container);
       const state = method.createState(D, cfg);
-      const engine = new TfjsStepEngine(student, { lr: 1e-3, weightDecay: 0.01, betas: [0.9, 0.999], eps: 1e-8 }, 'cpu');
+      const engine = new TfjsStepEngine(
+        student,
+        { lr: 1e-3, weightDecay: 0.01, betas: [0.9, 0.999], eps: 1e-8 },
+        'cpu',
+      );
       const { crop } = student.preprocess;
       const before = engine.state().weights;
       const loss = await engine.step(
@@ -49,7 +56,10 @@ describe('every registered student pair', () => {
         {
           balance: (c) => state.balancer.weights(Object.values(c)),
           tfjsLoss: (sI, sT) => {
-            const c = method.loss({ studentImage: sI, studentText: sT, imageIds: Int32Array.from({ length: B }, (_, i) => i) }, state);
+            const c = method.loss(
+              { studentImage: sI, studentText: sT, imageIds: Int32Array.from({ length: B }, (_, i) => i) },
+              state,
+            );
             return Object.values(c).reduce((a, b) => a.add(b)) as tf.Scalar;
           },
           graphFeeds: () => ({}),
@@ -74,7 +84,11 @@ describe('every registered loss method', () => {
   const N = 8; // DCD scores topK = 8 candidates per row by default
   for (const name of registryByKind(container, 'loss').names()) {
     it(`${name}: chosen by name with its default balancer, finite components with finite gradients, graph feeds for a batch`, async () => {
-      const cfg = resolveConfig({ container: builtins, preset: 'smoke', overrides: { losses: name, batchSize: N, lossOptions: { queueSize: 16 } } });
+      const cfg = resolveConfig({
+        container: builtins,
+        preset: 'smoke',
+        overrides: { losses: name, batchSize: N, lossOptions: { queueSize: 16 } },
+      });
       const method = await methodFor(cfg, container);
       const state = method.createState(D, cfg);
       const teacherImage = rnd(N * D, 2);
@@ -84,7 +98,16 @@ describe('every registered loss method', () => {
       const sT = tf.variable(unit(rnd(N * D, 5), N));
       const names: string[] = [];
       const { value, grads } = tf.variableGrads(() => {
-        const c = method.loss({ studentImage: sI, studentText: sT, teacherImage: unit(teacherImage, N), teacherText: unit(teacherText, N), imageIds }, state);
+        const c = method.loss(
+          {
+            studentImage: sI,
+            studentText: sT,
+            teacherImage: unit(teacherImage, N),
+            teacherText: unit(teacherText, N),
+            imageIds,
+          },
+          state,
+        );
         names.push(...Object.keys(c));
         for (const [k, v] of Object.entries(c)) expect(Number.isFinite(v.dataSync()[0]), k).toBe(true);
         return Object.values(c).reduce((a, b) => a.add(b)) as tf.Scalar;
@@ -106,7 +129,11 @@ describe('every registered balancer', () => {
     it(`${name}: chosen by name, finite weights per loss, and a saved state resumes to the same weights`, async () => {
       const reg = registryByKind<Record<string, unknown>, Balancer>(container, 'balancer');
       const a = await reg.create(name, {}, { container });
-      const steps = [[3, 2, 1], [2.5, 1.5, 0.9], [2, 1.4, 0.8]];
+      const steps = [
+        [3, 2, 1],
+        [2.5, 1.5, 0.9],
+        [2, 1.4, 0.8],
+      ];
       for (const s of steps.slice(0, 2)) {
         const w = a.weights(s);
         expect(w).toHaveLength(3);

@@ -8,8 +8,13 @@ import { createTrainingContainer as builtinsContainer } from './registries.js';
 const builtins = builtinsContainer();
 
 // lossOptions.dcd reaches the DCD loss (docs/results.md: topK = batch size is what makes dcd learn on emoji).
-const B = 16, D = 8;
-const teacher = () => ({ batch: B, teacherImage: new Rng(1).normalArray(B * D), teacherText: new Rng(2).normalArray(B * D) });
+const B = 16,
+  D = 8;
+const teacher = () => ({
+  batch: B,
+  teacherImage: new Rng(1).normalArray(B * D),
+  teacherText: new Rng(2).normalArray(B * D),
+});
 const errorOf = (f: () => unknown) => {
   try {
     f();
@@ -21,10 +26,18 @@ const errorOf = (f: () => unknown) => {
 
 describe('lossOptions.dcd (topK, temperature, alpha of DCD)', () => {
   it('a config file sets them; the DCD method then scores topK candidates per row (default 8)', async () => {
-    const dcdCfg = (dcd?: { topK?: number; alpha?: number }) => resolveConfig({ container: builtins, preset: 'smoke', overrides: { losses: 'dcd', batchSize: B, lossOptions: dcd ? { dcd } : {} } });
+    const dcdCfg = (dcd?: { topK?: number; alpha?: number }) =>
+      resolveConfig({
+        container: builtins,
+        preset: 'smoke',
+        overrides: { losses: 'dcd', batchSize: B, lossOptions: dcd ? { dcd } : {} },
+      });
     const wide = dcdCfg({ topK: B, alpha: 0 });
     expect(wide.lossOptions.dcd).toEqual({ topK: B, alpha: 0 });
-    for (const [cfg, K] of [[wide, B], [dcdCfg(), 8]] as const) {
+    for (const [cfg, K] of [
+      [wide, B],
+      [dcdCfg(), 8],
+    ] as const) {
       for (const m of [await methodFor(cfg, builtins)]) {
         const feeds = m.createState(D, cfg).graph.feeds(teacher());
         expect(feeds.dcd_i2t_index.dims).toEqual([B * K]);
@@ -34,7 +47,10 @@ describe('lossOptions.dcd (topK, temperature, alpha of DCD)', () => {
   });
 
   it('checks them: one line naming the key', () => {
-    const err = (dcd: Record<string, unknown>) => errorOf(() => resolveConfig({ container: builtins, overrides: { losses: 'dcd', lossOptions: { dcd } as never } }));
+    const err = (dcd: Record<string, unknown>) =>
+      errorOf(() =>
+        resolveConfig({ container: builtins, overrides: { losses: 'dcd', lossOptions: { dcd } as never } }),
+      );
     expect(err({ topK: 1 })).toMatch(/lossOptions\.dcd\.topK: expected an integer >= 2/);
     expect(err({ alpha: 1.5 })).toMatch(/lossOptions\.dcd\.alpha: expected a number in \[0, 1\]/);
     expect(err({ temperature: 0 })).toMatch(/lossOptions\.dcd\.temperature: expected a number > 0/);

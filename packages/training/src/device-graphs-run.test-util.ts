@@ -9,7 +9,12 @@ import { buildDropoutMaskGraph, dropoutKey } from '@distill/student-architecture
 import { buildAdamWGraph } from './adamw-graph.js';
 import { buildEnqueueGraph } from './queue-graph.js';
 
-const f32 = (n: number, dims: number[]) => new ort.Tensor('float32', Float32Array.from({ length: n }, (_, i) => Math.sin(i)), dims);
+const f32 = (n: number, dims: number[]) =>
+  new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: n }, (_, i) => Math.sin(i)),
+    dims,
+  );
 const sites = [
   { name: 'dropout_0', shape: [4, 8, 16], rate: 0.1 },
   { name: 'dropout_1', shape: [4, 2, 8, 8], rate: 0.25 },
@@ -34,14 +39,25 @@ const models: [string, Uint8Array, Record<string, ort.Tensor>][] = [
   [
     'enqueue',
     buildEnqueueGraph(16, 8, 4),
-    { image_queue: f32(128, [16, 8]), text_queue: f32(128, [16, 8]), image_rows: f32(32, [4, 8]), text_rows: f32(32, [4, 8]), indices: new ort.Tensor('int64', BigInt64Array.of(14n, 15n, 0n, 1n), [4, 1]) },
+    {
+      image_queue: f32(128, [16, 8]),
+      text_queue: f32(128, [16, 8]),
+      image_rows: f32(32, [4, 8]),
+      text_rows: f32(32, [4, 8]),
+      indices: new ort.Tensor('int64', BigInt64Array.of(14n, 15n, 0n, 1n), [4, 1]),
+    },
   ],
   ['dropout masks', buildDropoutMaskGraph(sites), keys],
   ['adamw', buildAdamWGraph(adamParams, { betas: [0.9, 0.999], eps: 1e-8 }).model, adamFeeds],
 ];
 for (const [label, model, feeds] of models) {
   process.stdout.write(`@@start ${label}\n`);
-  const s = await ort.InferenceSession.create(model, { executionProviders: ['webgpu'], graphOptimizationLevel: 'all', logSeverityLevel: 0, logVerbosityLevel: 0 });
+  const s = await ort.InferenceSession.create(model, {
+    executionProviders: ['webgpu'],
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 0,
+    logVerbosityLevel: 0,
+  });
   await s.run(feeds);
   await s.release();
 }

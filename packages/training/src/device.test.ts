@@ -23,7 +23,14 @@ function report(o: { ok: boolean; software?: boolean; error?: string; fix?: stri
     icds: [],
     session: { ok: o.ok, ms: 1, error: o.error },
     physicalDevices: [],
-    device: o.ok ? { name: o.software ? 'llvmpipe' : 'NVIDIA H100', library: 'x.so', driver: o.software ? 'Mesa lavapipe (CPU, software)' : 'NVIDIA proprietary', software: !!o.software } : undefined,
+    device: o.ok
+      ? {
+          name: o.software ? 'llvmpipe' : 'NVIDIA H100',
+          library: 'x.so',
+          driver: o.software ? 'Mesa lavapipe (CPU, software)' : 'NVIDIA proprietary',
+          software: !!o.software,
+        }
+      : undefined,
     vulkaninfo: 'not installed',
     fix: o.fix,
   };
@@ -32,11 +39,15 @@ function report(o: { ok: boolean; software?: boolean; error?: string; fix?: stri
 describe('--device', () => {
   it("is 'cpu' by default, one of cpu, webgpu, auto, and part of the config hash unless it is cpu", () => {
     expect(resolveConfig({ container: builtins, preset: 'smoke' }).device).toBe('cpu');
-    expect(() => resolveConfig({ container: builtins, overrides: { device: 'gpu' as never } })).toThrow(/device: expected one of cpu, webgpu, auto, got the string "gpu"/);
+    expect(() => resolveConfig({ container: builtins, overrides: { device: 'gpu' as never } })).toThrow(
+      /device: expected one of cpu, webgpu, auto, got the string "gpu"/,
+    );
     const cpu = resolveConfig({ container: builtins, preset: 'smoke' });
     const { device: _, ...recordedBefore } = cpu; // a run recorded before the field existed
     expect(configHash(recordedBefore as never)).toBe(configHash(cpu));
-    expect(configHash(resolveConfig({ container: builtins, preset: 'smoke', overrides: { device: 'webgpu' } }))).not.toBe(configHash(cpu));
+    expect(
+      configHash(resolveConfig({ container: builtins, preset: 'smoke', overrides: { device: 'webgpu' } })),
+    ).not.toBe(configHash(cpu));
   });
 
   it('resolves to an execution provider from the doctor probe', async () => {
@@ -53,19 +64,42 @@ describe('--device', () => {
     expect(await resolveDevice('auto', quiet, none)).toBe('cpu');
     const err = await resolveDevice('webgpu', quiet, none).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DistillError);
-    expect((err as Error).message).toMatch(/--device webgpu: no WebGPU session could start \(no Vulkan driver\)\. Fix: apt-get install .*mesa-vulkan-drivers/);
+    expect((err as Error).message).toMatch(
+      /--device webgpu: no WebGPU session could start \(no Vulkan driver\)\. Fix: apt-get install .*mesa-vulkan-drivers/,
+    );
   });
 
-  it.skipIf(!existsSync(join(EMOJI_TEACHER_DIR, 'student.json')))('webgpu needs the onnx engine: refused with --backend wasm', async () => {
-    const cfg = resolveConfig({ container: builtins, preset: 'smoke', overrides: { backend: 'wasm', device: 'webgpu', maxSteps: 1, dataset: { name: 'emoji', trainSubset: 32, evalSubset: 8 } } });
-    await expect(train(cfg, { container: builtins, runDir: mkdtempSync(join(tmpdir(), 'distill-device-')), logger: quiet })).rejects.toThrow(/--device webgpu runs the onnx engine only, and --backend wasm is tfjs/);
-  }, 30_000);
+  it.skipIf(!existsSync(join(EMOJI_TEACHER_DIR, 'student.json')))(
+    'webgpu needs the onnx engine: refused with --backend wasm',
+    async () => {
+      const cfg = resolveConfig({
+        container: builtins,
+        preset: 'smoke',
+        overrides: {
+          backend: 'wasm',
+          device: 'webgpu',
+          maxSteps: 1,
+          dataset: { name: 'emoji', trainSubset: 32, evalSubset: 8 },
+        },
+      });
+      await expect(
+        train(cfg, { container: builtins, runDir: mkdtempSync(join(tmpdir(), 'distill-device-')), logger: quiet }),
+      ).rejects.toThrow(/--device webgpu runs the onnx engine only, and --backend wasm is tfjs/);
+    },
+    30_000,
+  );
 });
 
 // The smoke training on onnxruntime's WebGPU provider against its CPU provider, step by step. Needs a
 // Vulkan driver: lavapipe (Mesa's CPU driver) on a machine without a GPU.
-const probe = existsSync(join(EMOJI_TEACHER_DIR, 'student.json')) ? await webgpuReport({ timeoutMs: 30_000 }) : undefined;
-const skip = !probe ? 'the emoji teacher is missing' : !probe.session.ok ? `no WebGPU (${probe.session.error}); to run it: ${probe.fix ?? LAVAPIPE_INSTALL}` : '';
+const probe = existsSync(join(EMOJI_TEACHER_DIR, 'student.json'))
+  ? await webgpuReport({ timeoutMs: 30_000 })
+  : undefined;
+const skip = !probe
+  ? 'the emoji teacher is missing'
+  : !probe.session.ok
+    ? `no WebGPU (${probe.session.error}); to run it: ${probe.fix ?? LAVAPIPE_INSTALL}`
+    : '';
 if (skip) console.warn(`device.test.ts: skipping the WebGPU training test: ${skip}`);
 
 const steps = (dir: string) =>
@@ -77,9 +111,20 @@ const steps = (dir: string) =>
 describe.skipIf(!!skip)(`training on WebGPU${skip ? ` (skipped: ${skip})` : ''}`, () => {
   it('--device webgpu gives the losses and validation metrics of --device cpu', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'distill-device-'));
-    const base = { backend: 'onnx' as const, maxSteps: 6, dataset: { name: 'emoji', trainSubset: 128, evalSubset: 32 }, checkpointEvery: 3 };
-    const cpu = await train(resolveConfig({ container: builtins, preset: 'smoke', overrides: { ...base, device: 'cpu' } }), { container: builtins, runDir: join(tmp, 'cpu'), logger: quiet });
-    const gpu = await train(resolveConfig({ container: builtins, preset: 'smoke', overrides: { ...base, device: 'webgpu' } }), { container: builtins, runDir: join(tmp, 'webgpu'), logger: quiet });
+    const base = {
+      backend: 'onnx' as const,
+      maxSteps: 6,
+      dataset: { name: 'emoji', trainSubset: 128, evalSubset: 32 },
+      checkpointEvery: 3,
+    };
+    const cpu = await train(
+      resolveConfig({ container: builtins, preset: 'smoke', overrides: { ...base, device: 'cpu' } }),
+      { container: builtins, runDir: join(tmp, 'cpu'), logger: quiet },
+    );
+    const gpu = await train(
+      resolveConfig({ container: builtins, preset: 'smoke', overrides: { ...base, device: 'webgpu' } }),
+      { container: builtins, runDir: join(tmp, 'webgpu'), logger: quiet },
+    );
     expect(cpu.engine).toBe('onnx');
     expect(gpu.engine).toBe('onnx-webgpu');
     const a = steps(join(tmp, 'webgpu'));
@@ -88,7 +133,8 @@ describe.skipIf(!!skip)(`training on WebGPU${skip ? ` (skipped: ${skip})` : ''}`
     // measured on lavapipe: <= 3.1e-6 relative over 16 smoke steps
     a.forEach((s, i) => {
       expect(Math.abs(s.loss - b[i].loss) / Math.abs(b[i].loss), `loss at step ${i + 1}`).toBeLessThan(1e-4);
-      for (const [k, v] of Object.entries(b[i].components)) expect(Math.abs(s.components[k] - v) / Math.abs(v), `${k} at step ${i + 1}`).toBeLessThan(1e-4);
+      for (const [k, v] of Object.entries(b[i].components))
+        expect(Math.abs(s.components[k] - v) / Math.abs(v), `${k} at step ${i + 1}`).toBeLessThan(1e-4);
     });
     // Recall counts ranks: a float-level difference could swap a near-tie (on lavapipe they were identical).
     expect(gpu.val).toHaveLength(cpu.val.length);

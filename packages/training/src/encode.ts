@@ -10,7 +10,13 @@ export interface SplitEmbeddings {
 }
 
 /** Run a student (inference mode) over every image and caption of a split, in batches. */
-export async function encodeSplit(student: Student, split: SplitData, loader: ImageLoader, splitName: string, batchSize = 128): Promise<SplitEmbeddings> {
+export async function encodeSplit(
+  student: Student,
+  split: SplitData,
+  loader: ImageLoader,
+  splitName: string,
+  batchSize = 128,
+): Promise<SplitEmbeddings> {
   const dim = student.embedDim;
   const images = new Float32Array(split.images.length * dim);
   const { crop } = student.preprocess;

@@ -1,9 +1,25 @@
 import { cpus } from 'node:os';
-import { DistillError, loadOrt, webgpuReport, type BackendChoice, type Logger, type RuntimeInfo, type WebGpuReport } from '@distill/core';
+import {
+  DistillError,
+  loadOrt,
+  webgpuReport,
+  type BackendChoice,
+  type Logger,
+  type RuntimeInfo,
+  type WebGpuReport,
+} from '@distill/core';
 import { OnnxStudentEngine, onnxSupport, type DualEncoderStudent, type LossHead } from '@distill/student-architectures';
 import type { AdamWOptions } from './adamw.js';
 import type { TrainBackend, TrainDevice } from './config.js';
-import { checkMemory, estimateStepMemory, OnnxStepEngine, planOnnxStep, TfjsStepEngine, type MemoryEstimate, type StepEngine } from './step-engine.js';
+import {
+  checkMemory,
+  estimateStepMemory,
+  OnnxStepEngine,
+  planOnnxStep,
+  TfjsStepEngine,
+  type MemoryEstimate,
+  type StepEngine,
+} from './step-engine.js';
 
 /** The tfjs backend to initialise for a training backend ('onnx' still uses tfjs to build and save the student). */
 export function tfjsBackendFor(backend: TrainBackend): BackendChoice {
@@ -24,7 +40,11 @@ export async function chooseStudentEngine(
 ): Promise<OnnxStudentEngine | undefined> {
   const device = opts.device ?? 'cpu';
   const tfjs = (why: string) => {
-    if (device === 'webgpu') throw new DistillError(`--device webgpu runs the onnx engine only, and ${why}. Use --backend onnx (or auto) with a student the onnx engine supports, or --device cpu.`, 2);
+    if (device === 'webgpu')
+      throw new DistillError(
+        `--device webgpu runs the onnx engine only, and ${why}. Use --backend onnx (or auto) with a student the onnx engine supports, or --device cpu.`,
+        2,
+      );
     return undefined;
   };
   if (backend !== 'onnx' && backend !== 'auto') return tfjs(`--backend ${backend} is tfjs`);
@@ -32,7 +52,8 @@ export async function chooseStudentEngine(
   if (backend === 'auto' && rt.backend === 'tensorflow' && device !== 'webgpu') return undefined;
   const why = onnxSupport(student);
   if (why) {
-    if (backend === 'onnx') throw new DistillError(`--backend onnx: ${why}. Use --backend auto (it falls back to tfjs) or wasm.`, 2);
+    if (backend === 'onnx')
+      throw new DistillError(`--backend onnx: ${why}. Use --backend auto (it falls back to tfjs) or wasm.`, 2);
     opts.log.info(`engine: tfjs-${rt.backend} (${why})`);
     return tfjs(`this student cannot use it (${why})`);
   }
@@ -45,11 +66,22 @@ export async function chooseStudentEngine(
   }
   const threads = opts.threads || cpus().length;
   const ep = await resolveDevice(device, opts.log);
-  const on = ep === 'webgpu' ? 'WebGPU (weights, AdamW state and activations resident on the device)' : `${threads} CPU thread${threads > 1 ? 's' : ''}`;
+  const on =
+    ep === 'webgpu'
+      ? 'WebGPU (weights, AdamW state and activations resident on the device)'
+      : `${threads} CPU thread${threads > 1 ? 's' : ''}`;
   // a frozen image trunk runs once per training image, not in every step (OnnxStepEngine.trainImages)
   const imageInput = student.imageEncoder.frozen ? 'features' : 'pixels';
-  opts.log.info(`engine: onnx (student towers and losses on onnxruntime-node, ${on}${imageInput === 'features' ? '; the frozen image trunk once per training image' : ''})`);
-  return new OnnxStudentEngine(student, { threads, seed: opts.seed, head: opts.head, executionProviders: [ep], imageInput });
+  opts.log.info(
+    `engine: onnx (student towers and losses on onnxruntime-node, ${on}${imageInput === 'features' ? '; the frozen image trunk once per training image' : ''})`,
+  );
+  return new OnnxStudentEngine(student, {
+    threads,
+    seed: opts.seed,
+    head: opts.head,
+    executionProviders: [ep],
+    imageInput,
+  });
 }
 
 let probed: Promise<WebGpuReport> | undefined;
@@ -66,13 +98,24 @@ function probeWebGpu(): Promise<WebGpuReport> {
  * process); 'auto': webgpu when the probe ran on a real (non-software) adapter, else cpu — lavapipe
  * (Mesa's CPU Vulkan driver) is far slower than the CPU provider, so it is only used when asked for.
  */
-export async function resolveDevice(device: TrainDevice, log: Logger, probe: () => Promise<WebGpuReport> = probeWebGpu): Promise<'cpu' | 'webgpu'> {
+export async function resolveDevice(
+  device: TrainDevice,
+  log: Logger,
+  probe: () => Promise<WebGpuReport> = probeWebGpu,
+): Promise<'cpu' | 'webgpu'> {
   if (device === 'cpu') return 'cpu';
   const r = await probe();
   const adapter = r.device ? `${r.device.name} via ${r.device.driver}` : 'an adapter the Vulkan loader did not name';
   if (device === 'webgpu') {
-    if (!r.session.ok) throw new DistillError(`--device webgpu: no WebGPU session could start (${r.session.error ?? 'unknown error'}). Fix: ${r.fix ?? 'see npx distill doctor'}; or use --device cpu.`, 2);
-    if (r.device?.software) log.warn(`device: webgpu on ${adapter}: a CPU Vulkan driver, slower than --device cpu (a correctness check, not a speed-up)`);
+    if (!r.session.ok)
+      throw new DistillError(
+        `--device webgpu: no WebGPU session could start (${r.session.error ?? 'unknown error'}). Fix: ${r.fix ?? 'see npx distill doctor'}; or use --device cpu.`,
+        2,
+      );
+    if (r.device?.software)
+      log.warn(
+        `device: webgpu on ${adapter}: a CPU Vulkan driver, slower than --device cpu (a correctness check, not a speed-up)`,
+      );
     else log.info(`device: webgpu on ${adapter}`);
     return 'webgpu';
   }
@@ -81,7 +124,9 @@ export async function resolveDevice(device: TrainDevice, log: Logger, probe: () 
     return 'cpu';
   }
   if (!r.device || r.device.software) {
-    log.info(`device auto: cpu (the only WebGPU adapter is ${adapter}, a software driver slower than the CPU provider; --device webgpu forces it)`);
+    log.info(
+      `device auto: cpu (the only WebGPU adapter is ${adapter}, a software driver slower than the CPU provider; --device webgpu forces it)`,
+    );
     return 'cpu';
   }
   log.info(`device auto: webgpu on ${adapter}`);
@@ -110,7 +155,13 @@ export async function createStepEngine(
     size: string;
   },
 ): Promise<{ engine: StepEngine; estimate: MemoryEstimate }> {
-  const onnx = await chooseStudentEngine(o.backend, o.rt, student, { threads: o.threads, seed: o.seed, log: o.log, head: o.head, device: o.device });
+  const onnx = await chooseStudentEngine(o.backend, o.rt, student, {
+    threads: o.threads,
+    seed: o.seed,
+    log: o.log,
+    head: o.head,
+    device: o.device,
+  });
   const params = student.parameterCount().total;
   if (!onnx) {
     const estimate = estimateStepMemory({ engine: 'tfjs', params });

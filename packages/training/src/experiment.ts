@@ -65,16 +65,22 @@ async function latencyOf(student: DualEncoderStudent): Promise<{ image: number; 
   const { crop } = student.preprocess;
   const px = tf.randomNormal([1, 3, crop, crop]) as tf.Tensor4D;
   const tok = student.tokenize(['a smiling face with heart eyes']);
-  const [img] = await measureLatency(async () => {
-    const o = tf.tidy(() => student.encodeImage(px, false));
-    await o.data();
-    o.dispose();
-  }, { batchSizes: [1], warmup: 3, iters: 15 });
-  const [txt] = await measureLatency(async () => {
-    const o = tf.tidy(() => student.encodeText(tok, false));
-    await o.data();
-    o.dispose();
-  }, { batchSizes: [1], warmup: 3, iters: 15 });
+  const [img] = await measureLatency(
+    async () => {
+      const o = tf.tidy(() => student.encodeImage(px, false));
+      await o.data();
+      o.dispose();
+    },
+    { batchSizes: [1], warmup: 3, iters: 15 },
+  );
+  const [txt] = await measureLatency(
+    async () => {
+      const o = tf.tidy(() => student.encodeText(tok, false));
+      await o.data();
+      o.dispose();
+    },
+    { batchSizes: [1], warmup: 3, iters: 15 },
+  );
   tf.dispose([px, tok.ids, tok.mask]);
   return { image: img.medianMs, text: txt.medianMs };
 }
@@ -91,12 +97,31 @@ interface MetricLine {
 function plots(run: RunDirectory, dirs: { label: string; dir: string }[]): string[] {
   const files: string[] = [];
   const read = (d: string): MetricLine[] =>
-    existsSync(`${d}/metrics.jsonl`) ? readFileSync(`${d}/metrics.jsonl`, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as MetricLine) : [];
+    existsSync(`${d}/metrics.jsonl`)
+      ? readFileSync(`${d}/metrics.jsonl`, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as MetricLine)
+      : [];
   const main = read(dirs[0].dir).filter((m) => m.components);
   if (main.length) {
     const names = Object.keys(main[0].components!);
-    run.writeFile('losses.svg', svgLinePlot(`${dirs[0].label}: losses per step`, names.map((n) => ({ name: n, x: main.map((m) => m.step), y: main.map((m) => m.components![n]) })), { xLabel: 'step', logY: true }));
-    run.writeFile('balancer-weights.svg', svgLinePlot(`${dirs[0].label}: balancer weights`, names.map((n, i) => ({ name: n, x: main.map((m) => m.step), y: main.map((m) => m.weights![i]) })), { xLabel: 'step', logY: true }));
+    run.writeFile(
+      'losses.svg',
+      svgLinePlot(
+        `${dirs[0].label}: losses per step`,
+        names.map((n) => ({ name: n, x: main.map((m) => m.step), y: main.map((m) => m.components![n]) })),
+        { xLabel: 'step', logY: true },
+      ),
+    );
+    run.writeFile(
+      'balancer-weights.svg',
+      svgLinePlot(
+        `${dirs[0].label}: balancer weights`,
+        names.map((n, i) => ({ name: n, x: main.map((m) => m.step), y: main.map((m) => m.weights![i]) })),
+        { xLabel: 'step', logY: true },
+      ),
+    );
     files.push('losses.svg', 'balancer-weights.svg');
   }
   const series = dirs.map(({ label, dir }) => {
@@ -121,22 +146,41 @@ export function baselineWorkerCommand(): { file: string; execArgv: string[] } {
   const js = new URL('./baseline-worker.js', import.meta.url);
   if (existsSync(fileURLToPath(js))) return { file: fileURLToPath(js), execArgv: [] };
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  return { file: fileURLToPath(new URL('./baseline-worker.ts', import.meta.url)), execArgv: ['--conditions=@distill/source', '--import', tsx] };
+  return {
+    file: fileURLToPath(new URL('./baseline-worker.ts', import.meta.url)),
+    execArgv: ['--conditions=@distill/source', '--import', tsx],
+  };
 }
 
 /** Run `train()` in a child process (baseline-worker), resolving to its result.json. */
-export function trainInChild(cfg: TrainConfig, dir: string, label: string, resume: boolean, log: Logger): Promise<TrainResult> {
+export function trainInChild(
+  cfg: TrainConfig,
+  dir: string,
+  label: string,
+  resume: boolean,
+  log: Logger,
+): Promise<TrainResult> {
   const done = join(dir, 'result.json');
   if (existsSync(done)) return Promise.resolve(readJsonFile<TrainResult>(done));
   mkdirSync(dir, { recursive: true });
   const cfgFile = join(dir, 'train-config.json');
   atomicWriteJson(cfgFile, cfg);
   const worker = baselineWorkerCommand();
-  const args = [...worker.execArgv, worker.file, cfgFile, dir, label, ...(resume && hasCheckpoint(dir) ? ['--resume'] : [])];
+  const args = [
+    ...worker.execArgv,
+    worker.file,
+    cfgFile,
+    dir,
+    label,
+    ...(resume && hasCheckpoint(dir) ? ['--resume'] : []),
+  ];
   log.info(`${label}: training in a second process (log: ${join(dir, 'train.log')})`);
   return new Promise((resolvePromise, reject) => {
     const out = openSync(join(dir, 'train.log'), 'a');
-    const child = spawn(process.execPath, args, { stdio: ['ignore', out, out], env: { ...process.env, DISTILL_PROGRESS_INTERVAL_MS: '30000' } });
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', out, out],
+      env: { ...process.env, DISTILL_PROGRESS_INTERVAL_MS: '30000' },
+    });
     const stop = () => child.kill('SIGTERM');
     process.once('exit', stop);
     child.on('error', reject);
@@ -144,14 +188,27 @@ export function trainInChild(cfg: TrainConfig, dir: string, label: string, resum
       process.removeListener('exit', stop);
       closeSync(out);
       if (code === 0 && existsSync(done)) resolvePromise(readJsonFile<TrainResult>(done));
-      else reject(new DistillError(`The ${label} run failed (${signal ?? `exit code ${code}`}); see ${join(dir, 'train.log')}. Re-run with --resume to continue it.`));
+      else
+        reject(
+          new DistillError(
+            `The ${label} run failed (${signal ?? `exit code ${code}`}); see ${join(dir, 'train.log')}. Re-run with --resume to continue it.`,
+          ),
+        );
     });
   });
 }
 
 export async function runExperiment(
   cfg: TrainConfig,
-  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container: Container; latency?: SavedStudentLatency },
+  opts: {
+    runDir: string;
+    resume?: boolean;
+    logger?: Logger;
+    command?: string;
+    parallelBaseline?: boolean;
+    container: Container;
+    latency?: SavedStudentLatency;
+  },
 ): Promise<ExperimentResult> {
   // One run per folder at a time (run.lock, released on exit and on errors), and a folder that holds
   // another config's run is refused before any work.
@@ -166,14 +223,28 @@ export async function runExperiment(
 
 async function runExperimentInFolder(
   cfg: TrainConfig,
-  opts: { runDir: string; resume?: boolean; logger?: Logger; command?: string; parallelBaseline?: boolean; container: Container; latency?: SavedStudentLatency },
+  opts: {
+    runDir: string;
+    resume?: boolean;
+    logger?: Logger;
+    command?: string;
+    parallelBaseline?: boolean;
+    container: Container;
+    latency?: SavedStudentLatency;
+  },
 ): Promise<ExperimentResult> {
   const log = opts.logger ?? createLogger();
   const t0 = Date.now();
   const run = new RunDirectory(opts.runDir);
   // the setup, once: runtime, dataset, method, and the teacher (its features; its latency for the report)
   // (a saved-student teacher is timed from its folder with opts.latency, as the students are)
-  const ctx = await createRunContext(cfg, { container: opts.container, logger: log, teacher: cfg.baseline ? 'report' : 'needed', teacherLatency: cfg.latency, timesSavedStudents: !!opts.latency });
+  const ctx = await createRunContext(cfg, {
+    container: opts.container,
+    logger: log,
+    teacher: cfg.baseline ? 'report' : 'needed',
+    teacherLatency: cfg.latency,
+    timesSavedStudents: !!opts.latency,
+  });
   const { rt, dataset, teacher: teacherFeatures } = ctx;
   if (!opts.resume || !run.exists('config.json')) {
     run.writeJson('config.json', {
@@ -189,7 +260,12 @@ async function runExperimentInFolder(
     });
   }
 
-  const part = async (label: string, sub: string, c: TrainConfig, context: () => Promise<RunContext>): Promise<TrainResult> => {
+  const part = async (
+    label: string,
+    sub: string,
+    c: TrainConfig,
+    context: () => Promise<RunContext>,
+  ): Promise<TrainResult> => {
     const dir = run.path(sub);
     if (existsSync(`${dir}/result.json`)) {
       log.info(`${label}: already finished in ${dir}`);
@@ -201,7 +277,8 @@ async function runExperimentInFolder(
   // The no-teacher baseline needs no teacher features: it trains in a second process (tfjs-wasm is
   // single-threaded, so this uses the second core) while the distilled student trains here.
   // Two training processes share the cores: each onnx engine gets half (unless --threads says otherwise).
-  if (cfg.baseline && opts.parallelBaseline !== false && cfg.threads === 0) cfg = { ...cfg, threads: Math.max(1, Math.floor(cpus().length / 2)) };
+  if (cfg.baseline && opts.parallelBaseline !== false && cfg.threads === 0)
+    cfg = { ...cfg, threads: Math.max(1, Math.floor(cpus().length / 2)) };
   const baselineCfg: TrainConfig = { ...cfg, losses: 'none', balancer: undefined };
   const baselineJob = cfg.baseline
     ? opts.parallelBaseline === false
@@ -212,7 +289,9 @@ async function runExperimentInFolder(
   const baseline = cfg.baseline
     ? baselineJob
       ? await baselineJob
-      : await part('no-teacher', 'baseline', baselineCfg, () => createRunContext(baselineCfg, { container: ctx.container, from: ctx }))
+      : await part('no-teacher', 'baseline', baselineCfg, () =>
+          createRunContext(baselineCfg, { container: ctx.container, from: ctx }),
+        )
     : undefined;
 
   // ---- teacher on the test split (from its features)
@@ -222,25 +301,44 @@ async function runExperimentInFolder(
     const tf_ = teacherFeatures.splits.test;
     teacher = {
       name: teacherFeatures.name,
-      test: await evaluateEmbeddings({ images: tf_.images, texts: tf_.texts, dim: teacherFeatures.dim, textToImage: Int32Array.from(test.captions, (c) => c.image) }, { container: ctx.container }),
+      test: await evaluateEmbeddings(
+        {
+          images: tf_.images,
+          texts: tf_.texts,
+          dim: teacherFeatures.dim,
+          textToImage: Int32Array.from(test.captions, (c) => c.image),
+        },
+        { container: ctx.container },
+      ),
       parameters: teacherFeatures.parameters,
     };
   }
 
   // ---- report
   const rows: ReportRow[] = [];
-  let latencyHow = 'distill\'s tfjs forward';
+  let latencyHow = "distill's tfjs forward";
   const spread = (x: LatencySpread): [number, number] => [x.lo, x.hi];
   if (teacher) {
-    let lat: { image: number; text: number; spread?: { image: [number, number]; text: [number, number] } } | undefined = ctx.teacherLatency;
+    let lat: { image: number; text: number; spread?: { image: [number, number]; text: [number, number] } } | undefined =
+      ctx.teacherLatency;
     if (cfg.latency && opts.latency && ctx.teacherDir) {
       // a distill student as the teacher: timed as the students are (from its folder)
       const l = await opts.latency(ctx.teacherDir);
       lat = { image: l.image.median, text: l.text.median, spread: { image: spread(l.image), text: spread(l.text) } };
     }
-    rows.push({ model: `teacher: ${teacher.name}`, metrics: teacher.test, parameters: teacher.parameters, imageLatencyMs: lat?.image, textLatencyMs: lat?.text, latencySpread: lat?.spread });
+    rows.push({
+      model: `teacher: ${teacher.name}`,
+      metrics: teacher.test,
+      parameters: teacher.parameters,
+      imageLatencyMs: lat?.image,
+      textLatencyMs: lat?.text,
+      latencySpread: lat?.spread,
+    });
   }
-  for (const [r, dir] of [[student, 'student'], [baseline, 'baseline']] as const) {
+  for (const [r, dir] of [
+    [student, 'student'],
+    [baseline, 'baseline'],
+  ] as const) {
     if (!r) continue;
     let lat: { image: number; text: number; spread?: { image: [number, number]; text: [number, number] } } | undefined;
     if (cfg.latency && existsSync(run.path(dir, 'best', 'student.json'))) {
@@ -264,7 +362,10 @@ async function runExperimentInFolder(
     });
   }
   const table = resultsTable(rows);
-  const figs = plots(run, [{ label: 'student', dir: run.path('student') }, ...(baseline ? [{ label: 'no-teacher', dir: run.path('baseline') }] : [])]);
+  const figs = plots(run, [
+    { label: 'student', dir: run.path('student') },
+    ...(baseline ? [{ label: 'no-teacher', dir: run.path('baseline') }] : []),
+  ]);
   const seconds = (Date.now() - t0) / 1000;
   const report = [
     `# distill run: ${cfg.student.pair}/${cfg.student.preset} from ${cfg.teacher.name} on ${cfg.dataset.name}`,
@@ -283,7 +384,14 @@ async function runExperimentInFolder(
     '',
   ].join('\n');
   run.writeFile('report.md', report);
-  const result: ExperimentResult = { runDir: run.root, student, baseline, teacher, seconds, report: run.path('report.md') };
+  const result: ExperimentResult = {
+    runDir: run.root,
+    student,
+    baseline,
+    teacher,
+    seconds,
+    report: run.path('report.md'),
+  };
   run.writeJson('experiment.json', { ...result, table });
   return result;
 }

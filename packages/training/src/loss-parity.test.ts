@@ -2,7 +2,14 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, readJsonFile, repoRoot, tf } from '@distill/core';
 import { DsmdOfficialBalancer } from '@distill/balancer';
-import { compareToFixture, runLossParity, runLossParityFile, runLossParityOnnx, type LossFixture, type ParityBalancerFactory } from '@distill/losses';
+import {
+  compareToFixture,
+  runLossParity,
+  runLossParityFile,
+  runLossParityOnnx,
+  type LossFixture,
+  type ParityBalancerFactory,
+} from '@distill/losses';
 
 // The official DSMD fixture replays losses and the dsmd-official balancer together: this test composes the
 // two packages, so it lives here (training depends on both) and @distill/losses does not depend on balancer.
@@ -23,23 +30,34 @@ describe('parity with the official DSMD / DCD fixture (fixtures/parity/dsmd_publ
     const before = tf.memory().numTensors;
     const got = runLossParityFile(file, official);
     expect(tf.memory().numTensors).toBe(before);
-    const expected = Object.keys(readJsonFile<{ outputs: Record<string, unknown> }>(file).outputs).filter((k) => !k.startsWith('float32/'));
+    const expected = Object.keys(readJsonFile<{ outputs: Record<string, unknown> }>(file).outputs).filter(
+      (k) => !k.startsWith('float32/'),
+    );
     expect(Object.keys(got).sort()).toEqual(expected.sort());
     // Matrices come back as rows: [B][D] features, [K][D] queues.
     const fx = readJsonFile<LossFixture>(file);
-    expect((got['step1/stu_img_norm'] as number[][]).map((r) => r.length)).toEqual(Array(fx.config.batch_size).fill(fx.config.dim));
+    expect((got['step1/stu_img_norm'] as number[][]).map((r) => r.length)).toEqual(
+      Array(fx.config.batch_size).fill(fx.config.dim),
+    );
     expect((got['step1/i_queue_after'] as number[][]).length).toBe(fx.config.queue_size_K);
   });
 
   it('matches every loss, balancer, queue and DCD output at 1e-5 relative', () => {
-    const diffs = compareToFixture(runLossParityFile(file, official), readJsonFile<{ outputs: Record<string, unknown> }>(file).outputs);
+    const diffs = compareToFixture(
+      runLossParityFile(file, official),
+      readJsonFile<{ outputs: Record<string, unknown> }>(file).outputs,
+    );
     const bad = Object.entries(diffs).filter(([k, v]) => !k.endsWith('_per_sample') && !(v <= 1e-5));
     expect(bad).toEqual([]);
   });
 
   it('runs the blocks a fixture has (one step, no balancer or DCD inputs), frees its tensors, honours the config', () => {
     const fx = readJsonFile<LossFixture>(file);
-    const inputs = Object.fromEntries(Object.entries(fx.inputs).filter(([k]) => !k.endsWith('step2') && !k.startsWith('balancer') && !k.startsWith('dcd')));
+    const inputs = Object.fromEntries(
+      Object.entries(fx.inputs).filter(
+        ([k]) => !k.endsWith('step2') && !k.startsWith('balancer') && !k.startsWith('dcd'),
+      ),
+    );
     const before = tf.memory().numTensors;
     const got = runLossParity({ ...fx, inputs }, official);
     expect(tf.memory().numTensors).toBe(before);
@@ -47,7 +65,10 @@ describe('parity with the official DSMD / DCD fixture (fixtures/parity/dsmd_publ
     expect(prefixes).toEqual(['step1']);
     // The e2e balancer weighs the hinge at main_margin_for_e2e, whatever the order of the margins.
     const want = readJsonFile<{ outputs: Record<string, number> }>(file).outputs['step1/e2e_total_loss'];
-    const reordered = runLossParity({ ...fx, inputs, config: { ...fx.config, margins: [...fx.config.margins].reverse() } }, official);
+    const reordered = runLossParity(
+      { ...fx, inputs, config: { ...fx.config, margins: [...fx.config.margins].reverse() } },
+      official,
+    );
     expect(reordered['step1/e2e_total_loss']).toBeCloseTo(want, 5);
     // normalize_eps reaches l2n: rows shorter than eps are divided by eps instead of their norm.
     const big = runLossParity({ ...fx, inputs, config: { ...fx.config, normalize_eps: 1e6 } }, official);
@@ -64,7 +85,10 @@ describe('parity with the official DSMD / DCD fixture (fixtures/parity/dsmd_publ
     const diffs = compareToFixture(got, fx.outputs);
     expect(Object.entries(diffs).filter(([k, v]) => !k.endsWith('_per_sample') && !(v <= 1e-5))).toEqual([]);
     // Per sample: 1e-6 absolute for the values below 1 (down to 1e-3), 1e-6 relative above (values up to 10: 4 ulp).
-    for (const k of keys.filter((k) => k.endsWith('_per_sample'))) fx.outputs[k].forEach((v, i) => expect(Math.abs(v - (got[k] as number[])[i]), k).toBeLessThan(1e-6 * Math.max(1, Math.abs(v))));
+    for (const k of keys.filter((k) => k.endsWith('_per_sample')))
+      fx.outputs[k].forEach((v, i) =>
+        expect(Math.abs(v - (got[k] as number[])[i]), k).toBeLessThan(1e-6 * Math.max(1, Math.abs(v))),
+      );
     // The engines agree with each other more closely than either with the fixture.
     const tfjs = runLossParity(fx, official);
     expect(compareToFixture(got, tfjs as Record<string, unknown>)['step2/con_loss']).toBeLessThan(1e-5);

@@ -10,11 +10,19 @@ import { resolveMethod, type Method } from './methods.js';
 export async function methodFor(cfg: TrainConfig, container: Container): Promise<Method> {
   const ctx = { container };
   const { temperature, margin, hardNegative, dcd } = cfg.lossOptions;
-  const method = await registryByKind<LossMethodOptions, LossMethod>(container, 'loss').create(cfg.losses, { temperature, margin, hardNegative, ...(dcd ? { dcd } : {}) }, ctx);
+  const method = await registryByKind<LossMethodOptions, LossMethod>(container, 'loss').create(
+    cfg.losses,
+    { temperature, margin, hardNegative, ...(dcd ? { dcd } : {}) },
+    ctx,
+  );
   const balancerName = cfg.balancer ?? method.defaultBalancer;
   // balancer settings, when the config has them (balancerOptions)
   const options = (cfg as { balancerOptions?: Record<string, unknown> }).balancerOptions ?? {};
-  const balancer = await registryByKind<Record<string, unknown>, Balancer>(container, 'balancer').create(balancerName, { ...options }, ctx);
+  const balancer = await registryByKind<Record<string, unknown>, Balancer>(container, 'balancer').create(
+    balancerName,
+    { ...options },
+    ctx,
+  );
   return resolveMethod(cfg, { method, balancer: () => balancer });
 }
 

@@ -15,7 +15,13 @@ const builtins = builtinsContainer();
  * Every name `--losses` accepts, taken from the registry (a new method is covered without editing this
  * file): the named methods, the documented list form, and a two-component DSMD ablation list.
  */
-const names = [...new Set([...METHOD_NAMES, ...Object.keys(METHOD_DESCRIPTIONS), `${DSMD_COMPONENTS.at(-2)},${DSMD_COMPONENTS.at(-1)}`])];
+const names = [
+  ...new Set([
+    ...METHOD_NAMES,
+    ...Object.keys(METHOD_DESCRIPTIONS),
+    `${DSMD_COMPONENTS.at(-2)},${DSMD_COMPONENTS.at(-1)}`,
+  ]),
+];
 
 const quiet = createLogger({ sink: { write: () => {} } });
 const root = mkdtempSync(join(tmpdir(), 'distill-methods-'));
@@ -24,12 +30,26 @@ const root = mkdtempSync(join(tmpdir(), 'distill-methods-'));
 // The embedded emoji teacher is committed (assets/teachers), so nothing here skips on a clone.
 describe('every --losses method trains on the default engine', () => {
   it('covers the named methods and a component list', () => {
-    expect(names).toEqual(expect.arrayContaining(['dsmd', 'dsmd-official', 'dcd', 'kd', 'fitnet', 'rkd', 'clip-kd', 'none', 'cd,fd,sd,hnd', 'cd,hnd']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'dsmd',
+        'dsmd-official',
+        'dcd',
+        'kd',
+        'fitnet',
+        'rkd',
+        'clip-kd',
+        'none',
+        'cd,fd,sd,hnd',
+        'cd,hnd',
+      ]),
+    );
   });
 
   for (const losses of names) {
     it(`${losses}: 2 steps with finite losses, then a test RSUM`, { timeout: 120_000 }, async () => {
-      const cfg = resolveConfig({ container: builtins,
+      const cfg = resolveConfig({
+        container: builtins,
         preset: 'smoke',
         overrides: {
           losses,

@@ -53,7 +53,10 @@ export interface Method {
  * The trainer's Method over a loss method and a balancer already chosen by name in the registries
  * (`methodFor` does: built-ins, DSMD component lists and plugins alike; there is no other road).
  */
-export function resolveMethod(cfg: TrainConfig, from: { method: LossMethod; balancer: (name: string) => Balancer }): Method {
+export function resolveMethod(
+  cfg: TrainConfig,
+  from: { method: LossMethod; balancer: (name: string) => Balancer },
+): Method {
   const lm: LossMethod = from.method;
   const balancerName = cfg.balancer ?? lm.defaultBalancer;
   const chosenBalancer = from.balancer;
@@ -62,7 +65,10 @@ export function resolveMethod(cfg: TrainConfig, from: { method: LossMethod; bala
     // balancerOptions must reach the balancer (never dropped silently)
     const t = cfg.balancerOptions?.temperature;
     if (t !== undefined && (made as { cfg?: { temperature?: number } }).cfg?.temperature !== t) {
-      throw new DistillError(`balancerOptions.temperature (${t}) does not apply to the '${name}' balancer: only dsmd-paper and dsmd-official have a temperature. Remove it or choose one of those.`, 2);
+      throw new DistillError(
+        `balancerOptions.temperature (${t}) does not apply to the '${name}' balancer: only dsmd-paper and dsmd-official have a temperature. Remove it or choose one of those.`,
+        2,
+      );
     }
     return made;
   };
@@ -74,10 +80,16 @@ export function resolveMethod(cfg: TrainConfig, from: { method: LossMethod; bala
     createState(dim, c) {
       const balancer = makeBalancer(balancerName);
       const queues = lm.needsQueue
-        ? { image: new FeatureQueue(c.lossOptions.queueSize, dim, c.seed), text: new FeatureQueue(c.lossOptions.queueSize, dim, c.seed + 1) }
+        ? {
+            image: new FeatureQueue(c.lossOptions.queueSize, dim, c.seed),
+            text: new FeatureQueue(c.lossOptions.queueSize, dim, c.seed + 1),
+          }
         : undefined;
       if (queues && c.lossOptions.queueSize < c.batchSize) {
-        throw new DistillError(`Queue size ${c.lossOptions.queueSize} is smaller than the batch size ${c.batchSize}.`, 2);
+        throw new DistillError(
+          `Queue size ${c.lossOptions.queueSize} is smaller than the batch size ${c.batchSize}.`,
+          2,
+        );
       }
       const queueSize = queues?.image.size;
       const graph = {
@@ -104,7 +116,10 @@ export function resolveMethod(cfg: TrainConfig, from: { method: LossMethod; bala
         },
         save() {
           const tensors: Tensors = {};
-          if (onDevice && !onDevice.hostCurrent) throw new Error('MethodState.save(): the device holds newer feature queues; await the step engine\'s flush() first');
+          if (onDevice && !onDevice.hostCurrent)
+            throw new Error(
+              "MethodState.save(): the device holds newer feature queues; await the step engine's flush() first",
+            );
           if (queues) {
             tensors['queue/image'] = { shape: [queues.image.size, dim], data: queues.image.state().data };
             tensors['queue/text'] = { shape: [queues.text.size, dim], data: queues.text.state().data };
@@ -116,7 +131,10 @@ export function resolveMethod(cfg: TrainConfig, from: { method: LossMethod; bala
           if (queues) {
             const qi = tensors['queue/image'];
             const qt = tensors['queue/text'];
-            if (!qi || !qt) throw new DistillError('The checkpoint has no feature queues, but this method needs them: was it written by another method?');
+            if (!qi || !qt)
+              throw new DistillError(
+                'The checkpoint has no feature queues, but this method needs them: was it written by another method?',
+              );
             queues.image.load({ ptr: ptr ?? 0, data: qi.data });
             queues.text.load({ ptr: ptr ?? 0, data: qt.data });
             onDevice?.loaded();

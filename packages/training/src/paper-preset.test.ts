@@ -26,8 +26,12 @@ async function makeFlickrFolder(dir: string): Promise<void> {
     for (let i = 0; i < count; i++, n++) {
       const filename = `${1000 + n}.jpg`;
       const colour = { r: (n * 37) % 256, g: (n * 91) % 256, b: (n * 53) % 256 };
-      await sharp({ create: { width: 40, height: 32, channels: 3, background: colour } }).jpeg().toFile(join(dir, 'flickr30k-images', filename));
-      const sentences = Array.from({ length: CAPTIONS }, (_, j) => ({ raw: `picture ${n} shows colour ${colour.r} ${colour.g} number ${j}` }));
+      await sharp({ create: { width: 40, height: 32, channels: 3, background: colour } })
+        .jpeg()
+        .toFile(join(dir, 'flickr30k-images', filename));
+      const sentences = Array.from({ length: CAPTIONS }, (_, j) => ({
+        raw: `picture ${n} shows colour ${colour.r} ${colour.g} number ${j}`,
+      }));
       images.push({ filename, split, sentences });
     }
   }
@@ -39,7 +43,10 @@ function makeFeatures(dir: string): void {
   mkdirSync(dir, { recursive: true });
   const rng = new Rng(7);
   const unitRows = (rows: number) => {
-    const a = rng.fork(`rows${rows}`).uniformArray(rows * DIM).map((u) => u - 0.5);
+    const a = rng
+      .fork(`rows${rows}`)
+      .uniformArray(rows * DIM)
+      .map((u) => u - 0.5);
     for (let r = 0; r < rows; r++) {
       let s = 0;
       for (let k = 0; k < DIM; k++) s += a[r * DIM + k] ** 2;
@@ -62,13 +69,38 @@ describe('--preset paper', () => {
     makeFeatures(feats);
     const r = spawnSync(
       process.execPath,
-      [CLI, 'train', '--preset', 'paper', '--teacher', 'features', '--teacher-model', feats, '--data-root', data, '--max-steps', '2', '--batch-size', '4', '--no-latency', '--run-dir', run],
+      [
+        CLI,
+        'train',
+        '--preset',
+        'paper',
+        '--teacher',
+        'features',
+        '--teacher-model',
+        feats,
+        '--data-root',
+        data,
+        '--max-steps',
+        '2',
+        '--batch-size',
+        '4',
+        '--no-latency',
+        '--run-dir',
+        run,
+      ],
       { encoding: 'utf8', timeout: 600_000, env: { ...process.env, DISTILL_CACHE_DIR: join(root, 'cache') } },
     );
     expect(r.status, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/^test RSUM \d+\.\d+$/m);
-    const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as { config: Record<string, unknown> } & Record<string, unknown>;
-    const c = (cfg.config ?? cfg) as { student: { pair: string; preset: string }; losses: string; lossOptions: { queueSize: number; temperature: number }; dataset: { name: string } };
+    const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8')) as {
+      config: Record<string, unknown>;
+    } & Record<string, unknown>;
+    const c = (cfg.config ?? cfg) as {
+      student: { pair: string; preset: string };
+      losses: string;
+      lossOptions: { queueSize: number; temperature: number };
+      dataset: { name: string };
+    };
     expect(c.student).toMatchObject({ pair: 'vit-bert', preset: 'base' });
     expect(c.losses).toBe('dsmd');
     expect(c.lossOptions).toMatchObject({ queueSize: 8192, temperature: 0.05 });

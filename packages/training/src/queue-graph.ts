@@ -21,11 +21,27 @@ export function buildEnqueueGraph(K: number, D: number, B: number): Uint8Array {
   const f = (name: string, shape: number[]) => ({ name, dtype: 'float32' as const, shape });
   return encodeModel({
     nodes: [
-      { op: 'ScatterND', name: 'enqueue_image', inputs: ['image_queue', 'indices', 'image_rows'], outputs: ['image_queue_out'] },
-      { op: 'ScatterND', name: 'enqueue_text', inputs: ['text_queue', 'indices', 'text_rows'], outputs: ['text_queue_out'] },
+      {
+        op: 'ScatterND',
+        name: 'enqueue_image',
+        inputs: ['image_queue', 'indices', 'image_rows'],
+        outputs: ['image_queue_out'],
+      },
+      {
+        op: 'ScatterND',
+        name: 'enqueue_text',
+        inputs: ['text_queue', 'indices', 'text_rows'],
+        outputs: ['text_queue_out'],
+      },
     ],
     initializers: [],
-    inputs: [f('image_queue', [K, D]), f('text_queue', [K, D]), f('image_rows', [B, D]), f('text_rows', [B, D]), { name: 'indices', dtype: 'int64', shape: [B, 1] }],
+    inputs: [
+      f('image_queue', [K, D]),
+      f('text_queue', [K, D]),
+      f('image_rows', [B, D]),
+      f('text_rows', [B, D]),
+      { name: 'indices', dtype: 'int64', shape: [B, 1] },
+    ],
     outputs: [f('image_queue_out', [K, D]), f('text_queue_out', [K, D])],
     opset: 20,
   });
@@ -53,7 +69,8 @@ export class DeviceQueues {
     readonly host: { image: FeatureQueue; text: FeatureQueue },
     private readonly executionProviders: string[],
   ) {
-    if (host.image.size !== host.text.size || host.image.dim !== host.text.dim) throw new Error('DeviceQueues: the image and text queues differ in shape');
+    if (host.image.size !== host.text.size || host.image.dim !== host.text.dim)
+      throw new Error('DeviceQueues: the image and text queues differ in shape');
     this.pointer = host.image.ptr;
   }
 
@@ -74,8 +91,14 @@ export class DeviceQueues {
   /** Records the enqueue of a batch's teacher rows ([B, D] each); it runs on the device before the queues are next read. */
   enqueue(image: Float32Array, text: Float32Array, batch: number): void {
     const D = this.dim;
-    if (image.length !== batch * D || text.length !== batch * D) throw new DistillError(`Queue enqueue: got ${image.length} and ${text.length} values for a batch of ${batch} x dim ${D}.`);
-    if (batch > this.size) throw new DistillError(`Queue size ${this.size} is smaller than the batch ${batch}: use a queue of at least the batch size.`);
+    if (image.length !== batch * D || text.length !== batch * D)
+      throw new DistillError(
+        `Queue enqueue: got ${image.length} and ${text.length} values for a batch of ${batch} x dim ${D}.`,
+      );
+    if (batch > this.size)
+      throw new DistillError(
+        `Queue size ${this.size} is smaller than the batch ${batch}: use a queue of at least the batch size.`,
+      );
     this.pending.push({ image, text, batch });
     this.pointer = (this.pointer + batch) % this.size;
     this.hostIsCurrent = false;
@@ -84,7 +107,11 @@ export class DeviceQueues {
   private runner(batch: number): Promise<OnnxRunner> {
     let r = this.runners.get(batch);
     if (!r) {
-      r = OnnxRunner.create(buildEnqueueGraph(this.size, this.dim, batch), { executionProviders: this.executionProviders, threads: 1, outputLocation: 'gpu-buffer' });
+      r = OnnxRunner.create(buildEnqueueGraph(this.size, this.dim, batch), {
+        executionProviders: this.executionProviders,
+        threads: 1,
+        outputLocation: 'gpu-buffer',
+      });
       this.runners.set(batch, r);
     }
     return r;
@@ -102,7 +129,13 @@ export class DeviceQueues {
       const idx = ringIndices(ptr, p.batch, this.size);
       this.uploadedBytes += p.image.byteLength + p.text.byteLength + idx.byteLength;
       const out = await r.runTensors(
-        { image_queue: cur.image, text_queue: cur.text, image_rows: r.tensor(p.image, [p.batch, this.dim]), text_rows: r.tensor(p.text, [p.batch, this.dim]), indices: r.tensor(idx, [p.batch, 1]) },
+        {
+          image_queue: cur.image,
+          text_queue: cur.text,
+          image_rows: r.tensor(p.image, [p.batch, this.dim]),
+          text_rows: r.tensor(p.text, [p.batch, this.dim]),
+          indices: r.tensor(idx, [p.batch, 1]),
+        },
         ['image_queue_out', 'text_queue_out'],
       );
       disposeDeviceTensor(cur.image);
@@ -122,7 +155,10 @@ export class DeviceQueues {
     const K = this.size;
     const D = this.dim;
     this.uploadedBytes += 2 * K * D * 4;
-    return { image: r.tensor(Float32Array.from(this.host.image.rows), [K, D]), text: r.tensor(Float32Array.from(this.host.text.rows), [K, D]) };
+    return {
+      image: r.tensor(Float32Array.from(this.host.image.rows), [K, D]),
+      text: r.tensor(Float32Array.from(this.host.text.rows), [K, D]),
+    };
   }
 
   /** The loss head's queue feeds (`image_queue`, `text_queue`) as the current device tensors. */

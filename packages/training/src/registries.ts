@@ -29,7 +29,15 @@ export { EMOJI_TEACHER_DIR, GLYPHS_TEACHER_DIR, GLYPHS_TEACHER_V3_DIR } from '@d
  */
 export function createTrainingContainer(): Container {
   const container = createContainer();
-  for (const r of [registerData, registerTeacherAdapters, registerStudents, registerLosses, registerBalancers, registerEval]) r(container);
+  for (const r of [
+    registerData,
+    registerTeacherAdapters,
+    registerStudents,
+    registerLosses,
+    registerBalancers,
+    registerEval,
+  ])
+    r(container);
   return container;
 }
 
@@ -41,7 +49,10 @@ function entryOfPackage(dir: string, spec: string): string {
   if (!existsSync(pj)) {
     const index = join(dir, 'index.js');
     if (existsSync(index)) return index;
-    throw new DistillError(`Plugin '${spec}': ${dir} has no package.json or index.js. A plugin is a package (or a .js/.ts file) exporting register(container).`, 2);
+    throw new DistillError(
+      `Plugin '${spec}': ${dir} has no package.json or index.js. A plugin is a package (or a .js/.ts file) exporting register(container).`,
+      2,
+    );
   }
   const pkg = JSON.parse(readFileSync(pj, 'utf8')) as { main?: string; exports?: unknown };
   let exp = pkg.exports;
@@ -54,7 +65,10 @@ function entryOfPackage(dir: string, spec: string): string {
   }
   candidates.push(pkg.main, 'index.js');
   for (const c of candidates) if (typeof c === 'string' && existsSync(join(dir, c))) return join(dir, c);
-  throw new DistillError(`Plugin '${spec}': none of its entry files exist in ${dir} (${candidates.filter((c) => typeof c === 'string').join(', ')}). Build it (npm run build) or check package.json "exports".`, 2);
+  throw new DistillError(
+    `Plugin '${spec}': none of its entry files exist in ${dir} (${candidates.filter((c) => typeof c === 'string').join(', ')}). Build it (npm run build) or check package.json "exports".`,
+    2,
+  );
 }
 
 /**
@@ -64,7 +78,11 @@ function entryOfPackage(dir: string, spec: string): string {
 export function resolvePlugin(spec: string, cwd = process.cwd()): string {
   const asPath = isAbsolute(spec) ? spec : resolve(cwd, spec);
   if (spec.startsWith('.') || isAbsolute(spec) || existsSync(asPath)) {
-    if (!existsSync(asPath)) throw new DistillError(`Plugin not found: ${asPath} (from --plugin ${spec}). Give a package folder, a .js/.ts file, or an installed package name.`, 2);
+    if (!existsSync(asPath))
+      throw new DistillError(
+        `Plugin not found: ${asPath} (from --plugin ${spec}). Give a package folder, a .js/.ts file, or an installed package name.`,
+        2,
+      );
     return statSync(asPath).isDirectory() ? entryOfPackage(asPath, spec) : asPath;
   }
   const require = createRequire(join(cwd, 'package.json'));
@@ -75,7 +93,10 @@ export function resolvePlugin(spec: string, cwd = process.cwd()): string {
     try {
       return require.resolve(spec);
     } catch {
-      throw new DistillError(`Plugin '${spec}' is not installed where ${cwd} can resolve it: npm install it, or give its folder as a path (./${spec}).`, 2);
+      throw new DistillError(
+        `Plugin '${spec}' is not installed where ${cwd} can resolve it: npm install it, or give its folder as a path (./${spec}).`,
+        2,
+      );
     }
   }
 }
@@ -85,7 +106,11 @@ export function resolvePlugin(spec: string, cwd = process.cwd()): string {
  * `container`. Returns the resolved module files, which a run records (config `plugins`) so that the
  * baseline process and `--resume` load the same plugins.
  */
-export async function loadPlugins(container: Container, specs: readonly string[], cwd = process.cwd()): Promise<string[]> {
+export async function loadPlugins(
+  container: Container,
+  specs: readonly string[],
+  cwd = process.cwd(),
+): Promise<string[]> {
   const files: string[] = [];
   for (const spec of specs) {
     const file = resolvePlugin(spec, cwd);
@@ -95,8 +120,13 @@ export async function loadPlugins(container: Container, specs: readonly string[]
     } catch (e) {
       throw pluginError(spec, file, 'failed to load', e);
     }
-    const fn = typeof mod.register === 'function' ? mod.register : typeof mod.default === 'function' ? mod.default : undefined;
-    if (!fn) throw new DistillError(`Plugin '${spec}' (${file}) exports no register(container) function: export one that adds its entries to the registries.`, 2);
+    const fn =
+      typeof mod.register === 'function' ? mod.register : typeof mod.default === 'function' ? mod.default : undefined;
+    if (!fn)
+      throw new DistillError(
+        `Plugin '${spec}' (${file}) exports no register(container) function: export one that adds its entries to the registries.`,
+        2,
+      );
     const ms = pluginTimeoutMs();
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -104,7 +134,16 @@ export async function loadPlugins(container: Container, specs: readonly string[]
       await Promise.race([
         Promise.resolve().then(() => (fn as (c: Container) => unknown)(container)),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new DistillError(`Plugin '${spec}' (${file}): register() did not finish within ${ms / 1000} s. Make it return (or resolve) once its entries are added (DISTILL_PLUGIN_TIMEOUT_MS sets the wait).`, 2)), ms);
+          timer = setTimeout(
+            () =>
+              reject(
+                new DistillError(
+                  `Plugin '${spec}' (${file}): register() did not finish within ${ms / 1000} s. Make it return (or resolve) once its entries are added (DISTILL_PLUGIN_TIMEOUT_MS sets the wait).`,
+                  2,
+                ),
+              ),
+            ms,
+          );
         }),
       ]);
     } catch (e) {
@@ -142,13 +181,17 @@ function pluginError(spec: string, file: string, what: string, e: unknown): Dist
       break;
     }
   }
-  const missing = err?.code === 'ERR_MODULE_NOT_FOUND' ? msg.match(/Cannot find (?:package|module) '([^']+)'/)?.[1] : undefined;
+  const missing =
+    err?.code === 'ERR_MODULE_NOT_FOUND' ? msg.match(/Cannot find (?:package|module) '([^']+)'/)?.[1] : undefined;
   const advice = missing
     ? `it imports '${missing}', which is not installed where the plugin is: run npm install in ${pkgRoot} (its node_modules must hold its dependencies).`
     : err instanceof SyntaxError || /SyntaxError|Transform failed|Expected/.test(`${err?.name} ${msg}`)
       ? 'fix the syntax error there.'
       : 'fix the plugin (or drop --plugin).';
-  return new DistillError(`Plugin '${spec}' ${what} at ${where ?? file}: ${err?.name && err.name !== 'Error' ? `${err.name}: ` : ''}${msg.replace(/\s+/g, ' ').slice(0, 300)}. ${advice[0].toUpperCase()}${advice.slice(1)}`, 2);
+  return new DistillError(
+    `Plugin '${spec}' ${what} at ${where ?? file}: ${err?.name && err.name !== 'Error' ? `${err.name}: ` : ''}${msg.replace(/\s+/g, ' ').slice(0, 300)}. ${advice[0].toUpperCase()}${advice.slice(1)}`,
+    2,
+  );
 }
 
 /** The package folder a plugin module belongs to, when the module is that package's entry (else undefined: a single-file plugin). */
@@ -178,7 +221,10 @@ export function pluginContentHash(file: string): string {
     readdirSync(d, { withFileTypes: true })
       .filter((e) => !['node_modules', '.git', '.turbo'].includes(e.name) && !e.name.endsWith('.tsbuildinfo'))
       .flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.isFile() ? [join(d, e.name)] : []));
-  for (const f of walk(root).sort()) h.update(`${relative(root, f)}\0`).update(readFileSync(f)).update('\0');
+  for (const f of walk(root).sort())
+    h.update(`${relative(root, f)}\0`)
+      .update(readFileSync(f))
+      .update('\0');
   return h.digest('hex');
 }
 

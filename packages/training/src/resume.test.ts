@@ -1,5 +1,14 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -22,9 +31,12 @@ const args = (dir: string, o: { checkpointEvery?: number; maxSteps?: number; mor
   ...['train', '--preset', 'smoke', '--student', 'vit-bert', '--run-dir', dir],
   ...['--checkpoint-every', String(o.checkpointEvery ?? 3), '--max-steps', String(o.maxSteps ?? 10), ...(o.more ?? [])],
 ];
-const cli = (argv: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, [bin, ...argv], { cwd: root, encoding: 'utf8', env: { ...process.env, ...env } });
-const start = (argv: string[], env: Record<string, string> = {}) => spawn(process.execPath, [bin, ...argv], { cwd: root, stdio: 'ignore', env: { ...process.env, ...env } });
-const exited = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))));
+const cli = (argv: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [bin, ...argv], { cwd: root, encoding: 'utf8', env: { ...process.env, ...env } });
+const start = (argv: string[], env: Record<string, string> = {}) =>
+  spawn(process.execPath, [bin, ...argv], { cwd: root, stdio: 'ignore', env: { ...process.env, ...env } });
+const exited = (c: ChildProcess) =>
+  new Promise<number | null>((r) => (c.exitCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, what: string, ms = 180_000) {
   const deadline = Date.now() + ms;
@@ -33,10 +45,20 @@ async function until(cond: () => boolean, what: string, ms = 180_000) {
     await sleep(20);
   }
 }
-const result = (dir: string) => JSON.parse(readFileSync(join(dir, 'student', 'result.json'), 'utf8')) as { test: Record<string, number>; val: unknown[]; steps: number };
+const result = (dir: string) =>
+  JSON.parse(readFileSync(join(dir, 'student', 'result.json'), 'utf8')) as {
+    test: Record<string, number>;
+    val: unknown[];
+    steps: number;
+  };
 const metricLines = (dir: string) => {
   const f = join(dir, 'student', 'metrics.jsonl');
-  return existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => l.includes('"components"')).map((l) => JSON.parse(l) as { step: number; epoch: number; lr: number }) : [];
+  return existsSync(f)
+    ? readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"components"'))
+        .map((l) => JSON.parse(l) as { step: number; epoch: number; lr: number })
+    : [];
 };
 const stepLines = (dir: string) => metricLines(dir).length;
 const ckptFile = (dir: string, which: keyof typeof CHECKPOINT_FILES) => join(dir, 'student', CHECKPOINT_FILES[which]);
@@ -45,7 +67,10 @@ const tmp = (p: string) => mkdtempSync(join(tmpdir(), `distill-${p}-`));
 /** Start a run, SIGKILL it once it has done >= 7 steps and holds two checkpoints. */
 async function killedRun(dir: string) {
   const child = start(args(dir));
-  await until(() => stepLines(dir) >= 7 && existsSync(ckptFile(dir, 'latest')) && existsSync(ckptFile(dir, 'previous')), '7 steps and two checkpoints');
+  await until(
+    () => stepLines(dir) >= 7 && existsSync(ckptFile(dir, 'latest')) && existsSync(ckptFile(dir, 'previous')),
+    '7 steps and two checkpoints',
+  );
   child.kill('SIGKILL');
   await exited(child);
   expect(existsSync(join(dir, 'student', 'result.json'))).toBe(false);
@@ -79,8 +104,13 @@ describe.skipIf(!haveTeacher)('a killed run resumes to the same result', { timeo
     const cfg = resolveConfig({ container: builtins, preset: 'smoke' });
     const lines = metricLines(a);
     expect(lines.map((l) => l.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    for (const l of lines) expect(l.lr, `step ${l.step}`).toBeCloseTo(cfg.optimizer.lr * lrScaleAt(cfg, l.epoch, l.step - 1), 12);
-    expect(lines.filter((l) => l.epoch === 1).every((l) => Math.abs(l.lr - cfg.optimizer.lr * cfg.schedule.decayFactor) < 1e-12)).toBe(true);
+    for (const l of lines)
+      expect(l.lr, `step ${l.step}`).toBeCloseTo(cfg.optimizer.lr * lrScaleAt(cfg, l.epoch, l.step - 1), 12);
+    expect(
+      lines
+        .filter((l) => l.epoch === 1)
+        .every((l) => Math.abs(l.lr - cfg.optimizer.lr * cfg.schedule.decayFactor) < 1e-12),
+    ).toBe(true);
   });
 
   for (const fault of ['bit-flipped', 'truncated'] as const) {
@@ -112,7 +142,10 @@ describe.skipIf(!haveTeacher)('a killed run resumes to the same result', { timeo
     const r = cli(args(dir, { checkpointEvery: 1, more: ['--lr', '1e30'] }));
     expect(r.status).toBe(1);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
-    const m = /Loss '\w+' is (NaN|Infinity|-Infinity) at step (\d+) \(epoch 1\)\. The run stopped; its last good checkpoint \(checksum verified, finite values\) is (\S+) \(step (\d+)\)\./.exec(r.stderr);
+    const m =
+      /Loss '\w+' is (NaN|Infinity|-Infinity) at step (\d+) \(epoch 1\)\. The run stopped; its last good checkpoint \(checksum verified, finite values\) is (\S+) \(step (\d+)\)\./.exec(
+        r.stderr,
+      );
     expect(m, r.stderr).not.toBeNull();
     const [, , failedStep, path, goodStep] = m!;
     expect(path).toBe(ckptFile(dir, 'latest'));
@@ -128,7 +161,11 @@ describe.skipIf(!haveTeacher)('a killed run resumes to the same result', { timeo
     const dir = join(tmp('nan'), 'run');
     const r = cli(args(dir, { checkpointEvery: 50, more: ['--lr', '1e30'] }));
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`Loss '\\w+' is \\S+ at step \\d+ \\(epoch 1\\)\\. The run stopped before its first good checkpoint \\(none in ${join(dir, 'student').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `Loss '\\w+' is \\S+ at step \\d+ \\(epoch 1\\)\\. The run stopped before its first good checkpoint \\(none in ${join(dir, 'student').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`,
+      ),
+    );
     expect(readdirSync(join(dir, 'student')).filter((f) => f.startsWith('checkpoint'))).toEqual([]);
   });
 });
@@ -154,11 +191,18 @@ describe.skipIf(!haveTeacher)('run folders are records', { timeout: 300_000 }, (
   it('a lock left by a dead process is taken over with a warning', () => {
     finished = join(tmp('stale'), 'run');
     mkdirSync(finished, { recursive: true });
-    const pid = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
-    writeFileSync(join(finished, 'run.lock'), JSON.stringify({ pid, host: hostname(), started: '2026-01-01T00:00:00.000Z', token: 'dead' }));
+    const pid = Number(
+      spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout,
+    );
+    writeFileSync(
+      join(finished, 'run.lock'),
+      JSON.stringify({ pid, host: hostname(), started: '2026-01-01T00:00:00.000Z', token: 'dead' }),
+    );
     const r = cli(args(finished, { maxSteps: 2 }));
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`took over the stale lock ${join(finished, 'run.lock')}: pid ${pid} (started 2026-01-01T00:00:00.000Z) is no longer running`);
+    expect(r.stderr).toContain(
+      `took over the stale lock ${join(finished, 'run.lock')}: pid ${pid} (started 2026-01-01T00:00:00.000Z) is no longer running`,
+    );
     expect(result(finished).steps).toBe(2);
     expect(existsSync(join(finished, 'run.lock'))).toBe(false);
   });
@@ -172,7 +216,9 @@ describe.skipIf(!haveTeacher)('run folders are records', { timeout: 300_000 }, (
     );
     const changed = cli(['train', '--resume', finished, '--batch-size', '16']);
     expect(changed.status).toBe(2);
-    expect(changed.stderr).toMatch(/Cannot resume .*: the config differs in batchSize 32 -> 16 from the recorded one\. .*only threads, latency may change/);
+    expect(changed.stderr).toMatch(
+      /Cannot resume .*: the config differs in batchSize 32 -> 16 from the recorded one\. .*only threads, latency may change/,
+    );
     expect(statSync(join(finished, 'student', 'result.json')).mtimeMs).toBe(before);
     const safe = cli(['train', '--resume', finished, '--threads', '1']);
     expect(safe.status, safe.stderr).toBe(0);
@@ -184,7 +230,9 @@ describe.skipIf(!haveTeacher)('run folders are records', { timeout: 300_000 }, (
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ name: 'my-web-app', port: 8080 }));
     const r = cli(['train', '--resume', dir]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain(`distill: ${dir} is not a distill run folder: ${join(dir, 'config.json')} has no distill run config`);
+    expect(r.stderr).toContain(
+      `distill: ${dir} is not a distill run folder: ${join(dir, 'config.json')} has no distill run config`,
+    );
     expect(readdirSync(dir)).toEqual(['config.json']);
   });
 });
@@ -193,12 +241,22 @@ describe.skipIf(!haveTeacher)('teacher feature cache', { timeout: 300_000 }, () 
   const cacheDir = tmp('cache');
   const env = { DISTILL_CACHE_DIR: cacheDir };
   const featureDir = join(cacheDir, 'teacher-features');
-  const cacheFiles = () => (existsSync(featureDir) ? readdirSync(featureDir).filter((f) => f.endsWith('.safetensors')) : []);
+  const cacheFiles = () =>
+    existsSync(featureDir) ? readdirSync(featureDir).filter((f) => f.endsWith('.safetensors')) : [];
   let reference: Record<string, Float32Array> = {};
 
   it('a truncated extraction chunk left by a killed run is reported and recomputed, not used', async () => {
     const killed = start(args(join(tmp('cache-run'), 'run'), { maxSteps: 1 }), env);
-    const chunks = () => (existsSync(featureDir) ? readdirSync(featureDir).filter((d) => d.endsWith('.parts')).flatMap((d) => readdirSync(join(featureDir, d)).filter((f) => f.endsWith('.safetensors')).map((f) => join(featureDir, d, f))) : []);
+    const chunks = () =>
+      existsSync(featureDir)
+        ? readdirSync(featureDir)
+            .filter((d) => d.endsWith('.parts'))
+            .flatMap((d) =>
+              readdirSync(join(featureDir, d))
+                .filter((f) => f.endsWith('.safetensors'))
+                .map((f) => join(featureDir, d, f)),
+            )
+        : [];
     await until(() => chunks().length > 0, 'a first extraction chunk');
     killed.kill('SIGKILL');
     await exited(killed);
@@ -212,7 +270,14 @@ describe.skipIf(!haveTeacher)('teacher feature cache', { timeout: 300_000 }, () 
     const [file] = cacheFiles();
     const ck = readCheckpoint(join(featureDir, file)); // verifies
     reference = Object.fromEntries(Object.entries(ck.tensors).map(([k, t]) => [k, t.data]));
-    expect(Object.keys(reference).sort()).toEqual(['test/images', 'test/texts', 'train/images', 'train/texts', 'val/images', 'val/texts']);
+    expect(Object.keys(reference).sort()).toEqual([
+      'test/images',
+      'test/texts',
+      'train/images',
+      'train/texts',
+      'val/images',
+      'val/texts',
+    ]);
   }, 300_000);
 
   it('a bit-flipped cache file is reported and rebuilt to the same features', () => {
@@ -223,8 +288,11 @@ describe.skipIf(!haveTeacher)('teacher feature cache', { timeout: 300_000 }, () 
     writeFileSync(path, bytes);
     const r = cli(args(join(tmp('cache-run'), 'run'), { maxSteps: 1 }), env);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`teacher feature cache ${path} is unusable (${path} is corrupt: its data does not match its checksum): rebuilding it`);
+    expect(r.stderr).toContain(
+      `teacher feature cache ${path} is unusable (${path} is corrupt: its data does not match its checksum): rebuilding it`,
+    );
     const rebuilt = readCheckpoint(path);
-    for (const [k, data] of Object.entries(reference)) expect(Buffer.from(rebuilt.tensors[k].data.buffer).equals(Buffer.from(data.buffer)), k).toBe(true);
+    for (const [k, data] of Object.entries(reference))
+      expect(Buffer.from(rebuilt.tensors[k].data.buffer).equals(Buffer.from(data.buffer)), k).toBe(true);
   }, 300_000);
 });

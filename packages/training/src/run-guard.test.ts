@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from './config.js';
-import { checkRunFolder, configDifferences, configHash, readRunRecord, resumeConfig, stableStringify } from './run-guard.js';
+import {
+  checkRunFolder,
+  configDifferences,
+  configHash,
+  readRunRecord,
+  resumeConfig,
+  stableStringify,
+} from './run-guard.js';
 import { createTrainingContainer as builtinsContainer } from './registries.js';
 
 /** This test's own registries (the built-ins; there is no global container). */
@@ -19,7 +26,9 @@ function recordedRun(cfg = smoke()) {
 
 describe('config hash', () => {
   it('sorted-key JSON: key order does not matter, values and nesting do; undefined members are dropped', () => {
-    expect(stableStringify({ b: 1, a: { d: [1, { y: 2, x: 1 }], c: undefined } })).toBe('{"a":{"d":[1,{"x":1,"y":2}]},"b":1}');
+    expect(stableStringify({ b: 1, a: { d: [1, { y: 2, x: 1 }], c: undefined } })).toBe(
+      '{"a":{"d":[1,{"x":1,"y":2}]},"b":1}',
+    );
     const a = smoke();
     const b = JSON.parse(JSON.stringify(a)) as typeof a; // what config.json gives back
     expect(configHash(b)).toBe(configHash(a));
@@ -55,14 +64,20 @@ describe('run folders are records', () => {
     );
     // the same preset and flags as the original command resolve to the recorded config: accepted
     expect(resumeConfig(dir, { container: builtins, preset: 'smoke', overrides: { threads: 2 } }).threads).toBe(2);
-    expect(() => resumeConfig(dir, { container: builtins, preset: 'emoji' })).toThrow(/^Cannot resume .*: the config differs in /);
+    expect(() => resumeConfig(dir, { container: builtins, preset: 'emoji' })).toThrow(
+      /^Cannot resume .*: the config differs in /,
+    );
   });
 
   it('--resume refuses a folder that is not a distill run', () => {
     const dir = mkdtempSync(join(tmpdir(), 'distill-guard-'));
-    expect(() => resumeConfig(dir, { container: builtins })).toThrow(`Cannot resume: ${join(dir, 'config.json')} not found. Is ${dir} a distill run folder?`);
+    expect(() => resumeConfig(dir, { container: builtins })).toThrow(
+      `Cannot resume: ${join(dir, 'config.json')} not found. Is ${dir} a distill run folder?`,
+    );
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ name: 'my-app', config: { port: 80 } }));
-    expect(() => resumeConfig(dir, { container: builtins })).toThrow(new RegExp(`^${dir} is not a distill run folder: .*config\\.json has no distill run config`));
+    expect(() => resumeConfig(dir, { container: builtins })).toThrow(
+      new RegExp(`^${dir} is not a distill run folder: .*config\\.json has no distill run config`),
+    );
     expect(() => readRunRecord(dir)).toThrow(/not a distill run folder/);
     writeFileSync(join(dir, 'config.json'), '{not json');
     expect(() => checkRunFolder(dir, smoke(), false)).toThrow(/not a distill run folder/);

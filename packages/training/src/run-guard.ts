@@ -1,6 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { acquireRunLock, atomicWriteJson, DistillError, sha256, type Container, type Logger, type RunLock } from '@distill/core';
+import {
+  acquireRunLock,
+  atomicWriteJson,
+  DistillError,
+  sha256,
+  type Container,
+  type Logger,
+  type RunLock,
+} from '@distill/core';
 import { resolveConfig, type DeepPartial, type TrainConfig } from './config.js';
 
 /**
@@ -57,7 +65,8 @@ export function configDifferences(a: TrainConfig, b: TrainConfig): string[] {
     if (isObj(x) && isObj(y)) {
       const xo = x as Record<string, unknown>;
       const yo = y as Record<string, unknown>;
-      for (const k of [...new Set([...Object.keys(xo), ...Object.keys(yo)])].sort()) walk(xo[k], yo[k], path ? `${path}.${k}` : k);
+      for (const k of [...new Set([...Object.keys(xo), ...Object.keys(yo)])].sort())
+        walk(xo[k], yo[k], path ? `${path}.${k}` : k);
     } else if (stableStringify(x) !== stableStringify(y)) {
       const show = (v: unknown) => (v === undefined ? 'unset' : stableStringify(v));
       out.push(`${path} ${show(x)} -> ${show(y)}`);
@@ -117,7 +126,11 @@ export function readRunRecord(dir: string): RecordedRun | undefined {
 export function checkRunFolder(dir: string, cfg: TrainConfig, resume: boolean): void {
   const rec = readRunRecord(dir);
   if (!rec) {
-    if (resume) throw new DistillError(`Cannot resume: ${join(dir, 'config.json')} not found. Is ${dir} a distill run folder?`, 2);
+    if (resume)
+      throw new DistillError(
+        `Cannot resume: ${join(dir, 'config.json')} not found. Is ${dir} a distill run folder?`,
+        2,
+      );
     return;
   }
   const recorded = rec.configHash ?? configHash(rec.config);
@@ -134,7 +147,9 @@ export function checkRunFolder(dir: string, cfg: TrainConfig, resume: boolean): 
     );
   }
   const diff = configDifferences(rec.config, cfg);
-  const what = diff.length ? `differs in ${diff.slice(0, 4).join(', ')}${diff.length > 4 ? `, and ${diff.length - 4} more` : ''}` : 'differs';
+  const what = diff.length
+    ? `differs in ${diff.slice(0, 4).join(', ')}${diff.length > 4 ? `, and ${diff.length - 4} more` : ''}`
+    : 'differs';
   if (resume) {
     throw new DistillError(
       `Cannot resume ${dir}: the config ${what} from the recorded one. --resume continues the recorded config; ` +
@@ -153,13 +168,27 @@ export function checkRunFolder(dir: string, cfg: TrainConfig, resume: boolean): 
  * a preset or config file is given as well, the config they resolve to. Either way it must have the
  * recorded hash (checkRunFolder), so flags that would change the run are refused, not ignored.
  */
-export function resumeConfig(dir: string, given: { container: Container; preset?: string; file?: DeepPartial<TrainConfig>; overrides?: DeepPartial<TrainConfig> }): TrainConfig {
+export function resumeConfig(
+  dir: string,
+  given: {
+    container: Container;
+    preset?: string;
+    file?: DeepPartial<TrainConfig>;
+    overrides?: DeepPartial<TrainConfig>;
+  },
+): TrainConfig {
   const rec = readRunRecord(dir);
-  if (!rec) throw new DistillError(`Cannot resume: ${join(dir, 'config.json')} not found. Is ${dir} a distill run folder?`, 2);
+  if (!rec)
+    throw new DistillError(`Cannot resume: ${join(dir, 'config.json')} not found. Is ${dir} a distill run folder?`, 2);
   const cfg =
     given.preset || given.file
       ? resolveConfig(given)
-      : resolveConfig({ container: given.container, preset: 'emoji', file: rec.config as DeepPartial<TrainConfig>, overrides: given.overrides });
+      : resolveConfig({
+          container: given.container,
+          preset: 'emoji',
+          file: rec.config as DeepPartial<TrainConfig>,
+          overrides: given.overrides,
+        });
   checkRunFolder(dir, cfg, true);
   return cfg;
 }
@@ -181,7 +210,13 @@ export function openRunFolder(
   try {
     checkRunFolder(dir, cfg, Boolean(opts.resume));
     if (opts.record && !existsSync(join(dir, 'config.json'))) {
-      atomicWriteJson(join(dir, 'config.json'), { config: cfg, configHash: configHash(cfg), command: opts.command, ...opts.record, created: new Date().toISOString() });
+      atomicWriteJson(join(dir, 'config.json'), {
+        config: cfg,
+        configHash: configHash(cfg),
+        command: opts.command,
+        ...opts.record,
+        created: new Date().toISOString(),
+      });
     }
   } catch (e) {
     lock.release();

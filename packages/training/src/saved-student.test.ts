@@ -3,10 +3,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, tf } from '@distill/core';
-import { createStudent, createStudentFromConfig, getStudentWeights, loadTokenizer, setStudentWeights, trainWordPieceTokenizer, type DualEncoderStudent } from '@distill/student-architectures';
+import {
+  createStudent,
+  createStudentFromConfig,
+  getStudentWeights,
+  loadTokenizer,
+  setStudentWeights,
+  trainWordPieceTokenizer,
+  type DualEncoderStudent,
+} from '@distill/student-architectures';
 import { loadStudent, saveStudent, SavedStudentTeacher } from './saved-student.js';
 
-const captions = ['grinning face with big eyes', 'red heart', 'cat face with tears of joy', 'smiling face with sunglasses', 'thumbs up'];
+const captions = [
+  'grinning face with big eyes',
+  'red heart',
+  'cat face with tears of joy',
+  'smiling face with sunglasses',
+  'thumbs up',
+];
 
 beforeAll(async () => {
   await initRuntime('wasm', { quiet: true });
@@ -14,7 +28,12 @@ beforeAll(async () => {
 
 /** A tiny student whose weights are not any seed's initialisation (so a load that does nothing cannot pass). */
 function trainedLikeStudent(): DualEncoderStudent {
-  const s = createStudent('vit-bert', { embedDim: 16, seed: 5, tokenizer: loadTokenizer(trainWordPieceTokenizer(captions, { vocabSize: 120 }), { maxLength: 12 }), maxLength: 12 });
+  const s = createStudent('vit-bert', {
+    embedDim: 16,
+    seed: 5,
+    tokenizer: loadTokenizer(trainWordPieceTokenizer(captions, { vocabSize: 120 }), { maxLength: 12 }),
+    maxLength: 12,
+  });
   const w = getStudentWeights(s);
   let k = 0;
   for (const t of Object.values(w)) for (let i = 0; i < t.data.length; i++) t.data[i] += Math.sin(++k) * 0.05;
@@ -27,7 +46,11 @@ function embed(s: DualEncoderStudent) {
   return tf.tidy(() => {
     const px = tf.randomNormal([2, 3, S, S], 0, 1, 'float32', 11) as tf.Tensor4D;
     const tok = s.tokenize(captions.slice(0, 3));
-    return { image: Array.from(s.encodeImage(px, false).dataSync()), text: Array.from(s.encodeText(tok, false).dataSync()), px: Float32Array.from(px.dataSync()) };
+    return {
+      image: Array.from(s.encodeImage(px, false).dataSync()),
+      text: Array.from(s.encodeText(tok, false).dataSync()),
+      px: Float32Array.from(px.dataSync()),
+    };
   });
 }
 
@@ -96,8 +119,12 @@ describe('saved students', () => {
     const model = readFileSync(join(dir, 'model.safetensors'));
     model[model.length - 1] ^= 0x01;
     writeFileSync(join(dir, 'model.safetensors'), model);
-    expect(() => loadStudent(dir)).toThrow(`${join(dir, 'model.safetensors')} is corrupt: its weights do not match their checksum. Re-create the saved student (or re-run its training).`);
+    expect(() => loadStudent(dir)).toThrow(
+      `${join(dir, 'model.safetensors')} is corrupt: its weights do not match their checksum. Re-create the saved student (or re-run its training).`,
+    );
     rmSync(join(dir, 'model.safetensors'));
-    expect(() => loadStudent(dir)).toThrow(`${dir} is not a saved distill student: missing model.safetensors (expected student.json + model.safetensors + tokenizer.json).`);
+    expect(() => loadStudent(dir)).toThrow(
+      `${dir} is not a saved distill student: missing model.safetensors (expected student.json + model.safetensors + tokenizer.json).`,
+    );
   });
 });

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { lrScaleAt } from './schedule.js';
 
-const cfg = (warmupSteps: number, decayEpoch = 2, decayFactor = 0.1) => ({ schedule: { epochs: 4, decayEpoch, decayFactor, warmupSteps } });
+const cfg = (warmupSteps: number, decayEpoch = 2, decayFactor = 0.1) => ({
+  schedule: { epochs: 4, decayEpoch, decayFactor, warmupSteps },
+});
 
 describe('learning-rate schedule', () => {
   it('linear warm-up: (step + 1) / warmupSteps, then 1', () => {

@@ -16,14 +16,38 @@ describe('step memory plan', () => {
   });
 
   it('refuses, before any work, a step that cannot fit, saying what to change', () => {
-    const huge = estimateStepMemory({ engine: 'onnx', params: 2e8, plan: { savedFloats: totalmem() / 4, largestFloats: 0, maskFloats: 0 }, mode: 'fused' });
-    expect(() => checkMemory(huge, { engine: 'onnx', batchSize: 512, size: 'base' })).toThrow(/'base' student at batch 512 needs about .* GB .*this machine has .* Lower --batch-size/);
-    const ok = estimateStepMemory({ engine: 'onnx', params: 1e6, plan: { savedFloats: 1e6, largestFloats: 1e5, maskFloats: 0 }, mode: 'split' });
+    const huge = estimateStepMemory({
+      engine: 'onnx',
+      params: 2e8,
+      plan: { savedFloats: totalmem() / 4, largestFloats: 0, maskFloats: 0 },
+      mode: 'fused',
+    });
+    expect(() => checkMemory(huge, { engine: 'onnx', batchSize: 512, size: 'base' })).toThrow(
+      /'base' student at batch 512 needs about .* GB .*this machine has .* Lower --batch-size/,
+    );
+    const ok = estimateStepMemory({
+      engine: 'onnx',
+      params: 1e6,
+      plan: { savedFloats: 1e6, largestFloats: 1e5, maskFloats: 0 },
+      mode: 'split',
+    });
     expect(checkMemory(ok, { engine: 'onnx', batchSize: 8, size: 'tiny' })).toBeUndefined();
   });
 
-  it("refuses the tfjs engine for a student whose weights, gradients and moments outgrow the wasm heap", () => {
-    expect(() => checkMemory(estimateStepMemory({ engine: 'tfjs', params: 174e6 }), { engine: 'tfjs', batchSize: 2, size: 'base' })).toThrow(/does not fit the tfjs engine: .*Use --backend onnx/);
-    expect(checkMemory(estimateStepMemory({ engine: 'tfjs', params: 7.2e6 }), { engine: 'tfjs', batchSize: 64, size: 'small' })).toBeUndefined();
+  it('refuses the tfjs engine for a student whose weights, gradients and moments outgrow the wasm heap', () => {
+    expect(() =>
+      checkMemory(estimateStepMemory({ engine: 'tfjs', params: 174e6 }), {
+        engine: 'tfjs',
+        batchSize: 2,
+        size: 'base',
+      }),
+    ).toThrow(/does not fit the tfjs engine: .*Use --backend onnx/);
+    expect(
+      checkMemory(estimateStepMemory({ engine: 'tfjs', params: 7.2e6 }), {
+        engine: 'tfjs',
+        batchSize: 64,
+        size: 'small',
+      }),
+    ).toBeUndefined();
   });
 });

@@ -1,6 +1,17 @@
 import { existsSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
-import { createProgress, DistillError, readCheckpoint, tf, writeCheckpoint, type Logger, type NamedVariable, type ParamGroup, type SplitData, readSafetensors } from '@distill/core';
+import {
+  createProgress,
+  DistillError,
+  readCheckpoint,
+  tf,
+  writeCheckpoint,
+  type Logger,
+  type NamedVariable,
+  type ParamGroup,
+  type SplitData,
+  readSafetensors,
+} from '@distill/core';
 import type { ImageLoader } from '@distill/data';
 import {
   createStudentFromConfig,
@@ -67,7 +78,12 @@ export interface StepEngine {
   state(): EngineState;
   load(s: EngineState): void;
   /** Embeddings of a split with the current weights, or with `weights` (a saved best student). */
-  encodeSplit(split: SplitData, loader: ImageLoader, splitName: string, weights?: WeightRecord): Promise<SplitEmbeddings>;
+  encodeSplit(
+    split: SplitData,
+    loader: ImageLoader,
+    splitName: string,
+    weights?: WeightRecord,
+  ): Promise<SplitEmbeddings>;
   /** Copies the engine's weights into the tfjs student (before saving it). */
   syncStudent(): void;
   /**
@@ -80,7 +96,12 @@ export interface StepEngine {
    * What `step` takes for a split's images, by index: the loader's pixels, or (an onnx step over an image
    * tower with a frozen trunk) the trunk's outputs, computed here once per image and kept in memory.
    */
-  trainImages?(split: SplitData, loader: ImageLoader, splitName: string, o?: TrainImagesOptions): Promise<Pick<ImageLoader, 'load'>>;
+  trainImages?(
+    split: SplitData,
+    loader: ImageLoader,
+    splitName: string,
+    o?: TrainImagesOptions,
+  ): Promise<Pick<ImageLoader, 'load'>>;
   release(): Promise<void>;
 }
 
@@ -96,11 +117,16 @@ function checkWeights(vars: NamedVariable[], weights: WeightRecord, what: string
   for (const v of vars) {
     const w = weights[v.name];
     if (!w) bad.push(`missing ${v.name}`);
-    else if (w.data.length !== v.variable.size || w.shape.join() !== v.variable.shape.join()) bad.push(`${v.name} is [${w.shape}], expected [${v.variable.shape}]`);
+    else if (w.data.length !== v.variable.size || w.shape.join() !== v.variable.shape.join())
+      bad.push(`${v.name} is [${w.shape}], expected [${v.variable.shape}]`);
   }
   const names = new Set(vars.map((v) => v.name));
   for (const k of Object.keys(weights)) if (!names.has(k)) bad.push(`unexpected ${k}`);
-  if (bad.length) throw new DistillError(`${what} does not match the student: ${bad.slice(0, 3).join('; ')}${bad.length > 3 ? ` (+${bad.length - 3} more)` : ''}. Was it saved from the same pair, size and overrides?`, 2);
+  if (bad.length)
+    throw new DistillError(
+      `${what} does not match the student: ${bad.slice(0, 3).join('; ')}${bad.length > 3 ? ` (+${bad.length - 3} more)` : ''}. Was it saved from the same pair, size and overrides?`,
+      2,
+    );
 }
 
 /** What both engines' optimizers (tfjs `AdamW`, `ArrayAdamW`) share: the schedule's multiplier and the groups' learning rates. */
@@ -145,7 +171,10 @@ export class TfjsStepEngine extends OptimizerEngine implements StepEngine {
     const { crop } = this.student.preprocess;
     const { value, grads } = tf.tidy(() => {
       const pixels = tf.tensor4d(b.pixels, [b.batch, 3, crop, crop]);
-      const tok = { ids: tf.tensor2d(b.ids, [b.batch, b.length], 'int32'), mask: tf.tensor2d(b.mask, [b.batch, b.length], 'int32') };
+      const tok = {
+        ids: tf.tensor2d(b.ids, [b.batch, b.length], 'int32'),
+        mask: tf.tensor2d(b.mask, [b.batch, b.length], 'int32'),
+      };
       return tf.variableGrads(
         () => hooks.tfjsLoss(this.student.encodeImage(pixels, true), this.student.encodeText(tok, true)),
         this.vars.map((v) => v.variable),
@@ -169,7 +198,12 @@ export class TfjsStepEngine extends OptimizerEngine implements StepEngine {
     this.optimizer.load(s.optimizer);
   }
 
-  async encodeSplit(split: SplitData, loader: ImageLoader, splitName: string, weights?: WeightRecord): Promise<SplitEmbeddings> {
+  async encodeSplit(
+    split: SplitData,
+    loader: ImageLoader,
+    splitName: string,
+    weights?: WeightRecord,
+  ): Promise<SplitEmbeddings> {
     if (!weights) return encodeSplit(this.student, split, loader, splitName);
     const other = createStudentFromConfig(this.student.config, { tokenizer: this.student.tokenizer });
     try {
@@ -263,7 +297,12 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
     if (this.onnx.resident) this.queues = state.placeQueues([...this.onnx.executionProviders]);
   }
 
-  async trainImages(split: SplitData, loader: ImageLoader, splitName: string, o: TrainImagesOptions = {}): Promise<Pick<ImageLoader, 'load'>> {
+  async trainImages(
+    split: SplitData,
+    loader: ImageLoader,
+    splitName: string,
+    o: TrainImagesOptions = {},
+  ): Promise<Pick<ImageLoader, 'load'>> {
     if (this.onnx.imageInput !== 'features') return loader;
     const n = split.images.length;
     const F = this.student.imageEncoder.frozen!.dim;
@@ -274,7 +313,10 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
         const ck = readCheckpoint<{ key: string }>(o.cache.file);
         const t = ck.tensors.features;
         if (ck.state.key === o.cache.key && t && t.shape[0] === n && t.shape[1] === F) feats = t.data;
-        else o.log?.warn(`frozen image trunk: ${o.cache.file} was made for other images or another trunk: computing again`);
+        else
+          o.log?.warn(
+            `frozen image trunk: ${o.cache.file} was made for other images or another trunk: computing again`,
+          );
       } catch (e) {
         o.log?.warn(`frozen image trunk: ${(e as Error).message}: computing again`);
       }
@@ -283,10 +325,18 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
       o.log?.info(`frozen image trunk: ${n} ${splitName} images' ${F}-d features from ${o.cache!.file}`);
     } else {
       const progress = createProgress({ label: 'frozen image trunk', total: n });
-      feats = await this.onnx.trunkFeatures(n, (idx) => loader.load(idx, splitName), { onBatch: (k) => progress.tick(k) });
+      feats = await this.onnx.trunkFeatures(n, (idx) => loader.load(idx, splitName), {
+        onBatch: (k) => progress.tick(k),
+      });
       progress.done();
-      if (o.cache) writeCheckpoint(o.cache.file, { tensors: { features: { shape: [n, F], data: feats } }, state: { key: o.cache.key } });
-      o.log?.info(`frozen image trunk: ${n} ${splitName} images -> ${F}-d features in ${((Date.now() - t0) / 1000).toFixed(1)} s (the steps train the heads on them)`);
+      if (o.cache)
+        writeCheckpoint(o.cache.file, {
+          tensors: { features: { shape: [n, F], data: feats } },
+          state: { key: o.cache.key },
+        });
+      o.log?.info(
+        `frozen image trunk: ${n} ${splitName} images -> ${F}-d features in ${((Date.now() - t0) / 1000).toFixed(1)} s (the steps train the heads on them)`,
+      );
     }
     const all = feats;
     return {
@@ -309,7 +359,8 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
     const loss = names.reduce((a, n, i) => a + Math.fround(w[i] * comps[n]), 0);
     const adamwBytes = await this.holder.update(Object.fromEntries(names.map((n, i) => [n, w[i]])));
     // up: the forward's host feeds, the backward's seeds (one float per loss component), the AdamW scalars, the queue rows and indices
-    this.lastStepUploadBytes = this.onnx.lastHostFeedBytes + 4 * names.length + adamwBytes + (this.queues?.uploadedBytes ?? 0) - q0;
+    this.lastStepUploadBytes =
+      this.onnx.lastHostFeedBytes + 4 * names.length + adamwBytes + (this.queues?.uploadedBytes ?? 0) - q0;
     return loss;
   }
 
@@ -319,7 +370,8 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
   }
 
   state(): EngineState {
-    if (!this.onnx.hostCurrent) throw new Error('OnnxStepEngine.state(): the device holds newer weights; await flush() first');
+    if (!this.onnx.hostCurrent)
+      throw new Error('OnnxStepEngine.state(): the device holds newer weights; await flush() first');
     const weights: WeightRecord = {};
     this.vars.forEach((v, i) => (weights[v.name] = { shape: [...v.variable.shape], data: this.onnx.params[i] }));
     return { weights, optimizer: this.optimizer.state() };
@@ -332,7 +384,13 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
     this.optimizer.load(s.optimizer);
   }
 
-  async encodeSplit(split: SplitData, loader: ImageLoader, splitName: string, weights?: WeightRecord, batchSize = 64): Promise<SplitEmbeddings> {
+  async encodeSplit(
+    split: SplitData,
+    loader: ImageLoader,
+    splitName: string,
+    weights?: WeightRecord,
+    batchSize = 64,
+  ): Promise<SplitEmbeddings> {
     let params: Float32Array[] = this.onnx.params;
     if (weights) {
       checkWeights(this.vars, weights, 'The saved student');
@@ -347,7 +405,10 @@ export class OnnxStepEngine extends OptimizerEngine implements StepEngine {
     const images = new Float32Array(nI * dim);
     for (let s = 0; s < nI; s += bI) {
       const n = Math.min(bI, nI - s);
-      const px = await loader.load(Array.from({ length: n }, (_, i) => s + i), splitName);
+      const px = await loader.load(
+        Array.from({ length: n }, (_, i) => s + i),
+        splitName,
+      );
       const full = n === bI ? px : new Float32Array(bI * px1);
       if (full !== px) full.set(px);
       const out = await this.onnx.encodeImages(full, bI, params);
@@ -406,9 +467,15 @@ export interface MemoryEstimate {
  * dropout masks and a few of the largest forward values (the working set); for tfjs, the same four
  * copies of the weights inside the wasm heap.
  */
-export function estimateStepMemory(o: { engine: 'onnx' | 'tfjs'; params: number; plan?: StepMemoryPlan; mode?: StepMode }): MemoryEstimate {
+export function estimateStepMemory(o: {
+  engine: 'onnx' | 'tfjs';
+  params: number;
+  plan?: StepMemoryPlan;
+  mode?: StepMode;
+}): MemoryEstimate {
   const P = o.params * 4;
-  if (o.engine === 'tfjs') return { bytes: 4 * P, detail: `weights, gradients and AdamW moments ${fmt(4 * P)} in the tfjs-wasm heap` };
+  if (o.engine === 'tfjs')
+    return { bytes: 4 * P, detail: `weights, gradients and AdamW moments ${fmt(4 * P)} in the tfjs-wasm heap` };
   const plan = o.plan!;
   const k = o.mode === 'fused' ? 1 : 3; // split: onnxruntime's output, its JS copy, and the forward session's arena keeping its peak
   const saved = plan.savedFloats * 4;
@@ -427,14 +494,27 @@ export function estimateStepMemory(o: { engine: 'onnx' | 'tfjs'; params: number;
  * machine's memory and in what is free now, else 'fused' (about half the activations, one more
  * forward run); refuses (DistillError) when even 'fused' does not fit.
  */
-export function planOnnxStep(onnx: OnnxStudentEngine, o: { params: number; batchSize: number; textLength: number; size: string }) {
-  const split = estimateStepMemory({ engine: 'onnx', params: o.params, plan: onnx.plan(o.batchSize, o.textLength, true, 'split'), mode: 'split' });
+export function planOnnxStep(
+  onnx: OnnxStudentEngine,
+  o: { params: number; batchSize: number; textLength: number; size: string },
+) {
+  const split = estimateStepMemory({
+    engine: 'onnx',
+    params: o.params,
+    plan: onnx.plan(o.batchSize, o.textLength, true, 'split'),
+    mode: 'split',
+  });
   if (split.bytes <= 0.8 * totalmem() && split.bytes <= freemem()) {
     onnx.mode = 'split';
     return { mode: 'split' as StepMode, estimate: split, warning: undefined };
   }
   onnx.dropPlans();
-  const fused = estimateStepMemory({ engine: 'onnx', params: o.params, plan: onnx.plan(o.batchSize, o.textLength, true, 'fused'), mode: 'fused' });
+  const fused = estimateStepMemory({
+    engine: 'onnx',
+    params: o.params,
+    plan: onnx.plan(o.batchSize, o.textLength, true, 'fused'),
+    mode: 'fused',
+  });
   onnx.mode = 'fused';
   const warning = checkMemory(fused, { engine: 'onnx', batchSize: o.batchSize, size: o.size });
   return { mode: 'fused' as StepMode, estimate: fused, warning, splitBytes: split.bytes };
@@ -447,7 +527,10 @@ export const WASM_HEAP_BYTES = 2 * GB;
  * Refuses, before any work, a configuration whose estimate does not fit: with the estimate and what
  * to change. Warns (returns a line) when it fits in total memory but not in what is free now.
  */
-export function checkMemory(est: MemoryEstimate, o: { engine: 'onnx' | 'tfjs'; batchSize: number; size: string }): string | undefined {
+export function checkMemory(
+  est: MemoryEstimate,
+  o: { engine: 'onnx' | 'tfjs'; batchSize: number; size: string },
+): string | undefined {
   if (o.engine === 'tfjs') {
     if (est.bytes > WASM_HEAP_BYTES) {
       throw new DistillError(
@@ -466,7 +549,8 @@ export function checkMemory(est: MemoryEstimate, o: { engine: 'onnx' | 'tfjs'; b
     );
   }
   const free = freemem();
-  if (est.bytes > free) return `a step needs about ${fmt(est.bytes)} (${est.detail}); only ${fmt(free)} is free now: the run may swap or be killed`;
+  if (est.bytes > free)
+    return `a step needs about ${fmt(est.bytes)} (${est.detail}); only ${fmt(free)} is free now: the run may swap or be killed`;
   return undefined;
 }
 

@@ -1,6 +1,24 @@
-import { DistillError, registryOf, TOKENS, type Container, type Dataset, type Logger, type Teacher } from '@distill/core';
+import {
+  DistillError,
+  registryOf,
+  TOKENS,
+  type Container,
+  type Dataset,
+  type Logger,
+  type Teacher,
+} from '@distill/core';
 import { measureLatency } from '@distill/eval';
-import { extractOrShard, extractTeacherFeatures, isPrecomputed, TEACHER_PRESETS, type ShardPending, type ShardSpec, type TeacherConfig, type TeacherFeatures, type TeacherSource } from '@distill/teacher-adapters';
+import {
+  extractOrShard,
+  extractTeacherFeatures,
+  isPrecomputed,
+  TEACHER_PRESETS,
+  type ShardPending,
+  type ShardSpec,
+  type TeacherConfig,
+  type TeacherFeatures,
+  type TeacherSource,
+} from '@distill/teacher-adapters';
 import type { TrainConfig } from './config.js';
 import { resolveDevice } from './engine.js';
 import { SavedStudentTeacher } from './saved-student.js';
@@ -17,12 +35,21 @@ export type TeacherSlice = TrainConfig['teacher'];
  * The teacher named by `teacher.name`, chosen in the teacher registry (emoji, clip, beit3, features,
  * a saved student folder, or a plugin's teacher).
  */
-export async function createTeacher(teacher: Pick<TeacherSlice, 'name' | 'model'>, opts: { executionProviders?: string[]; container: Container }): Promise<TeacherSource> {
+export async function createTeacher(
+  teacher: Pick<TeacherSlice, 'name' | 'model'>,
+  opts: { executionProviders?: string[]; container: Container },
+): Promise<TeacherSource> {
   const container = opts.container;
   const reg = registryOf<TeacherConfig, TeacherSource>(container, TOKENS.TeacherRegistry, 'teacher');
-  const config: TeacherConfig = { model: teacher.model, ...(opts.executionProviders ? { executionProviders: opts.executionProviders } : {}) };
+  const config: TeacherConfig = {
+    model: teacher.model,
+    ...(opts.executionProviders ? { executionProviders: opts.executionProviders } : {}),
+  };
   if (!reg.accepts(teacher.name, config)) {
-    throw new DistillError(`Unknown teacher '${teacher.name}'. Available: ${reg.names().join(', ')} (or any name with --teacher-model <a saved distill student folder>).`, 2);
+    throw new DistillError(
+      `Unknown teacher '${teacher.name}'. Available: ${reg.names().join(', ')} (or any name with --teacher-model <a saved distill student folder>).`,
+      2,
+    );
   }
   return reg.create(teacher.name, config, { container });
 }
@@ -31,8 +58,16 @@ export async function createTeacher(teacher: Pick<TeacherSlice, 'name' | 'model'
 export async function teacherLatency(t: Teacher): Promise<{ image: number; text: number }> {
   const { crop } = t.preprocess;
   const px = new Float32Array(3 * crop * crop).fill(0.1);
-  const [img] = await measureLatency(() => t.encodeImages(px, 1).then(() => undefined), { batchSizes: [1], warmup: 3, iters: 15 });
-  const [txt] = await measureLatency(() => t.encodeTexts(['a smiling face with heart eyes']).then(() => undefined), { batchSizes: [1], warmup: 3, iters: 15 });
+  const [img] = await measureLatency(() => t.encodeImages(px, 1).then(() => undefined), {
+    batchSizes: [1],
+    warmup: 3,
+    iters: 15,
+  });
+  const [txt] = await measureLatency(() => t.encodeTexts(['a smiling face with heart eyes']).then(() => undefined), {
+    batchSizes: [1],
+    warmup: 3,
+    iters: 15,
+  });
   return { image: img.medianMs, text: txt.medianMs };
 }
 
@@ -64,7 +99,10 @@ export async function obtainTeacher(
   o: { latency?: boolean; timesSavedStudents?: boolean } = {},
 ): Promise<{ features: TeacherFeatures; latency?: { image: number; text: number }; savedStudentDir?: string }> {
   const device = cfg.teacher.name in TEACHER_PRESETS ? await resolveDevice(cfg.device, log.child('teacher')) : 'cpu';
-  const source = await createTeacher(cfg.teacher, { executionProviders: device !== 'cpu' ? [device] : undefined, container });
+  const source = await createTeacher(cfg.teacher, {
+    executionProviders: device !== 'cpu' ? [device] : undefined,
+    container,
+  });
   let latency: { image: number; text: number } | undefined;
   const savedStudentDir = source instanceof SavedStudentTeacher ? source.dir : undefined;
   if (o.latency && !isPrecomputed(source) && !(o.timesSavedStudents && savedStudentDir)) {
@@ -74,7 +112,12 @@ export async function obtainTeacher(
     if (onCpu !== source) await onCpu.dispose?.();
   }
   const parameters = source instanceof SavedStudentTeacher ? source.student.parameterCount().total : undefined;
-  const features = await extractTeacherFeatures(source, dataset, { batchSize: cfg.teacher.batchSize, skipBadImages: cfg.dataset.skipBadImages, device, parameters }, log);
+  const features = await extractTeacherFeatures(
+    source,
+    dataset,
+    { batchSize: cfg.teacher.batchSize, skipBadImages: cfg.dataset.skipBadImages, device, parameters },
+    log,
+  );
   return { features, latency, savedStudentDir };
 }
 
@@ -90,7 +133,15 @@ export async function obtainTeacherShard(
   container: Container,
 ): Promise<TeacherFeatures | ShardPending> {
   const device = cfg.teacher.name in TEACHER_PRESETS ? await resolveDevice(cfg.device, log.child('teacher')) : 'cpu';
-  const source = await createTeacher(cfg.teacher, { executionProviders: device !== 'cpu' ? [device] : undefined, container });
+  const source = await createTeacher(cfg.teacher, {
+    executionProviders: device !== 'cpu' ? [device] : undefined,
+    container,
+  });
   const parameters = source instanceof SavedStudentTeacher ? source.student.parameterCount().total : undefined;
-  return extractOrShard(source, dataset, { batchSize: cfg.teacher.batchSize, skipBadImages: cfg.dataset.skipBadImages, device, parameters, shard }, log);
+  return extractOrShard(
+    source,
+    dataset,
+    { batchSize: cfg.teacher.batchSize, skipBadImages: cfg.dataset.skipBadImages, device, parameters, shard },
+    log,
+  );
 }

@@ -6,7 +6,13 @@ import { createBalancer, register as registerBalancers } from '@distill/balancer
 import { createContainer, createLogger, registryByKind, type RegistryEntry } from '@distill/core';
 import { register as registerData } from '@distill/data';
 import { register as registerEval } from '@distill/eval';
-import { FeatureQueue, register as registerLosses, resolveLossMethod, type LossMethod, type LossMethodOptions } from '@distill/losses';
+import {
+  FeatureQueue,
+  register as registerLosses,
+  resolveLossMethod,
+  type LossMethod,
+  type LossMethodOptions,
+} from '@distill/losses';
 import { register as registerStudents } from '@distill/student-architectures';
 import { register as registerTeacherAdapters } from '@distill/teacher-adapters';
 import { resolveConfig } from './config.js';
@@ -44,8 +50,14 @@ function recordingContainer(seen: Seen[]) {
       return {
         ...inner,
         feeds(x) {
-          if (!x.teacherImage || !x.teacherText || !x.imageQueue || !x.textQueue) throw new Error('dsmd feeds without teacher rows or queues');
-          seen.push({ teacherImage: x.teacherImage.slice(), teacherText: x.teacherText.slice(), imageQueue: x.imageQueue.slice(), textQueue: x.textQueue.slice() });
+          if (!x.teacherImage || !x.teacherText || !x.imageQueue || !x.textQueue)
+            throw new Error('dsmd feeds without teacher rows or queues');
+          seen.push({
+            teacherImage: x.teacherImage.slice(),
+            teacherText: x.teacherText.slice(),
+            imageQueue: x.imageQueue.slice(),
+            textQueue: x.textQueue.slice(),
+          });
           return inner.feeds(x);
         },
       };
@@ -54,7 +66,15 @@ function recordingContainer(seen: Seen[]) {
   // the wrapper takes the name first; every package's register() then adds the rest (each skips a taken name)
   const container = createContainer();
   registryByKind<LossMethodOptions, LossMethod>(container, 'loss').add(wrapper);
-  for (const r of [registerData, registerTeacherAdapters, registerStudents, registerLosses, registerBalancers, registerEval]) r(container);
+  for (const r of [
+    registerData,
+    registerTeacherAdapters,
+    registerStudents,
+    registerLosses,
+    registerBalancers,
+    registerEval,
+  ])
+    r(container);
   expect(registryByKind(container, 'loss').get('dsmd')).toBe(wrapper);
   return container;
 }
@@ -62,70 +82,75 @@ function recordingContainer(seen: Seen[]) {
 const quiet = createLogger({ sink: { write: () => {} } });
 
 describe('trainer step wiring (train() on the default engine)', () => {
-  it('queues hold the previous batches\' teacher features in order; logged loss = sum(w * L) with the balancer\'s weights', { timeout: 180_000 }, async () => {
-    const B = 16;
-    const K = 64;
-    const cfg = resolveConfig({ container: builtins,
-      preset: 'smoke',
-      overrides: {
-        losses: 'dsmd',
-        backend: 'auto',
-        maxSteps: 3,
-        batchSize: B,
-        dataset: { trainSubset: 64, evalSubset: 32 },
-        lossOptions: { queueSize: K },
-        schedule: { epochs: 1 },
-        checkpointEvery: 100,
-      },
-    });
-    const seen: Seen[] = [];
-    const runDir = join(mkdtempSync(join(tmpdir(), 'distill-trainer-step-')), 'run');
-    const r = await train(cfg, { runDir, logger: quiet, container: recordingContainer(seen) });
-    expect(r.steps).toBe(3);
-    expect(seen).toHaveLength(3);
-    const D = seen[0].teacherImage.length / B;
-    expect(seen[0].teacherImage).toHaveLength(B * D);
-    expect(seen[0].imageQueue).toHaveLength(K * D);
+  it(
+    "queues hold the previous batches' teacher features in order; logged loss = sum(w * L) with the balancer's weights",
+    { timeout: 180_000 },
+    async () => {
+      const B = 16;
+      const K = 64;
+      const cfg = resolveConfig({
+        container: builtins,
+        preset: 'smoke',
+        overrides: {
+          losses: 'dsmd',
+          backend: 'auto',
+          maxSteps: 3,
+          batchSize: B,
+          dataset: { trainSubset: 64, evalSubset: 32 },
+          lossOptions: { queueSize: K },
+          schedule: { epochs: 1 },
+          checkpointEvery: 100,
+        },
+      });
+      const seen: Seen[] = [];
+      const runDir = join(mkdtempSync(join(tmpdir(), 'distill-trainer-step-')), 'run');
+      const r = await train(cfg, { runDir, logger: quiet, container: recordingContainer(seen) });
+      expect(r.steps).toBe(3);
+      expect(seen).toHaveLength(3);
+      const D = seen[0].teacherImage.length / B;
+      expect(seen[0].teacherImage).toHaveLength(B * D);
+      expect(seen[0].imageQueue).toHaveLength(K * D);
 
-    // the queues' seeded initial rows, made independently of the trainer
-    const init = { image: new FeatureQueue(K, D, cfg.seed).rows, text: new FeatureQueue(K, D, cfg.seed + 1).rows };
-    const rows = (a: Float32Array, from: number, to: number) => Array.from(a.subarray(from * D, to * D));
-    for (const [q, key, tkey] of [
-      ['image', 'imageQueue', 'teacherImage'],
-      ['text', 'textQueue', 'teacherText'],
-    ] as const) {
-      // image and text teacher rows differ (so swapping them cannot pass)
-      expect(rows(seen[0].teacherImage, 0, B)).not.toEqual(rows(seen[0].teacherText, 0, B));
-      // step 1: only the initial rows (the batch itself is not yet enqueued)
-      expect(rows(seen[0][key], 0, K)).toEqual(rows(init[q], 0, K));
-      // step 2: batch 1 at rows [0, B), the rest initial
-      expect(rows(seen[1][key], 0, B)).toEqual(rows(seen[0][tkey], 0, B));
-      expect(rows(seen[1][key], B, K)).toEqual(rows(init[q], B, K));
-      // step 3 (after two steps): batch 1 then batch 2, the rest initial
-      expect(rows(seen[2][key], 0, B)).toEqual(rows(seen[0][tkey], 0, B));
-      expect(rows(seen[2][key], B, 2 * B)).toEqual(rows(seen[1][tkey], 0, B));
-      expect(rows(seen[2][key], 2 * B, K)).toEqual(rows(init[q], 2 * B, K));
-    }
+      // the queues' seeded initial rows, made independently of the trainer
+      const init = { image: new FeatureQueue(K, D, cfg.seed).rows, text: new FeatureQueue(K, D, cfg.seed + 1).rows };
+      const rows = (a: Float32Array, from: number, to: number) => Array.from(a.subarray(from * D, to * D));
+      for (const [q, key, tkey] of [
+        ['image', 'imageQueue', 'teacherImage'],
+        ['text', 'textQueue', 'teacherText'],
+      ] as const) {
+        // image and text teacher rows differ (so swapping them cannot pass)
+        expect(rows(seen[0].teacherImage, 0, B)).not.toEqual(rows(seen[0].teacherText, 0, B));
+        // step 1: only the initial rows (the batch itself is not yet enqueued)
+        expect(rows(seen[0][key], 0, K)).toEqual(rows(init[q], 0, K));
+        // step 2: batch 1 at rows [0, B), the rest initial
+        expect(rows(seen[1][key], 0, B)).toEqual(rows(seen[0][tkey], 0, B));
+        expect(rows(seen[1][key], B, K)).toEqual(rows(init[q], B, K));
+        // step 3 (after two steps): batch 1 then batch 2, the rest initial
+        expect(rows(seen[2][key], 0, B)).toEqual(rows(seen[0][tkey], 0, B));
+        expect(rows(seen[2][key], B, 2 * B)).toEqual(rows(seen[1][tkey], 0, B));
+        expect(rows(seen[2][key], 2 * B, K)).toEqual(rows(init[q], 2 * B, K));
+      }
 
-    // logged loss = sum(w * L): the components in the losses package's order, the weights of a fresh balancer of the method's default kind
-    const steps = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('"components"'))
-      .map((l) => JSON.parse(l) as { loss: number; components: Record<string, number>; weights: number[] });
-    expect(steps).toHaveLength(3);
-    const lm = resolveLossMethod('dsmd', { temperature: cfg.lossOptions.temperature });
-    const balancer = createBalancer(cfg.balancer ?? lm.defaultBalancer, cfg.balancerOptions ?? {});
-    for (const s of steps) {
-      expect(Object.keys(s.components)).toEqual(lm.components);
-      const L = lm.components.map((n) => s.components[n]);
-      for (const v of L) expect(v).toBeGreaterThan(0);
-      const w = balancer.weights(L);
-      expect(s.weights).toHaveLength(L.length);
-      for (let i = 0; i < w.length; i++) expect(s.weights[i]).toBeCloseTo(w[i], 12);
-      const want = L.reduce((a, l, i) => a + w[i] * l, 0);
-      expect(Math.abs(s.loss - want)).toBeLessThanOrEqual(1e-6 * Math.abs(want));
-    }
-    // the weights move (the balancer is fed every step, not a fresh one each time)
-    expect(steps[2].weights).not.toEqual(steps[0].weights);
-  });
+      // logged loss = sum(w * L): the components in the losses package's order, the weights of a fresh balancer of the method's default kind
+      const steps = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"components"'))
+        .map((l) => JSON.parse(l) as { loss: number; components: Record<string, number>; weights: number[] });
+      expect(steps).toHaveLength(3);
+      const lm = resolveLossMethod('dsmd', { temperature: cfg.lossOptions.temperature });
+      const balancer = createBalancer(cfg.balancer ?? lm.defaultBalancer, cfg.balancerOptions ?? {});
+      for (const s of steps) {
+        expect(Object.keys(s.components)).toEqual(lm.components);
+        const L = lm.components.map((n) => s.components[n]);
+        for (const v of L) expect(v).toBeGreaterThan(0);
+        const w = balancer.weights(L);
+        expect(s.weights).toHaveLength(L.length);
+        for (let i = 0; i < w.length; i++) expect(s.weights[i]).toBeCloseTo(w[i], 12);
+        const want = L.reduce((a, l, i) => a + w[i] * l, 0);
+        expect(Math.abs(s.loss - want)).toBeLessThanOrEqual(1e-6 * Math.abs(want));
+      }
+      // the weights move (the balancer is fed every step, not a fresh one each time)
+      expect(steps[2].weights).not.toEqual(steps[0].weights);
+    },
+  );
 });

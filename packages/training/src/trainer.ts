@@ -18,11 +18,39 @@ import {
   type RuntimeInfo,
   type SplitData,
 } from '@distill/core';
-import { distillCacheDir, hashDatasetImages, ImageLoader, ImagePairSampler, isEmojiDataset, PairSampler, primeDatasetImages, type DatasetOptions } from '@distill/data';
+import {
+  distillCacheDir,
+  hashDatasetImages,
+  ImageLoader,
+  ImagePairSampler,
+  isEmojiDataset,
+  PairSampler,
+  primeDatasetImages,
+  type DatasetOptions,
+} from '@distill/data';
 import { headline } from '@distill/eval';
-import { GLOVE_INIT, gloveTokenizerJson, loadTokenizer, pairDef, trainWholeWordTokenizer, wordInitLine, type DualEncoderStudent, type TokenizerJson, type StudentRegistryConfig, type TextTokenizer, type WeightRecord } from '@distill/student-architectures';
+import {
+  GLOVE_INIT,
+  gloveTokenizerJson,
+  loadTokenizer,
+  pairDef,
+  trainWholeWordTokenizer,
+  wordInitLine,
+  type DualEncoderStudent,
+  type TokenizerJson,
+  type StudentRegistryConfig,
+  type TextTokenizer,
+  type WeightRecord,
+} from '@distill/student-architectures';
 import { BatchMaker, lossHooks } from './batch.js';
-import { Checkpointer, engineCheckpoint, jsonCheckpoint, methodCheckpoint, MetricsLog, samplerCheckpoint } from './checkpointer.js';
+import {
+  Checkpointer,
+  engineCheckpoint,
+  jsonCheckpoint,
+  methodCheckpoint,
+  MetricsLog,
+  samplerCheckpoint,
+} from './checkpointer.js';
 import type { TrainConfig } from './config.js';
 import { encodeSplit, subsetSplit, type SplitEmbeddings } from './encode.js';
 import { createStepEngine, tfjsBackendFor } from './engine.js';
@@ -100,8 +128,19 @@ export async function createRunContext(
   const wanted = method.needsTeacher || o.teacher === 'report';
   if (o.teacherFeatures || !wanted) return { container, rt, dataset, method, teacher: o.teacherFeatures };
   try {
-    const t = await obtainTeacher(cfg, dataset, log, container, { latency: o.teacherLatency, timesSavedStudents: o.timesSavedStudents });
-    return { container, rt, dataset, method, teacher: t.features, teacherLatency: t.latency, teacherDir: t.savedStudentDir };
+    const t = await obtainTeacher(cfg, dataset, log, container, {
+      latency: o.teacherLatency,
+      timesSavedStudents: o.timesSavedStudents,
+    });
+    return {
+      container,
+      rt,
+      dataset,
+      method,
+      teacher: t.features,
+      teacherLatency: t.latency,
+      teacherDir: t.savedStudentDir,
+    };
   } catch (e) {
     if (method.needsTeacher) throw e;
     log.warn(`no teacher row in the report: ${(e as Error).message}`);
@@ -150,7 +189,13 @@ export type EvaluateFn = (split: SplitData, splitName: string, weights?: WeightR
 
 /** The optimizer slice as AdamW options (per-group learning rates). */
 function adamwOptions(o: TrainConfig['optimizer']) {
-  return { lr: o.lr, weightDecay: o.weightDecay, betas: o.betas, eps: o.eps, groupLr: { image: o.lrImage, text: o.lrText, head: o.lrHead } };
+  return {
+    lr: o.lr,
+    weightDecay: o.weightDecay,
+    betas: o.betas,
+    eps: o.eps,
+    groupLr: { image: o.lrImage, text: o.lrText, head: o.lrHead },
+  };
 }
 
 /**
@@ -158,7 +203,10 @@ function adamwOptions(o: TrainConfig['optimizer']) {
  * (trainWholeWordTokenizer: frequent caption words are one token, pieces for the rest), at most
  * `vocabSize` entries, trained on the training captions.
  */
-export function trainStudentTokenizer(captions: readonly string[], o: Pick<TrainConfig['student'], 'vocabSize'>): TokenizerJson {
+export function trainStudentTokenizer(
+  captions: readonly string[],
+  o: Pick<TrainConfig['student'], 'vocabSize'>,
+): TokenizerJson {
   return trainWholeWordTokenizer(captions, { vocabSize: o.vocabSize });
 }
 
@@ -171,7 +219,13 @@ function studentTokenizer(o: TrainConfig['student'], run: RunDirectory, train: S
   if (o.textInit && o.textInit !== GLOVE_INIT) return undefined; // a Hugging Face folder brings its own
   if (existsSync(path)) return loadTokenizer(path, { maxLength: o.maxLength });
   // a text tower over the GloVe table reads its word-level vocabulary (every GloVe word, not only the captions')
-  const json = pairDef(o.pair)?.text === 'glove' ? (gloveTokenizerJson(o.maxLength) as unknown as TokenizerJson) : trainStudentTokenizer(train.captions.map((c) => c.text), o);
+  const json =
+    pairDef(o.pair)?.text === 'glove'
+      ? (gloveTokenizerJson(o.maxLength) as unknown as TokenizerJson)
+      : trainStudentTokenizer(
+          train.captions.map((c) => c.text),
+          o,
+        );
   run.writeJson('tokenizer.json', json);
   return loadTokenizer(path, { maxLength: o.maxLength });
 }
@@ -180,15 +234,25 @@ function studentTokenizer(o: TrainConfig['student'], run: RunDirectory, train: S
  * The dataset chosen by name in the dataset registry, with subsets applied (smoke runs). Takes the
  * config's `dataset` slice (a whole config is accepted too, and its slice used).
  */
-export async function prepareDataset(slice: TrainConfig['dataset'] | Pick<TrainConfig, 'dataset'>, container: Container): Promise<Dataset> {
+export async function prepareDataset(
+  slice: TrainConfig['dataset'] | Pick<TrainConfig, 'dataset'>,
+  container: Container,
+): Promise<Dataset> {
   const o = 'dataset' in slice ? slice.dataset : slice;
   const reg = registryByKind<DatasetOptions, Dataset>(container, 'dataset');
-  const ds = await reg.create(o.name, { dataRoot: o.dataRoot, annotations: o.annotations, imageRoot: o.imageRoot }, { container });
+  const ds = await reg.create(
+    o.name,
+    { dataRoot: o.dataRoot, annotations: o.annotations, imageRoot: o.imageRoot },
+    { container },
+  );
   const splits: Record<string, SplitData> = {};
-  for (const [name, s] of Object.entries(ds.splits)) splits[name] = subsetSplit(s, name === 'train' ? o.trainSubset : o.evalSubset);
+  for (const [name, s] of Object.entries(ds.splits))
+    splits[name] = subsetSplit(s, name === 'train' ? o.trainSubset : o.evalSubset);
   for (const need of ['train', 'val', 'test']) {
     if (!splits[need] || splits[need].captions.length === 0) {
-      throw new DistillError(`Dataset '${o.name}' has no '${need}' split (or it is empty): training needs train, val and test.`);
+      throw new DistillError(
+        `Dataset '${o.name}' has no '${need}' split (or it is empty): training needs train, val and test.`,
+      );
     }
   }
   return { ...ds, splits };
@@ -199,21 +263,45 @@ export async function prepareDataset(slice: TrainConfig['dataset'] | Pick<TrainC
  * fingerprint (its weights' bytes, its config), the student's preprocessing, every image's bytes
  * (hashDatasetImages) and the split's size. Undefined for a student without a frozen trunk.
  */
-export function frozenTrunkCache(student: DualEncoderStudent, dataset: Dataset, cfg: Pick<TrainConfig, 'dataset'>): { file: string; key: string } | undefined {
+export function frozenTrunkCache(
+  student: DualEncoderStudent,
+  dataset: Dataset,
+  cfg: Pick<TrainConfig, 'dataset'>,
+): { file: string; key: string } | undefined {
   const frozen = student.imageEncoder.frozen;
   if (!frozen) return undefined;
   const dir = distillCacheDir();
   const images = hashDatasetImages(dataset, { cacheDir: dir, skipBadImages: cfg.dataset.skipBadImages });
-  const key = sha256(JSON.stringify({ v: 1, trunk: frozen.fingerprint(), pre: student.preprocess, images: images.digest, n: dataset.splits.train.images.length }));
+  const key = sha256(
+    JSON.stringify({
+      v: 1,
+      trunk: frozen.fingerprint(),
+      pre: student.preprocess,
+      images: images.digest,
+      n: dataset.splits.train.images.length,
+    }),
+  );
   return { file: join(dir, 'trunk-features', `student-train-${key.slice(0, 24)}.safetensors`), key };
 }
 
 /** The student pair chosen by name in the student registry, with the run's tokenizer and the teacher's dim. */
-export async function createStudentFor(o: TrainConfig['student'], x: { embedDim: number; seed: number; tokenizer?: TextTokenizer; container: Container }): Promise<DualEncoderStudent> {
+export async function createStudentFor(
+  o: TrainConfig['student'],
+  x: { embedDim: number; seed: number; tokenizer?: TextTokenizer; container: Container },
+): Promise<DualEncoderStudent> {
   const reg = registryByKind<StudentRegistryConfig, DualEncoderStudent>(x.container, 'student');
   const student = await reg.create(
     o.pair,
-    { preset: o.preset, embedDim: x.embedDim, seed: x.seed, tokenizer: x.tokenizer, maxLength: o.maxLength, imageInit: o.imageInit, textInit: o.textInit, overrides: o.overrides },
+    {
+      preset: o.preset,
+      embedDim: x.embedDim,
+      seed: x.seed,
+      tokenizer: x.tokenizer,
+      maxLength: o.maxLength,
+      imageInit: o.imageInit,
+      textInit: o.textInit,
+      overrides: o.overrides,
+    },
     { container: x.container },
   );
   student.normalizeInTraining = o.normalize !== false; // the losses' features (Table 6); inference always normalises
@@ -226,13 +314,26 @@ export async function evaluateEmbeddings(
   o: { container: Container; name?: string; options?: Record<string, unknown> },
 ): Promise<RetrievalMetrics> {
   const container = o.container;
-  const ev = await registryByKind<Record<string, unknown>, Evaluator>(container, 'evaluator').create(o.name ?? 'recall', o.options ?? {}, { container });
+  const ev = await registryByKind<Record<string, unknown>, Evaluator>(container, 'evaluator').create(
+    o.name ?? 'recall',
+    o.options ?? {},
+    { container },
+  );
   return ev.evaluate(emb.images, emb.texts, emb.dim, emb.textToImage);
 }
 
 /** The evaluator callback: the engine's embeddings of a split scored by the registry's `recall` evaluator. */
-export async function evaluatorFor(engine: Pick<StepEngine, 'encodeSplit'>, loader: ImageLoader, container: Container, name = 'recall'): Promise<EvaluateFn> {
-  const ev = await registryByKind<Record<string, unknown>, Evaluator>(container, 'evaluator').create(name, {}, { container });
+export async function evaluatorFor(
+  engine: Pick<StepEngine, 'encodeSplit'>,
+  loader: ImageLoader,
+  container: Container,
+  name = 'recall',
+): Promise<EvaluateFn> {
+  const ev = await registryByKind<Record<string, unknown>, Evaluator>(container, 'evaluator').create(
+    name,
+    {},
+    { container },
+  );
   return async (split, splitName, weights) => {
     const emb = await engine.encodeSplit(split, loader, splitName, weights);
     return ev.evaluate(emb.images, emb.texts, emb.dim, emb.textToImage);
@@ -240,8 +341,17 @@ export async function evaluatorFor(engine: Pick<StepEngine, 'encodeSplit'>, load
 }
 
 /** Tfjs-student evaluation (saved students, tools). */
-export async function evaluateStudent(student: DualEncoderStudent, split: SplitData, loader: ImageLoader, splitName: string, container: Container): Promise<RetrievalMetrics> {
-  return (await evaluatorFor({ encodeSplit: (s, l, n) => encodeSplit(student, s, l, n) }, loader, container))(split, splitName);
+export async function evaluateStudent(
+  student: DualEncoderStudent,
+  split: SplitData,
+  loader: ImageLoader,
+  splitName: string,
+  container: Container,
+): Promise<RetrievalMetrics> {
+  return (await evaluatorFor({ encodeSplit: (s, l, n) => encodeSplit(student, s, l, n) }, loader, container))(
+    split,
+    splitName,
+  );
 }
 
 /**
@@ -257,10 +367,18 @@ export async function train(cfg: TrainConfig, opts: TrainOptions & TrainSetup): 
   const run = new RunDirectory(opts.runDir);
 
   // ---- setup: every part chosen by name in the registries, once (a job runner hands its context in)
-  const { container, rt, dataset, method, teacher } = opts.context !== undefined ? opts.context : await createRunContext(cfg, { container: opts.container, logger: log, teacherFeatures: opts.teacherFeatures });
+  const { container, rt, dataset, method, teacher } =
+    opts.context !== undefined
+      ? opts.context
+      : await createRunContext(cfg, { container: opts.container, logger: log, teacherFeatures: opts.teacherFeatures });
   const trainSplit = dataset.splits.train;
   const embedDim = teacher?.dim ?? 256;
-  const student = await createStudentFor(cfg.student, { embedDim, seed: cfg.seed, tokenizer: studentTokenizer(cfg.student, run, trainSplit), container });
+  const student = await createStudentFor(cfg.student, {
+    embedDim,
+    seed: cfg.seed,
+    tokenizer: studentTokenizer(cfg.student, run, trainSplit),
+    container,
+  });
   const params = student.parameterCount();
   const state = method.createState(embedDim, cfg);
   const { engine, estimate } = await createStepEngine(student, {
@@ -273,24 +391,55 @@ export async function train(cfg: TrainConfig, opts: TrainOptions & TrainSetup): 
     size: cfg.student.preset,
   });
   engine.useMethodState?.(state); // a resident (webgpu) step keeps the feature queues on the device
-  log.info(`student ${cfg.student.pair}/${cfg.student.preset}: ${(params.total / 1e6).toFixed(2)}M parameters, embed dim ${embedDim}`);
+  log.info(
+    `student ${cfg.student.pair}/${cfg.student.preset}: ${(params.total / 1e6).toFixed(2)}M parameters, embed dim ${embedDim}`,
+  );
   if (student.initReport.text) log.info(`text init: ${wordInitLine(student.initReport.text)}`);
-  const loader = new ImageLoader(dataset, student.preprocess, { memoryCache: true, skipBadImages: cfg.dataset.skipBadImages, cacheDir: isEmojiDataset(dataset) ? undefined : run.path('..', '.image-cache'), logger: log });
+  const loader = new ImageLoader(dataset, student.preprocess, {
+    memoryCache: true,
+    skipBadImages: cfg.dataset.skipBadImages,
+    cacheDir: isEmojiDataset(dataset) ? undefined : run.path('..', '.image-cache'),
+    logger: log,
+  });
   await primeDatasetImages(dataset, loader);
-  const trainImages = engine.trainImages ? await engine.trainImages(trainSplit, loader, 'train', { log, cache: frozenTrunkCache(student, dataset, cfg) }) : loader;
-  const batches = new BatchMaker(trainSplit, student.tokenizer!, cfg.student.maxLength, trainImages, teacher && { ...teacher.train, dim: embedDim });
+  const trainImages = engine.trainImages
+    ? await engine.trainImages(trainSplit, loader, 'train', { log, cache: frozenTrunkCache(student, dataset, cfg) })
+    : loader;
+  const batches = new BatchMaker(
+    trainSplit,
+    student.tokenizer!,
+    cfg.student.maxLength,
+    trainImages,
+    teacher && { ...teacher.train, dim: embedDim },
+  );
   const sampler =
     cfg.sampling === 'images'
       ? new ImagePairSampler(trainSplit, cfg.batchSize, cfg.seed, cfg.dropLast)
-      : new PairSampler(trainSplit, { batchSize: cfg.batchSize, seed: cfg.seed, shuffle: true, dropLast: cfg.dropLast });
+      : new PairSampler(trainSplit, {
+          batchSize: cfg.batchSize,
+          seed: cfg.seed,
+          shuffle: true,
+          dropLast: cfg.dropLast,
+        });
   const evaluate = await evaluatorFor(engine, loader, container);
   const stepsPerEpoch = sampler.batchesPerEpoch;
-  const totalSteps = cfg.maxSteps > 0 ? Math.min(cfg.maxSteps, stepsPerEpoch * cfg.schedule.epochs) : stepsPerEpoch * cfg.schedule.epochs;
+  const totalSteps =
+    cfg.maxSteps > 0
+      ? Math.min(cfg.maxSteps, stepsPerEpoch * cfg.schedule.epochs)
+      : stepsPerEpoch * cfg.schedule.epochs;
 
   // ---- the loop's record, the checkpoint over every stateful part, the metrics log
   let st: LoopState = { step: 0, epoch: 0, bestValRsum: -1, bestEpoch: -1, val: [], elapsedSeconds: 0, label };
-  const loop = jsonCheckpoint(() => st, (v) => (st = v), ['step', 'epoch', 'bestValRsum', 'bestEpoch', 'val', 'elapsedSeconds', 'label']);
-  const checkpoints = new Checkpointer(run.root, [engineCheckpoint(engine), methodCheckpoint(state), samplerCheckpoint(sampler), loop], log);
+  const loop = jsonCheckpoint(
+    () => st,
+    (v) => (st = v),
+    ['step', 'epoch', 'bestValRsum', 'bestEpoch', 'val', 'elapsedSeconds', 'label'],
+  );
+  const checkpoints = new Checkpointer(
+    run.root,
+    [engineCheckpoint(engine), methodCheckpoint(state), samplerCheckpoint(sampler), loop],
+    log,
+  );
   const metrics = new MetricsLog(run.root);
   if (opts.resume) {
     checkpoints.resume();
@@ -314,7 +463,15 @@ export async function train(cfg: TrainConfig, opts: TrainOptions & TrainSetup): 
     const loss = await engine.step(b.input, hooks);
     if (b.teacherImage && b.teacherText) state.afterStep(b.teacherImage, b.teacherText, b.input.batch);
     st.step++;
-    const rec: StepRecord = { step: st.step, epoch: pb.epoch, lr: engine.groupLr('image'), loss, components: hooks.components, weights: hooks.weights, ms: Date.now() - tStep };
+    const rec: StepRecord = {
+      step: st.step,
+      epoch: pb.epoch,
+      lr: engine.groupLr('image'),
+      loss,
+      components: hooks.components,
+      weights: hooks.weights,
+      ms: Date.now() - tStep,
+    };
     metrics.append(rec);
     progress.tick(1, `loss=${loss.toFixed(4)}`);
     const epochDone = sampler.state().cursor >= stepsPerEpoch || st.step >= totalSteps;
@@ -333,7 +490,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions & TrainSetup): 
     const val = await evaluate(dataset.splits.val, 'val');
     st.val.push(val);
     metrics.append({ step: st.step, epochEnd: epoch, val: headline(val) });
-    log.info(`epoch ${epoch}: val RSUM ${val.rsum.toFixed(2)} (R@1 i2t ${val.i2t_r1.toFixed(1)}, t2i ${val.t2i_r1.toFixed(1)})`);
+    log.info(
+      `epoch ${epoch}: val RSUM ${val.rsum.toFixed(2)} (R@1 i2t ${val.i2t_r1.toFixed(1)}, t2i ${val.t2i_r1.toFixed(1)})`,
+    );
     if (val.rsum > st.bestValRsum) {
       st.bestValRsum = val.rsum;
       st.bestEpoch = epoch;
@@ -344,7 +503,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions & TrainSetup): 
   }
 
   // ---- test with the best student (its weights read from disk and evaluated by the step engine)
-  const bestWeights = run.exists('best', 'model.safetensors') ? readSavedWeights(run.path('best', 'model.safetensors')) : undefined;
+  const bestWeights = run.exists('best', 'model.safetensors')
+    ? readSavedWeights(run.path('best', 'model.safetensors'))
+    : undefined;
   const test = await evaluate(dataset.splits.test, 'test', bestWeights);
   const result: TrainResult = {
     runDir: run.root,
@@ -364,6 +525,8 @@ export async function train(cfg: TrainConfig, opts: TrainOptions & TrainSetup): 
   state.dispose();
   student.dispose();
   log.info(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s: test RSUM ${test.rsum.toFixed(2)}`);
-  log.info(`peak memory ${(peakRssBytes() / 1024 ** 3).toFixed(1)} GB (estimated before the run: ${(estimate.bytes / 1024 ** 3).toFixed(1)} GB)`);
+  log.info(
+    `peak memory ${(peakRssBytes() / 1024 ** 3).toFixed(1)} GB (estimated before the run: ${(estimate.bytes / 1024 ** 3).toFixed(1)} GB)`,
+  );
   return result;
 }

@@ -58,7 +58,11 @@ function init(): { params: Float32Array[]; x: Float32Array; target: Float32Array
     if (s.length === 2) return rng.normalArray(n, 0, 0.02);
     return isGain ? new Float32Array(n).fill(1) : new Float32Array(n);
   });
-  return { params, x: rng.normalArray(config.batch * config.seq * config.dim), target: rng.normalArray(config.batch * config.dim) };
+  return {
+    params,
+    x: rng.normalArray(config.batch * config.seq * config.dim),
+    target: rng.normalArray(config.batch * config.dim),
+  };
 }
 
 const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
@@ -107,7 +111,11 @@ function residentGraph(): { model: Uint8Array; n: number } {
 
 async function residentMode(): Promise<{ ms: number[]; losses: number[] }> {
   const { model, n } = residentGraph();
-  const stateNames = [...Array.from({ length: n }, (_, i) => `p${i}`), ...Array.from({ length: n }, (_, i) => `m${i}`), ...Array.from({ length: n }, (_, i) => `v${i}`)];
+  const stateNames = [
+    ...Array.from({ length: n }, (_, i) => `p${i}`),
+    ...Array.from({ length: n }, (_, i) => `m${i}`),
+    ...Array.from({ length: n }, (_, i) => `v${i}`),
+  ];
   const outNames = stateNames.map((s) => `${s}_out`);
   const location = device === 'webgpu' ? 'gpu-buffer' : 'cpu';
   const session = await ort.InferenceSession.create(model, {

@@ -42,11 +42,26 @@ async function run(mode: 'resident' | 'upload') {
   // tfjs only makes the random weights (its plain-JS cpu backend: nothing to bundle besides JS)
   await initRuntime('cpu', { quiet: true });
   const t0 = performance.now();
-  const student = createStudent(a.student!, { preset: a.size as 'tiny' | 'small' | 'base', embedDim: dim, seed: 0, maxLength: length });
+  const student = createStudent(a.student!, {
+    preset: a.size as 'tiny' | 'small' | 'base',
+    embedDim: dim,
+    seed: 0,
+    maxLength: length,
+  });
   const container = createTrainingContainer();
-  const cfg = resolveConfig({ container, preset: 'smoke', overrides: { losses: 'none', batchSize: batch, lossOptions: { temperature: 0.05 } } });
+  const cfg = resolveConfig({
+    container,
+    preset: 'smoke',
+    overrides: { losses: 'none', batchSize: batch, lossOptions: { temperature: 0.05 } },
+  });
   const state = (await methodFor(cfg, container)).createState(dim, cfg);
-  const onnx = new OnnxStudentEngine(student, { threads: cpus().length, seed: 0, head: state.graph!.head, executionProviders: [device], resident: mode === 'resident' });
+  const onnx = new OnnxStudentEngine(student, {
+    threads: cpus().length,
+    seed: 0,
+    head: state.graph!.head,
+    executionProviders: [device],
+    resident: mode === 'resident',
+  });
   const engine = new OnnxStepEngine(student, onnx, { lr: 1e-4, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 });
   const setupMs = performance.now() - t0;
   const { crop } = student.preprocess;
@@ -71,7 +86,9 @@ async function run(mode: 'resident' | 'upload') {
     );
     losses.push(loss);
     if (s >= warmup) ms.push(performance.now() - t);
-    process.stderr.write(`${a.student} ${a.size} ${device} ${mode} step ${s + 1}/${warmup + steps}: ${(performance.now() - t).toFixed(0)} ms, loss ${loss.toFixed(5)}\n`);
+    process.stderr.write(
+      `${a.student} ${a.size} ${device} ${mode} step ${s + 1}/${warmup + steps}: ${(performance.now() - t).toFixed(0)} ms, loss ${loss.toFixed(5)}\n`,
+    );
   }
   const tf = performance.now();
   await engine.flush(); // what a checkpoint costs: weights and moments read back

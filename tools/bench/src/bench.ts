@@ -20,7 +20,14 @@ import { startDataParallel } from './data-parallel.js';
 import { OnnxReferenceTrainer } from './reference-onnx.js';
 import { summariseOrtProfile, formatOrtProfile, type OrtOpStat } from './ort-profile.js';
 import { formatKernelTable, installKernelProfiler, type KernelStat } from './kernel-profile.js';
-import { REFERENCE_CONFIG, type ReferenceConfig, createReferenceModel, paramCount, referenceStep, stepFlops } from './reference-model.js';
+import {
+  REFERENCE_CONFIG,
+  type ReferenceConfig,
+  createReferenceModel,
+  paramCount,
+  referenceStep,
+  stepFlops,
+} from './reference-model.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../../..');
@@ -41,7 +48,9 @@ const { values: args } = parseArgs({
   allowPositionals: true,
 });
 
-const config: ReferenceConfig = args.tiny ? { layers: 2, batch: 4, seq: 17, dim: 64, heads: 4, mlp: 128 } : REFERENCE_CONFIG;
+const config: ReferenceConfig = args.tiny
+  ? { layers: 2, batch: 4, seq: 17, dim: 64, heads: 4, mlp: 128 }
+  : REFERENCE_CONFIG;
 const steps = Number(args.steps);
 const warmup = Number(args.warmup);
 const budgetMs = Number(args['budget-s']) * 1000;
@@ -120,7 +129,10 @@ function runTorch(): TorchResult | string {
   const probe = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.status !== 0) return `${py} cannot import torch`;
   const script = join(repoRoot, 'tools/bench/reference_step.py');
-  const cli = ['layers', 'batch', 'seq', 'dim', 'heads', 'mlp'].flatMap((k) => [`--${k}`, String(config[k as keyof ReferenceConfig])]);
+  const cli = ['layers', 'batch', 'seq', 'dim', 'heads', 'mlp'].flatMap((k) => [
+    `--${k}`,
+    String(config[k as keyof ReferenceConfig]),
+  ]);
   const r = spawnSync(py, [script, ...cli, '--warmup', String(warmup), '--steps', String(steps), '--threads', '1'], {
     encoding: 'utf8',
     env: { ...process.env, OPENBLAS_NUM_THREADS: args['torch-blas-threads'] },
@@ -146,7 +158,11 @@ function resultOf(variant: string, ms: number[], losses: number[], estimatedMs?:
 }
 
 /** `warmup` untimed then `steps` timed calls of an async training step (returns its loss); `close` always runs. */
-async function timeAsyncSteps(variant: string, step: () => Promise<number>, close: () => Promise<void>): Promise<Result> {
+async function timeAsyncSteps(
+  variant: string,
+  step: () => Promise<number>,
+  close: () => Promise<void>,
+): Promise<Result> {
   const ms: number[] = [];
   const losses: number[] = [];
   try {
@@ -171,21 +187,37 @@ async function measureDataParallel(variant: string, workers: number, fastKernels
     backend: 'wasm',
     fastKernels,
   });
-  return timeAsyncSteps(variant, () => dp.step(), () => dp.close());
+  return timeAsyncSteps(
+    variant,
+    () => dp.step(),
+    () => dp.close(),
+  );
 }
 
 /**
  * The onnx engine (@distill/autodiff graphs run by @distill/core's OnnxRunner): forward + backward as one onnxruntime-node graph,
  * AdamW in JS. Starts from the same parameters and data as the tfjs variants (seed 1).
  */
-async function measureOnnx(variant: string, threads: number | undefined, profile: boolean): Promise<{ result: Result; profile?: OrtOpStat[] }> {
+async function measureOnnx(
+  variant: string,
+  threads: number | undefined,
+  profile: boolean,
+): Promise<{ result: Result; profile?: OrtOpStat[] }> {
   await initRuntime('cpu', { quiet: true });
   const ref = createReferenceModel(config, 1);
-  const init = { params: ref.params.map((p) => p.dataSync() as Float32Array), x: ref.x.dataSync() as Float32Array, target: ref.target.dataSync() as Float32Array };
+  const init = {
+    params: ref.params.map((p) => p.dataSync() as Float32Array),
+    x: ref.x.dataSync() as Float32Array,
+    target: ref.target.dataSync() as Float32Array,
+  };
   ref.dispose();
   err(`${variant}: compiling the graph, ${warmup} warm-up + ${steps} timed steps...`);
   const trainer = await OnnxReferenceTrainer.create(config, init, { threads });
-  const result = await timeAsyncSteps(variant, () => trainer.trainStep(), () => trainer.release());
+  const result = await timeAsyncSteps(
+    variant,
+    () => trainer.trainStep(),
+    () => trainer.release(),
+  );
   if (!profile) return { result };
   err(`${variant}: per-op profile (onnxruntime profiler), 1 warm-up + ${PROFILE_STEPS} steps...`);
   const dir = mkdtempSync(join(tmpdir(), 'distill-ort-profile-'));
@@ -232,7 +264,10 @@ async function useWasmWithoutFix(): Promise<boolean> {
 }
 
 async function main(): Promise<void> {
-  const variants = args.variants!.split(',').map((s) => s.trim()).filter(Boolean);
+  const variants = args
+    .variants!.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   err(
     `reference step: ${JSON.stringify(config)}, ${(paramCount(config) / 1e6).toFixed(3)}M params, ` +
       `${(flops.total / 1e9).toFixed(2)} GFLOP/step (fwd ${(flops.forward / 1e9).toFixed(2)}, bwd ${(flops.backward / 1e9).toFixed(2)})`,
@@ -326,21 +361,48 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(rows.join('\n') + '\n');
-  if (profileOnnx) process.stdout.write(`\nonnx per-op profile (onnxruntime profiler, mean step of ${PROFILE_STEPS}; AdamW runs in JS, outside it):\n${formatOrtProfile(profileOnnx)}\n\n`);
-  if (profile) process.stdout.write(`\nwasm per-kernel profile (median step of ${PROFILE_STEPS}):\n${formatKernelTable(profile, 1)}\n\n`);
-  if (profileFast) process.stdout.write(`wasm-fast per-kernel profile (median step of ${PROFILE_STEPS}):\n${formatKernelTable(profileFast, 1)}\n\n`);
+  if (profileOnnx)
+    process.stdout.write(
+      `\nonnx per-op profile (onnxruntime profiler, mean step of ${PROFILE_STEPS}; AdamW runs in JS, outside it):\n${formatOrtProfile(profileOnnx)}\n\n`,
+    );
+  if (profile)
+    process.stdout.write(
+      `\nwasm per-kernel profile (median step of ${PROFILE_STEPS}):\n${formatKernelTable(profile, 1)}\n\n`,
+    );
+  if (profileFast)
+    process.stdout.write(
+      `wasm-fast per-kernel profile (median step of ${PROFILE_STEPS}):\n${formatKernelTable(profileFast, 1)}\n\n`,
+    );
 
   const measured = results.filter((r) => r.msPerStep !== undefined).sort((a, b) => a.msPerStep! - b.msPerStep!);
   const best = measured[0];
   let last: string;
   if (!best) last = 'ratio_vs_pytorch=n/a (no distill backend measured)';
-  else if (!torchMs) last = `ratio_vs_pytorch=n/a (${args['no-torch'] ? '--no-torch' : torchMissing ?? 'pytorch not run'})`;
+  else if (!torchMs)
+    last = `ratio_vs_pytorch=n/a (${args['no-torch'] ? '--no-torch' : (torchMissing ?? 'pytorch not run')})`;
   else {
     process.stdout.write(`best distill variant: ${best.variant}\n`);
     last = `ratio_vs_pytorch=${(best.msPerStep! / torchMs).toFixed(2)}`;
   }
   if (args.json) {
-    writeFileSync(args.json, JSON.stringify({ config, params: paramCount(config), profileOnnx, profile, profileFast, flops, results, torch: torchRuns, torchMs }, null, 2) + '\n');
+    writeFileSync(
+      args.json,
+      JSON.stringify(
+        {
+          config,
+          params: paramCount(config),
+          profileOnnx,
+          profile,
+          profileFast,
+          flops,
+          results,
+          torch: torchRuns,
+          torchMs,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
   }
   process.stdout.write(`${last}\n`);
 }

@@ -26,8 +26,15 @@ describe('data-parallel reference step', () => {
   });
 
   it('splits an odd batch into near-equal shards', () => {
-    expect([0, 1].map((i) => shardRange(5, i, 2))).toEqual([[0, 3], [3, 5]]);
-    expect([0, 1, 2].map((i) => shardRange(32, i, 3))).toEqual([[0, 11], [11, 22], [22, 32]]);
+    expect([0, 1].map((i) => shardRange(5, i, 2))).toEqual([
+      [0, 3],
+      [3, 5],
+    ]);
+    expect([0, 1, 2].map((i) => shardRange(32, i, 3))).toEqual([
+      [0, 11],
+      [11, 22],
+      [22, 32],
+    ]);
   });
 
   it('matches the plain step: losses and parameters after 3 AdamW steps; the plain step leaks no tensors', async () => {

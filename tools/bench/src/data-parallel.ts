@@ -17,13 +17,18 @@ export interface DataParallelTask {
   /** Element count of each trainable tensor, in a fixed order. */
   sizes(): number[];
   /** Loss and gradients of this worker's shard; `weight` is the shard's share of the full batch (sum 1). */
-  lossAndGrads(): { loss: number; weight: number; grads: Float32Array[] } | Promise<{ loss: number; weight: number; grads: Float32Array[] }>;
+  lossAndGrads():
+    | { loss: number; weight: number; grads: Float32Array[] }
+    | Promise<{ loss: number; weight: number; grads: Float32Array[] }>;
   /** Apply the summed (full-batch) gradients: optimizer update. */
   applyGrads(grads: Float32Array[]): void | Promise<void>;
   /** Current parameter values (for checks and checkpoints). */
   params(): Float32Array[] | Promise<Float32Array[]>;
 }
-export type DataParallelTaskFactory = (init: unknown, shard: { index: number; count: number }) => DataParallelTask | Promise<DataParallelTask>;
+export type DataParallelTaskFactory = (
+  init: unknown,
+  shard: { index: number; count: number },
+) => DataParallelTask | Promise<DataParallelTask>;
 
 export interface DataParallelOptions {
   workers: number;
@@ -66,7 +71,9 @@ function workerEntry(): { code: string | URL; eval: boolean; extra: Record<strin
   // Running from TypeScript sources (tsx, vitest): the worker registers tsx itself (Node 20 does
   // not apply `--import tsx` hooks to a worker's entry module).
   const require = createRequire(import.meta.url);
-  const tsxApi = pathToFileURL(require.resolve('tsx/package.json').replace(/package\.json$/, 'dist/esm/api/index.mjs')).href;
+  const tsxApi = pathToFileURL(
+    require.resolve('tsx/package.json').replace(/package\.json$/, 'dist/esm/api/index.mjs'),
+  ).href;
   const entry = new URL('./dp-worker.ts', import.meta.url).href;
   return { code: TS_BOOT, eval: true, extra: { tsxApi, entry }, execArgv: ['--conditions=@distill/source'] };
 }
@@ -106,7 +113,16 @@ class Replica {
     const q = this.queue.shift();
     if (q) return Promise.resolve(check(q));
     return new Promise((resolve, reject) => {
-      this.waiting = { resolve: (m) => { try { resolve(check(m)); } catch (e) { reject(e as Error); } }, reject };
+      this.waiting = {
+        resolve: (m) => {
+          try {
+            resolve(check(m));
+          } catch (e) {
+            reject(e as Error);
+          }
+        },
+        reject,
+      };
     });
   }
 }
@@ -115,7 +131,12 @@ export async function startDataParallel(opts: DataParallelOptions): Promise<Data
   const count = opts.workers;
   if (!Number.isInteger(count) || count < 1) throw new Error(`workers must be a positive integer, got ${count}`);
   const entry = workerEntry();
-  const taskModule = opts.taskModule instanceof URL ? opts.taskModule.href : opts.taskModule.startsWith('file:') ? opts.taskModule : pathToFileURL(opts.taskModule).href;
+  const taskModule =
+    opts.taskModule instanceof URL
+      ? opts.taskModule.href
+      : opts.taskModule.startsWith('file:')
+        ? opts.taskModule
+        : pathToFileURL(opts.taskModule).href;
   const replicas = Array.from(
     { length: count },
     (_, index) =>
@@ -123,7 +144,15 @@ export async function startDataParallel(opts: DataParallelOptions): Promise<Data
         new Worker(entry.code, {
           eval: entry.eval,
           execArgv: entry.execArgv,
-          workerData: { ...entry.extra, taskModule, taskExport: opts.taskExport ?? 'createTask', init: opts.init, shard: { index, count }, backend: opts.backend ?? 'wasm', fastKernels: !!opts.fastKernels },
+          workerData: {
+            ...entry.extra,
+            taskModule,
+            taskExport: opts.taskExport ?? 'createTask',
+            init: opts.init,
+            shard: { index, count },
+            backend: opts.backend ?? 'wasm',
+            fastKernels: !!opts.fastKernels,
+          },
         }),
       ),
   );
@@ -132,7 +161,8 @@ export async function startDataParallel(opts: DataParallelOptions): Promise<Data
   try {
     const ready = await Promise.all(replicas.map((r) => r.next('ready')));
     sizes = ready[0].sizes;
-    if (ready.some((m) => m.sizes.join() !== sizes.join())) throw new Error('data-parallel replicas disagree on parameter sizes');
+    if (ready.some((m) => m.sizes.join() !== sizes.join()))
+      throw new Error('data-parallel replicas disagree on parameter sizes');
   } catch (e) {
     await closeAll();
     throw e;

@@ -43,7 +43,11 @@ async function main(): Promise<void> {
             const o = offsets[j];
             for (let i = 0; i < g.length; i++) mine[o + i] = weight * g[i];
           });
-          port.postMessage({ type: 'loss', loss: weight * loss, ms: { grads: t1 - t0, exchange: performance.now() - t1 } });
+          port.postMessage({
+            type: 'loss',
+            loss: weight * loss,
+            ms: { grads: t1 - t0, exchange: performance.now() - t1 },
+          });
         } else if (m.type === 'apply') {
           const t0 = performance.now();
           // Every replica sums the slots in the same order, so all get bit-identical gradients.

@@ -21,7 +21,9 @@ import { OnnxRunner } from '@distill/core';
 const [V, D, N, RUNS] = [30522, 768, 2048, 8].map((d, i) => Number(process.argv[2 + i] ?? d));
 let seed = 11;
 const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed / 2147483648);
-const ids = BigInt64Array.from({ length: N }, () => BigInt(Math.min(V - 1, Math.floor(Math.exp(rnd() * Math.log(V))) - 1)));
+const ids = BigInt64Array.from({ length: N }, () =>
+  BigInt(Math.min(V - 1, Math.floor(Math.exp(rnd() * Math.log(V))) - 1)),
+);
 const dy = Float32Array.from({ length: N * D }, () => rnd() - 0.5);
 const ref = new Float64Array(V * D);
 ids.forEach((id, n) => {
@@ -36,7 +38,8 @@ function build(option: string): [Uint8Array, string, string] {
   const zeros = () => g.emit('ConstantOfShape', [g.ints([V, D])], [[V, D]], { dtype: 'float32' })[0];
   const col = () => g.emit('Reshape', [id, g.ints([N, 1])], [[N, 1]])[0];
   let out: Sym;
-  if (option === 'scatternd-add') out = g.emit('ScatterND', [zeros(), col(), dY], [[V, D]], { attrs: { reduction: 'add' } })[0];
+  if (option === 'scatternd-add')
+    out = g.emit('ScatterND', [zeros(), col(), dY], [[V, D]], { attrs: { reduction: 'add' } })[0];
   else if (option === 'sorted-segment') {
     const h = new Graph();
     const table = h.input('table', [V, D], { requiresGrad: true });
@@ -47,10 +50,14 @@ function build(option: string): [Uint8Array, string, string] {
     out = g.emit('ScatterElements', [zeros(), idx, dY], [[V, D]], { attrs: { axis: 0, reduction: 'add' } })[0];
   } else if (option === 'unique-onehot') {
     const [u, , inverse] = g.emit('Unique', [id], [[N], [N], [N], [N]], { attrs: { sorted: 0 } });
-    const oneHot = g.emit('OneHot', [inverse, g.emit('Shape', [u], [[1]])[0], g.constant([0, 1], [2])], [[N, N]], { attrs: { axis: -1 }, dtype: 'float32' })[0];
+    const oneHot = g.emit('OneHot', [inverse, g.emit('Shape', [u], [[1]])[0], g.constant([0, 1], [2])], [[N, N]], {
+      attrs: { axis: -1 },
+      dtype: 'float32',
+    })[0];
     const sums = g.emit('Gemm', [oneHot, dY], [[N, D]], { attrs: { transA: 1 } })[0];
     out = g.emit('ScatterND', [zeros(), g.emit('Unsqueeze', [u, g.ints([1])], [[N, 1]])[0], sums], [[V, D]])[0];
-  } else if (option === 'zeros') out = g.emit('Add', [zeros(), g.emit('ReduceSum', [dY], [[]], { attrs: { keepdims: 0 } })[0]], [[V, D]])[0];
+  } else if (option === 'zeros')
+    out = g.emit('Add', [zeros(), g.emit('ReduceSum', [dY], [[]], { attrs: { keepdims: 0 } })[0]], [[V, D]])[0];
   else throw new Error(`unknown option ${option}`);
   return [g.encode([out], ['out']), 'dy', 'out'];
 }
@@ -74,7 +81,12 @@ for (const option of ['zeros', 'scatternd-add', 'sorted-segment', 'scatter-eleme
     // per-node kernel times (us) of each run, from the profile written at release
     const runs: Map<string, number>[] = [];
     for (const f of readdirSync(profileDir)) {
-      for (const e of JSON.parse(readFileSync(join(profileDir, f), 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[]) {
+      for (const e of JSON.parse(readFileSync(join(profileDir, f), 'utf8')) as {
+        cat: string;
+        name: string;
+        dur: number;
+        args?: { op_name?: string };
+      }[]) {
         if (e.cat === 'Session' && e.name === 'model_run') runs.push(new Map());
         else if (e.cat === 'Node' && e.name.endsWith('_kernel_time') && runs.length) {
           const m = runs[runs.length - 1];
@@ -85,7 +97,11 @@ for (const option of ['zeros', 'scatternd-add', 'sorted-segment', 'scatter-eleme
     rmSync(profileDir, { recursive: true, force: true });
     const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
     const best = runs.filter((m) => m.size).sort((a, b) => total(a) - total(b))[0] ?? new Map<string, number>();
-    const top = [...best].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, us]) => `${k} ${(us / 1000).toFixed(1)}`).join(', ');
+    const top = [...best]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 4)
+      .map(([k, us]) => `${k} ${(us / 1000).toFixed(1)}`)
+      .join(', ');
     console.log(
       `${option.padEnd(17)} threads=${threads} wall_min_ms=${times[0].toFixed(1)} wall_median_ms=${times[RUNS >> 1].toFixed(1)} kernel_ms=${(total(best) / 1000).toFixed(1)} (${top}) lost_entries=${option === 'zeros' ? '-' : lost}`,
     );

@@ -71,13 +71,19 @@ export function formatKernelTable(stats: KernelStat[], steps = 1, limit = 20): s
   const total = stats.reduce((s, x) => s + x.ms, 0);
   const lines = ['| kernel | calls/step | ms/step | share |', '|---|---:|---:|---:|'];
   for (const s of stats.slice(0, limit)) {
-    lines.push(`| ${s.kernel} | ${(s.calls / steps).toFixed(0)} | ${(s.ms / steps).toFixed(1)} | ${((100 * s.ms) / total).toFixed(1)}% |`);
+    lines.push(
+      `| ${s.kernel} | ${(s.calls / steps).toFixed(0)} | ${(s.ms / steps).toFixed(1)} | ${((100 * s.ms) / total).toFixed(1)}% |`,
+    );
   }
   const rest = stats.slice(limit);
   if (rest.length) {
     const ms = rest.reduce((a, x) => a + x.ms, 0);
-    lines.push(`| (${rest.length} others) | ${(rest.reduce((a, x) => a + x.calls, 0) / steps).toFixed(0)} | ${(ms / steps).toFixed(1)} | ${((100 * ms) / total).toFixed(1)}% |`);
+    lines.push(
+      `| (${rest.length} others) | ${(rest.reduce((a, x) => a + x.calls, 0) / steps).toFixed(0)} | ${(ms / steps).toFixed(1)} | ${((100 * ms) / total).toFixed(1)}% |`,
+    );
   }
-  lines.push(`| **total in kernels** | ${(stats.reduce((a, x) => a + x.calls, 0) / steps).toFixed(0)} | ${(total / steps).toFixed(1)} | 100% |`);
+  lines.push(
+    `| **total in kernels** | ${(stats.reduce((a, x) => a + x.calls, 0) / steps).toFixed(0)} | ${(total / steps).toFixed(1)} | 100% |`,
+  );
   return lines.join('\n');
 }

@@ -16,7 +16,10 @@ export function matmulModel(aShape: number[], bShape: number[]): Uint8Array {
   return encodeModel({
     nodes: [{ op: 'MatMul', name: 'mm', inputs: ['A', 'B'], outputs: ['Y'] }],
     initializers: [],
-    inputs: [{ name: 'A', dtype: 'float32', shape: aShape }, { name: 'B', dtype: 'float32', shape: bShape }],
+    inputs: [
+      { name: 'A', dtype: 'float32', shape: aShape },
+      { name: 'B', dtype: 'float32', shape: bShape },
+    ],
     outputs: [{ name: 'Y', dtype: 'float32', shape: outShape }],
     opset: 17,
   });
@@ -67,7 +70,11 @@ async function main() {
     const ms: Record<string, number> = {};
     for (const threads of [1, 2]) {
       const model = matmulModel(as, bs);
-      const s = await ort.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1, executionProviders: ['cpu'] });
+      const s = await ort.InferenceSession.create(model, {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        executionProviders: ['cpu'],
+      });
       const feeds = { A: new ort.Tensor('float32', a, as), B: new ort.Tensor('float32', b, bs) };
       const t: number[] = [];
       for (let i = 0; i < reps + 1; i++) {
@@ -96,14 +103,22 @@ async function main() {
     }
     const flop = 2 * as.reduce((x, y) => x * y) * bs[bs.length - 1];
     rows.push({ shape: key, count, flop, ms });
-    process.stderr.write(`${key} x${count}: ${JSON.stringify(Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, +v.toFixed(2)])))}\n`);
+    process.stderr.write(
+      `${key} x${count}: ${JSON.stringify(Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, +v.toFixed(2)])))}\n`,
+    );
   }
   const engines = Object.keys(rows[0].ms);
-  const lines = [`| matmul | per step | ${engines.join(' ms | ')} ms |`, `|---|---:|${engines.map(() => '---:').join('|')}|`];
-  for (const r of rows) lines.push(`| ${r.shape} | ${r.count} | ${engines.map((e) => r.ms[e].toFixed(2)).join(' | ')} |`);
+  const lines = [
+    `| matmul | per step | ${engines.join(' ms | ')} ms |`,
+    `|---|---:|${engines.map(() => '---:').join('|')}|`,
+  ];
+  for (const r of rows)
+    lines.push(`| ${r.shape} | ${r.count} | ${engines.map((e) => r.ms[e].toFixed(2)).join(' | ')} |`);
   const totals = engines.map((e) => rows.reduce((s, r) => s + r.count * r.ms[e], 0));
   const flops = rows.reduce((s, r) => s + r.count * r.flop, 0);
-  lines.push(`| **all matmuls of one step** (${(flops / 1e9).toFixed(1)} GFLOP) | | ${totals.map((t) => `**${t.toFixed(0)}**`).join(' | ')} |`);
+  lines.push(
+    `| **all matmuls of one step** (${(flops / 1e9).toFixed(1)} GFLOP) | | ${totals.map((t) => `**${t.toFixed(0)}**`).join(' | ')} |`,
+  );
   lines.push(`| GFLOP/s | | ${totals.map((t) => (flops / t / 1e6).toFixed(1)).join(' | ')} |`);
   process.stdout.write(lines.join('\n') + '\n');
 }

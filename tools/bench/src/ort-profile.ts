@@ -39,7 +39,11 @@ export function summariseOrtProfile(dir: string, runs: number, skip: number): Or
   }
   const wall = kept.reduce((a, r) => a + r.dur / 1000, 0) / kept.length;
   const total = [...byOp.values()].reduce((a, s) => a + s.ms, 0);
-  return [...[...byOp.values()].sort((a, b) => b.ms - a.ms), { op: '(run wall time)', calls: 1, ms: wall }, { op: '(sum of kernels)', calls: 0, ms: total }];
+  return [
+    ...[...byOp.values()].sort((a, b) => b.ms - a.ms),
+    { op: '(run wall time)', calls: 1, ms: wall },
+    { op: '(sum of kernels)', calls: 0, ms: total },
+  ];
 }
 
 export function formatOrtProfile(stats: OrtOpStat[]): string {

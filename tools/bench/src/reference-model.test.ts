@@ -1,6 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initRuntime, tf } from '@distill/core';
-import { REFERENCE_CONFIG, createReferenceModel, paramCount, referenceGrads, referenceStep, stepFlops } from './reference-model.js';
+import {
+  REFERENCE_CONFIG,
+  createReferenceModel,
+  paramCount,
+  referenceGrads,
+  referenceStep,
+  stepFlops,
+} from './reference-model.js';
 
 const tiny = { layers: 2, batch: 3, seq: 9, dim: 16, heads: 2, mlp: 32 };
 
@@ -40,7 +47,9 @@ describe('reference training step (bench model)', () => {
   it('lowers the loss with AdamW and leaks no tensors', () => {
     const model = createReferenceModel(tiny, 3);
     const before = tf.memory().numTensors;
-    const losses = Array.from({ length: 8 }, () => referenceStep(model, { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 }));
+    const losses = Array.from({ length: 8 }, () =>
+      referenceStep(model, { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 }),
+    );
     expect(tf.memory().numTensors).toBe(before);
     expect(losses[7]).toBeLessThan(losses[0] * 0.9);
     model.dispose();

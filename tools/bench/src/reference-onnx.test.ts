@@ -23,7 +23,11 @@ describe('onnx engine: the reference step equals the tfjs step', () => {
 
   const start = () => {
     const ref = createReferenceModel(tiny, 5);
-    const init = { params: ref.params.map((p) => Float32Array.from(p.dataSync())), x: Float32Array.from(ref.x.dataSync()), target: Float32Array.from(ref.target.dataSync()) };
+    const init = {
+      params: ref.params.map((p) => Float32Array.from(p.dataSync())),
+      x: Float32Array.from(ref.x.dataSync()),
+      target: Float32Array.from(ref.target.dataSync()),
+    };
     return { ref, init };
   };
 
@@ -33,7 +37,9 @@ describe('onnx engine: the reference step equals the tfjs step', () => {
     const { loss, grads } = referenceGrads(ref);
     const got = await onnx.grads();
     expect(got.loss).toBeCloseTo(loss.dataSync()[0], 6);
-    grads.forEach((g, i) => expect(relDiff(got.grads[i], g.dataSync()), `gradient ${i} (${ref.params[i].name})`).toBeLessThan(1e-5));
+    grads.forEach((g, i) =>
+      expect(relDiff(got.grads[i], g.dataSync()), `gradient ${i} (${ref.params[i].name})`).toBeLessThan(1e-5),
+    );
     await onnx.release();
     ref.dispose();
   });

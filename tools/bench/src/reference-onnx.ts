@@ -81,7 +81,14 @@ export class OnnxReferenceTrainer {
   ): Promise<OnnxReferenceTrainer> {
     const { model, outputs } = buildReferenceGraph(config);
     const runner = await OnnxRunner.create(model, opts);
-    return new OnnxReferenceTrainer(config, runner, outputs, init.params.map((p) => Float32Array.from(p)), init.x, init.target);
+    return new OnnxReferenceTrainer(
+      config,
+      runner,
+      outputs,
+      init.params.map((p) => Float32Array.from(p)),
+      init.x,
+      init.target,
+    );
   }
 
   /** Loss and gradients at the current parameters (no update). */
@@ -111,4 +118,3 @@ export class OnnxReferenceTrainer {
     return this.runner.release();
   }
 }
-

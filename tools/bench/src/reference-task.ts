@@ -26,7 +26,8 @@ export function shardRange(batch: number, index: number, count: number): [number
 
 export function createTask(init: unknown, shard: { index: number; count: number }): DataParallelTask {
   const { config, seed, opt = ADAMW_DEFAULTS } = init as ReferenceTaskInit;
-  if (config.batch < shard.count) throw new Error(`batch ${config.batch} is smaller than the worker count ${shard.count}`);
+  if (config.batch < shard.count)
+    throw new Error(`batch ${config.batch} is smaller than the worker count ${shard.count}`);
   const model = createReferenceModel(config, seed);
   const [start, end] = shardRange(config.batch, shard.index, shard.count);
   const x = model.x.slice([start, 0, 0], [end - start, -1, -1]);

@@ -27,12 +27,26 @@ const DIM = 256;
 
 async function setup(size: string, deviceQueues: boolean) {
   const s = SETTING[size];
-  const student = createStudent('vit-bert', { preset: size as 'tiny' | 'small' | 'base', embedDim: DIM, seed: 1, maxLength: s.length });
+  const student = createStudent('vit-bert', {
+    preset: size as 'tiny' | 'small' | 'base',
+    embedDim: DIM,
+    seed: 1,
+    maxLength: s.length,
+  });
   const container = createTrainingContainer();
-  const cfg = resolveConfig({ container, preset: 'smoke', overrides: { losses: 'dsmd-official', batchSize: s.batch, lossOptions: { queueSize: s.queue } } });
+  const cfg = resolveConfig({
+    container,
+    preset: 'smoke',
+    overrides: { losses: 'dsmd-official', batchSize: s.batch, lossOptions: { queueSize: s.queue } },
+  });
   const method = await methodFor(cfg, container);
   const state = method.createState(DIM, cfg);
-  const onnx = new OnnxStudentEngine(student, { seed: 3, head: state.graph.head, executionProviders: [device], deviceDropout: deviceQueues });
+  const onnx = new OnnxStudentEngine(student, {
+    seed: 3,
+    head: state.graph.head,
+    executionProviders: [device],
+    deviceDropout: deviceQueues,
+  });
   return { student, state, onnx, s };
 }
 
@@ -57,7 +71,12 @@ async function measure(size: string) {
   const made = await Promise.all(
     (['host', 'device'] as const).map(async (form) => {
       const x = await setup(size, form === 'device');
-      const engine = new OnnxStepEngine(x.student, x.onnx, { lr: 1e-3, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 });
+      const engine = new OnnxStepEngine(x.student, x.onnx, {
+        lr: 1e-3,
+        weightDecay: 1e-4,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+      });
       if (form === 'device') engine.useMethodState(x.state);
       return { form, engine, ...x };
     }),

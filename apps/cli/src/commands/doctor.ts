@@ -9,7 +9,11 @@ export const doctorCommand: CliCommand = {
   builder: (y, ctx) =>
     declareFlags(y, ctx, ['backend'], { defaults: { backend: 'auto' }, notes: { backend: 'the tfjs backend to try' } })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
-      .option('webgpu', { type: 'boolean', default: true, describe: 'start a tiny WebGPU session in a child process (--no-webgpu skips it)' }),
+      .option('webgpu', {
+        type: 'boolean',
+        default: true,
+        describe: 'start a tiny WebGPU session in a child process (--no-webgpu skips it)',
+      }),
   async handler(args) {
     const r = await doctor({ backend: tfjsBackendFor(args.backend as TrainBackend), webgpu: args.webgpu as boolean });
     if (args.json) {
@@ -24,7 +28,8 @@ export const doctorCommand: CliCommand = {
       ...r.backendSkipped.map((s) => `  skipped ${s.backend}: ${s.reason}`),
       'engines:',
       ...Object.entries(r.engines).map(
-        ([k, v]) => `  ${k.padEnd(30)} ${v.present ? 'yes' : 'no '} ${v.version ?? ''}${!v.present && v.note ? `  (${v.note})` : ''}`,
+        ([k, v]) =>
+          `  ${k.padEnd(30)} ${v.present ? 'yes' : 'no '} ${v.version ?? ''}${!v.present && v.note ? `  (${v.note})` : ''}`,
       ),
       `threads         onnxruntime intra-op = ${r.cpus.availableParallelism} by default; tfjs wasm runs single-threaded in Node`,
       ...(r.webgpu ? webgpuLines(r.webgpu) : []),

@@ -20,7 +20,16 @@ beforeAll(async () => {
   // every image is in the top 10, so the hit figures do not depend on the random weights
   await initRuntime('auto', { quiet: true });
   const test = loadEmoji().splits.test;
-  const student = createStudent('vit-bert', { preset: 'tiny', embedDim: 16, seed: 1, tokenizer: trainWholeWordTokenizer(test.captions.map((c) => c.text), { vocabSize: 500 }), maxLength: 12 });
+  const student = createStudent('vit-bert', {
+    preset: 'tiny',
+    embedDim: 16,
+    seed: 1,
+    tokenizer: trainWholeWordTokenizer(
+      test.captions.map((c) => c.text),
+      { vocabSize: 500 },
+    ),
+    maxLength: 12,
+  });
   saveStudent(join(tmp, 'student'), student);
   student.dispose();
   await exportStudent(join(tmp, 'student'), join(tmp, 'model'));
@@ -29,7 +38,9 @@ beforeAll(async () => {
   await idx.add(model, {
     source: 'emoji:test[8:16]',
     images: test.images.slice(8, 16),
-    captions: test.captions.filter((c) => c.image >= 8 && c.image < 16).map((c) => ({ text: c.text, image: c.image - 8 })),
+    captions: test.captions
+      .filter((c) => c.image >= 8 && c.image < 16)
+      .map((c) => ({ text: c.text, image: c.image - 8 })),
   });
   idx.save();
   await model.dispose();
@@ -77,7 +88,10 @@ describe('distill data tokenizer-report', () => {
     expect(now.truncatedShare).toBeLessThanOrEqual(0.005);
     expect(now.commonSplit).toEqual([]);
     const teacher = join(repoRoot(), 'packages', 'teacher-adapters', 'assets', 'teachers', 'emoji-teacher-v1');
-    const old = JSON.parse((await distill(['data', 'tokenizer-report', 'emoji', '--tokenizer', teacher, '--split', 'test', '--json'])).stdout);
+    const old = JSON.parse(
+      (await distill(['data', 'tokenizer-report', 'emoji', '--tokenizer', teacher, '--split', 'test', '--json']))
+        .stdout,
+    );
     expect(old.maxLength).toBe(30);
     expect(old.vocabSize).toBe(2000);
     expect(old.wholeWordShare).toBeLessThan(0.5);

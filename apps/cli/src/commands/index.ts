@@ -16,4 +16,20 @@ import { siteCommand } from './site.js';
 import { experimentCommand } from './experiment.js';
 
 /** Every command module of the CLI. Add one line per file in this folder. */
-export const commandModules: CliCommand[][] = [[doctorCommand], [listCommand], [trainCommand], [pretrainCommand], evalCommands, dataCommands, studentCommands, lossCommands, teacherCommands, [exportCommand], indexCommands, [searchCommand], [serveCommand], [siteCommand], [experimentCommand]];
+export const commandModules: CliCommand[][] = [
+  [doctorCommand],
+  [listCommand],
+  [trainCommand],
+  [pretrainCommand],
+  evalCommands,
+  dataCommands,
+  studentCommands,
+  lossCommands,
+  teacherCommands,
+  [exportCommand],
+  indexCommands,
+  [searchCommand],
+  [serveCommand],
+  [siteCommand],
+  [experimentCommand],
+];

@@ -9,9 +9,11 @@ export const listCommand: CliCommand = {
   command: 'list [kind]',
   describe: `List the registered ${KINDS.join(', ')} entries (with --plugin: a plugin's too)`,
   builder: (y) =>
-    y
-      .positional('kind', { type: 'string', describe: `one of ${KINDS.join(', ')} (default: all)` })
-      .option('json', { type: 'boolean', default: false, describe: 'print one JSON object: {kind: [{name, description}]}' }),
+    y.positional('kind', { type: 'string', describe: `one of ${KINDS.join(', ')} (default: all)` }).option('json', {
+      type: 'boolean',
+      default: false,
+      describe: 'print one JSON object: {kind: [{name, description}]}',
+    }),
   handler(args, ctx) {
     const kind = args.kind as string | undefined;
     if (kind !== undefined && !KINDS.includes(kind as RegistryKind)) {
@@ -26,7 +28,10 @@ export const listCommand: CliCommand = {
 
 function listKinds(kinds: RegistryKind[], json: boolean, container: Parameters<typeof registryByKind>[0]): void {
   const out: Record<string, { name: string; description: string }[]> = {};
-  for (const k of kinds) out[k] = registryByKind(container, k).list().map((e) => ({ name: e.name, description: e.description }));
+  for (const k of kinds)
+    out[k] = registryByKind(container, k)
+      .list()
+      .map((e) => ({ name: e.name, description: e.description }));
   if (json) {
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     return;

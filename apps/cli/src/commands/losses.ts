@@ -11,9 +11,16 @@ export const lossCommands: CliCommand[] = [
       "Run distill's losses on a fixture's inputs (format of shared/parity/dsmd_public.json or baselines.json); print each output key's value and relative difference, worst last as worst_rel=<x>",
     builder: (y) =>
       y
-        .positional('fixture', { type: 'string', describe: 'fixture JSON (format of shared/parity/dsmd_public.json or shared/parity/baselines.json)' })
+        .positional('fixture', {
+          type: 'string',
+          describe: 'fixture JSON (format of shared/parity/dsmd_public.json or shared/parity/baselines.json)',
+        })
         .option('tolerance', { type: 'number', default: 1e-5, describe: 'exit 1 when worst_rel is above this' })
-        .option('json', { type: 'boolean', default: false, describe: "print distill's values under the fixture's output keys as JSON instead" }),
+        .option('json', {
+          type: 'boolean',
+          default: false,
+          describe: "print distill's values under the fixture's output keys as JSON instead",
+        }),
     async handler(args) {
       await initRuntime('cpu', { quiet: true });
       const file = args.fixture as string;
@@ -26,7 +33,9 @@ export const lossCommands: CliCommand[] = [
       const { lines, worst } = formatParityReport(got, compareToFixture(got, expected));
       process.stdout.write(lines.join('\n') + '\n');
       if (!(worst <= (args.tolerance as number))) {
-        process.stderr.write(`worst_rel ${worst.toExponential(2)} is above the tolerance ${args.tolerance}: distill's losses disagree with ${file}.\n`);
+        process.stderr.write(
+          `worst_rel ${worst.toExponential(2)} is above the tolerance ${args.tolerance}: distill's losses disagree with ${file}.\n`,
+        );
         return 1;
       }
     },

@@ -56,12 +56,18 @@ export function checkTeacherOut(out: string, runDir: string | undefined, force: 
     );
   }
   if (!existsSync(out)) return 'none';
-  if (!statSync(out).isDirectory()) throw new DistillError(`--out ${out} is a file, not a folder: nothing was written. Choose another --out (the teacher is a folder).`, 2);
+  if (!statSync(out).isDirectory())
+    throw new DistillError(
+      `--out ${out} is a file, not a folder: nothing was written. Choose another --out (the teacher is a folder).`,
+      2,
+    );
   const names = readdirSync(out);
   if (names.length === 0) return 'empty';
   let isTeacher = false;
   try {
-    isTeacher = (JSON.parse(readFileSync(join(out, 'student.json'), 'utf8')) as { format?: string }).format === 'distill-student-v1';
+    isTeacher =
+      (JSON.parse(readFileSync(join(out, 'student.json'), 'utf8')) as { format?: string }).format ===
+      'distill-student-v1';
   } catch {
     isTeacher = false;
   }
@@ -109,12 +115,28 @@ function swapTeacherIn(tmp: string, out: string, what: TeacherOut, log: Logger):
 }
 
 /** The table's flags of `distill teacher pretrain`, in the order its recorded command line gives them. */
-export const PRETRAIN_FLAGS = [...groupFlags('dataset'), 'preset', 'config', 'seed', 'epochs', 'max-steps', ...groupFlags('device'), 'run-dir', 'resume'];
+export const PRETRAIN_FLAGS = [
+  ...groupFlags('dataset'),
+  'preset',
+  'config',
+  'seed',
+  'epochs',
+  'max-steps',
+  ...groupFlags('device'),
+  'run-dir',
+  'resume',
+];
 
 /** The flags of this command that change the teacher, as the command line that reproduces it (threads and the run folder do not). */
 function commandLine(a: Record<string, unknown>): string {
-  const changes = PRETRAIN_FLAGS.filter((n) => !['run-dir', 'resume'].includes(n) && !(SAFE_RESUME_FIELDS as readonly string[]).includes(flag(n).config ?? ''));
-  return ['distill teacher pretrain', ...givenFlags({ ...a, dataset: a.dataset === 'emoji' ? undefined : a.dataset }, changes)].join(' ');
+  const changes = PRETRAIN_FLAGS.filter(
+    (n) =>
+      !['run-dir', 'resume'].includes(n) && !(SAFE_RESUME_FIELDS as readonly string[]).includes(flag(n).config ?? ''),
+  );
+  return [
+    'distill teacher pretrain',
+    ...givenFlags({ ...a, dataset: a.dataset === 'emoji' ? undefined : a.dataset }, changes),
+  ].join(' ');
 }
 
 /**
@@ -132,14 +154,47 @@ export const pretrainCommand: CliCommand = {
   builder: (y, ctx) =>
     declareFlags(
       y
-        .option('out', { type: 'string', describe: 'teacher folder to write (default teachers/<dataset>-teacher); an existing folder must be a teacher folder written by distill (or use --force), never the run folder' })
-        .option('force', { type: 'boolean', default: false, describe: "write into an --out folder that is not a teacher folder written by distill (its other files are kept)" })
-        .option('kind', { type: 'string', choices: ['student', 'heads'], default: 'student', describe: 'student: a dual encoder trained from scratch (teachers v1, v2); heads: frozen pretrained MobileNetV2 + GloVe under trained heads, written as an ONNX teacher folder (teacher v3)' })
-        .option('image-size', { type: 'number', describe: `heads: the MobileNetV2 input size, a multiple of 32 (default ${HEADS_TEACHER_DEFAULTS.imageSize})` })
-        .option('layer', { type: 'string', describe: `heads: the MobileNetV2 feature layer, block_0..block_16, last or head_0 (default ${HEADS_TEACHER_DEFAULTS.layer})` })
-        .option('pixel-range', { type: 'string', choices: ['unit', 'signed'], describe: `heads: pixels in [0, 1] (unit, as nsfwjs) or [-1, 1] (signed) (default ${HEADS_TEACHER_DEFAULTS.pixelRange})` })
-        .option('image-head', { type: 'string', choices: ['linear', 'mlp'], describe: `heads: the image head (default ${HEADS_TEACHER_DEFAULTS.imageHead})` })
-        .option('text-encoder', { type: 'string', choices: ['mean', 'attention'], describe: `heads: the text encoder over the word vectors (default ${HEADS_TEACHER_DEFAULTS.textEncoder})` }),
+        .option('out', {
+          type: 'string',
+          describe:
+            'teacher folder to write (default teachers/<dataset>-teacher); an existing folder must be a teacher folder written by distill (or use --force), never the run folder',
+        })
+        .option('force', {
+          type: 'boolean',
+          default: false,
+          describe:
+            'write into an --out folder that is not a teacher folder written by distill (its other files are kept)',
+        })
+        .option('kind', {
+          type: 'string',
+          choices: ['student', 'heads'],
+          default: 'student',
+          describe:
+            'student: a dual encoder trained from scratch (teachers v1, v2); heads: frozen pretrained MobileNetV2 + GloVe under trained heads, written as an ONNX teacher folder (teacher v3)',
+        })
+        .option('image-size', {
+          type: 'number',
+          describe: `heads: the MobileNetV2 input size, a multiple of 32 (default ${HEADS_TEACHER_DEFAULTS.imageSize})`,
+        })
+        .option('layer', {
+          type: 'string',
+          describe: `heads: the MobileNetV2 feature layer, block_0..block_16, last or head_0 (default ${HEADS_TEACHER_DEFAULTS.layer})`,
+        })
+        .option('pixel-range', {
+          type: 'string',
+          choices: ['unit', 'signed'],
+          describe: `heads: pixels in [0, 1] (unit, as nsfwjs) or [-1, 1] (signed) (default ${HEADS_TEACHER_DEFAULTS.pixelRange})`,
+        })
+        .option('image-head', {
+          type: 'string',
+          choices: ['linear', 'mlp'],
+          describe: `heads: the image head (default ${HEADS_TEACHER_DEFAULTS.imageHead})`,
+        })
+        .option('text-encoder', {
+          type: 'string',
+          choices: ['mean', 'attention'],
+          describe: `heads: the text encoder over the word vectors (default ${HEADS_TEACHER_DEFAULTS.textEncoder})`,
+        }),
       ctx,
       PRETRAIN_FLAGS,
       {
@@ -166,23 +221,48 @@ export const pretrainCommand: CliCommand = {
     // a teacher is trained without one, and its report needs no latency or baseline
     overrides = deepMerge(overrides, { losses: 'none', baseline: false });
     const fresh = () =>
-      resolveConfig({ container: ctx.container, preset, overrides: deepMerge(overrides, { seed: (args.seed as number | undefined) ?? 0, dataset: { name: dataset } }), overridesName: 'distill teacher pretrain' });
+      resolveConfig({
+        container: ctx.container,
+        preset,
+        overrides: deepMerge(overrides, { seed: (args.seed as number | undefined) ?? 0, dataset: { name: dataset } }),
+        overridesName: 'distill teacher pretrain',
+      });
     const out = resolve((args.out as string | undefined) ?? join('teachers', `${dataset}-teacher`));
-    const givenRunDir = resumeDir !== undefined ? resolve(resumeDir) : args.runDir !== undefined ? resolve(args.runDir as string) : undefined;
+    const givenRunDir =
+      resumeDir !== undefined
+        ? resolve(resumeDir)
+        : args.runDir !== undefined
+          ? resolve(args.runDir as string)
+          : undefined;
     const recorded = resume ? readRunRecord(givenRunDir!) : undefined;
     // --resume: the recorded config with the given flags on top (refused below when they change it);
     // a run folder from before config.json was recorded resumes with the config of the flags
-    const cfg = recorded && !given ? resolveConfig({ container: ctx.container, preset: 'emoji', file: recorded.config as DeepPartial<TrainConfig>, overrides }) : fresh();
+    const cfg =
+      recorded && !given
+        ? resolveConfig({
+            container: ctx.container,
+            preset: 'emoji',
+            file: recorded.config as DeepPartial<TrainConfig>,
+            overrides,
+          })
+        : fresh();
     const teacherOut = checkTeacherOut(out, givenRunDir, Boolean(args.force));
     const runDir = givenRunDir ?? RunDirectory.createUnder('runs', `${dataset}-teacher`).root;
     const command = commandLine({ ...args, dataset });
     // the run guard of `distill train`: run.lock, the config recorded in config.json and checked on reuse
     // (a run folder from before config.json was recorded: its config is recorded now, from the flags)
-    const lock = openRunFolder(runDir, cfg, { resume: resume && recorded !== undefined, command, logger: log, record: { kind: 'teacher pretrain', out } });
+    const lock = openRunFolder(runDir, cfg, {
+      resume: resume && recorded !== undefined,
+      command,
+      logger: log,
+      record: { kind: 'teacher pretrain', out },
+    });
     let r: TrainResult;
     try {
       // a finished run of this config is not trained again
-      r = existsSync(join(runDir, 'result.json')) ? readJsonFile<TrainResult>(join(runDir, 'result.json')) : await train(cfg, { runDir, resume, logger: log, label: 'teacher', container: ctx.container });
+      r = existsSync(join(runDir, 'result.json'))
+        ? readJsonFile<TrainResult>(join(runDir, 'result.json'))
+        : await train(cfg, { runDir, resume, logger: log, label: 'teacher', container: ctx.container });
     } finally {
       lock.release();
     }
@@ -203,41 +283,128 @@ export const pretrainCommand: CliCommand = {
     });
     student.dispose();
     swapTeacherIn(tmp, out, teacherOut, log);
-    process.stdout.write(JSON.stringify({ out, dataset: cfg.dataset.name, preset: given || !recorded ? preset : undefined, test: r.test, parameters: r.parameters.total, steps: r.steps, seconds: r.seconds }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify(
+        {
+          out,
+          dataset: cfg.dataset.name,
+          preset: given || !recorded ? preset : undefined,
+          test: r.test,
+          parameters: r.parameters.total,
+          steps: r.steps,
+          seconds: r.seconds,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
   },
 };
 
 /** `--kind heads`: teacher v3 (frozen MobileNetV2 features + frozen GloVe under trained heads) as an ONNX teacher folder. */
 async function pretrainHeads(args: Record<string, unknown>, log: ReturnType<typeof createLogger>): Promise<void> {
   // the table's flags a heads teacher has no use for are refused, not ignored
-  const unused = ['preset', 'max-steps', 'skip-bad-images', 'train-subset', 'eval-subset', 'backend', 'device', 'run-dir', 'resume'].filter((n) => args[camel(n)] !== undefined);
-  if (unused.length) throw new DistillError(`--kind heads does not use ${unused.map((n) => `--${n}`).join(', ')}: drop ${unused.length > 1 ? 'them' : 'it'}.`, 2);
+  const unused = [
+    'preset',
+    'max-steps',
+    'skip-bad-images',
+    'train-subset',
+    'eval-subset',
+    'backend',
+    'device',
+    'run-dir',
+    'resume',
+  ].filter((n) => args[camel(n)] !== undefined);
+  if (unused.length)
+    throw new DistillError(
+      `--kind heads does not use ${unused.map((n) => `--${n}`).join(', ')}: drop ${unused.length > 1 ? 'them' : 'it'}.`,
+      2,
+    );
   const dataset = (args.dataset as string | undefined) ?? 'emoji';
   const cfg: HeadsTeacherConfig = {
     ...HEADS_TEACHER_DEFAULTS,
     ...(args.config ? (readConfigFile(args.config as string) as Partial<HeadsTeacherConfig>) : {}),
     ...Object.fromEntries(
-      Object.entries({ imageSize: args.imageSize, layer: args.layer, pixelRange: args.pixelRange, imageHead: args.imageHead, textEncoder: args.textEncoder, epochs: args.epochs, seed: args.seed }).filter(([, v]) => v !== undefined),
+      Object.entries({
+        imageSize: args.imageSize,
+        layer: args.layer,
+        pixelRange: args.pixelRange,
+        imageHead: args.imageHead,
+        textEncoder: args.textEncoder,
+        epochs: args.epochs,
+        seed: args.seed,
+      }).filter(([, v]) => v !== undefined),
     ),
   } as HeadsTeacherConfig;
   requireMultipleOf32(cfg.imageSize);
   await initRuntime('wasm', { quiet: true });
-  const ds = await loadDataset(dataset, { dataRoot: args.dataRoot as string | undefined, annotations: args.annotations as string | undefined, imageRoot: args.imageRoot as string | undefined, log });
-  for (const s of ['train', 'val']) if (!ds.splits[s]) throw new DistillError(`--kind heads needs a '${s}' split; dataset ${dataset} has ${Object.keys(ds.splits).join(', ')}.`, 2);
+  const ds = await loadDataset(dataset, {
+    dataRoot: args.dataRoot as string | undefined,
+    annotations: args.annotations as string | undefined,
+    imageRoot: args.imageRoot as string | undefined,
+    log,
+  });
+  for (const s of ['train', 'val'])
+    if (!ds.splits[s])
+      throw new DistillError(
+        `--kind heads needs a '${s}' split; dataset ${dataset} has ${Object.keys(ds.splits).join(', ')}.`,
+        2,
+      );
   const t0 = Date.now();
-  const all = await trunkFeatures(ds, { imageSize: cfg.imageSize, layers: [cfg.layer], pixelRange: cfg.pixelRange, threads: args.threads as number | undefined, logger: log });
+  const all = await trunkFeatures(ds, {
+    imageSize: cfg.imageSize,
+    layers: [cfg.layer],
+    pixelRange: cfg.pixelRange,
+    threads: args.threads as number | undefined,
+    logger: log,
+  });
   const featureSeconds = (Date.now() - t0) / 1000;
   const feats = Object.fromEntries(Object.entries(all).map(([s, f]) => [s, f[cfg.layer]]));
   const r = await trainHeads(ds, feats, cfg, { logger: log });
   const out = resolve((args.out as string | undefined) ?? join('teachers', `${dataset}-teacher-v3`));
   const parts = ['distill teacher pretrain --kind heads'];
   if (dataset !== 'emoji') parts.push(`--dataset ${dataset}`);
-  for (const [k, flag] of [['imageSize', 'image-size'], ['layer', 'layer'], ['pixelRange', 'pixel-range'], ['imageHead', 'image-head'], ['textEncoder', 'text-encoder'], ['epochs', 'epochs'], ['seed', 'seed']] as const) {
+  for (const [k, flag] of [
+    ['imageSize', 'image-size'],
+    ['layer', 'layer'],
+    ['pixelRange', 'pixel-range'],
+    ['imageHead', 'image-head'],
+    ['textEncoder', 'text-encoder'],
+    ['epochs', 'epochs'],
+    ['seed', 'seed'],
+  ] as const) {
     if (args[k] !== undefined) parts.push(`--${flag} ${String(args[k])}`);
   }
   const e = exportHeadsTeacher(out, cfg, r.params, {
-    name: `${dataset}-v3`, command: parts.join(' '), seed: cfg.seed, featureSeconds, trainSeconds: r.seconds, steps: r.steps, parameters: r.parameters,
-    bestEpoch: r.best.epoch, val: r.best.val, test: r.test, text: r.text,
+    name: `${dataset}-v3`,
+    command: parts.join(' '),
+    seed: cfg.seed,
+    featureSeconds,
+    trainSeconds: r.seconds,
+    steps: r.steps,
+    parameters: r.parameters,
+    bestEpoch: r.best.epoch,
+    val: r.best.val,
+    test: r.test,
+    text: r.text,
   });
-  process.stdout.write(JSON.stringify({ out, dataset, kind: 'heads', config: cfg, val: r.best.val, test: r.test, bestEpoch: r.best.epoch, trainedParameters: r.parameters, featureSeconds, trainSeconds: r.seconds, bytes: e.bytes }, null, 2) + '\n');
+  process.stdout.write(
+    JSON.stringify(
+      {
+        out,
+        dataset,
+        kind: 'heads',
+        config: cfg,
+        val: r.best.val,
+        test: r.test,
+        bestEpoch: r.best.epoch,
+        trainedParameters: r.parameters,
+        featureSeconds,
+        trainSeconds: r.seconds,
+        bytes: e.bytes,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
 }

@@ -24,12 +24,24 @@ const site = join(tmp, 'site');
 const index = join(tmp, 'index');
 let server: Server | undefined;
 
-const TYPES: Record<string, string> = { '.html': 'text/html', '.mjs': 'text/javascript', '.js': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm', '.webp': 'image/webp', '.onnx': 'application/octet-stream', '.f32': 'application/octet-stream' };
+const TYPES: Record<string, string> = {
+  '.html': 'text/html',
+  '.mjs': 'text/javascript',
+  '.js': 'text/javascript',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.webp': 'image/webp',
+  '.onnx': 'application/octet-stream',
+  '.f32': 'application/octet-stream',
+};
 
 /** A plain static file server over `root` (what any web host does). */
 function staticServer(root: string): Promise<string> {
   server = createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
+    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(
+      /^(\.\.[/\\])+/,
+      '',
+    );
     const file = join(root, path.endsWith('/') ? `${path}index.html` : path);
     if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404).end();
@@ -37,17 +49,33 @@ function staticServer(root: string): Promise<string> {
     }
     res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
   });
-  return new Promise((ok) => server!.listen(0, '127.0.0.1', () => ok(`http://127.0.0.1:${(server!.address() as { port: number }).port}/`)));
+  return new Promise((ok) =>
+    server!.listen(0, '127.0.0.1', () => ok(`http://127.0.0.1:${(server!.address() as { port: number }).port}/`)),
+  );
 }
 
 beforeAll(async () => {
   await initRuntime('auto', { quiet: true });
-  const tokenizer = trainWordPieceTokenizer(emoji.captions.map((c) => c.text), { vocabSize: 300 });
+  const tokenizer = trainWordPieceTokenizer(
+    emoji.captions.map((c) => c.text),
+    { vocabSize: 300 },
+  );
   const student = createStudent('vit-bert', { preset: 'tiny', embedDim: 16, seed: 7, tokenizer, maxLength: 12 });
   saveStudent(join(tmp, 'student'), student);
   student.dispose();
   await exportStudent(join(tmp, 'student'), join(tmp, 'model'));
-  const r = await distill(['index', 'build', '--model', join(tmp, 'model'), '--dataset', 'emoji', '--split', 'test', '--out', index]);
+  const r = await distill([
+    'index',
+    'build',
+    '--model',
+    join(tmp, 'model'),
+    '--dataset',
+    'emoji',
+    '--split',
+    'test',
+    '--out',
+    index,
+  ]);
   expect(r.code, r.stderr).toBe(0);
 }, 120_000);
 afterAll(() => server?.close());
@@ -57,7 +85,18 @@ describe('distill site', () => {
     const r = await distill(['site', '--index', index, '--out', site]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/wrote .*: 200 images, [\d.]+ MiB/);
-    for (const f of ['index.html', 'site.json', 'vectors.f32', 'model/image.onnx', 'model/text.onnx', 'model/tokenizer.json', 'ort/ort.wasm.min.mjs', 'ort/ort-wasm-simd-threaded.wasm', 'tokenizers.min.mjs']) expect(existsSync(join(site, f)), f).toBe(true);
+    for (const f of [
+      'index.html',
+      'site.json',
+      'vectors.f32',
+      'model/image.onnx',
+      'model/text.onnx',
+      'model/tokenizer.json',
+      'ort/ort.wasm.min.mjs',
+      'ort/ort-wasm-simd-threaded.wasm',
+      'tokenizers.min.mjs',
+    ])
+      expect(existsSync(join(site, f)), f).toBe(true);
     const json = readFileSync(join(site, 'site.json'), 'utf8');
     expect(json).not.toContain(tmp);
     expect(json).not.toContain(repoRoot());
@@ -67,48 +106,77 @@ describe('distill site', () => {
     expect(again.stderr).toMatch(/is not empty: give a new folder, or --force/);
   }, 60_000);
 
-  it.skipIf(!BROWSER)('answers a text query in Chromium from a static file server, as distill search does; detail, more like this and an upload work', async () => {
-    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (bash .ci/chromium)`).toBe(true);
-    const base = await staticServer(site);
-    const cli = JSON.parse((await distill(['search', '--index', index, '--text', 'red heart', '-k', '10', '--json'])).stdout) as { results: { id: string; score: number }[] };
-    const shots = process.env.DISTILL_TEST_ARTIFACTS ?? join(repoRoot(), 'test-artifacts');
-    mkdirSync(shots, { recursive: true });
-    const { chromium } = await import('playwright-core');
-    // no network but loopback: everything the page needs is in the folder
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'] });
-    try {
-      for (const [size, viewport] of [['desktop', { width: 1280, height: 900 }], ['phone', { width: 390, height: 844 }]] as const) {
-        const page = await browser.newPage({ viewport });
-        const errors: string[] = [];
-        page.on('pageerror', (e) => errors.push(String(e)));
-        const requests: string[] = [];
-        page.on('request', (q) => requests.push(q.url()));
-        await page.goto(`${base}?q=${encodeURIComponent('red heart')}`);
-        await page.waitForFunction("document.querySelectorAll('figure.hit').length > 0 || document.querySelector('#status').classList.contains('error')", null, { timeout: 60_000 });
-        expect(await page.getAttribute('#status', 'class'), (await page.textContent('#status')) ?? '').not.toBe('error');
-        const got = (await page.evaluate("[...document.querySelectorAll('figure.hit')].slice(0, 10).map((f) => [f.dataset.id, Number(f.querySelector('.score').textContent)])")) as [string, number][];
-        // exact dot product in the page vs HNSW in distill search: the same scores (3 decimals shown), the same top result
-        got.forEach(([, s], i) => expect(s).toBeCloseTo(cli.results[i].score, 2));
-        expect(got[0][0]).toBe(cli.results[0].id);
-        await page.screenshot({ path: join(shots, `site-${size}-1-query.png`) });
-        await page.locator('figure.hit').first().click();
-        await page.waitForSelector('#detail:not([hidden])');
-        await page.click('#more');
-        await page.waitForURL(/\?image=[0-9a-f]{16}$/);
-        await page.waitForFunction("!document.querySelector('#query').hidden && document.querySelectorAll('figure.hit').length > 0 && !document.querySelector('#results').classList.contains('stale')");
-        await page.screenshot({ path: join(shots, `site-${size}-2-more-like-this.png`) });
-        // an uploaded picture: encoded in the page; its own image comes first
-        const meta = JSON.parse(readFileSync(join(index, 'index.json'), 'utf8')) as { images: { id: string; path: string }[] };
-        await page.setInputFiles('#file', meta.images[9].path);
-        await page.waitForFunction("document.querySelector('#query-label').textContent.startsWith('Images like your picture') && !document.querySelector('#results').classList.contains('stale')");
-        expect(await page.evaluate("document.querySelector('figure.hit').dataset.id")).toBe(meta.images[9].id);
-        expect(Number(await page.evaluate("document.querySelector('figure.hit .score').textContent"))).toBeGreaterThan(0.99);
-        expect(errors).toEqual([]);
-        expect(requests.filter((u) => !u.startsWith(base) && !u.startsWith('blob:'))).toEqual([]);
-        await page.close();
+  it.skipIf(!BROWSER)(
+    'answers a text query in Chromium from a static file server, as distill search does; detail, more like this and an upload work',
+    async () => {
+      expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (bash .ci/chromium)`).toBe(true);
+      const base = await staticServer(site);
+      const cli = JSON.parse(
+        (await distill(['search', '--index', index, '--text', 'red heart', '-k', '10', '--json'])).stdout,
+      ) as { results: { id: string; score: number }[] };
+      const shots = process.env.DISTILL_TEST_ARTIFACTS ?? join(repoRoot(), 'test-artifacts');
+      mkdirSync(shots, { recursive: true });
+      const { chromium } = await import('playwright-core');
+      // no network but loopback: everything the page needs is in the folder
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
+      });
+      try {
+        for (const [size, viewport] of [
+          ['desktop', { width: 1280, height: 900 }],
+          ['phone', { width: 390, height: 844 }],
+        ] as const) {
+          const page = await browser.newPage({ viewport });
+          const errors: string[] = [];
+          page.on('pageerror', (e) => errors.push(String(e)));
+          const requests: string[] = [];
+          page.on('request', (q) => requests.push(q.url()));
+          await page.goto(`${base}?q=${encodeURIComponent('red heart')}`);
+          await page.waitForFunction(
+            "document.querySelectorAll('figure.hit').length > 0 || document.querySelector('#status').classList.contains('error')",
+            null,
+            { timeout: 60_000 },
+          );
+          expect(await page.getAttribute('#status', 'class'), (await page.textContent('#status')) ?? '').not.toBe(
+            'error',
+          );
+          const got = (await page.evaluate(
+            "[...document.querySelectorAll('figure.hit')].slice(0, 10).map((f) => [f.dataset.id, Number(f.querySelector('.score').textContent)])",
+          )) as [string, number][];
+          // exact dot product in the page vs HNSW in distill search: the same scores (3 decimals shown), the same top result
+          got.forEach(([, s], i) => expect(s).toBeCloseTo(cli.results[i].score, 2));
+          expect(got[0][0]).toBe(cli.results[0].id);
+          await page.screenshot({ path: join(shots, `site-${size}-1-query.png`) });
+          await page.locator('figure.hit').first().click();
+          await page.waitForSelector('#detail:not([hidden])');
+          await page.click('#more');
+          await page.waitForURL(/\?image=[0-9a-f]{16}$/);
+          await page.waitForFunction(
+            "!document.querySelector('#query').hidden && document.querySelectorAll('figure.hit').length > 0 && !document.querySelector('#results').classList.contains('stale')",
+          );
+          await page.screenshot({ path: join(shots, `site-${size}-2-more-like-this.png`) });
+          // an uploaded picture: encoded in the page; its own image comes first
+          const meta = JSON.parse(readFileSync(join(index, 'index.json'), 'utf8')) as {
+            images: { id: string; path: string }[];
+          };
+          await page.setInputFiles('#file', meta.images[9].path);
+          await page.waitForFunction(
+            "document.querySelector('#query-label').textContent.startsWith('Images like your picture') && !document.querySelector('#results').classList.contains('stale')",
+          );
+          expect(await page.evaluate("document.querySelector('figure.hit').dataset.id")).toBe(meta.images[9].id);
+          expect(
+            Number(await page.evaluate("document.querySelector('figure.hit .score').textContent")),
+          ).toBeGreaterThan(0.99);
+          expect(errors).toEqual([]);
+          expect(requests.filter((u) => !u.startsWith(base) && !u.startsWith('blob:'))).toEqual([]);
+          await page.close();
+        }
+      } finally {
+        await browser.close();
       }
-    } finally {
-      await browser.close();
-    }
-  }, 180_000);
+    },
+    180_000,
+  );
 });

@@ -4,11 +4,16 @@ import type { CliCommand } from '../command.js';
 
 export const siteCommand: CliCommand = {
   command: 'site',
-  describe: 'Write a static search site of an index: the page, the student (onnxruntime-web), the vectors and thumbnails; it searches in the browser, no server process',
+  describe:
+    'Write a static search site of an index: the page, the student (onnxruntime-web), the vectors and thumbnails; it searches in the browser, no server process',
   builder: (y) =>
     y
       .option('index', { type: 'string', demandOption: true, describe: 'index folder (distill index build)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'output folder (new or empty): serve it with any static file server' })
+      .option('out', {
+        type: 'string',
+        demandOption: true,
+        describe: 'output folder (new or empty): serve it with any static file server',
+      })
       .option('force', { type: 'boolean', default: false, describe: 'write into a non-empty folder' })
       .option('model', { type: 'string', describe: 'exported model folder (default: the one that built the index)' }),
   async handler(args) {

@@ -14,7 +14,7 @@ export const modelsCommand: CliCommand = {
   builder: (y) =>
     y
       .option('embed-dim', { type: 'number', default: 768, describe: "projection dim (the teacher's dim)" })
-      .option('vocab-size', { type: 'number', describe: 'text vocabulary size (default: each preset\'s)' })
+      .option('vocab-size', { type: 'number', describe: "text vocabulary size (default: each preset's)" })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' }),
   handler(args) {
     const embedDim = args.embedDim as number;
@@ -27,7 +27,15 @@ export const modelsCommand: CliCommand = {
       presets: Object.fromEntries(
         PRESETS.map((preset) => {
           const cfg = resolveStudentConfig(p.name, { preset, embedDim, vocabSize });
-          return [preset, { parameters: countStudentParams(cfg), imageSize: cfg.image.config.imageSize, maxLength: cfg.maxLength, vocabSize: (cfg.text.config as { vocabSize: number }).vocabSize }];
+          return [
+            preset,
+            {
+              parameters: countStudentParams(cfg),
+              imageSize: cfg.image.config.imageSize,
+              maxLength: cfg.maxLength,
+              vocabSize: (cfg.text.config as { vocabSize: number }).vocabSize,
+            },
+          ];
         }),
       ),
     }));
@@ -35,8 +43,14 @@ export const modelsCommand: CliCommand = {
       process.stdout.write(JSON.stringify({ embedDim, pairs }, null, 2) + '\n');
       return;
     }
-    const lines = [`embedDim ${embedDim}`, `${'pair'.padEnd(16)}${PRESETS.map((p) => p.padStart(10)).join('')}  description`];
-    for (const p of pairs) lines.push(`${p.name.padEnd(16)}${PRESETS.map((pr) => fmt(p.presets[pr].parameters.total).padStart(10)).join('')}  ${p.description}`);
+    const lines = [
+      `embedDim ${embedDim}`,
+      `${'pair'.padEnd(16)}${PRESETS.map((p) => p.padStart(10)).join('')}  description`,
+    ];
+    for (const p of pairs)
+      lines.push(
+        `${p.name.padEnd(16)}${PRESETS.map((pr) => fmt(p.presets[pr].parameters.total).padStart(10)).join('')}  ${p.description}`,
+      );
     process.stdout.write(lines.join('\n') + '\n');
   },
 };
@@ -45,9 +59,15 @@ export const modelsCommand: CliCommand = {
 export const parityHfCommand: CliCommand = {
   group: 'parity',
   command: 'hf <dir>',
-  describe: 'Load an HF ViT/DeiT/BERT/ALBERT save_pretrained folder, run reference.json inputs, print max abs diffs as JSON',
+  describe:
+    'Load an HF ViT/DeiT/BERT/ALBERT save_pretrained folder, run reference.json inputs, print max abs diffs as JSON',
   builder: (y, ctx) =>
-    declareFlags(y.positional('dir', { type: 'string', describe: 'folder with config.json, model.safetensors, reference.json' }), ctx, ['backend'], { defaults: { backend: 'auto' }, notes: { backend: 'the tfjs backend the encoders run on' } }),
+    declareFlags(
+      y.positional('dir', { type: 'string', describe: 'folder with config.json, model.safetensors, reference.json' }),
+      ctx,
+      ['backend'],
+      { defaults: { backend: 'auto' }, notes: { backend: 'the tfjs backend the encoders run on' } },
+    ),
   async handler(args) {
     const dir = args.dir as string;
     if (!existsSync(dir)) throw new DistillError(`Folder not found: ${dir}`, 2);

@@ -29,7 +29,8 @@ async function distill(argv: string[]): Promise<{ code: number; stdout: string; 
  */
 export function readmeTrainCommands(markdown: string): { runnable: string[][]; synopses: string[] } {
   const snippets: string[] = [];
-  for (const m of markdown.matchAll(/```[a-z]*\n([\s\S]*?)```/g)) snippets.push(...m[1].replace(/\\\n\s*/g, ' ').split('\n'));
+  for (const m of markdown.matchAll(/```[a-z]*\n([\s\S]*?)```/g))
+    snippets.push(...m[1].replace(/\\\n\s*/g, ' ').split('\n'));
   for (const m of markdown.replace(/```[\s\S]*?```/g, '').matchAll(/`([^`\n]+)`/g)) snippets.push(m[1]);
   const runnable: string[][] = [];
   const synopses: string[] = [];
@@ -69,7 +70,9 @@ describe('distill train: the README commands', () => {
     const missing = join(dir, 'not-there');
     for (const cmd of readmeTrainCommands(README).runnable) {
       // <placeholders> -> missing folders; a --plugin path is relative to the repo root, where the README runs it
-      const args = cmd.map((a, i) => (cmd[i - 1] === '--plugin' ? join(repoRoot(), a) : a.replace(/^<(.+)>$/, `${missing}/$1`)));
+      const args = cmd.map((a, i) =>
+        cmd[i - 1] === '--plugin' ? join(repoRoot(), a) : a.replace(/^<(.+)>$/, `${missing}/$1`),
+      );
       const r = await distill(['train', ...args, '--print-config']);
       expect(r.stderr, `distill train ${args.join(' ')}`).toBe('');
       expect(r.code).toBe(0);
@@ -79,9 +82,16 @@ describe('distill train: the README commands', () => {
       }
       expect(r.stdout, `distill train ${args.join(' ')}`).toMatch(/^\{/);
       const cfg = JSON.parse(r.stdout);
-      if (args.includes('--plugin')) expect([cfg.student.pair, cfg.losses, cfg.plugins.length]).toEqual(['deit-textcnn', 'cosine-align', 1]);
+      if (args.includes('--plugin'))
+        expect([cfg.student.pair, cfg.losses, cfg.plugins.length]).toEqual(['deit-textcnn', 'cosine-align', 1]);
       if (args.includes('paper')) {
-        expect([cfg.student.pair, cfg.student.preset, cfg.teacher.name, cfg.dataset.name, cfg.losses]).toEqual(['vit-bert', 'base', 'beit3', 'flickr30k', 'dsmd']);
+        expect([cfg.student.pair, cfg.student.preset, cfg.teacher.name, cfg.dataset.name, cfg.losses]).toEqual([
+          'vit-bert',
+          'base',
+          'beit3',
+          'flickr30k',
+          'dsmd',
+        ]);
         expect(cfg.teacher.model).toBe(`${missing}/beit3-export`);
         expect(cfg.dataset.dataRoot).toBe(`${missing}/flickr30k-dir`);
       }
@@ -117,23 +127,51 @@ describe('distill train: --preset and --size', () => {
   it('a size passed to --preset says to use --size', async () => {
     const r = await distill(['train', '--preset', 'base', '--print-config']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe("distill: --preset takes an experiment preset (emoji, smoke, emoji-teacher, glyphs-teacher, glyphs, paper), got 'base'. The student size has its own flag: use --size base.\nRun 'distill --help' for usage.\n");
+    expect(r.stderr).toBe(
+      "distill: --preset takes an experiment preset (emoji, smoke, emoji-teacher, glyphs-teacher, glyphs, paper), got 'base'. The student size has its own flag: use --size base.\nRun 'distill --help' for usage.\n",
+    );
   });
 
   it("the README's old paper command (--preset paper ... --preset base) points to --size", async () => {
-    const r = await distill(['train', '--preset', 'paper', '--student', 'vit-bert', '--preset', 'base', '--print-config']);
+    const r = await distill([
+      'train',
+      '--preset',
+      'paper',
+      '--student',
+      'vit-bert',
+      '--preset',
+      'base',
+      '--print-config',
+    ]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^distill: --preset was given 2 times \(paper, base\); give it once\. The student size has its own flag: use --size base\.\n/);
+    expect(r.stderr).toMatch(
+      /^distill: --preset was given 2 times \(paper, base\); give it once\. The student size has its own flag: use --size base\.\n/,
+    );
   });
 
   it('an unknown size lists the sizes; a non-number for a number flag names the flag', async () => {
-    expect((await distill(['train', '--size', 'huge', '--print-config'])).stderr).toMatch(/Invalid values:[\s\S]*size.*"huge".*Choices: "tiny", "small", "base"/);
+    expect((await distill(['train', '--size', 'huge', '--print-config'])).stderr).toMatch(
+      /Invalid values:[\s\S]*size.*"huge".*Choices: "tiny", "small", "base"/,
+    );
     const r = await distill(['train', '--seed', 'abc', '--print-config']);
     expect([r.code, r.stderr.split('\n')[0]]).toEqual([2, 'distill: --seed expects a number.']);
   });
 
   it('--image-root and --annotations reach the dataset config; help lists --size and --image-root', async () => {
-    const cfg = JSON.parse((await distill(['train', '--dataset', 'jsonl', '--annotations', 'a.jsonl', '--image-root', 'imgs', '--print-config'])).stdout);
+    const cfg = JSON.parse(
+      (
+        await distill([
+          'train',
+          '--dataset',
+          'jsonl',
+          '--annotations',
+          'a.jsonl',
+          '--image-root',
+          'imgs',
+          '--print-config',
+        ])
+      ).stdout,
+    );
     expect(cfg.dataset).toMatchObject({ name: 'jsonl', annotations: 'a.jsonl', imageRoot: 'imgs' });
     const help = (await distill(['train', '--help'])).stdout;
     expect(help).toMatch(/--size +student size: tiny, small, base/);
@@ -147,14 +185,21 @@ describe('distill train: --preset and --size', () => {
     (await import('node:fs')).writeFileSync(file, 'schedule:\n  epoch: 3\n');
     const r = await distill(['train', '--config', file, '--print-config']);
     expect(r.code).toBe(2);
-    expect(r.stderr.split('\n')[0]).toBe(`distill: Invalid config: schedule.epoch: unknown key (did you mean 'epochs'?) (schedule takes epochs, decayEpoch, decayFactor, warmupSteps) (from ${file}).`);
+    expect(r.stderr.split('\n')[0]).toBe(
+      `distill: Invalid config: schedule.epoch: unknown key (did you mean 'epochs'?) (schedule takes epochs, decayEpoch, decayFactor, warmupSteps) (from ${file}).`,
+    );
   });
 
   it('--no-normalize (and --normalize false) switch off the L2 normalisation of the features the losses see; help says evaluation keeps it', async () => {
-    const cfg = async (...flags: string[]) => JSON.parse((await distill(['train', '--preset', 'smoke', ...flags, '--print-config'])).stdout) as { student: { normalize: boolean } };
+    const cfg = async (...flags: string[]) =>
+      JSON.parse((await distill(['train', '--preset', 'smoke', ...flags, '--print-config'])).stdout) as {
+        student: { normalize: boolean };
+      };
     expect((await cfg()).student.normalize).toBe(true);
     expect((await cfg('--no-normalize')).student.normalize).toBe(false);
     expect((await cfg('--normalize', 'false')).student.normalize).toBe(false);
-    expect((await distill(['train', '--help'])).stdout).toMatch(/--normalize[\s\S]*evaluation, retrieval and export always\s+normalise/);
+    expect((await distill(['train', '--help'])).stdout).toMatch(
+      /--normalize[\s\S]*evaluation, retrieval and export always\s+normalise/,
+    );
   });
 });

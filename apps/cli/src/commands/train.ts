@@ -21,22 +21,30 @@ import { configOverrides, declareFlags, FLAGS, resumeFolder } from '../flags.js'
 export const TRAIN_FLAGS: readonly string[] = FLAGS.map((f) => f.name);
 
 /** CLI flags -> config overrides (only the flags the user gave; their config keys from the flag table). */
-export function overridesFromArgs(a: Record<string, unknown>): { preset?: string; overrides: DeepPartial<TrainConfig> } {
+export function overridesFromArgs(a: Record<string, unknown>): {
+  preset?: string;
+  overrides: DeepPartial<TrainConfig>;
+} {
   // --preset is an experiment preset (emoji, smoke, paper); the student size has its own flag, --size.
   const p = a.preset;
   const sizes = (Array.isArray(p) ? p : [p]).filter((x) => STUDENT_SIZES.includes(x as never));
   const useSize = sizes.length ? ` The student size has its own flag: use --size ${sizes[0]}.` : '';
-  if (Array.isArray(p)) throw new DistillError(`--preset was given ${p.length} times (${p.join(', ')}); give it once.${useSize}`, 2);
+  if (Array.isArray(p))
+    throw new DistillError(`--preset was given ${p.length} times (${p.join(', ')}); give it once.${useSize}`, 2);
   const preset = p as string | undefined;
   if (preset !== undefined && !Object.hasOwn(PRESETS, preset)) {
-    throw new DistillError(`--preset takes an experiment preset (${Object.keys(PRESETS).join(', ')}), got '${preset}'.${useSize}`, 2);
+    throw new DistillError(
+      `--preset takes an experiment preset (${Object.keys(PRESETS).join(', ')}), got '${preset}'.${useSize}`,
+      2,
+    );
   }
   return { preset, overrides: configOverrides(a, TRAIN_FLAGS) };
 }
 
 export const trainCommand: CliCommand = {
   command: 'train',
-  describe: 'Distil a teacher into a student (default: the main job on the glyphs benchmark, teacher v2, vit-bert tiny)',
+  describe:
+    'Distil a teacher into a student (default: the main job on the glyphs benchmark, teacher v2, vit-bert tiny)',
   builder: (y, ctx) =>
     declareFlags(
       y
@@ -46,7 +54,11 @@ export const trainCommand: CliCommand = {
             'The small, fast set: distill train --preset emoji (2 min).\n' +
             'Paper setting: distill train --preset paper --teacher beit3 --teacher-model <dir> --student vit-bert --size base --dataset flickr30k --data-root <dir>',
         )
-        .option('seeds', { type: 'number', describe: 'train at seeds seed..seed+N-1 (parallel processes, a shared run store) and report mean and std per metric' }),
+        .option('seeds', {
+          type: 'number',
+          describe:
+            'train at seeds seed..seed+N-1 (parallel processes, a shared run store) and report mean and std per metric',
+        }),
       ctx,
       TRAIN_FLAGS,
       {
@@ -71,8 +83,14 @@ export const trainCommand: CliCommand = {
       const { preset, overrides } = overridesFromArgs(args);
       if (ctx.plugins.length) overrides.plugins = ctx.plugins;
       // the plugins' content now: a plugin edited since the run started is refused, naming it
-      if (recorded?.pluginHashes) overrides.pluginHashes = pluginHashes([...new Set([...(recorded.plugins ?? []), ...ctx.plugins])]);
-      cfg = resumeConfig(resume, { container: ctx.container, preset, file: args.config ? readConfigFile(args.config as string) : undefined, overrides });
+      if (recorded?.pluginHashes)
+        overrides.pluginHashes = pluginHashes([...new Set([...(recorded.plugins ?? []), ...ctx.plugins])]);
+      cfg = resumeConfig(resume, {
+        container: ctx.container,
+        preset,
+        file: args.config ? readConfigFile(args.config as string) : undefined,
+        overrides,
+      });
       runDir = resume;
     } else {
       const { preset, overrides } = overridesFromArgs(args);
@@ -80,7 +98,13 @@ export const trainCommand: CliCommand = {
         overrides.plugins = ctx.plugins; // recorded: the baseline process and --resume load them too
         overrides.pluginHashes = pluginHashes(ctx.plugins); // and their content, checked by --resume
       }
-      cfg = resolveConfig({ container: ctx.container, preset: preset ?? MAIN_JOB_PRESET, file: args.config ? readConfigFile(args.config as string) : undefined, fileName: args.config as string | undefined, overrides });
+      cfg = resolveConfig({
+        container: ctx.container,
+        preset: preset ?? MAIN_JOB_PRESET,
+        file: args.config ? readConfigFile(args.config as string) : undefined,
+        fileName: args.config as string | undefined,
+        overrides,
+      });
       runDir = (args.runDir as string | undefined) ?? '';
     }
     if (args.printConfig) {
@@ -100,7 +124,14 @@ export const trainCommand: CliCommand = {
     log.info(`run folder: ${runDir}`);
     // the report's latency as `distill export` measures it: onnxruntime on the exported graphs
     const latency = async (dir: string) => (await import('@distill/serve')).exportedLatency(dir);
-    const r = await runExperiment(cfg, { runDir, resume: Boolean(resume), logger: log, command: process.argv.slice(2).join(' '), container: ctx.container, latency });
+    const r = await runExperiment(cfg, {
+      runDir,
+      resume: Boolean(resume),
+      logger: log,
+      command: process.argv.slice(2).join(' '),
+      container: ctx.container,
+      latency,
+    });
     const t = r.student.test;
     const out = [
       '',

@@ -19,7 +19,10 @@ const FORMAT = 'distill-checkpoint-v1';
 
 export function writeCheckpoint<S>(path: string, ckpt: Checkpoint<S>): void {
   const state = JSON.stringify(ckpt.state);
-  atomicWriteFile(path, encodeSafetensors(ckpt.tensors, { format: FORMAT, state, checksum: tensorChecksum(ckpt.tensors, state) }));
+  atomicWriteFile(
+    path,
+    encodeSafetensors(ckpt.tensors, { format: FORMAT, state, checksum: tensorChecksum(ckpt.tensors, state) }),
+  );
 }
 
 /** Read and verify a checkpoint; any problem is a DistillError whose message starts with the path. */
@@ -35,7 +38,8 @@ export function readCheckpoint<S>(path: string): Checkpoint<S> {
   if (metadata.format !== FORMAT || typeof metadata.state !== 'string') {
     throw new DistillError(`${path} is not a distill checkpoint (no ${FORMAT} metadata).`);
   }
-  if (typeof metadata.checksum !== 'string') throw new DistillError(`${path} has no checksum (written by an older distill): it cannot be verified.`);
+  if (typeof metadata.checksum !== 'string')
+    throw new DistillError(`${path} has no checksum (written by an older distill): it cannot be verified.`);
   const tensors: Checkpoint['tensors'] = {};
   for (const [name, t] of readSafetensors(bytes)) tensors[name] = { shape: t.shape, data: t.data };
   if (tensorChecksum(tensors, metadata.state) !== metadata.checksum) {

@@ -17,7 +17,8 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
 /** Parse the bytes of an .npy file. `name` is used in error messages. */
 export function parseNpy(bytes: Uint8Array, name = '<buffer>'): NpyArray {
-  const bad = (why: string) => new DistillError(`${name} is not a valid .npy file: ${why}. Save it with numpy.save (float32, C order).`);
+  const bad = (why: string) =>
+    new DistillError(`${name} is not a valid .npy file: ${why}. Save it with numpy.save (float32, C order).`);
   if (bytes.length < 10 || MAGIC.some((m, i) => bytes[i] !== m)) throw bad('missing the \\x93NUMPY magic');
   const major = bytes[6];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -47,7 +48,8 @@ export function parseNpy(bytes: Uint8Array, name = '<buffer>'): NpyArray {
   const sizes: Record<string, number> = { '<f4': 4, '<f8': 8, '<i4': 4, '<i8': 8, '|u1': 1 };
   const size = sizes[d];
   if (!size) throw bad(`dtype '${descr}' is not supported (use float32 '<f4', float64, int32, int64 or uint8)`);
-  if (bytes.length - off < count * size) throw bad(`data is truncated: ${bytes.length - off} bytes for shape (${shape.join(', ')}) of ${descr}`);
+  if (bytes.length - off < count * size)
+    throw bad(`data is truncated: ${bytes.length - off} bytes for shape (${shape.join(', ')}) of ${descr}`);
   // Copy so the result is aligned and independent of the file buffer.
   const raw = new Uint8Array(bytes.subarray(off, off + count * size)); // a copy (Buffer.slice would be a view)
   const buf = raw.buffer;
@@ -68,7 +70,8 @@ export function readNpy(path: string): NpyArray {
 /** Read an .npy as float32 (float64 is converted), checking that it is 2-D: returns [rows, cols]. */
 export function readNpyMatrixF32(path: string): { data: Float32Array; rows: number; cols: number } {
   const a = readNpy(path);
-  if (a.shape.length !== 2) throw new DistillError(`${path}: expected a 2-D array [N, D], got shape (${a.shape.join(', ')}).`);
+  if (a.shape.length !== 2)
+    throw new DistillError(`${path}: expected a 2-D array [N, D], got shape (${a.shape.join(', ')}).`);
   let data: Float32Array;
   if (a.data instanceof Float32Array) data = a.data;
   else if (a.data instanceof Float64Array) data = Float32Array.from(a.data);
@@ -79,7 +82,8 @@ export function readNpyMatrixF32(path: string): { data: Float32Array; rows: numb
 /** Read an integer .npy (int32/int64/uint8) as a 1-D Int32Array. */
 export function readNpyIndices(path: string): Int32Array {
   const a = readNpy(path);
-  if (a.shape.length !== 1) throw new DistillError(`${path}: expected a 1-D array of indices, got shape (${a.shape.join(', ')}).`);
+  if (a.shape.length !== 1)
+    throw new DistillError(`${path}: expected a 1-D array of indices, got shape (${a.shape.join(', ')}).`);
   if (a.data instanceof Int32Array) return a.data;
   if (a.data instanceof BigInt64Array) return Int32Array.from(a.data, (x) => Number(x));
   if (a.data instanceof Uint8Array) return Int32Array.from(a.data);
@@ -95,7 +99,8 @@ export function readNpyIndices(path: string): Int32Array {
 /** Encode an array as .npy (version 1.0) bytes. */
 export function encodeNpy(data: Float32Array | Int32Array | Uint8Array, shape: number[]): Uint8Array {
   const count = shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new Error(`encodeNpy: shape (${shape.join(', ')}) holds ${count} values, data has ${data.length}`);
+  if (count !== data.length)
+    throw new Error(`encodeNpy: shape (${shape.join(', ')}) holds ${count} values, data has ${data.length}`);
   const descr = data instanceof Float32Array ? '<f4' : data instanceof Int32Array ? '<i4' : '|u1';
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;

@@ -3,7 +3,9 @@ import { encodeSafetensors, readSafetensors, readSafetensorsHeader } from './saf
 
 /** Build a safetensors file by hand with one tensor of the given dtype and raw bytes. */
 function rawFile(dtype: string, shape: number[], bytes: Uint8Array): Uint8Array {
-  const header = new TextEncoder().encode(JSON.stringify({ __metadata__: { format: 'pt' }, t: { dtype, shape, data_offsets: [0, bytes.length] } }));
+  const header = new TextEncoder().encode(
+    JSON.stringify({ __metadata__: { format: 'pt' }, t: { dtype, shape, data_offsets: [0, bytes.length] } }),
+  );
   const out = new Uint8Array(8 + header.length + bytes.length);
   new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
   out.set(header, 8);
@@ -13,7 +15,10 @@ function rawFile(dtype: string, shape: number[], bytes: Uint8Array): Uint8Array 
 
 describe('safetensors', () => {
   it('round-trips F32 tensors with names and shapes', () => {
-    const bytes = encodeSafetensors({ 'a.weight': { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, -6.5]) }, b: { shape: [1], data: Float32Array.from([7]) } });
+    const bytes = encodeSafetensors({
+      'a.weight': { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, -6.5]) },
+      b: { shape: [1], data: Float32Array.from([7]) },
+    });
     const m = readSafetensors(bytes);
     expect([...m.keys()]).toEqual(['a.weight', 'b']);
     expect(m.get('a.weight')!.shape).toEqual([2, 3]);
@@ -30,7 +35,9 @@ describe('safetensors', () => {
   });
 
   it('converts U8 (quantised weights) to float32', () => {
-    expect([...readSafetensors(rawFile('U8', [4], new Uint8Array([0, 1, 128, 255]))).get('t')!.data]).toEqual([0, 1, 128, 255]);
+    expect([...readSafetensors(rawFile('U8', [4], new Uint8Array([0, 1, 128, 255]))).get('t')!.data]).toEqual([
+      0, 1, 128, 255,
+    ]);
   });
 
   it('rejects truncated data and unknown dtypes with the tensor name', () => {
@@ -50,16 +57,25 @@ describe('safetensors header check', () => {
     return out;
   };
   it('reads metadata and tensor entries', () => {
-    const h = readSafetensorsHeader(file({ __metadata__: { k: 'v' }, w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 8), 'f');
+    const h = readSafetensorsHeader(
+      file({ __metadata__: { k: 'v' }, w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 8),
+      'f',
+    );
     expect(h.metadata).toEqual({ k: 'v' });
     expect(h.tensors.w.shape).toEqual([2]);
   });
   it('names the file when it is truncated or its header is broken', () => {
-    expect(() => readSafetensorsHeader(new Uint8Array(3), '/x/a.safetensors')).toThrow('/x/a.safetensors is truncated (3 bytes).');
-    expect(() => readSafetensorsHeader(file({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 4), '/x/b')).toThrow(/^\/x\/b is truncated \(tensor 'w' ends at byte/);
+    expect(() => readSafetensorsHeader(new Uint8Array(3), '/x/a.safetensors')).toThrow(
+      '/x/a.safetensors is truncated (3 bytes).',
+    );
+    expect(() =>
+      readSafetensorsHeader(file({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, 4), '/x/b'),
+    ).toThrow(/^\/x\/b is truncated \(tensor 'w' ends at byte/);
     const bad = file({ w: 1 }, 0);
     bad[8] = 'x'.charCodeAt(0);
     expect(() => readSafetensorsHeader(bad, '/x/c')).toThrow('/x/c is corrupt (its safetensors header is not JSON).');
-    expect(() => readSafetensorsHeader(file({ w: { shape: [1] } }, 4), '/x/d')).toThrow(/\/x\/d is corrupt \(tensor 'w' has a malformed header entry\)/);
+    expect(() => readSafetensorsHeader(file({ w: { shape: [1] } }, 4), '/x/d')).toThrow(
+      /\/x\/d is corrupt \(tensor 'w' has a malformed header entry\)/,
+    );
   });
 });

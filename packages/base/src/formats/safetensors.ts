@@ -36,7 +36,8 @@ export function readSafetensors(source: string | Uint8Array): Map<string, SafeTe
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (buf.byteLength < 8) throw new DistillError(`${where}: not a safetensors file (too short).`, 2);
   const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > buf.byteLength - 8) throw new DistillError(`${where}: not a safetensors file (bad header length).`, 2);
+  if (headerLen > buf.byteLength - 8)
+    throw new DistillError(`${where}: not a safetensors file (bad header length).`, 2);
   let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
   try {
     header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + headerLen)));
@@ -47,23 +48,46 @@ export function readSafetensors(source: string | Uint8Array): Map<string, SafeTe
   const out = new Map<string, SafeTensor>();
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    const { dtype, shape, data_offsets: [start, end] } = info;
+    const {
+      dtype,
+      shape,
+      data_offsets: [start, end],
+    } = info;
     const bytes = BYTES[dtype];
-    if (!bytes) throw new DistillError(`${where}: tensor '${name}' has unsupported dtype ${dtype} (supported: ${Object.keys(BYTES).join(', ')}).`, 2);
+    if (!bytes)
+      throw new DistillError(
+        `${where}: tensor '${name}' has unsupported dtype ${dtype} (supported: ${Object.keys(BYTES).join(', ')}).`,
+        2,
+      );
     const n = shape.reduce((a, b) => a * b, 1);
-    if (end - start !== n * bytes) throw new DistillError(`${where}: tensor '${name}' has ${end - start} bytes, expected ${n * bytes}.`, 2);
+    if (end - start !== n * bytes)
+      throw new DistillError(`${where}: tensor '${name}' has ${end - start} bytes, expected ${n * bytes}.`, 2);
     const data = new Float32Array(n);
     const o = base + start;
     for (let i = 0; i < n; i++) {
       const p = o + i * bytes;
       switch (dtype) {
-        case 'F32': data[i] = view.getFloat32(p, true); break;
-        case 'F16': data[i] = f16ToF32(view.getUint16(p, true)); break;
-        case 'BF16': data[i] = new Float32Array(new Uint32Array([view.getUint16(p, true) << 16]).buffer)[0]; break;
-        case 'F64': data[i] = view.getFloat64(p, true); break;
-        case 'I64': data[i] = Number(view.getBigInt64(p, true)); break;
-        case 'I32': data[i] = view.getInt32(p, true); break;
-        case 'U8': data[i] = view.getUint8(p); break;
+        case 'F32':
+          data[i] = view.getFloat32(p, true);
+          break;
+        case 'F16':
+          data[i] = f16ToF32(view.getUint16(p, true));
+          break;
+        case 'BF16':
+          data[i] = new Float32Array(new Uint32Array([view.getUint16(p, true) << 16]).buffer)[0];
+          break;
+        case 'F64':
+          data[i] = view.getFloat64(p, true);
+          break;
+        case 'I64':
+          data[i] = Number(view.getBigInt64(p, true));
+          break;
+        case 'I32':
+          data[i] = view.getInt32(p, true);
+          break;
+        case 'U8':
+          data[i] = view.getUint8(p);
+          break;
       }
     }
     out.set(name, { dtype, shape, data });
@@ -72,7 +96,10 @@ export function readSafetensors(source: string | Uint8Array): Map<string, SafeTe
 }
 
 /** Write float32 tensors as a safetensors file's bytes (F32 only; used for checkpoints and tests). */
-export function encodeSafetensors(tensors: Record<string, { shape: number[]; data: Float32Array }>, metadata?: Record<string, string>): Uint8Array {
+export function encodeSafetensors(
+  tensors: Record<string, { shape: number[]; data: Float32Array }>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;
@@ -111,14 +138,16 @@ export interface SafetensorsHeader {
 export function readSafetensorsHeader(bytes: Uint8Array, where: string): SafetensorsHeader {
   if (bytes.length < 8) throw new DistillError(`${where} is truncated (${bytes.length} bytes).`);
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  if (8 + n > bytes.length) throw new DistillError(`${where} is truncated (header of ${n} bytes, file of ${bytes.length}).`);
+  if (8 + n > bytes.length)
+    throw new DistillError(`${where} is truncated (header of ${n} bytes, file of ${bytes.length}).`);
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(Buffer.from(bytes.subarray(8, 8 + n)).toString('utf8')) as Record<string, unknown>;
   } catch {
     throw new DistillError(`${where} is corrupt (its safetensors header is not JSON).`);
   }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new DistillError(`${where} is corrupt (its safetensors header is not an object).`);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new DistillError(`${where} is corrupt (its safetensors header is not an object).`);
   const dataStart = 8 + n;
   const tensors: SafetensorsHeader['tensors'] = {};
   for (const [name, info] of Object.entries(raw)) {
@@ -129,7 +158,9 @@ export function readSafetensorsHeader(bytes: Uint8Array, where: string): Safeten
       throw new DistillError(`${where} is corrupt (tensor '${name}' has a malformed header entry).`);
     }
     if (dataStart + off[1] > bytes.length) {
-      throw new DistillError(`${where} is truncated (tensor '${name}' ends at byte ${dataStart + off[1]}, file has ${bytes.length}).`);
+      throw new DistillError(
+        `${where} is truncated (tensor '${name}' ends at byte ${dataStart + off[1]}, file has ${bytes.length}).`,
+      );
     }
     tensors[name] = t;
   }

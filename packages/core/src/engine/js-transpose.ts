@@ -7,7 +7,10 @@
 export type DenseArray = Float32Array | Int32Array | Uint8Array;
 
 /** Drops size-1 dims and merges consecutive in-order dims. Returns the reduced input shape and perm. */
-export function collapseTranspose(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
+export function collapseTranspose(
+  shape: readonly number[],
+  perm: readonly number[],
+): { shape: number[]; perm: number[] } {
   const keep = shape.map((s) => s !== 1);
   // perm restricted to kept dims, renumbered
   const kept = [...shape.keys()].filter((i) => keep[i]);

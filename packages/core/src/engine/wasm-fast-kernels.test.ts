@@ -7,7 +7,9 @@ import { installWasmFastKernels } from './wasm-fast-kernels.js';
 
 function permutations(n: number): number[][] {
   if (n === 1) return [[0]];
-  return permutations(n - 1).flatMap((p) => Array.from({ length: n }, (_, i) => [...p.slice(0, i), n - 1, ...p.slice(i)]));
+  return permutations(n - 1).flatMap((p) =>
+    Array.from({ length: n }, (_, i) => [...p.slice(0, i), n - 1, ...p.slice(i)]),
+  );
 }
 
 describe('JS transpose', () => {
@@ -22,7 +24,12 @@ describe('JS transpose', () => {
     await initRuntime('cpu', { quiet: true });
     for (const shape of [[7], [3, 5], [2, 1, 4], [2, 3, 4, 5], [3, 2, 1, 4, 5], [2, 5, 3, 2, 4]]) {
       for (const perm of permutations(shape.length)) {
-        const x = tf.range(0, shape.reduce((a, b) => a * b, 1)).reshape(shape);
+        const x = tf
+          .range(
+            0,
+            shape.reduce((a, b) => a * b, 1),
+          )
+          .reshape(shape);
         const want = tf.transpose(x, perm).dataSync();
         const got = new Float32Array(want.length);
         transposeInto(x.dataSync() as Float32Array, shape, perm, got);
@@ -55,10 +62,18 @@ describe('installWasmFastKernels', () => {
       const b = tf.randomNormal(tb ? [2, 3, 4, 7] : [2, 3, 7, 4], 0, 1, 'float32', 12);
       return { a, b };
     };
-    const plainOut = cases.map(({ ta, tb }) => tf.tidy(() => { const { a, b } = make(ta, tb); return Array.from(tf.matMul(a, b, ta, tb).dataSync()); }));
+    const plainOut = cases.map(({ ta, tb }) =>
+      tf.tidy(() => {
+        const { a, b } = make(ta, tb);
+        return Array.from(tf.matMul(a, b, ta, tb).dataSync());
+      }),
+    );
     const again = installWasmFastKernels();
     cases.forEach(({ ta, tb }, i) => {
-      const got = tf.tidy(() => { const { a, b } = make(ta, tb); return Array.from(tf.matMul(a, b, ta, tb).dataSync()); });
+      const got = tf.tidy(() => {
+        const { a, b } = make(ta, tb);
+        return Array.from(tf.matMul(a, b, ta, tb).dataSync());
+      });
       expect(got.length).toBe(plainOut[i].length);
       got.forEach((v, j) => expect(v).toBeCloseTo(plainOut[i][j], 4));
     });

@@ -30,7 +30,12 @@ interface WasmBackendInternals {
 const shapeBytes = (s: number[]) => new Uint8Array(new Int32Array(s).buffer);
 
 /** a [..., M, K] x b [..., K, N] with equal batch dims > 1, one XNNPACK call per batch item on views. */
-function perItemBatchMatMul(backend: WasmBackendInternals, raw: (...a: unknown[]) => void, a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo {
+function perItemBatchMatMul(
+  backend: WasmBackendInternals,
+  raw: (...a: unknown[]) => void,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+): tf.TensorInfo {
   const r = a.shape.length;
   const [M, K] = [a.shape[r - 2], a.shape[r - 1]];
   const N = b.shape[b.shape.length - 1];
@@ -69,7 +74,10 @@ export interface FastKernelStats {
   perItemBatchMatMuls: number;
 }
 
-export function installWasmFastKernels(backendName = 'wasm', opts: { minRank?: number } = {}): { uninstall(): void; stats: FastKernelStats } {
+export function installWasmFastKernels(
+  backendName = 'wasm',
+  opts: { minRank?: number } = {},
+): { uninstall(): void; stats: FastKernelStats } {
   const g = globalThis as Record<symbol, { uninstall(): void; stats: FastKernelStats } | undefined>;
   const existing = g[INSTALLED];
   if (existing) return existing;
@@ -89,12 +97,30 @@ export function installWasmFastKernels(backendName = 'wasm', opts: { minRank?: n
       const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
       const batchOf = (t: tf.TensorInfo) => t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
       const batch = batchOf(a);
-      if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 3 || batch < 2 || a.shape.slice(0, -2).join() !== b.shape.slice(0, -2).join()) {
+      if (
+        a.dtype !== 'float32' ||
+        b.dtype !== 'float32' ||
+        a.shape.length < 3 ||
+        batch < 2 ||
+        a.shape.slice(0, -2).join() !== b.shape.slice(0, -2).join()
+      ) {
         return origMatMulFunc(args);
       }
       const backend = args.backend as WasmBackendInternals;
-      raw ??= backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
-      const transpose = tf.getKernel('Transpose', backendName)!.kernelFunc as unknown as (a: KernelArgs) => tf.TensorInfo;
+      raw ??= backend.wasm.cwrap('BatchMatMul', null, [
+        'number',
+        'array',
+        'number',
+        'number',
+        'array',
+        'number',
+        'number',
+        'number',
+        'number',
+      ]);
+      const transpose = tf.getKernel('Transpose', backendName)!.kernelFunc as unknown as (
+        a: KernelArgs,
+      ) => tf.TensorInfo;
       const temps: tf.TensorInfo[] = [];
       const flip = (x: tf.TensorInfo) => {
         const r = x.shape.length;
@@ -120,7 +146,8 @@ export function installWasmFastKernels(backendName = 'wasm', opts: { minRank?: n
     kernelFunc: ((args: KernelArgs) => {
       const { x } = args.inputs;
       const perm = (args.attrs as { perm: number[] }).perm;
-      if (x.dtype === 'complex64' || x.dtype === 'string' || collapseTranspose(x.shape, perm).shape.length < minRank) return origFunc(args);
+      if (x.dtype === 'complex64' || x.dtype === 'string' || collapseTranspose(x.shape, perm).shape.length < minRank)
+        return origFunc(args);
       const backend = args.backend as WasmBackendInternals;
       const out = backend.makeOutput(
         perm.map((d) => x.shape[d]),

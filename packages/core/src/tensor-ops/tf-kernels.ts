@@ -37,7 +37,8 @@ export function takeDistinct(flat: tf.Tensor, idx: tf.Tensor): tf.Tensor {
     save([]);
     return {
       value: tf.gather(x, tf.cast(idx, 'int32')),
-      gradFunc: (dy: tf.Tensor) => tf.gather(tf.concat([tf.reshape(dy, [-1]), tf.zeros([1])]), tf.tensor1d(inverse, 'int32')),
+      gradFunc: (dy: tf.Tensor) =>
+        tf.gather(tf.concat([tf.reshape(dy, [-1]), tf.zeros([1])]), tf.tensor1d(inverse, 'int32')),
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(flat) as tf.Tensor;
@@ -78,7 +79,14 @@ function dilate2(x: tf.Tensor4D): tf.Tensor4D {
  * dy of a 'same' convolution laid out for the input gradient as a stride-1 'valid' convolution with the
  * flipped filter: dilated (stride 2), cropped where it overhangs, and the explicit pads to put around it.
  */
-function dyForInputGrad(dy: tf.Tensor4D, kh: number, kw: number, H: number, W: number, stride: 1 | 2): { dd: tf.Tensor4D; pads: [[0, 0], [number, number], [number, number], [0, 0]] } {
+function dyForInputGrad(
+  dy: tf.Tensor4D,
+  kh: number,
+  kw: number,
+  H: number,
+  W: number,
+  stride: 1 | 2,
+): { dd: tf.Tensor4D; pads: [[0, 0], [number, number], [number, number], [0, 0]] } {
   const d = stride === 2 ? dilate2(dy) : dy;
   const [pt] = samePad(H, kh, stride);
   const [pl] = samePad(W, kw, stride);
@@ -87,11 +95,25 @@ function dyForInputGrad(dy: tf.Tensor4D, kh: number, kw: number, H: number, W: n
   const bottom = H - 1 + pt - (d.shape[1] - 1);
   const right = W - 1 + pl - (d.shape[2] - 1);
   let dd = d;
-  if (bottom < 0 || right < 0) dd = tf.slice(d, [0, 0, 0, 0], [-1, d.shape[1] + Math.min(bottom, 0), d.shape[2] + Math.min(right, 0), -1]);
-  return { dd, pads: [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]] };
+  if (bottom < 0 || right < 0)
+    dd = tf.slice(d, [0, 0, 0, 0], [-1, d.shape[1] + Math.min(bottom, 0), d.shape[2] + Math.min(right, 0), -1]);
+  return {
+    dd,
+    pads: [
+      [0, 0],
+      [top, Math.max(bottom, 0)],
+      [left, Math.max(right, 0)],
+      [0, 0],
+    ],
+  };
 }
 
-function backpropInput(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: [number, number, number, number], stride: 1 | 2): tf.Tensor4D {
+function backpropInput(
+  dy: tf.Tensor4D,
+  w: tf.Tensor4D,
+  xShape: [number, number, number, number],
+  stride: 1 | 2,
+): tf.Tensor4D {
   const [kh, kw] = w.shape;
   const [, H, W] = xShape;
   const wf = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [kh, kw, cout, cin]
@@ -164,10 +186,17 @@ export function depthwiseConv2dSameNhwc(x: tf.Tensor4D, w: tf.Tensor4D, stride: 
  * Grouped 2-D convolution, NHWC, w [kh, kw, Cin / group, Cout], 'same' padding: depthwise (group = Cin =
  * Cout) as tfjs's depthwiseConv2d, other groups as one convolution per group, concatenated.
  */
-export function groupedConv2dSameNhwc(x: tf.Tensor4D, w: tf.Tensor, b: tf.Tensor | undefined, stride: number, group: number): tf.Tensor4D {
+export function groupedConv2dSameNhwc(
+  x: tf.Tensor4D,
+  w: tf.Tensor,
+  b: tf.Tensor | undefined,
+  stride: number,
+  group: number,
+): tf.Tensor4D {
   const [kh, kw, cg, cout] = w.shape as number[];
   const cin = x.shape[3];
-  if (cin !== cg * group || cout % group !== 0) throw new Error(`conv2dSame: input channels ${cin} and weight [${w.shape}] do not match in ${group} groups`);
+  if (cin !== cg * group || cout % group !== 0)
+    throw new Error(`conv2dSame: input channels ${cin} and weight [${w.shape}] do not match in ${group} groups`);
   let y: tf.Tensor4D;
   if (cg === 1 && cout === cin) {
     y = depthwiseConv2dSameNhwc(x, tf.reshape(w, [kh, kw, cin, 1]) as tf.Tensor4D, stride);

@@ -7,7 +7,10 @@ const SQRT1_2 = Math.SQRT1_2;
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 /** A stop-gradient: the value of x, zero gradient. */
-const stop = tf.customGrad(((x: tf.Tensor) => ({ value: tf.clone(x), gradFunc: () => tf.zerosLike(x) })) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
+const stop = tf.customGrad(((x: tf.Tensor) => ({
+  value: tf.clone(x),
+  gradFunc: () => tf.zerosLike(x),
+})) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
 
 /**
  * log(1 + x) accurate for small x on every backend (tfjs-wasm's Log1p loses x below float32's
@@ -50,7 +53,8 @@ export function tfOps(opts: TfOpsOptions = {}): Ops<tf.Tensor> {
     tanh: (x) => tf.tanh(x),
     sigmoid: (x) => tf.sigmoid(x),
     geluErf: (x) => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, SQRT1_2)), 1)),
-    geluTanh: (x) => tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), SQRT_2_OVER_PI)), 1)),
+    geluTanh: (x) =>
+      tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), SQRT_2_OVER_PI)), 1)),
     maximumConst: (x, c) => tf.maximum(x, c),
     minimumConst: (x, c) => tf.minimum(x, c),
     matmul: (a, b) => {
@@ -60,7 +64,10 @@ export function tfOps(opts: TfOpsOptions = {}): Ops<tf.Tensor> {
       const lead = (x: tf.Tensor) => [...new Array<number>(r - x.rank).fill(1), ...x.shape.slice(0, -2)];
       const lb = lead(b);
       const batch = lead(a).map((d, i) => Math.max(d, lb[i]));
-      const to = (x: tf.Tensor) => (lead(x).every((d, i) => d === batch[i]) && x.rank === r ? x : tf.broadcastTo(x, [...batch, ...x.shape.slice(-2)]));
+      const to = (x: tf.Tensor) =>
+        lead(x).every((d, i) => d === batch[i]) && x.rank === r
+          ? x
+          : tf.broadcastTo(x, [...batch, ...x.shape.slice(-2)]);
       return tf.matMul(to(a), to(b));
     },
     matmulT: (a, b) => tf.matMul(a, b, false, true),
@@ -95,11 +102,17 @@ export function tfOps(opts: TfOpsOptions = {}): Ops<tf.Tensor> {
     take: (x, idx) => takeDistinct(x, idx),
     conv2dSame: (x, w, b, stride, group = 1) => {
       const nhwc = tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D;
-      return tf.transpose(group === 1 ? conv2dSameNhwc(nhwc, w, b, stride) : groupedConv2dSameNhwc(nhwc, w, b, stride, group), [0, 3, 1, 2]);
+      return tf.transpose(
+        group === 1 ? conv2dSameNhwc(nhwc, w, b, stride) : groupedConv2dSameNhwc(nhwc, w, b, stride, group),
+        [0, 3, 1, 2],
+      );
     },
     dropout: (x, rate) => (training && rate > 0 ? tf.dropout(x, rate) : x),
     // customGrad records one tape node: the max inside is not differentiated (tfjs would otherwise build its Equal mask)
     reduceMaxConst: (x, axes, keepdims = false) =>
-      tf.customGrad(((v: tf.Tensor) => ({ value: tf.max(v, axes, keepdims), gradFunc: () => tf.zerosLike(v) })) as unknown as Parameters<typeof tf.customGrad>[0])(x) as tf.Tensor,
+      tf.customGrad(((v: tf.Tensor) => ({
+        value: tf.max(v, axes, keepdims),
+        gradFunc: () => tf.zerosLike(v),
+      })) as unknown as Parameters<typeof tf.customGrad>[0])(x) as tf.Tensor,
   };
 }

@@ -58,7 +58,17 @@ function fakeSlurm(done: Set<number>, opts: { fail?: number[]; queued?: { jobId:
       return { code: 0, stdout: [...queue].map(([i, j]) => `${j} ${i} PENDING`).join('\n'), stderr: '' };
     }
     if (cmd === 'sacct') return { code: 1, stdout: '', stderr: 'Slurm accounting storage is disabled' };
-    if (cmd === 'scontrol') return { code: 0, stdout: (opts.fail ?? []).map((i) => `JobId=9${i} ArrayJobId=${args[3]} ArrayTaskId=${i} JobState=FAILED Reason=NonZeroExitCode ExitCode=1:0`).join('\n'), stderr: '' };
+    if (cmd === 'scontrol')
+      return {
+        code: 0,
+        stdout: (opts.fail ?? [])
+          .map(
+            (i) =>
+              `JobId=9${i} ArrayJobId=${args[3]} ArrayTaskId=${i} JobState=FAILED Reason=NonZeroExitCode ExitCode=1:0`,
+          )
+          .join('\n'),
+        stderr: '',
+      };
     throw new Error(`unexpected ${cmd}`);
   };
   return { exec, calls };
@@ -66,17 +76,21 @@ function fakeSlurm(done: Set<number>, opts: { fail?: number[]; queued?: { jobId:
 
 describe('the Slurm executor', () => {
   it('writes a job array script: one task per index, resources from the flags, the task command with $SLURM_ARRAY_TASK_ID', () => {
-    const s = renderSbatch(array(126, new Set()), Array.from({ length: 126 }, (_, i) => i), {
-      dir: '/shared/store/slurm',
-      cwd: '/opt/distill',
-      parallel: 8,
-      cpusPerTask: 4,
-      partition: 'gpu',
-      time: '2:00:00',
-      gpu: true,
-      extra: ['--account=abc', '#SBATCH --qos=low'],
-      distill: ['/usr/bin/node', '/opt/distill/bin/distill.js'],
-    });
+    const s = renderSbatch(
+      array(126, new Set()),
+      Array.from({ length: 126 }, (_, i) => i),
+      {
+        dir: '/shared/store/slurm',
+        cwd: '/opt/distill',
+        parallel: 8,
+        cpusPerTask: 4,
+        partition: 'gpu',
+        time: '2:00:00',
+        gpu: true,
+        extra: ['--account=abc', '#SBATCH --qos=low'],
+        distill: ['/usr/bin/node', '/opt/distill/bin/distill.js'],
+      },
+    );
     const lines = s.split('\n');
     expect(lines[0]).toBe('#!/bin/bash');
     expect(lines.filter((l) => l.startsWith('#SBATCH'))).toEqual([
@@ -93,7 +107,9 @@ describe('the Slurm executor', () => {
     ]);
     expect(s).toContain('\ncd /opt/distill\n');
     expect(s).toContain("\nexport DISTILL_CACHE_DIR='/shared/cache dir'\n");
-    expect(s).toContain('\nexec /usr/bin/node /opt/distill/bin/distill.js experiment table2 --seeds 1 --task "$SLURM_ARRAY_TASK_ID"\n');
+    expect(s).toContain(
+      '\nexec /usr/bin/node /opt/distill/bin/distill.js experiment table2 --seeds 1 --task "$SLURM_ARRAY_TASK_ID"\n',
+    );
     // no GPU line without --device webgpu; a rerun's array lists only the missing tasks
     const rerun = renderSbatch(array(10, new Set()), [1, 2, 3, 7, 9], { dir: '/d' });
     expect(rerun).toContain('#SBATCH --array=1-3,7,9\n');
@@ -113,9 +129,13 @@ describe('the Slurm executor', () => {
     const dir = mkdtempSync(join(tmpdir(), 'distill-slurm-'));
     const done = new Set<number>([1]);
     const first = fakeSlurm(done, { fail: [3] });
-    const err = await runOnSlurm(array(5, done), { dir, exec: first.exec, pollSeconds: 0 }, quiet).catch((e: Error) => e);
+    const err = await runOnSlurm(array(5, done), { dir, exec: first.exec, pollSeconds: 0 }, quiet).catch(
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toMatch(/^1 of 5 Slurm tasks did not finish \(task 3 \(run 3\) FAILED, exit 1:0: see .*distill-t-abc-100_3\.log and \/store\/3\/train\.log\)\. Run the same command again: it submits only the missing tasks/);
+    expect((err as Error).message).toMatch(
+      /^1 of 5 Slurm tasks did not finish \(task 3 \(run 3\) FAILED, exit 1:0: see .*distill-t-abc-100_3\.log and \/store\/3\/train\.log\)\. Run the same command again: it submits only the missing tasks/,
+    );
     const sbatch = first.calls.filter((c) => c[0] === 'sbatch');
     expect(sbatch).toHaveLength(1);
     expect(readFileSync(sbatch[0][2], 'utf8')).toContain('#SBATCH --array=0,2-4\n');
@@ -134,7 +154,12 @@ describe('the Slurm executor', () => {
   it('tasks still queued under the same job name are followed, not submitted twice', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'distill-slurm-'));
     const done = new Set<number>();
-    const s = fakeSlurm(done, { queued: [{ jobId: '7', index: 0 }, { jobId: '7', index: 1 }] });
+    const s = fakeSlurm(done, {
+      queued: [
+        { jobId: '7', index: 0 },
+        { jobId: '7', index: 1 },
+      ],
+    });
     const o = await runOnSlurm(array(3, done), { dir, exec: s.exec, pollSeconds: 0 }, quiet);
     expect(o.indices).toEqual([2]);
     expect(o.finished).toBe(3);
@@ -151,7 +176,13 @@ describe('the Kubernetes executor', () => {
       seeds: 2,
       out,
       forward: ['--scale', 'smoke', '--seeds', '2', '--device', 'webgpu'],
-      k8s: { image: 'ghcr.io/example/distill:1.0', volumeClaim: 'distill-store', parallel: 4, cpusPerTask: 2, gpu: true },
+      k8s: {
+        image: 'ghcr.io/example/distill:1.0',
+        volumeClaim: 'distill-store',
+        parallel: 4,
+        cpusPerTask: 2,
+        gpu: true,
+      },
     });
     const obj = YAML.parse(k.manifest);
     expect(YAML.parse(readFileSync(k.file, 'utf8'))).toEqual(obj);
@@ -169,32 +200,61 @@ describe('the Kubernetes executor', () => {
     expect(c.args[c.args.indexOf('--plan-id') + 1]).toBe(`config:${plan.id}`);
     expect(c.args[c.args.indexOf('--store-id') + 1]).toBe('mount:/distill');
     expect(c.args[c.args.indexOf('--threads') + 1]).toBe('2');
-    expect(c.env[0]).toEqual({ name: 'DISTILL_TASK', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } });
+    expect(c.env[0]).toEqual({
+      name: 'DISTILL_TASK',
+      valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } },
+    });
     expect(c.env).toContainEqual({ name: 'DISTILL_CACHE_DIR', value: '/distill/cache' });
     expect(c.resources.limits['nvidia.com/gpu']).toBe(1);
     expect(c.volumeMounts).toEqual([{ name: 'store', mountPath: '/distill' }]);
-    expect(obj.spec.template.spec.volumes).toEqual([{ name: 'store', persistentVolumeClaim: { claimName: 'distill-store' } }]);
+    expect(obj.spec.template.spec.volumes).toEqual([
+      { name: 'store', persistentVolumeClaim: { claimName: 'distill-store' } },
+    ]);
     expect(obj.spec.template.spec.restartPolicy).toBe('Never');
     expect(obj.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
   });
 
-  it('--apply runs kubectl apply -f on the written manifest, and names kubectl\'s own error', () => {
+  it("--apply runs kubectl apply -f on the written manifest, and names kubectl's own error", () => {
     const out = mkdtempSync(join(tmpdir(), 'distill-k8s-'));
     const calls: string[][] = [];
     const base = { container: builtins, scale: 'smoke' as const, seeds: 1, out, forward: [] };
-    const k = experimentK8sJob('table2', { ...base, k8s: { image: 'img', volumeClaim: 'pvc', apply: true, exec: (cmd, args) => (calls.push([cmd, ...args]), { code: 0, stdout: 'job.batch/x created\n', stderr: '' }) } });
+    const k = experimentK8sJob('table2', {
+      ...base,
+      k8s: {
+        image: 'img',
+        volumeClaim: 'pvc',
+        apply: true,
+        exec: (cmd, args) => (calls.push([cmd, ...args]), { code: 0, stdout: 'job.batch/x created\n', stderr: '' }),
+      },
+    });
     expect(calls).toEqual([['kubectl', 'apply', '-f', k.file]]);
     expect(k.applied).toBe('job.batch/x created');
-    expect(() => experimentK8sJob('table2', { ...base, k8s: { image: 'img', volumeClaim: 'pvc', apply: true, exec: () => ({ code: 1, stdout: '', stderr: 'error: You must be logged in to the server (Unauthorized)\n' }) } })).toThrow(
-      /kubectl apply -f .*\.job\.yaml failed: error: You must be logged in to the server \(Unauthorized\)/,
-    );
+    expect(() =>
+      experimentK8sJob('table2', {
+        ...base,
+        k8s: {
+          image: 'img',
+          volumeClaim: 'pvc',
+          apply: true,
+          exec: () => ({ code: 1, stdout: '', stderr: 'error: You must be logged in to the server (Unauthorized)\n' }),
+        },
+      }),
+    ).toThrow(/kubectl apply -f .*\.job\.yaml failed: error: You must be logged in to the server \(Unauthorized\)/);
   });
 
   it('the schema check is live: a Job with a wrong field is refused', () => {
-    const a = experimentTaskArray(planExperiment('table2', { container: builtins, scale: 'smoke', seeds: 1 }), { spec: 'table2', forward: [], store: '/distill/runs', storeId: 'mount:/distill', planId: 'config:x' });
+    const a = experimentTaskArray(planExperiment('table2', { container: builtins, scale: 'smoke', seeds: 1 }), {
+      spec: 'table2',
+      forward: [],
+      store: '/distill/runs',
+      storeId: 'mount:/distill',
+      planId: 'config:x',
+    });
     const job = renderIndexedJob(a, { image: 'img', volumeClaim: 'pvc' }) as { spec: Record<string, unknown> };
     expect(() => new Job(job as never).validate()).not.toThrow();
-    expect(() => new Job({ ...job, spec: { ...job.spec, completions: 'eight' } } as never).validate()).toThrow(/completions must be integer/);
+    expect(() => new Job({ ...job, spec: { ...job.spec, completions: 'eight' } } as never).validate()).toThrow(
+      /completions must be integer/,
+    );
     expect(() => renderIndexedJob(a, { image: '', volumeClaim: 'pvc' })).toThrow('--executor k8s needs --image');
   });
 });

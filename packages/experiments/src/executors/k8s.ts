@@ -25,8 +25,13 @@ export const K8S_TASK_ENV = 'DISTILL_TASK';
  * each pod runs `distill <task args>` with its completion index as the task, the store on the volume claim.
  */
 export function renderIndexedJob(array: TaskArray, opts: K8sOptions): Record<string, unknown> {
-  if (!opts.image) throw new DistillError('--executor k8s needs --image <container image with the distill CLI on its PATH>.', 2);
-  if (!opts.volumeClaim) throw new DistillError('--executor k8s needs --volume-claim <a ReadWriteMany PersistentVolumeClaim for the store>.', 2);
+  if (!opts.image)
+    throw new DistillError('--executor k8s needs --image <container image with the distill CLI on its PATH>.', 2);
+  if (!opts.volumeClaim)
+    throw new DistillError(
+      '--executor k8s needs --volume-claim <a ReadWriteMany PersistentVolumeClaim for the store>.',
+      2,
+    );
   const mount = opts.mount ?? K8S_MOUNT;
   const distill = opts.distill ?? ['distill'];
   const parallelism = Math.min(opts.parallel ?? array.count, array.count);
@@ -34,7 +39,11 @@ export function renderIndexedJob(array: TaskArray, opts: K8sOptions): Record<str
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: { name: array.name, ...(opts.namespace ? { namespace: opts.namespace } : {}), labels: { 'app.kubernetes.io/name': 'distill', 'app.kubernetes.io/component': 'task-array' } },
+    metadata: {
+      name: array.name,
+      ...(opts.namespace ? { namespace: opts.namespace } : {}),
+      labels: { 'app.kubernetes.io/name': 'distill', 'app.kubernetes.io/component': 'task-array' },
+    },
     spec: {
       completionMode: 'Indexed',
       completions: array.count,
@@ -51,7 +60,12 @@ export function renderIndexedJob(array: TaskArray, opts: K8sOptions): Record<str
               command: distill.slice(0, 1),
               args: [...distill.slice(1), ...array.args(`$(${K8S_TASK_ENV})`)],
               env: [
-                { name: K8S_TASK_ENV, valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } },
+                {
+                  name: K8S_TASK_ENV,
+                  valueFrom: {
+                    fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" },
+                  },
+                },
                 ...Object.entries(array.env).map(([name, value]) => ({ name, value })),
               ],
               resources: {
@@ -73,16 +87,27 @@ export function manifestYaml(job: Record<string, unknown>): string {
 }
 
 /** `kubectl apply -f <file>`; its output, or a DistillError with kubectl's own message. */
-export function kubectlApply(file: string, exec: (cmd: string, args: string[]) => { code: number; stdout: string; stderr: string } = defaultExec): string {
+export function kubectlApply(
+  file: string,
+  exec: (cmd: string, args: string[]) => { code: number; stdout: string; stderr: string } = defaultExec,
+): string {
   const r = exec('kubectl', ['apply', '-f', file]);
-  if (r.code !== 0) throw new DistillError(`kubectl apply -f ${file} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0]}`, 1);
+  if (r.code !== 0)
+    throw new DistillError(
+      `kubectl apply -f ${file} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0]}`,
+      1,
+    );
   return r.stdout.trim();
 }
 
 function defaultExec(cmd: string, args: string[]) {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   if (r.error) {
-    if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') throw new DistillError(`'${cmd}' was not found: --apply needs kubectl on this machine's PATH, configured for the cluster (or leave --apply out and apply the written manifest yourself).`, 2);
+    if ((r.error as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new DistillError(
+        `'${cmd}' was not found: --apply needs kubectl on this machine's PATH, configured for the cluster (or leave --apply out and apply the written manifest yourself).`,
+        2,
+      );
     throw new DistillError(`Could not run ${cmd}: ${r.error.message}`);
   }
   return { code: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };

@@ -24,7 +24,11 @@ const defaultExec = (cmd: string, args: string[]) => {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new DistillError(`'${cmd}' was not found: --executor slurm needs the Slurm commands (sbatch, squeue, scontrol) on this machine's PATH (a Slurm login node; tools/cluster/slurm-local.sh start sets up a one-node Slurm here).`, 2);
+    if (code === 'ENOENT')
+      throw new DistillError(
+        `'${cmd}' was not found: --executor slurm needs the Slurm commands (sbatch, squeue, scontrol) on this machine's PATH (a Slurm login node; tools/cluster/slurm-local.sh start sets up a one-node Slurm here).`,
+        2,
+      );
     throw new DistillError(`Could not run ${cmd}: ${r.error.message}`);
   }
   return { code: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
@@ -81,7 +85,10 @@ export function queuedTasks(name: string, opts: Pick<SlurmOptions, 'exec'>): Que
         .filter((f) => f.length === 3 && /^\d+$/.test(f[1]))
         .map(([jobId, index, state]) => ({ jobId, index: Number(index), state }));
     }
-    if (attempt >= 5) throw new DistillError(`squeue failed (${(r.stderr || r.stdout).trim().split('\n')[0]}): is slurmctld reachable from here?`);
+    if (attempt >= 5)
+      throw new DistillError(
+        `squeue failed (${(r.stderr || r.stdout).trim().split('\n')[0]}): is slurmctld reachable from here?`,
+      );
     spawnSync('sleep', ['2']);
   }
 }
@@ -127,7 +134,12 @@ export interface SlurmOutcome {
  * as finished / running / pending / failed), and name each failed task with its logs. Resolves when
  * every task is done; throws a DistillError naming the failed ones otherwise.
  */
-export async function runOnSlurm(array: TaskArray, opts: SlurmOptions, log: Logger, hooks: { submitOnly?: boolean } = {}): Promise<SlurmOutcome> {
+export async function runOnSlurm(
+  array: TaskArray,
+  opts: SlurmOptions,
+  log: Logger,
+  hooks: { submitOnly?: boolean } = {},
+): Promise<SlurmOutcome> {
   const exec = opts.exec ?? defaultExec;
   mkdirSync(opts.dir, { recursive: true });
   const all = Array.from({ length: array.count }, (_, i) => i);
@@ -138,19 +150,28 @@ export async function runOnSlurm(array: TaskArray, opts: SlurmOptions, log: Logg
   const jobIds = new Set(queued.map((q) => q.jobId));
   const jobOf = new Map(queued.map((q) => [q.index, q.jobId]));
   const outcome: SlurmOutcome = { submitted: [], indices: missing, finished: 0, failed: [] };
-  log.info(`slurm ${array.name}: ${array.count} task${array.count === 1 ? '' : 's'}: ${doneBefore} done in the store, ${inQueue.size} already queued, ${missing.length} to submit`);
+  log.info(
+    `slurm ${array.name}: ${array.count} task${array.count === 1 ? '' : 's'}: ${doneBefore} done in the store, ${inQueue.size} already queued, ${missing.length} to submit`,
+  );
   if (missing.length) {
     const script = join(opts.dir, `${array.name}.sbatch`);
     writeFileSync(script, renderSbatch(array, missing, opts), { mode: 0o755 });
     outcome.script = script;
     const r = exec('sbatch', ['--parsable', script]);
-    if (r.code !== 0) throw new DistillError(`sbatch refused ${script}: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0]}. Check the partition, --time and the extra sbatch lines.`, 2);
+    if (r.code !== 0)
+      throw new DistillError(
+        `sbatch refused ${script}: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0]}. Check the partition, --time and the extra sbatch lines.`,
+        2,
+      );
     const jobId = r.stdout.trim().split(';')[0];
-    if (!/^\d+$/.test(jobId)) throw new DistillError(`sbatch answered '${r.stdout.trim()}' instead of a job id (${script}).`);
+    if (!/^\d+$/.test(jobId))
+      throw new DistillError(`sbatch answered '${r.stdout.trim()}' instead of a job id (${script}).`);
     outcome.submitted.push(jobId);
     jobIds.add(jobId);
     for (const i of missing) jobOf.set(i, jobId);
-    log.info(`slurm ${array.name}: submitted job ${jobId} (array ${indexRanges(missing)}${opts.parallel ? `%${opts.parallel}` : ''}), script ${script}, logs ${join(opts.dir, `${array.name}-${jobId}_<task>.log`)}`);
+    log.info(
+      `slurm ${array.name}: submitted job ${jobId} (array ${indexRanges(missing)}${opts.parallel ? `%${opts.parallel}` : ''}), script ${script}, logs ${join(opts.dir, `${array.name}-${jobId}_<task>.log`)}`,
+    );
   }
   if (hooks.submitOnly) return outcome;
   const poll = (opts.pollSeconds ?? 5) * 1000;
@@ -176,10 +197,19 @@ export async function runOnSlurm(array: TaskArray, opts: SlurmOptions, log: Logg
   outcome.finished = all.filter((i) => array.done(i)).length;
   for (const i of all.filter((i) => !array.done(i))) {
     const jobId = jobOf.get(i);
-    outcome.failed.push({ index: i, what: array.describe(i), ending: endings.get(i), log: jobId ? slurmLogOf(opts.dir, array.name, jobId, i) : undefined, runLog: array.runLog?.(i) });
+    outcome.failed.push({
+      index: i,
+      what: array.describe(i),
+      ending: endings.get(i),
+      log: jobId ? slurmLogOf(opts.dir, array.name, jobId, i) : undefined,
+      runLog: array.runLog?.(i),
+    });
   }
   if (outcome.failed.length) {
-    const lines = outcome.failed.map((f) => `task ${f.index} (${f.what})${f.ending ? ` ${f.ending}` : ' did not finish'}: see ${f.log}${f.runLog ? ` and ${f.runLog}` : ''}`);
+    const lines = outcome.failed.map(
+      (f) =>
+        `task ${f.index} (${f.what})${f.ending ? ` ${f.ending}` : ' did not finish'}: see ${f.log}${f.runLog ? ` and ${f.runLog}` : ''}`,
+    );
     for (const l of lines) log.warn(l);
     throw new DistillError(
       `${outcome.failed.length} of ${array.count} Slurm task${array.count === 1 ? '' : 's'} did not finish (${lines.join('; ')}). Run the same command again: it submits only the missing tasks, and a killed run resumes from its checkpoint.`,

@@ -41,7 +41,7 @@ export interface ClusterOptions {
 export function indexRanges(indices: number[]): string {
   const s = [...new Set(indices)].sort((a, b) => a - b);
   const out: string[] = [];
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     let j = i;
     while (j + 1 < s.length && s[j + 1] === s[j] + 1) j++;
     out.push(j > i ? `${s[i]}-${s[j]}` : `${s[i]}`);

@@ -27,7 +27,11 @@ async function run(model: Uint8Array, ep: string, ids: number[], seed: Float32Ar
   const s = await ort.InferenceSession.create(model, { executionProviders: [ep], graphOptimizationLevel: 'all' });
   try {
     const r = await s.run({
-      ids: new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [3, ids.length / 3]),
+      ids: new ort.Tensor(
+        'int64',
+        BigInt64Array.from(ids, (x) => BigInt(x)),
+        [3, ids.length / 3],
+      ),
       seed_0: new ort.Tensor('float32', seed, [3, ids.length / 3, W]),
     });
     return r.grad_0.data as Float32Array;
@@ -58,7 +62,11 @@ describe('gather gradient, WebGPU form (onehot(ids)^T g)', () => {
     const dev = backwardModel('webgpu').ops;
     expect(dev).toEqual(expect.arrayContaining(['Gemm', 'Equal']));
     for (const cpuOnly of ['TopK', 'Unique', 'CumSum']) expect(dev).not.toContain(cpuOnly);
-    expect(() => buildingFor('webgpu', () => { throw new Error('x'); })).toThrow('x');
+    expect(() =>
+      buildingFor('webgpu', () => {
+        throw new Error('x');
+      }),
+    ).toThrow('x');
     expect(graphDevice()).toBe('cpu');
   });
 
@@ -69,17 +77,23 @@ describe('gather gradient, WebGPU form (onehot(ids)^T g)', () => {
     expect(maxAbs(cpuForm, ref)).toBeLessThan(1e-6);
     expect(maxAbs(devForm, cpuForm)).toBeLessThan(1e-6);
     // rows of ids used once are copies, unused rows exact zeros
-    for (const v of [0, 1, 3, 4, 5, 9, 6, 8, 10]) expect(Array.from(devForm.subarray(v * W, v * W + W))).toEqual(Array.from(cpuForm.subarray(v * W, v * W + W)));
+    for (const v of [0, 1, 3, 4, 5, 9, 6, 8, 10])
+      expect(Array.from(devForm.subarray(v * W, v * W + W))).toEqual(Array.from(cpuForm.subarray(v * W, v * W + W)));
     const unique = [4, 0, 9, 2, 7, 1, 10, 3, 5]; // [3, 3], distinct
     const s9 = seed.subarray(0, unique.length * W);
-    expect(Array.from(await run(backwardModel('webgpu', unique).model, 'cpu', unique, s9))).toEqual(Array.from(await run(backwardModel('cpu', unique).model, 'cpu', unique, s9)));
+    expect(Array.from(await run(backwardModel('webgpu', unique).model, 'cpu', unique, s9))).toEqual(
+      Array.from(await run(backwardModel('cpu', unique).model, 'cpu', unique, s9)),
+    );
   });
 
-  it.skipIf(!probe?.ok)(`runs on WebGPU with the CPU form's values, the same bits run after run${probe?.ok ? '' : ' (skipped: no WebGPU session)'}`, async () => {
-    const { model } = backwardModel('webgpu');
-    const a = await run(model, 'webgpu', IDS, seed);
-    const b = await run(model, 'webgpu', IDS, seed);
-    expect(Array.from(a)).toEqual(Array.from(b));
-    expect(maxAbs(a, await run(backwardModel('cpu').model, 'cpu', IDS, seed))).toBeLessThan(1e-6);
-  });
+  it.skipIf(!probe?.ok)(
+    `runs on WebGPU with the CPU form's values, the same bits run after run${probe?.ok ? '' : ' (skipped: no WebGPU session)'}`,
+    async () => {
+      const { model } = backwardModel('webgpu');
+      const a = await run(model, 'webgpu', IDS, seed);
+      const b = await run(model, 'webgpu', IDS, seed);
+      expect(Array.from(a)).toEqual(Array.from(b));
+      expect(maxAbs(a, await run(backwardModel('cpu').model, 'cpu', IDS, seed))).toBeLessThan(1e-6);
+    },
+  );
 });

@@ -14,17 +14,34 @@ import { coverageModels, type CoverageModel } from './op-coverage.js';
 export interface CoverageRun {
   ep: string;
   /** One entry per model, in session order: outputs per provider, or the error of the provider that failed. */
-  models: { label: string; ops: string[]; cpu: Record<string, number[]>; device?: Record<string, number[]>; error?: string }[];
+  models: {
+    label: string;
+    ops: string[];
+    cpu: Record<string, number[]>;
+    device?: Record<string, number[]>;
+    error?: string;
+  }[];
 }
 
 type Feeds = Record<string, ort.Tensor>;
 const tensors = (f: CoverageModel['feeds']): Feeds =>
   Object.fromEntries(
-    Object.entries(f).map(([k, v]) => [k, v.dtype === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(v.data.map(BigInt)), v.dims) : new ort.Tensor('float32', Float32Array.from(v.data), v.dims)]),
+    Object.entries(f).map(([k, v]) => [
+      k,
+      v.dtype === 'int64'
+        ? new ort.Tensor('int64', BigInt64Array.from(v.data.map(BigInt)), v.dims)
+        : new ort.Tensor('float32', Float32Array.from(v.data), v.dims),
+    ]),
   );
-const plain = (r: Record<string, ort.Tensor>, names: string[]) => Object.fromEntries(names.map((n) => [n, Array.from(r[n].data as ArrayLike<number | bigint>, Number)]));
+const plain = (r: Record<string, ort.Tensor>, names: string[]) =>
+  Object.fromEntries(names.map((n) => [n, Array.from(r[n].data as ArrayLike<number | bigint>, Number)]));
 
-async function run(model: Uint8Array, feeds: Feeds, outputs: string[], ep: string): Promise<Record<string, ort.Tensor>> {
+async function run(
+  model: Uint8Array,
+  feeds: Feeds,
+  outputs: string[],
+  ep: string,
+): Promise<Record<string, ort.Tensor>> {
   const s = await ort.InferenceSession.create(model, {
     executionProviders: [ep],
     graphOptimizationLevel: 'all',

@@ -99,7 +99,10 @@ export const COVERAGE_CASES: CaseSpec[] = [
     const logits = op.scale(op.gemm(na, nb, undefined, { transB: true }), 10);
     const shift = op.reduceMaxConst(logits, [1]);
     const lse = op.add(op.log(op.reduceSum(op.exp(op.sub(logits, shift)), [1], true)), shift);
-    const eye = g.constant(Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0)), [4, 4]);
+    const eye = g.constant(
+      Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0)),
+      [4, 4],
+    );
     const pos = op.reduceSum(op.mul(logits, eye), [1], true);
     const nce = op.reduceMean(op.sub(lse, pos), [0, 1]);
     const soft = op.reduceMean(op.log1p(op.exp(op.neg(pos))), [0, 1]);
@@ -112,7 +115,14 @@ export const COVERAGE_CASES: CaseSpec[] = [
  * Forward and backward models of every case, with seeded feeds (the backward run's saved activations
  * come from the forward run), built for `device` (the gather gradient has a WebGPU form).
  */
-export function coverageModels(seed = 17, device: GraphDevice = 'cpu'): { name: string; forward: CoverageModel; backward: Omit<CoverageModel, 'feeds'> & { feeds: CoverageModel['feeds']; fromForward: string[] } }[] {
+export function coverageModels(
+  seed = 17,
+  device: GraphDevice = 'cpu',
+): {
+  name: string;
+  forward: CoverageModel;
+  backward: Omit<CoverageModel, 'feeds'> & { feeds: CoverageModel['feeds']; fromForward: string[] };
+}[] {
   return COVERAGE_CASES.map((c, ci) => {
     const rng = new Rng(seed + ci);
     const g = new Graph();
@@ -126,13 +136,28 @@ export function coverageModels(seed = 17, device: GraphDevice = 'cpu'): { name: 
       if (s.dtype === 'int64') {
         const rows = g.values.get('table')?.shape[0] ?? 2;
         // repeated ids (row 2 three times), one row never used
-        feeds[s.name] = { dtype: 'int64', dims: [...s.shape], data: Array.from({ length: s.size }, (_, i) => (i % 4 === 0 ? 2 : rng.int(rows - 1))) };
-      } else feeds[s.name] = { dtype: 'float32', dims: [...s.shape], data: Array.from({ length: s.size }, () => rng.normal()) };
+        feeds[s.name] = {
+          dtype: 'int64',
+          dims: [...s.shape],
+          data: Array.from({ length: s.size }, (_, i) => (i % 4 === 0 ? 2 : rng.int(rows - 1))),
+        };
+      } else
+        feeds[s.name] = {
+          dtype: 'float32',
+          dims: [...s.shape],
+          data: Array.from({ length: s.size }, () => rng.normal()),
+        };
     }
     const pick = (names: string[]) => Object.fromEntries(names.filter((n) => feeds[n]).map((n) => [n, feeds[n]]));
     return {
       name: c.name,
-      forward: { label: `${c.name}/forward`, model: tg.forward.model, feeds: pick(tg.forward.inputs), outputs: tg.forward.outputs, ops: fwdOps },
+      forward: {
+        label: `${c.name}/forward`,
+        model: tg.forward.model,
+        feeds: pick(tg.forward.inputs),
+        outputs: tg.forward.outputs,
+        ops: fwdOps,
+      },
       backward: {
         label: `${c.name}/backward`,
         model: tg.backward.model,

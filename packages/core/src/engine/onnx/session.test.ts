@@ -22,15 +22,31 @@ describe('OnnxTrainingRunner: a forward and a backward session over the graphs o
   it('gives the same outputs and gradients as one combined graph in an OnnxRunner', async () => {
     const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};
     const shapes: Record<string, number[]> = { w1: [6, 8], b1: [8], w2: [8, 6], gamma: [6], beta: [6], x: [5, 6] };
-    Object.entries(shapes).forEach(([k, s], i) => (feeds[k] = { data: rand(s.reduce((p, q) => p * q, 1), i), dims: s }));
+    Object.entries(shapes).forEach(
+      ([k, s], i) =>
+        (feeds[k] = {
+          data: rand(
+            s.reduce((p, q) => p * q, 1),
+            i,
+          ),
+          dims: s,
+        }),
+    );
     const seeds = [rand(10, 9), rand(5, 10)];
 
     // combined: seeds as inputs, gradients as outputs
     const one = build();
     const sIn = one.outputs.map((o, i) => one.g.input(`s${i}`, [...o.shape]));
     const grads = one.g.gradients(one.outputs, sIn, one.params);
-    const r = await OnnxRunner.create(one.g.encode([...one.outputs, ...grads], ['o0', 'o1', ...grads.map((_, i) => `g${i}`)]), { threads: 1 });
-    const want = await r.run({ ...feeds, s0: { data: seeds[0], dims: [5, 2] }, s1: { data: seeds[1], dims: [5] } }, ['o0', 'o1', ...grads.map((_, i) => `g${i}`)]);
+    const r = await OnnxRunner.create(
+      one.g.encode([...one.outputs, ...grads], ['o0', 'o1', ...grads.map((_, i) => `g${i}`)]),
+      { threads: 1 },
+    );
+    const want = await r.run({ ...feeds, s0: { data: seeds[0], dims: [5, 2] }, s1: { data: seeds[1], dims: [5] } }, [
+      'o0',
+      'o1',
+      ...grads.map((_, i) => `g${i}`),
+    ]);
     await r.release();
 
     const two = build();

@@ -56,7 +56,9 @@ export function disposeDeviceTensor(t: OrtTensor | undefined): void {
 }
 
 /** onnxruntime's preferredOutputLocation for the providers (only WebGPU has a device location). */
-function outputLocation(opts: OnnxSessionOptions): { preferredOutputLocation?: OutputLocation | Record<string, OutputLocation> } {
+function outputLocation(opts: OnnxSessionOptions): {
+  preferredOutputLocation?: OutputLocation | Record<string, OutputLocation>;
+} {
   const onDevice = (opts.executionProviders ?? ['cpu'])[0] === 'webgpu';
   return onDevice && opts.outputLocation ? { preferredOutputLocation: opts.outputLocation } : {};
 }
@@ -85,7 +87,9 @@ export class OnnxRunner {
   }
 
   tensor(data: Float32Array | BigInt64Array, dims: readonly number[]): Ort.Tensor {
-    return data instanceof Float32Array ? new this.ort.Tensor('float32', data, dims) : new this.ort.Tensor('int64', data, dims);
+    return data instanceof Float32Array
+      ? new this.ort.Tensor('float32', data, dims)
+      : new this.ort.Tensor('int64', data, dims);
   }
 
   /** A feed as a tensor (tensors pass through: a device-resident one is fed without a copy). */
@@ -130,11 +134,19 @@ export class OnnxTrainingRunner {
     private readonly resident: boolean,
   ) {}
 
-  static async create(graphs: TrainingGraphs, opts: OnnxSessionOptions & { resident?: boolean } = {}): Promise<OnnxTrainingRunner> {
+  static async create(
+    graphs: TrainingGraphs,
+    opts: OnnxSessionOptions & { resident?: boolean } = {},
+  ): Promise<OnnxTrainingRunner> {
     const { resident, ...o } = opts;
-    const fo: OnnxSessionOptions = resident ? { ...o, outputLocation: Object.fromEntries(graphs.saved.map((n) => [n, 'gpu-buffer' as const])) } : o;
+    const fo: OnnxSessionOptions = resident
+      ? { ...o, outputLocation: Object.fromEntries(graphs.saved.map((n) => [n, 'gpu-buffer' as const])) }
+      : o;
     const bo: OnnxSessionOptions = resident ? { ...o, outputLocation: 'gpu-buffer' } : o;
-    const [f, b] = await Promise.all([OnnxRunner.create(graphs.forward.model, fo), OnnxRunner.create(graphs.backward.model, bo)]);
+    const [f, b] = await Promise.all([
+      OnnxRunner.create(graphs.forward.model, fo),
+      OnnxRunner.create(graphs.backward.model, bo),
+    ]);
     return new OnnxTrainingRunner(graphs, f, b, !!resident);
   }
 
@@ -203,7 +215,10 @@ const readers = new Map<string, Promise<OnnxRunner>>();
  * an identity session on `executionProviders` whose outputs are located on the CPU (getData() on a
  * gpu-buffer tensor aborts the process). For checkpoints and evaluation, not for every step.
  */
-export async function readToHost(tensors: readonly Ort.Tensor[], executionProviders: string[]): Promise<Float32Array[]> {
+export async function readToHost(
+  tensors: readonly Ort.Tensor[],
+  executionProviders: string[],
+): Promise<Float32Array[]> {
   const out: Float32Array[] = new Array(tensors.length);
   const onDevice: number[] = [];
   tensors.forEach((t, i) => {
@@ -229,7 +244,10 @@ export async function readToHost(tensors: readonly Ort.Tensor[], executionProvid
     r.catch(() => readers.delete(key));
   }
   const runner = await r;
-  const res = await runner.runTensors(Object.fromEntries(onDevice.map((i, k) => [`x${k}`, tensors[i]])), dims.map((_, k) => `y${k}`));
+  const res = await runner.runTensors(
+    Object.fromEntries(onDevice.map((i, k) => [`x${k}`, tensors[i]])),
+    dims.map((_, k) => `y${k}`),
+  );
   onDevice.forEach((i, k) => (out[i] = res[`y${k}`].data as Float32Array));
   return out;
 }

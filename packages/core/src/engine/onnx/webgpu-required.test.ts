@@ -9,8 +9,12 @@ import { webgpuReport } from './webgpu.js';
 const required = process.env.DISTILL_REQUIRE_WEBGPU === '1';
 
 describe('WebGPU where it is required', () => {
-  it.runIf(required)('DISTILL_REQUIRE_WEBGPU=1: a WebGPU session opens (so no WebGPU test skips)', async () => {
-    const r = await webgpuReport({ timeoutMs: 60_000 });
-    expect(r.session.ok, `no WebGPU session: ${r.session.error ?? 'unknown error'}`).toBe(true);
-  }, 120_000);
+  it.runIf(required)(
+    'DISTILL_REQUIRE_WEBGPU=1: a WebGPU session opens (so no WebGPU test skips)',
+    async () => {
+      const r = await webgpuReport({ timeoutMs: 60_000 });
+      expect(r.session.ok, `no WebGPU session: ${r.session.error ?? 'unknown error'}`).toBe(true);
+    },
+    120_000,
+  );
 });

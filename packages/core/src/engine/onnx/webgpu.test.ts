@@ -27,7 +27,11 @@ const EXPECTED_CPU: Record<string, string[]> = {};
 // is there and fails is a failure.
 const hasVulkan = !!findLibvulkan() && findIcds().icds.length > 0;
 const probe = hasVulkan ? await probeWebGpuSession() : undefined;
-const mesaTooOld = !!probe && !probe.ok && findIcds().icds.every((i) => i.software) && /too old|No supported adapters/.test(probe.error ?? '');
+const mesaTooOld =
+  !!probe &&
+  !probe.ok &&
+  findIcds().icds.every((i) => i.software) &&
+  /too old|No supported adapters/.test(probe.error ?? '');
 const skip = !hasVulkan || mesaTooOld;
 if (skip)
   console.warn(
@@ -55,7 +59,18 @@ describe.skipIf(skip)('WebGPU execution provider: op coverage (forward and backw
   beforeAll(async () => {
     expect(probe!.ok, `the WebGPU probe failed: ${probe!.error}`).toBe(true);
     const out = join(dir, 'run.json');
-    const child = spawn(process.execPath, ['--conditions=@distill/source', '--import', 'tsx', fileURLToPath(new URL('./op-coverage-run.ts', import.meta.url)), out, 'webgpu'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        '--conditions=@distill/source',
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./op-coverage-run.ts', import.meta.url)),
+        out,
+        'webgpu',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     child.stdout.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr.on('data', (d: Buffer) => (log += d.toString()));
     const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
@@ -63,11 +78,16 @@ describe.skipIf(skip)('WebGPU execution provider: op coverage (forward and backw
     expect(code, `op-coverage-run.ts ended with ${code} during ${last}`).toBe(0);
     run = JSON.parse(readFileSync(out, 'utf8')) as CoverageRun;
     // one "Node placements" block per WebGPU session, in session order
-    placements = log.split(/^.*VerifyEachNodeIsAssignedToAnEp\] Node placements.*$/m).slice(1).map(parseNodePlacements);
+    placements = log
+      .split(/^.*VerifyEachNodeIsAssignedToAnEp\] Node placements.*$/m)
+      .slice(1)
+      .map(parseNodePlacements);
   }, 600_000);
 
   it('every WebGPU session started, one placement block each', () => {
-    expect(run.models.map((m) => m.label)).toEqual(COVERAGE_CASES.flatMap((c) => [`${c.name}/forward`, `${c.name}/backward`]));
+    expect(run.models.map((m) => m.label)).toEqual(
+      COVERAGE_CASES.flatMap((c) => [`${c.name}/forward`, `${c.name}/backward`]),
+    );
     expect(run.models.filter((m) => m.error).map((m) => `${m.label}: ${m.error}`)).toEqual([]);
     expect(placements).toHaveLength(run.models.length);
   });
@@ -83,7 +103,12 @@ describe.skipIf(skip)('WebGPU execution provider: op coverage (forward and backw
         worst[m.label] = Math.max(worst[m.label] ?? 0, r);
         expect(r, `${m.label} ${name}`).toBeLessThan(1e-4);
       }
-    console.log('webgpu vs cpu, largest relative difference per model:\n' + Object.entries(worst).map(([k, v]) => `  ${k.padEnd(32)} ${v.toExponential(2)}`).join('\n'));
+    console.log(
+      'webgpu vs cpu, largest relative difference per model:\n' +
+        Object.entries(worst)
+          .map(([k, v]) => `  ${k.padEnd(32)} ${v.toExponential(2)}`)
+          .join('\n'),
+    );
   });
 
   it('no node falls back to the CPU provider: every forward and backward graph runs wholly on WebGPU', () => {
@@ -92,10 +117,14 @@ describe.skipIf(skip)('WebGPU execution provider: op coverage (forward and backw
       const cpuOps = [...new Set((placements[i].CPUExecutionProvider ?? []).map((n) => n.op))].sort();
       const gpu = placements[i].WebGpuExecutionProvider ?? [];
       const copies = gpu.filter((n) => n.op.startsWith('Memcpy')).length;
-      table.push(`| ${m.label} | ${gpu[0]?.op === '*' ? 'all' : gpu.length - copies} | ${cpuOps.join(', ') || '-'} | ${copies} |`);
+      table.push(
+        `| ${m.label} | ${gpu[0]?.op === '*' ? 'all' : gpu.length - copies} | ${cpuOps.join(', ') || '-'} | ${copies} |`,
+      );
       expect(cpuOps, m.label).toEqual([...(EXPECTED_CPU[m.label] ?? [])].sort());
       if (m.label.endsWith('/forward')) expect(gpu.length, m.label).toBeGreaterThan(0);
     });
-    console.log('| model | nodes on WebGPU | ops on the CPU provider | Memcpy nodes |\n|---|---|---|---|\n' + table.join('\n'));
+    console.log(
+      '| model | nodes on WebGPU | ops on the CPU provider | Memcpy nodes |\n|---|---|---|---|\n' + table.join('\n'),
+    );
   });
 });

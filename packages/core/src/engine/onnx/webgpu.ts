@@ -101,7 +101,9 @@ export function findIcds(env: Env = process.env): { search: string; icds: Vulkan
     const config = (env.XDG_CONFIG_DIRS || '/etc/xdg').split(':');
     const data = (env.XDG_DATA_DIRS || '/usr/local/share:/usr/share').split(':');
     const home = env.HOME ?? homedir();
-    const dirs = [...config, '/etc', join(home, '.local/share'), ...data].filter(Boolean).map((d) => join(d, 'vulkan/icd.d'));
+    const dirs = [...config, '/etc', join(home, '.local/share'), ...data]
+      .filter(Boolean)
+      .map((d) => join(d, 'vulkan/icd.d'));
     const add = (env.VK_ADD_DRIVER_FILES ?? '').split(':').filter(Boolean);
     search = [...dirs, ...add].join(', ');
     files = [...new Set([...add, ...dirs].flatMap(jsonFilesIn))];
@@ -132,7 +134,14 @@ export function findLibvulkan(env: Env = process.env): string | null {
       // try the next name
     }
   }
-  const dirs = [...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib'];
+  const dirs = [
+    ...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    '/lib/x86_64-linux-gnu',
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib64',
+    '/usr/lib',
+    '/lib',
+  ];
   for (const d of dirs) if (existsSync(join(d, 'libvulkan.so.1'))) return join(d, 'libvulkan.so.1');
   return null;
 }
@@ -178,7 +187,12 @@ export function parseLoaderLog(log: string): { physicalDevices: string[]; using?
 
 function dpkgVersion(pkg: string): string | undefined {
   try {
-    return execFileSync('dpkg-query', ['-W', '-f=${Version}', pkg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || undefined;
+    return (
+      execFileSync('dpkg-query', ['-W', '-f=${Version}', pkg], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() || undefined
+    );
   } catch {
     return undefined;
   }
@@ -186,9 +200,18 @@ function dpkgVersion(pkg: string): string | undefined {
 
 function vulkaninfoSummary(env: Env): string[] | string {
   try {
-    const out = execFileSync('vulkaninfo', ['--summary'], { encoding: 'utf8', timeout: 20_000, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'ignore'] });
-    const keep = /^\s*(apiVersion|driverVersion|vendorID|deviceID|deviceType|deviceName|driverID|driverName|driverInfo)\s*=/;
-    const lines = out.split('\n').filter((l) => keep.test(l)).map((l) => l.trim().replace(/\s*=\s*/, ' = '));
+    const out = execFileSync('vulkaninfo', ['--summary'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: env as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const keep =
+      /^\s*(apiVersion|driverVersion|vendorID|deviceID|deviceType|deviceName|driverID|driverName|driverInfo)\s*=/;
+    const lines = out
+      .split('\n')
+      .filter((l) => keep.test(l))
+      .map((l) => l.trim().replace(/\s*=\s*/, ' = '));
     return lines.length ? lines : 'vulkaninfo --summary listed no device';
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ENOENT'
@@ -245,7 +268,10 @@ export function probeWebGpuSession(opts: { timeoutMs?: number; env?: Env } = {})
   const env = { ...(opts.env ?? process.env), VK_LOADER_DEBUG: 'driver' };
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['-e', CHILD, ortPath, Buffer.from(probeModel()).toString('base64')], { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', CHILD, ortPath, Buffer.from(probeModel()).toString('base64')], {
+      env: env as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let log = '';
     child.stdout.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr.on('data', (d: Buffer) => (log += d.toString()));
@@ -258,13 +284,27 @@ export function probeWebGpuSession(opts: { timeoutMs?: number; env?: Env } = {})
       clearTimeout(timer);
       const wall = performance.now() - t0;
       const line = /^@@probe (.*)$/m.exec(log);
-      if (timedOut) return resolve({ ok: false, ms: wall, error: `no answer within ${timeoutMs / 1000} s (killed)`, log });
-      if (!line) return resolve({ ok: false, ms: wall, error: `the process ended (${signal ?? `exit ${code}`}) before answering: the Vulkan driver crashed it`, log });
+      if (timedOut)
+        return resolve({ ok: false, ms: wall, error: `no answer within ${timeoutMs / 1000} s (killed)`, log });
+      if (!line)
+        return resolve({
+          ok: false,
+          ms: wall,
+          error: `the process ended (${signal ?? `exit ${code}`}) before answering: the Vulkan driver crashed it`,
+          log,
+        });
       const r = JSON.parse(line[1]) as { y?: number[]; ms: number; error?: string };
       // onnxruntime prefixes its source location and the failed check: keep the sentence after them
-      if (r.error) return resolve({ ok: false, ms: r.ms, error: r.error.replace(/^\/onnxruntime_src\/.* was false\. /, ''), log });
+      if (r.error)
+        return resolve({ ok: false, ms: r.ms, error: r.error.replace(/^\/onnxruntime_src\/.* was false\. /, ''), log });
       const want = [-2, -0.5, 1, 6];
-      if (!r.y || r.y.some((v, i) => v !== want[i])) return resolve({ ok: false, ms: r.ms, error: `wrong values from the device: [${r.y}] instead of [${want}]`, log });
+      if (!r.y || r.y.some((v, i) => v !== want[i]))
+        return resolve({
+          ok: false,
+          ms: r.ms,
+          error: `wrong values from the device: [${r.y}] instead of [${want}]`,
+          log,
+        });
       const placed = parseNodePlacements(log);
       const eps = Object.entries(placed)
         .filter(([, nodes]) => nodes.some((n) => n.node === '*' || n.node.startsWith('probe_')))
@@ -293,19 +333,24 @@ export async function webgpuReport(opts: { timeoutMs?: number; env?: Env } = {})
     device,
     vulkaninfo: vulkaninfoSummary(env),
   };
-  if (!probe.ok) report.fix = fixFor(report, env, existsSync('/dev/nvidiactl') || existsSync('/proc/driver/nvidia/version'));
+  if (!probe.ok)
+    report.fix = fixFor(report, env, existsSync('/dev/nvidiactl') || existsSync('/proc/driver/nvidia/version'));
   return report;
 }
 
 /** The one-line fix for a report whose session failed (`nvidia`: the machine has an NVIDIA kernel driver). */
-export function fixFor(r: Pick<WebGpuReport, 'libvulkan' | 'icds' | 'icdSearch' | 'mesaVersion' | 'session'>, env: Env, nvidia: boolean): string {
+export function fixFor(
+  r: Pick<WebGpuReport, 'libvulkan' | 'icds' | 'icdSearch' | 'mesaVersion' | 'session'>,
+  env: Env,
+  nvidia: boolean,
+): string {
   const gpuFix =
-    'an NVIDIA GPU is present: install the Vulkan loader (libvulkan1) and point the loader at the NVIDIA driver\'s ICD, e.g. VK_DRIVER_FILES=/usr/share/vulkan/icd.d/nvidia_icd.json (or /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json in containers)';
+    "an NVIDIA GPU is present: install the Vulkan loader (libvulkan1) and point the loader at the NVIDIA driver's ICD, e.g. VK_DRIVER_FILES=/usr/share/vulkan/icd.d/nvidia_icd.json (or /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json in containers)";
   if (!r.libvulkan) return nvidia ? gpuFix : `no libvulkan.so.1 (the Vulkan loader): ${LAVAPIPE_INSTALL}`;
   if (r.icds.length === 0)
     return nvidia
       ? gpuFix
-      : `no Vulkan driver (no ICD manifest in ${env.VK_DRIVER_FILES || env.VK_ICD_FILENAMES ? r.icdSearch : 'the loader\'s folders'}): ${LAVAPIPE_INSTALL}`;
+      : `no Vulkan driver (no ICD manifest in ${env.VK_DRIVER_FILES || env.VK_ICD_FILENAMES ? r.icdSearch : "the loader's folders"}): ${LAVAPIPE_INSTALL}`;
   if (nvidia && !r.icds.some((i) => /nvidia/i.test(i.library))) return gpuFix;
   const mesaMajor = r.mesaVersion ? Number(/^(?:\d+:)?(\d+)/.exec(r.mesaVersion)?.[1]) : NaN;
   if (r.icds.every((i) => i.software) && mesaMajor < 25)
