@@ -92,7 +92,7 @@ describe('the distill command on folders it cannot write', () => {
     const r = distill(['train', '--max-steps', '1'], d);
     expect(r.stderr).toMatch(
       new RegExp(
-        `^distill: cannot create the folder ${d}/runs/glyphs-vit-bert-[0-9-]+ \\(ENOTDIR\\): a part of this path is a file, not a folder\\. Check the path\\.\\n$`,
+        `^distill: cannot create the folder ${d}/runs/glyphs-mobilenet-glove-[0-9-]+ \\(ENOTDIR\\): a part of this path is a file, not a folder\\. Check the path\\.\\n$`,
       ),
     );
     expect(r.code).toBe(73);
@@ -109,7 +109,7 @@ describe('the distill command on folders it cannot write', () => {
     try {
       const r = distill(['train', '--max-steps', '1'], cwd);
       expect(r.stderr).toMatch(
-        /^distill: cannot create the folder \/.*runs\/glyphs-vit-bert-[0-9-]+ \((EACCES|EPERM|EROFS)\): .*point distill at a (writable )?folder/i,
+        /^distill: cannot create the folder \/.*runs\/glyphs-mobilenet-glove-[0-9-]+ \((EACCES|EPERM|EROFS)\): .*point distill at a (writable )?folder/i,
       );
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.code).toBe(73);

@@ -71,7 +71,7 @@ describe('distill list', () => {
     const pair = await distill(['train', '--student', 'deit-textcnn', '--print-config']);
     expect(pair.code).toBe(2);
     expect(pair.stderr).toMatch(
-      /student\.pair: expected one of vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn, mobilenet-bert, got the string "deit-textcnn"/,
+      /student\.pair: expected one of vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn, mobilenet-bert, mobilenet-glove, vit-glove, got the string "deit-textcnn"/,
     );
     expect(() => pluginArgs(['train', '--plugin'])).toThrow('--plugin needs a value');
   });
@@ -100,7 +100,7 @@ describe('distill list', () => {
   it("train --help lists the registered names, the plugin's included", async () => {
     const r = await distill(['train', '--help', '--plugin', PLUGIN]);
     expect(r.stdout).toMatch(
-      /student pair: vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn,\s+mobilenet-bert,\s+deit-textcnn/,
+      /student pair: vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn,\s+mobilenet-bert,\s+mobilenet-glove,\s+vit-glove,\s+deit-textcnn/,
     );
     expect(r.stdout).toMatch(/cosine-align/);
   });

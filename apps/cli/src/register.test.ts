@@ -50,7 +50,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'distill-register-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('package register functions', () => {
-  it('student-architectures: the six pairs; create applies the defaults (tiny, embedDim 768, maxLength 30) under the config', async () => {
+  it('student-architectures: the eight pairs; create applies the defaults (tiny, embedDim 768, maxLength 30) under the config', async () => {
     const c = fresh(registerStudents);
     const reg = registry<StudentRegistryConfig, Student>(c, TOKENS.StudentRegistry);
     expect(reg.kind).toBe('student');
@@ -61,6 +61,8 @@ describe('package register functions', () => {
       'vit-textcnn',
       'resnet-textcnn',
       'mobilenet-bert',
+      'mobilenet-glove',
+      'vit-glove',
     ]);
     for (const e of reg.list()) expect(e.description.length).toBeGreaterThan(10);
     const s = (await reg.create('resnet-textcnn', { vocabSize: 50 }, ctx(c))) as DualEncoderStudent;
@@ -90,14 +92,14 @@ describe('package register functions', () => {
     // registering again keeps the same entries (no duplicate error)
     registerStudents(c);
     expect(registry(c, TOKENS.StudentRegistry)).toBe(reg);
-    expect(reg.names()).toHaveLength(6);
+    expect(reg.names()).toHaveLength(8);
   });
 
-  it('teacher-adapters: clip, beit3 and features; create loads the ONNX folder named by `model` with the preset', async () => {
+  it('teacher-adapters: clip, beit3, features and the embedded teachers; create loads the ONNX folder named by `model` with the preset', async () => {
     const c = fresh(registerTeachers);
     const reg = registry<TeacherConfig, Teacher>(c, TOKENS.TeacherRegistry);
     expect(reg.kind).toBe('teacher');
-    expect(reg.names()).toEqual(['clip', 'beit3', 'features']);
+    expect(reg.names()).toEqual(['clip', 'beit3', 'features', 'emoji', 'glyphs', 'glyphs-v2', 'glyphs-v3', 'student']);
     await expect(reg.create('beit3', {}, ctx(c))).rejects.toThrow(
       /^--teacher beit3 needs --teacher-model <dir>.*export_beit3\.py/,
     );
@@ -119,7 +121,7 @@ describe('package register functions', () => {
     expect([b.name, b.preprocess.mean, b.preprocess.std]).toEqual(['beit3', [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]);
     await b.dispose?.();
     registerTeachers(c);
-    expect(reg.names()).toHaveLength(3);
+    expect(reg.names()).toHaveLength(8);
   });
 
   it('losses: every method and the DSMD component lists; create merges temperature 0.05 and returns the named method', async () => {
@@ -215,7 +217,7 @@ describe('package register functions', () => {
 });
 
 describe('buildContainer (the CLI composition root)', () => {
-  it("binds the logger, all six registries (built-ins and @distill/training's saved-student teachers) and every command", () => {
+  it('binds the logger, all six registries (the built-ins, the embedded teachers of teacher-adapters) and every command', () => {
     const c = buildContainer();
     expect(c.isBound(TOKENS.Logger)).toBe(true);
     const sizes = Object.fromEntries(
@@ -230,7 +232,7 @@ describe('buildContainer (the CLI composition root)', () => {
         ] as const
       ).map((k) => [k, c.get<Registry<unknown, unknown>>(TOKENS[k]).names().length]),
     );
-    expect(sizes).toMatchObject({ StudentRegistry: 6, TeacherRegistry: 8, BalancerRegistry: 4, EvaluatorRegistry: 1 });
+    expect(sizes).toMatchObject({ StudentRegistry: 8, TeacherRegistry: 8, BalancerRegistry: 4, EvaluatorRegistry: 1 });
     expect(c.get<Registry<unknown, unknown>>(TOKENS.DatasetRegistry).names()).toEqual(
       expect.arrayContaining(['emoji', 'emoji-xstyle', 'karpathy', 'flickr30k', 'coco', 'dsmd-list', 'jsonl']),
     );

@@ -25,6 +25,8 @@ describe('distill CLI (students)', () => {
       'vit-textcnn',
       'resnet-textcnn',
       'mobilenet-bert',
+      'mobilenet-glove',
+      'vit-glove',
     ]);
     expect(out.pairs[0].presets.base.parameters.total).toBe(196_462_080);
     for (const p of out.pairs)
