@@ -33,7 +33,8 @@ const tokenizer = trainWordPieceTokenizer(captions, { vocabSize: 150 });
 
 /** A random-weight student of `pair` saved in a temp folder (export does not care whether it was trained). */
 function savedStudent(pair: string, seed = 1): { dir: string; student: DualEncoderStudent } {
-  const student = createStudent(pair, { preset: 'tiny', embedDim: 24, seed, tokenizer, maxLength: 12 });
+  // a glove text tower reads the word-level GloVe tokenizer (createStudent gives it one)
+  const student = createStudent(pair, { preset: 'tiny', embedDim: 24, seed, tokenizer: pair.endsWith('-glove') ? undefined : tokenizer, maxLength: 12 });
   const dir = mkdtempSync(join(tmpdir(), `distill-export-${pair}-`));
   saveStudent(dir, student, { test: true });
   return { dir, student };
@@ -44,8 +45,8 @@ beforeAll(async () => {
 });
 
 describe('distill export: ONNX towers with a dynamic batch', () => {
-  // the four tower graphs, and DeiT's second token / ALBERT's shared layers
-  for (const pair of ['vit-bert', 'resnet-textcnn', 'deit-albert', 'mobilenet-bert']) {
+  // the four tower graphs, DeiT's second token / ALBERT's shared layers, and the frozen trunk and word table as constants
+  for (const pair of ['vit-bert', 'resnet-textcnn', 'deit-albert', 'mobilenet-bert', 'mobilenet-glove']) {
     it(`${pair}: onnxruntime reproduces distill's forward within ${PARITY_TOLERANCE} at batch 1, 3 and 7`, async () => {
       const { dir, student } = savedStudent(pair);
       const out = join(dir, 'onnx');
@@ -69,7 +70,7 @@ describe('distill export: ONNX towers with a dynamic batch', () => {
       }
       const spec = JSON.parse(readFileSync(join(out, 'teacher.json'), 'utf8'));
       expect(spec).toMatchObject({
-        imageSize: 64,
+        imageSize: student.preprocess.crop, // 64, and 32 for mobilenet-glove's tiny
         maxTextLength: 12,
         dim: 24,
         inputs: { pixels: 'pixel_values', ids: 'input_ids', mask: 'attention_mask' },

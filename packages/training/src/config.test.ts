@@ -120,7 +120,7 @@ describe('experiment config', () => {
       /backend: expected one of auto, onnx, tensorflow, wasm, cpu, got the string "gpu"/,
     );
     expect(errorOf(() => resolveConfig({ container: builtins, overrides: { student: { pair: 'vit-gpt' } } }))).toMatch(
-      /student\.pair: expected one of vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn, mobilenet-bert, got the string "vit-gpt"/,
+      /student\.pair: expected one of vit-bert, deit-albert, resnet-bert, vit-textcnn, resnet-textcnn, mobilenet-bert, mobilenet-glove, vit-glove, got the string "vit-gpt"/,
     );
     expect(
       errorOf(() => resolveConfig({ container: builtins, overrides: { student: { preset: 'huge' as never } } })),
