@@ -34,7 +34,13 @@ const tokenizer = trainWordPieceTokenizer(captions, { vocabSize: 150 });
 /** A random-weight student of `pair` saved in a temp folder (export does not care whether it was trained). */
 function savedStudent(pair: string, seed = 1): { dir: string; student: DualEncoderStudent } {
   // a glove text tower reads the word-level GloVe tokenizer (createStudent gives it one)
-  const student = createStudent(pair, { preset: 'tiny', embedDim: 24, seed, tokenizer: pair.endsWith('-glove') ? undefined : tokenizer, maxLength: 12 });
+  const student = createStudent(pair, {
+    preset: 'tiny',
+    embedDim: 24,
+    seed,
+    tokenizer: pair.endsWith('-glove') ? undefined : tokenizer,
+    maxLength: 12,
+  });
   const dir = mkdtempSync(join(tmpdir(), `distill-export-${pair}-`));
   saveStudent(dir, student, { test: true });
   return { dir, student };
