@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { sha256, type Ops, type TensorParams } from '@distill/core';
-import { loadMobileNetV2, MOBILENET_V2_FILE, mobilenetV2Config, type MobileNetV2Block } from '@distill/pretrained';
+import {
+  loadMobileNetV2,
+  MOBILENET_V2_FILE,
+  mobilenetV2Config,
+  type MobileNetV2Block,
+  type WeightTensor,
+} from '@distill/pretrained';
 import { defineEncoder, type FrozenPart, type ImageEncoder, type TowerOutput } from './encoder.js';
 import type { ParamSpec } from './params.js';
 
@@ -116,15 +122,28 @@ function frozenHeadSpecs(c: MobileNetV2TowerConfig): ParamSpec[] {
 
 /** The converted trunk weights up to `c.layer` as constants of the engine (a frozen tower's trunk). */
 export function frozenTrunkParams<T>(o: Ops<T>, like: T, c: MobileNetV2TowerConfig): TensorParams<T> {
+  const weights = mobilenetV2AssetWeights(
+    { ...c, frozen: false },
+    (problem) => new Error(`The MobileNetV2 ${problem}.`),
+  );
+  return Object.fromEntries(Object.entries(weights).map(([name, w]) => [name, o.constant(like, w.data, w.shape)]));
+}
+
+/**
+ * The converted weights of every parameter the (truncated, unfrozen) tower `c` has, checked by shape; `fail`
+ * makes the error for a missing or mis-shaped tensor from its description.
+ */
+export function mobilenetV2AssetWeights(
+  c: MobileNetV2TowerConfig,
+  fail: (problem: string) => Error,
+): Record<string, WeightTensor> {
   const { weights } = loadMobileNetV2();
-  const out: TensorParams<T> = {};
-  for (const s of mobilenetV2Specs({ ...c, frozen: false })) {
+  const out: Record<string, WeightTensor> = {};
+  for (const s of mobilenetV2Specs(c)) {
     const w = weights[s.name];
     if (!w || w.shape.join() !== s.shape.join())
-      throw new Error(
-        `The MobileNetV2 asset has ${w ? `[${w.shape}]` : 'no tensor'} for ${s.name} (the tower needs [${s.shape}]).`,
-      );
-    out[s.name] = o.constant(like, w.data, w.shape);
+      throw fail(`asset has ${w ? `[${w.shape}]` : 'no tensor'} for ${s.name} (the tower needs [${s.shape}])`);
+    out[s.name] = w;
   }
   return out;
 }

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadMobileNetV2 } from '@distill/pretrained';
 import {
   DistillError,
   Rng,
@@ -47,7 +46,7 @@ import {
   type WeightProblem,
   weightProblemMessage,
 } from './params.js';
-import { createMobileNetV2, mobilenetV2Specs, type MobileNetV2TowerConfig } from './mobilenet.js';
+import { createMobileNetV2, mobilenetV2AssetWeights, type MobileNetV2TowerConfig } from './mobilenet.js';
 import { createResNet, type ResNetConfig } from './resnet.js';
 import { createTextCnn, type TextCnnConfig } from './textcnn.js';
 import { loadTokenizer, TextTokenizer, type TokenizerJson } from './tokenizer.js';
@@ -432,19 +431,11 @@ const WORD_EMBEDDINGS = 'embeddings.word_embeddings.weight';
 
 /** The converted MobileNetV2 weights for every parameter the (truncated) tower has, checked by shape. */
 function mobilenetV2Init(c: MobileNetV2TowerConfig): Map<string, Float32Array> {
-  const { weights } = loadMobileNetV2();
-  const out = new Map<string, Float32Array>();
-  for (const spec of mobilenetV2Specs(c)) {
-    const w = weights[spec.name];
-    if (!w || w.shape.join() !== spec.shape.join()) {
-      throw new DistillError(
-        `--image-init ${MOBILENETV2_INIT}: the asset has ${w ? `[${w.shape}]` : 'no tensor'} for ${spec.name} (the tower needs [${spec.shape}]); numChannels must stay 3.`,
-        2,
-      );
-    }
-    out.set(spec.name, w.data);
-  }
-  return out;
+  const weights = mobilenetV2AssetWeights(
+    c,
+    (problem) => new DistillError(`--image-init ${MOBILENETV2_INIT}: the ${problem}; numChannels must stay 3.`, 2),
+  );
+  return new Map(Object.entries(weights).map(([name, w]) => [name, w.data]));
 }
 
 /** Rebuild a student from a saved StudentConfig (then setStudentWeights to restore a checkpoint). */
@@ -525,9 +516,7 @@ export function studentEmbedding<T>(
   input: T | { ids: T; mask: T },
   opts: { normalize?: boolean } = {},
 ): T {
-  const prefix = `${tower}.`;
-  const own: TensorParams<T> = {};
-  for (const [k, v] of Object.entries(p)) if (k.startsWith(prefix)) own[k.slice(prefix.length)] = v;
+  const own = paramsUnder(p, `${tower}.`);
   const f =
     tower === 'image'
       ? student.imageEncoder.tower(o, own, input as T).features
@@ -549,7 +538,18 @@ export function studentImageEmbeddingFromFeatures<T>(
 ): T {
   const frozen = student.imageEncoder.frozen;
   if (!frozen) throw new Error(`Student '${student.name}': its image tower has no frozen trunk to take features from.`);
+  return projectEmbedding(
+    o,
+    p,
+    'image_proj',
+    frozen.head(o, paramsUnder(p, 'image.'), features).features,
+    opts.normalize ?? true,
+  );
+}
+
+/** The tensors named `<prefix><name>`, keyed by `<name>` (a tower's own parameters out of the student's). */
+export function paramsUnder<T>(p: TensorParams<T>, prefix: string): TensorParams<T> {
   const own: TensorParams<T> = {};
-  for (const [k, v] of Object.entries(p)) if (k.startsWith('image.')) own[k.slice('image.'.length)] = v;
-  return projectEmbedding(o, p, 'image_proj', frozen.head(o, own, features).features, opts.normalize ?? true);
+  for (const [k, v] of Object.entries(p)) if (k.startsWith(prefix)) own[k.slice(prefix.length)] = v;
+  return own;
 }

@@ -39,6 +39,7 @@ import { computeRecall, headline } from '@distill/eval';
 import { loadGlove, loadMobileNetV2 } from '@distill/pretrained';
 import {
   basicTokenize,
+  frozenTrunkParams,
   GLOVE_OFFSET,
   gloveWordTable,
   mobilenetV2Depth,
@@ -46,8 +47,8 @@ import {
   WORD_ATTENTION_WIDTH,
   wordTokenizerJson,
   mobilenetV2LayerDim,
-  mobilenetV2Specs,
   mobilenetV2Tower,
+  paramsUnder,
   SPECIAL_TOKENS,
   type MobileNetV2TowerConfig,
 } from '@distill/student-architectures';
@@ -167,13 +168,8 @@ export function imageHead<T>(o: Ops<T>, p: TensorParams<T>, c: HeadsTeacherConfi
  * written without batch-sized reshapes (transposes and broadcasting), so the exported graph takes any batch.
  */
 export function textEncoder<T>(o: Ops<T>, p: TensorParams<T>, c: HeadsTeacherConfig, table: T, ids: T, mask: T): T {
-  const own = Object.fromEntries(
-    Object.entries(p)
-      .filter(([k]) => k.startsWith('text.'))
-      .map(([k, v]) => [k.slice('text.'.length), v]),
-  );
   const x = o.layerNorm(
-    poolWords(o, own, c.textEncoder, table, ids, mask),
+    poolWords(o, paramsUnder(p, 'text.'), c.textEncoder, table, ids, mask),
     p['text.norm.weight'],
     p['text.norm.bias'],
     1e-5,
@@ -191,21 +187,6 @@ const pixelNorm = (range: 'unit' | 'signed') =>
   range === 'unit'
     ? { mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] }
     : { mean: [0.5, 0.5, 0.5] as [number, number, number], std: [0.5, 0.5, 0.5] as [number, number, number] };
-
-/** The trunk's weights as graph initializers. */
-function trunkParams(g: Graph, tc: MobileNetV2TowerConfig): TensorParams<Sym> {
-  const { weights } = loadMobileNetV2();
-  return Object.fromEntries(
-    mobilenetV2Specs(tc).map((s) => {
-      const w = weights[s.name];
-      const init = `w.${s.name}`;
-      g.initializers.push({ name: init, dtype: 'float32', dims: [...w.shape], data: w.data });
-      const sym = new Sym(g, init, [...w.shape], 'float32', false);
-      g.values.set(init, sym);
-      return [s.name, sym];
-    }),
-  );
-}
 
 /**
  * Pooled trunk features of every image of the dataset's splits, for several layers at once:
@@ -250,7 +231,7 @@ export async function trunkFeatures(
   const tc: MobileNetV2TowerConfig = { imageSize: S, layer: deepest, numChannels: 3 };
   const g = new Graph();
   const px = g.input('pixels', [B, 3, S, S]);
-  const t = mobilenetV2Tower(graphOps(), trunkParams(g, tc), tc, px, layers);
+  const t = mobilenetV2Tower(graphOps(), frozenTrunkParams(graphOps(), px, tc), tc, px, layers);
   const runner = await OnnxRunner.create(
     g.encode(
       layers.map((l) => t.taps[l]),
@@ -603,7 +584,7 @@ export function exportHeadsTeacher(
   const tc: MobileNetV2TowerConfig = { imageSize: c.imageSize, layer: c.layer, numChannels: 3 };
   const px = gi.input('pixel_values', [1, 3, c.imageSize, c.imageSize]);
   const o = graphOps();
-  const trunk = mobilenetV2Tower(o, trunkParams(gi, tc), tc, px).features;
+  const trunk = mobilenetV2Tower(o, frozenTrunkParams(o, px, tc), tc, px).features;
   const img = imageHead(o, paramsIn(gi, params, ['image_head.']), c, trunk);
   const image = withBatch(gi, img, 'image_embeds');
   // text
