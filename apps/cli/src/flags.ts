@@ -1,6 +1,14 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DistillError, registryByKind, type Container, type RegistryKind } from '@distill/core';
+import {
+  DistillError,
+  registryByKind,
+  type Container,
+  type Dataset,
+  type RegistryKind,
+  type SplitData,
+} from '@distill/core';
+import { loadDataset } from '@distill/data';
 import {
   PRESETS,
   STUDENT_SIZES,
@@ -421,4 +429,25 @@ export function resumeFolder(
       2,
     );
   return dir;
+}
+
+/** The dataset the dataset flag group names (--dataset, --data-root, --annotations, --image-root), from the registry. */
+export function datasetFromArgs(args: Record<string, unknown>, container: Container): Promise<Dataset> {
+  return loadDataset(
+    String(args.dataset),
+    {
+      dataRoot: args.dataRoot as string | undefined,
+      annotations: args.annotations as string | undefined,
+      imageRoot: args.imageRoot as string | undefined,
+    },
+    container,
+  );
+}
+
+/** A split of a dataset, or a one-line error naming the splits it has (the dataset called `label`, default its name). */
+export function splitOf(ds: Dataset, split: string, label = ds.name): SplitData {
+  const s = ds.splits[split];
+  if (!s)
+    throw new DistillError(`Dataset ${label} has no split '${split}' (has: ${Object.keys(ds.splits).join(', ')}).`, 2);
+  return s;
 }

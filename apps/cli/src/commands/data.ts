@@ -10,12 +10,11 @@ import {
   EMOJI_DEFAULT,
   EMOJI_XSTYLE,
   glyphsInfo,
-  loadDataset,
   writeEmojiJsonl,
   type GlyphsManifest,
 } from '@distill/data';
 import type { CliCommand } from '../command.js';
-import { declareFlags } from '../flags.js';
+import { datasetFromArgs, declareFlags, splitOf } from '../flags.js';
 
 /** The table's flags that locate a file dataset's annotations and images. */
 const DATASET_FILES = ['data-root', 'annotations', 'image-root'];
@@ -90,15 +89,7 @@ export const dataInfoCommand: CliCommand = {
         process.stdout.write(`${d.name.padEnd(14)} ${d.description}\n`);
       return;
     }
-    const d = await loadDataset(
-      String(args.dataset),
-      {
-        dataRoot: args.dataRoot as string | undefined,
-        annotations: args.annotations as string | undefined,
-        imageRoot: args.imageRoot as string | undefined,
-      },
-      ctx.container,
-    );
+    const d = await datasetFromArgs(args, ctx.container);
     const glyphs = (d as { glyphs?: GlyphsManifest }).glyphs;
     const extra = glyphs ? { glyphs: glyphsInfo(glyphs, d.imageRoot) } : {};
     process.stdout.write(
@@ -164,21 +155,8 @@ export const dataTokenizerReportCommand: CliCommand = {
       DATASET_FILES,
     ),
   async handler(args, ctx) {
-    const d = await loadDataset(
-      String(args.dataset),
-      {
-        dataRoot: args.dataRoot as string | undefined,
-        annotations: args.annotations as string | undefined,
-        imageRoot: args.imageRoot as string | undefined,
-      },
-      ctx.container,
-    );
-    const split = d.splits[String(args.split)];
-    if (!split)
-      throw new DistillError(
-        `Dataset ${d.name} has no split '${args.split}' (has: ${Object.keys(d.splits).join(', ')}).`,
-        2,
-      );
+    const d = await datasetFromArgs(args, ctx.container);
+    const split = splitOf(d, String(args.split));
     const defaults = resolveConfig({ container: ctx.container }).student;
     const file = args.tokenizer as string | undefined;
     let what: string;

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { DistillError, initRuntime, type Container } from '@distill/core';
+import { initRuntime, type Container } from '@distill/core';
 import { loadDataset } from '@distill/data';
 import { computeRecallAsync } from '@distill/eval';
 import {
@@ -11,18 +11,14 @@ import {
   PARITY_TOLERANCE,
 } from '@distill/serve';
 import type { CliCommand } from '../command.js';
+import { splitOf } from '../flags.js';
 
 const kb = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
 
 /** RSUM of an exported model on a dataset split (grouped captions, Recall@1/5/10 both ways). */
 async function rsum(dir: string, dataset: string, split: string, container: Container): Promise<number> {
   const ds = await loadDataset(dataset, {}, container);
-  const s = ds.splits[split];
-  if (!s)
-    throw new DistillError(
-      `Dataset ${dataset} has no split '${split}' (has: ${Object.keys(ds.splits).join(', ')}).`,
-      2,
-    );
+  const s = splitOf(ds, split, dataset);
   const model = await OnnxModel.load(dir);
   try {
     const e = await embedSplit(

@@ -1,10 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DistillError, initRuntime } from '@distill/core';
-import { loadDataset } from '@distill/data';
 import { folderCollection, OnnxModel, VectorIndex, type Collection } from '@distill/serve';
 import type { CliCommand } from '../command.js';
-import { declareFlags } from '../flags.js';
+import { datasetFromArgs, declareFlags, splitOf } from '../flags.js';
 
 export const indexBuildCommand: CliCommand = {
   group: 'index',
@@ -61,21 +60,8 @@ export const indexBuildCommand: CliCommand = {
     let c: Collection;
     if (args.images) c = folderCollection(String(args.images));
     else {
-      const ds = await loadDataset(
-        String(args.dataset),
-        {
-          dataRoot: args.dataRoot as string | undefined,
-          annotations: args.annotations as string | undefined,
-          imageRoot: args.imageRoot as string | undefined,
-        },
-        ctx.container,
-      );
-      const split = ds.splits[String(args.split)];
-      if (!split)
-        throw new DistillError(
-          `Dataset ${ds.name} has no split '${args.split}' (has: ${Object.keys(ds.splits).join(', ')}).`,
-          2,
-        );
+      const ds = await datasetFromArgs(args, ctx.container);
+      const split = splitOf(ds, String(args.split));
       c = {
         source: `${ds.name}:${args.split}`,
         images: split.images.map((im) => ({ id: im.id, path: resolve(ds.imageRoot, im.path) })),
